@@ -1,0 +1,178 @@
+// Package auth owns who may connect and what they may do: generated SQL
+// credentials stored as SCRAM-SHA-256 verifiers, the SCRAM exchange, and the
+// state store that keeps them.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// DefaultTenant is the tenant of a single-tenant install.
+const DefaultTenant = "default"
+
+// Credential is a SQL login. The password is never stored: only its SCRAM
+// verifier, which cannot be turned back into it.
+type Credential struct {
+	ID        string    `json:"id"`
+	TenantID  string    `json:"tenant_id"`
+	Username  string    `json:"username"`
+	Label     string    `json:"label"`
+	Database  string    `json:"database"`
+	CreatedAt time.Time `json:"created_at"`
+	verifier  Verifier
+}
+
+// Principal is who a session or request acts as, once authenticated.
+type Principal struct {
+	CredentialID string
+	TenantID     string
+	Username     string
+	Database     string
+}
+
+const (
+	usernamePrefix   = "cg_"
+	usernameLen      = 10
+	passwordLen      = 32
+	lowerDigits      = "abcdefghijklmnopqrstuvwxyz0123456789"
+	passwordAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+)
+
+// randomString draws n characters uniformly from alphabet with crypto/rand.
+func randomString(n int, alphabet string) (string, error) {
+	out := make([]byte, n)
+	max := big.NewInt(int64(len(alphabet)))
+	for i := range out {
+		k, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			return "", err
+		}
+		out[i] = alphabet[k.Int64()]
+	}
+	return string(out), nil
+}
+
+// GenerateUsername returns "cg_" and 10 random lowercase letters or digits.
+func GenerateUsername() (string, error) {
+	s, err := randomString(usernameLen, lowerDigits)
+	return usernamePrefix + s, err
+}
+
+// GeneratePassword returns 32 random letters and digits (~190 bits): safe
+// to paste into a URL without escaping.
+func GeneratePassword() (string, error) {
+	return randomString(passwordLen, passwordAlphabet)
+}
+
+// ErrNotFound is returned when a credential does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Service mints credentials and authenticates logins against the store.
+type Service struct {
+	store *Store
+	decoy []byte
+}
+
+// NewService returns a Service over store.
+func NewService(ctx context.Context, store *Store) (*Service, error) {
+	secret, err := store.serverSecret(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{store: store, decoy: secret}, nil
+}
+
+// CreateCredentialInput describes a credential to mint.
+type CreateCredentialInput struct {
+	Label    string
+	Database string
+	TenantID string
+}
+
+// CreateCredential mints a credential with a generated username and
+// password. The password is returned here and nowhere else.
+func (s *Service) CreateCredential(ctx context.Context, in CreateCredentialInput) (Credential, string, error) {
+	if in.Database == "" {
+		return Credential{}, "", errors.New("a credential needs a database (data source) name")
+	}
+	if in.TenantID == "" {
+		in.TenantID = DefaultTenant
+	}
+	password, err := GeneratePassword()
+	if err != nil {
+		return Credential{}, "", err
+	}
+	v, err := NewVerifier(password)
+	if err != nil {
+		return Credential{}, "", err
+	}
+	for attempt := 0; ; attempt++ {
+		username, err := GenerateUsername()
+		if err != nil {
+			return Credential{}, "", err
+		}
+		c := Credential{
+			ID:        uuid.NewString(),
+			TenantID:  in.TenantID,
+			Username:  username,
+			Label:     in.Label,
+			Database:  in.Database,
+			CreatedAt: time.Now().UTC().Truncate(time.Millisecond),
+			verifier:  v,
+		}
+		err = s.store.insertCredential(ctx, c)
+		if errors.Is(err, errDuplicate) && attempt < 3 {
+			continue // 36^10 names: a clash is next to impossible, but not an error
+		}
+		if err != nil {
+			return Credential{}, "", err
+		}
+		return c, password, nil
+	}
+}
+
+// ListCredentials returns every credential, oldest first.
+func (s *Service) ListCredentials(ctx context.Context) ([]Credential, error) {
+	return s.store.listCredentials(ctx)
+}
+
+// SCRAMExchange is one login attempt.
+type SCRAMExchange struct {
+	*SCRAMServer
+	principal Principal
+}
+
+// Principal returns who authenticated; valid once Next reported done.
+func (e *SCRAMExchange) Principal() Principal { return e.principal }
+
+// BeginSCRAM starts a SCRAM-SHA-256 exchange for user. An unknown user gets
+// an exchange against a decoy verifier that fails at the proof exactly as a
+// wrong password does, so nobody can probe which users exist.
+func (s *Service) BeginSCRAM(ctx context.Context, user string) (*SCRAMExchange, error) {
+	c, err := s.store.credentialByUsername(ctx, user)
+	known := err == nil
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("credential lookup: %w", err)
+	}
+	v := c.verifier
+	if !known {
+		v = decoyVerifier(s.decoy, user)
+	}
+	srv, err := NewSCRAMServer(v, known, "")
+	if err != nil {
+		return nil, err
+	}
+	return &SCRAMExchange{SCRAMServer: srv, principal: Principal{
+		CredentialID: c.ID,
+		TenantID:     c.TenantID,
+		Username:     c.Username,
+		Database:     c.Database,
+	}}, nil
+}

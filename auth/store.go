@@ -1,0 +1,153 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the embedded state store
+)
+
+// Store is the state store: credentials and server secrets. SQLite
+// (embedded, pure Go) is the default.
+type Store struct {
+	db *sql.DB
+}
+
+var errDuplicate = errors.New("duplicate")
+
+// OpenStore opens the state store named by dsn: "sqlite://PATH" or
+// "sqlite::memory:". The file and its folder are created when missing.
+func OpenStore(ctx context.Context, dsn string) (*Store, error) {
+	var path string
+	switch {
+	case dsn == "sqlite::memory:":
+		path = "file:cubegate-state-" + randomHex(8) + "?mode=memory&cache=shared"
+	case strings.HasPrefix(dsn, "sqlite://"):
+		path = strings.TrimPrefix(dsn, "sqlite://")
+		if path == "" {
+			return nil, fmt.Errorf("state.dsn %q: missing a file path", dsn)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("state store folder: %w", err)
+		}
+		path = "file:" + path
+	default:
+		return nil, fmt.Errorf("state.dsn %q: want sqlite://PATH or sqlite::memory:", dsn)
+	}
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	db, err := sql.Open("sqlite", path+sep+"_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state store %s: %w", dsn, err)
+	}
+	return s, nil
+}
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+func (s *Store) migrate(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, `
+CREATE TABLE IF NOT EXISTS server_secrets (
+  name  TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS credentials (
+  id         TEXT PRIMARY KEY,
+  tenant_id  TEXT NOT NULL,
+  username   TEXT NOT NULL UNIQUE,
+  label      TEXT NOT NULL DEFAULT '',
+  database   TEXT NOT NULL,
+  verifier   TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);`)
+	return err
+}
+
+// serverSecret returns the random secret that seeds decoy verifiers,
+// creating it on first use.
+func (s *Store) serverSecret(ctx context.Context) ([]byte, error) {
+	fresh := randomHex(32)
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO server_secrets(name, value) VALUES ('decoy', ?) ON CONFLICT(name) DO NOTHING`, fresh); err != nil {
+		return nil, err
+	}
+	var v string
+	if err := s.db.QueryRowContext(ctx, `SELECT value FROM server_secrets WHERE name = 'decoy'`).Scan(&v); err != nil {
+		return nil, err
+	}
+	return hex.DecodeString(v)
+}
+
+func (s *Store) insertCredential(ctx context.Context, c Credential) error {
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO credentials(id, tenant_id, username, label, database, verifier, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.TenantID, c.Username, c.Label, c.Database, c.verifier.String(), c.CreatedAt.Format(time.RFC3339Nano))
+	if err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed") {
+		return errDuplicate
+	}
+	return err
+}
+
+const credentialColumns = `id, tenant_id, username, label, database, verifier, created_at`
+
+func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
+	var c Credential
+	var verifier, created string
+	if err := row.Scan(&c.ID, &c.TenantID, &c.Username, &c.Label, &c.Database, &verifier, &created); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return c, ErrNotFound
+		}
+		return c, err
+	}
+	v, err := ParseVerifier(verifier)
+	if err != nil {
+		return c, fmt.Errorf("credential %s: %w", c.ID, err)
+	}
+	c.verifier = v
+	c.CreatedAt, err = time.Parse(time.RFC3339Nano, created)
+	return c, err
+}
+
+func (s *Store) credentialByUsername(ctx context.Context, username string) (Credential, error) {
+	return scanCredential(s.db.QueryRowContext(ctx, `SELECT `+credentialColumns+` FROM credentials WHERE username = ?`, username))
+}
+
+func (s *Store) listCredentials(ctx context.Context) ([]Credential, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+credentialColumns+` FROM credentials ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Credential
+	for rows.Next() {
+		c, err := scanCredential(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,168 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/httpapi"
+	"github.com/cubegate/cubegate/pgwire"
+	"github.com/cubegate/cubegate/planner"
+	"github.com/cubegate/cubegate/warehouse"
+)
+
+// Gateway is a running cubegate.
+type Gateway struct {
+	cfg      Config
+	log      zerolog.Logger
+	Auth     *auth.Service
+	store    *auth.Store
+	wh       warehouse.Warehouse
+	pg       *pgwire.Server
+	http     *http.Server
+	sqlLn    net.Listener
+	httpLn   net.Listener
+	errc     chan error
+	Startup  time.Duration
+	Model    *cubes.Model
+	Database string
+}
+
+// Start loads the model, opens the warehouse and the state store, and
+// starts the SQL and HTTP listeners. It returns once both accept
+// connections.
+func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err error) {
+	began := time.Now()
+	g = &Gateway{cfg: cfg, log: log, errc: make(chan error, 2), Database: cfg.DataSource.Name}
+	defer func() {
+		if err != nil {
+			g.Close()
+		}
+	}()
+	if g.Database == "" {
+		g.Database = Defaults().DataSource.Name
+	}
+	g.Model, err = cubes.LoadDir(cfg.Model.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("model %s:\n%w", cfg.Model.Dir, err)
+	}
+	g.wh, err = warehouse.Open(ctx, cfg.Warehouse.DSN)
+	if err != nil {
+		return nil, err
+	}
+	g.store, err = auth.OpenStore(ctx, cfg.State.DSN)
+	if err != nil {
+		return nil, err
+	}
+	g.Auth, err = auth.NewService(ctx, g.store)
+	if err != nil {
+		return nil, err
+	}
+	h, err := planner.NewHandler(g.Model, g.wh, log)
+	if err != nil {
+		return nil, err
+	}
+	svc := g.Auth
+	g.pg = pgwire.NewServer(pgwire.Config{
+		Handler:       h,
+		Logger:        log.With().Str("component", "pgwire").Logger(),
+		ServerVersion: planner.ServerVersion,
+		Auth: func(ctx context.Context, user, database string) (pgwire.SASLExchange, func() any, error) {
+			ex, err := svc.BeginSCRAM(ctx, user)
+			if err != nil {
+				return nil, nil, err
+			}
+			return ex, func() any { return ex.Principal() }, nil
+		},
+	})
+	g.sqlLn, err = net.Listen("tcp", cfg.SQL.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("sql.listen: %w", err)
+	}
+	g.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("http.listen: %w", err)
+	}
+	g.http = &http.Server{
+		Handler:           httpapi.NewHandler(httpapi.Config{Warehouse: g.wh, Version: Version}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() {
+		if err := g.pg.Serve(g.sqlLn); err != nil && !errors.Is(err, pgwire.ErrServerClosed) {
+			g.errc <- fmt.Errorf("sql listener: %w", err)
+		}
+	}()
+	go func() {
+		if err := g.http.Serve(g.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.errc <- fmt.Errorf("http listener: %w", err)
+		}
+	}()
+	g.Startup = time.Since(began)
+	log.Info().Str("sql", g.sqlLn.Addr().String()).Str("http", g.httpLn.Addr().String()).
+		Str("warehouse", g.wh.Dialect()).Int("cubes", len(g.Model.Cubes)).Dur("startup", g.Startup).Msg("cubegate is ready")
+	return g, nil
+}
+
+// SQLAddr is the SQL listener's address.
+func (g *Gateway) SQLAddr() net.Addr { return g.sqlLn.Addr() }
+
+// HTTPAddr is the HTTP listener's address.
+func (g *Gateway) HTTPAddr() net.Addr { return g.httpLn.Addr() }
+
+// Warehouse is the warehouse the gateway queries.
+func (g *Gateway) Warehouse() warehouse.Warehouse { return g.wh }
+
+// Wait blocks until ctx ends or a listener fails.
+func (g *Gateway) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-g.errc:
+		return err
+	}
+}
+
+// Close stops the listeners and releases everything.
+func (g *Gateway) Close() error {
+	var errs []error
+	if g.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, g.http.Shutdown(ctx))
+		cancel()
+	} else if g.httpLn != nil {
+		g.httpLn.Close()
+	}
+	if g.pg != nil {
+		errs = append(errs, g.pg.Close())
+	} else if g.sqlLn != nil {
+		g.sqlLn.Close()
+	}
+	if g.wh != nil {
+		errs = append(errs, g.wh.Close())
+	}
+	if g.store != nil {
+		errs = append(errs, g.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// MintCredential creates a SQL credential for the gateway's data source and
+// returns it with its password and connection string.
+func (g *Gateway) MintCredential(ctx context.Context, label string) (auth.Credential, string, string, error) {
+	c, pw, err := g.Auth.CreateCredential(ctx, auth.CreateCredentialInput{Label: label, Database: g.Database})
+	if err != nil {
+		return c, "", "", err
+	}
+	host, port, err := ClientHost(g.sqlLn.Addr().String())
+	if err != nil {
+		return c, "", "", err
+	}
+	return c, pw, ConnectionString(c.Username, pw, host, port, c.Database), nil
+}

@@ -1,0 +1,90 @@
+// Package app assembles the gateway from its parts (model, warehouse,
+// state store, SQL listener, HTTP listener) so that the CLI and tests start
+// the same thing: Start(ctx, cfg) → ready → Close.
+package app
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+)
+
+// Version is cubegate's version, set at build time with -ldflags.
+var Version = "0.1.0-dev"
+
+// Config is the whole configuration; see config.example.yaml for every key.
+type Config struct {
+	SQL        SQLConfig        `mapstructure:"sql"`
+	HTTP       HTTPConfig       `mapstructure:"http"`
+	Model      ModelConfig      `mapstructure:"model"`
+	Warehouse  WarehouseConfig  `mapstructure:"warehouse"`
+	State      StateConfig      `mapstructure:"state"`
+	DataSource DataSourceConfig `mapstructure:"data_source"`
+	Log        LogConfig        `mapstructure:"log"`
+}
+
+type SQLConfig struct {
+	Listen string `mapstructure:"listen"`
+}
+
+type HTTPConfig struct {
+	Listen string `mapstructure:"listen"`
+}
+
+type ModelConfig struct {
+	Dir string `mapstructure:"dir"`
+}
+
+type WarehouseConfig struct {
+	DSN string `mapstructure:"dsn"`
+}
+
+type StateConfig struct {
+	DSN string `mapstructure:"dsn"`
+}
+
+type DataSourceConfig struct {
+	Name string `mapstructure:"name"`
+}
+
+type LogConfig struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// Defaults are the values of keys nobody set.
+func Defaults() Config {
+	return Config{
+		SQL:        SQLConfig{Listen: "127.0.0.1:15432"},
+		HTTP:       HTTPConfig{Listen: "127.0.0.1:4000"},
+		Model:      ModelConfig{Dir: "./model"},
+		State:      StateConfig{DSN: "sqlite://./.cubegate/state.db"},
+		DataSource: DataSourceConfig{Name: "db"},
+		Log:        LogConfig{Level: "info", Format: "console"},
+	}
+}
+
+// ConnectionInfo is how a client reaches the SQL listener.
+type ConnectionInfo struct {
+	Host     string `json:"host"`
+	Port     string `json:"port"`
+	Database string `json:"database"`
+}
+
+// ClientHost returns the host clients should dial for a listen address.
+func ClientHost(listen string) (host, port string, err error) {
+	host, port, err = net.SplitHostPort(listen)
+	if err != nil {
+		return "", "", fmt.Errorf("sql.listen %q: %w", listen, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return host, port, nil
+}
+
+// ConnectionString renders a postgresql:// URL.
+func ConnectionString(user, password, host, port, database string) string {
+	u := url.URL{Scheme: "postgresql", User: url.UserPassword(user, password), Host: net.JoinHostPort(host, port), Path: "/" + database}
+	return u.String()
+}

@@ -1,0 +1,314 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
+	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/warehouse"
+)
+
+// run is the whole program: main only wires signals and the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	root := newRoot(ctx, stdout, stderr)
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+// configFlags are the flags that override configuration keys.
+var configFlags = map[string]string{
+	"sql-listen":       "sql.listen",
+	"http-listen":      "http.listen",
+	"model-dir":        "model.dir",
+	"warehouse-dsn":    "warehouse.dsn",
+	"state-dsn":        "state.dsn",
+	"data-source-name": "data_source.name",
+	"log-level":        "log.level",
+	"log-format":       "log.format",
+}
+
+func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
+	var configFile string
+	root := &cobra.Command{
+		Use:           "cubegate",
+		Short:         "A PostgreSQL-compatible server for Cube data models",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVar(&configFile, "config", "", "configuration file (YAML)")
+	def := app.Defaults()
+	pf := root.PersistentFlags()
+	pf.String("sql-listen", def.SQL.Listen, "address of the PostgreSQL listener")
+	pf.String("http-listen", def.HTTP.Listen, "address of the HTTP listener")
+	pf.String("model-dir", def.Model.Dir, "folder of Cube YAML model files")
+	pf.String("warehouse-dsn", "", "warehouse: duckdb:///file.duckdb, duckdb::memory: or postgres://…")
+	pf.String("state-dsn", def.State.DSN, "state store: sqlite://PATH")
+	pf.String("data-source-name", def.DataSource.Name, "database name clients connect to")
+	pf.String("log-level", def.Log.Level, "debug, info, warn or error")
+	pf.String("log-format", def.Log.Format, "console or json")
+
+	load := func(cmd *cobra.Command) (app.Config, zerolog.Logger, error) {
+		cfg, err := loadConfig(configFile, cmd.Flags())
+		if err != nil {
+			return cfg, zerolog.Nop(), err
+		}
+		log, err := newLogger(cfg.Log, stderr)
+		return cfg, log, err
+	}
+
+	root.AddCommand(
+		serveCmd(load),
+		demoCmd(load, stdout),
+		credentialsCmd(load, stdout),
+		modelCmd(stdout),
+		&cobra.Command{
+			Use:   "version",
+			Short: "Print the version",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				fmt.Fprintf(stdout, "cubegate %s\n", app.Version)
+				return nil
+			},
+		},
+	)
+	return root
+}
+
+// loadConfig reads the file, then CUBEGATE_* variables, then flags: each
+// overrides the one before.
+func loadConfig(file string, flags *pflag.FlagSet) (app.Config, error) {
+	v := viper.New()
+	def := app.Defaults()
+	v.SetDefault("sql.listen", def.SQL.Listen)
+	v.SetDefault("http.listen", def.HTTP.Listen)
+	v.SetDefault("model.dir", def.Model.Dir)
+	v.SetDefault("warehouse.dsn", def.Warehouse.DSN)
+	v.SetDefault("state.dsn", def.State.DSN)
+	v.SetDefault("data_source.name", def.DataSource.Name)
+	v.SetDefault("log.level", def.Log.Level)
+	v.SetDefault("log.format", def.Log.Format)
+	if file != "" {
+		v.SetConfigFile(file)
+		if err := v.ReadInConfig(); err != nil {
+			return def, fmt.Errorf("config %s: %w", file, err)
+		}
+	}
+	v.SetEnvPrefix("CUBEGATE")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	for flag, key := range configFlags {
+		if f := flags.Lookup(flag); f != nil && f.Changed {
+			v.Set(key, f.Value.String())
+		}
+	}
+	var cfg app.Config
+	if err := v.Unmarshal(&cfg); err != nil {
+		return def, fmt.Errorf("config: %w", err)
+	}
+	if file != "" {
+		// Relative paths in a config file are relative to the file.
+		base := filepath.Dir(file)
+		if cfg.Model.Dir != "" && !filepath.IsAbs(cfg.Model.Dir) && !flags.Changed("model-dir") && os.Getenv("CUBEGATE_MODEL_DIR") == "" {
+			cfg.Model.Dir = filepath.Join(base, cfg.Model.Dir)
+		}
+	}
+	return cfg, nil
+}
+
+func newLogger(c app.LogConfig, w io.Writer) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(c.Level)
+	if err != nil {
+		return zerolog.Nop(), fmt.Errorf("log.level %q: want debug, info, warn or error", c.Level)
+	}
+	switch c.Format {
+	case "json":
+		return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+	case "console", "":
+		return zerolog.New(zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}).Level(level).With().Timestamp().Logger(), nil
+	}
+	return zerolog.Nop(), fmt.Errorf("log.format %q: want console or json", c.Format)
+}
+
+type loader func(cmd *cobra.Command) (app.Config, zerolog.Logger, error)
+
+func serveCmd(load loader) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the SQL and HTTP listeners",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := load(cmd)
+			if err != nil {
+				return err
+			}
+			g, err := app.Start(cmd.Context(), cfg, log)
+			if err != nil {
+				return err
+			}
+			defer g.Close()
+			return g.Wait(cmd.Context())
+		},
+	}
+}
+
+func demoCmd(load loader, stdout io.Writer) *cobra.Command {
+	var rows int
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Serve a demo model on embedded DuckDB with generated data",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			began := time.Now()
+			cfg, log, err := load(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if rows < 1 {
+				return fmt.Errorf("--rows must be at least 1")
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			dbPath := filepath.Join(dir, "demo.duckdb")
+			if err := prepareDemoData(ctx, dbPath, rows, stdout); err != nil {
+				return err
+			}
+			modelDir := filepath.Join(dir, "model")
+			if err := app.WriteDemoModel(modelDir); err != nil {
+				return err
+			}
+			cfg.Model.Dir = modelDir
+			cfg.Warehouse.DSN = "duckdb://" + dbPath
+			if !cmd.Flags().Changed("state-dsn") && os.Getenv("CUBEGATE_STATE_DSN") == "" {
+				cfg.State.DSN = "sqlite://" + filepath.Join(dir, "state.db")
+			}
+			if !cmd.Flags().Changed("data-source-name") && os.Getenv("CUBEGATE_DATA_SOURCE_NAME") == "" {
+				cfg.DataSource.Name = "demo"
+			}
+			g, err := app.Start(ctx, cfg, log)
+			if err != nil {
+				return err
+			}
+			defer g.Close()
+			_, _, connStr, err := g.MintCredential(ctx, "demo")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "\ncubegate is ready in %s (%d orders in %s). Connect with:\n\n  psql \"%s\"\n\nand try:\n\n  SELECT status, MEASURE(count) FROM orders GROUP BY 1 ORDER BY 1;\n\nPress Ctrl-C to stop.\n",
+				time.Since(began).Round(time.Millisecond), rows, dbPath, connStr)
+			return g.Wait(ctx)
+		},
+	}
+	cmd.Flags().IntVar(&rows, "rows", app.DefaultDemoSizes.Orders, "number of orders to generate")
+	cmd.Flags().StringVar(&dir, "dir", ".cubegate/demo", "folder for the demo database, model and state")
+	return cmd
+}
+
+// prepareDemoData generates the dataset unless the database already holds
+// one of the asked size.
+func prepareDemoData(ctx context.Context, path string, rows int, stdout io.Writer) error {
+	w, err := warehouse.OpenDuckDB(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if app.DemoDataCount(ctx, w) == rows {
+		return nil
+	}
+	began := time.Now()
+	fmt.Fprintf(stdout, "generating %d demo orders into %s …\n", rows, path)
+	if err := app.GenerateDemoData(ctx, w, app.SizesFor(rows)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "generated in %s\n", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "credentials", Short: "Manage SQL credentials"}
+	var label, database string
+	var asJSON bool
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Mint a SQL credential (the password is shown only now)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, _, err := load(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			store, err := auth.OpenStore(ctx, cfg.State.DSN)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			svc, err := auth.NewService(ctx, store)
+			if err != nil {
+				return err
+			}
+			if database == "" {
+				database = cfg.DataSource.Name
+			}
+			c, pw, err := svc.CreateCredential(ctx, auth.CreateCredentialInput{Label: label, Database: database})
+			if err != nil {
+				return err
+			}
+			host, port, err := app.ClientHost(cfg.SQL.Listen)
+			if err != nil {
+				return err
+			}
+			connStr := app.ConnectionString(c.Username, pw, host, port, c.Database)
+			if asJSON {
+				enc := json.NewEncoder(stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]string{
+					"id": c.ID, "username": c.Username, "password": pw, "host": host, "port": port,
+					"database": c.Database, "connection_string": connStr,
+				})
+			}
+			fmt.Fprintf(stdout, "id:       %s\nusername: %s\npassword: %s   (shown only now)\n\n  psql \"%s\"\n", c.ID, c.Username, pw, connStr)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&label, "label", "", "a label to recognise the credential by")
+	create.Flags().StringVar(&database, "database", "", "the data source it connects to (default: data_source.name)")
+	create.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(create)
+	return cmd
+}
+
+func modelCmd(stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "model", Short: "Work with model files"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "validate DIR",
+		Short: "Load and validate a model folder; errors name file:line",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := cubes.LoadDir(args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "ok: %d cubes and views (%s)\n", len(m.Cubes), strings.Join(m.CubeNames(), ", "))
+			return nil
+		},
+	})
+	return cmd
+}

@@ -1,0 +1,678 @@
+package cubes
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+
+	"github.com/cubegate/cubegate/pgwire/pgerr"
+)
+
+// Granularities a time dimension can be truncated to.
+var Granularities = map[string]bool{
+	"second": true, "minute": true, "hour": true, "day": true,
+	"week": true, "month": true, "quarter": true, "year": true,
+}
+
+// Compiled is a query rendered for one warehouse.
+type Compiled struct {
+	SQL  string
+	Args []any
+	// Columns are the result columns in SELECT order.
+	Columns []Column
+}
+
+// Column is one result column of a compiled query.
+type Column struct {
+	// Name is "cube.member", or "cube.member.granularity" for a time
+	// dimension with a granularity.
+	Name        string
+	Alias       string
+	Member      Member
+	Granularity string
+}
+
+// IsMeasure reports whether the column is a measure.
+func (c Column) IsMeasure() bool {
+	_, ok := c.Member.(*Measure)
+	return ok
+}
+
+// Compile renders q against the model for dialect d. Every value from the
+// query is a bound argument; identifiers come only from the model.
+func (m *Model) Compile(q *Query, d Dialect) (*Compiled, error) {
+	c := &compiler{r: renderer{model: m, d: d}, d: d, q: q, model: m}
+	return c.compile()
+}
+
+type compiler struct {
+	model *Model
+	r     renderer
+	d     Dialect
+	q     *Query
+	args  []any
+	cols  []Column
+	exprs []string
+	cubes []*Cube // cubes the query touches, first one first
+}
+
+func errUnknownMember(name string, err error) error {
+	return pgerr.New(pgerrcode.UndefinedColumn, "%s", err.Error()).WithHint("member names are cube.member; see the model for %q", name)
+}
+
+func (c *compiler) member(name string) (Member, error) {
+	mem, err := c.model.Member(name)
+	if err != nil {
+		return nil, errUnknownMember(name, err)
+	}
+	c.use(resolveMember(mem).OwnerCube())
+	return mem, nil
+}
+
+func (c *compiler) use(cube *Cube) {
+	for _, x := range c.cubes {
+		if x == cube {
+			return
+		}
+	}
+	c.cubes = append(c.cubes, cube)
+}
+
+func (c *compiler) arg(v any) string {
+	c.args = append(c.args, v)
+	return c.d.Param(len(c.args))
+}
+
+func (c *compiler) compile() (*Compiled, error) {
+	q := c.q
+	if q.Ungrouped {
+		return nil, pgerr.New(pgerrcode.FeatureNotSupported, "ungrouped queries are not supported yet")
+	}
+	if q.Limit != nil && *q.Limit < 0 {
+		return nil, pgerr.New(pgerrcode.InvalidRowCountInLimitClause, "LIMIT must not be negative")
+	}
+	if q.Offset < 0 {
+		return nil, pgerr.New(pgerrcode.InvalidRowCountInResultOffsetClause, "OFFSET must not be negative")
+	}
+	for _, name := range q.Dimensions {
+		mem, err := c.member(name)
+		if err != nil {
+			return nil, err
+		}
+		d, ok := mem.(*Dimension)
+		if !ok {
+			return nil, pgerr.New(pgerrcode.InvalidParameterValue, "%s is not a dimension", name)
+		}
+		if err := c.addColumn(Column{Name: name, Member: d}); err != nil {
+			return nil, err
+		}
+	}
+	for _, td := range q.TimeDimensions {
+		mem, err := c.member(td.Dimension)
+		if err != nil {
+			return nil, err
+		}
+		d, ok := mem.(*Dimension)
+		if !ok || d.Type != TypeTime {
+			return nil, pgerr.New(pgerrcode.InvalidParameterValue, "%s is not a time dimension", td.Dimension)
+		}
+		if td.Granularity == "" {
+			continue // a date-range filter only
+		}
+		if !Granularities[td.Granularity] {
+			return nil, pgerr.New(pgerrcode.InvalidParameterValue, "unknown granularity %q for %s", td.Granularity, td.Dimension).
+				WithHint("granularities are second, minute, hour, day, week, month, quarter and year")
+		}
+		if err := c.addColumn(Column{Name: td.Dimension + "." + td.Granularity, Member: d, Granularity: td.Granularity}); err != nil {
+			return nil, err
+		}
+	}
+	nGroup := len(c.cols)
+	for _, name := range q.Measures {
+		mem, err := c.member(name)
+		if err != nil {
+			return nil, err
+		}
+		ms, ok := mem.(*Measure)
+		if !ok {
+			return nil, pgerr.New(pgerrcode.InvalidParameterValue, "%s is not a measure", name)
+		}
+		if err := c.addColumn(Column{Name: name, Member: ms}); err != nil {
+			return nil, err
+		}
+	}
+	var where, having []string
+	for _, f := range q.Filters {
+		s, isMeasure, err := c.filter(f)
+		if err != nil {
+			return nil, err
+		}
+		if isMeasure {
+			having = append(having, s)
+		} else {
+			where = append(where, s)
+		}
+	}
+	for _, td := range q.TimeDimensions {
+		if td.DateRange.IsZero() {
+			continue
+		}
+		s, err := c.dateRange(td)
+		if err != nil {
+			return nil, err
+		}
+		where = append(where, s)
+	}
+	for _, name := range q.Segments {
+		mem, err := c.member(name)
+		if err != nil {
+			return nil, err
+		}
+		seg, ok := mem.(*Segment)
+		if !ok {
+			return nil, pgerr.New(pgerrcode.InvalidParameterValue, "%s is not a segment", name)
+		}
+		s, err := c.r.segmentExpr(resolveMember(seg).(*Segment))
+		if err != nil {
+			return nil, err
+		}
+		where = append(where, "("+s+")")
+	}
+	if len(c.cols) == 0 {
+		return nil, pgerr.New(pgerrcode.InvalidParameterValue, "a query needs at least one measure or dimension")
+	}
+	from, err := c.from()
+	if err != nil {
+		return nil, err
+	}
+
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i, e := range c.exprs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(e)
+		b.WriteString(" ")
+		b.WriteString(c.d.QuoteIdent(c.cols[i].Alias))
+	}
+	b.WriteString(" FROM ")
+	b.WriteString(from)
+	if len(where) > 0 {
+		b.WriteString(" WHERE ")
+		b.WriteString(strings.Join(where, " AND "))
+	}
+	if nGroup > 0 {
+		// Dimensions only still group: one row per distinct combination.
+		b.WriteString(" GROUP BY ")
+		for i := 1; i <= nGroup; i++ {
+			if i > 1 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strconv.Itoa(i))
+		}
+	}
+	if len(having) > 0 {
+		b.WriteString(" HAVING ")
+		b.WriteString(strings.Join(having, " AND "))
+	}
+	order, err := c.orderBy()
+	if err != nil {
+		return nil, err
+	}
+	b.WriteString(order)
+	if q.Limit != nil {
+		b.WriteString(" LIMIT ")
+		b.WriteString(c.arg(*q.Limit))
+	}
+	if q.Offset > 0 {
+		b.WriteString(" OFFSET ")
+		b.WriteString(c.arg(q.Offset))
+	}
+	return &Compiled{SQL: b.String(), Args: c.args, Columns: c.cols}, nil
+}
+
+func (c *compiler) addColumn(col Column) error {
+	for _, prev := range c.cols {
+		if prev.Name == col.Name {
+			return nil // asked twice: one column answers both
+		}
+	}
+	expr, err := c.r.memberExpr(col.Member)
+	if err != nil {
+		return err
+	}
+	if col.Granularity != "" {
+		expr = c.d.DateTrunc(col.Granularity, expr)
+	}
+	col.Alias = strings.ReplaceAll(col.Name, ".", "__")
+	c.cols = append(c.cols, col)
+	c.exprs = append(c.exprs, expr)
+	return nil
+}
+
+// orderBy renders the ORDER BY clause: the query's order, or Cube's
+// default when the query gives none (first time dimension ascending, else
+// first measure descending, else first dimension ascending).
+func (c *compiler) orderBy() (string, error) {
+	order := c.q.Order
+	if order == nil {
+		switch {
+		case len(c.q.TimeDimensions) > 0 && c.firstGranular() >= 0:
+			order = Order{{ID: c.cols[c.firstGranular()].Name}}
+		case len(c.q.Measures) > 0:
+			order = Order{{ID: c.q.Measures[0], Desc: true}}
+		case len(c.q.Dimensions) > 0:
+			order = Order{{ID: c.q.Dimensions[0]}}
+		}
+	}
+	if len(order) == 0 {
+		return "", nil
+	}
+	parts := make([]string, 0, len(order))
+	for _, it := range order {
+		pos := -1
+		for i, col := range c.cols {
+			if col.Name == it.ID || (col.Granularity != "" && FullName(col.Member) == it.ID) {
+				pos = i
+				break
+			}
+		}
+		if pos < 0 {
+			return "", pgerr.New(pgerrcode.InvalidColumnReference, "order by %s: the member is not in the query", it.ID).
+				WithHint("order only by measures and dimensions the query selects")
+		}
+		dir := "ASC"
+		if it.Desc {
+			dir = "DESC"
+		}
+		parts = append(parts, strconv.Itoa(pos+1)+" "+dir)
+	}
+	return " ORDER BY " + strings.Join(parts, ", "), nil
+}
+
+func (c *compiler) firstGranular() int {
+	for i, col := range c.cols {
+		if col.Granularity != "" {
+			return i
+		}
+	}
+	return -1
+}
+
+// from renders the FROM clause: the root cube and, for every other cube
+// the query touches, the join path the model declares.
+func (c *compiler) from() (string, error) {
+	root := c.cubes[0]
+	for _, col := range c.cols {
+		if col.IsMeasure() {
+			root = resolveMember(col.Member).OwnerCube()
+			break
+		}
+	}
+	var b strings.Builder
+	b.WriteString(c.table(root))
+	if len(c.cubes) == 1 {
+		return b.String(), nil
+	}
+	paths := joinPaths(c.model, root)
+	joined := map[*Cube]bool{root: true}
+	fanOut := map[*Cube]bool{}
+	for _, cube := range c.cubes {
+		if cube == root {
+			continue
+		}
+		path, ok := paths[cube]
+		if !ok {
+			return "", pgerr.New(pgerrcode.FeatureNotSupported, "no join path from cube %q to cube %q", root.Name, cube.Name).
+				WithHint("declare a join between them in the model, or query them separately")
+		}
+		for _, hop := range path {
+			if hop.join.Relationship != "one_to_one" {
+				fanOut[hop.to] = true
+			}
+			if joined[hop.to] {
+				continue
+			}
+			joined[hop.to] = true
+			on, err := c.r.expand(hop.from, hop.join.SQL)
+			if err != nil {
+				return "", err
+			}
+			b.WriteString(" LEFT JOIN ")
+			b.WriteString(c.table(hop.to))
+			b.WriteString(" ON ")
+			b.WriteString(on)
+		}
+		if path[len(path)-1].join.Relationship == "one_to_many" {
+			fanOut[root] = true
+		}
+	}
+	for _, col := range c.cols {
+		if col.IsMeasure() && fanOut[resolveMember(col.Member).OwnerCube()] {
+			return "", pgerr.New(pgerrcode.FeatureNotSupported,
+				"measure %s would be multiplied by the join from %q: fan-out-safe joins are not supported yet", col.Name, root.Name).
+				WithHint("query measures of one cube with dimensions of the cubes it joins many-to-one")
+		}
+	}
+	return b.String(), nil
+}
+
+func (c *compiler) table(cube *Cube) string {
+	if cube.SQLTable != "" {
+		return cube.SQLTable + " AS " + c.d.QuoteIdent(cube.Name)
+	}
+	return "(" + cube.SQL + ") AS " + c.d.QuoteIdent(cube.Name)
+}
+
+type hop struct {
+	from, to *Cube
+	join     *Join
+}
+
+// joinPaths finds the shortest declared join path from root to every cube
+// it reaches (breadth first, joins in declaration order).
+func joinPaths(m *Model, root *Cube) map[*Cube][]hop {
+	paths := map[*Cube][]hop{root: nil}
+	queue := []*Cube{root}
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		for _, j := range cur.Joins {
+			to, ok := m.Cube(j.Name)
+			if !ok {
+				continue
+			}
+			if _, seen := paths[to]; seen {
+				continue
+			}
+			p := append(append([]hop(nil), paths[cur]...), hop{from: cur, to: to, join: j})
+			paths[to] = p
+			queue = append(queue, to)
+		}
+	}
+	return paths
+}
+
+// filter renders one filter (or an and/or group); isMeasure tells whether
+// it belongs in HAVING.
+func (c *compiler) filter(f Filter) (sql string, isMeasure bool, err error) {
+	if len(f.And) > 0 || len(f.Or) > 0 {
+		group, sep := f.And, " AND "
+		if len(f.Or) > 0 {
+			group, sep = f.Or, " OR "
+		}
+		parts := make([]string, 0, len(group))
+		kind := -1
+		for _, g := range group {
+			s, m, err := c.filter(g)
+			if err != nil {
+				return "", false, err
+			}
+			k := 0
+			if m {
+				k = 1
+			}
+			if kind >= 0 && kind != k {
+				return "", false, pgerr.New(pgerrcode.FeatureNotSupported, "a filter group cannot mix measures and dimensions")
+			}
+			kind = k
+			parts = append(parts, s)
+		}
+		return "(" + strings.Join(parts, sep) + ")", kind == 1, nil
+	}
+	name := f.MemberName()
+	mem, err := c.member(name)
+	if err != nil {
+		return "", false, err
+	}
+	expr, err := c.r.memberExpr(mem)
+	if err != nil {
+		return "", false, err
+	}
+	var typ MemberType
+	switch mm := mem.(type) {
+	case *Dimension:
+		typ = mm.Type
+	case *Measure:
+		typ, isMeasure = TypeNumber, true
+		if mm.Type == TypeTime || mm.Type == TypeString || mm.Type == TypeBoolean {
+			typ = mm.Type
+		}
+	default:
+		return "", false, pgerr.New(pgerrcode.InvalidParameterValue, "%s is a segment: use segments, not filters", name)
+	}
+	s, err := c.condition(expr, typ, f.Operator, f.Values, name)
+	return s, isMeasure, err
+}
+
+func (c *compiler) values(typ MemberType, vals []string, name string) ([]string, error) {
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		x, err := convertValue(typ, v)
+		if err != nil {
+			return nil, pgerr.New(err.code, "invalid value %q for %s: %s", v, name, err.msg)
+		}
+		out[i] = c.arg(x)
+	}
+	return out, nil
+}
+
+func (c *compiler) condition(expr string, typ MemberType, op string, vals []string, name string) (string, error) {
+	need := func(n int) error {
+		if len(vals) < n {
+			return pgerr.New(pgerrcode.InvalidParameterValue, "filter %s on %s needs %d value(s)", op, name, n)
+		}
+		return nil
+	}
+	switch op {
+	case "set":
+		return expr + " IS NOT NULL", nil
+	case "notSet":
+		return expr + " IS NULL", nil
+	case "equals", "notEquals":
+		if err := need(1); err != nil {
+			return "", err
+		}
+		ps, err := c.values(typ, vals, name)
+		if err != nil {
+			return "", err
+		}
+		var s string
+		if len(ps) == 1 {
+			s = expr + " = " + ps[0]
+		} else {
+			s = expr + " IN (" + strings.Join(ps, ", ") + ")"
+		}
+		if op == "notEquals" {
+			// Cube's notEquals also keeps NULLs.
+			if len(ps) == 1 {
+				return "(" + expr + " <> " + ps[0] + " OR " + expr + " IS NULL)", nil
+			}
+			return "(" + expr + " NOT IN (" + strings.Join(ps, ", ") + ") OR " + expr + " IS NULL)", nil
+		}
+		return s, nil
+	case "gt", "gte", "lt", "lte":
+		if err := need(1); err != nil {
+			return "", err
+		}
+		ps, err := c.values(typ, vals[:1], name)
+		if err != nil {
+			return "", err
+		}
+		sym := map[string]string{"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+		return expr + " " + sym + " " + ps[0], nil
+	case "contains", "notContains", "startsWith", "notStartsWith", "endsWith", "notEndsWith":
+		if err := need(1); err != nil {
+			return "", err
+		}
+		neg := strings.HasPrefix(op, "not")
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			p := c.arg(likeEscape(v))
+			switch strings.TrimPrefix(strings.ToLower(op), "not") {
+			case "contains":
+				p = "'%' || " + p + " || '%'"
+			case "startswith":
+				p = p + " || '%'"
+			case "endswith":
+				p = "'%' || " + p
+			}
+			parts[i] = c.d.ILike(expr, p)
+		}
+		if neg {
+			// Cube's negated string filters also keep NULLs.
+			return "(NOT (" + strings.Join(parts, " OR ") + ") OR " + expr + " IS NULL)", nil
+		}
+		return "(" + strings.Join(parts, " OR ") + ")", nil
+	case "inDateRange", "notInDateRange":
+		if err := need(2); err != nil {
+			return "", err
+		}
+		lo, hi, err := c.rangeArgs(vals[0], vals[1], name)
+		if err != nil {
+			return "", err
+		}
+		if op == "notInDateRange" {
+			return "(" + expr + " < " + lo + " OR " + expr + " > " + hi + ")", nil
+		}
+		return "(" + expr + " >= " + lo + " AND " + expr + " <= " + hi + ")", nil
+	case "beforeDate", "beforeOrOnDate", "afterDate", "afterOrOnDate":
+		if err := need(1); err != nil {
+			return "", err
+		}
+		t, perr := parseTime(vals[0], false)
+		if perr != nil {
+			return "", pgerr.New(pgerrcode.InvalidDatetimeFormat, "invalid date %q for %s", vals[0], name)
+		}
+		sym := map[string]string{"beforeDate": "<", "beforeOrOnDate": "<=", "afterDate": ">", "afterOrOnDate": ">="}[op]
+		return expr + " " + sym + " " + c.arg(t), nil
+	case "":
+		return "", pgerr.New(pgerrcode.InvalidParameterValue, "filter on %s needs an operator", name)
+	}
+	return "", pgerr.New(pgerrcode.InvalidParameterValue, "unknown filter operator %q on %s", op, name)
+}
+
+func (c *compiler) dateRange(td TimeDimension) (string, error) {
+	if td.DateRange.Relative != "" {
+		return "", pgerr.New(pgerrcode.FeatureNotSupported, "relative date range %q is not supported yet", td.DateRange.Relative)
+	}
+	if len(td.DateRange.Pair) != 2 {
+		return "", pgerr.New(pgerrcode.InvalidParameterValue, "dateRange of %s needs two dates", td.Dimension)
+	}
+	mem, err := c.member(td.Dimension)
+	if err != nil {
+		return "", err
+	}
+	expr, err := c.r.memberExpr(mem)
+	if err != nil {
+		return "", err
+	}
+	return c.condition(expr, TypeTime, "inDateRange", td.DateRange.Pair, td.Dimension)
+}
+
+// rangeArgs binds an inclusive [from, to] range; a bare end date means the
+// end of that day (23:59:59.999), as in Cube.
+func (c *compiler) rangeArgs(from, to, name string) (string, string, error) {
+	lo, err1 := parseTime(from, false)
+	hi, err2 := parseTime(to, true)
+	if err1 != nil || err2 != nil {
+		return "", "", pgerr.New(pgerrcode.InvalidDatetimeFormat, "invalid date range [%q, %q] for %s", from, to, name)
+	}
+	return c.arg(lo), c.arg(hi), nil
+}
+
+var timeLayouts = []string{
+	"2006-01-02T15:04:05.999999999Z07:00",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02T15:04",
+	"2006-01-02 15:04",
+}
+
+// parseTime parses a filter's date or timestamp; a bare date is its
+// midnight, or with endOfDay the last millisecond of that day.
+func parseTime(s string, endOfDay bool) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		if endOfDay {
+			t = t.Add(24*time.Hour - time.Millisecond)
+		}
+		return t, nil
+	}
+	var last error
+	for _, l := range timeLayouts {
+		t, err := time.Parse(l, s)
+		if err == nil {
+			return t.UTC(), nil
+		}
+		last = err
+	}
+	return time.Time{}, last
+}
+
+type valueError struct {
+	code, msg string
+}
+
+// convertValue turns a filter value (always a string in Cube's JSON) into
+// a typed argument, so the warehouse compares numbers as numbers.
+func convertValue(typ MemberType, v string) (any, *valueError) {
+	switch typ {
+	case TypeNumber:
+		if i, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+			return i, nil
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, &valueError{pgerrcode.InvalidTextRepresentation, "not a number"}
+		}
+		return f, nil
+	case TypeBoolean:
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "true", "t", "1", "yes", "on":
+			return true, nil
+		case "false", "f", "0", "no", "off":
+			return false, nil
+		}
+		return nil, &valueError{pgerrcode.InvalidTextRepresentation, "not a boolean"}
+	case TypeTime:
+		t, err := parseTime(v, false)
+		if err != nil {
+			return nil, &valueError{pgerrcode.InvalidDatetimeFormat, "not a date or timestamp"}
+		}
+		return t, nil
+	}
+	return v, nil
+}
+
+// likeEscape escapes LIKE wildcards in a value meant literally.
+func likeEscape(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}
+
+// String renders a compiled query for EXPLAIN and golden tests.
+func (c *Compiled) String() string {
+	var b strings.Builder
+	b.WriteString(c.SQL)
+	for i, a := range c.Args {
+		fmt.Fprintf(&b, "\n-- $%d = %s", i+1, formatArg(a))
+	}
+	return b.String()
+}
+
+func formatArg(a any) string {
+	switch v := a.(type) {
+	case string:
+		return quoteLiteral(v)
+	case time.Time:
+		return quoteLiteral(v.Format("2006-01-02T15:04:05.000Z07:00"))
+	}
+	return fmt.Sprint(a)
+}

@@ -1,0 +1,464 @@
+package cubes
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ValidationError is one problem in a model file, at a place.
+type ValidationError struct {
+	Pos Pos
+	Msg string
+}
+
+func (e *ValidationError) Error() string { return e.Pos.String() + ": " + e.Msg }
+
+// ValidationErrors is every problem found in a model, in file order.
+type ValidationErrors []*ValidationError
+
+func (es ValidationErrors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// LoadDir loads and validates every .yml / .yaml file below dir.
+func LoadDir(dir string) (*Model, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && (strings.HasSuffix(path, ".yml") || strings.HasSuffix(path, ".yaml")) {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("model dir: %w", err)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("model dir %s: no .yml or .yaml files", dir)
+	}
+	sort.Strings(files)
+	srcs := make(map[string][]byte, len(files))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		rel, _ := filepath.Rel(dir, f)
+		srcs[rel] = b
+	}
+	return LoadFiles(srcs)
+}
+
+// LoadFiles loads a model from file contents keyed by file name.
+func LoadFiles(files map[string][]byte) (*Model, error) {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	l := &loader{}
+	for _, n := range names {
+		l.file(n, files[n])
+	}
+	if len(l.errs) == 0 {
+		l.resolve()
+	}
+	if len(l.errs) > 0 {
+		return nil, l.errs
+	}
+	return newModel(l.cubes), nil
+}
+
+type loader struct {
+	file_ string
+	errs  ValidationErrors
+	cubes []*Cube
+	views []*viewDef
+}
+
+func (l *loader) errorf(n *yaml.Node, format string, args ...any) {
+	p := Pos{File: l.file_}
+	if n != nil {
+		p.Line = n.Line
+	}
+	l.errs = append(l.errs, &ValidationError{Pos: p, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) pos(n *yaml.Node) Pos { return Pos{File: l.file_, Line: n.Line} }
+
+var jinja = regexp.MustCompile(`\{%|\{\{`)
+
+func (l *loader) file(name string, src []byte) {
+	l.file_ = name
+	if loc := jinja.FindIndex(src); loc != nil {
+		line := 1 + strings.Count(string(src[:loc[0]]), "\n")
+		l.errs = append(l.errs, &ValidationError{Pos: Pos{name, line},
+			Msg: "Jinja templates are not supported: render the model to plain YAML first"})
+		return
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		var te *yaml.TypeError
+		msg := err.Error()
+		if errors.As(err, &te) {
+			msg = strings.Join(te.Errors, "; ")
+		}
+		l.errs = append(l.errs, &ValidationError{Pos: Pos{name, yamlErrLine(msg)}, Msg: "invalid YAML: " + msg})
+		return
+	}
+	if len(doc.Content) == 0 {
+		return // empty file
+	}
+	root := doc.Content[0]
+	l.mapping(root, "model file", map[string]func(*yaml.Node){
+		"cubes": func(v *yaml.Node) { l.seq(v, "cubes", l.cube) },
+		"views": func(v *yaml.Node) { l.seq(v, "views", l.view) },
+	})
+}
+
+var yamlLineRe = regexp.MustCompile(`line (\d+)`)
+
+func yamlErrLine(msg string) int {
+	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+		var n int
+		fmt.Sscanf(m[1], "%d", &n)
+		return n
+	}
+	return 0
+}
+
+// mapping walks a YAML mapping, calling the handler of each known key and
+// reporting unknown ones.
+func (l *loader) mapping(n *yaml.Node, what string, keys map[string]func(*yaml.Node)) {
+	if n.Kind != yaml.MappingNode {
+		l.errorf(n, "%s must be a mapping", what)
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		h, ok := keys[k.Value]
+		if !ok {
+			l.errorf(k, "unknown key %q in %s (known: %s)", k.Value, what, knownKeys(keys))
+			continue
+		}
+		if h != nil {
+			h(v)
+		}
+	}
+}
+
+func knownKeys(keys map[string]func(*yaml.Node)) string {
+	ks := make([]string, 0, len(keys))
+	for k := range keys {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return strings.Join(ks, ", ")
+}
+
+func (l *loader) seq(n *yaml.Node, what string, each func(*yaml.Node)) {
+	if n.Kind != yaml.SequenceNode {
+		l.errorf(n, "%s must be a list", what)
+		return
+	}
+	for _, item := range n.Content {
+		each(item)
+	}
+}
+
+func (l *loader) str(dst *string) func(*yaml.Node) {
+	return func(v *yaml.Node) {
+		if v.Kind != yaml.ScalarNode {
+			l.errorf(v, "expected a string")
+			return
+		}
+		*dst = v.Value
+	}
+}
+
+func (l *loader) boolean(dst *bool) func(*yaml.Node) {
+	return func(v *yaml.Node) {
+		if v.Kind != yaml.ScalarNode || (v.Value != "true" && v.Value != "false") {
+			l.errorf(v, "expected true or false")
+			return
+		}
+		*dst = v.Value == "true"
+	}
+}
+
+// ignored accepts a key the model format has but that does not change
+// query results here (metadata, caching hints).
+var ignored func(*yaml.Node)
+
+var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (l *loader) cube(n *yaml.Node) {
+	c := &Cube{Public: true, Pos: l.pos(n)}
+	var shown = true
+	l.mapping(n, "cube", map[string]func(*yaml.Node){
+		"name":             l.str(&c.Name),
+		"sql_table":        l.str(&c.SQLTable),
+		"sql":              l.str(&c.SQL),
+		"title":            l.str(&c.Title),
+		"description":      l.str(&c.Description),
+		"public":           l.boolean(&c.Public),
+		"shown":            l.boolean(&shown),
+		"sql_alias":        ignored,
+		"data_source":      ignored,
+		"meta":             ignored,
+		"extends":          ignored,
+		"refresh_key":      ignored,
+		"pre_aggregations": ignored,
+		"hierarchies":      ignored,
+		"access_policy":    ignored,
+		"measures":         func(v *yaml.Node) { l.seq(v, "measures", func(m *yaml.Node) { l.measure(c, m) }) },
+		"dimensions":       func(v *yaml.Node) { l.seq(v, "dimensions", func(d *yaml.Node) { l.dimension(c, d) }) },
+		"segments":         func(v *yaml.Node) { l.seq(v, "segments", func(s *yaml.Node) { l.segment(c, s) }) },
+		"joins":            func(v *yaml.Node) { l.seq(v, "joins", func(j *yaml.Node) { l.join(c, j) }) },
+	})
+	c.Public = c.Public && shown
+	switch {
+	case c.Name == "":
+		l.errorf(n, "cube needs a name")
+		return
+	case !identRe.MatchString(c.Name):
+		l.errorf(n, "cube name %q must be an identifier (letters, digits, _)", c.Name)
+	case c.SQLTable == "" && c.SQL == "":
+		l.errorf(n, "cube %q needs sql_table or sql", c.Name)
+	case c.SQLTable != "" && c.SQL != "":
+		l.errorf(n, "cube %q has both sql_table and sql: keep one", c.Name)
+	}
+	l.cubes = append(l.cubes, c)
+}
+
+var measureTypes = map[MemberType]bool{TypeCount: true, TypeCountDistinct: true, TypeCountApprox: true, TypeSum: true,
+	TypeAvg: true, TypeMin: true, TypeMax: true, TypeNumber: true, TypeString: true, TypeTime: true, TypeBoolean: true}
+
+func (l *loader) measure(c *Cube, n *yaml.Node) {
+	m := &Measure{Cube: c, Public: true, Pos: l.pos(n)}
+	var typ string
+	var shown = true
+	l.mapping(n, "measure", map[string]func(*yaml.Node){
+		"name":           l.str(&m.Name),
+		"type":           l.str(&typ),
+		"sql":            l.str(&m.SQL),
+		"title":          l.str(&m.Title),
+		"description":    l.str(&m.Description),
+		"format":         l.str(&m.Format),
+		"public":         l.boolean(&m.Public),
+		"shown":          l.boolean(&shown),
+		"meta":           ignored,
+		"drill_members":  ignored,
+		"rolling_window": func(v *yaml.Node) { l.errorf(v, "rolling_window is not supported yet") },
+		"filters": func(v *yaml.Node) {
+			l.seq(v, "filters", func(f *yaml.Node) {
+				var sql string
+				l.mapping(f, "measure filter", map[string]func(*yaml.Node){"sql": l.str(&sql)})
+				m.Filters = append(m.Filters, sql)
+			})
+		},
+	})
+	m.Type = MemberType(typ)
+	m.Public = m.Public && shown
+	switch {
+	case m.Name == "":
+		l.errorf(n, "measure in cube %q needs a name", c.Name)
+		return
+	case !measureTypes[m.Type]:
+		l.errorf(n, "measure %s.%s: unknown type %q (want count, count_distinct, count_distinct_approx, sum, avg, min, max, number, string, time or boolean)", c.Name, m.Name, typ)
+	case m.SQL == "" && m.Type != TypeCount:
+		l.errorf(n, "measure %s.%s of type %s needs sql", c.Name, m.Name, typ)
+	}
+	c.Measures = append(c.Measures, m)
+}
+
+var dimensionTypes = map[MemberType]bool{TypeString: true, TypeNumber: true, TypeTime: true, TypeBoolean: true}
+
+func (l *loader) dimension(c *Cube, n *yaml.Node) {
+	d := &Dimension{Cube: c, Public: true, Pos: l.pos(n)}
+	var typ string
+	var public *bool
+	var shown = true
+	l.mapping(n, "dimension", map[string]func(*yaml.Node){
+		"name":        l.str(&d.Name),
+		"type":        l.str(&typ),
+		"sql":         l.str(&d.SQL),
+		"title":       l.str(&d.Title),
+		"description": l.str(&d.Description),
+		"primary_key": l.boolean(&d.PrimaryKey),
+		"public": func(v *yaml.Node) {
+			b := true
+			l.boolean(&b)(v)
+			public = &b
+		},
+		"shown":                          l.boolean(&shown),
+		"format":                         ignored,
+		"meta":                           ignored,
+		"granularities":                  func(v *yaml.Node) { l.errorf(v, "custom granularities are not supported yet") },
+		"sub_query":                      func(v *yaml.Node) { l.errorf(v, "sub_query dimensions are not supported yet") },
+		"propagate_filters_to_sub_query": ignored,
+		"case":                           func(v *yaml.Node) { d.Case = l.caseDef(v) },
+	})
+	d.Type = MemberType(typ)
+	// A primary key is hidden unless declared public, as in Cube.
+	d.Public = shown && (public == nil && !d.PrimaryKey || public != nil && *public)
+	switch {
+	case d.Name == "":
+		l.errorf(n, "dimension in cube %q needs a name", c.Name)
+		return
+	case !dimensionTypes[d.Type]:
+		l.errorf(n, "dimension %s.%s: unknown type %q (want string, number, time or boolean)", c.Name, d.Name, typ)
+	case d.SQL == "" && d.Case == nil:
+		l.errorf(n, "dimension %s.%s needs sql or case", c.Name, d.Name)
+	}
+	c.Dimensions = append(c.Dimensions, d)
+}
+
+func (l *loader) caseDef(n *yaml.Node) *CaseDef {
+	cd := &CaseDef{}
+	l.mapping(n, "case", map[string]func(*yaml.Node){
+		"when": func(v *yaml.Node) {
+			l.seq(v, "case.when", func(w *yaml.Node) {
+				var cw CaseWhen
+				l.mapping(w, "case.when item", map[string]func(*yaml.Node){"sql": l.str(&cw.SQL), "label": l.str(&cw.Label)})
+				if cw.SQL == "" {
+					l.errorf(w, "case.when item needs sql")
+				}
+				cd.When = append(cd.When, cw)
+			})
+		},
+		"else": func(v *yaml.Node) {
+			var label string
+			l.mapping(v, "case.else", map[string]func(*yaml.Node){"label": l.str(&label)})
+			cd.Else = &label
+		},
+	})
+	if len(cd.When) == 0 {
+		l.errorf(n, "case needs at least one when")
+	}
+	return cd
+}
+
+func (l *loader) segment(c *Cube, n *yaml.Node) {
+	s := &Segment{Cube: c, Public: true, Pos: l.pos(n)}
+	l.mapping(n, "segment", map[string]func(*yaml.Node){
+		"name":        l.str(&s.Name),
+		"sql":         l.str(&s.SQL),
+		"title":       l.str(&s.Title),
+		"description": l.str(&s.Description),
+		"public":      l.boolean(&s.Public),
+		"meta":        ignored,
+	})
+	if s.Name == "" || s.SQL == "" {
+		l.errorf(n, "segment in cube %q needs a name and sql", c.Name)
+		return
+	}
+	c.Segments = append(c.Segments, s)
+}
+
+var relationships = map[string]string{
+	"one_to_one": "one_to_one", "one_to_many": "one_to_many", "many_to_one": "many_to_one",
+	"has_one": "one_to_one", "has_many": "one_to_many", "belongs_to": "many_to_one",
+	"hasOne": "one_to_one", "hasMany": "one_to_many", "belongsTo": "many_to_one",
+}
+
+func (l *loader) join(c *Cube, n *yaml.Node) {
+	j := &Join{Pos: l.pos(n)}
+	var rel string
+	l.mapping(n, "join", map[string]func(*yaml.Node){
+		"name":         l.str(&j.Name),
+		"relationship": l.str(&rel),
+		"sql":          l.str(&j.SQL),
+	})
+	j.Relationship = relationships[rel]
+	switch {
+	case j.Name == "" || j.SQL == "":
+		l.errorf(n, "join in cube %q needs a name (the target cube) and sql", c.Name)
+		return
+	case j.Relationship == "":
+		l.errorf(n, "join %s → %s: unknown relationship %q (want one_to_one, one_to_many or many_to_one)", c.Name, j.Name, rel)
+	}
+	c.Joins = append(c.Joins, j)
+}
+
+// resolve checks names and references across files once everything is read.
+func (l *loader) resolve() {
+	seen := map[string]*Cube{}
+	for _, c := range l.cubes {
+		if prev, ok := seen[c.Name]; ok {
+			l.errs = append(l.errs, &ValidationError{Pos: c.Pos, Msg: fmt.Sprintf("cube %q is defined twice (first at %s)", c.Name, prev.Pos)})
+			continue
+		}
+		seen[c.Name] = c
+		names := map[string]Pos{}
+		check := func(name string, p Pos) {
+			if prev, ok := names[name]; ok {
+				l.errs = append(l.errs, &ValidationError{Pos: p, Msg: fmt.Sprintf("member %s.%s is defined twice (first at %s)", c.Name, name, prev)})
+			}
+			if !identRe.MatchString(name) {
+				l.errs = append(l.errs, &ValidationError{Pos: p, Msg: fmt.Sprintf("member name %q must be an identifier (letters, digits, _)", name)})
+			}
+			names[name] = p
+		}
+		for _, m := range c.Measures {
+			check(m.Name, m.Pos)
+		}
+		for _, d := range c.Dimensions {
+			check(d.Name, d.Pos)
+		}
+		for _, s := range c.Segments {
+			check(s.Name, s.Pos)
+		}
+		c.index()
+	}
+	for _, c := range l.cubes {
+		for _, j := range c.Joins {
+			if _, ok := seen[j.Name]; !ok {
+				l.errs = append(l.errs, &ValidationError{Pos: j.Pos, Msg: fmt.Sprintf("join from %q names cube %q, which does not exist", c.Name, j.Name)})
+			}
+		}
+	}
+	if len(l.errs) > 0 {
+		return
+	}
+	m := newModel(l.cubes)
+	for _, c := range l.cubes {
+		l.checkRefs(m, c)
+	}
+	l.resolveViews(m)
+}
+
+// checkRefs renders every member once so that unknown references and
+// cycles are reported at load time, with the member's place.
+func (l *loader) checkRefs(m *Model, c *Cube) {
+	r := &renderer{model: m, d: Postgres{}}
+	for _, mem := range c.Measures {
+		if _, err := r.measureExpr(mem); err != nil {
+			l.errs = append(l.errs, &ValidationError{Pos: mem.Pos, Msg: err.Error()})
+		}
+	}
+	for _, d := range c.Dimensions {
+		if _, err := r.dimensionExpr(d); err != nil {
+			l.errs = append(l.errs, &ValidationError{Pos: d.Pos, Msg: err.Error()})
+		}
+	}
+	for _, s := range c.Segments {
+		if _, err := r.segmentExpr(s); err != nil {
+			l.errs = append(l.errs, &ValidationError{Pos: s.Pos, Msg: err.Error()})
+		}
+	}
+}

@@ -1,0 +1,280 @@
+// Package cubes is the semantic model: Cube's YAML data model (cubes,
+// views, measures, dimensions, segments, joins), the query a client asks of
+// it (Query, Cube's REST query JSON) and the compiler from Query to SQL for a
+// warehouse dialect.
+package cubes
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// MemberType is a measure or dimension type as the model spells it.
+type MemberType string
+
+// Measure and dimension types.
+const (
+	TypeCount         MemberType = "count"
+	TypeCountDistinct MemberType = "count_distinct"
+	TypeCountApprox   MemberType = "count_distinct_approx"
+	TypeSum           MemberType = "sum"
+	TypeAvg           MemberType = "avg"
+	TypeMin           MemberType = "min"
+	TypeMax           MemberType = "max"
+	TypeNumber        MemberType = "number"
+	TypeString        MemberType = "string"
+	TypeTime          MemberType = "time"
+	TypeBoolean       MemberType = "boolean"
+)
+
+// Pos is a place in a model file.
+type Pos struct {
+	File string
+	Line int
+}
+
+func (p Pos) String() string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
+
+// Model is a compiled, validated data model. It is immutable once loaded,
+// so a reload builds a new Model and swaps it in.
+type Model struct {
+	// Cubes in declaration order (files sorted by path), views included.
+	Cubes  []*Cube
+	byName map[string]*Cube
+	byFold map[string][]*Cube // lower-cased name → cubes (for case-insensitive lookup)
+}
+
+// Cube is a cube or a view.
+type Cube struct {
+	Name        string
+	SQLTable    string
+	SQL         string
+	Title       string
+	Description string
+	Public      bool
+	IsView      bool
+	Measures    []*Measure
+	Dimensions  []*Dimension
+	Segments    []*Segment
+	Joins       []*Join
+	Pos         Pos
+
+	members map[string]Member
+}
+
+// Member is a measure, dimension or segment.
+type Member interface {
+	MemberName() string
+	OwnerCube() *Cube
+	Position() Pos
+}
+
+// Measure is an aggregate over a cube's rows.
+type Measure struct {
+	Cube        *Cube
+	Name        string
+	Type        MemberType
+	SQL         string
+	Title       string
+	Description string
+	Format      string
+	Filters     []string
+	Public      bool
+	Pos         Pos
+	origin      Member // for a view's member: the cube member it stands for
+}
+
+// Dimension is an attribute rows are grouped or filtered by.
+type Dimension struct {
+	Cube        *Cube
+	Name        string
+	Type        MemberType
+	SQL         string
+	Title       string
+	Description string
+	PrimaryKey  bool
+	Public      bool
+	Case        *CaseDef
+	Pos         Pos
+	origin      Member
+}
+
+// CaseDef is a dimension defined by CASE WHEN … THEN label … ELSE label.
+type CaseDef struct {
+	When []CaseWhen
+	Else *string
+}
+
+// CaseWhen is one branch of a case dimension.
+type CaseWhen struct {
+	SQL   string
+	Label string
+}
+
+// Segment is a named boolean filter.
+type Segment struct {
+	Cube        *Cube
+	Name        string
+	SQL         string
+	Title       string
+	Description string
+	Public      bool
+	Pos         Pos
+	origin      Member
+}
+
+// Join links a cube to another one.
+type Join struct {
+	Name         string // the target cube
+	Relationship string // one_to_one, one_to_many, many_to_one
+	SQL          string
+	Pos          Pos
+}
+
+func (m *Measure) MemberName() string   { return m.Name }
+func (m *Measure) OwnerCube() *Cube     { return m.Cube }
+func (m *Measure) Position() Pos        { return m.Pos }
+func (d *Dimension) MemberName() string { return d.Name }
+func (d *Dimension) OwnerCube() *Cube   { return d.Cube }
+func (d *Dimension) Position() Pos      { return d.Pos }
+func (s *Segment) MemberName() string   { return s.Name }
+func (s *Segment) OwnerCube() *Cube     { return s.Cube }
+func (s *Segment) Position() Pos        { return s.Pos }
+
+// FullName is "cube.member".
+func FullName(m Member) string { return m.OwnerCube().Name + "." + m.MemberName() }
+
+// Cube returns the cube or view named name (exact match).
+func (m *Model) Cube(name string) (*Cube, bool) {
+	c, ok := m.byName[name]
+	return c, ok
+}
+
+// LookupCube finds a cube by name: exactly, or else case-insensitively
+// when that is unambiguous (as Cube's SQL API does).
+func (m *Model) LookupCube(name string) (*Cube, bool) {
+	if c, ok := m.byName[name]; ok {
+		return c, true
+	}
+	if cs := m.byFold[strings.ToLower(name)]; len(cs) == 1 {
+		return cs[0], true
+	}
+	return nil, false
+}
+
+// Member resolves "cube.member".
+func (m *Model) Member(path string) (Member, error) {
+	cubeName, member, ok := strings.Cut(path, ".")
+	if !ok {
+		return nil, fmt.Errorf("member %q: expected cube.member", path)
+	}
+	c, ok := m.Cube(cubeName)
+	if !ok {
+		return nil, fmt.Errorf("cube %q not found for member %q", cubeName, path)
+	}
+	mem, ok := c.Member(member)
+	if !ok {
+		return nil, fmt.Errorf("member %q not found in cube %q", member, cubeName)
+	}
+	return mem, nil
+}
+
+// Member returns the member called name (exact match).
+func (c *Cube) Member(name string) (Member, bool) {
+	mem, ok := c.members[name]
+	return mem, ok
+}
+
+// LookupMember finds a member exactly, or else case-insensitively when
+// that is unambiguous.
+func (c *Cube) LookupMember(name string) (Member, bool) {
+	if mem, ok := c.members[name]; ok {
+		return mem, true
+	}
+	var found Member
+	n := 0
+	for k, mem := range c.members {
+		if strings.EqualFold(k, name) {
+			found = mem
+			n++
+		}
+	}
+	return found, n == 1
+}
+
+// PrimaryKey returns the cube's primary-key dimension, if any.
+func (c *Cube) PrimaryKey() *Dimension {
+	for _, d := range c.Dimensions {
+		if d.PrimaryKey {
+			return d
+		}
+	}
+	return nil
+}
+
+// CountMeasure returns the measure COUNT(*) maps to: the one named "count"
+// (as in Cube's SQL API), else the first measure of type count.
+func (c *Cube) CountMeasure() *Measure {
+	var first *Measure
+	for _, m := range c.Measures {
+		if m.Type != TypeCount {
+			continue
+		}
+		if m.Name == "count" {
+			return m
+		}
+		if first == nil {
+			first = m
+		}
+	}
+	return first
+}
+
+func (c *Cube) index() {
+	c.members = make(map[string]Member, len(c.Measures)+len(c.Dimensions)+len(c.Segments))
+	for _, m := range c.Measures {
+		c.members[m.Name] = m
+	}
+	for _, d := range c.Dimensions {
+		c.members[d.Name] = d
+	}
+	for _, s := range c.Segments {
+		c.members[s.Name] = s
+	}
+}
+
+func newModel(cubes []*Cube) *Model {
+	m := &Model{Cubes: cubes, byName: map[string]*Cube{}, byFold: map[string][]*Cube{}}
+	for _, c := range cubes {
+		m.byName[c.Name] = c
+		k := strings.ToLower(c.Name)
+		m.byFold[k] = append(m.byFold[k], c)
+	}
+	return m
+}
+
+// CubeNames returns the names of every cube and view, sorted.
+func (m *Model) CubeNames() []string {
+	out := make([]string, 0, len(m.Cubes))
+	for _, c := range m.Cubes {
+		out = append(out, c.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// AggregatesTime reports whether a min or max measure aggregates a time
+// dimension's column (a "last order at" measure), so its values are times.
+func AggregatesTime(m *Measure) bool {
+	if m.Type != TypeMin && m.Type != TypeMax {
+		return false
+	}
+	src := resolveMember(m).(*Measure)
+	for _, d := range src.Cube.Dimensions {
+		if d.Type == TypeTime && (d.SQL == src.SQL || "{"+d.Name+"}" == src.SQL || "{CUBE}."+d.SQL == src.SQL) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,163 @@
+package cubes
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// Query is Cube's REST query, field for field: what /cubejs-api/v1/load
+// decodes and what the SQL planner binds a statement to.
+type Query struct {
+	Measures       []string        `json:"measures,omitempty"`
+	Dimensions     []string        `json:"dimensions,omitempty"`
+	TimeDimensions []TimeDimension `json:"timeDimensions,omitempty"`
+	Filters        []Filter        `json:"filters,omitempty"`
+	Segments       []string        `json:"segments,omitempty"`
+	// Order nil means Cube's default ordering; an empty, non-nil Order means
+	// no ORDER BY at all (what the SQL API sends for a statement without one).
+	Order     Order  `json:"order,omitempty"`
+	Limit     *int64 `json:"limit,omitempty"`
+	Offset    int64  `json:"offset,omitempty"`
+	Timezone  string `json:"timezone,omitempty"`
+	Total     bool   `json:"total,omitempty"`
+	Ungrouped bool   `json:"ungrouped,omitempty"`
+}
+
+// TimeDimension groups or filters by a time dimension.
+type TimeDimension struct {
+	Dimension        string      `json:"dimension"`
+	Granularity      string      `json:"granularity,omitempty"`
+	DateRange        DateRange   `json:"dateRange,omitempty"`
+	CompareDateRange []DateRange `json:"compareDateRange,omitempty"`
+}
+
+// DateRange is either a [from, to] pair or a relative string such as
+// "last 7 days"; exactly one of the fields is set.
+type DateRange struct {
+	Pair     []string
+	Relative string
+}
+
+func (r *DateRange) UnmarshalJSON(b []byte) error {
+	if bytes.HasPrefix(bytes.TrimSpace(b), []byte("[")) {
+		return json.Unmarshal(b, &r.Pair)
+	}
+	return json.Unmarshal(b, &r.Relative)
+}
+
+func (r DateRange) MarshalJSON() ([]byte, error) {
+	if r.Pair != nil {
+		return json.Marshal(r.Pair)
+	}
+	return json.Marshal(r.Relative)
+}
+
+// IsZero lets omitempty drop an unset range.
+func (r DateRange) IsZero() bool { return r.Pair == nil && r.Relative == "" }
+
+// Filter is a member filter or an and/or group of filters.
+type Filter struct {
+	Member    string   `json:"member,omitempty"`
+	Dimension string   `json:"dimension,omitempty"` // legacy spelling of Member
+	Operator  string   `json:"operator,omitempty"`
+	Values    []string `json:"values,omitempty"`
+	And       []Filter `json:"and,omitempty"`
+	Or        []Filter `json:"or,omitempty"`
+}
+
+// MemberName returns Member, or the legacy Dimension.
+func (f Filter) MemberName() string {
+	if f.Member != "" {
+		return f.Member
+	}
+	return f.Dimension
+}
+
+// OrderItem is one ORDER BY key.
+type OrderItem struct {
+	ID   string
+	Desc bool
+}
+
+// Order is the query's ordering. It decodes Cube's object form
+// {"a.b": "desc"} (key order kept) and array forms [["a.b","asc"]] and
+// [{"id":"a.b","desc":true}].
+type Order []OrderItem
+
+func (o *Order) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if bytes.Equal(b, []byte("null")) {
+		return nil
+	}
+	out := Order{}
+	dirDesc := func(s string) (bool, error) {
+		switch s {
+		case "asc":
+			return false, nil
+		case "desc":
+			return true, nil
+		}
+		return false, fmt.Errorf("order direction %q: want asc or desc", s)
+	}
+	if len(b) > 0 && b[0] == '{' {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		if _, err := dec.Token(); err != nil {
+			return err
+		}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			var dir string
+			if err := dec.Decode(&dir); err != nil {
+				return err
+			}
+			d, err := dirDesc(dir)
+			if err != nil {
+				return err
+			}
+			out = append(out, OrderItem{ID: kt.(string), Desc: d})
+		}
+		*o = out
+		return nil
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("order: want an object or an array")
+	}
+	for _, r := range raw {
+		var pair []string
+		if json.Unmarshal(r, &pair) == nil && len(pair) == 2 {
+			d, err := dirDesc(pair[1])
+			if err != nil {
+				return err
+			}
+			out = append(out, OrderItem{ID: pair[0], Desc: d})
+			continue
+		}
+		var obj struct {
+			ID   string `json:"id"`
+			Desc bool   `json:"desc"`
+		}
+		if err := json.Unmarshal(r, &obj); err != nil || obj.ID == "" {
+			return fmt.Errorf("order item %s: want [member, direction] or {\"id\", \"desc\"}", r)
+		}
+		out = append(out, OrderItem{ID: obj.ID, Desc: obj.Desc})
+	}
+	*o = out
+	return nil
+}
+
+func (o Order) MarshalJSON() ([]byte, error) {
+	type item struct {
+		ID   string `json:"id"`
+		Desc bool   `json:"desc"`
+	}
+	items := make([]item, len(o))
+	for i, it := range o {
+		items[i] = item{it.ID, it.Desc}
+	}
+	return json.Marshal(items)
+}

@@ -1,0 +1,186 @@
+package cubes
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// renderer expands member SQL templates ({CUBE}, {member},
+// {cube.member}, and the ${…} forms) into SQL for one dialect.
+type renderer struct {
+	model *Model
+	d     Dialect
+	stack []Member // members being rendered, to report cycles
+}
+
+var refRe = regexp.MustCompile(`\$?\{([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\}`)
+
+func (r *renderer) alias(c *Cube) string { return r.d.QuoteIdent(c.Name) }
+
+// expand replaces the references in sql, written in cube c.
+func (r *renderer) expand(c *Cube, sql string) (string, error) {
+	if identRe.MatchString(sql) {
+		// A bare column name means a column of this cube, as in Cube's YAML.
+		return r.alias(c) + "." + sql, nil
+	}
+	var firstErr error
+	out := refRe.ReplaceAllStringFunc(sql, func(ref string) string {
+		if firstErr != nil {
+			return ref
+		}
+		m := refRe.FindStringSubmatch(ref)
+		s, err := r.ref(c, m[1], m[2])
+		if err != nil {
+			firstErr = err
+			return ref
+		}
+		return s
+	})
+	return out, firstErr
+}
+
+func (r *renderer) ref(c *Cube, a, b string) (string, error) {
+	if a == "CUBE" || a == c.Name {
+		if b == "" {
+			return r.alias(c), nil
+		}
+		if mem, ok := c.Member(b); ok {
+			return r.memberExpr(mem)
+		}
+		return r.alias(c) + "." + b, nil // a column of this cube's table
+	}
+	if b == "" {
+		if mem, ok := c.Member(a); ok {
+			return r.memberExpr(mem)
+		}
+		if other, ok := r.model.Cube(a); ok {
+			return r.alias(other), nil
+		}
+		return "", fmt.Errorf("unknown reference {%s} in cube %q: it is neither a member of %q nor a cube", a, c.Name, c.Name)
+	}
+	other, ok := r.model.Cube(a)
+	if !ok {
+		return "", fmt.Errorf("unknown reference {%s.%s} in cube %q: there is no cube %q", a, b, c.Name, a)
+	}
+	if mem, ok := other.Member(b); ok {
+		return r.memberExpr(mem)
+	}
+	return "", fmt.Errorf("unknown reference {%s.%s} in cube %q: cube %q has no member %q", a, b, c.Name, a, b)
+}
+
+func (r *renderer) push(m Member) error {
+	for i, s := range r.stack {
+		if s == m {
+			names := make([]string, 0, len(r.stack)-i+1)
+			for _, x := range r.stack[i:] {
+				names = append(names, FullName(x))
+			}
+			names = append(names, FullName(m))
+			return fmt.Errorf("reference cycle: %s", strings.Join(names, " → "))
+		}
+	}
+	r.stack = append(r.stack, m)
+	return nil
+}
+
+func (r *renderer) pop() { r.stack = r.stack[:len(r.stack)-1] }
+
+func (r *renderer) memberExpr(m Member) (string, error) {
+	switch mm := resolveMember(m).(type) {
+	case *Measure:
+		return r.measureExpr(mm)
+	case *Dimension:
+		return r.dimensionExpr(mm)
+	case *Segment:
+		return r.segmentExpr(mm)
+	}
+	return "", fmt.Errorf("unknown member kind %T", m)
+}
+
+func (r *renderer) dimensionExpr(d *Dimension) (string, error) {
+	if err := r.push(d); err != nil {
+		return "", err
+	}
+	defer r.pop()
+	if d.Case != nil {
+		var b strings.Builder
+		b.WriteString("CASE")
+		for _, w := range d.Case.When {
+			cond, err := r.expand(d.Cube, w.SQL)
+			if err != nil {
+				return "", err
+			}
+			fmt.Fprintf(&b, " WHEN %s THEN %s", cond, quoteLiteral(w.Label))
+		}
+		if d.Case.Else != nil {
+			fmt.Fprintf(&b, " ELSE %s", quoteLiteral(*d.Case.Else))
+		}
+		b.WriteString(" END")
+		return b.String(), nil
+	}
+	return r.expand(d.Cube, d.SQL)
+}
+
+func (r *renderer) segmentExpr(s *Segment) (string, error) {
+	if err := r.push(s); err != nil {
+		return "", err
+	}
+	defer r.pop()
+	return r.expand(s.Cube, s.SQL)
+}
+
+// measureExpr renders the aggregate expression of a measure.
+func (r *renderer) measureExpr(m *Measure) (string, error) {
+	if err := r.push(m); err != nil {
+		return "", err
+	}
+	defer r.pop()
+	var arg string
+	switch {
+	case m.SQL != "":
+		s, err := r.expand(m.Cube, m.SQL)
+		if err != nil {
+			return "", err
+		}
+		arg = s
+	case m.Type == TypeCount:
+		if pk := m.Cube.PrimaryKey(); pk != nil {
+			s, err := r.dimensionExpr(pk)
+			if err != nil {
+				return "", err
+			}
+			arg = s
+		}
+	}
+	if len(m.Filters) > 0 {
+		conds := make([]string, len(m.Filters))
+		for i, f := range m.Filters {
+			s, err := r.expand(m.Cube, f)
+			if err != nil {
+				return "", err
+			}
+			conds[i] = "(" + s + ")"
+		}
+		then := arg
+		if then == "" {
+			then = "1"
+		}
+		arg = "CASE WHEN " + strings.Join(conds, " AND ") + " THEN " + then + " END"
+	}
+	switch m.Type {
+	case TypeCount:
+		if arg == "" {
+			return "count(*)", nil
+		}
+		return "count(" + arg + ")", nil
+	case TypeCountDistinct:
+		return "count(DISTINCT " + arg + ")", nil
+	case TypeCountApprox:
+		return r.d.ApproxCountDistinct(arg), nil
+	case TypeSum, TypeAvg, TypeMin, TypeMax:
+		return string(m.Type) + "(" + arg + ")", nil
+	default: // number, string, time, boolean: SQL over other measures
+		return arg, nil
+	}
+}

@@ -1,0 +1,231 @@
+package cubes
+
+import (
+	"fmt"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+type viewDef struct {
+	cube  *Cube
+	parts []viewPart
+}
+
+type viewPart struct {
+	joinPath []string
+	includes []viewInclude // nil with all=true
+	all      bool
+	excludes map[string]bool
+	prefix   bool
+	alias    string
+	pos      Pos
+}
+
+type viewInclude struct {
+	name, alias string
+	pos         Pos
+}
+
+func (l *loader) view(n *yaml.Node) {
+	c := &Cube{Public: true, IsView: true, Pos: l.pos(n)}
+	v := &viewDef{cube: c}
+	var shown = true
+	l.mapping(n, "view", map[string]func(*yaml.Node){
+		"name":          l.str(&c.Name),
+		"title":         l.str(&c.Title),
+		"description":   l.str(&c.Description),
+		"public":        l.boolean(&c.Public),
+		"shown":         l.boolean(&shown),
+		"meta":          ignored,
+		"folders":       ignored,
+		"access_policy": ignored,
+		"cubes": func(s *yaml.Node) {
+			l.seq(s, "view cubes", func(p *yaml.Node) { v.parts = append(v.parts, l.viewPart(p)) })
+		},
+		"measures": func(s *yaml.Node) {
+			l.errorf(s, "members declared directly in a view are not supported yet: use cubes/includes")
+		},
+		"dimensions": func(s *yaml.Node) {
+			l.errorf(s, "members declared directly in a view are not supported yet: use cubes/includes")
+		},
+	})
+	c.Public = c.Public && shown
+	if c.Name == "" {
+		l.errorf(n, "view needs a name")
+		return
+	}
+	l.cubes = append(l.cubes, c)
+	l.views = append(l.views, v)
+}
+
+func (l *loader) viewPart(n *yaml.Node) viewPart {
+	p := viewPart{pos: l.pos(n), excludes: map[string]bool{}}
+	var path string
+	l.mapping(n, "view cube", map[string]func(*yaml.Node){
+		"join_path": l.str(&path),
+		"alias":     l.str(&p.alias),
+		"prefix": func(v *yaml.Node) {
+			l.boolean(&p.prefix)(v)
+		},
+		"includes": func(v *yaml.Node) {
+			if v.Kind == yaml.ScalarNode && v.Value == "*" {
+				p.all = true
+				return
+			}
+			l.seq(v, "includes", func(it *yaml.Node) {
+				inc := viewInclude{pos: l.pos(it)}
+				if it.Kind == yaml.ScalarNode {
+					inc.name = it.Value
+				} else {
+					l.mapping(it, "include", map[string]func(*yaml.Node){"name": l.str(&inc.name), "alias": l.str(&inc.alias), "title": ignored, "description": ignored, "format": ignored, "meta": ignored})
+				}
+				p.includes = append(p.includes, inc)
+			})
+		},
+		"excludes": func(v *yaml.Node) {
+			l.seq(v, "excludes", func(it *yaml.Node) { p.excludes[it.Value] = true })
+		},
+		"split": ignored,
+	})
+	if path == "" {
+		l.errorf(n, "view cube needs join_path")
+	}
+	p.joinPath = strings.Split(path, ".")
+	return p
+}
+
+func (l *loader) resolveViews(m *Model) {
+	for _, v := range l.views {
+		c := v.cube
+		for _, p := range v.parts {
+			l.viewMembers(m, c, p)
+		}
+		c.index()
+	}
+}
+
+func (l *loader) viewMembers(m *Model, view *Cube, p viewPart) {
+	fail := func(pos Pos, format string, args ...any) {
+		l.errs = append(l.errs, &ValidationError{Pos: pos, Msg: fmt.Sprintf(format, args...)})
+	}
+	// Every hop of the path must be a join the model declares.
+	var src *Cube
+	for i, name := range p.joinPath {
+		c, ok := m.Cube(name)
+		if !ok || c.IsView {
+			fail(p.pos, "view %q: join_path names %q, which is not a cube", view.Name, name)
+			return
+		}
+		if i > 0 && src.join(name) == nil {
+			fail(p.pos, "view %q: cube %q has no join to %q", view.Name, src.Name, name)
+			return
+		}
+		src = c
+	}
+	prefix := ""
+	if p.prefix {
+		prefix = src.Name + "_"
+		if p.alias != "" {
+			prefix = p.alias + "_"
+		}
+	}
+	add := func(name, alias string, pos Pos) {
+		mem, ok := src.Member(name)
+		if !ok {
+			fail(pos, "view %q: cube %q has no member %q", view.Name, src.Name, name)
+			return
+		}
+		if alias == "" {
+			alias = name
+		}
+		alias = prefix + alias
+		if _, dup := view.members[alias]; dup {
+			fail(pos, "view %q: member %q is included twice", view.Name, alias)
+			return
+		}
+		if view.members == nil {
+			view.members = map[string]Member{}
+		}
+		switch mm := mem.(type) {
+		case *Measure:
+			cp := *mm
+			cp.Cube, cp.Name, cp.Pos, cp.origin = view, alias, pos, originOf(mm)
+			view.Measures = append(view.Measures, &cp)
+			view.members[alias] = &cp
+		case *Dimension:
+			cp := *mm
+			cp.Cube, cp.Name, cp.Pos, cp.origin = view, alias, pos, originOf(mm)
+			cp.PrimaryKey = false
+			view.Dimensions = append(view.Dimensions, &cp)
+			view.members[alias] = &cp
+		case *Segment:
+			cp := *mm
+			cp.Cube, cp.Name, cp.Pos, cp.origin = view, alias, pos, originOf(mm)
+			view.Segments = append(view.Segments, &cp)
+			view.members[alias] = &cp
+		}
+	}
+	if p.all {
+		for _, d := range src.Dimensions {
+			if !p.excludes[d.Name] && d.Public {
+				add(d.Name, "", p.pos)
+			}
+		}
+		for _, ms := range src.Measures {
+			if !p.excludes[ms.Name] && ms.Public {
+				add(ms.Name, "", p.pos)
+			}
+		}
+		for _, s := range src.Segments {
+			if !p.excludes[s.Name] && s.Public {
+				add(s.Name, "", p.pos)
+			}
+		}
+		return
+	}
+	for _, inc := range p.includes {
+		if !p.excludes[inc.name] {
+			add(inc.name, inc.alias, inc.pos)
+		}
+	}
+}
+
+// originOf returns the cube member a view member stands for.
+func originOf(m Member) Member {
+	if o := Origin(m); o != nil {
+		return o
+	}
+	return m
+}
+
+// Origin returns the cube member a view member stands for, or nil for a
+// cube's own member.
+func Origin(m Member) Member {
+	switch mm := m.(type) {
+	case *Measure:
+		return mm.origin
+	case *Dimension:
+		return mm.origin
+	case *Segment:
+		return mm.origin
+	}
+	return nil
+}
+
+// resolveMember returns the member whose SQL answers for m.
+func resolveMember(m Member) Member {
+	if o := Origin(m); o != nil {
+		return o
+	}
+	return m
+}
+
+func (c *Cube) join(target string) *Join {
+	for _, j := range c.Joins {
+		if j.Name == target {
+			return j
+		}
+	}
+	return nil
+}

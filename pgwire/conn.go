@@ -1,0 +1,553 @@
+package pgwire
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/rs/zerolog"
+
+	"github.com/cubegate/cubegate/pgwire/pgerr"
+)
+
+// flushThreshold is how many bytes of rows are written before a flush:
+// large results stream instead of piling up in the write buffer.
+const flushThreshold = 32 << 10
+
+type conn struct {
+	srv *Server
+	nc  net.Conn
+	be  *pgproto3.Backend
+	log zerolog.Logger
+
+	pid, secret uint32
+	sess        Session
+
+	mu         sync.Mutex
+	stmtCancel context.CancelFunc // cancels the running statement
+	connCancel context.CancelFunc // ends the connection
+
+	unflushed int
+	rowBuf    []byte
+	rowVals   [][]byte
+}
+
+func (c *conn) serve(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.mu.Lock()
+	c.connCancel = cancel
+	c.mu.Unlock()
+	if !c.srv.track(c) {
+		return
+	}
+	defer c.srv.untrack(c)
+
+	c.be = pgproto3.NewBackend(c.nc, c.nc)
+	c.be.SetMaxBodyLen(startupMaxBody)
+	_ = c.nc.SetDeadline(time.Now().Add(c.srv.cfg.StartupTimeout))
+	info, ok := c.startup(ctx)
+	if !ok {
+		return
+	}
+	sess, err := c.srv.cfg.Handler.NewSession(ctx, info)
+	if err != nil {
+		c.fatal(err)
+		return
+	}
+	c.sess = sess
+	defer sess.Close()
+	_ = c.nc.SetDeadline(time.Time{})
+	c.be.SetMaxBodyLen(c.srv.cfg.MaxMessageSize)
+
+	c.srv.register(c)
+	defer c.srv.unregister(c)
+	c.log = c.log.With().Uint32("pid", c.pid).Str("user", info.User).Logger()
+	for _, p := range c.parameters() {
+		c.be.Send(&pgproto3.ParameterStatus{Name: p[0], Value: p[1]})
+	}
+	var key [4]byte
+	binary.BigEndian.PutUint32(key[:], c.secret)
+	c.be.Send(&pgproto3.BackendKeyData{ProcessID: c.pid, SecretKey: key[:]})
+	c.be.Send(&pgproto3.ReadyForQuery{TxStatus: c.sess.TxStatus()})
+	if err := c.be.Flush(); err != nil {
+		return
+	}
+	c.log.Debug().Msg("session started")
+	c.loop(ctx)
+	c.log.Debug().Msg("session ended")
+}
+
+// ParameterReporter is implemented by sessions that report their own
+// ParameterStatus values at startup.
+type ParameterReporter interface {
+	Parameters() [][2]string
+}
+
+func (c *conn) parameters() [][2]string {
+	if pr, ok := c.sess.(ParameterReporter); ok {
+		return pr.Parameters()
+	}
+	return [][2]string{
+		{"server_version", c.srv.cfg.ServerVersion},
+		{"server_encoding", "UTF8"},
+		{"client_encoding", "UTF8"},
+		{"DateStyle", "ISO, MDY"},
+		{"TimeZone", "UTC"},
+		{"IntervalStyle", "postgres"},
+		{"integer_datetimes", "on"},
+		{"standard_conforming_strings", "on"},
+		{"is_superuser", "off"},
+	}
+}
+
+// startup runs the startup phase up to AuthenticationOk.
+func (c *conn) startup(ctx context.Context) (SessionInfo, bool) {
+	for {
+		msg, err := c.be.ReceiveStartupMessage()
+		if err != nil {
+			if !isDisconnect(err) {
+				c.fatal(pgerr.Fatal(pgerrcode.ProtocolViolation, "invalid startup packet: %v", err))
+			}
+			return SessionInfo{}, false
+		}
+		switch m := msg.(type) {
+		case *pgproto3.SSLRequest, *pgproto3.GSSEncRequest:
+			// No TLS or GSS encryption yet: the client may go on in clear.
+			if _, err := c.nc.Write([]byte{'N'}); err != nil {
+				return SessionInfo{}, false
+			}
+		case *pgproto3.CancelRequest:
+			if len(m.SecretKey) == 4 {
+				c.srv.cancel(m.ProcessID, binary.BigEndian.Uint32(m.SecretKey))
+			}
+			return SessionInfo{}, false
+		case *pgproto3.StartupMessage:
+			return c.login(ctx, m)
+		default:
+			c.fatal(pgerr.Fatal(pgerrcode.ProtocolViolation, "unexpected startup message %T", msg))
+			return SessionInfo{}, false
+		}
+	}
+}
+
+func (c *conn) login(ctx context.Context, m *pgproto3.StartupMessage) (SessionInfo, bool) {
+	params := make(map[string]string, len(m.Parameters))
+	for k, v := range m.Parameters {
+		params[k] = v
+	}
+	user := params["user"]
+	if user == "" {
+		c.fatal(pgerr.Fatal(pgerrcode.InvalidAuthorizationSpecification, "no PostgreSQL user name specified in startup packet"))
+		return SessionInfo{}, false
+	}
+	db := params["database"]
+	if db == "" {
+		db = user
+	}
+	if m.ProtocolVersion != pgproto3.ProtocolVersion30 {
+		// Speak 3.0, as PostgreSQL 15 does, and name the options it ignores.
+		var unknown []string
+		for k := range params {
+			if strings.HasPrefix(k, "_pq_.") {
+				unknown = append(unknown, k)
+			}
+		}
+		c.be.Send(&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0, UnrecognizedOptions: unknown})
+	}
+	c.log = c.log.With().Str("user", user).Logger()
+
+	ex, principal, err := c.srv.cfg.Auth(ctx, user, db)
+	if err != nil {
+		c.log.Error().Err(err).Msg("authentication lookup failed")
+		c.fatal(pgerr.Fatal(pgerrcode.InternalError, "authentication is unavailable"))
+		return SessionInfo{}, false
+	}
+	if !c.scram(ex, user) {
+		return SessionInfo{}, false
+	}
+	c.be.Send(&pgproto3.AuthenticationOk{})
+	return SessionInfo{
+		User:       user,
+		Database:   db,
+		Params:     params,
+		Principal:  principal(),
+		RemoteAddr: c.nc.RemoteAddr(),
+	}, true
+}
+
+const scramMechanism = "SCRAM-SHA-256"
+
+// scram runs the SASL message flow of a SCRAM-SHA-256 login.
+func (c *conn) scram(ex SASLExchange, user string) bool {
+	authFailed := func() bool {
+		c.log.Info().Msg("password authentication failed")
+		c.fatal(pgerr.Fatal(pgerrcode.InvalidPassword, "password authentication failed for user %q", user))
+		return false
+	}
+	c.be.Send(&pgproto3.AuthenticationSASL{AuthMechanisms: []string{scramMechanism}})
+	if err := c.be.Flush(); err != nil {
+		return false
+	}
+	if err := c.be.SetAuthType(pgproto3.AuthTypeSASL); err != nil {
+		return false
+	}
+	msg, err := c.be.Receive()
+	if err != nil {
+		return c.authReadFailed(err)
+	}
+	initial, ok := msg.(*pgproto3.SASLInitialResponse)
+	if !ok {
+		c.fatal(pgerr.Fatal(pgerrcode.ProtocolViolation, "expected SASL response, got %T", msg))
+		return false
+	}
+	if initial.AuthMechanism != scramMechanism {
+		c.fatal(pgerr.Fatal(pgerrcode.ProtocolViolation, "client selected an invalid SASL authentication mechanism"))
+		return false
+	}
+	out, _, err := ex.Next(initial.Data)
+	if err != nil {
+		return authFailed()
+	}
+	c.be.Send(&pgproto3.AuthenticationSASLContinue{Data: out})
+	if err := c.be.Flush(); err != nil {
+		return false
+	}
+	if err := c.be.SetAuthType(pgproto3.AuthTypeSASLContinue); err != nil {
+		return false
+	}
+	msg, err = c.be.Receive()
+	if err != nil {
+		return c.authReadFailed(err)
+	}
+	resp, ok := msg.(*pgproto3.SASLResponse)
+	if !ok {
+		c.fatal(pgerr.Fatal(pgerrcode.ProtocolViolation, "expected SASL response, got %T", msg))
+		return false
+	}
+	out, done, err := ex.Next(resp.Data)
+	if err != nil || !done {
+		return authFailed()
+	}
+	c.be.Send(&pgproto3.AuthenticationSASLFinal{Data: out})
+	return true
+}
+
+func (c *conn) authReadFailed(err error) bool {
+	if !isDisconnect(err) {
+		c.fatal(pgerr.Fatal(pgerrcode.ProtocolViolation, "invalid authentication message: %v", err))
+	}
+	return false
+}
+
+// loop reads messages on one goroutine and executes them on this one.
+func (c *conn) loop(ctx context.Context) {
+	msgs := make(chan pgproto3.FrontendMessage, 64)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := c.be.Receive()
+			if err != nil {
+				readErr <- err
+				return
+			}
+			if _, ok := m.(*pgproto3.Terminate); ok {
+				c.kill()
+				return
+			}
+			select {
+			case msgs <- cloneMessage(m):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-msgs:
+			if !ok {
+				select {
+				case err := <-readErr:
+					if !isDisconnect(err) && ctx.Err() == nil {
+						c.fatal(pgerr.Fatal(pgerrcode.ProtocolViolation, "invalid message: %v", err))
+					}
+				default:
+				}
+				return
+			}
+			if err := c.handle(ctx, m); err != nil {
+				if ctx.Err() == nil && !isDisconnect(err) {
+					c.log.Debug().Err(err).Msg("connection ended")
+				}
+				return
+			}
+		}
+	}
+}
+
+// handle executes one message. A returned error ends the connection.
+func (c *conn) handle(ctx context.Context, m pgproto3.FrontendMessage) error {
+	switch m := m.(type) {
+	case *pgproto3.Query:
+		c.simpleQuery(ctx, m.String)
+		c.be.Send(&pgproto3.ReadyForQuery{TxStatus: c.sess.TxStatus()})
+		return c.flush()
+	case *pgproto3.Sync:
+		c.be.Send(&pgproto3.ReadyForQuery{TxStatus: c.sess.TxStatus()})
+		return c.flush()
+	case *pgproto3.Flush:
+		return c.flush()
+	case *pgproto3.Parse, *pgproto3.Bind, *pgproto3.Describe, *pgproto3.Execute, *pgproto3.Close:
+		c.sendError(pgerr.New(pgerrcode.FeatureNotSupported, "the extended query protocol is not supported yet").
+			WithHint("use the simple query protocol (for pgx: QueryExecModeSimpleProtocol)"))
+		return c.flush()
+	default:
+		c.fatal(pgerr.Fatal(pgerrcode.ProtocolViolation, "unexpected message %T", m))
+		return errors.New("protocol violation")
+	}
+}
+
+func (c *conn) simpleQuery(ctx context.Context, sql string) {
+	stmts, err := c.sess.Parse(ctx, sql)
+	if err != nil {
+		c.sendError(err)
+		return
+	}
+	if len(stmts) == 0 {
+		c.be.Send(&pgproto3.EmptyQueryResponse{})
+		return
+	}
+	for _, st := range stmts {
+		if err := c.run(ctx, st); err != nil {
+			c.sendError(err)
+			return
+		}
+	}
+}
+
+// run binds and runs one statement to completion, streaming its rows.
+func (c *conn) run(ctx context.Context, st Statement) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.mu.Lock()
+	c.stmtCancel = cancel
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.stmtCancel = nil
+		c.mu.Unlock()
+	}()
+
+	p, err := st.Bind(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	cols := p.Columns()
+	if cols != nil {
+		c.be.Send(rowDescription(cols))
+	}
+	var n int64
+	for {
+		row, err := p.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return pgerr.From(ctx.Err())
+			}
+			return err
+		}
+		if err := c.sendRow(cols, row); err != nil {
+			return err
+		}
+		n++
+	}
+	c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(p.Tag(n))})
+	return nil
+}
+
+func rowDescription(cols []Column) *pgproto3.RowDescription {
+	fields := make([]pgproto3.FieldDescription, len(cols))
+	for i, col := range cols {
+		size := col.TypeSize
+		if size == 0 {
+			size = -1
+		}
+		mod := col.TypeMod
+		if mod == 0 {
+			mod = -1
+		}
+		fields[i] = pgproto3.FieldDescription{
+			Name:                 []byte(col.Name),
+			TableOID:             col.TableOID,
+			TableAttributeNumber: col.AttrNum,
+			DataTypeOID:          col.TypeOID,
+			DataTypeSize:         size,
+			TypeModifier:         mod,
+			Format:               0,
+		}
+	}
+	return &pgproto3.RowDescription{Fields: fields}
+}
+
+// sendRow encodes a row in text format into one reused buffer.
+func (c *conn) sendRow(cols []Column, row []any) error {
+	if len(row) != len(cols) {
+		return pgerr.New(pgerrcode.InternalError, "row has %d values for %d columns", len(row), len(cols))
+	}
+	buf := c.rowBuf[:0]
+	ends := make([]int, 0, 16)
+	for i, v := range row {
+		if v == nil {
+			ends = append(ends, -1)
+			continue
+		}
+		var err error
+		buf, err = appendText(buf, cols[i].TypeOID, v)
+		if err != nil {
+			return pgerr.Wrap(err, pgerrcode.InternalError, "column %q: %v", cols[i].Name, err)
+		}
+		ends = append(ends, len(buf))
+	}
+	c.rowBuf = buf
+	vals := c.rowVals[:0]
+	start := 0
+	for _, end := range ends {
+		if end < 0 {
+			vals = append(vals, nil)
+			continue
+		}
+		vals = append(vals, buf[start:end:end])
+		start = end
+	}
+	c.rowVals = vals
+	c.be.Send(&pgproto3.DataRow{Values: vals})
+	c.unflushed += len(buf) + 4*len(vals) + 7
+	if c.unflushed >= flushThreshold {
+		return c.flush()
+	}
+	return nil
+}
+
+func (c *conn) flush() error {
+	c.unflushed = 0
+	return c.be.Flush()
+}
+
+// sendError sends err as an ErrorResponse. Internal errors are logged.
+func (c *conn) sendError(err error) {
+	pe := pgerr.From(err)
+	if pe.Code == pgerrcode.InternalError {
+		c.log.Error().Err(err).Msg("internal error")
+	}
+	sev := pe.Severity
+	if sev == "" {
+		sev = pgerr.SeverityError
+	}
+	c.be.Send(&pgproto3.ErrorResponse{
+		Severity:            sev,
+		SeverityUnlocalized: sev,
+		Code:                pe.Code,
+		Message:             pe.Message,
+		Detail:              pe.Detail,
+		Hint:                pe.Hint,
+		Position:            pe.Position,
+	})
+}
+
+// fatal sends a FATAL error; the caller then closes the connection.
+func (c *conn) fatal(err error) {
+	pe := pgerr.From(err)
+	pe.Severity = pgerr.SeverityFatal
+	c.sendError(pe)
+	_ = c.be.Flush()
+}
+
+// cancelStatement stops the running statement, if any.
+func (c *conn) cancelStatement() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stmtCancel != nil {
+		c.stmtCancel()
+	}
+}
+
+// kill ends the connection and anything it runs.
+func (c *conn) kill() {
+	c.mu.Lock()
+	cancel := c.connCancel
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	_ = c.nc.SetReadDeadline(time.Now())
+}
+
+func isDisconnect(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// cloneMessage copies a received message: pgproto3 reuses message structs
+// and buffers on the next Receive, and the executor runs behind the reader.
+func cloneMessage(m pgproto3.FrontendMessage) pgproto3.FrontendMessage {
+	switch m := m.(type) {
+	case *pgproto3.Query:
+		return &pgproto3.Query{String: m.String}
+	case *pgproto3.Parse:
+		return &pgproto3.Parse{Name: m.Name, Query: m.Query, ParameterOIDs: append([]uint32(nil), m.ParameterOIDs...)}
+	case *pgproto3.Bind:
+		params := make([][]byte, len(m.Parameters))
+		for i, p := range m.Parameters {
+			if p != nil {
+				params[i] = append([]byte{}, p...)
+			}
+		}
+		return &pgproto3.Bind{
+			DestinationPortal:    m.DestinationPortal,
+			PreparedStatement:    m.PreparedStatement,
+			ParameterFormatCodes: append([]int16(nil), m.ParameterFormatCodes...),
+			Parameters:           params,
+			ResultFormatCodes:    append([]int16(nil), m.ResultFormatCodes...),
+		}
+	case *pgproto3.Describe:
+		cp := *m
+		return &cp
+	case *pgproto3.Execute:
+		cp := *m
+		return &cp
+	case *pgproto3.Close:
+		cp := *m
+		return &cp
+	case *pgproto3.Sync:
+		return &pgproto3.Sync{}
+	case *pgproto3.Flush:
+		return &pgproto3.Flush{}
+	case *pgproto3.CopyData:
+		return &pgproto3.CopyData{Data: append([]byte(nil), m.Data...)}
+	case *pgproto3.CopyFail:
+		cp := *m
+		return &cp
+	case *pgproto3.CopyDone:
+		return &pgproto3.CopyDone{}
+	}
+	return m
+}
+
+func (c *conn) String() string { return fmt.Sprintf("conn(pid=%d)", c.pid) }

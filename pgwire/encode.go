@@ -1,0 +1,192 @@
+package pgwire
+
+import (
+	"encoding/hex"
+	"fmt"
+	"math"
+	"math/big"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// appendText appends v in PostgreSQL's text output format for type oid.
+// Values arrive normalized by the warehouse (see warehouse.Rows); the Go
+// type decides the spelling, the OID only where one Go type has several
+// Postgres spellings (date vs timestamp, bytea vs text).
+func appendText(buf []byte, oid uint32, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case string:
+		return append(buf, x...), nil
+	case int64:
+		return strconv.AppendInt(buf, x, 10), nil
+	case float64:
+		return appendFloat(buf, x, oid), nil
+	case bool:
+		if x {
+			return append(buf, 't'), nil
+		}
+		return append(buf, 'f'), nil
+	case time.Time:
+		return appendTime(buf, oid, x), nil
+	case pgtype.Numeric:
+		return appendNumeric(buf, x), nil
+	case []byte:
+		if oid == pgtype.ByteaOID {
+			buf = append(buf, `\x`...)
+			return hex.AppendEncode(buf, x), nil
+		}
+		return append(buf, x...), nil
+	case int:
+		return strconv.AppendInt(buf, int64(x), 10), nil
+	case int32:
+		return strconv.AppendInt(buf, int64(x), 10), nil
+	}
+	// The rarer types (interval, uuid, …) go through pgtype's encoders.
+	out, err := typeMap.Encode(oid, pgtype.TextFormatCode, v, buf)
+	if err != nil {
+		return buf, fmt.Errorf("encode %T as type %d: %w", v, oid, err)
+	}
+	return out, nil
+}
+
+var typeMap = pgtype.NewMap()
+
+// appendFloat spells a float as PostgreSQL does with extra_float_digits
+// >= 1: the shortest exact form, in exponent notation outside 1e-4..1e15.
+func appendFloat(buf []byte, f float64, oid uint32) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(buf, "NaN"...)
+	case math.IsInf(f, 1):
+		return append(buf, "Infinity"...)
+	case math.IsInf(f, -1):
+		return append(buf, "-Infinity"...)
+	}
+	bits := 64
+	if oid == pgtype.Float4OID {
+		bits = 32
+	}
+	if f == 0 {
+		if math.Signbit(f) {
+			return append(buf, "-0"...)
+		}
+		return append(buf, '0')
+	}
+	exp := math.Floor(math.Log10(math.Abs(f)))
+	if exp < -4 || exp >= 15 {
+		return strconv.AppendFloat(buf, f, 'e', -1, bits)
+	}
+	return strconv.AppendFloat(buf, f, 'f', -1, bits)
+}
+
+func appendTime(buf []byte, oid uint32, t time.Time) []byte {
+	switch oid {
+	case pgtype.DateOID:
+		return appendYMD(buf, t)
+	case pgtype.TimestamptzOID:
+		buf = appendYMD(buf, t)
+		buf = append(buf, ' ')
+		buf = appendHMS(buf, t)
+		_, off := t.Zone()
+		sign := byte('+')
+		if off < 0 {
+			sign, off = '-', -off
+		}
+		buf = append(buf, sign)
+		buf = append2(buf, off/3600)
+		if m := off % 3600 / 60; m != 0 {
+			buf = append(buf, ':')
+			buf = append2(buf, m)
+		}
+		return buf
+	default: // timestamp
+		buf = appendYMD(buf, t)
+		buf = append(buf, ' ')
+		return appendHMS(buf, t)
+	}
+}
+
+func appendYMD(buf []byte, t time.Time) []byte {
+	y := t.Year()
+	bc := y <= 0
+	if bc {
+		y = 1 - y
+	}
+	if y < 1000 {
+		buf = append(buf, fmt.Sprintf("%04d", y)...)
+	} else {
+		buf = strconv.AppendInt(buf, int64(y), 10)
+	}
+	buf = append(buf, '-')
+	buf = append2(buf, int(t.Month()))
+	buf = append(buf, '-')
+	buf = append2(buf, t.Day())
+	if bc {
+		return append(buf, " BC"...)
+	}
+	return buf
+}
+
+func appendHMS(buf []byte, t time.Time) []byte {
+	buf = append2(buf, t.Hour())
+	buf = append(buf, ':')
+	buf = append2(buf, t.Minute())
+	buf = append(buf, ':')
+	buf = append2(buf, t.Second())
+	if us := t.Nanosecond() / 1000; us != 0 {
+		frac := fmt.Sprintf(".%06d", us)
+		for frac[len(frac)-1] == '0' {
+			frac = frac[:len(frac)-1]
+		}
+		buf = append(buf, frac...)
+	}
+	return buf
+}
+
+func append2(buf []byte, n int) []byte {
+	return append(buf, byte('0'+n/10%10), byte('0'+n%10))
+}
+
+// appendNumeric spells a numeric: digits with the decimal point placed by
+// the exponent, keeping the scale (trailing zeros) as Postgres does.
+func appendNumeric(buf []byte, n pgtype.Numeric) []byte {
+	switch {
+	case n.NaN:
+		return append(buf, "NaN"...)
+	case n.InfinityModifier == pgtype.Infinity:
+		return append(buf, "Infinity"...)
+	case n.InfinityModifier == pgtype.NegativeInfinity:
+		return append(buf, "-Infinity"...)
+	}
+	i := n.Int
+	if i == nil {
+		i = new(big.Int)
+	}
+	neg := i.Sign() < 0
+	digits := new(big.Int).Abs(i).String()
+	if neg {
+		buf = append(buf, '-')
+	}
+	if n.Exp >= 0 {
+		buf = append(buf, digits...)
+		if digits != "0" {
+			for k := int32(0); k < n.Exp; k++ {
+				buf = append(buf, '0')
+			}
+		}
+		return buf
+	}
+	scale := int(-n.Exp)
+	if len(digits) <= scale {
+		buf = append(buf, '0', '.')
+		for k := len(digits); k < scale; k++ {
+			buf = append(buf, '0')
+		}
+		return append(buf, digits...)
+	}
+	buf = append(buf, digits[:len(digits)-scale]...)
+	buf = append(buf, '.')
+	return append(buf, digits[len(digits)-scale:]...)
+}

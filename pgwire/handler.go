@@ -1,0 +1,75 @@
+package pgwire
+
+import (
+	"context"
+	"net"
+)
+
+// SASLExchange is the server side of one SASL authentication.
+type SASLExchange interface {
+	// Next consumes a client message and returns the server's answer.
+	// done is true when out is the final message of a successful exchange.
+	// An error means authentication failed.
+	Next(in []byte) (out []byte, done bool, err error)
+}
+
+// Authenticator starts a SCRAM-SHA-256 exchange for the startup user. It
+// must return an exchange for unknown users too (one that fails at the
+// proof), so the wire does not reveal who exists. The principal, opaque
+// here, is handed to Handler.NewSession once the exchange succeeds.
+type Authenticator func(ctx context.Context, user, database string) (ex SASLExchange, principal func() any, err error)
+
+// SessionInfo is what a new session knows about its connection.
+type SessionInfo struct {
+	User       string
+	Database   string
+	Params     map[string]string // startup parameters
+	Principal  any
+	RemoteAddr net.Addr
+	ProcessID  uint32
+}
+
+// Handler opens sessions; the planner implements it.
+type Handler interface {
+	NewSession(ctx context.Context, info SessionInfo) (Session, error)
+}
+
+// Session is the SQL side of one connection.
+type Session interface {
+	// Parse splits a query string into statements, checking syntax only:
+	// each statement is planned when it runs, against the session state
+	// the statements before it left.
+	Parse(ctx context.Context, sql string) ([]Statement, error)
+	// TxStatus is the ReadyForQuery status: 'I', 'T' or 'E'.
+	TxStatus() byte
+	Close() error
+}
+
+// Statement is one parsed statement.
+type Statement interface {
+	// Bind plans the statement and returns a portal ready to run.
+	Bind(ctx context.Context) (Portal, error)
+}
+
+// Portal is a planned statement whose rows are pulled one at a time, so
+// that a row-limited Execute can suspend and resume it.
+type Portal interface {
+	// Columns describe the rows; nil for a statement without rows.
+	Columns() []Column
+	// Next returns the next row, or io.EOF after the last one. The slice
+	// is only valid until the next call.
+	Next(ctx context.Context) ([]any, error)
+	// Tag is the CommandComplete tag once rows rows were returned.
+	Tag(rows int64) string
+	Close() error
+}
+
+// Column describes a result column.
+type Column struct {
+	Name     string
+	TypeOID  uint32
+	TypeSize int16
+	TypeMod  int32
+	TableOID uint32
+	AttrNum  uint16
+}

@@ -1,0 +1,200 @@
+package pgwire
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Config configures a Server. The zero values of the limits are safe
+// defaults.
+type Config struct {
+	Auth    Authenticator
+	Handler Handler
+	Logger  zerolog.Logger
+	// ServerVersion is reported as server_version (default "15.0").
+	ServerVersion string
+	// StartupTimeout bounds the time from accept to a finished login
+	// (default 10 s): a slow client cannot hold a connection open.
+	StartupTimeout time.Duration
+	// MaxMessageSize caps a message once authenticated (default 64 MiB).
+	// Before authentication the cap is 16 KiB.
+	MaxMessageSize int
+}
+
+const (
+	defaultServerVersion  = "15.0"
+	defaultStartupTimeout = 10 * time.Second
+	startupMaxBody        = 16 << 10
+	defaultMaxBody        = 64 << 20
+)
+
+// Server accepts PostgreSQL connections.
+type Server struct {
+	cfg Config
+	log zerolog.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	sessions  map[uint32]*conn   // authenticated, by process id
+	conns     map[*conn]struct{} // every open connection
+	closed    bool
+	wg        sync.WaitGroup
+}
+
+// NewServer returns a server for cfg.
+func NewServer(cfg Config) *Server {
+	if cfg.ServerVersion == "" {
+		cfg.ServerVersion = defaultServerVersion
+	}
+	if cfg.StartupTimeout <= 0 {
+		cfg.StartupTimeout = defaultStartupTimeout
+	}
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = defaultMaxBody
+	}
+	return &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		listeners: map[net.Listener]struct{}{},
+		sessions:  map[uint32]*conn{},
+		conns:     map[*conn]struct{}{},
+	}
+}
+
+// ErrServerClosed is returned by Serve after Close.
+var ErrServerClosed = errors.New("pgwire: server closed")
+
+// Serve accepts connections on l until Close.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(nc)
+		}()
+	}
+}
+
+// Close stops accepting, cancels running statements, closes every
+// connection and waits for their goroutines.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	for c := range s.conns {
+		c.kill()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// register assigns a process id and secret key for cancel requests.
+func (s *Server) register(c *conn) {
+	var b [8]byte
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			panic(err)
+		}
+		pid := binary.BigEndian.Uint32(b[:4]) & 0x7fffffff // a positive int4, like a real pid
+		if _, taken := s.sessions[pid]; pid == 0 || taken {
+			continue
+		}
+		c.pid, c.secret = pid, binary.BigEndian.Uint32(b[4:])
+		s.sessions[pid] = c
+		return
+	}
+}
+
+func (s *Server) unregister(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[c.pid] == c {
+		delete(s.sessions, c.pid)
+	}
+}
+
+// cancel handles a CancelRequest: the running statement of the session
+// with that process id stops, if the secret matches (compared in constant
+// time). Like Postgres, the requester learns nothing either way.
+func (s *Server) cancel(pid, secret uint32) {
+	s.mu.Lock()
+	c := s.sessions[pid]
+	s.mu.Unlock()
+	if c == nil {
+		return
+	}
+	var want, got [4]byte
+	binary.BigEndian.PutUint32(want[:], c.secret)
+	binary.BigEndian.PutUint32(got[:], secret)
+	if subtle.ConstantTimeCompare(want[:], got[:]) == 1 {
+		c.cancelStatement()
+	}
+}
+
+// track records an open connection; false once the server is closed.
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+}
+
+// ActiveSessions counts authenticated sessions.
+func (s *Server) ActiveSessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+func (s *Server) serveConn(nc net.Conn) {
+	c := &conn{srv: s, nc: nc, log: s.log.With().Str("remote", nc.RemoteAddr().String()).Logger()}
+	defer nc.Close()
+	c.serve(context.Background())
+}

@@ -1,0 +1,215 @@
+package planner
+
+import (
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgtype"
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+
+	"github.com/cubegate/cubegate/pgwire"
+	"github.com/cubegate/cubegate/pgwire/pgerr"
+)
+
+// constVal is a literal from the statement.
+type constVal struct {
+	text   string
+	isNull bool
+	oid    uint32 // the literal's type: int4, int8, numeric, text, bool, unknown
+	loc    int32
+}
+
+// constOf reads a literal: a constant, a cast constant, or a negated number.
+func constOf(n *pg_query.Node) (constVal, bool) {
+	switch {
+	case n.GetAConst() != nil:
+		c := n.GetAConst()
+		v := constVal{loc: c.GetLocation()}
+		switch {
+		case c.GetIsnull():
+			v.isNull, v.oid = true, pgtype.TextOID
+		case c.GetIval() != nil:
+			v.text, v.oid = strconv.FormatInt(int64(c.GetIval().GetIval()), 10), pgtype.Int4OID
+		case c.GetFval() != nil:
+			v.text, v.oid = c.GetFval().GetFval(), pgtype.NumericOID
+			if _, err := strconv.ParseInt(v.text, 10, 64); err == nil {
+				v.oid = pgtype.Int8OID
+			}
+		case c.GetBoolval() != nil:
+			v.text, v.oid = "false", pgtype.BoolOID
+			if c.GetBoolval().GetBoolval() {
+				v.text = "true"
+			}
+		case c.GetSval() != nil:
+			v.text, v.oid = c.GetSval().GetSval(), pgtype.TextOID
+		default:
+			return v, false
+		}
+		return v, true
+	case n.GetTypeCast() != nil:
+		tc := n.GetTypeCast()
+		v, ok := constOf(tc.GetArg())
+		if !ok {
+			return v, false
+		}
+		if oid, ok := castOID(typeNameOf(tc.GetTypeName())); ok {
+			v.oid = oid
+		}
+		return v, true
+	case n.GetAExpr() != nil:
+		e := n.GetAExpr()
+		if e.GetKind() == pg_query.A_Expr_Kind_AEXPR_OP && e.GetLexpr() == nil && opName(e.GetName()) == "-" {
+			v, ok := constOf(e.GetRexpr())
+			if ok && !v.isNull && (v.oid == pgtype.Int4OID || v.oid == pgtype.Int8OID || v.oid == pgtype.NumericOID) {
+				v.text = "-" + v.text
+				return v, true
+			}
+		}
+	}
+	return constVal{}, false
+}
+
+// typeNameOf returns the last part of a type name ("pg_catalog.int4" → "int4").
+func typeNameOf(t *pg_query.TypeName) string {
+	names := t.GetNames()
+	if len(names) == 0 {
+		return ""
+	}
+	return strings.ToLower(names[len(names)-1].GetString_().GetSval())
+}
+
+func castOID(name string) (uint32, bool) {
+	switch name {
+	case "int2", "smallint":
+		return pgtype.Int2OID, true
+	case "int4", "int", "integer":
+		return pgtype.Int4OID, true
+	case "int8", "bigint":
+		return pgtype.Int8OID, true
+	case "numeric", "decimal":
+		return pgtype.NumericOID, true
+	case "float4", "real":
+		return pgtype.Float4OID, true
+	case "float8", "double precision":
+		return pgtype.Float8OID, true
+	case "text", "varchar", "bpchar", "char", "name":
+		return pgtype.TextOID, true
+	case "bool", "boolean":
+		return pgtype.BoolOID, true
+	case "date":
+		return pgtype.DateOID, true
+	case "timestamp":
+		return pgtype.TimestampOID, true
+	case "timestamptz":
+		return pgtype.TimestamptzOID, true
+	}
+	return 0, false
+}
+
+func opName(names []*pg_query.Node) string {
+	if len(names) == 0 {
+		return ""
+	}
+	return names[len(names)-1].GetString_().GetSval()
+}
+
+func funcName(fc *pg_query.FuncCall) string {
+	names := fc.GetFuncname()
+	if len(names) == 0 {
+		return ""
+	}
+	return strings.ToLower(names[len(names)-1].GetString_().GetSval())
+}
+
+// planConstant answers a SELECT without FROM whose targets are literals
+// and the session functions clients call on connect.
+func (s *Session) planConstant(sel *pg_query.SelectStmt) (pgwire.Portal, error) {
+	cols := make([]pgwire.Column, 0, len(sel.GetTargetList()))
+	row := make([]any, 0, len(sel.GetTargetList()))
+	for _, t := range sel.GetTargetList() {
+		rt := t.GetResTarget()
+		name, oid, val, err := s.evalConst(rt.GetVal())
+		if err != nil {
+			return nil, err
+		}
+		if rt.GetName() != "" {
+			name = rt.GetName()
+		}
+		cols = append(cols, pgwire.Column{Name: name, TypeOID: oid})
+		row = append(row, val)
+	}
+	return &staticPortal{tag: "SELECT", cols: cols, rows: [][]any{row}}, nil
+}
+
+func (s *Session) version() string {
+	return "PostgreSQL " + ServerVersion + " on x86_64-pc-linux-gnu, compiled by Go, 64-bit"
+}
+
+// evalConst evaluates one constant target, returning the column name
+// Postgres would give it, its type and value.
+func (s *Session) evalConst(n *pg_query.Node) (string, uint32, any, error) {
+	if v, ok := constOf(n); ok {
+		name := "?column?"
+		if tc := n.GetTypeCast(); tc != nil {
+			name = typeNameOf(tc.GetTypeName())
+		}
+		if v.isNull {
+			return name, v.oid, nil, nil
+		}
+		return name, v.oid, v.text, nil
+	}
+	user, db := s.info.User, s.info.Database
+	if f := n.GetSqlvalueFunction(); f != nil {
+		switch f.GetOp() {
+		case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_USER, pg_query.SQLValueFunctionOp_SVFOP_USER,
+			pg_query.SQLValueFunctionOp_SVFOP_CURRENT_ROLE:
+			return "current_user", pgtype.NameOID, user, nil
+		case pg_query.SQLValueFunctionOp_SVFOP_SESSION_USER:
+			return "session_user", pgtype.NameOID, user, nil
+		case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_CATALOG:
+			return "current_catalog", pgtype.NameOID, db, nil
+		case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_SCHEMA:
+			return "current_schema", pgtype.NameOID, "public", nil
+		}
+	}
+	if fc := n.GetFuncCall(); fc != nil && len(fc.GetArgs()) == 0 && !fc.GetAggStar() {
+		switch name := funcName(fc); name {
+		case "version":
+			return name, pgtype.TextOID, s.version(), nil
+		case "current_database":
+			return name, pgtype.NameOID, db, nil
+		case "current_schema":
+			return name, pgtype.NameOID, "public", nil
+		case "current_user", "session_user":
+			return name, pgtype.NameOID, user, nil
+		case "pg_backend_pid":
+			return name, pgtype.Int4OID, int64(s.info.ProcessID), nil
+		}
+	}
+	return "", 0, nil, pgerr.New(pgerrcode.FeatureNotSupported, "this expression is not supported without FROM").
+		At(location(n) + 1).WithHint("cubegate answers constants, version(), current_user and current_database() here")
+}
+
+// location returns a node's 0-based location in the statement, or -1.
+func location(n *pg_query.Node) int32 {
+	type located interface{ GetLocation() int32 }
+	if n == nil {
+		return -1
+	}
+	v := nodeMessage(n)
+	if l, ok := v.(located); ok {
+		return l.GetLocation()
+	}
+	return -1
+}
+
+// nodeMessage unwraps a Node's oneof to the message inside.
+func nodeMessage(n *pg_query.Node) any {
+	v := reflect.ValueOf(n.GetNode())
+	if !v.IsValid() || v.IsNil() {
+		return nil
+	}
+	return v.Elem().Field(0).Interface()
+}

@@ -1,0 +1,138 @@
+// Package planner turns SQL text into executable statements: it parses
+// with pg_query_go (the real Postgres grammar), classifies each statement
+// (session command, constant query, cube query or unsupported), binds a
+// SELECT over cubes to a cubes.Query, compiles it for the warehouse and
+// streams its rows. It implements pgwire.Handler.
+package planner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/jackc/pgerrcode"
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+	"github.com/pganalyze/pg_query_go/v5/parser"
+	"github.com/rs/zerolog"
+
+	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/pgwire"
+	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/warehouse"
+)
+
+// ServerVersion is the PostgreSQL version cubegate reports: clients pick
+// their dialect from it, and PostgreSQL 15 is what it behaves like.
+const (
+	ServerVersion    = "15.0 (cubegate)"
+	ServerVersionNum = "150000"
+)
+
+// Handler plans statements for sessions against one data source.
+type Handler struct {
+	model     atomic.Pointer[cubes.Model]
+	wh        warehouse.Warehouse
+	dialect   cubes.Dialect
+	log       zerolog.Logger
+	pidSource atomic.Uint32
+}
+
+// NewHandler returns a handler serving model over wh.
+func NewHandler(model *cubes.Model, wh warehouse.Warehouse, log zerolog.Logger) (*Handler, error) {
+	d, ok := cubes.DialectByName(wh.Dialect())
+	if !ok {
+		return nil, fmt.Errorf("no SQL dialect for warehouse %q", wh.Dialect())
+	}
+	h := &Handler{wh: wh, dialect: d, log: log}
+	h.model.Store(model)
+	return h, nil
+}
+
+// SetModel swaps the model; statements already planned keep theirs.
+func (h *Handler) SetModel(m *cubes.Model) { h.model.Store(m) }
+
+// Model returns the model new statements are planned against.
+func (h *Handler) Model() *cubes.Model { return h.model.Load() }
+
+// NewSession implements pgwire.Handler.
+func (h *Handler) NewSession(ctx context.Context, info pgwire.SessionInfo) (pgwire.Session, error) {
+	if p, ok := info.Principal.(auth.Principal); ok && p.Database != info.Database {
+		return nil, pgerr.Fatal(pgerrcode.InvalidCatalogName, "database %q does not exist", info.Database).
+			WithHint("this credential connects to database %q", p.Database)
+	}
+	s := &Session{h: h, info: info, vars: newVars(info)}
+	return s, nil
+}
+
+// Session is one connection's SQL state.
+type Session struct {
+	h    *Handler
+	info pgwire.SessionInfo
+	vars *vars
+	tx   byte // 0 (idle) or 'T'
+}
+
+// TxStatus implements pgwire.Session.
+func (s *Session) TxStatus() byte {
+	if s.tx == 0 {
+		return 'I'
+	}
+	return s.tx
+}
+
+// Close implements pgwire.Session.
+func (s *Session) Close() error { return nil }
+
+// Parameters implements pgwire.ParameterReporter.
+func (s *Session) Parameters() [][2]string { return s.vars.reported() }
+
+// Parse implements pgwire.Session: the whole string is parsed at once, so
+// a syntax error anywhere runs nothing, as in Postgres.
+func (s *Session) Parse(ctx context.Context, sql string) ([]pgwire.Statement, error) {
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		return nil, syntaxError(err)
+	}
+	out := make([]pgwire.Statement, 0, len(tree.Stmts))
+	for _, raw := range tree.Stmts {
+		out = append(out, &statement{s: s, sql: sql, raw: raw})
+	}
+	return out, nil
+}
+
+func syntaxError(err error) error {
+	var pe *parser.Error
+	if errors.As(err, &pe) {
+		return pgerr.New(pgerrcode.SyntaxError, "%s", pe.Message).At(int32(pe.Cursorpos))
+	}
+	return pgerr.Wrap(err, pgerrcode.SyntaxError, "%s", err.Error())
+}
+
+type statement struct {
+	s   *Session
+	sql string
+	raw *pg_query.RawStmt
+}
+
+// Bind implements pgwire.Statement: the statement is planned against the
+// session's state as it is now.
+func (st *statement) Bind(ctx context.Context) (pgwire.Portal, error) {
+	return st.s.plan(ctx, st.raw.Stmt)
+}
+
+func (s *Session) plan(ctx context.Context, n *pg_query.Node) (pgwire.Portal, error) {
+	switch {
+	case n.GetSelectStmt() != nil:
+		return s.planSelect(ctx, n.GetSelectStmt())
+	case n.GetVariableSetStmt() != nil:
+		return s.planSet(n.GetVariableSetStmt())
+	case n.GetVariableShowStmt() != nil:
+		return s.planShow(n.GetVariableShowStmt())
+	case n.GetTransactionStmt() != nil:
+		return s.planTransaction(n.GetTransactionStmt())
+	}
+	return nil, pgerr.New(pgerrcode.FeatureNotSupported, "%s is not supported", statementName(n)).
+		WithHint("cubegate answers SELECT over cubes and views, and session commands")
+}

@@ -1,0 +1,525 @@
+package planner
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgtype"
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+
+	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/pgwire"
+	"github.com/cubegate/cubegate/pgwire/pgerr"
+)
+
+// binder binds one SELECT over a cube to a cubes.Query.
+type binder struct {
+	s     *Session
+	model *cubes.Model
+	cube  *cubes.Cube
+	alias string
+	q     cubes.Query
+	outs  []output
+	// grouped is true once a target or HAVING aggregates a measure.
+	grouped bool
+}
+
+// output is one result column: the compiled column it reads.
+type output struct {
+	col  pgwire.Column
+	key  string // compiled column name: cube.member or cube.member.granularity
+	dim  bool   // a grouping key (dimension or time dimension)
+	node *pg_query.Node
+}
+
+func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgwire.Portal, error) {
+	switch {
+	case sel.GetOp() != pg_query.SetOperation_SETOP_NONE:
+		return nil, unsupported(nil, "UNION, INTERSECT and EXCEPT are not supported yet")
+	case sel.GetWithClause() != nil:
+		return nil, unsupported(nil, "WITH queries are not supported yet")
+	case len(sel.GetValuesLists()) > 0:
+		return nil, unsupported(nil, "VALUES is not supported")
+	case sel.GetIntoClause() != nil:
+		return nil, unsupported(nil, "SELECT INTO is not supported yet")
+	case len(sel.GetFromClause()) == 0:
+		return s.planConstant(sel)
+	case len(sel.GetFromClause()) > 1 || sel.GetFromClause()[0].GetRangeVar() == nil:
+		return nil, unsupported(sel.GetFromClause()[0], "joins and subqueries in FROM are not supported yet").
+			WithHint("query one cube or view per statement")
+	}
+	rv := sel.GetFromClause()[0].GetRangeVar()
+	model := s.h.Model()
+	if schema := strings.ToLower(rv.GetSchemaname()); schema != "" && schema != "public" {
+		if schema == "pg_catalog" || schema == "information_schema" {
+			return nil, unsupported(sel.GetFromClause()[0], "catalog queries (%s.%s) are not supported yet", schema, rv.GetRelname())
+		}
+		return nil, pgerr.New(pgerrcode.UndefinedTable, "relation %q does not exist", schema+"."+rv.GetRelname()).At(rv.GetLocation() + 1)
+	}
+	cube, ok := model.LookupCube(rv.GetRelname())
+	if !ok || !cube.Public {
+		return nil, pgerr.New(pgerrcode.UndefinedTable, "relation %q does not exist", rv.GetRelname()).
+			At(rv.GetLocation()+1).WithHint("the cubes and views are: %s", strings.Join(publicCubes(model), ", "))
+	}
+	b := &binder{s: s, model: model, cube: cube, alias: rv.GetAlias().GetAliasname(), q: cubes.Query{Order: cubes.Order{}}}
+	if err := b.bind(sel); err != nil {
+		return nil, err
+	}
+	compiled, err := model.Compile(&b.q, s.h.dialect)
+	if err != nil {
+		return nil, err
+	}
+	return newCubePortal(s.h, compiled, b.outs)
+}
+
+func publicCubes(m *cubes.Model) []string {
+	var out []string
+	for _, c := range m.Cubes {
+		if c.Public {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+func unsupported(n *pg_query.Node, format string, args ...any) *pgerr.Error {
+	e := pgerr.New(pgerrcode.FeatureNotSupported, format, args...)
+	if n != nil {
+		if loc := location(n); loc >= 0 {
+			e.At(loc + 1)
+		}
+	}
+	return e
+}
+
+func (b *binder) bind(sel *pg_query.SelectStmt) error {
+	for _, t := range sel.GetTargetList() {
+		if err := b.target(t.GetResTarget()); err != nil {
+			return err
+		}
+	}
+	if err := b.groupBy(sel); err != nil {
+		return err
+	}
+	if w := sel.GetWhereClause(); w != nil {
+		if err := b.where(w); err != nil {
+			return err
+		}
+	}
+	if h := sel.GetHavingClause(); h != nil {
+		if err := b.where(h); err != nil {
+			return err
+		}
+	}
+	if err := b.orderBy(sel.GetSortClause()); err != nil {
+		return err
+	}
+	if err := b.limits(sel); err != nil {
+		return err
+	}
+	if len(sel.GetDistinctClause()) > 0 {
+		// Every grouping key is selected (groupBy checked it), so the rows
+		// are distinct already.
+		if len(sel.GetDistinctClause()) > 1 || sel.GetDistinctClause()[0] != nil && sel.GetDistinctClause()[0].GetNode() != nil {
+			return unsupported(nil, "DISTINCT ON is not supported")
+		}
+	}
+	return nil
+}
+
+// target binds one SELECT-list item.
+func (b *binder) target(rt *pg_query.ResTarget) error {
+	n := rt.GetVal()
+	if cr := n.GetColumnRef(); cr != nil {
+		if isStar(cr) {
+			return unsupported(n, "SELECT * is not supported yet").WithHint("name the dimensions and measures to select")
+		}
+	}
+	out, err := b.expr(n)
+	if err != nil {
+		return err
+	}
+	if rt.GetName() != "" {
+		out.col.Name = rt.GetName()
+	}
+	b.outs = append(b.outs, out)
+	return nil
+}
+
+func isStar(cr *pg_query.ColumnRef) bool {
+	f := cr.GetFields()
+	return len(f) > 0 && f[len(f)-1].GetAStar() != nil
+}
+
+// expr binds a member expression: a dimension, MEASURE(m), an aggregate
+// of a measure, COUNT(*), or date_trunc over a time dimension.
+func (b *binder) expr(n *pg_query.Node) (output, error) {
+	switch {
+	case n.GetColumnRef() != nil:
+		mem, name, err := b.column(n)
+		if err != nil {
+			return output{}, err
+		}
+		switch m := mem.(type) {
+		case *cubes.Dimension:
+			return b.addDimension(m, name, n), nil
+		case *cubes.Measure:
+			return output{}, pgerr.New(pgerrcode.GroupingError, "column %q must appear in the GROUP BY clause or be used in an aggregate function", name).
+				At(location(n)+1).WithHint("%s is a measure: select it as MEASURE(%s)", name, name)
+		case *cubes.Segment:
+			return output{}, unsupported(n, "selecting segment %q is not supported", name).WithHint("use a segment in WHERE")
+		}
+	case n.GetFuncCall() != nil:
+		return b.funcCall(n)
+	case n.GetTypeCast() != nil:
+		// Casts of a member to its own kind of type (Tableau's CAST(x AS
+		// TIMESTAMP)) change nothing.
+		inner, err := b.expr(n.GetTypeCast().GetArg())
+		if err != nil {
+			return output{}, err
+		}
+		if oid, ok := castOID(typeNameOf(n.GetTypeCast().GetTypeName())); !ok || !castKeeps(inner.col.TypeOID, oid) {
+			return output{}, unsupported(n, "casting %s to %s is not supported yet", inner.key, typeNameOf(n.GetTypeCast().GetTypeName()))
+		}
+		return inner, nil
+	}
+	return output{}, unsupported(n, "this expression is not supported yet").
+		WithHint("select dimensions, MEASURE(measure), aggregates of measures and date_trunc of time dimensions")
+}
+
+// castKeeps reports whether casting a value of type from to type to keeps
+// every value as it is.
+func castKeeps(from, to uint32) bool {
+	if from == to {
+		return true
+	}
+	num := func(o uint32) bool { return o == pgtype.NumericOID || o == pgtype.Int8OID }
+	return num(from) && to == pgtype.NumericOID
+}
+
+// column resolves a column reference to a member of the FROM cube.
+func (b *binder) column(n *pg_query.Node) (cubes.Member, string, error) {
+	cr := n.GetColumnRef()
+	fields := cr.GetFields()
+	parts := make([]string, len(fields))
+	for i, f := range fields {
+		parts[i] = f.GetString_().GetSval()
+	}
+	col := parts[len(parts)-1]
+	if len(parts) > 1 {
+		rel := parts[len(parts)-2]
+		if !(strings.EqualFold(rel, b.cube.Name) && b.alias == "" || rel == b.alias) ||
+			len(parts) == 3 && !strings.EqualFold(parts[0], "public") || len(parts) > 3 {
+			return nil, "", pgerr.New(pgerrcode.UndefinedTable, "missing FROM-clause entry for table %q", rel).At(cr.GetLocation() + 1)
+		}
+	}
+	mem, ok := b.cube.LookupMember(col)
+	if !ok || !isPublic(mem) {
+		return nil, "", pgerr.New(pgerrcode.UndefinedColumn, "column %q does not exist", strings.Join(parts, ".")).
+			At(cr.GetLocation() + 1)
+	}
+	return mem, col, nil
+}
+
+func isPublic(m cubes.Member) bool {
+	switch mm := m.(type) {
+	case *cubes.Measure:
+		return mm.Public
+	case *cubes.Dimension:
+		return mm.Public
+	case *cubes.Segment:
+		return mm.Public
+	}
+	return false
+}
+
+func (b *binder) addDimension(d *cubes.Dimension, name string, n *pg_query.Node) output {
+	full := cubes.FullName(d)
+	if !contains(b.q.Dimensions, full) {
+		b.q.Dimensions = append(b.q.Dimensions, full)
+	}
+	return output{col: pgwire.Column{Name: name, TypeOID: dimensionOID(d)}, key: full, dim: true, node: n}
+}
+
+func (b *binder) addMeasure(m *cubes.Measure, name string, n *pg_query.Node) output {
+	full := cubes.FullName(m)
+	if !contains(b.q.Measures, full) {
+		b.q.Measures = append(b.q.Measures, full)
+	}
+	b.grouped = true
+	return output{col: pgwire.Column{Name: name, TypeOID: measureOID(m)}, key: full, node: n}
+}
+
+// aggregateAgrees says which SQL aggregates may stand for a measure type,
+// as in Cube's SQL API: Tableau writes SUM("orders"."count").
+var aggregateAgrees = map[string]map[cubes.MemberType]bool{
+	"sum":            {cubes.TypeSum: true, cubes.TypeCount: true, cubes.TypeNumber: true},
+	"count":          {cubes.TypeCount: true, cubes.TypeNumber: true},
+	"count_distinct": {cubes.TypeCountDistinct: true, cubes.TypeCountApprox: true, cubes.TypeNumber: true},
+	"min":            {cubes.TypeMin: true, cubes.TypeNumber: true, cubes.TypeString: true, cubes.TypeTime: true, cubes.TypeBoolean: true},
+	"max":            {cubes.TypeMax: true, cubes.TypeNumber: true, cubes.TypeString: true, cubes.TypeTime: true, cubes.TypeBoolean: true},
+	"avg":            {cubes.TypeAvg: true, cubes.TypeNumber: true},
+}
+
+func (b *binder) funcCall(n *pg_query.Node) (output, error) {
+	fc := n.GetFuncCall()
+	name := funcName(fc)
+	args := fc.GetArgs()
+	switch name {
+	case "measure", "sum", "count", "min", "max", "avg":
+		if fc.GetAggStar() {
+			if name != "count" {
+				return output{}, pgerr.New(pgerrcode.SyntaxError, "%s(*) is not an aggregate", name).At(fc.GetLocation() + 1)
+			}
+			m := b.cube.CountMeasure()
+			if m == nil {
+				return output{}, pgerr.New(pgerrcode.UndefinedColumn, "cube %q has no count measure for COUNT(*)", b.cube.Name).
+					At(fc.GetLocation() + 1).WithHint("add a measure of type count to the cube")
+			}
+			return b.addMeasure(m, "count", n), nil
+		}
+		if len(args) != 1 || args[0].GetColumnRef() == nil {
+			return output{}, unsupported(n, "%s() takes one measure column here", name)
+		}
+		if fc.GetAggFilter() != nil || len(fc.GetAggOrder()) > 0 || fc.GetOver() != nil {
+			return output{}, unsupported(n, "FILTER, ORDER BY and OVER on %s() are not supported yet", name)
+		}
+		mem, col, err := b.column(args[0])
+		if err != nil {
+			return output{}, err
+		}
+		m, ok := mem.(*cubes.Measure)
+		if !ok {
+			return output{}, pgerr.New(pgerrcode.GroupingError, "%s is a dimension: aggregate a measure instead", col).
+				At(fc.GetLocation()+1).WithHint("measures of %s: see \\d %s", b.cube.Name, b.cube.Name)
+		}
+		agg := name
+		if fc.GetAggDistinct() {
+			if name != "count" {
+				return output{}, unsupported(n, "%s(DISTINCT …) is not supported", name)
+			}
+			agg = "count_distinct"
+		}
+		if agg != "measure" && !aggregateAgrees[agg][m.Type] {
+			return output{}, pgerr.New(pgerrcode.GroupingError, "measure %q is of type %s and cannot be aggregated with %s()", col, m.Type, strings.ToUpper(name)).
+				At(fc.GetLocation()+1).WithHint("use MEASURE(%s)", col)
+		}
+		return b.addMeasure(m, name, n), nil
+	case "date_trunc":
+		if len(args) != 2 {
+			return output{}, unsupported(n, "date_trunc takes a granularity and a time dimension")
+		}
+		g, ok := constOf(args[0])
+		if !ok || g.oid != pgtype.TextOID {
+			return output{}, unsupported(args[0], "date_trunc needs a constant granularity")
+		}
+		gran := strings.ToLower(g.text)
+		if !cubes.Granularities[gran] {
+			return output{}, pgerr.New(pgerrcode.InvalidParameterValue, "unit %q not recognized for date_trunc", g.text).
+				At(g.loc + 1).WithHint("granularities are second, minute, hour, day, week, month, quarter and year")
+		}
+		arg := args[1]
+		if tc := arg.GetTypeCast(); tc != nil {
+			if oid, _ := castOID(typeNameOf(tc.GetTypeName())); oid == pgtype.TimestampOID || oid == pgtype.TimestamptzOID || oid == pgtype.DateOID {
+				arg = tc.GetArg()
+			}
+		}
+		if arg.GetColumnRef() == nil {
+			return output{}, unsupported(arg, "date_trunc takes a time dimension column here")
+		}
+		mem, col, err := b.column(arg)
+		if err != nil {
+			return output{}, err
+		}
+		d, ok := mem.(*cubes.Dimension)
+		if !ok || d.Type != cubes.TypeTime {
+			return output{}, pgerr.New(pgerrcode.UndefinedFunction, "date_trunc needs a time dimension; %q is not one", col).At(location(arg) + 1)
+		}
+		full := cubes.FullName(d)
+		key := full + "." + gran
+		found := false
+		for _, td := range b.q.TimeDimensions {
+			if td.Dimension == full && td.Granularity == gran {
+				found = true
+			}
+		}
+		if !found {
+			b.q.TimeDimensions = append(b.q.TimeDimensions, cubes.TimeDimension{Dimension: full, Granularity: gran})
+		}
+		return output{col: pgwire.Column{Name: "date_trunc", TypeOID: pgtype.TimestampOID}, key: key, dim: true, node: n}, nil
+	}
+	return output{}, unsupported(n, "function %s() is not supported yet", name)
+}
+
+// groupBy checks GROUP BY against the targets, as Postgres would, and adds
+// grouping keys that are not selected.
+func (b *binder) groupBy(sel *pg_query.SelectStmt) error {
+	groups := sel.GetGroupClause()
+	if len(groups) == 0 {
+		if !b.grouped {
+			return unsupported(nil, "queries without aggregation (ungrouped) are not supported yet").
+				WithHint("add GROUP BY, or select MEASURE(…) of a measure")
+		}
+		for _, o := range b.outs {
+			if o.dim {
+				return pgerr.New(pgerrcode.GroupingError, "column %q must appear in the GROUP BY clause or be used in an aggregate function", o.col.Name).
+					At(location(o.node) + 1)
+			}
+		}
+		return nil
+	}
+	covered := map[string]bool{}
+	for _, g := range groups {
+		if c, ok := constOf(g); ok && c.oid == pgtype.Int4OID {
+			i, _ := strconv.Atoi(c.text)
+			if i < 1 || i > len(b.outs) {
+				return pgerr.New(pgerrcode.InvalidColumnReference, "GROUP BY position %d is not in select list", i).At(c.loc + 1)
+			}
+			o := b.outs[i-1]
+			if !o.dim {
+				return pgerr.New(pgerrcode.GroupingError, "aggregate functions are not allowed in GROUP BY").At(c.loc + 1)
+			}
+			covered[o.key] = true
+			continue
+		}
+		if cr := g.GetColumnRef(); cr != nil && len(cr.GetFields()) == 1 {
+			// An output column name, as Postgres allows.
+			name := cr.GetFields()[0].GetString_().GetSval()
+			if o, ok := b.outputNamed(name); ok && o.dim {
+				covered[o.key] = true
+				continue
+			}
+		}
+		o, err := b.expr(g)
+		if err != nil {
+			return err
+		}
+		if !o.dim {
+			return pgerr.New(pgerrcode.GroupingError, "aggregate functions are not allowed in GROUP BY").At(location(g) + 1)
+		}
+		covered[o.key] = true
+	}
+	for _, o := range b.outs {
+		if o.dim && !covered[o.key] {
+			return pgerr.New(pgerrcode.GroupingError, "column %q must appear in the GROUP BY clause or be used in an aggregate function", o.col.Name).
+				At(location(o.node) + 1)
+		}
+	}
+	return nil
+}
+
+func (b *binder) outputNamed(name string) (output, bool) {
+	for _, o := range b.outs {
+		if o.col.Name == name {
+			return o, true
+		}
+	}
+	return output{}, false
+}
+
+func (b *binder) orderBy(items []*pg_query.Node) error {
+	for _, it := range items {
+		sb := it.GetSortBy()
+		if sb.GetSortbyNulls() != pg_query.SortByNulls_SORTBY_NULLS_DEFAULT {
+			return unsupported(it, "NULLS FIRST / NULLS LAST is not supported yet")
+		}
+		desc := sb.GetSortbyDir() == pg_query.SortByDir_SORTBY_DESC
+		if sb.GetSortbyDir() == pg_query.SortByDir_SORTBY_USING {
+			return unsupported(it, "ORDER BY … USING is not supported")
+		}
+		key, err := b.orderKey(sb.GetNode())
+		if err != nil {
+			return err
+		}
+		b.q.Order = append(b.q.Order, cubes.OrderItem{ID: key, Desc: desc})
+	}
+	return nil
+}
+
+func (b *binder) orderKey(n *pg_query.Node) (string, error) {
+	if c, ok := constOf(n); ok && c.oid == pgtype.Int4OID {
+		i, _ := strconv.Atoi(c.text)
+		if i < 1 || i > len(b.outs) {
+			return "", pgerr.New(pgerrcode.InvalidColumnReference, "ORDER BY position %d is not in select list", i).At(c.loc + 1)
+		}
+		return b.outs[i-1].key, nil
+	}
+	if cr := n.GetColumnRef(); cr != nil && len(cr.GetFields()) == 1 {
+		if o, ok := b.outputNamed(cr.GetFields()[0].GetString_().GetSval()); ok {
+			return o.key, nil
+		}
+	}
+	o, err := b.expr(n)
+	if err != nil {
+		return "", err
+	}
+	if o.dim && !b.selectedKey(o.key) {
+		return "", pgerr.New(pgerrcode.GroupingError, "column %q must appear in the GROUP BY clause or be used in an aggregate function", o.col.Name).
+			At(location(n) + 1)
+	}
+	return o.key, nil
+}
+
+func (b *binder) selectedKey(key string) bool {
+	for _, o := range b.outs {
+		if o.key == key {
+			return true
+		}
+	}
+	for _, td := range b.q.TimeDimensions {
+		if td.Dimension+"."+td.Granularity == key {
+			return true
+		}
+	}
+	return contains(b.q.Dimensions, key)
+}
+
+func (b *binder) limits(sel *pg_query.SelectStmt) error {
+	if sel.GetLimitOption() == pg_query.LimitOption_LIMIT_OPTION_WITH_TIES {
+		return unsupported(nil, "FETCH … WITH TIES is not supported")
+	}
+	if n := sel.GetLimitCount(); n != nil {
+		c, ok := constOf(n)
+		if !ok {
+			return unsupported(n, "LIMIT must be a constant")
+		}
+		if !c.isNull { // LIMIT ALL / LIMIT NULL: no limit
+			v, err := strconv.ParseInt(c.text, 10, 64)
+			if err != nil {
+				return pgerr.New(pgerrcode.InvalidTextRepresentation, "invalid input syntax for type bigint: %q", c.text).At(c.loc + 1)
+			}
+			if v < 0 {
+				return pgerr.New(pgerrcode.InvalidRowCountInLimitClause, "LIMIT must not be negative").At(c.loc + 1)
+			}
+			b.q.Limit = &v
+		}
+	}
+	if n := sel.GetLimitOffset(); n != nil {
+		c, ok := constOf(n)
+		if !ok {
+			return unsupported(n, "OFFSET must be a constant")
+		}
+		if !c.isNull {
+			v, err := strconv.ParseInt(c.text, 10, 64)
+			if err != nil {
+				return pgerr.New(pgerrcode.InvalidTextRepresentation, "invalid input syntax for type bigint: %q", c.text).At(c.loc + 1)
+			}
+			if v < 0 {
+				return pgerr.New(pgerrcode.InvalidRowCountInResultOffsetClause, "OFFSET must not be negative").At(c.loc + 1)
+			}
+			b.q.Offset = v
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

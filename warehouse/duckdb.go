@@ -1,0 +1,112 @@
+package warehouse
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// DuckDB is the embedded warehouse.
+type DuckDB struct {
+	db   *sql.DB
+	conn *duckdb.Connector
+}
+
+// OpenDuckDB opens (creating if needed) the DuckDB database at path, or an
+// in-memory one when path is "".
+func OpenDuckDB(ctx context.Context, path string) (*DuckDB, error) {
+	conn, err := duckdb.NewConnector(path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb %s: %w", path, err)
+	}
+	db := sql.OpenDB(conn)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("duckdb %s: %w", path, err)
+	}
+	return &DuckDB{db: db, conn: conn}, nil
+}
+
+// DB exposes the database for loading data (demo, tests).
+func (w *DuckDB) DB() *sql.DB { return w.db }
+
+func (w *DuckDB) Dialect() string                { return "duckdb" }
+func (w *DuckDB) Ping(ctx context.Context) error { return w.db.PingContext(ctx) }
+func (w *DuckDB) Close() error {
+	err := w.db.Close()
+	if cerr := w.conn.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (w *DuckDB) Query(ctx context.Context, query string, args ...any) (Rows, error) {
+	rows, err := w.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	cols, err := rows.Columns()
+	if err != nil {
+		rows.Close()
+		return nil, err
+	}
+	r := &sqlRows{rows: rows, cols: cols, vals: make([]any, len(cols)), ptrs: make([]any, len(cols))}
+	for i := range r.vals {
+		r.ptrs[i] = &r.vals[i]
+	}
+	return r, nil
+}
+
+type sqlRows struct {
+	rows *sql.Rows
+	cols []string
+	vals []any
+	ptrs []any
+}
+
+func (r *sqlRows) Columns() []string { return r.cols }
+func (r *sqlRows) Next() bool        { return r.rows.Next() }
+func (r *sqlRows) Err() error        { return r.rows.Err() }
+func (r *sqlRows) Close() error      { return r.rows.Close() }
+
+func (r *sqlRows) Values() ([]any, error) {
+	if err := r.rows.Scan(r.ptrs...); err != nil {
+		return nil, err
+	}
+	for i, v := range r.vals {
+		r.vals[i] = normalizeDuck(v)
+	}
+	return r.vals, nil
+}
+
+func normalizeDuck(v any) any {
+	switch x := v.(type) {
+	case duckdb.Decimal:
+		if x.Value == nil {
+			return nil
+		}
+		return pgtype.Numeric{Int: new(big.Int).Set(x.Value), Exp: -int32(x.Scale), Valid: true}
+	case *big.Int:
+		if x == nil {
+			return nil
+		}
+		return pgtype.Numeric{Int: new(big.Int).Set(x), Valid: true}
+	case duckdb.Interval:
+		return pgtype.Interval{Months: x.Months, Days: x.Days, Microseconds: x.Micros, Valid: true}
+	case duckdb.UUID:
+		return [16]byte(x)
+	case time.Time:
+		return x
+	case driver.Valuer:
+		if dv, err := x.Value(); err == nil {
+			return normalize(dv)
+		}
+	}
+	return normalize(v)
+}

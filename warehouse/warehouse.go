@@ -1,0 +1,69 @@
+// Package warehouse puts the backing engines behind one small interface,
+// shaped like database/sql/driver: Postgres (pgxpool) and DuckDB (embedded,
+// the default). Each engine names its SQL dialect, and rows stream from the
+// engine to the caller one at a time.
+package warehouse
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Warehouse runs compiled SQL.
+type Warehouse interface {
+	// Dialect names the SQL dialect (see cubes.DialectByName).
+	Dialect() string
+	// Query runs sql with bound args. Rows stream: nothing is buffered
+	// beyond the driver's own chunk.
+	Query(ctx context.Context, sql string, args ...any) (Rows, error)
+	// Ping checks that the engine answers.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Rows is a streaming result. Values normalizes every value to one of:
+// nil, bool, int64, float64, string, []byte, time.Time, pgtype.Numeric,
+// pgtype.Interval, [16]byte (uuid).
+type Rows interface {
+	Columns() []string
+	Next() bool
+	// Values returns the current row; the slice is reused by the next call.
+	Values() ([]any, error)
+	Err() error
+	Close() error
+}
+
+// Open connects to the warehouse named by dsn:
+// "duckdb:///path/file.duckdb", "duckdb::memory:" or "postgres://…".
+func Open(ctx context.Context, dsn string) (Warehouse, error) {
+	switch {
+	case dsn == "duckdb::memory:":
+		return OpenDuckDB(ctx, "")
+	case strings.HasPrefix(dsn, "duckdb://"):
+		path := strings.TrimPrefix(dsn, "duckdb://")
+		if path == "" {
+			return nil, fmt.Errorf("warehouse.dsn %q: missing a file path", dsn)
+		}
+		return OpenDuckDB(ctx, path)
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return OpenPostgres(ctx, dsn)
+	case dsn == "":
+		return nil, fmt.Errorf("warehouse.dsn is not set")
+	}
+	return nil, fmt.Errorf("warehouse.dsn: unknown scheme in %q (want duckdb:///file.duckdb, duckdb::memory: or postgres://…)", redact(dsn))
+}
+
+// redact hides a password in a DSN for messages and logs.
+func redact(dsn string) string {
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		return dsn
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return dsn
+	}
+	user, _, _ := strings.Cut(rest[:at], ":")
+	return scheme + "://" + user + ":***" + rest[at:]
+}
