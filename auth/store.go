@@ -40,7 +40,7 @@ func OpenStore(ctx context.Context, dsn string) (*Store, error) {
 		}
 		path = "file:" + path
 	default:
-		return nil, fmt.Errorf("state.dsn %q: want sqlite://PATH or sqlite::memory:", dsn)
+		return nil, fmt.Errorf("state.dsn %q: want sqlite://PATH or sqlite::memory: (in-memory)", dsn)
 	}
 	sep := "?"
 	if strings.Contains(path, "?") {

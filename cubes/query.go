@@ -16,7 +16,7 @@ type Query struct {
 	Segments       []string        `json:"segments,omitempty"`
 	// Order nil means Cube's default ordering; an empty, non-nil Order means
 	// no ORDER BY at all (what the SQL API sends for a statement without one).
-	Order     Order  `json:"order,omitempty"`
+	Order     Order  `json:"order,omitzero"`
 	Limit     *int64 `json:"limit,omitempty"`
 	Offset    int64  `json:"offset,omitempty"`
 	Timezone  string `json:"timezone,omitempty"`
@@ -28,7 +28,7 @@ type Query struct {
 type TimeDimension struct {
 	Dimension        string      `json:"dimension"`
 	Granularity      string      `json:"granularity,omitempty"`
-	DateRange        DateRange   `json:"dateRange,omitempty"`
+	DateRange        DateRange   `json:"dateRange,omitzero"`
 	CompareDateRange []DateRange `json:"compareDateRange,omitempty"`
 }
 
@@ -157,7 +157,11 @@ func (o Order) MarshalJSON() ([]byte, error) {
 	}
 	items := make([]item, len(o))
 	for i, it := range o {
-		items[i] = item{it.ID, it.Desc}
+		items[i] = item(it)
 	}
 	return json.Marshal(items)
 }
+
+// IsZero tells omitzero that only an absent order (Cube's default
+// ordering) is left out; an empty order (no ORDER BY) is kept.
+func (o Order) IsZero() bool { return o == nil }

@@ -42,6 +42,8 @@ func appendText(buf []byte, oid uint32, v any) ([]byte, error) {
 		return strconv.AppendInt(buf, int64(x), 10), nil
 	case int32:
 		return strconv.AppendInt(buf, int64(x), 10), nil
+	case pgtype.Interval:
+		return appendInterval(buf, x), nil
 	}
 	// The rarer types (interval, uuid, …) go through pgtype's encoders.
 	out, err := typeMap.Encode(oid, pgtype.TextFormatCode, v, buf)
@@ -189,4 +191,50 @@ func appendNumeric(buf []byte, n pgtype.Numeric) []byte {
 	buf = append(buf, digits[:len(digits)-scale]...)
 	buf = append(buf, '.')
 	return append(buf, digits[len(digits)-scale:]...)
+}
+
+// appendInterval spells an interval in IntervalStyle postgres:
+// "1 year 2 mons 3 days 04:05:06.5".
+func appendInterval(buf []byte, iv pgtype.Interval) []byte {
+	start := len(buf)
+	unit := func(n int64, one, many string) {
+		if n == 0 {
+			return
+		}
+		if len(buf) > start {
+			buf = append(buf, ' ')
+		}
+		buf = strconv.AppendInt(buf, n, 10)
+		if n == 1 {
+			buf = append(buf, one...)
+		} else {
+			buf = append(buf, many...)
+		}
+	}
+	unit(int64(iv.Months/12), " year", " years")
+	unit(int64(iv.Months%12), " mon", " mons")
+	unit(int64(iv.Days), " day", " days")
+	us := iv.Microseconds
+	if us == 0 && len(buf) > start {
+		return buf
+	}
+	if len(buf) > start {
+		buf = append(buf, ' ')
+	}
+	if us < 0 {
+		buf = append(buf, '-')
+		us = -us
+	} else if len(buf) > start && (iv.Months < 0 || iv.Days < 0) {
+		buf = append(buf, '+')
+	}
+	h := us / 3600e6
+	buf = append(buf, fmt.Sprintf("%02d:%02d:%02d", h, us/60e6%60, us/1e6%60)...)
+	if frac := us % 1e6; frac != 0 {
+		f := fmt.Sprintf(".%06d", frac)
+		for f[len(f)-1] == '0' {
+			f = f[:len(f)-1]
+		}
+		buf = append(buf, f...)
+	}
+	return buf
 }

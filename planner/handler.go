@@ -32,11 +32,10 @@ const (
 
 // Handler plans statements for sessions against one data source.
 type Handler struct {
-	model     atomic.Pointer[cubes.Model]
-	wh        warehouse.Warehouse
-	dialect   cubes.Dialect
-	log       zerolog.Logger
-	pidSource atomic.Uint32
+	model   atomic.Pointer[cubes.Model]
+	wh      warehouse.Warehouse
+	dialect cubes.Dialect
+	log     zerolog.Logger
 }
 
 // NewHandler returns a handler serving model over wh.

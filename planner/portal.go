@@ -14,6 +14,7 @@ import (
 // rows, reordered into the statement's SELECT list.
 type cubePortal struct {
 	h        *Handler
+	query    *cubes.Query
 	compiled *cubes.Compiled
 	cols     []pgwire.Column
 	idx      []int // output i reads compiled column idx[i]
@@ -21,8 +22,8 @@ type cubePortal struct {
 	row      []any
 }
 
-func newCubePortal(h *Handler, c *cubes.Compiled, outs []output) (*cubePortal, error) {
-	p := &cubePortal{h: h, compiled: c, cols: make([]pgwire.Column, len(outs)), idx: make([]int, len(outs)), row: make([]any, len(outs))}
+func newCubePortal(h *Handler, q *cubes.Query, c *cubes.Compiled, outs []output) (*cubePortal, error) {
+	p := &cubePortal{h: h, query: q, compiled: c, cols: make([]pgwire.Column, len(outs)), idx: make([]int, len(outs)), row: make([]any, len(outs))}
 	for i, o := range outs {
 		p.cols[i] = o.col
 		p.idx[i] = -1

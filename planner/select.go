@@ -71,7 +71,7 @@ func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgw
 	if err != nil {
 		return nil, err
 	}
-	return newCubePortal(s.h, compiled, b.outs)
+	return newCubePortal(s.h, &b.q, compiled, b.outs)
 }
 
 func publicCubes(m *cubes.Model) []string {

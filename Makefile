@@ -1,0 +1,46 @@
+# cubegate — see README.md. The module and build caches are kept warm on
+# purpose: pg_query_go and DuckDB are cgo and slow to build the first time.
+
+GO       ?= go
+BIN      := bin/cubegate
+PKGS     := ./...
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: all build demo test test-go deps lint fmt-check vet staticcheck bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/cubegate
+
+## demo: the gateway on embedded DuckDB with a million generated orders; prints a psql line.
+demo: build
+	./$(BIN) demo
+
+## test: everything, against real PostgreSQL, DuckDB and psql.
+test: deps lint test-go
+
+test-go:
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+deps:
+	@./scripts/deps.sh
+
+lint: fmt-check vet staticcheck
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+staticcheck:
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+## bench: gateway against the warehouse queried directly, in one run; prints the ratios.
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 30x $(PKGS)
+
+clean:
+	rm -rf bin .cubegate

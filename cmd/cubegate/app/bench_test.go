@@ -1,0 +1,65 @@
+package app
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// BenchmarkGatewayVsDirect times the same cube query through the gateway
+// (pgx over loopback, simple protocol) and directly on the warehouse, in
+// one run, and reports the ratio. The dataset is the demo's million orders.
+func BenchmarkGatewayVsDirect(b *testing.B) {
+	ctx := context.Background()
+	g := startDuckDB(b, DefaultDemoSizes.Orders)
+	_, _, connStr, err := g.MintCredential(ctx, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn := connect(b, connStr)
+	queries := []struct{ name, gateway, direct string }{
+		{"count_by_status",
+			`SELECT status, MEASURE(count) FROM orders GROUP BY 1`,
+			`SELECT "orders".status "orders__status", count("orders".id) "orders__count" FROM public.orders_raw AS "orders" GROUP BY 1`},
+		{"month_by_channel_filtered",
+			`SELECT date_trunc('month', created_at), channel, SUM(total_amount) FROM orders WHERE status = 'completed' GROUP BY 1, 2`,
+			`SELECT CAST(date_trunc('month', "orders".created_at) AS TIMESTAMP) "m", "orders".channel "c", sum("orders".amount) "a" FROM public.orders_raw AS "orders" WHERE "orders".status = $1 GROUP BY 1, 2`},
+	}
+	for _, q := range queries {
+		b.Run(q.name, func(b *testing.B) {
+			var viaGW, viaDirect time.Duration
+			args := []any{}
+			if q.name == "month_by_channel_filtered" {
+				args = append(args, "completed")
+			}
+			for i := 0; i < b.N; i++ {
+				t0 := time.Now()
+				res, err := conn.PgConn().Exec(ctx, q.gateway).ReadAll()
+				if err != nil || len(res[0].Rows) == 0 {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				rows, err := g.Warehouse().Query(ctx, q.direct, args...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n := 0
+				for rows.Next() {
+					if _, err := rows.Values(); err != nil {
+						b.Fatal(err)
+					}
+					n++
+				}
+				rows.Close()
+				if n != len(res[0].Rows) {
+					b.Fatalf("direct %d rows, gateway %d", n, len(res[0].Rows))
+				}
+				viaGW += t1.Sub(t0)
+				viaDirect += time.Since(t1)
+			}
+			b.ReportMetric(float64(viaGW.Microseconds())/float64(b.N), "gateway-µs/op")
+			b.ReportMetric(float64(viaDirect.Microseconds())/float64(b.N), "direct-µs/op")
+			b.ReportMetric(float64(viaGW)/float64(viaDirect), "gateway/direct")
+		})
+	}
+}

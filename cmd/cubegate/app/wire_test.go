@@ -1,0 +1,202 @@
+package app
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/rs/zerolog"
+
+	"github.com/cubegate/cubegate/warehouse/pgtest"
+)
+
+func dial(t *testing.T, g *Gateway) (net.Conn, *pgproto3.Frontend) {
+	t.Helper()
+	nc, err := net.Dial("tcp", g.SQLAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	t.Cleanup(func() { nc.Close() })
+	return nc, pgproto3.NewFrontend(nc, nc)
+}
+
+func expectFatal(t *testing.T, fe *pgproto3.Frontend, code string) {
+	t.Helper()
+	msg, err := fe.Receive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	er, ok := msg.(*pgproto3.ErrorResponse)
+	if !ok || er.Severity != "FATAL" || er.Code != code {
+		t.Fatalf("got %#v, want FATAL %s", msg, code)
+	}
+	if _, err := fe.Receive(); !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		t.Fatalf("connection not closed after FATAL: %v", err)
+	}
+}
+
+func TestStartupPhase(t *testing.T) {
+	g := startDuckDB(t, 100)
+
+	t.Run("SSLRequest is answered N and startup goes on", func(t *testing.T) {
+		nc, fe := dial(t, g)
+		fe.Send(&pgproto3.SSLRequest{})
+		if err := fe.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 1)
+		if _, err := io.ReadFull(nc, b); err != nil || b[0] != 'N' {
+			t.Fatalf("got %q, %v", b, err)
+		}
+		fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{"user": "cg_someone", "database": "demo"}})
+		fe.Flush()
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sasl, ok := msg.(*pgproto3.AuthenticationSASL); !ok || sasl.AuthMechanisms[0] != "SCRAM-SHA-256" {
+			t.Fatalf("got %#v, want AuthenticationSASL SCRAM-SHA-256", msg)
+		}
+	})
+
+	t.Run("no user name", func(t *testing.T) {
+		_, fe := dial(t, g)
+		fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{"database": "demo"}})
+		fe.Flush()
+		expectFatal(t, fe, "28000")
+	})
+
+	t.Run("a huge claimed length allocates nothing and is refused", func(t *testing.T) {
+		nc, _ := dial(t, g)
+		var hdr [8]byte
+		binary.BigEndian.PutUint32(hdr[:4], 1<<30)
+		binary.BigEndian.PutUint32(hdr[4:], pgproto3.ProtocolVersionNumber)
+		nc.Write(hdr[:])
+		fe := pgproto3.NewFrontend(nc, nc)
+		expectFatal(t, fe, "08P01")
+	})
+
+	t.Run("SASL with another mechanism", func(t *testing.T) {
+		_, fe := dial(t, g)
+		fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{"user": "cg_x", "database": "demo"}})
+		fe.Flush()
+		if _, err := fe.Receive(); err != nil {
+			t.Fatal(err)
+		}
+		fe.Send(&pgproto3.SASLInitialResponse{AuthMechanism: "PLAIN", Data: []byte("x")})
+		fe.Flush()
+		expectFatal(t, fe, "08P01")
+	})
+
+	t.Run("the server keeps serving", func(t *testing.T) {
+		_, _, connStr, err := g.MintCredential(context.Background(), "after")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn := connect(t, connStr)
+		if got := viaGateway(t, conn, "SELECT MEASURE(count) FROM orders"); got[0][0] != "100" {
+			t.Fatalf("got %v", got)
+		}
+	})
+}
+
+// A CancelRequest stops the running statement and its warehouse query:
+// the query is gone from the warehouse's pg_stat_activity within a second,
+// the client gets 57014 and the session stays usable.
+func TestCancelStopsWarehouseQuery(t *testing.T) {
+	ctx := context.Background()
+	pg := pgtest.Start(t)
+	dsn := pg.CreateDatabase("slow")
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "model"), 0o755)
+	os.WriteFile(filepath.Join(dir, "model", "slow.yml"), []byte(`
+cubes:
+  - name: slow
+    sql: "SELECT g AS id, 'x' AS label FROM generate_series(1, 3) g, LATERAL (SELECT pg_sleep(10)) s"
+    measures:
+      - name: count
+        type: count
+    dimensions:
+      - name: id
+        sql: id
+        type: number
+        primary_key: true
+      - name: label
+        sql: label
+        type: string
+`), 0o644)
+	cfg := Defaults()
+	cfg.SQL.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Model.Dir = filepath.Join(dir, "model")
+	cfg.Warehouse.DSN = dsn
+	cfg.State.DSN = "sqlite::memory:"
+	cfg.DataSource.Name = "demo"
+	g, err := Start(ctx, cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	_, _, connStr, err := g.MintCredential(ctx, "cancel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := connect(t, connStr)
+	done := make(chan error, 1)
+	go func() {
+		_, err := conn.Exec(ctx, "SELECT label, MEASURE(count) FROM slow GROUP BY 1")
+		done <- err
+	}()
+	watch, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close(ctx)
+	active := func() int {
+		var n int
+		watch.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%' AND state = 'active' AND pid <> pg_backend_pid()`).Scan(&n)
+		return n
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for active() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the warehouse query never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	canceled := time.Now()
+	if err := conn.PgConn().CancelRequest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "57014" {
+			t.Fatalf("err = %v, want 57014", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the statement did not stop")
+	}
+	for active() > 0 {
+		if time.Since(canceled) > time.Second {
+			t.Fatal("the warehouse query is still running a second after the cancel")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("session unusable after cancel: %v", err)
+	}
+	if !strings.Contains(connStr, "/demo") {
+		t.Fatal(connStr)
+	}
+}

@@ -1,0 +1,52 @@
+package cubes
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestLoadOracleModel(t *testing.T) {
+	m := oracleModel(t)
+	if got := strings.Join(m.CubeNames(), ","); got != "customers,orders,products,sales" {
+		t.Fatalf("cubes = %s", got)
+	}
+	orders, _ := m.Cube("orders")
+	if pk := orders.PrimaryKey(); pk == nil || pk.Name != "id" || !pk.Public {
+		t.Fatalf("primary key %+v", pk)
+	}
+	if c, ok := m.LookupCube("ORDERS"); !ok || c != orders {
+		t.Fatal("case-insensitive lookup")
+	}
+	sales, _ := m.Cube("sales")
+	if _, ok := sales.Member("customers_tier"); !ok {
+		t.Fatal("view prefix")
+	}
+}
+
+func TestValidationErrorsNameFileAndLine(t *testing.T) {
+	cases := []struct {
+		name, src, want string
+	}{
+		{"unknown key", "cubes:\n  - name: a\n    sql_table: t\n    colour: red\n", "m.yml:4: unknown key \"colour\" in cube"},
+		{"no table", "cubes:\n  - name: a\n", "m.yml:2: cube \"a\" needs sql_table or sql"},
+		{"bad measure type", "cubes:\n  - name: a\n    sql_table: t\n    measures:\n      - name: x\n        type: median\n        sql: v\n", "m.yml:5: measure a.x: unknown type \"median\""},
+		{"unknown reference", "cubes:\n  - name: a\n    sql_table: t\n    dimensions:\n      - name: x\n        type: string\n        sql: \"{nope}\"\n", "m.yml:5: unknown reference {nope}"},
+		{"cycle", "cubes:\n  - name: a\n    sql_table: t\n    measures:\n      - name: x\n        type: number\n        sql: \"{y} + 1\"\n      - name: y\n        type: number\n        sql: \"{x} + 1\"\n", "reference cycle: a.x → a.y → a.x"},
+		{"join target", "cubes:\n  - name: a\n    sql_table: t\n    joins:\n      - name: b\n        sql: \"{CUBE}.b_id = {b}.id\"\n        relationship: many_to_one\n", "m.yml:5: join from \"a\" names cube \"b\", which does not exist"},
+		{"duplicate member", "cubes:\n  - name: a\n    sql_table: t\n    measures:\n      - name: x\n        type: count\n      - name: x\n        type: count\n", "m.yml:7: member a.x is defined twice (first at m.yml:5)"},
+		{"jinja", "cubes:\n  - name: a\n    sql_table: {{ table }}\n", "m.yml:3: Jinja templates are not supported"},
+		{"bad yaml", "cubes:\n  - name: [\n", "m.yml:"},
+		{"view path", "cubes:\n  - name: a\n    sql_table: t\nviews:\n  - name: v\n    cubes:\n      - join_path: a.zz\n        includes: \"*\"\n", "m.yml:7: view \"v\": join_path names \"zz\""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := LoadFiles(map[string][]byte{"m.yml": []byte(c.src)})
+			if err == nil {
+				t.Fatal("loaded")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not contain %q", err, c.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,196 @@
+package planner
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/pgwire"
+	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/warehouse"
+)
+
+func testSession(t *testing.T) *Session {
+	t.Helper()
+	m, err := cubes.LoadDir("../testdata/oracle/model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wh, err := warehouse.Open(context.Background(), "duckdb::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { wh.Close() })
+	h, err := NewHandler(m, wh, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := h.NewSession(context.Background(), pgwire.SessionInfo{User: "cg_test", Database: "db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.(*Session)
+}
+
+func bind(t *testing.T, s *Session, sql string) (pgwire.Portal, error) {
+	t.Helper()
+	stmts, err := s.Parse(context.Background(), sql)
+	if err != nil {
+		return nil, err
+	}
+	if len(stmts) != 1 {
+		t.Fatalf("%d statements", len(stmts))
+	}
+	return stmts[0].Bind(context.Background())
+}
+
+// Each statement binds to the semantic query Cube's SQL API would send,
+// with output columns named and typed as Postgres would show them.
+func TestBinding(t *testing.T) {
+	s := testSession(t)
+	cases := []struct {
+		sql, query, cols string
+	}{
+		{`SELECT status, MEASURE(count) FROM orders GROUP BY 1 ORDER BY 1`,
+			`{"measures":["orders.count"],"dimensions":["orders.status"],"order":[{"id":"orders.status","desc":false}]}`,
+			"status:25 measure:20"},
+		{`SELECT SUM("orders"."count") AS n, orders.channel FROM public.orders GROUP BY channel`,
+			`{"measures":["orders.count"],"dimensions":["orders.channel"],"order":[]}`,
+			"n:20 channel:25"},
+		{`SELECT count(*) FROM Orders`,
+			`{"measures":["orders.count"],"order":[]}`, "count:20"},
+		{`SELECT o.status, sum(o.total_amount), avg(o.avg_amount), max(o.last_order_at), count(distinct o.unique_customers) FROM orders o GROUP BY o.status ORDER BY 2 DESC LIMIT 3 OFFSET 1`,
+			`{"measures":["orders.total_amount","orders.avg_amount","orders.last_order_at","orders.unique_customers"],"dimensions":["orders.status"],"order":[{"id":"orders.total_amount","desc":true}],"limit":3,"offset":1}`,
+			"status:25 sum:1700 avg:1700 max:1114 count:20"},
+		{`SELECT date_trunc('month', CAST(created_at AS timestamp)) AS m, MEASURE(count) FROM orders GROUP BY 1`,
+			`{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"month"}],"order":[]}`,
+			"m:1114 measure:20"},
+		{`SELECT status, MEASURE(count) FROM orders WHERE channel = 'web' AND amount > 10.5 AND status IN ('a', 'b') AND is_gift IS NOT NULL AND completed GROUP BY 1`,
+			`{"measures":["orders.count"],"dimensions":["orders.status"],"filters":[{"member":"orders.channel","operator":"equals","values":["web"]},{"member":"orders.amount","operator":"gt","values":["10.5"]},{"member":"orders.status","operator":"equals","values":["a","b"]},{"member":"orders.is_gift","operator":"set"}],"segments":["orders.completed"],"order":[]}`,
+			"status:25 measure:20"},
+		{`SELECT status, MEASURE(count) FROM orders WHERE 5 <= quantity OR channel <> 'web' GROUP BY 1`,
+			`{"measures":["orders.count"],"dimensions":["orders.status"],"filters":[{"or":[{"member":"orders.quantity","operator":"gte","values":["5"]},{"and":[{"member":"orders.channel","operator":"notEquals","values":["web"]},{"member":"orders.channel","operator":"set"}]}]}],"order":[]}`,
+			"status:25 measure:20"},
+		{`SELECT channel, MEASURE(count) FROM orders WHERE created_at BETWEEN '2023-01-01' AND '2023-12-31' AND status ILIKE '%ship%' GROUP BY 1 HAVING MEASURE(count) > 100`,
+			`{"measures":["orders.count"],"dimensions":["orders.channel"],"filters":[{"and":[{"member":"orders.created_at","operator":"gte","values":["2023-01-01"]},{"member":"orders.created_at","operator":"lte","values":["2023-12-31"]}]},{"member":"orders.status","operator":"contains","values":["ship"]},{"member":"orders.count","operator":"gt","values":["100"]}],"order":[]}`,
+			"channel:25 measure:20"},
+		{`SELECT customers_tier, MEASURE(total_amount) FROM sales GROUP BY 1`,
+			`{"measures":["sales.total_amount"],"dimensions":["sales.customers_tier"],"order":[]}`,
+			"customers_tier:25 measure:1700"},
+		{`SELECT country FROM customers GROUP BY 1 ORDER BY country DESC`,
+			`{"dimensions":["customers.country"],"order":[{"id":"customers.country","desc":true}]}`,
+			"country:25"},
+	}
+	for _, c := range cases {
+		p, err := bind(t, s, c.sql)
+		if err != nil {
+			t.Errorf("%s: %v", c.sql, err)
+			continue
+		}
+		cp := p.(*cubePortal)
+		got, _ := json.Marshal(cp.query)
+		if string(got) != c.query {
+			t.Errorf("%s\n got: %s\nwant: %s", c.sql, got, c.query)
+		}
+		var cols []string
+		for _, col := range p.Columns() {
+			cols = append(cols, col.Name+":"+itoa(col.TypeOID))
+		}
+		if strings.Join(cols, " ") != c.cols {
+			t.Errorf("%s: columns %v, want %s", c.sql, cols, c.cols)
+		}
+	}
+}
+
+func itoa(n uint32) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+// Every rejection carries the right SQLSTATE and points at the construct.
+func TestBindingErrors(t *testing.T) {
+	s := testSession(t)
+	cases := []struct {
+		sql, code string
+		pos       int32
+		msg       string
+	}{
+		{`SELEC 1`, "42601", 1, `syntax error at or near "SELEC"`},
+		{`SELECT status FROM orders WHERE`, "42601", 32, "syntax error at end of input"},
+		{`SELECT x FROM nope`, "42P01", 15, `relation "nope" does not exist`},
+		{`SELECT nope, MEASURE(count) FROM orders GROUP BY 1`, "42703", 8, `column "nope" does not exist`},
+		{`SELECT status, MEASURE(count) FROM orders`, "42803", 8, `column "status" must appear in the GROUP BY clause`},
+		{`SELECT status, count FROM orders GROUP BY 1`, "42803", 16, `column "count" must appear in the GROUP BY clause`},
+		{`SELECT AVG(count) FROM orders`, "42803", 8, `measure "count" is of type count and cannot be aggregated with AVG()`},
+		{`SELECT SUM(status) FROM orders`, "42803", 8, "is a dimension"},
+		{`SELECT status FROM orders`, "0A000", 0, "ungrouped"},
+		{`SELECT * FROM orders`, "0A000", 8, "SELECT *"},
+		{`SELECT MEASURE(count) FROM orders o JOIN customers c ON true`, "0A000", 0, "joins"},
+		{`SELECT MEASURE(count) FROM orders WHERE status LIKE 'a%'`, "0A000", 48, "LIKE"},
+		{`SELECT MEASURE(count) FROM orders LIMIT -1`, "2201W", 0, "LIMIT must not be negative"},
+		{`SELECT MEASURE(count) FROM orders WHERE amount > 'abc'`, "22P02", 0, "invalid value"},
+		{`SELECT date_trunc('fortnight', created_at), MEASURE(count) FROM orders GROUP BY 1`, "22023", 19, "not recognized"},
+		{`CREATE TABLE t (a int)`, "0A000", 0, "CREATE is not supported"},
+		{`SELECT MEASURE(count) FROM pg_catalog.pg_class`, "0A000", 0, "catalog"},
+		{`SHOW nonsense`, "42704", 0, "unrecognized configuration parameter"},
+	}
+	for _, c := range cases {
+		_, err := bind(t, s, c.sql)
+		if err == nil {
+			t.Errorf("%s: bound", c.sql)
+			continue
+		}
+		pe := pgerr.From(err)
+		if pe.Code != c.code || !strings.Contains(pe.Message, c.msg) || (c.pos != 0 && pe.Position != c.pos) {
+			t.Errorf("%s:\n got %s at %d: %s\nwant %s at %d: …%s…", c.sql, pe.Code, pe.Position, pe.Message, c.code, c.pos, c.msg)
+		}
+	}
+}
+
+func TestSessionStatements(t *testing.T) {
+	s := testSession(t)
+	ctx := context.Background()
+	rows := func(sql string) ([]pgwire.Column, [][]any) {
+		t.Helper()
+		p, err := bind(t, s, sql)
+		if err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		var out [][]any
+		for {
+			r, err := p.Next(ctx)
+			if err != nil {
+				break
+			}
+			out = append(out, append([]any(nil), r...))
+		}
+		return p.Columns(), out
+	}
+	cols, r := rows(`SELECT version(), current_user, current_database(), 1, 'a'::text AS t`)
+	if len(r) != 1 || !strings.HasPrefix(r[0][0].(string), "PostgreSQL 15") || r[0][1] != "cg_test" || r[0][2] != "db" || r[0][3] != "1" {
+		t.Fatalf("constants: %v", r)
+	}
+	if cols[0].Name != "version" || cols[1].Name != "current_user" || cols[3].Name != "?column?" || cols[4].Name != "t" {
+		t.Fatalf("names: %+v", cols)
+	}
+	rows(`SET application_name = 'x'`)
+	if _, r := rows(`SHOW application_name`); r[0][0] != "x" {
+		t.Fatalf("SHOW after SET: %v", r)
+	}
+	rows(`BEGIN`)
+	if s.TxStatus() != 'T' {
+		t.Fatal("BEGIN")
+	}
+	rows(`COMMIT`)
+	if s.TxStatus() != 'I' {
+		t.Fatal("COMMIT")
+	}
+	stmts, err := s.Parse(ctx, `SELECT 1; SELECT 2;`)
+	if err != nil || len(stmts) != 2 {
+		t.Fatalf("multi-statement: %d %v", len(stmts), err)
+	}
+}
