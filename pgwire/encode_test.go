@@ -11,7 +11,9 @@ import (
 
 // Values are spelled as PostgreSQL 15 spells them in text format.
 func TestAppendText(t *testing.T) {
-	num := func(i int64, exp int32) pgtype.Numeric { return pgtype.Numeric{Int: big.NewInt(i), Exp: exp, Valid: true} }
+	num := func(i int64, exp int32) pgtype.Numeric {
+		return pgtype.Numeric{Int: big.NewInt(i), Exp: exp, Valid: true}
+	}
 	ts := time.Date(2023, 2, 1, 10, 20, 30, 123400000, time.UTC)
 	cases := []struct {
 		oid  uint32
