@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/rs/zerolog"
 
 	"github.com/cubegate/cubegate/pgwire/pgerr"
@@ -30,6 +31,8 @@ type conn struct {
 
 	pid, secret uint32
 	sess        Session
+	ctx         context.Context // the connection's; portals derive from it
+	ext         extendedState
 
 	mu         sync.Mutex
 	stmtCancel context.CancelFunc // cancels the running statement
@@ -64,7 +67,12 @@ func (c *conn) serve(ctx context.Context) {
 		return
 	}
 	c.sess = sess
-	defer sess.Close()
+	c.ctx = ctx
+	c.ext = extendedState{stmts: map[string]PreparedStatement{}, portals: map[string]*portal{}}
+	defer func() {
+		c.closeAllPortals()
+		sess.Close()
+	}()
 	_ = c.nc.SetDeadline(time.Time{})
 	c.be.SetMaxBodyLen(c.srv.cfg.MaxMessageSize)
 
@@ -298,24 +306,47 @@ func (c *conn) loop(ctx context.Context) {
 
 // handle executes one message. A returned error ends the connection.
 func (c *conn) handle(ctx context.Context, m pgproto3.FrontendMessage) error {
+	if c.ext.skip {
+		switch m.(type) {
+		case *pgproto3.Sync, *pgproto3.Query:
+		default:
+			return nil // discarded until Sync, as Postgres does after an error
+		}
+	}
 	switch m := m.(type) {
 	case *pgproto3.Query:
+		c.ext.skip = false
+		// A simple query drops the unnamed statement and portal.
+		delete(c.ext.stmts, "")
+		c.closePortal("")
 		c.simpleQuery(ctx, m.String)
+		if c.sess.TxStatus() == 'I' {
+			c.closeAllPortals()
+		}
 		c.be.Send(&pgproto3.ReadyForQuery{TxStatus: c.sess.TxStatus()})
 		return c.flush()
+	case *pgproto3.Parse:
+		c.handleParse(ctx, m)
+	case *pgproto3.Bind:
+		c.handleBind(ctx, m)
+	case *pgproto3.Describe:
+		c.handleDescribe(m)
+	case *pgproto3.Execute:
+		c.handleExecute(m)
+	case *pgproto3.Close:
+		c.handleClose(m)
 	case *pgproto3.Sync:
-		c.be.Send(&pgproto3.ReadyForQuery{TxStatus: c.sess.TxStatus()})
-		return c.flush()
+		return c.handleSync()
 	case *pgproto3.Flush:
-		return c.flush()
-	case *pgproto3.Parse, *pgproto3.Bind, *pgproto3.Describe, *pgproto3.Execute, *pgproto3.Close:
-		c.sendError(pgerr.New(pgerrcode.FeatureNotSupported, "the extended query protocol is not supported yet").
-			WithHint("use the simple query protocol (for pgx: QueryExecModeSimpleProtocol)"))
 		return c.flush()
 	default:
 		c.fatal(pgerr.Fatal(pgerrcode.ProtocolViolation, "unexpected message %T", m))
 		return errors.New("protocol violation")
 	}
+	if c.unflushed >= flushThreshold {
+		return c.flush()
+	}
+	return nil
 }
 
 func (c *conn) simpleQuery(ctx context.Context, sql string) {
@@ -331,55 +362,32 @@ func (c *conn) simpleQuery(ctx context.Context, sql string) {
 	for _, st := range stmts {
 		if err := c.run(ctx, st); err != nil {
 			c.sendError(err)
+			c.sess.StatementFailed()
 			return
 		}
 	}
 }
 
-// run binds and runs one statement to completion, streaming its rows.
+// run binds and runs one statement of a simple query to completion,
+// streaming its rows in text format.
 func (c *conn) run(ctx context.Context, st Statement) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	c.mu.Lock()
-	c.stmtCancel = cancel
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.stmtCancel = nil
-		c.mu.Unlock()
-	}()
-
-	p, err := st.Bind(ctx)
+	pctx, cancel := context.WithCancel(ctx)
+	p, err := st.Bind(pctx)
 	if err != nil {
+		cancel()
 		return err
 	}
-	defer p.Close()
-	cols := p.Columns()
-	if cols != nil {
-		c.be.Send(rowDescription(cols))
+	pt := &portal{p: p, cols: p.Columns(), ctx: pctx, cancel: cancel}
+	defer pt.close()
+	pt.formats = make([]int16, len(pt.cols))
+	if pt.cols != nil {
+		c.be.Send(rowDescription(pt.cols, nil))
 	}
-	var n int64
-	for {
-		row, err := p.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return pgerr.From(ctx.Err())
-			}
-			return err
-		}
-		if err := c.sendRow(cols, row); err != nil {
-			return err
-		}
-		n++
-	}
-	c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(p.Tag(n))})
-	return nil
+	return c.execute(pt, 0)
 }
 
-func rowDescription(cols []Column) *pgproto3.RowDescription {
+// rowDescription describes cols with their result formats (nil: text).
+func rowDescription(cols []Column, formats []int16) *pgproto3.RowDescription {
 	fields := make([]pgproto3.FieldDescription, len(cols))
 	for i, col := range cols {
 		size := col.TypeSize
@@ -397,14 +405,17 @@ func rowDescription(cols []Column) *pgproto3.RowDescription {
 			DataTypeOID:          col.TypeOID,
 			DataTypeSize:         size,
 			TypeModifier:         mod,
-			Format:               0,
+		}
+		if formats != nil {
+			fields[i].Format = formats[i]
 		}
 	}
 	return &pgproto3.RowDescription{Fields: fields}
 }
 
-// sendRow encodes a row in text format into one reused buffer.
-func (c *conn) sendRow(cols []Column, row []any) error {
+// sendRow encodes a row, each column in its format, into one reused
+// buffer.
+func (c *conn) sendRow(cols []Column, formats []int16, row []any) error {
 	if len(row) != len(cols) {
 		return pgerr.New(pgerrcode.InternalError, "row has %d values for %d columns", len(row), len(cols))
 	}
@@ -416,7 +427,11 @@ func (c *conn) sendRow(cols []Column, row []any) error {
 			continue
 		}
 		var err error
-		buf, err = appendText(buf, cols[i].TypeOID, v)
+		if formats[i] == pgtype.BinaryFormatCode {
+			buf, err = appendBinary(buf, cols[i].TypeOID, v)
+		} else {
+			buf, err = appendText(buf, cols[i].TypeOID, v)
+		}
 		if err != nil {
 			return pgerr.Wrap(err, pgerrcode.InternalError, "column %q: %v", cols[i].Name, err)
 		}

@@ -238,3 +238,38 @@ func appendInterval(buf []byte, iv pgtype.Interval) []byte {
 	}
 	return buf
 }
+
+// appendBinary appends v in PostgreSQL's binary format for type oid, after
+// converting the warehouse's Go value to one pgtype encodes as that type.
+func appendBinary(buf []byte, oid uint32, v any) ([]byte, error) {
+	switch oid {
+	case pgtype.NumericOID:
+		switch x := v.(type) {
+		case int64:
+			v = pgtype.Numeric{Int: big.NewInt(x), Valid: true}
+		case float64:
+			var n pgtype.Numeric
+			if err := n.Scan(string(appendFloat(nil, x, pgtype.Float8OID))); err != nil {
+				return buf, err
+			}
+			v = n
+		}
+	case pgtype.Float4OID:
+		if x, ok := v.(float64); ok {
+			v = float32(x)
+		}
+	case pgtype.Int8OID, pgtype.Int4OID, pgtype.Int2OID:
+		if n, ok := v.(pgtype.Numeric); ok {
+			i, err := n.Int64Value()
+			if err != nil {
+				return buf, err
+			}
+			v = i.Int64
+		}
+	}
+	out, err := typeMap.Encode(oid, pgtype.BinaryFormatCode, v, buf)
+	if err != nil {
+		return buf, fmt.Errorf("encode %T as type %d: %w", v, oid, err)
+	}
+	return out, nil
+}

@@ -40,9 +40,27 @@ type Session interface {
 	// each statement is planned when it runs, against the session state
 	// the statements before it left.
 	Parse(ctx context.Context, sql string) ([]Statement, error)
+	// Prepare parses one statement for the extended protocol, with the
+	// parameter types the client gave (0 = infer), and describes it
+	// without running it.
+	Prepare(ctx context.Context, sql string, paramOIDs []uint32) (PreparedStatement, error)
 	// TxStatus is the ReadyForQuery status: 'I', 'T' or 'E'.
 	TxStatus() byte
+	// StatementFailed tells the session that a statement failed, so that a
+	// transaction block becomes failed ('E').
+	StatementFailed()
 	Close() error
+}
+
+// PreparedStatement is a statement of the extended protocol.
+type PreparedStatement interface {
+	// ParamOIDs are the parameter types, given or inferred.
+	ParamOIDs() []uint32
+	// Columns describe the rows; nil for a statement without rows.
+	Columns() []Column
+	// BindParams plans the statement with parameter values in text form
+	// (nil for NULL) and returns a portal.
+	BindParams(ctx context.Context, values []*string) (Portal, error)
 }
 
 // Statement is one parsed statement.
@@ -59,7 +77,8 @@ type Portal interface {
 	// Next returns the next row, or io.EOF after the last one. The slice
 	// is only valid until the next call.
 	Next(ctx context.Context) ([]any, error)
-	// Tag is the CommandComplete tag once rows rows were returned.
+	// Tag is the CommandComplete tag once rows rows were returned; ""
+	// for an empty statement (EmptyQueryResponse).
 	Tag(rows int64) string
 	Close() error
 }

@@ -13,17 +13,22 @@ import (
 	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
 
-// constVal is a literal from the statement.
+// constVal is a literal or a bound parameter from the statement.
 type constVal struct {
 	text   string
 	isNull bool
-	oid    uint32 // the literal's type: int4, int8, numeric, text, bool, unknown
+	oid    uint32 // the value's type: int4, int8, numeric, text, bool, 0 for a parameter of unknown type
 	loc    int32
+	param  int // n of $n, 0 for a literal
 }
 
-// constOf reads a literal: a constant, a cast constant, or a negated number.
-func constOf(n *pg_query.Node) (constVal, bool) {
+// constOf reads a literal (a constant, a cast constant, a negated number)
+// or a parameter $n.
+func (p *params) constOf(n *pg_query.Node) (constVal, bool) {
 	switch {
+	case n.GetParamRef() != nil:
+		v, err := p.param(n.GetParamRef())
+		return v, err == nil
 	case n.GetAConst() != nil:
 		c := n.GetAConst()
 		v := constVal{loc: c.GetLocation()}
@@ -50,18 +55,21 @@ func constOf(n *pg_query.Node) (constVal, bool) {
 		return v, true
 	case n.GetTypeCast() != nil:
 		tc := n.GetTypeCast()
-		v, ok := constOf(tc.GetArg())
+		v, ok := p.constOf(tc.GetArg())
 		if !ok {
 			return v, false
 		}
 		if oid, ok := castOID(typeNameOf(tc.GetTypeName())); ok {
+			if v.param > 0 {
+				p.infer(v.param, oid)
+			}
 			v.oid = oid
 		}
 		return v, true
 	case n.GetAExpr() != nil:
 		e := n.GetAExpr()
 		if e.GetKind() == pg_query.A_Expr_Kind_AEXPR_OP && e.GetLexpr() == nil && opName(e.GetName()) == "-" {
-			v, ok := constOf(e.GetRexpr())
+			v, ok := p.constOf(e.GetRexpr())
 			if ok && !v.isNull && (v.oid == pgtype.Int4OID || v.oid == pgtype.Int8OID || v.oid == pgtype.NumericOID) {
 				v.text = "-" + v.text
 				return v, true
@@ -150,8 +158,15 @@ func (s *Session) version() string {
 // evalConst evaluates one constant target, returning the column name
 // Postgres would give it, its type and value.
 func (s *Session) evalConst(n *pg_query.Node) (string, uint32, any, error) {
-	if v, ok := constOf(n); ok {
+	if v, ok := s.params.constOf(n); ok {
 		name := "?column?"
+		if v.param > 0 {
+			// An untyped parameter in the select list is text, as in Postgres.
+			s.params.infer(v.param, pgtype.TextOID)
+			if v.oid == 0 {
+				v.oid = pgtype.TextOID
+			}
+		}
 		if tc := n.GetTypeCast(); tc != nil {
 			name = typeNameOf(tc.GetTypeName())
 		}

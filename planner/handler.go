@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"github.com/pganalyze/pg_query_go/v5/parser"
 	"github.com/rs/zerolog"
@@ -70,7 +71,9 @@ type Session struct {
 	h    *Handler
 	info pgwire.SessionInfo
 	vars *vars
-	tx   byte // 0 (idle) or 'T'
+	tx   byte // 0 (idle), 'T' (in a transaction block) or 'E' (failed)
+	// params are the parameters of the statement being planned.
+	params *params
 }
 
 // TxStatus implements pgwire.Session.
@@ -118,7 +121,94 @@ type statement struct {
 // Bind implements pgwire.Statement: the statement is planned against the
 // session's state as it is now.
 func (st *statement) Bind(ctx context.Context) (pgwire.Portal, error) {
-	return st.s.plan(ctx, st.raw.Stmt)
+	return st.s.planWith(ctx, st.raw.Stmt, nil)
+}
+
+// StatementFailed implements pgwire.Session.
+func (s *Session) StatementFailed() {
+	if s.tx == 'T' {
+		s.tx = 'E'
+	}
+}
+
+// Prepare implements pgwire.Session.
+func (s *Session) Prepare(ctx context.Context, sql string, paramOIDs []uint32) (pgwire.PreparedStatement, error) {
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		return nil, syntaxError(err)
+	}
+	ps := &prepared{s: s}
+	switch len(tree.Stmts) {
+	case 0:
+		return ps, nil
+	case 1:
+		ps.node = tree.Stmts[0].Stmt
+	default:
+		return nil, pgerr.New(pgerrcode.SyntaxError, "cannot insert multiple commands into a prepared statement")
+	}
+	p := &params{oids: append([]uint32(nil), paramOIDs...)}
+	portal, err := s.planWith(ctx, ps.node, p)
+	if err != nil {
+		return nil, err
+	}
+	ps.cols = portal.Columns()
+	portal.Close()
+	for i, oid := range p.oids {
+		if oid == 0 {
+			p.oids[i] = pgtype.TextOID // unknown stays text, as a literal would
+		}
+	}
+	ps.oids = p.oids
+	return ps, nil
+}
+
+// prepared is a statement of the extended protocol.
+type prepared struct {
+	s    *Session
+	node *pg_query.Node // nil: the empty statement
+	oids []uint32
+	cols []pgwire.Column
+}
+
+func (ps *prepared) ParamOIDs() []uint32      { return ps.oids }
+func (ps *prepared) Columns() []pgwire.Column { return ps.cols }
+
+func (ps *prepared) BindParams(ctx context.Context, values []*string) (pgwire.Portal, error) {
+	if ps.node == nil {
+		return &staticPortal{}, nil
+	}
+	if len(values) != len(ps.oids) {
+		return nil, pgerr.New(pgerrcode.ProtocolViolation, "bind message supplies %d parameters, but prepared statement requires %d", len(values), len(ps.oids))
+	}
+	if values == nil {
+		values = []*string{}
+	}
+	return ps.s.planWith(ctx, ps.node, &params{oids: ps.oids, values: values})
+}
+
+// planWith plans n with parameters p (nil for none; without values, the
+// statement is only described).
+func (s *Session) planWith(ctx context.Context, n *pg_query.Node, p *params) (pgwire.Portal, error) {
+	s.params = p
+	defer func() { s.params = nil }()
+	if s.tx == 'E' && !endsTransaction(n) {
+		return nil, pgerr.New(pgerrcode.InFailedSQLTransaction, "current transaction is aborted, commands ignored until end of transaction block")
+	}
+	return s.plan(ctx, n)
+}
+
+// endsTransaction reports whether n may run in a failed transaction.
+func endsTransaction(n *pg_query.Node) bool {
+	t := n.GetTransactionStmt()
+	if t == nil {
+		return false
+	}
+	switch t.GetKind() {
+	case pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK, pg_query.TransactionStmtKind_TRANS_STMT_COMMIT,
+		pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK_TO, pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK_PREPARED:
+		return true
+	}
+	return false
 }
 
 func (s *Session) plan(ctx context.Context, n *pg_query.Node) (pgwire.Portal, error) {

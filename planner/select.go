@@ -67,6 +67,11 @@ func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgw
 	if err := b.bind(sel); err != nil {
 		return nil, err
 	}
+	if s.params.describing() {
+		// Described, not run: the columns are known without compiling with
+		// values the statement does not have yet.
+		return &staticPortal{tag: "SELECT", cols: outputColumns(b.outs)}, nil
+	}
 	compiled, err := model.Compile(&b.q, s.h.dialect)
 	if err != nil {
 		return nil, err
@@ -311,7 +316,7 @@ func (b *binder) funcCall(n *pg_query.Node) (output, error) {
 		if len(args) != 2 {
 			return output{}, unsupported(n, "date_trunc takes a granularity and a time dimension")
 		}
-		g, ok := constOf(args[0])
+		g, ok := b.s.params.constOf(args[0])
 		if !ok || g.oid != pgtype.TextOID {
 			return output{}, unsupported(args[0], "date_trunc needs a constant granularity")
 		}
@@ -372,7 +377,7 @@ func (b *binder) groupBy(sel *pg_query.SelectStmt) error {
 	}
 	covered := map[string]bool{}
 	for _, g := range groups {
-		if c, ok := constOf(g); ok && c.oid == pgtype.Int4OID {
+		if c, ok := b.s.params.constOf(g); ok && c.oid == pgtype.Int4OID {
 			i, _ := strconv.Atoi(c.text)
 			if i < 1 || i > len(b.outs) {
 				return pgerr.New(pgerrcode.InvalidColumnReference, "GROUP BY position %d is not in select list", i).At(c.loc + 1)
@@ -439,7 +444,7 @@ func (b *binder) orderBy(items []*pg_query.Node) error {
 }
 
 func (b *binder) orderKey(n *pg_query.Node) (string, error) {
-	if c, ok := constOf(n); ok && c.oid == pgtype.Int4OID {
+	if c, ok := b.s.params.constOf(n); ok && c.oid == pgtype.Int4OID {
 		i, _ := strconv.Atoi(c.text)
 		if i < 1 || i > len(b.outs) {
 			return "", pgerr.New(pgerrcode.InvalidColumnReference, "ORDER BY position %d is not in select list", i).At(c.loc + 1)
@@ -481,9 +486,15 @@ func (b *binder) limits(sel *pg_query.SelectStmt) error {
 		return unsupported(nil, "FETCH … WITH TIES is not supported")
 	}
 	if n := sel.GetLimitCount(); n != nil {
-		c, ok := constOf(n)
+		c, ok := b.s.params.constOf(n)
 		if !ok {
 			return unsupported(n, "LIMIT must be a constant")
+		}
+		if c.param > 0 {
+			b.s.params.infer(c.param, pgtype.Int8OID)
+			if b.s.params.describing() {
+				c.text = "0"
+			}
 		}
 		if !c.isNull { // LIMIT ALL / LIMIT NULL: no limit
 			v, err := strconv.ParseInt(c.text, 10, 64)
@@ -497,9 +508,15 @@ func (b *binder) limits(sel *pg_query.SelectStmt) error {
 		}
 	}
 	if n := sel.GetLimitOffset(); n != nil {
-		c, ok := constOf(n)
+		c, ok := b.s.params.constOf(n)
 		if !ok {
 			return unsupported(n, "OFFSET must be a constant")
+		}
+		if c.param > 0 {
+			b.s.params.infer(c.param, pgtype.Int8OID)
+			if b.s.params.describing() {
+				c.text = "0"
+			}
 		}
 		if !c.isNull {
 			v, err := strconv.ParseInt(c.text, 10, 64)
@@ -522,4 +539,12 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func outputColumns(outs []output) []pgwire.Column {
+	cols := make([]pgwire.Column, len(outs))
+	for i, o := range outs {
+		cols[i] = o.col
+	}
+	return cols
 }

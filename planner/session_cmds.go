@@ -65,7 +65,7 @@ func (s *Session) planSet(n *pg_query.VariableSetStmt) (pgwire.Portal, error) {
 	case pg_query.VariableSetKind_VAR_SET_VALUE:
 		vals := make([]string, 0, len(n.GetArgs()))
 		for _, a := range n.GetArgs() {
-			c, ok := constOf(a)
+			c, ok := s.params.constOf(a)
 			if !ok {
 				return nil, pgerr.New(pgerrcode.FeatureNotSupported, "SET %s: only constant values are supported", name)
 			}
@@ -75,16 +75,15 @@ func (s *Session) planSet(n *pg_query.VariableSetStmt) (pgwire.Portal, error) {
 			return nil, pgerr.New(pgerrcode.FeatureNotSupported, "client_encoding %q is not supported", strings.Join(vals, "")).
 				WithHint("cubegate speaks UTF8 only")
 		}
-		s.vars.m[name] = strings.Join(vals, ", ")
+		value := strings.Join(vals, ", ")
+		return &staticPortal{tag: "SET", exec: func() { s.vars.m[name] = value }}, nil
 	case pg_query.VariableSetKind_VAR_SET_DEFAULT, pg_query.VariableSetKind_VAR_RESET:
-		def := newVars(s.info)
-		s.vars.m[name] = def.m[name]
+		return &staticPortal{tag: tagOf(n), exec: func() { s.vars.m[name] = newVars(s.info).m[name] }}, nil
 	case pg_query.VariableSetKind_VAR_RESET_ALL:
-		s.vars = newVars(s.info)
-	default:
-		// SET TRANSACTION … and friends change nothing a read-only
-		// gateway does differently.
+		return &staticPortal{tag: "RESET", exec: func() { s.vars = newVars(s.info) }}, nil
 	}
+	// SET TRANSACTION … and friends change nothing a read-only gateway
+	// does differently.
 	return &staticPortal{tag: "SET"}, nil
 }
 
@@ -112,17 +111,49 @@ func (s *Session) planShow(n *pg_query.VariableShowStmt) (pgwire.Portal, error) 
 	return &staticPortal{tag: "SHOW", cols: []pgwire.Column{textCol(n.GetName())}, rows: [][]any{{v}}}, nil
 }
 
+func tagOf(n *pg_query.VariableSetStmt) string {
+	if n.GetKind() == pg_query.VariableSetKind_VAR_RESET {
+		return "RESET"
+	}
+	return "SET"
+}
+
+// planTransaction tracks the transaction block, for ReadyForQuery and for
+// the failed state (25P02). A read-only gateway has nothing to commit.
 func (s *Session) planTransaction(n *pg_query.TransactionStmt) (pgwire.Portal, error) {
+	inBlock := s.tx != 0
 	switch n.GetKind() {
 	case pg_query.TransactionStmtKind_TRANS_STMT_BEGIN, pg_query.TransactionStmtKind_TRANS_STMT_START:
-		s.tx = 'T'
-		return &staticPortal{tag: "BEGIN"}, nil
+		return &staticPortal{tag: "BEGIN", exec: func() {
+			if s.tx == 0 {
+				s.tx = 'T'
+			}
+		}}, nil
 	case pg_query.TransactionStmtKind_TRANS_STMT_COMMIT:
-		s.tx = 0
-		return &staticPortal{tag: "COMMIT"}, nil
+		tag := "COMMIT"
+		if s.tx == 'E' {
+			tag = "ROLLBACK" // as Postgres answers COMMIT of a failed block
+		}
+		return &staticPortal{tag: tag, exec: func() { s.tx = 0 }}, nil
 	case pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK:
-		s.tx = 0
-		return &staticPortal{tag: "ROLLBACK"}, nil
+		return &staticPortal{tag: "ROLLBACK", exec: func() { s.tx = 0 }}, nil
+	case pg_query.TransactionStmtKind_TRANS_STMT_SAVEPOINT, pg_query.TransactionStmtKind_TRANS_STMT_RELEASE,
+		pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK_TO:
+		if !inBlock {
+			return nil, pgerr.New(pgerrcode.NoActiveSQLTransaction, "%s can only be used in transaction blocks",
+				map[pg_query.TransactionStmtKind]string{
+					pg_query.TransactionStmtKind_TRANS_STMT_SAVEPOINT:   "SAVEPOINT",
+					pg_query.TransactionStmtKind_TRANS_STMT_RELEASE:     "RELEASE SAVEPOINT",
+					pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK_TO: "ROLLBACK TO SAVEPOINT",
+				}[n.GetKind()])
+		}
+		switch n.GetKind() {
+		case pg_query.TransactionStmtKind_TRANS_STMT_SAVEPOINT:
+			return &staticPortal{tag: "SAVEPOINT"}, nil
+		case pg_query.TransactionStmtKind_TRANS_STMT_RELEASE:
+			return &staticPortal{tag: "RELEASE"}, nil
+		}
+		return &staticPortal{tag: "ROLLBACK", exec: func() { s.tx = 'T' }}, nil
 	}
 	return nil, pgerr.New(pgerrcode.FeatureNotSupported, "%s is not supported yet", statementName(&pg_query.Node{Node: &pg_query.Node_TransactionStmt{TransactionStmt: n}}))
 }
@@ -149,18 +180,25 @@ func textCol(name string) pgwire.Column {
 	return pgwire.Column{Name: name, TypeOID: pgtype.TextOID, TypeSize: -1}
 }
 
-// staticPortal returns rows computed by cubegate itself.
+// staticPortal returns rows computed by cubegate itself. exec, if set,
+// is the statement's effect: it runs when the portal is first executed,
+// never when it is only planned or described.
 type staticPortal struct {
 	tag  string
 	cols []pgwire.Column
 	rows [][]any
 	next int
+	exec func()
 }
 
 func (p *staticPortal) Columns() []pgwire.Column { return p.cols }
 func (p *staticPortal) Close() error             { return nil }
 
 func (p *staticPortal) Next(context.Context) ([]any, error) {
+	if p.exec != nil {
+		p.exec()
+		p.exec = nil
+	}
 	if p.next >= len(p.rows) {
 		return nil, io.EOF
 	}

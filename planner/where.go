@@ -39,7 +39,7 @@ func (b *binder) where(n *pg_query.Node) error {
 func (b *binder) segment(n *pg_query.Node) (string, bool, error) {
 	col := n
 	if e := n.GetAExpr(); e != nil && e.GetKind() == pg_query.A_Expr_Kind_AEXPR_OP && opName(e.GetName()) == "=" {
-		if c, ok := constOf(e.GetRexpr()); ok && c.text == "true" {
+		if c, ok := b.s.params.constOf(e.GetRexpr()); ok && c.text == "true" {
 			col = e.GetLexpr()
 		}
 	}
@@ -59,8 +59,9 @@ func (b *binder) segment(n *pg_query.Node) (string, bool, error) {
 	return "", false, nil
 }
 
-// operand binds the member side of a comparison.
-func (b *binder) operand(n *pg_query.Node) (string, error) {
+// operand binds the member side of a comparison and returns the type
+// values compared with it take.
+func (b *binder) operand(n *pg_query.Node) (string, uint32, error) {
 	if tc := n.GetTypeCast(); tc != nil {
 		n = tc.GetArg()
 	}
@@ -68,27 +69,33 @@ func (b *binder) operand(n *pg_query.Node) (string, error) {
 	case n.GetColumnRef() != nil:
 		mem, col, err := b.column(n)
 		if err != nil {
-			return "", err
+			return "", 0, err
 		}
-		if _, ok := mem.(*cubes.Segment); ok {
-			return "", unsupported(n, "segment %q can only be used on its own in WHERE", col)
+		switch m := mem.(type) {
+		case *cubes.Segment:
+			return "", 0, unsupported(n, "segment %q can only be used on its own in WHERE", col)
+		case *cubes.Dimension:
+			return cubes.FullName(m), dimensionOID(m), nil
+		case *cubes.Measure:
+			return cubes.FullName(m), measureOID(m), nil
 		}
-		return cubes.FullName(mem), nil
 	case n.GetFuncCall() != nil:
 		o, err := b.funcCall(n)
 		if err != nil {
-			return "", err
+			return "", 0, err
 		}
 		if o.dim {
-			return "", unsupported(n, "filters on date_trunc(…) are not supported yet").WithHint("filter on the time dimension itself")
+			return "", 0, unsupported(n, "filters on date_trunc(…) are not supported yet").WithHint("filter on the time dimension itself")
 		}
-		return o.key, nil
+		return o.key, o.col.TypeOID, nil
 	}
-	return "", unsupported(n, "this condition is not supported yet").
+	return "", 0, unsupported(n, "this condition is not supported yet").
 		WithHint("compare a dimension or measure with a constant")
 }
 
-func (b *binder) values(n *pg_query.Node) ([]string, error) {
+// values reads the constants compared with a member of type oid;
+// parameters among them take that type.
+func (b *binder) values(n *pg_query.Node, oid uint32) ([]string, error) {
 	var items []*pg_query.Node
 	if l := n.GetList(); l != nil {
 		items = l.GetItems()
@@ -97,9 +104,15 @@ func (b *binder) values(n *pg_query.Node) ([]string, error) {
 	}
 	out := make([]string, 0, len(items))
 	for _, it := range items {
-		c, ok := constOf(it)
+		c, ok := b.s.params.constOf(it)
 		if !ok {
 			return nil, unsupported(it, "only constants can be compared with members")
+		}
+		if c.param > 0 {
+			b.s.params.infer(c.param, oid)
+			if b.s.params.describing() {
+				c.text = placeholder(oid)
+			}
 		}
 		if c.isNull {
 			return nil, unsupported(it, "comparison with NULL is never true").WithHint("use IS NULL or IS NOT NULL")
@@ -136,7 +149,7 @@ func (b *binder) filter(n *pg_query.Node) (cubes.Filter, error) {
 		return cubes.Filter{}, unsupported(n, "NOT over a condition is not supported yet").WithHint("write the negated comparison instead (<>, NOT IN, IS NOT NULL)")
 	case n.GetNullTest() != nil:
 		nt := n.GetNullTest()
-		m, err := b.operand(nt.GetArg())
+		m, _, err := b.operand(nt.GetArg())
 		if err != nil {
 			return cubes.Filter{}, err
 		}
@@ -166,7 +179,7 @@ func (b *binder) aexpr(n *pg_query.Node) (cubes.Filter, error) {
 	switch e.GetKind() {
 	case pg_query.A_Expr_Kind_AEXPR_OP:
 		l, r := e.GetLexpr(), e.GetRexpr()
-		if _, isConst := constOf(l); isConst {
+		if _, isConst := b.s.params.constOf(l); isConst {
 			l, r = r, l
 			op = flipped[op]
 		}
@@ -174,11 +187,11 @@ func (b *binder) aexpr(n *pg_query.Node) (cubes.Filter, error) {
 		if !ok || l == nil {
 			return cubes.Filter{}, unsupported(n, "operator %s is not supported in conditions yet", opName(e.GetName()))
 		}
-		m, err := b.operand(l)
+		m, oid, err := b.operand(l)
 		if err != nil {
 			return cubes.Filter{}, err
 		}
-		vals, err := b.values(r)
+		vals, err := b.values(r, oid)
 		if err != nil {
 			return cubes.Filter{}, err
 		}
@@ -190,11 +203,11 @@ func (b *binder) aexpr(n *pg_query.Node) (cubes.Filter, error) {
 		}
 		return cubes.Filter{Member: m, Operator: map[string]string{"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}[op], Values: vals}, nil
 	case pg_query.A_Expr_Kind_AEXPR_IN:
-		m, err := b.operand(e.GetLexpr())
+		m, oid, err := b.operand(e.GetLexpr())
 		if err != nil {
 			return cubes.Filter{}, err
 		}
-		vals, err := b.values(e.GetRexpr())
+		vals, err := b.values(e.GetRexpr(), oid)
 		if err != nil {
 			return cubes.Filter{}, err
 		}
@@ -203,11 +216,11 @@ func (b *binder) aexpr(n *pg_query.Node) (cubes.Filter, error) {
 		}
 		return cubes.Filter{Member: m, Operator: "equals", Values: vals}, nil
 	case pg_query.A_Expr_Kind_AEXPR_BETWEEN, pg_query.A_Expr_Kind_AEXPR_NOT_BETWEEN:
-		m, err := b.operand(e.GetLexpr())
+		m, oid, err := b.operand(e.GetLexpr())
 		if err != nil {
 			return cubes.Filter{}, err
 		}
-		vals, err := b.values(e.GetRexpr())
+		vals, err := b.values(e.GetRexpr(), oid)
 		if err != nil || len(vals) != 2 {
 			return cubes.Filter{}, unsupported(n, "BETWEEN needs two constants")
 		}
@@ -222,11 +235,11 @@ func (b *binder) aexpr(n *pg_query.Node) (cubes.Filter, error) {
 			{Member: m, Operator: "lte", Values: vals[1:]},
 		}}, nil
 	case pg_query.A_Expr_Kind_AEXPR_ILIKE:
-		m, err := b.operand(e.GetLexpr())
+		m, oid, err := b.operand(e.GetLexpr())
 		if err != nil {
 			return cubes.Filter{}, err
 		}
-		vals, err := b.values(e.GetRexpr())
+		vals, err := b.values(e.GetRexpr(), oid)
 		if err != nil || len(vals) != 1 {
 			return cubes.Filter{}, unsupported(n, "ILIKE needs a constant pattern")
 		}

@@ -1,0 +1,306 @@
+package pgwire
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/cubegate/cubegate/pgwire/pgerr"
+)
+
+// portal is a bound statement of the extended protocol (or the one a
+// simple query runs). It owns a context that lives as long as the portal:
+// its rows may be pulled by several Executes, and a cancel stops it.
+type portal struct {
+	p       Portal
+	cols    []Column
+	formats []int16 // one per column
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    bool
+}
+
+func (pt *portal) close() {
+	pt.cancel()
+	pt.p.Close()
+}
+
+// extendedState is the extended protocol's per-connection state.
+type extendedState struct {
+	stmts   map[string]PreparedStatement
+	portals map[string]*portal
+	// skip is set after an error: messages are discarded until Sync.
+	skip bool
+}
+
+func (c *conn) closePortal(name string) {
+	if pt, ok := c.ext.portals[name]; ok {
+		pt.close()
+		delete(c.ext.portals, name)
+	}
+}
+
+func (c *conn) closeAllPortals() {
+	for name := range c.ext.portals {
+		c.closePortal(name)
+	}
+}
+
+// extendedError reports err and discards messages until Sync.
+func (c *conn) extendedError(err error) {
+	c.sendError(err)
+	c.sess.StatementFailed()
+	c.ext.skip = true
+}
+
+func (c *conn) handleParse(ctx context.Context, m *pgproto3.Parse) {
+	if _, exists := c.ext.stmts[m.Name]; exists && m.Name != "" {
+		c.extendedError(pgerr.New(pgerrcode.DuplicatePreparedStatement, "prepared statement %q already exists", m.Name))
+		return
+	}
+	ps, err := c.sess.Prepare(ctx, m.Query, m.ParameterOIDs)
+	if err != nil {
+		c.extendedError(err)
+		return
+	}
+	c.ext.stmts[m.Name] = ps
+	c.be.Send(&pgproto3.ParseComplete{})
+}
+
+// resultFormats applies Postgres' rule: no codes means all text, one code
+// applies to every column, else one code per column.
+func resultFormats(codes []int16, n int) ([]int16, error) {
+	out := make([]int16, n)
+	switch {
+	case len(codes) == 0:
+	case len(codes) == 1:
+		for i := range out {
+			out[i] = codes[0]
+		}
+	case len(codes) == n:
+		copy(out, codes)
+	default:
+		return nil, pgerr.New(pgerrcode.ProtocolViolation, "bind message has %d result formats but query has %d columns", len(codes), n)
+	}
+	for _, f := range out {
+		if f != pgtype.TextFormatCode && f != pgtype.BinaryFormatCode {
+			return nil, pgerr.New(pgerrcode.ProtocolViolation, "unsupported format code: %d", f)
+		}
+	}
+	return out, nil
+}
+
+func (c *conn) handleBind(ctx context.Context, m *pgproto3.Bind) {
+	ps, ok := c.ext.stmts[m.PreparedStatement]
+	if !ok {
+		c.extendedError(pgerr.New(pgerrcode.InvalidSQLStatementName, "prepared statement %q does not exist", m.PreparedStatement))
+		return
+	}
+	if _, exists := c.ext.portals[m.DestinationPortal]; exists && m.DestinationPortal != "" {
+		c.extendedError(pgerr.New(pgerrcode.DuplicateCursor, "portal %q already exists", m.DestinationPortal))
+		return
+	}
+	oids := ps.ParamOIDs()
+	if len(m.Parameters) != len(oids) {
+		c.extendedError(pgerr.New(pgerrcode.ProtocolViolation, "bind message supplies %d parameters, but prepared statement %q requires %d",
+			len(m.Parameters), m.PreparedStatement, len(oids)))
+		return
+	}
+	paramFormats, err := resultFormats(m.ParameterFormatCodes, len(oids))
+	if err != nil {
+		c.extendedError(pgerr.New(pgerrcode.ProtocolViolation, "bind message has %d parameter formats but %d parameters", len(m.ParameterFormatCodes), len(oids)))
+		return
+	}
+	values := make([]*string, len(oids))
+	for i, raw := range m.Parameters {
+		if raw == nil {
+			continue
+		}
+		s, err := paramText(oids[i], paramFormats[i], raw)
+		if err != nil {
+			c.extendedError(pgerr.Wrap(err, pgerrcode.InvalidBinaryRepresentation, "incorrect binary data format in bind parameter %d", i+1))
+			return
+		}
+		values[i] = &s
+	}
+	c.closePortal(m.DestinationPortal)
+	pctx, cancel := context.WithCancel(c.ctx)
+	p, err := ps.BindParams(pctx, values)
+	if err != nil {
+		cancel()
+		c.extendedError(err)
+		return
+	}
+	cols := p.Columns()
+	formats, err := resultFormats(m.ResultFormatCodes, len(cols))
+	if err != nil {
+		cancel()
+		p.Close()
+		c.extendedError(err)
+		return
+	}
+	c.ext.portals[m.DestinationPortal] = &portal{p: p, cols: cols, formats: formats, ctx: pctx, cancel: cancel}
+	c.be.Send(&pgproto3.BindComplete{})
+}
+
+// paramText turns a parameter into its text form: text parameters are
+// taken as they are (valid UTF-8), binary ones decoded by their type.
+func paramText(oid uint32, format int16, raw []byte) (string, error) {
+	if format == pgtype.TextFormatCode {
+		return string(raw), nil
+	}
+	t, ok := typeMap.TypeForOID(oid)
+	if !ok {
+		return "", fmt.Errorf("binary parameters of type %d are not supported", oid)
+	}
+	v, err := t.Codec.DecodeValue(typeMap, oid, pgtype.BinaryFormatCode, raw)
+	if err != nil {
+		return "", err
+	}
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case time.Time:
+		if oid == pgtype.DateOID {
+			return x.Format("2006-01-02"), nil
+		}
+		return x.Format("2006-01-02 15:04:05.999999Z07:00"), nil
+	case bool:
+		return strconv.FormatBool(x), nil
+	case []byte:
+		return string(x), nil
+	}
+	out, err := appendText(nil, oid, normalizeDecoded(v))
+	return string(out), err
+}
+
+// normalizeDecoded maps pgtype's decoded Go values onto what appendText
+// spells.
+func normalizeDecoded(v any) any {
+	switch x := v.(type) {
+	case int16:
+		return int64(x)
+	case int32:
+		return int64(x)
+	case float32:
+		return float64(x)
+	}
+	return v
+}
+
+func (c *conn) handleDescribe(m *pgproto3.Describe) {
+	switch m.ObjectType {
+	case 'S':
+		ps, ok := c.ext.stmts[m.Name]
+		if !ok {
+			c.extendedError(pgerr.New(pgerrcode.InvalidSQLStatementName, "prepared statement %q does not exist", m.Name))
+			return
+		}
+		c.be.Send(&pgproto3.ParameterDescription{ParameterOIDs: ps.ParamOIDs()})
+		if cols := ps.Columns(); cols != nil {
+			c.be.Send(rowDescription(cols, nil))
+		} else {
+			c.be.Send(&pgproto3.NoData{})
+		}
+	case 'P':
+		pt, ok := c.ext.portals[m.Name]
+		if !ok {
+			c.extendedError(pgerr.New(pgerrcode.InvalidCursorName, "portal %q does not exist", m.Name))
+			return
+		}
+		if pt.cols != nil {
+			c.be.Send(rowDescription(pt.cols, pt.formats))
+		} else {
+			c.be.Send(&pgproto3.NoData{})
+		}
+	default:
+		c.extendedError(pgerr.New(pgerrcode.ProtocolViolation, "invalid DESCRIBE message subtype %d", m.ObjectType))
+	}
+}
+
+func (c *conn) handleExecute(m *pgproto3.Execute) {
+	pt, ok := c.ext.portals[m.Portal]
+	if !ok {
+		c.extendedError(pgerr.New(pgerrcode.InvalidCursorName, "portal %q does not exist", m.Portal))
+		return
+	}
+	if err := c.execute(pt, int64(m.MaxRows)); err != nil {
+		c.extendedError(err)
+	}
+}
+
+// execute pulls up to maxRows rows (0: all) from a portal and writes them;
+// a portal that has more rows left is suspended.
+func (c *conn) execute(pt *portal, maxRows int64) error {
+	if pt.done {
+		// Postgres answers a finished portal with an empty completion.
+		c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(pt.p.Tag(0))})
+		return nil
+	}
+	c.mu.Lock()
+	c.stmtCancel = pt.cancel
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.stmtCancel = nil
+		c.mu.Unlock()
+	}()
+	var n int64
+	for maxRows <= 0 || n < maxRows {
+		row, err := pt.p.Next(pt.ctx)
+		if err == io.EOF {
+			pt.done = true
+			tag := pt.p.Tag(n)
+			if tag == "" {
+				c.be.Send(&pgproto3.EmptyQueryResponse{})
+			} else {
+				c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
+			}
+			return nil
+		}
+		if err != nil {
+			pt.done = true
+			if pt.ctx.Err() != nil {
+				return pgerr.From(pt.ctx.Err())
+			}
+			return err
+		}
+		if err := c.sendRow(pt.cols, pt.formats, row); err != nil {
+			pt.done = true
+			return err
+		}
+		n++
+	}
+	c.be.Send(&pgproto3.PortalSuspended{})
+	return nil
+}
+
+func (c *conn) handleClose(m *pgproto3.Close) {
+	switch m.ObjectType {
+	case 'S':
+		delete(c.ext.stmts, m.Name)
+	case 'P':
+		c.closePortal(m.Name)
+	default:
+		c.extendedError(pgerr.New(pgerrcode.ProtocolViolation, "invalid CLOSE message subtype %d", m.ObjectType))
+		return
+	}
+	c.be.Send(&pgproto3.CloseComplete{})
+}
+
+// handleSync ends an extended-protocol batch: outside a transaction block
+// the implicit transaction ends, and its portals with it.
+func (c *conn) handleSync() error {
+	c.ext.skip = false
+	if c.sess.TxStatus() == 'I' {
+		c.closeAllPortals()
+	}
+	c.be.Send(&pgproto3.ReadyForQuery{TxStatus: c.sess.TxStatus()})
+	return c.flush()
+}
