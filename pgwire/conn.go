@@ -380,8 +380,11 @@ func (c *conn) run(ctx context.Context, st Statement) error {
 	pt := &portal{p: p, cols: p.Columns(), ctx: pctx, cancel: cancel}
 	defer pt.close()
 	pt.formats = make([]int16, len(pt.cols))
+	for i, col := range pt.cols {
+		pt.formats[i] = col.Format
+	}
 	if pt.cols != nil {
-		c.be.Send(rowDescription(pt.cols, nil))
+		c.be.Send(rowDescription(pt.cols, pt.formats))
 	}
 	return c.execute(pt, 0)
 }

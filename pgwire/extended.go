@@ -26,9 +26,11 @@ type portal struct {
 	done    bool
 }
 
+// close closes the portal, then ends its context: a portal that reads
+// from something longer-lived (a cursor) detaches first.
 func (pt *portal) close() {
-	pt.cancel()
 	pt.p.Close()
+	pt.cancel()
 }
 
 // extendedState is the extended protocol's per-connection state.

@@ -91,4 +91,7 @@ type Column struct {
 	TypeMod  int32
 	TableOID uint32
 	AttrNum  uint16
+	// Format is the column's format in the simple query protocol: 0
+	// text, 1 binary (a BINARY cursor's rows).
+	Format int16
 }

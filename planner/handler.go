@@ -62,7 +62,7 @@ func (h *Handler) NewSession(ctx context.Context, info pgwire.SessionInfo) (pgwi
 		return nil, pgerr.Fatal(pgerrcode.InvalidCatalogName, "database %q does not exist", info.Database).
 			WithHint("this credential connects to database %q", p.Database)
 	}
-	s := &Session{h: h, info: info, vars: newVars(info)}
+	s := &Session{h: h, info: info, vars: newVars(info), cursors: map[string]*cursor{}}
 	return s, nil
 }
 
@@ -73,7 +73,8 @@ type Session struct {
 	vars *vars
 	tx   byte // 0 (idle), 'T' (in a transaction block) or 'E' (failed)
 	// params are the parameters of the statement being planned.
-	params *params
+	params  *params
+	cursors map[string]*cursor
 }
 
 // TxStatus implements pgwire.Session.
@@ -85,7 +86,10 @@ func (s *Session) TxStatus() byte {
 }
 
 // Close implements pgwire.Session.
-func (s *Session) Close() error { return nil }
+func (s *Session) Close() error {
+	s.closeCursors(true)
+	return nil
+}
 
 // Parameters implements pgwire.ParameterReporter.
 func (s *Session) Parameters() [][2]string { return s.vars.reported() }
@@ -221,6 +225,12 @@ func (s *Session) plan(ctx context.Context, n *pg_query.Node) (pgwire.Portal, er
 		return s.planShow(n.GetVariableShowStmt())
 	case n.GetTransactionStmt() != nil:
 		return s.planTransaction(n.GetTransactionStmt())
+	case n.GetDeclareCursorStmt() != nil:
+		return s.planDeclare(ctx, n.GetDeclareCursorStmt())
+	case n.GetFetchStmt() != nil:
+		return s.planFetch(n.GetFetchStmt())
+	case n.GetClosePortalStmt() != nil:
+		return s.planClosePortal(n.GetClosePortalStmt())
 	}
 	return nil, pgerr.New(pgerrcode.FeatureNotSupported, "%s is not supported", statementName(n)).
 		WithHint("cubegate answers SELECT over cubes and views, and session commands")

@@ -134,9 +134,9 @@ func (s *Session) planTransaction(n *pg_query.TransactionStmt) (pgwire.Portal, e
 		if s.tx == 'E' {
 			tag = "ROLLBACK" // as Postgres answers COMMIT of a failed block
 		}
-		return &staticPortal{tag: tag, exec: func() { s.tx = 0 }}, nil
+		return &staticPortal{tag: tag, exec: s.endTransaction}, nil
 	case pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK:
-		return &staticPortal{tag: "ROLLBACK", exec: func() { s.tx = 0 }}, nil
+		return &staticPortal{tag: "ROLLBACK", exec: s.endTransaction}, nil
 	case pg_query.TransactionStmtKind_TRANS_STMT_SAVEPOINT, pg_query.TransactionStmtKind_TRANS_STMT_RELEASE,
 		pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK_TO:
 		if !inBlock {
@@ -189,10 +189,18 @@ type staticPortal struct {
 	rows [][]any
 	next int
 	exec func()
+	// onClose runs when the portal closes; ran tells whether exec ran.
+	onClose func(ran bool)
 }
 
 func (p *staticPortal) Columns() []pgwire.Column { return p.cols }
-func (p *staticPortal) Close() error             { return nil }
+func (p *staticPortal) Close() error {
+	if p.onClose != nil {
+		p.onClose(p.exec == nil)
+		p.onClose = nil
+	}
+	return nil
+}
 
 func (p *staticPortal) Next(context.Context) ([]any, error) {
 	if p.exec != nil {
@@ -211,4 +219,11 @@ func (p *staticPortal) Tag(n int64) string {
 		return fmt.Sprintf("SELECT %d", n)
 	}
 	return p.tag
+}
+
+// endTransaction ends the block; cursors declared without WITH HOLD end
+// with it.
+func (s *Session) endTransaction() {
+	s.tx = 0
+	s.closeCursors(false)
 }

@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
 # Installs what the tests need, idempotently: PostgreSQL server and client
-# binaries (the tests start throwaway clusters from them). Under CI=true a
-# dependency that cannot be installed is a failure.
+# binaries (tests start throwaway clusters from them) and the real client
+# drivers the tests run: PgJDBC, psycopg2, node-postgres. A dependency that
+# cannot be installed is a failure, never a skip.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-have_pg() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v psql >/dev/null 2>&1; }
+if [ "$(id -u)" != "0" ]; then SUDO=sudo; else SUDO=; fi
+export DEBIAN_FRONTEND=noninteractive
+apt_updated=
+apt_install() {
+  if [ -z "$apt_updated" ]; then $SUDO apt-get update -qq; apt_updated=1; fi
+  echo "deps: installing $*"
+  $SUDO apt-get install -y -qq "$@" >/dev/null
+}
 
-if ! have_pg; then
-  echo "deps: installing postgresql (server + client)"
-  if [ "$(id -u)" != "0" ]; then SUDO=sudo; else SUDO=; fi
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq postgresql postgresql-client >/dev/null
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
+command -v psql >/dev/null 2>&1 || apt_install postgresql-client
+[ -f /usr/share/java/postgresql.jar ] || apt_install libpostgresql-jdbc-java
+command -v java >/dev/null 2>&1 || apt_install default-jdk-headless
+/usr/bin/python3 -c 'import psycopg2' >/dev/null 2>&1 || apt_install python3-psycopg2
+command -v node >/dev/null 2>&1 || apt_install nodejs npm
+if [ ! -d testdata/clients/node/node_modules/pg ]; then
+  echo "deps: installing node-postgres"
+  (cd testdata/clients/node && npm ci --no-audit --no-fund --silent)
 fi
-have_pg || { echo "deps: PostgreSQL binaries are still missing" >&2; exit 1; }
+
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "deps: PostgreSQL server binaries are missing" >&2; exit 1; }
 id postgres >/dev/null 2>&1 || { echo "deps: no postgres OS user" >&2; exit 1; }

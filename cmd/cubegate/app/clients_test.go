@@ -1,0 +1,143 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Real client drivers against the gateway: PgJDBC (Debian's
+// libpostgresql-jdbc-java), psycopg2 (python3-psycopg2 under
+// /usr/bin/python3) and node-postgres (testdata/clients/node). make deps
+// installs them; a missing one fails the test.
+
+const clientsDir = "../../../testdata/clients"
+
+// runClient runs a client program and returns its key=value lines.
+func runClient(t *testing.T, name string, args ...string) map[string]string {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Fatalf("%s is not installed: run make deps", name)
+	}
+	cmd := exec.Command(name, args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	kv := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
+			kv[k] = v
+		}
+	}
+	return kv
+}
+
+func expect(t *testing.T, client string, got map[string]string, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %s = %q, want %q (all: %v)", client, k, got[k], v, got)
+		}
+	}
+}
+
+func scalar(t *testing.T, g *Gateway, sql string) string {
+	t.Helper()
+	return direct(t, g, sql)[0][0]
+}
+
+func TestClients(t *testing.T) {
+	g := startDuckDB(t, e2eOrders)
+	ctx := context.Background()
+	c, pw, connStr, err := g.MintCredential(ctx, "clients")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := ClientHost(g.SQLAddr().String())
+
+	t.Run("PgJDBC", func(t *testing.T) {
+		jar := "/usr/share/java/postgresql.jar"
+		if _, err := os.Stat(jar); err != nil {
+			t.Fatalf("%s: install libpostgresql-jdbc-java (make deps)", jar)
+		}
+		url := fmt.Sprintf("jdbc:postgresql://%s:%s/%s", host, port, c.Database)
+		got := runClient(t, "java", "-cp", jar, filepath.Join(clientsDir, "jdbc", "CubegateClient.java"), url, c.Username, pw)
+		web := scalar(t, g, `SELECT count(*) FROM public.orders_raw WHERE channel = 'web'`)
+		want := map[string]string{
+			"paged_rows":        "36",
+			"paged_sum":         fmt.Sprint(e2eOrders),
+			"first_month":       "2022-01-01 00:00:00.0",
+			"error_state":       "42703",
+			"after_error_count": fmt.Sprint(e2eOrders),
+			"product":           "PostgreSQL 15",
+		}
+		for i := range 7 {
+			want[fmt.Sprintf("round%d.web_count", i)] = web
+		}
+		var amounts []string
+		for _, r := range direct(t, g, `SELECT status, sum(amount) FROM public.orders_raw WHERE channel = 'web' GROUP BY 1 ORDER BY 1`) {
+			amounts = append(amounts, r[0]+":"+ratToDecimal(r[1]))
+		}
+		want["web_amounts"] = strings.Join(amounts, " ")
+		expect(t, "PgJDBC", got, want)
+	})
+
+	t.Run("psycopg2", func(t *testing.T) {
+		got := runClient(t, "/usr/bin/python3", filepath.Join(clientsDir, "psycopg2", "client.py"), connStr)
+		want := map[string]string{
+			"named_rows":  "36",
+			"named_sum":   scalar(t, g, `SELECT count(*) FROM public.orders_raw WHERE status = 'completed'`),
+			"first_month": "2022-01-01T00:00:00",
+			"error_state": "42P01",
+		}
+		for _, r := range direct(t, g, `SELECT channel, sum(amount) FROM public.orders_raw WHERE amount > 500 GROUP BY 1 ORDER BY 1`) {
+			want["amount."+r[0]] = ratToDecimal(r[1])
+		}
+		expect(t, "psycopg2", got, want)
+	})
+
+	t.Run("node-postgres", func(t *testing.T) {
+		nodeDir := filepath.Join(clientsDir, "node")
+		if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", "pg")); err != nil {
+			t.Fatal("node-postgres is not installed: run make deps")
+		}
+		got := runClient(t, "node", filepath.Join(nodeDir, "client.js"), connStr)
+		want := map[string]string{
+			"param_rows":        "5",
+			"param_sum":         scalar(t, g, `SELECT count(*) FROM public.orders_raw WHERE channel = 'store' AND quantity > 1`),
+			"error_state":       "22P02",
+			"after_error_count": fmt.Sprint(e2eOrders),
+		}
+		gold := scalar(t, g, `SELECT count(*) FROM public.customers_raw WHERE tier = 'gold'`)
+		for i := range 3 {
+			want[fmt.Sprintf("named%d", i)] = gold
+		}
+		expect(t, "node-postgres", got, want)
+	})
+}
+
+// ratToDecimal turns "a/b" from cell() into the decimal drivers print
+// for a numeric(…, 2) value.
+func ratToDecimal(s string) string {
+	num, den, ok := strings.Cut(s, "/")
+	if !ok {
+		return s + ".00"
+	}
+	var n, d int64
+	fmt.Sscan(num, &n)
+	fmt.Sscan(den, &d)
+	scaled := n * (100 / d)
+	return fmt.Sprintf("%d.%02d", scaled/100, abs(scaled%100))
+}
+
+func abs(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
