@@ -95,9 +95,31 @@ func (c *conn) serve(ctx context.Context) {
 }
 
 // ParameterReporter is implemented by sessions that report their own
-// ParameterStatus values at startup.
+// ParameterStatus values: all of them at startup, then those a statement
+// changed.
 type ParameterReporter interface {
 	Parameters() [][2]string
+	ParameterChanges() [][2]string
+}
+
+// Resetter is implemented by sessions that can be reset by a statement
+// (DISCARD ALL): the wire then drops its prepared statements and portals.
+type Resetter interface {
+	TakeReset() bool
+}
+
+// reportChanges sends ParameterStatus for settings a statement changed,
+// and applies a session reset.
+func (c *conn) reportChanges() {
+	if r, ok := c.sess.(Resetter); ok && r.TakeReset() {
+		clear(c.ext.stmts)
+		c.closeAllPortals()
+	}
+	if pr, ok := c.sess.(ParameterReporter); ok {
+		for _, p := range pr.ParameterChanges() {
+			c.be.Send(&pgproto3.ParameterStatus{Name: p[0], Value: p[1]})
+		}
+	}
 }
 
 func (c *conn) parameters() [][2]string {
@@ -386,7 +408,9 @@ func (c *conn) run(ctx context.Context, st Statement) error {
 	if pt.cols != nil {
 		c.be.Send(rowDescription(pt.cols, pt.formats))
 	}
-	return c.execute(pt, 0)
+	err = c.execute(pt, 0)
+	c.reportChanges()
+	return err
 }
 
 // rowDescription describes cols with their result formats (nil: text).

@@ -232,7 +232,9 @@ func (c *conn) handleExecute(m *pgproto3.Execute) {
 		c.extendedError(pgerr.New(pgerrcode.InvalidCursorName, "portal %q does not exist", m.Portal))
 		return
 	}
-	if err := c.execute(pt, int64(m.MaxRows)); err != nil {
+	err := c.execute(pt, int64(m.MaxRows))
+	c.reportChanges()
+	if err != nil {
 		c.extendedError(err)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 
 	"github.com/jackc/pgerrcode"
-	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"github.com/pganalyze/pg_query_go/v5/parser"
 	"github.com/rs/zerolog"
@@ -62,7 +61,7 @@ func (h *Handler) NewSession(ctx context.Context, info pgwire.SessionInfo) (pgwi
 		return nil, pgerr.Fatal(pgerrcode.InvalidCatalogName, "database %q does not exist", info.Database).
 			WithHint("this credential connects to database %q", p.Database)
 	}
-	s := &Session{h: h, info: info, vars: newVars(info), cursors: map[string]*cursor{}}
+	s := &Session{h: h, info: info, vars: newVars(info), cursors: map[string]*cursor{}, prepared: map[string]*prepared{}}
 	return s, nil
 }
 
@@ -73,8 +72,11 @@ type Session struct {
 	vars *vars
 	tx   byte // 0 (idle), 'T' (in a transaction block) or 'E' (failed)
 	// params are the parameters of the statement being planned.
-	params  *params
-	cursors map[string]*cursor
+	params   *params
+	cursors  map[string]*cursor
+	prepared map[string]*prepared // SQL-level PREPARE
+	// discarded is set by DISCARD ALL until the wire has taken it.
+	discarded bool
 }
 
 // TxStatus implements pgwire.Session.
@@ -141,29 +143,13 @@ func (s *Session) Prepare(ctx context.Context, sql string, paramOIDs []uint32) (
 	if err != nil {
 		return nil, syntaxError(err)
 	}
-	ps := &prepared{s: s}
 	switch len(tree.Stmts) {
 	case 0:
-		return ps, nil
+		return &prepared{s: s}, nil
 	case 1:
-		ps.node = tree.Stmts[0].Stmt
-	default:
-		return nil, pgerr.New(pgerrcode.SyntaxError, "cannot insert multiple commands into a prepared statement")
+		return s.describe(ctx, tree.Stmts[0].Stmt, paramOIDs)
 	}
-	p := &params{oids: append([]uint32(nil), paramOIDs...)}
-	portal, err := s.planWith(ctx, ps.node, p)
-	if err != nil {
-		return nil, err
-	}
-	ps.cols = portal.Columns()
-	portal.Close()
-	for i, oid := range p.oids {
-		if oid == 0 {
-			p.oids[i] = pgtype.TextOID // unknown stays text, as a literal would
-		}
-	}
-	ps.oids = p.oids
-	return ps, nil
+	return nil, pgerr.New(pgerrcode.SyntaxError, "cannot insert multiple commands into a prepared statement")
 }
 
 // prepared is a statement of the extended protocol.
@@ -231,6 +217,14 @@ func (s *Session) plan(ctx context.Context, n *pg_query.Node) (pgwire.Portal, er
 		return s.planFetch(n.GetFetchStmt())
 	case n.GetClosePortalStmt() != nil:
 		return s.planClosePortal(n.GetClosePortalStmt())
+	case n.GetPrepareStmt() != nil:
+		return s.planPrepare(ctx, n.GetPrepareStmt())
+	case n.GetExecuteStmt() != nil:
+		return s.planExecute(ctx, n.GetExecuteStmt())
+	case n.GetDeallocateStmt() != nil:
+		return s.planDeallocate(n.GetDeallocateStmt())
+	case n.GetDiscardStmt() != nil:
+		return s.planDiscard(n.GetDiscardStmt())
 	}
 	return nil, pgerr.New(pgerrcode.FeatureNotSupported, "%s is not supported", statementName(n)).
 		WithHint("cubegate answers SELECT over cubes and views, and session commands")

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"reflect"
-	"sort"
 	"strings"
 
 	"github.com/jackc/pgerrcode"
@@ -16,106 +15,76 @@ import (
 	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
 
-// vars are a session's settings.
-type vars struct {
-	m map[string]string
-}
-
-// reportedVars are sent as ParameterStatus, as PostgreSQL 15 does.
-var reportedVars = []string{"application_name", "client_encoding", "DateStyle", "default_transaction_read_only",
-	"in_hot_standby", "integer_datetimes", "IntervalStyle", "is_superuser", "server_encoding", "server_version",
-	"session_authorization", "standard_conforming_strings", "TimeZone"}
-
-func newVars(info pgwire.SessionInfo) *vars {
-	v := &vars{m: map[string]string{
-		"application_name":              info.Params["application_name"],
-		"client_encoding":               "UTF8",
-		"datestyle":                     "ISO, MDY",
-		"default_transaction_read_only": "off",
-		"in_hot_standby":                "off",
-		"integer_datetimes":             "on",
-		"intervalstyle":                 "postgres",
-		"is_superuser":                  "off",
-		"server_encoding":               "UTF8",
-		"server_version":                ServerVersion,
-		"server_version_num":            ServerVersionNum,
-		"session_authorization":         info.User,
-		"standard_conforming_strings":   "on",
-		"timezone":                      "UTC",
-		"search_path":                   `"$user", public`,
-		"extra_float_digits":            "1",
-		"statement_timeout":             "0",
-		"transaction_isolation":         "read committed",
-		"max_identifier_length":         "63",
-	}}
-	return v
-}
-
-func (v *vars) reported() [][2]string {
-	out := make([][2]string, 0, len(reportedVars))
-	for _, name := range reportedVars {
-		out = append(out, [2]string{name, v.m[strings.ToLower(name)]})
-	}
-	return out
-}
-
 func (s *Session) planSet(n *pg_query.VariableSetStmt) (pgwire.Portal, error) {
-	name := strings.ToLower(n.GetName())
+	name := n.GetName()
 	switch n.GetKind() {
 	case pg_query.VariableSetKind_VAR_SET_VALUE:
 		vals := make([]string, 0, len(n.GetArgs()))
 		for _, a := range n.GetArgs() {
 			c, ok := s.params.constOf(a)
 			if !ok {
-				return nil, pgerr.New(pgerrcode.FeatureNotSupported, "SET %s: only constant values are supported", name)
+				if strings.EqualFold(name, "timezone") && a.GetTypeCast() != nil {
+					return nil, unsupported(a, "SET TIME ZONE INTERVAL is not supported").WithHint("use a time zone name")
+				}
+				return nil, unsupported(a, "SET %s: only constant values are supported", name)
 			}
 			vals = append(vals, c.text)
 		}
-		if name == "client_encoding" && !strings.EqualFold(strings.ReplaceAll(strings.Join(vals, ""), "-", ""), "utf8") {
-			return nil, pgerr.New(pgerrcode.FeatureNotSupported, "client_encoding %q is not supported", strings.Join(vals, "")).
-				WithHint("cubegate speaks UTF8 only")
-		}
 		value := strings.Join(vals, ", ")
-		return &staticPortal{tag: "SET", exec: func() { s.vars.m[name] = value }}, nil
+		if _, ok := lookupVar(name); !ok {
+			return nil, pgerr.New(pgerrcode.UndefinedObject, "unrecognized configuration parameter %q", name)
+		}
+		if d, _ := lookupVar(name); d != nil {
+			if _, err := d.check(value); err != nil {
+				return nil, err
+			}
+		}
+		local := n.GetIsLocal()
+		return &staticPortal{tag: "SET", exec: func() {
+			// SET LOCAL outside a transaction block only warns in
+			// Postgres, and changes nothing.
+			if local && s.tx == 0 {
+				return
+			}
+			_ = s.vars.set(name, value, local)
+		}}, nil
 	case pg_query.VariableSetKind_VAR_SET_DEFAULT, pg_query.VariableSetKind_VAR_RESET:
-		return &staticPortal{tag: tagOf(n), exec: func() { s.vars.m[name] = newVars(s.info).m[name] }}, nil
+		if _, ok := lookupVar(name); !ok {
+			return nil, pgerr.New(pgerrcode.UndefinedObject, "unrecognized configuration parameter %q", name)
+		}
+		tag := "SET"
+		if n.GetKind() == pg_query.VariableSetKind_VAR_RESET {
+			tag = "RESET"
+		}
+		return &staticPortal{tag: tag, exec: func() { _ = s.vars.reset(name) }}, nil
 	case pg_query.VariableSetKind_VAR_RESET_ALL:
-		return &staticPortal{tag: "RESET", exec: func() { s.vars = newVars(s.info) }}, nil
+		return &staticPortal{tag: "RESET", exec: s.vars.resetAll}, nil
 	}
-	// SET TRANSACTION … and friends change nothing a read-only gateway
-	// does differently.
+	// SET SESSION CHARACTERISTICS AS TRANSACTION …, SET TRANSACTION …:
+	// a read-only gateway runs every transaction alike.
 	return &staticPortal{tag: "SET"}, nil
 }
 
+// ParameterChanges implements pgwire.ParameterReporter: the reported
+// settings a statement changed, for ParameterStatus.
+func (s *Session) ParameterChanges() [][2]string { return s.vars.takeChanges() }
+
 func (s *Session) planShow(n *pg_query.VariableShowStmt) (pgwire.Portal, error) {
-	name := strings.ToLower(n.GetName())
-	if name == "all" {
-		names := make([]string, 0, len(s.vars.m))
-		for k := range s.vars.m {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		rows := make([][]any, len(names))
-		for i, k := range names {
-			rows[i] = []any{k, s.vars.m[k], ""}
-		}
-		return &staticPortal{tag: "SHOW", cols: []pgwire.Column{textCol("name"), textCol("setting"), textCol("description")}, rows: rows}, nil
+	name := n.GetName()
+	if strings.EqualFold(name, "all") {
+		return &staticPortal{tag: "SHOW", cols: []pgwire.Column{textCol("name"), textCol("setting"), textCol("description")}, rows: s.vars.all()}, nil
 	}
-	if name == "time zone" {
+	if strings.EqualFold(name, "time zone") {
 		name = "timezone"
 	}
-	v, ok := s.vars.m[name]
-	if !ok {
-		return nil, pgerr.New(pgerrcode.UndefinedObject, "unrecognized configuration parameter %q", n.GetName())
+	if strings.EqualFold(name, "transaction isolation level") {
+		name = "transaction_isolation"
 	}
-	return &staticPortal{tag: "SHOW", cols: []pgwire.Column{textCol(n.GetName())}, rows: [][]any{{v}}}, nil
-}
-
-func tagOf(n *pg_query.VariableSetStmt) string {
-	if n.GetKind() == pg_query.VariableSetKind_VAR_RESET {
-		return "RESET"
+	canon, v, err := s.vars.show(name)
+	if err != nil {
+		return nil, err
 	}
-	return "SET"
+	return &staticPortal{tag: "SHOW", cols: []pgwire.Column{textCol(strings.ToLower(canon))}, rows: [][]any{{v}}}, nil
 }
 
 // planTransaction tracks the transaction block, for ReadyForQuery and for
@@ -226,4 +195,5 @@ func (p *staticPortal) Tag(n int64) string {
 func (s *Session) endTransaction() {
 	s.tx = 0
 	s.closeCursors(false)
+	s.vars.endTransaction()
 }
