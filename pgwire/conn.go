@@ -35,8 +35,9 @@ type conn struct {
 	ext         extendedState
 
 	mu         sync.Mutex
-	stmtCancel context.CancelFunc // cancels the running statement
-	connCancel context.CancelFunc // ends the connection
+	busy       bool                    // executing a message
+	stmtCancel context.CancelCauseFunc // cancels the running statement
+	connCancel context.CancelFunc      // ends the connection
 
 	unflushed int
 	rowBuf    []byte
@@ -76,7 +77,10 @@ func (c *conn) serve(ctx context.Context) {
 	_ = c.nc.SetDeadline(time.Time{})
 	c.be.SetMaxBodyLen(c.srv.cfg.MaxMessageSize)
 
-	c.srv.register(c)
+	if !c.srv.register(c) {
+		c.fatal(errTooManyClients())
+		return
+	}
 	defer c.srv.unregister(c)
 	c.log = c.log.With().Uint32("pid", c.pid).Str("user", info.User).Logger()
 	for _, p := range c.parameters() {
@@ -182,6 +186,10 @@ func (c *conn) login(ctx context.Context, m *pgproto3.StartupMessage) (SessionIn
 	db := params["database"]
 	if db == "" {
 		db = user
+	}
+	if c.srv.full() {
+		c.fatal(errTooManyClients())
+		return SessionInfo{}, false
 	}
 	if m.ProtocolVersion != pgproto3.ProtocolVersion30 {
 		// Speak 3.0, as PostgreSQL 15 does, and name the options it ignores.
@@ -301,22 +309,48 @@ func (c *conn) loop(ctx context.Context) {
 			}
 		}
 	}()
+	var idle *time.Timer
 	for {
+		// A session idle inside a transaction block is ended after the
+		// idle-in-transaction timeout.
+		var idleC <-chan time.Time
+		if d := c.idleInTransactionTimeout(); d > 0 && c.sess.TxStatus() != 'I' {
+			idle = time.NewTimer(d)
+			idleC = idle.C
+		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-c.srv.draining:
+			// Shutting down: the session ends between statements.
+			c.fatal(pgerr.Fatal(pgerrcode.AdminShutdown, "terminating connection due to administrator command"))
+			return
+		case <-idleC:
+			c.fatal(pgerr.Fatal(pgerrcode.IdleInTransactionSessionTimeout, "terminating connection due to idle-in-transaction timeout"))
+			return
 		case m, ok := <-msgs:
+			if idle != nil {
+				idle.Stop()
+			}
 			if !ok {
 				select {
 				case err := <-readErr:
 					if !isDisconnect(err) && ctx.Err() == nil {
-						c.fatal(pgerr.Fatal(pgerrcode.ProtocolViolation, "invalid message: %v", err))
+						var tooBig *pgproto3.ExceededMaxBodyLenErr
+						if errors.As(err, &tooBig) {
+							c.fatal(pgerr.Fatal(pgerrcode.ProgramLimitExceeded, "message of %d bytes exceeds the limit of %d bytes", tooBig.ActualBodyLen, tooBig.MaxExpectedBodyLen))
+						} else {
+							c.fatal(pgerr.Fatal(pgerrcode.ProtocolViolation, "invalid message: %v", err))
+						}
 					}
 				default:
 				}
 				return
 			}
-			if err := c.handle(ctx, m); err != nil {
+			c.setBusy(true)
+			err := c.handle(ctx, m)
+			c.setBusy(false)
+			if err != nil {
 				if ctx.Err() == nil && !isDisconnect(err) {
 					c.log.Debug().Err(err).Msg("connection ended")
 				}
@@ -324,6 +358,35 @@ func (c *conn) loop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// Timeouts is implemented by sessions with timeout settings
+// (statement_timeout, idle_in_transaction_session_timeout); zero is off.
+type Timeouts interface {
+	StatementTimeout() time.Duration
+	IdleInTransactionTimeout() time.Duration
+}
+
+func (c *conn) statementTimeout() time.Duration {
+	if t, ok := c.sess.(Timeouts); ok {
+		return t.StatementTimeout()
+	}
+	return 0
+}
+
+func (c *conn) idleInTransactionTimeout() time.Duration {
+	if t, ok := c.sess.(Timeouts); ok {
+		if d := t.IdleInTransactionTimeout(); d > 0 {
+			return d
+		}
+	}
+	return c.srv.cfg.IdleInTransactionTimeout
+}
+
+func (c *conn) setBusy(b bool) {
+	c.mu.Lock()
+	c.busy = b
+	c.mu.Unlock()
 }
 
 // handle executes one message. A returned error ends the connection.
@@ -393,10 +456,10 @@ func (c *conn) simpleQuery(ctx context.Context, sql string) {
 // run binds and runs one statement of a simple query to completion,
 // streaming its rows in text format.
 func (c *conn) run(ctx context.Context, st Statement) error {
-	pctx, cancel := context.WithCancel(ctx)
+	pctx, cancel := context.WithCancelCause(ctx)
 	p, err := st.Bind(pctx)
 	if err != nil {
-		cancel()
+		cancel(nil)
 		return err
 	}
 	pt := &portal{p: p, cols: p.Columns(), ctx: pctx, cancel: cancel}
@@ -519,11 +582,11 @@ func (c *conn) fatal(err error) {
 }
 
 // cancelStatement stops the running statement, if any.
-func (c *conn) cancelStatement() {
+func (c *conn) cancelStatement(cause error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stmtCancel != nil {
-		c.stmtCancel()
+		c.stmtCancel(cause)
 	}
 }
 
@@ -593,3 +656,7 @@ func cloneMessage(m pgproto3.FrontendMessage) pgproto3.FrontendMessage {
 }
 
 func (c *conn) String() string { return fmt.Sprintf("conn(pid=%d)", c.pid) }
+
+func errTooManyClients() error {
+	return pgerr.Fatal(pgerrcode.TooManyConnections, "sorry, too many clients already")
+}

@@ -2,6 +2,7 @@ package pgwire
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -22,7 +23,7 @@ type portal struct {
 	cols    []Column
 	formats []int16 // one per column
 	ctx     context.Context
-	cancel  context.CancelFunc
+	cancel  context.CancelCauseFunc
 	done    bool
 }
 
@@ -30,7 +31,22 @@ type portal struct {
 // from something longer-lived (a cursor) detaches first.
 func (pt *portal) close() {
 	pt.p.Close()
-	pt.cancel()
+	pt.cancel(nil)
+}
+
+// Why a statement was canceled, for the 57014 message.
+var (
+	errUserCancel       = errors.New("canceling statement due to user request")
+	errStatementTimeout = errors.New("canceling statement due to statement timeout")
+)
+
+// canceled is the error of a canceled portal.
+func canceled(ctx context.Context) error {
+	cause := context.Cause(ctx)
+	if cause == errStatementTimeout || cause == errUserCancel {
+		return pgerr.Wrap(cause, pgerrcode.QueryCanceled, "%s", cause.Error())
+	}
+	return pgerr.From(ctx.Err())
 }
 
 // extendedState is the extended protocol's per-connection state.
@@ -132,17 +148,17 @@ func (c *conn) handleBind(ctx context.Context, m *pgproto3.Bind) {
 		values[i] = &s
 	}
 	c.closePortal(m.DestinationPortal)
-	pctx, cancel := context.WithCancel(c.ctx)
+	pctx, cancel := context.WithCancelCause(c.ctx)
 	p, err := ps.BindParams(pctx, values)
 	if err != nil {
-		cancel()
+		cancel(nil)
 		c.extendedError(err)
 		return
 	}
 	cols := p.Columns()
 	formats, err := resultFormats(m.ResultFormatCodes, len(cols))
 	if err != nil {
-		cancel()
+		cancel(nil)
 		p.Close()
 		c.extendedError(err)
 		return
@@ -250,6 +266,10 @@ func (c *conn) execute(pt *portal, maxRows int64) error {
 	c.mu.Lock()
 	c.stmtCancel = pt.cancel
 	c.mu.Unlock()
+	if d := c.statementTimeout(); d > 0 {
+		t := time.AfterFunc(d, func() { pt.cancel(errStatementTimeout) })
+		defer t.Stop()
+	}
 	defer func() {
 		c.mu.Lock()
 		c.stmtCancel = nil
@@ -271,7 +291,7 @@ func (c *conn) execute(pt *portal, maxRows int64) error {
 		if err != nil {
 			pt.done = true
 			if pt.ctx.Err() != nil {
-				return pgerr.From(pt.ctx.Err())
+				return canceled(pt.ctx)
 			}
 			return err
 		}

@@ -27,6 +27,12 @@ type Config struct {
 	// MaxMessageSize caps a message once authenticated (default 64 MiB).
 	// Before authentication the cap is 16 KiB.
 	MaxMessageSize int
+	// MaxConnections caps authenticated sessions (default 100); past it a
+	// login is refused with 53300. Cancel requests are always served.
+	MaxConnections int
+	// IdleInTransactionTimeout ends a session idle inside a transaction
+	// block (25P03) unless the session sets its own; 0 is off.
+	IdleInTransactionTimeout time.Duration
 }
 
 const (
@@ -34,6 +40,7 @@ const (
 	defaultStartupTimeout = 10 * time.Second
 	startupMaxBody        = 16 << 10
 	defaultMaxBody        = 64 << 20
+	defaultMaxConnections = 100
 )
 
 // Server accepts PostgreSQL connections.
@@ -46,6 +53,10 @@ type Server struct {
 	sessions  map[uint32]*conn   // authenticated, by process id
 	conns     map[*conn]struct{} // every open connection
 	closed    bool
+	// draining is closed when a shutdown starts: sessions end between
+	// statements.
+	draining  chan struct{}
+	drainOnce sync.Once
 	wg        sync.WaitGroup
 }
 
@@ -60,12 +71,16 @@ func NewServer(cfg Config) *Server {
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = defaultMaxBody
 	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = defaultMaxConnections
+	}
 	return &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[uint32]*conn{},
 		conns:     map[*conn]struct{}{},
+		draining:  make(chan struct{}),
 	}
 }
 
@@ -124,11 +139,55 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// register assigns a process id and secret key for cancel requests.
-func (s *Server) register(c *conn) {
+// Shutdown stops accepting connections and drains: idle sessions end at
+// once with 57P01, running statements may finish until ctx is done, then
+// they are canceled and every session ends. It returns when all are gone.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true // no new connections
+	for l := range s.listeners {
+		l.Close()
+	}
+	s.mu.Unlock()
+	s.drainOnce.Do(func() { close(s.draining) })
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.Close()
+		return nil
+	case <-ctx.Done():
+	}
+	// Past the drain timeout: cancel what still runs; sessions then end
+	// with 57P01 as their statements fail.
+	s.mu.Lock()
+	for _, c := range s.sessions {
+		c.cancelStatement(errors.New("terminating connection due to administrator command"))
+	}
+	s.mu.Unlock()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
+	return s.Close()
+}
+
+// full reports whether the session limit is reached.
+func (s *Server) full() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions) >= s.cfg.MaxConnections
+}
+
+// register assigns a process id and secret key for cancel requests;
+// false when the session limit is reached.
+func (s *Server) register(c *conn) bool {
 	var b [8]byte
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.sessions) >= s.cfg.MaxConnections {
+		return false
+	}
 	for {
 		if _, err := rand.Read(b[:]); err != nil {
 			panic(err)
@@ -139,7 +198,7 @@ func (s *Server) register(c *conn) {
 		}
 		c.pid, c.secret = pid, binary.BigEndian.Uint32(b[4:])
 		s.sessions[pid] = c
-		return
+		return true
 	}
 }
 
@@ -165,7 +224,7 @@ func (s *Server) cancel(pid, secret uint32) {
 	binary.BigEndian.PutUint32(want[:], c.secret)
 	binary.BigEndian.PutUint32(got[:], secret)
 	if subtle.ConstantTimeCompare(want[:], got[:]) == 1 {
-		c.cancelStatement()
+		c.cancelStatement(errUserCancel)
 	}
 }
 

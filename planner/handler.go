@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgerrcode"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
@@ -30,8 +31,15 @@ const (
 	ServerVersionNum = "150000"
 )
 
+// Options are server-wide settings of the planner.
+type Options struct {
+	// StatementTimeout is the default statement_timeout; 0 is none.
+	StatementTimeout time.Duration
+}
+
 // Handler plans statements for sessions against one data source.
 type Handler struct {
+	opts    Options
 	model   atomic.Pointer[cubes.Model]
 	wh      warehouse.Warehouse
 	dialect cubes.Dialect
@@ -39,12 +47,12 @@ type Handler struct {
 }
 
 // NewHandler returns a handler serving model over wh.
-func NewHandler(model *cubes.Model, wh warehouse.Warehouse, log zerolog.Logger) (*Handler, error) {
+func NewHandler(model *cubes.Model, wh warehouse.Warehouse, log zerolog.Logger, opts Options) (*Handler, error) {
 	d, ok := cubes.DialectByName(wh.Dialect())
 	if !ok {
 		return nil, fmt.Errorf("no SQL dialect for warehouse %q", wh.Dialect())
 	}
-	h := &Handler{wh: wh, dialect: d, log: log}
+	h := &Handler{wh: wh, dialect: d, log: log, opts: opts}
 	h.model.Store(model)
 	return h, nil
 }
@@ -61,7 +69,11 @@ func (h *Handler) NewSession(ctx context.Context, info pgwire.SessionInfo) (pgwi
 		return nil, pgerr.Fatal(pgerrcode.InvalidCatalogName, "database %q does not exist", info.Database).
 			WithHint("this credential connects to database %q", p.Database)
 	}
-	s := &Session{h: h, info: info, vars: newVars(info), cursors: map[string]*cursor{}, prepared: map[string]*prepared{}}
+	defaults := map[string]string{}
+	if h.opts.StatementTimeout > 0 {
+		defaults["statement_timeout"] = formatMillis(h.opts.StatementTimeout.Milliseconds())
+	}
+	s := &Session{h: h, info: info, vars: newVars(info, defaults), cursors: map[string]*cursor{}, prepared: map[string]*prepared{}}
 	return s, nil
 }
 
@@ -91,6 +103,14 @@ func (s *Session) TxStatus() byte {
 func (s *Session) Close() error {
 	s.closeCursors(true)
 	return nil
+}
+
+// StatementTimeout implements pgwire.Timeouts.
+func (s *Session) StatementTimeout() time.Duration { return s.vars.millis("statement_timeout") }
+
+// IdleInTransactionTimeout implements pgwire.Timeouts.
+func (s *Session) IdleInTransactionTimeout() time.Duration {
+	return s.vars.millis("idle_in_transaction_session_timeout")
 }
 
 // Parameters implements pgwire.ParameterReporter.

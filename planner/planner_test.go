@@ -25,7 +25,7 @@ func testSession(t *testing.T) *Session {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { wh.Close() })
-	h, err := NewHandler(m, wh, zerolog.Nop())
+	h, err := NewHandler(m, wh, zerolog.Nop(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

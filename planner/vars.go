@@ -219,16 +219,19 @@ var varByName = func() map[string]*varDef {
 
 // vars are a session's settings.
 type vars struct {
-	info    pgwire.SessionInfo
-	m       map[string]string // lower-cased name → value
-	local   map[string]string // values to restore when the transaction ends (SET LOCAL)
-	changed map[string]bool   // reported settings changed since the client was last told
+	info pgwire.SessionInfo
+	// defaults are the server's configured defaults (statement_timeout …)
+	// over the built-in ones.
+	defaults map[string]string
+	m        map[string]string // lower-cased name → value
+	local    map[string]string // values to restore when the transaction ends (SET LOCAL)
+	changed  map[string]bool   // reported settings changed since the client was last told
 }
 
-func newVars(info pgwire.SessionInfo) *vars {
-	v := &vars{info: info, m: map[string]string{}, local: map[string]string{}, changed: map[string]bool{}}
+func newVars(info pgwire.SessionInfo, defaults map[string]string) *vars {
+	v := &vars{info: info, defaults: defaults, m: map[string]string{}, local: map[string]string{}, changed: map[string]bool{}}
 	for _, d := range varDefs {
-		v.m[strings.ToLower(d.name)] = d.def(info)
+		v.m[strings.ToLower(d.name)] = v.defaultOf(&d)
 	}
 	// Startup options (-c name=value, PGOPTIONS, or a parameter) apply
 	// like SET, where valid.
@@ -240,6 +243,13 @@ func newVars(info pgwire.SessionInfo) *vars {
 		}
 	}
 	return v
+}
+
+func (v *vars) defaultOf(d *varDef) string {
+	if val, ok := v.defaults[strings.ToLower(d.name)]; ok {
+		return val
+	}
+	return d.def(v.info)
 }
 
 func (v *vars) reported() [][2]string {
@@ -301,17 +311,18 @@ func (v *vars) reset(name string) error {
 	if !ok {
 		return pgerr.New(pgerrcode.UndefinedObject, "unrecognized configuration parameter %q", name)
 	}
-	if _, err := d.check(d.def(v.info)); err != nil && varByName[strings.ToLower(name)] != nil {
+	if _, err := d.check(v.defaultOf(d)); err != nil && varByName[strings.ToLower(name)] != nil {
 		return err // a read-only setting
 	}
-	v.assign(strings.ToLower(name), d.def(v.info))
+	v.assign(strings.ToLower(name), v.defaultOf(d))
 	return nil
 }
 
 func (v *vars) resetAll() {
-	for _, d := range varDefs {
-		if _, err := d.check(d.def(v.info)); err == nil {
-			v.assign(strings.ToLower(d.name), d.def(v.info))
+	for i := range varDefs {
+		d := &varDefs[i]
+		if _, err := d.check(v.defaultOf(d)); err == nil {
+			v.assign(strings.ToLower(d.name), v.defaultOf(d))
 		}
 	}
 }

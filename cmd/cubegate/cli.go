@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -95,6 +96,12 @@ func loadConfig(file string, flags *pflag.FlagSet) (app.Config, error) {
 	v := viper.New()
 	def := app.Defaults()
 	v.SetDefault("sql.listen", def.SQL.Listen)
+	v.SetDefault("sql.max_connections", def.SQL.MaxConnections)
+	v.SetDefault("sql.startup_timeout", def.SQL.StartupTimeout)
+	v.SetDefault("sql.statement_timeout", def.SQL.StatementTimeout)
+	v.SetDefault("sql.idle_in_transaction_timeout", def.SQL.IdleInTransactionTimeout)
+	v.SetDefault("sql.drain_timeout", def.SQL.DrainTimeout)
+	v.SetDefault("sql.max_message_size", def.SQL.MaxMessageSize)
 	v.SetDefault("http.listen", def.HTTP.Listen)
 	v.SetDefault("model.dir", def.Model.Dir)
 	v.SetDefault("warehouse.dsn", def.Warehouse.DSN)
@@ -160,8 +167,8 @@ func serveCmd(load loader) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer g.Close()
-			return g.Wait(cmd.Context())
+			err = g.Wait(cmd.Context())
+			return errors.Join(err, g.Shutdown())
 		},
 	}
 }
@@ -206,14 +213,15 @@ func demoCmd(load loader, stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer g.Close()
 			_, _, connStr, err := g.MintCredential(ctx, "demo")
 			if err != nil {
+				g.Close()
 				return err
 			}
 			fmt.Fprintf(stdout, "\ncubegate is ready in %s (%d orders in %s). Connect with:\n\n  psql \"%s\"\n\nand try:\n\n  SELECT status, MEASURE(count) FROM orders GROUP BY 1 ORDER BY 1;\n\nPress Ctrl-C to stop.\n",
 				time.Since(began).Round(time.Millisecond), rows, dbPath, connStr)
-			return g.Wait(ctx)
+			err = g.Wait(ctx)
+			return errors.Join(err, g.Shutdown())
 		},
 	}
 	cmd.Flags().IntVar(&rows, "rows", app.DefaultDemoSizes.Orders, "number of orders to generate")

@@ -65,15 +65,19 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 	if err != nil {
 		return nil, err
 	}
-	h, err := planner.NewHandler(g.Model, g.wh, log)
+	h, err := planner.NewHandler(g.Model, g.wh, log, planner.Options{StatementTimeout: cfg.SQL.StatementTimeout})
 	if err != nil {
 		return nil, err
 	}
 	svc := g.Auth
 	g.pg = pgwire.NewServer(pgwire.Config{
-		Handler:       h,
-		Logger:        log.With().Str("component", "pgwire").Logger(),
-		ServerVersion: planner.ServerVersion,
+		Handler:                  h,
+		Logger:                   log.With().Str("component", "pgwire").Logger(),
+		ServerVersion:            planner.ServerVersion,
+		MaxConnections:           cfg.SQL.MaxConnections,
+		StartupTimeout:           cfg.SQL.StartupTimeout,
+		IdleInTransactionTimeout: cfg.SQL.IdleInTransactionTimeout,
+		MaxMessageSize:           cfg.SQL.MaxMessageSize,
 		Auth: func(ctx context.Context, user, database string) (pgwire.SASLExchange, func() any, error) {
 			ex, err := svc.BeginSCRAM(ctx, user)
 			if err != nil {
@@ -127,6 +131,27 @@ func (g *Gateway) Wait(ctx context.Context) error {
 	case err := <-g.errc:
 		return err
 	}
+}
+
+// Shutdown stops accepting, lets running statements finish within the
+// drain timeout (sql.drain_timeout), ends the sessions with 57P01, and
+// releases everything.
+func (g *Gateway) Shutdown() error {
+	drain := g.cfg.SQL.DrainTimeout
+	if drain <= 0 {
+		drain = Defaults().SQL.DrainTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	var errs []error
+	if g.http != nil {
+		errs = append(errs, g.http.Shutdown(ctx))
+	}
+	if g.pg != nil {
+		g.log.Info().Dur("drain_timeout", drain).Msg("shutting down: draining sessions")
+		errs = append(errs, g.pg.Shutdown(ctx))
+	}
+	return errors.Join(append(errs, g.Close())...)
 }
 
 // Close stops the listeners and releases everything.

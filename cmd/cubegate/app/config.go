@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"time"
 )
 
 // Version is cubegate's version, set at build time with -ldflags.
@@ -24,7 +25,13 @@ type Config struct {
 }
 
 type SQLConfig struct {
-	Listen string `mapstructure:"listen"`
+	Listen                   string        `mapstructure:"listen"`
+	MaxConnections           int           `mapstructure:"max_connections"`
+	StartupTimeout           time.Duration `mapstructure:"startup_timeout"`
+	StatementTimeout         time.Duration `mapstructure:"statement_timeout"`
+	IdleInTransactionTimeout time.Duration `mapstructure:"idle_in_transaction_timeout"`
+	DrainTimeout             time.Duration `mapstructure:"drain_timeout"`
+	MaxMessageSize           int           `mapstructure:"max_message_size"`
 }
 
 type HTTPConfig struct {
@@ -55,7 +62,13 @@ type LogConfig struct {
 // Defaults are the values of keys nobody set.
 func Defaults() Config {
 	return Config{
-		SQL:        SQLConfig{Listen: "127.0.0.1:15432"},
+		SQL: SQLConfig{
+			Listen:         "127.0.0.1:15432",
+			MaxConnections: 100,
+			StartupTimeout: 10 * time.Second,
+			DrainTimeout:   10 * time.Second,
+			MaxMessageSize: 64 << 20,
+		},
 		HTTP:       HTTPConfig{Listen: "127.0.0.1:4000"},
 		Model:      ModelConfig{Dir: "./model"},
 		State:      StateConfig{DSN: "sqlite://./.cubegate/state.db"},

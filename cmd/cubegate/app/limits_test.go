@@ -1,0 +1,203 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/rs/zerolog"
+
+	"github.com/cubegate/cubegate/warehouse/pgtest"
+)
+
+// slowModel is a cube whose every query takes about sleep seconds in a
+// Postgres warehouse.
+func slowModel(sleep string) string {
+	return `
+cubes:
+  - name: slow
+    sql: "SELECT g AS id, 'x' AS label FROM generate_series(1, 2) g, LATERAL (SELECT pg_sleep(` + sleep + `)) s"
+    measures:
+      - name: count
+        type: count
+    dimensions:
+      - name: id
+        sql: id
+        type: number
+        primary_key: true
+      - name: label
+        sql: label
+        type: string
+`
+}
+
+// startWithModel starts a gateway on warehouseDSN serving one model file.
+func startWithModel(t *testing.T, warehouseDSN, model string, mutate func(*Config)) (*Gateway, string) {
+	t.Helper()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "model"), 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "model", "m.yml"), []byte(model), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Defaults()
+	cfg.SQL.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Model.Dir = filepath.Join(dir, "model")
+	cfg.Warehouse.DSN = warehouseDSN
+	cfg.State.DSN = "sqlite://" + filepath.Join(dir, "state.db")
+	cfg.DataSource.Name = "demo"
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	g, err := Start(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	_, _, connStr, err := g.MintCredential(context.Background(), "limits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, connStr
+}
+
+func pgCode(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+func TestStatementTimeout(t *testing.T) {
+	ctx := context.Background()
+	pg := pgtest.Start(t)
+	for _, wh := range []struct{ name, dsn, model string }{
+		{"postgres", pg.CreateDatabase("slow"), slowModel("5")},
+		// A count over three billion generated rows keeps DuckDB busy for seconds.
+		{"duckdb", "duckdb::memory:", strings.Replace(slowModel(""), `"SELECT g AS id, 'x' AS label FROM generate_series(1, 2) g, LATERAL (SELECT pg_sleep()) s"`,
+			`"SELECT i AS id, 'x' AS label FROM range(3000000000) t(i)"`, 1)},
+	} {
+		t.Run(wh.name, func(t *testing.T) {
+			_, connStr := startWithModel(t, wh.dsn, wh.model, nil)
+			conn := connect(t, connStr)
+			if _, err := conn.Exec(ctx, `SET statement_timeout = '150ms'`); err != nil {
+				t.Fatal(err)
+			}
+			began := time.Now()
+			_, err := conn.Exec(ctx, `SELECT label, MEASURE(count) FROM slow GROUP BY 1`)
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) || pe.Code != "57014" || pe.Message != "canceling statement due to statement timeout" {
+				t.Fatalf("err = %v, want 57014 statement timeout", err)
+			}
+			if d := time.Since(began); d > 3*time.Second {
+				t.Fatalf("took %v", d)
+			}
+			if _, err := conn.Exec(ctx, `RESET statement_timeout`); err != nil {
+				t.Fatalf("session unusable: %v", err)
+			}
+		})
+	}
+}
+
+func TestIdleInTransactionTimeout(t *testing.T) {
+	ctx := context.Background()
+	g := startDuckDB(t, 100)
+	_, _, connStr, _ := g.MintCredential(ctx, "idle")
+	conn := connect(t, connStr)
+	if _, err := conn.Exec(ctx, `SET idle_in_transaction_session_timeout = 100`); err != nil {
+		t.Fatal(err)
+	}
+	// Idle outside a block is fine.
+	time.Sleep(250 * time.Millisecond)
+	if _, err := conn.Exec(ctx, `BEGIN`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	_, err := conn.Exec(ctx, `SELECT 1`)
+	if code := pgCode(err); code != "25P03" && !conn.IsClosed() {
+		t.Fatalf("err = %v, want the session ended with 25P03", err)
+	}
+}
+
+func TestMaxConnectionsAndStartupLimits(t *testing.T) {
+	ctx := context.Background()
+	g, connStr := startWithModel(t, "duckdb::memory:", slowModel("0"), func(c *Config) {
+		c.SQL.MaxConnections = 2
+		c.SQL.StartupTimeout = 300 * time.Millisecond
+		c.SQL.MaxMessageSize = 4096
+	})
+	a := connect(t, connStr)
+	connect(t, connStr)
+	_, err := pgconn.Connect(ctx, connStr)
+	if code := pgCode(err); code != "53300" {
+		t.Fatalf("third connection: %v, want 53300", err)
+	}
+
+	// A client that says nothing is disconnected after the startup timeout.
+	nc, err := net.Dial("tcp", g.SQLAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetReadDeadline(time.Now().Add(3 * time.Second))
+	began := time.Now()
+	if _, err := io.ReadAll(nc); err != nil {
+		t.Fatalf("slow client: %v", err)
+	}
+	if d := time.Since(began); d > 2*time.Second {
+		t.Fatalf("slow client held for %v", d)
+	}
+
+	// A message over the configured size ends the session with 54000.
+	_, err = a.Exec(ctx, "SELECT '"+strings.Repeat("x", 5000)+"'")
+	if code := pgCode(err); code != "54000" {
+		t.Fatalf("oversized message: %v, want 54000", err)
+	}
+}
+
+// Shutdown: idle sessions end at once with 57P01, a running statement
+// finishes, then its session ends too; no new connection is accepted.
+func TestGracefulShutdown(t *testing.T) {
+	ctx := context.Background()
+	pg := pgtest.Start(t)
+	g, connStr := startWithModel(t, pg.CreateDatabase("slow"), slowModel("0.5"), func(c *Config) { c.SQL.DrainTimeout = 5 * time.Second })
+	busy := connect(t, connStr)
+	idle := connect(t, connStr)
+	result := make(chan error, 1)
+	go func() {
+		res, err := busy.PgConn().Exec(ctx, `SELECT label, MEASURE(count) FROM slow GROUP BY 1`).ReadAll()
+		if err == nil && (len(res) != 1 || len(res[0].Rows) != 1 || string(res[0].Rows[0][1]) != "2") {
+			err = errors.New("wrong result")
+		}
+		result <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the slow statement is running
+	done := make(chan error, 1)
+	go func() { done <- g.Shutdown() }()
+	time.Sleep(100 * time.Millisecond)
+	_, err := idle.Exec(ctx, `SELECT 1`)
+	if code := pgCode(err); code != "57P01" && !idle.IsClosed() {
+		t.Fatalf("idle session: %v, want 57P01", err)
+	}
+	if err := <-result; err != nil {
+		t.Fatalf("the running statement did not finish: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("shutdown did not finish")
+	}
+	if _, err := pgconn.Connect(ctx, connStr); err == nil {
+		t.Fatal("a connection was accepted after shutdown")
+	}
+}
