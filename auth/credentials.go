@@ -152,6 +152,24 @@ type SCRAMExchange struct {
 // Principal returns who authenticated; valid once Next reported done.
 func (e *SCRAMExchange) Principal() Principal { return e.principal }
 
+// CheckPassword authenticates a cleartext password (the server's side of
+// the cleartext method, allowed only over TLS). An unknown user costs the
+// same as a wrong password.
+func (s *Service) CheckPassword(ctx context.Context, user, password string) (Principal, bool, error) {
+	c, err := s.store.credentialByUsername(ctx, user)
+	if errors.Is(err, ErrNotFound) {
+		CheckPassword(decoyVerifier(s.decoy, user), password)
+		return Principal{}, false, nil
+	}
+	if err != nil {
+		return Principal{}, false, fmt.Errorf("credential lookup: %w", err)
+	}
+	if !CheckPassword(c.verifier, password) {
+		return Principal{}, false, nil
+	}
+	return Principal{CredentialID: c.ID, TenantID: c.TenantID, Username: c.Username, Database: c.Database}, true, nil
+}
+
 // BeginSCRAM starts a SCRAM-SHA-256 exchange for user. An unknown user gets
 // an exchange against a decoy verifier that fails at the proof exactly as a
 // wrong password does, so nobody can probe which users exist.

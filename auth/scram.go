@@ -125,6 +125,22 @@ type SCRAMServer struct {
 	cfBare string // client-first-message-bare
 	sFirst string // server-first-message
 	gs2    string // gs2 header as the client sent it
+
+	// Channel binding (tls-server-end-point, RFC 5929): the hash of the
+	// server's certificate on a TLS connection, whether the client chose
+	// SCRAM-SHA-256-PLUS, and whether the server offered it.
+	cbData      []byte
+	plus        bool
+	plusOffered bool
+}
+
+// ChannelBinding sets up channel binding for a TLS connection: data is
+// the tls-server-end-point hash of the server certificate, plus tells
+// whether the client selected SCRAM-SHA-256-PLUS, offered whether the
+// server offered it (a client that could bind but did not, while it was
+// offered, is refused: that is a downgrade).
+func (s *SCRAMServer) ChannelBinding(data []byte, plus, offered bool) {
+	s.cbData, s.plus, s.plusOffered = data, plus, offered
 }
 
 // NewSCRAMServer starts an exchange against v. known=false runs the
@@ -166,9 +182,22 @@ func (s *SCRAMServer) first(msg string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: missing GS2 header", ErrSCRAMProtocol)
 	}
 	switch {
-	case flag == "n", flag == "y":
+	case flag == "n":
+		if s.plus {
+			return nil, fmt.Errorf("%w: SCRAM-SHA-256-PLUS selected without channel binding", ErrSCRAMProtocol)
+		}
+	case flag == "y":
+		// The client can bind but believes the server cannot: if the
+		// server offered it, someone removed the offer on the way.
+		if s.plusOffered || s.plus {
+			return nil, fmt.Errorf("%w: channel binding negotiation failed (downgrade)", ErrSCRAMProtocol)
+		}
+	case flag == "p=tls-server-end-point":
+		if !s.plus || s.cbData == nil {
+			return nil, fmt.Errorf("%w: channel binding requires SCRAM-SHA-256-PLUS over TLS", ErrSCRAMProtocol)
+		}
 	case strings.HasPrefix(flag, "p="):
-		return nil, fmt.Errorf("%w: channel binding was not offered", ErrSCRAMProtocol)
+		return nil, fmt.Errorf("%w: unsupported channel binding type %q", ErrSCRAMProtocol, flag[2:])
 	default:
 		return nil, fmt.Errorf("%w: bad channel-binding flag", ErrSCRAMProtocol)
 	}
@@ -207,7 +236,11 @@ func (s *SCRAMServer) final(msg string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: client-final-message needs c= and r=", ErrSCRAMProtocol)
 	}
 	cbind, err := base64.StdEncoding.DecodeString(attrs[0][2:])
-	if err != nil || string(cbind) != s.gs2 {
+	want := []byte(s.gs2)
+	if strings.HasPrefix(s.gs2, "p=") {
+		want = append(want, s.cbData...)
+	}
+	if err != nil || subtle.ConstantTimeCompare(cbind, want) != 1 {
 		return nil, fmt.Errorf("%w: channel binding does not match", ErrSCRAMProtocol)
 	}
 	if attrs[1][2:] != s.nonce {
@@ -257,4 +290,16 @@ func decoyVerifier(secret []byte, user string) Verifier {
 		StoredKey:  hmacSHA256(secret, []byte("decoy-stored:"+user)),
 		ServerKey:  hmacSHA256(secret, []byte("decoy-server:"+user)),
 	}
+}
+
+// CheckPassword verifies a cleartext password against the verifier, as
+// the server must for the cleartext method (allowed only over TLS). It
+// costs the same PBKDF2 as a client's SCRAM login.
+func CheckPassword(v Verifier, password string) bool {
+	got, err := DeriveVerifier(password, v.Salt, v.Iterations)
+	if err != nil {
+		return false
+	}
+	return subtle.ConstantTimeCompare(got.StoredKey, v.StoredKey) == 1 &&
+		subtle.ConstantTimeCompare(got.ServerKey, v.ServerKey) == 1
 }

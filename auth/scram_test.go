@@ -193,3 +193,57 @@ func clientLogin(t *testing.T, srv *SCRAMServer, password string) bool {
 	_, done, err := srv.Next([]byte(withoutProof + ",p=" + base64.StdEncoding.EncodeToString(proof)))
 	return err == nil && done
 }
+
+func TestSCRAMChannelBinding(t *testing.T) {
+	v, _ := DeriveVerifier("pw", []byte("0123456789abcdef"), 4096)
+	cb := []byte("certificate hash")
+	cases := []struct {
+		name          string
+		plus, offered bool
+		first         string
+		cbind         []byte // what the client binds in c=
+		ok            bool
+	}{
+		{"plus with the right data", true, true, "p=tls-server-end-point,,n=,r=c", append([]byte("p=tls-server-end-point,,"), cb...), true},
+		{"plus with other data", true, true, "p=tls-server-end-point,,n=,r=c", []byte("p=tls-server-end-point,,other"), false},
+		{"plus selected without binding", true, true, "n,,n=,r=c", []byte("n,,"), false},
+		{"downgrade: y while offered", false, true, "y,,n=,r=c", []byte("y,,"), false},
+		{"y when not offered", false, false, "y,,n=,r=c", []byte("y,,"), true},
+		{"n over TLS without plus", false, true, "n,,n=,r=c", []byte("n,,"), true},
+		{"binding without plus", false, true, "p=tls-server-end-point,,n=,r=c", append([]byte("p=tls-server-end-point,,"), cb...), false},
+		{"unknown binding type", true, true, "p=tls-unique,,n=,r=c", []byte("p=tls-unique,,"), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv, _ := NewSCRAMServer(v, true, "s")
+			srv.ChannelBinding(cb, c.plus, c.offered)
+			sf, _, err := srv.Next([]byte(c.first))
+			if err != nil {
+				if c.ok {
+					t.Fatalf("first: %v", err)
+				}
+				return
+			}
+			withoutProof := "c=" + base64.StdEncoding.EncodeToString(c.cbind) + ",r=cs"
+			bare := c.first[strings.Index(c.first, "n=,"):]
+			authMsg := bare + "," + string(sf) + "," + withoutProof
+			key := clientKeyFor("pw", v.Salt, v.Iterations)
+			sig := hmacSHA256(v.StoredKey, []byte(authMsg))
+			proof := make([]byte, len(key))
+			for i := range proof {
+				proof[i] = key[i] ^ sig[i]
+			}
+			_, done, err := srv.Next([]byte(withoutProof + ",p=" + base64.StdEncoding.EncodeToString(proof)))
+			if ok := err == nil && done; ok != c.ok {
+				t.Fatalf("accepted = %v (%v), want %v", ok, err, c.ok)
+			}
+		})
+	}
+}
+
+func TestCheckPassword(t *testing.T) {
+	v, _ := NewVerifier("right")
+	if !CheckPassword(v, "right") || CheckPassword(v, "wrong") || CheckPassword(v, "") {
+		t.Fatal("CheckPassword")
+	}
+}

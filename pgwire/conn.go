@@ -2,6 +2,7 @@ package pgwire
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -42,6 +43,9 @@ type conn struct {
 	unflushed int
 	rowBuf    []byte
 	rowVals   [][]byte
+
+	tlsConn    *tls.Conn        // set once TLS is up
+	serverCert *tls.Certificate // the certificate the handshake used
 }
 
 func (c *conn) serve(ctx context.Context) {
@@ -154,8 +158,22 @@ func (c *conn) startup(ctx context.Context) (SessionInfo, bool) {
 			return SessionInfo{}, false
 		}
 		switch m := msg.(type) {
-		case *pgproto3.SSLRequest, *pgproto3.GSSEncRequest:
-			// No TLS or GSS encryption yet: the client may go on in clear.
+		case *pgproto3.SSLRequest:
+			if c.tlsConn != nil {
+				c.fatal(pgerr.Fatal(pgerrcode.ProtocolViolation, "SSLRequest on a TLS connection"))
+				return SessionInfo{}, false
+			}
+			if c.srv.cfg.TLS == nil {
+				if _, err := c.nc.Write([]byte{'N'}); err != nil {
+					return SessionInfo{}, false
+				}
+				continue
+			}
+			if !c.startTLS() {
+				return SessionInfo{}, false
+			}
+		case *pgproto3.GSSEncRequest:
+			// No GSS encryption: the client may go on with TLS or in clear.
 			if _, err := c.nc.Write([]byte{'N'}); err != nil {
 				return SessionInfo{}, false
 			}
@@ -191,6 +209,11 @@ func (c *conn) login(ctx context.Context, m *pgproto3.StartupMessage) (SessionIn
 		c.fatal(errTooManyClients())
 		return SessionInfo{}, false
 	}
+	if c.srv.cfg.TLSRequired && c.tlsConn == nil {
+		c.fatal(pgerr.Fatal(pgerrcode.InvalidAuthorizationSpecification, "this server accepts only TLS connections").
+			WithHint("connect with sslmode=require"))
+		return SessionInfo{}, false
+	}
 	if m.ProtocolVersion != pgproto3.ProtocolVersion30 {
 		// Speak 3.0, as PostgreSQL 15 does, and name the options it ignores.
 		var unknown []string
@@ -203,13 +226,14 @@ func (c *conn) login(ctx context.Context, m *pgproto3.StartupMessage) (SessionIn
 	}
 	c.log = c.log.With().Str("user", user).Logger()
 
-	ex, principal, err := c.srv.cfg.Auth(ctx, user, db)
-	if err != nil {
-		c.log.Error().Err(err).Msg("authentication lookup failed")
-		c.fatal(pgerr.Fatal(pgerrcode.InternalError, "authentication is unavailable"))
-		return SessionInfo{}, false
+	var principal any
+	var ok bool
+	if c.tlsConn != nil && c.srv.cfg.AllowCleartext {
+		principal, ok = c.cleartext(ctx, user, db)
+	} else {
+		principal, ok = c.scram(ctx, user, db)
 	}
-	if !c.scram(ex, user) {
+	if !ok {
 		return SessionInfo{}, false
 	}
 	c.be.Send(&pgproto3.AuthenticationOk{})
@@ -217,66 +241,9 @@ func (c *conn) login(ctx context.Context, m *pgproto3.StartupMessage) (SessionIn
 		User:       user,
 		Database:   db,
 		Params:     params,
-		Principal:  principal(),
+		Principal:  principal,
 		RemoteAddr: c.nc.RemoteAddr(),
 	}, true
-}
-
-const scramMechanism = "SCRAM-SHA-256"
-
-// scram runs the SASL message flow of a SCRAM-SHA-256 login.
-func (c *conn) scram(ex SASLExchange, user string) bool {
-	authFailed := func() bool {
-		c.log.Info().Msg("password authentication failed")
-		c.fatal(pgerr.Fatal(pgerrcode.InvalidPassword, "password authentication failed for user %q", user))
-		return false
-	}
-	c.be.Send(&pgproto3.AuthenticationSASL{AuthMechanisms: []string{scramMechanism}})
-	if err := c.be.Flush(); err != nil {
-		return false
-	}
-	if err := c.be.SetAuthType(pgproto3.AuthTypeSASL); err != nil {
-		return false
-	}
-	msg, err := c.be.Receive()
-	if err != nil {
-		return c.authReadFailed(err)
-	}
-	initial, ok := msg.(*pgproto3.SASLInitialResponse)
-	if !ok {
-		c.fatal(pgerr.Fatal(pgerrcode.ProtocolViolation, "expected SASL response, got %T", msg))
-		return false
-	}
-	if initial.AuthMechanism != scramMechanism {
-		c.fatal(pgerr.Fatal(pgerrcode.ProtocolViolation, "client selected an invalid SASL authentication mechanism"))
-		return false
-	}
-	out, _, err := ex.Next(initial.Data)
-	if err != nil {
-		return authFailed()
-	}
-	c.be.Send(&pgproto3.AuthenticationSASLContinue{Data: out})
-	if err := c.be.Flush(); err != nil {
-		return false
-	}
-	if err := c.be.SetAuthType(pgproto3.AuthTypeSASLContinue); err != nil {
-		return false
-	}
-	msg, err = c.be.Receive()
-	if err != nil {
-		return c.authReadFailed(err)
-	}
-	resp, ok := msg.(*pgproto3.SASLResponse)
-	if !ok {
-		c.fatal(pgerr.Fatal(pgerrcode.ProtocolViolation, "expected SASL response, got %T", msg))
-		return false
-	}
-	out, done, err := ex.Next(resp.Data)
-	if err != nil || !done {
-		return authFailed()
-	}
-	c.be.Send(&pgproto3.AuthenticationSASLFinal{Data: out})
-	return true
 }
 
 func (c *conn) authReadFailed(err error) bool {

@@ -11,13 +11,32 @@ type SASLExchange interface {
 	// done is true when out is the final message of a successful exchange.
 	// An error means authentication failed.
 	Next(in []byte) (out []byte, done bool, err error)
+	// Principal identifies who authenticated, once done; opaque here and
+	// handed to Handler.NewSession.
+	Principal() any
 }
 
-// Authenticator starts a SCRAM-SHA-256 exchange for the startup user. It
-// must return an exchange for unknown users too (one that fails at the
-// proof), so the wire does not reveal who exists. The principal, opaque
-// here, is handed to Handler.NewSession once the exchange succeeds.
-type Authenticator func(ctx context.Context, user, database string) (ex SASLExchange, principal func() any, err error)
+// ChannelBinding describes SCRAM channel binding on a connection.
+type ChannelBinding struct {
+	// Data is the tls-server-end-point hash of the server certificate
+	// (RFC 5929); nil without TLS.
+	Data []byte
+	// Plus is true when the client selected SCRAM-SHA-256-PLUS.
+	Plus bool
+	// Offered is true when the server offered SCRAM-SHA-256-PLUS.
+	Offered bool
+}
+
+// Authenticator checks logins. For an unknown user it must behave as for
+// a wrong password (same exchange, same cost), so the wire does not reveal
+// who exists.
+type Authenticator interface {
+	// SCRAM starts a SCRAM-SHA-256(-PLUS) exchange for the startup user.
+	SCRAM(ctx context.Context, user, database string, cb ChannelBinding) (SASLExchange, error)
+	// Password checks a cleartext password (only ever asked over TLS,
+	// and only when the server allows it).
+	Password(ctx context.Context, user, database, password string) (principal any, ok bool, err error)
+}
 
 // SessionInfo is what a new session knows about its connection.
 type SessionInfo struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -33,6 +34,15 @@ type Config struct {
 	// IdleInTransactionTimeout ends a session idle inside a transaction
 	// block (25P03) unless the session sets its own; 0 is off.
 	IdleInTransactionTimeout time.Duration
+	// TLS, when set, answers SSLRequest with 'S'. Its GetCertificate may
+	// change the certificate at any time (reload).
+	TLS *tls.Config
+	// TLSRequired refuses logins without TLS (28000).
+	TLSRequired bool
+	// AllowCleartext authenticates TLS connections with a cleartext
+	// password instead of SCRAM, for clients that cannot do SCRAM. Never
+	// without TLS.
+	AllowCleartext bool
 }
 
 const (

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -102,6 +104,10 @@ func loadConfig(file string, flags *pflag.FlagSet) (app.Config, error) {
 	v.SetDefault("sql.idle_in_transaction_timeout", def.SQL.IdleInTransactionTimeout)
 	v.SetDefault("sql.drain_timeout", def.SQL.DrainTimeout)
 	v.SetDefault("sql.max_message_size", def.SQL.MaxMessageSize)
+	v.SetDefault("sql.tls.cert", "")
+	v.SetDefault("sql.tls.key", "")
+	v.SetDefault("sql.tls.required", false)
+	v.SetDefault("sql.auth.allow_cleartext", false)
 	v.SetDefault("http.listen", def.HTTP.Listen)
 	v.SetDefault("model.dir", def.Model.Dir)
 	v.SetDefault("warehouse.dsn", def.Warehouse.DSN)
@@ -167,6 +173,8 @@ func serveCmd(load loader) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			stop := reloadOnSIGHUP(g)
+			defer stop()
 			err = g.Wait(cmd.Context())
 			return errors.Join(err, g.Shutdown())
 		},
@@ -220,6 +228,8 @@ func demoCmd(load loader, stdout io.Writer) *cobra.Command {
 			}
 			fmt.Fprintf(stdout, "\ncubegate is ready in %s (%d orders in %s). Connect with:\n\n  psql \"%s\"\n\nand try:\n\n  SELECT status, MEASURE(count) FROM orders GROUP BY 1 ORDER BY 1;\n\nPress Ctrl-C to stop.\n",
 				time.Since(began).Round(time.Millisecond), rows, dbPath, connStr)
+			stop := reloadOnSIGHUP(g)
+			defer stop()
 			err = g.Wait(ctx)
 			return errors.Join(err, g.Shutdown())
 		},
@@ -319,4 +329,22 @@ func modelCmd(stdout io.Writer) *cobra.Command {
 		},
 	})
 	return cmd
+}
+
+// reloadOnSIGHUP reloads the gateway's certificate on SIGHUP.
+func reloadOnSIGHUP(g *app.Gateway) (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ch:
+				_ = g.Reload() // logged; the old certificate keeps serving on failure
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
 }

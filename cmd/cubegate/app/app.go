@@ -31,6 +31,7 @@ type Gateway struct {
 	httpLn   net.Listener
 	errc     chan error
 	Startup  time.Duration
+	certs    *certStore
 	Model    *cubes.Model
 	Database string
 }
@@ -69,23 +70,30 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 	if err != nil {
 		return nil, err
 	}
-	svc := g.Auth
-	g.pg = pgwire.NewServer(pgwire.Config{
+	pgcfg := pgwire.Config{
 		Handler:                  h,
+		Auth:                     authenticator{g.Auth},
 		Logger:                   log.With().Str("component", "pgwire").Logger(),
 		ServerVersion:            planner.ServerVersion,
 		MaxConnections:           cfg.SQL.MaxConnections,
 		StartupTimeout:           cfg.SQL.StartupTimeout,
 		IdleInTransactionTimeout: cfg.SQL.IdleInTransactionTimeout,
 		MaxMessageSize:           cfg.SQL.MaxMessageSize,
-		Auth: func(ctx context.Context, user, database string) (pgwire.SASLExchange, func() any, error) {
-			ex, err := svc.BeginSCRAM(ctx, user)
-			if err != nil {
-				return nil, nil, err
-			}
-			return ex, func() any { return ex.Principal() }, nil
-		},
-	})
+		TLSRequired:              cfg.SQL.TLS.Required,
+		AllowCleartext:           cfg.SQL.Auth.AllowCleartext,
+	}
+	switch {
+	case cfg.SQL.TLS.Cert != "" || cfg.SQL.TLS.Key != "":
+		if g.certs, err = newCertStore(cfg.SQL.TLS.Cert, cfg.SQL.TLS.Key); err != nil {
+			return nil, err
+		}
+		pgcfg.TLS = g.certs.config()
+	case cfg.SQL.TLS.Required:
+		return nil, fmt.Errorf("sql.tls.required needs sql.tls.cert and sql.tls.key")
+	case cfg.SQL.Auth.AllowCleartext:
+		log.Warn().Msg("sql.auth.allow_cleartext has no effect without TLS: cleartext passwords are never accepted in clear")
+	}
+	g.pg = pgwire.NewServer(pgcfg)
 	g.sqlLn, err = net.Listen("tcp", cfg.SQL.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("sql.listen: %w", err)
@@ -131,6 +139,19 @@ func (g *Gateway) Wait(ctx context.Context) error {
 	case err := <-g.errc:
 		return err
 	}
+}
+
+// Reload re-reads what can change while serving: the TLS certificate
+// (new handshakes use it; open sessions keep theirs).
+func (g *Gateway) Reload() error {
+	if g.certs != nil {
+		if err := g.certs.reload(); err != nil {
+			g.log.Error().Err(err).Msg("reload: keeping the old certificate")
+			return err
+		}
+		g.log.Info().Msg("reload: TLS certificate reloaded")
+	}
+	return nil
 }
 
 // Shutdown stops accepting, lets running statements finish within the

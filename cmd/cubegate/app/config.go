@@ -32,6 +32,18 @@ type SQLConfig struct {
 	IdleInTransactionTimeout time.Duration `mapstructure:"idle_in_transaction_timeout"`
 	DrainTimeout             time.Duration `mapstructure:"drain_timeout"`
 	MaxMessageSize           int           `mapstructure:"max_message_size"`
+	TLS                      TLSConfig     `mapstructure:"tls"`
+	Auth                     SQLAuthConfig `mapstructure:"auth"`
+}
+
+type TLSConfig struct {
+	Cert     string `mapstructure:"cert"`
+	Key      string `mapstructure:"key"`
+	Required bool   `mapstructure:"required"`
+}
+
+type SQLAuthConfig struct {
+	AllowCleartext bool `mapstructure:"allow_cleartext"`
 }
 
 type HTTPConfig struct {
