@@ -275,6 +275,11 @@ func (c *conn) execute(pt *portal, maxRows int64) error {
 		c.stmtCancel = nil
 		c.mu.Unlock()
 	}()
+	if cp, ok := pt.p.(CopyOutPortal); ok {
+		err := c.copyOut(pt, cp)
+		pt.done = true
+		return err
+	}
 	var n int64
 	for maxRows <= 0 || n < maxRows {
 		row, err := pt.p.Next(pt.ctx)

@@ -245,6 +245,8 @@ func (s *Session) plan(ctx context.Context, n *pg_query.Node) (pgwire.Portal, er
 		return s.planDeallocate(n.GetDeallocateStmt())
 	case n.GetDiscardStmt() != nil:
 		return s.planDiscard(n.GetDiscardStmt())
+	case n.GetCopyStmt() != nil:
+		return s.planCopy(ctx, n.GetCopyStmt())
 	}
 	return nil, pgerr.New(pgerrcode.FeatureNotSupported, "%s is not supported", statementName(n)).
 		WithHint("cubegate answers SELECT over cubes and views, and session commands")
