@@ -327,6 +327,21 @@ func (c *conn) loop(ctx context.Context) {
 	}
 }
 
+// Locator is implemented by sessions with a TimeZone setting:
+// timestamptz values are shown in it.
+type Locator interface {
+	Location() *time.Location
+}
+
+func (c *conn) location() *time.Location {
+	if l, ok := c.sess.(Locator); ok {
+		if loc := l.Location(); loc != nil {
+			return loc
+		}
+	}
+	return time.UTC
+}
+
 // Timeouts is implemented by sessions with timeout settings
 // (statement_timeout, idle_in_transaction_session_timeout); zero is off.
 type Timeouts interface {
@@ -449,7 +464,7 @@ func rowDescription(cols []Column, formats []int16) *pgproto3.RowDescription {
 	for i, col := range cols {
 		size := col.TypeSize
 		if size == 0 {
-			size = -1
+			size = typeLen(col.TypeOID)
 		}
 		mod := col.TypeMod
 		if mod == 0 {
@@ -482,6 +497,9 @@ func (c *conn) sendRow(cols []Column, formats []int16, row []any) error {
 		if v == nil {
 			ends = append(ends, -1)
 			continue
+		}
+		if t, ok := v.(time.Time); ok && cols[i].TypeOID == pgtype.TimestamptzOID {
+			v = t.In(c.location()) // shown in the session's TimeZone
 		}
 		var err error
 		if formats[i] == pgtype.BinaryFormatCode {
@@ -626,4 +644,26 @@ func (c *conn) String() string { return fmt.Sprintf("conn(pid=%d)", c.pid) }
 
 func errTooManyClients() error {
 	return pgerr.Fatal(pgerrcode.TooManyConnections, "sorry, too many clients already")
+}
+
+// typeLen is pg_type.typlen of the built-in types: the size RowDescription
+// reports, -1 for variable length.
+func typeLen(oid uint32) int16 {
+	switch oid {
+	case pgtype.BoolOID, pgtype.QCharOID:
+		return 1
+	case pgtype.Int2OID:
+		return 2
+	case pgtype.Int4OID, pgtype.Float4OID, pgtype.DateOID, pgtype.OIDOID:
+		return 4
+	case pgtype.Int8OID, pgtype.Float8OID, pgtype.TimeOID, pgtype.TimestampOID, pgtype.TimestamptzOID:
+		return 8
+	case pgtype.TimetzOID:
+		return 12
+	case pgtype.IntervalOID, pgtype.UUIDOID:
+		return 16
+	case pgtype.NameOID:
+		return 64
+	}
+	return -1
 }

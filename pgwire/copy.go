@@ -5,9 +5,11 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
@@ -126,6 +128,9 @@ func (c *conn) appendCopyRow(line []byte, f CopyFormat, cols []Column, row []any
 		if v == nil {
 			line = append(line, f.Null...) // unquoted, in csv too
 			continue
+		}
+		if t, ok := v.(time.Time); ok && cols[i].TypeOID == pgtype.TimestamptzOID {
+			v = t.In(c.location())
 		}
 		var err error
 		scratch, err = appendText(scratch[:0], cols[i].TypeOID, v)

@@ -42,6 +42,14 @@ func appendText(buf []byte, oid uint32, v any) ([]byte, error) {
 		return strconv.AppendInt(buf, int64(x), 10), nil
 	case int32:
 		return strconv.AppendInt(buf, int64(x), 10), nil
+	case int16:
+		return strconv.AppendInt(buf, int64(x), 10), nil
+	case uint32:
+		return strconv.AppendUint(buf, uint64(x), 10), nil
+	case float32:
+		return appendFloat(buf, float64(x), pgtype.Float4OID), nil
+	case pgtype.Time:
+		return appendTimeOfDay(buf, x.Microseconds), nil
 	case pgtype.Interval:
 		return appendInterval(buf, x), nil
 	}
@@ -258,6 +266,10 @@ func appendBinary(buf []byte, oid uint32, v any) ([]byte, error) {
 		if x, ok := v.(float64); ok {
 			v = float32(x)
 		}
+	case pgtype.QCharOID:
+		if x, ok := v.(string); ok && len(x) > 0 {
+			return append(buf, x[0]), nil
+		}
 	case pgtype.Int8OID, pgtype.Int4OID, pgtype.Int2OID:
 		if n, ok := v.(pgtype.Numeric); ok {
 			i, err := n.Int64Value()
@@ -272,4 +284,17 @@ func appendBinary(buf []byte, oid uint32, v any) ([]byte, error) {
 		return buf, fmt.Errorf("encode %T as type %d: %w", v, oid, err)
 	}
 	return out, nil
+}
+
+// appendTimeOfDay spells a time of day: 15:04:05[.ffffff].
+func appendTimeOfDay(buf []byte, us int64) []byte {
+	buf = append(buf, fmt.Sprintf("%02d:%02d:%02d", us/3600e6, us/60e6%60, us/1e6%60)...)
+	if frac := us % 1e6; frac != 0 {
+		f := fmt.Sprintf(".%06d", frac)
+		for f[len(f)-1] == '0' {
+			f = f[:len(f)-1]
+		}
+		buf = append(buf, f...)
+	}
+	return buf
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -173,6 +172,20 @@ func paramText(oid uint32, format int16, raw []byte) (string, error) {
 	if format == pgtype.TextFormatCode {
 		return string(raw), nil
 	}
+	switch oid {
+	case pgtype.TextOID, pgtype.VarcharOID, pgtype.BPCharOID, pgtype.NameOID, pgtype.JSONOID, pgtype.UnknownOID:
+		return string(raw), nil // the binary form is the text
+	case pgtype.JSONBOID:
+		if len(raw) == 0 || raw[0] != 1 {
+			return "", fmt.Errorf("unsupported jsonb version")
+		}
+		return string(raw[1:]), nil
+	case pgtype.QCharOID:
+		if len(raw) != 1 {
+			return "", fmt.Errorf("invalid \"char\" length %d", len(raw))
+		}
+		return string(raw), nil
+	}
 	t, ok := typeMap.TypeForOID(oid)
 	if !ok {
 		return "", fmt.Errorf("binary parameters of type %d are not supported", oid)
@@ -181,19 +194,10 @@ func paramText(oid uint32, format int16, raw []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	switch x := v.(type) {
-	case string:
+	if x, ok := v.(string); ok {
 		return x, nil
-	case time.Time:
-		if oid == pgtype.DateOID {
-			return x.Format("2006-01-02"), nil
-		}
-		return x.Format("2006-01-02 15:04:05.999999Z07:00"), nil
-	case bool:
-		return strconv.FormatBool(x), nil
-	case []byte:
-		return string(x), nil
 	}
+	// Spelled as Postgres would print it, which its input accepts.
 	out, err := appendText(nil, oid, normalizeDecoded(v))
 	return string(out), err
 }

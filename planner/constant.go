@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"encoding/json"
 	"reflect"
 	"strconv"
 	"strings"
@@ -59,7 +60,7 @@ func (p *params) constOf(n *pg_query.Node) (constVal, bool) {
 		if !ok {
 			return v, false
 		}
-		if oid, ok := castOID(typeNameOf(tc.GetTypeName())); ok {
+		if oid, ok := typeOID(tc.GetTypeName()); ok {
 			if v.param > 0 {
 				p.infer(v.param, oid)
 			}
@@ -88,6 +89,65 @@ func typeNameOf(t *pg_query.TypeName) string {
 	return strings.ToLower(names[len(names)-1].GetString_().GetSval())
 }
 
+// typeOID resolves a type name as written in a cast, arrays included.
+func typeOID(t *pg_query.TypeName) (uint32, bool) {
+	name := typeNameOf(t)
+	if len(t.GetArrayBounds()) > 0 {
+		oid, ok := castOID(name)
+		if !ok {
+			return 0, false
+		}
+		if typ, ok := typeMap.TypeForOID(oid); ok {
+			if arr, ok := typeMap.TypeForName("_" + typ.Name); ok {
+				return arr.OID, true
+			}
+		}
+		return 0, false
+	}
+	return castOID(name)
+}
+
+// typeMap knows Postgres' built-in types, for casts and parameters.
+var typeMap = pgtype.NewMap()
+
+// textLike are types whose values stay the text they were written as.
+func textLike(oid uint32) bool {
+	switch oid {
+	case pgtype.TextOID, pgtype.VarcharOID, pgtype.BPCharOID, pgtype.NameOID, pgtype.QCharOID,
+		pgtype.JSONOID, pgtype.JSONBOID, pgtype.UnknownOID, 0:
+		return true
+	}
+	return false
+}
+
+// constValue turns a constant into the Go value of its type, as Postgres'
+// input function for the type would, or 22P02.
+func constValue(v constVal) (any, error) {
+	if v.isNull {
+		return nil, nil
+	}
+	if v.oid == pgtype.JSONOID || v.oid == pgtype.JSONBOID {
+		if !json.Valid([]byte(v.text)) {
+			return nil, pgerr.New(pgerrcode.InvalidTextRepresentation, "invalid input syntax for type json").At(v.loc + 1)
+		}
+		if v.oid == pgtype.JSONBOID {
+			return normalizeJSONB(v.text)
+		}
+	}
+	if textLike(v.oid) {
+		return v.text, nil
+	}
+	t, ok := typeMap.TypeForOID(v.oid)
+	if !ok {
+		return v.text, nil
+	}
+	out, err := t.Codec.DecodeValue(typeMap, v.oid, pgtype.TextFormatCode, []byte(v.text))
+	if err != nil {
+		return nil, pgerr.New(pgerrcode.InvalidTextRepresentation, "invalid input syntax for type %s: %q", t.Name, v.text).At(v.loc + 1)
+	}
+	return out, nil
+}
+
 func castOID(name string) (uint32, bool) {
 	switch name {
 	case "int2", "smallint":
@@ -102,7 +162,7 @@ func castOID(name string) (uint32, bool) {
 		return pgtype.Float4OID, true
 	case "float8", "double precision":
 		return pgtype.Float8OID, true
-	case "text", "varchar", "bpchar", "char", "name":
+	case "text":
 		return pgtype.TextOID, true
 	case "bool", "boolean":
 		return pgtype.BoolOID, true
@@ -112,6 +172,17 @@ func castOID(name string) (uint32, bool) {
 		return pgtype.TimestampOID, true
 	case "timestamptz":
 		return pgtype.TimestamptzOID, true
+	case "varchar":
+		return pgtype.VarcharOID, true
+	case "bpchar":
+		return pgtype.BPCharOID, true
+	case "name":
+		return pgtype.NameOID, true
+	case "char":
+		return pgtype.QCharOID, true
+	}
+	if t, ok := typeMap.TypeForName(name); ok {
+		return t.OID, true
 	}
 	return 0, false
 }
@@ -170,10 +241,11 @@ func (s *Session) evalConst(n *pg_query.Node) (string, uint32, any, error) {
 		if tc := n.GetTypeCast(); tc != nil {
 			name = typeNameOf(tc.GetTypeName())
 		}
-		if v.isNull {
-			return name, v.oid, nil, nil
+		if v.param > 0 && s.params.describing() {
+			return name, v.oid, nil, nil // described only: no value yet
 		}
-		return name, v.oid, v.text, nil
+		val, err := constValue(v)
+		return name, v.oid, val, err
 	}
 	user, db := s.info.User, s.info.Database
 	if f := n.GetSqlvalueFunction(); f != nil {

@@ -89,6 +89,7 @@ type Session struct {
 	prepared map[string]*prepared // SQL-level PREPARE
 	// discarded is set by DISCARD ALL until the wire has taken it.
 	discarded bool
+	loc       *time.Location // cache of the TimeZone setting
 }
 
 // TxStatus implements pgwire.Session.
@@ -103,6 +104,22 @@ func (s *Session) TxStatus() byte {
 func (s *Session) Close() error {
 	s.closeCursors(true)
 	return nil
+}
+
+// Location implements pgwire.Locator: the session's TimeZone.
+func (s *Session) Location() *time.Location {
+	tz := s.vars.m["timezone"]
+	if tz == "UTC" || tz == "GMT" {
+		return time.UTC
+	}
+	if s.loc == nil || s.loc.String() != tz {
+		loc, err := time.LoadLocation(tz)
+		if err != nil {
+			return time.UTC
+		}
+		s.loc = loc
+	}
+	return s.loc
 }
 
 // StatementTimeout implements pgwire.Timeouts.
