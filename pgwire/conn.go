@@ -116,13 +116,25 @@ type Resetter interface {
 	TakeReset() bool
 }
 
-// reportChanges sends ParameterStatus for settings a statement changed,
-// and applies a session reset.
-func (c *conn) reportChanges() {
+// readyForQuery ends a cycle: changed settings are reported (as
+// Postgres 14+ does, just before ReadyForQuery), then ReadyForQuery.
+func (c *conn) readyForQuery() error {
+	c.reportChanges()
+	c.be.Send(&pgproto3.ReadyForQuery{TxStatus: c.sess.TxStatus()})
+	return c.flush()
+}
+
+// applyReset drops the wire's statements and portals after DISCARD ALL.
+func (c *conn) applyReset() {
 	if r, ok := c.sess.(Resetter); ok && r.TakeReset() {
 		clear(c.ext.stmts)
 		c.closeAllPortals()
 	}
+}
+
+// reportChanges sends ParameterStatus for reported settings whose value
+// differs from the one the client was last told.
+func (c *conn) reportChanges() {
 	if pr, ok := c.sess.(ParameterReporter); ok {
 		for _, p := range pr.ParameterChanges() {
 			c.be.Send(&pgproto3.ParameterStatus{Name: p[0], Value: p[1]})
@@ -390,8 +402,7 @@ func (c *conn) handle(ctx context.Context, m pgproto3.FrontendMessage) error {
 		if c.sess.TxStatus() == 'I' {
 			c.closeAllPortals()
 		}
-		c.be.Send(&pgproto3.ReadyForQuery{TxStatus: c.sess.TxStatus()})
-		return c.flush()
+		return c.readyForQuery()
 	case *pgproto3.Parse:
 		c.handleParse(ctx, m)
 	case *pgproto3.Bind:
@@ -420,6 +431,7 @@ func (c *conn) simpleQuery(ctx context.Context, sql string) {
 	stmts, err := c.sess.Parse(ctx, sql)
 	if err != nil {
 		c.sendError(err)
+		c.sess.StatementFailed()
 		return
 	}
 	if len(stmts) == 0 {
@@ -427,7 +439,9 @@ func (c *conn) simpleQuery(ctx context.Context, sql string) {
 		return
 	}
 	for _, st := range stmts {
-		if err := c.run(ctx, st); err != nil {
+		err := c.run(ctx, st)
+		c.applyReset()
+		if err != nil {
 			c.sendError(err)
 			c.sess.StatementFailed()
 			return
@@ -453,9 +467,7 @@ func (c *conn) run(ctx context.Context, st Statement) error {
 	if pt.cols != nil {
 		c.be.Send(rowDescription(pt.cols, pt.formats))
 	}
-	err = c.execute(pt, 0)
-	c.reportChanges()
-	return err
+	return c.execute(pt, 0)
 }
 
 // rowDescription describes cols with their result formats (nil: text).

@@ -65,6 +65,12 @@ func (c *conn) copyOut(pt *portal, cp CopyOutPortal) error {
 		}
 		line = append(line, '\n')
 	}
+	if len(line) > 0 && f.Format != "binary" {
+		// A text or csv header goes on its own, as Postgres sends it; the
+		// binary signature travels with the first row.
+		c.be.Send(&pgproto3.CopyData{Data: line})
+		line = nil
+	}
 	var n int64
 	for {
 		row, err := pt.p.Next(pt.ctx)

@@ -253,7 +253,7 @@ func (c *conn) handleExecute(m *pgproto3.Execute) {
 		return
 	}
 	err := c.execute(pt, int64(m.MaxRows))
-	c.reportChanges()
+	c.applyReset()
 	if err != nil {
 		c.extendedError(err)
 	}
@@ -334,6 +334,5 @@ func (c *conn) handleSync() error {
 	if c.sess.TxStatus() == 'I' {
 		c.closeAllPortals()
 	}
-	c.be.Send(&pgproto3.ReadyForQuery{TxStatus: c.sess.TxStatus()})
-	return c.flush()
+	return c.readyForQuery()
 }

@@ -107,6 +107,36 @@ func typeOID(t *pg_query.TypeName) (uint32, bool) {
 	return castOID(name)
 }
 
+// sqlTypeName is a type's name as Postgres' messages spell it
+// (format_type).
+func sqlTypeName(oid uint32, fallback string) string {
+	switch oid {
+	case pgtype.Int2OID:
+		return "smallint"
+	case pgtype.Int4OID:
+		return "integer"
+	case pgtype.Int8OID:
+		return "bigint"
+	case pgtype.Float4OID:
+		return "real"
+	case pgtype.Float8OID:
+		return "double precision"
+	case pgtype.BoolOID:
+		return "boolean"
+	case pgtype.TimestampOID:
+		return "timestamp without time zone"
+	case pgtype.TimestamptzOID:
+		return "timestamp with time zone"
+	case pgtype.TimeOID:
+		return "time without time zone"
+	case pgtype.VarcharOID:
+		return "character varying"
+	case pgtype.BPCharOID:
+		return "character"
+	}
+	return fallback
+}
+
 // typeMap knows Postgres' built-in types, for casts and parameters.
 var typeMap = pgtype.NewMap()
 
@@ -143,7 +173,7 @@ func constValue(v constVal) (any, error) {
 	}
 	out, err := t.Codec.DecodeValue(typeMap, v.oid, pgtype.TextFormatCode, []byte(v.text))
 	if err != nil {
-		return nil, pgerr.New(pgerrcode.InvalidTextRepresentation, "invalid input syntax for type %s: %q", t.Name, v.text).At(v.loc + 1)
+		return nil, pgerr.New(pgerrcode.InvalidTextRepresentation, "invalid input syntax for type %s: %q", sqlTypeName(v.oid, t.Name), v.text).At(v.loc + 1)
 	}
 	return out, nil
 }

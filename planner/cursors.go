@@ -112,7 +112,7 @@ func backward() error {
 func (s *Session) planClosePortal(n *pg_query.ClosePortalStmt) (pgwire.Portal, error) {
 	name := n.GetPortalname()
 	if name == "" { // CLOSE ALL
-		return &staticPortal{tag: "CLOSE CURSOR", exec: func() { s.closeCursors(true) }}, nil
+		return &staticPortal{tag: "CLOSE CURSOR ALL", exec: func() { s.closeCursors(true) }}, nil
 	}
 	if _, ok := s.cursors[name]; !ok {
 		return nil, pgerr.New(pgerrcode.InvalidCursorName, "cursor %q does not exist", name)

@@ -84,7 +84,7 @@ func (s *Session) planShow(n *pg_query.VariableShowStmt) (pgwire.Portal, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &staticPortal{tag: "SHOW", cols: []pgwire.Column{textCol(strings.ToLower(canon))}, rows: [][]any{{v}}}, nil
+	return &staticPortal{tag: "SHOW", cols: []pgwire.Column{textCol(canon)}, rows: [][]any{{v}}}, nil
 }
 
 // planTransaction tracks the transaction block, for ReadyForQuery and for
@@ -93,7 +93,11 @@ func (s *Session) planTransaction(n *pg_query.TransactionStmt) (pgwire.Portal, e
 	inBlock := s.tx != 0
 	switch n.GetKind() {
 	case pg_query.TransactionStmtKind_TRANS_STMT_BEGIN, pg_query.TransactionStmtKind_TRANS_STMT_START:
-		return &staticPortal{tag: "BEGIN", exec: func() {
+		tag := "BEGIN"
+		if n.GetKind() == pg_query.TransactionStmtKind_TRANS_STMT_START {
+			tag = "START TRANSACTION"
+		}
+		return &staticPortal{tag: tag, exec: func() {
 			if s.tx == 0 {
 				s.tx = 'T'
 			}

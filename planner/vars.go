@@ -225,11 +225,11 @@ type vars struct {
 	defaults map[string]string
 	m        map[string]string // lower-cased name → value
 	local    map[string]string // values to restore when the transaction ends (SET LOCAL)
-	changed  map[string]bool   // reported settings changed since the client was last told
+	told     map[string]string // reported settings' values the client was last told
 }
 
 func newVars(info pgwire.SessionInfo, defaults map[string]string) *vars {
-	v := &vars{info: info, defaults: defaults, m: map[string]string{}, local: map[string]string{}, changed: map[string]bool{}}
+	v := &vars{info: info, defaults: defaults, m: map[string]string{}, local: map[string]string{}, told: map[string]string{}}
 	for _, d := range varDefs {
 		v.m[strings.ToLower(d.name)] = v.defaultOf(&d)
 	}
@@ -256,7 +256,9 @@ func (v *vars) reported() [][2]string {
 	var out [][2]string
 	for _, d := range varDefs {
 		if d.report {
-			out = append(out, [2]string{d.name, v.m[strings.ToLower(d.name)]})
+			val := v.m[strings.ToLower(d.name)]
+			v.told[strings.ToLower(d.name)] = val
+			out = append(out, [2]string{d.name, val})
 		}
 	}
 	return out
@@ -296,13 +298,7 @@ func (v *vars) set(name, value string, local bool) error {
 }
 
 func (v *vars) assign(key, value string) {
-	if v.m[key] == value {
-		return
-	}
 	v.m[key] = value
-	if d, ok := varByName[key]; ok && d.report {
-		v.changed[key] = true
-	}
 }
 
 // reset restores a setting's default.
@@ -335,18 +331,20 @@ func (v *vars) endTransaction() {
 	clear(v.local)
 }
 
-// takeChanges returns the reported settings that changed, once.
+// takeChanges returns the reported settings whose value differs from
+// the one the client was last told, and records them as told.
 func (v *vars) takeChanges() [][2]string {
-	if len(v.changed) == 0 {
-		return nil
-	}
 	var out [][2]string
 	for _, d := range varDefs {
-		if v.changed[strings.ToLower(d.name)] {
-			out = append(out, [2]string{d.name, v.m[strings.ToLower(d.name)]})
+		if !d.report {
+			continue
+		}
+		key := strings.ToLower(d.name)
+		if v.m[key] != v.told[key] {
+			v.told[key] = v.m[key]
+			out = append(out, [2]string{d.name, v.m[key]})
 		}
 	}
-	clear(v.changed)
 	return out
 }
 

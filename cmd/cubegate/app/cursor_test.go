@@ -71,7 +71,7 @@ func TestCursors(t *testing.T) {
 	mustFail(`FETCH 1 FROM h`, "34000")
 	mustFail(`DECLARE s SCROLL CURSOR WITH HOLD FOR `+q, "0A000")
 	mustTag(`DECLARE a CURSOR WITH HOLD FOR `+q+`; DECLARE b CURSOR WITH HOLD FOR `+q, "DECLARE CURSOR", 0)
-	mustTag(`CLOSE ALL`, "CLOSE CURSOR", 0)
+	mustTag(`CLOSE ALL`, "CLOSE CURSOR ALL", 0)
 	mustFail(`FETCH 1 FROM a`, "34000")
 	// A binary cursor sends its rows in binary: the count is 8 bytes of int8.
 	mustTag(`DECLARE bin BINARY CURSOR WITH HOLD FOR SELECT MEASURE(count) FROM orders`, "DECLARE CURSOR", 0)
