@@ -6,7 +6,7 @@ BIN      := bin/cubegate
 PKGS     := ./...
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build demo test test-go deps lint fmt-check vet staticcheck bench clean
+.PHONY: all build demo test test-go fuzz-short fuzz deps lint fmt-check vet staticcheck bench clean
 
 all: build
 
@@ -17,11 +17,26 @@ build:
 demo: build
 	./$(BIN) demo
 
-## test: everything, against real PostgreSQL, DuckDB and psql.
-test: deps lint test-go
+## test: everything, against real PostgreSQL, DuckDB and real clients.
+test: deps lint test-go fuzz-short
 
 test-go:
 	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+# Fuzz targets of the decoders of untrusted bytes: briefly in make test,
+# longer with make fuzz FUZZTIME=10m.
+FUZZ_TARGETS := ./pgwire:FuzzStartup ./pgwire:FuzzMessageDecoding ./auth:FuzzSCRAMServer ./auth:FuzzParseVerifier
+FUZZTIME ?= 60s
+
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 deps:
 	@./scripts/deps.sh

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -395,6 +396,11 @@ func (c *conn) handle(ctx context.Context, m pgproto3.FrontendMessage) error {
 	switch m := m.(type) {
 	case *pgproto3.Query:
 		c.ext.skip = false
+		if !utf8.ValidString(m.String) {
+			c.sendError(errBadUTF8())
+			c.sess.StatementFailed()
+			return c.readyForQuery()
+		}
 		// A simple query drops the unnamed statement and portal.
 		delete(c.ext.stmts, "")
 		c.closePortal("")
@@ -417,6 +423,10 @@ func (c *conn) handle(ctx context.Context, m pgproto3.FrontendMessage) error {
 		return c.handleSync()
 	case *pgproto3.Flush:
 		return c.flush()
+	case *pgproto3.CopyData, *pgproto3.CopyDone, *pgproto3.CopyFail:
+		// Outside COPY FROM these are ignored, as the protocol says.
+	case *pgproto3.FunctionCall:
+		c.extendedError(pgerr.New(pgerrcode.FeatureNotSupported, "the function call (fastpath) interface is not supported"))
 	default:
 		c.fatal(pgerr.Fatal(pgerrcode.ProtocolViolation, "unexpected message %T", m))
 		return errors.New("protocol violation")
@@ -653,6 +663,10 @@ func cloneMessage(m pgproto3.FrontendMessage) pgproto3.FrontendMessage {
 }
 
 func (c *conn) String() string { return fmt.Sprintf("conn(pid=%d)", c.pid) }
+
+func errBadUTF8() error {
+	return pgerr.New(pgerrcode.CharacterNotInRepertoire, "invalid byte sequence for encoding \"UTF8\"")
+}
 
 func errTooManyClients() error {
 	return pgerr.Fatal(pgerrcode.TooManyConnections, "sorry, too many clients already")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -77,6 +78,10 @@ func (c *conn) extendedError(err error) {
 }
 
 func (c *conn) handleParse(ctx context.Context, m *pgproto3.Parse) {
+	if !utf8.ValidString(m.Query) {
+		c.extendedError(errBadUTF8())
+		return
+	}
 	if _, exists := c.ext.stmts[m.Name]; exists && m.Name != "" {
 		c.extendedError(pgerr.New(pgerrcode.DuplicatePreparedStatement, "prepared statement %q already exists", m.Name))
 		return
@@ -138,6 +143,10 @@ func (c *conn) handleBind(ctx context.Context, m *pgproto3.Bind) {
 	for i, raw := range m.Parameters {
 		if raw == nil {
 			continue
+		}
+		if paramFormats[i] == pgtype.TextFormatCode && !utf8.Valid(raw) {
+			c.extendedError(errBadUTF8())
+			return
 		}
 		s, err := paramText(oids[i], paramFormats[i], raw)
 		if err != nil {
