@@ -53,9 +53,10 @@ vet:
 staticcheck:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
 
-## bench: gateway against the warehouse queried directly, in one run; prints the ratios.
+## bench: the gateway against the warehouse queried directly, in one run; prints the figures.
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 30x $(PKGS)
+	$(GO) test -run '^$$' -bench 'GatewayVsDirect' -benchtime 30x ./cmd/cubegate/app
+	$(GO) test -run '^$$' -bench 'LoadVsPostgres|IdleConnections' -benchtime 1x ./cmd/cubegate/app
 
 clean:
 	rm -rf bin .cubegate
