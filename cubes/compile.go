@@ -22,8 +22,24 @@ var Granularities = map[string]bool{
 type Compiled struct {
 	SQL  string
 	Args []any
+	// TotalSQL counts the rows the query has without its limit and
+	// offset, for "total": true; with TotalArgs.
+	TotalSQL  string
+	TotalArgs []any
 	// Columns are the result columns in SELECT order.
 	Columns []Column
+}
+
+// Visible returns the columns the query asked for, without the hidden
+// ones that only order the rows.
+func (c *Compiled) Visible() []Column {
+	out := make([]Column, 0, len(c.Columns))
+	for _, col := range c.Columns {
+		if !col.Hidden {
+			out = append(out, col)
+		}
+	}
+	return out
 }
 
 // Column is one result column of a compiled query.
@@ -34,6 +50,9 @@ type Column struct {
 	Alias       string
 	Member      Member
 	Granularity string
+	// Hidden columns are selected only to order by: a measure the query
+	// orders by without asking for it.
+	Hidden bool
 }
 
 // IsMeasure reports whether the column is a measure.
@@ -89,9 +108,7 @@ func (c *compiler) arg(v any) string {
 
 func (c *compiler) compile() (*Compiled, error) {
 	q := c.q
-	if q.Ungrouped {
-		return nil, pgerr.New(pgerrcode.FeatureNotSupported, "ungrouped queries are not supported yet")
-	}
+	c.r.ungrouped = q.Ungrouped
 	if q.Limit != nil && *q.Limit < 0 {
 		return nil, pgerr.New(pgerrcode.InvalidRowCountInLimitClause, "LIMIT must not be negative")
 	}
@@ -145,13 +162,18 @@ func (c *compiler) compile() (*Compiled, error) {
 			return nil, err
 		}
 	}
+	if q.Ungrouped {
+		if err := c.checkUngrouped(); err != nil {
+			return nil, err
+		}
+	}
 	var where, having []string
 	for _, f := range q.Filters {
 		s, isMeasure, err := c.filter(f)
 		if err != nil {
 			return nil, err
 		}
-		if isMeasure {
+		if isMeasure && !q.Ungrouped { // row by row, a measure filter is a WHERE
 			having = append(having, s)
 		} else {
 			where = append(where, s)
@@ -185,6 +207,10 @@ func (c *compiler) compile() (*Compiled, error) {
 	if len(c.cols) == 0 {
 		return nil, pgerr.New(pgerrcode.InvalidParameterValue, "a query needs at least one measure or dimension")
 	}
+	order, err := c.orderBy()
+	if err != nil {
+		return nil, err
+	}
 	from, err := c.from()
 	if err != nil {
 		return nil, err
@@ -206,7 +232,7 @@ func (c *compiler) compile() (*Compiled, error) {
 		b.WriteString(" WHERE ")
 		b.WriteString(strings.Join(where, " AND "))
 	}
-	if nGroup > 0 {
+	if nGroup > 0 && !q.Ungrouped {
 		// Dimensions only still group: one row per distinct combination.
 		b.WriteString(" GROUP BY ")
 		for i := 1; i <= nGroup; i++ {
@@ -220,9 +246,10 @@ func (c *compiler) compile() (*Compiled, error) {
 		b.WriteString(" HAVING ")
 		b.WriteString(strings.Join(having, " AND "))
 	}
-	order, err := c.orderBy()
-	if err != nil {
-		return nil, err
+	var totalSQL string
+	totalArgs := len(c.args)
+	if q.Total {
+		totalSQL = "SELECT count(*) FROM (" + b.String() + ") AS " + c.d.QuoteIdent("q")
 	}
 	b.WriteString(order)
 	if q.Limit != nil {
@@ -233,7 +260,11 @@ func (c *compiler) compile() (*Compiled, error) {
 		b.WriteString(" OFFSET ")
 		b.WriteString(c.arg(q.Offset))
 	}
-	return &Compiled{SQL: b.String(), Args: c.args, Columns: c.cols}, nil
+	out := &Compiled{SQL: b.String(), Args: c.args, Columns: c.cols}
+	if q.Total {
+		out.TotalSQL, out.TotalArgs = totalSQL, c.args[:totalArgs]
+	}
+	return out, nil
 }
 
 func (c *compiler) addColumn(col Column) error {
@@ -283,8 +314,21 @@ func (c *compiler) orderBy() (string, error) {
 			}
 		}
 		if pos < 0 {
+			// A measure the query does not select can still order it: it
+			// is computed as a hidden column. (Cube drops such an order.)
+			if mem, err := c.model.Member(it.ID); err == nil {
+				if ms, ok := mem.(*Measure); ok {
+					c.use(resolveMember(ms).OwnerCube())
+					if err := c.addColumn(Column{Name: it.ID, Member: ms, Hidden: true}); err != nil {
+						return "", err
+					}
+					pos = len(c.cols) - 1
+				}
+			}
+		}
+		if pos < 0 {
 			return "", pgerr.New(pgerrcode.InvalidColumnReference, "order by %s: the member is not in the query", it.ID).
-				WithHint("order only by measures and dimensions the query selects")
+				WithHint("order by the measures and dimensions the query selects, or by any measure")
 		}
 		dir := "ASC"
 		if it.Desc {
@@ -675,4 +719,26 @@ func formatArg(a any) string {
 		return quoteLiteral(v.Format("2006-01-02T15:04:05.000Z07:00"))
 	}
 	return fmt.Sprint(a)
+}
+
+// checkUngrouped enforces what makes an ungrouped query meaningful, as in
+// Cube: one row per row of every cube it reads, so each such cube's
+// primary key must be among the dimensions.
+func (c *compiler) checkUngrouped() error {
+	for _, cube := range c.cubes {
+		pk := cube.PrimaryKey()
+		if pk == nil {
+			return pgerr.New(pgerrcode.FeatureNotSupported, "cube %q has no primary key: it cannot be queried ungrouped", cube.Name)
+		}
+		found := false
+		for _, col := range c.cols {
+			if d, ok := resolveMember(col.Member).(*Dimension); ok && d == pk && col.Granularity == "" {
+				found = true
+			}
+		}
+		if !found {
+			return pgerr.New(pgerrcode.InvalidParameterValue, "an ungrouped query must select the primary key of every cube it reads: add %s.%s", cube.Name, pk.Name)
+		}
+	}
+	return nil
 }

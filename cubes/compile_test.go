@@ -50,6 +50,9 @@ var goldenQueries = []struct{ name, query string }{
 	{"view", `{"measures":["sales.count","sales.total_amount"],"dimensions":["sales.customers_tier"]}`},
 	{"dimensions_only", `{"dimensions":["customers.country"]}`},
 	{"max_of_time", `{"measures":["orders.last_order_at"]}`},
+	{"ungrouped", `{"ungrouped":true,"measures":["orders.total_amount","orders.count","orders.completed_count","orders.avg_order_value"],"dimensions":["orders.id"],"filters":[{"member":"orders.count","operator":"gt","values":["0"]}],"order":{"orders.id":"asc"},"limit":3}`},
+	{"order_by_unselected_measure", `{"dimensions":["products.category"],"measures":["products.count"],"order":[["products.avg_price","desc"]]}`},
+	{"total", `{"measures":["orders.count"],"dimensions":["orders.status"],"limit":2,"offset":1,"total":true}`},
 }
 
 func TestCompileGolden(t *testing.T) {
@@ -66,6 +69,9 @@ func TestCompileGolden(t *testing.T) {
 					t.Fatal(err)
 				}
 				got := c.String() + "\n"
+				if c.TotalSQL != "" {
+					got += "-- total: " + c.TotalSQL + "\n"
+				}
 				path := filepath.Join("testdata", "golden", d.Name(), g.name+".sql")
 				if *update {
 					os.MkdirAll(filepath.Dir(path), 0o755)
@@ -122,6 +128,8 @@ func TestCompileErrors(t *testing.T) {
 		{`{"measures":["orders.count"],"order":{"orders.status":"asc"}}`, "42P10", "not in the query"},
 		{`{"measures":["customers.count"],"dimensions":["orders.status"]}`, "0A000", "no join path"},
 		{`{}`, "22023", "at least one measure or dimension"},
+		{`{"ungrouped":true,"dimensions":["orders.id","customers.name"]}`, "22023", "add customers.id"},
+		{`{"measures":["orders.count"],"order":{"orders.status":"asc"}}`, "42P10", "not in the query"},
 	}
 	for _, c := range cases {
 		var q Query

@@ -12,6 +12,9 @@ type renderer struct {
 	model *Model
 	d     Dialect
 	stack []Member // members being rendered, to report cycles
+	// ungrouped renders measures row by row (an ungrouped query): sum(x)
+	// is x, count is 1.
+	ungrouped bool
 }
 
 var refRe = regexp.MustCompile(`\$?\{([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\}`)
@@ -153,6 +156,14 @@ func (r *renderer) measureExpr(m *Measure) (string, error) {
 			arg = s
 		}
 	}
+	if r.ungrouped && m.Type == TypeCount {
+		// One row counts as 1 (or, with sql, 1 where the value is set).
+		if arg == "" || m.SQL == "" {
+			arg = "1"
+		} else {
+			arg = "CASE WHEN (" + arg + ") IS NOT NULL THEN 1 END"
+		}
+	}
 	if len(m.Filters) > 0 {
 		conds := make([]string, len(m.Filters))
 		for i, f := range m.Filters {
@@ -167,6 +178,9 @@ func (r *renderer) measureExpr(m *Measure) (string, error) {
 			then = "1"
 		}
 		arg = "CASE WHEN " + strings.Join(conds, " AND ") + " THEN " + then + " END"
+	}
+	if r.ungrouped {
+		return arg, nil
 	}
 	switch m.Type {
 	case TypeCount:

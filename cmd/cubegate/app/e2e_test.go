@@ -26,6 +26,11 @@ const e2eOrders = 20000
 // startDuckDB starts a gateway on an embedded DuckDB holding the demo data.
 func startDuckDB(t testing.TB, orders int) *Gateway {
 	t.Helper()
+	return startDuckDBSizes(t, SizesFor(orders))
+}
+
+func startDuckDBSizes(t testing.TB, s DemoSizes) *Gateway {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "w.duckdb")
@@ -33,7 +38,7 @@ func startDuckDB(t testing.TB, orders int) *Gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := GenerateDemoData(ctx, w, SizesFor(orders)); err != nil {
+	if err := GenerateDemoData(ctx, w, s); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
@@ -44,9 +49,13 @@ func startDuckDB(t testing.TB, orders int) *Gateway {
 // oracle's fixture.sql at the same sizes as the DuckDB demo data.
 func startPostgres(t testing.TB, orders int) (*Gateway, *pgtest.Cluster) {
 	t.Helper()
+	return startPostgresSizes(t, SizesFor(orders))
+}
+
+func startPostgresSizes(t testing.TB, s DemoSizes) (*Gateway, *pgtest.Cluster) {
+	t.Helper()
 	pg := pgtest.Start(t)
 	dsn := pg.CreateDatabase("fixture")
-	s := SizesFor(orders)
 	pg.Psql("fixture", "-v", fmt.Sprintf("orders=%d", s.Orders), "-v", fmt.Sprintf("customers=%d", s.Customers),
 		"-v", fmt.Sprintf("products=%d", s.Products), "-f", "../../../testdata/oracle/fixture.sql")
 	return startGateway(t, dsn), pg
