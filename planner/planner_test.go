@@ -14,7 +14,7 @@ import (
 	"github.com/cubegate/cubegate/warehouse"
 )
 
-func testSession(t *testing.T) *Session {
+func testSession(t testing.TB) *Session {
 	t.Helper()
 	m, err := cubes.LoadDir("../testdata/oracle/model")
 	if err != nil {
@@ -36,7 +36,7 @@ func testSession(t *testing.T) *Session {
 	return s.(*Session)
 }
 
-func bind(t *testing.T, s *Session, sql string) (pgwire.Portal, error) {
+func bind(t testing.TB, s *Session, sql string) (pgwire.Portal, error) {
 	t.Helper()
 	stmts, err := s.Parse(context.Background(), sql)
 	if err != nil {
