@@ -64,11 +64,21 @@ func (c Column) IsMeasure() bool {
 // Compile renders q against the model for dialect d. Every value from the
 // query is a bound argument; identifiers come only from the model.
 func (m *Model) Compile(q *Query, d Dialect) (*Compiled, error) {
-	c := &compiler{r: renderer{model: m, d: d}, d: d, q: q, model: m}
+	return m.CompileAt(q, d, time.Now())
+}
+
+// CompileAt compiles q as if it were now: relative date ranges ("last 7
+// days") resolve against now.
+func (m *Model) CompileAt(q *Query, d Dialect, now time.Time) (*Compiled, error) {
+	c := &compiler{r: renderer{model: m, d: d}, d: d, q: q, model: m, now: now}
 	return c.compile()
 }
 
 type compiler struct {
+	now time.Time
+	// loc is the query's time zone: time dimensions are shown and
+	// truncated in it, date bounds are read in it. nil means UTC.
+	loc   *time.Location
 	model *Model
 	r     renderer
 	d     Dialect
@@ -109,6 +119,14 @@ func (c *compiler) arg(v any) string {
 func (c *compiler) compile() (*Compiled, error) {
 	q := c.q
 	c.r.ungrouped = q.Ungrouped
+	if tz := q.Timezone; tz != "" && tz != "UTC" && tz != "Etc/UTC" {
+		loc, err := time.LoadLocation(tz)
+		if err != nil || tz == "Local" {
+			return nil, pgerr.New(pgerrcode.InvalidParameterValue, "unknown time zone %q", tz).
+				WithHint("use an IANA time zone name such as Europe/Paris")
+		}
+		c.loc = loc
+	}
 	if q.Limit != nil && *q.Limit < 0 {
 		return nil, pgerr.New(pgerrcode.InvalidRowCountInLimitClause, "LIMIT must not be negative")
 	}
@@ -276,6 +294,9 @@ func (c *compiler) addColumn(col Column) error {
 	expr, err := c.r.memberExpr(col.Member)
 	if err != nil {
 		return err
+	}
+	if d, ok := resolveMember(col.Member).(*Dimension); ok && d.Type == TypeTime && c.loc != nil {
+		expr = c.d.ConvertTz(expr, c.arg(c.loc.String()))
 	}
 	if col.Granularity != "" {
 		expr = c.d.DateTrunc(col.Granularity, expr)
@@ -497,7 +518,7 @@ func (c *compiler) filter(f Filter) (sql string, isMeasure bool, err error) {
 func (c *compiler) values(typ MemberType, vals []string, name string) ([]string, error) {
 	out := make([]string, len(vals))
 	for i, v := range vals {
-		x, err := convertValue(typ, v)
+		x, err := convertValue(typ, v, c.loc)
 		if err != nil {
 			return nil, pgerr.New(err.code, "invalid value %q for %s: %s", v, name, err.msg)
 		}
@@ -589,7 +610,7 @@ func (c *compiler) condition(expr string, typ MemberType, op string, vals []stri
 		if err := need(1); err != nil {
 			return "", err
 		}
-		t, perr := parseTime(vals[0], false)
+		t, perr := parseTime(vals[0], false, c.loc)
 		if perr != nil {
 			return "", pgerr.New(pgerrcode.InvalidDatetimeFormat, "invalid date %q for %s", vals[0], name)
 		}
@@ -603,7 +624,20 @@ func (c *compiler) condition(expr string, typ MemberType, op string, vals []stri
 
 func (c *compiler) dateRange(td TimeDimension) (string, error) {
 	if td.DateRange.Relative != "" {
-		return "", pgerr.New(pgerrcode.FeatureNotSupported, "relative date range %q is not supported yet", td.DateRange.Relative)
+		from, to, err := relativeRange(td.DateRange.Relative, c.now, c.loc)
+		if err != nil {
+			return "", pgerr.New(pgerrcode.InvalidDatetimeFormat, "%s", err.Error()).
+				WithHint(`use a pair of dates, or "today", "yesterday", "this week", "last month", "last 7 days", "from 3 days ago to now"`)
+		}
+		mem, err := c.member(td.Dimension)
+		if err != nil {
+			return "", err
+		}
+		expr, err := c.r.memberExpr(mem)
+		if err != nil {
+			return "", err
+		}
+		return "(" + expr + " >= " + c.arg(from.UTC()) + " AND " + expr + " <= " + c.arg(to.UTC()) + ")", nil
 	}
 	if len(td.DateRange.Pair) != 2 {
 		return "", pgerr.New(pgerrcode.InvalidParameterValue, "dateRange of %s needs two dates", td.Dimension)
@@ -622,8 +656,8 @@ func (c *compiler) dateRange(td TimeDimension) (string, error) {
 // rangeArgs binds an inclusive [from, to] range; a bare end date means the
 // end of that day (23:59:59.999), as in Cube.
 func (c *compiler) rangeArgs(from, to, name string) (string, string, error) {
-	lo, err1 := parseTime(from, false)
-	hi, err2 := parseTime(to, true)
+	lo, err1 := parseTime(from, false, c.loc)
+	hi, err2 := parseTime(to, true, c.loc)
 	if err1 != nil || err2 != nil {
 		return "", "", pgerr.New(pgerrcode.InvalidDatetimeFormat, "invalid date range [%q, %q] for %s", from, to, name)
 	}
@@ -639,19 +673,24 @@ var timeLayouts = []string{
 	"2006-01-02 15:04",
 }
 
-// parseTime parses a filter's date or timestamp; a bare date is its
-// midnight, or with endOfDay the last millisecond of that day.
-func parseTime(s string, endOfDay bool) (time.Time, error) {
+// parseTime parses a filter's date or timestamp, read in the query's time
+// zone (nil: UTC) unless it names its own offset, and returns it in UTC,
+// the time of the warehouse's columns. A bare date is its midnight, or
+// with endOfDay the last millisecond of that day.
+func parseTime(s string, endOfDay bool, loc *time.Location) (time.Time, error) {
+	if loc == nil {
+		loc = time.UTC
+	}
 	s = strings.TrimSpace(s)
-	if t, err := time.Parse("2006-01-02", s); err == nil {
+	if t, err := time.ParseInLocation("2006-01-02", s, loc); err == nil {
 		if endOfDay {
-			t = t.Add(24*time.Hour - time.Millisecond)
+			t = t.AddDate(0, 0, 1).Add(-time.Millisecond)
 		}
-		return t, nil
+		return t.UTC(), nil
 	}
 	var last error
 	for _, l := range timeLayouts {
-		t, err := time.Parse(l, s)
+		t, err := time.ParseInLocation(l, s, loc)
 		if err == nil {
 			return t.UTC(), nil
 		}
@@ -666,7 +705,7 @@ type valueError struct {
 
 // convertValue turns a filter value (always a string in Cube's JSON) into
 // a typed argument, so the warehouse compares numbers as numbers.
-func convertValue(typ MemberType, v string) (any, *valueError) {
+func convertValue(typ MemberType, v string, loc *time.Location) (any, *valueError) {
 	switch typ {
 	case TypeNumber:
 		if i, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
@@ -686,7 +725,7 @@ func convertValue(typ MemberType, v string) (any, *valueError) {
 		}
 		return nil, &valueError{pgerrcode.InvalidTextRepresentation, "not a boolean"}
 	case TypeTime:
-		t, err := parseTime(v, false)
+		t, err := parseTime(v, false, loc)
 		if err != nil {
 			return nil, &valueError{pgerrcode.InvalidDatetimeFormat, "not a date or timestamp"}
 		}

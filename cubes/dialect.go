@@ -21,6 +21,9 @@ type Dialect interface {
 	ApproxCountDistinct(expr string) string
 	// ILike is a case-insensitive LIKE.
 	ILike(expr, pattern string) string
+	// ConvertTz turns a UTC timestamp expression into the wall-clock time
+	// of the time zone named by the parameter tz.
+	ConvertTz(expr, tz string) string
 }
 
 // DialectByName returns the dialect called name.
@@ -55,6 +58,9 @@ func (Postgres) ILike(expr, pat string) string { return expr + " ILIKE " + pat +
 func (Postgres) DateTrunc(g, expr string) string {
 	return "date_trunc(" + quoteLiteral(g) + ", " + expr + ")"
 }
+func (Postgres) ConvertTz(expr, tz string) string {
+	return "((" + expr + ")::timestamptz AT TIME ZONE " + tz + ")"
+}
 func (Postgres) ApproxCountDistinct(expr string) string {
 	return "count(DISTINCT " + expr + ")" // exact: Postgres has no built-in sketch
 }
@@ -70,6 +76,9 @@ func (DuckDB) DateTrunc(g, expr string) string {
 	// DuckDB's date_trunc returns DATE for day and coarser granularities:
 	// cast back so a time dimension is always a timestamp.
 	return "CAST(date_trunc(" + quoteLiteral(g) + ", " + expr + ") AS TIMESTAMP)"
+}
+func (DuckDB) ConvertTz(expr, tz string) string {
+	return "timezone(" + tz + ", CAST(" + expr + " AS TIMESTAMPTZ))"
 }
 func (DuckDB) ApproxCountDistinct(expr string) string {
 	return "approx_count_distinct(" + expr + ")"

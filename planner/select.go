@@ -64,6 +64,11 @@ func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgw
 			At(rv.GetLocation()+1).WithHint("the cubes and views are: %s", strings.Join(publicCubes(model), ", "))
 	}
 	b := &binder{s: s, model: model, cube: cube, alias: rv.GetAlias().GetAliasname(), q: cubes.Query{Order: cubes.Order{}}}
+	// Time dimensions are shown, truncated and compared in the session's
+	// TimeZone.
+	if tz := s.vars.m["timezone"]; tz != "UTC" && tz != "GMT" {
+		b.q.Timezone = tz
+	}
 	if err := b.bind(sel); err != nil {
 		return nil, err
 	}

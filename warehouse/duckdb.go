@@ -21,7 +21,12 @@ type DuckDB struct {
 // OpenDuckDB opens (creating if needed) the DuckDB database at path, or an
 // in-memory one when path is "".
 func OpenDuckDB(ctx context.Context, path string) (*DuckDB, error) {
-	conn, err := duckdb.NewConnector(path, nil)
+	// Timestamps without a zone are UTC, whatever the machine's zone, as
+	// in the Postgres warehouses the model was written for.
+	conn, err := duckdb.NewConnector(path, func(execer driver.ExecerContext) error {
+		_, err := execer.ExecContext(context.Background(), "SET TimeZone = 'UTC'", nil)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("duckdb %s: %w", path, err)
 	}
