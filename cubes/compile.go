@@ -76,6 +76,9 @@ func (m *Model) CompileAt(q *Query, d Dialect, now time.Time) (*Compiled, error)
 
 type compiler struct {
 	now time.Time
+	// outer renders measure filters against the combined result of a
+	// fan-out query instead of as aggregates.
+	outer bool
 	// loc is the query's time zone: time dimensions are shown and
 	// truncated in it, date bounds are read in it. nil means UTC.
 	loc   *time.Location
@@ -186,16 +189,17 @@ func (c *compiler) compile() (*Compiled, error) {
 		}
 	}
 	var where, having []string
+	var measureFilters []Filter
 	for _, f := range q.Filters {
-		s, isMeasure, err := c.filter(f)
+		if c.isMeasureFilter(f) && !q.Ungrouped { // row by row, a measure filter is a WHERE
+			measureFilters = append(measureFilters, f)
+			continue
+		}
+		s, _, err := c.filter(f)
 		if err != nil {
 			return nil, err
 		}
-		if isMeasure && !q.Ungrouped { // row by row, a measure filter is a WHERE
-			having = append(having, s)
-		} else {
-			where = append(where, s)
-		}
+		where = append(where, s)
 	}
 	for _, td := range q.TimeDimensions {
 		if td.DateRange.IsZero() {
@@ -229,10 +233,34 @@ func (c *compiler) compile() (*Compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	from, err := c.from()
+	// Measure filters touch cubes too: resolve their members before the
+	// join plan.
+	for _, f := range measureFilters {
+		if err := c.touch(f); err != nil {
+			return nil, err
+		}
+	}
+	plan, err := c.planJoins()
 	if err != nil {
 		return nil, err
 	}
+	fanOut := false
+	for _, col := range c.cols {
+		if m, ok := resolveMember(col.Member).(*Measure); ok && !immune(m) && plan.multiplied(m.Cube) {
+			fanOut = true
+		}
+	}
+	if fanOut {
+		return c.compileFanOut(plan, where, measureFilters, nGroup, order)
+	}
+	for _, f := range measureFilters {
+		s, _, err := c.filter(f)
+		if err != nil {
+			return nil, err
+		}
+		having = append(having, s)
+	}
+	from := plan.from
 
 	var b strings.Builder
 	b.WriteString("SELECT ")
@@ -369,64 +397,6 @@ func (c *compiler) firstGranular() int {
 	return -1
 }
 
-// from renders the FROM clause: the root cube and, for every other cube
-// the query touches, the join path the model declares.
-func (c *compiler) from() (string, error) {
-	root := c.cubes[0]
-	for _, col := range c.cols {
-		if col.IsMeasure() {
-			root = resolveMember(col.Member).OwnerCube()
-			break
-		}
-	}
-	var b strings.Builder
-	b.WriteString(c.table(root))
-	if len(c.cubes) == 1 {
-		return b.String(), nil
-	}
-	paths := joinPaths(c.model, root)
-	joined := map[*Cube]bool{root: true}
-	fanOut := map[*Cube]bool{}
-	for _, cube := range c.cubes {
-		if cube == root {
-			continue
-		}
-		path, ok := paths[cube]
-		if !ok {
-			return "", pgerr.New(pgerrcode.FeatureNotSupported, "no join path from cube %q to cube %q", root.Name, cube.Name).
-				WithHint("declare a join between them in the model, or query them separately")
-		}
-		for _, hop := range path {
-			if hop.join.Relationship != "one_to_one" {
-				fanOut[hop.to] = true
-			}
-			if joined[hop.to] {
-				continue
-			}
-			joined[hop.to] = true
-			on, err := c.r.expand(hop.from, hop.join.SQL)
-			if err != nil {
-				return "", err
-			}
-			b.WriteString(" LEFT JOIN ")
-			b.WriteString(c.table(hop.to))
-			b.WriteString(" ON ")
-			b.WriteString(on)
-		}
-		if path[len(path)-1].join.Relationship == "one_to_many" {
-			fanOut[root] = true
-		}
-	}
-	for _, col := range c.cols {
-		if col.IsMeasure() && fanOut[resolveMember(col.Member).OwnerCube()] {
-			return "", pgerr.New(pgerrcode.FeatureNotSupported,
-				"measure %s would be multiplied by the join from %q: fan-out-safe joins are not supported yet", col.Name, root.Name).
-				WithHint("query measures of one cube with dimensions of the cubes it joins many-to-one")
-		}
-	}
-	return b.String(), nil
-}
-
 func (c *compiler) table(cube *Cube) string {
 	if cube.SQLTable != "" {
 		return cube.SQLTable + " AS " + c.d.QuoteIdent(cube.Name)
@@ -495,7 +465,12 @@ func (c *compiler) filter(f Filter) (sql string, isMeasure bool, err error) {
 	if err != nil {
 		return "", false, err
 	}
-	expr, err := c.r.memberExpr(mem)
+	var expr string
+	if m, ok := mem.(*Measure); ok && c.outer {
+		expr, err = c.outerMeasure(m)
+	} else {
+		expr, err = c.r.memberExpr(mem)
+	}
 	if err != nil {
 		return "", false, err
 	}
@@ -780,4 +755,93 @@ func (c *compiler) checkUngrouped() error {
 		}
 	}
 	return nil
+}
+
+// isMeasureFilter reports whether a filter (or group) is on measures.
+func (c *compiler) isMeasureFilter(f Filter) bool {
+	for _, g := range append(append([]Filter(nil), f.And...), f.Or...) {
+		if c.isMeasureFilter(g) {
+			return true
+		}
+	}
+	if name := f.MemberName(); name != "" {
+		if mem, err := c.model.Member(name); err == nil {
+			_, ok := mem.(*Measure)
+			return ok
+		}
+	}
+	return false
+}
+
+// touch resolves a filter's members, recording their cubes.
+func (c *compiler) touch(f Filter) error {
+	for _, g := range append(append([]Filter(nil), f.And...), f.Or...) {
+		if err := c.touch(g); err != nil {
+			return err
+		}
+	}
+	if name := f.MemberName(); name != "" {
+		_, err := c.member(name)
+		return err
+	}
+	return nil
+}
+
+// compileFanOut finishes a query whose measures a join multiplies: the
+// de-duplicated parts (see fanOut) under an outer query that applies the
+// measure filters, the order, the limit and the offset.
+func (c *compiler) compileFanOut(plan *joinPlan, where []string, measureFilters []Filter, nGroup int, order string) (*Compiled, error) {
+	if c.q.Ungrouped {
+		return nil, pgerr.New(pgerrcode.FeatureNotSupported, "an ungrouped query cannot read cubes a join multiplies")
+	}
+	// Measure filters apply to the combined result: each filtered measure
+	// is a (hidden) column of it.
+	c.outer = true
+	var having []string
+	for _, f := range measureFilters {
+		s, _, err := c.filter(f)
+		if err != nil {
+			return nil, err
+		}
+		having = append(having, s)
+	}
+	c.outer = false
+	inner, err := c.fanOut(plan, where, nGroup)
+	if err != nil {
+		return nil, err
+	}
+	r := c.d.QuoteIdent("__r")
+	sql := "SELECT * FROM (" + inner + ") AS " + r
+	if len(having) > 0 {
+		sql += " WHERE " + strings.Join(having, " AND ")
+	}
+	out := &Compiled{Columns: c.cols}
+	if c.q.Total {
+		out.TotalSQL = "SELECT count(*) FROM (" + sql + ") AS " + c.d.QuoteIdent("q")
+		out.TotalArgs = append([]any(nil), c.args...)
+	}
+	sql += order
+	if c.q.Limit != nil {
+		sql += " LIMIT " + c.arg(*c.q.Limit)
+	}
+	if c.q.Offset > 0 {
+		sql += " OFFSET " + c.arg(c.q.Offset)
+	}
+	out.SQL, out.Args = sql, c.args
+	return out, nil
+}
+
+// outerMeasure is a measure as a column of the combined fan-out result,
+// added as a hidden column if the query does not select it.
+func (c *compiler) outerMeasure(m *Measure) (string, error) {
+	name := FullName(m)
+	for _, col := range c.cols {
+		if col.Name == name {
+			return c.d.QuoteIdent("__r") + "." + c.d.QuoteIdent(col.Alias), nil
+		}
+	}
+	if err := c.addColumn(Column{Name: name, Member: m, Hidden: true}); err != nil {
+		return "", err
+	}
+	return c.d.QuoteIdent("__r") + "." + c.d.QuoteIdent(c.cols[len(c.cols)-1].Alias), nil
 }

@@ -53,6 +53,8 @@ var goldenQueries = []struct{ name, query string }{
 	{"ungrouped", `{"ungrouped":true,"measures":["orders.total_amount","orders.count","orders.completed_count","orders.avg_order_value"],"dimensions":["orders.id"],"filters":[{"member":"orders.count","operator":"gt","values":["0"]}],"order":{"orders.id":"asc"},"limit":3}`},
 	{"order_by_unselected_measure", `{"dimensions":["products.category"],"measures":["products.count"],"order":[["products.avg_price","desc"]]}`},
 	{"total", `{"measures":["orders.count"],"dimensions":["orders.status"],"limit":2,"offset":1,"total":true}`},
+	{"fanout_dedup", `{"measures":["customers.count"],"dimensions":["orders.status"]}`},
+	{"fanout_mixed_with_filter", `{"measures":["orders.count","customers.count","customers.unique_cities"],"dimensions":["customers.tier"],"filters":[{"member":"customers.count","operator":"gt","values":["10"]},{"member":"orders.channel","operator":"equals","values":["web"]}],"order":{"customers.count":"desc"},"limit":3}`},
 }
 
 func TestCompileGolden(t *testing.T) {
@@ -126,7 +128,7 @@ func TestCompileErrors(t *testing.T) {
 		{`{"measures":["orders.count"],"filters":[{"member":"orders.status","operator":"like","values":["a"]}]}`, "22023", "unknown filter operator"},
 		{`{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"fortnight"}]}`, "22023", "unknown granularity"},
 		{`{"measures":["orders.count"],"order":{"orders.status":"asc"}}`, "42P10", "not in the query"},
-		{`{"measures":["customers.count"],"dimensions":["orders.status"]}`, "0A000", "no join path"},
+		{`{"measures":["customers.count"],"dimensions":["products.category"]}`, "0A000", "no join path"},
 		{`{}`, "22023", "at least one measure or dimension"},
 		{`{"ungrouped":true,"dimensions":["orders.id","customers.name"]}`, "22023", "add customers.id"},
 		{`{"measures":["orders.count"],"order":{"orders.status":"asc"}}`, "42P10", "not in the query"},
