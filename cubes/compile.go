@@ -64,18 +64,37 @@ func (c Column) IsMeasure() bool {
 // Compile renders q against the model for dialect d. Every value from the
 // query is a bound argument; identifiers come only from the model.
 func (m *Model) Compile(q *Query, d Dialect) (*Compiled, error) {
-	return m.CompileAt(q, d, time.Now())
+	return m.CompileWith(q, d, Options{})
 }
 
 // CompileAt compiles q as if it were now: relative date ranges ("last 7
 // days") resolve against now.
 func (m *Model) CompileAt(q *Query, d Dialect, now time.Time) (*Compiled, error) {
-	c := &compiler{r: renderer{model: m, d: d}, d: d, q: q, model: m, now: now}
+	return m.CompileWith(q, d, Options{Now: now})
+}
+
+// Options tune a compilation.
+type Options struct {
+	// Now is the time relative date ranges resolve against (zero: now).
+	Now time.Time
+	// UngroupedWithoutPrimaryKey lets an ungrouped query over a single
+	// cube leave out its primary key (the SQL API's SELECT col FROM cube):
+	// with one cube, rows cannot be multiplied.
+	UngroupedWithoutPrimaryKey bool
+}
+
+// CompileWith compiles q with options.
+func (m *Model) CompileWith(q *Query, d Dialect, o Options) (*Compiled, error) {
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	c := &compiler{r: renderer{model: m, d: d}, d: d, q: q, model: m, now: o.Now, opts: o}
 	return c.compile()
 }
 
 type compiler struct {
-	now time.Time
+	opts Options
+	now  time.Time
 	// outer renders measure filters against the combined result of a
 	// fan-out query instead of as aggregates.
 	outer bool
@@ -739,6 +758,9 @@ func formatArg(a any) string {
 // Cube: one row per row of every cube it reads, so each such cube's
 // primary key must be among the dimensions.
 func (c *compiler) checkUngrouped() error {
+	if c.opts.UngroupedWithoutPrimaryKey && len(c.cubes) == 1 {
+		return nil
+	}
 	for _, cube := range c.cubes {
 		pk := cube.PrimaryKey()
 		if pk == nil {

@@ -32,6 +32,9 @@ type output struct {
 	key  string // compiled column name: cube.member or cube.member.granularity
 	dim  bool   // a grouping key (dimension or time dimension)
 	node *pg_query.Node
+	// rowMeasure is a measure named without an aggregate: its row values,
+	// in an ungrouped query.
+	rowMeasure bool
 }
 
 func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgwire.Portal, error) {
@@ -77,7 +80,7 @@ func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgw
 		// values the statement does not have yet.
 		return &staticPortal{tag: "SELECT", cols: outputColumns(b.outs)}, nil
 	}
-	compiled, err := model.Compile(&b.q, s.h.dialect)
+	compiled, err := model.CompileWith(&b.q, s.h.dialect, cubes.Options{UngroupedWithoutPrimaryKey: true})
 	if err != nil {
 		return nil, err
 	}
@@ -142,10 +145,8 @@ func (b *binder) bind(sel *pg_query.SelectStmt) error {
 // target binds one SELECT-list item.
 func (b *binder) target(rt *pg_query.ResTarget) error {
 	n := rt.GetVal()
-	if cr := n.GetColumnRef(); cr != nil {
-		if isStar(cr) {
-			return unsupported(n, "SELECT * is not supported yet").WithHint("name the dimensions and measures to select")
-		}
+	if cr := n.GetColumnRef(); cr != nil && isStar(cr) {
+		return b.star(n)
 	}
 	out, err := b.expr(n)
 	if err != nil {
@@ -176,8 +177,11 @@ func (b *binder) expr(n *pg_query.Node) (output, error) {
 		case *cubes.Dimension:
 			return b.addDimension(m, name, n), nil
 		case *cubes.Measure:
-			return output{}, pgerr.New(pgerrcode.GroupingError, "column %q must appear in the GROUP BY clause or be used in an aggregate function", name).
-				At(location(n)+1).WithHint("%s is a measure: select it as MEASURE(%s)", name, name)
+			// Row by row in an ungrouped query; in a grouped one it must
+			// be aggregated (groupBy checks).
+			o := b.addMeasure(m, name, n)
+			o.rowMeasure = true
+			return o, nil
 		case *cubes.Segment:
 			return output{}, unsupported(n, "selecting segment %q is not supported", name).WithHint("use a segment in WHERE")
 		}
@@ -258,8 +262,25 @@ func (b *binder) addMeasure(m *cubes.Measure, name string, n *pg_query.Node) out
 	if !contains(b.q.Measures, full) {
 		b.q.Measures = append(b.q.Measures, full)
 	}
-	b.grouped = true
 	return output{col: pgwire.Column{Name: name, TypeOID: measureOID(m)}, key: full, node: n}
+}
+
+// star expands SELECT * to the cube's public measures and dimensions, in
+// that order (as Cube's SQL API lists them): a row-level query.
+func (b *binder) star(n *pg_query.Node) error {
+	for _, m := range b.cube.Measures {
+		if m.Public {
+			o := b.addMeasure(m, m.Name, n)
+			o.rowMeasure = true
+			b.outs = append(b.outs, o)
+		}
+	}
+	for _, d := range b.cube.Dimensions {
+		if d.Public {
+			b.outs = append(b.outs, b.addDimension(d, d.Name, n))
+		}
+	}
+	return nil
 }
 
 // aggregateAgrees says which SQL aggregates may stand for a measure type,
@@ -288,6 +309,7 @@ func (b *binder) funcCall(n *pg_query.Node) (output, error) {
 				return output{}, pgerr.New(pgerrcode.UndefinedColumn, "cube %q has no count measure for COUNT(*)", b.cube.Name).
 					At(fc.GetLocation() + 1).WithHint("add a measure of type count to the cube")
 			}
+			b.grouped = true
 			return b.addMeasure(m, "count", n), nil
 		}
 		if len(args) != 1 || args[0].GetColumnRef() == nil {
@@ -316,6 +338,7 @@ func (b *binder) funcCall(n *pg_query.Node) (output, error) {
 			return output{}, pgerr.New(pgerrcode.GroupingError, "measure %q is of type %s and cannot be aggregated with %s()", col, m.Type, strings.ToUpper(name)).
 				At(fc.GetLocation()+1).WithHint("use MEASURE(%s)", col)
 		}
+		b.grouped = true
 		return b.addMeasure(m, name, n), nil
 	case "date_trunc":
 		if len(args) != 2 {
@@ -367,11 +390,22 @@ func (b *binder) funcCall(n *pg_query.Node) (output, error) {
 // grouping keys that are not selected.
 func (b *binder) groupBy(sel *pg_query.SelectStmt) error {
 	groups := sel.GetGroupClause()
-	if len(groups) == 0 {
-		if !b.grouped {
-			return unsupported(nil, "queries without aggregation (ungrouped) are not supported yet").
-				WithHint("add GROUP BY, or select MEASURE(…) of a measure")
+	if len(groups) == 0 && !b.grouped {
+		// No aggregate, no GROUP BY: a row-level (ungrouped) query, unless
+		// SELECT DISTINCT over dimensions only, which groups by them.
+		if len(sel.GetDistinctClause()) > 0 && len(b.q.Measures) == 0 {
+			return nil
 		}
+		b.q.Ungrouped = true
+		return nil
+	}
+	for _, o := range b.outs {
+		if o.rowMeasure {
+			return pgerr.New(pgerrcode.GroupingError, "column %q must appear in the GROUP BY clause or be used in an aggregate function", o.col.Name).
+				At(location(o.node)+1).WithHint("%s is a measure: select it as MEASURE(%s)", o.col.Name, o.col.Name)
+		}
+	}
+	if len(groups) == 0 {
 		for _, o := range b.outs {
 			if o.dim {
 				return pgerr.New(pgerrcode.GroupingError, "column %q must appear in the GROUP BY clause or be used in an aggregate function", o.col.Name).

@@ -162,6 +162,11 @@ func cell(v any) string {
 		return r.RatString()
 	case time.Time:
 		return x.UTC().Format("2006-01-02 15:04:05")
+	case bool:
+		if x {
+			return "t" // as Postgres spells it in text
+		}
+		return "f"
 	}
 	return fmt.Sprint(v)
 }
@@ -211,6 +216,15 @@ var comparisons = []struct{ name, gateway, direct string }{
 	{"null filter",
 		`SELECT tier, MEASURE(count) FROM customers WHERE city IS NULL GROUP BY 1 ORDER BY 1`,
 		`SELECT tier, count(*) FROM public.customers_raw WHERE city IS NULL GROUP BY 1 ORDER BY 1`},
+	{"row-level rows",
+		`SELECT id, status, amount, created_at, is_gift FROM orders WHERE amount > 900 ORDER BY id LIMIT 5`,
+		`SELECT id, status, amount, created_at, is_gift FROM public.orders_raw WHERE amount > 900 ORDER BY id LIMIT 5`},
+	{"select star",
+		`SELECT * FROM products ORDER BY id LIMIT 3`,
+		`SELECT 1, price, id, name, category, price FROM public.products_raw ORDER BY id LIMIT 3`},
+	{"distinct dimension",
+		`SELECT DISTINCT channel FROM orders ORDER BY 1`,
+		`SELECT DISTINCT channel FROM public.orders_raw ORDER BY 1`},
 	{"view over a join",
 		`SELECT customers_tier, MEASURE(count) FROM sales GROUP BY 1 ORDER BY 1`,
 		`SELECT c.tier, count(*) FROM public.orders_raw o LEFT JOIN public.customers_raw c ON o.customer_id = c.id GROUP BY 1 ORDER BY 1`},
