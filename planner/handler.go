@@ -264,6 +264,8 @@ func (s *Session) plan(ctx context.Context, n *pg_query.Node) (pgwire.Portal, er
 		return s.planDiscard(n.GetDiscardStmt())
 	case n.GetCopyStmt() != nil:
 		return s.planCopy(ctx, n.GetCopyStmt())
+	case n.GetExplainStmt() != nil:
+		return s.planExplain(ctx, n.GetExplainStmt())
 	}
 	return nil, pgerr.New(pgerrcode.FeatureNotSupported, "%s is not supported", statementName(n)).
 		WithHint("cubegate answers SELECT over cubes and views, and session commands")

@@ -202,3 +202,34 @@ func TestSessionStatements(t *testing.T) {
 		t.Fatalf("multi-statement: %d %v", len(stmts), err)
 	}
 }
+
+func TestExplain(t *testing.T) {
+	s := testSession(t)
+	ctx := context.Background()
+	p, err := bind(t, s, `EXPLAIN VERBOSE SELECT status, MEASURE(count) AS n FROM orders WHERE channel = 'web' GROUP BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for {
+		r, err := p.Next(ctx)
+		if err != nil {
+			break
+		}
+		lines = append(lines, r[0].(string))
+	}
+	got := strings.Join(lines, "\n")
+	want := `Cube query: {"measures":["orders.count"],"dimensions":["orders.status"],"filters":[{"member":"orders.channel","operator":"equals","values":["web"]}],"order":[]}
+Warehouse SQL (duckdb):
+  SELECT "orders".status "orders__status", count("orders".id) "orders__count" FROM public.orders_raw AS "orders" WHERE "orders".channel = $1 GROUP BY 1
+  parameter $1 = 'web'
+Output columns:
+  status ← orders.status
+  n ← orders.count`
+	if got != want || p.Columns()[0].Name != "QUERY PLAN" {
+		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+	}
+	if _, err := bind(t, s, `EXPLAIN ANALYZE SELECT MEASURE(count) FROM orders`); pgerr.Code(err) != "0A000" {
+		t.Fatalf("EXPLAIN ANALYZE: %v", err)
+	}
+}
