@@ -484,6 +484,9 @@ func (c *compiler) filter(f Filter) (sql string, isMeasure bool, err error) {
 	if err != nil {
 		return "", false, err
 	}
+	if f.Operator == "measureFilter" {
+		return c.measureFilter(mem, name)
+	}
 	var expr string
 	if m, ok := mem.(*Measure); ok && c.outer {
 		expr, err = c.outerMeasure(m)
@@ -779,8 +782,32 @@ func (c *compiler) checkUngrouped() error {
 	return nil
 }
 
+// measureFilter applies a measure's own filters to the rows (Cube's
+// measureFilter operator, as drill-downs use it).
+func (c *compiler) measureFilter(mem Member, name string) (string, bool, error) {
+	m, ok := resolveMember(mem).(*Measure)
+	if !ok {
+		return "", false, pgerr.New(pgerrcode.InvalidParameterValue, "measureFilter needs a measure; %s is not one", name)
+	}
+	if len(m.Filters) == 0 {
+		return "(1 = 1)", false, nil
+	}
+	conds := make([]string, len(m.Filters))
+	for i, f := range m.Filters {
+		s, err := c.r.expand(m.Cube, f)
+		if err != nil {
+			return "", false, err
+		}
+		conds[i] = "(" + s + ")"
+	}
+	return "(" + strings.Join(conds, " AND ") + ")", false, nil
+}
+
 // isMeasureFilter reports whether a filter (or group) is on measures.
 func (c *compiler) isMeasureFilter(f Filter) bool {
+	if f.Operator == "measureFilter" {
+		return false // it filters rows
+	}
 	for _, g := range append(append([]Filter(nil), f.And...), f.Or...) {
 		if c.isMeasureFilter(g) {
 			return true

@@ -53,6 +53,7 @@ var goldenQueries = []struct{ name, query string }{
 	{"ungrouped", `{"ungrouped":true,"measures":["orders.total_amount","orders.count","orders.completed_count","orders.avg_order_value"],"dimensions":["orders.id"],"filters":[{"member":"orders.count","operator":"gt","values":["0"]}],"order":{"orders.id":"asc"},"limit":3}`},
 	{"order_by_unselected_measure", `{"dimensions":["products.category"],"measures":["products.count"],"order":[["products.avg_price","desc"]]}`},
 	{"total", `{"measures":["orders.count"],"dimensions":["orders.status"],"limit":2,"offset":1,"total":true}`},
+	{"measure_filter_operator", `{"measures":["orders.count"],"dimensions":["orders.channel"],"filters":[{"member":"orders.completed_amount","operator":"measureFilter"}]}`},
 	{"fanout_dedup", `{"measures":["customers.count"],"dimensions":["orders.status"]}`},
 	{"fanout_mixed_with_filter", `{"measures":["orders.count","customers.count","customers.unique_cities"],"dimensions":["customers.tier"],"filters":[{"member":"customers.count","operator":"gt","values":["10"]},{"member":"orders.channel","operator":"equals","values":["web"]}],"order":{"customers.count":"desc"},"limit":3}`},
 }
@@ -167,5 +168,26 @@ func TestOrderForms(t *testing.T) {
 	json.Unmarshal([]byte(`{}`), &q)
 	if q.Order != nil {
 		t.Error("absent order must stay nil (Cube's default ordering)")
+	}
+}
+
+func TestCompareQueries(t *testing.T) {
+	var q Query
+	if err := json.Unmarshal([]byte(`{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"month","compareDateRange":[["2023-01-01","2023-03-31"],"last year"]}]}`), &q); err != nil {
+		t.Fatal(err)
+	}
+	qs, err := q.CompareQueries()
+	if err != nil || len(qs) != 2 {
+		t.Fatalf("%v %v", qs, err)
+	}
+	if qs[0].TimeDimensions[0].DateRange.Pair[1] != "2023-03-31" || qs[1].TimeDimensions[0].DateRange.Relative != "last year" ||
+		qs[0].TimeDimensions[0].CompareDateRange != nil || q.TimeDimensions[0].CompareDateRange == nil {
+		t.Fatalf("%+v", qs)
+	}
+	m := oracleModel(t)
+	for _, cq := range qs {
+		if _, err := m.Compile(&cq, Postgres{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -210,17 +210,20 @@ func (l *loader) cube(n *yaml.Node) {
 	c := &Cube{Public: true, Pos: l.pos(n)}
 	var shown = true
 	l.mapping(n, "cube", map[string]func(*yaml.Node){
-		"name":             l.str(&c.Name),
-		"sql_table":        l.str(&c.SQLTable),
-		"sql":              l.str(&c.SQL),
-		"title":            l.str(&c.Title),
-		"description":      l.str(&c.Description),
-		"public":           l.boolean(&c.Public),
-		"shown":            l.boolean(&shown),
-		"sql_alias":        ignored,
-		"data_source":      ignored,
-		"meta":             ignored,
-		"extends":          ignored,
+		"name":        l.str(&c.Name),
+		"sql_table":   l.str(&c.SQLTable),
+		"sql":         l.str(&c.SQL),
+		"title":       l.str(&c.Title),
+		"description": l.str(&c.Description),
+		"public":      l.boolean(&c.Public),
+		"shown":       l.boolean(&shown),
+		"sql_alias":   ignored,
+		"data_source": ignored,
+		"meta":        ignored,
+		"extends": func(v *yaml.Node) {
+			l.str(&c.extends)(v)
+			c.extends = strings.Trim(strings.TrimSpace(c.extends), "${}")
+		},
 		"refresh_key":      ignored,
 		"pre_aggregations": ignored,
 		"hierarchies":      ignored,
@@ -237,7 +240,7 @@ func (l *loader) cube(n *yaml.Node) {
 		return
 	case !identRe.MatchString(c.Name):
 		l.errorf(n, "cube name %q must be an identifier (letters, digits, _)", c.Name)
-	case c.SQLTable == "" && c.SQL == "":
+	case c.SQLTable == "" && c.SQL == "" && c.extends == "":
 		l.errorf(n, "cube %q needs sql_table or sql", c.Name)
 	case c.SQLTable != "" && c.SQL != "":
 		l.errorf(n, "cube %q has both sql_table and sql: keep one", c.Name)
@@ -397,6 +400,10 @@ func (l *loader) join(c *Cube, n *yaml.Node) {
 
 // resolve checks names and references across files once everything is read.
 func (l *loader) resolve() {
+	l.inherit()
+	if len(l.errs) > 0 {
+		return
+	}
 	seen := map[string]*Cube{}
 	for _, c := range l.cubes {
 		if prev, ok := seen[c.Name]; ok {
@@ -460,5 +467,93 @@ func (l *loader) checkRefs(m *Model, c *Cube) {
 		if _, err := r.segmentExpr(s); err != nil {
 			l.errs = append(l.errs, &ValidationError{Pos: s.Pos, Msg: err.Error()})
 		}
+	}
+}
+
+// inherit applies extends: a cube gets the table, joins, measures,
+// dimensions and segments of the cube it extends, except those it
+// declares itself.
+func (l *loader) inherit() {
+	byName := map[string]*Cube{}
+	for _, c := range l.cubes {
+		if !c.IsView {
+			byName[c.Name] = c
+		}
+	}
+	done := map[*Cube]bool{}
+	var resolve func(c *Cube, chain []string) bool
+	resolve = func(c *Cube, chain []string) bool {
+		if c.extends == "" || done[c] {
+			return true
+		}
+		for _, name := range chain {
+			if name == c.Name {
+				l.errs = append(l.errs, &ValidationError{Pos: c.Pos, Msg: "extends cycle: " + strings.Join(append(chain, c.Name), " → ")})
+				return false
+			}
+		}
+		parent, ok := byName[c.extends]
+		if !ok {
+			l.errs = append(l.errs, &ValidationError{Pos: c.Pos, Msg: fmt.Sprintf("cube %q extends %q, which is not a cube", c.Name, c.extends)})
+			return false
+		}
+		if !resolve(parent, append(chain, c.Name)) {
+			return false
+		}
+		if c.SQLTable == "" && c.SQL == "" {
+			c.SQLTable, c.SQL = parent.SQLTable, parent.SQL
+		}
+		have := map[string]bool{}
+		for _, m := range c.Measures {
+			have[m.Name] = true
+		}
+		for _, d := range c.Dimensions {
+			have[d.Name] = true
+		}
+		for _, s := range c.Segments {
+			have[s.Name] = true
+		}
+		var measures []*Measure
+		for _, m := range parent.Measures {
+			if !have[m.Name] {
+				cp := *m
+				cp.Cube = c
+				measures = append(measures, &cp)
+			}
+		}
+		c.Measures = append(measures, c.Measures...)
+		var dims []*Dimension
+		for _, d := range parent.Dimensions {
+			if !have[d.Name] {
+				cp := *d
+				cp.Cube = c
+				dims = append(dims, &cp)
+			}
+		}
+		c.Dimensions = append(dims, c.Dimensions...)
+		var segs []*Segment
+		for _, s := range parent.Segments {
+			if !have[s.Name] {
+				cp := *s
+				cp.Cube = c
+				segs = append(segs, &cp)
+			}
+		}
+		c.Segments = append(segs, c.Segments...)
+		joined := map[string]bool{}
+		for _, j := range c.Joins {
+			joined[j.Name] = true
+		}
+		for _, j := range parent.Joins {
+			if !joined[j.Name] {
+				c.Joins = append(c.Joins, j)
+			}
+		}
+		c.extends = ""
+		done[c] = true
+		return true
+	}
+	for _, c := range l.cubes {
+		resolve(c, nil)
 	}
 }

@@ -50,3 +50,54 @@ func TestValidationErrorsNameFileAndLine(t *testing.T) {
 		})
 	}
 }
+
+func TestExtends(t *testing.T) {
+	m, err := LoadFiles(map[string][]byte{"m.yml": []byte(`
+cubes:
+  - name: base_orders
+    sql_table: public.orders_raw
+    measures:
+      - name: count
+        type: count
+      - name: total
+        sql: amount
+        type: sum
+    dimensions:
+      - name: id
+        sql: id
+        type: number
+        primary_key: true
+      - name: status
+        sql: status
+        type: string
+  - name: web_orders
+    extends: base_orders
+    sql: "SELECT * FROM public.orders_raw WHERE channel = 'web'"
+    measures:
+      - name: total
+        sql: "amount * 2"
+        type: sum
+    segments:
+      - name: big
+        sql: "{CUBE}.amount > 500"
+`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := m.Compile(&Query{Measures: []string{"web_orders.count", "web_orders.total"}, Dimensions: []string{"web_orders.status"}, Segments: []string{"web_orders.big"}, Order: Order{}}, Postgres{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `SELECT "web_orders".status "web_orders__status", count("web_orders".id) "web_orders__count", sum(amount * 2) "web_orders__total" FROM (SELECT * FROM public.orders_raw WHERE channel = 'web') AS "web_orders" WHERE ("web_orders".amount > 500) GROUP BY 1`
+	if c.SQL != want {
+		t.Fatalf("got  %s\nwant %s", c.SQL, want)
+	}
+	for _, bad := range []struct{ src, msg string }{
+		{"cubes:\n  - name: a\n    extends: nope\n", `cube "a" extends "nope", which is not a cube`},
+		{"cubes:\n  - name: a\n    extends: b\n  - name: b\n    extends: a\n", "extends cycle"},
+	} {
+		if _, err := LoadFiles(map[string][]byte{"m.yml": []byte(bad.src)}); err == nil || !strings.Contains(err.Error(), bad.msg) {
+			t.Errorf("%q: %v", bad.src, err)
+		}
+	}
+}

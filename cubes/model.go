@@ -61,6 +61,7 @@ type Cube struct {
 	Pos         Pos
 
 	members map[string]Member
+	extends string // the cube this one extends, until inherited
 }
 
 // Member is a measure, dimension or segment.

@@ -165,3 +165,30 @@ func (o Order) MarshalJSON() ([]byte, error) {
 // IsZero tells omitzero that only an absent order (Cube's default
 // ordering) is left out; an empty order (no ORDER BY) is kept.
 func (o Order) IsZero() bool { return o == nil }
+
+// CompareQueries expands compareDateRange: one query per date range of
+// the (single) time dimension that has them, in order. A query without
+// compareDateRange expands to itself.
+func (q Query) CompareQueries() ([]Query, error) {
+	at := -1
+	for i, td := range q.TimeDimensions {
+		if len(td.CompareDateRange) > 0 {
+			if at >= 0 {
+				return nil, fmt.Errorf("compareDateRange is allowed on one time dimension only")
+			}
+			at = i
+		}
+	}
+	if at < 0 {
+		return []Query{q}, nil
+	}
+	out := make([]Query, 0, len(q.TimeDimensions[at].CompareDateRange))
+	for _, r := range q.TimeDimensions[at].CompareDateRange {
+		cp := q
+		cp.TimeDimensions = append([]TimeDimension(nil), q.TimeDimensions...)
+		cp.TimeDimensions[at].DateRange = r
+		cp.TimeDimensions[at].CompareDateRange = nil
+		out = append(out, cp)
+	}
+	return out, nil
+}
