@@ -180,9 +180,9 @@ func (c *compiler) compile() (*Compiled, error) {
 		if td.Granularity == "" {
 			continue // a date-range filter only
 		}
-		if !Granularities[td.Granularity] {
+		if !Granularities[td.Granularity] && customGranularity(d, td.Granularity) == nil {
 			return nil, pgerr.New(pgerrcode.InvalidParameterValue, "unknown granularity %q for %s", td.Granularity, td.Dimension).
-				WithHint("granularities are second, minute, hour, day, week, month, quarter and year")
+				WithHint("granularities are second, minute, hour, day, week, month, quarter, year and those %s declares", td.Dimension)
 		}
 		if err := c.addColumn(Column{Name: td.Dimension + "." + td.Granularity, Member: d, Granularity: td.Granularity}); err != nil {
 			return nil, err
@@ -346,7 +346,15 @@ func (c *compiler) addColumn(col Column) error {
 		expr = c.d.ConvertTz(expr, c.arg(c.loc.String()))
 	}
 	if col.Granularity != "" {
-		expr = c.d.DateTrunc(col.Granularity, expr)
+		if g := customGranularity(resolveMember(col.Member).(*Dimension), col.Granularity); g != nil {
+			if g.Months > 0 {
+				expr = c.d.TruncMonths(expr, g.Months, g.Origin)
+			} else {
+				expr = c.d.TruncSeconds(expr, g.Seconds, g.Origin)
+			}
+		} else {
+			expr = c.d.DateTrunc(col.Granularity, expr)
+		}
 	}
 	col.Alias = strings.ReplaceAll(col.Name, ".", "__")
 	c.cols = append(c.cols, col)
@@ -893,4 +901,18 @@ func (c *compiler) outerMeasure(m *Measure) (string, error) {
 		return "", err
 	}
 	return c.d.QuoteIdent("__r") + "." + c.d.QuoteIdent(c.cols[len(c.cols)-1].Alias), nil
+}
+
+// customGranularity returns the time dimension's custom granularity named
+// name (a view's member reads its cube's), or nil.
+func customGranularity(d *Dimension, name string) *Granularity {
+	if o, ok := resolveMember(d).(*Dimension); ok {
+		d = o
+	}
+	for i := range d.Granularities {
+		if d.Granularities[i].Name == name {
+			return &d.Granularities[i]
+		}
+	}
+	return nil
 }

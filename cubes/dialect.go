@@ -3,6 +3,7 @@ package cubes
 import (
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Dialect renders the parts of SQL that differ between warehouses. Adding
@@ -24,6 +25,21 @@ type Dialect interface {
 	// ConvertTz turns a UTC timestamp expression into the wall-clock time
 	// of the time zone named by the parameter tz.
 	ConvertTz(expr, tz string) string
+	// TruncMonths buckets a timestamp into whole periods of months months
+	// counted from origin (a month start); TruncSeconds into periods of
+	// seconds seconds from origin.
+	TruncMonths(expr string, months int, origin time.Time) string
+	TruncSeconds(expr string, seconds int64, origin time.Time) string
+}
+
+func timestampLiteral(t time.Time) string {
+	return "TIMESTAMP '" + t.Format("2006-01-02 15:04:05") + "'"
+}
+
+// monthsSince is the number of whole months from origin to expr, as SQL
+// both dialects read.
+func monthsSince(expr string, origin time.Time) string {
+	return "((CAST(date_part('year', " + expr + ") AS INTEGER) - " + strconv.Itoa(origin.Year()) + ") * 12 + CAST(date_part('month', " + expr + ") AS INTEGER) - " + strconv.Itoa(int(origin.Month())) + ")"
 }
 
 // DialectByName returns the dialect called name.
@@ -61,6 +77,14 @@ func (Postgres) DateTrunc(g, expr string) string {
 func (Postgres) ConvertTz(expr, tz string) string {
 	return "((" + expr + ")::timestamptz AT TIME ZONE " + tz + ")"
 }
+func (Postgres) TruncMonths(expr string, months int, origin time.Time) string {
+	n := strconv.Itoa(months)
+	return "(" + timestampLiteral(origin) + " + make_interval(months => CAST(floor(" + monthsSince(expr, origin) + " / " + n + ".0) AS INTEGER) * " + n + "))"
+}
+func (Postgres) TruncSeconds(expr string, seconds int64, origin time.Time) string {
+	n := strconv.FormatInt(seconds, 10)
+	return "(" + timestampLiteral(origin) + " + make_interval(secs => floor(extract(epoch FROM (" + expr + ") - " + timestampLiteral(origin) + ") / " + n + ") * " + n + "))"
+}
 func (Postgres) ApproxCountDistinct(expr string) string {
 	return "count(DISTINCT " + expr + ")" // exact: Postgres has no built-in sketch
 }
@@ -79,6 +103,14 @@ func (DuckDB) DateTrunc(g, expr string) string {
 }
 func (DuckDB) ConvertTz(expr, tz string) string {
 	return "timezone(" + tz + ", CAST(" + expr + " AS TIMESTAMPTZ))"
+}
+func (DuckDB) TruncMonths(expr string, months int, origin time.Time) string {
+	n := strconv.Itoa(months)
+	return "(" + timestampLiteral(origin) + " + to_months(CAST(floor(" + monthsSince(expr, origin) + " / " + n + ".0) AS INTEGER) * " + n + "))"
+}
+func (DuckDB) TruncSeconds(expr string, seconds int64, origin time.Time) string {
+	n := strconv.FormatInt(seconds, 10)
+	return "(" + timestampLiteral(origin) + " + to_seconds(CAST(floor((epoch(" + expr + ") - epoch(" + timestampLiteral(origin) + ")) / " + n + ") AS BIGINT) * " + n + "))"
 }
 func (DuckDB) ApproxCountDistinct(expr string) string {
 	return "approx_count_distinct(" + expr + ")"

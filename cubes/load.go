@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -311,7 +313,7 @@ func (l *loader) dimension(c *Cube, n *yaml.Node) {
 		"shown":                          l.boolean(&shown),
 		"format":                         ignored,
 		"meta":                           ignored,
-		"granularities":                  func(v *yaml.Node) { l.errorf(v, "custom granularities are not supported yet") },
+		"granularities":                  func(v *yaml.Node) { l.seq(v, "granularities", func(g *yaml.Node) { l.granularity(d, g) }) },
 		"sub_query":                      func(v *yaml.Node) { l.errorf(v, "sub_query dimensions are not supported yet") },
 		"propagate_filters_to_sub_query": ignored,
 		"case":                           func(v *yaml.Node) { d.Case = l.caseDef(v) },
@@ -556,4 +558,90 @@ func (l *loader) inherit() {
 	for _, c := range l.cubes {
 		resolve(c, nil)
 	}
+}
+
+var intervalPart = regexp.MustCompile(`^(-?\d+)\s*(second|minute|hour|day|week|month|quarter|year)s?$`)
+
+// parseInterval reads "1 year", "6 months", "2 weeks 3 days", "15 minutes"
+// into months and seconds.
+func parseInterval(s string) (months int, seconds int64, err error) {
+	fields := strings.Fields(strings.ToLower(s))
+	if len(fields) == 0 || len(fields)%2 != 0 {
+		return 0, 0, fmt.Errorf("interval %q: want a number and a unit, such as \"1 year\" or \"15 minutes\"", s)
+	}
+	for i := 0; i < len(fields); i += 2 {
+		m := intervalPart.FindStringSubmatch(fields[i] + " " + fields[i+1])
+		if m == nil {
+			return 0, 0, fmt.Errorf("interval %q: cannot read %q", s, fields[i]+" "+fields[i+1])
+		}
+		n, _ := strconv.Atoi(m[1])
+		switch m[2] {
+		case "second":
+			seconds += int64(n)
+		case "minute":
+			seconds += int64(n) * 60
+		case "hour":
+			seconds += int64(n) * 3600
+		case "day":
+			seconds += int64(n) * 86400
+		case "week":
+			seconds += int64(n) * 7 * 86400
+		case "month":
+			months += n
+		case "quarter":
+			months += 3 * n
+		case "year":
+			months += 12 * n
+		}
+	}
+	return months, seconds, nil
+}
+
+func (l *loader) granularity(d *Dimension, n *yaml.Node) {
+	var g Granularity
+	var interval, offset, origin string
+	l.mapping(n, "granularity", map[string]func(*yaml.Node){
+		"name": l.str(&g.Name), "title": l.str(&g.Title), "interval": l.str(&interval),
+		"offset": l.str(&offset), "origin": l.str(&origin),
+	})
+	if g.Name == "" || interval == "" {
+		l.errorf(n, "granularity of %s needs a name and an interval", d.Name)
+		return
+	}
+	if Granularities[g.Name] {
+		l.errorf(n, "granularity %q of %s shadows the built-in one: pick another name", g.Name, d.Name)
+		return
+	}
+	var err error
+	if g.Months, g.Seconds, err = parseInterval(interval); err != nil {
+		l.errorf(n, "granularity %s: %v", g.Name, err)
+		return
+	}
+	if (g.Months != 0) == (g.Seconds != 0) || g.Months < 0 || g.Seconds < 0 {
+		l.errorf(n, "granularity %s: the interval must be positive, in months and years or in weeks, days, hours, minutes and seconds, not both", g.Name)
+		return
+	}
+	g.Origin = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	switch {
+	case origin != "" && offset != "":
+		l.errorf(n, "granularity %s: give an origin or an offset, not both", g.Name)
+		return
+	case origin != "":
+		if g.Origin, err = parseTime(origin, false, nil); err != nil {
+			l.errorf(n, "granularity %s: origin %q is not a date or timestamp", g.Name, origin)
+			return
+		}
+	case offset != "":
+		om, os, err := parseInterval(offset)
+		if err != nil {
+			l.errorf(n, "granularity %s: offset: %v", g.Name, err)
+			return
+		}
+		g.Origin = g.Origin.AddDate(0, om, 0).Add(time.Duration(os) * time.Second)
+	}
+	if g.Months != 0 && (g.Origin.Day() != 1 || g.Origin.Hour() != 0 || g.Origin.Minute() != 0 || g.Origin.Second() != 0) {
+		l.errorf(n, "granularity %s: a month-based interval needs an origin at the start of a month", g.Name)
+		return
+	}
+	d.Granularities = append(d.Granularities, g)
 }

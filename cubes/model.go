@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // MemberType is a measure or dimension type as the model spells it.
@@ -97,8 +98,20 @@ type Dimension struct {
 	PrimaryKey  bool
 	Public      bool
 	Case        *CaseDef
-	Pos         Pos
-	origin      Member
+	// Granularities are the custom time buckets of a time dimension.
+	Granularities []Granularity
+	Pos           Pos
+	origin        Member
+}
+
+// Granularity is a custom time bucket: a whole number of months, or of
+// seconds, counted from an origin.
+type Granularity struct {
+	Name    string
+	Title   string
+	Months  int
+	Seconds int64
+	Origin  time.Time
 }
 
 // CaseDef is a dimension defined by CASE WHEN … THEN label … ELSE label.
