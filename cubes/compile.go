@@ -424,12 +424,7 @@ func (c *compiler) firstGranular() int {
 	return -1
 }
 
-func (c *compiler) table(cube *Cube) string {
-	if cube.SQLTable != "" {
-		return cube.SQLTable + " AS " + c.d.QuoteIdent(cube.Name)
-	}
-	return "(" + cube.SQL + ") AS " + c.d.QuoteIdent(cube.Name)
-}
+func (c *compiler) table(cube *Cube) string { return c.r.table(cube) }
 
 type hop struct {
 	from, to *Cube

@@ -314,7 +314,7 @@ func (l *loader) dimension(c *Cube, n *yaml.Node) {
 		"format":                         ignored,
 		"meta":                           ignored,
 		"granularities":                  func(v *yaml.Node) { l.seq(v, "granularities", func(g *yaml.Node) { l.granularity(d, g) }) },
-		"sub_query":                      func(v *yaml.Node) { l.errorf(v, "sub_query dimensions are not supported yet") },
+		"sub_query":                      l.boolean(&d.SubQuery),
 		"propagate_filters_to_sub_query": ignored,
 		"case":                           func(v *yaml.Node) { d.Case = l.caseDef(v) },
 	})

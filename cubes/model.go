@@ -100,8 +100,11 @@ type Dimension struct {
 	Case        *CaseDef
 	// Granularities are the custom time buckets of a time dimension.
 	Granularities []Granularity
-	Pos           Pos
-	origin        Member
+	// SubQuery: SQL is a measure of a joined cube, computed per row of
+	// this cube.
+	SubQuery bool
+	Pos      Pos
+	origin   Member
 }
 
 // Granularity is a custom time bucket: a whole number of months, or of

@@ -101,11 +101,65 @@ func (r *renderer) memberExpr(m Member) (string, error) {
 	return "", fmt.Errorf("unknown member kind %T", m)
 }
 
+// table renders a cube's table with the cube's name as its alias.
+func (r *renderer) table(cube *Cube) string {
+	if cube.SQLTable != "" {
+		return cube.SQLTable + " AS " + r.d.QuoteIdent(cube.Name)
+	}
+	return "(" + cube.SQL + ") AS " + r.d.QuoteIdent(cube.Name)
+}
+
+// subQuery renders a sub_query dimension: the measure of the joined cube
+// it names, aggregated over that cube's rows joined to this row.
+func (r *renderer) subQuery(d *Dimension) (string, error) {
+	var other *Cube
+	for _, m := range refRe.FindAllStringSubmatch(d.SQL, -1) {
+		if m[2] == "" || m[1] == "CUBE" || m[1] == d.Cube.Name {
+			continue
+		}
+		c, ok := r.model.Cube(m[1])
+		if !ok {
+			return "", fmt.Errorf("sub_query dimension %s.%s: unknown cube %q", d.Cube.Name, d.Name, m[1])
+		}
+		if other != nil && other != c {
+			return "", fmt.Errorf("sub_query dimension %s.%s reads two cubes (%s, %s): one measure of one joined cube, please", d.Cube.Name, d.Name, other.Name, c.Name)
+		}
+		other = c
+	}
+	if other == nil {
+		return "", fmt.Errorf("sub_query dimension %s.%s must reference a measure of another cube, as {cube.measure}", d.Cube.Name, d.Name)
+	}
+	var on string
+	var err error
+	switch {
+	case d.Cube.join(other.Name) != nil:
+		on, err = r.expand(d.Cube, d.Cube.join(other.Name).SQL)
+	case other.join(d.Cube.Name) != nil:
+		on, err = r.expand(other, other.join(d.Cube.Name).SQL)
+	default:
+		return "", fmt.Errorf("sub_query dimension %s.%s: no join between %s and %s", d.Cube.Name, d.Name, d.Cube.Name, other.Name)
+	}
+	if err != nil {
+		return "", err
+	}
+	// The measure is an aggregate whatever the outer query is.
+	inner := *r
+	inner.ungrouped = false
+	value, err := inner.expand(d.Cube, d.SQL)
+	if err != nil {
+		return "", err
+	}
+	return "(SELECT " + value + " FROM " + r.table(other) + " WHERE " + on + ")", nil
+}
+
 func (r *renderer) dimensionExpr(d *Dimension) (string, error) {
 	if err := r.push(d); err != nil {
 		return "", err
 	}
 	defer r.pop()
+	if d.SubQuery {
+		return r.subQuery(d)
+	}
 	if d.Case != nil {
 		var b strings.Builder
 		b.WriteString("CASE")
