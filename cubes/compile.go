@@ -220,8 +220,16 @@ func (c *compiler) compile() (*Compiled, error) {
 		}
 		where = append(where, s)
 	}
+	rolling := false
+	for _, col := range c.cols {
+		if m, ok := resolveMember(col.Member).(*Measure); ok && m.Rolling != nil {
+			rolling = true
+		}
+	}
 	for _, td := range q.TimeDimensions {
-		if td.DateRange.IsZero() {
+		// With rolling windows the date range bounds the periods, not the
+		// rows: a window reaches rows before it (see compileRolling).
+		if td.DateRange.IsZero() || rolling {
 			continue
 		}
 		s, err := c.dateRange(td)
@@ -262,6 +270,11 @@ func (c *compiler) compile() (*Compiled, error) {
 	plan, err := c.planJoins()
 	if err != nil {
 		return nil, err
+	}
+	for _, col := range c.cols {
+		if m, ok := resolveMember(col.Member).(*Measure); ok && m.Rolling != nil {
+			return c.compileRolling(plan, where, measureFilters, nGroup, order)
+		}
 	}
 	fanOut := false
 	for _, col := range c.cols {

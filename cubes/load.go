@@ -268,7 +268,7 @@ func (l *loader) measure(c *Cube, n *yaml.Node) {
 		"shown":          l.boolean(&shown),
 		"meta":           ignored,
 		"drill_members":  ignored,
-		"rolling_window": func(v *yaml.Node) { l.errorf(v, "rolling_window is not supported yet") },
+		"rolling_window": func(v *yaml.Node) { m.Rolling = l.rollingWindow(v) },
 		"filters": func(v *yaml.Node) {
 			l.seq(v, "filters", func(f *yaml.Node) {
 				var sql string
@@ -644,4 +644,39 @@ func (l *loader) granularity(d *Dimension, n *yaml.Node) {
 		return
 	}
 	d.Granularities = append(d.Granularities, g)
+}
+
+func (l *loader) rollingWindow(n *yaml.Node) *RollingWindow {
+	w := &RollingWindow{}
+	var trailing, leading, offset string
+	l.mapping(n, "rolling_window", map[string]func(*yaml.Node){
+		"trailing": l.str(&trailing), "leading": l.str(&leading), "offset": l.str(&offset),
+		"type": ignored, "granularity": ignored,
+	})
+	var err error
+	switch trailing {
+	case "unbounded":
+		w.Unbounded = true
+	case "":
+	default:
+		if w.TrailingMonths, w.TrailingSeconds, err = parseInterval(trailing); err != nil {
+			l.errorf(n, "rolling_window trailing: %v", err)
+		}
+	}
+	if leading != "" && leading != "unbounded" {
+		w.HasLeading = true
+		if w.LeadingMonths, w.LeadingSeconds, err = parseInterval(leading); err != nil {
+			l.errorf(n, "rolling_window leading: %v", err)
+		}
+	} else if leading == "unbounded" {
+		l.errorf(n, "rolling_window leading: unbounded is not supported")
+	}
+	switch offset {
+	case "", "end":
+	case "start":
+		w.AtStart = true
+	default:
+		l.errorf(n, "rolling_window offset %q: want start or end", offset)
+	}
+	return w
 }

@@ -83,8 +83,20 @@ type Measure struct {
 	Format      string
 	Filters     []string
 	Public      bool
-	Pos         Pos
-	origin      Member // for a view's member: the cube member it stands for
+	// Rolling makes the measure a rolling window over time.
+	Rolling *RollingWindow
+	Pos     Pos
+	origin  Member // for a view's member: the cube member it stands for
+}
+
+// RollingWindow is a measure's window around each period: trailing and
+// leading durations (Unbounded: no lower bound), anchored at the period's
+// end (default) or start.
+type RollingWindow struct {
+	TrailingMonths, LeadingMonths   int
+	TrailingSeconds, LeadingSeconds int64
+	Unbounded, HasLeading           bool
+	AtStart                         bool
 }
 
 // Dimension is an attribute rows are grouped or filtered by.
