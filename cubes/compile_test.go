@@ -58,10 +58,36 @@ var goldenQueries = []struct{ name, query string }{
 	{"fanout_mixed_with_filter", `{"measures":["orders.count","customers.count","customers.unique_cities"],"dimensions":["customers.tier"],"filters":[{"member":"customers.count","operator":"gt","values":["10"]},{"member":"orders.channel","operator":"equals","values":["web"]}],"order":{"customers.count":"desc"},"limit":3}`},
 }
 
+// featureQueries use testdata/features (extends, custom granularities,
+// sub_query, rolling windows) and the query time zone.
+var featureQueries = []struct{ name, query string }{
+	{"timezone", `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"day","dateRange":["2023-03-10","2023-03-14"]}],"timezone":"America/New_York"}`},
+	{"custom_granularity_offset", `{"measures":["events.count"],"timeDimensions":[{"dimension":"events.at","granularity":"fiscal_year"}]}`},
+	{"custom_granularity_origin", `{"measures":["events.value"],"timeDimensions":[{"dimension":"events.at","granularity":"two_weeks"}]}`},
+	{"extends_with_join", `{"measures":["events.count","events.value"],"dimensions":["accounts.plan"]}`},
+	{"sub_query", `{"measures":["accounts.count"],"dimensions":["accounts.lifetime_events"],"filters":[{"member":"accounts.lifetime_events","operator":"gt","values":["10"]}]}`},
+	{"rolling_window", `{"measures":["events.value","events.rolling_value","events.running_count"],"timeDimensions":[{"dimension":"events.at","granularity":"day","dateRange":["2024-01-01","2024-01-31"]}]}`},
+}
+
+func featuresModel(t testing.TB) *Model {
+	t.Helper()
+	m, err := LoadDir("testdata/features")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func TestCompileGolden(t *testing.T) {
-	m := oracleModel(t)
+	oracle, features := oracleModel(t), featuresModel(t)
+	all := append([]struct{ name, query string }{}, goldenQueries...)
+	all = append(all, featureQueries...)
 	for _, d := range []Dialect{Postgres{}, DuckDB{}} {
-		for _, g := range goldenQueries {
+		for _, g := range all {
+			m := oracle
+			if strings.Contains(g.query, "events.") || strings.Contains(g.query, "accounts.") {
+				m = features
+			}
 			t.Run(d.Name()+"/"+g.name, func(t *testing.T) {
 				var q Query
 				if err := json.Unmarshal([]byte(g.query), &q); err != nil {

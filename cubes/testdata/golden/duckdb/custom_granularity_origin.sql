@@ -1,0 +1,1 @@
+SELECT (TIMESTAMP '2024-01-01 00:00:00' + to_seconds(CAST(floor((epoch("events".at) - epoch(TIMESTAMP '2024-01-01 00:00:00')) / 1209600) AS BIGINT) * 1209600)) "events__at__two_weeks", sum("events".value) "events__value" FROM public.events AS "events" GROUP BY 1 ORDER BY 1 ASC
