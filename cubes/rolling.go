@@ -31,8 +31,6 @@ func (c *compiler) compileRolling(plan *joinPlan, where []string, measureFilters
 	switch {
 	case len(q.TimeDimensions) != 1 || q.TimeDimensions[0].Granularity == "" || q.TimeDimensions[0].DateRange.IsZero():
 		return refuse("a time dimension with a granularity and a dateRange is needed")
-	case nGroup != 1:
-		return refuse("other dimensions are not supported yet")
 	case len(measureFilters) > 0 || q.Ungrouped:
 		return refuse("measure filters and ungrouped queries are not supported yet")
 	case c.loc != nil:
@@ -71,12 +69,20 @@ func (c *compiler) compileRolling(plan *joinPlan, where []string, measureFilters
 	series := "(SELECT d " + qi("date_from") + " FROM generate_series(" + c.d.DateTrunc(g, "CAST("+from+" AS TIMESTAMP)") +
 		", CAST(" + to + " AS TIMESTAMP), INTERVAL '" + step + "') AS s(d)) AS " + s
 	rowWhere := where // the date range is not among them: it bounds the periods
-	var b strings.Builder
-	b.WriteString("SELECT " + dFrom + " " + qi(c.cols[0].Alias))
-	var joins []string
-	for i := 1; i < len(c.cols); i++ {
+	// The time dimension is the last grouping column; the others are
+	// plain dimensions of the rows a window reaches.
+	tdCol := -1
+	for i := 0; i < nGroup; i++ {
+		if c.cols[i].Granularity != "" {
+			tdCol = i
+		}
+	}
+	keyOf := func(v string) string {
+		return "CASE WHEN " + v + " IS NULL THEN 'N' ELSE 'V' || CAST(" + v + " AS VARCHAR) END"
+	}
+	var parts []string
+	for i := nGroup; i < len(c.cols); i++ {
 		m := resolveMember(c.cols[i].Member).(*Measure)
-		alias := qi(fmt.Sprintf("__w%d", i))
 		var cond []string
 		anchor := dTo
 		if m.Rolling != nil && m.Rolling.AtStart {
@@ -104,16 +110,63 @@ func (c *compiler) compileRolling(plan *joinPlan, where []string, measureFilters
 			}
 		}
 		cond = append(cond, rowWhere...)
-		// Each measure aggregates its own window: one lateral-free
-		// subquery per measure, joined on the period.
-		sub := "SELECT " + dFrom + " " + qi("date_from") + ", " + c.exprs[i] + " " + qi("v") +
-			" FROM " + series + " LEFT JOIN " + c.table(plan.root) + " ON " + strings.Join(cond, " AND ") + " GROUP BY 1"
-		joins = append(joins, " LEFT JOIN ("+sub+") AS "+alias+" ON "+alias+"."+qi("date_from")+" = "+dFrom)
-		b.WriteString(", " + alias + "." + qi("v") + " " + qi(c.cols[i].Alias))
+		sel := []string{dFrom + " " + qi(c.cols[tdCol].Alias)}
+		keys := []string{keyOf(dFrom) + " " + qi("__kt")}
+		for j := 0; j < nGroup; j++ {
+			if j != tdCol {
+				sel = append(sel, c.exprs[j]+" "+qi(c.cols[j].Alias))
+				keys = append(keys, keyOf(c.exprs[j])+" "+qi(fmt.Sprintf("__k%d", j)))
+			}
+		}
+		sel = append(sel, c.exprs[i]+" "+qi("v"))
+		groups := make([]string, nGroup)
+		for j := range groups {
+			groups[j] = fmt.Sprint(j + 1)
+		}
+		parts = append(parts, "SELECT "+strings.Join(append(sel, keys...), ", ")+" FROM "+series+" LEFT JOIN "+c.table(plan.root)+
+			" ON "+strings.Join(cond, " AND ")+" GROUP BY "+strings.Join(groups, ", "))
 	}
-	b.WriteString(" FROM " + series)
-	for _, j := range joins {
-		b.WriteString(j)
+	name := func(k int) string { return qi(fmt.Sprintf("__w%d", k)) }
+	// Parts may hold different groups (a window reaches rows a period does
+	// not): full joins on the null-safe keys, dimensions from any part.
+	var b strings.Builder
+	var sel []string
+	for j := 0; j < nGroup; j++ {
+		vals := make([]string, len(parts))
+		for k := range parts {
+			vals[k] = name(k) + "." + qi(c.cols[j].Alias)
+		}
+		sel = append(sel, "COALESCE("+strings.Join(vals, ", ")+") "+qi(c.cols[j].Alias))
+	}
+	for k := range parts {
+		sel = append(sel, name(k)+"."+qi("v")+" "+qi(c.cols[nGroup+k].Alias))
+	}
+	b.WriteString("SELECT " + strings.Join(sel, ", ") + " FROM (" + parts[0] + ") AS " + name(0))
+	keyNames := []string{qi("__kt")}
+	for j := 0; j < nGroup; j++ {
+		if j != tdCol {
+			keyNames = append(keyNames, qi(fmt.Sprintf("__k%d", j)))
+		}
+	}
+	for k := 1; k < len(parts); k++ {
+		var conds []string
+		for _, kn := range keyNames {
+			prev := make([]string, k)
+			for p := 0; p < k; p++ {
+				prev[p] = name(p) + "." + kn
+			}
+			left := prev[0]
+			if k > 1 {
+				left = "COALESCE(" + strings.Join(prev, ", ") + ")"
+			}
+			conds = append(conds, left+" = "+name(k)+"."+kn)
+		}
+		b.WriteString(" FULL JOIN (" + parts[k] + ") AS " + name(k) + " ON " + strings.Join(conds, " AND "))
+	}
+	if len(parts) == 1 {
+		// One part: its rows as they are.
+		b.Reset()
+		b.WriteString("SELECT " + strings.Join(sel, ", ") + " FROM (" + parts[0] + ") AS " + name(0))
 	}
 	sql := b.String()
 	out := &Compiled{Columns: c.cols}

@@ -37,6 +37,9 @@ cubes:
       - name: status
         sql: status
         type: string
+      - name: channel
+        sql: channel
+        type: string
       - name: created_at
         sql: created_at
         type: time
@@ -88,10 +91,48 @@ func TestRollingWindows(t *testing.T) {
 		rows.Close()
 		sameCells(t, "rolling on "+g.Warehouse().Dialect(), got, want)
 	}
-	// What is not supported yet is refused, not answered wrongly.
-	q2 := q
-	q2.Dimensions = []string{"orders.status"}
-	if _, err := m.Compile(&q2, cubes.Postgres{}); err == nil {
-		t.Fatal("a rolling window with another dimension compiled")
+	// By another dimension: each window groups the rows it reaches.
+	perMeasure := []string{
+		`o.created_at >= s.d AND o.created_at < s.d + interval '1 month'`,
+		`o.created_at > s.d + interval '1 month' - interval '1 millisecond' - interval '3 months' AND o.created_at <= s.d + interval '1 month' - interval '1 millisecond'`,
+	}
+	expected := map[string][]string{}
+	for mi, cond := range perMeasure {
+		for _, r := range direct(t, pg, `SELECT s.d, o.channel, count(o.id) FROM generate_series(timestamp '2023-01-01', timestamp '2023-04-30', interval '1 month') s(d)
+			LEFT JOIN public.orders_raw o ON `+cond+` GROUP BY 1, 2`) {
+			k := r[0] + "|" + r[1]
+			if expected[k] == nil {
+				expected[k] = []string{"NULL", "NULL"}
+			}
+			expected[k][mi] = r[2]
+		}
+	}
+	q2 := cubes.Query{Measures: []string{"orders.count", "orders.rolling_count_3m"}, Dimensions: []string{"orders.channel"},
+		TimeDimensions: []cubes.TimeDimension{{Dimension: "orders.created_at", Granularity: "month", DateRange: cubes.DateRange{Pair: []string{"2023-01-01", "2023-04-30"}}}}}
+	for _, g := range []*Gateway{pg, duck} {
+		d, _ := cubes.DialectByName(g.Warehouse().Dialect())
+		c, err := m.Compile(&q2, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := g.Warehouse().Query(context.Background(), c.SQL, c.Args...)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", g.Warehouse().Dialect(), err, c.SQL)
+		}
+		n := 0
+		for rows.Next() {
+			vals, _ := rows.Values()
+			// Columns: channel, month, count, rolling count.
+			k := cell(vals[1]) + "|" + cell(vals[0])
+			want, ok := expected[k]
+			if !ok || cell(vals[2]) != want[0] || cell(vals[3]) != want[1] {
+				t.Fatalf("%s: group %s = %v %v, want %v", g.Warehouse().Dialect(), k, vals[2], vals[3], want)
+			}
+			n++
+		}
+		rows.Close()
+		if n != len(expected) {
+			t.Fatalf("%s: %d groups, want %d", g.Warehouse().Dialect(), n, len(expected))
+		}
 	}
 }
