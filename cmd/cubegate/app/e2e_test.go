@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/rs/zerolog"
 
+	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/warehouse"
 	"github.com/cubegate/cubegate/warehouse/pgtest"
 )
@@ -358,4 +359,42 @@ func TestDemoDataMatchesFixture(t *testing.T) {
 
 func TestMain(m *testing.M) {
 	os.Exit(m.Run())
+}
+
+// compileAndRun compiles q against model m (nil: the gateway's) for g's
+// warehouse, runs it and returns the compiled query and the visible
+// cells of its rows.
+func compileAndRun(t *testing.T, g *Gateway, m *cubes.Model, q cubes.Query) (*cubes.Compiled, [][]string) {
+	t.Helper()
+	if m == nil {
+		m = g.Model
+	}
+	d, _ := cubes.DialectByName(g.Warehouse().Dialect())
+	c, err := m.Compile(&q, d)
+	if err != nil {
+		t.Fatalf("compile for %s: %v", g.Warehouse().Dialect(), err)
+	}
+	rows, err := g.Warehouse().Query(context.Background(), c.SQL, c.Args...)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", g.Warehouse().Dialect(), err, c.SQL)
+	}
+	defer rows.Close()
+	var out [][]string
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := make([]string, 0, len(vals))
+		for i, v := range vals {
+			if !c.Columns[i].Hidden {
+				row = append(row, cell(v))
+			}
+		}
+		out = append(out, row)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v\n%s", g.Warehouse().Dialect(), err, c.SQL)
+	}
+	return c, out
 }

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"testing"
 
@@ -114,30 +113,7 @@ func TestFanOutDeduplicates(t *testing.T) {
 			if err := json.Unmarshal([]byte(c.query), &q); err != nil {
 				t.Fatal(err)
 			}
-			d, _ := cubes.DialectByName(g.Warehouse().Dialect())
-			compiled, err := m.Compile(&q, d)
-			if err != nil {
-				t.Fatalf("%s: %v", c.name, err)
-			}
-			rows, err := g.Warehouse().Query(context.Background(), compiled.SQL, compiled.Args...)
-			if err != nil {
-				t.Fatalf("%s on %s: %v\n%s", c.name, g.Warehouse().Dialect(), err, compiled.SQL)
-			}
-			var got [][]string
-			for rows.Next() {
-				vals, _ := rows.Values()
-				row := make([]string, 0, len(vals))
-				for i, v := range vals {
-					if !compiled.Columns[i].Hidden {
-						row = append(row, cell(v))
-					}
-				}
-				got = append(got, row)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatalf("%s on %s: %v\n%s", c.name, g.Warehouse().Dialect(), err, compiled.SQL)
-			}
-			rows.Close()
+			_, got := compileAndRun(t, g, m, q)
 			sameCellsApprox(t, c.name+" on "+g.Warehouse().Dialect(), got, want)
 		}
 	}

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"testing"
 
 	"github.com/cubegate/cubegate/cubes"
@@ -56,21 +55,7 @@ func TestCustomGranularities(t *testing.T) {
 			TimeDimensions: []cubes.TimeDimension{{Dimension: "orders.created_at", Granularity: c.granularity}},
 			Filters:        []cubes.Filter{{Member: "orders.created_at", Operator: "beforeDate", Values: []string{"2022-03-01"}}}}
 		for _, g := range []*Gateway{pg, duck} {
-			d, _ := cubes.DialectByName(g.Warehouse().Dialect())
-			compiled, err := m.Compile(&q, d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rows, err := g.Warehouse().Query(context.Background(), compiled.SQL, compiled.Args...)
-			if err != nil {
-				t.Fatalf("%s on %s: %v\n%s", c.granularity, g.Warehouse().Dialect(), err, compiled.SQL)
-			}
-			var got [][]string
-			for rows.Next() {
-				vals, _ := rows.Values()
-				got = append(got, []string{cell(vals[0]), cell(vals[1])})
-			}
-			rows.Close()
+			_, got := compileAndRun(t, g, m, q)
 			sameCells(t, c.granularity+" on "+g.Warehouse().Dialect(), got, want)
 		}
 	}

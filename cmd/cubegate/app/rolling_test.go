@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"testing"
 
 	"github.com/cubegate/cubegate/cubes"
@@ -70,25 +69,7 @@ func TestRollingWindows(t *testing.T) {
 		Filters:        []cubes.Filter{{Member: "orders.status", Operator: "equals", Values: []string{"completed"}}},
 		Order:          cubes.Order{{ID: "orders.created_at.month"}}}
 	for _, g := range []*Gateway{pg, duck} {
-		d, _ := cubes.DialectByName(g.Warehouse().Dialect())
-		c, err := m.Compile(&q, d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows, err := g.Warehouse().Query(context.Background(), c.SQL, c.Args...)
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", g.Warehouse().Dialect(), err, c.SQL)
-		}
-		var got [][]string
-		for rows.Next() {
-			vals, _ := rows.Values()
-			row := make([]string, len(vals))
-			for i, v := range vals {
-				row[i] = cell(v)
-			}
-			got = append(got, row)
-		}
-		rows.Close()
+		_, got := compileAndRun(t, g, m, q)
 		sameCells(t, "rolling on "+g.Warehouse().Dialect(), got, want)
 	}
 	// By another dimension: each window groups the rows it reaches.
@@ -110,29 +91,16 @@ func TestRollingWindows(t *testing.T) {
 	q2 := cubes.Query{Measures: []string{"orders.count", "orders.rolling_count_3m"}, Dimensions: []string{"orders.channel"},
 		TimeDimensions: []cubes.TimeDimension{{Dimension: "orders.created_at", Granularity: "month", DateRange: cubes.DateRange{Pair: []string{"2023-01-01", "2023-04-30"}}}}}
 	for _, g := range []*Gateway{pg, duck} {
-		d, _ := cubes.DialectByName(g.Warehouse().Dialect())
-		c, err := m.Compile(&q2, d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows, err := g.Warehouse().Query(context.Background(), c.SQL, c.Args...)
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", g.Warehouse().Dialect(), err, c.SQL)
-		}
-		n := 0
-		for rows.Next() {
-			vals, _ := rows.Values()
+		_, got := compileAndRun(t, g, m, q2)
+		for _, r := range got {
 			// Columns: channel, month, count, rolling count.
-			k := cell(vals[1]) + "|" + cell(vals[0])
-			want, ok := expected[k]
-			if !ok || cell(vals[2]) != want[0] || cell(vals[3]) != want[1] {
-				t.Fatalf("%s: group %s = %v %v, want %v", g.Warehouse().Dialect(), k, vals[2], vals[3], want)
+			k := r[1] + "|" + r[0]
+			if want, ok := expected[k]; !ok || r[2] != want[0] || r[3] != want[1] {
+				t.Fatalf("%s: group %s = %v, want %v", g.Warehouse().Dialect(), k, r, want)
 			}
-			n++
 		}
-		rows.Close()
-		if n != len(expected) {
-			t.Fatalf("%s: %d groups, want %d", g.Warehouse().Dialect(), n, len(expected))
+		if len(got) != len(expected) {
+			t.Fatalf("%s: %d groups, want %d", g.Warehouse().Dialect(), len(got), len(expected))
 		}
 	}
 }

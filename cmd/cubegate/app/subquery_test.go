@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"testing"
 
 	"github.com/cubegate/cubegate/cubes"
@@ -68,21 +67,7 @@ func TestSubQueryDimensions(t *testing.T) {
 		Filters: []cubes.Filter{{Member: "customers.lifetime_value", Operator: "gt", Values: []string{"5000"}}},
 		Order:   cubes.Order{{ID: "customers.tier"}, {ID: "customers.lifetime_orders"}}}
 	for _, g := range []*Gateway{pg, duck} {
-		d, _ := cubes.DialectByName(g.Warehouse().Dialect())
-		c, err := m.Compile(&q, d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows, err := g.Warehouse().Query(context.Background(), c.SQL, c.Args...)
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", g.Warehouse().Dialect(), err, c.SQL)
-		}
-		var got [][]string
-		for rows.Next() {
-			vals, _ := rows.Values()
-			got = append(got, []string{cell(vals[0]), cell(vals[1]), cell(vals[2])})
-		}
-		rows.Close()
+		_, got := compileAndRun(t, g, m, q)
 		sameCells(t, "sub_query on "+g.Warehouse().Dialect(), got, want)
 	}
 	for _, bad := range []string{

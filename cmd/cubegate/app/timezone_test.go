@@ -29,21 +29,7 @@ func TestTimeZones(t *testing.T) {
 	for _, g := range []*Gateway{pg, duck} {
 		var cq cubes.Query
 		json.Unmarshal([]byte(q), &cq)
-		d, _ := cubes.DialectByName(g.Warehouse().Dialect())
-		c, err := g.Model.Compile(&cq, d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows, err := g.Warehouse().Query(context.Background(), c.SQL, c.Args...)
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", g.Warehouse().Dialect(), err, c.SQL)
-		}
-		var got [][]string
-		for rows.Next() {
-			vals, _ := rows.Values()
-			got = append(got, []string{cell(vals[0]), cell(vals[1])})
-		}
-		rows.Close()
+		_, got := compileAndRun(t, g, nil, cq)
 		sameCells(t, g.Warehouse().Dialect(), got, want)
 	}
 
