@@ -14,14 +14,14 @@ import (
 	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
 
-// binder binds one SELECT over a cube to a cubes.Query.
+// binder binds one SELECT over cubes to a cubes.Query.
 type binder struct {
-	s     *Session
-	model *cubes.Model
-	cube  *cubes.Cube
-	alias string
-	q     cubes.Query
-	outs  []output
+	s      *Session
+	model  *cubes.Model
+	tables []tableRef
+	cube   *cubes.Cube // the first table's: COUNT(*) counts it
+	q      cubes.Query
+	outs   []output
 	// grouped is true once a target or HAVING aggregates a measure.
 	grouped bool
 }
@@ -49,24 +49,15 @@ func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgw
 		return nil, unsupported(nil, "SELECT INTO is not supported yet")
 	case len(sel.GetFromClause()) == 0:
 		return s.planConstant(sel)
-	case len(sel.GetFromClause()) > 1 || sel.GetFromClause()[0].GetRangeVar() == nil:
-		return nil, unsupported(sel.GetFromClause()[0], "joins and subqueries in FROM are not supported yet").
-			WithHint("query one cube or view per statement")
 	}
-	rv := sel.GetFromClause()[0].GetRangeVar()
 	model := s.h.Model()
-	if schema := strings.ToLower(rv.GetSchemaname()); schema != "" && schema != "public" {
-		if schema == "pg_catalog" || schema == "information_schema" {
-			return nil, unsupported(sel.GetFromClause()[0], "catalog queries (%s.%s) are not supported yet", schema, rv.GetRelname())
+	b := &binder{s: s, model: model, q: cubes.Query{Order: cubes.Order{}}}
+	for _, item := range sel.GetFromClause() {
+		if err := b.from(item); err != nil {
+			return nil, err
 		}
-		return nil, pgerr.New(pgerrcode.UndefinedTable, "relation %q does not exist", schema+"."+rv.GetRelname()).At(rv.GetLocation() + 1)
 	}
-	cube, ok := model.LookupCube(rv.GetRelname())
-	if !ok || !cube.Public {
-		return nil, pgerr.New(pgerrcode.UndefinedTable, "relation %q does not exist", rv.GetRelname()).
-			At(rv.GetLocation()+1).WithHint("the cubes and views are: %s", strings.Join(publicCubes(model), ", "))
-	}
-	b := &binder{s: s, model: model, cube: cube, alias: rv.GetAlias().GetAliasname(), q: cubes.Query{Order: cubes.Order{}}}
+	b.cube = b.tables[0].cube
 	// Time dimensions are shown, truncated and compared in the session's
 	// TimeZone.
 	if tz := s.vars.m["timezone"]; tz != "UTC" && tz != "GMT" {
@@ -213,7 +204,101 @@ func castKeeps(from, to uint32) bool {
 	return num(from) && to == pgtype.NumericOID
 }
 
-// column resolves a column reference to a member of the FROM cube.
+// tableRef is a cube in FROM, under its alias.
+type tableRef struct {
+	cube  *cubes.Cube
+	alias string // "" when not aliased
+}
+
+// matches reports whether a qualifier names this table: its alias, or
+// its name when it has none.
+func (t tableRef) matches(rel string) bool {
+	if t.alias != "" {
+		return rel == t.alias
+	}
+	return strings.EqualFold(rel, t.cube.Name)
+}
+
+// from binds a FROM item: a cube, or cubes joined with CROSS JOIN, a
+// comma, or JOIN … ON a.__cubeJoinField = b.__cubeJoinField (or ON
+// true). The join path itself always comes from the model.
+func (b *binder) from(n *pg_query.Node) error {
+	switch {
+	case n.GetRangeVar() != nil:
+		rv := n.GetRangeVar()
+		if schema := strings.ToLower(rv.GetSchemaname()); schema != "" && schema != "public" {
+			if schema == "pg_catalog" || schema == "information_schema" {
+				return unsupported(n, "catalog queries (%s.%s) are not supported yet", schema, rv.GetRelname())
+			}
+			return pgerr.New(pgerrcode.UndefinedTable, "relation %q does not exist", schema+"."+rv.GetRelname()).At(rv.GetLocation() + 1)
+		}
+		cube, ok := b.model.LookupCube(rv.GetRelname())
+		if !ok || !cube.Public {
+			return pgerr.New(pgerrcode.UndefinedTable, "relation %q does not exist", rv.GetRelname()).
+				At(rv.GetLocation()+1).WithHint("the cubes and views are: %s", strings.Join(publicCubes(b.model), ", "))
+		}
+		b.tables = append(b.tables, tableRef{cube: cube, alias: rv.GetAlias().GetAliasname()})
+		return nil
+	case n.GetJoinExpr() != nil:
+		j := n.GetJoinExpr()
+		switch j.GetJointype() {
+		case pg_query.JoinType_JOIN_INNER, pg_query.JoinType_JOIN_LEFT:
+		default:
+			return unsupported(n, "only INNER, LEFT and CROSS joins between cubes are supported").
+				WithHint("the join path comes from the model; use CROSS JOIN or JOIN … ON a.__cubeJoinField = b.__cubeJoinField")
+		}
+		if j.GetAlias() != nil || len(j.GetUsingClause()) > 0 || j.GetIsNatural() {
+			return unsupported(n, "NATURAL, USING and aliased joins are not supported").
+				WithHint("join cubes ON a.__cubeJoinField = b.__cubeJoinField")
+		}
+		if err := b.from(j.GetLarg()); err != nil {
+			return err
+		}
+		if err := b.from(j.GetRarg()); err != nil {
+			return err
+		}
+		if q := j.GetQuals(); q != nil && !b.cubeJoinCondition(q) {
+			return unsupported(q, "a join condition between cubes must be a.__cubeJoinField = b.__cubeJoinField").
+				WithHint("the join path comes from the model")
+		}
+		return nil
+	}
+	return unsupported(n, "subqueries and functions in FROM are not supported yet").
+		WithHint("query cubes and views directly")
+}
+
+// cubeJoinCondition accepts ON true and ON x.__cubeJoinField =
+// y.__cubeJoinField (and ANDs of those).
+func (b *binder) cubeJoinCondition(n *pg_query.Node) bool {
+	if c, ok := b.s.params.constOf(n); ok && c.text == "true" {
+		return true
+	}
+	if be := n.GetBoolExpr(); be != nil && be.GetBoolop() == pg_query.BoolExprType_AND_EXPR {
+		for _, a := range be.GetArgs() {
+			if !b.cubeJoinCondition(a) {
+				return false
+			}
+		}
+		return true
+	}
+	e := n.GetAExpr()
+	if e == nil || opName(e.GetName()) != "=" {
+		return false
+	}
+	isJoinField := func(x *pg_query.Node) bool {
+		cr := x.GetColumnRef()
+		if cr == nil {
+			return false
+		}
+		f := cr.GetFields()
+		return strings.EqualFold(f[len(f)-1].GetString_().GetSval(), "__cubeJoinField")
+	}
+	return isJoinField(e.GetLexpr()) && isJoinField(e.GetRexpr())
+}
+
+// column resolves a column reference to a member of a FROM cube:
+// qualified by a table's alias or name, or unqualified when one cube
+// alone has it.
 func (b *binder) column(n *pg_query.Node) (cubes.Member, string, error) {
 	cr := n.GetColumnRef()
 	fields := cr.GetFields()
@@ -222,19 +307,35 @@ func (b *binder) column(n *pg_query.Node) (cubes.Member, string, error) {
 		parts[i] = f.GetString_().GetSval()
 	}
 	col := parts[len(parts)-1]
+	candidates := b.tables
 	if len(parts) > 1 {
 		rel := parts[len(parts)-2]
-		if !(strings.EqualFold(rel, b.cube.Name) && b.alias == "" || rel == b.alias) ||
-			len(parts) == 3 && !strings.EqualFold(parts[0], "public") || len(parts) > 3 {
+		candidates = nil
+		for _, t := range b.tables {
+			if t.matches(rel) {
+				candidates = append(candidates, t)
+			}
+		}
+		if len(candidates) == 0 || len(parts) == 3 && !strings.EqualFold(parts[0], "public") || len(parts) > 3 {
 			return nil, "", pgerr.New(pgerrcode.UndefinedTable, "missing FROM-clause entry for table %q", rel).At(cr.GetLocation() + 1)
 		}
 	}
-	mem, ok := b.cube.LookupMember(col)
-	if !ok || !isPublic(mem) {
+	var found cubes.Member
+	for _, t := range candidates {
+		mem, ok := t.cube.LookupMember(col)
+		if !ok || !isPublic(mem) {
+			continue
+		}
+		if found != nil {
+			return nil, "", pgerr.New(pgerrcode.AmbiguousColumn, "column reference %q is ambiguous", col).At(cr.GetLocation() + 1)
+		}
+		found = mem
+	}
+	if found == nil {
 		return nil, "", pgerr.New(pgerrcode.UndefinedColumn, "column %q does not exist", strings.Join(parts, ".")).
 			At(cr.GetLocation() + 1)
 	}
-	return mem, col, nil
+	return found, col, nil
 }
 
 func isPublic(m cubes.Member) bool {
@@ -268,16 +369,18 @@ func (b *binder) addMeasure(m *cubes.Measure, name string, n *pg_query.Node) out
 // star expands SELECT * to the cube's public measures and dimensions, in
 // that order (as Cube's SQL API lists them): a row-level query.
 func (b *binder) star(n *pg_query.Node) error {
-	for _, m := range b.cube.Measures {
-		if m.Public {
-			o := b.addMeasure(m, m.Name, n)
-			o.rowMeasure = true
-			b.outs = append(b.outs, o)
+	for _, t := range b.tables {
+		for _, m := range t.cube.Measures {
+			if m.Public {
+				o := b.addMeasure(m, m.Name, n)
+				o.rowMeasure = true
+				b.outs = append(b.outs, o)
+			}
 		}
-	}
-	for _, d := range b.cube.Dimensions {
-		if d.Public {
-			b.outs = append(b.outs, b.addDimension(d, d.Name, n))
+		for _, d := range t.cube.Dimensions {
+			if d.Public {
+				b.outs = append(b.outs, b.addDimension(d, d.Name, n))
+			}
 		}
 	}
 	return nil

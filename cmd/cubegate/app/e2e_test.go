@@ -226,6 +226,11 @@ var comparisons = []struct{ name, gateway, direct string }{
 	{"distinct dimension",
 		`SELECT DISTINCT channel FROM orders ORDER BY 1`,
 		`SELECT DISTINCT channel FROM public.orders_raw ORDER BY 1`},
+	{"cubes joined in SQL",
+		`SELECT c.tier, p.category, MEASURE(o.count), SUM(o.total_amount) FROM orders o
+		   JOIN customers c ON o.__cubeJoinField = c.__cubeJoinField CROSS JOIN products p GROUP BY 1, 2 ORDER BY 1, 2`,
+		`SELECT c.tier, p.category, count(*), sum(o.amount) FROM public.orders_raw o LEFT JOIN public.customers_raw c ON o.customer_id = c.id
+		   LEFT JOIN public.products_raw p ON o.product_id = p.id GROUP BY 1, 2 ORDER BY 1, 2`},
 	{"view over a join",
 		`SELECT customers_tier, MEASURE(count) FROM sales GROUP BY 1 ORDER BY 1`,
 		`SELECT c.tier, count(*) FROM public.orders_raw o LEFT JOIN public.customers_raw c ON o.customer_id = c.id GROUP BY 1 ORDER BY 1`},
