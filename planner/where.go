@@ -124,8 +124,75 @@ func (b *binder) values(n *pg_query.Node, oid uint32) ([]string, error) {
 
 var flipped = map[string]string{"=": "=", "<>": "<>", "!=": "<>", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
+// negations of comparison operators, valid in SQL's three-valued logic.
+var negatedOp = map[string]string{"=": "<>", "<>": "=", "!=": "=", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
+
+// pushNot rewrites NOT n into an equivalent condition without a NOT on
+// top (three-valued logic holds for each rewrite), or nil when it cannot.
+func pushNot(n *pg_query.Node) *pg_query.Node {
+	switch {
+	case n.GetBoolExpr() != nil:
+		be := n.GetBoolExpr()
+		if be.GetBoolop() == pg_query.BoolExprType_NOT_EXPR {
+			return be.GetArgs()[0] // NOT NOT a = a
+		}
+		op := pg_query.BoolExprType_AND_EXPR // De Morgan
+		if be.GetBoolop() == pg_query.BoolExprType_AND_EXPR {
+			op = pg_query.BoolExprType_OR_EXPR
+		}
+		args := make([]*pg_query.Node, len(be.GetArgs()))
+		for i, a := range be.GetArgs() {
+			if args[i] = pushNot(a); args[i] == nil {
+				return nil
+			}
+		}
+		return &pg_query.Node{Node: &pg_query.Node_BoolExpr{BoolExpr: &pg_query.BoolExpr{Boolop: op, Args: args, Location: be.GetLocation()}}}
+	case n.GetNullTest() != nil:
+		nt := *n.GetNullTest()
+		if nt.Nulltesttype == pg_query.NullTestType_IS_NULL {
+			nt.Nulltesttype = pg_query.NullTestType_IS_NOT_NULL
+		} else {
+			nt.Nulltesttype = pg_query.NullTestType_IS_NULL
+		}
+		return &pg_query.Node{Node: &pg_query.Node_NullTest{NullTest: &nt}}
+	case n.GetAExpr() != nil:
+		e := *n.GetAExpr()
+		name := opName(e.Name)
+		switch e.Kind {
+		case pg_query.A_Expr_Kind_AEXPR_OP:
+			neg, ok := negatedOp[name]
+			if !ok {
+				return nil
+			}
+			e.Name = []*pg_query.Node{{Node: &pg_query.Node_String_{String_: &pg_query.String{Sval: neg}}}}
+		case pg_query.A_Expr_Kind_AEXPR_IN, pg_query.A_Expr_Kind_AEXPR_ILIKE:
+			flip := map[string]string{"=": "<>", "<>": "=", "~~*": "!~~*", "!~~*": "~~*"}[name]
+			if flip == "" {
+				return nil
+			}
+			e.Name = []*pg_query.Node{{Node: &pg_query.Node_String_{String_: &pg_query.String{Sval: flip}}}}
+		case pg_query.A_Expr_Kind_AEXPR_BETWEEN:
+			e.Kind = pg_query.A_Expr_Kind_AEXPR_NOT_BETWEEN
+		case pg_query.A_Expr_Kind_AEXPR_NOT_BETWEEN:
+			e.Kind = pg_query.A_Expr_Kind_AEXPR_BETWEEN
+		default:
+			return nil
+		}
+		return &pg_query.Node{Node: &pg_query.Node_AExpr{AExpr: &e}}
+	}
+	return nil
+}
+
 // filter binds one condition that is not a top-level AND term.
 func (b *binder) filter(n *pg_query.Node) (cubes.Filter, error) {
+	if be := n.GetBoolExpr(); be != nil && be.GetBoolop() == pg_query.BoolExprType_NOT_EXPR {
+		if _, isSeg, _ := b.segment(be.GetArgs()[0]); isSeg {
+			return cubes.Filter{}, unsupported(n, "segments cannot be negated")
+		}
+		if pushed := pushNot(be.GetArgs()[0]); pushed != nil {
+			return b.filter(pushed)
+		}
+	}
 	switch {
 	case n.GetBoolExpr() != nil:
 		be := n.GetBoolExpr()
@@ -146,7 +213,7 @@ func (b *binder) filter(n *pg_query.Node) (cubes.Filter, error) {
 		case pg_query.BoolExprType_OR_EXPR:
 			return cubes.Filter{Or: group}, nil
 		}
-		return cubes.Filter{}, unsupported(n, "NOT over a condition is not supported yet").WithHint("write the negated comparison instead (<>, NOT IN, IS NOT NULL)")
+		return cubes.Filter{}, unsupported(n, "NOT over this condition is not supported").WithHint("write the negated comparison instead (<>, NOT IN, IS NOT NULL)")
 	case n.GetNullTest() != nil:
 		nt := n.GetNullTest()
 		m, _, err := b.operand(nt.GetArg())

@@ -226,6 +226,12 @@ var comparisons = []struct{ name, gateway, direct string }{
 	{"distinct dimension",
 		`SELECT DISTINCT channel FROM orders ORDER BY 1`,
 		`SELECT DISTINCT channel FROM public.orders_raw ORDER BY 1`},
+	{"NOT pushed down with SQL's NULL semantics",
+		`SELECT city, MEASURE(count) FROM customers WHERE NOT (city = 'Paris' OR tier IN ('gold', 'silver') OR id BETWEEN 10 AND 500) AND NOT city IS NULL GROUP BY 1 ORDER BY 1`,
+		`SELECT city, count(*) FROM public.customers_raw WHERE NOT (city = 'Paris' OR tier IN ('gold', 'silver') OR id BETWEEN 10 AND 500) AND NOT city IS NULL GROUP BY 1 ORDER BY 1`},
+	{"NOT keeps NULLs out as SQL does",
+		`SELECT MEASURE(count) FROM customers WHERE NOT (city <> 'Paris')`,
+		`SELECT count(*) FROM public.customers_raw WHERE NOT (city <> 'Paris')`},
 	{"cubes joined in SQL",
 		`SELECT c.tier, p.category, MEASURE(o.count), SUM(o.total_amount) FROM orders o
 		   JOIN customers c ON o.__cubeJoinField = c.__cubeJoinField CROSS JOIN products p GROUP BY 1, 2 ORDER BY 1, 2`,
