@@ -167,7 +167,8 @@ func TestMaxConnectionsAndStartupLimits(t *testing.T) {
 func TestGracefulShutdown(t *testing.T) {
 	ctx := context.Background()
 	pg := pgtest.Start(t)
-	g, connStr := startWithModel(t, pg.CreateDatabase("slow"), slowModel("0.5"), func(c *Config) { c.SQL.DrainTimeout = 5 * time.Second })
+	dsn := pg.CreateDatabase("slow")
+	g, connStr := startWithModel(t, dsn, slowModel("0.5"), func(c *Config) { c.SQL.DrainTimeout = 5 * time.Second })
 	busy := connect(t, connStr)
 	idle := connect(t, connStr)
 	result := make(chan error, 1)
@@ -178,11 +179,25 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		result <- err
 	}()
-	time.Sleep(200 * time.Millisecond) // the slow statement is running
+	// Wait until the slow statement really runs in the warehouse.
+	watch, err := pgconn.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close(ctx)
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		res, err := watch.Exec(ctx, `SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%' AND state = 'active' AND pid <> pg_backend_pid()`).ReadAll()
+		if err == nil && string(res[0].Rows[0][0]) != "0" {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the slow statement never started")
+		}
+	}
 	done := make(chan error, 1)
 	go func() { done <- g.Shutdown() }()
 	time.Sleep(100 * time.Millisecond)
-	_, err := idle.Exec(ctx, `SELECT 1`)
+	_, err = idle.Exec(ctx, `SELECT 1`)
 	if code := pgCode(err); code != "57P01" && !idle.IsClosed() {
 		t.Fatalf("idle session: %v, want 57P01", err)
 	}
