@@ -324,25 +324,27 @@ func (c *compiler) compile() (*Compiled, error) {
 		b.WriteString(" HAVING ")
 		b.WriteString(strings.Join(having, " AND "))
 	}
-	var totalSQL string
-	totalArgs := len(c.args)
-	if q.Total {
-		totalSQL = "SELECT count(*) FROM (" + b.String() + ") AS " + c.d.QuoteIdent("q")
+	return c.finish(b.String(), order), nil
+}
+
+// finish completes a query body (everything but its order, limit and
+// offset): the count for "total" is taken over the body, then the order,
+// limit and offset are added.
+func (c *compiler) finish(body, order string) *Compiled {
+	out := &Compiled{Columns: c.cols}
+	if c.q.Total {
+		out.TotalSQL = "SELECT count(*) FROM (" + body + ") AS " + c.d.QuoteIdent("q")
+		out.TotalArgs = append([]any(nil), c.args...)
 	}
-	b.WriteString(order)
-	if q.Limit != nil {
-		b.WriteString(" LIMIT ")
-		b.WriteString(c.arg(*q.Limit))
+	sql := body + order
+	if c.q.Limit != nil {
+		sql += " LIMIT " + c.arg(*c.q.Limit)
 	}
-	if q.Offset > 0 {
-		b.WriteString(" OFFSET ")
-		b.WriteString(c.arg(q.Offset))
+	if c.q.Offset > 0 {
+		sql += " OFFSET " + c.arg(c.q.Offset)
 	}
-	out := &Compiled{SQL: b.String(), Args: c.args, Columns: c.cols}
-	if q.Total {
-		out.TotalSQL, out.TotalArgs = totalSQL, c.args[:totalArgs]
-	}
-	return out, nil
+	out.SQL, out.Args = sql, c.args
+	return out
 }
 
 func (c *compiler) addColumn(col Column) error {
@@ -880,20 +882,7 @@ func (c *compiler) compileFanOut(plan *joinPlan, where []string, measureFilters 
 	if len(having) > 0 {
 		sql += " WHERE " + strings.Join(having, " AND ")
 	}
-	out := &Compiled{Columns: c.cols}
-	if c.q.Total {
-		out.TotalSQL = "SELECT count(*) FROM (" + sql + ") AS " + c.d.QuoteIdent("q")
-		out.TotalArgs = append([]any(nil), c.args...)
-	}
-	sql += order
-	if c.q.Limit != nil {
-		sql += " LIMIT " + c.arg(*c.q.Limit)
-	}
-	if c.q.Offset > 0 {
-		sql += " OFFSET " + c.arg(c.q.Offset)
-	}
-	out.SQL, out.Args = sql, c.args
-	return out, nil
+	return c.finish(sql, order), nil
 }
 
 // outerMeasure is a measure as a column of the combined fan-out result,

@@ -515,33 +515,9 @@ func (l *loader) inherit() {
 		for _, s := range c.Segments {
 			have[s.Name] = true
 		}
-		var measures []*Measure
-		for _, m := range parent.Measures {
-			if !have[m.Name] {
-				cp := *m
-				cp.Cube = c
-				measures = append(measures, &cp)
-			}
-		}
-		c.Measures = append(measures, c.Measures...)
-		var dims []*Dimension
-		for _, d := range parent.Dimensions {
-			if !have[d.Name] {
-				cp := *d
-				cp.Cube = c
-				dims = append(dims, &cp)
-			}
-		}
-		c.Dimensions = append(dims, c.Dimensions...)
-		var segs []*Segment
-		for _, s := range parent.Segments {
-			if !have[s.Name] {
-				cp := *s
-				cp.Cube = c
-				segs = append(segs, &cp)
-			}
-		}
-		c.Segments = append(segs, c.Segments...)
+		c.Measures = adopt(have, parent.Measures, c.Measures, func(m *Measure) { m.Cube = c })
+		c.Dimensions = adopt(have, parent.Dimensions, c.Dimensions, func(d *Dimension) { d.Cube = c })
+		c.Segments = adopt(have, parent.Segments, c.Segments, func(s *Segment) { s.Cube = c })
 		joined := map[string]bool{}
 		for _, j := range c.Joins {
 			joined[j.Name] = true
@@ -679,4 +655,22 @@ func (l *loader) rollingWindow(n *yaml.Node) *RollingWindow {
 		l.errorf(n, "rolling_window offset %q: want start or end", offset)
 	}
 	return w
+}
+
+// adopt returns copies of the parent's members the child does not
+// declare (rebound to the child), followed by the child's own.
+func adopt[T any, P interface {
+	*T
+	Member
+}](have map[string]bool, parent, own []P, rebind func(P)) []P {
+	var out []P
+	for _, m := range parent {
+		if !have[m.MemberName()] {
+			cp := P(new(T))
+			*cp = *m
+			rebind(cp)
+			out = append(out, cp)
+		}
+	}
+	return append(out, own...)
 }

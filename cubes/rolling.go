@@ -163,24 +163,5 @@ func (c *compiler) compileRolling(plan *joinPlan, where []string, measureFilters
 		}
 		b.WriteString(" FULL JOIN (" + parts[k] + ") AS " + name(k) + " ON " + strings.Join(conds, " AND "))
 	}
-	if len(parts) == 1 {
-		// One part: its rows as they are.
-		b.Reset()
-		b.WriteString("SELECT " + strings.Join(sel, ", ") + " FROM (" + parts[0] + ") AS " + name(0))
-	}
-	sql := b.String()
-	out := &Compiled{Columns: c.cols}
-	if q.Total {
-		out.TotalSQL = "SELECT count(*) FROM (" + sql + ") AS " + qi("q")
-		out.TotalArgs = append([]any(nil), c.args...)
-	}
-	sql += order
-	if q.Limit != nil {
-		sql += " LIMIT " + c.arg(*q.Limit)
-	}
-	if q.Offset > 0 {
-		sql += " OFFSET " + c.arg(q.Offset)
-	}
-	out.SQL, out.Args = sql, c.args
-	return out, nil
+	return c.finish(b.String(), order), nil
 }
