@@ -43,6 +43,7 @@ type conn struct {
 
 	unflushed int
 	rowBuf    []byte
+	rowEnds   []int
 	rowVals   [][]byte
 
 	tlsConn    *tls.Conn        // set once TLS is up
@@ -514,7 +515,7 @@ func (c *conn) sendRow(cols []Column, formats []int16, row []any) error {
 		return pgerr.New(pgerrcode.InternalError, "row has %d values for %d columns", len(row), len(cols))
 	}
 	buf := c.rowBuf[:0]
-	ends := make([]int, 0, 16)
+	ends := c.rowEnds[:0]
 	for i, v := range row {
 		if v == nil {
 			ends = append(ends, -1)
@@ -534,7 +535,7 @@ func (c *conn) sendRow(cols []Column, formats []int16, row []any) error {
 		}
 		ends = append(ends, len(buf))
 	}
-	c.rowBuf = buf
+	c.rowBuf, c.rowEnds = buf, ends
 	vals := c.rowVals[:0]
 	start := 0
 	for _, end := range ends {

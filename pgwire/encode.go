@@ -49,7 +49,7 @@ func appendText(buf []byte, oid uint32, v any) ([]byte, error) {
 	case float32:
 		return appendFloat(buf, float64(x), pgtype.Float4OID), nil
 	case pgtype.Time:
-		return appendTimeOfDay(buf, x.Microseconds), nil
+		return appendClock(buf, x.Microseconds), nil
 	case pgtype.Interval:
 		return appendInterval(buf, x), nil
 	}
@@ -140,17 +140,35 @@ func appendYMD(buf []byte, t time.Time) []byte {
 }
 
 func appendHMS(buf []byte, t time.Time) []byte {
-	buf = append2(buf, t.Hour())
+	us := (int64(t.Hour())*3600+int64(t.Minute())*60+int64(t.Second()))*1e6 + int64(t.Nanosecond()/1000)
+	return appendClock(buf, us)
+}
+
+// appendClock spells us microseconds as HH:MM:SS[.ffffff], as Postgres
+// writes times of day and the time part of intervals (hours may pass 24):
+// the fraction without trailing zeros. No allocation: it runs per value.
+func appendClock(buf []byte, us int64) []byte {
+	if h := us / 3600e6; h < 100 {
+		buf = append2(buf, int(h))
+	} else {
+		buf = strconv.AppendInt(buf, h, 10)
+	}
 	buf = append(buf, ':')
-	buf = append2(buf, t.Minute())
+	buf = append2(buf, int(us/60e6%60))
 	buf = append(buf, ':')
-	buf = append2(buf, t.Second())
-	if us := t.Nanosecond() / 1000; us != 0 {
-		frac := fmt.Sprintf(".%06d", us)
-		for frac[len(frac)-1] == '0' {
-			frac = frac[:len(frac)-1]
+	buf = append2(buf, int(us/1e6%60))
+	if frac := us % 1e6; frac != 0 {
+		var d [6]byte
+		for k := 5; k >= 0; k-- {
+			d[k] = byte('0' + frac%10)
+			frac /= 10
 		}
-		buf = append(buf, frac...)
+		n := 6
+		for d[n-1] == '0' {
+			n--
+		}
+		buf = append(buf, '.')
+		buf = append(buf, d[:n]...)
 	}
 	return buf
 }
@@ -235,16 +253,7 @@ func appendInterval(buf []byte, iv pgtype.Interval) []byte {
 	} else if len(buf) > start && (iv.Months < 0 || iv.Days < 0) {
 		buf = append(buf, '+')
 	}
-	h := us / 3600e6
-	buf = append(buf, fmt.Sprintf("%02d:%02d:%02d", h, us/60e6%60, us/1e6%60)...)
-	if frac := us % 1e6; frac != 0 {
-		f := fmt.Sprintf(".%06d", frac)
-		for f[len(f)-1] == '0' {
-			f = f[:len(f)-1]
-		}
-		buf = append(buf, f...)
-	}
-	return buf
+	return appendClock(buf, us)
 }
 
 // appendBinary appends v in PostgreSQL's binary format for type oid, after
@@ -284,17 +293,4 @@ func appendBinary(buf []byte, oid uint32, v any) ([]byte, error) {
 		return buf, fmt.Errorf("encode %T as type %d: %w", v, oid, err)
 	}
 	return out, nil
-}
-
-// appendTimeOfDay spells a time of day: 15:04:05[.ffffff].
-func appendTimeOfDay(buf []byte, us int64) []byte {
-	buf = append(buf, fmt.Sprintf("%02d:%02d:%02d", us/3600e6, us/60e6%60, us/1e6%60)...)
-	if frac := us % 1e6; frac != 0 {
-		f := fmt.Sprintf(".%06d", frac)
-		for f[len(f)-1] == '0' {
-			f = f[:len(f)-1]
-		}
-		buf = append(buf, f...)
-	}
-	return buf
 }
