@@ -30,18 +30,6 @@ type Compiled struct {
 	Columns []Column
 }
 
-// Visible returns the columns the query asked for, without the hidden
-// ones that only order the rows.
-func (c *Compiled) Visible() []Column {
-	out := make([]Column, 0, len(c.Columns))
-	for _, col := range c.Columns {
-		if !col.Hidden {
-			out = append(out, col)
-		}
-	}
-	return out
-}
-
 // Column is one result column of a compiled query.
 type Column struct {
 	// Name is "cube.member", or "cube.member.granularity" for a time

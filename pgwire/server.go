@@ -255,13 +255,6 @@ func (s *Server) untrack(c *conn) {
 	delete(s.conns, c)
 }
 
-// ActiveSessions counts authenticated sessions.
-func (s *Server) ActiveSessions() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.sessions)
-}
-
 func (s *Server) serveConn(nc net.Conn) {
 	c := &conn{srv: s, nc: nc, log: s.log.With().Str("remote", nc.RemoteAddr().String()).Logger()}
 	defer nc.Close()

@@ -89,13 +89,6 @@ func Defaults() Config {
 	}
 }
 
-// ConnectionInfo is how a client reaches the SQL listener.
-type ConnectionInfo struct {
-	Host     string `json:"host"`
-	Port     string `json:"port"`
-	Database string `json:"database"`
-}
-
 // ClientHost returns the host clients should dial for a listen address.
 func ClientHost(listen string) (host, port string, err error) {
 	host, port, err = net.SplitHostPort(listen)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -179,25 +180,12 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		result <- err
 	}()
-	// Wait until the slow statement really runs in the warehouse.
-	watch, err := pgconn.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer watch.Close(ctx)
-	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
-		res, err := watch.Exec(ctx, `SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%' AND state = 'active' AND pid <> pg_backend_pid()`).ReadAll()
-		if err == nil && string(res[0].Rows[0][0]) != "0" {
-			break
-		}
-		if time.Since(start) > 10*time.Second {
-			t.Fatal("the slow statement never started")
-		}
-	}
+	active := slowStatements(t, dsn)
+	waitFor(t, "the slow statement to start", func() bool { return active() > 0 })
 	done := make(chan error, 1)
 	go func() { done <- g.Shutdown() }()
 	time.Sleep(100 * time.Millisecond)
-	_, err = idle.Exec(ctx, `SELECT 1`)
+	_, err := idle.Exec(ctx, `SELECT 1`)
 	if code := pgCode(err); code != "57P01" && !idle.IsClosed() {
 		t.Fatalf("idle session: %v, want 57P01", err)
 	}
@@ -214,5 +202,35 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if _, err := pgconn.Connect(ctx, connStr); err == nil {
 		t.Fatal("a connection was accepted after shutdown")
+	}
+}
+
+// slowStatements returns a counter of the slow cube's statements running
+// in the Postgres warehouse at dsn.
+func slowStatements(t *testing.T, dsn string) func() int {
+	t.Helper()
+	watch, err := pgconn.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { watch.Close(context.Background()) })
+	return func() int {
+		res, err := watch.Exec(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE query LIKE '%pg_sleep%' AND state = 'active' AND pid <> pg_backend_pid()`).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := strconv.Atoi(string(res[0].Rows[0][0]))
+		return n
+	}
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for start := time.Now(); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }

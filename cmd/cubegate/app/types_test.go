@@ -54,19 +54,7 @@ func queryTyped(t *testing.T, pc *pgconn.PgConn, sql string, binary bool) typedR
 // same type OID, size, column name and bytes, in text and in binary.
 func TestTypesMatchPostgres(t *testing.T) {
 	ctx := context.Background()
-	pg := pgtest.Start(t)
-	ref, err := pgconn.Connect(ctx, pg.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ref.Close(ctx)
-	g := startDuckDB(t, 100)
-	_, _, connStr, _ := g.MintCredential(ctx, "types")
-	gw, err := pgconn.Connect(ctx, connStr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gw.Close(ctx)
+	ref, gw := postgresAndGateway(t)
 	for _, tz := range []string{"UTC", "Asia/Kolkata"} {
 		for _, pc := range []*pgconn.PgConn{ref, gw} {
 			if _, err := pc.Exec(ctx, "SET TIME ZONE '"+tz+"'").ReadAll(); err != nil {
@@ -89,19 +77,7 @@ func TestTypesMatchPostgres(t *testing.T) {
 // Parameters of every type, sent in text and in binary, arrive intact.
 func TestParametersRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	pg := pgtest.Start(t)
-	ref, err := pgconn.Connect(ctx, pg.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ref.Close(ctx)
-	g := startDuckDB(t, 100)
-	_, _, connStr, _ := g.MintCredential(ctx, "params")
-	gw, err := pgconn.Connect(ctx, connStr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gw.Close(ctx)
+	ref, gw := postgresAndGateway(t)
 	for _, c := range typeCases {
 		sql := fmt.Sprintf("SELECT $1::%s", c.typ)
 		// The binary form of the value, as Postgres encodes it.
@@ -130,4 +106,28 @@ func TestParametersRoundTrip(t *testing.T) {
 			}
 		}
 	}
+}
+
+// postgresAndGateway connects to a real PostgreSQL 15 (the reference) and
+// to a gateway, both closed when the test ends.
+func postgresAndGateway(t *testing.T) (ref, gw *pgconn.PgConn) {
+	t.Helper()
+	ctx := context.Background()
+	pg := pgtest.Start(t)
+	ref, err := pgconn.Connect(ctx, pg.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ref.Close(ctx) })
+	g := startDuckDB(t, 100)
+	_, _, connStr, err := g.MintCredential(ctx, "types")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err = pgconn.Connect(ctx, connStr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close(ctx) })
+	return ref, gw
 }

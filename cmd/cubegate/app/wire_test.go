@@ -6,16 +6,12 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
-	"github.com/rs/zerolog"
 
 	"github.com/cubegate/cubegate/warehouse/pgtest"
 )
@@ -118,62 +114,15 @@ func TestCancelStopsWarehouseQuery(t *testing.T) {
 	ctx := context.Background()
 	pg := pgtest.Start(t)
 	dsn := pg.CreateDatabase("slow")
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "model"), 0o755)
-	os.WriteFile(filepath.Join(dir, "model", "slow.yml"), []byte(`
-cubes:
-  - name: slow
-    sql: "SELECT g AS id, 'x' AS label FROM generate_series(1, 3) g, LATERAL (SELECT pg_sleep(10)) s"
-    measures:
-      - name: count
-        type: count
-    dimensions:
-      - name: id
-        sql: id
-        type: number
-        primary_key: true
-      - name: label
-        sql: label
-        type: string
-`), 0o644)
-	cfg := Defaults()
-	cfg.SQL.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Model.Dir = filepath.Join(dir, "model")
-	cfg.Warehouse.DSN = dsn
-	cfg.State.DSN = "sqlite::memory:"
-	cfg.DataSource.Name = "demo"
-	g, err := Start(ctx, cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	_, _, connStr, err := g.MintCredential(ctx, "cancel")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, connStr := startWithModel(t, dsn, slowModel("10"), nil)
 	conn := connect(t, connStr)
 	done := make(chan error, 1)
 	go func() {
 		_, err := conn.Exec(ctx, "SELECT label, MEASURE(count) FROM slow GROUP BY 1")
 		done <- err
 	}()
-	watch, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer watch.Close(ctx)
-	active := func() int {
-		var n int
-		watch.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%' AND state = 'active' AND pid <> pg_backend_pid()`).Scan(&n)
-		return n
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for active() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the warehouse query never started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	active := slowStatements(t, dsn)
+	waitFor(t, "the warehouse query to start", func() bool { return active() > 0 })
 	canceled := time.Now()
 	if err := conn.PgConn().CancelRequest(ctx); err != nil {
 		t.Fatal(err)
