@@ -44,6 +44,7 @@ type Handler struct {
 	wh      warehouse.Warehouse
 	dialect cubes.Dialect
 	log     zerolog.Logger
+	cat     atomic.Pointer[catalogEntry]
 }
 
 // NewHandler returns a handler serving model over wh.

@@ -38,6 +38,19 @@ type output struct {
 }
 
 func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgwire.Portal, error) {
+	switch classify(sel, s.h.Model()) {
+	case readsCatalog:
+		return s.planCatalog(ctx, sel)
+	case readsNothing:
+		if sel.GetIntoClause() == nil {
+			if sel.GetOp() == pg_query.SetOperation_SETOP_NONE && sel.GetWithClause() == nil {
+				if p, err := s.planConstant(sel); err == nil {
+					return p, nil
+				}
+			}
+			return s.planCatalog(ctx, sel)
+		}
+	}
 	switch {
 	case sel.GetOp() != pg_query.SetOperation_SETOP_NONE:
 		return nil, unsupported(nil, "UNION, INTERSECT and EXCEPT are not supported yet")

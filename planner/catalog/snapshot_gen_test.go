@@ -1,0 +1,155 @@
+package catalog
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cubegate/cubegate/warehouse/pgtest"
+)
+
+var generate = flag.Bool("generate", false, "regenerate pg15.catalog.gz from a throwaway PostgreSQL")
+
+// snapshotRows are the system catalogs whose rows come from PostgreSQL
+// itself (with a WHERE restricting them to built-in objects); every other
+// catalog relation contributes only its columns, and its rows are made
+// from the model.
+var snapshotRows = map[string]string{
+	"pg_catalog.pg_type":                                 "",
+	"pg_catalog.pg_proc":                                 "",
+	"pg_catalog.pg_namespace":                            "",
+	"pg_catalog.pg_am":                                   "",
+	"pg_catalog.pg_collation":                            "",
+	"pg_catalog.pg_language":                             "",
+	"pg_catalog.pg_extension":                            "",
+	"pg_catalog.pg_tablespace":                           "",
+	"pg_catalog.pg_range":                                "",
+	"pg_catalog.pg_operator":                             "",
+	"pg_catalog.pg_cast":                                 "",
+	"pg_catalog.pg_opclass":                              "",
+	"pg_catalog.pg_aggregate":                            "",
+	"pg_catalog.pg_settings":                             "",
+	"pg_catalog.pg_description":                          "",
+	"pg_catalog.pg_class":                                "WHERE relkind IN ('r','v')",
+	"pg_catalog.pg_attribute":                            "WHERE attrelid IN (SELECT oid FROM pg_class WHERE relkind IN ('r','v')) AND attnum > 0",
+	"information_schema.character_sets":                  "",
+	"information_schema.sql_features":                    "",
+	"information_schema.sql_implementation_info":         "",
+	"information_schema.sql_sizing":                      "",
+	"information_schema.information_schema_catalog_name": "",
+}
+
+// TestGenerateSnapshot writes pg15.catalog.gz: the columns of every
+// relation of pg_catalog and information_schema, and the rows of the
+// built-in objects, as a fresh PostgreSQL 15 database answers them.
+func TestGenerateSnapshot(t *testing.T) {
+	if !*generate {
+		t.Skip("run with -generate to regenerate the snapshot")
+	}
+	cluster := pgtest.Start(t)
+	cluster.CreateDatabase("db")
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, cluster.DatabaseDSN("db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SET extra_float_digits = 1; SET TimeZone = 'UTC'; SET DateStyle = ISO; SET IntervalStyle = postgres"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.Query(ctx, `
+		SELECT n.nspname, c.relname, c.oid::int8, c.relkind::text, a.attname, a.atttypid::int8, a.atttypmod
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+		WHERE n.nspname IN ('pg_catalog', 'information_schema') AND c.relkind IN ('r', 'v', 'm')
+		ORDER BY 1, 2, a.attnum`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type col struct {
+		name string
+		typ  int64
+		mod  int32
+	}
+	type rel struct {
+		schema, name, kind string
+		oid                int64
+		cols               []col
+	}
+	var rels []*rel
+	for rows.Next() {
+		var r rel
+		var c col
+		if err := rows.Scan(&r.schema, &r.name, &r.oid, &r.kind, &c.name, &c.typ, &c.mod); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(rels); n == 0 || rels[n-1].schema != r.schema || rels[n-1].name != r.name {
+			rels = append(rels, &r)
+		}
+		last := rels[len(rels)-1]
+		last.cols = append(last.cols, c)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	regTypes := map[int64]bool{24: true, 2202: true, 2205: true, 2206: true, 2203: true, 2204: true, 4089: true, 4096: true, 3734: true, 3769: true, 4191: true}
+	var out bytes.Buffer
+	for _, r := range rels {
+		fmt.Fprintf(&out, "%s.%s\t%d\t%s\n", r.schema, r.name, r.oid, r.kind)
+		sel := make([]string, len(r.cols))
+		for i, c := range r.cols {
+			fmt.Fprintf(&out, "\t%s\t%d\t%d\n", c.name, c.typ, c.mod)
+			sel[i] = pgx.Identifier{c.name}.Sanitize()
+			if regTypes[c.typ] {
+				sel[i] += "::oid"
+			}
+		}
+		where, ok := snapshotRows[r.schema+"."+r.name]
+		if !ok {
+			continue
+		}
+		q := fmt.Sprintf("COPY (SELECT %s FROM %s.%s %s) TO STDOUT", strings.Join(sel, ", "), r.schema, r.name, where)
+		var data bytes.Buffer
+		if _, err := conn.PgConn().CopyTo(ctx, &data, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		for _, line := range strings.SplitAfter(data.String(), "\n") {
+			if line != "" {
+				out.WriteString("=" + line)
+			}
+		}
+	}
+	// Set-returning functions whose rows are fixed: dumped like relations.
+	out.WriteString("pg_catalog.pg_get_keywords\t0\tf\n\tword\t25\t-1\n\tcatcode\t18\t-1\n\tbarelabel\t16\t-1\n\tcatdesc\t25\t-1\n\tbaredesc\t25\t-1\n")
+	var kw bytes.Buffer
+	if _, err := conn.PgConn().CopyTo(ctx, &kw, "COPY (SELECT * FROM pg_get_keywords()) TO STDOUT"); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.SplitAfter(kw.String(), "\n") {
+		if line != "" {
+			out.WriteString("=" + line)
+		}
+	}
+	f, err := os.Create("pg15.catalog.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw, _ := gzip.NewWriterLevel(f, gzip.BestCompression)
+	if _, err := zw.Write(out.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d relations, %d bytes", len(rels), out.Len())
+}

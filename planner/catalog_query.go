@@ -1,0 +1,199 @@
+package planner
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5/pgtype"
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/pgwire"
+	"github.com/cubegate/cubegate/planner/catalog"
+)
+
+// catalogEntry is the catalog of one model version.
+type catalogEntry struct {
+	model *cubes.Model
+	cat   *catalog.Catalog
+}
+
+// catalog returns the catalog of the current model, building it once
+// per model version.
+func (h *Handler) catalog() *catalog.Catalog {
+	m := h.Model()
+	if e := h.cat.Load(); e != nil && e.model == m {
+		return e.cat
+	}
+	e := &catalogEntry{model: m, cat: catalog.New(catalogTables(m))}
+	h.cat.Store(e)
+	return e.cat
+}
+
+// catalogTables shows each public cube and view as a table: its public
+// measures, dimensions and segments in model order, then Cube's virtual
+// __user and __cubeJoinField columns.
+func catalogTables(m *cubes.Model) []catalog.Table {
+	var out []catalog.Table
+	for _, c := range m.Cubes {
+		if !c.Public {
+			continue
+		}
+		t := catalog.Table{Name: c.Name, Description: c.Description}
+		for _, ms := range c.Measures {
+			if ms.Public {
+				t.Columns = append(t.Columns, catalog.TableColumn{Name: ms.Name, Type: measureOID(ms),
+					NotNull: ms.Type == cubes.TypeCount, Description: ms.Description})
+			}
+		}
+		for _, d := range c.Dimensions {
+			if d.Public {
+				t.Columns = append(t.Columns, catalog.TableColumn{Name: d.Name, Type: dimensionOID(d), Description: d.Description})
+			}
+		}
+		for _, sg := range c.Segments {
+			if sg.Public {
+				t.Columns = append(t.Columns, catalog.TableColumn{Name: sg.Name, Type: pgtype.BoolOID, NotNull: true, Description: sg.Description})
+			}
+		}
+		t.Columns = append(t.Columns,
+			catalog.TableColumn{Name: "__user", Type: pgtype.TextOID, Description: "Virtual column for security context switching"},
+			catalog.TableColumn{Name: "__cubeJoinField", Type: pgtype.TextOID, Description: "Virtual column for joining cubes"})
+		out = append(out, t)
+	}
+	return out
+}
+
+// statementKind classifies a SELECT by the relations it reads.
+type statementKind int
+
+const (
+	readsNothing statementKind = iota // no relation anywhere (constants, functions)
+	readsCubes
+	readsCatalog
+)
+
+// classify walks the whole statement (subqueries and CTEs included) for
+// the relations it names: any catalog relation makes it a catalog query.
+func classify(sel *pg_query.SelectStmt, m *cubes.Model) statementKind {
+	kind := readsNothing
+	ctes := map[string]bool{}
+	var rvs []*pg_query.RangeVar
+	fromFunc := false
+	var walk func(protoreflect.Message)
+	walk = func(msg protoreflect.Message) {
+		switch v := msg.Interface().(type) {
+		case *pg_query.RangeVar:
+			rvs = append(rvs, v)
+			return
+		case *pg_query.CommonTableExpr:
+			ctes[v.GetCtename()] = true
+		case *pg_query.RangeFunction:
+			fromFunc = true
+		}
+		msg.Range(func(fd protoreflect.FieldDescriptor, val protoreflect.Value) bool {
+			switch {
+			case fd.IsList() && fd.Message() != nil:
+				l := val.List()
+				for i := 0; i < l.Len(); i++ {
+					walk(l.Get(i).Message())
+				}
+			case fd.Message() != nil && !fd.IsMap():
+				walk(val.Message())
+			}
+			return true
+		})
+	}
+	walk(sel.ProtoReflect())
+	if fromFunc {
+		kind = readsCatalog
+	}
+	for _, rv := range rvs {
+		schema, name := rv.GetSchemaname(), rv.GetRelname()
+		switch {
+		case schema == "pg_catalog" || schema == "information_schema":
+			return readsCatalog
+		case schema == "" && ctes[name]:
+			if kind == readsNothing {
+				kind = readsCatalog
+			}
+		case schema == "" && !isCube(m, name) && catalog.IsCatalogRelation(name):
+			return readsCatalog
+		default:
+			if kind != readsCatalog {
+				kind = readsCubes
+			}
+		}
+	}
+	return kind
+}
+
+// planCatalog answers a SELECT over pg_catalog and information_schema.
+func (s *Session) planCatalog(ctx context.Context, sel *pg_query.SelectStmt) (pgwire.Portal, error) {
+	cat := s.h.catalog()
+	if s.params.describing() {
+		cols, err := cat.Describe(ctx, sel, s.catalogSession())
+		if err != nil {
+			return nil, err
+		}
+		return &staticPortal{tag: "SELECT", cols: wireColumns(cols)}, nil
+	}
+	res, err := cat.Query(ctx, sel, s.catalogSession())
+	if err != nil {
+		return nil, err
+	}
+	return &staticPortal{tag: "SELECT", cols: wireColumns(res.Columns), rows: res.Rows}, nil
+}
+
+func wireColumns(cols []catalog.ResultColumn) []pgwire.Column {
+	out := make([]pgwire.Column, len(cols))
+	for i, c := range cols {
+		out[i] = pgwire.Column{Name: c.Name, TypeOID: c.Type, TypeSize: c.Size, TypeMod: c.Mod}
+	}
+	return out
+}
+
+// catalogSession is the session as the catalog sees it.
+type catalogSession struct{ s *Session }
+
+func (s *Session) catalogSession() catalogSession { return catalogSession{s} }
+
+func (c catalogSession) User() string      { return c.s.info.User }
+func (c catalogSession) Database() string  { return c.s.info.Database }
+func (c catalogSession) Version() string   { return c.s.version() }
+func (c catalogSession) BackendPID() int64 { return int64(c.s.info.ProcessID) }
+
+func (c catalogSession) Setting(name string) (string, bool) {
+	_, v, err := c.s.vars.show(name)
+	return v, err == nil
+}
+
+func (c catalogSession) SetConfig(name, value string, local bool) error {
+	return c.s.vars.set(name, value, local)
+}
+
+func (c catalogSession) ParamType(n int) uint32 {
+	p := c.s.params
+	if p == nil || n < 1 || n > len(p.oids) {
+		if p != nil && p.values == nil {
+			for len(p.oids) < n {
+				p.oids = append(p.oids, 0)
+			}
+		}
+		return 0
+	}
+	return p.oids[n-1]
+}
+
+func (c catalogSession) Param(n int) (*string, uint32, error) {
+	v, err := c.s.params.param(&pg_query.ParamRef{Number: int32(n)})
+	if err != nil || v.isNull {
+		return nil, v.oid, err
+	}
+	return &v.text, v.oid, nil
+}
+
+func isCube(m *cubes.Model, name string) bool {
+	_, ok := m.Cube(name)
+	return ok
+}
