@@ -25,15 +25,15 @@ func (h *Handler) catalog() *catalog.Catalog {
 	if e := h.cat.Load(); e != nil && e.model == m {
 		return e.cat
 	}
-	e := &catalogEntry{model: m, cat: catalog.New(catalogTables(m))}
+	e := &catalogEntry{model: m, cat: catalog.New(CatalogTables(m))}
 	h.cat.Store(e)
 	return e.cat
 }
 
-// catalogTables shows each public cube and view as a table: its public
+// CatalogTables shows each public cube and view as a table: its public
 // measures, dimensions and segments in model order, then Cube's virtual
 // __user and __cubeJoinField columns.
-func catalogTables(m *cubes.Model) []catalog.Table {
+func CatalogTables(m *cubes.Model) []catalog.Table {
 	var out []catalog.Table
 	for _, c := range m.Cubes {
 		if !c.Public {

@@ -91,7 +91,7 @@ func (x *executor) cast(e *expr, t uint32) *expr {
 		return e
 	}
 	from := e.typ
-	return &expr{typ: t, name: e.name, eval: func(en *env) (any, error) {
+	return &expr{typ: t, name: e.name, weak: e.weak, fields: e.fields, eval: func(en *env) (any, error) {
 		v, err := e.eval(en)
 		if err != nil || v == nil {
 			return nil, err

@@ -72,6 +72,8 @@ type expr struct {
 	eval   func(*env) (any, error)
 	// constant expressions (no column, no parameter) are folded.
 	name string // the column name Postgres gives it (FigureColname)
+	// weak names (a cast's type, "case") yield to a stronger one.
+	weak bool
 }
 
 // query is a compiled SELECT.

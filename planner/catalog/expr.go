@@ -59,10 +59,10 @@ func (x *executor) compileExpr(n *pg_query.Node, sc *scope) (*expr, error) {
 			return nil, located(err.(*pgerr.Error), n)
 		}
 		e := x.cast(arg, t)
-		if arg.name != "" && tc.GetArg().GetAConst() == nil {
-			e.name = arg.name
+		if arg.name != "" && !arg.weak && tc.GetArg().GetAConst() == nil {
+			e.name, e.weak = arg.name, false
 		} else {
-			e.name = typeLabel(tc.GetTypeName())
+			e.name, e.weak = typeLabel(tc.GetTypeName()), true
 		}
 		return e, nil
 	case n.GetParamRef() != nil:
@@ -238,7 +238,9 @@ func constant(c *pg_query.A_Const) (*expr, error) {
 	case c.GetSval() != nil:
 		return constExpr(c.GetSval().GetSval(), tUnknown, ""), nil
 	case c.GetBoolval() != nil:
-		return constExpr(c.GetBoolval().GetBoolval(), tBool, "bool"), nil
+		e := constExpr(c.GetBoolval().GetBoolval(), tBool, "bool")
+		e.weak = true
+		return e, nil
 	case c.GetBsval() != nil:
 		return constExpr(c.GetBsval().GetBsval(), tText, ""), nil
 	}
@@ -453,7 +455,11 @@ func (x *executor) compileCase(c *pg_query.CaseExpr, sc *scope) (*expr, error) {
 	if def != nil {
 		def = x.cast(def, t)
 	}
-	return &expr{typ: t, name: "case", eval: func(e *env) (any, error) {
+	name, weak := "case", true
+	if def != nil && def.name != "" && !def.weak {
+		name, weak = def.name, false
+	}
+	return &expr{typ: t, name: name, weak: weak, eval: func(e *env) (any, error) {
 		for _, w := range whens {
 			v, err := w.cond.eval(e)
 			if err != nil {
@@ -852,6 +858,14 @@ func (x *executor) prefixOp(op string, r *expr, n *pg_query.Node) (*expr, error)
 		}}, nil
 	case "+":
 		return r, nil
+	case "~":
+		return &expr{typ: r.typ, eval: func(e *env) (any, error) {
+			v, err := r.eval(e)
+			if n, ok := v.(int64); ok {
+				return ^n, err
+			}
+			return nil, err
+		}}, nil
 	}
 	return nil, unsupported(n, "prefix operator %s is not supported", op)
 }
@@ -901,6 +915,27 @@ func (x *executor) binaryOp(op string, l, r *expr, n *pg_query.Node) (*expr, err
 				return nil, err
 			}
 			return arith(op, lv, rv, t)
+		}}, nil
+	case "&", "|", "#", "<<", ">>":
+		t := numericResult(l.typ, r.typ)
+		return &expr{typ: t, eval: func(e *env) (any, error) {
+			lv, rv, err := eval2(l, r, e)
+			if err != nil || lv == nil || rv == nil {
+				return nil, err
+			}
+			a, _ := toInt(lv)
+			b, _ := toInt(rv)
+			switch op {
+			case "&":
+				return a & b, nil
+			case "|":
+				return a | b, nil
+			case "#":
+				return a ^ b, nil
+			case "<<":
+				return a << uint(b), nil
+			}
+			return a >> uint(b), nil
 		}}, nil
 	case "@>", "<@", "&&":
 		return &expr{typ: tBool, eval: func(e *env) (any, error) {
