@@ -376,8 +376,33 @@ func (c *Catalog) roleOID(x *executor, name string) (uint32, bool) {
 	return 0, false
 }
 
-func (c *Catalog) indexDef([]any) (any, error)      { return nil, nil }
-func (c *Catalog) constraintDef([]any) (any, error) { return nil, nil }
+func (c *Catalog) indexDef(a []any) (any, error) {
+	pretty := len(a) > 2 && a[2] == true
+	if len(a) > 1 {
+		if n, _ := toInt(a[1]); n != 0 {
+			return nil, nil // one column of the index: not kept
+		}
+	}
+	return definition("pg_catalog.pg_get_indexdef", a[0], pretty), nil
+}
+
+func (c *Catalog) constraintDef(a []any) (any, error) {
+	return definition("pg_catalog.pg_get_constraintdef", a[0], len(a) > 1 && a[1] == true), nil
+}
+
+// definition looks up a built-in object's definition in the snapshot.
+func definition(rel string, oid any, pretty bool) any {
+	n, _ := toInt(oid)
+	for _, r := range snapshot().rels[rel].rows {
+		if r[0] == n {
+			if pretty {
+				return r[2]
+			}
+			return r[1]
+		}
+	}
+	return nil
+}
 
 func (c *Catalog) procRow(v any) ([]any, map[string]int) {
 	oid, _ := toInt(v)

@@ -701,6 +701,26 @@ func (x *executor) compileFromItem(n *pg_query.Node, sc *scope) (*source, error)
 			cols[i] = colInfo{name: c.Name, typ: c.Type, mod: c.Mod}
 		}
 		cols = aliasCols(cols, rv.GetAlias(), name)
+		if len(rv.GetAlias().GetColnames()) == 0 {
+			// The system column tableoid (psql's \dd reads it).
+			alias := name
+			if rv.GetAlias() != nil {
+				alias = rv.GetAlias().GetAliasname()
+			}
+			cols = append(cols, colInfo{rel: alias, name: "tableoid", typ: tOID, mod: -1, hidden: true})
+			tableOID := int64(x.cat.classOIDs[rel.schema+"."+rel.name])
+			return &source{cols: cols, run: func(*env) ([][]any, error) {
+				rows, err := x.cat.rowsOf(x, rel)
+				if err != nil {
+					return nil, err
+				}
+				out := make([][]any, len(rows))
+				for i, r := range rows {
+					out[i] = append(r[:len(r):len(r)], tableOID)
+				}
+				return out, nil
+			}}, nil
+		}
 		return &source{cols: cols, run: func(*env) ([][]any, error) { return x.cat.rowsOf(x, rel) }}, nil
 	case n.GetRangeSubselect() != nil:
 		rs := n.GetRangeSubselect()

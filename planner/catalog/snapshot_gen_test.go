@@ -37,7 +37,9 @@ var snapshotRows = map[string]string{
 	"pg_catalog.pg_aggregate":                            "",
 	"pg_catalog.pg_settings":                             "",
 	"pg_catalog.pg_description":                          "",
-	"pg_catalog.pg_class":                                "WHERE relkind IN ('r','v')",
+	"pg_catalog.pg_class":                                "WHERE relkind IN ('r','v','i')",
+	"pg_catalog.pg_index":                                "",
+	"pg_catalog.pg_constraint":                           "",
 	"pg_catalog.pg_attribute":                            "WHERE attrelid IN (SELECT oid FROM pg_class WHERE relkind IN ('r','v')) AND attnum > 0",
 	"information_schema.character_sets":                  "",
 	"information_schema.sql_features":                    "",
@@ -119,6 +121,23 @@ func TestGenerateSnapshot(t *testing.T) {
 		var data bytes.Buffer
 		if _, err := conn.PgConn().CopyTo(ctx, &data, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
+		}
+		for _, line := range strings.SplitAfter(data.String(), "\n") {
+			if line != "" {
+				out.WriteString("=" + line)
+			}
+		}
+	}
+	// The definitions of the built-in indexes and constraints, as
+	// pg_get_indexdef and pg_get_constraintdef spell them (plain, pretty).
+	for _, def := range []struct{ name, query string }{
+		{"pg_get_indexdef", "SELECT indexrelid::int8, pg_get_indexdef(indexrelid), pg_get_indexdef(indexrelid, 0, true) FROM pg_index"},
+		{"pg_get_constraintdef", "SELECT oid::int8, pg_get_constraintdef(oid), pg_get_constraintdef(oid, true) FROM pg_constraint"},
+	} {
+		fmt.Fprintf(&out, "pg_catalog.%s\t0\tf\n\toid\t20\t-1\n\tdef\t25\t-1\n\tpretty\t25\t-1\n", def.name)
+		var data bytes.Buffer
+		if _, err := conn.PgConn().CopyTo(ctx, &data, "COPY ("+def.query+") TO STDOUT"); err != nil {
+			t.Fatal(err)
 		}
 		for _, line := range strings.SplitAfter(data.String(), "\n") {
 			if line != "" {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -308,4 +309,51 @@ func firstLine(s string) string {
 		s = s[:160] + "…"
 	}
 	return s
+}
+
+// TestCatalogPsql runs psql's describe commands against cubegate and
+// against the shadow schema in PostgreSQL 15: the output is the same but
+// for the owner's name (and the database's).
+func TestCatalogPsql(t *testing.T) {
+	env := startCorpus(t)
+	bin, err := pgtest.BinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	psql := filepath.Join(bin, "psql")
+	u, err := url.Parse(env.gateway)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwUser := u.User.Username()
+	run := func(dsn, cmd string) string {
+		c := exec.Command(psql, "-X", "--no-psqlrc", "-d", dsn, "-c", cmd)
+		c.Env = append(os.Environ(), "PGSSLMODE=disable", "PAGER=")
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("psql %s: %v\n%s", cmd, err, out)
+		}
+		s := string(out)
+		for _, owner := range []string{gwUser, "postgres"} {
+			s = regexp.MustCompile(`\b`+regexp.QuoteMeta(owner)+`\b *`).ReplaceAllString(s, "OWNER ")
+		}
+		// Column widths follow the owner's name: compare words, not padding.
+		var lines []string
+		for _, l := range strings.Split(s, "\n") {
+			lines = append(lines, strings.Join(strings.Fields(strings.ReplaceAll(l, "-", "")), " "))
+		}
+		return strings.Join(lines, "\n")
+	}
+	for _, cmd := range []string{`\dt`, `\dv`, `\dn`, `\d "Logs"`, `\d "KibanaSampleDataEcommerce"`,
+		`\d+ "KibanaSampleDataEcommerce"`, `\d+ "NumberCube"`, `\dt "Logs"`, `\dt public.*`, `\d`, `\df now`,
+		`\dT`, `\dx`, `\dd "Logs"`, `\dS pg_am`, `\d pg_catalog.pg_namespace`} {
+		got, want := run(env.gateway, cmd), run(env.shadow, cmd)
+		if got != want {
+			t.Errorf("psql %s:\ncubegate:\n%s\nPostgreSQL:\n%s", cmd, got, want)
+		}
+	}
+	// \l lists the one database a credential reaches.
+	if got := run(env.gateway, `\l`); !strings.Contains(got, "db OWNER UTF8 C.UTF8 C.UTF8 libc") && !strings.Contains(got, "db | OWNER | UTF8") {
+		t.Errorf(`psql \l: %s`, got)
+	}
 }
