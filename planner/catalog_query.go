@@ -2,6 +2,7 @@ package planner
 
 import (
 	"context"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
@@ -62,6 +63,26 @@ func CatalogTables(m *cubes.Model) []catalog.Table {
 		out = append(out, t)
 	}
 	return out
+}
+
+// tableColumns marks the outputs that are a cube's column, unchanged, with
+// the table's OID and the column's number, as PostgreSQL's RowDescription
+// does (PgJDBC's getTableName, grids that edit in place).
+func (s *Session) tableColumns(outs []output) {
+	cat := s.h.catalog()
+	for i, o := range outs {
+		cr := o.node.GetColumnRef()
+		if cr == nil || o.key == "" {
+			continue
+		}
+		cube, member, ok := strings.Cut(o.key, ".")
+		if !ok || strings.Contains(member, ".") {
+			continue // a time dimension at a granularity
+		}
+		if rel, att, ok := cat.ColumnRef(cube, member); ok {
+			outs[i].col.TableOID, outs[i].col.AttrNum = rel, att
+		}
+	}
 }
 
 // statementKind classifies a SELECT by the relations it reads.
@@ -184,6 +205,8 @@ func (c catalogSession) ParamType(n int) uint32 {
 	}
 	return p.oids[n-1]
 }
+
+func (c catalogSession) InferParam(n int, oid uint32) { c.s.params.infer(n, oid) }
 
 func (c catalogSession) Param(n int) (*string, uint32, error) {
 	v, err := c.s.params.param(&pg_query.ParamRef{Number: int32(n)})

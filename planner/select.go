@@ -79,6 +79,7 @@ func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgw
 	if err := b.bind(sel); err != nil {
 		return nil, err
 	}
+	s.tableColumns(b.outs)
 	if s.params.describing() {
 		// Described, not run: the columns are known without compiling with
 		// values the statement does not have yet.

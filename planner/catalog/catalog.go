@@ -46,6 +46,8 @@ type Session interface {
 	// its value in text form (nil for NULL) once bound.
 	ParamType(n int) uint32
 	Param(n int) (*string, uint32, error)
+	// InferParam gives an untyped parameter the type its use implies.
+	InferParam(n int, oid uint32)
 }
 
 // Catalog is the catalog of one model.
@@ -535,6 +537,21 @@ func Location(n *pg_query.Node) int32 {
 		return l.GetLocation()
 	}
 	return -1
+}
+
+// ColumnRef is the OID of a cube's table and the number of its column.
+func (c *Catalog) ColumnRef(table, column string) (uint32, uint16, bool) {
+	for i, t := range c.tables {
+		if t.Name != table {
+			continue
+		}
+		for j, col := range t.Columns {
+			if col.Name == column {
+				return uint32(firstModelOID + 3*i), uint16(j + 1), true
+			}
+		}
+	}
+	return 0, 0, false
 }
 
 // IsCatalogRelation reports whether an unqualified name is a relation of

@@ -74,6 +74,8 @@ type expr struct {
 	name string // the column name Postgres gives it (FigureColname)
 	// weak names (a cast's type, "case") yield to a stronger one.
 	weak bool
+	// param is n for the parameter $n.
+	param int
 }
 
 // query is a compiled SELECT.
@@ -88,8 +90,28 @@ type executor struct {
 	ctx context.Context
 	cat *Catalog
 	s   Session
-	// regexps compiled during the statement.
-	regexps map[string]*regexpEntry
+	// params holds the parameters' values once read.
+	params map[int]any
+}
+
+// param reads $n's value once per statement.
+func (x *executor) param(n int) (any, error) {
+	if v, ok := x.params[n]; ok {
+		return v, nil
+	}
+	text, t, err := x.s.Param(n)
+	if err != nil {
+		return nil, err
+	}
+	var v any
+	if text != nil {
+		v = parseCopyText(*text, t)
+	}
+	if x.params == nil {
+		x.params = map[int]any{}
+	}
+	x.params[n] = v
+	return v, nil
 }
 
 func syntaxErr(n *pg_query.Node, format string, args ...any) error {

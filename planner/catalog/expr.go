@@ -71,13 +71,7 @@ func (x *executor) compileExpr(n *pg_query.Node, sc *scope) (*expr, error) {
 		if typ == 0 {
 			typ = tUnknown
 		}
-		return &expr{typ: typ, eval: func(*env) (any, error) {
-			v, t, err := x.s.Param(num)
-			if err != nil || v == nil {
-				return nil, err
-			}
-			return parseCopyText(*v, t), nil
-		}}, nil
+		return &expr{typ: typ, param: num, eval: func(*env) (any, error) { return x.param(num) }}, nil
 	case n.GetAExpr() != nil:
 		return x.compileAExpr(n, sc)
 	case n.GetBoolExpr() != nil:
@@ -756,9 +750,13 @@ func (x *executor) compileAExpr(n *pg_query.Node, sc *scope) (*expr, error) {
 	case pg_query.A_Expr_Kind_AEXPR_OP_ANY, pg_query.A_Expr_Kind_AEXPR_OP_ALL:
 		all := a.GetKind() == pg_query.A_Expr_Kind_AEXPR_OP_ALL
 		et := elemOf(r.typ)
-		if r.typ == tUnknown {
-			et = l.typ
-			r = x.cast(r, arrayOf(resolved(l.typ)))
+		if et == 0 {
+			// An untyped literal or parameter: an array of the left type.
+			et = resolved(l.typ)
+			if r.param > 0 {
+				x.s.InferParam(r.param, arrayOf(et))
+			}
+			r = x.cast(r, arrayOf(et))
 		}
 		return &expr{typ: tBool, eval: func(e *env) (any, error) {
 			lv, err := l.eval(e)
@@ -1044,6 +1042,12 @@ func arith(op string, a, b any, t uint32) (any, error) {
 // other side's type as Postgres does.
 func (x *executor) comparison(op string, l, r *expr) *expr {
 	lt, rt := l.typ, r.typ
+	if l.param > 0 && lt == tUnknown && rt != tUnknown {
+		x.s.InferParam(l.param, rt)
+	}
+	if r.param > 0 && rt == tUnknown && lt != tUnknown {
+		x.s.InferParam(r.param, lt)
+	}
 	switch {
 	case lt == tUnknown && rt != tUnknown:
 		l, lt = x.cast(l, rt), rt

@@ -640,7 +640,7 @@ func (x *executor) formatType(oid uint32, mod int32) string {
 		}
 		return "???"
 	}
-	if ti.category == "A" && ti.elem != 0 && ti.len == -1 {
+	if ti.category == "A" && ti.elem != 0 && ti.len == -1 && oid != tInt2Vector && oid != tOIDVector {
 		return x.formatType(ti.elem, mod) + "[]"
 	}
 	withMod := func(base string) string {

@@ -41,10 +41,12 @@ func startCorpus(t *testing.T) *corpusEnv {
 	t.Helper()
 	pg := pgtest.Start(t)
 	data := filepath.Join(corpusDir, "cube-tests", "data")
-	dsn := pg.CreateDatabase("db")
-	pg.Psql("db", "-q", "-f", filepath.Join(data, "warehouse.sql"))
-	shadow := pg.CreateDatabase("shadow")
-	pg.Psql("shadow", "-q", "-f", filepath.Join(data, "warehouse.sql"), "-f", filepath.Join(data, "shadow.sql"))
+	// The warehouse is database wh; the shadow is named db, as the
+	// gateway's data source, so that clients see the same catalog name.
+	dsn := pg.CreateDatabase("wh")
+	pg.Psql("wh", "-q", "-f", filepath.Join(data, "warehouse.sql"))
+	shadow := pg.CreateDatabase("db")
+	pg.Psql("db", "-q", "-f", filepath.Join(data, "warehouse.sql"), "-f", filepath.Join(data, "shadow.sql"))
 	model, err := filepath.Abs(filepath.Join(corpusDir, "cube-tests", "model"))
 	if err != nil {
 		t.Fatal(err)
@@ -356,4 +358,107 @@ func TestCatalogPsql(t *testing.T) {
 	if got := run(env.gateway, `\l`); !strings.Contains(got, "db OWNER UTF8 C.UTF8 C.UTF8 libc") && !strings.Contains(got, "db | OWNER | UTF8") {
 		t.Errorf(`psql \l: %s`, got)
 	}
+}
+
+// TestCatalogClients runs real clients' metadata APIs against cubegate
+// and against the shadow schema in PostgreSQL 15, and compares what they
+// print: PgJDBC's DatabaseMetaData, SQLAlchemy's inspector, psqlODBC's
+// SQLTables/SQLColumns/SQLPrimaryKeys/SQLGetTypeInfo (UseDeclareFetch on)
+// and pgcli's completion refresher.
+func TestCatalogClients(t *testing.T) {
+	env := startCorpus(t)
+	gw, err := url.Parse(env.gateway)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := url.Parse(env.shadow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwUser := gw.User.Username()
+	gwPass, _ := gw.User.Password()
+	dir := filepath.Join(clientsDir, "catalog")
+	normalize := func(s string) string {
+		for _, owner := range []string{gwUser, "postgres"} {
+			s = regexp.MustCompile(`\b`+regexp.QuoteMeta(owner)+`\b`).ReplaceAllString(s, "OWNER")
+		}
+		return s
+	}
+	type side struct {
+		host, port, user, pass string
+	}
+	sides := map[string]side{
+		"cubegate":   {gw.Hostname(), gw.Port(), gwUser, gwPass},
+		"PostgreSQL": {pg.Hostname(), pg.Port(), "postgres", "unused"},
+	}
+	clients := []struct {
+		name string
+		args func(s side) (string, []string)
+	}{
+		{"PgJDBC", func(s side) (string, []string) {
+			return "java", []string{"-cp", "/usr/share/java/postgresql.jar", filepath.Join(dir, "CatalogClient.java"),
+				fmt.Sprintf("jdbc:postgresql://%s:%s/db", s.host, s.port), s.user, s.pass}
+		}},
+		{"SQLAlchemy", func(s side) (string, []string) {
+			return "/usr/bin/python3", []string{filepath.Join(dir, "catalog.py"), "sqlalchemy",
+				fmt.Sprintf("postgresql+psycopg2://%s:%s@%s:%s/db?sslmode=disable", s.user, url.QueryEscape(s.pass), s.host, s.port)}
+		}},
+		{"psqlODBC", func(s side) (string, []string) {
+			drivers, _ := filepath.Glob("/usr/lib/*/odbc/psqlodbcw.so")
+			if len(drivers) == 0 {
+				t.Fatal("psqlODBC is not installed: run make deps")
+			}
+			return "/usr/bin/python3", []string{filepath.Join(dir, "catalog.py"), "odbc",
+				fmt.Sprintf("Driver=%s;Server=%s;Port=%s;Database=db;Uid=%s;Pwd=%s;SSLmode=disable;UseDeclareFetch=1;Fetch=3",
+					drivers[0], s.host, s.port, s.user, s.pass)}
+		}},
+		{"pgcli", func(s side) (string, []string) {
+			return "/usr/bin/python3", []string{filepath.Join(dir, "catalog.py"), "pgcli", s.host, s.port, "db", s.user, s.pass}
+		}},
+	}
+	for _, c := range clients {
+		t.Run(c.name, func(t *testing.T) {
+			outs := map[string]string{}
+			for name, s := range sides {
+				bin, args := c.args(s)
+				if _, err := exec.LookPath(bin); err != nil {
+					t.Fatalf("%s is not installed: run make deps", bin)
+				}
+				out, err := exec.Command(bin, args...).CombinedOutput()
+				if err != nil {
+					t.Fatalf("%s against %s: %v\n%s", c.name, name, err, out)
+				}
+				outs[name] = normalize(string(out))
+			}
+			if outs["cubegate"] != outs["PostgreSQL"] {
+				t.Errorf("%s differs:\n%s", c.name, lineDiff(outs["cubegate"], outs["PostgreSQL"]))
+			}
+			if !strings.Contains(outs["cubegate"], "Logs") {
+				t.Errorf("%s did not see the cubes:\n%s", c.name, outs["cubegate"])
+			}
+		})
+	}
+}
+
+// lineDiff lists the lines only one side printed.
+func lineDiff(got, want string) string {
+	count := map[string]int{}
+	for _, l := range strings.Split(want, "\n") {
+		count[l]++
+	}
+	var b strings.Builder
+	for _, l := range strings.Split(got, "\n") {
+		if count[l] > 0 {
+			count[l]--
+			continue
+		}
+		b.WriteString("  cubegate only:   " + l + "\n")
+	}
+	for _, l := range strings.Split(want, "\n") {
+		if count[l] > 0 {
+			count[l]--
+			b.WriteString("  PostgreSQL only: " + l + "\n")
+		}
+	}
+	return b.String()
 }
