@@ -43,7 +43,7 @@ func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgw
 		return s.planCatalog(ctx, sel)
 	case readsNothing:
 		if sel.GetIntoClause() == nil {
-			if sel.GetOp() == pg_query.SetOperation_SETOP_NONE && sel.GetWithClause() == nil {
+			if sel.GetOp() == pg_query.SetOperation_SETOP_NONE && sel.GetWithClause() == nil && len(sel.GetFromClause()) == 0 {
 				if p, err := s.planConstant(sel); err == nil {
 					return p, nil
 				}
