@@ -96,7 +96,7 @@ const (
 
 // classify walks the whole statement (subqueries and CTEs included) for
 // the relations it names: any catalog relation makes it a catalog query.
-func classify(sel *pg_query.SelectStmt, m *cubes.Model) statementKind {
+func classify(sel *pg_query.SelectStmt, m *cubes.Model, temps ...map[string]*catalog.TempTable) statementKind {
 	kind := readsNothing
 	ctes := map[string]bool{}
 	var rvs []*pg_query.RangeVar
@@ -133,6 +133,8 @@ func classify(sel *pg_query.SelectStmt, m *cubes.Model) statementKind {
 		schema, name := rv.GetSchemaname(), rv.GetRelname()
 		switch {
 		case schema == "pg_catalog" || schema == "information_schema":
+			return readsCatalog
+		case (schema == "" || schema == "pg_temp") && len(temps) > 0 && temps[0][name] != nil:
 			return readsCatalog
 		case schema == "" && ctes[name]:
 			if kind == readsNothing {
@@ -205,6 +207,8 @@ func (c catalogSession) ParamType(n int) uint32 {
 	}
 	return p.oids[n-1]
 }
+
+func (c catalogSession) TempTable(name string) *catalog.TempTable { return c.s.tempTable(name) }
 
 func (c catalogSession) InferParam(n int, oid uint32) { c.s.params.infer(n, oid) }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/planner/catalog"
 	"github.com/cubegate/cubegate/warehouse"
 )
 
@@ -74,7 +75,7 @@ func (h *Handler) NewSession(ctx context.Context, info pgwire.SessionInfo) (pgwi
 	if h.opts.StatementTimeout > 0 {
 		defaults["statement_timeout"] = formatMillis(h.opts.StatementTimeout.Milliseconds())
 	}
-	s := &Session{h: h, info: info, vars: newVars(info, defaults), cursors: map[string]*cursor{}, prepared: map[string]*prepared{}}
+	s := &Session{h: h, info: info, vars: newVars(info, defaults), cursors: map[string]*cursor{}, prepared: map[string]*prepared{}, temps: map[string]*catalog.TempTable{}}
 	return s, nil
 }
 
@@ -88,6 +89,7 @@ type Session struct {
 	params   *params
 	cursors  map[string]*cursor
 	prepared map[string]*prepared // SQL-level PREPARE
+	temps    map[string]*catalog.TempTable
 	// discarded is set by DISCARD ALL until the wire has taken it.
 	discarded bool
 	loc       *time.Location // cache of the TimeZone setting
@@ -267,6 +269,20 @@ func (s *Session) plan(ctx context.Context, n *pg_query.Node) (pgwire.Portal, er
 		return s.planCopy(ctx, n.GetCopyStmt())
 	case n.GetExplainStmt() != nil:
 		return s.planExplain(ctx, n.GetExplainStmt())
+	case n.GetCreateStmt() != nil:
+		return s.planCreate(n)
+	case n.GetCreateTableAsStmt() != nil:
+		c := n.GetCreateTableAsStmt()
+		if sel := c.GetQuery().GetSelectStmt(); sel != nil && c.GetObjtype() == pg_query.ObjectType_OBJECT_TABLE {
+			return s.planSelectInto(ctx, n, sel, c.GetInto(), c.GetIfNotExists())
+		}
+		return nil, readOnlyModel(n)
+	case n.GetInsertStmt() != nil:
+		return s.planInsert(ctx, n)
+	case n.GetDropStmt() != nil:
+		return s.planDrop(n)
+	case n.GetUpdateStmt() != nil, n.GetDeleteStmt() != nil, n.GetTruncateStmt() != nil, n.GetAlterTableStmt() != nil:
+		return nil, readOnlyModel(n)
 	}
 	return nil, pgerr.New(pgerrcode.FeatureNotSupported, "%s is not supported", statementName(n)).
 		WithHint("cubegate answers SELECT over cubes and views, and session commands")

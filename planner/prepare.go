@@ -99,6 +99,7 @@ func (s *Session) planDiscard(n *pg_query.DiscardStmt) (pgwire.Portal, error) {
 			s.vars.resetAll()
 			s.closeCursors(true)
 			clear(s.prepared)
+			clear(s.temps)
 			s.discarded = true
 		}}, nil
 	case pg_query.DiscardMode_DISCARD_PLANS:
@@ -106,7 +107,7 @@ func (s *Session) planDiscard(n *pg_query.DiscardStmt) (pgwire.Portal, error) {
 	case pg_query.DiscardMode_DISCARD_SEQUENCES:
 		return &staticPortal{tag: "DISCARD SEQUENCES"}, nil
 	}
-	return &staticPortal{tag: "DISCARD TEMP"}, nil
+	return &staticPortal{tag: "DISCARD TEMP", exec: func() { clear(s.temps) }}, nil
 }
 
 // TakeReset implements pgwire.Resetter: true once after DISCARD ALL, so

@@ -38,14 +38,21 @@ type output struct {
 }
 
 func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgwire.Portal, error) {
-	switch classify(sel, s.h.Model()) {
+	if into := sel.GetIntoClause(); into != nil {
+		return s.planSelectInto(ctx, &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: sel}}, sel, into, false)
+	}
+	switch classify(sel, s.h.Model(), s.temps) {
 	case readsCatalog:
 		return s.planCatalog(ctx, sel)
 	case readsNothing:
 		if sel.GetIntoClause() == nil {
 			if sel.GetOp() == pg_query.SetOperation_SETOP_NONE && sel.GetWithClause() == nil && len(sel.GetFromClause()) == 0 {
-				if p, err := s.planConstant(sel); err == nil {
+				p, err := s.planConstant(sel)
+				if err == nil {
 					return p, nil
+				}
+				if pe, ok := err.(*pgerr.Error); !ok || pe.Code != pgerrcode.FeatureNotSupported {
+					return nil, err
 				}
 			}
 			return s.planCatalog(ctx, sel)

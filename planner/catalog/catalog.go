@@ -48,6 +48,8 @@ type Session interface {
 	Param(n int) (*string, uint32, error)
 	// InferParam gives an untyped parameter the type its use implies.
 	InferParam(n int, oid uint32)
+	// TempTable is the session's temporary table of that name, or nil.
+	TempTable(name string) *TempTable
 }
 
 // Catalog is the catalog of one model.
@@ -219,6 +221,12 @@ func (c *Catalog) lookupRelation(x *executor, rv *pg_query.RangeVar) (*relation,
 	schema, name := rv.GetSchemaname(), rv.GetRelname()
 	if db := rv.GetCatalogname(); db != "" && db != x.s.Database() {
 		return nil, pgerr.New(pgerrcode.FeatureNotSupported, "cross-database references are not implemented: %q", db+"."+schema+"."+name)
+	}
+	if schema == "" || schema == "pg_temp" || schema == tempNamespace {
+		// pg_temp comes first on the search path.
+		if t := x.s.TempTable(name); t != nil {
+			return t.relation(), nil
+		}
 	}
 	switch schema {
 	case "":

@@ -105,7 +105,13 @@ func (x *executor) param(n int) (any, error) {
 	}
 	var v any
 	if text != nil {
-		v = parseCopyText(*text, t)
+		// Checked as the type's input function would.
+		if v, err = x.convert(*text, tUnknown, t); err != nil {
+			return nil, err
+		}
+		if s, ok := v.(string); ok && elemOf(t) == 0 {
+			v = parseCopyText(s, t)
+		}
 	}
 	if x.params == nil {
 		x.params = map[int]any{}

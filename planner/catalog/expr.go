@@ -232,9 +232,7 @@ func constant(c *pg_query.A_Const) (*expr, error) {
 	case c.GetSval() != nil:
 		return constExpr(c.GetSval().GetSval(), tUnknown, ""), nil
 	case c.GetBoolval() != nil:
-		e := constExpr(c.GetBoolval().GetBoolval(), tBool, "bool")
-		e.weak = true
-		return e, nil
+		return constExpr(c.GetBoolval().GetBoolval(), tBool, ""), nil
 	case c.GetBsval() != nil:
 		return constExpr(c.GetBsval().GetBsval(), tText, ""), nil
 	}

@@ -1,0 +1,129 @@
+package catalog
+
+import (
+	"context"
+
+	"github.com/jackc/pgerrcode"
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+
+	"github.com/cubegate/cubegate/pgwire/pgerr"
+)
+
+// TempTable is a session's temporary table (Tableau's extract and filter
+// path: CREATE LOCAL TEMPORARY TABLE … ON COMMIT PRESERVE ROWS, INSERT,
+// SELECT … INTO TEMP, DROP). It lives in the session, in the catalog
+// engine's values, and is read by catalog queries like any relation.
+type TempTable struct {
+	Name    string
+	Columns []Column
+	Rows    [][]any
+}
+
+// tempNamespace is the pg_temp schema's name in error messages and OIDs.
+const tempNamespace = "pg_temp_3"
+
+// ResolveType is the OID of a type name, as CREATE TABLE reads it.
+func ResolveType(tn *pg_query.TypeName) (uint32, int32, error) {
+	x := &executor{cat: &Catalog{}}
+	oid, err := x.resolveType(tn)
+	if err != nil {
+		return 0, 0, err
+	}
+	mod := int32(-1)
+	if mods := tn.GetTypmods(); len(mods) > 0 {
+		if c := mods[0].GetAConst(); c != nil && c.GetIval() != nil {
+			n := c.GetIval().GetIval()
+			switch oid {
+			case tVarchar, tBPChar:
+				mod = n + 4
+			case tNumeric:
+				scale := int32(0)
+				if len(mods) > 1 {
+					scale = mods[1].GetAConst().GetIval().GetIval()
+				}
+				mod = (n<<16 | scale) + 4
+			default:
+				mod = n
+			}
+		}
+	}
+	return oid, mod, nil
+}
+
+// SelectInto runs sel and returns its result as a new table named name.
+func (c *Catalog) SelectInto(ctx context.Context, sel *pg_query.SelectStmt, s Session, name string) (*TempTable, error) {
+	x := &executor{ctx: ctx, cat: c, s: s}
+	q, err := x.compileSelect(sel, nil)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.run(nil)
+	if err != nil {
+		return nil, err
+	}
+	t := &TempTable{Name: name, Rows: rows}
+	for _, col := range q.cols {
+		t.Columns = append(t.Columns, Column{Name: col.name, Type: resolved(col.typ), Mod: col.mod})
+	}
+	return t, nil
+}
+
+// Insert runs sel (VALUES or a SELECT) and appends its rows to t, each
+// value converted to its column's type; cols names the target columns
+// (all, in order, when empty). It returns the number of rows inserted.
+func (c *Catalog) Insert(ctx context.Context, sel *pg_query.SelectStmt, s Session, t *TempTable, cols []*pg_query.ResTarget) (int64, error) {
+	idx := make([]int, 0, len(t.Columns))
+	if len(cols) == 0 {
+		for i := range t.Columns {
+			idx = append(idx, i)
+		}
+	}
+	for _, rt := range cols {
+		found := -1
+		for i, col := range t.Columns {
+			if col.Name == rt.GetName() {
+				found = i
+			}
+		}
+		if found < 0 {
+			return 0, pgerr.New(pgerrcode.UndefinedColumn, "column %q of relation %q does not exist", rt.GetName(), t.Name).At(rt.GetLocation() + 1)
+		}
+		idx = append(idx, found)
+	}
+	x := &executor{ctx: ctx, cat: c, s: s}
+	q, err := x.compileSelect(sel, nil)
+	if err != nil {
+		return 0, err
+	}
+	if len(q.cols) > len(idx) {
+		return 0, pgerr.New(pgerrcode.SyntaxError, "INSERT has more expressions than target columns")
+	}
+	rows, err := q.run(nil)
+	if err != nil {
+		return 0, err
+	}
+	for k, r := range rows {
+		row := make([]any, len(t.Columns))
+		for i, v := range r {
+			col := t.Columns[idx[i]]
+			cv, err := x.convert(v, q.cols[i].typ, col.Type)
+			if err != nil {
+				// Point at the value, when it is written in VALUES.
+				if pe, ok := err.(*pgerr.Error); ok && k < len(sel.GetValuesLists()) {
+					if items := sel.GetValuesLists()[k].GetList().GetItems(); i < len(items) {
+						located(pe, items[i])
+					}
+				}
+				return 0, err
+			}
+			row[idx[i]] = cv
+		}
+		t.Rows = append(t.Rows, row)
+	}
+	return int64(len(rows)), nil
+}
+
+func (t *TempTable) relation() *relation {
+	return &relation{schema: tempNamespace, name: t.Name, kind: 'r', cols: t.Columns, rows: t.Rows}
+}
+
