@@ -126,4 +126,3 @@ func (c *Catalog) Insert(ctx context.Context, sel *pg_query.SelectStmt, s Sessio
 func (t *TempTable) relation() *relation {
 	return &relation{schema: tempNamespace, name: t.Name, kind: 'r', cols: t.Columns, rows: t.Rows}
 }
-
