@@ -46,7 +46,7 @@ func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgw
 		return s.planCatalog(ctx, sel)
 	case readsNothing:
 		if sel.GetIntoClause() == nil {
-			if sel.GetOp() == pg_query.SetOperation_SETOP_NONE && sel.GetWithClause() == nil && len(sel.GetFromClause()) == 0 {
+			if sel.GetOp() == pg_query.SetOperation_SETOP_NONE && sel.GetWithClause() == nil && len(sel.GetFromClause()) == 0 && !usesRegTypes(sel) {
 				p, err := s.planConstant(sel)
 				if err == nil {
 					return p, nil

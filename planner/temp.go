@@ -20,7 +20,16 @@ import (
 // write is refused: the model is read-only.
 
 func readOnlyModel(n *pg_query.Node) error {
-	return pgerr.New(pgerrcode.ReadOnlySQLTransaction, "cannot execute %s in a read-only transaction", statementName(n)).
+	cmd := statementName(n)
+	switch {
+	case n.GetCreateStmt() != nil, n.GetCreateTableAsStmt() != nil:
+		cmd = "CREATE TABLE"
+	case n.GetDropStmt() != nil:
+		cmd = "DROP TABLE"
+	case n.GetAlterTableStmt() != nil:
+		cmd = "ALTER TABLE"
+	}
+	return pgerr.New(pgerrcode.ReadOnlySQLTransaction, "cannot execute %s in a read-only transaction", cmd).
 		WithHint("cubegate serves a read-only semantic model; only temporary tables can be created, filled and dropped")
 }
 

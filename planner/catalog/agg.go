@@ -112,6 +112,9 @@ func aggType(name string, args []*expr) uint32 {
 		return tNumeric
 	case "min", "max":
 		if len(args) > 0 {
+			if args[0].typ == tName {
+				return tText // there is no min(name): name is compared as text
+			}
 			return resolved(args[0].typ)
 		}
 	case "array_agg":

@@ -14,6 +14,15 @@ func (c *Catalog) addDynamic() {
 			maps := f(x, r)
 			out := make([][]any, len(maps))
 			for i, m := range maps {
+				if r.schema == "information_schema" {
+					// The views' columns are NULL where nothing applies.
+					row := make([]any, len(r.cols))
+					for j, col := range r.cols {
+						row[j] = m[col.Name]
+					}
+					out[i] = row
+					continue
+				}
 				out[i] = rowOf(r, m)
 			}
 			return out

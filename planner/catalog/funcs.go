@@ -293,7 +293,8 @@ func init() {
 			return int64(utf8.RuneCountInString(h[:i]) + 1), nil
 		}},
 		"position": {ret: ret(tInt4), min: 2, max: 2, strict: true, call: func(x *executor, a []any, t []uint32) (any, error) {
-			h, n := x.text(a[1], t[1]), x.text(a[0], t[0])
+			// position(needle IN haystack) parses as position(haystack, needle).
+			h, n := x.text(a[0], t[0]), x.text(a[1], t[1])
 			i := strings.Index(h, n)
 			if i < 0 {
 				return int64(0), nil

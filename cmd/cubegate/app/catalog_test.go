@@ -462,3 +462,108 @@ func lineDiff(got, want string) string {
 	}
 	return b.String()
 }
+
+// TestCatalogSemantics asks cubegate's catalog engine and PostgreSQL 15
+// the same questions and compares every value: NULL logic, casts and the
+// reg* types, operators, subqueries (correlated too), CTEs (recursive
+// too), set operations, joins, aggregates, window and set-returning
+// functions, and the functions clients call.
+func TestCatalogSemantics(t *testing.T) {
+	env := startCorpus(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	gw, err := pgconn.Connect(ctx, env.gateway)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close(ctx)
+	pg, err := pgconn.Connect(ctx, env.shadow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(ctx)
+	queries := []string{
+		`SELECT NULL = NULL, NULL IS NULL, 1 IN (1, NULL), 2 IN (1, NULL), 2 NOT IN (1, NULL), NOT (NULL AND false), NULL OR true`,
+		`SELECT 'pg_class'::regclass, 'pg_class'::regclass::oid, 'int4'::regtype, 'integer[]'::regtype, 'now'::regproc, 'pg_catalog'::regnamespace`,
+		`SELECT 'pg_catalog.pg_class'::regclass::text, 'pg_am'::regclass = 2601, '"Logs"'::regclass::text, 'public."Logs"'::regclass::text`,
+		`SELECT oid::regtype::text, typname FROM pg_type WHERE typname IN ('_int4', 'bpchar', 'timestamptz', 'int2vector') ORDER BY 1`,
+		`SELECT relname FROM pg_class WHERE relname ~ '^pg_am' ORDER BY 1`,
+		`SELECT relname FROM pg_class WHERE relname OPERATOR(pg_catalog.~) '^(pg_am.*)$' COLLATE pg_catalog.default AND relkind = ANY('{r,i}'::char[]) ORDER BY 1`,
+		`WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) SELECT sum(n), count(*) FROM r`,
+		`WITH a AS (SELECT amname FROM pg_am), b AS (SELECT count(*) AS n FROM a) SELECT n FROM b`,
+		`SELECT x, row_number() OVER (ORDER BY x DESC), rank() OVER (PARTITION BY x % 2 ORDER BY x) FROM generate_series(1, 5) x ORDER BY x`,
+		`SELECT unnest(ARRAY[1, 2, 3]) AS u, generate_series(1, 2) AS g`,
+		`SELECT array_to_string(ARRAY['a', NULL, 'c'], ',', '*'), array_to_string(ARRAY['a', NULL, 'c'], ',')`,
+		`SELECT format_type(1043, 14), format_type(1700, 655366), format_type(1184, -1), format_type(1114, 3), format_type(1007, -1), format_type(22, -1), format_type(18, -1)`,
+		`SELECT t.typname FROM pg_type t WHERE t.oid = ANY('{23,25}'::oid[]) ORDER BY 1`,
+		`SELECT n.nspname, c.relkind, count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('pg_catalog', 'information_schema') GROUP BY 1, 2 HAVING count(*) > 5 ORDER BY 1, 2`,
+		`SELECT coalesce(NULL, 'x'), nullif(1, 1), nullif(1, 2), greatest(1, 3, 2), least('b', 'a')`,
+		`SELECT CASE WHEN false THEN 1 END, CASE 2 WHEN 1 THEN 'a' WHEN 2 THEN 'b' ELSE 'c' END, CASE WHEN true THEN 1 ELSE 2.5 END`,
+		`SELECT 'abc' LIKE 'a%', 'ABC' ILIKE 'a%', 'abc' ~* 'B', 'a_c' LIKE 'a\_c', 'abc' NOT LIKE '_b_', 'x' !~ 'y'`,
+		`SELECT substring('hello' from 2 for 3), substring('hello', 3), position('l' in 'hello'), split_part('a.b.c', '.', 2), quote_ident('Foo'), quote_ident('select'), quote_ident('ok_1')`,
+		`SELECT upper('aß'), lower('ABC'), length('héllo'), replace('aaa', 'a', 'bb'), trim('  x  '), ltrim('xxy', 'x'), left('hello', -2), right('hello', 2), lpad('7', 3, '0'), concat('a', NULL, 1), concat_ws('-', 'a', NULL, 'b')`,
+		`SELECT (SELECT max(oid) FROM pg_am), EXISTS (SELECT 1 FROM pg_am WHERE amname = 'btree'), (SELECT amname FROM pg_am WHERE false)`,
+		`SELECT c.relname, (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0) FROM pg_class c WHERE c.relname IN ('pg_am', 'pg_namespace') ORDER BY 1`,
+		`SELECT amname FROM pg_am UNION SELECT 'zzz' ORDER BY 1 LIMIT 3 OFFSET 1`,
+		`SELECT a.x, b.y FROM (VALUES (1), (2), (NULL)) a(x) LEFT JOIN (VALUES (2, 'two'), (3, 'three')) b(x, y) ON a.x = b.x ORDER BY 1 NULLS FIRST`,
+		`SELECT a.x, b.y FROM (VALUES (1), (2)) a(x) FULL JOIN (VALUES (2, 'two'), (3, 'three')) b(x, y) ON a.x = b.x ORDER BY 2, 1`,
+		`SELECT x FROM generate_series(1, 10) x EXCEPT SELECT x FROM generate_series(3, 10) x ORDER BY 1`,
+		`SELECT x FROM generate_series(1, 5) x INTERSECT SELECT x FROM generate_series(3, 10) x ORDER BY 1 DESC`,
+		`SELECT string_agg(amname, ',' ORDER BY amname), array_agg(amname ORDER BY amname DESC), count(*) FILTER (WHERE amtype = 'i') FROM pg_am`,
+		`SELECT count(DISTINCT amtype), bool_and(amname <> ''), bool_or(amname = 'x'), min(amname), max(oid), sum(oid::int4) FROM pg_am`,
+		`SELECT count(*), min(word), max(word), count(*) FILTER (WHERE catcode = 'R') FROM pg_get_keywords()`,
+		`SELECT 7 / 2, 7 % 3, -3 + 1, 2 * 3, 5 & 3, 5 | 3, 1 << 4, 2.5 + 1`,
+		`SELECT '{1,2,3}'::int[] @> ARRAY[2], ARRAY[1, 2] && ARRAY[3], ARRAY[1] <@ ARRAY[1, 2], ARRAY[1, 2] || 3`,
+		`SELECT (ARRAY[10, 20, 30])[2], (ARRAY[10, 20, 30])[2:3], (ARRAY[10, 20, 30])[5], array_upper(ARRAY[1, 2], 1), array_length(ARRAY['a'], 1), cardinality(ARRAY[]::int[])`,
+		`SELECT indkey, indkey[0], indclass FROM pg_index WHERE indexrelid = 'pg_am_oid_index'::regclass`,
+		`SELECT x, n FROM information_schema._pg_expandarray(ARRAY['a', 'b']) ORDER BY n`,
+		`SELECT generate_subscripts(ARRAY['a', 'b', 'c'], 1)`,
+		`SELECT s.i, s.ordinality FROM unnest(ARRAY['x', 'y']) WITH ORDINALITY AS s(i, ordinality)`,
+		`SELECT pg_catalog.pg_get_userbyid(0) IS NULL, pg_encoding_to_char(6), has_table_privilege('pg_class', 'SELECT'), pg_table_is_visible('pg_class'::regclass)`,
+		`SELECT obj_description('pg_class'::regclass, 'pg_class') IS NOT NULL, col_description('"Logs"'::regclass, 7), obj_description('"KibanaSampleDataEcommerce"'::regclass)`,
+		`SELECT attname, attnum, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute WHERE attrelid = '"Logs"'::regclass ORDER BY attnum`,
+		`SELECT table_name, column_name, ordinal_position, data_type, is_nullable, numeric_precision, numeric_precision_radix, numeric_scale, datetime_precision, character_octet_length, udt_name, dtd_identifier FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 3`,
+		`SELECT table_catalog, table_schema, table_name, table_type, is_insertable_into FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 3`,
+		`SELECT schemaname, tablename, hasindexes FROM pg_tables WHERE schemaname = 'public' ORDER BY 2`,
+		`SELECT t.typname, t.typtype, t.typcategory, t.typlen, t.typelem = 0 FROM pg_type t WHERE t.typnamespace = 'public'::regnamespace ORDER BY 1`,
+		`SELECT c.relname, c.relkind, c.relnatts, c.relpersistence, c.relhasindex FROM pg_class c WHERE c.relnamespace = 2200 ORDER BY 1`,
+		`SELECT count(*) FROM pg_proc WHERE pronamespace = 11`,
+		`SELECT count(*), count(DISTINCT typcategory) FROM pg_type WHERE typnamespace = 11`,
+		`SELECT pg_size_pretty(123456789::bigint), pg_size_pretty(1024::bigint), to_regclass('nope'), to_regtype('int4')::text`,
+		`SELECT format('%s|%I|%L|%%|%2$s', 'a', 'B c', NULL)`,
+		`SELECT n.nspname FROM pg_namespace n WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' ORDER BY 1`,
+		`SELECT t1.amname, t2.amname FROM pg_am t1, pg_am t2 WHERE t1.oid = t2.oid AND t1.amname LIKE 'b%' ORDER BY 1`,
+		`SELECT DISTINCT amtype FROM pg_am ORDER BY 1`,
+		`SELECT DISTINCT ON (amtype) amtype, amname FROM pg_am ORDER BY amtype, amname`,
+	}
+	for _, q := range queries {
+		want := textRows(ctx, pg, q)
+		got := textRows(ctx, gw, q)
+		if got != want {
+			t.Errorf("%s\n  cubegate:   %s\n  PostgreSQL: %s", q, got, want)
+		}
+	}
+}
+
+// textRows runs q and spells its columns, types and rows.
+func textRows(ctx context.Context, conn *pgconn.PgConn, q string) string {
+	rr := conn.ExecParams(ctx, q, nil, nil, nil, nil)
+	var b strings.Builder
+	for _, f := range rr.FieldDescriptions() {
+		fmt.Fprintf(&b, "%s:%d ", f.Name, f.DataTypeOID)
+	}
+	for rr.NextRow() {
+		b.WriteString("| ")
+		for _, v := range rr.Values() {
+			if v == nil {
+				b.WriteString("NULL ")
+			} else {
+				fmt.Fprintf(&b, "%q ", v)
+			}
+		}
+	}
+	if _, err := rr.Close(); err != nil {
+		return "error " + err.Error()
+	}
+	return b.String()
+}
