@@ -7,7 +7,6 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire"
@@ -102,7 +101,7 @@ func classify(sel *pg_query.SelectStmt, m *cubes.Model, temps ...map[string]*cat
 	ctes := map[string]bool{}
 	var rvs []*pg_query.RangeVar
 	fromFunc := false
-	walkMessages(sel.ProtoReflect(), func(m proto.Message) bool {
+	catalog.Walk(sel.ProtoReflect(), func(m proto.Message) bool {
 		switch v := m.(type) {
 		case *pg_query.RangeVar:
 			rvs = append(rvs, v)
@@ -143,7 +142,7 @@ func classify(sel *pg_query.SelectStmt, m *cubes.Model, temps ...map[string]*cat
 // type (regclass, regtype, …): those are the catalog engine's to answer.
 func usesRegTypes(sel *pg_query.SelectStmt) bool {
 	found := false
-	walkMessages(sel.ProtoReflect(), func(m proto.Message) bool {
+	catalog.Walk(sel.ProtoReflect(), func(m proto.Message) bool {
 		if tn, ok := m.(*pg_query.TypeName); ok {
 			if names := tn.GetNames(); len(names) > 0 && strings.HasPrefix(names[len(names)-1].GetString_().GetSval(), "reg") {
 				found = true
@@ -153,26 +152,6 @@ func usesRegTypes(sel *pg_query.SelectStmt) bool {
 		return !found
 	})
 	return found
-}
-
-// walkMessages visits msg and the messages inside it, depth first; visit
-// returns false to skip a message's insides.
-func walkMessages(msg protoreflect.Message, visit func(proto.Message) bool) {
-	if !visit(msg.Interface()) {
-		return
-	}
-	msg.Range(func(fd protoreflect.FieldDescriptor, val protoreflect.Value) bool {
-		switch {
-		case fd.IsList() && fd.Message() != nil:
-			l := val.List()
-			for i := 0; i < l.Len(); i++ {
-				walkMessages(l.Get(i).Message(), visit)
-			}
-		case fd.Message() != nil && !fd.IsMap():
-			walkMessages(val.Message(), visit)
-		}
-		return true
-	})
 }
 
 // planCatalog answers a SELECT over pg_catalog and information_schema.

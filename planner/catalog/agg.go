@@ -34,7 +34,6 @@ type orderKey struct {
 
 type winSlot struct {
 	name      string
-	args      []*expr
 	partition []*expr
 	order     []orderKey
 	agg       *aggSlot // an aggregate used as a window function

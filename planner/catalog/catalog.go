@@ -213,8 +213,6 @@ func rowOf(rel *relation, vals map[string]any) []any {
 	return row
 }
 
-func (c *Catalog) relation(name string) *relation { return c.rels[name] }
-
 // lookupRelation resolves a FROM relation as the search path
 // (pg_catalog, public) does.
 func (c *Catalog) lookupRelation(x *executor, rv *pg_query.RangeVar) (*relation, error) {
@@ -468,7 +466,7 @@ type ResultColumn struct {
 
 // Query runs a SELECT over the catalog.
 func (c *Catalog) Query(ctx context.Context, sel *pg_query.SelectStmt, s Session) (*Result, error) {
-	x := &executor{ctx: ctx, cat: c, s: s}
+	x := newExecutor(ctx, c, s, sel)
 	q, err := x.compileSelect(sel, nil)
 	if err != nil {
 		return nil, err
@@ -488,7 +486,7 @@ func (c *Catalog) Query(ctx context.Context, sel *pg_query.SelectStmt, s Session
 
 // Describe compiles a SELECT and returns its columns without running it.
 func (c *Catalog) Describe(ctx context.Context, sel *pg_query.SelectStmt, s Session) ([]ResultColumn, error) {
-	x := &executor{ctx: ctx, cat: c, s: s}
+	x := newExecutor(ctx, c, s, sel)
 	q, err := x.compileSelect(sel, nil)
 	if err != nil {
 		return nil, err

@@ -92,6 +92,14 @@ type executor struct {
 	s   Session
 	// params holds the parameters' values once read.
 	params map[int]any
+	// indexes of session relations, built during the statement.
+	indexes map[indexKey]map[string][][]any
+	// withOID: the statement reads the tableoid system column.
+	withOID bool
+}
+
+func newExecutor(ctx context.Context, c *Catalog, s Session, sel *pg_query.SelectStmt) *executor {
+	return &executor{ctx: ctx, cat: c, s: s, withOID: mentionsTableOID(sel)}
 }
 
 // param reads $n's value once per statement.
@@ -118,10 +126,6 @@ func (x *executor) param(n int) (any, error) {
 	}
 	x.params[n] = v
 	return v, nil
-}
-
-func syntaxErr(n *pg_query.Node, format string, args ...any) error {
-	return located(pgerr.New(pgerrcode.SyntaxError, format, args...), n)
 }
 
 func unsupported(n *pg_query.Node, format string, args ...any) error {
@@ -179,6 +183,9 @@ func (x *executor) compileSelect(sel *pg_query.SelectStmt, parent *scope) (*quer
 		sc.cols = src.cols
 		if w := sel.GetWhereClause(); w != nil {
 			if where, err = x.compileBool(w, sc, "WHERE"); err != nil {
+				return nil, err
+			}
+			if err := x.pushDown(conjuncts(w), src.bases, sc); err != nil {
 				return nil, err
 			}
 		}
@@ -641,8 +648,25 @@ func fieldName(n *pg_query.Node) string {
 
 // source is a FROM clause compiled: its columns and a row producer.
 type source struct {
-	cols []colInfo
-	run  func(*env) ([][]any, error)
+	cols  []colInfo
+	run   func(*env) ([][]any, error)
+	bases []*baseScan // the relations scanned, for WHERE push-down
+}
+
+// mergeBases lists the scans of a join's sides, the right side's columns
+// after the left's.
+func mergeBases(l, r *source, lNullable, rNullable bool) []*baseScan {
+	var out []*baseScan
+	for _, b := range l.bases {
+		b.nullable = b.nullable || lNullable
+		out = append(out, b)
+	}
+	for _, b := range r.bases {
+		b.offset += len(l.cols)
+		b.nullable = b.nullable || rNullable
+		out = append(out, b)
+	}
+	return out
 }
 
 func (x *executor) compileFrom(items []*pg_query.Node, sc *scope) (*source, error) {
@@ -659,7 +683,9 @@ func (x *executor) compileFrom(items []*pg_query.Node, sc *scope) (*source, erro
 			acc = s
 			continue
 		}
+		bases := mergeBases(acc, s, false, false)
 		acc = crossJoin(acc, s)
+		acc.bases = bases
 	}
 	return acc, nil
 }
@@ -729,27 +755,14 @@ func (x *executor) compileFromItem(n *pg_query.Node, sc *scope) (*source, error)
 			cols[i] = colInfo{name: c.Name, typ: c.Type, mod: c.Mod}
 		}
 		cols = aliasCols(cols, rv.GetAlias(), name)
-		if len(rv.GetAlias().GetColnames()) == 0 {
+		b := &baseScan{rel: rel, tableOID: int64(x.cat.classOIDs[rel.schema+"."+rel.name])}
+		if x.withOID && len(rv.GetAlias().GetColnames()) == 0 {
 			// The system column tableoid (psql's \dd reads it).
-			alias := name
-			if rv.GetAlias() != nil {
-				alias = rv.GetAlias().GetAliasname()
-			}
-			cols = append(cols, colInfo{rel: alias, name: "tableoid", typ: tOID, mod: -1, hidden: true})
-			tableOID := int64(x.cat.classOIDs[rel.schema+"."+rel.name])
-			return &source{cols: cols, run: func(*env) ([][]any, error) {
-				rows, err := x.cat.rowsOf(x, rel)
-				if err != nil {
-					return nil, err
-				}
-				out := make([][]any, len(rows))
-				for i, r := range rows {
-					out[i] = append(r[:len(r):len(r)], tableOID)
-				}
-				return out, nil
-			}}, nil
+			b.withOID = true
+			cols = append(cols, colInfo{rel: cols[0].rel, name: "tableoid", typ: tOID, mod: -1, hidden: true})
 		}
-		return &source{cols: cols, run: func(*env) ([][]any, error) { return x.cat.rowsOf(x, rel) }}, nil
+		b.cols = cols
+		return &source{cols: cols, bases: []*baseScan{b}, run: func(pe *env) ([][]any, error) { return b.rows(x, pe) }}, nil
 	case n.GetRangeSubselect() != nil:
 		rs := n.GetRangeSubselect()
 		q, err := x.compileSelect(rs.GetSubquery().GetSelectStmt(), &scope{parent: sc.parent, ctes: sc.ctes, transparent: true})
@@ -1097,12 +1110,14 @@ func (x *executor) compileJoin(j *pg_query.JoinExpr, sc *scope) (*source, error)
 		sc.correlated = true
 	}
 	jt := j.GetJointype()
+	bases := mergeBases(l, r, jt == pg_query.JoinType_JOIN_RIGHT || jt == pg_query.JoinType_JOIN_FULL,
+		jt == pg_query.JoinType_JOIN_LEFT || jt == pg_query.JoinType_JOIN_FULL)
 	alias := j.GetAlias()
 	if alias != nil {
 		cols = aliasCols(cols, alias, "")
 	}
 	nl, nr := len(l.cols), len(r.cols)
-	return &source{cols: cols, run: func(e *env) ([][]any, error) {
+	return &source{cols: cols, bases: bases, run: func(e *env) ([][]any, error) {
 		lr, err := l.run(e)
 		if err != nil {
 			return nil, err

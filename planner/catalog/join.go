@@ -25,16 +25,24 @@ func (x *executor) compileJoinedFrom(from []*pg_query.Node, where *pg_query.Node
 	var items []*source
 	var offsets []int
 	var cols []colInfo
+	var bases []*baseScan
 	for _, it := range from {
 		s, err := x.compileFromItem(it, sc)
 		if err != nil {
 			return nil, err
+		}
+		for _, b := range s.bases {
+			b.offset += len(cols)
+			bases = append(bases, b)
 		}
 		items = append(items, s)
 		offsets = append(offsets, len(cols))
 		cols = append(cols, s.cols...)
 	}
 	sc.cols = cols
+	if err := x.pushDown(conjuncts(where), bases, sc); err != nil {
+		return nil, err
+	}
 	itemOf := func(col int) int {
 		for i := len(offsets) - 1; i >= 0; i-- {
 			if col >= offsets[i] {
@@ -61,7 +69,7 @@ func (x *executor) compileJoinedFrom(from []*pg_query.Node, where *pg_query.Node
 		terms = append(terms, t)
 	}
 	width := len(cols)
-	return &source{cols: cols, run: func(pe *env) ([][]any, error) {
+	return &source{cols: cols, bases: bases, run: func(pe *env) ([][]any, error) {
 		data := make([][][]any, len(items))
 		for i, it := range items {
 			rows, err := it.run(pe)

@@ -52,7 +52,7 @@ func ResolveType(tn *pg_query.TypeName) (uint32, int32, error) {
 
 // SelectInto runs sel and returns its result as a new table named name.
 func (c *Catalog) SelectInto(ctx context.Context, sel *pg_query.SelectStmt, s Session, name string) (*TempTable, error) {
-	x := &executor{ctx: ctx, cat: c, s: s}
+	x := newExecutor(ctx, c, s, sel)
 	q, err := x.compileSelect(sel, nil)
 	if err != nil {
 		return nil, err
@@ -90,7 +90,7 @@ func (c *Catalog) Insert(ctx context.Context, sel *pg_query.SelectStmt, s Sessio
 		}
 		idx = append(idx, found)
 	}
-	x := &executor{ctx: ctx, cat: c, s: s}
+	x := newExecutor(ctx, c, s, sel)
 	q, err := x.compileSelect(sel, nil)
 	if err != nil {
 		return 0, err
