@@ -138,7 +138,7 @@ func (x *executor) compileJoinedFrom(from []*pg_query.Node, where *pg_query.Node
 		if err != nil {
 			return nil, err
 		}
-		for n := 1; n < len(items); n++ {
+		for n := 1; n < len(items) && len(acc) > 0; n++ {
 			// The smallest item an equality connects, else the smallest.
 			next, keys := -1, [][2]int(nil)
 			for _, i := range order {
@@ -165,12 +165,16 @@ func (x *executor) compileJoinedFrom(from []*pg_query.Node, where *pg_query.Node
 					next = i
 				}
 			}
-			right := widen(next)
+			right := data[next] // narrow: the item's own columns
 			var out [][]any
-			if len(keys) > 0 && len(acc) > 0 {
+			if len(keys) > 0 {
+				narrow := make([][2]int, len(keys))
+				for i, k := range keys {
+					narrow[i] = [2]int{k[0], k[1] - offsets[next]}
+				}
 				index := map[string][]int{}
 				for k, r := range right {
-					key, ok := keyOfCols(r, keys, 1)
+					key, ok := keyOfCols(r, narrow, 1)
 					if ok {
 						index[key] = append(index[key], k)
 					}
@@ -199,14 +203,18 @@ func (x *executor) compileJoinedFrom(from []*pg_query.Node, where *pg_query.Node
 				return nil, err
 			}
 		}
+		if len(acc) == 0 {
+			return nil, nil
+		}
 		return acc, nil
 	}}, nil
 }
 
+// merge copies the full-width row l with the item's row r at off.
 func merge(l, r []any, off, n int) []any {
 	w := make([]any, len(l))
 	copy(w, l)
-	copy(w[off:off+n], r[off:off+n])
+	copy(w[off:off+n], r)
 	return w
 }
 
