@@ -72,7 +72,7 @@ func (s *Session) planSelectInto(ctx context.Context, n *pg_query.Node, sel *pg_
 	if !isTemp(into.GetRel()) {
 		return nil, readOnlyModel(n)
 	}
-	if classify(sel, s.h.Model()) == readsCubes {
+	if classify(sel, s.h.Model(), s.temps) == readsCubes {
 		return nil, unsupported(n, "filling a temporary table from cubes is not supported yet").
 			WithHint("select from the cube directly")
 	}
@@ -116,7 +116,7 @@ func (s *Session) planInsert(ctx context.Context, n *pg_query.Node) (pgwire.Port
 	if sel == nil {
 		return nil, unsupported(n, "INSERT … DEFAULT VALUES is not supported")
 	}
-	if classify(sel, s.h.Model()) == readsCubes {
+	if classify(sel, s.h.Model(), s.temps) == readsCubes {
 		return nil, unsupported(n, "filling a temporary table from cubes is not supported yet")
 	}
 	work := &catalog.TempTable{Name: t.Name, Columns: t.Columns}
