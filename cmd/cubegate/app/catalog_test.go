@@ -76,7 +76,7 @@ func startCorpus(t *testing.T) *corpusEnv {
 func TestCatalogCorpus(t *testing.T) {
 	env := startCorpus(t)
 	cmd := exec.Command("bash", filepath.Join(corpusDir, "cube-tests", "run.sh"), env.gateway,
-		filepath.Join(corpusDir, "cube-tests", "queries.jsonl"), "--kind", "catalog", "--pg-ok",
+		filepath.Join(corpusDir, "cube-tests", "queries.jsonl"), "--kind", "catalog,session,cursor,ddl_dml", "--pg-ok",
 		"--compare-pg", filepath.Join(corpusDir, "cube-tests", "queries.jsonl"), "--jobs", "2")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -98,6 +98,17 @@ func TestCatalogCorpus(t *testing.T) {
 	// a regression to look at.
 	if failed > 0 {
 		t.Errorf("%d of %d corpus catalog queries differ from PostgreSQL 15", failed, passed+failed)
+	}
+	// The session, cursor and temporary-table sequences PostgreSQL accepts
+	// all run too.
+	kinds := regexp.MustCompile(`(?m)^\s+(session|cursor|ddl_dml)\s+(\d+) / (\d+)`).FindAllStringSubmatch(stderr.String(), -1)
+	if len(kinds) != 3 {
+		t.Errorf("per-kind counts missing: %v", kinds)
+	}
+	for _, k := range kinds {
+		if k[2] != k[3] {
+			t.Errorf("corpus %s statements: %s of %s ran", k[1], k[2], k[3])
+		}
 	}
 }
 
