@@ -26,7 +26,9 @@ type Credential struct {
 	Label     string    `json:"label"`
 	Database  string    `json:"database"`
 	CreatedAt time.Time `json:"created_at"`
-	verifier  Verifier
+	// Security limits what the credential reads.
+	Security SecurityContext `json:"security_context"`
+	verifier Verifier
 }
 
 // Principal is who a session or request acts as, once authenticated.
@@ -35,6 +37,7 @@ type Principal struct {
 	TenantID     string
 	Username     string
 	Database     string
+	Security     SecurityContext
 }
 
 const (
@@ -94,6 +97,7 @@ type CreateCredentialInput struct {
 	Label    string
 	Database string
 	TenantID string
+	Security SecurityContext
 }
 
 // CreateCredential mints a credential with a generated username and
@@ -125,6 +129,7 @@ func (s *Service) CreateCredential(ctx context.Context, in CreateCredentialInput
 			Label:     in.Label,
 			Database:  in.Database,
 			CreatedAt: time.Now().UTC().Truncate(time.Millisecond),
+			Security:  in.Security,
 			verifier:  v,
 		}
 		err = s.store.insertCredential(ctx, c)
@@ -167,7 +172,7 @@ func (s *Service) CheckPassword(ctx context.Context, user, password string) (Pri
 	if !CheckPassword(c.verifier, password) {
 		return Principal{}, false, nil
 	}
-	return Principal{CredentialID: c.ID, TenantID: c.TenantID, Username: c.Username, Database: c.Database}, true, nil
+	return c.principal(), true, nil
 }
 
 // BeginSCRAM starts a SCRAM-SHA-256 exchange for user. An unknown user gets
@@ -187,10 +192,69 @@ func (s *Service) BeginSCRAM(ctx context.Context, user string) (*SCRAMExchange, 
 	if err != nil {
 		return nil, err
 	}
-	return &SCRAMExchange{SCRAMServer: srv, principal: Principal{
-		CredentialID: c.ID,
-		TenantID:     c.TenantID,
-		Username:     c.Username,
-		Database:     c.Database,
-	}}, nil
+	return &SCRAMExchange{SCRAMServer: srv, principal: c.principal()}, nil
+}
+
+func (c Credential) principal() Principal {
+	return Principal{CredentialID: c.ID, TenantID: c.TenantID, Username: c.Username, Database: c.Database, Security: c.Security}
+}
+
+// GetCredential returns a credential by id or username.
+func (s *Service) GetCredential(ctx context.Context, id string) (Credential, error) {
+	return s.store.credentialByID(ctx, id)
+}
+
+// UpdateCredentialInput changes a credential; nil fields stay.
+type UpdateCredentialInput struct {
+	Label    *string
+	Database *string
+	Security *SecurityContext
+}
+
+// UpdateCredential edits a credential's label, data source or security
+// context; sessions opened after it see the change.
+func (s *Service) UpdateCredential(ctx context.Context, id string, in UpdateCredentialInput) (Credential, error) {
+	c, err := s.store.credentialByID(ctx, id)
+	if err != nil {
+		return c, err
+	}
+	if in.Label != nil {
+		c.Label = *in.Label
+	}
+	if in.Database != nil {
+		if *in.Database == "" {
+			return c, errors.New("a credential needs a database (data source) name")
+		}
+		c.Database = *in.Database
+	}
+	if in.Security != nil {
+		c.Security = *in.Security
+	}
+	return c, s.store.updateCredential(ctx, c)
+}
+
+// RotatePassword gives a credential a new password, returned here only;
+// the old one stops working at once.
+func (s *Service) RotatePassword(ctx context.Context, id string) (Credential, string, error) {
+	c, err := s.store.credentialByID(ctx, id)
+	if err != nil {
+		return c, "", err
+	}
+	password, err := GeneratePassword()
+	if err != nil {
+		return c, "", err
+	}
+	if c.verifier, err = NewVerifier(password); err != nil {
+		return c, "", err
+	}
+	return c, password, s.store.updateCredential(ctx, c)
+}
+
+// DeleteCredential removes a credential: its next login fails.
+func (s *Service) DeleteCredential(ctx context.Context, id string) error {
+	c, err := s.store.credentialByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	return s.store.deleteCredential(ctx, c.ID)
 }

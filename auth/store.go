@@ -76,6 +76,33 @@ CREATE TABLE IF NOT EXISTS credentials (
   verifier   TEXT NOT NULL,
   created_at TEXT NOT NULL
 );`)
+	if err != nil {
+		return err
+	}
+	// Columns added after the first release.
+	return s.addColumn(ctx, "credentials", "security_context", "TEXT NOT NULL DEFAULT '{}'")
+}
+
+// addColumn adds a column to a table unless it is there already.
+func (s *Store) addColumn(ctx context.Context, table, column, def string) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT name FROM pragma_table_info(?)`, table)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return err
+		}
+		if name == column {
+			return nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, fmt.Sprintf(`ALTER TABLE %s ADD COLUMN %s %s`, table, column, def))
 	return err
 }
 
@@ -95,20 +122,20 @@ func (s *Store) serverSecret(ctx context.Context) ([]byte, error) {
 
 func (s *Store) insertCredential(ctx context.Context, c Credential) error {
 	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO credentials(id, tenant_id, username, label, database, verifier, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.TenantID, c.Username, c.Label, c.Database, c.verifier.String(), c.CreatedAt.Format(time.RFC3339Nano))
+		`INSERT INTO credentials(id, tenant_id, username, label, database, verifier, created_at, security_context) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.TenantID, c.Username, c.Label, c.Database, c.verifier.String(), c.CreatedAt.Format(time.RFC3339Nano), c.Security.String())
 	if err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed") {
 		return errDuplicate
 	}
 	return err
 }
 
-const credentialColumns = `id, tenant_id, username, label, database, verifier, created_at`
+const credentialColumns = `id, tenant_id, username, label, database, verifier, created_at, security_context`
 
 func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
 	var c Credential
-	var verifier, created string
-	if err := row.Scan(&c.ID, &c.TenantID, &c.Username, &c.Label, &c.Database, &verifier, &created); err != nil {
+	var verifier, created, security string
+	if err := row.Scan(&c.ID, &c.TenantID, &c.Username, &c.Label, &c.Database, &verifier, &created, &security); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return c, ErrNotFound
 		}
@@ -119,8 +146,38 @@ func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
 		return c, fmt.Errorf("credential %s: %w", c.ID, err)
 	}
 	c.verifier = v
+	if c.Security, err = ParseSecurityContext(security); err != nil {
+		return c, fmt.Errorf("credential %s: %w", c.ID, err)
+	}
 	c.CreatedAt, err = time.Parse(time.RFC3339Nano, created)
 	return c, err
+}
+
+func (s *Store) credentialByID(ctx context.Context, id string) (Credential, error) {
+	return scanCredential(s.db.QueryRowContext(ctx, `SELECT `+credentialColumns+` FROM credentials WHERE id = ? OR username = ?`, id, id))
+}
+
+func (s *Store) updateCredential(ctx context.Context, c Credential) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE credentials SET label = ?, database = ?, security_context = ?, verifier = ? WHERE id = ?`,
+		c.Label, c.Database, c.Security.String(), c.verifier.String(), c.ID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+func (s *Store) deleteCredential(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM credentials WHERE id = ?`, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 func (s *Store) credentialByUsername(ctx context.Context, username string) (Credential, error) {

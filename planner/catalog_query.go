@@ -3,38 +3,68 @@ package planner
 import (
 	"context"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/planner/catalog"
 )
 
-// catalogEntry is the catalog of one model version.
+// catalogEntry is the catalog of one model version, per security context.
 type catalogEntry struct {
 	model *cubes.Model
-	cat   *catalog.Catalog
+	cats  sync.Map // security context (JSON) → *catalog.Catalog
 }
 
-// catalog returns the catalog of the current model, building it once
-// per model version.
-func (h *Handler) catalog() *catalog.Catalog {
+// catalog returns the catalog the session sees: the current model's
+// cubes and members its security context allows, built once per model
+// version and context.
+func (s *Session) catalog() *catalog.Catalog {
+	h := s.h
 	m := h.Model()
-	if e := h.cat.Load(); e != nil && e.model == m {
-		return e.cat
+	e := h.cat.Load()
+	if e == nil || e.model != m {
+		e = &catalogEntry{model: m}
+		h.cat.Store(e)
 	}
-	e := &catalogEntry{model: m, cat: catalog.New(CatalogTables(m))}
-	h.cat.Store(e)
-	return e.cat
+	sec := s.security()
+	key := sec.String()
+	if c, ok := e.cats.Load(key); ok {
+		return c.(*catalog.Catalog)
+	}
+	c, _ := e.cats.LoadOrStore(key, catalog.New(CatalogTables(m, sec.Allows)))
+	return c.(*catalog.Catalog)
+}
+
+// security is the session's security context (none: everything).
+func (s *Session) security() auth.SecurityContext {
+	if p, ok := s.info.Principal.(auth.Principal); ok {
+		return p.Security
+	}
+	return auth.SecurityContext{}
+}
+
+// visibleCubes names the cubes and views the session may read.
+func (s *Session) visibleCubes(m *cubes.Model) []string {
+	var out []string
+	for _, name := range publicCubes(m) {
+		if s.security().AllowsCube(name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // CatalogTables shows each public cube and view as a table: its public
 // measures, dimensions and segments in model order, then Cube's virtual
 // __user and __cubeJoinField columns.
-func CatalogTables(m *cubes.Model) []catalog.Table {
+func CatalogTables(m *cubes.Model, allows ...func(cube, member string) bool) []catalog.Table {
+	allowed := func(cube, member string) bool { return len(allows) == 0 || allows[0](cube, member) }
 	var out []catalog.Table
 	for _, c := range m.Cubes {
 		if !c.Public {
@@ -42,20 +72,23 @@ func CatalogTables(m *cubes.Model) []catalog.Table {
 		}
 		t := catalog.Table{Name: c.Name, Description: c.Description}
 		for _, ms := range c.Measures {
-			if ms.Public {
+			if ms.Public && allowed(c.Name, ms.Name) {
 				t.Columns = append(t.Columns, catalog.TableColumn{Name: ms.Name, Type: measureOID(ms),
 					NotNull: ms.Type == cubes.TypeCount, Description: ms.Description})
 			}
 		}
 		for _, d := range c.Dimensions {
-			if d.Public {
+			if d.Public && allowed(c.Name, d.Name) {
 				t.Columns = append(t.Columns, catalog.TableColumn{Name: d.Name, Type: dimensionOID(d), Description: d.Description})
 			}
 		}
 		for _, sg := range c.Segments {
-			if sg.Public {
+			if sg.Public && allowed(c.Name, sg.Name) {
 				t.Columns = append(t.Columns, catalog.TableColumn{Name: sg.Name, Type: pgtype.BoolOID, NotNull: true, Description: sg.Description})
 			}
+		}
+		if len(t.Columns) == 0 {
+			continue // nothing of it may be read: not shown
 		}
 		t.Columns = append(t.Columns,
 			catalog.TableColumn{Name: "__user", Type: pgtype.TextOID, Description: "Virtual column for security context switching"},
@@ -69,7 +102,7 @@ func CatalogTables(m *cubes.Model) []catalog.Table {
 // the table's OID and the column's number, as PostgreSQL's RowDescription
 // does (PgJDBC's getTableName, grids that edit in place).
 func (s *Session) tableColumns(outs []output) {
-	cat := s.h.catalog()
+	cat := s.catalog()
 	for i, o := range outs {
 		cr := o.node.GetColumnRef()
 		if cr == nil || o.key == "" {
@@ -156,7 +189,7 @@ func usesRegTypes(sel *pg_query.SelectStmt) bool {
 
 // planCatalog answers a SELECT over pg_catalog and information_schema.
 func (s *Session) planCatalog(ctx context.Context, sel *pg_query.SelectStmt) (pgwire.Portal, error) {
-	cat := s.h.catalog()
+	cat := s.catalog()
 	if s.params.describing() {
 		cols, err := cat.Describe(ctx, sel, s.catalogSession())
 		if err != nil {

@@ -87,6 +87,12 @@ func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgw
 		return nil, err
 	}
 	s.tableColumns(b.outs)
+	// The security context's row filters, on every cube the query reads.
+	var names []string
+	for _, t := range b.tables {
+		names = append(names, t.cube.Name)
+	}
+	b.q.Filters = append(b.q.Filters, s.security().FiltersFor(names)...)
 	if s.params.describing() {
 		// Described, not run: the columns are known without compiling with
 		// values the statement does not have yet.
@@ -256,7 +262,10 @@ func (b *binder) from(n *pg_query.Node) error {
 		cube, ok := b.model.LookupCube(rv.GetRelname())
 		if !ok || !cube.Public {
 			return pgerr.New(pgerrcode.UndefinedTable, "relation %q does not exist", rv.GetRelname()).
-				At(rv.GetLocation()+1).WithHint("the cubes and views are: %s", strings.Join(publicCubes(b.model), ", "))
+				At(rv.GetLocation()+1).WithHint("the cubes and views are: %s", strings.Join(b.s.visibleCubes(b.model), ", "))
+		}
+		if !b.s.security().AllowsCube(cube.Name) {
+			return pgerr.New(pgerrcode.InsufficientPrivilege, "permission denied for table %s", cube.Name).At(rv.GetLocation() + 1)
 		}
 		b.tables = append(b.tables, tableRef{cube: cube, alias: rv.GetAlias().GetAliasname()})
 		return nil
@@ -356,7 +365,18 @@ func (b *binder) column(n *pg_query.Node) (cubes.Member, string, error) {
 		return nil, "", pgerr.New(pgerrcode.UndefinedColumn, "column %q does not exist", strings.Join(parts, ".")).
 			At(cr.GetLocation() + 1)
 	}
+	if err := b.allowed(found, cr.GetLocation()); err != nil {
+		return nil, "", err
+	}
 	return found, col, nil
+}
+
+// allowed checks a member against the session's security context (42501).
+func (b *binder) allowed(m cubes.Member, loc int32) error {
+	if b.s.security().Allows(m.OwnerCube().Name, m.MemberName()) {
+		return nil
+	}
+	return pgerr.New(pgerrcode.InsufficientPrivilege, "permission denied for column %s of table %s", m.MemberName(), m.OwnerCube().Name).At(loc + 1)
 }
 
 func isPublic(m cubes.Member) bool {
@@ -391,15 +411,16 @@ func (b *binder) addMeasure(m *cubes.Measure, name string, n *pg_query.Node) out
 // that order (as Cube's SQL API lists them): a row-level query.
 func (b *binder) star(n *pg_query.Node) error {
 	for _, t := range b.tables {
+		sec := b.s.security()
 		for _, m := range t.cube.Measures {
-			if m.Public {
+			if m.Public && sec.Allows(t.cube.Name, m.Name) {
 				o := b.addMeasure(m, m.Name, n)
 				o.rowMeasure = true
 				b.outs = append(b.outs, o)
 			}
 		}
 		for _, d := range t.cube.Dimensions {
-			if d.Public {
+			if d.Public && sec.Allows(t.cube.Name, d.Name) {
 				b.outs = append(b.outs, b.addDimension(d, d.Name, n))
 			}
 		}
@@ -429,6 +450,11 @@ func (b *binder) funcCall(n *pg_query.Node) (output, error) {
 				return output{}, pgerr.New(pgerrcode.SyntaxError, "%s(*) is not an aggregate", name).At(fc.GetLocation() + 1)
 			}
 			m := b.cube.CountMeasure()
+			if m != nil {
+				if err := b.allowed(m, fc.GetLocation()); err != nil {
+					return output{}, err
+				}
+			}
 			if m == nil {
 				return output{}, pgerr.New(pgerrcode.UndefinedColumn, "cube %q has no count measure for COUNT(*)", b.cube.Name).
 					At(fc.GetLocation() + 1).WithHint("add a measure of type count to the cube")

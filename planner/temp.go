@@ -78,7 +78,7 @@ func (s *Session) planSelectInto(ctx context.Context, n *pg_query.Node, sel *pg_
 	}
 	plain := proto.Clone(sel).(*pg_query.SelectStmt)
 	plain.IntoClause = nil
-	t, err := s.h.catalog().SelectInto(ctx, plain, s.catalogSession(), into.GetRel().GetRelname())
+	t, err := s.catalog().SelectInto(ctx, plain, s.catalogSession(), into.GetRel().GetRelname())
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +120,7 @@ func (s *Session) planInsert(ctx context.Context, n *pg_query.Node) (pgwire.Port
 		return nil, unsupported(n, "filling a temporary table from cubes is not supported yet")
 	}
 	work := &catalog.TempTable{Name: t.Name, Columns: t.Columns}
-	added, err := s.h.catalog().Insert(ctx, sel, s.catalogSession(), work, cols)
+	added, err := s.catalog().Insert(ctx, sel, s.catalogSession(), work, cols)
 	if err != nil {
 		return nil, err
 	}

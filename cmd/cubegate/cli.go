@@ -260,56 +260,201 @@ func prepareDemoData(ctx context.Context, path string, rows int, stdout io.Write
 }
 
 func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
-	cmd := &cobra.Command{Use: "credentials", Short: "Manage SQL credentials"}
-	var label, database string
+	cmd := &cobra.Command{Use: "credentials", Short: "Manage SQL credentials (create, list, show, update, rotate, delete)"}
+	var label, database, security string
 	var asJSON bool
+	// withService opens the state store for one command.
+	withService := func(c *cobra.Command, run func(ctx context.Context, cfg app.Config, svc *auth.Service) error) error {
+		cfg, _, err := load(c)
+		if err != nil {
+			return err
+		}
+		ctx := c.Context()
+		store, err := auth.OpenStore(ctx, cfg.State.DSN)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		svc, err := auth.NewService(ctx, store)
+		if err != nil {
+			return err
+		}
+		return run(ctx, cfg, svc)
+	}
+	// show prints a credential: never its password, except right after
+	// it was made (password != "").
+	show := func(cfg app.Config, c auth.Credential, password string) error {
+		host, port, err := app.ClientHost(cfg.SQL.Listen)
+		if err != nil {
+			return err
+		}
+		secret := password
+		if secret == "" {
+			secret = "PASSWORD"
+		}
+		connStr := app.ConnectionString(c.Username, secret, host, port, c.Database)
+		if asJSON {
+			out := map[string]any{
+				"id": c.ID, "label": c.Label, "username": c.Username, "host": host, "port": port,
+				"database": c.Database, "connection_string": connStr, "psql": "psql \"" + connStr + "\"",
+				"security_context": c.Security, "created_at": c.CreatedAt,
+			}
+			if password != "" {
+				out["password"] = password
+			}
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(out)
+		}
+		fmt.Fprintf(stdout, "id:       %s\nlabel:    %s\nusername: %s\ndatabase: %s\n", c.ID, c.Label, c.Username, c.Database)
+		if password != "" {
+			fmt.Fprintf(stdout, "password: %s   (shown only now)\n", password)
+		}
+		if len(c.Security.Allow) > 0 || len(c.Security.RowFilters) > 0 {
+			fmt.Fprintf(stdout, "security: %s\n", c.Security)
+		}
+		fmt.Fprintf(stdout, "\n  psql \"%s\"\n", connStr)
+		return nil
+	}
+	// parseSecurity reads --security-context and checks its names against
+	// the model when the model folder loads.
+	parseSecurity := func(cfg app.Config) (auth.SecurityContext, error) {
+		sec, err := auth.ParseSecurityContext(security)
+		if err != nil {
+			return sec, err
+		}
+		if m, err := cubes.LoadDir(cfg.Model.Dir); err == nil {
+			return sec, sec.Validate(m)
+		}
+		return sec, nil
+	}
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Mint a SQL credential (the password is shown only now)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, _, err := load(cmd)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			store, err := auth.OpenStore(ctx, cfg.State.DSN)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			svc, err := auth.NewService(ctx, store)
-			if err != nil {
-				return err
-			}
-			if database == "" {
-				database = cfg.DataSource.Name
-			}
-			c, pw, err := svc.CreateCredential(ctx, auth.CreateCredentialInput{Label: label, Database: database})
-			if err != nil {
-				return err
-			}
-			host, port, err := app.ClientHost(cfg.SQL.Listen)
-			if err != nil {
-				return err
-			}
-			connStr := app.ConnectionString(c.Username, pw, host, port, c.Database)
-			if asJSON {
-				enc := json.NewEncoder(stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]string{
-					"id": c.ID, "username": c.Username, "password": pw, "host": host, "port": port,
-					"database": c.Database, "connection_string": connStr,
-				})
-			}
-			fmt.Fprintf(stdout, "id:       %s\nusername: %s\npassword: %s   (shown only now)\n\n  psql \"%s\"\n", c.ID, c.Username, pw, connStr)
-			return nil
+		RunE: func(c *cobra.Command, _ []string) error {
+			return withService(c, func(ctx context.Context, cfg app.Config, svc *auth.Service) error {
+				if database == "" {
+					database = cfg.DataSource.Name
+				}
+				sec, err := parseSecurity(cfg)
+				if err != nil {
+					return err
+				}
+				cred, pw, err := svc.CreateCredential(ctx, auth.CreateCredentialInput{Label: label, Database: database, Security: sec})
+				if err != nil {
+					return err
+				}
+				return show(cfg, cred, pw)
+			})
 		},
 	}
 	create.Flags().StringVar(&label, "label", "", "a label to recognise the credential by")
 	create.Flags().StringVar(&database, "database", "", "the data source it connects to (default: data_source.name)")
-	create.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.AddCommand(create)
+	create.Flags().StringVar(&security, "security-context", "", `JSON: {"allow": ["cube", "cube.member"], "row_filters": [{"member": "cube.m", "operator": "equals", "values": ["v"]}]}`)
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List SQL credentials (never their passwords)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return withService(c, func(ctx context.Context, cfg app.Config, svc *auth.Service) error {
+				creds, err := svc.ListCredentials(ctx)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					if creds == nil {
+						creds = []auth.Credential{}
+					}
+					enc := json.NewEncoder(stdout)
+					enc.SetIndent("", "  ")
+					return enc.Encode(creds)
+				}
+				for _, cr := range creds {
+					fmt.Fprintf(stdout, "%s  %s  %s  %s\n", cr.ID, cr.Username, cr.Database, cr.Label)
+				}
+				return nil
+			})
+		},
+	}
+	get := &cobra.Command{
+		Use:   "show ID|USERNAME",
+		Short: "Show a credential: host, port, database, username, connection string, psql command",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return withService(c, func(ctx context.Context, cfg app.Config, svc *auth.Service) error {
+				cred, err := svc.GetCredential(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return show(cfg, cred, "")
+			})
+		},
+	}
+	update := &cobra.Command{
+		Use:   "update ID|USERNAME",
+		Short: "Change a credential's label, data source or security context",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return withService(c, func(ctx context.Context, cfg app.Config, svc *auth.Service) error {
+				var in auth.UpdateCredentialInput
+				if c.Flags().Changed("label") {
+					in.Label = &label
+				}
+				if c.Flags().Changed("database") {
+					in.Database = &database
+				}
+				if c.Flags().Changed("security-context") {
+					sec, err := parseSecurity(cfg)
+					if err != nil {
+						return err
+					}
+					in.Security = &sec
+				}
+				cred, err := svc.UpdateCredential(ctx, args[0], in)
+				if err != nil {
+					return err
+				}
+				return show(cfg, cred, "")
+			})
+		},
+	}
+	update.Flags().StringVar(&label, "label", "", "a new label")
+	update.Flags().StringVar(&database, "database", "", "a new data source")
+	update.Flags().StringVar(&security, "security-context", "", "a new security context (JSON; {} allows everything)")
+	rotate := &cobra.Command{
+		Use:   "rotate ID|USERNAME",
+		Short: "Give a credential a new password (shown only now); the old one stops working",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return withService(c, func(ctx context.Context, cfg app.Config, svc *auth.Service) error {
+				cred, pw, err := svc.RotatePassword(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return show(cfg, cred, pw)
+			})
+		},
+	}
+	del := &cobra.Command{
+		Use:   "delete ID|USERNAME",
+		Short: "Delete a credential: its next login fails",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return withService(c, func(ctx context.Context, cfg app.Config, svc *auth.Service) error {
+				if err := svc.DeleteCredential(ctx, args[0]); err != nil {
+					return err
+				}
+				if asJSON {
+					return json.NewEncoder(stdout).Encode(map[string]any{"deleted": args[0]})
+				}
+				fmt.Fprintf(stdout, "deleted %s\n", args[0])
+				return nil
+			})
+		},
+	}
+	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(create, list, get, update, rotate, del)
 	return cmd
 }
 

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// The credential lifecycle over the CLI, against a running gateway that
+// shares the state store: create, list, show, update, rotate (the old
+// password stops working), delete (the next login fails). No password is
+// ever stored: the state file does not contain one.
+func TestCredentialsCLI(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "cubegate")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	sqlPort := freePort(t)
+	env := append(os.Environ(),
+		"CUBEGATE_SQL_LISTEN=127.0.0.1:"+sqlPort,
+		"CUBEGATE_HTTP_LISTEN=127.0.0.1:"+freePort(t),
+		"CUBEGATE_MODEL_DIR=../../testdata/oracle/model",
+		"CUBEGATE_WAREHOUSE_DSN=duckdb::memory:",
+		"CUBEGATE_STATE_DSN=sqlite://"+filepath.Join(dir, "state.db"),
+		"CUBEGATE_LOG_LEVEL=warn",
+	)
+	cli := func(args ...string) map[string]any {
+		t.Helper()
+		c := exec.Command(bin, append([]string{"credentials"}, args...)...)
+		c.Env = env
+		out, err := c.Output()
+		if err != nil {
+			var stderr []byte
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = ee.Stderr
+			}
+			t.Fatalf("credentials %v: %v\n%s%s", args, err, out, stderr)
+		}
+		var v map[string]any
+		if strings.HasPrefix(strings.TrimSpace(string(out)), "{") {
+			if err := json.Unmarshal(out, &v); err != nil {
+				t.Fatalf("credentials %v: %v\n%s", args, err, out)
+			}
+		} else {
+			v = map[string]any{"raw": string(out)}
+		}
+		return v
+	}
+	created := cli("create", "--label", "tableau", "--json")
+	id, user, pw := created["id"].(string), created["username"].(string), created["password"].(string)
+	if !strings.HasPrefix(created["psql"].(string), `psql "postgres`) || created["database"] != "db" {
+		t.Fatalf("create: %v", created)
+	}
+	serve := exec.Command(bin, "serve")
+	serve.Env = env
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { serve.Process.Kill(); serve.Wait() })
+	login := func(password string) error {
+		var err error
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			var c *pgconn.PgConn
+			c, err = pgconn.Connect(ctx, "postgres://"+user+":"+password+"@127.0.0.1:"+sqlPort+"/db?sslmode=disable")
+			if err == nil {
+				c.Close(ctx)
+				return nil
+			}
+			if strings.Contains(err.Error(), "28P01") {
+				return err
+			}
+		}
+		return err
+	}
+	if err := login(pw); err != nil {
+		t.Fatalf("login with the new credential: %v", err)
+	}
+	var listed []map[string]any
+	c := exec.Command(bin, "credentials", "list", "--json")
+	c.Env = env
+	out, err := c.Output()
+	if err != nil || json.Unmarshal(out, &listed) != nil || len(listed) != 1 || listed[0]["username"] != user {
+		t.Fatalf("list: %v %s", err, out)
+	}
+	if strings.Contains(string(out), pw) {
+		t.Fatal("list shows the password")
+	}
+	shown := cli("show", user, "--json")
+	if shown["id"] != id || shown["password"] != nil || strings.Contains(shown["connection_string"].(string), pw) {
+		t.Fatalf("show: %v", shown)
+	}
+	updated := cli("update", id, "--label", "tableau-prod", "--security-context", `{"allow": ["orders"]}`, "--json")
+	if updated["label"] != "tableau-prod" {
+		t.Fatalf("update: %v", updated)
+	}
+	rotated := cli("rotate", id, "--json")
+	newPW := rotated["password"].(string)
+	if newPW == pw {
+		t.Fatal("rotate kept the password")
+	}
+	if err := login(pw); err == nil || !strings.Contains(err.Error(), "28P01") {
+		t.Fatalf("the old password still logs in: %v", err)
+	}
+	if err := login(newPW); err != nil {
+		t.Fatalf("the rotated password: %v", err)
+	}
+	state, err := os.ReadFile(filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wal, _ := os.ReadFile(filepath.Join(dir, "state.db-wal"))
+	for _, secret := range []string{pw, newPW} {
+		if strings.Contains(string(state), secret) || strings.Contains(string(wal), secret) {
+			t.Fatal("a password is in the state store")
+		}
+	}
+	cli("delete", id, "--json")
+	if err := login(newPW); err == nil || !strings.Contains(err.Error(), "28P01") {
+		t.Fatalf("a deleted credential logs in: %v", err)
+	}
+	// An unknown name in a security context is refused at once.
+	bad := exec.Command(bin, "credentials", "create", "--security-context", `{"allow": ["nope"]}`)
+	bad.Env = env
+	if out, err := bad.CombinedOutput(); err == nil || !strings.Contains(string(out), "nope") {
+		t.Fatalf("a bad security context was accepted: %s", out)
+	}
+}
