@@ -41,9 +41,9 @@ func TestSecurityContext(t *testing.T) {
 		t.Errorf("SELECT * shows %d columns, want the 3 allowed", len(got[0]))
 	}
 	for sql, code := range map[string]string{
-		`SELECT channel, MEASURE(count) FROM orders GROUP BY 1`: "42501",
-		`SELECT MEASURE(count) FROM orders WHERE channel = 'store'`: "42501",
-		`SELECT MEASURE(count) FROM customers`:                       "42501",
+		`SELECT channel, MEASURE(count) FROM orders GROUP BY 1`:                                                   "42501",
+		`SELECT MEASURE(count) FROM orders WHERE channel = 'store'`:                                               "42501",
+		`SELECT MEASURE(count) FROM customers`:                                                                    "42501",
 		`SELECT count(*) FROM information_schema.columns WHERE table_name = 'customers' AND column_name = 'tier'`: "",
 	} {
 		_, err := conn.Exec(ctx, sql)
