@@ -80,7 +80,10 @@ CREATE TABLE IF NOT EXISTS credentials (
 		return err
 	}
 	// Columns added after the first release.
-	return s.addColumn(ctx, "credentials", "security_context", "TEXT NOT NULL DEFAULT '{}'")
+	if err := s.addColumn(ctx, "credentials", "security_context", "TEXT NOT NULL DEFAULT '{}'"); err != nil {
+		return err
+	}
+	return s.migrateKeys(ctx)
 }
 
 // addColumn adds a column to a table unless it is there already.

@@ -18,6 +18,8 @@ type Pinger interface {
 type Config struct {
 	Warehouse Pinger
 	Version   string
+	// Admin serves /admin/v1/ when set.
+	Admin *Admin
 }
 
 // NewHandler returns the HTTP API.
@@ -35,6 +37,9 @@ func NewHandler(cfg Config) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
+	if cfg.Admin != nil && cfg.Admin.Keys != nil {
+		cfg.Admin.register(mux)
+	}
 	return mux
 }
 

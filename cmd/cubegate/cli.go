@@ -78,6 +78,7 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 		serveCmd(load),
 		demoCmd(load, stdout),
 		credentialsCmd(load, stdout),
+		keysCmd(load, stdout),
 		modelCmd(stdout),
 		&cobra.Command{
 			Use:   "version",
@@ -115,6 +116,7 @@ func loadConfig(file string, flags *pflag.FlagSet) (app.Config, error) {
 	v.SetDefault("data_source.name", def.DataSource.Name)
 	v.SetDefault("log.level", def.Log.Level)
 	v.SetDefault("log.format", def.Log.Format)
+	v.SetDefault("api_keys.limit", def.APIKeys.Limit)
 	if file != "" {
 		v.SetConfigFile(file)
 		if err := v.ReadInConfig(); err != nil {
@@ -455,6 +457,171 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 	}
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.AddCommand(create, list, get, update, rotate, del)
+	return cmd
+}
+
+func keysCmd(load loader, stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "keys", Short: "Manage REST API keys (create, list, get, update, revoke)"}
+	var asJSON, test, enabled bool
+	var description, keyType, behalf, security, expires string
+	var scopes, allowIPs []string
+	withKeys := func(c *cobra.Command, run func(ctx context.Context, ks *auth.KeyService) (any, error)) error {
+		cfg, _, err := load(c)
+		if err != nil {
+			return err
+		}
+		ctx := c.Context()
+		store, err := auth.OpenStore(ctx, cfg.State.DSN)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		ks := auth.NewKeyService(store, cfg.APIKeys.Limit)
+		defer ks.Close()
+		out, err := run(ctx, ks)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(out)
+		}
+		printKey := func(k auth.APIKey) {
+			state := "enabled"
+			switch {
+			case k.RevokedAt != nil:
+				state = "revoked"
+			case !k.Enabled:
+				state = "disabled"
+			}
+			fmt.Fprintf(stdout, "%s  %s…  %s  %s  %s\n", k.ID, k.KeyStart, strings.Join(k.Scopes, ","), state, k.Description)
+			if k.KeyValue != "" {
+				fmt.Fprintf(stdout, "\nkey: %s   (shown only now)\n", k.KeyValue)
+			}
+		}
+		switch v := out.(type) {
+		case auth.APIKey:
+			printKey(v)
+		case []auth.APIKey:
+			for _, k := range v {
+				printKey(k)
+			}
+		}
+		return nil
+	}
+	// input gathers the flags the user set.
+	input := func(c *cobra.Command) (auth.KeyInput, error) {
+		var in auth.KeyInput
+		f := c.Flags()
+		if f.Changed("label") {
+			in.Description = &description
+		}
+		if f.Changed("type") {
+			in.KeyType = &keyType
+		}
+		if f.Changed("behalf-of") {
+			in.BehalfOfUser = &behalf
+		}
+		if f.Changed("scopes") {
+			in.Scopes = &scopes
+		}
+		if f.Changed("allow-ip") {
+			in.AllowIPs = &allowIPs
+		}
+		if f.Changed("enabled") {
+			in.Enabled = &enabled
+		}
+		if f.Changed("expires-at") {
+			t, err := time.Parse(time.RFC3339, expires)
+			if err != nil {
+				return in, fmt.Errorf("--expires-at: want RFC 3339 (2027-01-31T00:00:00Z): %w", err)
+			}
+			in.ExpiresAt = &t
+		}
+		if f.Changed("security-context") {
+			sec, err := auth.ParseSecurityContext(security)
+			if err != nil {
+				return in, err
+			}
+			in.Security = &sec
+		}
+		in.Test = test
+		return in, nil
+	}
+	fields := func(c *cobra.Command) {
+		c.Flags().StringVar(&description, "label", "", "what the key is for")
+		c.Flags().StringSliceVar(&scopes, "scopes", nil, "scopes: "+strings.Join(auth.Scopes, ", "))
+		c.Flags().StringSliceVar(&allowIPs, "allow-ip", nil, "IPv4/IPv6 address or CIDR the key may be used from (repeatable)")
+		c.Flags().StringVar(&expires, "expires-at", "", "when the key stops working (RFC 3339)")
+		c.Flags().StringVar(&security, "security-context", "", "JSON security context, as for credentials")
+		c.Flags().BoolVar(&enabled, "enabled", true, "whether the key works")
+	}
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Mint an API key (its value is shown only now)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return withKeys(c, func(ctx context.Context, ks *auth.KeyService) (any, error) {
+				in, err := input(c)
+				if err != nil {
+					return nil, err
+				}
+				return ks.Create(ctx, auth.DefaultTenant, "cli", in)
+			})
+		},
+	}
+	fields(create)
+	create.Flags().StringVar(&keyType, "type", "shared", "shared, or user (with --behalf-of)")
+	create.Flags().StringVar(&behalf, "behalf-of", "", "the user a user key acts for")
+	create.Flags().BoolVar(&test, "test", false, "a cg_test_ key instead of cg_live_")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List API keys (never their values)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return withKeys(c, func(ctx context.Context, ks *auth.KeyService) (any, error) {
+				return ks.List(ctx, auth.DefaultTenant)
+			})
+		},
+	}
+	get := &cobra.Command{
+		Use:   "get ID",
+		Short: "Show an API key",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return withKeys(c, func(ctx context.Context, ks *auth.KeyService) (any, error) {
+				return ks.Get(ctx, auth.DefaultTenant, args[0])
+			})
+		},
+	}
+	update := &cobra.Command{
+		Use:   "update ID",
+		Short: "Change an API key's label, scopes, allowed addresses, expiry or enabled flag",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return withKeys(c, func(ctx context.Context, ks *auth.KeyService) (any, error) {
+				in, err := input(c)
+				if err != nil {
+					return nil, err
+				}
+				return ks.Update(ctx, auth.DefaultTenant, args[0], in)
+			})
+		},
+	}
+	fields(update)
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke an API key: the next request with it is refused",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return withKeys(c, func(ctx context.Context, ks *auth.KeyService) (any, error) {
+				return ks.Revoke(ctx, auth.DefaultTenant, args[0])
+			})
+		},
+	}
+	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(create, list, get, update, revoke)
 	return cmd
 }
 

@@ -134,3 +134,62 @@ func TestCredentialsCLI(t *testing.T) {
 		t.Fatalf("a bad security context was accepted: %s", out)
 	}
 }
+
+// The API key lifecycle over the CLI: create shows the value once, list
+// and get never; bad input fails with the error's stable code.
+func TestKeysCLI(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "cubegate")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	env := append(os.Environ(), "CUBEGATE_STATE_DSN=sqlite://"+filepath.Join(dir, "state.db"), "CUBEGATE_API_KEYS_LIMIT=2")
+	run := func(args ...string) (string, error) {
+		c := exec.Command(bin, append([]string{"keys"}, args...)...)
+		c.Env = env
+		out, err := c.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("create", "--label", "app", "--scopes", "load,meta", "--allow-ip", "10.0.0.0/8", "--allow-ip", "2001:db8::/32", "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var k map[string]any
+	if err := json.Unmarshal([]byte(out), &k); err != nil {
+		t.Fatal(err)
+	}
+	value, _ := k["key_value"].(string)
+	if !strings.HasPrefix(value, "cg_live_") || k["key_start"] != value[:12] || len(k["allow_ips"].([]any)) != 2 {
+		t.Fatalf("create: %s", out)
+	}
+	id := k["api_key_id"].(string)
+	for _, args := range [][]string{{"list", "--json"}, {"get", id, "--json"}, {"list"}} {
+		out, err := run(args...)
+		if err != nil || strings.Contains(out, value) || !strings.Contains(out, id) {
+			t.Errorf("keys %v: %v\n%s", args, err, out)
+		}
+	}
+	if out, err := run("update", id, "--enabled=false", "--json"); err != nil || !strings.Contains(out, `"is_enabled": false`) {
+		t.Errorf("update: %v\n%s", err, out)
+	}
+	for args, code := range map[string]string{
+		"create --scopes bogus":                       "API_KEY_SCOPE_NAME_INVALID",
+		"create --scopes load --allow-ip nonsense":    "API_KEY_ALLOW_IP_INVALID",
+		"create --scopes load --type user":            "API_KEY_USER_INVALID",
+		"get 00000000-0000-0000-0000-000000000000":    "API_KEY_NOT_FOUND",
+		"revoke 00000000-0000-0000-0000-000000000000": "API_KEY_NOT_FOUND",
+	} {
+		if out, err := run(strings.Fields(args)...); err == nil || !strings.Contains(out, code) {
+			t.Errorf("keys %s: %v %s, want %s", args, err, out, code)
+		}
+	}
+	if _, err := run("create", "--scopes", "meta"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run("create", "--scopes", "meta"); err == nil || !strings.Contains(out, "API_KEY_LIMIT_EXCEEDED") {
+		t.Errorf("a third key under a limit of 2: %v %s", err, out)
+	}
+	if out, err := run("revoke", id, "--json"); err != nil || !strings.Contains(out, "revoked_at") {
+		t.Errorf("revoke: %v\n%s", err, out)
+	}
+}

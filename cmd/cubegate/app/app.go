@@ -23,6 +23,7 @@ type Gateway struct {
 	cfg      Config
 	log      zerolog.Logger
 	Auth     *auth.Service
+	Keys     *auth.KeyService
 	store    *auth.Store
 	wh       warehouse.Warehouse
 	pg       *pgwire.Server
@@ -66,6 +67,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 	if err != nil {
 		return nil, err
 	}
+	g.Keys = auth.NewKeyService(g.store, cfg.APIKeys.Limit)
 	h, err := planner.NewHandler(g.Model, g.wh, log, planner.Options{StatementTimeout: cfg.SQL.StatementTimeout})
 	if err != nil {
 		return nil, err
@@ -103,7 +105,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
 	g.http = &http.Server{
-		Handler:           httpapi.NewHandler(httpapi.Config{Warehouse: g.wh, Version: Version}),
+		Handler: httpapi.NewHandler(httpapi.Config{Warehouse: g.wh, Version: Version, Admin: &httpapi.Admin{
+			Keys: g.Keys, Credentials: g.Auth, Connection: g.connection,
+		}}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() {
@@ -193,10 +197,25 @@ func (g *Gateway) Close() error {
 	if g.wh != nil {
 		errs = append(errs, g.wh.Close())
 	}
+	if g.Keys != nil {
+		g.Keys.Close()
+	}
 	if g.store != nil {
 		errs = append(errs, g.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// connection is how a client reaches the gateway with credential c: host,
+// port, database, username, connection string and psql command, with a
+// placeholder where the password goes (it is never shown again).
+func (g *Gateway) connection(c auth.Credential) map[string]any {
+	host, port, err := ClientHost(g.sqlLn.Addr().String())
+	if err != nil {
+		return nil
+	}
+	connStr := ConnectionString(c.Username, "PASSWORD", host, port, c.Database)
+	return map[string]any{"host": host, "port": port, "connection_string": connStr, "psql": `psql "` + connStr + `"`}
 }
 
 // MintCredential creates a SQL credential for the gateway's data source and

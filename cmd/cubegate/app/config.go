@@ -22,6 +22,12 @@ type Config struct {
 	State      StateConfig      `mapstructure:"state"`
 	DataSource DataSourceConfig `mapstructure:"data_source"`
 	Log        LogConfig        `mapstructure:"log"`
+	APIKeys    APIKeysConfig    `mapstructure:"api_keys"`
+}
+
+type APIKeysConfig struct {
+	// Limit is how many live keys a tenant may hold.
+	Limit int `mapstructure:"limit"`
 }
 
 type SQLConfig struct {
@@ -86,6 +92,7 @@ func Defaults() Config {
 		State:      StateConfig{DSN: "sqlite://./.cubegate/state.db"},
 		DataSource: DataSourceConfig{Name: "db"},
 		Log:        LogConfig{Level: "info", Format: "console"},
+		APIKeys:    APIKeysConfig{Limit: 5},
 	}
 }
 

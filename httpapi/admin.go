@@ -1,0 +1,253 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/cubegate/cubegate/auth"
+)
+
+// The admin API under /admin/v1/: API keys and SQL credentials, each
+// answer {"meta": {"request_id"}, "data": …} or {"meta", "error": {"code",
+// "message"}}; every request needs a key with the matching scope.
+
+// Admin is what the admin API manages.
+type Admin struct {
+	Keys        *auth.KeyService
+	Credentials *auth.Service
+	// Connection renders a credential's connection details (host, port,
+	// connection string, psql command) — without its password.
+	Connection func(c auth.Credential) map[string]any
+}
+
+type ctxKey int
+
+const (
+	keyCtx ctxKey = iota
+	requestIDCtx
+)
+
+func newRequestID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// envelope writes the admin API's answer.
+func envelope(w http.ResponseWriter, r *http.Request, status int, data any) {
+	writeJSON(w, status, map[string]any{"meta": map[string]any{"request_id": requestID(r)}, "data": data})
+}
+
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDCtx).(string)
+	return id
+}
+
+// fail writes an error with its stable code.
+func fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ke *auth.KeyError
+	status, code, msg := http.StatusInternalServerError, "INTERNAL", "internal error"
+	switch {
+	case errors.As(err, &ke):
+		status, code, msg = ke.Status, ke.Code, ke.Message
+	case errors.Is(err, auth.ErrNotFound):
+		status, code, msg = http.StatusNotFound, "NOT_FOUND", "no such object"
+	case errors.Is(err, errBadRequest):
+		status, code, msg = http.StatusBadRequest, "BAD_REQUEST", err.Error()
+	}
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, map[string]any{"meta": map[string]any{"request_id": requestID(r)}, "error": map[string]any{"code": code, "message": msg}})
+}
+
+var errBadRequest = errors.New("bad request")
+
+// PresentedKey reads the key from Authorization: "Bearer KEY" or a bare
+// "KEY" (Cube's clients send no scheme).
+func PresentedKey(r *http.Request) string {
+	h := strings.TrimSpace(r.Header.Get("Authorization"))
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return h
+}
+
+// RemoteAddr is the socket peer's address (no proxy headers are trusted).
+func RemoteAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// withKey authenticates the request's key for scope.
+func (a *Admin) withKey(scope string, h func(w http.ResponseWriter, r *http.Request, k auth.APIKey)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(context.WithValue(r.Context(), requestIDCtx, newRequestID()))
+		w.Header().Set("X-Request-Id", requestID(r))
+		k, err := a.Keys.Authenticate(r.Context(), PresentedKey(r), RemoteAddr(r), scope)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		h(w, r, k)
+	}
+}
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errors.Join(errBadRequest, err)
+	}
+	return nil
+}
+
+func (a *Admin) register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /admin/v1/api_keys", a.withKey("keys:read", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+		keys, err := a.Keys.List(r.Context(), k.TenantID)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		envelope(w, r, http.StatusOK, keys)
+	}))
+	mux.HandleFunc("POST /admin/v1/api_keys", a.withKey("keys:write", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+		var in auth.KeyInput
+		if err := decode(r, &in); err != nil {
+			fail(w, r, err)
+			return
+		}
+		created, err := a.Keys.Create(r.Context(), k.TenantID, "api_key:"+k.ID, in)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		envelope(w, r, http.StatusCreated, created)
+	}))
+	mux.HandleFunc("GET /admin/v1/api_keys/{id}", a.withKey("keys:read", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+		got, err := a.Keys.Get(r.Context(), k.TenantID, r.PathValue("id"))
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		envelope(w, r, http.StatusOK, got)
+	}))
+	mux.HandleFunc("PATCH /admin/v1/api_keys/{id}", a.withKey("keys:write", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+		var in auth.KeyInput
+		if err := decode(r, &in); err != nil {
+			fail(w, r, err)
+			return
+		}
+		got, err := a.Keys.Update(r.Context(), k.TenantID, r.PathValue("id"), in)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		envelope(w, r, http.StatusOK, got)
+	}))
+	mux.HandleFunc("DELETE /admin/v1/api_keys/{id}", a.withKey("keys:write", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+		got, err := a.Keys.Revoke(r.Context(), k.TenantID, r.PathValue("id"))
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		envelope(w, r, http.StatusOK, got)
+	}))
+	if a.Credentials == nil {
+		return
+	}
+	show := func(c auth.Credential) map[string]any {
+		out := map[string]any{"id": c.ID, "label": c.Label, "username": c.Username, "database": c.Database,
+			"security_context": c.Security, "created_at": c.CreatedAt}
+		if a.Connection != nil {
+			for k, v := range a.Connection(c) {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	mux.HandleFunc("GET /admin/v1/credentials", a.withKey("credentials:read", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+		creds, err := a.Credentials.ListCredentials(r.Context())
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		out := []map[string]any{}
+		for _, c := range creds {
+			if c.TenantID == k.TenantID {
+				out = append(out, show(c))
+			}
+		}
+		envelope(w, r, http.StatusOK, out)
+	}))
+	credential := func(r *http.Request, k auth.APIKey) (auth.Credential, error) {
+		c, err := a.Credentials.GetCredential(r.Context(), r.PathValue("id"))
+		if err == nil && c.TenantID != k.TenantID {
+			err = auth.ErrNotFound
+		}
+		return c, err
+	}
+	mux.HandleFunc("GET /admin/v1/credentials/{id}", a.withKey("credentials:read", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+		c, err := credential(r, k)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		envelope(w, r, http.StatusOK, show(c))
+	}))
+	mux.HandleFunc("POST /admin/v1/credentials", a.withKey("credentials:write", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+		var in struct {
+			Label    string                `json:"label"`
+			Database string                `json:"database"`
+			Security *auth.SecurityContext `json:"security_context"`
+		}
+		if err := decode(r, &in); err != nil {
+			fail(w, r, err)
+			return
+		}
+		ci := auth.CreateCredentialInput{Label: in.Label, Database: in.Database, TenantID: k.TenantID}
+		if in.Security != nil {
+			ci.Security = *in.Security
+		}
+		c, pw, err := a.Credentials.CreateCredential(r.Context(), ci)
+		if err != nil {
+			fail(w, r, errors.Join(errBadRequest, err))
+			return
+		}
+		out := show(c)
+		out["password"] = pw
+		envelope(w, r, http.StatusCreated, out)
+	}))
+	mux.HandleFunc("POST /admin/v1/credentials/{id}/rotate", a.withKey("credentials:write", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+		c, err := credential(r, k)
+		if err == nil {
+			var pw string
+			if c, pw, err = a.Credentials.RotatePassword(r.Context(), c.ID); err == nil {
+				out := show(c)
+				out["password"] = pw
+				envelope(w, r, http.StatusOK, out)
+				return
+			}
+		}
+		fail(w, r, err)
+	}))
+	mux.HandleFunc("DELETE /admin/v1/credentials/{id}", a.withKey("credentials:write", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+		c, err := credential(r, k)
+		if err == nil {
+			if err = a.Credentials.DeleteCredential(r.Context(), c.ID); err == nil {
+				envelope(w, r, http.StatusOK, map[string]any{"deleted": c.ID})
+				return
+			}
+		}
+		fail(w, r, err)
+	}))
+}
