@@ -192,3 +192,30 @@ func (q Query) CompareQueries() ([]Query, error) {
 	}
 	return out, nil
 }
+
+// Members lists every member a query names: measures, dimensions, time
+// dimensions, segments, filter members (nested ones too) and order keys.
+func (q *Query) Members() []string {
+	var out []string
+	out = append(out, q.Measures...)
+	out = append(out, q.Dimensions...)
+	for _, td := range q.TimeDimensions {
+		out = append(out, td.Dimension)
+	}
+	out = append(out, q.Segments...)
+	var filters func([]Filter)
+	filters = func(fs []Filter) {
+		for _, f := range fs {
+			if name := f.MemberName(); name != "" {
+				out = append(out, name)
+			}
+			filters(f.And)
+			filters(f.Or)
+		}
+	}
+	filters(q.Filters)
+	for _, o := range q.Order {
+		out = append(out, o.ID)
+	}
+	return out
+}

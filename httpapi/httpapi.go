@@ -20,6 +20,8 @@ type Config struct {
 	Version   string
 	// Admin serves /admin/v1/ when set.
 	Admin *Admin
+	// REST serves /cubejs-api/v1/ when set.
+	REST *REST
 }
 
 // NewHandler returns the HTTP API.
@@ -39,6 +41,9 @@ func NewHandler(cfg Config) http.Handler {
 	})
 	if cfg.Admin != nil && cfg.Admin.Keys != nil {
 		cfg.Admin.register(mux)
+	}
+	if cfg.REST != nil && cfg.REST.Keys != nil {
+		cfg.REST.register(mux)
 	}
 	return mux
 }

@@ -117,6 +117,8 @@ func loadConfig(file string, flags *pflag.FlagSet) (app.Config, error) {
 	v.SetDefault("log.level", def.Log.Level)
 	v.SetDefault("log.format", def.Log.Format)
 	v.SetDefault("api_keys.limit", def.APIKeys.Limit)
+	v.SetDefault("rest.default_limit", def.REST.DefaultLimit)
+	v.SetDefault("rest.max_limit", def.REST.MaxLimit)
 	if file != "" {
 		v.SetConfigFile(file)
 		if err := v.ReadInConfig(); err != nil {

@@ -105,9 +105,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
 	g.http = &http.Server{
-		Handler: httpapi.NewHandler(httpapi.Config{Warehouse: g.wh, Version: Version, Admin: &httpapi.Admin{
-			Keys: g.Keys, Credentials: g.Auth, Connection: g.connection,
-		}}),
+		Handler: httpapi.NewHandler(httpapi.Config{Warehouse: g.wh, Version: Version,
+			Admin: &httpapi.Admin{Keys: g.Keys, Credentials: g.Auth, Connection: g.connection},
+			REST: &httpapi.REST{Keys: g.Keys, Engine: engine{g: g, h: h}, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit},
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() {
@@ -204,6 +205,22 @@ func (g *Gateway) Close() error {
 		errs = append(errs, g.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// engine runs REST queries on the model the SQL side serves.
+type engine struct {
+	g *Gateway
+	h *planner.Handler
+}
+
+func (e engine) Model() *cubes.Model { return e.h.Model() }
+func (e engine) Dialect() cubes.Dialect {
+	d, _ := cubes.DialectByName(e.g.wh.Dialect())
+	return d
+}
+func (e engine) DBType() string { return e.g.wh.Dialect() }
+func (e engine) Query(ctx context.Context, sql string, args ...any) (httpapi.Rows, error) {
+	return e.g.wh.Query(ctx, sql, args...)
 }
 
 // connection is how a client reaches the gateway with credential c: host,

@@ -23,6 +23,14 @@ type Config struct {
 	DataSource DataSourceConfig `mapstructure:"data_source"`
 	Log        LogConfig        `mapstructure:"log"`
 	APIKeys    APIKeysConfig    `mapstructure:"api_keys"`
+	REST       RESTConfig       `mapstructure:"rest"`
+}
+
+type RESTConfig struct {
+	// DefaultLimit applies to a /load query without a limit, and the
+	// answer says so; MaxLimit bounds an explicit limit (400 above it).
+	DefaultLimit int `mapstructure:"default_limit"`
+	MaxLimit     int `mapstructure:"max_limit"`
 }
 
 type APIKeysConfig struct {
@@ -93,6 +101,7 @@ func Defaults() Config {
 		DataSource: DataSourceConfig{Name: "db"},
 		Log:        LogConfig{Level: "info", Format: "console"},
 		APIKeys:    APIKeysConfig{Limit: 5},
+		REST:       RESTConfig{DefaultLimit: 10000, MaxLimit: 1000000},
 	}
 }
 

@@ -1,0 +1,634 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/cubes"
+)
+
+// The Cube-compatible REST API under /cubejs-api/v1/: load (POST and GET,
+// one query or an array), meta, sql and dry-run, authenticated by API
+// keys with the load, meta or sql scope. Answers follow Cube's shape and
+// value formats (testdata/oracle/README.md). Nothing is capped silently:
+// a query without a limit gets Cube's default of 10,000 rows and the
+// answer says so (rowLimit, and the X-Cubegate-Row-Limit header); a limit
+// above the maximum is a 400. Rows are written as they arrive, as JSON or,
+// with Accept: application/x-ndjson, one row per line.
+
+// Rows is a warehouse result.
+type Rows interface {
+	Next() bool
+	Values() ([]any, error)
+	Err() error
+	Close() error
+}
+
+// Engine runs compiled queries.
+type Engine interface {
+	Model() *cubes.Model
+	Dialect() cubes.Dialect
+	// DBType names the warehouse as Cube's dbType does ("postgres", "duckdb").
+	DBType() string
+	Query(ctx context.Context, sql string, args ...any) (Rows, error)
+}
+
+// REST serves the Cube API.
+type REST struct {
+	Keys   *auth.KeyService
+	Engine Engine
+	// DefaultLimit applies to a query without a limit (10,000 as in
+	// Cube); MaxLimit bounds an explicit one.
+	DefaultLimit, MaxLimit int
+	// Ready reports whether queries are served; an error answers 503.
+	Ready func() error
+}
+
+func restError(w http.ResponseWriter, status int, format string, args ...any) {
+	writeJSON(w, status, map[string]any{"error": fmt.Sprintf(format, args...)})
+}
+
+// withKey authenticates a REST request; Cube's clients expect {"error"}.
+func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Request, k auth.APIKey)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", newRequestID())
+		k, err := a.Keys.Authenticate(r.Context(), PresentedKey(r), RemoteAddr(r), scope)
+		if err != nil {
+			var ke *auth.KeyError
+			if errors.As(err, &ke) {
+				writeJSON(w, ke.Status, map[string]any{"error": ke.Message, "code": ke.Code})
+				return
+			}
+			restError(w, http.StatusInternalServerError, "authentication failed")
+			return
+		}
+		if a.Ready != nil {
+			if err := a.Ready(); err != nil {
+				w.Header().Set("Retry-After", "1")
+				restError(w, http.StatusServiceUnavailable, "%v", err)
+				return
+			}
+		}
+		h(w, r, k)
+	}
+}
+
+func (a *REST) register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /cubejs-api/v1/load", a.withKey("load", a.load))
+	mux.HandleFunc("GET /cubejs-api/v1/load", a.withKey("load", a.load))
+	mux.HandleFunc("GET /cubejs-api/v1/meta", a.withKey("meta", a.meta))
+	mux.HandleFunc("POST /cubejs-api/v1/sql", a.withKey("sql", a.sql))
+	mux.HandleFunc("GET /cubejs-api/v1/sql", a.withKey("sql", a.sql))
+	mux.HandleFunc("POST /cubejs-api/v1/dry-run", a.withKey("load", a.dryRun))
+	mux.HandleFunc("GET /cubejs-api/v1/dry-run", a.withKey("load", a.dryRun))
+}
+
+// queries reads {"query": Q} or {"query": [Q, …]} (POST) or ?query= (GET).
+func queries(r *http.Request) ([]cubes.Query, bool, error) {
+	var raw json.RawMessage
+	if r.Method == http.MethodGet {
+		raw = json.RawMessage(r.URL.Query().Get("query"))
+	} else {
+		var body struct {
+			Query json.RawMessage `json:"query"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 8<<20)).Decode(&body); err != nil {
+			return nil, false, fmt.Errorf("the body must be JSON {\"query\": …}: %v", err)
+		}
+		raw = body.Query
+	}
+	raw = json.RawMessage(strings.TrimSpace(string(raw)))
+	if len(raw) == 0 {
+		return nil, false, errors.New(`a query is required: {"query": {"measures": […]}}`)
+	}
+	if raw[0] == '[' {
+		var qs []cubes.Query
+		if err := json.Unmarshal(raw, &qs); err != nil {
+			return nil, true, fmt.Errorf("invalid query: %v", err)
+		}
+		return qs, true, nil
+	}
+	var q cubes.Query
+	if err := json.Unmarshal(raw, &q); err != nil {
+		return nil, false, fmt.Errorf("invalid query: %v", err)
+	}
+	return []cubes.Query{q}, false, nil
+}
+
+// prepare applies the key's security context and the row limit, and
+// compiles q.
+func (a *REST) prepare(k auth.APIKey, q *cubes.Query) (*cubes.Compiled, rowLimit, error) {
+	m := a.Engine.Model()
+	sec := k.Security
+	var names []string
+	for _, member := range q.Members() {
+		cube, name, _ := strings.Cut(member, ".")
+		name, _, _ = strings.Cut(name, ".")
+		if !sec.Allows(cube, name) {
+			return nil, rowLimit{}, &statusError{http.StatusForbidden, fmt.Sprintf("this key may not read %s.%s", cube, name)}
+		}
+		names = append(names, cube)
+	}
+	q.Filters = append(q.Filters, sec.FiltersFor(names)...)
+	lim := rowLimit{Limit: a.DefaultLimit, Default: true}
+	switch {
+	case q.Limit != nil && *q.Limit > int64(a.MaxLimit):
+		return nil, lim, &statusError{http.StatusBadRequest, fmt.Sprintf("limit %d exceeds the maximum of %d rows; page with offset", *q.Limit, a.MaxLimit)}
+	case q.Limit != nil:
+		lim = rowLimit{Limit: int(*q.Limit)}
+	default:
+		// One row more than the default tells whether it cut anything.
+		n := int64(a.DefaultLimit + 1)
+		q.Limit = &n
+	}
+	c, err := m.Compile(q, a.Engine.Dialect())
+	if err != nil {
+		return nil, lim, &statusError{http.StatusBadRequest, err.Error()}
+	}
+	if lim.Default {
+		n := int64(lim.Limit)
+		q.Limit = &n
+	}
+	return c, lim, nil
+}
+
+type statusError struct {
+	status int
+	msg    string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+// rowLimit is the limit a query ran with, reported in the answer.
+type rowLimit struct {
+	Limit     int  `json:"limit"`
+	Default   bool `json:"default"`
+	Truncated bool `json:"truncated"`
+}
+
+func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+	qs, multi, err := queries(r)
+	if err != nil {
+		restError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	ndjson := strings.Contains(r.Header.Get("Accept"), "application/x-ndjson")
+	if multi {
+		if ndjson {
+			restError(w, http.StatusBadRequest, "application/x-ndjson takes one query, not an array")
+			return
+		}
+		// Every query is checked and compiled before any row is written.
+		var compiled []*cubes.Compiled
+		var limits []rowLimit
+		for i := range qs {
+			c, lim, err := a.prepare(k, &qs[i])
+			if err != nil {
+				writeStatusError(w, err)
+				return
+			}
+			compiled, limits = append(compiled, c), append(limits, lim)
+		}
+		bw := bufio.NewWriterSize(w, 64<<10)
+		w.Header().Set("Content-Type", "application/json")
+		bw.WriteString(`{"queryType":"multi","results":[`)
+		for i := range qs {
+			if i > 0 {
+				bw.WriteByte(',')
+			}
+			if err := a.writeResult(r.Context(), bw, &qs[i], compiled[i], limits[i]); err != nil {
+				bw.WriteString(`]` + errorTail(err))
+				bw.Flush()
+				return
+			}
+		}
+		bw.WriteString(`]}`)
+		bw.Flush()
+		return
+	}
+	q := &qs[0]
+	c, lim, err := a.prepare(k, q)
+	if err != nil {
+		writeStatusError(w, err)
+		return
+	}
+	if ndjson {
+		a.writeNDJSON(w, r, q, c, lim)
+		return
+	}
+	rows, err := a.Engine.Query(r.Context(), c.SQL, c.Args...)
+	if err != nil {
+		restError(w, http.StatusInternalServerError, "the warehouse refused the query: %v", err)
+		return
+	}
+	defer rows.Close()
+	w.Header().Set("Content-Type", "application/json")
+	if lim.Default {
+		w.Header().Set("X-Cubegate-Row-Limit", strconv.Itoa(lim.Limit)+"; default")
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if err := a.streamResult(r.Context(), bw, q, c, lim, rows); err != nil {
+		// The status is sent: end the JSON with the error.
+		bw.WriteString(`]` + errorTail(err))
+	}
+	bw.Flush()
+}
+
+func writeStatusError(w http.ResponseWriter, err error) {
+	var se *statusError
+	if errors.As(err, &se) {
+		restError(w, se.status, "%s", se.msg)
+		return
+	}
+	restError(w, http.StatusInternalServerError, "%v", err)
+}
+
+func errorTail(err error) string {
+	b, _ := json.Marshal(err.Error())
+	return `,"error":` + string(b) + `}`
+}
+
+// writeResult runs one query and writes its whole answer object.
+func (a *REST) writeResult(ctx context.Context, bw *bufio.Writer, q *cubes.Query, c *cubes.Compiled, lim rowLimit) error {
+	rows, err := a.Engine.Query(ctx, c.SQL, c.Args...)
+	if err != nil {
+		return fmt.Errorf("the warehouse refused the query: %v", err)
+	}
+	defer rows.Close()
+	return a.streamResult(ctx, bw, q, c, lim, rows)
+}
+
+// streamResult writes {"query":…,"data":[rows…],…} as rows arrive.
+func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, q *cubes.Query, c *cubes.Compiled, lim rowLimit, rows Rows) error {
+	qb, _ := json.Marshal(q)
+	bw.WriteString(`{"query":`)
+	bw.Write(qb)
+	bw.WriteString(`,"data":[`)
+	n := 0
+	var row []byte
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return err
+		}
+		if lim.Default && n == lim.Limit {
+			lim.Truncated = true // the extra row: more rows exist
+			break
+		}
+		if n > 0 {
+			bw.WriteByte(',')
+		}
+		row = appendRow(row[:0], c, vals)
+		bw.Write(row)
+		n++
+		if n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	bw.WriteString(`]`)
+	var total any
+	if q.Total && c.TotalSQL != "" {
+		t, err := a.total(ctx, c)
+		if err != nil {
+			return err
+		}
+		total = t
+	}
+	tail := map[string]any{
+		"lastRefreshTime": time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
+		"annotation":      annotation(a.Engine.Model(), q),
+		"dataSource":      "default",
+		"dbType":          a.Engine.DBType(),
+		"external":        false,
+		"slowQuery":       false,
+		"total":           total,
+		"rowLimit":        lim,
+	}
+	tb, _ := json.Marshal(tail)
+	bw.WriteByte(',')
+	bw.Write(tb[1:])
+	return nil
+}
+
+func (a *REST) total(ctx context.Context, c *cubes.Compiled) (int64, error) {
+	rows, err := a.Engine.Query(ctx, c.TotalSQL, c.TotalArgs...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return 0, rows.Err()
+	}
+	vals, err := rows.Values()
+	if err != nil {
+		return 0, err
+	}
+	switch v := vals[0].(type) {
+	case int64:
+		return v, nil
+	case pgtype.Numeric:
+		i, err := v.Int64Value()
+		return i.Int64, err
+	}
+	return 0, fmt.Errorf("total: unexpected %T", vals[0])
+}
+
+func (a *REST) writeNDJSON(w http.ResponseWriter, r *http.Request, q *cubes.Query, c *cubes.Compiled, lim rowLimit) {
+	rows, err := a.Engine.Query(r.Context(), c.SQL, c.Args...)
+	if err != nil {
+		restError(w, http.StatusInternalServerError, "the warehouse refused the query: %v", err)
+		return
+	}
+	defer rows.Close()
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	if lim.Default {
+		w.Header().Set("X-Cubegate-Row-Limit", strconv.Itoa(lim.Limit)+"; default")
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	defer bw.Flush()
+	n := 0
+	var row []byte
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			bw.WriteString(errorTail(err)[1:] + "\n")
+			return
+		}
+		if lim.Default && n == lim.Limit {
+			lim.Truncated = true
+			break
+		}
+		row = appendRow(row[:0], c, vals)
+		bw.Write(row)
+		bw.WriteByte('\n')
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		b, _ := json.Marshal(map[string]string{"error": err.Error()})
+		bw.Write(b)
+		bw.WriteByte('\n')
+		return
+	}
+	if lim.Truncated {
+		b, _ := json.Marshal(map[string]any{"rowLimit": lim})
+		bw.Write(b)
+		bw.WriteByte('\n')
+	}
+}
+
+// appendRow writes one row as Cube does: keyed cube.member, a time
+// dimension with a granularity under both its keys.
+func appendRow(buf []byte, c *cubes.Compiled, vals []any) []byte {
+	buf = append(buf, '{')
+	first := true
+	for i, col := range c.Columns {
+		if col.Hidden {
+			continue
+		}
+		v := cubeValue(vals[i], col.IsMeasure())
+		for _, key := range []string{col.Name, cubes.FullName(col.Member)} {
+			if !first {
+				buf = append(buf, ',')
+			}
+			first = false
+			buf = strconv.AppendQuote(buf, key)
+			buf = append(buf, ':')
+			buf = append(buf, v...)
+			if col.Granularity == "" {
+				break
+			}
+		}
+	}
+	return append(buf, '}')
+}
+
+// cubeValue spells a value as Cube's REST API does: bigint and numeric
+// as strings (scale kept), integers of dimensions as numbers, timestamps
+// as YYYY-MM-DDTHH:mm:ss.SSS.
+func cubeValue(v any, measure bool) []byte {
+	switch x := v.(type) {
+	case nil:
+		return []byte("null")
+	case bool:
+		return strconv.AppendBool(nil, x)
+	case int64:
+		if measure {
+			return strconv.AppendQuote(nil, strconv.FormatInt(x, 10))
+		}
+		return strconv.AppendInt(nil, x, 10)
+	case int32:
+		return strconv.AppendInt(nil, int64(x), 10)
+	case float64:
+		s := strconv.FormatFloat(x, 'f', -1, 64)
+		if measure {
+			return strconv.AppendQuote(nil, s)
+		}
+		return []byte(s)
+	case pgtype.Numeric:
+		return strconv.AppendQuote(nil, numericString(x))
+	case time.Time:
+		return strconv.AppendQuote(nil, x.Format("2006-01-02T15:04:05.000"))
+	case string:
+		return strconv.AppendQuote(nil, x)
+	}
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// numericString spells a numeric with its scale ("1.50").
+func numericString(n pgtype.Numeric) string {
+	switch {
+	case !n.Valid:
+		return ""
+	case n.NaN:
+		return "NaN"
+	case n.InfinityModifier == pgtype.Infinity:
+		return "Infinity"
+	case n.InfinityModifier == pgtype.NegativeInfinity:
+		return "-Infinity"
+	}
+	i := n.Int
+	if i == nil {
+		i = big.NewInt(0)
+	}
+	if n.Exp >= 0 {
+		return new(big.Int).Mul(i, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n.Exp)), nil)).String()
+	}
+	s := new(big.Int).Abs(i).String()
+	scale := int(-n.Exp)
+	for len(s) <= scale {
+		s = "0" + s
+	}
+	out := s[:len(s)-scale] + "." + s[len(s)-scale:]
+	if i.Sign() < 0 {
+		out = "-" + out
+	}
+	return out
+}
+
+// annotation describes the query's members as Cube does.
+func annotation(m *cubes.Model, q *cubes.Query) map[string]any {
+	describe := func(names []string) map[string]any {
+		out := map[string]any{}
+		for _, name := range names {
+			cube, member, _ := strings.Cut(name, ".")
+			member, _, _ = strings.Cut(member, ".")
+			c, ok := m.Cube(cube)
+			if !ok {
+				continue
+			}
+			mem, ok := c.LookupMember(member)
+			if !ok {
+				continue
+			}
+			out[name] = memberMeta(mem)
+		}
+		return out
+	}
+	var tds []string
+	for _, td := range q.TimeDimensions {
+		if td.Granularity != "" {
+			tds = append(tds, td.Dimension+"."+td.Granularity)
+		}
+	}
+	return map[string]any{
+		"measures":       describe(q.Measures),
+		"dimensions":     describe(q.Dimensions),
+		"segments":       describe(q.Segments),
+		"timeDimensions": describe(tds),
+	}
+}
+
+func memberMeta(mem cubes.Member) map[string]any {
+	out := map[string]any{"title": cubes.FullName(mem), "shortTitle": mem.MemberName()}
+	switch x := mem.(type) {
+	case *cubes.Measure:
+		out["type"] = "number"
+		if x.Title != "" {
+			out["shortTitle"] = x.Title
+		}
+	case *cubes.Dimension:
+		out["type"] = string(x.Type)
+		if x.Title != "" {
+			out["shortTitle"] = x.Title
+		}
+	case *cubes.Segment:
+		out["type"] = "boolean"
+	}
+	return out
+}
+
+func (a *REST) meta(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+	m := a.Engine.Model()
+	var out []map[string]any
+	for _, c := range m.Cubes {
+		if !c.Public || !k.Security.AllowsCube(c.Name) {
+			continue
+		}
+		kind := "cube"
+		if c.IsView {
+			kind = "view"
+		}
+		members := func(list []cubes.Member) []map[string]any {
+			res := []map[string]any{}
+			for _, mem := range list {
+				if !k.Security.Allows(c.Name, mem.MemberName()) {
+					continue
+				}
+				meta := memberMeta(mem)
+				meta["name"] = cubes.FullName(mem)
+				res = append(res, meta)
+			}
+			return res
+		}
+		var ms, ds, ss []cubes.Member
+		for _, x := range c.Measures {
+			if x.Public {
+				ms = append(ms, x)
+			}
+		}
+		for _, x := range c.Dimensions {
+			if x.Public {
+				ds = append(ds, x)
+			}
+		}
+		for _, x := range c.Segments {
+			if x.Public {
+				ss = append(ss, x)
+			}
+		}
+		title := c.Title
+		if title == "" {
+			title = c.Name
+		}
+		out = append(out, map[string]any{"name": c.Name, "title": title, "description": c.Description, "type": kind,
+			"measures": members(ms), "dimensions": members(ds), "segments": members(ss)})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"cubes": out})
+}
+
+func (a *REST) sql(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+	qs, _, err := queries(r)
+	if err != nil {
+		restError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	var out []map[string]any
+	for i := range qs {
+		c, _, err := a.prepare(k, &qs[i])
+		if err != nil {
+			writeStatusError(w, err)
+			return
+		}
+		aliases := map[string]string{}
+		for _, col := range c.Columns {
+			aliases[col.Alias] = col.Name
+		}
+		args := c.Args
+		if args == nil {
+			args = []any{}
+		}
+		out = append(out, map[string]any{"sql": []any{c.SQL, args}, "aliasNameToMember": aliases,
+			"dataSource": "default", "external": false})
+	}
+	if len(out) == 1 {
+		writeJSON(w, http.StatusOK, map[string]any{"sql": out[0]})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"queryType": "multi", "sql": out})
+}
+
+func (a *REST) dryRun(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+	qs, multi, err := queries(r)
+	if err != nil {
+		restError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	for i := range qs {
+		if _, _, err := a.prepare(k, &qs[i]); err != nil {
+			writeStatusError(w, err)
+			return
+		}
+	}
+	kind := "regularQuery"
+	if multi {
+		kind = "multi"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"queryType": kind, "normalizedQueries": qs, "pivotQuery": qs[0], "queryOrder": []any{}})
+}
