@@ -107,7 +107,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 	g.http = &http.Server{
 		Handler: httpapi.NewHandler(httpapi.Config{Warehouse: g.wh, Version: Version,
 			Admin: &httpapi.Admin{Keys: g.Keys, Credentials: g.Auth, Connection: g.connection},
-			REST: &httpapi.REST{Keys: g.Keys, Engine: engine{g: g, h: h}, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit},
+			REST:  &httpapi.REST{Keys: g.Keys, Engine: engine{g: g, h: h}, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit},
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
