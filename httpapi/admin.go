@@ -24,6 +24,9 @@ type Admin struct {
 	// Connection renders a credential's connection details (host, port,
 	// connection string, psql command) — without its password.
 	Connection func(c auth.Credential) map[string]any
+	// Status reports the server's state; Restart reloads the model.
+	Status  func(ctx context.Context) any
+	Restart func() error
 }
 
 type ctxKey int
@@ -112,6 +115,21 @@ func decode(r *http.Request, v any) error {
 }
 
 func (a *Admin) register(mux *http.ServeMux) {
+	if a.Status != nil {
+		mux.HandleFunc("GET /admin/v1/status", a.withKey("", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+			envelope(w, r, http.StatusOK, a.Status(r.Context()))
+		}))
+	}
+	if a.Restart != nil {
+		mux.HandleFunc("POST /admin/v1/restart", a.withKey("admin", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+			if err := a.Restart(); err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]any{"meta": map[string]any{"request_id": requestID(r)},
+					"error": map[string]any{"code": "MODEL_INVALID", "message": err.Error()}})
+				return
+			}
+			envelope(w, r, http.StatusOK, a.Status(r.Context()))
+		}))
+	}
 	mux.HandleFunc("GET /admin/v1/api_keys", a.withKey("keys:read", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		keys, err := a.Keys.List(r.Context(), k.TenantID)
 		if err != nil {

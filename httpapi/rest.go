@@ -16,6 +16,7 @@ import (
 
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/planner"
 )
 
 // The Cube-compatible REST API under /cubejs-api/v1/: load (POST and GET,
@@ -140,7 +141,7 @@ func (a *REST) prepare(k auth.APIKey, q *cubes.Query) (*cubes.Compiled, rowLimit
 		}
 		names = append(names, cube)
 	}
-	q.Filters = append(q.Filters, sec.FiltersFor(names)...)
+	q.Filters = append(q.Filters, planner.RowFilters(sec, names)...)
 	lim := rowLimit{Limit: a.DefaultLimit, Default: true}
 	switch {
 	case q.Limit != nil && *q.Limit > int64(a.MaxLimit):

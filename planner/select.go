@@ -92,7 +92,7 @@ func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgw
 	for _, t := range b.tables {
 		names = append(names, t.cube.Name)
 	}
-	b.q.Filters = append(b.q.Filters, s.security().FiltersFor(names)...)
+	b.q.Filters = append(b.q.Filters, RowFilters(s.security(), names)...)
 	if s.params.describing() {
 		// Described, not run: the columns are known without compiling with
 		// values the statement does not have yet.

@@ -21,6 +21,7 @@ import (
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cmd/cubegate/app"
 	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/planner"
 	"github.com/cubegate/cubegate/warehouse"
 )
 
@@ -111,6 +112,7 @@ func loadConfig(file string, flags *pflag.FlagSet) (app.Config, error) {
 	v.SetDefault("sql.auth.allow_cleartext", false)
 	v.SetDefault("http.listen", def.HTTP.Listen)
 	v.SetDefault("model.dir", def.Model.Dir)
+	v.SetDefault("model.watch", def.Model.Watch)
 	v.SetDefault("warehouse.dsn", def.Warehouse.DSN)
 	v.SetDefault("state.dsn", def.State.DSN)
 	v.SetDefault("data_source.name", def.DataSource.Name)
@@ -328,7 +330,7 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 			return sec, err
 		}
 		if m, err := cubes.LoadDir(cfg.Model.Dir); err == nil {
-			return sec, sec.Validate(m)
+			return sec, planner.ValidateSecurity(sec, m)
 		}
 		return sec, nil
 	}

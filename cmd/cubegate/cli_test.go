@@ -20,8 +20,15 @@ func TestCredentialsCreateJSON(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
 	}
-	var got map[string]string
-	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+	var raw map[string]any
+	if err := json.Unmarshal(out.Bytes(), &raw); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	got := map[string]string{}
+	for k, v := range raw {
+		got[k], _ = v.(string)
+	}
+	if err := json.Unmarshal(out.Bytes(), &raw); err != nil {
 		t.Fatalf("%v: %s", err, out.String())
 	}
 	for _, k := range []string{"id", "username", "password", "host", "port", "database", "connection_string"} {

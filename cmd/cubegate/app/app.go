@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -33,8 +34,15 @@ type Gateway struct {
 	errc     chan error
 	Startup  time.Duration
 	certs    *certStore
+	// Model is the model the gateway started with (CurrentModel is the
+	// one serving now).
 	Model    *cubes.Model
 	Database string
+	handler  *planner.Handler
+	ms       modelState
+	reloadMu sync.Mutex
+	started  time.Time
+	watcher  interface{ Close() error }
 }
 
 // Start loads the model, opens the warehouse and the state store, and
@@ -42,7 +50,8 @@ type Gateway struct {
 // connections.
 func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err error) {
 	began := time.Now()
-	g = &Gateway{cfg: cfg, log: log, errc: make(chan error, 2), Database: cfg.DataSource.Name}
+	g = &Gateway{cfg: cfg, log: log, errc: make(chan error, 2), Database: cfg.DataSource.Name, started: time.Now().UTC()}
+	g.ms.state = "PENDING"
 	defer func() {
 		if err != nil {
 			g.Close()
@@ -51,10 +60,12 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 	if g.Database == "" {
 		g.Database = Defaults().DataSource.Name
 	}
+	version := modelVersion(cfg.Model.Dir)
 	g.Model, err = cubes.LoadDir(cfg.Model.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("model %s:\n%w", cfg.Model.Dir, err)
 	}
+	g.modelLoaded(g.Model, version)
 	g.wh, err = warehouse.Open(ctx, cfg.Warehouse.DSN)
 	if err != nil {
 		return nil, err
@@ -71,6 +82,12 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 	h, err := planner.NewHandler(g.Model, g.wh, log, planner.Options{StatementTimeout: cfg.SQL.StatementTimeout})
 	if err != nil {
 		return nil, err
+	}
+	g.handler = h
+	if cfg.Model.Watch {
+		if err := g.watchModel(); err != nil {
+			return nil, fmt.Errorf("watching %s: %w", cfg.Model.Dir, err)
+		}
 	}
 	pgcfg := pgwire.Config{
 		Handler:                  h,
@@ -106,7 +123,8 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 	}
 	g.http = &http.Server{
 		Handler: httpapi.NewHandler(httpapi.Config{Warehouse: g.wh, Version: Version,
-			Admin: &httpapi.Admin{Keys: g.Keys, Credentials: g.Auth, Connection: g.connection},
+			Admin: &httpapi.Admin{Keys: g.Keys, Credentials: g.Auth, Connection: g.connection,
+				Status: func(ctx context.Context) any { return g.Status(ctx) }, Restart: g.ReloadModel},
 			REST:  &httpapi.REST{Keys: g.Keys, Engine: engine{g: g, h: h}, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit},
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -122,6 +140,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 		}
 	}()
 	g.Startup = time.Since(began)
+	g.setState("RUNNING")
 	log.Info().Str("sql", g.sqlLn.Addr().String()).Str("http", g.httpLn.Addr().String()).
 		Str("warehouse", g.wh.Dialect()).Int("cubes", len(g.Model.Cubes)).Dur("startup", g.Startup).Msg("cubegate is ready")
 	return g, nil
@@ -146,9 +165,13 @@ func (g *Gateway) Wait(ctx context.Context) error {
 	}
 }
 
-// Reload re-reads what can change while serving: the TLS certificate
-// (new handshakes use it; open sessions keep theirs).
+// Reload re-reads what can change while serving: the model (swapped in
+// atomically when valid) and the TLS certificate (new handshakes use it;
+// open sessions keep theirs).
 func (g *Gateway) Reload() error {
+	if err := g.ReloadModel(); err != nil {
+		return err
+	}
 	if g.certs != nil {
 		if err := g.certs.reload(); err != nil {
 			g.log.Error().Err(err).Msg("reload: keeping the old certificate")
@@ -169,6 +192,7 @@ func (g *Gateway) Shutdown() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
+	g.setState("STOPPING")
 	var errs []error
 	if g.http != nil {
 		errs = append(errs, g.http.Shutdown(ctx))
@@ -182,6 +206,10 @@ func (g *Gateway) Shutdown() error {
 
 // Close stops the listeners and releases everything.
 func (g *Gateway) Close() error {
+	g.setState("STOPPING")
+	if g.watcher != nil {
+		g.watcher.Close()
+	}
 	var errs []error
 	if g.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

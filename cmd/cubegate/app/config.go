@@ -66,6 +66,8 @@ type HTTPConfig struct {
 
 type ModelConfig struct {
 	Dir string `mapstructure:"dir"`
+	// Watch reloads the model when a file in Dir changes.
+	Watch bool `mapstructure:"watch"`
 }
 
 type WarehouseConfig struct {
@@ -96,7 +98,7 @@ func Defaults() Config {
 			MaxMessageSize: 64 << 20,
 		},
 		HTTP:       HTTPConfig{Listen: "127.0.0.1:4000"},
-		Model:      ModelConfig{Dir: "./model"},
+		Model:      ModelConfig{Dir: "./model", Watch: true},
 		State:      StateConfig{DSN: "sqlite://./.cubegate/state.db"},
 		DataSource: DataSourceConfig{Name: "db"},
 		Log:        LogConfig{Level: "info", Format: "console"},

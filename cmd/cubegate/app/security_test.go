@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/cubegate/cubegate/auth"
-	"github.com/cubegate/cubegate/cubes"
 )
 
 // A credential's security context limits what it sees and reads over
@@ -25,7 +24,7 @@ func TestSecurityContext(t *testing.T) {
 	}
 	web := mint(auth.SecurityContext{
 		Allow:      []string{"orders.count", "orders.status", "orders.total_amount"},
-		RowFilters: []cubes.Filter{{Member: "orders.channel", Operator: "equals", Values: []string{"web"}}},
+		RowFilters: []auth.RowFilter{{Member: "orders.channel", Operator: "equals", Values: []string{"web"}}},
 	})
 	conn := connect(t, web)
 	sameCells(t, "visible tables", viaGateway(t, conn, `SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace ORDER BY 1`),

@@ -1,0 +1,181 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/cubegate/cubegate/cubes"
+)
+
+// Status is what /admin/v1/status reports.
+type Status struct {
+	State     string          `json:"state"` // PENDING, RUNNING, STOPPING or ERROR
+	StartedAt time.Time       `json:"started_at"`
+	Uptime    string          `json:"uptime"`
+	Model     ModelStatus     `json:"model"`
+	Warehouse WarehouseStatus `json:"warehouse"`
+	Reloads   int             `json:"reloads"`
+}
+
+// ModelStatus is the model being served and the last reload's outcome.
+type ModelStatus struct {
+	Dir      string    `json:"dir"`
+	Version  string    `json:"version"` // SHA-256 of the model files
+	LoadedAt time.Time `json:"loaded_at"`
+	Cubes    int       `json:"cubes"`
+	// Error is the last refused reload (file:line), while the previous
+	// model keeps serving.
+	Error string `json:"error,omitempty"`
+}
+
+// WarehouseStatus is the warehouse's health.
+type WarehouseStatus struct {
+	Dialect string `json:"dialect"`
+	OK      bool   `json:"ok"`
+	Error   string `json:"error,omitempty"`
+}
+
+type modelState struct {
+	mu       sync.Mutex
+	state    string
+	version  string
+	loadedAt time.Time
+	cubes    int
+	err      string
+	reloads  int
+}
+
+// modelVersion hashes the model folder's YAML files.
+func modelVersion(dir string) string {
+	h := sha256.New()
+	var files []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".yml") || strings.HasSuffix(p, ".yaml")) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	sort.Strings(files)
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		rel, _ := filepath.Rel(dir, f)
+		h.Write([]byte(rel + "\x00"))
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+func (g *Gateway) modelLoaded(m *cubes.Model, version string) {
+	g.ms.mu.Lock()
+	defer g.ms.mu.Unlock()
+	g.ms.version, g.ms.loadedAt, g.ms.cubes, g.ms.err = version, time.Now().UTC(), len(m.Cubes), ""
+}
+
+// ReloadModel compiles the model folder beside the model being served and
+// swaps it in atomically: statements already planned finish on the model
+// they started with. An invalid model is refused; the old one keeps
+// serving and the status shows the error.
+func (g *Gateway) ReloadModel() error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	version := modelVersion(g.cfg.Model.Dir)
+	m, err := cubes.LoadDir(g.cfg.Model.Dir)
+	g.ms.mu.Lock()
+	g.ms.reloads++
+	g.ms.mu.Unlock()
+	if err != nil {
+		g.ms.mu.Lock()
+		g.ms.err = err.Error()
+		g.ms.mu.Unlock()
+		g.log.Error().Err(err).Msg("model reload refused; the previous model keeps serving")
+		return err
+	}
+	g.handler.SetModel(m)
+	g.modelLoaded(m, version)
+	g.log.Info().Str("version", version).Int("cubes", len(m.Cubes)).Msg("model reloaded")
+	return nil
+}
+
+// CurrentModel is the model new statements are planned against.
+func (g *Gateway) CurrentModel() *cubes.Model { return g.handler.Model() }
+
+// Status reports the gateway's state, model and warehouse.
+func (g *Gateway) Status(ctx context.Context) Status {
+	g.ms.mu.Lock()
+	s := Status{State: g.ms.state, StartedAt: g.started, Uptime: time.Since(g.started).Round(time.Second).String(),
+		Model: ModelStatus{Dir: g.cfg.Model.Dir, Version: g.ms.version, LoadedAt: g.ms.loadedAt, Cubes: g.ms.cubes, Error: g.ms.err},
+		Reloads: g.ms.reloads}
+	g.ms.mu.Unlock()
+	s.Warehouse.Dialect = g.wh.Dialect()
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := g.wh.Ping(pctx); err != nil {
+		s.Warehouse.Error = err.Error()
+	} else {
+		s.Warehouse.OK = true
+	}
+	return s
+}
+
+func (g *Gateway) setState(state string) {
+	g.ms.mu.Lock()
+	g.ms.state = state
+	g.ms.mu.Unlock()
+}
+
+// watchModel reloads the model when a file of its folder changes (after
+// a quiet 200 ms, so an editor's several writes make one reload).
+func (g *Gateway) watchModel() error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	err = filepath.WalkDir(g.cfg.Model.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			return w.Add(p)
+		}
+		return nil
+	})
+	if err != nil {
+		w.Close()
+		return err
+	}
+	g.watcher = w
+	go func() {
+		var timer *time.Timer
+		for {
+			select {
+			case ev, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				if ev.Has(fsnotify.Create) {
+					if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
+						w.Add(ev.Name)
+					}
+				}
+				if timer != nil {
+					timer.Stop()
+				}
+				timer = time.AfterFunc(200*time.Millisecond, func() { _ = g.ReloadModel() })
+			case err, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+				g.log.Warn().Err(err).Msg("model folder watch")
+			}
+		}
+	}()
+	return nil
+}
