@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-
 )
 
 // SecurityContext limits what a credential (or key) reads: the cubes and

@@ -21,19 +21,19 @@ import (
 
 // Gateway is a running cubegate.
 type Gateway struct {
-	cfg      Config
-	log      zerolog.Logger
-	Auth     *auth.Service
-	Keys     *auth.KeyService
-	store    *auth.Store
-	wh       warehouse.Warehouse
-	pg       *pgwire.Server
-	http     *http.Server
-	sqlLn    net.Listener
-	httpLn   net.Listener
-	errc     chan error
-	Startup  time.Duration
-	certs    *certStore
+	cfg     Config
+	log     zerolog.Logger
+	Auth    *auth.Service
+	Keys    *auth.KeyService
+	store   *auth.Store
+	wh      warehouse.Warehouse
+	pg      *pgwire.Server
+	http    *http.Server
+	sqlLn   net.Listener
+	httpLn  net.Listener
+	errc    chan error
+	Startup time.Duration
+	certs   *certStore
 	// Model is the model the gateway started with (CurrentModel is the
 	// one serving now).
 	Model    *cubes.Model
@@ -125,7 +125,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 		Handler: httpapi.NewHandler(httpapi.Config{Warehouse: g.wh, Version: Version,
 			Admin: &httpapi.Admin{Keys: g.Keys, Credentials: g.Auth, Connection: g.connection,
 				Status: func(ctx context.Context) any { return g.Status(ctx) }, Restart: g.ReloadModel},
-			REST:  &httpapi.REST{Keys: g.Keys, Engine: engine{g: g, h: h}, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit},
+			REST: &httpapi.REST{Keys: g.Keys, Engine: engine{g: g, h: h}, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit},
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

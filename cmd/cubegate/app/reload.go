@@ -114,7 +114,7 @@ func (g *Gateway) CurrentModel() *cubes.Model { return g.handler.Model() }
 func (g *Gateway) Status(ctx context.Context) Status {
 	g.ms.mu.Lock()
 	s := Status{State: g.ms.state, StartedAt: g.started, Uptime: time.Since(g.started).Round(time.Second).String(),
-		Model: ModelStatus{Dir: g.cfg.Model.Dir, Version: g.ms.version, LoadedAt: g.ms.loadedAt, Cubes: g.ms.cubes, Error: g.ms.err},
+		Model:   ModelStatus{Dir: g.cfg.Model.Dir, Version: g.ms.version, LoadedAt: g.ms.loadedAt, Cubes: g.ms.cubes, Error: g.ms.err},
 		Reloads: g.ms.reloads}
 	g.ms.mu.Unlock()
 	s.Warehouse.Dialect = g.wh.Dialect()
