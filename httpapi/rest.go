@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"net/http"
 	"strconv"
@@ -54,6 +55,8 @@ type REST struct {
 	DefaultLimit, MaxLimit int
 	// Ready reports whether queries are served; an error answers 503.
 	Ready func() error
+	// Limits holds each tenant to its request rate and running queries.
+	Limits *auth.Limiter
 }
 
 func restError(w http.ResponseWriter, status int, format string, args ...any) {
@@ -81,6 +84,18 @@ func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Reque
 				return
 			}
 		}
+		if ok, wait := a.Limits.Allow(k.TenantID); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": "the tenant's request rate limit is exceeded", "code": "RATE_LIMITED"})
+			return
+		}
+		release, ok := a.Limits.Acquire(k.TenantID)
+		if !ok {
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": "the tenant runs as many queries as it may at once", "code": "RATE_LIMITED"})
+			return
+		}
+		defer release()
 		h(w, r, k)
 	}
 }

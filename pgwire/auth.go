@@ -6,7 +6,9 @@ import (
 	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"hash"
+	"net"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -56,7 +58,23 @@ func (c *conn) authFailed(user string) {
 	c.fatal(pgerr.Fatal(pgerrcode.InvalidPassword, "password authentication failed for user %q", user))
 }
 
+type remoteAddrKey struct{}
+
+// RemoteAddr is the client's address during authentication (for an
+// Authenticator that throttles failed logins by address).
+func RemoteAddr(ctx context.Context) net.Addr {
+	a, _ := ctx.Value(remoteAddrKey{}).(net.Addr)
+	return a
+}
+
 func (c *conn) authUnavailable(err error) {
+	var pe *pgerr.Error
+	if errors.As(err, &pe) {
+		// The authenticator's own refusal (a blocked address, …).
+		c.log.Info().Str("code", pe.Code).Msg("login refused")
+		c.fatal(pe)
+		return
+	}
 	c.log.Error().Err(err).Msg("authentication lookup failed")
 	c.fatal(pgerr.Fatal(pgerrcode.InternalError, "authentication is unavailable"))
 }

@@ -223,6 +223,7 @@ func (c *conn) login(ctx context.Context, m *pgproto3.StartupMessage) (SessionIn
 		c.fatal(errTooManyClients())
 		return SessionInfo{}, false
 	}
+	ctx = context.WithValue(ctx, remoteAddrKey{}, c.nc.RemoteAddr())
 	if c.srv.cfg.TLSRequired && c.tlsConn == nil {
 		c.fatal(pgerr.Fatal(pgerrcode.InvalidAuthorizationSpecification, "this server accepts only TLS connections").
 			WithHint("connect with sslmode=require"))

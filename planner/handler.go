@@ -36,6 +36,8 @@ const (
 type Options struct {
 	// StatementTimeout is the default statement_timeout; 0 is none.
 	StatementTimeout time.Duration
+	// Limits holds tenants to their statement rate and running queries.
+	Limits *auth.Limiter
 }
 
 // Handler plans statements for sessions against one data source.

@@ -20,6 +20,8 @@ type cubePortal struct {
 	idx      []int // output i reads compiled column idx[i]
 	rows     warehouse.Rows
 	row      []any
+	// release frees the tenant's running-query slot.
+	release func()
 }
 
 func newCubePortal(h *Handler, q *cubes.Query, c *cubes.Compiled, outs []output) (*cubePortal, error) {
@@ -69,6 +71,10 @@ func (p *cubePortal) Next(ctx context.Context) ([]any, error) {
 func (p *cubePortal) Tag(n int64) string { return fmt.Sprintf("SELECT %d", n) }
 
 func (p *cubePortal) Close() error {
+	if p.release != nil {
+		p.release()
+		p.release = nil
+	}
 	if p.rows != nil {
 		return p.rows.Close()
 	}

@@ -3,10 +3,38 @@ package planner
 import (
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/jackc/pgerrcode"
 
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
+
+// tenant is the session's tenant.
+func (s *Session) tenant() string {
+	if p, ok := s.info.Principal.(auth.Principal); ok && p.TenantID != "" {
+		return p.TenantID
+	}
+	return auth.DefaultTenant
+}
+
+// admit holds a cube query to its tenant's statement rate and running
+// queries (53400 over either); release frees its slot when it ends.
+func (s *Session) admit() (release func(), err error) {
+	lim := s.h.opts.Limits
+	if ok, wait := lim.Allow(s.tenant()); !ok {
+		return nil, pgerr.New(pgerrcode.ConfigurationLimitExceeded, "the rate limit of tenant %s is exceeded", s.tenant()).
+			WithHint("retry in %s", wait.Round(time.Millisecond))
+	}
+	release, ok := lim.Acquire(s.tenant())
+	if !ok {
+		return nil, pgerr.New(pgerrcode.ConfigurationLimitExceeded, "tenant %s already runs as many queries as it may", s.tenant()).
+			WithHint("retry when one of them has finished")
+	}
+	return release, nil
+}
 
 // RowFilters are the security context's filters on the cubes a query
 // reads, as Cube filters.

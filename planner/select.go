@@ -102,7 +102,17 @@ func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgw
 	if err != nil {
 		return nil, err
 	}
-	return newCubePortal(s.h, &b.q, compiled, b.outs)
+	release, err := s.admit()
+	if err != nil {
+		return nil, err
+	}
+	p, err := newCubePortal(s.h, &b.q, compiled, b.outs)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	p.release = release
+	return p, nil
 }
 
 func publicCubes(m *cubes.Model) []string {

@@ -121,6 +121,12 @@ func loadConfig(file string, flags *pflag.FlagSet) (app.Config, error) {
 	v.SetDefault("api_keys.limit", def.APIKeys.Limit)
 	v.SetDefault("rest.default_limit", def.REST.DefaultLimit)
 	v.SetDefault("rest.max_limit", def.REST.MaxLimit)
+	v.SetDefault("limits.requests_per_second", def.Limits.RequestsPerSecond)
+	v.SetDefault("limits.burst", def.Limits.Burst)
+	v.SetDefault("limits.max_concurrent_queries", def.Limits.MaxConcurrentQueries)
+	v.SetDefault("limits.failed_login_window", def.Limits.FailedLoginWindow)
+	v.SetDefault("limits.failed_logins_slow", def.Limits.FailedLoginsSlow)
+	v.SetDefault("limits.failed_logins_block", def.Limits.FailedLoginsBlock)
 	if file != "" {
 		v.SetConfigFile(file)
 		if err := v.ReadInConfig(); err != nil {

@@ -25,6 +25,7 @@ type Gateway struct {
 	log     zerolog.Logger
 	Auth    *auth.Service
 	Keys    *auth.KeyService
+	Limits  *auth.Limiter
 	store   *auth.Store
 	wh      warehouse.Warehouse
 	pg      *pgwire.Server
@@ -79,7 +80,8 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 		return nil, err
 	}
 	g.Keys = auth.NewKeyService(g.store, cfg.APIKeys.Limit)
-	h, err := planner.NewHandler(g.Model, g.wh, log, planner.Options{StatementTimeout: cfg.SQL.StatementTimeout})
+	g.Limits = auth.NewLimiter(cfg.Limits.RequestsPerSecond, cfg.Limits.Burst, cfg.Limits.MaxConcurrentQueries)
+	h, err := planner.NewHandler(g.Model, g.wh, log, planner.Options{StatementTimeout: cfg.SQL.StatementTimeout, Limits: g.Limits})
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +93,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 	}
 	pgcfg := pgwire.Config{
 		Handler:                  h,
-		Auth:                     authenticator{g.Auth},
+		Auth:                     authenticator{svc: g.Auth, throttle: auth.NewLoginThrottle(cfg.Limits.FailedLoginWindow, cfg.Limits.FailedLoginsSlow, cfg.Limits.FailedLoginsBlock)},
 		Logger:                   log.With().Str("component", "pgwire").Logger(),
 		ServerVersion:            planner.ServerVersion,
 		MaxConnections:           cfg.SQL.MaxConnections,
@@ -125,7 +127,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 		Handler: httpapi.NewHandler(httpapi.Config{Warehouse: g.wh, Version: Version,
 			Admin: &httpapi.Admin{Keys: g.Keys, Credentials: g.Auth, Connection: g.connection,
 				Status: func(ctx context.Context) any { return g.Status(ctx) }, Restart: g.ReloadModel},
-			REST: &httpapi.REST{Keys: g.Keys, Engine: engine{g: g, h: h}, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit},
+			REST: &httpapi.REST{Keys: g.Keys, Engine: engine{g: g, h: h}, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit, Limits: g.Limits},
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

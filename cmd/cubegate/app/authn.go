@@ -2,28 +2,85 @@ package app
 
 import (
 	"context"
+	"net"
+	"time"
+
+	"github.com/jackc/pgerrcode"
 
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/pgwire"
+	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
 
-// authenticator lets pgwire check logins against the state store.
-type authenticator struct{ svc *auth.Service }
+// authenticator lets pgwire check logins against the state store, and
+// slows then blocks an address that keeps failing.
+type authenticator struct {
+	svc      *auth.Service
+	throttle *auth.LoginThrottle
+}
 
-type scramExchange struct{ *auth.SCRAMExchange }
+type scramExchange struct {
+	*auth.SCRAMExchange
+	throttle *auth.LoginThrottle
+	addr     net.Addr
+}
 
 func (e scramExchange) Principal() any { return e.SCRAMExchange.Principal() }
 
+func (e scramExchange) Next(in []byte) ([]byte, bool, error) {
+	out, done, err := e.SCRAMExchange.Next(in)
+	switch {
+	case err != nil:
+		e.throttle.Failed(e.addr)
+	case done:
+		e.throttle.Succeeded(e.addr)
+	}
+	return out, done, err
+}
+
+// admit waits or refuses as the throttle says for the client's address.
+func (a authenticator) admit(ctx context.Context) (net.Addr, error) {
+	addr := pgwire.RemoteAddr(ctx)
+	wait, blocked, retry := a.throttle.Check(addr)
+	if blocked {
+		return addr, pgerr.Fatal(pgerrcode.InvalidAuthorizationSpecification, "too many failed logins from this address").
+			WithHint("try again in %s", retry.Round(time.Second))
+	}
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return addr, ctx.Err()
+		}
+	}
+	return addr, nil
+}
+
 func (a authenticator) SCRAM(ctx context.Context, user, _ string, cb pgwire.ChannelBinding) (pgwire.SASLExchange, error) {
+	addr, err := a.admit(ctx)
+	if err != nil {
+		return nil, err
+	}
 	ex, err := a.svc.BeginSCRAM(ctx, user)
 	if err != nil {
 		return nil, err
 	}
 	ex.ChannelBinding(cb.Data, cb.Plus, cb.Offered)
-	return scramExchange{ex}, nil
+	return scramExchange{SCRAMExchange: ex, throttle: a.throttle, addr: addr}, nil
 }
 
 func (a authenticator) Password(ctx context.Context, user, _, password string) (any, bool, error) {
+	addr, err := a.admit(ctx)
+	if err != nil {
+		return nil, false, err
+	}
 	p, ok, err := a.svc.CheckPassword(ctx, user, password)
+	if err == nil && !ok {
+		a.throttle.Failed(addr)
+	} else if ok {
+		a.throttle.Succeeded(addr)
+	}
 	return p, ok, err
 }

@@ -24,6 +24,18 @@ type Config struct {
 	Log        LogConfig        `mapstructure:"log"`
 	APIKeys    APIKeysConfig    `mapstructure:"api_keys"`
 	REST       RESTConfig       `mapstructure:"rest"`
+	Limits     LimitsConfig     `mapstructure:"limits"`
+}
+
+// LimitsConfig holds each tenant to a request rate and a number of
+// running queries (0: unlimited), and throttles failed logins.
+type LimitsConfig struct {
+	RequestsPerSecond    float64       `mapstructure:"requests_per_second"`
+	Burst                int           `mapstructure:"burst"`
+	MaxConcurrentQueries int           `mapstructure:"max_concurrent_queries"`
+	FailedLoginWindow    time.Duration `mapstructure:"failed_login_window"`
+	FailedLoginsSlow     int           `mapstructure:"failed_logins_slow"`
+	FailedLoginsBlock    int           `mapstructure:"failed_logins_block"`
 }
 
 type RESTConfig struct {
@@ -104,6 +116,7 @@ func Defaults() Config {
 		Log:        LogConfig{Level: "info", Format: "console"},
 		APIKeys:    APIKeysConfig{Limit: 5},
 		REST:       RESTConfig{DefaultLimit: 10000, MaxLimit: 1000000},
+		Limits:     LimitsConfig{FailedLoginWindow: 5 * time.Minute, FailedLoginsSlow: 10, FailedLoginsBlock: 50},
 	}
 }
 

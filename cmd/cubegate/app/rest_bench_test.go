@@ -86,4 +86,3 @@ func BenchmarkRESTLoadVsPostgres(b *testing.B) {
 			c.name, ms(r50), ms(r95), ms(p50), ms(p95), float64(r50)/float64(p50), float64(r95)/float64(p95))
 	}
 }
-
