@@ -251,6 +251,7 @@ func (ks *KeyService) Create(ctx context.Context, tenant, createdBy string, in K
 	if err := ks.store.insertKey(ctx, k, hashKey(value)); err != nil {
 		return k, err
 	}
+	ks.store.logChange(ctx, AuditEvent{Kind: "api_key", Action: "create", TenantID: tenant, Object: k.ID, Username: createdBy})
 	k.KeyValue = value
 	return k, nil
 }
@@ -337,6 +338,7 @@ func (ks *KeyService) Update(ctx context.Context, tenant, id string, in KeyInput
 	if err := ks.store.updateKey(ctx, k); err != nil {
 		return k, keyErr("API_KEY_UPDATE_FAILED", 500, "the key could not be updated: %v", err)
 	}
+	ks.store.logChange(ctx, AuditEvent{Kind: "api_key", Action: "update", TenantID: tenant, Object: k.ID})
 	return k, nil
 }
 
@@ -353,6 +355,7 @@ func (ks *KeyService) Revoke(ctx context.Context, tenant, id string) (APIKey, er
 		if err := ks.store.updateKey(ctx, k); err != nil {
 			return k, keyErr("API_KEY_UPDATE_FAILED", 500, "the key could not be revoked: %v", err)
 		}
+		ks.store.logChange(ctx, AuditEvent{Kind: "api_key", Action: "revoke", TenantID: tenant, Object: k.ID})
 	}
 	return k, nil
 }

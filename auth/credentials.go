@@ -139,6 +139,7 @@ func (s *Service) CreateCredential(ctx context.Context, in CreateCredentialInput
 		if err != nil {
 			return Credential{}, "", err
 		}
+		s.store.logChange(ctx, AuditEvent{Kind: "credential", Action: "create", TenantID: c.TenantID, Object: c.ID, Username: c.Username})
 		return c, password, nil
 	}
 }
@@ -230,7 +231,11 @@ func (s *Service) UpdateCredential(ctx context.Context, id string, in UpdateCred
 	if in.Security != nil {
 		c.Security = *in.Security
 	}
-	return c, s.store.updateCredential(ctx, c)
+	if err := s.store.updateCredential(ctx, c); err != nil {
+		return c, err
+	}
+	s.store.logChange(ctx, AuditEvent{Kind: "credential", Action: "update", TenantID: c.TenantID, Object: c.ID, Username: c.Username})
+	return c, nil
 }
 
 // RotatePassword gives a credential a new password, returned here only;
@@ -247,7 +252,11 @@ func (s *Service) RotatePassword(ctx context.Context, id string) (Credential, st
 	if c.verifier, err = NewVerifier(password); err != nil {
 		return c, "", err
 	}
-	return c, password, s.store.updateCredential(ctx, c)
+	if err := s.store.updateCredential(ctx, c); err != nil {
+		return c, "", err
+	}
+	s.store.logChange(ctx, AuditEvent{Kind: "credential", Action: "rotate", TenantID: c.TenantID, Object: c.ID, Username: c.Username})
+	return c, password, nil
 }
 
 // DeleteCredential removes a credential: its next login fails.
@@ -256,5 +265,9 @@ func (s *Service) DeleteCredential(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return s.store.deleteCredential(ctx, c.ID)
+	if err := s.store.deleteCredential(ctx, c.ID); err != nil {
+		return err
+	}
+	s.store.logChange(ctx, AuditEvent{Kind: "credential", Action: "delete", TenantID: c.TenantID, Object: c.ID, Username: c.Username})
+	return nil
 }

@@ -83,7 +83,10 @@ CREATE TABLE IF NOT EXISTS credentials (
 	if err := s.addColumn(ctx, "credentials", "security_context", "TEXT NOT NULL DEFAULT '{}'"); err != nil {
 		return err
 	}
-	return s.migrateKeys(ctx)
+	if err := s.migrateKeys(ctx); err != nil {
+		return err
+	}
+	return s.migrateAudit(ctx)
 }
 
 // addColumn adds a column to a table unless it is there already.

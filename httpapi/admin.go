@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/cubegate/cubegate/auth"
@@ -27,6 +28,8 @@ type Admin struct {
 	// Status reports the server's state; Restart reloads the model.
 	Status  func(ctx context.Context) any
 	Restart func() error
+	// Audit is the audit log, read with the audit:read scope.
+	Audit *auth.Audit
 }
 
 type ctxKey int
@@ -115,6 +118,18 @@ func decode(r *http.Request, v any) error {
 }
 
 func (a *Admin) register(mux *http.ServeMux) {
+	if a.Audit != nil {
+		mux.HandleFunc("GET /admin/v1/audit", a.withKey("audit:read", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+			limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+			a.Audit.Sync()
+			events, err := a.Audit.Recent(r.Context(), k.TenantID, r.URL.Query().Get("kind"), limit)
+			if err != nil {
+				fail(w, r, err)
+				return
+			}
+			envelope(w, r, http.StatusOK, events)
+		}))
+	}
 	if a.Status != nil {
 		mux.HandleFunc("GET /admin/v1/status", a.withKey("", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 			envelope(w, r, http.StatusOK, a.Status(r.Context()))

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -22,6 +23,8 @@ type Config struct {
 	Admin *Admin
 	// REST serves /cubejs-api/v1/ when set.
 	REST *REST
+	// Metrics serves /metrics and counts requests when set.
+	Metrics *Metrics
 }
 
 // NewHandler returns the HTTP API.
@@ -45,7 +48,21 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.REST != nil && cfg.REST.Keys != nil {
 		cfg.REST.register(mux)
 	}
-	return mux
+	if cfg.Metrics == nil {
+		return mux
+	}
+	mux.Handle("GET /metrics", cfg.Metrics)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		mux.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		cfg.Metrics.Add("cubegate_http_requests_total", "HTTP requests by route and status.", 1, "route", route, "status", strconv.Itoa(sw.status))
+		cfg.Metrics.Observe("cubegate_http_request_duration_seconds", "HTTP request latency by route.", time.Since(start), "route", route)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

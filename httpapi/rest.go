@@ -57,6 +57,27 @@ type REST struct {
 	Ready func() error
 	// Limits holds each tenant to its request rate and running queries.
 	Limits *auth.Limiter
+	// Audit records every query; Metrics counts them.
+	Audit   *auth.Audit
+	Metrics *Metrics
+}
+
+// audit records a REST query: the key, the query as sent (JSON), the
+// warehouse SQL, rows, duration and outcome.
+func (a *REST) audit(r *http.Request, k auth.APIKey, q *cubes.Query, c *cubes.Compiled, started time.Time, rows int64, err error) {
+	qb, _ := json.Marshal(q)
+	e := auth.AuditEvent{Kind: "query", Action: "rest", Outcome: "ok", TenantID: k.TenantID, APIKeyID: k.ID,
+		Address: RemoteAddr(r).String(), Statement: string(qb), Rows: rows, DurationMS: float64(time.Since(started).Microseconds()) / 1000}
+	if c != nil {
+		e.WarehouseSQL = c.SQL
+	}
+	if err != nil {
+		e.Outcome, e.Error = "error", err.Error()
+	}
+	a.Audit.Log(e)
+	a.Metrics.Add("cubegate_queries_total", "Queries by API, kind and outcome.", 1, "api", "rest", "kind", "cube", "outcome", e.Outcome)
+	a.Metrics.Observe("cubegate_query_duration_seconds", "Query latency (warehouse time included) by API.", time.Since(started), "api", "rest")
+	a.Metrics.Add("cubegate_rows_streamed_total", "Rows sent to clients by API.", float64(rows), "api", "rest")
 }
 
 func restError(w http.ResponseWriter, status int, format string, args ...any) {
@@ -234,8 +255,10 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		return
 	}
 	q := &qs[0]
+	started := time.Now()
 	c, lim, err := a.prepare(k, q)
 	if err != nil {
+		a.audit(r, k, q, nil, started, 0, err)
 		writeStatusError(w, err)
 		return
 	}
@@ -254,11 +277,13 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		w.Header().Set("X-Cubegate-Row-Limit", strconv.Itoa(lim.Limit)+"; default")
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	if err := a.streamResult(r.Context(), bw, q, c, lim, rows); err != nil {
+	n, err := a.streamResult(r.Context(), bw, q, c, lim, rows)
+	if err != nil {
 		// The status is sent: end the JSON with the error.
 		bw.WriteString(`]` + errorTail(err))
 	}
 	bw.Flush()
+	a.audit(r, k, q, c, started, n, err)
 }
 
 func writeStatusError(w http.ResponseWriter, err error) {
@@ -282,11 +307,12 @@ func (a *REST) writeResult(ctx context.Context, bw *bufio.Writer, q *cubes.Query
 		return fmt.Errorf("the warehouse refused the query: %v", err)
 	}
 	defer rows.Close()
-	return a.streamResult(ctx, bw, q, c, lim, rows)
+	_, err = a.streamResult(ctx, bw, q, c, lim, rows)
+	return err
 }
 
 // streamResult writes {"query":…,"data":[rows…],…} as rows arrive.
-func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, q *cubes.Query, c *cubes.Compiled, lim rowLimit, rows Rows) error {
+func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, q *cubes.Query, c *cubes.Compiled, lim rowLimit, rows Rows) (int64, error) {
 	qb, _ := json.Marshal(q)
 	bw.WriteString(`{"query":`)
 	bw.Write(qb)
@@ -296,7 +322,7 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, q *cubes.Quer
 	for rows.Next() {
 		vals, err := rows.Values()
 		if err != nil {
-			return err
+			return int64(n), err
 		}
 		if lim.Default && n == lim.Limit {
 			lim.Truncated = true // the extra row: more rows exist
@@ -310,19 +336,19 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, q *cubes.Quer
 		n++
 		if n%1024 == 0 {
 			if err := ctx.Err(); err != nil {
-				return err
+				return int64(n), err
 			}
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return err
+		return int64(n), err
 	}
 	bw.WriteString(`]`)
 	var total any
 	if q.Total && c.TotalSQL != "" {
 		t, err := a.total(ctx, c)
 		if err != nil {
-			return err
+			return int64(n), err
 		}
 		total = t
 	}
@@ -339,7 +365,7 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, q *cubes.Quer
 	tb, _ := json.Marshal(tail)
 	bw.WriteByte(',')
 	bw.Write(tb[1:])
-	return nil
+	return int64(n), nil
 }
 
 func (a *REST) total(ctx context.Context, c *cubes.Compiled) (int64, error) {

@@ -182,6 +182,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.Close()
 }
 
+// Sessions is the number of authenticated sessions.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
 // full reports whether the session limit is reached.
 func (s *Server) full() bool {
 	s.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
@@ -152,7 +153,7 @@ func classify(sel *pg_query.SelectStmt, m *cubes.Model, temps ...map[string]*cat
 	for _, rv := range rvs {
 		schema, name := rv.GetSchemaname(), rv.GetRelname()
 		switch {
-		case schema == "pg_catalog" || schema == "information_schema":
+		case schema == "pg_catalog" || schema == "information_schema" || schema == "cubegate":
 			return readsCatalog
 		case (schema == "" || schema == "pg_temp") && len(temps) > 0 && temps[0][name] != nil:
 			return readsCatalog
@@ -197,10 +198,13 @@ func (s *Session) planCatalog(ctx context.Context, sel *pg_query.SelectStmt) (pg
 		}
 		return &staticPortal{tag: "SELECT", cols: wireColumns(cols)}, nil
 	}
+	started := time.Now()
 	res, err := cat.Query(ctx, sel, s.catalogSession())
 	if err != nil {
+		s.auditQuery(sel, "catalog", "", started, 0, err)
 		return nil, err
 	}
+	s.auditQuery(sel, "catalog", "", started, int64(len(res.Rows)), nil)
 	return &staticPortal{tag: "SELECT", cols: wireColumns(res.Columns), rows: res.Rows}, nil
 }
 
@@ -245,6 +249,25 @@ func (c catalogSession) ParamType(n int) uint32 {
 }
 
 func (c catalogSession) TempTable(name string) *catalog.TempTable { return c.s.tempTable(name) }
+
+// AuditLog is the session tenant's audit log, newest first (10,000 rows).
+func (c catalogSession) AuditLog() ([][]any, error) {
+	a := c.s.h.opts.Audit
+	if a == nil {
+		return nil, nil
+	}
+	a.Sync()
+	events, err := a.Recent(context.Background(), c.s.tenant(), "", 10000)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([][]any, len(events))
+	for i, e := range events {
+		rows[i] = []any{e.ID, e.Time.Format("2006-01-02 15:04:05.000Z07"), e.Kind, e.Action, e.Outcome, e.TenantID, e.CredentialID,
+			e.APIKeyID, e.Username, e.Address, e.Object, e.Fingerprint, e.Statement, e.WarehouseSQL, e.Rows, e.DurationMS, e.Error}
+	}
+	return rows, nil
+}
 
 func (c catalogSession) InferParam(n int, oid uint32) { c.s.params.infer(n, oid) }
 

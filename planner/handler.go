@@ -38,6 +38,10 @@ type Options struct {
 	StatementTimeout time.Duration
 	// Limits holds tenants to their statement rate and running queries.
 	Limits *auth.Limiter
+	// Audit records every query.
+	Audit *auth.Audit
+	// Observe is told of every query once it has run (metrics).
+	Observe func(kind, outcome string, rows int64, d time.Duration)
 }
 
 // Handler plans statements for sessions against one data source.

@@ -22,6 +22,10 @@ type cubePortal struct {
 	row      []any
 	// release frees the tenant's running-query slot.
 	release func()
+	// done is told, at Close, how many rows went out and how it ended.
+	done  func(rows int64, err error)
+	count int64
+	err   error
 }
 
 func newCubePortal(h *Handler, q *cubes.Query, c *cubes.Compiled, outs []output) (*cubePortal, error) {
@@ -48,29 +52,37 @@ func (p *cubePortal) Next(ctx context.Context) ([]any, error) {
 	if p.rows == nil {
 		rows, err := p.h.wh.Query(ctx, p.compiled.SQL, p.compiled.Args...)
 		if err != nil {
+			p.err = err
 			return nil, err
 		}
 		p.rows = rows
 	}
 	if !p.rows.Next() {
 		if err := p.rows.Err(); err != nil {
+			p.err = err
 			return nil, err
 		}
 		return nil, io.EOF
 	}
 	vals, err := p.rows.Values()
 	if err != nil {
+		p.err = err
 		return nil, err
 	}
 	for i, j := range p.idx {
 		p.row[i] = vals[j]
 	}
+	p.count++
 	return p.row, nil
 }
 
 func (p *cubePortal) Tag(n int64) string { return fmt.Sprintf("SELECT %d", n) }
 
 func (p *cubePortal) Close() error {
+	if p.done != nil {
+		p.done(p.count, p.err)
+		p.done = nil
+	}
 	if p.release != nil {
 		p.release()
 		p.release = nil

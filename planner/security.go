@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgerrcode"
+	pg_query "github.com/pganalyze/pg_query_go/v5"
 
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cubes"
@@ -34,6 +35,47 @@ func (s *Session) admit() (release func(), err error) {
 			WithHint("retry when one of them has finished")
 	}
 	return release, nil
+}
+
+// auditQuery records a statement once it has run: its principal, its
+// normalized text and fingerprint (computed by the audit writer), the
+// warehouse SQL, rows, duration and outcome.
+func (s *Session) auditQuery(sel *pg_query.SelectStmt, action, warehouseSQL string, started time.Time, rows int64, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	if obs := s.h.opts.Observe; obs != nil {
+		obs(action, outcome, rows, time.Since(started))
+	}
+	a := s.h.opts.Audit
+	if a == nil {
+		return
+	}
+	e := auth.AuditEvent{Kind: "query", Action: action, Outcome: "ok", TenantID: s.tenant(), Username: s.info.User,
+		WarehouseSQL: warehouseSQL, Rows: rows, DurationMS: float64(time.Since(started).Microseconds()) / 1000}
+	if p, ok := s.info.Principal.(auth.Principal); ok {
+		e.CredentialID = p.CredentialID
+	}
+	if s.info.RemoteAddr != nil {
+		e.Address = s.info.RemoteAddr.String()
+	}
+	if err != nil {
+		e.Outcome, e.Error = "error", err.Error()
+	}
+	e.Normalize = func() (string, string) {
+		sql, derr := pg_query.Deparse(&pg_query.ParseResult{Stmts: []*pg_query.RawStmt{{Stmt: &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: sel}}}}})
+		if derr != nil {
+			return "", ""
+		}
+		norm, nerr := pg_query.Normalize(sql)
+		if nerr != nil {
+			return "", ""
+		}
+		fp, _ := pg_query.Fingerprint(sql)
+		return norm, fp
+	}
+	a.Log(e)
 }
 
 // RowFilters are the security context's filters on the cubes a query

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -112,6 +113,8 @@ func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgw
 		return nil, err
 	}
 	p.release = release
+	started := time.Now()
+	p.done = func(rows int64, err error) { s.auditQuery(sel, "sql", compiled.SQL, started, rows, err) }
 	return p, nil
 }
 

@@ -50,6 +50,8 @@ type Session interface {
 	InferParam(n int, oid uint32)
 	// TempTable is the session's temporary table of that name, or nil.
 	TempTable(name string) *TempTable
+	// AuditLog is the rows of cubegate.audit_log the session may read.
+	AuditLog() ([][]any, error)
 }
 
 // Catalog is the catalog of one model.
@@ -225,6 +227,13 @@ func (c *Catalog) lookupRelation(x *executor, rv *pg_query.RangeVar) (*relation,
 		if t := x.s.TempTable(name); t != nil {
 			return t.relation(), nil
 		}
+	}
+	if schema == "cubegate" && name == "audit_log" {
+		rows, err := x.s.AuditLog()
+		if err != nil {
+			return nil, err
+		}
+		return &relation{schema: "cubegate", name: "audit_log", kind: 'v', cols: AuditColumns, rows: rows}, nil
 	}
 	switch schema {
 	case "":
@@ -558,6 +567,14 @@ func (c *Catalog) ColumnRef(table, column string) (uint32, uint16, bool) {
 		}
 	}
 	return 0, 0, false
+}
+
+// AuditColumns are cubegate.audit_log's columns.
+var AuditColumns = []Column{
+	{"id", tInt8, -1}, {"time", tText, -1}, {"kind", tText, -1}, {"action", tText, -1}, {"outcome", tText, -1},
+	{"tenant_id", tText, -1}, {"credential_id", tText, -1}, {"api_key_id", tText, -1}, {"username", tText, -1},
+	{"address", tText, -1}, {"object", tText, -1}, {"fingerprint", tText, -1}, {"statement", tText, -1},
+	{"warehouse_sql", tText, -1}, {"rows", tInt8, -1}, {"duration_ms", tFloat8, -1}, {"error", tText, -1},
 }
 
 // IsCatalogRelation reports whether an unqualified name is a relation of

@@ -30,6 +30,7 @@ func (benchSession) Param(int) (*string, uint32, error) {
 }
 func (benchSession) InferParam(int, uint32)      {}
 func (benchSession) TempTable(string) *TempTable { return nil }
+func (benchSession) AuditLog() ([][]any, error)  { return nil, nil }
 
 // benchTables is a model of the size BI tools meet: 20 cubes of 30 columns.
 func benchTables() []Table {

@@ -26,6 +26,8 @@ type Gateway struct {
 	Auth    *auth.Service
 	Keys    *auth.KeyService
 	Limits  *auth.Limiter
+	Audit   *auth.Audit
+	Metrics *httpapi.Metrics
 	store   *auth.Store
 	wh      warehouse.Warehouse
 	pg      *pgwire.Server
@@ -80,8 +82,15 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 		return nil, err
 	}
 	g.Keys = auth.NewKeyService(g.store, cfg.APIKeys.Limit)
+	g.Audit = auth.NewAudit(g.store)
 	g.Limits = auth.NewLimiter(cfg.Limits.RequestsPerSecond, cfg.Limits.Burst, cfg.Limits.MaxConcurrentQueries)
-	h, err := planner.NewHandler(g.Model, g.wh, log, planner.Options{StatementTimeout: cfg.SQL.StatementTimeout, Limits: g.Limits})
+	g.Metrics = httpapi.NewMetrics()
+	observe := func(kind, outcome string, rows int64, d time.Duration) {
+		g.Metrics.Add("cubegate_queries_total", "Queries by API, kind and outcome.", 1, "api", "sql", "kind", kind, "outcome", outcome)
+		g.Metrics.Observe("cubegate_query_duration_seconds", "Query latency (warehouse time included) by API.", d, "api", "sql")
+		g.Metrics.Add("cubegate_rows_streamed_total", "Rows sent to clients by API.", float64(rows), "api", "sql")
+	}
+	h, err := planner.NewHandler(g.Model, g.wh, log, planner.Options{StatementTimeout: cfg.SQL.StatementTimeout, Limits: g.Limits, Audit: g.Audit, Observe: observe})
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +102,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 	}
 	pgcfg := pgwire.Config{
 		Handler:                  h,
-		Auth:                     authenticator{svc: g.Auth, throttle: auth.NewLoginThrottle(cfg.Limits.FailedLoginWindow, cfg.Limits.FailedLoginsSlow, cfg.Limits.FailedLoginsBlock)},
+		Auth:                     authenticator{svc: g.Auth, audit: g.Audit, throttle: auth.NewLoginThrottle(cfg.Limits.FailedLoginWindow, cfg.Limits.FailedLoginsSlow, cfg.Limits.FailedLoginsBlock)},
 		Logger:                   log.With().Str("component", "pgwire").Logger(),
 		ServerVersion:            planner.ServerVersion,
 		MaxConnections:           cfg.SQL.MaxConnections,
@@ -115,6 +124,8 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 		log.Warn().Msg("sql.auth.allow_cleartext has no effect without TLS: cleartext passwords are never accepted in clear")
 	}
 	g.pg = pgwire.NewServer(pgcfg)
+	g.Metrics.Gauge("cubegate_sql_sessions", "Authenticated SQL sessions.", func() float64 { return float64(g.pg.Sessions()) })
+	g.Metrics.Gauge("cubegate_uptime_seconds", "Seconds since the gateway started.", func() float64 { return time.Since(g.started).Seconds() })
 	g.sqlLn, err = net.Listen("tcp", cfg.SQL.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("sql.listen: %w", err)
@@ -125,9 +136,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 	}
 	g.http = &http.Server{
 		Handler: httpapi.NewHandler(httpapi.Config{Warehouse: g.wh, Version: Version,
-			Admin: &httpapi.Admin{Keys: g.Keys, Credentials: g.Auth, Connection: g.connection,
+			Admin: &httpapi.Admin{Keys: g.Keys, Credentials: g.Auth, Connection: g.connection, Audit: g.Audit,
 				Status: func(ctx context.Context) any { return g.Status(ctx) }, Restart: g.ReloadModel},
-			REST: &httpapi.REST{Keys: g.Keys, Engine: engine{g: g, h: h}, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit, Limits: g.Limits},
+			REST:    &httpapi.REST{Keys: g.Keys, Engine: engine{g: g, h: h}, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit, Limits: g.Limits, Audit: g.Audit, Metrics: g.Metrics},
+			Metrics: g.Metrics,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
@@ -231,6 +243,7 @@ func (g *Gateway) Close() error {
 	if g.Keys != nil {
 		g.Keys.Close()
 	}
+	g.Audit.Close()
 	if g.store != nil {
 		errs = append(errs, g.store.Close())
 	}

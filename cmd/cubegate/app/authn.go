@@ -17,12 +17,27 @@ import (
 type authenticator struct {
 	svc      *auth.Service
 	throttle *auth.LoginThrottle
+	audit    *auth.Audit
 }
 
 type scramExchange struct {
 	*auth.SCRAMExchange
 	throttle *auth.LoginThrottle
+	audit    *auth.Audit
 	addr     net.Addr
+	user     string
+}
+
+// logLogin records a login attempt (never its password).
+func logLogin(a *auth.Audit, addr net.Addr, user string, p auth.Principal, ok bool) {
+	e := auth.AuditEvent{Kind: "login", Action: "sql", Outcome: "ok", Username: user, TenantID: p.TenantID, CredentialID: p.CredentialID}
+	if addr != nil {
+		e.Address = addr.String()
+	}
+	if !ok {
+		e.Outcome = "failed"
+	}
+	a.Log(e)
 }
 
 func (e scramExchange) Principal() any { return e.SCRAMExchange.Principal() }
@@ -32,8 +47,10 @@ func (e scramExchange) Next(in []byte) ([]byte, bool, error) {
 	switch {
 	case err != nil:
 		e.throttle.Failed(e.addr)
+		logLogin(e.audit, e.addr, e.user, auth.Principal{}, false)
 	case done:
 		e.throttle.Succeeded(e.addr)
+		logLogin(e.audit, e.addr, e.user, e.SCRAMExchange.Principal(), true)
 	}
 	return out, done, err
 }
@@ -68,7 +85,7 @@ func (a authenticator) SCRAM(ctx context.Context, user, _ string, cb pgwire.Chan
 		return nil, err
 	}
 	ex.ChannelBinding(cb.Data, cb.Plus, cb.Offered)
-	return scramExchange{SCRAMExchange: ex, throttle: a.throttle, addr: addr}, nil
+	return scramExchange{SCRAMExchange: ex, throttle: a.throttle, audit: a.audit, addr: addr, user: user}, nil
 }
 
 func (a authenticator) Password(ctx context.Context, user, _, password string) (any, bool, error) {
@@ -81,6 +98,9 @@ func (a authenticator) Password(ctx context.Context, user, _, password string) (
 		a.throttle.Failed(addr)
 	} else if ok {
 		a.throttle.Succeeded(addr)
+	}
+	if err == nil {
+		logLogin(a.audit, addr, user, p, ok)
 	}
 	return p, ok, err
 }

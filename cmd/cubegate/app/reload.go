@@ -99,10 +99,12 @@ func (g *Gateway) ReloadModel() error {
 		g.ms.err = err.Error()
 		g.ms.mu.Unlock()
 		g.log.Error().Err(err).Msg("model reload refused; the previous model keeps serving")
+		g.Metrics.Add("cubegate_model_reloads_total", "Model reloads by outcome.", 1, "outcome", "refused")
 		return err
 	}
 	g.handler.SetModel(m)
 	g.modelLoaded(m, version)
+	g.Metrics.Add("cubegate_model_reloads_total", "Model reloads by outcome.", 1, "outcome", "ok")
 	g.log.Info().Str("version", version).Int("cubes", len(m.Cubes)).Msg("model reloaded")
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -167,5 +168,38 @@ func TestModelReloadUnderLoad(t *testing.T) {
 	g.Close()
 	if s := g.Status(ctx); s.State != "STOPPING" {
 		t.Errorf("state after Close: %s", s.State)
+	}
+}
+
+// /metrics exposes connections, queries by API, kind and outcome,
+// latency histograms, rows streamed, HTTP requests and model reloads.
+func TestMetrics(t *testing.T) {
+	g := startDuckDB(t, 1000)
+	ctx := context.Background()
+	_, _, connStr, _ := g.MintCredential(ctx, "m")
+	conn := connect(t, connStr)
+	viaGateway(t, conn, `SELECT status, MEASURE(count) FROM orders GROUP BY 1`)
+	viaGateway(t, conn, `SELECT relname FROM pg_class LIMIT 1`)
+	conn.Exec(ctx, `SELECT nope FROM orders`)
+	g.ReloadModel()
+	resp, err := http.Get("http://" + g.HTTPAddr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := new(strings.Builder)
+	io.Copy(b, resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`cubegate_sql_sessions 1`,
+		`cubegate_queries_total{api="sql",kind="sql",outcome="ok"} 1`,
+		`cubegate_queries_total{api="sql",kind="catalog",outcome="ok"} 1`,
+		`cubegate_query_duration_seconds_bucket{api="sql",le="+Inf"} 2`,
+		`cubegate_rows_streamed_total{api="sql"} 6`,
+		`cubegate_model_reloads_total{outcome="ok"} 1`,
+		`# TYPE cubegate_query_duration_seconds histogram`,
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in:\n%s", want, b.String())
+		}
 	}
 }
