@@ -58,7 +58,7 @@ staticcheck:
 
 ## bench: the gateway against the warehouse queried directly, in one run; prints the figures.
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./cubes ./planner
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./cubes ./planner ./planner/catalog ./auth
 	$(GO) test -run '^$$' -bench 'GatewayVsDirect' -benchtime 30x ./cmd/cubegate/app
 	$(GO) test -run '^$$' -bench 'LoadVsPostgres|IdleConnections' -benchtime 1x ./cmd/cubegate/app
 

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"testing"
@@ -61,6 +62,29 @@ func TestAllowIPs(t *testing.T) {
 	for _, bad := range []string{"300.1.1.1", "10.0.0.0/33", "nonsense"} {
 		if _, err := parseAllowIPs([]string{bad}); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// BenchmarkAuthenticate is the cost of checking a key on a request:
+// checksum, SHA-256, one indexed lookup in the SQLite store.
+func BenchmarkAuthenticate(b *testing.B) {
+	ctx := context.Background()
+	s, err := OpenStore(ctx, "sqlite::memory:")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ks := NewKeyService(s, 10)
+	defer ks.Close()
+	k, err := ks.Create(ctx, DefaultTenant, "bench", KeyInput{Scopes: &[]string{"load"}, AllowIPs: &[]string{"127.0.0.0/8"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := netip.MustParseAddr("127.0.0.1")
+	for b.Loop() {
+		if _, err := ks.Authenticate(ctx, k.KeyValue, addr, "load"); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

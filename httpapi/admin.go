@@ -30,6 +30,8 @@ type Admin struct {
 	Restart func() error
 	// Audit is the audit log, read with the audit:read scope.
 	Audit *auth.Audit
+	// Ready is nil while the gateway serves queries (RUNNING).
+	Ready func() error
 }
 
 type ctxKey int
@@ -236,6 +238,28 @@ func (a *Admin) register(mux *http.ServeMux) {
 			return
 		}
 		envelope(w, r, http.StatusOK, show(c))
+	}))
+	mux.HandleFunc("GET /admin/v1/credentials/{id}/connection", a.withKey("credentials:read", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+		if a.Ready != nil {
+			if err := a.Ready(); err != nil {
+				w.Header().Set("Retry-After", "1")
+				writeJSON(w, http.StatusServiceUnavailable, map[string]any{"meta": map[string]any{"request_id": requestID(r)},
+					"error": map[string]any{"code": "NOT_RUNNING", "message": err.Error()}})
+				return
+			}
+		}
+		c, err := credential(r, k)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		out := map[string]any{"username": c.Username, "database": c.Database}
+		if a.Connection != nil {
+			for k, v := range a.Connection(c) {
+				out[k] = v
+			}
+		}
+		envelope(w, r, http.StatusOK, out)
 	}))
 	mux.HandleFunc("POST /admin/v1/credentials", a.withKey("credentials:write", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		var in struct {

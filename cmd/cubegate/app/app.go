@@ -7,14 +7,18 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/httpapi"
 	"github.com/cubegate/cubegate/pgwire"
+	"github.com/cubegate/cubegate/pgwire/pgerr"
 	"github.com/cubegate/cubegate/planner"
 	"github.com/cubegate/cubegate/warehouse"
 )
@@ -29,7 +33,7 @@ type Gateway struct {
 	Audit   *auth.Audit
 	Metrics *httpapi.Metrics
 	store   *auth.Store
-	wh      warehouse.Warehouse
+	wh      whHolder
 	pg      *pgwire.Server
 	http    *http.Server
 	sqlLn   net.Listener
@@ -41,11 +45,14 @@ type Gateway struct {
 	// one serving now).
 	Model    *cubes.Model
 	Database string
-	handler  *planner.Handler
-	ms       modelState
-	reloadMu sync.Mutex
-	started  time.Time
-	watcher  interface{ Close() error }
+	handler  atomic.Pointer[planner.Handler]
+	// plannerOpts build the planner once the warehouse answers.
+	plannerOpts planner.Options
+	stopRetry   chan struct{}
+	ms          modelState
+	reloadMu    sync.Mutex
+	started     time.Time
+	watcher     interface{ Close() error }
 }
 
 // Start loads the model, opens the warehouse and the state store, and
@@ -69,10 +76,6 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 		return nil, fmt.Errorf("model %s:\n%w", cfg.Model.Dir, err)
 	}
 	g.modelLoaded(g.Model, version)
-	g.wh, err = warehouse.Open(ctx, cfg.Warehouse.DSN)
-	if err != nil {
-		return nil, err
-	}
 	g.store, err = auth.OpenStore(ctx, cfg.State.DSN)
 	if err != nil {
 		return nil, err
@@ -90,18 +93,23 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 		g.Metrics.Observe("cubegate_query_duration_seconds", "Query latency (warehouse time included) by API.", d, "api", "sql")
 		g.Metrics.Add("cubegate_rows_streamed_total", "Rows sent to clients by API.", float64(rows), "api", "sql")
 	}
-	h, err := planner.NewHandler(g.Model, g.wh, log, planner.Options{StatementTimeout: cfg.SQL.StatementTimeout, Limits: g.Limits, Audit: g.Audit, Observe: observe})
-	if err != nil {
-		return nil, err
+	g.plannerOpts = planner.Options{StatementTimeout: cfg.SQL.StatementTimeout, Limits: g.Limits, Audit: g.Audit, Observe: observe}
+	// The warehouse: until it answers, the gateway is PENDING (SQL logins
+	// get 57P03, REST 503) and keeps trying in the background.
+	if err := g.connectWarehouse(ctx); err != nil {
+		if !unreachable(err) {
+			return nil, err
+		}
+		g.log.Warn().Err(err).Msg("the warehouse does not answer yet; PENDING until it does")
+		g.retryWarehouse()
 	}
-	g.handler = h
 	if cfg.Model.Watch {
 		if err := g.watchModel(); err != nil {
 			return nil, fmt.Errorf("watching %s: %w", cfg.Model.Dir, err)
 		}
 	}
 	pgcfg := pgwire.Config{
-		Handler:                  h,
+		Handler:                  sqlHandler{g},
 		Auth:                     authenticator{svc: g.Auth, audit: g.Audit, throttle: auth.NewLoginThrottle(cfg.Limits.FailedLoginWindow, cfg.Limits.FailedLoginsSlow, cfg.Limits.FailedLoginsBlock)},
 		Logger:                   log.With().Str("component", "pgwire").Logger(),
 		ServerVersion:            planner.ServerVersion,
@@ -135,10 +143,11 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
 	g.http = &http.Server{
-		Handler: httpapi.NewHandler(httpapi.Config{Warehouse: g.wh, Version: Version,
+		Handler: httpapi.NewHandler(httpapi.Config{Warehouse: warehousePinger{g}, Version: Version,
 			Admin: &httpapi.Admin{Keys: g.Keys, Credentials: g.Auth, Connection: g.connection, Audit: g.Audit,
-				Status: func(ctx context.Context) any { return g.Status(ctx) }, Restart: g.ReloadModel},
-			REST:    &httpapi.REST{Keys: g.Keys, Engine: engine{g: g, h: h}, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit, Limits: g.Limits, Audit: g.Audit, Metrics: g.Metrics},
+				Status: func(ctx context.Context) any { return g.Status(ctx) }, Restart: g.ReloadModel, Ready: g.ready},
+			REST: &httpapi.REST{Keys: g.Keys, Engine: engine{g: g}, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit,
+				Limits: g.Limits, Audit: g.Audit, Metrics: g.Metrics, Ready: g.ready},
 			Metrics: g.Metrics,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -154,10 +163,115 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 		}
 	}()
 	g.Startup = time.Since(began)
-	g.setState("RUNNING")
-	log.Info().Str("sql", g.sqlLn.Addr().String()).Str("http", g.httpLn.Addr().String()).
-		Str("warehouse", g.wh.Dialect()).Int("cubes", len(g.Model.Cubes)).Dur("startup", g.Startup).Msg("cubegate is ready")
+	if h := g.handler.Load(); h != nil {
+		log.Info().Str("sql", g.sqlLn.Addr().String()).Str("http", g.httpLn.Addr().String()).
+			Str("warehouse", g.wh.Load().Dialect()).Int("cubes", len(g.Model.Cubes)).Dur("startup", g.Startup).Msg("cubegate is ready")
+	}
 	return g, nil
+}
+
+// connectWarehouse opens the warehouse and, once it answers, the planner:
+// the gateway is then RUNNING.
+func (g *Gateway) connectWarehouse(ctx context.Context) error {
+	wh, err := warehouse.Open(ctx, g.cfg.Warehouse.DSN)
+	if err != nil {
+		g.ms.mu.Lock()
+		g.ms.whErr = err.Error()
+		g.ms.mu.Unlock()
+		return err
+	}
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	h, err := planner.NewHandler(g.Model, wh, g.log, g.plannerOpts)
+	if err != nil {
+		wh.Close()
+		return err
+	}
+	g.wh.Store(wh)
+	g.handler.Store(h)
+	g.ms.mu.Lock()
+	g.ms.whErr = ""
+	g.ms.mu.Unlock()
+	g.setState("RUNNING")
+	return nil
+}
+
+// retryWarehouse keeps trying to reach the warehouse, once a second.
+func (g *Gateway) retryWarehouse() {
+	g.stopRetry = make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-g.stopRetry:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := g.connectWarehouse(ctx)
+				cancel()
+				if err == nil {
+					g.log.Info().Msg("the warehouse answers: cubegate is ready")
+					return
+				}
+			}
+		}
+	}()
+}
+
+// whHolder holds the warehouse once it answers.
+type whHolder struct{ p atomic.Pointer[whBox] }
+
+type whBox struct{ w warehouse.Warehouse }
+
+func (h *whHolder) Load() warehouse.Warehouse {
+	if b := h.p.Load(); b != nil {
+		return b.w
+	}
+	return nil
+}
+
+func (h *whHolder) Store(w warehouse.Warehouse) { h.p.Store(&whBox{w}) }
+
+// unreachable tells a warehouse that does not answer (yet) from a
+// configuration error.
+func unreachable(err error) bool {
+	var op *net.OpError
+	var ce *pgconn.ConnectError
+	return errors.As(err, &op) || errors.As(err, &ce)
+}
+
+// ready is nil once the gateway serves queries.
+func (g *Gateway) ready() error {
+	if g.handler.Load() != nil {
+		return nil
+	}
+	g.ms.mu.Lock()
+	defer g.ms.mu.Unlock()
+	return fmt.Errorf("cubegate is starting: the warehouse does not answer yet (%s)", g.ms.whErr)
+}
+
+// sqlHandler opens SQL sessions once the gateway is RUNNING; before, a
+// login gets 57P03 as PostgreSQL answers while it starts.
+type sqlHandler struct{ g *Gateway }
+
+func (s sqlHandler) NewSession(ctx context.Context, info pgwire.SessionInfo) (pgwire.Session, error) {
+	h := s.g.handler.Load()
+	if h == nil {
+		return nil, pgerr.Fatal(pgerrcode.CannotConnectNow, "the database system is starting up").
+			WithDetail("%v", s.g.ready())
+	}
+	return h.NewSession(ctx, info)
+}
+
+type warehousePinger struct{ g *Gateway }
+
+func (p warehousePinger) Ping(ctx context.Context) error {
+	wh := p.g.wh.Load()
+	if wh == nil {
+		return p.g.ready()
+	}
+	return wh.Ping(ctx)
 }
 
 // SQLAddr is the SQL listener's address.
@@ -167,7 +281,7 @@ func (g *Gateway) SQLAddr() net.Addr { return g.sqlLn.Addr() }
 func (g *Gateway) HTTPAddr() net.Addr { return g.httpLn.Addr() }
 
 // Warehouse is the warehouse the gateway queries.
-func (g *Gateway) Warehouse() warehouse.Warehouse { return g.wh }
+func (g *Gateway) Warehouse() warehouse.Warehouse { return g.wh.Load() }
 
 // Wait blocks until ctx ends or a listener fails.
 func (g *Gateway) Wait(ctx context.Context) error {
@@ -237,8 +351,15 @@ func (g *Gateway) Close() error {
 	} else if g.sqlLn != nil {
 		g.sqlLn.Close()
 	}
-	if g.wh != nil {
-		errs = append(errs, g.wh.Close())
+	if g.stopRetry != nil {
+		select {
+		case <-g.stopRetry:
+		default:
+			close(g.stopRetry)
+		}
+	}
+	if wh := g.wh.Load(); wh != nil {
+		errs = append(errs, wh.Close())
 	}
 	if g.Keys != nil {
 		g.Keys.Close()
@@ -251,19 +372,16 @@ func (g *Gateway) Close() error {
 }
 
 // engine runs REST queries on the model the SQL side serves.
-type engine struct {
-	g *Gateway
-	h *planner.Handler
-}
+type engine struct{ g *Gateway }
 
-func (e engine) Model() *cubes.Model { return e.h.Model() }
+func (e engine) Model() *cubes.Model { return e.g.CurrentModel() }
 func (e engine) Dialect() cubes.Dialect {
-	d, _ := cubes.DialectByName(e.g.wh.Dialect())
+	d, _ := cubes.DialectByName(e.g.wh.Load().Dialect())
 	return d
 }
-func (e engine) DBType() string { return e.g.wh.Dialect() }
+func (e engine) DBType() string { return e.g.wh.Load().Dialect() }
 func (e engine) Query(ctx context.Context, sql string, args ...any) (httpapi.Rows, error) {
-	return e.g.wh.Query(ctx, sql, args...)
+	return e.g.wh.Load().Query(ctx, sql, args...)
 }
 
 // connection is how a client reaches the gateway with credential c: host,

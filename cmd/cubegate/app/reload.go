@@ -47,6 +47,7 @@ type WarehouseStatus struct {
 
 type modelState struct {
 	mu       sync.Mutex
+	whErr    string // why the warehouse does not answer (PENDING)
 	state    string
 	version  string
 	loadedAt time.Time
@@ -102,7 +103,10 @@ func (g *Gateway) ReloadModel() error {
 		g.Metrics.Add("cubegate_model_reloads_total", "Model reloads by outcome.", 1, "outcome", "refused")
 		return err
 	}
-	g.handler.SetModel(m)
+	g.Model = m
+	if h := g.handler.Load(); h != nil {
+		h.SetModel(m)
+	}
 	g.modelLoaded(m, version)
 	g.Metrics.Add("cubegate_model_reloads_total", "Model reloads by outcome.", 1, "outcome", "ok")
 	g.log.Info().Str("version", version).Int("cubes", len(m.Cubes)).Msg("model reloaded")
@@ -110,7 +114,14 @@ func (g *Gateway) ReloadModel() error {
 }
 
 // CurrentModel is the model new statements are planned against.
-func (g *Gateway) CurrentModel() *cubes.Model { return g.handler.Model() }
+func (g *Gateway) CurrentModel() *cubes.Model {
+	if h := g.handler.Load(); h != nil {
+		return h.Model()
+	}
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	return g.Model
+}
 
 // Status reports the gateway's state, model and warehouse.
 func (g *Gateway) Status(ctx context.Context) Status {
@@ -119,10 +130,15 @@ func (g *Gateway) Status(ctx context.Context) Status {
 		Model:   ModelStatus{Dir: g.cfg.Model.Dir, Version: g.ms.version, LoadedAt: g.ms.loadedAt, Cubes: g.ms.cubes, Error: g.ms.err},
 		Reloads: g.ms.reloads}
 	g.ms.mu.Unlock()
-	s.Warehouse.Dialect = g.wh.Dialect()
+	wh := g.wh.Load()
+	if wh == nil {
+		s.Warehouse.Error = g.ready().Error()
+		return s
+	}
+	s.Warehouse.Dialect = wh.Dialect()
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := g.wh.Ping(pctx); err != nil {
+	if err := wh.Ping(pctx); err != nil {
 		s.Warehouse.Error = err.Error()
 	} else {
 		s.Warehouse.OK = true
