@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,12 +71,19 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 	if g.Database == "" {
 		g.Database = Defaults().DataSource.Name
 	}
-	version := modelVersion(cfg.Model.Dir)
-	g.Model, err = cubes.LoadDir(cfg.Model.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("model %s:\n%w", cfg.Model.Dir, err)
+	if _, err := os.Stat(cfg.Model.Dir); err != nil {
+		return nil, fmt.Errorf("model.dir: %w", err)
 	}
-	g.modelLoaded(g.Model, version)
+	version := modelVersion(cfg.Model.Dir)
+	if m, err := cubes.LoadDir(cfg.Model.Dir); err != nil {
+		// ERROR: the listeners serve (57P03 / 503) until a reload — a
+		// fixed file, SIGHUP or /admin/v1/restart — brings a valid model.
+		g.ms.state, g.ms.err = "ERROR", err.Error()
+		log.Error().Err(err).Msg("the model is invalid; serving ERROR until it is fixed")
+	} else {
+		g.Model = m
+		g.modelLoaded(m, version)
+	}
 	g.store, err = auth.OpenStore(ctx, cfg.State.DSN)
 	if err != nil {
 		return nil, err
@@ -165,7 +173,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 	g.Startup = time.Since(began)
 	if h := g.handler.Load(); h != nil {
 		log.Info().Str("sql", g.sqlLn.Addr().String()).Str("http", g.httpLn.Addr().String()).
-			Str("warehouse", g.wh.Load().Dialect()).Int("cubes", len(g.Model.Cubes)).Dur("startup", g.Startup).Msg("cubegate is ready")
+			Str("warehouse", g.wh.Load().Dialect()).Int("cubes", len(h.Model().Cubes)).Dur("startup", g.Startup).Msg("cubegate is ready")
 	}
 	return g, nil
 }
@@ -182,16 +190,25 @@ func (g *Gateway) connectWarehouse(ctx context.Context) error {
 	}
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
-	h, err := planner.NewHandler(g.Model, wh, g.log, g.plannerOpts)
-	if err != nil {
-		wh.Close()
-		return err
-	}
 	g.wh.Store(wh)
-	g.handler.Store(h)
 	g.ms.mu.Lock()
 	g.ms.whErr = ""
 	g.ms.mu.Unlock()
+	return g.tryRunLocked()
+}
+
+// tryRunLocked starts serving once there is both a valid model and a
+// warehouse (reloadMu held).
+func (g *Gateway) tryRunLocked() error {
+	wh := g.wh.Load()
+	if g.handler.Load() != nil || g.Model == nil || wh == nil {
+		return nil
+	}
+	h, err := planner.NewHandler(g.Model, wh, g.log, g.plannerOpts)
+	if err != nil {
+		return err
+	}
+	g.handler.Store(h)
 	g.setState("RUNNING")
 	return nil
 }
@@ -248,6 +265,9 @@ func (g *Gateway) ready() error {
 	}
 	g.ms.mu.Lock()
 	defer g.ms.mu.Unlock()
+	if g.ms.state == "ERROR" {
+		return fmt.Errorf("cubegate cannot serve: the model is invalid: %s", g.ms.err)
+	}
 	return fmt.Errorf("cubegate is starting: the warehouse does not answer yet (%s)", g.ms.whErr)
 }
 

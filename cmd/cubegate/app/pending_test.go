@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/warehouse"
 	"github.com/cubegate/cubegate/warehouse/pgtest"
 )
 
@@ -133,3 +135,54 @@ func TestPendingUntilTheWarehouseAnswers(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A gateway whose model is invalid at start serves ERROR — logins 57P03,
+// REST 503, the status names file and line — until the file is fixed.
+func TestErrorUntilTheModelIsFixed(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteDemoModel(filepath.Join(dir, "model")); err != nil {
+		t.Fatal(err)
+	}
+	broken := filepath.Join(dir, "model", "broken.yml")
+	if err := os.WriteFile(broken, []byte("cubes:\n  - name: broken\n    measures: [}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "w.duckdb")
+	w, err := warehouse.OpenDuckDB(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := GenerateDemoData(context.Background(), w, SizesFor(1000)); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	cfg := Defaults()
+	cfg.SQL.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Model.Dir = filepath.Join(dir, "model")
+	cfg.Warehouse.DSN = "duckdb://" + path
+	cfg.State.DSN = "sqlite://" + filepath.Join(dir, "state.db")
+	cfg.DataSource.Name = "demo"
+	g, err := Start(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	ctx := context.Background()
+	if s := g.Status(ctx); s.State != "ERROR" || !strings.Contains(s.Model.Error, "broken.yml:") {
+		t.Fatalf("status with an invalid model: %+v", s)
+	}
+	_, _, connStr, err := g.MintCredential(ctx, "e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pgconn.Connect(ctx, connStr+"?sslmode=disable"); err == nil || !strings.Contains(err.Error(), "57P03") {
+		t.Errorf("login in ERROR: %v, want 57P03", err)
+	}
+	os.Remove(broken) // the watch reloads
+	waitFor(t, "RUNNING", func() bool { return g.Status(ctx).State == "RUNNING" })
+	conn := connect(t, connStr)
+	var n int64
+	if err := conn.QueryRow(ctx, `SELECT MEASURE(count) FROM orders`).Scan(&n); err != nil || n != 1000 {
+		t.Errorf("once fixed: %d %v", n, err)
+	}
+}

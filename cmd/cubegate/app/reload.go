@@ -104,10 +104,15 @@ func (g *Gateway) ReloadModel() error {
 		return err
 	}
 	g.Model = m
+	g.modelLoaded(m, version)
 	if h := g.handler.Load(); h != nil {
 		h.SetModel(m)
+	} else {
+		g.setState("PENDING") // a valid model: now only the warehouse may be missing
+		if err := g.tryRunLocked(); err != nil {
+			return err
+		}
 	}
-	g.modelLoaded(m, version)
 	g.Metrics.Add("cubegate_model_reloads_total", "Model reloads by outcome.", 1, "outcome", "ok")
 	g.log.Info().Str("version", version).Int("cubes", len(m.Cubes)).Msg("model reloaded")
 	return nil
