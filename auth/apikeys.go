@@ -406,6 +406,10 @@ func (ks *KeyService) Authenticate(ctx context.Context, presented string, addr n
 // store side
 
 func (s *Store) migrateKeys(ctx context.Context) error {
+	enabled := "INTEGER"
+	if s.postgres {
+		enabled = "BOOLEAN"
+	}
 	_, err := s.db.ExecContext(ctx, `
 CREATE TABLE IF NOT EXISTS api_keys (
   id               TEXT PRIMARY KEY,
@@ -416,7 +420,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
   key_hash         TEXT NOT NULL UNIQUE,
   scopes           TEXT NOT NULL,
   allow_ips        TEXT NOT NULL,
-  is_enabled       INTEGER NOT NULL,
+  is_enabled       `+enabled+` NOT NULL,
   expires_at       TEXT,
   created_time     TEXT NOT NULL,
   created_by       TEXT NOT NULL DEFAULT '',
@@ -441,7 +445,7 @@ func timeOrNil(t *time.Time) any {
 func (s *Store) insertKey(ctx context.Context, k APIKey, hash string) error {
 	scopes, _ := json.Marshal(k.Scopes)
 	ips, _ := json.Marshal(k.AllowIPs)
-	_, err := s.db.ExecContext(ctx, `INSERT INTO api_keys(`+keyColumns+`, key_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO api_keys(`+keyColumns+`, key_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.TenantID, k.Description, k.KeyType, k.KeyStart, string(scopes), string(ips), k.Enabled, timeOrNil(k.ExpiresAt),
 		k.CreatedTime.Format(time.RFC3339Nano), k.CreatedBy, timeOrNil(k.LastUsedTime), k.BehalfOfUser, timeOrNil(k.RevokedAt),
 		k.Security.String(), hash)
@@ -451,7 +455,7 @@ func (s *Store) insertKey(ctx context.Context, k APIKey, hash string) error {
 func (s *Store) updateKey(ctx context.Context, k APIKey) error {
 	scopes, _ := json.Marshal(k.Scopes)
 	ips, _ := json.Marshal(k.AllowIPs)
-	res, err := s.db.ExecContext(ctx, `UPDATE api_keys SET description = ?, scopes = ?, allow_ips = ?, is_enabled = ?, expires_at = ?,
+	res, err := s.exec(ctx, `UPDATE api_keys SET description = ?, scopes = ?, allow_ips = ?, is_enabled = ?, expires_at = ?,
 		behalf_of_user = ?, revoked_at = ?, security_context = ? WHERE id = ?`,
 		k.Description, string(scopes), string(ips), k.Enabled, timeOrNil(k.ExpiresAt), k.BehalfOfUser, timeOrNil(k.RevokedAt),
 		k.Security.String(), k.ID)
@@ -465,13 +469,13 @@ func (s *Store) updateKey(ctx context.Context, k APIKey) error {
 }
 
 func (s *Store) touchKey(ctx context.Context, id string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE api_keys SET last_used_time = ? WHERE id = ?`, at.UTC().Format(time.RFC3339Nano), id)
+	_, err := s.exec(ctx, `UPDATE api_keys SET last_used_time = ? WHERE id = ?`, at.UTC().Format(time.RFC3339Nano), id)
 	return err
 }
 
 func (s *Store) liveKeys(ctx context.Context, tenant string) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM api_keys WHERE tenant_id = ? AND revoked_at IS NULL`, tenant).Scan(&n)
+	err := s.queryRow(ctx, `SELECT count(*) FROM api_keys WHERE tenant_id = ? AND revoked_at IS NULL`, tenant).Scan(&n)
 	return n, err
 }
 
@@ -515,15 +519,15 @@ func scanKey(row interface{ Scan(...any) error }) (APIKey, error) {
 }
 
 func (s *Store) keyByHash(ctx context.Context, hash string) (APIKey, error) {
-	return scanKey(s.db.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE key_hash = ?`, hash))
+	return scanKey(s.queryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE key_hash = ?`, hash))
 }
 
 func (s *Store) keyByID(ctx context.Context, id string) (APIKey, error) {
-	return scanKey(s.db.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id = ?`, id))
+	return scanKey(s.queryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id = ?`, id))
 }
 
 func (s *Store) listKeys(ctx context.Context, tenant string) ([]APIKey, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE tenant_id = ? ORDER BY created_time, id`, tenant)
+	rows, err := s.query(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE tenant_id = ? ORDER BY created_time, id`, tenant)
 	if err != nil {
 		return nil, err
 	}

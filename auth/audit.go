@@ -142,6 +142,34 @@ func (a *Audit) Recent(ctx context.Context, tenant, kind string, limit int) ([]A
 }
 
 func (s *Store) migrateAudit(ctx context.Context) error {
+	if s.postgres {
+		_, err := s.db.ExecContext(ctx, `
+CREATE TABLE IF NOT EXISTS audit_log (
+  id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  time          TEXT NOT NULL,
+  kind          TEXT NOT NULL,
+  action        TEXT NOT NULL,
+  outcome       TEXT NOT NULL,
+  tenant_id     TEXT NOT NULL,
+  credential_id TEXT NOT NULL DEFAULT '',
+  api_key_id    TEXT NOT NULL DEFAULT '',
+  username      TEXT NOT NULL DEFAULT '',
+  address       TEXT NOT NULL DEFAULT '',
+  object        TEXT NOT NULL DEFAULT '',
+  fingerprint   TEXT NOT NULL DEFAULT '',
+  statement     TEXT NOT NULL DEFAULT '',
+  warehouse_sql TEXT NOT NULL DEFAULT '',
+  rows          BIGINT NOT NULL DEFAULT 0,
+  duration_ms   DOUBLE PRECISION NOT NULL DEFAULT 0,
+  error         TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS audit_log_tenant ON audit_log(tenant_id, id);
+CREATE OR REPLACE FUNCTION cubegate_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
+CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+FOR EACH ROW EXECUTE FUNCTION cubegate_audit_append_only();`)
+		return err
+	}
 	_, err := s.db.ExecContext(ctx, `
 CREATE TABLE IF NOT EXISTS audit_log (
   id            INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -176,9 +204,9 @@ func (s *Store) insertAudit(ctx context.Context, events []AuditEvent) error {
 		return err
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_log(time, kind, action, outcome, tenant_id, credential_id, api_key_id,
+	stmt, err := tx.PrepareContext(ctx, s.rebind(`INSERT INTO audit_log(time, kind, action, outcome, tenant_id, credential_id, api_key_id,
 		username, address, object, fingerprint, statement, warehouse_sql, rows, duration_ms, error)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
 	if err != nil {
 		return err
 	}
@@ -208,7 +236,7 @@ func (s *Store) recentAudit(ctx context.Context, tenant, kind string, limit int)
 	}
 	q += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -12,20 +12,69 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // the embedded state store
+	_ "github.com/jackc/pgx/v5/stdlib" // the shared state store
+	_ "modernc.org/sqlite"             // the embedded state store
 )
 
 // Store is the state store: credentials and server secrets. SQLite
 // (embedded, pure Go) is the default.
 type Store struct {
 	db *sql.DB
+	// postgres: the store is a PostgreSQL database, shared by several
+	// gateways (placeholders are $n there).
+	postgres bool
+}
+
+// rebind turns ? placeholders into PostgreSQL's $n.
+func (s *Store) rebind(q string) string {
+	if !s.postgres {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return s.db.ExecContext(ctx, s.rebind(q), args...)
+}
+
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return s.db.QueryContext(ctx, s.rebind(q), args...)
+}
+
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return s.db.QueryRowContext(ctx, s.rebind(q), args...)
 }
 
 var errDuplicate = errors.New("duplicate")
 
 // OpenStore opens the state store named by dsn: "sqlite://PATH" or
-// "sqlite::memory:". The file and its folder are created when missing.
+// "sqlite::memory:" (the file and its folder are created when missing),
+// or "postgres://…" for several gateways sharing credentials, keys and
+// the audit log (each request reads the store, so a revocation made on
+// one gateway is refused by the others on their next request).
 func OpenStore(ctx context.Context, dsn string) (*Store, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, err
+		}
+		s := &Store{db: db, postgres: true}
+		if err := s.migrate(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("state store: %w", err)
+		}
+		return s, nil
+	}
 	var path string
 	switch {
 	case dsn == "sqlite::memory:":
@@ -40,7 +89,7 @@ func OpenStore(ctx context.Context, dsn string) (*Store, error) {
 		}
 		path = "file:" + path
 	default:
-		return nil, fmt.Errorf("state.dsn %q: want sqlite://PATH or sqlite::memory: (in-memory)", dsn)
+		return nil, fmt.Errorf("state.dsn %q: want sqlite://PATH, sqlite::memory: (in-memory) or postgres://…", dsn)
 	}
 	sep := "?"
 	if strings.Contains(path, "?") {
@@ -91,6 +140,10 @@ CREATE TABLE IF NOT EXISTS credentials (
 
 // addColumn adds a column to a table unless it is there already.
 func (s *Store) addColumn(ctx context.Context, table, column, def string) error {
+	if s.postgres {
+		_, err := s.db.ExecContext(ctx, fmt.Sprintf(`ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s %s`, table, column, def))
+		return err
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT name FROM pragma_table_info(?)`, table)
 	if err != nil {
 		return err
@@ -116,21 +169,21 @@ func (s *Store) addColumn(ctx context.Context, table, column, def string) error 
 // creating it on first use.
 func (s *Store) serverSecret(ctx context.Context) ([]byte, error) {
 	fresh := randomHex(32)
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO server_secrets(name, value) VALUES ('decoy', ?) ON CONFLICT(name) DO NOTHING`, fresh); err != nil {
+	if _, err := s.exec(ctx, `INSERT INTO server_secrets(name, value) VALUES ('decoy', ?) ON CONFLICT(name) DO NOTHING`, fresh); err != nil {
 		return nil, err
 	}
 	var v string
-	if err := s.db.QueryRowContext(ctx, `SELECT value FROM server_secrets WHERE name = 'decoy'`).Scan(&v); err != nil {
+	if err := s.queryRow(ctx, `SELECT value FROM server_secrets WHERE name = 'decoy'`).Scan(&v); err != nil {
 		return nil, err
 	}
 	return hex.DecodeString(v)
 }
 
 func (s *Store) insertCredential(ctx context.Context, c Credential) error {
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`INSERT INTO credentials(id, tenant_id, username, label, database, verifier, created_at, security_context) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.TenantID, c.Username, c.Label, c.Database, c.verifier.String(), c.CreatedAt.Format(time.RFC3339Nano), c.Security.String())
-	if err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed") {
+	if err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") || strings.Contains(err.Error(), "SQLSTATE 23505")) {
 		return errDuplicate
 	}
 	return err
@@ -160,11 +213,11 @@ func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
 }
 
 func (s *Store) credentialByID(ctx context.Context, id string) (Credential, error) {
-	return scanCredential(s.db.QueryRowContext(ctx, `SELECT `+credentialColumns+` FROM credentials WHERE id = ? OR username = ?`, id, id))
+	return scanCredential(s.queryRow(ctx, `SELECT `+credentialColumns+` FROM credentials WHERE id = ? OR username = ?`, id, id))
 }
 
 func (s *Store) updateCredential(ctx context.Context, c Credential) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE credentials SET label = ?, database = ?, security_context = ?, verifier = ? WHERE id = ?`,
+	res, err := s.exec(ctx, `UPDATE credentials SET label = ?, database = ?, security_context = ?, verifier = ? WHERE id = ?`,
 		c.Label, c.Database, c.Security.String(), c.verifier.String(), c.ID)
 	if err != nil {
 		return err
@@ -176,7 +229,7 @@ func (s *Store) updateCredential(ctx context.Context, c Credential) error {
 }
 
 func (s *Store) deleteCredential(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM credentials WHERE id = ?`, id)
+	res, err := s.exec(ctx, `DELETE FROM credentials WHERE id = ?`, id)
 	if err != nil {
 		return err
 	}
@@ -187,11 +240,11 @@ func (s *Store) deleteCredential(ctx context.Context, id string) error {
 }
 
 func (s *Store) credentialByUsername(ctx context.Context, username string) (Credential, error) {
-	return scanCredential(s.db.QueryRowContext(ctx, `SELECT `+credentialColumns+` FROM credentials WHERE username = ?`, username))
+	return scanCredential(s.queryRow(ctx, `SELECT `+credentialColumns+` FROM credentials WHERE username = ?`, username))
 }
 
 func (s *Store) listCredentials(ctx context.Context) ([]Credential, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+credentialColumns+` FROM credentials ORDER BY created_at, id`)
+	rows, err := s.query(ctx, `SELECT `+credentialColumns+` FROM credentials ORDER BY created_at, id`)
 	if err != nil {
 		return nil, err
 	}
