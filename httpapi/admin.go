@@ -99,8 +99,10 @@ func RemoteAddr(r *http.Request) netip.Addr {
 // withKey authenticates the request's key for scope.
 func (a *Admin) withKey(scope string, h func(w http.ResponseWriter, r *http.Request, k auth.APIKey)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		r = r.WithContext(context.WithValue(r.Context(), requestIDCtx, newRequestID()))
-		w.Header().Set("X-Request-Id", requestID(r))
+		if requestID(r) == "" {
+			r = r.WithContext(context.WithValue(r.Context(), requestIDCtx, newRequestID()))
+			w.Header().Set("X-Request-Id", requestID(r))
+		}
 		k, err := a.Keys.Authenticate(r.Context(), PresentedKey(r), RemoteAddr(r), scope)
 		if err != nil {
 			fail(w, r, err)

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // Pinger reports whether a dependency answers.
@@ -25,6 +27,8 @@ type Config struct {
 	REST *REST
 	// Metrics serves /metrics and counts requests when set.
 	Metrics *Metrics
+	// Log gets one line per request, with its request id.
+	Log zerolog.Logger
 }
 
 // NewHandler returns the HTTP API.
@@ -48,12 +52,16 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.REST != nil && cfg.REST.Keys != nil {
 		cfg.REST.register(mux)
 	}
-	if cfg.Metrics == nil {
-		return mux
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics)
 	}
-	mux.Handle("GET /metrics", cfg.Metrics)
+	// Every request gets an id (X-Request-Id, the admin API's meta, the
+	// log line), is counted and timed, and logged.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		id := newRequestID()
+		r = r.WithContext(context.WithValue(r.Context(), requestIDCtx, id))
+		w.Header().Set("X-Request-Id", id)
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		mux.ServeHTTP(sw, r)
 		route := r.Pattern
@@ -62,6 +70,8 @@ func NewHandler(cfg Config) http.Handler {
 		}
 		cfg.Metrics.Add("cubegate_http_requests_total", "HTTP requests by route and status.", 1, "route", route, "status", strconv.Itoa(sw.status))
 		cfg.Metrics.Observe("cubegate_http_request_duration_seconds", "HTTP request latency by route.", time.Since(start), "route", route)
+		cfg.Log.Info().Str("request_id", id).Str("method", r.Method).Str("route", route).Int("status", sw.status).
+			Dur("duration", time.Since(start)).Str("remote", r.RemoteAddr).Msg("http")
 	})
 }
 

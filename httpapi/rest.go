@@ -87,7 +87,6 @@ func restError(w http.ResponseWriter, status int, format string, args ...any) {
 // withKey authenticates a REST request; Cube's clients expect {"error"}.
 func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Request, k auth.APIKey)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Request-Id", newRequestID())
 		k, err := a.Keys.Authenticate(r.Context(), PresentedKey(r), RemoteAddr(r), scope)
 		if err != nil {
 			var ke *auth.KeyError

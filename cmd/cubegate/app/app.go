@@ -157,6 +157,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 			REST: &httpapi.REST{Keys: g.Keys, Engine: engine{g: g}, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit,
 				Limits: g.Limits, Audit: g.Audit, Metrics: g.Metrics, Ready: g.ready},
 			Metrics: g.Metrics,
+			Log:     log.With().Str("component", "http").Logger(),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

@@ -25,6 +25,7 @@ type Status struct {
 	Model     ModelStatus     `json:"model"`
 	Warehouse WarehouseStatus `json:"warehouse"`
 	Reloads   int             `json:"reloads"`
+	Sessions  int             `json:"sql_sessions"`
 }
 
 // ModelStatus is the model being served and the last reload's outcome.
@@ -135,6 +136,9 @@ func (g *Gateway) Status(ctx context.Context) Status {
 		Model:   ModelStatus{Dir: g.cfg.Model.Dir, Version: g.ms.version, LoadedAt: g.ms.loadedAt, Cubes: g.ms.cubes, Error: g.ms.err},
 		Reloads: g.ms.reloads}
 	g.ms.mu.Unlock()
+	if g.pg != nil {
+		s.Sessions = g.pg.Sessions()
+	}
 	wh := g.wh.Load()
 	if wh == nil {
 		s.Warehouse.Error = g.ready().Error()
