@@ -318,7 +318,17 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, q *cubes.Quer
 	bw.WriteString(`,"data":[`)
 	n := 0
 	var row []byte
-	for rows.Next() {
+	var wait time.Duration
+	defer func() {
+		a.Metrics.Observe("cubegate_warehouse_duration_seconds", "Time spent waiting on the warehouse per query, by API.", wait, "api", "rest")
+	}()
+	for {
+		t0 := time.Now()
+		more := rows.Next()
+		wait += time.Since(t0)
+		if !more {
+			break
+		}
 		vals, err := rows.Values()
 		if err != nil {
 			return int64(n), err

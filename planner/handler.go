@@ -41,7 +41,7 @@ type Options struct {
 	// Audit records every query.
 	Audit *auth.Audit
 	// Observe is told of every query once it has run (metrics).
-	Observe func(kind, outcome string, rows int64, d time.Duration)
+	Observe func(kind, outcome string, rows int64, total, warehouse time.Duration)
 }
 
 // Handler plans statements for sessions against one data source.

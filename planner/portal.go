@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire"
@@ -23,9 +24,11 @@ type cubePortal struct {
 	// release frees the tenant's running-query slot.
 	release func()
 	// done is told, at Close, how many rows went out and how it ended.
-	done  func(rows int64, err error)
+	done  func(rows int64, warehouse time.Duration, err error)
 	count int64
 	err   error
+	// wait is the time spent waiting on the warehouse.
+	wait time.Duration
 }
 
 func newCubePortal(h *Handler, q *cubes.Query, c *cubes.Compiled, outs []output) (*cubePortal, error) {
@@ -49,6 +52,8 @@ func newCubePortal(h *Handler, q *cubes.Query, c *cubes.Compiled, outs []output)
 func (p *cubePortal) Columns() []pgwire.Column { return p.cols }
 
 func (p *cubePortal) Next(ctx context.Context) ([]any, error) {
+	start := time.Now()
+	defer func() { p.wait += time.Since(start) }()
 	if p.rows == nil {
 		rows, err := p.h.wh.Query(ctx, p.compiled.SQL, p.compiled.Args...)
 		if err != nil {
@@ -80,7 +85,7 @@ func (p *cubePortal) Tag(n int64) string { return fmt.Sprintf("SELECT %d", n) }
 
 func (p *cubePortal) Close() error {
 	if p.done != nil {
-		p.done(p.count, p.err)
+		p.done(p.count, p.wait, p.err)
 		p.done = nil
 	}
 	if p.release != nil {

@@ -40,13 +40,13 @@ func (s *Session) admit() (release func(), err error) {
 // auditQuery records a statement once it has run: its principal, its
 // normalized text and fingerprint (computed by the audit writer), the
 // warehouse SQL, rows, duration and outcome.
-func (s *Session) auditQuery(sel *pg_query.SelectStmt, action, warehouseSQL string, started time.Time, rows int64, err error) {
+func (s *Session) auditQuery(sel *pg_query.SelectStmt, action, warehouseSQL string, started time.Time, wait time.Duration, rows int64, err error) {
 	outcome := "ok"
 	if err != nil {
 		outcome = "error"
 	}
 	if obs := s.h.opts.Observe; obs != nil {
-		obs(action, outcome, rows, time.Since(started))
+		obs(action, outcome, rows, time.Since(started), wait)
 	}
 	a := s.h.opts.Audit
 	if a == nil {

@@ -114,7 +114,9 @@ func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgw
 	}
 	p.release = release
 	started := time.Now()
-	p.done = func(rows int64, err error) { s.auditQuery(sel, "sql", compiled.SQL, started, rows, err) }
+	p.done = func(rows int64, wait time.Duration, err error) {
+		s.auditQuery(sel, "sql", compiled.SQL, started, wait, rows, err)
+	}
 	return p, nil
 }
 

@@ -96,7 +96,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 	g.Audit = auth.NewAudit(g.store)
 	g.Limits = auth.NewLimiter(cfg.Limits.RequestsPerSecond, cfg.Limits.Burst, cfg.Limits.MaxConcurrentQueries)
 	g.Metrics = httpapi.NewMetrics()
-	observe := func(kind, outcome string, rows int64, d time.Duration) {
+	observe := func(kind, outcome string, rows int64, d, wait time.Duration) {
+		if kind != "catalog" {
+			g.Metrics.Observe("cubegate_warehouse_duration_seconds", "Time spent waiting on the warehouse per query, by API.", wait, "api", "sql")
+		}
 		g.Metrics.Add("cubegate_queries_total", "Queries by API, kind and outcome.", 1, "api", "sql", "kind", kind, "outcome", outcome)
 		g.Metrics.Observe("cubegate_query_duration_seconds", "Query latency (warehouse time included) by API.", d, "api", "sql")
 		g.Metrics.Add("cubegate_rows_streamed_total", "Rows sent to clients by API.", float64(rows), "api", "sql")

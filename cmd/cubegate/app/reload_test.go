@@ -197,6 +197,7 @@ func TestMetrics(t *testing.T) {
 		`cubegate_rows_streamed_total{api="sql"} 6`,
 		`cubegate_model_reloads_total{outcome="ok"} 1`,
 		`# TYPE cubegate_query_duration_seconds histogram`,
+		`cubegate_warehouse_duration_seconds_count{api="sql"} 1`,
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("no %q in:\n%s", want, b.String())
