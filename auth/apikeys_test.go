@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -86,5 +87,38 @@ func BenchmarkAuthenticate(b *testing.B) {
 		if _, err := ks.Authenticate(ctx, k.KeyValue, addr, "load"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A store that refuses the write makes an update API_KEY_UPDATE_FAILED
+// (500), and the key is unchanged.
+func TestKeyUpdateFailed(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenStore(ctx, "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ks := NewKeyService(s, 5)
+	defer ks.Close()
+	k, err := ks.Create(ctx, DefaultTenant, "t", KeyInput{Scopes: &[]string{"load"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, `CREATE TRIGGER refuse BEFORE UPDATE ON api_keys BEGIN SELECT RAISE(ABORT, 'disk full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	desc := "changed"
+	_, err = ks.Update(ctx, DefaultTenant, k.ID, KeyInput{Description: &desc})
+	var ke *KeyError
+	if !errors.As(err, &ke) || ke.Code != "API_KEY_UPDATE_FAILED" || ke.Status != 500 {
+		t.Fatalf("update on a failing store: %v", err)
+	}
+	if _, err := ks.Revoke(ctx, DefaultTenant, k.ID); !errors.As(err, &ke) || ke.Code != "API_KEY_UPDATE_FAILED" {
+		t.Fatalf("revoke on a failing store: %v", err)
+	}
+	got, _ := ks.Get(ctx, DefaultTenant, k.ID)
+	if got.Description == desc || got.RevokedAt != nil {
+		t.Fatalf("the key changed: %+v", got)
 	}
 }

@@ -26,6 +26,8 @@ type Credential struct {
 	Label     string    `json:"label"`
 	Database  string    `json:"database"`
 	CreatedAt time.Time `json:"created_at"`
+	// Member is the team member the credential belongs to, if any.
+	Member string `json:"member,omitempty"`
 	// Security limits what the credential reads.
 	Security SecurityContext `json:"security_context"`
 	verifier Verifier
@@ -97,6 +99,8 @@ type CreateCredentialInput struct {
 	Label    string
 	Database string
 	TenantID string
+	// Member optionally binds the credential to a member of the team.
+	Member   string
 	Security SecurityContext
 }
 
@@ -130,6 +134,7 @@ func (s *Service) CreateCredential(ctx context.Context, in CreateCredentialInput
 			Database:  in.Database,
 			CreatedAt: time.Now().UTC().Truncate(time.Millisecond),
 			Security:  in.Security,
+			Member:    in.Member,
 			verifier:  v,
 		}
 		err = s.store.insertCredential(ctx, c)
@@ -209,6 +214,7 @@ func (s *Service) GetCredential(ctx context.Context, id string) (Credential, err
 type UpdateCredentialInput struct {
 	Label    *string
 	Database *string
+	Member   *string
 	Security *SecurityContext
 }
 
@@ -230,6 +236,9 @@ func (s *Service) UpdateCredential(ctx context.Context, id string, in UpdateCred
 	}
 	if in.Security != nil {
 		c.Security = *in.Security
+	}
+	if in.Member != nil {
+		c.Member = *in.Member
 	}
 	if err := s.store.updateCredential(ctx, c); err != nil {
 		return c, err

@@ -132,6 +132,9 @@ CREATE TABLE IF NOT EXISTS credentials (
 	if err := s.addColumn(ctx, "credentials", "security_context", "TEXT NOT NULL DEFAULT '{}'"); err != nil {
 		return err
 	}
+	if err := s.addColumn(ctx, "credentials", "member", "TEXT NOT NULL DEFAULT ''"); err != nil {
+		return err
+	}
 	if err := s.migrateKeys(ctx); err != nil {
 		return err
 	}
@@ -181,20 +184,20 @@ func (s *Store) serverSecret(ctx context.Context) ([]byte, error) {
 
 func (s *Store) insertCredential(ctx context.Context, c Credential) error {
 	_, err := s.exec(ctx,
-		`INSERT INTO credentials(id, tenant_id, username, label, database, verifier, created_at, security_context) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.TenantID, c.Username, c.Label, c.Database, c.verifier.String(), c.CreatedAt.Format(time.RFC3339Nano), c.Security.String())
+		`INSERT INTO credentials(id, tenant_id, username, label, database, verifier, created_at, security_context, member) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.TenantID, c.Username, c.Label, c.Database, c.verifier.String(), c.CreatedAt.Format(time.RFC3339Nano), c.Security.String(), c.Member)
 	if err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") || strings.Contains(err.Error(), "SQLSTATE 23505")) {
 		return errDuplicate
 	}
 	return err
 }
 
-const credentialColumns = `id, tenant_id, username, label, database, verifier, created_at, security_context`
+const credentialColumns = `id, tenant_id, username, label, database, verifier, created_at, security_context, member`
 
 func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
 	var c Credential
 	var verifier, created, security string
-	if err := row.Scan(&c.ID, &c.TenantID, &c.Username, &c.Label, &c.Database, &verifier, &created, &security); err != nil {
+	if err := row.Scan(&c.ID, &c.TenantID, &c.Username, &c.Label, &c.Database, &verifier, &created, &security, &c.Member); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return c, ErrNotFound
 		}
@@ -217,8 +220,8 @@ func (s *Store) credentialByID(ctx context.Context, id string) (Credential, erro
 }
 
 func (s *Store) updateCredential(ctx context.Context, c Credential) error {
-	res, err := s.exec(ctx, `UPDATE credentials SET label = ?, database = ?, security_context = ?, verifier = ? WHERE id = ?`,
-		c.Label, c.Database, c.Security.String(), c.verifier.String(), c.ID)
+	res, err := s.exec(ctx, `UPDATE credentials SET label = ?, database = ?, security_context = ?, verifier = ?, member = ? WHERE id = ?`,
+		c.Label, c.Database, c.Security.String(), c.verifier.String(), c.Member, c.ID)
 	if err != nil {
 		return err
 	}

@@ -204,7 +204,7 @@ func (a *Admin) register(mux *http.ServeMux) {
 	}
 	show := func(c auth.Credential) map[string]any {
 		out := map[string]any{"id": c.ID, "label": c.Label, "username": c.Username, "database": c.Database,
-			"security_context": c.Security, "created_at": c.CreatedAt}
+			"member": c.Member, "security_context": c.Security, "created_at": c.CreatedAt}
 		if a.Connection != nil {
 			for k, v := range a.Connection(c) {
 				out[k] = v
@@ -267,13 +267,14 @@ func (a *Admin) register(mux *http.ServeMux) {
 		var in struct {
 			Label    string                `json:"label"`
 			Database string                `json:"database"`
+			Member   string                `json:"member"`
 			Security *auth.SecurityContext `json:"security_context"`
 		}
 		if err := decode(r, &in); err != nil {
 			fail(w, r, err)
 			return
 		}
-		ci := auth.CreateCredentialInput{Label: in.Label, Database: in.Database, TenantID: k.TenantID}
+		ci := auth.CreateCredentialInput{Label: in.Label, Database: in.Database, TenantID: k.TenantID, Member: in.Member}
 		if in.Security != nil {
 			ci.Security = *in.Security
 		}

@@ -273,7 +273,7 @@ func prepareDemoData(ctx context.Context, path string, rows int, stdout io.Write
 
 func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "credentials", Short: "Manage SQL credentials (create, list, show, update, rotate, delete)"}
-	var label, database, security string
+	var label, database, security, member string
 	var asJSON bool
 	// withService opens the state store for one command.
 	withService := func(c *cobra.Command, run func(ctx context.Context, cfg app.Config, svc *auth.Service) error) error {
@@ -309,7 +309,7 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 			out := map[string]any{
 				"id": c.ID, "label": c.Label, "username": c.Username, "host": host, "port": port,
 				"database": c.Database, "connection_string": connStr, "psql": "psql \"" + connStr + "\"",
-				"security_context": c.Security, "created_at": c.CreatedAt,
+				"security_context": c.Security, "created_at": c.CreatedAt, "member": c.Member,
 			}
 			if password != "" {
 				out["password"] = password
@@ -353,7 +353,7 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				cred, pw, err := svc.CreateCredential(ctx, auth.CreateCredentialInput{Label: label, Database: database, Security: sec})
+				cred, pw, err := svc.CreateCredential(ctx, auth.CreateCredentialInput{Label: label, Database: database, Security: sec, Member: member})
 				if err != nil {
 					return err
 				}
@@ -363,6 +363,7 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 	}
 	create.Flags().StringVar(&label, "label", "", "a label to recognise the credential by")
 	create.Flags().StringVar(&database, "database", "", "the data source it connects to (default: data_source.name)")
+	create.Flags().StringVar(&member, "member", "", "the team member it belongs to (optional)")
 	create.Flags().StringVar(&security, "security-context", "", `JSON: {"allow": ["cube", "cube.member"], "row_filters": [{"member": "cube.m", "operator": "equals", "values": ["v"]}]}`)
 	list := &cobra.Command{
 		Use:   "list",
@@ -416,6 +417,9 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 				if c.Flags().Changed("database") {
 					in.Database = &database
 				}
+				if c.Flags().Changed("member") {
+					in.Member = &member
+				}
 				if c.Flags().Changed("security-context") {
 					sec, err := parseSecurity(cfg)
 					if err != nil {
@@ -433,6 +437,7 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 	}
 	update.Flags().StringVar(&label, "label", "", "a new label")
 	update.Flags().StringVar(&database, "database", "", "a new data source")
+	update.Flags().StringVar(&member, "member", "", "the team member it belongs to")
 	update.Flags().StringVar(&security, "security-context", "", "a new security context (JSON; {} allows everything)")
 	rotate := &cobra.Command{
 		Use:   "rotate ID|USERNAME",

@@ -55,7 +55,7 @@ func TestCredentialsCLI(t *testing.T) {
 		}
 		return v
 	}
-	created := cli("create", "--label", "tableau", "--json")
+	created := cli("create", "--label", "tableau", "--member", "ana@example.com", "--json")
 	id, user, pw := created["id"].(string), created["username"].(string), created["password"].(string)
 	if !strings.HasPrefix(created["psql"].(string), `psql "postgres`) || created["database"] != "db" {
 		t.Fatalf("create: %v", created)
@@ -95,7 +95,7 @@ func TestCredentialsCLI(t *testing.T) {
 		t.Fatal("list shows the password")
 	}
 	shown := cli("show", user, "--json")
-	if shown["id"] != id || shown["password"] != nil || strings.Contains(shown["connection_string"].(string), pw) {
+	if shown["id"] != id || shown["member"] != "ana@example.com" || shown["password"] != nil || strings.Contains(shown["connection_string"].(string), pw) {
 		t.Fatalf("show: %v", shown)
 	}
 	updated := cli("update", id, "--label", "tableau-prod", "--security-context", `{"allow": ["orders"]}`, "--json")
