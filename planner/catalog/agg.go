@@ -28,8 +28,16 @@ type aggSlot struct {
 }
 
 type orderKey struct {
-	e    *expr
-	desc bool
+	e   *expr
+	dir sortDir
+}
+
+func orderDirs(keys []orderKey) []sortDir {
+	dirs := make([]sortDir, len(keys))
+	for i, k := range keys {
+		dirs[i] = k.dir
+	}
+	return dirs
 }
 
 type winSlot struct {
@@ -78,7 +86,7 @@ func (x *executor) compileAgg(fc *pg_query.FuncCall, name string, sc *scope, n *
 		if err != nil {
 			return nil, err
 		}
-		slot.order = append(slot.order, orderKey{e: e, desc: sb.GetSortbyDir() == pg_query.SortByDir_SORTBY_DESC})
+		slot.order = append(slot.order, orderKey{e: e, dir: sortDirOf(sb)})
 	}
 	slot.typ = aggType(name, slot.args)
 	if in.correlated {
@@ -234,18 +242,8 @@ func (a *aggSlot) compute(rows []*env) (any, error) {
 		items = append(items, it)
 	}
 	if len(a.order) > 0 {
-		sort.SliceStable(items, func(i, j int) bool {
-			for k, o := range a.order {
-				c := compareNullable(items[i].keys[k], items[j].keys[k], o.desc)
-				if c != 0 {
-					if o.desc {
-						return c > 0
-					}
-					return c < 0
-				}
-			}
-			return false
-		})
+		dirs := orderDirs(a.order)
+		sort.SliceStable(items, func(i, j int) bool { return compareKeys(items[i].keys, items[j].keys, dirs) < 0 })
 	}
 	switch a.name {
 	case "count":
@@ -376,7 +374,7 @@ func (x *executor) compileWindow(fc *pg_query.FuncCall, name string, sc *scope, 
 		if err != nil {
 			return nil, err
 		}
-		w.order = append(w.order, orderKey{e: e, desc: sb.GetSortbyDir() == pg_query.SortByDir_SORTBY_DESC})
+		w.order = append(w.order, orderKey{e: e, dir: sortDirOf(sb)})
 	}
 	typ := uint32(tInt8)
 	if agg != nil {
@@ -418,18 +416,8 @@ func (x *executor) windows(envs []*env, wins []*winSlot) error {
 				rows[i].keys = append(rows[i].keys, v)
 			}
 		}
-		cmp := func(a, b row) int {
-			for k, o := range w.order {
-				c := compareNullable(a.keys[k], b.keys[k], o.desc)
-				if c != 0 {
-					if o.desc {
-						return -c
-					}
-					return c
-				}
-			}
-			return 0
-		}
+		dirs := orderDirs(w.order)
+		cmp := func(a, b row) int { return compareKeys(a.keys, b.keys, dirs) }
 		parts := map[string][]row{}
 		var partOrder []string
 		for _, r := range rows {

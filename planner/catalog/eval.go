@@ -229,23 +229,15 @@ func (x *executor) compileSelect(sel *pg_query.SelectStmt, parent *scope) (*quer
 		post.outputs[i] = colInfo{name: t.name, typ: t.e.typ}
 	}
 	type sortKey struct {
-		out  int // output column, or -1
-		e    *expr
-		desc bool
-		// nullsFirst follows Postgres: NULLs sort as larger than every value.
-		nullsFirst bool
+		out int // output column, or -1
+		e   *expr
 	}
 	var keys []sortKey
+	var dirs []sortDir
 	for _, n := range sel.GetSortClause() {
 		sb := n.GetSortBy()
-		k := sortKey{out: -1, desc: sb.GetSortbyDir() == pg_query.SortByDir_SORTBY_DESC}
-		k.nullsFirst = k.desc
-		switch sb.GetSortbyNulls() {
-		case pg_query.SortByNulls_SORTBY_NULLS_FIRST:
-			k.nullsFirst = true
-		case pg_query.SortByNulls_SORTBY_NULLS_LAST:
-			k.nullsFirst = false
-		}
+		k := sortKey{out: -1}
+		dirs = append(dirs, sortDirOf(sb))
 		if c := sb.GetNode().GetAConst(); c != nil && c.GetIval() != nil {
 			i := int(c.GetIval().GetIval())
 			if i < 1 || i > len(targets) {
@@ -406,18 +398,7 @@ func (x *executor) compileSelect(sel *pg_query.SelectStmt, parent *scope) (*quer
 			}
 		}
 		if len(keys) > 0 {
-			sort.SliceStable(out, func(i, j int) bool {
-				for k, key := range keys {
-					c := compareNullable(out[i].keys[k], out[j].keys[k], key.nullsFirst != key.desc)
-					if c != 0 {
-						if key.desc {
-							return c > 0
-						}
-						return c < 0
-					}
-				}
-				return false
-			})
+			sort.SliceStable(out, func(i, j int) bool { return compareKeys(out[i].keys, out[j].keys, dirs) < 0 })
 		}
 		result := make([][]any, 0, len(out))
 		if distinct {
@@ -441,6 +422,46 @@ func (x *executor) compileSelect(sel *pg_query.SelectStmt, parent *scope) (*quer
 		return applyLimit(result, limit, offset, pe)
 	}
 	return q, nil
+}
+
+// sortDir is an ORDER BY key's direction and NULLs placement: as in
+// PostgreSQL, NULLs sort as larger than every value unless NULLS FIRST or
+// NULLS LAST says otherwise.
+type sortDir struct{ desc, nullsFirst bool }
+
+func sortDirOf(sb *pg_query.SortBy) sortDir {
+	d := sortDir{desc: sb.GetSortbyDir() == pg_query.SortByDir_SORTBY_DESC}
+	d.nullsFirst = d.desc
+	switch sb.GetSortbyNulls() {
+	case pg_query.SortByNulls_SORTBY_NULLS_FIRST:
+		d.nullsFirst = true
+	case pg_query.SortByNulls_SORTBY_NULLS_LAST:
+		d.nullsFirst = false
+	}
+	return d
+}
+
+// compareKeys orders two rows' sort keys: negative when a comes first.
+func compareKeys(a, b []any, dirs []sortDir) int {
+	for k, d := range dirs {
+		switch {
+		case a[k] == nil && b[k] == nil:
+			continue
+		case a[k] == nil, b[k] == nil:
+			if (a[k] == nil) == d.nullsFirst {
+				return -1
+			}
+			return 1
+		}
+		c := compareValues(a[k], b[k])
+		if d.desc {
+			c = -c
+		}
+		if c != 0 {
+			return c
+		}
+	}
+	return 0
 }
 
 func applyLimit(rows [][]any, limit, offset *expr, pe *env) ([][]any, error) {
@@ -898,37 +919,27 @@ func (x *executor) compileSetOp(sel *pg_query.SelectStmt, sc *scope) (*query, er
 	}
 	op, all := sel.GetOp(), sel.GetAll()
 	post := &scope{parent: sc.parent, outputs: cols}
-	type key struct {
-		out  int
-		desc bool
-		nf   bool
-	}
-	var keys []key
+	var keys []int // output columns
+	var dirs []sortDir
 	for _, n := range sel.GetSortClause() {
 		sb := n.GetSortBy()
-		k := key{out: -1, desc: sb.GetSortbyDir() == pg_query.SortByDir_SORTBY_DESC}
-		k.nf = k.desc
-		switch sb.GetSortbyNulls() {
-		case pg_query.SortByNulls_SORTBY_NULLS_FIRST:
-			k.nf = true
-		case pg_query.SortByNulls_SORTBY_NULLS_LAST:
-			k.nf = false
-		}
+		out := -1
 		if c := sb.GetNode().GetAConst(); c != nil && c.GetIval() != nil {
-			k.out = int(c.GetIval().GetIval()) - 1
+			out = int(c.GetIval().GetIval()) - 1
 		} else if cr := sb.GetNode().GetColumnRef(); cr != nil {
 			name := fieldName(cr.GetFields()[len(cr.GetFields())-1])
 			for i, c := range cols {
 				if c.name == name {
-					k.out = i
+					out = i
 					break
 				}
 			}
 		}
-		if k.out < 0 || k.out >= len(cols) {
+		if out < 0 || out >= len(cols) {
 			return nil, unsupported(sb.GetNode(), "ORDER BY on a %s must name an output column", setOpName(op))
 		}
-		keys = append(keys, k)
+		keys = append(keys, out)
+		dirs = append(dirs, sortDirOf(sb))
 	}
 	var limit, offset *expr
 	if n := sel.GetLimitCount(); n != nil {
@@ -991,18 +1002,14 @@ func (x *executor) compileSetOp(sel *pg_query.SelectStmt, sc *scope) (*query, er
 			}
 		}
 		if len(keys) > 0 {
-			sort.SliceStable(out, func(i, j int) bool {
-				for _, k := range keys {
-					c := compareNullable(out[i][k.out], out[j][k.out], k.nf != k.desc)
-					if c != 0 {
-						if k.desc {
-							return c > 0
-						}
-						return c < 0
-					}
+			sortKeys := func(row []any) []any {
+				ks := make([]any, len(keys))
+				for i, k := range keys {
+					ks[i] = row[k]
 				}
-				return false
-			})
+				return ks
+			}
+			sort.SliceStable(out, func(i, j int) bool { return compareKeys(sortKeys(out[i]), sortKeys(out[j]), dirs) < 0 })
 		}
 		return applyLimit(out, limit, offset, e)
 	}}, nil

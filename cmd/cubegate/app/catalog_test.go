@@ -546,6 +546,9 @@ func TestCatalogSemantics(t *testing.T) {
 		`SELECT t1.amname, t2.amname FROM pg_am t1, pg_am t2 WHERE t1.oid = t2.oid AND t1.amname LIKE 'b%' ORDER BY 1`,
 		`SELECT DISTINCT amtype FROM pg_am ORDER BY 1`,
 		`SELECT DISTINCT ON (amtype) amtype, amname FROM pg_am ORDER BY amtype, amname`,
+		`SELECT array_agg(x ORDER BY x DESC), array_agg(x ORDER BY x NULLS FIRST), array_agg(x ORDER BY x DESC NULLS LAST) FROM (VALUES (1), (NULL), (2)) v(x)`,
+		`SELECT x, row_number() OVER (ORDER BY x DESC), row_number() OVER (ORDER BY x NULLS FIRST) FROM (VALUES (1), (NULL), (2)) v(x) ORDER BY x NULLS FIRST`,
+		`SELECT x FROM (VALUES (1), (NULL), (2)) v(x) UNION SELECT 3 ORDER BY 1 DESC`,
 	}
 	for _, q := range queries {
 		want := textRows(ctx, pg, q)
