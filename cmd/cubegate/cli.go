@@ -277,21 +277,13 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 	var asJSON bool
 	// withService opens the state store for one command.
 	withService := func(c *cobra.Command, run func(ctx context.Context, cfg app.Config, svc *auth.Service) error) error {
-		cfg, _, err := load(c)
-		if err != nil {
-			return err
-		}
-		ctx := c.Context()
-		store, err := auth.OpenStore(ctx, cfg.State.DSN)
-		if err != nil {
-			return err
-		}
-		defer store.Close()
-		svc, err := auth.NewService(ctx, store)
-		if err != nil {
-			return err
-		}
-		return run(ctx, cfg, svc)
+		return withStore(c, load, func(ctx context.Context, cfg app.Config, store *auth.Store) error {
+			svc, err := auth.NewService(ctx, store)
+			if err != nil {
+				return err
+			}
+			return run(ctx, cfg, svc)
+		})
 	}
 	// show prints a credential: never its password, except right after
 	// it was made (password != "").
@@ -475,25 +467,34 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 	return cmd
 }
 
+// withStore runs a management command on the configured state store.
+func withStore(c *cobra.Command, load loader, run func(ctx context.Context, cfg app.Config, store *auth.Store) error) error {
+	cfg, _, err := load(c)
+	if err != nil {
+		return err
+	}
+	store, err := auth.OpenStore(c.Context(), cfg.State.DSN)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return run(c.Context(), cfg, store)
+}
+
 func keysCmd(load loader, stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "keys", Short: "Manage REST API keys (create, list, get, update, revoke)"}
 	var asJSON, test, enabled bool
 	var description, keyType, behalf, security, expires string
 	var scopes, allowIPs []string
 	withKeys := func(c *cobra.Command, run func(ctx context.Context, ks *auth.KeyService) (any, error)) error {
-		cfg, _, err := load(c)
-		if err != nil {
+		var out any
+		err := withStore(c, load, func(ctx context.Context, cfg app.Config, store *auth.Store) error {
+			ks := auth.NewKeyService(store, cfg.APIKeys.Limit)
+			defer ks.Close()
+			var err error
+			out, err = run(ctx, ks)
 			return err
-		}
-		ctx := c.Context()
-		store, err := auth.OpenStore(ctx, cfg.State.DSN)
-		if err != nil {
-			return err
-		}
-		defer store.Close()
-		ks := auth.NewKeyService(store, cfg.APIKeys.Limit)
-		defer ks.Close()
-		out, err := run(ctx, ks)
+		})
 		if err != nil {
 			return err
 		}
