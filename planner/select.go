@@ -60,17 +60,32 @@ func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgw
 		}
 	}
 	switch {
-	case sel.GetOp() != pg_query.SetOperation_SETOP_NONE:
-		return nil, unsupported(nil, "UNION, INTERSECT and EXCEPT are not supported yet")
-	case sel.GetWithClause() != nil:
-		return nil, unsupported(nil, "WITH queries are not supported yet")
-	case len(sel.GetValuesLists()) > 0:
-		return nil, unsupported(nil, "VALUES is not supported")
-	case sel.GetIntoClause() != nil:
-		return nil, unsupported(nil, "SELECT INTO is not supported yet")
+	case sel.GetOp() != pg_query.SetOperation_SETOP_NONE, sel.GetWithClause() != nil, len(sel.GetValuesLists()) > 0:
+		return s.planPushdown(ctx, sel)
 	case len(sel.GetFromClause()) == 0:
 		return s.planConstant(sel)
 	}
+	p, err := s.planCube(ctx, sel)
+	if err != nil && pushable(err) {
+		return s.planPushdown(ctx, sel)
+	}
+	return p, err
+}
+
+// pushable reports whether a statement the binder refused may still run
+// pushed down: it is more than one cube query (0A000), or it aggregates
+// dimensions row by row.
+func pushable(err error) bool {
+	pe, ok := err.(*pgerr.Error)
+	if !ok {
+		return false
+	}
+	return pe.Code == pgerrcode.FeatureNotSupported ||
+		pe.Code == pgerrcode.GroupingError && strings.Contains(pe.Message, "is a dimension")
+}
+
+// planCube binds a SELECT over cubes to one cube query.
+func (s *Session) planCube(ctx context.Context, sel *pg_query.SelectStmt) (pgwire.Portal, error) {
 	model := s.h.Model()
 	b := &binder{s: s, model: model, q: cubes.Query{Order: cubes.Order{}}}
 	for _, item := range sel.GetFromClause() {

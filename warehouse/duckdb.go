@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -61,7 +62,16 @@ func (w *DuckDB) Query(ctx context.Context, query string, args ...any) (Rows, er
 		rows.Close()
 		return nil, err
 	}
-	r := &sqlRows{rows: rows, cols: cols, vals: make([]any, len(cols)), ptrs: make([]any, len(cols))}
+	cts, err := rows.ColumnTypes()
+	if err != nil {
+		rows.Close()
+		return nil, err
+	}
+	types := make([]uint32, len(cts))
+	for i, ct := range cts {
+		types[i] = duckTypeOID(ct.DatabaseTypeName())
+	}
+	r := &sqlRows{rows: rows, cols: cols, types: types, vals: make([]any, len(cols)), ptrs: make([]any, len(cols))}
 	for i := range r.vals {
 		r.ptrs[i] = &r.vals[i]
 	}
@@ -69,13 +79,15 @@ func (w *DuckDB) Query(ctx context.Context, query string, args ...any) (Rows, er
 }
 
 type sqlRows struct {
-	rows *sql.Rows
-	cols []string
+	rows  *sql.Rows
+	cols  []string
+	types []uint32
 	vals []any
 	ptrs []any
 }
 
 func (r *sqlRows) Columns() []string { return r.cols }
+func (r *sqlRows) Types() []uint32   { return r.types }
 func (r *sqlRows) Next() bool        { return r.rows.Next() }
 func (r *sqlRows) Err() error        { return r.rows.Err() }
 func (r *sqlRows) Close() error      { return r.rows.Close() }
@@ -114,4 +126,61 @@ func normalizeDuck(v any) any {
 		}
 	}
 	return normalize(v)
+}
+
+// duckTypeOID maps a DuckDB type name to the PostgreSQL type clients see.
+func duckTypeOID(name string) uint32 {
+	if strings.HasSuffix(name, "[]") {
+		switch duckTypeOID(strings.TrimSuffix(name, "[]")) {
+		case pgtype.Int2OID:
+			return pgtype.Int2ArrayOID
+		case pgtype.Int4OID:
+			return pgtype.Int4ArrayOID
+		case pgtype.Int8OID:
+			return pgtype.Int8ArrayOID
+		case pgtype.Float8OID:
+			return pgtype.Float8ArrayOID
+		case pgtype.NumericOID:
+			return pgtype.NumericArrayOID
+		case pgtype.BoolOID:
+			return pgtype.BoolArrayOID
+		}
+		return pgtype.TextArrayOID
+	}
+	if strings.HasPrefix(name, "DECIMAL") {
+		return pgtype.NumericOID
+	}
+	switch name {
+	case "BOOLEAN":
+		return pgtype.BoolOID
+	case "TINYINT", "SMALLINT", "UTINYINT":
+		return pgtype.Int2OID
+	case "INTEGER", "USMALLINT":
+		return pgtype.Int4OID
+	case "BIGINT", "UINTEGER":
+		return pgtype.Int8OID
+	case "UBIGINT", "HUGEINT", "UHUGEINT":
+		return pgtype.NumericOID
+	case "FLOAT":
+		return pgtype.Float4OID
+	case "DOUBLE":
+		return pgtype.Float8OID
+	case "DATE":
+		return pgtype.DateOID
+	case "TIME":
+		return pgtype.TimeOID
+	case "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS":
+		return pgtype.TimestampOID
+	case "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ":
+		return pgtype.TimestamptzOID
+	case "INTERVAL":
+		return pgtype.IntervalOID
+	case "UUID":
+		return pgtype.UUIDOID
+	case "BLOB":
+		return pgtype.ByteaOID
+	case "JSON":
+		return pgtype.JSONOID
+	}
+	return pgtype.TextOID
 }

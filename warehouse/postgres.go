@@ -48,18 +48,21 @@ func (w *Postgres) Query(ctx context.Context, sql string, args ...any) (Rows, er
 	}
 	fds := rows.FieldDescriptions()
 	cols := make([]string, len(fds))
+	types := make([]uint32, len(fds))
 	for i, fd := range fds {
-		cols[i] = fd.Name
+		cols[i], types[i] = fd.Name, fd.DataTypeOID
 	}
-	return &pgRows{rows: rows, cols: cols}, nil
+	return &pgRows{rows: rows, cols: cols, types: types}, nil
 }
 
 type pgRows struct {
-	rows pgx.Rows
-	cols []string
+	rows  pgx.Rows
+	cols  []string
+	types []uint32
 }
 
 func (r *pgRows) Columns() []string { return r.cols }
+func (r *pgRows) Types() []uint32   { return r.types }
 func (r *pgRows) Next() bool        { return r.rows.Next() }
 func (r *pgRows) Err() error        { return r.rows.Err() }
 func (r *pgRows) Close() error      { r.rows.Close(); return r.rows.Err() }

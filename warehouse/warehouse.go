@@ -27,6 +27,9 @@ type Warehouse interface {
 // pgtype.Interval, [16]byte (uuid).
 type Rows interface {
 	Columns() []string
+	// Types are the columns' PostgreSQL type OIDs (the engine's types
+	// mapped to the nearest PostgreSQL type).
+	Types() []uint32
 	Next() bool
 	// Values returns the current row; the slice is reused by the next call.
 	Values() ([]any, error)

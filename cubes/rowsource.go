@@ -1,0 +1,138 @@
+package cubes
+
+import (
+	"strings"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+
+	"github.com/cubegate/cubegate/pgwire/pgerr"
+)
+
+// RowSource is the SQL of cubes' rows as a table: what a statement the
+// planner pushes down to the warehouse reads in place of a cube. One row
+// per row of the cubes' tables (joined along the model's paths), one
+// column per public member: a dimension's value, a measure's value before
+// aggregation (count is 1, count_distinct the counted key, sum/avg/min/max
+// their argument, with the measure's filters applied), a segment's
+// condition; then __user and __cubeJoinField, always NULL (joins come from
+// the model). Columns are named "cube.member".
+type RowSource struct {
+	SQL  string
+	Args []any
+	// Columns lists the cubes' columns, per cube, in the catalog's order.
+	Columns map[string][]string
+}
+
+// RowSourceOptions tune a row source.
+type RowSourceOptions struct {
+	// Timezone shows time dimensions in this zone ("" is UTC).
+	Timezone string
+	// Filters restrict the rows (the security context's row filters).
+	Filters []Filter
+	// FirstArg numbers the source's bound arguments from FirstArg+1, so
+	// that the source can sit inside a statement with arguments of its own.
+	FirstArg int
+	// Allowed reports whether a member may be read; nil allows all.
+	Allowed func(cube, member string) bool
+}
+
+// RowSource renders the rows of the named cubes (or views).
+func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSource, error) {
+	c := &compiler{r: renderer{model: m, d: d, ungrouped: true}, d: d, q: &Query{Ungrouped: true}, model: m, now: time.Now()}
+	c.args = make([]any, o.FirstArg)
+	if tz := o.Timezone; tz != "" && tz != "UTC" && tz != "Etc/UTC" && tz != "GMT" {
+		loc, err := time.LoadLocation(tz)
+		if err != nil || tz == "Local" {
+			return nil, pgerr.New(pgerrcode.InvalidParameterValue, "unknown time zone %q", tz)
+		}
+		c.loc = loc
+	}
+	allowed := func(cube, member string) bool { return o.Allowed == nil || o.Allowed(cube, member) }
+	src := &RowSource{Columns: map[string][]string{}}
+	var segs []string // rendered segment conditions, after the members
+	var segNames []string
+	for _, name := range names {
+		cube, ok := m.Cube(name)
+		if !ok {
+			return nil, pgerr.New(pgerrcode.UndefinedTable, "cube %q does not exist", name)
+		}
+		var cols []string
+		for _, ms := range cube.Measures {
+			if ms.Public && allowed(cube.Name, ms.Name) {
+				if err := c.addColumn(Column{Name: cube.Name + "." + ms.Name, Member: ms}); err != nil {
+					return nil, err
+				}
+				cols = append(cols, ms.Name)
+			}
+		}
+		for _, dm := range cube.Dimensions {
+			if dm.Public && allowed(cube.Name, dm.Name) {
+				if err := c.addColumn(Column{Name: cube.Name + "." + dm.Name, Member: dm}); err != nil {
+					return nil, err
+				}
+				cols = append(cols, dm.Name)
+			}
+		}
+		for _, sg := range cube.Segments {
+			if sg.Public && allowed(cube.Name, sg.Name) {
+				s, err := c.r.segmentExpr(resolveMember(sg).(*Segment))
+				if err != nil {
+					return nil, err
+				}
+				c.use(resolveMember(sg).OwnerCube())
+				segs = append(segs, "COALESCE(("+s+"), false)")
+				segNames = append(segNames, cube.Name+"."+sg.Name)
+				cols = append(cols, sg.Name)
+			}
+		}
+		for _, mem := range cube.Measures {
+			c.use(resolveMember(mem).OwnerCube())
+		}
+		for _, mem := range cube.Dimensions {
+			c.use(resolveMember(mem).OwnerCube())
+		}
+		cols = append(cols, "__user", "__cubeJoinField")
+		segs = append(segs, "CAST(NULL AS TEXT)", "CAST(NULL AS TEXT)")
+		segNames = append(segNames, cube.Name+".__user", cube.Name+".__cubeJoinField")
+		src.Columns[cube.Name] = cols
+	}
+	var where []string
+	for _, f := range o.Filters {
+		s, _, err := c.filter(f)
+		if err != nil {
+			return nil, err
+		}
+		where = append(where, s)
+	}
+	plan, err := c.planJoins()
+	if err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i, e := range c.exprs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(e)
+		b.WriteString(" AS ")
+		b.WriteString(d.QuoteIdent(c.cols[i].Name))
+	}
+	for i, s := range segs {
+		if len(c.exprs) > 0 || i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(s)
+		b.WriteString(" AS ")
+		b.WriteString(d.QuoteIdent(segNames[i]))
+	}
+	b.WriteString(" FROM ")
+	b.WriteString(plan.from)
+	if len(where) > 0 {
+		b.WriteString(" WHERE ")
+		b.WriteString(strings.Join(where, " AND "))
+	}
+	src.SQL, src.Args = b.String(), c.args[o.FirstArg:]
+	return src, nil
+}

@@ -1,0 +1,435 @@
+package planner
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgerrcode"
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+
+	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/pgwire/pgerr"
+)
+
+// pdFunc is a function the push-down renderer may write.
+type pdFunc struct {
+	min, max int    // argument counts (max -1: any)
+	kind     byte   // 's' scalar, 'a' aggregate, 'w' window only
+	duck     string // DuckDB's name when it differs ("-": PostgreSQL only)
+}
+
+var pdFuncs = map[string]pdFunc{
+	// aggregates
+	"count": {0, 1, 'a', ""}, "sum": {1, 1, 'a', ""}, "avg": {1, 1, 'a', ""}, "min": {1, 1, 'a', ""}, "max": {1, 1, 'a', ""},
+	"string_agg": {2, 2, 'a', ""}, "array_agg": {1, 1, 'a', ""}, "bool_and": {1, 1, 'a', ""}, "bool_or": {1, 1, 'a', ""},
+	"every": {1, 1, 'a', "bool_and"}, "stddev": {1, 1, 'a', ""}, "stddev_samp": {1, 1, 'a', ""}, "stddev_pop": {1, 1, 'a', ""},
+	"variance": {1, 1, 'a', ""}, "var_samp": {1, 1, 'a', ""}, "var_pop": {1, 1, 'a', ""},
+	"percentile_cont": {1, 1, 'a', ""}, "percentile_disc": {1, 1, 'a', ""}, "mode": {0, 0, 'a', ""},
+	// window functions
+	"row_number": {0, 0, 'w', ""}, "rank": {0, 0, 'w', ""}, "dense_rank": {0, 0, 'w', ""}, "percent_rank": {0, 0, 'w', ""},
+	"cume_dist": {0, 0, 'w', ""}, "ntile": {1, 1, 'w', ""}, "lag": {1, 3, 'w', ""}, "lead": {1, 3, 'w', ""},
+	"first_value": {1, 1, 'w', ""}, "last_value": {1, 1, 'w', ""}, "nth_value": {2, 2, 'w', ""},
+	// strings
+	"lower": {1, 1, 's', ""}, "upper": {1, 1, 's', ""}, "length": {1, 1, 's', ""}, "char_length": {1, 1, 's', "length"},
+	"character_length": {1, 1, 's', "length"}, "octet_length": {1, 1, 's', "strlen"}, "substring": {2, 3, 's', ""}, "substr": {2, 3, 's', ""},
+	"strpos": {2, 2, 's', ""}, "btrim": {1, 2, 's', "trim"}, "ltrim": {1, 2, 's', ""}, "rtrim": {1, 2, 's', ""},
+	"concat": {1, -1, 's', ""}, "concat_ws": {2, -1, 's', ""}, "left": {2, 2, 's', ""}, "right": {2, 2, 's', ""},
+	"replace": {3, 3, 's', ""}, "split_part": {3, 3, 's', ""}, "reverse": {1, 1, 's', ""}, "repeat": {2, 2, 's', ""},
+	"lpad": {2, 3, 's', ""}, "rpad": {2, 3, 's', ""}, "initcap": {1, 1, 's', "-"}, "md5": {1, 1, 's', ""},
+	"starts_with": {2, 2, 's', ""}, "regexp_replace": {3, 4, 's', ""}, "to_char": {2, 2, 's', "-"},
+	// numbers
+	"abs": {1, 1, 's', ""}, "round": {1, 2, 's', ""}, "floor": {1, 1, 's', ""}, "ceil": {1, 1, 's', ""}, "ceiling": {1, 1, 's', ""},
+	"trunc": {1, 2, 's', ""}, "sqrt": {1, 1, 's', ""}, "cbrt": {1, 1, 's', ""}, "power": {2, 2, 's', ""}, "pow": {2, 2, 's', "power"},
+	"exp": {1, 1, 's', ""}, "ln": {1, 1, 's', ""}, "log": {1, 2, 's', ""}, "log10": {1, 1, 's', ""}, "sign": {1, 1, 's', ""},
+	"mod": {2, 2, 's', ""}, "pi": {0, 0, 's', ""}, "degrees": {1, 1, 's', ""}, "radians": {1, 1, 's', ""},
+	"sin": {1, 1, 's', ""}, "cos": {1, 1, 's', ""}, "tan": {1, 1, 's', ""}, "asin": {1, 1, 's', ""}, "acos": {1, 1, 's', ""},
+	"atan": {1, 1, 's', ""}, "atan2": {2, 2, 's', ""}, "greatest": {1, -1, 's', ""}, "least": {1, -1, 's', ""},
+	"coalesce": {1, -1, 's', ""}, "nullif": {2, 2, 's', ""},
+	// dates (date_trunc, date_part, extract, now and date are rendered below)
+	"make_date": {3, 3, 's', ""}, "age": {1, 2, 's', "-"},
+}
+
+// datePartFields are the fields EXTRACT and date_part may name.
+var datePartFields = map[string]bool{
+	"year": true, "month": true, "day": true, "hour": true, "minute": true, "second": true, "quarter": true,
+	"week": true, "dow": true, "doy": true, "isodow": true, "isoyear": true, "epoch": true, "decade": true,
+	"century": true, "millennium": true, "milliseconds": true, "microseconds": true,
+}
+
+// aggregateFor maps a measure type to the aggregate MEASURE() applies to
+// its row values.
+func (p *pushdown) measureAggregate(m *cubes.Measure, col string) (string, error) {
+	switch m.Type {
+	case cubes.TypeCount:
+		return "COUNT(" + col + ")", nil
+	case cubes.TypeSum:
+		return "SUM(" + col + ")", nil
+	case cubes.TypeAvg:
+		return "AVG(" + col + ")", nil
+	case cubes.TypeMin:
+		return "MIN(" + col + ")", nil
+	case cubes.TypeMax:
+		return "MAX(" + col + ")", nil
+	case cubes.TypeCountDistinct:
+		return "COUNT(DISTINCT " + col + ")", nil
+	case cubes.TypeCountApprox:
+		return p.d.ApproxCountDistinct(col), nil
+	}
+	return "", pgerr.New(pgerrcode.FeatureNotSupported, "measure %s.%s is of type %s: it cannot be aggregated inside a larger statement", m.Cube.Name, m.Name, m.Type).
+		WithHint("select it from the cube directly, grouped by dimensions")
+}
+
+func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) {
+	name := funcName(fc)
+	loc := fc.GetLocation()
+	if names := fc.GetFuncname(); len(names) == 2 && names[0].GetString_().GetSval() != "pg_catalog" {
+		return "", pgerr.New(pgerrcode.UndefinedFunction, "function %s.%s does not exist", names[0].GetString_().GetSval(), name).At(loc + 1)
+	}
+	args := fc.GetArgs()
+	over := ""
+	if w := fc.GetOver(); w != nil {
+		s, err := p.window(w, sc)
+		if err != nil {
+			return "", err
+		}
+		over = " OVER (" + s + ")"
+		if w.GetName() != "" && len(w.GetPartitionClause()) == 0 && len(w.GetOrderClause()) == 0 {
+			over = " OVER " + p.quote(w.GetName())
+		}
+	}
+	// Aggregates over a measure column must agree with its type, as in a
+	// cube query: SUM of a sum or count, MIN of a min, ….
+	if name == "measure" {
+		if len(args) != 1 || args[0].GetColumnRef() == nil {
+			return "", unsupported(nil, "MEASURE() takes one measure column").At(loc + 1)
+		}
+		col, rel, member, err := p.column(args[0].GetColumnRef(), sc)
+		if err != nil {
+			return "", err
+		}
+		m := measureOf(rel, member)
+		if m == nil {
+			return "", pgerr.New(pgerrcode.GroupingError, "MEASURE() takes a measure; %s is not one", member).At(loc + 1)
+		}
+		s, err := p.measureAggregate(m, col)
+		return s + over, located(err, loc)
+	}
+	switch name {
+	case "sum", "count", "min", "max", "avg":
+		if len(args) == 1 && args[0].GetColumnRef() != nil && !isStarRef(args[0].GetColumnRef()) {
+			_, rel, member, err := p.column(args[0].GetColumnRef(), sc)
+			if err != nil {
+				return "", err
+			}
+			if m := measureOf(rel, member); m != nil {
+				agg := name
+				if fc.GetAggDistinct() && name == "count" {
+					agg = "count_distinct"
+				}
+				if !aggregateAgrees[agg][m.Type] {
+					return "", pgerr.New(pgerrcode.GroupingError, "measure %q is of type %s and cannot be aggregated with %s()", member, m.Type, strings.ToUpper(name)).
+						At(loc+1).WithHint("use MEASURE(%s)", member)
+				}
+			}
+		}
+	}
+	if fc.GetAggStar() {
+		if name != "count" {
+			return "", pgerr.New(pgerrcode.SyntaxError, "%s(*) is not an aggregate", name).At(loc + 1)
+		}
+		s := "COUNT(*)"
+		if f := fc.GetAggFilter(); f != nil {
+			c, err := p.expr(f, sc)
+			if err != nil {
+				return "", err
+			}
+			s += " FILTER (WHERE " + c + ")"
+		}
+		return s + over, nil
+	}
+	switch name {
+	case "date_trunc":
+		if len(args) != 2 {
+			break
+		}
+		unit, err := p.unit(args[0], cubes.Granularities)
+		if err != nil {
+			return "", err
+		}
+		x, err := p.expr(args[1], sc)
+		if err != nil {
+			return "", err
+		}
+		return "date_trunc('" + unit + "', " + x + ")", nil
+	case "date_part", "extract":
+		if len(args) != 2 {
+			break
+		}
+		field, err := p.unit(args[0], datePartFields)
+		if err != nil {
+			return "", err
+		}
+		x, err := p.expr(args[1], sc)
+		if err != nil {
+			return "", err
+		}
+		if name == "extract" && p.postgres() {
+			return "EXTRACT(" + field + " FROM " + x + ")", nil
+		}
+		return "date_part('" + field + "', " + x + ")", nil
+	case "now":
+		if len(args) == 0 {
+			return "CURRENT_TIMESTAMP", nil
+		}
+	case "date":
+		if len(args) == 1 {
+			x, err := p.expr(args[0], sc)
+			return "CAST(" + x + " AS DATE)", err
+		}
+	case "position":
+		if len(args) == 2 {
+			s, err := p.exprList(args, sc)
+			return "strpos(" + s + ")", err
+		}
+	case "dateadd", "date_add":
+		// Redshift's and Snowflake's DATEADD(unit, n, date), which BI tools
+		// send to Cube: date + n units.
+		if len(args) != 3 || args[0].GetColumnRef() == nil && args[0].GetAConst() == nil {
+			break
+		}
+		unit, err := p.unitName(args[0], cubes.Granularities)
+		if err != nil {
+			return "", err
+		}
+		n, err := p.expr(args[1], sc)
+		if err != nil {
+			return "", err
+		}
+		x, err := p.expr(args[2], sc)
+		if err != nil {
+			return "", err
+		}
+		if unit == "quarter" {
+			return "(" + x + " + " + n + " * INTERVAL '3 month')", nil
+		}
+		return "(" + x + " + " + n + " * INTERVAL '1 " + unit + "')", nil
+	}
+	f, ok := pdFuncs[name]
+	if !ok {
+		return "", pgerr.New(pgerrcode.UndefinedFunction, "function %s() is not supported over cubes", name).At(loc+1).
+			WithHint("cubegate pushes down a list of standard functions; see the README")
+	}
+	if len(args) < f.min || f.max >= 0 && len(args) > f.max {
+		return "", pgerr.New(pgerrcode.UndefinedFunction, "function %s() does not take %d arguments", name, len(args)).At(loc + 1)
+	}
+	if f.kind == 'w' && over == "" {
+		return "", pgerr.New(pgerrcode.WrongObjectType, "window function %s requires an OVER clause", name).At(loc + 1)
+	}
+	if f.kind == 's' && (over != "" || fc.GetAggDistinct() || fc.GetAggFilter() != nil) {
+		return "", pgerr.New(pgerrcode.WrongObjectType, "%s is not an aggregate function", name).At(loc + 1)
+	}
+	out := name
+	if !p.postgres() && f.duck != "" {
+		if f.duck == "-" {
+			return "", unsupported(nil, "function %s() is not available on this warehouse", name).At(loc + 1)
+		}
+		out = f.duck
+	}
+	var b strings.Builder
+	b.WriteString(out + "(")
+	if fc.GetAggDistinct() {
+		b.WriteString("DISTINCT ")
+	}
+	s, err := p.exprList(args, sc)
+	if err != nil {
+		return "", err
+	}
+	b.WriteString(s)
+	if order := fc.GetAggOrder(); len(order) > 0 && !fc.GetAggWithinGroup() {
+		o, err := p.sortList(order, sc)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(" ORDER BY " + o)
+	}
+	b.WriteString(")")
+	if order := fc.GetAggOrder(); len(order) > 0 && fc.GetAggWithinGroup() {
+		o, err := p.sortList(order, sc)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(" WITHIN GROUP (ORDER BY " + o + ")")
+	}
+	if f := fc.GetAggFilter(); f != nil {
+		c, err := p.expr(f, sc)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(" FILTER (WHERE " + c + ")")
+	}
+	return b.String() + over, nil
+}
+
+// measureOf is the measure a cube column stands for, if any.
+func measureOf(rel *pdRel, member string) *cubes.Measure {
+	if rel == nil || rel.cube == nil {
+		return nil
+	}
+	m, ok := rel.cube.LookupMember(member)
+	if !ok {
+		return nil
+	}
+	ms, _ := m.(*cubes.Measure)
+	return ms
+}
+
+// unit reads a constant unit ('month', 'year', …) from an allow-list; it
+// is written into the SQL, never taken from the client as written.
+func (p *pushdown) unit(n *pg_query.Node, allowed map[string]bool) (string, error) {
+	c, ok := p.s.params.constOf(n)
+	if !ok {
+		return "", unsupported(n, "the unit must be a constant")
+	}
+	u := strings.ToLower(c.text)
+	if !allowed[u] {
+		if u == "milliseconds" || u == "microseconds" {
+			return u, nil
+		}
+		return "", pgerr.New(pgerrcode.InvalidParameterValue, "unit %q not recognized", c.text).At(c.loc + 1)
+	}
+	return u, nil
+}
+
+// unitName reads a unit written as a bare word (DATEADD(day, …)) or a
+// string.
+func (p *pushdown) unitName(n *pg_query.Node, allowed map[string]bool) (string, error) {
+	if cr := n.GetColumnRef(); cr != nil && len(cr.GetFields()) == 1 {
+		u := strings.ToLower(cr.GetFields()[0].GetString_().GetSval())
+		if allowed[u] {
+			return u, nil
+		}
+		return "", pgerr.New(pgerrcode.InvalidParameterValue, "unit %q not recognized", u).At(cr.GetLocation() + 1)
+	}
+	return p.unit(n, allowed)
+}
+
+func (p *pushdown) sortList(items []*pg_query.Node, sc *pdScope) (string, error) {
+	var parts []string
+	for _, n := range items {
+		sb := n.GetSortBy()
+		s, err := p.expr(sb.GetNode(), sc)
+		if err != nil {
+			return "", err
+		}
+		switch sb.GetSortbyDir() {
+		case pg_query.SortByDir_SORTBY_DESC:
+			s += " DESC"
+		case pg_query.SortByDir_SORTBY_ASC:
+			s += " ASC"
+		}
+		switch sb.GetSortbyNulls() {
+		case pg_query.SortByNulls_SORTBY_NULLS_FIRST:
+			s += " NULLS FIRST"
+		case pg_query.SortByNulls_SORTBY_NULLS_LAST:
+			s += " NULLS LAST"
+		default:
+			if !p.postgres() {
+				if sb.GetSortbyDir() == pg_query.SortByDir_SORTBY_DESC {
+					s += " NULLS FIRST"
+				} else {
+					s += " NULLS LAST"
+				}
+			}
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", "), nil
+}
+
+// Frame option bits of PostgreSQL's WindowDef (nodes/parsenodes.h).
+const (
+	frameNonDefault      = 0x1
+	frameRange           = 0x2
+	frameRows            = 0x4
+	frameGroups          = 0x8
+	frameBetween         = 0x10
+	frameStartUnbPrec    = 0x20
+	frameEndUnbPrec      = 0x40
+	frameStartUnbFol     = 0x80
+	frameEndUnbFol       = 0x100
+	frameStartCurrentRow = 0x200
+	frameEndCurrentRow   = 0x400
+	frameStartOffPrec    = 0x800
+	frameEndOffPrec      = 0x1000
+	frameStartOffFol     = 0x2000
+	frameEndOffFol       = 0x4000
+	frameExclusions      = 0x8000 | 0x10000 | 0x20000
+)
+
+// window renders the inside of OVER (…).
+func (p *pushdown) window(w *pg_query.WindowDef, sc *pdScope) (string, error) {
+	var parts []string
+	if r := w.GetRefname(); r != "" {
+		parts = append(parts, p.quote(r))
+	}
+	if pc := w.GetPartitionClause(); len(pc) > 0 {
+		s, err := p.exprList(pc, sc)
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, "PARTITION BY "+s)
+	}
+	if oc := w.GetOrderClause(); len(oc) > 0 {
+		s, err := p.sortList(oc, sc)
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, "ORDER BY "+s)
+	}
+	opts := w.GetFrameOptions()
+	if opts&frameNonDefault != 0 {
+		if opts&frameExclusions != 0 {
+			return "", unsupported(nil, "frame exclusions are not supported over cubes")
+		}
+		mode := "RANGE"
+		switch {
+		case opts&frameRows != 0:
+			mode = "ROWS"
+		case opts&frameGroups != 0:
+			mode = "GROUPS"
+		}
+		bound := func(unbPrec, unbFol, cur, offPrec, offFol int32, off *pg_query.Node) (string, error) {
+			switch {
+			case opts&unbPrec != 0:
+				return "UNBOUNDED PRECEDING", nil
+			case opts&unbFol != 0:
+				return "UNBOUNDED FOLLOWING", nil
+			case opts&cur != 0:
+				return "CURRENT ROW", nil
+			}
+			c, ok := p.s.params.constOf(off)
+			n, err := strconv.Atoi(c.text)
+			if !ok || err != nil || n < 0 {
+				return "", unsupported(off, "window frame offsets must be non-negative integer constants")
+			}
+			if opts&offPrec != 0 {
+				return strconv.Itoa(n) + " PRECEDING", nil
+			}
+			return strconv.Itoa(n) + " FOLLOWING", nil
+		}
+		start, err := bound(frameStartUnbPrec, frameStartUnbFol, frameStartCurrentRow, frameStartOffPrec, frameStartOffFol, w.GetStartOffset())
+		if err != nil {
+			return "", err
+		}
+		if opts&frameBetween != 0 {
+			end, err := bound(frameEndUnbPrec, frameEndUnbFol, frameEndCurrentRow, frameEndOffPrec, frameEndOffFol, w.GetEndOffset())
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, mode+" BETWEEN "+start+" AND "+end)
+		} else {
+			parts = append(parts, mode+" "+start)
+		}
+	}
+	return strings.Join(parts, " "), nil
+}

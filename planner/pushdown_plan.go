@@ -1,0 +1,111 @@
+package planner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+
+	"github.com/cubegate/cubegate/pgwire"
+	"github.com/cubegate/cubegate/warehouse"
+)
+
+// planPushdown runs a statement over cubes in the warehouse as one
+// rendered statement (see pushdown).
+func (s *Session) planPushdown(ctx context.Context, sel *pg_query.SelectStmt) (pgwire.Portal, error) {
+	p := &pushdown{s: s, m: s.h.Model(), d: s.h.dialect}
+	sql, names, err := p.render(sel, nil)
+	if err != nil {
+		return nil, err
+	}
+	// The result's types are the warehouse's: ask it, without running the
+	// statement (LIMIT 0 is planned, not executed).
+	rows, err := s.h.wh.Query(ctx, "SELECT * FROM ("+sql+") AS "+p.quote("q")+" LIMIT 0", p.args...)
+	if err != nil {
+		return nil, err
+	}
+	types := rows.Types()
+	rows.Close()
+	if len(types) != len(names) {
+		return nil, fmt.Errorf("planner: the warehouse answers %d columns for %d", len(types), len(names))
+	}
+	cols := make([]pgwire.Column, len(names))
+	for i, n := range names {
+		cols[i] = pgwire.Column{Name: n, TypeOID: types[i]}
+	}
+	if s.params.describing() {
+		return &staticPortal{tag: "SELECT", cols: cols}, nil
+	}
+	release, err := s.admit()
+	if err != nil {
+		return nil, err
+	}
+	pt := &rowsPortal{wh: s.h.wh, sql: sql, args: p.args, cols: cols, release: release}
+	started := time.Now()
+	pt.done = func(rows int64, wait time.Duration, err error) {
+		s.auditQuery(sel, "sql", sql, started, wait, rows, err)
+	}
+	return pt, nil
+}
+
+// rowsPortal streams a warehouse statement's rows as they are.
+type rowsPortal struct {
+	wh      warehouse.Warehouse
+	sql     string
+	args    []any
+	cols    []pgwire.Column
+	rows    warehouse.Rows
+	release func()
+	done    func(rows int64, warehouse time.Duration, err error)
+	count   int64
+	err     error
+	wait    time.Duration
+}
+
+func (p *rowsPortal) Columns() []pgwire.Column { return p.cols }
+
+func (p *rowsPortal) Next(ctx context.Context) ([]any, error) {
+	start := time.Now()
+	defer func() { p.wait += time.Since(start) }()
+	if p.rows == nil {
+		rows, err := p.wh.Query(ctx, p.sql, p.args...)
+		if err != nil {
+			p.err = err
+			return nil, err
+		}
+		p.rows = rows
+	}
+	if !p.rows.Next() {
+		if err := p.rows.Err(); err != nil {
+			p.err = err
+			return nil, err
+		}
+		return nil, io.EOF
+	}
+	vals, err := p.rows.Values()
+	if err != nil {
+		p.err = err
+		return nil, err
+	}
+	p.count++
+	return vals, nil
+}
+
+func (p *rowsPortal) Tag(n int64) string { return fmt.Sprintf("SELECT %d", n) }
+
+func (p *rowsPortal) Close() error {
+	if p.done != nil {
+		p.done(p.count, p.wait, p.err)
+		p.done = nil
+	}
+	if p.release != nil {
+		p.release()
+		p.release = nil
+	}
+	if p.rows != nil {
+		return p.rows.Close()
+	}
+	return nil
+}
