@@ -1,6 +1,7 @@
 package cubes
 
 import (
+	"regexp"
 	"strings"
 	"time"
 
@@ -22,6 +23,13 @@ type RowSource struct {
 	Args []any
 	// Columns lists the cubes' columns, per cube, in the catalog's order.
 	Columns map[string][]string
+	// Aggregates names, for measures of type number, string, time and
+	// boolean whose SQL is one aggregate (SUM(x), MAX(x), …), that
+	// aggregate: their row value is its argument.
+	Aggregates map[string]string
+	// Unreadable are measures without a row value (SQL that is more than
+	// one aggregate, such as {a} / {b}): they are not in the source.
+	Unreadable map[string]bool
 }
 
 // RowSourceOptions tune a row source.
@@ -49,7 +57,7 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 		c.loc = loc
 	}
 	allowed := func(cube, member string) bool { return o.Allowed == nil || o.Allowed(cube, member) }
-	src := &RowSource{Columns: map[string][]string{}}
+	src := &RowSource{Columns: map[string][]string{}, Aggregates: map[string]string{}, Unreadable: map[string]bool{}}
 	var segs []string // rendered segment conditions, after the members
 	var segNames []string
 	for _, name := range names {
@@ -59,11 +67,30 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 		}
 		var cols []string
 		for _, ms := range cube.Measures {
-			if ms.Public && allowed(cube.Name, ms.Name) {
-				if err := c.addColumn(Column{Name: cube.Name + "." + ms.Name, Member: ms}); err != nil {
+			if !ms.Public || !allowed(cube.Name, ms.Name) {
+				continue
+			}
+			cols = append(cols, ms.Name)
+			full := cube.Name + "." + ms.Name
+			switch rm := resolveMember(ms).(*Measure); rm.Type {
+			case TypeNumber, TypeString, TypeTime, TypeBoolean:
+				agg, inner, ok := singleAggregate(rm.SQL)
+				if !ok {
+					src.Unreadable[full] = true
+					continue
+				}
+				expr, err := c.r.expand(rm.Cube, inner)
+				if err != nil {
 					return nil, err
 				}
-				cols = append(cols, ms.Name)
+				c.use(rm.Cube)
+				c.cols = append(c.cols, Column{Name: full, Member: ms, Alias: full})
+				c.exprs = append(c.exprs, expr)
+				src.Aggregates[full] = agg
+			default:
+				if err := c.addColumn(Column{Name: full, Member: ms}); err != nil {
+					return nil, err
+				}
 			}
 		}
 		for _, dm := range cube.Dimensions {
@@ -135,4 +162,43 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 	}
 	src.SQL, src.Args = b.String(), c.args[o.FirstArg:]
 	return src, nil
+}
+
+var aggregateCall = regexp.MustCompile(`(?is)^\s*(sum|max|min|avg|count)\s*\((.*)\)\s*$`)
+
+// singleAggregate splits SQL that is one aggregate call, SUM(x), into
+// "sum" and x.
+func singleAggregate(sql string) (agg, inner string, ok bool) {
+	m := aggregateCall.FindStringSubmatch(sql)
+	if m == nil {
+		return "", "", false
+	}
+	// The call's parenthesis must close at the end: not SUM(a) / SUM(b).
+	depth := 0
+	for _, r := range m[2] {
+		switch r {
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth < 0 {
+				return "", "", false
+			}
+		case '\'':
+			// Strings in an aggregate's argument are rare: refuse them
+			// rather than parse them.
+			return "", "", false
+		}
+	}
+	if depth != 0 {
+		return "", "", false
+	}
+	inner = m[2]
+	agg = strings.ToLower(m[1])
+	if agg == "count" {
+		if d, rest, ok := strings.Cut(strings.TrimSpace(inner), " "); ok && strings.EqualFold(d, "distinct") {
+			return "count_distinct", rest, true
+		}
+	}
+	return agg, inner, true
 }

@@ -158,9 +158,7 @@ func classify(sel *pg_query.SelectStmt, m *cubes.Model, temps ...map[string]*cat
 		case (schema == "" || schema == "pg_temp") && len(temps) > 0 && temps[0][name] != nil:
 			return readsCatalog
 		case schema == "" && ctes[name]:
-			if kind == readsNothing {
-				kind = readsCatalog
-			}
+			// A CTE reads what its query reads.
 		case schema == "" && !isCube(m, name) && catalog.IsCatalogRelation(name):
 			return readsCatalog
 		default:

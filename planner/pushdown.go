@@ -24,13 +24,15 @@ import (
 // is a bound argument. Nothing of the client's text reaches the warehouse
 // as written.
 type pushdown struct {
-	s     *Session
-	m     *cubes.Model
-	d     cubes.Dialect
-	args  []any
-	ctes  []map[string]*pdRel // WITH frames, innermost last
-	cubes []string            // cubes read, for row filters and the audit log
-	n     int                 // generated aliases
+	s    *Session
+	m    *cubes.Model
+	d    cubes.Dialect
+	args []any
+	// argIndex numbers the bound values (see arg).
+	argIndex map[any]int
+	ctes     []map[string]*pdRel // WITH frames, innermost last
+	cubes    []string            // cubes read, for row filters and the audit log
+	n        int                 // generated aliases
 }
 
 // pdRel is a relation in a FROM clause.
@@ -40,6 +42,17 @@ type pdRel struct {
 	cols   []string
 	prefix string      // column names in the rendered relation carry this prefix
 	cube   *cubes.Cube // a cube's row source
+	src    *cubes.RowSource
+}
+
+// unreadable reports a cube's measure that has no row value.
+func (r *pdRel) unreadable(col string) bool {
+	return r.src != nil && r.src.Unreadable[r.prefix+col]
+}
+
+func errUnreadable(r *pdRel, col string, loc int32) error {
+	return pgerr.New(pgerrcode.FeatureNotSupported, "measure %s.%s cannot be read inside a larger statement: its SQL is more than one aggregate", r.cube.Name, col).
+		At(loc + 1).WithHint("select it from the cube directly, grouped by dimensions")
 }
 
 // pdScope is one SELECT's FROM clause, inside its enclosing ones.
@@ -52,8 +65,21 @@ type pdScope struct {
 
 func (p *pushdown) quote(s string) string { return p.d.QuoteIdent(s) }
 
+// arg binds a value. Equal values share one argument, so that an
+// expression written twice (in SELECT and GROUP BY) renders the same.
 func (p *pushdown) arg(v any) string {
+	if v != nil {
+		if i, ok := p.argIndex[v]; ok {
+			return p.d.Param(i)
+		}
+	}
 	p.args = append(p.args, v)
+	if v != nil {
+		if p.argIndex == nil {
+			p.argIndex = map[any]int{}
+		}
+		p.argIndex[v] = len(p.args)
+	}
 	return p.d.Param(len(p.args))
 }
 
@@ -416,7 +442,7 @@ func (p *pushdown) cubeSource(rvs []*pg_query.RangeVar, sc *pdScope) (string, er
 		if a == "" {
 			a = rv.GetRelname()
 		}
-		sc.rels = append(sc.rels, &pdRel{alias: a, sql: alias, cols: src.Columns[c.Name], prefix: c.Name + ".", cube: c})
+		sc.rels = append(sc.rels, &pdRel{alias: a, sql: alias, cols: src.Columns[c.Name], prefix: c.Name + ".", cube: c, src: src})
 	}
 	return "(" + src.SQL + ") AS " + p.quote(alias), nil
 }
@@ -530,6 +556,9 @@ func (p *pushdown) targets(list []*pg_query.Node, sc *pdScope) (string, []string
 				}
 				found = true
 				for _, c := range r.cols {
+					if r.unreadable(c) {
+						return "", nil, errUnreadable(r, c, cr.GetLocation())
+					}
 					parts = append(parts, p.quote(r.sql)+"."+p.quote(r.prefix+c)+" AS "+p.quote(c))
 					names = append(names, c)
 				}
@@ -660,6 +689,9 @@ func (p *pushdown) column(cr *pg_query.ColumnRef, sc *pdScope) (string, *pdRel, 
 			return "", nil, "", pgerr.New(pgerrcode.AmbiguousColumn, "column reference %q is ambiguous", col).At(cr.GetLocation() + 1)
 		case len(hits) == 1:
 			r := hits[0]
+			if r.unreadable(hitCols[0]) {
+				return "", nil, "", errUnreadable(r, hitCols[0], cr.GetLocation())
+			}
 			return p.quote(r.sql) + "." + p.quote(r.prefix+hitCols[0]), r, hitCols[0], nil
 		case denied != nil:
 			return "", nil, "", pgerr.New(pgerrcode.InsufficientPrivilege, "permission denied for column %s of table %s", col, denied.cube.Name).At(cr.GetLocation() + 1)
@@ -706,6 +738,40 @@ func (p *pushdown) orderKey(n *pg_query.Node, sc *pdScope, nOut int) (string, er
 // groupKey renders a GROUP BY item: an input column, an output column's
 // name or number, or an expression.
 func (p *pushdown) groupKey(n *pg_query.Node, sc *pdScope, nOut int) (string, error) {
+	if gs := n.GetGroupingSet(); gs != nil {
+		var parts []string
+		for _, c := range gs.GetContent() {
+			s, err := p.groupKey(c, sc, nOut)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, s)
+		}
+		list := strings.Join(parts, ", ")
+		switch gs.GetKind() {
+		case pg_query.GroupingSetKind_GROUPING_SET_EMPTY:
+			return "()", nil
+		case pg_query.GroupingSetKind_GROUPING_SET_SIMPLE:
+			return "(" + list + ")", nil
+		case pg_query.GroupingSetKind_GROUPING_SET_ROLLUP:
+			return "ROLLUP (" + list + ")", nil
+		case pg_query.GroupingSetKind_GROUPING_SET_CUBE:
+			return "CUBE (" + list + ")", nil
+		case pg_query.GroupingSetKind_GROUPING_SET_SETS:
+			return "GROUPING SETS (" + list + ")", nil
+		}
+	}
+	if rw := n.GetRowExpr(); rw != nil { // GROUPING SETS ((a, b), c)
+		var parts []string
+		for _, c := range rw.GetArgs() {
+			s, err := p.groupKey(c, sc, nOut)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, s)
+		}
+		return "(" + strings.Join(parts, ", ") + ")", nil
+	}
 	if s, ok := p.ordinal(n, nOut); ok {
 		return s, nil
 	}

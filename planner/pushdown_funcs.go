@@ -58,8 +58,13 @@ var datePartFields = map[string]bool{
 
 // aggregateFor maps a measure type to the aggregate MEASURE() applies to
 // its row values.
-func (p *pushdown) measureAggregate(m *cubes.Measure, col string) (string, error) {
-	switch m.Type {
+func (p *pushdown) measureAggregate(rel *pdRel, m *cubes.Measure, col string) (string, error) {
+	typ := m.Type
+	if agg, ok := rel.src.Aggregates[rel.prefix+m.Name]; ok {
+		typ = map[string]cubes.MemberType{"sum": cubes.TypeSum, "max": cubes.TypeMax, "min": cubes.TypeMin,
+			"avg": cubes.TypeAvg, "count": cubes.TypeCount, "count_distinct": cubes.TypeCountDistinct}[agg]
+	}
+	switch typ {
 	case cubes.TypeCount:
 		return "COUNT(" + col + ")", nil
 	case cubes.TypeSum:
@@ -111,7 +116,7 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 		if m == nil {
 			return "", pgerr.New(pgerrcode.GroupingError, "MEASURE() takes a measure; %s is not one", member).At(loc + 1)
 		}
-		s, err := p.measureAggregate(m, col)
+		s, err := p.measureAggregate(rel, m, col)
 		return s + over, located(err, loc)
 	}
 	switch name {
@@ -216,7 +221,7 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 	}
 	f, ok := pdFuncs[name]
 	if !ok {
-		return "", pgerr.New(pgerrcode.UndefinedFunction, "function %s() is not supported over cubes", name).At(loc+1).
+		return "", pgerr.New(pgerrcode.UndefinedFunction, "function %s() is not supported over cubes", name).At(loc + 1).
 			WithHint("cubegate pushes down a list of standard functions; see the README")
 	}
 	if len(args) < f.min || f.max >= 0 && len(args) > f.max {

@@ -82,8 +82,8 @@ type sqlRows struct {
 	rows  *sql.Rows
 	cols  []string
 	types []uint32
-	vals []any
-	ptrs []any
+	vals  []any
+	ptrs  []any
 }
 
 func (r *sqlRows) Columns() []string { return r.cols }
