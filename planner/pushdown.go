@@ -1153,13 +1153,25 @@ func (p *pushdown) aexpr(e *pg_query.A_Expr, sc *pdScope) (string, error) {
 		}
 		return "(" + l + " " + op + " " + r + ")", nil
 	case pg_query.A_Expr_Kind_AEXPR_LIKE, pg_query.A_Expr_Kind_AEXPR_ILIKE:
-		r, err := side(e.GetRexpr())
-		if err != nil {
-			return "", err
-		}
 		word := map[string]string{"~~": "LIKE", "!~~": "NOT LIKE", "~~*": "ILIKE", "!~~*": "NOT ILIKE"}[op]
 		if word == "" {
 			return "", unsupported(nil, "operator %s is not supported over cubes", op)
+		}
+		if fc := e.GetRexpr().GetFuncCall(); fc != nil && funcName(fc) == "like_escape" && len(fc.GetArgs()) == 2 {
+			// x LIKE pattern ESCAPE c
+			pat, err := p.expr(fc.GetArgs()[0], sc)
+			if err != nil {
+				return "", err
+			}
+			esc, err := p.expr(fc.GetArgs()[1], sc)
+			if err != nil {
+				return "", err
+			}
+			return "(" + l + " " + word + " " + pat + " ESCAPE " + esc + ")", nil
+		}
+		r, err := side(e.GetRexpr())
+		if err != nil {
+			return "", err
 		}
 		return "(" + l + " " + word + " " + r + ")", nil
 	case pg_query.A_Expr_Kind_AEXPR_IN:

@@ -186,6 +186,60 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 		if len(args) == 0 {
 			return "CURRENT_TIMESTAMP", nil
 		}
+	case "to_timestamp", "to_date":
+		if len(args) != 2 {
+			break
+		}
+		x, err := p.expr(args[0], sc)
+		if err != nil {
+			return "", err
+		}
+		if p.postgres() {
+			f, err := p.expr(args[1], sc)
+			return name + "(" + x + ", " + f + ")", err
+		}
+		c, ok := p.s.params.constOf(args[1])
+		if !ok {
+			return "", unsupported(args[1], "%s() needs a constant format on this warehouse", name)
+		}
+		s := "strptime(" + x + ", " + p.arg(strptimeFormat(c.text)) + ")"
+		if name == "to_date" {
+			s = "CAST(" + s + " AS DATE)"
+		}
+		return s, nil
+	case "datediff", "date_diff":
+		// Redshift's DATEDIFF(unit, from, to): unit boundaries crossed.
+		if len(args) != 3 {
+			break
+		}
+		unit, err := p.unitName(args[0], cubes.Granularities)
+		if err != nil {
+			return "", err
+		}
+		a, err := p.expr(args[1], sc)
+		if err != nil {
+			return "", err
+		}
+		b, err := p.expr(args[2], sc)
+		if err != nil {
+			return "", err
+		}
+		return p.dateDiff(unit, a, b), nil
+	case "ends_with":
+		if len(args) == 2 {
+			x, err := p.expr(args[0], sc)
+			if err != nil {
+				return "", err
+			}
+			y, err := p.expr(args[1], sc)
+			if err != nil {
+				return "", err
+			}
+			if p.postgres() {
+				return "(right(" + x + ", length(" + y + ")) = " + y + ")", nil
+			}
+			return "ends_with(" + x + ", " + y + ")", nil
+		}
 	case "date":
 		if len(args) == 1 {
 			x, err := p.expr(args[0], sc)
@@ -295,7 +349,10 @@ func (p *pushdown) unit(n *pg_query.Node, allowed map[string]bool) (string, erro
 	if !ok {
 		return "", unsupported(n, "the unit must be a constant")
 	}
-	u := strings.ToLower(c.text)
+	u := strings.ToLower(strings.TrimSpace(c.text))
+	if a, ok := unitAliases[u]; ok {
+		u = a
+	}
 	if !allowed[u] {
 		if u == "milliseconds" || u == "microseconds" {
 			return u, nil
@@ -310,6 +367,9 @@ func (p *pushdown) unit(n *pg_query.Node, allowed map[string]bool) (string, erro
 func (p *pushdown) unitName(n *pg_query.Node, allowed map[string]bool) (string, error) {
 	if cr := n.GetColumnRef(); cr != nil && len(cr.GetFields()) == 1 {
 		u := strings.ToLower(cr.GetFields()[0].GetString_().GetSval())
+		if a, ok := unitAliases[u]; ok {
+			u = a
+		}
 		if allowed[u] {
 			return u, nil
 		}
@@ -437,4 +497,75 @@ func (p *pushdown) window(w *pg_query.WindowDef, sc *pdScope) (string, error) {
 		}
 	}
 	return strings.Join(parts, " "), nil
+}
+
+// unitAliases are the abbreviations PostgreSQL accepts for date units.
+var unitAliases = map[string]string{
+	"y": "year", "yr": "year", "yrs": "year", "years": "year",
+	"qtr": "quarter", "quarters": "quarter",
+	"mon": "month", "mons": "month", "months": "month",
+	"w": "week", "weeks": "week",
+	"d": "day", "days": "day",
+	"h": "hour", "hr": "hour", "hrs": "hour", "hours": "hour",
+	"m": "minute", "min": "minute", "mins": "minute", "minutes": "minute",
+	"s": "second", "sec": "second", "secs": "second", "seconds": "second",
+	"ms": "milliseconds", "millisecond": "milliseconds", "msec": "milliseconds", "msecs": "milliseconds",
+	"us": "microseconds", "microsecond": "microseconds", "usec": "microseconds", "usecs": "microseconds",
+}
+
+// dateDiff renders the number of unit boundaries between a and b.
+func (p *pushdown) dateDiff(unit, a, b string) string {
+	if !p.postgres() {
+		return "date_diff('" + unit + "', " + a + ", " + b + ")"
+	}
+	part := func(f, x string) string { return "EXTRACT(" + f + " FROM " + x + ")" }
+	epoch := func(x string) string { return part("EPOCH", "date_trunc('"+unit+"', "+x+")") }
+	var s string
+	switch unit {
+	case "year":
+		s = part("YEAR", b) + " - " + part("YEAR", a)
+	case "quarter":
+		s = "(" + part("YEAR", b) + " - " + part("YEAR", a) + ") * 4 + " + part("QUARTER", b) + " - " + part("QUARTER", a)
+	case "month":
+		s = "(" + part("YEAR", b) + " - " + part("YEAR", a) + ") * 12 + " + part("MONTH", b) + " - " + part("MONTH", a)
+	case "week":
+		s = "(CAST(date_trunc('week', " + b + ") AS DATE) - CAST(date_trunc('week', " + a + ") AS DATE)) / 7"
+	case "day":
+		s = "CAST(" + b + " AS DATE) - CAST(" + a + " AS DATE)"
+	case "hour":
+		s = "(" + epoch(b) + " - " + epoch(a) + ") / 3600"
+	case "minute":
+		s = "(" + epoch(b) + " - " + epoch(a) + ") / 60"
+	default:
+		s = epoch(b) + " - " + epoch(a)
+	}
+	return "CAST(" + s + " AS BIGINT)"
+}
+
+// strptimeFormat translates a PostgreSQL to_timestamp template into
+// strptime's.
+func strptimeFormat(f string) string {
+	tokens := []struct{ pg, c string }{
+		{"YYYY", "%Y"}, {"HH24", "%H"}, {"HH12", "%I"}, {"MONTH", "%B"}, {"MON", "%b"}, {"DAY", "%A"}, {"DY", "%a"},
+		{"YY", "%y"}, {"MM", "%m"}, {"DD", "%d"}, {"HH", "%I"}, {"MI", "%M"}, {"SS", "%S"}, {"US", "%f"}, {"MS", "%g"},
+		{"AM", "%p"}, {"PM", "%p"}, {"TZ", "%Z"},
+	}
+	var b strings.Builder
+outer:
+	for i := 0; i < len(f); {
+		for _, t := range tokens {
+			if len(f)-i >= len(t.pg) && strings.EqualFold(f[i:i+len(t.pg)], t.pg) {
+				b.WriteString(t.c)
+				i += len(t.pg)
+				continue outer
+			}
+		}
+		if f[i] == '%' {
+			b.WriteString("%%")
+		} else {
+			b.WriteByte(f[i])
+		}
+		i++
+	}
+	return b.String()
 }

@@ -27,7 +27,12 @@ func (s *Session) planPushdown(ctx context.Context, sel *pg_query.SelectStmt) (p
 		return nil, err
 	}
 	types := rows.Types()
+	rows.Next()
+	err = rows.Err()
 	rows.Close()
+	if err != nil {
+		return nil, err
+	}
 	if len(types) != len(names) {
 		return nil, fmt.Errorf("planner: the warehouse answers %d columns for %d", len(types), len(names))
 	}

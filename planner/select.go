@@ -81,7 +81,9 @@ func pushable(err error) bool {
 		return false
 	}
 	return pe.Code == pgerrcode.FeatureNotSupported ||
-		pe.Code == pgerrcode.GroupingError && strings.Contains(pe.Message, "is a dimension")
+		pe.Code == pgerrcode.GroupingError && strings.Contains(pe.Message, "is a dimension") ||
+		// Row by row, pushed down, cubes joined need no primary keys.
+		pe.Code == pgerrcode.InvalidParameterValue && strings.Contains(pe.Message, "must select the primary key")
 }
 
 // planCube binds a SELECT over cubes to one cube query.
