@@ -47,6 +47,7 @@ var pdFuncs = map[string]pdFunc{
 	"coalesce": {1, -1, 's', ""}, "nullif": {2, 2, 's', ""},
 	// dates (date_trunc, date_part, extract, now and date are rendered below)
 	"make_date": {3, 3, 's', ""}, "age": {1, 2, 's', "-"},
+	"regexp_instr": {2, 6, 's', "-"}, "regexp_substr": {2, 5, 's', "-"}, "regexp_count": {2, 4, 's', "-"}, "regexp_like": {2, 3, 's', "-"},
 }
 
 // datePartFields are the fields EXTRACT and date_part may name.
@@ -225,6 +226,35 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 			return "", err
 		}
 		return p.dateDiff(unit, a, b), nil
+	case "timezone":
+		// x AT TIME ZONE zone
+		if len(args) != 2 {
+			break
+		}
+		zone, err := p.expr(args[0], sc)
+		if err != nil {
+			return "", err
+		}
+		x, err := p.expr(args[1], sc)
+		if err != nil {
+			return "", err
+		}
+		if p.postgres() {
+			return "(" + x + " AT TIME ZONE " + zone + ")", nil
+		}
+		return "timezone(" + zone + ", " + x + ")", nil
+	case "generate_series":
+		if len(args) < 2 || len(args) > 3 {
+			break
+		}
+		s, err := p.exprList(args, sc)
+		if err != nil {
+			return "", err
+		}
+		if p.postgres() {
+			return "generate_series(" + s + ")", nil
+		}
+		return "unnest(generate_series(" + s + "))", nil
 	case "ends_with":
 		if len(args) == 2 {
 			x, err := p.expr(args[0], sc)

@@ -53,10 +53,14 @@ func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgw
 					return p, nil
 				}
 				if pe, ok := err.(*pgerr.Error); !ok || pe.Code != pgerrcode.FeatureNotSupported {
-					return nil, err
+					return s.inWarehouse(ctx, sel, err)
 				}
 			}
-			return s.planCatalog(ctx, sel)
+			p, err := s.planCatalog(ctx, sel)
+			if err != nil {
+				return s.inWarehouse(ctx, sel, err)
+			}
+			return p, nil
 		}
 	}
 	switch {
@@ -70,6 +74,21 @@ func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgw
 		return s.planPushdown(ctx, sel)
 	}
 	return p, err
+}
+
+// inWarehouse evaluates a statement that reads no relation in the
+// warehouse when cubegate's own evaluator could not (a function or an
+// input format it does not know): err stands if the warehouse cannot
+// either.
+func (s *Session) inWarehouse(ctx context.Context, sel *pg_query.SelectStmt, err error) (pgwire.Portal, error) {
+	pe, ok := err.(*pgerr.Error)
+	if !ok || !(pe.Code == pgerrcode.UndefinedFunction || strings.HasPrefix(pe.Code, "22") || pe.Code == pgerrcode.FeatureNotSupported) {
+		return nil, err
+	}
+	if p, werr := s.planPushdown(ctx, sel); werr == nil {
+		return p, nil
+	}
+	return nil, err
 }
 
 // pushable reports whether a statement the binder refused may still run
@@ -531,6 +550,9 @@ func (b *binder) funcCall(n *pg_query.Node) (output, error) {
 			return output{}, unsupported(args[0], "date_trunc needs a constant granularity")
 		}
 		gran := strings.ToLower(g.text)
+		if a, ok := unitAliases[gran]; ok {
+			gran = a
+		}
 		if !cubes.Granularities[gran] {
 			return output{}, pgerr.New(pgerrcode.InvalidParameterValue, "unit %q not recognized for date_trunc", g.text).
 				At(g.loc + 1).WithHint("granularities are second, minute, hour, day, week, month, quarter and year")
