@@ -255,6 +255,60 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 			return "generate_series(" + s + ")", nil
 		}
 		return "unnest(generate_series(" + s + "))", nil
+	case "str_to_date":
+		// MySQL's STR_TO_DATE(text, '%Y-%m-%d %H:%i:%s'), which Cube accepts.
+		if len(args) != 2 {
+			break
+		}
+		x, err := p.expr(args[0], sc)
+		if err != nil {
+			return "", err
+		}
+		c, ok := p.s.params.constOf(args[1])
+		if !ok {
+			return "", unsupported(args[1], "str_to_date() needs a constant format")
+		}
+		if p.postgres() {
+			return "CAST(to_timestamp(" + x + ", " + p.arg(mysqlToPGFormat(c.text)) + ") AS TIMESTAMP)", nil
+		}
+		return "strptime(" + x + ", " + p.arg(strings.NewReplacer("%i", "%M", "%s", "%S").Replace(c.text)) + ")", nil
+	case "array_upper", "array_lower":
+		// Cube accepts them without the dimension: the first one.
+		if len(args) < 1 || len(args) > 2 {
+			break
+		}
+		x, err := p.expr(args[0], sc)
+		if err != nil {
+			return "", err
+		}
+		dim := "1"
+		if len(args) == 2 {
+			if dim, err = p.expr(args[1], sc); err != nil {
+				return "", err
+			}
+		}
+		if !p.postgres() {
+			if name == "array_lower" {
+				return "CASE WHEN len(" + x + ") > 0 THEN 1 END", nil
+			}
+			return "CASE WHEN len(" + x + ") > 0 THEN len(" + x + ") END", nil
+		}
+		return name + "(" + x + ", " + dim + ")", nil
+	case "charindex":
+		// CHARINDEX(needle, haystack)
+		if len(args) == 2 {
+			n, err := p.expr(args[0], sc)
+			if err != nil {
+				return "", err
+			}
+			h, err := p.expr(args[1], sc)
+			return "strpos(" + h + ", " + n + ")", err
+		}
+	case "isnull", "ifnull", "nvl":
+		if len(args) == 2 {
+			s, err := p.exprList(args, sc)
+			return "COALESCE(" + s + ")", err
+		}
 	case "ends_with":
 		if len(args) == 2 {
 			x, err := p.expr(args[0], sc)
@@ -596,6 +650,25 @@ outer:
 			b.WriteByte(f[i])
 		}
 		i++
+	}
+	return b.String()
+}
+
+// mysqlToPGFormat translates a MySQL date format into a PostgreSQL
+// to_timestamp template.
+func mysqlToPGFormat(f string) string {
+	conv := map[byte]string{'Y': "YYYY", 'y': "YY", 'm': "MM", 'c': "FMMM", 'd': "DD", 'e': "FMDD", 'H': "HH24", 'h': "HH12",
+		'i': "MI", 's': "SS", 'S': "SS", 'f': "US", 'p': "AM", 'b': "Mon", 'M': "Month", 'a': "Dy", 'W': "Day", 'j': "DDD"}
+	var b strings.Builder
+	for i := 0; i < len(f); i++ {
+		if f[i] == '%' && i+1 < len(f) {
+			if s, ok := conv[f[i+1]]; ok {
+				b.WriteString(s)
+				i++
+				continue
+			}
+		}
+		b.WriteByte(f[i])
 	}
 	return b.String()
 }
