@@ -33,6 +33,9 @@ type pushdown struct {
 	ctes     []map[string]*pdRel // WITH frames, innermost last
 	cubes    []string            // cubes read, for row filters and the audit log
 	n        int                 // generated aliases
+	// virtual marks, per rendered SELECT, its result columns that are a
+	// cube's __cubeJoinField passed along (see pdRel.virtual).
+	virtual map[*pg_query.SelectStmt][]bool
 }
 
 // pdRel is a relation in a FROM clause.
@@ -43,6 +46,24 @@ type pdRel struct {
 	prefix string      // column names in the rendered relation carry this prefix
 	cube   *cubes.Cube // a cube's row source
 	src    *cubes.RowSource
+	// virtual columns are __cubeJoinField, as the cube or a subquery
+	// passes it along: it joins cubes in FROM and has no value, so it may
+	// be selected (NULL, as Cube shows it) but not compared.
+	virtual map[string]bool
+}
+
+func virtualSet(cols []string, flags []bool) map[string]bool {
+	m := map[string]bool{}
+	for i, f := range flags {
+		if f && i < len(cols) {
+			m[cols[i]] = true
+		}
+	}
+	return m
+}
+
+func (r *pdRel) isVirtual(col string) bool {
+	return r.cube != nil && col == "__cubeJoinField" || r.virtual[col]
 }
 
 // unreadable reports a cube's measure that has no row value.
@@ -112,6 +133,7 @@ func (p *pushdown) render(sel *pg_query.SelectStmt, outer *pdScope) (string, []s
 			if err != nil {
 				return "", nil, err
 			}
+			virt := p.virtual[inner]
 			if names := cte.GetAliascolnames(); len(names) > 0 {
 				if len(names) > len(cols) {
 					return "", nil, pgerr.New(pgerrcode.InvalidColumnReference, "WITH query %q has %d columns available but %d columns specified", cte.GetCtename(), len(cols), len(names))
@@ -122,7 +144,7 @@ func (p *pushdown) render(sel *pg_query.SelectStmt, outer *pdScope) (string, []s
 				}
 			}
 			name := p.alias()
-			frame[cte.GetCtename()] = &pdRel{alias: cte.GetCtename(), sql: name, cols: cols}
+			frame[cte.GetCtename()] = &pdRel{alias: cte.GetCtename(), sql: name, cols: cols, virtual: virtualSet(cols, virt)}
 			if i > 0 {
 				b.WriteString(", ")
 			}
@@ -155,6 +177,7 @@ func (p *pushdown) render(sel *pg_query.SelectStmt, outer *pdScope) (string, []s
 		}
 		b.WriteString(" (" + r + ")")
 		cols = lc
+		p.setVirtual(sel, p.virtual[sel.GetLarg()])
 		sc = &pdScope{parent: outer, outputs: lc}
 	case len(sel.GetValuesLists()) > 0:
 		b.WriteString("VALUES ")
@@ -194,10 +217,11 @@ func (p *pushdown) render(sel *pg_query.SelectStmt, outer *pdScope) (string, []s
 				b.WriteString("DISTINCT ON (" + s + ") ")
 			}
 		}
-		targets, names, err := p.targets(sel.GetTargetList(), sc)
+		targets, names, virt, err := p.targets(sel.GetTargetList(), sc)
 		if err != nil {
 			return "", nil, err
 		}
+		p.setVirtual(sel, virt)
 		b.WriteString(targets)
 		cols = names
 		sc.outputs = names
@@ -458,10 +482,14 @@ func (p *pushdown) fromItem(n *pg_query.Node, sc *pdScope) (string, error) {
 			}
 			sql := p.alias()
 			cols := r.cols
+			virt := make([]bool, len(cols))
+			for i, c := range cols {
+				virt[i] = r.virtual[c]
+			}
 			if cn := rv.GetAlias().GetColnames(); len(cn) > 0 {
 				cols = renameCols(cols, cn)
 			}
-			sc.rels = append(sc.rels, &pdRel{alias: alias, sql: sql, cols: cols})
+			sc.rels = append(sc.rels, &pdRel{alias: alias, sql: sql, cols: cols, virtual: virtualSet(cols, virt)})
 			return p.quote(r.sql) + " AS " + p.quote(sql) + p.columnList(cols), nil
 		}
 		if _, ok := p.lookupCube(rv); ok {
@@ -492,7 +520,7 @@ func (p *pushdown) fromItem(n *pg_query.Node, sc *pdScope) (string, error) {
 			cols = renameCols(cols, cn)
 		}
 		name := p.alias()
-		sc.rels = append(sc.rels, &pdRel{alias: alias, sql: name, cols: cols})
+		sc.rels = append(sc.rels, &pdRel{alias: alias, sql: name, cols: cols, virtual: virtualSet(cols, p.virtual[rs.GetSubquery().GetSelectStmt()])})
 		return "(" + sql + ") AS " + p.quote(name) + p.columnList(cols), nil
 	case n.GetJoinExpr() != nil:
 		j := n.GetJoinExpr()
@@ -539,8 +567,9 @@ func renameCols(cols []string, names []*pg_query.Node) []string {
 }
 
 // targets renders the SELECT list, every column named.
-func (p *pushdown) targets(list []*pg_query.Node, sc *pdScope) (string, []string, error) {
+func (p *pushdown) targets(list []*pg_query.Node, sc *pdScope) (string, []string, []bool, error) {
 	var parts, names []string
+	var virt []bool
 	for _, n := range list {
 		rt := n.GetResTarget()
 		if cr := rt.GetVal().GetColumnRef(); cr != nil && isStarRef(cr) {
@@ -557,24 +586,37 @@ func (p *pushdown) targets(list []*pg_query.Node, sc *pdScope) (string, []string
 				found = true
 				for _, c := range r.cols {
 					if r.unreadable(c) {
-						return "", nil, errUnreadable(r, c, cr.GetLocation())
+						return "", nil, nil, errUnreadable(r, c, cr.GetLocation())
 					}
 					parts = append(parts, p.quote(r.sql)+"."+p.quote(r.prefix+c)+" AS "+p.quote(c))
 					names = append(names, c)
+					virt = append(virt, r.isVirtual(c))
 				}
 			}
 			if !found {
 				if qual != "" {
-					return "", nil, pgerr.New(pgerrcode.UndefinedTable, "missing FROM-clause entry for table %q", qual).At(cr.GetLocation() + 1)
+					return "", nil, nil, pgerr.New(pgerrcode.UndefinedTable, "missing FROM-clause entry for table %q", qual).At(cr.GetLocation() + 1)
 				}
-				return "", nil, pgerr.New(pgerrcode.SyntaxError, "SELECT * with no tables specified is not valid").At(cr.GetLocation() + 1)
+				return "", nil, nil, pgerr.New(pgerrcode.SyntaxError, "SELECT * with no tables specified is not valid").At(cr.GetLocation() + 1)
 			}
 			continue
 		}
-		s, err := p.expr(rt.GetVal(), sc)
-		if err != nil {
-			return "", nil, err
+		var s string
+		var err error
+		isVirtual := false
+		if cr := rt.GetVal().GetColumnRef(); cr != nil {
+			// A column passed along as it is may be virtual.
+			var rel *pdRel
+			var col string
+			s, rel, col, err = p.column(cr, sc)
+			isVirtual = err == nil && rel.isVirtual(col)
+		} else {
+			s, err = p.expr(rt.GetVal(), sc)
 		}
+		if err != nil {
+			return "", nil, nil, err
+		}
+		virt = append(virt, isVirtual)
 		name := rt.GetName()
 		if name == "" {
 			name = figureColname(rt.GetVal())
@@ -582,7 +624,14 @@ func (p *pushdown) targets(list []*pg_query.Node, sc *pdScope) (string, []string
 		parts = append(parts, s+" AS "+p.quote(name))
 		names = append(names, name)
 	}
-	return strings.Join(parts, ", "), names, nil
+	return strings.Join(parts, ", "), names, virt, nil
+}
+
+func (p *pushdown) setVirtual(sel *pg_query.SelectStmt, flags []bool) {
+	if p.virtual == nil {
+		p.virtual = map[*pg_query.SelectStmt][]bool{}
+	}
+	p.virtual[sel] = flags
 }
 
 func isStarRef(cr *pg_query.ColumnRef) bool {
@@ -928,7 +977,12 @@ func (p *pushdown) expr(n *pg_query.Node, sc *pdScope) (string, error) {
 		if isStarRef(cr) {
 			return "", unsupported(n, "* is only allowed in the SELECT list and COUNT(*)")
 		}
-		s, _, _, err := p.column(cr, sc)
+		s, rel, col, err := p.column(cr, sc)
+		if err == nil && rel.isVirtual(col) {
+			// It joins cubes in FROM; it has no value of its own.
+			return "", pgerr.New(pgerrcode.FeatureNotSupported, "__cubeJoinField has no value: it only joins cubes").
+				At(cr.GetLocation() + 1).WithHint("join the cubes themselves: FROM a JOIN b ON a.__cubeJoinField = b.__cubeJoinField")
+		}
 		return s, err
 	case n.GetAConst() != nil:
 		s, err := p.constant(n.GetAConst())

@@ -364,7 +364,11 @@ func init() {
 			n, _ := toInt(a[1])
 			return strings.Repeat(x.text(a[0], t[0]), int(max(n, 0))), nil
 		}},
-		"to_char": {ret: ret(tText), min: 1, max: 2, strict: true, call: func(x *executor, a []any, t []uint32) (any, error) { return x.text(a[0], t[0]), nil }},
+		"to_char": {ret: ret(tText), min: 1, max: 2, strict: true, call: func(x *executor, a []any, t []uint32) (any, error) {
+			// Templates are not evaluated here: the statement goes to the
+			// warehouse (see planner.inWarehouse).
+			return nil, pgerr.New(pgerrcode.FeatureNotSupported, "to_char() is not evaluated by the catalog")
+		}},
 		"abs": {ret: argType(0), min: 1, max: 1, strict: true, call: func(_ *executor, a []any, _ []uint32) (any, error) {
 			switch v := a[0].(type) {
 			case int64:

@@ -1,18 +1,71 @@
 package app
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/rs/zerolog"
+
+	"github.com/cubegate/cubegate/warehouse"
 )
 
-// TestCorpusData replays the corpus kit's data queries (not those over
-// cubes of other fixtures) through the gateway on PostgreSQL.
-func TestCorpusData(t *testing.T) {
-	env := startCorpus(t)
-	cmd := exec.Command("bash", filepath.Join(corpusDir, "cube-tests", "run.sh"), env.gateway,
+// startCorpusDuckDB serves the corpus kit's model on an embedded DuckDB
+// loaded with the kit's warehouse.sql.
+func startCorpusDuckDB(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "wh.duckdb")
+	w, err := warehouse.OpenDuckDB(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script, err := os.ReadFile(filepath.Join(corpusDir, "cube-tests", "data", "warehouse.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.DB().ExecContext(ctx, string(script)); err != nil {
+		t.Fatalf("warehouse.sql on DuckDB: %v", err)
+	}
+	w.Close()
+	model, _ := filepath.Abs(filepath.Join(corpusDir, "cube-tests", "model"))
+	cfg := Defaults()
+	cfg.SQL.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Model.Dir = model
+	cfg.Warehouse.DSN = "duckdb://" + path
+	cfg.State.DSN = "sqlite://" + filepath.Join(dir, "state.db")
+	cfg.DataSource.Name = "db"
+	g, err := Start(ctx, cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	_, _, connStr, err := g.MintCredential(ctx, "corpus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return connStr + "?sslmode=disable"
+}
+
+// runCorpusData replays the kit's data queries (but those over cubes of
+// other fixtures) and returns run.sh's per-tool report and its results.
+func runCorpusData(t *testing.T, dsn string) (string, []corpusResult) {
+	t.Helper()
+	cmd := exec.Command("bash", filepath.Join(corpusDir, "cube-tests", "run.sh"), dsn,
 		filepath.Join(corpusDir, "cube-tests", "queries.jsonl"), "--kind", "data", "--skip-tag", "outside-model", "--jobs", "2")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -21,7 +74,211 @@ func TestCorpusData(t *testing.T) {
 		t.Fatalf("run.sh: %v\n%s", err, stderr.String())
 	}
 	if p := os.Getenv("CORPUS_OUT"); p != "" {
-		os.WriteFile(p, out, 0o644)
+		_ = os.WriteFile(p, out, 0o644)
 	}
-	t.Log("\n" + stderr.String())
+	var results []corpusResult
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		var r corpusResult
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, r)
+	}
+	return stderr.String(), results
+}
+
+type corpusResult struct {
+	ID       string `json:"id"`
+	Tool     string `json:"tool"`
+	OK       bool   `json:"ok"`
+	SQLState string `json:"sqlstate"`
+	Message  string `json:"message"`
+}
+
+type corpusQuery struct {
+	ID    string   `json:"id"`
+	Kind  string   `json:"kind"`
+	SQL   string   `json:"sql"`
+	Setup []string `json:"setup"`
+	PG15  string   `json:"pg15"`
+	Tags  []string `json:"tags"`
+}
+
+func loadCorpusQueries(t *testing.T) map[string]corpusQuery {
+	t.Helper()
+	f, err := os.Open(filepath.Join(corpusDir, "cube-tests", "queries.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]corpusQuery{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		var q corpusQuery
+		if err := json.Unmarshal(sc.Bytes(), &q); err != nil {
+			t.Fatal(err)
+		}
+		out[q.ID] = q
+	}
+	return out
+}
+
+// corpusBar is the issue's bar: 90% of the data queries run as written.
+const corpusBar = 0.90
+
+func checkCorpusBar(t *testing.T, warehouse, report string, results []corpusResult) {
+	t.Helper()
+	ok := 0
+	for _, r := range results {
+		if r.OK {
+			ok++
+		}
+	}
+	t.Logf("%s: %d of %d corpus data queries run (%.1f%%)\n%s", warehouse, ok, len(results), 100*float64(ok)/float64(len(results)), report)
+	if len(results) < 290 {
+		t.Fatalf("%s: only %d data queries ran", warehouse, len(results))
+	}
+	if float64(ok) < corpusBar*float64(len(results)) {
+		t.Errorf("%s: %d of %d corpus data queries run, below %.0f%%", warehouse, ok, len(results), 100*corpusBar)
+	}
+}
+
+// TestCorpusData replays the corpus kit's data queries through the
+// gateway on PostgreSQL, and compares every answer whose statement is
+// plain PostgreSQL with the shadow database's, value by value.
+func TestCorpusData(t *testing.T) {
+	env := startCorpus(t)
+	report, results := runCorpusData(t, env.gateway)
+	checkCorpusBar(t, "PostgreSQL", report, results)
+
+	// Differential: the shadow holds the cubes as row-level tables, so a
+	// statement PostgreSQL runs there must give the same rows through the
+	// gateway. MEASURE() is left out: the shadow's is a stand-in.
+	queries := loadCorpusQueries(t)
+	ctx := context.Background()
+	gw, err := pgx.Connect(ctx, env.gateway)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close(ctx)
+	sh, err := pgx.Connect(ctx, env.shadow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sh.Close(ctx)
+	measure := regexp.MustCompile(`(?i)\bmeasure\s*\(`)
+	compared, differ := 0, 0
+	for _, r := range results {
+		q := queries[r.ID]
+		if !r.OK || q.PG15 != "ok" || len(q.Setup) > 0 || measure.MatchString(q.SQL) || strings.Contains(strings.ToLower(q.SQL), "now()") || strings.Contains(q.SQL, "pg_backend_pid") ||
+			regexp.MustCompile(`(?i)current_(date|timestamp)|localtimestamp|random\(`).MatchString(q.SQL) {
+			continue
+		}
+		want, err := corpusRows(ctx, sh, q.SQL)
+		if err != nil {
+			continue // the shadow's MEASURE stand-in or such
+		}
+		got, err := corpusRows(ctx, gw, q.SQL)
+		if err != nil {
+			t.Errorf("%s: gateway: %v", q.ID, err)
+			continue
+		}
+		compared++
+		// Rows compare as multisets: ORDER BY leaves ties in any order.
+		sort.Strings(got)
+		sort.Strings(want)
+		if !sameRows(got, want) {
+			differ++
+			t.Errorf("%s answers differently from the shadow:\n%s\n got  %.400v\n want %.400v", q.ID, q.SQL, got, want)
+		}
+	}
+	t.Logf("differential: %d statements compared with the shadow, %d differ", compared, differ)
+	if compared < 100 {
+		t.Errorf("only %d statements compared with the shadow", compared)
+	}
+}
+
+// TestCorpusDataDuckDB replays the same queries on embedded DuckDB.
+func TestCorpusDataDuckDB(t *testing.T) {
+	dsn := startCorpusDuckDB(t)
+	report, results := runCorpusData(t, dsn)
+	checkCorpusBar(t, "DuckDB", report, results)
+}
+
+// corpusRows runs a statement and renders its rows as text lines.
+func corpusRows(ctx context.Context, c *pgx.Conn, sql string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rows, err := c.Query(ctx, sql, pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return nil, err
+		}
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			parts[i] = corpusValue(v)
+		}
+		out = append(out, strings.Join(parts, "|"))
+	}
+	return out, rows.Err()
+}
+
+func corpusValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "NULL"
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	case float32:
+		return strconv.FormatFloat(float64(x), 'g', 6, 64)
+	case float64:
+		return strconv.FormatFloat(x, 'g', 12, 64)
+	}
+	if n, ok := v.(pgtype.Numeric); ok {
+		f, err := n.Float64Value()
+		if err == nil && f.Valid {
+			return strconv.FormatFloat(f.Float64, 'g', 12, 64)
+		}
+	}
+	s := fmt.Sprint(v)
+	if f, err := strconv.ParseFloat(s, 64); err == nil && strings.ContainsAny(s, ".e") {
+		return strconv.FormatFloat(f, 'g', 12, 64)
+	}
+	return s
+}
+
+// sameRows compares rendered rows, numbers to 9 significant digits.
+func sameRows(got, want []string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if got[i] == want[i] {
+			continue
+		}
+		g, w := strings.Split(got[i], "|"), strings.Split(want[i], "|")
+		if len(g) != len(w) {
+			return false
+		}
+		for j := range g {
+			if g[j] == w[j] {
+				continue
+			}
+			a, err1 := strconv.ParseFloat(g[j], 64)
+			b, err2 := strconv.ParseFloat(w[j], 64)
+			if err1 != nil || err2 != nil || math.Abs(a-b) > 1e-9*math.Max(1, math.Abs(b)) {
+				return false
+			}
+		}
+	}
+	return true
 }
