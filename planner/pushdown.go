@@ -1019,6 +1019,12 @@ func (p *pushdown) expr(n *pg_query.Node, sc *pdScope) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		if !p.postgres() && (t == "DATE" || t == "TIMESTAMP") && isText(tc.GetArg()) {
+			// PostgreSQL also reads dates written YYYYMMDD; DuckDB does
+			// not.
+			return "CASE WHEN " + inner + " IS NULL OR TRY_CAST(" + inner + " AS " + t + ") IS NOT NULL THEN CAST(" + inner + " AS " + t +
+				") ELSE CAST(strptime(" + inner + ", '%Y%m%d') AS " + t + ") END", nil
+		}
 		return "CAST(" + inner + " AS " + t + ")", nil
 	case n.GetAExpr() != nil:
 		return p.aexpr(n.GetAExpr(), sc)
@@ -1119,6 +1125,20 @@ func (p *pushdown) expr(n *pg_query.Node, sc *pdScope) (string, error) {
 		return "(" + s + ")", err
 	}
 	return "", unsupported(n, "this expression is not supported over cubes")
+}
+
+// isText reports a string literal or a cast to text.
+func isText(n *pg_query.Node) bool {
+	if c := n.GetAConst(); c != nil {
+		return c.GetSval() != nil
+	}
+	if tc := n.GetTypeCast(); tc != nil {
+		switch typeNameOf(tc.GetTypeName()) {
+		case "text", "varchar", "character varying", "bpchar", "char":
+			return true
+		}
+	}
+	return false
 }
 
 func located(err error, loc int32) error {

@@ -36,7 +36,7 @@ var pdFuncs = map[string]pdFunc{
 	"concat": {1, -1, 's', ""}, "concat_ws": {2, -1, 's', ""}, "left": {2, 2, 's', ""}, "right": {2, 2, 's', ""},
 	"replace": {3, 3, 's', ""}, "split_part": {3, 3, 's', ""}, "reverse": {1, 1, 's', ""}, "repeat": {2, 2, 's', ""},
 	"lpad": {2, 3, 's', ""}, "rpad": {2, 3, 's', ""}, "initcap": {1, 1, 's', "-"}, "md5": {1, 1, 's', ""},
-	"starts_with": {2, 2, 's', ""}, "regexp_replace": {3, 4, 's', ""}, "to_char": {2, 2, 's', "-"},
+	"starts_with": {2, 2, 's', ""}, "regexp_replace": {3, 4, 's', ""}, "to_char": {2, 2, 's', ""},
 	// numbers
 	"abs": {1, 1, 's', ""}, "round": {1, 2, 's', ""}, "floor": {1, 1, 's', ""}, "ceil": {1, 1, 's', ""}, "ceiling": {1, 1, 's', ""},
 	"trunc": {1, 2, 's', ""}, "sqrt": {1, 1, 's', ""}, "cbrt": {1, 1, 's', ""}, "power": {2, 2, 's', ""}, "pow": {2, 2, 's', "power"},
@@ -187,6 +187,19 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 		if len(args) == 0 {
 			return "CURRENT_TIMESTAMP", nil
 		}
+	case "to_char":
+		if len(args) != 2 || p.postgres() {
+			break
+		}
+		x, err := p.expr(args[0], sc)
+		if err != nil {
+			return "", err
+		}
+		c, ok := p.s.params.constOf(args[1])
+		if !ok {
+			return "", unsupported(args[1], "to_char() needs a constant template on this warehouse")
+		}
+		return "strftime(" + x + ", " + p.arg(strptimeFormat(strings.ReplaceAll(c.text, "FM", ""))) + ")", nil
 	case "to_timestamp", "to_date":
 		if len(args) != 2 {
 			break
