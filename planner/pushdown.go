@@ -530,6 +530,13 @@ func (p *pushdown) fromItem(n *pg_query.Node, sc *pdScope) (string, error) {
 		if j.GetAlias() != nil || j.GetIsNatural() || len(j.GetUsingClause()) > 0 {
 			return "", unsupported(n, "NATURAL, USING and aliased joins over cubes are not supported").WithHint("write the join condition with ON")
 		}
+		_, lc := p.cubeGroup(j.GetLarg())
+		_, rc := p.cubeGroup(j.GetRarg())
+		if lc && rc {
+			// Cubes join along the model's paths only.
+			return "", unsupported(n, "a join between cubes must be INNER, LEFT or CROSS, ON a.__cubeJoinField = b.__cubeJoinField").
+				WithHint("the join path comes from the model")
+		}
 		l, err := p.fromItem(j.GetLarg(), sc)
 		if err != nil {
 			return "", err

@@ -71,7 +71,17 @@ func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgw
 	}
 	p, err := s.planCube(ctx, sel)
 	if err != nil && pushable(err) {
-		return s.planPushdown(ctx, sel)
+		pp, perr := s.planPushdown(ctx, sel)
+		if perr == nil {
+			return pp, nil
+		}
+		// The binder's refusal names the construct when it is one the
+		// push-down cannot help with either (a join condition that is
+		// not the model's, an aggregate the dimension does not take).
+		if pe := err.(*pgerr.Error); !strings.Contains(pe.Message, "not supported yet") {
+			return nil, err
+		}
+		return nil, perr
 	}
 	return p, err
 }
@@ -82,7 +92,13 @@ func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgw
 // either.
 func (s *Session) inWarehouse(ctx context.Context, sel *pg_query.SelectStmt, err error) (pgwire.Portal, error) {
 	pe, ok := err.(*pgerr.Error)
-	if !ok || !(pe.Code == pgerrcode.UndefinedFunction || strings.HasPrefix(pe.Code, "22") || pe.Code == pgerrcode.FeatureNotSupported) {
+	if !ok {
+		return nil, err
+	}
+	// Input cubegate's evaluator rejects is retried on PostgreSQL only,
+	// whose verdict is then PostgreSQL's own.
+	data := strings.HasPrefix(pe.Code, "22") && s.h.dialect.Name() == "postgres"
+	if !(pe.Code == pgerrcode.UndefinedFunction || data || pe.Code == pgerrcode.FeatureNotSupported) {
 		return nil, err
 	}
 	if p, werr := s.planPushdown(ctx, sel); werr == nil {

@@ -71,6 +71,14 @@ func (x *executor) compileSRF(fc *pg_query.FuncCall, name string, sc *scope) (*s
 		if err := need(2); err != nil {
 			return nil, err
 		}
+		for _, a := range args {
+			switch a.typ {
+			case tInt2, tInt4, tInt8, tNumeric, tUnknown:
+			default:
+				// Dates and intervals: the warehouse's to evaluate.
+				return nil, pgerr.New(pgerrcode.FeatureNotSupported, "generate_series over %s is not evaluated by the catalog", x.typeName(a.typ))
+			}
+		}
 		t := numericResult(args[0].typ, args[1].typ)
 		return single(t, func(v []any) ([]any, error) {
 			if v[0] == nil || v[1] == nil {

@@ -291,7 +291,11 @@ func checkGateway(t *testing.T, g *Gateway) {
 			sameCells(t, "psql "+c.name, got, direct(t, g, c.direct))
 		}
 		// A wrong password is refused by psql too, with the Postgres message.
-		bad := strings.Replace(connStr, pw, pw[:len(pw)-1]+"x", 1)
+		wrong := "x"
+		if strings.HasSuffix(pw, wrong) {
+			wrong = "y"
+		}
+		bad := strings.Replace(connStr, pw, pw[:len(pw)-1]+wrong, 1)
 		out, err := exec.Command(psql, bad, "-X", "-c", "SELECT 1").CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "password authentication failed") {
 			t.Fatalf("wrong password: %v\n%s", err, out)
