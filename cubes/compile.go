@@ -753,6 +753,9 @@ func (c *Compiled) String() string {
 	return b.String()
 }
 
+// FormatArg prints a bound argument as EXPLAIN shows it.
+func FormatArg(a any) string { return formatArg(a) }
+
 func formatArg(a any) string {
 	switch v := a.(type) {
 	case string:

@@ -43,6 +43,9 @@ type RowSourceOptions struct {
 	FirstArg int
 	// Allowed reports whether a member may be read; nil allows all.
 	Allowed func(cube, member string) bool
+	// Only, when set, lists the columns ("cube.member") the statement
+	// reads: the others are left out of the SQL (but not of Columns).
+	Only map[string]bool
 }
 
 // RowSource renders the rows of the named cubes (or views).
@@ -57,6 +60,7 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 		c.loc = loc
 	}
 	allowed := func(cube, member string) bool { return o.Allowed == nil || o.Allowed(cube, member) }
+	read := func(full string) bool { return o.Only == nil || o.Only[full] }
 	src := &RowSource{Columns: map[string][]string{}, Aggregates: map[string]string{}, Unreadable: map[string]bool{}}
 	var segs []string // rendered segment conditions, after the members
 	var segNames []string
@@ -72,6 +76,9 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 			}
 			cols = append(cols, ms.Name)
 			full := cube.Name + "." + ms.Name
+			if !read(full) {
+				continue
+			}
 			switch rm := resolveMember(ms).(*Measure); rm.Type {
 			case TypeNumber, TypeString, TypeTime, TypeBoolean:
 				agg, inner, ok := singleAggregate(rm.SQL)
@@ -95,14 +102,21 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 		}
 		for _, dm := range cube.Dimensions {
 			if dm.Public && allowed(cube.Name, dm.Name) {
+				cols = append(cols, dm.Name)
+				if !read(cube.Name + "." + dm.Name) {
+					continue
+				}
 				if err := c.addColumn(Column{Name: cube.Name + "." + dm.Name, Member: dm}); err != nil {
 					return nil, err
 				}
-				cols = append(cols, dm.Name)
 			}
 		}
 		for _, sg := range cube.Segments {
 			if sg.Public && allowed(cube.Name, sg.Name) {
+				cols = append(cols, sg.Name)
+				if !read(cube.Name + "." + sg.Name) {
+					continue
+				}
 				s, err := c.r.segmentExpr(resolveMember(sg).(*Segment))
 				if err != nil {
 					return nil, err
@@ -110,7 +124,6 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 				c.use(resolveMember(sg).OwnerCube())
 				segs = append(segs, "COALESCE(("+s+"), false)")
 				segNames = append(segNames, cube.Name+"."+sg.Name)
-				cols = append(cols, sg.Name)
 			}
 		}
 		for _, mem := range cube.Measures {
@@ -120,8 +133,12 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 			c.use(resolveMember(mem).OwnerCube())
 		}
 		cols = append(cols, "__user", "__cubeJoinField")
-		segs = append(segs, "CAST(NULL AS TEXT)", "CAST(NULL AS TEXT)")
-		segNames = append(segNames, cube.Name+".__user", cube.Name+".__cubeJoinField")
+		for _, v := range []string{"__user", "__cubeJoinField"} {
+			if read(cube.Name + "." + v) {
+				segs = append(segs, "CAST(NULL AS TEXT)")
+				segNames = append(segNames, cube.Name+"."+v)
+			}
+		}
 		src.Columns[cube.Name] = cols
 	}
 	var where []string
@@ -153,6 +170,9 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 		b.WriteString(s)
 		b.WriteString(" AS ")
 		b.WriteString(d.QuoteIdent(segNames[i]))
+	}
+	if len(c.exprs) == 0 && len(segs) == 0 {
+		b.WriteString("1 AS " + d.QuoteIdent("__row")) // COUNT(*) reads no column
 	}
 	b.WriteString(" FROM ")
 	b.WriteString(plan.from)

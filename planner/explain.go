@@ -3,6 +3,7 @@ package planner
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v5"
@@ -23,16 +24,9 @@ func (s *Session) planExplain(ctx context.Context, n *pg_query.ExplainStmt) (pgw
 			return nil, unsupported(nil, "EXPLAIN ANALYZE is not supported yet").WithHint("EXPLAIN shows the warehouse SQL; run it on the warehouse to analyze it")
 		}
 	}
-	p, err := s.plan(ctx, n.GetQuery())
+	lines, err := s.explain(ctx, n.GetQuery(), verbose)
 	if err != nil {
 		return nil, err
-	}
-	defer p.Close()
-	var lines []string
-	if cp, ok := p.(*cubePortal); ok {
-		lines = explainLines(cp.query, cp.compiled, s.h.wh.Dialect(), verbose, cp)
-	} else {
-		lines = []string{"Answered by cubegate itself: no warehouse query."}
 	}
 	rows := make([][]any, len(lines))
 	for i, l := range lines {
@@ -41,7 +35,40 @@ func (s *Session) planExplain(ctx context.Context, n *pg_query.ExplainStmt) (pgw
 	return &staticPortal{tag: "EXPLAIN", cols: []pgwire.Column{textCol("QUERY PLAN")}, rows: rows}, nil
 }
 
-// explainLines is the printed plan; the golden tests use the same printer.
+// explain plans a statement without running it and prints the plan; the
+// golden tests use the same printer.
+func (s *Session) explain(ctx context.Context, n *pg_query.Node, verbose bool) ([]string, error) {
+	s.explaining = true
+	defer func() { s.explaining = false }()
+	p, err := s.plan(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	switch pp := p.(type) {
+	case *cubePortal:
+		return explainLines(pp.query, pp.compiled, s.h.dialect.Name(), verbose, pp), nil
+	case *rowsPortal:
+		return pp.explain(s.h.dialect.Name()), nil
+	}
+	return []string{"Answered by cubegate itself: no warehouse query."}, nil
+}
+
+// explain prints a pushed-down statement: its plan, then the warehouse
+// SQL and its arguments.
+func (p *rowsPortal) explain(dialect string) []string {
+	out := []string{"Push-down: one warehouse statement over cube row sources"}
+	for _, s := range p.sources {
+		out = append(out, "  "+s)
+	}
+	out = append(out, "Warehouse SQL ("+dialect+"):", "  "+p.sql)
+	for i, a := range p.args {
+		out = append(out, "  parameter $"+strconv.Itoa(i+1)+" = "+cubes.FormatArg(a))
+	}
+	return out
+}
+
+// explainLines prints a cube query's plan.
 func explainLines(q *cubes.Query, c *cubes.Compiled, dialect string, verbose bool, cp *cubePortal) []string {
 	qj, _ := json.Marshal(q)
 	out := []string{"Cube query: " + string(qj), "Warehouse SQL (" + dialect + "):"}

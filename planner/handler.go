@@ -99,6 +99,8 @@ type Session struct {
 	// discarded is set by DISCARD ALL until the wire has taken it.
 	discarded bool
 	loc       *time.Location // cache of the TimeZone setting
+	// explaining plans without asking the warehouse anything (EXPLAIN).
+	explaining bool
 }
 
 // TxStatus implements pgwire.Session.

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -33,6 +34,10 @@ type pushdown struct {
 	ctes     []map[string]*pdRel // WITH frames, innermost last
 	cubes    []string            // cubes read, for row filters and the audit log
 	n        int                 // generated aliases
+	sources  []string            // row sources, described (EXPLAIN)
+	// used collects, per row source, the columns the statement reads;
+	// prune is the first rendering's, so the second leaves the others out.
+	used, prune map[string]map[string]bool
 	// virtual marks, per rendered SELECT, its result columns that are a
 	// cube's __cubeJoinField passed along (see pdRel.virtual).
 	virtual map[*pg_query.SelectStmt][]bool
@@ -85,6 +90,34 @@ type pdScope struct {
 }
 
 func (p *pushdown) quote(s string) string { return p.d.QuoteIdent(s) }
+
+// use records that the statement reads a column of a row source.
+func (p *pushdown) use(r *pdRel, col string) {
+	if r.cube == nil {
+		return
+	}
+	if p.used == nil {
+		p.used = map[string]map[string]bool{}
+	}
+	if p.used[r.sql] == nil {
+		p.used[r.sql] = map[string]bool{}
+	}
+	p.used[r.sql][r.prefix+col] = true
+}
+
+// renderStatement renders a statement twice: the first pass learns which
+// columns of each row source it reads, the second leaves the rest out.
+func (p *pushdown) renderStatement(sel *pg_query.SelectStmt) (string, []string, error) {
+	if _, _, err := p.render(sel, nil); err != nil {
+		return "", nil, err
+	}
+	used := p.used
+	*p = pushdown{s: p.s, m: p.m, d: p.d, prune: used}
+	if p.prune == nil {
+		p.prune = map[string]map[string]bool{}
+	}
+	return p.render(sel, nil)
+}
 
 // arg binds a value. Equal values share one argument, so that an
 // expression written twice (in SELECT and GROUP BY) renders the same.
@@ -449,7 +482,14 @@ func (p *pushdown) cubeSource(rvs []*pg_query.RangeVar, sc *pdScope) (string, er
 		}
 		names = append(names, c.Name)
 	}
+	alias := p.alias()
 	opts := cubes.RowSourceOptions{FirstArg: len(p.args), Allowed: sec.Allows, Filters: RowFilters(sec, names)}
+	if p.prune != nil {
+		opts.Only = p.prune[alias]
+		if opts.Only == nil {
+			opts.Only = map[string]bool{}
+		}
+	}
 	if tz := p.s.vars.m["timezone"]; tz != "UTC" && tz != "GMT" {
 		opts.Timezone = tz
 	}
@@ -459,7 +499,14 @@ func (p *pushdown) cubeSource(rvs []*pg_query.RangeVar, sc *pdScope) (string, er
 	}
 	p.args = append(p.args, src.Args...)
 	p.cubes = append(p.cubes, names...)
-	alias := p.alias()
+	desc := "Row source " + alias + ": " + strings.Join(names, " ⋈ ")
+	if len(opts.Filters) > 0 {
+		desc += fmt.Sprintf(" (%d row filters)", len(opts.Filters))
+	}
+	if opts.Timezone != "" {
+		desc += " in " + opts.Timezone
+	}
+	p.sources = append(p.sources, desc)
 	for i, rv := range rvs {
 		c, _ := p.m.Cube(names[i])
 		a := rv.GetAlias().GetAliasname()
@@ -595,6 +642,7 @@ func (p *pushdown) targets(list []*pg_query.Node, sc *pdScope) (string, []string
 					if r.unreadable(c) {
 						return "", nil, nil, errUnreadable(r, c, cr.GetLocation())
 					}
+					p.use(r, c)
 					parts = append(parts, p.quote(r.sql)+"."+p.quote(r.prefix+c)+" AS "+p.quote(c))
 					names = append(names, c)
 					virt = append(virt, r.isVirtual(c))
@@ -745,6 +793,7 @@ func (p *pushdown) column(cr *pg_query.ColumnRef, sc *pdScope) (string, *pdRel, 
 			return "", nil, "", pgerr.New(pgerrcode.AmbiguousColumn, "column reference %q is ambiguous", col).At(cr.GetLocation() + 1)
 		case len(hits) == 1:
 			r := hits[0]
+			p.use(r, hitCols[0])
 			if r.unreadable(hitCols[0]) {
 				return "", nil, "", errUnreadable(r, hitCols[0], cr.GetLocation())
 			}

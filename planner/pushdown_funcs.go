@@ -127,6 +127,11 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 			if err != nil {
 				return "", err
 			}
+			if d := dimensionOf(rel, member); d != nil && (name == "sum" || name == "avg") && d.Type != cubes.TypeNumber {
+				typ := map[cubes.MemberType]string{cubes.TypeString: "text", cubes.TypeTime: "timestamp without time zone", cubes.TypeBoolean: "boolean"}[d.Type]
+				return "", pgerr.New(pgerrcode.UndefinedFunction, "function %s(%s) does not exist", name, typ).
+					At(loc+1).WithHint("%s is a %s dimension", member, d.Type)
+			}
 			if m := measureOf(rel, member); m != nil {
 				agg := name
 				if fc.GetAggDistinct() && name == "count" {
@@ -424,6 +429,19 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 		b.WriteString(" FILTER (WHERE " + c + ")")
 	}
 	return b.String() + over, nil
+}
+
+// dimensionOf is the dimension a cube column stands for, if any.
+func dimensionOf(rel *pdRel, member string) *cubes.Dimension {
+	if rel == nil || rel.cube == nil {
+		return nil
+	}
+	m, ok := rel.cube.LookupMember(member)
+	if !ok {
+		return nil
+	}
+	d, _ := m.(*cubes.Dimension)
+	return d
 }
 
 // measureOf is the measure a cube column stands for, if any.

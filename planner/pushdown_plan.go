@@ -16,9 +16,12 @@ import (
 // rendered statement (see pushdown).
 func (s *Session) planPushdown(ctx context.Context, sel *pg_query.SelectStmt) (pgwire.Portal, error) {
 	p := &pushdown{s: s, m: s.h.Model(), d: s.h.dialect}
-	sql, names, err := p.render(sel, nil)
+	sql, names, err := p.renderStatement(sel)
 	if err != nil {
 		return nil, err
+	}
+	if s.explaining {
+		return &rowsPortal{sql: sql, args: p.args, sources: p.sources}, nil
 	}
 	// The result's types are the warehouse's: ask it, without running the
 	// statement (LIMIT 0 is planned, not executed).
@@ -47,7 +50,7 @@ func (s *Session) planPushdown(ctx context.Context, sel *pg_query.SelectStmt) (p
 	if err != nil {
 		return nil, err
 	}
-	pt := &rowsPortal{wh: s.h.wh, sql: sql, args: p.args, cols: cols, release: release}
+	pt := &rowsPortal{wh: s.h.wh, sql: sql, args: p.args, cols: cols, release: release, sources: p.sources}
 	started := time.Now()
 	pt.done = func(rows int64, wait time.Duration, err error) {
 		s.auditQuery(sel, "sql", sql, started, wait, rows, err)
@@ -62,6 +65,7 @@ type rowsPortal struct {
 	args    []any
 	cols    []pgwire.Column
 	rows    warehouse.Rows
+	sources []string // the row sources, described for EXPLAIN
 	release func()
 	done    func(rows int64, warehouse time.Duration, err error)
 	count   int64
