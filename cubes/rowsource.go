@@ -30,6 +30,10 @@ type RowSource struct {
 	// Unreadable are measures without a row value (SQL that is more than
 	// one aggregate, such as {a} / {b}): they are not in the source.
 	Unreadable map[string]bool
+	// JoinEdges lists, per cube, the joins (see JoinKeys) whose key the
+	// source carries in a hidden column "cube.__cubeJoinField:edge", so
+	// that __cubeJoinField can join cubes read in separate subqueries.
+	JoinEdges map[string][]string
 }
 
 // RowSourceOptions tune a row source.
@@ -61,7 +65,7 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 	}
 	allowed := func(cube, member string) bool { return o.Allowed == nil || o.Allowed(cube, member) }
 	read := func(full string) bool { return o.Only == nil || o.Only[full] }
-	src := &RowSource{Columns: map[string][]string{}, Aggregates: map[string]string{}, Unreadable: map[string]bool{}}
+	src := &RowSource{Columns: map[string][]string{}, Aggregates: map[string]string{}, Unreadable: map[string]bool{}, JoinEdges: map[string][]string{}}
 	var segs []string // rendered segment conditions, after the members
 	var segNames []string
 	for _, name := range names {
@@ -138,6 +142,19 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 				segs = append(segs, "CAST(NULL AS TEXT)")
 				segNames = append(segNames, cube.Name+"."+v)
 			}
+		}
+		for _, k := range m.JoinKeys(cube) {
+			src.JoinEdges[cube.Name] = append(src.JoinEdges[cube.Name], k.Edge)
+			name := cube.Name + ".__cubeJoinField:" + k.Edge
+			if !read(name) {
+				continue
+			}
+			s, err := c.r.expand(k.From, k.SQL)
+			if err != nil {
+				return nil, err
+			}
+			segs = append(segs, s)
+			segNames = append(segNames, name)
 		}
 		src.Columns[cube.Name] = cols
 	}

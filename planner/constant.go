@@ -173,6 +173,13 @@ func constValue(v constVal) (any, error) {
 	}
 	out, err := t.Codec.DecodeValue(typeMap, v.oid, pgtype.TextFormatCode, []byte(v.text))
 	if err != nil {
+		switch v.oid {
+		case pgtype.DateOID, pgtype.TimestampOID, pgtype.TimestamptzOID, pgtype.TimeOID, pgtype.IntervalOID:
+			// PostgreSQL's code for dates it cannot read; cubegate reads
+			// fewer formats than PostgreSQL, so the statement is retried
+			// in the warehouse (see Session.inWarehouse).
+			return nil, pgerr.New(pgerrcode.InvalidDatetimeFormat, "invalid input syntax for type %s: %q", sqlTypeName(v.oid, t.Name), v.text).At(v.loc + 1)
+		}
 		return nil, pgerr.New(pgerrcode.InvalidTextRepresentation, "invalid input syntax for type %s: %q", sqlTypeName(v.oid, t.Name), v.text).At(v.loc + 1)
 	}
 	return out, nil

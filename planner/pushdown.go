@@ -39,8 +39,14 @@ type pushdown struct {
 	// prune is the first rendering's, so the second leaves the others out.
 	used, prune map[string]map[string]bool
 	// virtual marks, per rendered SELECT, its result columns that are a
-	// cube's __cubeJoinField passed along (see pdRel.virtual).
-	virtual map[*pg_query.SelectStmt][]bool
+	// cube's __cubeJoinField passed along (see pdRel.virtual); hidden
+	// names the join-key columns it adds after its own.
+	virtual map[*pg_query.SelectStmt][]*virtualCol
+	hidden  map[*pg_query.SelectStmt][]string
+	// noHidden > 0 while rendering set operations' sides, whose columns
+	// must line up: they pass no join keys along.
+	noHidden int
+	top      *pg_query.SelectStmt // the statement itself: its result has no join keys
 }
 
 // pdRel is a relation in a FROM clause.
@@ -52,23 +58,87 @@ type pdRel struct {
 	cube   *cubes.Cube // a cube's row source
 	src    *cubes.RowSource
 	// virtual columns are __cubeJoinField, as the cube or a subquery
-	// passes it along: it joins cubes in FROM and has no value, so it may
-	// be selected (NULL, as Cube shows it) but not compared.
-	virtual map[string]bool
+	// passes it along: its value is NULL, as Cube shows it; behind it the
+	// relation carries the cube's join keys, so that comparing two of
+	// them joins their cubes along the model (see pushdown.joinKeys).
+	virtual map[string]virtualCol
+	hidden  []string // the join-key columns after cols
 }
 
-func virtualSet(cols []string, flags []bool) map[string]bool {
-	m := map[string]bool{}
+// virtualCol is __cubeJoinField passed along: the cube it is of, and the
+// name its join keys carry in the relation ("<hidden>:<edge>").
+type virtualCol struct{ cube, hidden string }
+
+func virtualSet(cols []string, flags []*virtualCol) map[string]virtualCol {
+	m := map[string]virtualCol{}
 	for i, f := range flags {
-		if f && i < len(cols) {
-			m[cols[i]] = true
+		if f != nil && i < len(cols) {
+			m[cols[i]] = *f
 		}
 	}
 	return m
 }
 
+// virtualOf reports whether a column of the relation is __cubeJoinField
+// passed along.
+func (r *pdRel) virtualOf(col string) (virtualCol, bool) {
+	if r.cube != nil && col == "__cubeJoinField" {
+		return virtualCol{cube: r.cube.Name, hidden: "__cubeJoinField"}, true
+	}
+	vc, ok := r.virtual[col]
+	return vc, ok
+}
+
 func (r *pdRel) isVirtual(col string) bool {
-	return r.cube != nil && col == "__cubeJoinField" || r.virtual[col]
+	_, ok := r.virtualOf(col)
+	return ok
+}
+
+// joinKeys renders the join-key columns behind a virtual column of r,
+// per edge of its cube's joins.
+func (p *pushdown) joinKeys(r *pdRel, vc virtualCol) (edges, refs []string) {
+	cube, ok := p.m.Cube(vc.cube)
+	if !ok {
+		return nil, nil
+	}
+	for _, k := range p.m.JoinKeys(cube) {
+		name := vc.hidden + ":" + k.Edge
+		p.use(r, name)
+		edges = append(edges, k.Edge)
+		refs = append(refs, p.quote(r.sql)+"."+p.quote(r.prefix+name))
+	}
+	return edges, refs
+}
+
+// virtualJoin renders a.__cubeJoinField = b.__cubeJoinField between
+// relations that pass two cubes' join fields along: the model's join
+// between the cubes, on the keys the relations carry.
+func (p *pushdown) virtualJoin(lr *pdRel, lv virtualCol, rr *pdRel, rv virtualCol, loc int32) (string, error) {
+	a, _ := p.m.Cube(lv.cube)
+	b, _ := p.m.Cube(rv.cube)
+	edge, ok := p.m.JoinEdge(a, b)
+	if !ok || a == b {
+		return "", pgerr.New(pgerrcode.FeatureNotSupported, "%s and %s are not joined directly in the model", lv.cube, rv.cube).
+			At(loc+1).WithHint("join cubes that the model joins; the path comes from the model")
+	}
+	l, r := lv.hidden+":"+edge, rv.hidden+":"+edge
+	p.use(lr, l)
+	p.use(rr, r)
+	return "(" + p.quote(lr.sql) + "." + p.quote(lr.prefix+l) + " = " + p.quote(rr.sql) + "." + p.quote(rr.prefix+r) + ")", nil
+}
+
+// virtualRef resolves n to a virtual column, if it is one.
+func (p *pushdown) virtualRef(n *pg_query.Node, sc *pdScope) (*pdRel, virtualCol, bool) {
+	cr := n.GetColumnRef()
+	if cr == nil || isStarRef(cr) {
+		return nil, virtualCol{}, false
+	}
+	_, rel, col, err := p.column(cr, sc)
+	if err != nil {
+		return nil, virtualCol{}, false
+	}
+	vc, ok := rel.virtualOf(col)
+	return rel, vc, ok
 }
 
 // unreadable reports a cube's measure that has no row value.
@@ -87,6 +157,9 @@ type pdScope struct {
 	rels   []*pdRel
 	// outputs are the SELECT list's names, which ORDER BY may use.
 	outputs []string
+	// keys are the join keys passed along behind virtual outputs, by
+	// output position (see targets).
+	keys map[int][]string
 }
 
 func (p *pushdown) quote(s string) string { return p.d.QuoteIdent(s) }
@@ -108,11 +181,12 @@ func (p *pushdown) use(r *pdRel, col string) {
 // renderStatement renders a statement twice: the first pass learns which
 // columns of each row source it reads, the second leaves the rest out.
 func (p *pushdown) renderStatement(sel *pg_query.SelectStmt) (string, []string, error) {
+	p.top = sel
 	if _, _, err := p.render(sel, nil); err != nil {
 		return "", nil, err
 	}
 	used := p.used
-	*p = pushdown{s: p.s, m: p.m, d: p.d, prune: used}
+	*p = pushdown{s: p.s, m: p.m, d: p.d, prune: used, top: sel}
 	if p.prune == nil {
 		p.prune = map[string]map[string]bool{}
 	}
@@ -166,7 +240,7 @@ func (p *pushdown) render(sel *pg_query.SelectStmt, outer *pdScope) (string, []s
 			if err != nil {
 				return "", nil, err
 			}
-			virt := p.virtual[inner]
+			virt, hidden := p.virtual[inner], p.hidden[inner]
 			if names := cte.GetAliascolnames(); len(names) > 0 {
 				if len(names) > len(cols) {
 					return "", nil, pgerr.New(pgerrcode.InvalidColumnReference, "WITH query %q has %d columns available but %d columns specified", cte.GetCtename(), len(cols), len(names))
@@ -177,12 +251,12 @@ func (p *pushdown) render(sel *pg_query.SelectStmt, outer *pdScope) (string, []s
 				}
 			}
 			name := p.alias()
-			frame[cte.GetCtename()] = &pdRel{alias: cte.GetCtename(), sql: name, cols: cols, virtual: virtualSet(cols, virt)}
+			frame[cte.GetCtename()] = &pdRel{alias: cte.GetCtename(), sql: name, cols: cols, virtual: virtualSet(cols, virt), hidden: hidden}
 			if i > 0 {
 				b.WriteString(", ")
 			}
 			b.WriteString(p.quote(name))
-			b.WriteString(p.columnList(cols))
+			b.WriteString(p.columnList(append(append([]string(nil), cols...), hidden...)))
 			b.WriteString(" AS (")
 			b.WriteString(sql)
 			b.WriteString(")")
@@ -193,11 +267,13 @@ func (p *pushdown) render(sel *pg_query.SelectStmt, outer *pdScope) (string, []s
 	var sc *pdScope
 	switch {
 	case sel.GetOp() != pg_query.SetOperation_SETOP_NONE:
+		p.noHidden++
 		l, lc, err := p.render(sel.GetLarg(), outer)
 		if err != nil {
 			return "", nil, err
 		}
 		r, rc, err := p.render(sel.GetRarg(), outer)
+		p.noHidden--
 		if err != nil {
 			return "", nil, err
 		}
@@ -210,7 +286,6 @@ func (p *pushdown) render(sel *pg_query.SelectStmt, outer *pdScope) (string, []s
 		}
 		b.WriteString(" (" + r + ")")
 		cols = lc
-		p.setVirtual(sel, p.virtual[sel.GetLarg()])
 		sc = &pdScope{parent: outer, outputs: lc}
 	case len(sel.GetValuesLists()) > 0:
 		b.WriteString("VALUES ")
@@ -250,11 +325,10 @@ func (p *pushdown) render(sel *pg_query.SelectStmt, outer *pdScope) (string, []s
 				b.WriteString("DISTINCT ON (" + s + ") ")
 			}
 		}
-		targets, names, virt, err := p.targets(sel.GetTargetList(), sc)
+		targets, names, err := p.targets(sel, sc)
 		if err != nil {
 			return "", nil, err
 		}
-		p.setVirtual(sel, virt)
 		b.WriteString(targets)
 		cols = names
 		sc.outputs = names
@@ -529,15 +603,17 @@ func (p *pushdown) fromItem(n *pg_query.Node, sc *pdScope) (string, error) {
 			}
 			sql := p.alias()
 			cols := r.cols
-			virt := make([]bool, len(cols))
+			virt := make([]*virtualCol, len(cols))
 			for i, c := range cols {
-				virt[i] = r.virtual[c]
+				if vc, ok := r.virtual[c]; ok {
+					virt[i] = &vc
+				}
 			}
 			if cn := rv.GetAlias().GetColnames(); len(cn) > 0 {
 				cols = renameCols(cols, cn)
 			}
-			sc.rels = append(sc.rels, &pdRel{alias: alias, sql: sql, cols: cols, virtual: virtualSet(cols, virt)})
-			return p.quote(r.sql) + " AS " + p.quote(sql) + p.columnList(cols), nil
+			sc.rels = append(sc.rels, &pdRel{alias: alias, sql: sql, cols: cols, virtual: virtualSet(cols, virt), hidden: r.hidden})
+			return p.quote(r.sql) + " AS " + p.quote(sql) + p.columnList(append(append([]string(nil), cols...), r.hidden...)), nil
 		}
 		if _, ok := p.lookupCube(rv); ok {
 			return p.cubeSource([]*pg_query.RangeVar{rv}, sc)
@@ -558,7 +634,8 @@ func (p *pushdown) fromItem(n *pg_query.Node, sc *pdScope) (string, error) {
 		if rs.GetLateral() {
 			return "", unsupported(n, "LATERAL subqueries over cubes are not supported")
 		}
-		sql, cols, err := p.render(rs.GetSubquery().GetSelectStmt(), nil)
+		sub := rs.GetSubquery().GetSelectStmt()
+		sql, cols, err := p.render(sub, nil)
 		if err != nil {
 			return "", err
 		}
@@ -567,8 +644,9 @@ func (p *pushdown) fromItem(n *pg_query.Node, sc *pdScope) (string, error) {
 			cols = renameCols(cols, cn)
 		}
 		name := p.alias()
-		sc.rels = append(sc.rels, &pdRel{alias: alias, sql: name, cols: cols, virtual: virtualSet(cols, p.virtual[rs.GetSubquery().GetSelectStmt()])})
-		return "(" + sql + ") AS " + p.quote(name) + p.columnList(cols), nil
+		hidden := p.hidden[sub]
+		sc.rels = append(sc.rels, &pdRel{alias: alias, sql: name, cols: cols, virtual: virtualSet(cols, p.virtual[sub]), hidden: hidden})
+		return "(" + sql + ") AS " + p.quote(name) + p.columnList(append(append([]string(nil), cols...), hidden...)), nil
 	case n.GetJoinExpr() != nil:
 		j := n.GetJoinExpr()
 		if rvs, ok := p.cubeGroup(n); ok {
@@ -621,10 +699,25 @@ func renameCols(cols []string, names []*pg_query.Node) []string {
 }
 
 // targets renders the SELECT list, every column named.
-func (p *pushdown) targets(list []*pg_query.Node, sc *pdScope) (string, []string, []bool, error) {
-	var parts, names []string
-	var virt []bool
-	for _, n := range list {
+func (p *pushdown) targets(sel *pg_query.SelectStmt, sc *pdScope) (string, []string, error) {
+	var parts, names, hiddenParts, hiddenNames []string
+	var virt []*virtualCol
+	sc.keys = map[int][]string{}
+	// pass adds a virtual column's join keys after the statement's columns.
+	pass := func(r *pdRel, col, name string) *virtualCol {
+		vc, ok := r.virtualOf(col)
+		if !ok || p.noHidden > 0 || sel == p.top {
+			return nil
+		}
+		edges, refs := p.joinKeys(r, vc)
+		for i, e := range edges {
+			hiddenParts = append(hiddenParts, refs[i]+" AS "+p.quote(name+":"+e))
+			hiddenNames = append(hiddenNames, name+":"+e)
+		}
+		sc.keys[len(names)] = refs
+		return &virtualCol{cube: vc.cube, hidden: name}
+	}
+	for _, n := range sel.GetTargetList() {
 		rt := n.GetResTarget()
 		if cr := rt.GetVal().GetColumnRef(); cr != nil && isStarRef(cr) {
 			fields := cr.GetFields()
@@ -640,53 +733,52 @@ func (p *pushdown) targets(list []*pg_query.Node, sc *pdScope) (string, []string
 				found = true
 				for _, c := range r.cols {
 					if r.unreadable(c) {
-						return "", nil, nil, errUnreadable(r, c, cr.GetLocation())
+						continue // no row value: * leaves it out
 					}
 					p.use(r, c)
+					virt = append(virt, pass(r, c, c))
 					parts = append(parts, p.quote(r.sql)+"."+p.quote(r.prefix+c)+" AS "+p.quote(c))
 					names = append(names, c)
-					virt = append(virt, r.isVirtual(c))
 				}
 			}
 			if !found {
 				if qual != "" {
-					return "", nil, nil, pgerr.New(pgerrcode.UndefinedTable, "missing FROM-clause entry for table %q", qual).At(cr.GetLocation() + 1)
+					return "", nil, pgerr.New(pgerrcode.UndefinedTable, "missing FROM-clause entry for table %q", qual).At(cr.GetLocation() + 1)
 				}
-				return "", nil, nil, pgerr.New(pgerrcode.SyntaxError, "SELECT * with no tables specified is not valid").At(cr.GetLocation() + 1)
+				return "", nil, pgerr.New(pgerrcode.SyntaxError, "SELECT * with no tables specified is not valid").At(cr.GetLocation() + 1)
 			}
 			continue
 		}
-		var s string
-		var err error
-		isVirtual := false
-		if cr := rt.GetVal().GetColumnRef(); cr != nil {
-			// A column passed along as it is may be virtual.
-			var rel *pdRel
-			var col string
-			s, rel, col, err = p.column(cr, sc)
-			isVirtual = err == nil && rel.isVirtual(col)
-		} else {
-			s, err = p.expr(rt.GetVal(), sc)
-		}
-		if err != nil {
-			return "", nil, nil, err
-		}
-		virt = append(virt, isVirtual)
 		name := rt.GetName()
 		if name == "" {
 			name = figureColname(rt.GetVal())
 		}
+		var s string
+		var err error
+		var vc *virtualCol
+		if cr := rt.GetVal().GetColumnRef(); cr != nil && !isStarRef(cr) {
+			// A column passed along as it is may be virtual.
+			var rel *pdRel
+			var col string
+			s, rel, col, err = p.column(cr, sc)
+			if err == nil {
+				vc = pass(rel, col, name)
+			}
+		} else {
+			s, err = p.expr(rt.GetVal(), sc)
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		virt = append(virt, vc)
 		parts = append(parts, s+" AS "+p.quote(name))
 		names = append(names, name)
 	}
-	return strings.Join(parts, ", "), names, virt, nil
-}
-
-func (p *pushdown) setVirtual(sel *pg_query.SelectStmt, flags []bool) {
 	if p.virtual == nil {
-		p.virtual = map[*pg_query.SelectStmt][]bool{}
+		p.virtual, p.hidden = map[*pg_query.SelectStmt][]*virtualCol{}, map[*pg_query.SelectStmt][]string{}
 	}
-	p.virtual[sel] = flags
+	p.virtual[sel], p.hidden[sel] = virt, hiddenNames
+	return strings.Join(append(parts, hiddenParts...), ", "), names, nil
 }
 
 func isStarRef(cr *pg_query.ColumnRef) bool {
@@ -877,8 +969,16 @@ func (p *pushdown) groupKey(n *pg_query.Node, sc *pdScope, nOut int) (string, er
 		}
 		return "(" + strings.Join(parts, ", ") + ")", nil
 	}
+	// Grouping by __cubeJoinField groups by the join keys behind it.
+	withKeys := func(s string, keys []string) string { return strings.Join(append([]string{s}, keys...), ", ") }
+	if rel, vc, ok := p.virtualRef(n, sc); ok {
+		s, _, _, _ := p.column(n.GetColumnRef(), sc)
+		_, refs := p.joinKeys(rel, vc)
+		return withKeys(s, refs), nil
+	}
 	if s, ok := p.ordinal(n, nOut); ok {
-		return s, nil
+		i, _ := strconv.Atoi(s)
+		return withKeys(s, sc.keys[i-1]), nil
 	}
 	s, err := p.expr(n, sc)
 	if err == nil {
@@ -888,7 +988,7 @@ func (p *pushdown) groupKey(n *pg_query.Node, sc *pdScope, nOut int) (string, er
 		name := cr.GetFields()[0].GetString_().GetSval()
 		for i, o := range sc.outputs {
 			if o == name {
-				return strconv.Itoa(i + 1), nil
+				return withKeys(strconv.Itoa(i+1), sc.keys[i]), nil
 			}
 		}
 	}
@@ -1103,6 +1203,17 @@ func (p *pushdown) expr(n *pg_query.Node, sc *pdScope) (string, error) {
 		return "(NOT " + parts[0] + ")", nil
 	case n.GetNullTest() != nil:
 		nt := n.GetNullTest()
+		if rel, vc, ok := p.virtualRef(nt.GetArg(), sc); ok {
+			// __cubeJoinField is NULL where its join keys are.
+			_, refs := p.joinKeys(rel, vc)
+			if len(refs) == 0 {
+				return strconv.FormatBool(nt.GetNulltesttype() == pg_query.NullTestType_IS_NULL), nil
+			}
+			if nt.GetNulltesttype() == pg_query.NullTestType_IS_NOT_NULL {
+				return "(" + strings.Join(refs, " IS NOT NULL OR ") + " IS NOT NULL)", nil
+			}
+			return "(" + strings.Join(refs, " IS NULL AND ") + " IS NULL)", nil
+		}
 		s, err := p.expr(nt.GetArg(), sc)
 		if err != nil {
 			return "", err
@@ -1244,6 +1355,13 @@ func (p *pushdown) aexpr(e *pg_query.A_Expr, sc *pdScope) (string, error) {
 			return "", nil
 		}
 		return p.expr(n, sc)
+	}
+	if e.GetKind() == pg_query.A_Expr_Kind_AEXPR_OP && op == "=" {
+		if lr, lv, ok := p.virtualRef(e.GetLexpr(), sc); ok {
+			if rr, rv, ok := p.virtualRef(e.GetRexpr(), sc); ok {
+				return p.virtualJoin(lr, lv, rr, rv, e.GetLocation())
+			}
+		}
 	}
 	l, err := side(e.GetLexpr())
 	if err != nil {

@@ -10,7 +10,10 @@ import (
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
 
 // DuckDB is the embedded warehouse.
@@ -55,7 +58,7 @@ func (w *DuckDB) Close() error {
 func (w *DuckDB) Query(ctx context.Context, query string, args ...any) (Rows, error) {
 	rows, err := w.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, err
+		return nil, duckError(err)
 	}
 	cols, err := rows.Columns()
 	if err != nil {
@@ -89,12 +92,12 @@ type sqlRows struct {
 func (r *sqlRows) Columns() []string { return r.cols }
 func (r *sqlRows) Types() []uint32   { return r.types }
 func (r *sqlRows) Next() bool        { return r.rows.Next() }
-func (r *sqlRows) Err() error        { return r.rows.Err() }
+func (r *sqlRows) Err() error        { return duckError(r.rows.Err()) }
 func (r *sqlRows) Close() error      { return r.rows.Close() }
 
 func (r *sqlRows) Values() ([]any, error) {
 	if err := r.rows.Scan(r.ptrs...); err != nil {
-		return nil, err
+		return nil, duckError(err)
 	}
 	for i, v := range r.vals {
 		r.vals[i] = normalizeDuck(v)
@@ -183,4 +186,48 @@ func duckTypeOID(name string) uint32 {
 		return pgtype.JSONOID
 	}
 	return pgtype.TextOID
+}
+
+// duckErrorCodes give DuckDB's error classes the SQLSTATE PostgreSQL uses
+// for the same failure.
+var duckErrorCodes = []struct{ prefix, code string }{
+	{"Conversion Error: ", pgerrcode.InvalidTextRepresentation},
+	{"Invalid Input Error: ", pgerrcode.InvalidParameterValue},
+	{"Out of Range Error: ", pgerrcode.NumericValueOutOfRange},
+	{"Binder Error: ", pgerrcode.SyntaxErrorOrAccessRuleViolation},
+	{"Catalog Error: ", pgerrcode.UndefinedTable},
+	{"Parser Error: ", pgerrcode.SyntaxError},
+	{"Not implemented Error: ", pgerrcode.FeatureNotSupported},
+	{"INTERRUPT Error: ", pgerrcode.QueryCanceled},
+}
+
+// duckError turns a DuckDB error into a PostgreSQL-shaped one: its class
+// as a SQLSTATE, its first line as the message.
+func duckError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, e := range duckErrorCodes {
+		if !strings.HasPrefix(msg, e.prefix) {
+			continue
+		}
+		text, _, _ := strings.Cut(strings.TrimPrefix(msg, e.prefix), "\n")
+		code := e.code
+		lower := strings.ToLower(text)
+		switch {
+		case code == pgerrcode.InvalidTextRepresentation && (strings.Contains(lower, "date") || strings.Contains(lower, "timestamp") || strings.Contains(lower, "interval")):
+			code = pgerrcode.InvalidDatetimeFormat
+		case code == pgerrcode.SyntaxErrorOrAccessRuleViolation && strings.Contains(lower, "group by"):
+			code = pgerrcode.GroupingError
+		case code == pgerrcode.SyntaxErrorOrAccessRuleViolation && strings.Contains(lower, "no function matches"):
+			code = pgerrcode.UndefinedFunction
+		case code == pgerrcode.SyntaxErrorOrAccessRuleViolation && strings.Contains(lower, "not found"):
+			code = pgerrcode.UndefinedColumn
+		case code == pgerrcode.UndefinedTable && strings.Contains(lower, "function"):
+			code = pgerrcode.UndefinedFunction
+		}
+		return pgerr.New(code, "%s", text)
+	}
+	return err
 }

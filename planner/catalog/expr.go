@@ -1018,7 +1018,8 @@ func arith(op string, a, b any, t uint32) (any, error) {
 	af, ok1 := toFloat(a)
 	bf, ok2 := toFloat(b)
 	if !ok1 || !ok2 {
-		return nil, pgerr.New(pgerrcode.InvalidTextRepresentation, "invalid input for arithmetic")
+		// Dates and intervals: the warehouse's to evaluate.
+		return nil, pgerr.New(pgerrcode.FeatureNotSupported, "arithmetic on these values is not evaluated by the catalog")
 	}
 	switch op {
 	case "+":

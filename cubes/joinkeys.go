@@ -1,0 +1,106 @@
+package cubes
+
+import "strings"
+
+// JoinKey is one side of a join between two cubes whose SQL is an
+// equality of one expression over each ({CUBE}.log_id = {Logs}.id): the
+// expression over Cube, named by the edge "From>To".
+type JoinKey struct {
+	Edge string
+	Cube *Cube
+	SQL  string // the side's SQL template, written in From's context
+	From *Cube  // the cube the join is declared in
+}
+
+// JoinKeys lists the join keys of cube c: one per join declared in c or
+// towards c whose SQL splits into a side over each cube.
+func (m *Model) JoinKeys(c *Cube) []JoinKey {
+	var out []JoinKey
+	for _, from := range m.Cubes {
+		for _, j := range from.Joins {
+			to, ok := m.Cube(j.Name)
+			if !ok || from != c && to != c {
+				continue
+			}
+			fromSide, toSide, ok := splitJoin(j.SQL, from, to)
+			if !ok {
+				continue
+			}
+			edge := from.Name + ">" + to.Name
+			if from == c {
+				out = append(out, JoinKey{Edge: edge, Cube: c, SQL: fromSide, From: from})
+			}
+			if to == c {
+				out = append(out, JoinKey{Edge: edge, Cube: c, SQL: toSide, From: from})
+			}
+		}
+	}
+	return out
+}
+
+// JoinEdge names the join declared between cubes a and b, either way.
+func (m *Model) JoinEdge(a, b *Cube) (string, bool) {
+	for _, k := range m.JoinKeys(a) {
+		from, to, _ := strings.Cut(k.Edge, ">")
+		if from == a.Name && to == b.Name || from == b.Name && to == a.Name {
+			return k.Edge, true
+		}
+	}
+	return "", false
+}
+
+// splitJoin splits "x = y" at its one top-level '=' into the side over
+// from and the side over to.
+func splitJoin(sql string, from, to *Cube) (string, string, bool) {
+	depth, at := 0, -1
+	inQuote := false
+	for i := 0; i < len(sql); i++ {
+		switch ch := sql[i]; {
+		case ch == '\'':
+			inQuote = !inQuote
+		case inQuote:
+		case ch == '(':
+			depth++
+		case ch == ')':
+			depth--
+		case ch == '=' && depth == 0:
+			if i > 0 && strings.ContainsRune("<>!=", rune(sql[i-1])) || i+1 < len(sql) && sql[i+1] == '=' {
+				return "", "", false
+			}
+			if at >= 0 {
+				return "", "", false
+			}
+			at = i
+		}
+	}
+	if at < 0 {
+		return "", "", false
+	}
+	l, r := strings.TrimSpace(sql[:at]), strings.TrimSpace(sql[at+1:])
+	side := func(s string) *Cube {
+		var owner *Cube
+		for _, m := range refRe.FindAllStringSubmatch(s, -1) {
+			var c *Cube
+			switch {
+			case m[1] == "CUBE" || m[1] == from.Name:
+				c = from
+			case m[1] == to.Name:
+				c = to
+			default:
+				return nil
+			}
+			if owner != nil && owner != c {
+				return nil
+			}
+			owner = c
+		}
+		return owner
+	}
+	switch ls, rs := side(l), side(r); {
+	case ls == from && rs == to:
+		return l, r, true
+	case ls == to && rs == from:
+		return r, l, true
+	}
+	return "", "", false
+}
