@@ -119,7 +119,7 @@ func (p *pushdown) virtualJoin(lr *pdRel, lv virtualCol, rr *pdRel, rv virtualCo
 	edge, ok := p.m.JoinEdge(a, b)
 	if !ok || a == b {
 		return "", pgerr.New(pgerrcode.FeatureNotSupported, "%s and %s are not joined directly in the model", lv.cube, rv.cube).
-			At(loc+1).WithHint("join cubes that the model joins; the path comes from the model")
+			At(loc + 1).WithHint("join cubes that the model joins; the path comes from the model")
 	}
 	l, r := lv.hidden+":"+edge, rv.hidden+":"+edge
 	p.use(lr, l)
