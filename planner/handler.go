@@ -52,6 +52,7 @@ type Handler struct {
 	dialect cubes.Dialect
 	log     zerolog.Logger
 	cat     atomic.Pointer[catalogEntry]
+	types   resultTypes
 }
 
 // NewHandler returns a handler serving model over wh.
@@ -66,7 +67,10 @@ func NewHandler(model *cubes.Model, wh warehouse.Warehouse, log zerolog.Logger, 
 }
 
 // SetModel swaps the model; statements already planned keep theirs.
-func (h *Handler) SetModel(m *cubes.Model) { h.model.Store(m) }
+func (h *Handler) SetModel(m *cubes.Model) {
+	h.model.Store(m)
+	h.types.reset()
+}
 
 // Model returns the model new statements are planned against.
 func (h *Handler) Model() *cubes.Model { return h.model.Load() }

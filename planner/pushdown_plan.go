@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	pg_query "github.com/pganalyze/pg_query_go/v5"
@@ -24,17 +25,21 @@ func (s *Session) planPushdown(ctx context.Context, sel *pg_query.SelectStmt) (p
 		return &rowsPortal{sql: sql, args: p.args, sources: p.sources}, nil
 	}
 	// The result's types are the warehouse's: ask it, without running the
-	// statement (LIMIT 0 is planned, not executed).
-	rows, err := s.h.wh.Query(ctx, "SELECT * FROM ("+sql+") AS "+p.quote("q")+" LIMIT 0", p.args...)
-	if err != nil {
-		return nil, err
-	}
-	types := rows.Types()
-	rows.Next()
-	err = rows.Err()
-	rows.Close()
-	if err != nil {
-		return nil, err
+	// statement (LIMIT 0 is planned, not executed), once per statement.
+	types, ok := s.h.types.get(sql)
+	if !ok {
+		rows, err := s.h.wh.Query(ctx, "SELECT * FROM ("+sql+") AS "+p.quote("q")+" LIMIT 0", p.args...)
+		if err != nil {
+			return nil, err
+		}
+		types = rows.Types()
+		rows.Next()
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+		s.h.types.put(sql, types)
 	}
 	if len(types) != len(names) {
 		return nil, fmt.Errorf("planner: the warehouse answers %d columns for %d", len(types), len(names))
@@ -56,6 +61,38 @@ func (s *Session) planPushdown(ctx context.Context, sel *pg_query.SelectStmt) (p
 		s.auditQuery(sel, "sql", sql, started, wait, rows, err)
 	}
 	return pt, nil
+}
+
+// resultTypes remembers the result types of pushed-down statements, by
+// their SQL (which holds the model's SQL: a new model makes new keys; the
+// cache is also emptied when the model changes).
+type resultTypes struct {
+	mu sync.Mutex
+	m  map[string][]uint32
+}
+
+const resultTypesMax = 4096
+
+func (c *resultTypes) get(sql string) ([]uint32, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.m[sql]
+	return t, ok
+}
+
+func (c *resultTypes) put(sql string, types []uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= resultTypesMax {
+		c.m = map[string][]uint32{} // simple bound: start over
+	}
+	c.m[sql] = types
+}
+
+func (c *resultTypes) reset() {
+	c.mu.Lock()
+	c.m = nil
+	c.mu.Unlock()
 }
 
 // rowsPortal streams a warehouse statement's rows as they are.
