@@ -733,7 +733,7 @@ func (p *pushdown) targets(sel *pg_query.SelectStmt, sc *pdScope) (string, []str
 				found = true
 				for _, c := range r.cols {
 					if r.unreadable(c) {
-						continue // no row value: * leaves it out
+						continue
 					}
 					p.use(r, c)
 					virt = append(virt, pass(r, c, c))

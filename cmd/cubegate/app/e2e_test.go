@@ -222,7 +222,7 @@ var comparisons = []struct{ name, gateway, direct string }{
 		`SELECT id, status, amount, created_at, is_gift FROM public.orders_raw WHERE amount > 900 ORDER BY id LIMIT 5`},
 	{"select star",
 		`SELECT * FROM products ORDER BY id LIMIT 3`,
-		`SELECT 1, price, id, name, category, price FROM public.products_raw ORDER BY id LIMIT 3`},
+		`SELECT 1, price, id, name, category, price, NULL, NULL FROM public.products_raw ORDER BY id LIMIT 3`},
 	{"distinct dimension",
 		`SELECT DISTINCT channel FROM orders ORDER BY 1`,
 		`SELECT DISTINCT channel FROM public.orders_raw ORDER BY 1`},

@@ -36,10 +36,25 @@ func TestSecurityContext(t *testing.T) {
 		direct(t, g, `SELECT status, count(*) FROM public.orders_raw WHERE channel = 'web' GROUP BY 1 ORDER BY 1`))
 	sameCells(t, "row filter with COUNT(*)", viaGateway(t, conn, `SELECT COUNT(*) FROM orders`),
 		direct(t, g, `SELECT count(*) FROM public.orders_raw WHERE channel = 'web'`))
-	if got := viaGateway(t, conn, `SELECT * FROM orders LIMIT 1`); len(got[0]) != 3 {
-		t.Errorf("SELECT * shows %d columns, want the 3 allowed", len(got[0]))
+	if got := viaGateway(t, conn, `SELECT * FROM orders LIMIT 1`); len(got[0]) != 5 {
+		t.Errorf("SELECT * shows %d columns, want the 3 allowed, __user and __cubeJoinField", len(got[0]))
+	}
+	// Pushed down, the row filter applies inside every subquery and CTE,
+	// and a member outside the allow-list is refused wherever it stands.
+	sameCells(t, "row filter in a wrapper", viaGateway(t, conn,
+		`SELECT "_"."s", "_"."n" FROM (SELECT lower("rows"."status") AS "s", sum("rows"."count") AS "n" FROM (SELECT "_"."status", "_"."count" FROM "public"."orders" "_") "rows" GROUP BY 1) "_" ORDER BY 1`),
+		direct(t, g, `SELECT lower(status), count(*) FROM public.orders_raw WHERE channel = 'web' GROUP BY 1 ORDER BY 1`))
+	sameCells(t, "row filter in a CTE and a UNION", viaGateway(t, conn,
+		`WITH t AS (SELECT status, COUNT(*) AS n FROM orders GROUP BY 1) SELECT 'all', SUM(n) FROM t UNION ALL SELECT 'direct', COUNT(*) FROM orders`),
+		direct(t, g, `SELECT 'all', count(*) FROM public.orders_raw WHERE channel = 'web' UNION ALL SELECT 'direct', count(*) FROM public.orders_raw WHERE channel = 'web'`))
+	if got := viaGateway(t, conn, `SELECT * FROM (SELECT * FROM orders) s LIMIT 1`); len(got[0]) != 5 {
+		t.Errorf("SELECT * over a subquery shows %d columns, want the 3 allowed, __user and __cubeJoinField", len(got[0]))
 	}
 	for sql, code := range map[string]string{
+		`SELECT lower(channel), MEASURE(count) FROM orders GROUP BY 1`:                                            "42501",
+		`SELECT s FROM (SELECT channel AS s FROM orders) q`:                                                       "42501",
+		`WITH t AS (SELECT status FROM orders WHERE lower(channel) = 'store') SELECT count(*) FROM t`:             "42501",
+		`SELECT count(*) FROM (SELECT 1 FROM customers) c`:                                                        "42501",
 		`SELECT channel, MEASURE(count) FROM orders GROUP BY 1`:                                                   "42501",
 		`SELECT MEASURE(count) FROM orders WHERE channel = 'store'`:                                               "42501",
 		`SELECT MEASURE(count) FROM customers`:                                                                    "42501",
