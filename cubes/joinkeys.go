@@ -104,3 +104,38 @@ func splitJoin(sql string, from, to *Cube) (string, string, bool) {
 	}
 	return "", "", false
 }
+
+// JoinsOn reports whether a = b, dimensions of two cubes, is the model's
+// join between those cubes (either way round): what a BI tool writes when
+// it joins tables on their keys.
+func (m *Model) JoinsOn(a, b Member) bool {
+	da, ok1 := resolveMember(a).(*Dimension)
+	db, ok2 := resolveMember(b).(*Dimension)
+	if !ok1 || !ok2 || da.Cube == db.Cube {
+		return false
+	}
+	r := renderer{model: m, d: Postgres{}}
+	ea, err1 := r.dimensionExpr(da)
+	eb, err2 := r.dimensionExpr(db)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	edge, ok := m.JoinEdge(da.Cube, db.Cube)
+	if !ok {
+		return false
+	}
+	side := func(c *Cube) string {
+		for _, k := range m.JoinKeys(c) {
+			if k.Edge == edge {
+				s, err := r.expand(k.From, k.SQL)
+				if err == nil {
+					return s
+				}
+			}
+		}
+		return ""
+	}
+	norm := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	sa, sb := side(da.Cube), side(db.Cube)
+	return sa != "" && sb != "" && norm(ea) == norm(sa) && norm(eb) == norm(sb)
+}

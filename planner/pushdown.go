@@ -503,9 +503,6 @@ func (p *pushdown) cubeGroup(n *pg_query.Node) ([]*pg_query.RangeVar, bool) {
 	if t := j.GetJointype(); t != pg_query.JoinType_JOIN_INNER && t != pg_query.JoinType_JOIN_LEFT {
 		return nil, false
 	}
-	if q := j.GetQuals(); q != nil && !(&binder{s: p.s}).cubeJoinCondition(q) {
-		return nil, false
-	}
 	l, ok := p.cubeGroup(j.GetLarg())
 	if !ok {
 		return nil, false
@@ -514,7 +511,23 @@ func (p *pushdown) cubeGroup(n *pg_query.Node) ([]*pg_query.RangeVar, bool) {
 	if !ok {
 		return nil, false
 	}
-	return append(l, r...), true
+	group := append(l, r...)
+	if q := j.GetQuals(); q != nil && !p.cubeJoinCondition(q, group) {
+		return nil, false
+	}
+	return group, true
+}
+
+// cubeJoinCondition accepts what joins cubes along the model: ON true,
+// a.__cubeJoinField = b.__cubeJoinField, or the model's join condition
+// written on the cubes' dimensions.
+func (p *pushdown) cubeJoinCondition(q *pg_query.Node, group []*pg_query.RangeVar) bool {
+	b := &binder{s: p.s, model: p.m}
+	for _, rv := range group {
+		c, _ := p.lookupCube(rv)
+		b.tables = append(b.tables, tableRef{cube: c, alias: rv.GetAlias().GetAliasname()})
+	}
+	return b.cubeJoinCondition(q)
 }
 
 func (p *pushdown) cte(rv *pg_query.RangeVar) *pdRel {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pg_query "github.com/pganalyze/pg_query_go/v5"
@@ -66,34 +67,31 @@ func (s *Session) planPushdown(ctx context.Context, sel *pg_query.SelectStmt) (p
 // resultTypes remembers the result types of pushed-down statements, by
 // their SQL (which holds the model's SQL: a new model makes new keys; the
 // cache is also emptied when the model changes).
+// Lookups take no lock: planning shares nothing between sessions but this.
 type resultTypes struct {
-	mu sync.Mutex
-	m  map[string][]uint32
+	m sync.Map // SQL → []uint32
+	n atomic.Int64
 }
 
 const resultTypesMax = 4096
 
 func (c *resultTypes) get(sql string) ([]uint32, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t, ok := c.m[sql]
-	return t, ok
+	t, ok := c.m.Load(sql)
+	if !ok {
+		return nil, false
+	}
+	return t.([]uint32), true
 }
 
 func (c *resultTypes) put(sql string, types []uint32) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= resultTypesMax {
-		c.m = map[string][]uint32{} // simple bound: start over
+	if c.n.Add(1) > resultTypesMax {
+		c.reset() // a simple bound: start over
+		c.n.Store(1)
 	}
-	c.m[sql] = types
+	c.m.Store(sql, types)
 }
 
-func (c *resultTypes) reset() {
-	c.mu.Lock()
-	c.m = nil
-	c.mu.Unlock()
-}
+func (c *resultTypes) reset() { c.m.Clear() }
 
 // rowsPortal streams a warehouse statement's rows as they are.
 type rowsPortal struct {

@@ -384,6 +384,14 @@ func (b *binder) cubeJoinCondition(n *pg_query.Node) bool {
 	if e == nil || opName(e.GetName()) != "=" {
 		return false
 	}
+	if e.GetLexpr().GetColumnRef() != nil && e.GetRexpr().GetColumnRef() != nil && len(b.tables) > 0 {
+		// The model's own join condition, written on the cubes' keys.
+		l, _, err1 := b.column(e.GetLexpr())
+		r, _, err2 := b.column(e.GetRexpr())
+		if err1 == nil && err2 == nil && b.model.JoinsOn(l, r) {
+			return true
+		}
+	}
 	isJoinField := func(x *pg_query.Node) bool {
 		cr := x.GetColumnRef()
 		if cr == nil {
