@@ -42,6 +42,19 @@ func TestTimeZones(t *testing.T) {
 	got := viaGateway(t, conn, `SELECT date_trunc('day', created_at), MEASURE(count) FROM orders
 		WHERE created_at BETWEEN '2023-03-10' AND '2023-03-14 23:59:59.999' GROUP BY 1 ORDER BY 1`)
 	sameCells(t, "SQL with SET TIME ZONE", got, want)
+
+	// Pushed down too, on both warehouses: the row source shows time
+	// dimensions in the session's zone.
+	for _, g := range []*Gateway{pg, duck} {
+		_, _, connStr, _ := g.MintCredential(context.Background(), "tz")
+		conn := connect(t, connStr)
+		if _, err := conn.Exec(context.Background(), `SET TIME ZONE 'America/New_York'`); err != nil {
+			t.Fatal(err)
+		}
+		got := viaGateway(t, conn, `SELECT d, n FROM (SELECT date_trunc('day', created_at) AS d, COUNT(*) AS n FROM orders
+			WHERE created_at BETWEEN '2023-03-10' AND '2023-03-14 23:59:59.999' GROUP BY 1) q WHERE n > 0 ORDER BY 1`)
+		sameCells(t, g.Warehouse().Dialect()+" pushed down with SET TIME ZONE", got, want)
+	}
 }
 
 // A relative date range resolves at the query's now, in its time zone.
