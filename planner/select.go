@@ -484,40 +484,6 @@ func (b *binder) addMeasure(m *cubes.Measure, name string, n *pg_query.Node) out
 	return output{col: pgwire.Column{Name: name, TypeOID: measureOID(m)}, key: full, node: n}
 }
 
-// star expands SELECT * to the cube's public measures and dimensions, in
-// that order (as Cube's SQL API lists them): a row-level query.
-func (b *binder) star(n *pg_query.Node) error {
-	tables := b.tables
-	if f := n.GetColumnRef().GetFields(); len(f) > 1 {
-		rel := f[len(f)-2].GetString_().GetSval()
-		tables = nil
-		for _, t := range b.tables {
-			if t.matches(rel) {
-				tables = append(tables, t)
-			}
-		}
-		if len(tables) == 0 {
-			return pgerr.New(pgerrcode.UndefinedTable, "missing FROM-clause entry for table %q", rel).At(n.GetColumnRef().GetLocation() + 1)
-		}
-	}
-	for _, t := range tables {
-		sec := b.s.security()
-		for _, m := range t.cube.Measures {
-			if m.Public && sec.Allows(t.cube.Name, m.Name) {
-				o := b.addMeasure(m, m.Name, n)
-				o.rowMeasure = true
-				b.outs = append(b.outs, o)
-			}
-		}
-		for _, d := range t.cube.Dimensions {
-			if d.Public && sec.Allows(t.cube.Name, d.Name) {
-				b.outs = append(b.outs, b.addDimension(d, d.Name, n))
-			}
-		}
-	}
-	return nil
-}
-
 // aggregateAgrees says which SQL aggregates may stand for a measure type,
 // as in Cube's SQL API: Tableau writes SUM("orders"."count").
 var aggregateAgrees = map[string]map[cubes.MemberType]bool{
