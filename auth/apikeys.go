@@ -236,6 +236,12 @@ func (ks *KeyService) Create(ctx context.Context, tenant, createdBy string, in K
 	if err := ks.apply(&k, in); err != nil {
 		return k, err
 	}
+	if _, err := ks.store.Tenant(ctx, tenant); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return k, keyErr("TENANT_NOT_FOUND", 404, "tenant %s does not exist", tenant)
+		}
+		return k, err
+	}
 	n, err := ks.store.liveKeys(ctx, tenant)
 	if err != nil {
 		return k, err

@@ -113,6 +113,12 @@ func (s *Service) CreateCredential(ctx context.Context, in CreateCredentialInput
 	if in.TenantID == "" {
 		in.TenantID = DefaultTenant
 	}
+	if _, err := s.store.Tenant(ctx, in.TenantID); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return Credential{}, "", fmt.Errorf("tenant %q does not exist", in.TenantID)
+		}
+		return Credential{}, "", err
+	}
 	password, err := GeneratePassword()
 	if err != nil {
 		return Credential{}, "", err

@@ -138,6 +138,9 @@ CREATE TABLE IF NOT EXISTS credentials (
 	if err := s.migrateKeys(ctx); err != nil {
 		return err
 	}
+	if err := s.migrateTenants(ctx); err != nil {
+		return err
+	}
 	return s.migrateAudit(ctx)
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -32,6 +33,16 @@ type Admin struct {
 	Audit *auth.Audit
 	// Ready is nil while the gateway serves queries (RUNNING).
 	Ready func() error
+	// DataSource names the tenant owning a data source (false: none).
+	DataSource func(name string) (tenant string, ok bool)
+	// Tenants are the teams; the default tenant's admin keys manage them.
+	Tenants TenantStore
+}
+
+// TenantStore keeps the tenants.
+type TenantStore interface {
+	CreateTenant(ctx context.Context, id, name, createdBy string) (auth.Tenant, error)
+	Tenants(ctx context.Context) ([]auth.Tenant, error)
 }
 
 type ctxKey int
@@ -68,6 +79,10 @@ func fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, code, msg = http.StatusNotFound, "NOT_FOUND", "no such object"
 	case errors.Is(err, errBadRequest):
 		status, code, msg = http.StatusBadRequest, "BAD_REQUEST", err.Error()
+	case errors.Is(err, auth.ErrTenantExists):
+		status, code, msg = http.StatusConflict, "TENANT_EXISTS", err.Error()
+	case errors.Is(err, errForbidden):
+		status, code, msg = http.StatusForbidden, "FORBIDDEN", err.Error()
 	}
 	if status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "1")
@@ -75,7 +90,10 @@ func fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, status, map[string]any{"meta": map[string]any{"request_id": requestID(r)}, "error": map[string]any{"code": code, "message": msg}})
 }
 
-var errBadRequest = errors.New("bad request")
+var (
+	errBadRequest = errors.New("bad request")
+	errForbidden  = errors.New("forbidden")
+)
 
 // PresentedKey reads the key from Authorization: "Bearer KEY" or a bare
 // "KEY" (Cube's clients send no scheme).
@@ -203,7 +221,7 @@ func (a *Admin) register(mux *http.ServeMux) {
 		return
 	}
 	show := func(c auth.Credential) map[string]any {
-		out := map[string]any{"id": c.ID, "label": c.Label, "username": c.Username, "database": c.Database,
+		out := map[string]any{"id": c.ID, "label": c.Label, "username": c.Username, "database": c.Database, "tenant_id": c.TenantID,
 			"member": c.Member, "security_context": c.Security, "created_at": c.CreatedAt}
 		if a.Connection != nil {
 			for k, v := range a.Connection(c) {
@@ -263,6 +281,41 @@ func (a *Admin) register(mux *http.ServeMux) {
 		}
 		envelope(w, r, http.StatusOK, out)
 	}))
+	mux.HandleFunc("GET /admin/v1/tenants", a.withKey("admin", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+		if a.Tenants == nil || k.TenantID != auth.DefaultTenant {
+			fail(w, r, fmt.Errorf("%w: tenants are managed with the default tenant's admin keys", errForbidden))
+			return
+		}
+		ts, err := a.Tenants.Tenants(r.Context())
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		envelope(w, r, http.StatusOK, ts)
+	}))
+	mux.HandleFunc("POST /admin/v1/tenants", a.withKey("admin", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+		if a.Tenants == nil || k.TenantID != auth.DefaultTenant {
+			fail(w, r, fmt.Errorf("%w: tenants are managed with the default tenant's admin keys", errForbidden))
+			return
+		}
+		var in struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		}
+		if err := decode(r, &in); err != nil {
+			fail(w, r, err)
+			return
+		}
+		t, err := a.Tenants.CreateTenant(r.Context(), in.ID, in.Name, "api_key:"+k.ID)
+		if err != nil {
+			if !errors.Is(err, auth.ErrTenantExists) {
+				err = errors.Join(errBadRequest, err)
+			}
+			fail(w, r, err)
+			return
+		}
+		envelope(w, r, http.StatusCreated, t)
+	}))
 	mux.HandleFunc("POST /admin/v1/credentials", a.withKey("credentials:write", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		var in struct {
 			Label    string                `json:"label"`
@@ -273,6 +326,13 @@ func (a *Admin) register(mux *http.ServeMux) {
 		if err := decode(r, &in); err != nil {
 			fail(w, r, err)
 			return
+		}
+		if a.DataSource != nil {
+			// A credential connects to one of its tenant's data sources.
+			if tenant, ok := a.DataSource(in.Database); !ok || tenant != k.TenantID {
+				fail(w, r, fmt.Errorf("%w: tenant %s has no data source %q", errBadRequest, k.TenantID, in.Database))
+				return
+			}
 		}
 		ci := auth.CreateCredentialInput{Label: in.Label, Database: in.Database, TenantID: k.TenantID, Member: in.Member}
 		if in.Security != nil {

@@ -50,6 +50,9 @@ type Engine interface {
 type REST struct {
 	Keys   *auth.KeyService
 	Engine Engine
+	// Engines, when set, picks the engine of a key's tenant (a gateway
+	// with several data sources); an *EngineError says why there is none.
+	Engines func(tenant string) (Engine, error)
 	// DefaultLimit applies to a query without a limit (10,000 as in
 	// Cube); MaxLimit bounds an explicit one.
 	DefaultLimit, MaxLimit int
@@ -97,7 +100,22 @@ func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Reque
 			restError(w, http.StatusInternalServerError, "authentication failed")
 			return
 		}
-		if a.Ready != nil {
+		eng := a.Engine
+		if a.Engines != nil {
+			e, err := a.Engines(k.TenantID)
+			if err != nil {
+				var ee *EngineError
+				if errors.As(err, &ee) {
+					writeJSON(w, ee.Status, map[string]any{"error": ee.Msg, "code": ee.Code})
+					return
+				}
+				restError(w, http.StatusInternalServerError, "%v", err)
+				return
+			}
+			eng = e
+		}
+		r = r.WithContext(context.WithValue(r.Context(), engineKey{}, eng))
+		if a.Ready != nil && eng == a.Engine {
 			if err := a.Ready(); err != nil {
 				w.Header().Set("Retry-After", "1")
 				restError(w, http.StatusServiceUnavailable, "%v", err)
@@ -118,6 +136,24 @@ func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Reque
 		defer release()
 		h(w, r, k)
 	}
+}
+
+// EngineError is why a tenant has no engine to query.
+type EngineError struct {
+	Status    int
+	Code, Msg string
+}
+
+func (e *EngineError) Error() string { return e.Msg }
+
+type engineKey struct{}
+
+// engine is the request's engine (see Engines).
+func (a *REST) engine(ctx context.Context) Engine {
+	if e, ok := ctx.Value(engineKey{}).(Engine); ok {
+		return e
+	}
+	return a.Engine
 }
 
 func (a *REST) register(mux *http.ServeMux) {
@@ -164,8 +200,8 @@ func queries(r *http.Request) ([]cubes.Query, bool, error) {
 
 // prepare applies the key's security context and the row limit, and
 // compiles q.
-func (a *REST) prepare(k auth.APIKey, q *cubes.Query) (*cubes.Compiled, rowLimit, error) {
-	m := a.Engine.Model()
+func (a *REST) prepare(ctx context.Context, k auth.APIKey, q *cubes.Query) (*cubes.Compiled, rowLimit, error) {
+	m := a.engine(ctx).Model()
 	sec := k.Security
 	var names []string
 	for _, member := range q.Members() {
@@ -188,7 +224,7 @@ func (a *REST) prepare(k auth.APIKey, q *cubes.Query) (*cubes.Compiled, rowLimit
 		n := int64(a.DefaultLimit + 1)
 		q.Limit = &n
 	}
-	c, err := m.Compile(q, a.Engine.Dialect())
+	c, err := m.Compile(q, a.engine(ctx).Dialect())
 	if err != nil {
 		return nil, lim, &statusError{http.StatusBadRequest, err.Error()}
 	}
@@ -229,7 +265,7 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		var compiled []*cubes.Compiled
 		var limits []rowLimit
 		for i := range qs {
-			c, lim, err := a.prepare(k, &qs[i])
+			c, lim, err := a.prepare(r.Context(), k, &qs[i])
 			if err != nil {
 				writeStatusError(w, err)
 				return
@@ -255,7 +291,7 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 	}
 	q := &qs[0]
 	started := time.Now()
-	c, lim, err := a.prepare(k, q)
+	c, lim, err := a.prepare(r.Context(), k, q)
 	if err != nil {
 		a.audit(r, k, q, nil, started, 0, err)
 		writeStatusError(w, err)
@@ -265,7 +301,7 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		a.writeNDJSON(w, r, q, c, lim)
 		return
 	}
-	rows, err := a.Engine.Query(r.Context(), c.SQL, c.Args...)
+	rows, err := a.engine(r.Context()).Query(r.Context(), c.SQL, c.Args...)
 	if err != nil {
 		restError(w, http.StatusInternalServerError, "the warehouse refused the query: %v", err)
 		return
@@ -301,7 +337,7 @@ func errorTail(err error) string {
 
 // writeResult runs one query and writes its whole answer object.
 func (a *REST) writeResult(ctx context.Context, bw *bufio.Writer, q *cubes.Query, c *cubes.Compiled, lim rowLimit) error {
-	rows, err := a.Engine.Query(ctx, c.SQL, c.Args...)
+	rows, err := a.engine(ctx).Query(ctx, c.SQL, c.Args...)
 	if err != nil {
 		return fmt.Errorf("the warehouse refused the query: %v", err)
 	}
@@ -363,9 +399,9 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, q *cubes.Quer
 	}
 	tail := map[string]any{
 		"lastRefreshTime": time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
-		"annotation":      annotation(a.Engine.Model(), q),
+		"annotation":      annotation(a.engine(ctx).Model(), q),
 		"dataSource":      "default",
-		"dbType":          a.Engine.DBType(),
+		"dbType":          a.engine(ctx).DBType(),
 		"external":        false,
 		"slowQuery":       false,
 		"total":           total,
@@ -378,7 +414,7 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, q *cubes.Quer
 }
 
 func (a *REST) total(ctx context.Context, c *cubes.Compiled) (int64, error) {
-	rows, err := a.Engine.Query(ctx, c.TotalSQL, c.TotalArgs...)
+	rows, err := a.engine(ctx).Query(ctx, c.TotalSQL, c.TotalArgs...)
 	if err != nil {
 		return 0, err
 	}
@@ -401,7 +437,7 @@ func (a *REST) total(ctx context.Context, c *cubes.Compiled) (int64, error) {
 }
 
 func (a *REST) writeNDJSON(w http.ResponseWriter, r *http.Request, q *cubes.Query, c *cubes.Compiled, lim rowLimit) {
-	rows, err := a.Engine.Query(r.Context(), c.SQL, c.Args...)
+	rows, err := a.engine(r.Context()).Query(r.Context(), c.SQL, c.Args...)
 	if err != nil {
 		restError(w, http.StatusInternalServerError, "the warehouse refused the query: %v", err)
 		return
@@ -586,7 +622,7 @@ func memberMeta(mem cubes.Member) map[string]any {
 }
 
 func (a *REST) meta(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
-	m := a.Engine.Model()
+	m := a.engine(r.Context()).Model()
 	var out []map[string]any
 	for _, c := range m.Cubes {
 		if !c.Public || !k.Security.AllowsCube(c.Name) {
@@ -642,7 +678,7 @@ func (a *REST) sql(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 	}
 	var out []map[string]any
 	for i := range qs {
-		c, _, err := a.prepare(k, &qs[i])
+		c, _, err := a.prepare(r.Context(), k, &qs[i])
 		if err != nil {
 			writeStatusError(w, err)
 			return
@@ -672,7 +708,7 @@ func (a *REST) dryRun(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		return
 	}
 	for i := range qs {
-		if _, _, err := a.prepare(k, &qs[i]); err != nil {
+		if _, _, err := a.prepare(r.Context(), k, &qs[i]); err != nil {
 			writeStatusError(w, err)
 			return
 		}

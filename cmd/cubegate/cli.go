@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -80,6 +81,7 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 		demoCmd(load, stdout),
 		credentialsCmd(load, stdout),
 		keysCmd(load, stdout),
+		tenantsCmd(load, stdout),
 		modelCmd(stdout),
 		&cobra.Command{
 			Use:   "version",
@@ -300,7 +302,7 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 		if asJSON {
 			out := map[string]any{
 				"id": c.ID, "label": c.Label, "username": c.Username, "host": host, "port": port,
-				"database": c.Database, "connection_string": connStr, "psql": "psql \"" + connStr + "\"",
+				"database": c.Database, "tenant_id": c.TenantID, "connection_string": connStr, "psql": "psql \"" + connStr + "\"",
 				"security_context": c.Security, "created_at": c.CreatedAt, "member": c.Member,
 			}
 			if password != "" {
@@ -322,12 +324,12 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 	}
 	// parseSecurity reads --security-context and checks its names against
 	// the model when the model folder loads.
-	parseSecurity := func(cfg app.Config) (auth.SecurityContext, error) {
+	parseSecurity := func(src app.DataSourceSpec) (auth.SecurityContext, error) {
 		sec, err := auth.ParseSecurityContext(security)
 		if err != nil {
 			return sec, err
 		}
-		if m, err := cubes.LoadDir(cfg.Model.Dir); err == nil {
+		if m, err := cubes.LoadDir(src.ModelDir); err == nil {
 			return sec, planner.ValidateSecurity(sec, m)
 		}
 		return sec, nil
@@ -341,11 +343,15 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 				if database == "" {
 					database = cfg.DataSource.Name
 				}
-				sec, err := parseSecurity(cfg)
+				src, err := dataSource(cfg, database)
 				if err != nil {
 					return err
 				}
-				cred, pw, err := svc.CreateCredential(ctx, auth.CreateCredentialInput{Label: label, Database: database, Security: sec, Member: member})
+				sec, err := parseSecurity(src)
+				if err != nil {
+					return err
+				}
+				cred, pw, err := svc.CreateCredential(ctx, auth.CreateCredentialInput{Label: label, Database: database, TenantID: src.Tenant, Security: sec, Member: member})
 				if err != nil {
 					return err
 				}
@@ -403,17 +409,32 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 		RunE: func(c *cobra.Command, args []string) error {
 			return withService(c, func(ctx context.Context, cfg app.Config, svc *auth.Service) error {
 				var in auth.UpdateCredentialInput
+				old, err := svc.GetCredential(ctx, args[0])
+				if err != nil {
+					return err
+				}
 				if c.Flags().Changed("label") {
 					in.Label = &label
 				}
+				src, err := dataSource(cfg, old.Database)
 				if c.Flags().Changed("database") {
+					// Another data source, of the same tenant.
+					if src, err = dataSource(cfg, database); err != nil {
+						return err
+					}
+					if src.Tenant != old.TenantID {
+						return fmt.Errorf("data source %q belongs to tenant %s, the credential to %s", database, src.Tenant, old.TenantID)
+					}
 					in.Database = &database
 				}
 				if c.Flags().Changed("member") {
 					in.Member = &member
 				}
 				if c.Flags().Changed("security-context") {
-					sec, err := parseSecurity(cfg)
+					if err != nil {
+						return err
+					}
+					sec, err := parseSecurity(src)
 					if err != nil {
 						return err
 					}
@@ -484,8 +505,9 @@ func withStore(c *cobra.Command, load loader, run func(ctx context.Context, cfg 
 func keysCmd(load loader, stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "keys", Short: "Manage REST API keys (create, list, get, update, revoke)"}
 	var asJSON, test, enabled bool
-	var description, keyType, behalf, security, expires string
+	var description, keyType, behalf, security, expires, tenant string
 	var scopes, allowIPs []string
+	cmd.PersistentFlags().StringVar(&tenant, "tenant", auth.DefaultTenant, "the tenant whose keys these are")
 	withKeys := func(c *cobra.Command, run func(ctx context.Context, ks *auth.KeyService) (any, error)) error {
 		var out any
 		err := withStore(c, load, func(ctx context.Context, cfg app.Config, store *auth.Store) error {
@@ -583,7 +605,7 @@ func keysCmd(load loader, stdout io.Writer) *cobra.Command {
 				if err != nil {
 					return nil, err
 				}
-				return ks.Create(ctx, auth.DefaultTenant, "cli", in)
+				return ks.Create(ctx, tenant, cliActor(), in)
 			})
 		},
 	}
@@ -597,7 +619,7 @@ func keysCmd(load loader, stdout io.Writer) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return withKeys(c, func(ctx context.Context, ks *auth.KeyService) (any, error) {
-				return ks.List(ctx, auth.DefaultTenant)
+				return ks.List(ctx, tenant)
 			})
 		},
 	}
@@ -607,7 +629,7 @@ func keysCmd(load loader, stdout io.Writer) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return withKeys(c, func(ctx context.Context, ks *auth.KeyService) (any, error) {
-				return ks.Get(ctx, auth.DefaultTenant, args[0])
+				return ks.Get(ctx, tenant, args[0])
 			})
 		},
 	}
@@ -621,7 +643,7 @@ func keysCmd(load loader, stdout io.Writer) *cobra.Command {
 				if err != nil {
 					return nil, err
 				}
-				return ks.Update(ctx, auth.DefaultTenant, args[0], in)
+				return ks.Update(ctx, tenant, args[0], in)
 			})
 		},
 	}
@@ -632,7 +654,7 @@ func keysCmd(load loader, stdout io.Writer) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return withKeys(c, func(ctx context.Context, ks *auth.KeyService) (any, error) {
-				return ks.Revoke(ctx, auth.DefaultTenant, args[0])
+				return ks.Revoke(ctx, tenant, args[0])
 			})
 		},
 	}
@@ -675,4 +697,86 @@ func reloadOnSIGHUP(g *app.Gateway) (stop func()) {
 		}
 	}()
 	return func() { signal.Stop(ch); close(done) }
+}
+
+// dataSource finds a configured data source by name.
+func dataSource(cfg app.Config, name string) (app.DataSourceSpec, error) {
+	if src, ok := cfg.LookupSource(name); ok {
+		return src, nil
+	}
+	var names []string
+	for _, s := range cfg.Sources() {
+		names = append(names, s.Name)
+	}
+	return app.DataSourceSpec{}, fmt.Errorf("there is no data source %q (the data sources are: %s)", name, strings.Join(names, ", "))
+}
+
+// cliActor names who changes things from the command line in the audit
+// log: the operating-system user.
+func cliActor() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "cli:" + u.Username
+	}
+	return "cli"
+}
+
+func tenantsCmd(load loader, stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "tenants", Short: "Manage tenants (teams owning data sources, credentials and keys)"}
+	var asJSON bool
+	var name string
+	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print JSON")
+	create := &cobra.Command{
+		Use:   "create ID",
+		Short: "Add a tenant",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return withStore(c, load, func(ctx context.Context, _ app.Config, store *auth.Store) error {
+				t, err := store.CreateTenant(ctx, args[0], name, cliActor())
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return json.NewEncoder(stdout).Encode(t)
+				}
+				fmt.Fprintf(stdout, "tenant %s (%s) created\n", t.ID, t.Name)
+				return nil
+			})
+		},
+	}
+	create.Flags().StringVar(&name, "name", "", "a display name")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the tenants and the data sources they own",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return withStore(c, load, func(ctx context.Context, cfg app.Config, store *auth.Store) error {
+				ts, err := store.Tenants(ctx)
+				if err != nil {
+					return err
+				}
+				type row struct {
+					auth.Tenant
+					DataSources []string `json:"data_sources"`
+				}
+				rows := make([]row, len(ts))
+				for i, t := range ts {
+					rows[i] = row{Tenant: t, DataSources: []string{}}
+					for _, s := range cfg.Sources() {
+						if s.Tenant == t.ID {
+							rows[i].DataSources = append(rows[i].DataSources, s.Name)
+						}
+					}
+				}
+				if asJSON {
+					return json.NewEncoder(stdout).Encode(rows)
+				}
+				for _, r := range rows {
+					fmt.Fprintf(stdout, "%-20s %-30s %s\n", r.ID, r.Name, strings.Join(r.DataSources, ", "))
+				}
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(create, list)
+	return cmd
 }

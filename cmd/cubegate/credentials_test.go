@@ -193,3 +193,71 @@ func TestKeysCLI(t *testing.T) {
 		t.Errorf("revoke: %v\n%s", err, out)
 	}
 }
+
+// Tenants and data sources from the command line: a tenant is created,
+// lists the data sources the configuration gives it, and holds keys;
+// credentials are bound to a configured data source and take its tenant;
+// the audit log names the operating-system user behind CLI changes.
+func TestTenantsCLI(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "cubegate")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	model, _ := filepath.Abs("../../testdata/oracle/model")
+	config := filepath.Join(dir, "cubegate.yaml")
+	os.WriteFile(config, []byte(`
+model:
+  dir: `+model+`
+warehouse:
+  dsn: "duckdb::memory:"
+state:
+  dsn: sqlite://`+filepath.Join(dir, "state.db")+`
+data_sources:
+  - name: acme_sales
+    tenant: acme
+    model_dir: `+model+`
+    warehouse_dsn: "duckdb::memory:"
+`), 0o644)
+	run := func(args ...string) (string, error) {
+		c := exec.Command(bin, append([]string{"--config", config}, args...)...)
+		out, err := c.CombinedOutput()
+		return string(out), err
+	}
+	// The credential's tenant comes from its data source, which must exist.
+	if out, err := run("credentials", "create", "--database", "acme_sales", "--json"); err == nil || !strings.Contains(out, `tenant "acme" does not exist`) {
+		t.Errorf("a credential before its tenant exists: %v %s", err, out)
+	}
+	if out, err := run("tenants", "create", "acme", "--name", "Acme Corp", "--json"); err != nil || !strings.Contains(out, `"id":"acme"`) {
+		t.Fatalf("tenants create: %v %s", err, out)
+	}
+	if out, err := run("tenants", "create", "acme"); err == nil || !strings.Contains(out, "tenant exists") {
+		t.Errorf("a tenant twice: %v %s", err, out)
+	}
+	if out, err := run("tenants", "create", "Not OK"); err == nil || !strings.Contains(out, "lower-case") {
+		t.Errorf("a bad tenant id: %v %s", err, out)
+	}
+	out, err := run("tenants", "list", "--json")
+	if err != nil || !strings.Contains(out, `"id":"acme","name":"Acme Corp"`) || !strings.Contains(out, `"data_sources":["acme_sales"]`) ||
+		!strings.Contains(out, `"id":"default"`) || !strings.Contains(out, `"data_sources":["db"]`) {
+		t.Errorf("tenants list: %v %s", err, out)
+	}
+	out, err = run("credentials", "create", "--database", "acme_sales", "--json")
+	if err != nil || !strings.Contains(out, `"tenant_id": "acme"`) || !strings.Contains(out, `"database": "acme_sales"`) {
+		t.Errorf("credentials create on acme_sales: %v %s", err, out)
+	}
+	if out, err := run("credentials", "create", "--database", "nowhere"); err == nil || !strings.Contains(out, `no data source "nowhere"`) {
+		t.Errorf("a credential for an unknown data source: %v %s", err, out)
+	}
+	// Keys belong to a tenant.
+	out, err = run("keys", "create", "--tenant", "acme", "--scopes", "load", "--json")
+	if err != nil || !strings.Contains(out, `"tenant_id": "acme"`) || !strings.Contains(out, `"created_by": "cli`) {
+		t.Fatalf("keys create --tenant acme: %v %s", err, out)
+	}
+	if out, err := run("keys", "list", "--json"); err != nil || strings.Contains(out, "acme") {
+		t.Errorf("the default tenant's keys show acme's: %v %s", err, out)
+	}
+	if out, err := run("keys", "create", "--tenant", "nosuch", "--scopes", "load"); err == nil || !strings.Contains(out, "TENANT_NOT_FOUND") {
+		t.Errorf("a key for an unknown tenant: %v %s", err, out)
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
@@ -19,7 +18,6 @@ import (
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/httpapi"
 	"github.com/cubegate/cubegate/pgwire"
-	"github.com/cubegate/cubegate/pgwire/pgerr"
 	"github.com/cubegate/cubegate/planner"
 	"github.com/cubegate/cubegate/warehouse"
 )
@@ -54,6 +52,8 @@ type Gateway struct {
 	reloadMu    sync.Mutex
 	started     time.Time
 	watcher     interface{ Close() error }
+	// sources are the data sources beside the default one, by name.
+	sources map[string]*source
 }
 
 // Start loads the model, opens the warehouse and the state store, and
@@ -114,6 +114,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 		g.log.Warn().Err(err).Msg("the warehouse does not answer yet; PENDING until it does")
 		g.retryWarehouse()
 	}
+	if err := g.startSources(ctx); err != nil {
+		return nil, err
+	}
 	if cfg.Model.Watch {
 		if err := g.watchModel(); err != nil {
 			return nil, fmt.Errorf("watching %s: %w", cfg.Model.Dir, err)
@@ -156,8 +159,12 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 	g.http = &http.Server{
 		Handler: httpapi.NewHandler(httpapi.Config{Warehouse: warehousePinger{g}, Version: Version,
 			Admin: &httpapi.Admin{Keys: g.Keys, Credentials: g.Auth, Connection: g.connection, Audit: g.Audit,
-				Status: func(ctx context.Context) any { return g.Status(ctx) }, Restart: g.ReloadModel, Ready: g.ready},
-			REST: &httpapi.REST{Keys: g.Keys, Engine: engine{g: g}, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit,
+				Status: func(ctx context.Context) any { return g.Status(ctx) }, Restart: g.ReloadModel, Ready: g.ready,
+				Tenants: g.store, DataSource: func(name string) (string, bool) {
+					s, ok := cfg.LookupSource(name)
+					return s.Tenant, ok
+				}},
+			REST: &httpapi.REST{Keys: g.Keys, Engine: engine{g: g}, Engines: g.engineFor, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit,
 				Limits: g.Limits, Audit: g.Audit, Metrics: g.Metrics, Ready: g.ready},
 			Metrics: g.Metrics,
 			Log:     log.With().Str("component", "http").Logger(),
@@ -280,12 +287,7 @@ func (g *Gateway) ready() error {
 type sqlHandler struct{ g *Gateway }
 
 func (s sqlHandler) NewSession(ctx context.Context, info pgwire.SessionInfo) (pgwire.Session, error) {
-	h := s.g.handler.Load()
-	if h == nil {
-		return nil, pgerr.Fatal(pgerrcode.CannotConnectNow, "the database system is starting up").
-			WithDetail("%v", s.g.ready())
-	}
-	return h.NewSession(ctx, info)
+	return s.g.sessionFor(ctx, info)
 }
 
 type warehousePinger struct{ g *Gateway }
@@ -384,6 +386,9 @@ func (g *Gateway) Close() error {
 	}
 	if wh := g.wh.Load(); wh != nil {
 		errs = append(errs, wh.Close())
+	}
+	for _, s := range g.sources {
+		errs = append(errs, s.close())
 	}
 	if g.Keys != nil {
 		g.Keys.Close()

@@ -21,10 +21,13 @@ type Config struct {
 	Warehouse  WarehouseConfig  `mapstructure:"warehouse"`
 	State      StateConfig      `mapstructure:"state"`
 	DataSource DataSourceConfig `mapstructure:"data_source"`
-	Log        LogConfig        `mapstructure:"log"`
-	APIKeys    APIKeysConfig    `mapstructure:"api_keys"`
-	REST       RESTConfig       `mapstructure:"rest"`
-	Limits     LimitsConfig     `mapstructure:"limits"`
+	// DataSources are more data sources, each with its model and
+	// warehouse, served beside the default one by the same listeners.
+	DataSources []DataSourceSpec `mapstructure:"data_sources"`
+	Log         LogConfig        `mapstructure:"log"`
+	APIKeys     APIKeysConfig    `mapstructure:"api_keys"`
+	REST        RESTConfig       `mapstructure:"rest"`
+	Limits      LimitsConfig     `mapstructure:"limits"`
 }
 
 // LimitsConfig holds each tenant to a request rate and a number of
@@ -90,8 +93,63 @@ type StateConfig struct {
 	DSN string `mapstructure:"dsn"`
 }
 
+// DataSourceConfig names the default data source (model.dir +
+// warehouse.dsn) and the tenant owning it.
 type DataSourceConfig struct {
-	Name string `mapstructure:"name"`
+	Name   string `mapstructure:"name"`
+	Tenant string `mapstructure:"tenant"`
+}
+
+// DataSourceSpec is a data source: a model and a warehouse, owned by a
+// tenant; SQL clients reach it by naming it as their database.
+type DataSourceSpec struct {
+	Name         string `mapstructure:"name" json:"name"`
+	Tenant       string `mapstructure:"tenant" json:"tenant"`
+	ModelDir     string `mapstructure:"model_dir" json:"model_dir"`
+	WarehouseDSN string `mapstructure:"warehouse_dsn" json:"-"`
+}
+
+// Sources lists every data source: the default one first.
+func (c Config) Sources() []DataSourceSpec {
+	def := DataSourceSpec{Name: c.DataSource.Name, Tenant: c.DataSource.Tenant, ModelDir: c.Model.Dir, WarehouseDSN: c.Warehouse.DSN}
+	if def.Name == "" {
+		def.Name = Defaults().DataSource.Name
+	}
+	out := append([]DataSourceSpec{def}, c.DataSources...)
+	for i := range out {
+		if out[i].Tenant == "" {
+			out[i].Tenant = "default"
+		}
+	}
+	return out
+}
+
+// LookupSource finds a data source by name.
+func (c Config) LookupSource(name string) (DataSourceSpec, bool) {
+	for _, s := range c.Sources() {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return DataSourceSpec{}, false
+}
+
+// checkSources validates the data sources: names unique, model and
+// warehouse set.
+func (c Config) checkSources() error {
+	seen := map[string]bool{}
+	for i, s := range c.Sources() {
+		switch {
+		case s.Name == "":
+			return fmt.Errorf("data_sources[%d]: a data source needs a name (the database clients connect to)", i-1)
+		case seen[s.Name]:
+			return fmt.Errorf("data source %q is defined twice", s.Name)
+		case i > 0 && (s.ModelDir == "" || s.WarehouseDSN == ""):
+			return fmt.Errorf("data source %q needs model_dir and warehouse_dsn", s.Name)
+		}
+		seen[s.Name] = true
+	}
+	return nil
 }
 
 type LogConfig struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -26,6 +27,8 @@ type Status struct {
 	Warehouse WarehouseStatus `json:"warehouse"`
 	Reloads   int             `json:"reloads"`
 	Sessions  int             `json:"sql_sessions"`
+	// DataSources are every data source's state, the default one first.
+	DataSources []SourceStatus `json:"data_sources"`
 }
 
 // ModelStatus is the model being served and the last reload's outcome.
@@ -116,7 +119,14 @@ func (g *Gateway) ReloadModel() error {
 	}
 	g.Metrics.Add("cubegate_model_reloads_total", "Model reloads by outcome.", 1, "outcome", "ok")
 	g.log.Info().Str("version", version).Int("cubes", len(m.Cubes)).Msg("model reloaded")
-	return nil
+	var errs []error
+	for _, name := range g.sourceNames()[1:] {
+		if err := g.sources[name].reload(); err != nil {
+			g.log.Error().Err(err).Msg("model reload refused; the previous model keeps serving")
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // CurrentModel is the model new statements are planned against.
@@ -138,6 +148,15 @@ func (g *Gateway) Status(ctx context.Context) Status {
 	g.ms.mu.Unlock()
 	if g.pg != nil {
 		s.Sessions = g.pg.Sessions()
+	}
+	def := g.cfg.Sources()[0]
+	primary := SourceStatus{Name: g.Database, Tenant: def.Tenant, State: s.State, Cubes: s.Model.Cubes, Error: s.Model.Error}
+	if wh := g.wh.Load(); wh != nil {
+		primary.Warehouse = wh.Dialect()
+	}
+	s.DataSources = []SourceStatus{primary}
+	for _, name := range g.sourceNames()[1:] {
+		s.DataSources = append(s.DataSources, g.sources[name].status())
 	}
 	wh := g.wh.Load()
 	if wh == nil {

@@ -1,0 +1,249 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/rs/zerolog"
+
+	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/httpapi"
+	"github.com/cubegate/cubegate/pgwire"
+	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/planner"
+	"github.com/cubegate/cubegate/warehouse"
+)
+
+// source is a data source served beside the default one (data_sources in
+// the configuration): its own model, warehouse and planner, its own
+// PENDING / RUNNING / ERROR state.
+type source struct {
+	spec    DataSourceSpec
+	log     zerolog.Logger
+	opts    planner.Options
+	handler atomic.Pointer[planner.Handler]
+	mu      sync.Mutex
+	state   string
+	err     string
+	model   *cubes.Model
+	wh      warehouse.Warehouse
+	stop    chan struct{}
+}
+
+// startSources brings up the configured data sources beside the default
+// one. A source whose model is invalid is ERROR, one whose warehouse does
+// not answer yet is PENDING (and retried every second); neither stops the
+// gateway or the other sources.
+func (g *Gateway) startSources(ctx context.Context) error {
+	if err := g.cfg.checkSources(); err != nil {
+		return err
+	}
+	g.sources = map[string]*source{}
+	for _, spec := range g.cfg.Sources()[1:] {
+		s := &source{spec: spec, log: g.log.With().Str("data_source", spec.Name).Logger(), opts: g.plannerOpts, state: "PENDING", stop: make(chan struct{})}
+		g.sources[spec.Name] = s
+		m, err := cubes.LoadDir(spec.ModelDir)
+		if err != nil {
+			s.state, s.err = "ERROR", err.Error()
+			s.log.Error().Err(err).Msg("the data source's model is invalid; ERROR until it is fixed")
+			continue
+		}
+		s.model = m
+		if err := s.connect(ctx); err != nil {
+			if !unreachable(err) {
+				return fmt.Errorf("data source %q: %w", spec.Name, err)
+			}
+			s.log.Warn().Err(err).Msg("the data source's warehouse does not answer yet; PENDING until it does")
+			go s.retry()
+		}
+	}
+	return nil
+}
+
+func (s *source) connect(ctx context.Context) error {
+	wh, err := warehouse.Open(ctx, s.spec.WarehouseDSN)
+	if err != nil {
+		s.mu.Lock()
+		s.err = err.Error()
+		s.mu.Unlock()
+		return err
+	}
+	h, err := planner.NewHandler(s.model, wh, s.log, s.opts)
+	if err != nil {
+		wh.Close()
+		return err
+	}
+	s.mu.Lock()
+	s.wh, s.state, s.err = wh, "RUNNING", ""
+	s.mu.Unlock()
+	s.handler.Store(h)
+	return nil
+}
+
+func (s *source) retry() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := s.connect(ctx)
+			cancel()
+			if err == nil {
+				s.log.Info().Msg("the data source's warehouse answers: serving it")
+				return
+			}
+		}
+	}
+}
+
+// reload re-reads the source's model; a refused one keeps the previous.
+func (s *source) reload() error {
+	m, err := cubes.LoadDir(s.spec.ModelDir)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.err = err.Error()
+		if s.model == nil {
+			s.state = "ERROR"
+		}
+		return fmt.Errorf("data source %q: %w", s.spec.Name, err)
+	}
+	s.model = m
+	if h := s.handler.Load(); h != nil {
+		h.SetModel(m)
+		s.err = ""
+	} else if s.state == "ERROR" {
+		s.state, s.err = "PENDING", ""
+		go func() {
+			if err := s.connect(context.Background()); err != nil {
+				s.retry()
+			}
+		}()
+	}
+	return nil
+}
+
+func (s *source) close() error {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wh != nil {
+		return s.wh.Close()
+	}
+	return nil
+}
+
+// SourceStatus is one data source's state.
+type SourceStatus struct {
+	Name      string `json:"name"`
+	Tenant    string `json:"tenant"`
+	State     string `json:"state"`
+	Warehouse string `json:"warehouse,omitempty"`
+	Cubes     int    `json:"cubes"`
+	Error     string `json:"error,omitempty"`
+}
+
+func (s *source) status() SourceStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := SourceStatus{Name: s.spec.Name, Tenant: s.spec.Tenant, State: s.state, Error: s.err}
+	if s.wh != nil {
+		st.Warehouse = s.wh.Dialect()
+	}
+	if s.model != nil {
+		st.Cubes = len(s.model.Cubes)
+	}
+	return st
+}
+
+// sourceNames lists every data source's name, the default one first.
+func (g *Gateway) sourceNames() []string {
+	names := []string{g.Database}
+	var more []string
+	for n := range g.sources {
+		more = append(more, n)
+	}
+	sort.Strings(more)
+	return append(names, more...)
+}
+
+// sessionFor opens a SQL session on the data source the client named as
+// its database.
+func (g *Gateway) sessionFor(ctx context.Context, info pgwire.SessionInfo) (pgwire.Session, error) {
+	if info.Database == g.Database {
+		h := g.handler.Load()
+		if h == nil {
+			return nil, pgerr.Fatal(pgerrcode.CannotConnectNow, "the database system is starting up").WithDetail("%v", g.ready())
+		}
+		return h.NewSession(ctx, info)
+	}
+	s, ok := g.sources[info.Database]
+	if !ok {
+		return nil, pgerr.Fatal(pgerrcode.InvalidCatalogName, "database %q does not exist", info.Database).
+			WithHint("the data sources are: %s", strings.Join(g.sourceNames(), ", "))
+	}
+	h := s.handler.Load()
+	if h == nil {
+		st := s.status()
+		return nil, pgerr.Fatal(pgerrcode.CannotConnectNow, "the database system is starting up").
+			WithDetail("data source %s is %s: %s", st.Name, st.State, st.Error)
+	}
+	return h.NewSession(ctx, info)
+}
+
+// engineFor is the REST engine of a tenant: its first data source in the
+// configuration.
+func (g *Gateway) engineFor(tenant string) (httpapi.Engine, error) {
+	if g.cfg.Sources()[0].Tenant == tenant {
+		return engine{g: g}, nil
+	}
+	for _, spec := range g.cfg.Sources()[1:] { // the configuration's order
+		s := g.sources[spec.Name]
+		if s.spec.Tenant != tenant {
+			continue
+		}
+		h := s.handler.Load()
+		if h == nil {
+			st := s.status()
+			return nil, &httpapi.EngineError{Status: 503, Code: "DATA_SOURCE_NOT_READY", Msg: fmt.Sprintf("data source %s is %s: %s", st.Name, st.State, st.Error)}
+		}
+		return sourceEngine{s: s, h: h}, nil
+	}
+	return nil, &httpapi.EngineError{Status: 404, Code: "DATA_SOURCE_NOT_FOUND", Msg: fmt.Sprintf("tenant %s has no data source", tenant)}
+}
+
+// sourceEngine runs REST queries on a data source.
+type sourceEngine struct {
+	s *source
+	h *planner.Handler
+}
+
+func (e sourceEngine) Model() *cubes.Model { return e.h.Model() }
+func (e sourceEngine) Dialect() cubes.Dialect {
+	d, _ := cubes.DialectByName(e.DBType())
+	return d
+}
+func (e sourceEngine) DBType() string {
+	e.s.mu.Lock()
+	defer e.s.mu.Unlock()
+	return e.s.wh.Dialect()
+}
+func (e sourceEngine) Query(ctx context.Context, sql string, args ...any) (httpapi.Rows, error) {
+	e.s.mu.Lock()
+	wh := e.s.wh
+	e.s.mu.Unlock()
+	return wh.Query(ctx, sql, args...)
+}
