@@ -16,7 +16,7 @@ func TestCredentialsCreateJSON(t *testing.T) {
 	dir := t.TempDir()
 	var out, errOut bytes.Buffer
 	err := run(context.Background(), []string{"credentials", "create", "--json", "--label", "bi",
-		"--state-dsn", "sqlite://" + filepath.Join(dir, "state.db"), "--sql-listen", "0.0.0.0:25432", "--database", "sales"}, &out, &errOut)
+		"--state-dsn", "sqlite://" + filepath.Join(dir, "state.db"), "--sql-listen", "0.0.0.0:25432", "--data-source-name", "sales", "--database", "sales"}, &out, &errOut)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
 	}
