@@ -12,8 +12,6 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgtype"
-
-	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
 
 // DuckDB is the embedded warehouse.
@@ -227,7 +225,7 @@ func duckError(err error) error {
 		case code == pgerrcode.UndefinedTable && strings.Contains(lower, "function"):
 			code = pgerrcode.UndefinedFunction
 		}
-		return pgerr.New(code, "%s", text)
+		return &Error{Code: code, Message: text}
 	}
 	return err
 }

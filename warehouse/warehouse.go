@@ -37,6 +37,16 @@ type Rows interface {
 	Close() error
 }
 
+// Error is a warehouse's error with the SQLSTATE PostgreSQL gives the same
+// failure (pgwire reads it through SQLState).
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string    { return e.Message }
+func (e *Error) SQLState() string { return e.Code }
+
 // Open connects to the warehouse named by dsn:
 // "duckdb:///path/file.duckdb", "duckdb::memory:" or "postgres://…".
 func Open(ctx context.Context, dsn string) (Warehouse, error) {
