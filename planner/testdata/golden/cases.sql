@@ -191,3 +191,12 @@ SELECT c.tier, MEASURE(o.count) FROM (SELECT * FROM orders WHERE status IS NOT N
 SELECT "_"."c30", count(distinct "_"."a0") FROM (SELECT "$Outer"."a0", "$Inner"."c30" FROM (SELECT "__cubeJoinField" AS "c22", "price" AS "a0" FROM "public"."products") AS "$Outer" JOIN (SELECT "rows"."status" AS "c30", "rows"."__cubeJoinField" AS "c22" FROM (SELECT "status", "__cubeJoinField" FROM "public"."orders") AS "rows" GROUP BY "status", "__cubeJoinField") AS "$Inner" ON ("$Outer"."c22" = "$Inner"."c22" OR "$Outer"."c22" IS NULL AND "$Inner"."c22" IS NULL)) AS "_" GROUP BY 1
 SELECT o.__cubeJoinField, c.__cubeJoinField FROM (SELECT __cubeJoinField FROM orders) o, (SELECT __cubeJoinField FROM products) c WHERE o.__cubeJoinField = c.__cubeJoinField LIMIT 1
 SELECT * FROM (SELECT __cubeJoinField FROM customers) c JOIN (SELECT __cubeJoinField FROM products) p ON c.__cubeJoinField = p.__cubeJoinField
+-- nothing outside the model reaches the warehouse
+SELECT * FROM public.orders_raw
+SELECT count(*) FROM orders o, orders_raw r
+SELECT * FROM read_csv('/etc/passwd')
+SELECT pg_read_file('/etc/passwd')
+SELECT status FROM orders WHERE status IN (SELECT usename FROM pg_user)
+SELECT lower(status) FROM orders UNION SELECT current_setting('data_directory')
+WITH x AS (SELECT * FROM duckdb_settings()) SELECT count(*) FROM x, orders
+SELECT status::regclass FROM orders
