@@ -187,15 +187,28 @@ func (g *Gateway) watchModel() error {
 	if err != nil {
 		return err
 	}
-	err = filepath.WalkDir(g.cfg.Model.Dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			return w.Add(p)
+	// Every data source's model folder: a change reloads them all (each
+	// keeps its model when the new one is refused).
+	seen := map[string]bool{}
+	for _, src := range g.cfg.Sources() {
+		if seen[src.ModelDir] {
+			continue
 		}
-		return nil
-	})
-	if err != nil {
-		w.Close()
-		return err
+		if _, err := os.Stat(src.ModelDir); err != nil && src.Name != g.Database {
+			g.log.Warn().Err(err).Str("data_source", src.Name).Msg("not watching the data source's model folder")
+			continue
+		}
+		seen[src.ModelDir] = true
+		err = filepath.WalkDir(src.ModelDir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				return w.Add(p)
+			}
+			return nil
+		})
+		if err != nil {
+			w.Close()
+			return err
+		}
 	}
 	g.watcher = w
 	go func() {

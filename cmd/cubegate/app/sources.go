@@ -74,7 +74,10 @@ func (s *source) connect(ctx context.Context) error {
 		s.mu.Unlock()
 		return err
 	}
-	h, err := planner.NewHandler(s.model, wh, s.log, s.opts)
+	s.mu.Lock()
+	m := s.model
+	s.mu.Unlock()
+	h, err := planner.NewHandler(m, wh, s.log, s.opts)
 	if err != nil {
 		wh.Close()
 		return err

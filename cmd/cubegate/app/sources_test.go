@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -155,6 +156,33 @@ func TestDataSources(t *testing.T) {
 	if st.State != "RUNNING" {
 		t.Errorf("gateway state %s", st.State)
 	}
+
+	// Fixing the broken model brings its data source up, the others
+	// untouched (the model folders are watched).
+	os.Remove(filepath.Join(broken, "bad.yml"))
+	if err := WriteDemoModel(broken); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var state string
+		for _, s := range g.Status(ctx).DataSources {
+			if s.Name == "broken" {
+				state = s.State
+			}
+		}
+		if state == "RUNNING" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the fixed data source is %s", state)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := dial(brokenUser, brokenPW, "broken"); err != nil {
+		t.Errorf("the fixed data source: %v", err)
+	}
+	sameCells(t, "demo orders after the other's reload", viaGateway(t, demo, `SELECT MEASURE(count) FROM orders`), [][]string{{"2000"}})
 
 	// REST: a key queries its tenant's data source.
 	base := "http://" + g.HTTPAddr().String()
