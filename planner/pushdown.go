@@ -1051,6 +1051,16 @@ func (p *pushdown) constant(c *pg_query.A_Const) (string, error) {
 			return "CAST(" + p.arg(v) + " AS BIGINT)", nil
 		}
 		if !p.postgres() {
+			// An exact decimal as wide as the literal, as PostgreSQL's
+			// numeric keeps it (a double would move bucket boundaries).
+			if intPart, frac, ok := strings.Cut(s, "."); !strings.ContainsAny(s, "eE") && len(strings.TrimLeft(intPart, "0"))+len(frac) <= 38 {
+				scale := 0
+				if ok {
+					scale = len(frac)
+				}
+				prec := max(len(strings.TrimLeft(intPart, "0"))+scale, 1)
+				return "CAST(" + p.arg(s) + " AS DECIMAL(" + strconv.Itoa(prec) + ", " + strconv.Itoa(scale) + "))", nil
+			}
 			f, err := strconv.ParseFloat(s, 64)
 			if err != nil {
 				return "", pgerr.New(pgerrcode.InvalidTextRepresentation, "invalid number %q", s)
@@ -1097,7 +1107,9 @@ func (p *pushdown) typeName(t *pg_query.TypeName) (string, error) {
 		if !p.postgres() {
 			out = "DECIMAL"
 			if len(mods) == 0 {
-				out = "DOUBLE" // DuckDB's bare DECIMAL keeps 3 decimals
+				// DuckDB's bare DECIMAL keeps 3 decimals; PostgreSQL's
+				// numeric is unbounded: 28 digits and 10 decimals.
+				out, mods = "DECIMAL", []string{"38", "10"}
 			}
 		}
 	case "text", "name":
@@ -1408,6 +1420,11 @@ func (p *pushdown) aexpr(e *pg_query.A_Expr, sc *pdScope) (string, error) {
 		}
 		if op == "!=" {
 			op = "<>"
+		}
+		if op == "/" && !p.postgres() {
+			// DuckDB's / divides integers as floats; // divides them as
+			// PostgreSQL's / does (toward zero) and other numbers as /.
+			op = "//"
 		}
 		if l == "" {
 			return "(" + op + " " + r + ")", nil

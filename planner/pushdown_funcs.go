@@ -204,7 +204,7 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 		if !ok {
 			return "", unsupported(args[1], "to_char() needs a constant template on this warehouse")
 		}
-		return "strftime(" + x + ", " + p.arg(strptimeFormat(strings.ReplaceAll(c.text, "FM", ""))) + ")", nil
+		return p.toCharDuck(x, c.text), nil
 	case "to_timestamp", "to_date":
 		if len(args) != 2 {
 			break
@@ -375,6 +375,16 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 		}
 		return "(" + x + " + " + n + " * INTERVAL '1 " + unit + "')", nil
 	}
+	if q := quotient(name, args); q != nil && !p.postgres() {
+		// floor(a / b) on DuckDB: its decimal division is a double's, so a
+		// quotient PostgreSQL's numeric gives exactly (3982) arrives as
+		// 3981.9999999999995; 13 significant digits put it back.
+		s, err := p.expr(q, sc)
+		if err != nil {
+			return "", err
+		}
+		return name + "(round(" + s + ", 12 - CAST(floor(log10(abs(" + s + ") + 1e-300)) AS INTEGER)))", nil
+	}
 	f, ok := pdFuncs[name]
 	if !ok {
 		return "", pgerr.New(pgerrcode.UndefinedFunction, "function %s() is not supported over cubes", name).At(loc + 1).
@@ -442,6 +452,23 @@ func dimensionOf(rel *pdRel, member string) *cubes.Dimension {
 	}
 	d, _ := m.(*cubes.Dimension)
 	return d
+}
+
+// quotient returns the division floor, ceil or trunc is applied to.
+func quotient(name string, args []*pg_query.Node) *pg_query.Node {
+	switch name {
+	case "floor", "ceil", "ceiling", "trunc":
+	default:
+		return nil
+	}
+	if len(args) != 1 {
+		return nil
+	}
+	a := args[0]
+	if e := a.GetAExpr(); e != nil && e.GetKind() == pg_query.A_Expr_Kind_AEXPR_OP && opName(e.GetName()) == "/" {
+		return a
+	}
+	return nil
 }
 
 // measureOf is the measure a cube column stands for, if any.
@@ -702,4 +729,112 @@ func mysqlToPGFormat(f string) string {
 		b.WriteByte(f[i])
 	}
 	return b.String()
+}
+
+// toCharDuck renders PostgreSQL's to_char(timestamp, template) with
+// DuckDB's strftime: names padded to 9 characters unless FM, their case
+// as the pattern's (Day, DAY, day), FM numbers without leading zeros,
+// "quoted" text as is. NULL stays NULL (|| propagates it).
+func (p *pushdown) toCharDuck(x, tmpl string) string {
+	var parts []string
+	var fmtb strings.Builder // strftime directives gathered so far
+	flush := func() {
+		if fmtb.Len() > 0 {
+			parts = append(parts, "strftime("+x+", "+p.arg(fmtb.String())+")")
+			fmtb.Reset()
+		}
+	}
+	name := func(directive string, pad bool, upper, lower bool) {
+		flush()
+		s := "strftime(" + x + ", " + p.arg(directive) + ")"
+		switch {
+		case upper:
+			s = "upper(" + s + ")"
+		case lower:
+			s = "lower(" + s + ")"
+		}
+		if pad {
+			s = "rpad(" + s + ", 9, ' ')"
+		}
+		parts = append(parts, s)
+	}
+	numbers := []struct{ pg, c, fm string }{
+		{"YYYY", "%Y", "%Y"}, {"HH24", "%H", "%-H"}, {"HH12", "%I", "%-I"}, {"YY", "%y", "%-y"}, {"MM", "%m", "%-m"},
+		{"DD", "%d", "%-d"}, {"HH", "%I", "%-I"}, {"MI", "%M", "%-M"}, {"SS", "%S", "%-S"}, {"MS", "%g", "%g"},
+		{"US", "%f", "%f"}, {"TZ", "%Z", "%Z"},
+	}
+	fm := false
+outer:
+	for i := 0; i < len(tmpl); {
+		rest := tmpl[i:]
+		if strings.HasPrefix(rest, "FM") || strings.HasPrefix(rest, "fm") {
+			fm = true
+			i += 2
+			continue
+		}
+		if rest[0] == '"' { // quoted literal text
+			end := strings.IndexByte(rest[1:], '"')
+			if end < 0 {
+				end = len(rest) - 1
+			}
+			for _, ch := range rest[1 : end+1] {
+				if ch == '%' {
+					fmtb.WriteString("%%")
+				} else {
+					fmtb.WriteRune(ch)
+				}
+			}
+			i += end + 2
+			continue
+		}
+		for _, w := range []struct {
+			pg, directive string
+			full          bool
+		}{{"Month", "%B", true}, {"Day", "%A", true}, {"Mon", "%b", false}, {"Dy", "%a", false}} {
+			if len(rest) >= len(w.pg) && strings.EqualFold(rest[:len(w.pg)], w.pg) {
+				word := rest[:len(w.pg)]
+				upper, lower := word == strings.ToUpper(word), word == strings.ToLower(word)
+				name(w.directive, !fm && w.full, upper, lower)
+				fm = false
+				i += len(w.pg)
+				continue outer
+			}
+		}
+		for _, w := range []string{"AM", "PM", "am", "pm"} {
+			if strings.HasPrefix(rest, w) {
+				name("%p", false, false, w[0] == 'a' || w[0] == 'p')
+				i += 2
+				continue outer
+			}
+		}
+		if rest[0] == 'Q' {
+			flush()
+			parts = append(parts, "CAST(quarter("+x+") AS VARCHAR)")
+			i++
+			continue
+		}
+		for _, n := range numbers {
+			if strings.HasPrefix(strings.ToUpper(rest), n.pg) {
+				if fm {
+					fmtb.WriteString(n.fm)
+				} else {
+					fmtb.WriteString(n.c)
+				}
+				fm = false
+				i += len(n.pg)
+				continue outer
+			}
+		}
+		if rest[0] == '%' {
+			fmtb.WriteString("%%")
+		} else {
+			fmtb.WriteByte(rest[0])
+		}
+		i++
+	}
+	flush()
+	if len(parts) == 0 {
+		return "CAST(" + p.arg("") + " AS VARCHAR)"
+	}
+	return "(" + strings.Join(parts, " || ") + ")"
 }
