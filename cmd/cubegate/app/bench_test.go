@@ -25,10 +25,10 @@ func BenchmarkGatewayVsDirect(b *testing.B) {
 			`SELECT date_trunc('month', created_at), channel, SUM(total_amount) FROM orders WHERE status = 'completed' GROUP BY 1, 2`,
 			`SELECT CAST(date_trunc('month', "orders".created_at) AS TIMESTAMP) "m", "orders".channel "c", sum("orders".amount) "a" FROM public.orders_raw AS "orders" WHERE "orders".status = $1 GROUP BY 1, 2`},
 		// Pushed down: a Power BI wrapper with an expression over a
-		// dimension, against the same statement written on the table.
+		// dimension, against the same statement sent to the table.
 		{"pushdown_powerbi_wrapper",
 			`select "_"."s", "_"."a0" from (select lower("rows"."status") as "s", sum("rows"."total_amount") as "a0" from (select "_"."status", "_"."total_amount" from "public"."orders" "_") "rows" group by 1) "_" where not "_"."a0" is null limit 1000001`,
-			`SELECT lower(status), sum(amount) FROM public.orders_raw GROUP BY 1`},
+			`select "_"."s", "_"."a0" from (select lower("rows"."status") as "s", sum("rows"."amount") as "a0" from (select "_"."status", "_"."amount" from public.orders_raw "_") "rows" group by 1) "_" where not "_"."a0" is null limit 1000001`},
 	}
 	for _, q := range queries {
 		b.Run(q.name, func(b *testing.B) {
