@@ -360,6 +360,35 @@ func (a *Admin) register(mux *http.ServeMux) {
 		}
 		fail(w, r, err)
 	}))
+	mux.HandleFunc("PATCH /admin/v1/credentials/{id}", a.withKey("credentials:write", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+		c, err := credential(r, k)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		var in struct {
+			Label    *string               `json:"label"`
+			Database *string               `json:"database"`
+			Member   *string               `json:"member"`
+			Security *auth.SecurityContext `json:"security_context"`
+		}
+		if err := decode(r, &in); err != nil {
+			fail(w, r, err)
+			return
+		}
+		if in.Database != nil && a.DataSource != nil {
+			if tenant, ok := a.DataSource(*in.Database); !ok || tenant != c.TenantID {
+				fail(w, r, fmt.Errorf("%w: tenant %s has no data source %q", errBadRequest, c.TenantID, *in.Database))
+				return
+			}
+		}
+		c, err = a.Credentials.UpdateCredential(r.Context(), c.ID, auth.UpdateCredentialInput{Label: in.Label, Database: in.Database, Member: in.Member, Security: in.Security})
+		if err != nil {
+			fail(w, r, errors.Join(errBadRequest, err))
+			return
+		}
+		envelope(w, r, http.StatusOK, show(c))
+	}))
 	mux.HandleFunc("DELETE /admin/v1/credentials/{id}", a.withKey("credentials:write", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		c, err := credential(r, k)
 		if err == nil {

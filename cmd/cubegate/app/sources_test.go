@@ -227,9 +227,15 @@ func TestDataSources(t *testing.T) {
 	api.expect("POST", "/admin/v1/credentials", admin.KeyValue, map[string]string{"database": "kit"}, 400, "BAD_REQUEST")
 	c := api.expect("POST", "/admin/v1/credentials", acmeKey.KeyValue, map[string]string{"database": "kit", "label": "acme bi"}, 201, "")
 	var cred struct {
-		Username, Password string
+		ID, Username, Password string
 	}
 	json.Unmarshal(c.Data, &cred)
+	// Edited over the admin API: another of its tenant's data sources, not
+	// another tenant's.
+	api.expect("PATCH", "/admin/v1/credentials/"+cred.ID, acmeKey.KeyValue, map[string]string{"database": "demo"}, 400, "BAD_REQUEST")
+	api.expect("PATCH", "/admin/v1/credentials/"+cred.ID, admin.KeyValue, map[string]string{"label": "x"}, 404, "NOT_FOUND")
+	api.expect("PATCH", "/admin/v1/credentials/"+cred.ID, acmeKey.KeyValue, map[string]string{"database": "broken", "label": "moved"}, 200, "")
+	api.expect("PATCH", "/admin/v1/credentials/"+cred.ID, acmeKey.KeyValue, map[string]string{"database": "kit"}, 200, "")
 	if conn, err := dial(cred.Username, cred.Password, "kit"); err != nil {
 		t.Errorf("acme's new credential: %v", err)
 	} else if _, err := conn.Exec(ctx, `SELECT 1`); err != nil {
