@@ -385,31 +385,11 @@ func (p *pushdown) render(sel *pg_query.SelectStmt, outer *pdScope) (string, []s
 			if err != nil {
 				return "", nil, err
 			}
-			switch sb.GetSortbyDir() {
-			case pg_query.SortByDir_SORTBY_DESC:
-				s += " DESC"
-			case pg_query.SortByDir_SORTBY_ASC:
-				s += " ASC"
-			case pg_query.SortByDir_SORTBY_USING:
-				return "", nil, unsupported(n, "ORDER BY … USING is not supported")
+			dir, err := p.sortDirection(sb)
+			if err != nil {
+				return "", nil, err
 			}
-			switch sb.GetSortbyNulls() {
-			case pg_query.SortByNulls_SORTBY_NULLS_FIRST:
-				s += " NULLS FIRST"
-			case pg_query.SortByNulls_SORTBY_NULLS_LAST:
-				s += " NULLS LAST"
-			default:
-				// PostgreSQL puts NULLs last ascending and first
-				// descending; say so for warehouses that differ.
-				if !p.postgres() {
-					if sb.GetSortbyDir() == pg_query.SortByDir_SORTBY_DESC {
-						s += " NULLS FIRST"
-					} else {
-						s += " NULLS LAST"
-					}
-				}
-			}
-			parts = append(parts, s)
+			parts = append(parts, s+dir)
 		}
 		b.WriteString(" ORDER BY " + strings.Join(parts, ", "))
 	}

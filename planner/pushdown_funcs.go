@@ -235,32 +235,24 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 		if err != nil {
 			return "", err
 		}
-		a, err := p.expr(args[1], sc)
+		ab, err := p.exprs(sc, args[1], args[2])
 		if err != nil {
 			return "", err
 		}
-		b, err := p.expr(args[2], sc)
-		if err != nil {
-			return "", err
-		}
-		return p.dateDiff(unit, a, b), nil
+		return p.dateDiff(unit, ab[0], ab[1]), nil
 	case "timezone":
 		// x AT TIME ZONE zone
 		if len(args) != 2 {
 			break
 		}
-		zone, err := p.expr(args[0], sc)
-		if err != nil {
-			return "", err
-		}
-		x, err := p.expr(args[1], sc)
+		zx, err := p.exprs(sc, args...)
 		if err != nil {
 			return "", err
 		}
 		if p.postgres() {
-			return "(" + x + " AT TIME ZONE " + zone + ")", nil
+			return "(" + zx[1] + " AT TIME ZONE " + zx[0] + ")", nil
 		}
-		return "timezone(" + zone + ", " + x + ")", nil
+		return "timezone(" + zx[0] + ", " + zx[1] + ")", nil
 	case "generate_series":
 		if len(args) < 2 || len(args) > 3 {
 			break
@@ -315,12 +307,11 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 	case "charindex":
 		// CHARINDEX(needle, haystack)
 		if len(args) == 2 {
-			n, err := p.expr(args[0], sc)
+			nh, err := p.exprs(sc, args...)
 			if err != nil {
 				return "", err
 			}
-			h, err := p.expr(args[1], sc)
-			return "strpos(" + h + ", " + n + ")", err
+			return "strpos(" + nh[1] + ", " + nh[0] + ")", nil
 		}
 	case "isnull", "ifnull", "nvl":
 		if len(args) == 2 {
@@ -329,18 +320,14 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 		}
 	case "ends_with":
 		if len(args) == 2 {
-			x, err := p.expr(args[0], sc)
-			if err != nil {
-				return "", err
-			}
-			y, err := p.expr(args[1], sc)
+			xy, err := p.exprs(sc, args...)
 			if err != nil {
 				return "", err
 			}
 			if p.postgres() {
-				return "(right(" + x + ", length(" + y + ")) = " + y + ")", nil
+				return "(right(" + xy[0] + ", length(" + xy[1] + ")) = " + xy[1] + ")", nil
 			}
-			return "ends_with(" + x + ", " + y + ")", nil
+			return "ends_with(" + xy[0] + ", " + xy[1] + ")", nil
 		}
 	case "date":
 		if len(args) == 1 {
@@ -362,14 +349,11 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 		if err != nil {
 			return "", err
 		}
-		n, err := p.expr(args[1], sc)
+		nx, err := p.exprs(sc, args[1], args[2])
 		if err != nil {
 			return "", err
 		}
-		x, err := p.expr(args[2], sc)
-		if err != nil {
-			return "", err
-		}
+		n, x := nx[0], nx[1]
 		if unit == "quarter" {
 			return "(" + x + " + " + n + " * INTERVAL '3 month')", nil
 		}
@@ -528,29 +512,56 @@ func (p *pushdown) sortList(items []*pg_query.Node, sc *pdScope) (string, error)
 		if err != nil {
 			return "", err
 		}
-		switch sb.GetSortbyDir() {
-		case pg_query.SortByDir_SORTBY_DESC:
-			s += " DESC"
-		case pg_query.SortByDir_SORTBY_ASC:
-			s += " ASC"
+		dir, err := p.sortDirection(sb)
+		if err != nil {
+			return "", err
 		}
-		switch sb.GetSortbyNulls() {
-		case pg_query.SortByNulls_SORTBY_NULLS_FIRST:
-			s += " NULLS FIRST"
-		case pg_query.SortByNulls_SORTBY_NULLS_LAST:
-			s += " NULLS LAST"
-		default:
-			if !p.postgres() {
-				if sb.GetSortbyDir() == pg_query.SortByDir_SORTBY_DESC {
-					s += " NULLS FIRST"
-				} else {
-					s += " NULLS LAST"
-				}
-			}
-		}
-		parts = append(parts, s)
+		parts = append(parts, s+dir)
 	}
 	return strings.Join(parts, ", "), nil
+}
+
+// sortDirection renders a sort key's direction and NULLs placement.
+func (p *pushdown) sortDirection(sb *pg_query.SortBy) (string, error) {
+	var s string
+	switch sb.GetSortbyDir() {
+	case pg_query.SortByDir_SORTBY_DESC:
+		s = " DESC"
+	case pg_query.SortByDir_SORTBY_ASC:
+		s = " ASC"
+	case pg_query.SortByDir_SORTBY_USING:
+		return "", unsupported(nil, "ORDER BY … USING is not supported").At(sb.GetLocation() + 1)
+	}
+	switch sb.GetSortbyNulls() {
+	case pg_query.SortByNulls_SORTBY_NULLS_FIRST:
+		s += " NULLS FIRST"
+	case pg_query.SortByNulls_SORTBY_NULLS_LAST:
+		s += " NULLS LAST"
+	default:
+		// PostgreSQL puts NULLs last ascending and first descending; say
+		// so for warehouses that differ.
+		if !p.postgres() {
+			if sb.GetSortbyDir() == pg_query.SortByDir_SORTBY_DESC {
+				s += " NULLS FIRST"
+			} else {
+				s += " NULLS LAST"
+			}
+		}
+	}
+	return s, nil
+}
+
+// exprs renders expressions one by one.
+func (p *pushdown) exprs(sc *pdScope, nodes ...*pg_query.Node) ([]string, error) {
+	out := make([]string, len(nodes))
+	for i, n := range nodes {
+		s, err := p.expr(n, sc)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
 }
 
 // Frame option bits of PostgreSQL's WindowDef (nodes/parsenodes.h).
