@@ -51,8 +51,10 @@ type REST struct {
 	Keys   *auth.KeyService
 	Engine Engine
 	// Engines, when set, picks the engine of a key's tenant (a gateway
-	// with several data sources); an *EngineError says why there is none.
-	Engines func(tenant string) (Engine, error)
+	// with several data sources): the one the X-Cubegate-Data-Source
+	// header names, or the tenant's first; an *EngineError says why there
+	// is none.
+	Engines func(tenant, dataSource string) (Engine, error)
 	// DefaultLimit applies to a query without a limit (10,000 as in
 	// Cube); MaxLimit bounds an explicit one.
 	DefaultLimit, MaxLimit int
@@ -102,7 +104,7 @@ func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Reque
 		}
 		eng := a.Engine
 		if a.Engines != nil {
-			e, err := a.Engines(k.TenantID)
+			e, err := a.Engines(k.TenantID, r.Header.Get("X-Cubegate-Data-Source"))
 			if err != nil {
 				var ee *EngineError
 				if errors.As(err, &ee) {

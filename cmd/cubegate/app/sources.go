@@ -207,15 +207,15 @@ func (g *Gateway) sessionFor(ctx context.Context, info pgwire.SessionInfo) (pgwi
 	return h.NewSession(ctx, info)
 }
 
-// engineFor is the REST engine of a tenant: its first data source in the
-// configuration.
-func (g *Gateway) engineFor(tenant string) (httpapi.Engine, error) {
-	if g.cfg.Sources()[0].Tenant == tenant {
+// engineFor is the REST engine of a tenant's data source: the one named,
+// or its first in the configuration.
+func (g *Gateway) engineFor(tenant, name string) (httpapi.Engine, error) {
+	if def := g.cfg.Sources()[0]; def.Tenant == tenant && (name == "" || name == def.Name) {
 		return engine{g: g}, nil
 	}
 	for _, spec := range g.cfg.Sources()[1:] { // the configuration's order
 		s := g.sources[spec.Name]
-		if s.spec.Tenant != tenant {
+		if s.spec.Tenant != tenant || name != "" && name != spec.Name {
 			continue
 		}
 		h := s.handler.Load()
@@ -224,6 +224,9 @@ func (g *Gateway) engineFor(tenant string) (httpapi.Engine, error) {
 			return nil, &httpapi.EngineError{Status: 503, Code: "DATA_SOURCE_NOT_READY", Msg: fmt.Sprintf("data source %s is %s: %s", st.Name, st.State, st.Error)}
 		}
 		return sourceEngine{s: s, h: h}, nil
+	}
+	if name != "" {
+		return nil, &httpapi.EngineError{Status: 404, Code: "DATA_SOURCE_NOT_FOUND", Msg: fmt.Sprintf("tenant %s has no data source %q", tenant, name)}
 	}
 	return nil, &httpapi.EngineError{Status: 404, Code: "DATA_SOURCE_NOT_FOUND", Msg: fmt.Sprintf("tenant %s has no data source", tenant)}
 }

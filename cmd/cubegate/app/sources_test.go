@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -195,9 +197,22 @@ func TestDataSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	load := func(key, query string) (int, string) {
-		code, _, body := restGet(t, base+"/cubejs-api/v1/load?query="+url.QueryEscape(query), key, "")
-		return code, body
+	get := func(path, key string, dataSource ...string) (int, string) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header.Set("Authorization", key)
+		if len(dataSource) > 0 {
+			req.Header.Set("X-Cubegate-Data-Source", dataSource[0])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	load := func(key, query string, dataSource ...string) (int, string) {
+		return get("/cubejs-api/v1/load?query="+url.QueryEscape(query), key, dataSource...)
 	}
 	if code, body := load(admin.KeyValue, `{"measures":["orders.count"]}`); code != 200 || !strings.Contains(body, `"orders.count":"2000"`) {
 		t.Errorf("default tenant's load: %d %s", code, body)
@@ -207,6 +222,20 @@ func TestDataSources(t *testing.T) {
 	}
 	if code, body := load(acmeKey.KeyValue, `{"measures":["orders.count"]}`); code != 400 {
 		t.Errorf("acme reading the demo's cube: %d %s", code, body)
+	}
+	// A tenant's other data source, named; another tenant's is not found.
+	acmeMeta, err := g.Keys.Create(ctx, "acme", "test", auth.KeyInput{Scopes: ptr([]string{"meta"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get("/cubejs-api/v1/meta", acmeMeta.KeyValue, "broken"); code != 200 || !strings.Contains(body, `"name":"orders"`) || strings.Contains(body, "Kibana") {
+		t.Errorf("acme's other data source by name: %d %.300s", code, body)
+	}
+	if code, body := get("/cubejs-api/v1/meta", acmeMeta.KeyValue); code != 200 || !strings.Contains(body, `"name":"KibanaSampleDataEcommerce"`) {
+		t.Errorf("acme's first data source: %d %.300s", code, body)
+	}
+	if code, body := load(acmeKey.KeyValue, `{"measures":["orders.count"]}`, "demo"); code != 404 || !strings.Contains(body, "DATA_SOURCE_NOT_FOUND") {
+		t.Errorf("acme naming the default tenant's data source: %d %s", code, body)
 	}
 	if _, err := g.Keys.Create(ctx, "nosuch", "test", auth.KeyInput{Scopes: ptr([]string{"load"})}); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("a key for an unknown tenant: %v", err)
