@@ -199,10 +199,10 @@ func (s *Session) planCatalog(ctx context.Context, sel *pg_query.SelectStmt) (pg
 	started := time.Now()
 	res, err := cat.Query(ctx, sel, s.catalogSession())
 	if err != nil {
-		s.auditQuery(sel, "catalog", "", started, 0, 0, err)
+		s.auditQuery(sel, s.text, "catalog", "", started, 0, 0, err)
 		return nil, err
 	}
-	s.auditQuery(sel, "catalog", "", started, 0, int64(len(res.Rows)), nil)
+	s.auditQuery(sel, s.text, "catalog", "", started, 0, int64(len(res.Rows)), nil)
 	return &staticPortal{tag: "SELECT", cols: wireColumns(res.Columns), rows: res.Rows}, nil
 }
 

@@ -53,6 +53,7 @@ type Handler struct {
 	log     zerolog.Logger
 	cat     atomic.Pointer[catalogEntry]
 	types   resultTypes
+	norms   normalized
 }
 
 // NewHandler returns a handler serving model over wh.
@@ -105,6 +106,9 @@ type Session struct {
 	loc       *time.Location // cache of the TimeZone setting
 	// explaining plans without asking the warehouse anything (EXPLAIN).
 	explaining bool
+	// text is the statement being planned as the client wrote it, when
+	// known (the audit log normalizes it).
+	text string
 }
 
 // TxStatus implements pgwire.Session.
@@ -179,6 +183,14 @@ type statement struct {
 // Bind implements pgwire.Statement: the statement is planned against the
 // session's state as it is now.
 func (st *statement) Bind(ctx context.Context) (pgwire.Portal, error) {
+	loc, n := int(st.raw.GetStmtLocation()), int(st.raw.GetStmtLen())
+	if loc >= 0 && loc <= len(st.sql) {
+		if n <= 0 || loc+n > len(st.sql) {
+			n = len(st.sql) - loc
+		}
+		st.s.text = st.sql[loc : loc+n]
+		defer func() { st.s.text = "" }()
+	}
 	return st.s.planWith(ctx, st.raw.Stmt, nil)
 }
 
@@ -199,7 +211,11 @@ func (s *Session) Prepare(ctx context.Context, sql string, paramOIDs []uint32) (
 	case 0:
 		return &prepared{s: s}, nil
 	case 1:
-		return s.describe(ctx, tree.Stmts[0].Stmt, paramOIDs)
+		ps, err := s.describe(ctx, tree.Stmts[0].Stmt, paramOIDs)
+		if ps != nil {
+			ps.text = sql
+		}
+		return ps, err
 	}
 	return nil, pgerr.New(pgerrcode.SyntaxError, "cannot insert multiple commands into a prepared statement")
 }
@@ -207,6 +223,7 @@ func (s *Session) Prepare(ctx context.Context, sql string, paramOIDs []uint32) (
 // prepared is a statement of the extended protocol.
 type prepared struct {
 	s    *Session
+	text string         // the statement as the client wrote it
 	node *pg_query.Node // nil: the empty statement
 	oids []uint32
 	cols []pgwire.Column
@@ -225,6 +242,8 @@ func (ps *prepared) BindParams(ctx context.Context, values []*string) (pgwire.Po
 	if values == nil {
 		values = []*string{}
 	}
+	ps.s.text = ps.text
+	defer func() { ps.s.text = "" }()
 	return ps.s.planWith(ctx, ps.node, &params{oids: ps.oids, values: values})
 }
 

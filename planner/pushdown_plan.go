@@ -57,9 +57,9 @@ func (s *Session) planPushdown(ctx context.Context, sel *pg_query.SelectStmt) (p
 		return nil, err
 	}
 	pt := &rowsPortal{wh: s.h.wh, sql: sql, args: p.args, cols: cols, release: release, sources: p.sources}
-	started := time.Now()
+	started, text := time.Now(), s.text
 	pt.done = func(rows int64, wait time.Duration, err error) {
-		s.auditQuery(sel, "sql", sql, started, wait, rows, err)
+		s.auditQuery(sel, text, "sql", sql, started, wait, rows, err)
 	}
 	return pt, nil
 }

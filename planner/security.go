@@ -3,6 +3,8 @@ package planner
 import (
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -40,7 +42,7 @@ func (s *Session) admit() (release func(), err error) {
 // auditQuery records a statement once it has run: its principal, its
 // normalized text and fingerprint (computed by the audit writer), the
 // warehouse SQL, rows, duration and outcome.
-func (s *Session) auditQuery(sel *pg_query.SelectStmt, action, warehouseSQL string, started time.Time, wait time.Duration, rows int64, err error) {
+func (s *Session) auditQuery(sel *pg_query.SelectStmt, text, action, warehouseSQL string, started time.Time, wait time.Duration, rows int64, err error) {
 	outcome := "ok"
 	if err != nil {
 		outcome = "error"
@@ -64,6 +66,9 @@ func (s *Session) auditQuery(sel *pg_query.SelectStmt, action, warehouseSQL stri
 		e.Outcome, e.Error = "error", err.Error()
 	}
 	e.Normalize = func() (string, string) {
+		if text != "" {
+			return s.h.norms.of(text)
+		}
 		sql, derr := pg_query.Deparse(&pg_query.ParseResult{Stmts: []*pg_query.RawStmt{{Stmt: &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: sel}}}}})
 		if derr != nil {
 			return "", ""
@@ -76,6 +81,32 @@ func (s *Session) auditQuery(sel *pg_query.SelectStmt, action, warehouseSQL stri
 		return norm, fp
 	}
 	a.Log(e)
+}
+
+// normalized remembers statements' normalized text and fingerprint for
+// the audit log, by the text the client sent: dashboards and prepared
+// statements send the same text again and again.
+type normalized struct {
+	m sync.Map // text → [2]string{normalized, fingerprint}
+	n atomic.Int64
+}
+
+func (c *normalized) of(text string) (string, string) {
+	if v, ok := c.m.Load(text); ok {
+		r := v.([2]string)
+		return r[0], r[1]
+	}
+	norm, err := pg_query.Normalize(text)
+	if err != nil {
+		return "", ""
+	}
+	fp, _ := pg_query.Fingerprint(text)
+	if c.n.Add(1) > 4096 {
+		c.m.Clear() // a simple bound: start over
+		c.n.Store(1)
+	}
+	c.m.Store(text, [2]string{norm, fp})
+	return norm, fp
 }
 
 // RowFilters are the security context's filters on the cubes a query

@@ -165,9 +165,9 @@ func (s *Session) planCube(ctx context.Context, sel *pg_query.SelectStmt) (pgwir
 		return nil, err
 	}
 	p.release = release
-	started := time.Now()
+	started, text := time.Now(), s.text
 	p.done = func(rows int64, wait time.Duration, err error) {
-		s.auditQuery(sel, "sql", compiled.SQL, started, wait, rows, err)
+		s.auditQuery(sel, text, "sql", compiled.SQL, started, wait, rows, err)
 	}
 	return p, nil
 }
