@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 )
@@ -204,21 +205,29 @@ func (s *Store) insertAudit(ctx context.Context, events []AuditEvent) error {
 		return err
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, s.rebind(`INSERT INTO audit_log(time, kind, action, outcome, tenant_id, credential_id, api_key_id,
-		username, address, object, fingerprint, statement, warehouse_sql, rows, duration_ms, error)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for _, e := range events {
-		if e.Normalize != nil {
-			e.Statement, e.Fingerprint = e.Normalize()
+	// Rows go in by the hundred: one statement per chunk, not per row.
+	const chunk = 100
+	for len(events) > 0 {
+		n := min(len(events), chunk)
+		var b strings.Builder
+		b.WriteString(`INSERT INTO audit_log(time, kind, action, outcome, tenant_id, credential_id, api_key_id,
+		username, address, object, fingerprint, statement, warehouse_sql, rows, duration_ms, error) VALUES `)
+		args := make([]any, 0, n*16)
+		for i, e := range events[:n] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			if e.Normalize != nil {
+				e.Statement, e.Fingerprint = e.Normalize()
+			}
+			args = append(args, e.Time.Format(time.RFC3339Nano), e.Kind, e.Action, e.Outcome, e.TenantID, e.CredentialID,
+				e.APIKeyID, e.Username, e.Address, e.Object, e.Fingerprint, e.Statement, e.WarehouseSQL, e.Rows, e.DurationMS, e.Error)
 		}
-		if _, err := stmt.ExecContext(ctx, e.Time.Format(time.RFC3339Nano), e.Kind, e.Action, e.Outcome, e.TenantID, e.CredentialID,
-			e.APIKeyID, e.Username, e.Address, e.Object, e.Fingerprint, e.Statement, e.WarehouseSQL, e.Rows, e.DurationMS, e.Error); err != nil {
+		if _, err := tx.ExecContext(ctx, s.rebind(b.String()), args...); err != nil {
 			return err
 		}
+		events = events[n:]
 	}
 	return tx.Commit()
 }
