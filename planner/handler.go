@@ -109,6 +109,10 @@ type Session struct {
 	// text is the statement being planned as the client wrote it, when
 	// known (the audit log normalizes it).
 	text string
+	// prep is the prepared statement being bound, if any.
+	prep *prepared
+	// tempGen counts changes to the temporary tables.
+	tempGen int
 }
 
 // TxStatus implements pgwire.Session.
@@ -225,8 +229,13 @@ type prepared struct {
 	s    *Session
 	text string         // the statement as the client wrote it
 	node *pg_query.Node // nil: the empty statement
-	oids []uint32
-	cols []pgwire.Column
+	// kind caches the statement's classification for the model and the
+	// temporary tables it was made with (see Session.classify).
+	kind      statementKind
+	kindModel *cubes.Model
+	kindTemps int
+	oids      []uint32
+	cols      []pgwire.Column
 }
 
 func (ps *prepared) ParamOIDs() []uint32      { return ps.oids }
@@ -242,8 +251,8 @@ func (ps *prepared) BindParams(ctx context.Context, values []*string) (pgwire.Po
 	if values == nil {
 		values = []*string{}
 	}
-	ps.s.text = ps.text
-	defer func() { ps.s.text = "" }()
+	ps.s.text, ps.s.prep = ps.text, ps
+	defer func() { ps.s.text, ps.s.prep = "", nil }()
 	return ps.s.planWith(ctx, ps.node, &params{oids: ps.oids, values: values})
 }
 

@@ -100,6 +100,7 @@ func (s *Session) planDiscard(n *pg_query.DiscardStmt) (pgwire.Portal, error) {
 			s.closeCursors(true)
 			clear(s.prepared)
 			clear(s.temps)
+			s.tempGen++
 			s.discarded = true
 		}}, nil
 	case pg_query.DiscardMode_DISCARD_PLANS:
@@ -107,7 +108,7 @@ func (s *Session) planDiscard(n *pg_query.DiscardStmt) (pgwire.Portal, error) {
 	case pg_query.DiscardMode_DISCARD_SEQUENCES:
 		return &staticPortal{tag: "DISCARD SEQUENCES"}, nil
 	}
-	return &staticPortal{tag: "DISCARD TEMP", exec: func() { clear(s.temps) }}, nil
+	return &staticPortal{tag: "DISCARD TEMP", exec: func() { clear(s.temps); s.tempGen++ }}, nil
 }
 
 // TakeReset implements pgwire.Resetter: true once after DISCARD ALL, so

@@ -42,7 +42,7 @@ func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgw
 	if into := sel.GetIntoClause(); into != nil {
 		return s.planSelectInto(ctx, &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: sel}}, sel, into, false)
 	}
-	switch classify(sel, s.h.Model(), s.temps) {
+	switch s.classify(sel) {
 	case readsCatalog:
 		return s.planCatalog(ctx, sel)
 	case readsNothing:
@@ -84,6 +84,20 @@ func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgw
 		return nil, perr
 	}
 	return p, err
+}
+
+// classify classifies a SELECT; a prepared statement remembers its class
+// while the model and the temporary tables stay the same.
+func (s *Session) classify(sel *pg_query.SelectStmt) statementKind {
+	m := s.h.Model()
+	if ps := s.prep; ps != nil && ps.node.GetSelectStmt() == sel {
+		if ps.kindModel == m && ps.kindTemps == s.tempGen {
+			return ps.kind
+		}
+		ps.kind, ps.kindModel, ps.kindTemps = classify(sel, m, s.temps), m, s.tempGen
+		return ps.kind
+	}
+	return classify(sel, m, s.temps)
 }
 
 // inWarehouse evaluates a statement that reads no relation in the

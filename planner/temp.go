@@ -44,7 +44,7 @@ func (s *Session) addTemp(n *pg_query.Node, t *catalog.TempTable, ifNotExists bo
 		}
 		return nil, pgerr.New(pgerrcode.DuplicateTable, "relation %q already exists", t.Name)
 	}
-	return &staticPortal{tag: "CREATE TABLE", exec: func() { s.temps[t.Name] = t }}, nil
+	return &staticPortal{tag: "CREATE TABLE", exec: func() { s.temps[t.Name] = t; s.tempGen++ }}, nil
 }
 
 func (s *Session) planCreate(n *pg_query.Node) (pgwire.Portal, error) {
@@ -155,6 +155,7 @@ func (s *Session) planDrop(n *pg_query.Node) (pgwire.Portal, error) {
 	return &staticPortal{tag: "DROP TABLE", exec: func() {
 		for _, name := range names {
 			delete(s.temps, name)
+			s.tempGen++
 		}
 	}}, nil
 }
