@@ -182,8 +182,9 @@ func (p *pushdown) use(r *pdRel, col string) {
 // columns of each row source it reads, the second leaves the rest out.
 func (p *pushdown) renderStatement(sel *pg_query.SelectStmt) (string, []string, error) {
 	p.top = sel
-	if _, _, err := p.render(sel, nil); err != nil {
-		return "", nil, err
+	sql, cols, err := p.render(sel, nil)
+	if err != nil || len(p.cubes) == 0 {
+		return sql, cols, err // no row source to prune
 	}
 	used := p.used
 	*p = pushdown{s: p.s, m: p.m, d: p.d, prune: used, top: sel}

@@ -113,7 +113,7 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 		if err != nil {
 			return "", err
 		}
-		m := measureOf(rel, member)
+		m, _ := memberOf(rel, member).(*cubes.Measure)
 		if m == nil {
 			return "", pgerr.New(pgerrcode.GroupingError, "MEASURE() takes a measure; %s is not one", member).At(loc + 1)
 		}
@@ -127,12 +127,13 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 			if err != nil {
 				return "", err
 			}
-			if d := dimensionOf(rel, member); d != nil && (name == "sum" || name == "avg") && d.Type != cubes.TypeNumber {
+			mem := memberOf(rel, member)
+			if d, _ := mem.(*cubes.Dimension); d != nil && (name == "sum" || name == "avg") && d.Type != cubes.TypeNumber {
 				typ := map[cubes.MemberType]string{cubes.TypeString: "text", cubes.TypeTime: "timestamp without time zone", cubes.TypeBoolean: "boolean"}[d.Type]
 				return "", pgerr.New(pgerrcode.UndefinedFunction, "function %s(%s) does not exist", name, typ).
 					At(loc+1).WithHint("%s is a %s dimension", member, d.Type)
 			}
-			if m := measureOf(rel, member); m != nil {
+			if m, _ := mem.(*cubes.Measure); m != nil {
 				agg := name
 				if fc.GetAggDistinct() && name == "count" {
 					agg = "count_distinct"
@@ -425,19 +426,6 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 	return b.String() + over, nil
 }
 
-// dimensionOf is the dimension a cube column stands for, if any.
-func dimensionOf(rel *pdRel, member string) *cubes.Dimension {
-	if rel == nil || rel.cube == nil {
-		return nil
-	}
-	m, ok := rel.cube.LookupMember(member)
-	if !ok {
-		return nil
-	}
-	d, _ := m.(*cubes.Dimension)
-	return d
-}
-
 // quotient returns the division floor, ceil or trunc is applied to.
 func quotient(name string, args []*pg_query.Node) *pg_query.Node {
 	switch name {
@@ -455,17 +443,13 @@ func quotient(name string, args []*pg_query.Node) *pg_query.Node {
 	return nil
 }
 
-// measureOf is the measure a cube column stands for, if any.
-func measureOf(rel *pdRel, member string) *cubes.Measure {
+// memberOf is the member a cube column stands for, if any.
+func memberOf(rel *pdRel, member string) cubes.Member {
 	if rel == nil || rel.cube == nil {
 		return nil
 	}
-	m, ok := rel.cube.LookupMember(member)
-	if !ok {
-		return nil
-	}
-	ms, _ := m.(*cubes.Measure)
-	return ms
+	m, _ := rel.cube.LookupMember(member)
+	return m
 }
 
 // unit reads a constant unit ('month', 'year', …) from an allow-list; it
