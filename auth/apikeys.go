@@ -83,6 +83,8 @@ type APIKey struct {
 
 // KeyInput creates or changes a key; nil fields keep their value.
 type KeyInput struct {
+	// TenantID, when set, must be the key's tenant: a key never moves.
+	TenantID     *string          `json:"tenant_id"`
 	Description  *string          `json:"description"`
 	KeyType      *string          `json:"key_type"`
 	Scopes       *[]string        `json:"scope_names"`
@@ -226,15 +228,36 @@ func (ks *KeyService) Flush(ctx context.Context) {
 	}
 }
 
-// Create mints a key; the returned key carries KeyValue, shown only now.
+// Create mints a key for tenant with the operator's power (the CLI): no
+// ceiling applies. The returned key carries KeyValue, shown only now.
 func (ks *KeyService) Create(ctx context.Context, tenant, createdBy string, in KeyInput) (APIKey, error) {
+	return ks.create(ctx, tenant, createdBy, in, nil)
+}
+
+// CreateAs mints a key on behalf of actor, in its tenant and within its
+// ceiling (see Ceiling): what the request leaves out of the security
+// context, allow_ips and expires_at is the actor's (Actor.Inherit).
+func (ks *KeyService) CreateAs(ctx context.Context, actor Actor, in KeyInput) (APIKey, error) {
+	actor.Inherit(&in)
+	return ks.create(ctx, actor.TenantID, actor.Kind+":"+actor.ID, in, &actor)
+}
+
+func (ks *KeyService) create(ctx context.Context, tenant, createdBy string, in KeyInput, actor *Actor) (APIKey, error) {
 	if tenant == "" {
 		tenant = DefaultTenant
+	}
+	if in.TenantID != nil {
+		tenant = *in.TenantID
 	}
 	k := APIKey{ID: uuid.NewString(), TenantID: tenant, KeyType: "shared", Enabled: true, CreatedBy: createdBy,
 		CreatedTime: time.Now().UTC().Truncate(time.Millisecond), AllowIPs: []string{}}
 	if err := ks.apply(&k, in); err != nil {
 		return k, err
+	}
+	if actor != nil {
+		if err := Ceiling(*actor, KeyGrant(k)); err != nil {
+			return k, err
+		}
 	}
 	if _, err := ks.store.Tenant(ctx, tenant); err != nil {
 		if errors.Is(err, ErrNotFound) {
@@ -326,8 +349,19 @@ func (ks *KeyService) Get(ctx context.Context, tenant, id string) (APIKey, error
 }
 
 // Update changes a key's description, scopes, allow-list, enabled flag,
-// expiry or security context.
+// expiry or security context, with the operator's power (the CLI).
 func (ks *KeyService) Update(ctx context.Context, tenant, id string, in KeyInput) (APIKey, error) {
+	return ks.update(ctx, tenant, id, in, nil)
+}
+
+// UpdateAs changes a key of actor's tenant on its behalf: the key, once
+// changed, must be within the actor's ceiling (see Ceiling) — so a key
+// cannot widen itself, nor change a key wider than itself.
+func (ks *KeyService) UpdateAs(ctx context.Context, actor Actor, id string, in KeyInput) (APIKey, error) {
+	return ks.update(ctx, actor.TenantID, id, in, &actor)
+}
+
+func (ks *KeyService) update(ctx context.Context, tenant, id string, in KeyInput, actor *Actor) (APIKey, error) {
 	k, err := ks.Get(ctx, tenant, id)
 	if err != nil {
 		return k, err
@@ -341,10 +375,26 @@ func (ks *KeyService) Update(ctx context.Context, tenant, id string, in KeyInput
 	if err := ks.apply(&k, in); err != nil {
 		return k, err
 	}
+	if actor != nil {
+		g := KeyGrant(k)
+		if in.TenantID != nil {
+			g.TenantID = *in.TenantID
+		}
+		if err := Ceiling(*actor, g); err != nil {
+			return k, err
+		}
+	}
+	if in.TenantID != nil && *in.TenantID != k.TenantID {
+		return k, keyErr("API_KEY_TENANT_INVALID", 400, "a key's tenant cannot change (it is %s)", k.TenantID)
+	}
 	if err := ks.store.updateKey(ctx, k); err != nil {
 		return k, keyErr("API_KEY_UPDATE_FAILED", 500, "the key could not be updated: %v", err)
 	}
-	ks.store.logChange(ctx, AuditEvent{Kind: "api_key", Action: "update", TenantID: tenant, Object: k.ID})
+	e := AuditEvent{Kind: "api_key", Action: "update", TenantID: tenant, Object: k.ID}
+	if actor != nil {
+		e.Username = actor.Kind + ":" + actor.ID
+	}
+	ks.store.logChange(ctx, e)
 	return k, nil
 }
 

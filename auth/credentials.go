@@ -4,6 +4,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -155,6 +156,67 @@ func (s *Service) CreateCredential(ctx context.Context, in CreateCredentialInput
 	}
 }
 
+// CredentialRequest is a credential an actor asks for: its tenant is the
+// actor's, and a nil Security inherits the actor's security context.
+type CredentialRequest struct {
+	Label    string
+	Database string
+	Member   string
+	Security *SecurityContext
+}
+
+// CreateCredentialAs mints a credential on behalf of actor, in its tenant
+// and within its ceiling (see Ceiling). The password is returned here and
+// nowhere else.
+func (s *Service) CreateCredentialAs(ctx context.Context, actor Actor, req CredentialRequest) (Credential, string, error) {
+	in := CreateCredentialInput{Label: req.Label, Database: req.Database, TenantID: actor.TenantID, Member: req.Member, Security: actor.Security.clone()}
+	if req.Security != nil {
+		in.Security = *req.Security
+	}
+	if in.Database == "" {
+		return Credential{}, "", errors.New("a credential needs a database (data source) name")
+	}
+	if err := Ceiling(actor, CredentialGrant(Credential{TenantID: in.TenantID, Database: in.Database, Security: in.Security})); err != nil {
+		return Credential{}, "", err
+	}
+	return s.CreateCredential(ctx, in)
+}
+
+// credentialOf reads a credential of actor's tenant (ErrNotFound for
+// another tenant's).
+func (s *Service) credentialOf(ctx context.Context, actor Actor, id string) (Credential, error) {
+	c, err := s.store.credentialByID(ctx, id)
+	if err == nil && c.TenantID != cmp.Or(actor.TenantID, DefaultTenant) {
+		return Credential{}, ErrNotFound
+	}
+	return c, err
+}
+
+// UpdateCredentialAs changes a credential of actor's tenant on its
+// behalf: the credential, once changed, must be within the actor's
+// ceiling (see Ceiling).
+func (s *Service) UpdateCredentialAs(ctx context.Context, actor Actor, id string, in UpdateCredentialInput) (Credential, error) {
+	c, err := s.credentialOf(ctx, actor, id)
+	if err != nil {
+		return c, err
+	}
+	return s.updateCredential(ctx, c, in, &actor)
+}
+
+// RotatePasswordAs gives a credential of actor's tenant a new password on
+// its behalf: only a credential within the actor's ceiling (the password
+// opens all it reads).
+func (s *Service) RotatePasswordAs(ctx context.Context, actor Actor, id string) (Credential, string, error) {
+	c, err := s.credentialOf(ctx, actor, id)
+	if err != nil {
+		return c, "", err
+	}
+	if err := Ceiling(actor, CredentialGrant(c)); err != nil {
+		return c, "", err
+	}
+	return s.RotatePassword(ctx, c.ID)
+}
+
 // ListCredentials returns every credential, oldest first.
 func (s *Service) ListCredentials(ctx context.Context) ([]Credential, error) {
 	return s.store.listCredentials(ctx)
@@ -225,12 +287,17 @@ type UpdateCredentialInput struct {
 }
 
 // UpdateCredential edits a credential's label, data source or security
-// context; sessions opened after it see the change.
+// context, with the operator's power (the CLI); sessions opened after it
+// see the change.
 func (s *Service) UpdateCredential(ctx context.Context, id string, in UpdateCredentialInput) (Credential, error) {
 	c, err := s.store.credentialByID(ctx, id)
 	if err != nil {
 		return c, err
 	}
+	return s.updateCredential(ctx, c, in, nil)
+}
+
+func (s *Service) updateCredential(ctx context.Context, c Credential, in UpdateCredentialInput, actor *Actor) (Credential, error) {
 	if in.Label != nil {
 		c.Label = *in.Label
 	}
@@ -245,6 +312,11 @@ func (s *Service) UpdateCredential(ctx context.Context, id string, in UpdateCred
 	}
 	if in.Member != nil {
 		c.Member = *in.Member
+	}
+	if actor != nil {
+		if err := Ceiling(*actor, CredentialGrant(c)); err != nil {
+			return c, err
+		}
 	}
 	if err := s.store.updateCredential(ctx, c); err != nil {
 		return c, err
