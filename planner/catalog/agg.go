@@ -25,6 +25,7 @@ type aggSlot struct {
 	filter   *expr
 	order    []orderKey
 	typ      uint32
+	b        *budget
 }
 
 type orderKey struct {
@@ -65,7 +66,7 @@ func (x *executor) compileAgg(fc *pg_query.FuncCall, name string, sc *scope, n *
 		return nil, located(pgerr.New(pgerrcode.GroupingError, "aggregate functions are not allowed here"), n)
 	}
 	in := &scope{cols: sc.cols, parent: sc.parent, ctes: sc.ctes}
-	slot := &aggSlot{name: name, star: fc.GetAggStar(), distinct: fc.GetAggDistinct()}
+	slot := &aggSlot{name: name, star: fc.GetAggStar(), distinct: fc.GetAggDistinct(), b: x.b}
 	for _, a := range fc.GetArgs() {
 		e, err := x.compileExpr(a, in)
 		if err != nil {
@@ -300,6 +301,9 @@ func (a *aggSlot) compute(rows []*env) (any, error) {
 		if len(items) == 0 {
 			return nil, nil
 		}
+		if err := a.b.value(mulSize(int64(len(items)), slotBytes)); err != nil {
+			return nil, err
+		}
 		out := make([]any, len(items))
 		for i, it := range items {
 			out[i] = it.args[0]
@@ -308,6 +312,7 @@ func (a *aggSlot) compute(rows []*env) (any, error) {
 	case "string_agg":
 		var parts []string
 		sep := ""
+		size := int64(0)
 		for _, it := range items {
 			if it.args[0] == nil {
 				continue
@@ -319,9 +324,16 @@ func (a *aggSlot) compute(rows []*env) (any, error) {
 				parts = append(parts, sep)
 			}
 			parts = append(parts, toText(it.args[0]))
+			size += int64(len(sep) + len(parts[len(parts)-1]))
+			if err := a.b.fits(size); err != nil {
+				return nil, err
+			}
 		}
 		if len(parts) == 0 {
 			return nil, nil
+		}
+		if err := a.b.alloc(size); err != nil {
+			return nil, err
 		}
 		return strings.Join(parts, ""), nil
 	case "bool_and", "every", "bool_or":

@@ -96,10 +96,12 @@ type executor struct {
 	indexes map[indexKey]map[string][][]any
 	// withOID: the statement reads the tableoid system column.
 	withOID bool
+	// b accounts for the statement's rows, memory and time.
+	b *budget
 }
 
 func newExecutor(ctx context.Context, c *Catalog, s Session, sel *pg_query.SelectStmt) *executor {
-	return &executor{ctx: ctx, cat: c, s: s, withOID: mentionsTableOID(sel)}
+	return &executor{ctx: ctx, cat: c, s: s, withOID: mentionsTableOID(sel), b: newBudget(ctx, s)}
 }
 
 // param reads $n's value once per statement.
@@ -298,6 +300,9 @@ func (x *executor) compileSelect(sel *pg_query.SelectStmt, parent *scope) (*quer
 		// WHERE
 		var envs []*env
 		for _, r := range rows {
+			if err := x.b.tick(); err != nil {
+				return nil, err
+			}
 			e := &env{row: r, parent: pe}
 			if where != nil {
 				v, err := where.eval(e)
@@ -366,6 +371,9 @@ func (x *executor) compileSelect(sel *pg_query.SelectStmt, parent *scope) (*quer
 					} else {
 						e.srfs[i] = nil
 					}
+				}
+				if err := x.b.row(1, len(targets)); err != nil {
+					return nil, err
 				}
 				vals := make([]any, len(targets))
 				for i, t := range targets {
@@ -705,13 +713,13 @@ func (x *executor) compileFrom(items []*pg_query.Node, sc *scope) (*source, erro
 			continue
 		}
 		bases := mergeBases(acc, s, false, false)
-		acc = crossJoin(acc, s)
+		acc = x.crossJoin(acc, s)
 		acc.bases = bases
 	}
 	return acc, nil
 }
 
-func crossJoin(l, r *source) *source {
+func (x *executor) crossJoin(l, r *source) *source {
 	cols := append(append([]colInfo{}, l.cols...), r.cols...)
 	return &source{cols: cols, run: func(e *env) ([][]any, error) {
 		lr, err := l.run(e)
@@ -720,6 +728,9 @@ func crossJoin(l, r *source) *source {
 		}
 		rr, err := r.run(e)
 		if err != nil {
+			return nil, err
+		}
+		if err := x.b.row(len(lr)*len(rr), len(cols)); err != nil {
 			return nil, err
 		}
 		out := make([][]any, 0, len(lr)*len(rr))
@@ -961,6 +972,9 @@ func (x *executor) compileSetOp(sel *pg_query.SelectStmt, sc *scope) (*query, er
 		if err != nil {
 			return nil, err
 		}
+		if err := x.b.row(len(a)+len(b), 0); err != nil {
+			return nil, err
+		}
 		var out [][]any
 		switch op {
 		case pg_query.SetOperation_SETOP_UNION:
@@ -1175,6 +1189,9 @@ func (x *executor) compileJoin(j *pg_query.JoinExpr, sc *scope) (*source, error)
 			}
 			var ferr error
 			for i := range candidates {
+				if ferr = x.b.tick(); ferr != nil {
+					break
+				}
 				row := concatRow(a, rr[i])
 				ok, err := test(row)
 				if err != nil {
@@ -1182,6 +1199,9 @@ func (x *executor) compileJoin(j *pg_query.JoinExpr, sc *scope) (*source, error)
 					break
 				}
 				if ok {
+					if ferr = x.b.row(1, len(row)); ferr != nil {
+						break
+					}
 					matched = true
 					rMatched[i] = true
 					out = append(out, row)
@@ -1191,12 +1211,18 @@ func (x *executor) compileJoin(j *pg_query.JoinExpr, sc *scope) (*source, error)
 				return nil, ferr
 			}
 			if !matched && (jt == pg_query.JoinType_JOIN_LEFT || jt == pg_query.JoinType_JOIN_FULL) {
+				if err := x.b.row(1, nl+nr); err != nil {
+					return nil, err
+				}
 				out = append(out, concatRow(a, make([]any, nr)))
 			}
 		}
 		if jt == pg_query.JoinType_JOIN_RIGHT || jt == pg_query.JoinType_JOIN_FULL {
 			for i, b := range rr {
 				if !rMatched[i] {
+					if err := x.b.row(1, nl+nr); err != nil {
+						return nil, err
+					}
 					out = append(out, concatRow(make([]any, nl), b))
 				}
 			}

@@ -885,6 +885,11 @@ func (x *executor) binaryOp(op string, l, r *expr, n *pg_query.Node) (*expr, err
 				if err != nil {
 					return nil, err
 				}
+				la, _ := lv.([]any)
+				ra, _ := rv.([]any)
+				if err := x.b.value(mulSize(int64(len(la)+len(ra)+1), slotBytes)); err != nil {
+					return nil, err
+				}
 				var out []any
 				for _, v := range []any{lv, rv} {
 					if a, ok := v.([]any); ok {
@@ -901,7 +906,11 @@ func (x *executor) binaryOp(op string, l, r *expr, n *pg_query.Node) (*expr, err
 			if err != nil || lv == nil || rv == nil {
 				return nil, err
 			}
-			return x.text(lv, l.typ) + x.text(rv, r.typ), nil
+			ls, rs := x.text(lv, l.typ), x.text(rv, r.typ)
+			if err := x.b.value(int64(len(ls) + len(rs))); err != nil {
+				return nil, err
+			}
+			return ls + rs, nil
 		}}, nil
 	case "+", "-", "*", "/", "%":
 		t := numericResult(l.typ, r.typ)
@@ -998,22 +1007,17 @@ func arith(op string, a, b any, t uint32) (any, error) {
 	ai, aok := a.(int64)
 	bi, bok := b.(int64)
 	if aok && bok && !isFloat(t) {
-		switch op {
-		case "+":
-			return ai + bi, nil
-		case "-":
-			return ai - bi, nil
-		case "*":
-			return ai * bi, nil
-		case "/", "%":
-			if bi == 0 {
-				return nil, pgerr.New(pgerrcode.DivisionByZero, "division by zero")
-			}
-			if op == "/" {
-				return ai / bi, nil
-			}
-			return ai % bi, nil
+		r, ok, err := intArith(op, ai, bi)
+		if err != nil {
+			return nil, err
 		}
+		switch {
+		case ok && inIntRange(r, t):
+			return r, nil
+		case t != tNumeric:
+			return nil, pgerr.New(pgerrcode.NumericValueOutOfRange, "%s out of range", intTypeWord(t))
+		}
+		// An exact result int64 cannot hold: go on in floating point.
 	}
 	af, ok1 := toFloat(a)
 	bf, ok2 := toFloat(b)
@@ -1035,6 +1039,56 @@ func arith(op string, a, b any, t uint32) (any, error) {
 		return af / bf, nil
 	}
 	return math.Mod(af, bf), nil
+}
+
+// intArith is a op b, and whether it fits an int64.
+func intArith(op string, a, b int64) (int64, bool, error) {
+	switch op {
+	case "+":
+		r := a + b
+		return r, (b >= 0) == (r >= a), nil
+	case "-":
+		r := a - b
+		return r, (b >= 0) == (r <= a), nil
+	case "*":
+		r := a * b
+		return r, a == 0 || (r/a == b && !(a == -1 && b == math.MinInt64)), nil
+	case "/", "%":
+		if b == 0 {
+			return 0, false, pgerr.New(pgerrcode.DivisionByZero, "division by zero")
+		}
+		if b == -1 { // MinInt64 / -1 overflows; any % -1 is 0
+			if op == "%" {
+				return 0, true, nil
+			}
+			return -a, a != math.MinInt64, nil
+		}
+		if op == "%" {
+			return a % b, true, nil
+		}
+		return a / b, true, nil
+	}
+	return 0, false, pgerr.New(pgerrcode.UndefinedFunction, "operator does not exist: %s", op)
+}
+
+func inIntRange(v int64, t uint32) bool {
+	switch t {
+	case tInt2:
+		return v >= math.MinInt16 && v <= math.MaxInt16
+	case tInt4:
+		return v >= math.MinInt32 && v <= math.MaxInt32
+	}
+	return true
+}
+
+func intTypeWord(t uint32) string {
+	switch t {
+	case tInt2:
+		return "smallint"
+	case tInt4:
+		return "integer"
+	}
+	return "bigint"
 }
 
 // comparison compiles a comparison, coercing an untyped literal to the

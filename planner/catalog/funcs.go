@@ -228,7 +228,11 @@ func init() {
 				}
 				parts = append(parts, x.text(v, elemOf(t[0])))
 			}
-			return strings.Join(parts, x.text(a[1], t[1])), nil
+			sep := x.text(a[1], t[1])
+			if err := x.b.fits(joinedSize(parts, sep)); err != nil {
+				return nil, err
+			}
+			return strings.Join(parts, sep), nil
 		}},
 		"array_position": {ret: ret(tInt4), min: 2, max: 2, call: func(_ *executor, a []any, _ []uint32) (any, error) {
 			arr, _ := a[0].([]any)
@@ -240,7 +244,11 @@ func init() {
 			return nil, nil
 		}},
 		"string_to_array": {ret: ret(tTextArr), min: 2, max: 3, strict: true, call: func(x *executor, a []any, t []uint32) (any, error) {
-			parts := strings.Split(x.text(a[0], t[0]), x.text(a[1], t[1]))
+			s, sep := x.text(a[0], t[0]), x.text(a[1], t[1])
+			if err := x.b.fits(mulSize(int64(strings.Count(s, sep)+1), 2*slotBytes)); err != nil {
+				return nil, err
+			}
+			parts := strings.Split(s, sep)
 			out := make([]any, len(parts))
 			for i, p := range parts {
 				out[i] = p
@@ -264,7 +272,16 @@ func init() {
 		"ltrim":         {ret: ret(tText), min: 1, max: 2, strict: true, call: trimFn(strings.TrimLeft)},
 		"rtrim":         {ret: ret(tText), min: 1, max: 2, strict: true, call: trimFn(strings.TrimRight)},
 		"replace": {ret: ret(tText), min: 3, max: 3, strict: true, call: func(x *executor, a []any, t []uint32) (any, error) {
-			return strings.ReplaceAll(x.text(a[0], t[0]), x.text(a[1], t[1]), x.text(a[2], t[2])), nil
+			s, from, to := x.text(a[0], t[0]), x.text(a[1], t[1]), x.text(a[2], t[2])
+			if from == "" {
+				return s, nil // as PostgreSQL: nothing to replace
+			}
+			if n := int64(strings.Count(s, from)); n > 0 {
+				if err := x.b.fits(int64(len(s)) + mulSize(n, int64(max(len(to)-len(from), 0)))); err != nil {
+					return nil, err
+				}
+			}
+			return strings.ReplaceAll(s, from, to), nil
 		}},
 		"substring": {ret: ret(tText), min: 2, max: 3, strict: true, call: substring},
 		"substr":    {ret: ret(tText), min: 2, max: 3, strict: true, call: substring},
@@ -316,7 +333,11 @@ func init() {
 			var b strings.Builder
 			for i, v := range a {
 				if v != nil {
-					b.WriteString(x.text(v, t[i]))
+					s := x.text(v, t[i])
+					if err := x.b.fits(int64(b.Len() + len(s))); err != nil {
+						return nil, err
+					}
+					b.WriteString(s)
 				}
 			}
 			return b.String(), nil
@@ -331,7 +352,11 @@ func init() {
 					parts = append(parts, x.text(v, t[i+1]))
 				}
 			}
-			return strings.Join(parts, x.text(a[0], t[0])), nil
+			sep := x.text(a[0], t[0])
+			if err := x.b.fits(joinedSize(parts, sep)); err != nil {
+				return nil, err
+			}
+			return strings.Join(parts, sep), nil
 		}},
 		"regexp_replace": {ret: ret(tText), min: 3, max: 4, strict: true, call: func(x *executor, a []any, t []uint32) (any, error) {
 			flags := ""
@@ -344,6 +369,17 @@ func init() {
 			}
 			repl := strings.NewReplacer(`\1`, "${1}", `\2`, "${2}", `\&`, "${0}").Replace(x.text(a[2], t[2]))
 			src := x.text(a[0], t[0])
+			// A bound on the result before building it: at most one
+			// match per position, each group reference no longer than
+			// the text.
+			refs := int64(strings.Count(repl, "${"))
+			bound := int64(len(src)) + mulSize(int64(len(src))+1, int64(len(repl))) + mulSize(refs, int64(len(src)))
+			if mulSize(int64(len(src))+1, int64(len(repl))) < 0 || mulSize(refs, int64(len(src))) < 0 {
+				bound = -1
+			}
+			if err := x.b.fits(bound); err != nil {
+				return nil, err
+			}
 			if strings.Contains(flags, "g") {
 				return re.ReplaceAllString(src, repl), nil
 			}
@@ -362,7 +398,12 @@ func init() {
 		}},
 		"repeat": {ret: ret(tText), min: 2, max: 2, strict: true, call: func(x *executor, a []any, t []uint32) (any, error) {
 			n, _ := toInt(a[1])
-			return strings.Repeat(x.text(a[0], t[0]), int(max(n, 0))), nil
+			s := x.text(a[0], t[0])
+			n = max(n, 0)
+			if err := x.b.fits(mulSize(int64(len(s)), n)); err != nil {
+				return nil, err
+			}
+			return strings.Repeat(s, int(n)), nil
 		}},
 		"to_char": {ret: ret(tText), min: 1, max: 2, strict: true, call: func(x *executor, a []any, t []uint32) (any, error) {
 			// Templates are not evaluated here: the statement goes to the
@@ -430,8 +471,12 @@ func padFn(left bool) func(*executor, []any, []uint32) (any, error) {
 		if len(a) > 2 {
 			fill = []rune(x.text(a[2], t[2]))
 		}
-		if int(n) <= len(r) || len(fill) == 0 {
-			return string(r[:max(min(int(n), len(r)), 0)]), nil
+		if n <= int64(len(r)) || len(fill) == 0 {
+			return string(r[:max(min(n, int64(len(r))), 0)]), nil
+		}
+		per := int64(len(string(fill)))/int64(len(fill)) + 1 // bytes per pad character, at most
+		if err := x.b.fits(mulSize(n, per)); err != nil {
+			return nil, err
 		}
 		var pad []rune
 		for len(pad) < int(n)-len(r) {
@@ -612,7 +657,15 @@ func (x *executor) compileFunc(n *pg_query.Node, sc *scope) (*expr, error) {
 			}
 			vals[i] = v
 		}
-		return f.call(x, vals, types)
+		v, err := f.call(x, vals, types)
+		if err != nil {
+			return nil, err
+		}
+		// What a function builds is charged to the statement.
+		if err := x.b.value(sizeOf(v)); err != nil {
+			return nil, err
+		}
+		return v, nil
 	}}, nil
 }
 

@@ -162,8 +162,14 @@ func format(x *executor, a []any, t []uint32) (any, error) {
 		if i >= len(f) {
 			return nil, pgerr.New(pgerrcode.InvalidParameterValue, "unterminated format() type specifier")
 		}
+		if arg < 1 {
+			return nil, pgerr.New(pgerrcode.InvalidParameterValue, "format specifies argument 0, but arguments are numbered from 1")
+		}
 		if arg >= len(a) {
 			return nil, pgerr.New(pgerrcode.InvalidParameterValue, "too few arguments for format()")
+		}
+		if err := x.b.fits(int64(b.Len())); err != nil {
+			return nil, err
 		}
 		next = arg + 1
 		v := a[arg]

@@ -99,6 +99,9 @@ func (x *executor) compileJoinedFrom(from []*pg_query.Node, where *pg_query.Node
 				t.applied = true
 				kept := rows[:0:0]
 				for _, r := range rows {
+					if err := x.b.tick(); err != nil {
+						return nil, err
+					}
 					v, err := t.e.eval(&env{row: r, parent: pe})
 					if err != nil {
 						return nil, err
@@ -111,14 +114,17 @@ func (x *executor) compileJoinedFrom(from []*pg_query.Node, where *pg_query.Node
 			}
 			return rows, nil
 		}
-		widen := func(i int) [][]any {
+		widen := func(i int) ([][]any, error) {
+			if err := x.b.row(len(data[i]), width); err != nil {
+				return nil, err
+			}
 			out := make([][]any, len(data[i]))
 			for k, r := range data[i] {
 				w := make([]any, width)
 				copy(w[offsets[i]:], r)
 				out[k] = w
 			}
-			return out
+			return out, nil
 		}
 		mark := func(i int) {
 			joined[i] = true
@@ -134,7 +140,11 @@ func (x *executor) compileJoinedFrom(from []*pg_query.Node, where *pg_query.Node
 		sort.SliceStable(order, func(a, b int) bool { return len(data[order[a]]) < len(data[order[b]]) })
 		first := order[0]
 		mark(first)
-		acc, err := filter(widen(first))
+		wide, err := widen(first)
+		if err != nil {
+			return nil, err
+		}
+		acc, err := filter(wide)
 		if err != nil {
 			return nil, err
 		}
@@ -184,12 +194,18 @@ func (x *executor) compileJoinedFrom(from []*pg_query.Node, where *pg_query.Node
 					if !ok {
 						continue
 					}
+					if err := x.b.row(len(index[key]), width); err != nil {
+						return nil, err
+					}
 					for _, k := range index[key] {
 						out = append(out, merge(l, right[k], offsets[next], len(items[next].cols)))
 					}
 				}
 			} else {
 				for _, l := range acc {
+					if err := x.b.row(len(right), width); err != nil {
+						return nil, err
+					}
 					for _, r := range right {
 						out = append(out, merge(l, r, offsets[next], len(items[next].cols)))
 					}

@@ -73,6 +73,9 @@ func (b *baseScan) rows(x *executor, pe *env) ([][]any, error) {
 	}
 	var out [][]any
 	for _, r := range rows {
+		if err := x.b.tick(); err != nil {
+			return nil, err
+		}
 		keep := true
 		for _, f := range b.filters {
 			v, err := f.eval(&env{row: r, parent: pe})

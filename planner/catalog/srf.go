@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"math"
 	"strings"
 
 	"github.com/jackc/pgerrcode"
@@ -45,6 +46,9 @@ func (x *executor) compileSRF(fc *pg_query.FuncCall, name string, sc *scope) (*s
 			}
 			items, err := f(vals)
 			if err != nil {
+				return nil, err
+			}
+			if err := x.b.row(len(items), 1); err != nil {
 				return nil, err
 			}
 			rows := make([][]any, len(items))
@@ -95,9 +99,12 @@ func (x *executor) compileSRF(fc *pg_query.FuncCall, name string, sc *scope) (*s
 			b, _ := toInt(v[1])
 			var out []any
 			for i := a; (step > 0 && i <= b) || (step < 0 && i >= b); i += step {
+				if err := x.b.row(1, 1); err != nil {
+					return nil, err
+				}
 				out = append(out, i)
-				if len(out) > 10_000_000 {
-					return nil, pgerr.New(pgerrcode.ProgramLimitExceeded, "generate_series is limited to 10,000,000 rows in catalog queries")
+				if (step > 0 && i > math.MaxInt64-step) || (step < 0 && i < math.MinInt64-step) {
+					break // the next value would overflow: i was the last one
 				}
 			}
 			return out, nil
@@ -162,6 +169,9 @@ func (x *executor) compileSRF(fc *pg_query.FuncCall, name string, sc *scope) (*s
 				return nil, err
 			}
 			arr, _ := vals[0].([]any)
+			if err := x.b.row(len(arr), 2); err != nil {
+				return nil, err
+			}
 			rows := make([][]any, len(arr))
 			for i, v := range arr {
 				rows[i] = []any{v, base + int64(i)}

@@ -1,0 +1,202 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+
+	"github.com/cubegate/cubegate/pgwire/pgerr"
+)
+
+// Limits bound what one statement may make the evaluator do. Everything
+// the evaluator materializes — rows of scans, joins, set-returning
+// functions, CTEs, set operations, projections — and every value a
+// function builds is charged to the statement; over a limit the
+// statement fails (54000 rows or value size, 53200 memory, 57014 time)
+// and the session goes on. Zero fields take DefaultLimits' values.
+type Limits struct {
+	// Rows is how many rows the statement may materialize, summed over
+	// the whole statement (a correlated subquery's rows count at each run).
+	Rows int64
+	// Bytes is how much memory the statement may materialize, summed the
+	// same way: rows (their slots) and the text, bytea and array values
+	// functions and operators build.
+	Bytes int64
+	// ValueBytes is the largest text, bytea or array value one function
+	// or operator may build (PostgreSQL's own limit is 1 GB).
+	ValueBytes int64
+	// Time is the longest the evaluator may work on one statement,
+	// statement_timeout or not.
+	Time time.Duration
+}
+
+// DefaultLimits are generous for any catalog query a client sends (the
+// largest captured ones materialize a few thousand rows and under a
+// megabyte) and keep a hostile statement far from the process's memory.
+func DefaultLimits() Limits {
+	return Limits{Rows: 10_000_000, Bytes: 512 << 20, ValueBytes: 64 << 20, Time: time.Minute}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.Rows <= 0 {
+		l.Rows = d.Rows
+	}
+	if l.Bytes <= 0 {
+		l.Bytes = d.Bytes
+	}
+	if l.ValueBytes <= 0 {
+		l.ValueBytes = d.ValueBytes
+	}
+	if l.Time <= 0 {
+		l.Time = d.Time
+	}
+	return l
+}
+
+// LimitedSession is a Session that sets its statements' limits; other
+// sessions run under DefaultLimits.
+type LimitedSession interface {
+	Session
+	Limits() Limits
+}
+
+// rowSlot is what one materialized row costs besides its values: the
+// slice header and one interface slot per column.
+const (
+	rowHeader = 24
+	slotBytes = 16
+)
+
+// budget is one statement's account of its limits.
+type budget struct {
+	ctx      context.Context
+	lim      Limits
+	deadline time.Time
+	rows     int64
+	bytes    int64
+	ticks    int
+}
+
+func newBudget(ctx context.Context, s Session) *budget {
+	var lim Limits
+	if ls, ok := s.(LimitedSession); ok {
+		lim = ls.Limits()
+	}
+	lim = lim.withDefaults()
+	return &budget{ctx: ctx, lim: lim, deadline: time.Now().Add(lim.Time)}
+}
+
+// tick is called once per row visited; every so often it checks the
+// statement's context (cancel, statement_timeout) and time budget.
+func (b *budget) tick() error {
+	b.ticks++
+	if b.ticks < 1024 {
+		return nil
+	}
+	b.ticks = 0
+	return b.check()
+}
+
+func (b *budget) check() error {
+	if err := b.ctx.Err(); err != nil {
+		return err
+	}
+	if time.Now().After(b.deadline) {
+		return pgerr.New(pgerrcode.QueryCanceled, "canceling statement: it ran past the evaluator's time budget of %s", b.lim.Time).
+			WithHint("cubegate answers catalog and constant statements itself, each within limits.statement_time.")
+	}
+	return nil
+}
+
+// row charges n rows of width columns.
+func (b *budget) row(n, width int) error {
+	b.rows += int64(n)
+	if b.rows > b.lim.Rows {
+		return pgerr.New(pgerrcode.ProgramLimitExceeded, "statement materializes more than %d rows", b.lim.Rows).
+			WithDetail("cubegate evaluates catalog and constant statements itself, within limits.statement_rows.").
+			WithHint("Narrow the statement: fewer joined relations, a WHERE clause, smaller series.")
+	}
+	if err := b.alloc(int64(n) * (rowHeader + slotBytes*int64(width))); err != nil {
+		return err
+	}
+	b.ticks += n - 1
+	return b.tick()
+}
+
+// alloc charges n bytes the statement keeps.
+func (b *budget) alloc(n int64) error {
+	b.bytes += n
+	if b.bytes > b.lim.Bytes {
+		return pgerr.New(pgerrcode.OutOfMemory, "out of memory").
+			WithDetail("The statement needs more than %s, its memory budget in cubegate's evaluator (limits.statement_memory).", byteSize(b.lim.Bytes)).
+			WithHint("Narrow the statement: fewer joined relations, a WHERE clause, smaller values.")
+	}
+	return nil
+}
+
+// value charges a value a function or operator built (n bytes).
+func (b *budget) value(n int64) error {
+	if err := b.fits(n); err != nil {
+		return err
+	}
+	return b.alloc(n)
+}
+
+// fits is called before a function or operator builds a text, bytea or
+// array value of n bytes: over ValueBytes it fails as PostgreSQL fails
+// past its 1 GB (n < 0 is a size that overflowed).
+func (b *budget) fits(n int64) error {
+	if n < 0 || n > b.lim.ValueBytes {
+		return pgerr.New(pgerrcode.ProgramLimitExceeded, "requested length too large").
+			WithDetail("A value may have at most %s in cubegate's evaluator (limits.value_size).", byteSize(b.lim.ValueBytes))
+	}
+	return nil
+}
+
+// joinedSize is len(strings.Join(parts, sep)).
+func joinedSize(parts []string, sep string) int64 {
+	n := int64(len(sep)) * int64(max(len(parts)-1, 0))
+	for _, p := range parts {
+		n += int64(len(p))
+	}
+	return n
+}
+
+// mulSize is a*b, or -1 when it overflows or a factor is negative.
+func mulSize(a, b int64) int64 {
+	if a < 0 || b < 0 {
+		return -1
+	}
+	if a != 0 && b > (1<<62)/a {
+		return -1
+	}
+	return a * b
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// sizeOf is what a value built by a function or operator keeps.
+func sizeOf(v any) int64 {
+	switch v := v.(type) {
+	case string:
+		return int64(len(v))
+	case []byte:
+		return int64(len(v))
+	case []any:
+		return slotBytes * int64(len(v))
+	}
+	return 0
+}

@@ -1,0 +1,158 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+
+	"github.com/cubegate/cubegate/pgwire/pgerr"
+)
+
+// limitedSession is benchSession under explicit limits.
+type limitedSession struct {
+	benchSession
+	lim Limits
+}
+
+func (s limitedSession) Limits() Limits { return s.lim }
+
+func runSQL(t testing.TB, cat *Catalog, ctx context.Context, s Session, sql string) (*Result, error) {
+	t.Helper()
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	sel := tree.Stmts[0].Stmt.GetSelectStmt()
+	if sel == nil {
+		t.Fatalf("%s: not a SELECT", sql)
+	}
+	return cat.Query(ctx, sel, s)
+}
+
+// TestBudgets: statements that would take the process's memory, or run
+// for ever, fail with PostgreSQL's codes for the limit they hit, under
+// the default limits; the catalog answers the next statement.
+func TestBudgets(t *testing.T) {
+	cat := New(benchTables())
+	cases := []struct {
+		sql, code string
+	}{
+		// Values larger than a value may be.
+		{`SELECT repeat('ab', 4611686018427387904)`, "54000"},
+		{`SELECT repeat('x', 2147483647)`, "54000"},
+		{`SELECT repeat(repeat('x', 60000000), 2)`, "54000"},
+		{`SELECT lpad('x', 2147483647)`, "54000"},
+		{`SELECT rpad('x', 1000000000, 'ab')`, "54000"},
+		{`SELECT replace(repeat('x', 10000), 'x', repeat('y', 10000))`, "54000"},
+		{`SELECT regexp_replace(repeat('x', 100000), '', repeat('y', 1000), 'g')`, "54000"},
+		{`SELECT string_agg(repeat('x', 1000000), ',') FROM generate_series(1, 100)`, "54000"},
+		{`SELECT format(repeat('%1$s', 1000), repeat('x', 1000000))`, "54000"},
+		{`SELECT concat(repeat('x', 40000000), repeat('x', 40000000))`, "54000"},
+		{`SELECT repeat('x', 40000000) || repeat('x', 40000000)`, "54000"},
+		{`SELECT string_to_array(repeat('x', 50000000), '')`, "54000"},
+		// Rows: joins and series past the statement's budget.
+		{`SELECT count(*) FROM pg_attribute a, pg_attribute b, pg_attribute c`, "53200"},
+		{`SELECT count(*) FROM generate_series(1, 100000) a, generate_series(1, 100000) b`, "54000"},
+		{`SELECT count(*) FROM generate_series(1, 9223372036854775807)`, "54000"},
+		{`SELECT count(*) FROM pg_class a JOIN pg_class b ON true JOIN pg_class c ON true JOIN pg_class d ON true`, "53200"},
+		{`SELECT count(*) FROM pg_attribute a CROSS JOIN pg_attribute b CROSS JOIN pg_attribute c`, "53200"},
+		{`SELECT count(*) FROM (SELECT repeat('x', 10000000) FROM generate_series(1, 100)) s`, "53200"},
+		{`SELECT generate_series(1, 100000000)`, "54000"},
+		// Arithmetic as PostgreSQL checks it.
+		{`SELECT 2147483647 + 1`, "22003"},
+		{`SELECT 9223372036854775807::int8 + 1`, "22003"},
+		{`SELECT (-9223372036854775807 - 1)::int8 / -1`, "22003"},
+		{`SELECT 1 / 0`, "22012"},
+		{`SELECT format('%0$s', 'x')`, "22023"},
+		{`SELECT format('%-3$s', 'x')`, "22023"},
+	}
+	for _, c := range cases {
+		_, err := runSQL(t, cat, context.Background(), benchSession{}, c.sql)
+		if err == nil {
+			t.Errorf("%s: no error, want %s", c.sql, c.code)
+			continue
+		}
+		var pe *pgerr.Error
+		if !errors.As(err, &pe) || pe.Code != c.code {
+			t.Errorf("%s: %v (%s), want %s", c.sql, err, pgerr.Code(err), c.code)
+		}
+		if _, err := runSQL(t, cat, context.Background(), benchSession{}, `SELECT count(*) FROM pg_class`); err != nil {
+			t.Fatalf("after %s: %v", c.sql, err)
+		}
+	}
+}
+
+// TestBudgetsKeepAnswers: what a statement may do within its limits is
+// answered as PostgreSQL answers it.
+func TestBudgetsKeepAnswers(t *testing.T) {
+	cat := New(benchTables())
+	cases := []struct{ sql, want string }{
+		{`SELECT length(repeat('ab', 1000000))`, "2000000"},
+		{`SELECT length(lpad('x', 100000, 'ab'))`, "100000"},
+		{`SELECT count(*) FROM generate_series(1, 1000000)`, "1000000"},
+		{`SELECT count(*) FROM generate_series(9223372036854775800, 9223372036854775807)`, "8"},
+		{`SELECT count(*) FROM generate_series(-9223372036854775807, -9223372036854775800, -1)`, "0"},
+		{`SELECT count(*) FROM generate_series(1, 1000) a, generate_series(1, 1000) b`, "1000000"},
+		{`SELECT replace('abc', '', 'x')`, "abc"},
+		{`SELECT 2147483646 + 1`, "2147483647"},
+		{`SELECT 9223372036854775807 % -1`, "0"},
+		{`SELECT 99999999999999999999 + 1`, "100000000000000000000"},
+	}
+	for _, c := range cases {
+		res, err := runSQL(t, cat, context.Background(), benchSession{}, c.sql)
+		if err != nil {
+			t.Errorf("%s: %v", c.sql, err)
+			continue
+		}
+		if got := cellText(res.Rows[0][0]); got != c.want {
+			t.Errorf("%s = %s, want %s", c.sql, got, c.want)
+		}
+	}
+}
+
+func cellText(v any) string {
+	switch v := v.(type) {
+	case []byte:
+		return string(v)
+	case string:
+		return v
+	case nil:
+		return "NULL"
+	}
+	return strings.TrimSpace(toText(v))
+}
+
+// TestBudgetLimits: the limits a session sets are the ones applied, and
+// the evaluator honours cancel and its time budget while it works.
+func TestBudgetLimits(t *testing.T) {
+	cat := New(benchTables())
+	small := limitedSession{lim: Limits{Rows: 1000, Bytes: 1 << 20, ValueBytes: 1000}}
+	for _, c := range []struct{ sql, code string }{
+		{`SELECT count(*) FROM generate_series(1, 2000)`, "54000"},
+		{`SELECT repeat('x', 1001)`, "54000"},
+		{`SELECT count(*) FROM pg_attribute`, ""},
+	} {
+		_, err := runSQL(t, cat, context.Background(), small, c.sql)
+		if pgerr.Code(err) != c.code && !(c.code == "" && err == nil) {
+			t.Errorf("%s: %v, want %q", c.sql, err, c.code)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := runSQL(t, cat, ctx, benchSession{}, `SELECT count(*) FROM generate_series(1, 5000) a, generate_series(1, 1000) b WHERE a.a = b.b + 1`)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled statement: %v", err)
+	}
+
+	slow := limitedSession{lim: Limits{Time: time.Millisecond}}
+	_, err = runSQL(t, cat, context.Background(), slow,
+		`SELECT count(*) FROM pg_attribute a WHERE a.attname IN (SELECT b.attname FROM pg_attribute b WHERE b.attrelid = a.attrelid + 1)`)
+	if pgerr.Code(err) != "57014" {
+		t.Errorf("over the time budget: %v, want 57014", err)
+	}
+}
