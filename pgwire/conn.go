@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -274,6 +275,12 @@ func (c *conn) loop(ctx context.Context) {
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(msgs)
+		defer func() {
+			if r := recover(); r != nil {
+				c.log.Error().Str("panic", fmt.Sprint(r)).Bytes("stack", debug.Stack()).Msg("internal error while reading a message")
+				readErr <- fmt.Errorf("internal error while reading a message: %v", r)
+			}
+		}()
 		for {
 			m, err := c.be.Receive()
 			if err != nil {
@@ -330,7 +337,7 @@ func (c *conn) loop(ctx context.Context) {
 				return
 			}
 			c.setBusy(true)
-			err := c.handle(ctx, m)
+			err := c.handleSafely(ctx, m)
 			c.setBusy(false)
 			if err != nil {
 				if ctx.Err() == nil && !isDisconnect(err) {
@@ -384,6 +391,30 @@ func (c *conn) setBusy(b bool) {
 	c.mu.Lock()
 	c.busy = b
 	c.mu.Unlock()
+}
+
+// handleSafely is handle with a net under it: a panic while handling a
+// message fails that statement with XX000 (logged with its stack) and
+// the session, and every other one, goes on.
+func (c *conn) handleSafely(ctx context.Context, m pgproto3.FrontendMessage) (err error) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		c.log.Error().Str("panic", fmt.Sprint(r)).Str("message", fmt.Sprintf("%T", m)).Bytes("stack", debug.Stack()).
+			Msg("internal error while handling a message; the statement fails with XX000 and the session goes on")
+		c.sendError(pgerr.New(pgerrcode.InternalError, "internal error: %v", r).
+			WithHint("This is a bug in cubegate; the gateway's log has its stack. The session is still usable."))
+		c.sess.StatementFailed()
+		if _, ok := m.(*pgproto3.Query); ok {
+			err = c.readyForQuery()
+			return
+		}
+		c.ext.skip = true // the rest of the extended-protocol batch is discarded until Sync
+		err = c.flush()
+	}()
+	return c.handle(ctx, m)
 }
 
 // handle executes one message. A returned error ends the connection.

@@ -7,7 +7,9 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -265,5 +267,12 @@ func (s *Server) untrack(c *conn) {
 func (s *Server) serveConn(nc net.Conn) {
 	c := &conn{srv: s, nc: nc, log: s.log.With().Str("remote", nc.RemoteAddr().String()).Logger()}
 	defer nc.Close()
+	defer func() {
+		// A panic outside a statement (start-up, authentication, the
+		// end of a session) ends this connection only.
+		if r := recover(); r != nil {
+			c.log.Error().Str("panic", fmt.Sprint(r)).Bytes("stack", debug.Stack()).Msg("internal error; the connection is closed")
+		}
+	}()
 	c.serve(context.Background())
 }
