@@ -38,7 +38,7 @@ func (s *Session) catalog() *catalog.Catalog {
 	if c, ok := e.cats.Load(key); ok {
 		return c.(*catalog.Catalog)
 	}
-	c, _ := e.cats.LoadOrStore(key, catalog.New(CatalogTables(m, sec.Allows)))
+	c, _ := e.cats.LoadOrStore(key, catalog.New(CatalogTables(m, catalogAllows(sec, m))))
 	return c.(*catalog.Catalog)
 }
 
@@ -218,6 +218,9 @@ func wireColumns(cols []catalog.ResultColumn) []pgwire.Column {
 type catalogSession struct{ s *Session }
 
 func (s *Session) catalogSession() catalogSession { return catalogSession{s} }
+
+// Limits implements catalog.LimitedSession.
+func (c catalogSession) Limits() catalog.Limits { return c.s.h.opts.Evaluator }
 
 func (c catalogSession) User() string      { return c.s.info.User }
 func (c catalogSession) Database() string  { return c.s.info.Database }

@@ -42,6 +42,9 @@ type Options struct {
 	Audit *auth.Audit
 	// Observe is told of every query once it has run (metrics).
 	Observe func(kind, outcome string, rows int64, total, warehouse time.Duration)
+	// Evaluator bounds each statement cubegate answers itself (catalog,
+	// constants, temporary tables); zero fields take the defaults.
+	Evaluator catalog.Limits
 }
 
 // Handler plans statements for sessions against one data source.
@@ -159,9 +162,9 @@ func (s *Session) Parameters() [][2]string { return s.vars.reported() }
 // Parse implements pgwire.Session: the whole string is parsed at once, so
 // a syntax error anywhere runs nothing, as in Postgres.
 func (s *Session) Parse(ctx context.Context, sql string) ([]pgwire.Statement, error) {
-	tree, err := pg_query.Parse(sql)
+	tree, err := parse(sql)
 	if err != nil {
-		return nil, syntaxError(err)
+		return nil, err
 	}
 	out := make([]pgwire.Statement, 0, len(tree.Stmts))
 	for _, raw := range tree.Stmts {
@@ -207,9 +210,9 @@ func (s *Session) StatementFailed() {
 
 // Prepare implements pgwire.Session.
 func (s *Session) Prepare(ctx context.Context, sql string, paramOIDs []uint32) (pgwire.PreparedStatement, error) {
-	tree, err := pg_query.Parse(sql)
+	tree, err := parse(sql)
 	if err != nil {
-		return nil, syntaxError(err)
+		return nil, err
 	}
 	switch len(tree.Stmts) {
 	case 0:

@@ -1,0 +1,93 @@
+package planner
+
+import (
+	"github.com/jackc/pgerrcode"
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+
+	"github.com/cubegate/cubegate/pgwire/pgerr"
+)
+
+// maxNesting bounds how deeply a statement's expressions may nest.
+// libpg_query builds a chain of left-associative operators (1 || 1 || …,
+// x::int::int…) without limit and then walks it recursively in C: about
+// 22,000 levels overflow a thread's stack and kill the process, which no
+// recover catches. Below this bound every walk — libpg_query's, the
+// protobuf decoder's (10,000 levels), cubegate's — is safe; PostgreSQL's
+// own max_stack_depth stops such statements much earlier.
+const maxNesting = 4000
+
+// parse is pg_query.Parse behind a guard against statements nested too
+// deeply for the parser (54001, as PostgreSQL's "stack depth limit
+// exceeded"). Every statement a client sends is parsed here.
+func parse(sql string) (*pg_query.ParseResult, error) {
+	// Each level of nesting takes at least one character: a shorter
+	// statement cannot be too deep, and is not scanned twice.
+	if len(sql) > maxNesting {
+		if err := checkNesting(sql); err != nil {
+			return nil, err
+		}
+	}
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		return nil, syntaxError(err)
+	}
+	return tree, nil
+}
+
+// checkNesting estimates, from the statement's tokens, how deep its
+// parse tree can be: one level per open parenthesis or bracket, plus one
+// per operator in a run of operators between list separators (commas,
+// keywords; AND and OR lists are flat in the tree). It over-estimates,
+// never under-estimates, the depth of operator chains.
+func checkNesting(sql string) error {
+	res, err := pg_query.Scan(sql)
+	if err != nil {
+		return syntaxError(err)
+	}
+	counts := []int{0} // operators in the current run, per open parenthesis
+	depth := 0         // len(counts)-1 + the sum of counts
+	for _, t := range res.GetTokens() {
+		switch tok := t.GetToken(); {
+		case tok == pg_query.Token_ASCII_40 || tok == pg_query.Token_ASCII_91: // ( [
+			counts = append(counts, 0)
+			depth++
+		case tok == pg_query.Token_ASCII_41 || tok == pg_query.Token_ASCII_93: // ) ]
+			if len(counts) > 1 {
+				depth -= counts[len(counts)-1] + 1
+				counts = counts[:len(counts)-1]
+			}
+		case tok == pg_query.Token_ASCII_44 || tok == pg_query.Token_ASCII_59: // , ;
+			depth -= counts[len(counts)-1]
+			counts[len(counts)-1] = 0
+		case chainOperator(tok):
+			counts[len(counts)-1]++
+			depth++
+		case t.GetKeywordKind() != pg_query.KeywordKind_NO_KEYWORD:
+			depth -= counts[len(counts)-1]
+			counts[len(counts)-1] = 0
+		}
+		if depth > maxNesting {
+			return pgerr.New(pgerrcode.StatementTooComplex, "stack depth limit exceeded").
+				WithDetail("The statement nests expressions or parentheses more than %d levels deep.", maxNesting).
+				WithHint("Write long chains of operators as lists (IN (…), concat(…), AND/OR), or split the statement.").
+				At(t.GetStart() + 1)
+		}
+	}
+	return nil
+}
+
+// chainOperator is a token that can extend a left-associative chain in
+// the parse tree: binary and postfix operators, casts, and the keywords
+// that act as operators.
+func chainOperator(tok pg_query.Token) bool {
+	switch tok {
+	case pg_query.Token_Op, pg_query.Token_TYPECAST, pg_query.Token_LESS_EQUALS, pg_query.Token_GREATER_EQUALS,
+		pg_query.Token_NOT_EQUALS, pg_query.Token_IS, pg_query.Token_ISNULL, pg_query.Token_NOTNULL,
+		pg_query.Token_LIKE, pg_query.Token_ILIKE, pg_query.Token_SIMILAR, pg_query.Token_BETWEEN,
+		pg_query.Token_IN_P, pg_query.Token_COLLATE, pg_query.Token_AT, pg_query.Token_NOT:
+		return true
+	case '+', '-', '*', '/', '%', '^', '<', '>', '=':
+		return true
+	}
+	return false
+}
