@@ -17,7 +17,11 @@ import (
 
 // The admin API under /admin/v1/: API keys and SQL credentials, each
 // answer {"meta": {"request_id"}, "data": …} or {"meta", "error": {"code",
-// "message"}}; every request needs a key with the matching scope.
+// "message"}}; every request needs a key with the matching scope. A key
+// creates and changes keys and credentials only within its own rights
+// (auth.Ceiling: scopes, tenant, data sources, security context, allowed
+// addresses, expiry); beyond them the answer is 403 with a code ending in
+// _ESCALATION.
 
 // Admin is what the admin API manages.
 type Admin struct {
@@ -71,8 +75,12 @@ func requestID(r *http.Request) string {
 // fail writes an error with its stable code.
 func fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ke *auth.KeyError
+	var esc *auth.EscalationError
 	status, code, msg := http.StatusInternalServerError, "INTERNAL", "internal error"
 	switch {
+	case errors.As(err, &esc):
+		// Beyond the acting key's own rights (auth.Ceiling).
+		status, code, msg = http.StatusForbidden, esc.Code, esc.Message
 	case errors.As(err, &ke):
 		status, code, msg = ke.Status, ke.Code, ke.Message
 	case errors.Is(err, auth.ErrNotFound):
@@ -181,7 +189,7 @@ func (a *Admin) register(mux *http.ServeMux) {
 			fail(w, r, err)
 			return
 		}
-		created, err := a.Keys.Create(r.Context(), k.TenantID, "api_key:"+k.ID, in)
+		created, err := a.Keys.CreateAs(r.Context(), auth.KeyActor(k), in)
 		if err != nil {
 			fail(w, r, err)
 			return
@@ -202,7 +210,7 @@ func (a *Admin) register(mux *http.ServeMux) {
 			fail(w, r, err)
 			return
 		}
-		got, err := a.Keys.Update(r.Context(), k.TenantID, r.PathValue("id"), in)
+		got, err := a.Keys.UpdateAs(r.Context(), auth.KeyActor(k), r.PathValue("id"), in)
 		if err != nil {
 			fail(w, r, err)
 			return
@@ -334,11 +342,9 @@ func (a *Admin) register(mux *http.ServeMux) {
 				return
 			}
 		}
-		ci := auth.CreateCredentialInput{Label: in.Label, Database: in.Database, TenantID: k.TenantID, Member: in.Member}
-		if in.Security != nil {
-			ci.Security = *in.Security
-		}
-		c, pw, err := a.Credentials.CreateCredential(r.Context(), ci)
+		// Within the key's own rights; no security context: the key's.
+		c, pw, err := a.Credentials.CreateCredentialAs(r.Context(), auth.KeyActor(k),
+			auth.CredentialRequest{Label: in.Label, Database: in.Database, Member: in.Member, Security: in.Security})
 		if err != nil {
 			fail(w, r, errors.Join(errBadRequest, err))
 			return
@@ -351,7 +357,7 @@ func (a *Admin) register(mux *http.ServeMux) {
 		c, err := credential(r, k)
 		if err == nil {
 			var pw string
-			if c, pw, err = a.Credentials.RotatePassword(r.Context(), c.ID); err == nil {
+			if c, pw, err = a.Credentials.RotatePasswordAs(r.Context(), auth.KeyActor(k), c.ID); err == nil {
 				out := show(c)
 				out["password"] = pw
 				envelope(w, r, http.StatusOK, out)
@@ -382,7 +388,8 @@ func (a *Admin) register(mux *http.ServeMux) {
 				return
 			}
 		}
-		c, err = a.Credentials.UpdateCredential(r.Context(), c.ID, auth.UpdateCredentialInput{Label: in.Label, Database: in.Database, Member: in.Member, Security: in.Security})
+		c, err = a.Credentials.UpdateCredentialAs(r.Context(), auth.KeyActor(k), c.ID,
+			auth.UpdateCredentialInput{Label: in.Label, Database: in.Database, Member: in.Member, Security: in.Security})
 		if err != nil {
 			fail(w, r, errors.Join(errBadRequest, err))
 			return
