@@ -36,9 +36,10 @@ func parse(sql string) (*pg_query.ParseResult, error) {
 
 // checkNesting estimates, from the statement's tokens, how deep its
 // parse tree can be: one level per open parenthesis or bracket, plus one
-// per operator in a run of operators between list separators (commas,
-// keywords; AND and OR lists are flat in the tree). It over-estimates,
-// never under-estimates, the depth of operator chains.
+// per operator, cast, join or set operation in a run between list
+// separators (commas, AND, OR, WHEN/THEN/ELSE: their lists are flat in
+// the tree). It over-estimates, never under-estimates, the depth of
+// left-associative chains.
 func checkNesting(sql string) error {
 	res, err := pg_query.Scan(sql)
 	if err != nil {
@@ -56,15 +57,12 @@ func checkNesting(sql string) error {
 				depth -= counts[len(counts)-1] + 1
 				counts = counts[:len(counts)-1]
 			}
-		case tok == pg_query.Token_ASCII_44 || tok == pg_query.Token_ASCII_59: // , ;
+		case listSeparator(tok):
 			depth -= counts[len(counts)-1]
 			counts[len(counts)-1] = 0
 		case chainOperator(tok):
 			counts[len(counts)-1]++
 			depth++
-		case t.GetKeywordKind() != pg_query.KeywordKind_NO_KEYWORD:
-			depth -= counts[len(counts)-1]
-			counts[len(counts)-1] = 0
 		}
 		if depth > maxNesting {
 			return pgerr.New(pgerrcode.StatementTooComplex, "stack depth limit exceeded").
@@ -76,6 +74,17 @@ func checkNesting(sql string) error {
 	return nil
 }
 
+// listSeparator is a token between the items of a list the parse tree
+// keeps flat.
+func listSeparator(tok pg_query.Token) bool {
+	switch tok {
+	case pg_query.Token_ASCII_44, pg_query.Token_ASCII_59, // , ;
+		pg_query.Token_AND, pg_query.Token_OR, pg_query.Token_WHEN, pg_query.Token_THEN, pg_query.Token_ELSE:
+		return true
+	}
+	return false
+}
+
 // chainOperator is a token that can extend a left-associative chain in
 // the parse tree: binary and postfix operators, casts, and the keywords
 // that act as operators.
@@ -84,7 +93,8 @@ func chainOperator(tok pg_query.Token) bool {
 	case pg_query.Token_Op, pg_query.Token_TYPECAST, pg_query.Token_LESS_EQUALS, pg_query.Token_GREATER_EQUALS,
 		pg_query.Token_NOT_EQUALS, pg_query.Token_IS, pg_query.Token_ISNULL, pg_query.Token_NOTNULL,
 		pg_query.Token_LIKE, pg_query.Token_ILIKE, pg_query.Token_SIMILAR, pg_query.Token_BETWEEN,
-		pg_query.Token_IN_P, pg_query.Token_COLLATE, pg_query.Token_AT, pg_query.Token_NOT:
+		pg_query.Token_IN_P, pg_query.Token_COLLATE, pg_query.Token_AT, pg_query.Token_NOT,
+		pg_query.Token_UNION, pg_query.Token_INTERSECT, pg_query.Token_EXCEPT, pg_query.Token_JOIN:
 		return true
 	case '+', '-', '*', '/', '%', '^', '<', '>', '=':
 		return true

@@ -1,0 +1,49 @@
+package planner
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cubegate/cubegate/pgwire/pgerr"
+)
+
+// TestParseNesting: statements nested deeper than the parser can walk
+// are refused with 54001 before libpg_query sees them (past ~22,000
+// levels it overflowed its stack and killed the process); long flat
+// statements — IN lists, AND/OR chains, many columns — parse.
+func TestParseNesting(t *testing.T) {
+	deep := []string{
+		"SELECT 1" + strings.Repeat(" || 1", 100000),
+		"SELECT 1" + strings.Repeat("::int", 100000),
+		"SELECT 1" + strings.Repeat(" + 1", 30000),
+		"SELECT " + strings.Repeat("(", 100000) + "1" + strings.Repeat(")", 100000),
+		"SELECT " + strings.Repeat("- ", 50000) + "1",
+		"SELECT " + strings.Repeat("NOT ", 50000) + "true",
+		"SELECT " + strings.Repeat("ARRAY[", 20000) + "1" + strings.Repeat("]", 20000),
+		"SELECT " + strings.Repeat("(SELECT ", 20000) + "1" + strings.Repeat(")", 20000),
+		"SELECT 'a'" + strings.Repeat(" COLLATE \"C\"", 30000),
+		"SELECT now()" + strings.Repeat("::timestamp with time zone", 30000),
+		"SELECT 1" + strings.Repeat(" UNION SELECT 1", 30000),
+		"SELECT 1 FROM t" + strings.Repeat(" JOIN t ON true", 30000),
+	}
+	for _, sql := range deep {
+		_, err := parse(sql)
+		if pgerr.Code(err) != "54001" {
+			t.Errorf("%.40s… (%d bytes): %v, want 54001", sql, len(sql), err)
+		}
+	}
+	flat := []string{
+		"SELECT 1 WHERE 1 IN (" + strings.Repeat("1::int, ", 200000) + "1)",
+		"SELECT true" + strings.Repeat(" AND 1 = 1", 50000),
+		"SELECT true" + strings.Repeat(" OR 'a' || 'b' = 'ab'", 50000),
+		"SELECT " + strings.Repeat("a + b, ", 50000) + "1",
+		"SELECT CASE" + strings.Repeat(" WHEN x = 1 THEN 2", 20000) + " END",
+		"SELECT 1 " + strings.Repeat("+ 1 ", 3000),
+		"SELECT x" + strings.Repeat("[1]", 50000) + " FROM t", // one flat list of subscripts
+	}
+	for _, sql := range flat {
+		if _, err := parse(sql); err != nil {
+			t.Errorf("%.40s… (%d bytes): %v", sql, len(sql), err)
+		}
+	}
+}
