@@ -22,7 +22,7 @@ import (
 //     (a key: any of its tenant's; a credential: its own).
 //   - security context: the result's is the actor's plus restrictions,
 //     never fewer — every row filter of the actor's is in the result's
-//     (same member, operator and values), and when the actor has an
+//     (same member, operator and values, in order), and when the actor has an
 //     allow-list the result has one too, each entry inside the actor's
 //     ("orders.status" is inside "orders" or "orders.status"; "orders" is
 //     inside "orders" only). More row filters or a shorter allow-list
