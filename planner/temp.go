@@ -37,6 +37,15 @@ func isTemp(rv *pg_query.RangeVar) bool { return rv.GetRelpersistence() == "t" }
 
 func (s *Session) tempTable(name string) *catalog.TempTable { return s.temps[name] }
 
+// tempBytes is what the session's temporary tables hold.
+func (s *Session) tempBytes() int64 {
+	n := int64(0)
+	for _, t := range s.temps {
+		n += t.Bytes
+	}
+	return n
+}
+
 func (s *Session) addTemp(n *pg_query.Node, t *catalog.TempTable, ifNotExists bool) (pgwire.Portal, error) {
 	if _, exists := s.temps[t.Name]; exists || isCube(s.h.Model(), t.Name) {
 		if ifNotExists {
@@ -64,6 +73,12 @@ func (s *Session) planCreate(n *pg_query.Node) (pgwire.Portal, error) {
 		}
 		t.Columns = append(t.Columns, catalog.Column{Name: cd.GetColname(), Type: oid, Mod: mod})
 	}
+	// An empty table costs its definition: a session cannot create
+	// tables without end either.
+	t.Bytes = 1024 + 64*int64(len(t.Columns))
+	if err := s.h.opts.Evaluator.CheckTemp(s.tempBytes(), t.Bytes); err != nil {
+		return nil, err
+	}
 	return s.addTemp(n, t, cs.GetIfNotExists())
 }
 
@@ -86,6 +101,9 @@ func (s *Session) planSelectInto(ctx context.Context, n *pg_query.Node, sel *pg_
 		if i < len(t.Columns) {
 			t.Columns[i].Name = c.GetString_().GetSval()
 		}
+	}
+	if err := s.h.opts.Evaluator.CheckTemp(s.tempBytes(), t.Bytes); err != nil {
+		return nil, err
 	}
 	p, err := s.addTemp(n, t, ifNotExists)
 	if err != nil {
@@ -124,7 +142,13 @@ func (s *Session) planInsert(ctx context.Context, n *pg_query.Node) (pgwire.Port
 	if err != nil {
 		return nil, err
 	}
-	return &staticPortal{tag: fmt.Sprintf("INSERT 0 %d", added), exec: func() { t.Rows = append(t.Rows, work.Rows...) }}, nil
+	if err := s.h.opts.Evaluator.CheckTemp(s.tempBytes(), work.Bytes); err != nil {
+		return nil, err
+	}
+	return &staticPortal{tag: fmt.Sprintf("INSERT 0 %d", added), exec: func() {
+		t.Rows = append(t.Rows, work.Rows...)
+		t.Bytes += work.Bytes
+	}}, nil
 }
 
 func (s *Session) planDrop(n *pg_query.Node) (pgwire.Portal, error) {

@@ -30,13 +30,16 @@ type Limits struct {
 	// Time is the longest the evaluator may work on one statement,
 	// statement_timeout or not.
 	Time time.Duration
+	// TempBytes is how much a session's temporary tables may hold
+	// together (53200 past it).
+	TempBytes int64
 }
 
 // DefaultLimits are generous for any catalog query a client sends (the
 // largest captured ones materialize a few thousand rows and under a
 // megabyte) and keep a hostile statement far from the process's memory.
 func DefaultLimits() Limits {
-	return Limits{Rows: 10_000_000, Bytes: 512 << 20, ValueBytes: 64 << 20, Time: time.Minute}
+	return Limits{Rows: 10_000_000, Bytes: 512 << 20, ValueBytes: 64 << 20, Time: time.Minute, TempBytes: 256 << 20}
 }
 
 func (l Limits) withDefaults() Limits {
@@ -53,7 +56,22 @@ func (l Limits) withDefaults() Limits {
 	if l.Time <= 0 {
 		l.Time = d.Time
 	}
+	if l.TempBytes <= 0 {
+		l.TempBytes = d.TempBytes
+	}
 	return l
+}
+
+// CheckTemp fails when a session's temporary tables, holding held bytes,
+// cannot take adding more.
+func (l Limits) CheckTemp(held, adding int64) error {
+	l = l.withDefaults()
+	if held+adding > l.TempBytes {
+		return pgerr.New(pgerrcode.OutOfMemory, "out of memory").
+			WithDetail("This session's temporary tables would hold more than %s (limits.temp_memory).", byteSize(l.TempBytes)).
+			WithHint("DROP the temporary tables the session no longer needs.")
+	}
+	return nil
 }
 
 // LimitedSession is a Session that sets its statements' limits; other
@@ -115,15 +133,22 @@ func (b *budget) check() error {
 func (b *budget) row(n, width int) error {
 	b.rows += int64(n)
 	if b.rows > b.lim.Rows {
-		return pgerr.New(pgerrcode.ProgramLimitExceeded, "statement materializes more than %d rows", b.lim.Rows).
-			WithDetail("cubegate evaluates catalog and constant statements itself, within limits.statement_rows.").
-			WithHint("Narrow the statement: fewer joined relations, a WHERE clause, smaller series.")
+		return b.tooManyRows()
 	}
 	if err := b.alloc(int64(n) * (rowHeader + slotBytes*int64(width))); err != nil {
 		return err
 	}
 	b.ticks += n - 1
 	return b.tick()
+}
+
+// rowsLeft is how many more rows the statement may materialize.
+func (b *budget) rowsLeft() int64 { return b.lim.Rows - b.rows }
+
+func (b *budget) tooManyRows() error {
+	return pgerr.New(pgerrcode.ProgramLimitExceeded, "statement materializes more than %d rows", b.lim.Rows).
+		WithDetail("cubegate evaluates catalog and constant statements itself, within limits.statement_rows.").
+		WithHint("Narrow the statement: fewer joined relations, a WHERE clause, smaller series.")
 }
 
 // alloc charges n bytes the statement keeps.

@@ -99,7 +99,12 @@ func (x *executor) compileSRF(fc *pg_query.FuncCall, name string, sc *scope) (*s
 			b, _ := toInt(v[1])
 			var out []any
 			for i := a; (step > 0 && i <= b) || (step < 0 && i >= b); i += step {
-				if err := x.b.row(1, 1); err != nil {
+				// Rows are charged once the series is built (single);
+				// it stops as soon as it could not be.
+				if int64(len(out)) >= x.b.rowsLeft() {
+					return nil, x.b.tooManyRows()
+				}
+				if err := x.b.tick(); err != nil {
 					return nil, err
 				}
 				out = append(out, i)

@@ -17,6 +17,21 @@ type TempTable struct {
 	Name    string
 	Columns []Column
 	Rows    [][]any
+	// Bytes is what Rows keep, as the evaluator's budget counts memory.
+	Bytes int64
+}
+
+// rowsSize is what rows keep: their slots and their text, bytea and
+// array values.
+func rowsSize(rows [][]any) int64 {
+	n := int64(0)
+	for _, r := range rows {
+		n += rowHeader + slotBytes*int64(len(r))
+		for _, v := range r {
+			n += sizeOf(v)
+		}
+	}
+	return n
 }
 
 // tempNamespace is the pg_temp schema's name in error messages and OIDs.
@@ -61,7 +76,7 @@ func (c *Catalog) SelectInto(ctx context.Context, sel *pg_query.SelectStmt, s Se
 	if err != nil {
 		return nil, err
 	}
-	t := &TempTable{Name: name, Rows: rows}
+	t := &TempTable{Name: name, Rows: rows, Bytes: rowsSize(rows)}
 	for _, col := range q.cols {
 		t.Columns = append(t.Columns, Column{Name: col.name, Type: resolved(col.typ), Mod: col.mod})
 	}
@@ -119,6 +134,7 @@ func (c *Catalog) Insert(ctx context.Context, sel *pg_query.SelectStmt, s Sessio
 			row[idx[i]] = cv
 		}
 		t.Rows = append(t.Rows, row)
+		t.Bytes += rowsSize(t.Rows[len(t.Rows)-1:])
 	}
 	return int64(len(rows)), nil
 }
