@@ -28,6 +28,10 @@ type Compiled struct {
 	TotalArgs []any
 	// Columns are the result columns in SELECT order.
 	Columns []Column
+	// RowFilters are the policy's row filters the query applies (on the
+	// cubes it reads), as filters on cube members: what EXPLAIN and
+	// dry-run show.
+	RowFilters []Filter
 }
 
 // Column is one result column of a compiled query.
@@ -69,6 +73,9 @@ type Options struct {
 	// cube leave out its primary key (the SQL API's SELECT col FROM cube):
 	// with one cube, rows cannot be multiplied.
 	UngroupedWithoutPrimaryKey bool
+	// Policy, when set, refuses the members it hides (42501) and applies
+	// its row filters to every cube whose rows the query reads.
+	Policy *Policy
 }
 
 // CompileWith compiles q with options.
@@ -77,6 +84,9 @@ func (m *Model) CompileWith(q *Query, d Dialect, o Options) (*Compiled, error) {
 		o.Now = time.Now()
 	}
 	c := &compiler{r: renderer{model: m, d: d}, d: d, q: q, model: m, now: o.Now, opts: o}
+	if o.Policy != nil {
+		c.r.rowFilters = c.policyConditions
+	}
 	return c.compile()
 }
 
@@ -97,6 +107,8 @@ type compiler struct {
 	cols  []Column
 	exprs []string
 	cubes []*Cube // cubes the query touches, first one first
+	// applied are the policy's row filters rendered so far.
+	applied []Filter
 }
 
 func errUnknownMember(name string, err error) error {
@@ -107,6 +119,9 @@ func (c *compiler) member(name string) (Member, error) {
 	mem, err := c.model.Member(name)
 	if err != nil {
 		return nil, errUnknownMember(name, err)
+	}
+	if err := c.checkAllowed(mem, name); err != nil {
+		return nil, err
 	}
 	c.use(resolveMember(mem).OwnerCube())
 	return mem, nil
@@ -259,6 +274,12 @@ func (c *compiler) compile() (*Compiled, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The policy's row filters, on every cube whose rows the plan reads.
+	pw, err := c.policyWhere(plan)
+	if err != nil {
+		return nil, err
+	}
+	where = append(where, pw...)
 	for _, col := range c.cols {
 		if m, ok := resolveMember(col.Member).(*Measure); ok && m.Rolling != nil {
 			return c.compileRolling(plan, where, measureFilters, nGroup, order)
@@ -319,7 +340,7 @@ func (c *compiler) compile() (*Compiled, error) {
 // offset): the count for "total" is taken over the body, then the order,
 // limit and offset are added.
 func (c *compiler) finish(body, order string) *Compiled {
-	out := &Compiled{Columns: c.cols}
+	out := &Compiled{Columns: c.cols, RowFilters: c.applied}
 	if c.q.Total {
 		out.TotalSQL = "SELECT count(*) FROM (" + body + ") AS " + c.d.QuoteIdent("q")
 		out.TotalArgs = append([]any(nil), c.args...)
@@ -397,6 +418,9 @@ func (c *compiler) orderBy() (string, error) {
 			// is computed as a hidden column. (Cube drops such an order.)
 			if mem, err := c.model.Member(it.ID); err == nil {
 				if ms, ok := mem.(*Measure); ok {
+					if err := c.checkAllowed(ms, it.ID); err != nil {
+						return "", err
+					}
 					c.use(resolveMember(ms).OwnerCube())
 					if err := c.addColumn(Column{Name: it.ID, Member: ms, Hidden: true}); err != nil {
 						return "", err

@@ -87,6 +87,7 @@ type Measure struct {
 	Rolling *RollingWindow
 	Pos     Pos
 	origin  Member // for a view's member: the cube member it stands for
+	source  Member // for a view's member: the member it includes (a view's, for a view of a view)
 }
 
 // RollingWindow is a measure's window around each period: trailing and
@@ -117,6 +118,7 @@ type Dimension struct {
 	SubQuery bool
 	Pos      Pos
 	origin   Member
+	source   Member
 }
 
 // Granularity is a custom time bucket: a whole number of months, or of
@@ -151,6 +153,7 @@ type Segment struct {
 	Public      bool
 	Pos         Pos
 	origin      Member
+	source      Member
 }
 
 // Join links a cube to another one.

@@ -15,6 +15,10 @@ type renderer struct {
 	// ungrouped renders measures row by row (an ungrouped query): sum(x)
 	// is x, count is 1.
 	ungrouped bool
+	// rowFilters, when set, renders the conditions that restrict a cube's
+	// rows (a policy's row filters): a sub_query dimension applies them to
+	// the rows of the cube it aggregates.
+	rowFilters func(*Cube) ([]string, error)
 }
 
 var refRe = regexp.MustCompile(`\$?\{([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\}`)
@@ -109,28 +113,37 @@ func (r *renderer) table(cube *Cube) string {
 	return "(" + cube.SQL + ") AS " + r.d.QuoteIdent(cube.Name)
 }
 
-// subQuery renders a sub_query dimension: the measure of the joined cube
-// it names, aggregated over that cube's rows joined to this row.
-func (r *renderer) subQuery(d *Dimension) (string, error) {
+// subQueryCube is the cube whose measure a sub_query dimension
+// aggregates.
+func (m *Model) subQueryCube(d *Dimension) (*Cube, error) {
 	var other *Cube
-	for _, m := range refRe.FindAllStringSubmatch(d.SQL, -1) {
-		if m[2] == "" || m[1] == "CUBE" || m[1] == d.Cube.Name {
+	for _, ref := range refRe.FindAllStringSubmatch(d.SQL, -1) {
+		if ref[2] == "" || ref[1] == "CUBE" || ref[1] == d.Cube.Name {
 			continue
 		}
-		c, ok := r.model.Cube(m[1])
+		c, ok := m.Cube(ref[1])
 		if !ok {
-			return "", fmt.Errorf("sub_query dimension %s.%s: unknown cube %q", d.Cube.Name, d.Name, m[1])
+			return nil, fmt.Errorf("sub_query dimension %s.%s: unknown cube %q", d.Cube.Name, d.Name, ref[1])
 		}
 		if other != nil && other != c {
-			return "", fmt.Errorf("sub_query dimension %s.%s reads two cubes (%s, %s): one measure of one joined cube, please", d.Cube.Name, d.Name, other.Name, c.Name)
+			return nil, fmt.Errorf("sub_query dimension %s.%s reads two cubes (%s, %s): one measure of one joined cube, please", d.Cube.Name, d.Name, other.Name, c.Name)
 		}
 		other = c
 	}
 	if other == nil {
-		return "", fmt.Errorf("sub_query dimension %s.%s must reference a measure of another cube, as {cube.measure}", d.Cube.Name, d.Name)
+		return nil, fmt.Errorf("sub_query dimension %s.%s must reference a measure of another cube, as {cube.measure}", d.Cube.Name, d.Name)
+	}
+	return other, nil
+}
+
+// subQuery renders a sub_query dimension: the measure of the joined cube
+// it names, aggregated over that cube's rows joined to this row.
+func (r *renderer) subQuery(d *Dimension) (string, error) {
+	other, err := r.model.subQueryCube(d)
+	if err != nil {
+		return "", err
 	}
 	var on string
-	var err error
 	switch {
 	case d.Cube.join(other.Name) != nil:
 		on, err = r.expand(d.Cube, d.Cube.join(other.Name).SQL)
@@ -148,6 +161,15 @@ func (r *renderer) subQuery(d *Dimension) (string, error) {
 	value, err := inner.expand(d.Cube, d.SQL)
 	if err != nil {
 		return "", err
+	}
+	if r.rowFilters != nil {
+		conds, err := r.rowFilters(other)
+		if err != nil {
+			return "", err
+		}
+		if len(conds) > 0 {
+			on = "(" + on + ") AND " + strings.Join(conds, " AND ")
+		}
 	}
 	return "(SELECT " + value + " FROM " + r.table(other) + " WHERE " + on + ")", nil
 }

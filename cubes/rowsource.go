@@ -34,19 +34,20 @@ type RowSource struct {
 	// source carries in a hidden column "cube.__cubeJoinField:edge", so
 	// that __cubeJoinField can join cubes read in separate subqueries.
 	JoinEdges map[string][]string
+	// RowFilters are the policy's row filters the source applies.
+	RowFilters []Filter
 }
 
 // RowSourceOptions tune a row source.
 type RowSourceOptions struct {
 	// Timezone shows time dimensions in this zone ("" is UTC).
 	Timezone string
-	// Filters restrict the rows (the security context's row filters).
-	Filters []Filter
+	// Policy hides the members it does not allow (they are not columns)
+	// and applies its row filters to every cube the source reads.
+	Policy *Policy
 	// FirstArg numbers the source's bound arguments from FirstArg+1, so
 	// that the source can sit inside a statement with arguments of its own.
 	FirstArg int
-	// Allowed reports whether a member may be read; nil allows all.
-	Allowed func(cube, member string) bool
 	// Only, when set, lists the columns ("cube.member") the statement
 	// reads: the others are left out of the SQL (but not of Columns).
 	Only map[string]bool
@@ -54,7 +55,10 @@ type RowSourceOptions struct {
 
 // RowSource renders the rows of the named cubes (or views).
 func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSource, error) {
-	c := &compiler{r: renderer{model: m, d: d, ungrouped: true}, d: d, q: &Query{Ungrouped: true}, model: m, now: time.Now()}
+	c := &compiler{r: renderer{model: m, d: d, ungrouped: true}, d: d, q: &Query{Ungrouped: true}, model: m, now: time.Now(), opts: Options{Policy: o.Policy}}
+	if o.Policy != nil {
+		c.r.rowFilters = c.policyConditions
+	}
 	c.args = make([]any, o.FirstArg)
 	if tz := o.Timezone; tz != "" && tz != "UTC" && tz != "Etc/UTC" && tz != "GMT" {
 		loc, err := time.LoadLocation(tz)
@@ -63,7 +67,6 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 		}
 		c.loc = loc
 	}
-	allowed := func(cube, member string) bool { return o.Allowed == nil || o.Allowed(cube, member) }
 	read := func(full string) bool { return o.Only == nil || o.Only[full] }
 	src := &RowSource{Columns: map[string][]string{}, Aggregates: map[string]string{}, Unreadable: map[string]bool{}, JoinEdges: map[string][]string{}}
 	var segs []string // rendered segment conditions, after the members
@@ -75,7 +78,7 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 		}
 		var cols []string
 		for _, ms := range cube.Measures {
-			if !ms.Public || !allowed(cube.Name, ms.Name) {
+			if !ms.Public || !o.Policy.Allows(ms) {
 				continue
 			}
 			cols = append(cols, ms.Name)
@@ -105,7 +108,7 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 			}
 		}
 		for _, dm := range cube.Dimensions {
-			if dm.Public && allowed(cube.Name, dm.Name) {
+			if dm.Public && o.Policy.Allows(dm) {
 				cols = append(cols, dm.Name)
 				if !read(cube.Name + "." + dm.Name) {
 					continue
@@ -116,7 +119,7 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 			}
 		}
 		for _, sg := range cube.Segments {
-			if sg.Public && allowed(cube.Name, sg.Name) {
+			if sg.Public && o.Policy.Allows(sg) {
 				cols = append(cols, sg.Name)
 				if !read(cube.Name + "." + sg.Name) {
 					continue
@@ -158,15 +161,13 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 		}
 		src.Columns[cube.Name] = cols
 	}
-	var where []string
-	for _, f := range o.Filters {
-		s, _, err := c.filter(f)
-		if err != nil {
-			return nil, err
-		}
-		where = append(where, s)
-	}
 	plan, err := c.planJoins()
+	if err != nil {
+		return nil, err
+	}
+	// The policy's row filters, on every cube whose rows the source reads
+	// (a view's cubes, whether or not it shows the filtered dimensions).
+	where, err := c.policyWhere(plan)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +198,14 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 		b.WriteString(" WHERE ")
 		b.WriteString(strings.Join(where, " AND "))
 	}
-	src.SQL, src.Args = b.String(), c.args[o.FirstArg:]
+	if len(c.applied) > 0 {
+		// A fence: the warehouse must not evaluate the statement's own
+		// expressions on rows the filters leave out (its errors would
+		// show their values), so it may not merge the source into the
+		// statement or push the statement's conditions into it.
+		b.WriteString(" OFFSET 0")
+	}
+	src.SQL, src.Args, src.RowFilters = b.String(), c.args[o.FirstArg:], c.applied
 	return src, nil
 }
 

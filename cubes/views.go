@@ -95,13 +95,43 @@ func (l *loader) viewPart(n *yaml.Node) viewPart {
 	return p
 }
 
+// resolveViews gives every view its members. A view may include the
+// members of another view (a join_path naming one view): that view is
+// resolved first, and a cycle of views is an error.
 func (l *loader) resolveViews(m *Model) {
+	byName := map[string]*viewDef{}
 	for _, v := range l.views {
-		c := v.cube
-		for _, p := range v.parts {
-			l.viewMembers(m, c, p)
+		byName[v.cube.Name] = v
+	}
+	state := map[*viewDef]int{} // 1: resolving, 2: resolved
+	var resolve func(v *viewDef) bool
+	resolve = func(v *viewDef) bool {
+		switch state[v] {
+		case 1:
+			return false
+		case 2:
+			return true
 		}
-		c.index()
+		state[v] = 1
+		for _, p := range v.parts {
+			if len(p.joinPath) == 1 {
+				if inner, ok := byName[p.joinPath[0]]; ok && !resolve(inner) {
+					l.errs = append(l.errs, &ValidationError{Pos: p.pos, Msg: fmt.Sprintf("view %q: views include each other in a cycle through %q", v.cube.Name, inner.cube.Name)})
+					state[v] = 2
+					v.cube.index()
+					return true
+				}
+			}
+		}
+		for _, p := range v.parts {
+			l.viewMembers(m, v.cube, p)
+		}
+		v.cube.index()
+		state[v] = 2
+		return true
+	}
+	for _, v := range l.views {
+		resolve(v)
 	}
 }
 
@@ -109,10 +139,15 @@ func (l *loader) viewMembers(m *Model, view *Cube, p viewPart) {
 	fail := func(pos Pos, format string, args ...any) {
 		l.errs = append(l.errs, &ValidationError{Pos: pos, Msg: fmt.Sprintf(format, args...)})
 	}
-	// Every hop of the path must be a join the model declares.
+	// Every hop of the path must be a join the model declares; a path of
+	// one name may also name another view, whose members it includes.
 	var src *Cube
 	for i, name := range p.joinPath {
 		c, ok := m.Cube(name)
+		if ok && c.IsView && len(p.joinPath) == 1 && c != view {
+			src = c
+			break
+		}
 		if !ok || c.IsView {
 			fail(p.pos, "view %q: join_path names %q, which is not a cube", view.Name, name)
 			return
@@ -150,18 +185,18 @@ func (l *loader) viewMembers(m *Model, view *Cube, p viewPart) {
 		switch mm := mem.(type) {
 		case *Measure:
 			cp := *mm
-			cp.Cube, cp.Name, cp.Pos, cp.origin = view, alias, pos, originOf(mm)
+			cp.Cube, cp.Name, cp.Pos, cp.origin, cp.source = view, alias, pos, originOf(mm), mm
 			view.Measures = append(view.Measures, &cp)
 			view.members[alias] = &cp
 		case *Dimension:
 			cp := *mm
-			cp.Cube, cp.Name, cp.Pos, cp.origin = view, alias, pos, originOf(mm)
+			cp.Cube, cp.Name, cp.Pos, cp.origin, cp.source = view, alias, pos, originOf(mm), mm
 			cp.PrimaryKey = false
 			view.Dimensions = append(view.Dimensions, &cp)
 			view.members[alias] = &cp
 		case *Segment:
 			cp := *mm
-			cp.Cube, cp.Name, cp.Pos, cp.origin = view, alias, pos, originOf(mm)
+			cp.Cube, cp.Name, cp.Pos, cp.origin, cp.source = view, alias, pos, originOf(mm), mm
 			view.Segments = append(view.Segments, &cp)
 			view.members[alias] = &cp
 		}
@@ -209,6 +244,26 @@ func Origin(m Member) Member {
 		return mm.origin
 	case *Segment:
 		return mm.origin
+	}
+	return nil
+}
+
+// Source returns the member a view's member includes: a cube's member, or
+// for a view of a view that view's member; nil for a cube's own member.
+func Source(m Member) Member {
+	switch mm := m.(type) {
+	case *Measure:
+		if mm.source != nil {
+			return mm.source
+		}
+	case *Dimension:
+		if mm.source != nil {
+			return mm.source
+		}
+	case *Segment:
+		if mm.source != nil {
+			return mm.source
+		}
 	}
 	return nil
 }

@@ -13,10 +13,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/pgwire/pgerr"
 	"github.com/cubegate/cubegate/planner"
 )
 
@@ -204,17 +206,18 @@ func queries(r *http.Request) ([]cubes.Query, bool, error) {
 // compiles q.
 func (a *REST) prepare(ctx context.Context, k auth.APIKey, q *cubes.Query) (*cubes.Compiled, rowLimit, error) {
 	m := a.engine(ctx).Model()
-	sec := k.Security
-	var names []string
-	for _, member := range q.Members() {
-		cube, name, _ := strings.Cut(member, ".")
-		name, _, _ = strings.Cut(name, ".")
-		if !sec.Allows(cube, name) {
-			return nil, rowLimit{}, &statusError{http.StatusForbidden, fmt.Sprintf("this key may not read %s.%s", cube, name)}
-		}
-		names = append(names, cube)
+	// The key's security context, resolved to cube members: a member
+	// hidden on its cube is hidden through every view, and the compiler
+	// applies each cube's row filters whenever its rows are read.
+	pol, err := planner.Policy(k.Security, m)
+	if err != nil {
+		return nil, rowLimit{}, &statusError{http.StatusForbidden, errorMessage(err)}
 	}
-	q.Filters = append(q.Filters, planner.RowFilters(sec, names)...)
+	for _, member := range q.Members() {
+		if mem, ok := lookupMember(m, member); ok && !pol.Allows(mem) {
+			return nil, rowLimit{}, &statusError{http.StatusForbidden, fmt.Sprintf("this key may not read %s", member)}
+		}
+	}
 	lim := rowLimit{Limit: a.DefaultLimit, Default: true}
 	switch {
 	case q.Limit != nil && *q.Limit > int64(a.MaxLimit):
@@ -226,15 +229,44 @@ func (a *REST) prepare(ctx context.Context, k auth.APIKey, q *cubes.Query) (*cub
 		n := int64(a.DefaultLimit + 1)
 		q.Limit = &n
 	}
-	c, err := m.Compile(q, a.engine(ctx).Dialect())
+	c, err := m.CompileWith(q, a.engine(ctx).Dialect(), cubes.Options{Policy: pol})
 	if err != nil {
+		var pe *pgerr.Error
+		if errors.As(err, &pe) && pe.Code == pgerrcode.InsufficientPrivilege {
+			return nil, lim, &statusError{http.StatusForbidden, pe.Message}
+		}
 		return nil, lim, &statusError{http.StatusBadRequest, err.Error()}
 	}
+	// The row filters applied are part of the query as dry-run, the
+	// audit log and the answer's query show it.
+	q.Filters = append(q.Filters, c.RowFilters...)
 	if lim.Default {
 		n := int64(lim.Limit)
 		q.Limit = &n
 	}
 	return c, lim, nil
+}
+
+// lookupMember resolves a query's member name ("cube.member", or
+// "cube.member.granularity" for a time dimension).
+func lookupMember(m *cubes.Model, name string) (cubes.Member, bool) {
+	if mem, err := m.Member(name); err == nil {
+		return mem, true
+	}
+	if i := strings.LastIndex(name, "."); i > 0 {
+		if mem, err := m.Member(name[:i]); err == nil {
+			return mem, true
+		}
+	}
+	return nil, false
+}
+
+func errorMessage(err error) string {
+	var pe *pgerr.Error
+	if errors.As(err, &pe) {
+		return pe.Message
+	}
+	return err.Error()
 }
 
 type statusError struct {
@@ -625,9 +657,14 @@ func memberMeta(mem cubes.Member) map[string]any {
 
 func (a *REST) meta(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 	m := a.engine(r.Context()).Model()
+	pol, err := planner.Policy(k.Security, m)
+	if err != nil {
+		restError(w, http.StatusForbidden, "%s", errorMessage(err))
+		return
+	}
 	var out []map[string]any
 	for _, c := range m.Cubes {
-		if !c.Public || !k.Security.AllowsCube(c.Name) {
+		if !c.Public || !pol.AllowsCube(c) {
 			continue
 		}
 		kind := "cube"
@@ -637,7 +674,7 @@ func (a *REST) meta(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		members := func(list []cubes.Member) []map[string]any {
 			res := []map[string]any{}
 			for _, mem := range list {
-				if !k.Security.Allows(c.Name, mem.MemberName()) {
+				if !pol.Allows(mem) {
 					continue
 				}
 				meta := memberMeta(mem)

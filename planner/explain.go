@@ -71,7 +71,14 @@ func (p *rowsPortal) explain(dialect string) []string {
 // explainLines prints a cube query's plan.
 func explainLines(q *cubes.Query, c *cubes.Compiled, dialect string, verbose bool, cp *cubePortal) []string {
 	qj, _ := json.Marshal(q)
-	out := []string{"Cube query: " + string(qj), "Warehouse SQL (" + dialect + "):"}
+	out := []string{"Cube query: " + string(qj)}
+	if len(c.RowFilters) > 0 {
+		// The security context's row filters, on the cubes the query
+		// reads (a view's included).
+		fj, _ := json.Marshal(c.RowFilters)
+		out = append(out, "Row filters: "+string(fj))
+	}
+	out = append(out, "Warehouse SQL ("+dialect+"):")
 	for _, l := range strings.Split(c.String(), "\n") {
 		if strings.HasPrefix(l, "-- $") {
 			l = "  parameter " + strings.TrimPrefix(l, "-- ")

@@ -1,7 +1,7 @@
 package planner
 
 import (
-	"fmt"
+	"encoding/json"
 	"strconv"
 	"strings"
 
@@ -537,10 +537,13 @@ func (p *pushdown) lookupCube(rv *pg_query.RangeVar) (*cubes.Cube, bool) {
 // cubeSource renders the row source of cubes read together.
 func (p *pushdown) cubeSource(rvs []*pg_query.RangeVar, sc *pdScope) (string, error) {
 	var names []string
-	sec := p.s.security()
+	pol, err := p.s.policy(p.m)
+	if err != nil {
+		return "", err
+	}
 	for _, rv := range rvs {
 		c, _ := p.lookupCube(rv)
-		if !sec.AllowsCube(c.Name) {
+		if !pol.AllowsCube(c) {
 			return "", pgerr.New(pgerrcode.InsufficientPrivilege, "permission denied for table %s", c.Name).At(rv.GetLocation() + 1)
 		}
 		for _, n := range names {
@@ -551,7 +554,7 @@ func (p *pushdown) cubeSource(rvs []*pg_query.RangeVar, sc *pdScope) (string, er
 		names = append(names, c.Name)
 	}
 	alias := p.alias()
-	opts := cubes.RowSourceOptions{FirstArg: len(p.args), Allowed: sec.Allows, Filters: RowFilters(sec, names)}
+	opts := cubes.RowSourceOptions{FirstArg: len(p.args), Policy: pol}
 	if p.prune != nil {
 		opts.Only = p.prune[alias]
 		if opts.Only == nil {
@@ -568,8 +571,9 @@ func (p *pushdown) cubeSource(rvs []*pg_query.RangeVar, sc *pdScope) (string, er
 	p.args = append(p.args, src.Args...)
 	p.cubes = append(p.cubes, names...)
 	desc := "Row source " + alias + ": " + strings.Join(names, " ⋈ ")
-	if len(opts.Filters) > 0 {
-		desc += fmt.Sprintf(" (%d row filters)", len(opts.Filters))
+	if len(src.RowFilters) > 0 {
+		fj, _ := json.Marshal(src.RowFilters)
+		desc += " (row filters: " + string(fj) + ")"
 	}
 	if opts.Timezone != "" {
 		desc += " in " + opts.Timezone

@@ -109,14 +109,54 @@ func (c *normalized) of(text string) (string, string) {
 	return norm, fp
 }
 
-// RowFilters are the security context's filters on the cubes a query
-// reads, as Cube filters.
-func RowFilters(sec auth.SecurityContext, cubeNames []string) []cubes.Filter {
-	var out []cubes.Filter
-	for _, f := range sec.FiltersFor(cubeNames) {
-		out = append(out, cubes.Filter{Member: f.Member, Operator: f.Operator, Values: f.Values})
+// Policy resolves a security context against a model: what the compiler
+// and row sources apply (see cubes.Policy). The policy follows members,
+// not names: a member hidden on its cube is hidden through every view,
+// and a cube's row filters apply whenever its rows are read, through a
+// view or not. A context without an allow-list or row filters is nil.
+func Policy(sec auth.SecurityContext, m *cubes.Model) (*cubes.Policy, error) {
+	if len(sec.Allow) == 0 && len(sec.RowFilters) == 0 {
+		return nil, nil
 	}
-	return out
+	var allow func(cube, member string) bool
+	if len(sec.Allow) > 0 {
+		allow = sec.Allows
+	}
+	filters := make([]cubes.Filter, len(sec.RowFilters))
+	for i, f := range sec.RowFilters {
+		filters[i] = cubes.Filter{Member: f.Member, Operator: f.Operator, Values: append([]string(nil), f.Values...)}
+	}
+	return m.NewPolicy(allow, filters)
+}
+
+// MemberAllows is a policy's allow-list as a check by names ("cube",
+// "member"), for the catalog: a view's member is allowed only when the
+// members it includes are.
+func MemberAllows(p *cubes.Policy, m *cubes.Model) func(cube, member string) bool {
+	return func(cube, member string) bool {
+		c, ok := m.Cube(cube)
+		if !ok {
+			return false
+		}
+		mem, ok := c.Member(member)
+		return ok && p.Allows(mem)
+	}
+}
+
+// catalogAllows is what the catalog shows of a model under a security
+// context: the members its policy allows (nothing when the context does
+// not resolve against the model).
+func catalogAllows(sec auth.SecurityContext, m *cubes.Model) func(cube, member string) bool {
+	p, err := Policy(sec, m)
+	if err != nil {
+		return func(string, string) bool { return false }
+	}
+	return MemberAllows(p, m)
+}
+
+// policy is the session's security context resolved against m.
+func (s *Session) policy(m *cubes.Model) (*cubes.Policy, error) {
+	return Policy(s.security(), m)
 }
 
 // ValidateSecurity checks a security context's names against a model.
@@ -141,5 +181,15 @@ func ValidateSecurity(sec auth.SecurityContext, m *cubes.Model) error {
 			return fmt.Errorf("security context: row filter on unknown member %q", f.Member)
 		}
 	}
+	if _, err := Policy(sec, m); err != nil {
+		return fmt.Errorf("security context: %s", pgerrMessage(err))
+	}
 	return nil
+}
+
+func pgerrMessage(err error) string {
+	if pe, ok := err.(*pgerr.Error); ok {
+		return pe.Message
+	}
+	return err.Error()
 }

@@ -154,18 +154,19 @@ func (s *Session) planCube(ctx context.Context, sel *pg_query.SelectStmt) (pgwir
 		return nil, err
 	}
 	s.tableColumns(b.outs)
-	// The security context's row filters, on every cube the query reads.
-	var names []string
-	for _, t := range b.tables {
-		names = append(names, t.cube.Name)
+	// The security context, resolved to cube members: the compiler
+	// applies its row filters to every cube whose rows the query reads
+	// (through views too) and refuses the members it hides.
+	pol, err := s.policy(model)
+	if err != nil {
+		return nil, err
 	}
-	b.q.Filters = append(b.q.Filters, RowFilters(s.security(), names)...)
 	if s.params.describing() {
 		// Described, not run: the columns are known without compiling with
 		// values the statement does not have yet.
 		return &staticPortal{tag: "SELECT", cols: outputColumns(b.outs)}, nil
 	}
-	compiled, err := model.CompileWith(&b.q, s.h.dialect, cubes.Options{UngroupedWithoutPrimaryKey: true})
+	compiled, err := model.CompileWith(&b.q, s.h.dialect, cubes.Options{UngroupedWithoutPrimaryKey: true, Policy: pol})
 	if err != nil {
 		return nil, err
 	}
@@ -347,7 +348,11 @@ func (b *binder) from(n *pg_query.Node) error {
 			return pgerr.New(pgerrcode.UndefinedTable, "relation %q does not exist", rv.GetRelname()).
 				At(rv.GetLocation()+1).WithHint("the cubes and views are: %s", strings.Join(b.s.visibleCubes(b.model), ", "))
 		}
-		if !b.s.security().AllowsCube(cube.Name) {
+		pol, err := b.s.policy(b.model)
+		if err != nil {
+			return err
+		}
+		if !pol.AllowsCube(cube) {
 			return pgerr.New(pgerrcode.InsufficientPrivilege, "permission denied for table %s", cube.Name).At(rv.GetLocation() + 1)
 		}
 		b.tables = append(b.tables, tableRef{cube: cube, alias: rv.GetAlias().GetAliasname()})
@@ -464,7 +469,11 @@ func (b *binder) column(n *pg_query.Node) (cubes.Member, string, error) {
 
 // allowed checks a member against the session's security context (42501).
 func (b *binder) allowed(m cubes.Member, loc int32) error {
-	if b.s.security().Allows(m.OwnerCube().Name, m.MemberName()) {
+	pol, err := b.s.policy(b.model)
+	if err != nil {
+		return err
+	}
+	if pol.Allows(m) {
 		return nil
 	}
 	return pgerr.New(pgerrcode.InsufficientPrivilege, "permission denied for column %s of table %s", m.MemberName(), m.OwnerCube().Name).At(loc + 1)
