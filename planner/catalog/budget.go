@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -33,7 +34,40 @@ type Limits struct {
 	// TempBytes is how much a session's temporary tables may hold
 	// together (53200 past it).
 	TempBytes int64
+	// Pool, when set, is the memory shared by every statement being
+	// evaluated at once, in the whole process: a statement that cannot
+	// reserve what it needs fails with 53200 instead of starving the
+	// others (or the process).
+	Pool *Pool
 }
+
+// Pool is memory shared by the statements evaluated at once. Statements
+// reserve it a megabyte at a time as they materialize, and give it back
+// when they end.
+type Pool struct {
+	max  int64
+	used atomic.Int64
+}
+
+// NewPool returns a pool of max bytes.
+func NewPool(max int64) *Pool { return &Pool{max: max} }
+
+// Used is what running statements hold now.
+func (p *Pool) Used() int64 { return p.used.Load() }
+
+func (p *Pool) reserve(n int64) bool {
+	for {
+		cur := p.used.Load()
+		if cur+n > p.max {
+			return false
+		}
+		if p.used.CompareAndSwap(cur, cur+n) {
+			return true
+		}
+	}
+}
+
+const poolChunk = 1 << 20
 
 // DefaultLimits are generous for any catalog query a client sends (the
 // largest captured ones materialize a few thousand rows and under a
@@ -96,6 +130,15 @@ type budget struct {
 	rows     int64
 	bytes    int64
 	ticks    int
+	reserved int64 // from lim.Pool
+}
+
+// done gives the statement's share of the pool back.
+func (b *budget) done() {
+	if b.lim.Pool != nil && b.reserved > 0 {
+		b.lim.Pool.used.Add(-b.reserved)
+		b.reserved = 0
+	}
 }
 
 func newBudget(ctx context.Context, s Session) *budget {
@@ -158,6 +201,15 @@ func (b *budget) alloc(n int64) error {
 		return pgerr.New(pgerrcode.OutOfMemory, "out of memory").
 			WithDetail("The statement needs more than %s, its memory budget in cubegate's evaluator (limits.statement_memory).", byteSize(b.lim.Bytes)).
 			WithHint("Narrow the statement: fewer joined relations, a WHERE clause, smaller values.")
+	}
+	if p := b.lim.Pool; p != nil && b.bytes > b.reserved {
+		need := (b.bytes - b.reserved + poolChunk - 1) / poolChunk * poolChunk
+		if !p.reserve(need) {
+			return pgerr.New(pgerrcode.OutOfMemory, "out of memory").
+				WithDetail("The statements cubegate is evaluating at once hold its whole shared memory (%s, limits.evaluator_memory).", byteSize(p.max)).
+				WithHint("Retry when other statements have finished.")
+		}
+		b.reserved += need
 	}
 	return nil
 }

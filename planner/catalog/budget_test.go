@@ -156,3 +156,33 @@ func TestBudgetLimits(t *testing.T) {
 		t.Errorf("over the time budget: %v, want 57014", err)
 	}
 }
+
+// TestBudgetPool: statements share the process's pool; one that cannot
+// reserve its memory fails with 53200, and what statements reserved is
+// given back when they end.
+func TestBudgetPool(t *testing.T) {
+	cat := New(benchTables())
+	pool := NewPool(64 << 20)
+	s := limitedSession{lim: Limits{Pool: pool}}
+	if _, err := runSQL(t, cat, context.Background(), s, `SELECT count(*) FROM generate_series(1, 100000)`); err != nil {
+		t.Fatal(err)
+	}
+	if pool.Used() != 0 {
+		t.Fatalf("%d bytes still reserved after the statement", pool.Used())
+	}
+	// Another statement holds most of the pool.
+	if !pool.reserve(60 << 20) {
+		t.Fatal("reserve")
+	}
+	_, err := runSQL(t, cat, context.Background(), s, `SELECT count(*) FROM generate_series(1, 1000000)`)
+	if pgerr.Code(err) != "53200" {
+		t.Fatalf("with the pool taken: %v, want 53200", err)
+	}
+	if pool.Used() != 60<<20 {
+		t.Fatalf("the failed statement kept %d bytes", pool.Used()-60<<20)
+	}
+	pool.used.Add(-60 << 20)
+	if _, err := runSQL(t, cat, context.Background(), s, `SELECT count(*) FROM generate_series(1, 1000000)`); err != nil {
+		t.Fatalf("with the pool free again: %v", err)
+	}
+}

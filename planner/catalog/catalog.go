@@ -476,6 +476,7 @@ type ResultColumn struct {
 // Query runs a SELECT over the catalog.
 func (c *Catalog) Query(ctx context.Context, sel *pg_query.SelectStmt, s Session) (*Result, error) {
 	x := newExecutor(ctx, c, s, sel)
+	defer x.b.done()
 	q, err := x.compileSelect(sel, nil)
 	if err != nil {
 		return nil, err
@@ -496,6 +497,7 @@ func (c *Catalog) Query(ctx context.Context, sel *pg_query.SelectStmt, s Session
 // Describe compiles a SELECT and returns its columns without running it.
 func (c *Catalog) Describe(ctx context.Context, sel *pg_query.SelectStmt, s Session) ([]ResultColumn, error) {
 	x := newExecutor(ctx, c, s, sel)
+	defer x.b.done()
 	q, err := x.compileSelect(sel, nil)
 	if err != nil {
 		return nil, err

@@ -68,6 +68,7 @@ func ResolveType(tn *pg_query.TypeName) (uint32, int32, error) {
 // SelectInto runs sel and returns its result as a new table named name.
 func (c *Catalog) SelectInto(ctx context.Context, sel *pg_query.SelectStmt, s Session, name string) (*TempTable, error) {
 	x := newExecutor(ctx, c, s, sel)
+	defer x.b.done()
 	q, err := x.compileSelect(sel, nil)
 	if err != nil {
 		return nil, err
@@ -106,6 +107,7 @@ func (c *Catalog) Insert(ctx context.Context, sel *pg_query.SelectStmt, s Sessio
 		idx = append(idx, found)
 	}
 	x := newExecutor(ctx, c, s, sel)
+	defer x.b.done()
 	q, err := x.compileSelect(sel, nil)
 	if err != nil {
 		return 0, err
