@@ -28,7 +28,7 @@ test-go:
 # of executions, not durations: with a duration, Go 1.26's coordinator can
 # report a spurious "context deadline exceeded" at the deadline
 # (go.dev/issue/75804, fixed in Go 1.27).
-FUZZ_TARGETS := ./pgwire:FuzzStartup ./pgwire:FuzzMessageDecoding ./auth:FuzzSCRAMServer ./auth:FuzzParseVerifier
+FUZZ_TARGETS := ./pgwire:FuzzStartup ./pgwire:FuzzMessageDecoding ./auth:FuzzSCRAMServer ./auth:FuzzParseVerifier ./planner/catalog:FuzzCatalog
 FUZZTIME ?= 1000000x
 
 fuzz-short:

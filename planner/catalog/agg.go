@@ -74,6 +74,24 @@ func (x *executor) compileAgg(fc *pg_query.FuncCall, name string, sc *scope, n *
 		}
 		slot.args = append(slot.args, e)
 	}
+	want := 1
+	switch {
+	case slot.star:
+		want = 0
+	case name == "string_agg":
+		want = 2
+	}
+	if len(slot.args) != want || (slot.star && name != "count") {
+		types := make([]string, len(slot.args))
+		for i, a := range slot.args {
+			types[i] = x.typeName(resolved(a.typ))
+		}
+		if slot.star {
+			types = []string{"*"}
+		}
+		return nil, located(pgerr.New(pgerrcode.UndefinedFunction, "function %s(%s) does not exist", name, strings.Join(types, ", ")).
+			WithHint("No function matches the given name and argument types."), n)
+	}
 	if f := fc.GetAggFilter(); f != nil {
 		e, err := x.compileBool(f, in, "FILTER")
 		if err != nil {
@@ -98,7 +116,13 @@ func (x *executor) compileAgg(fc *pg_query.FuncCall, name string, sc *scope, n *
 	}
 	i := len(sc.agg.aggs)
 	sc.agg.aggs = append(sc.agg.aggs, slot)
-	return &expr{typ: slot.typ, name: name, eval: func(e *env) (any, error) { return e.aggs[i], nil }}, nil
+	return &expr{typ: slot.typ, name: name, eval: func(e *env) (any, error) {
+		if i >= len(e.aggs) {
+			// Read before the groups are aggregated: GROUP BY names it.
+			return nil, located(pgerr.New(pgerrcode.GroupingError, "aggregate functions are not allowed in GROUP BY"), n)
+		}
+		return e.aggs[i], nil
+	}}, nil
 }
 
 func aggType(name string, args []*expr) uint32 {

@@ -582,7 +582,12 @@ func (x *executor) compileFunc(n *pg_query.Node, sc *scope) (*expr, error) {
 		if sc.srfs == nil {
 			return nil, located(pgerr.New(pgerrcode.FeatureNotSupported, "set-returning functions are not allowed here"), n)
 		}
+		// Its arguments are evaluated before the select list's
+		// set-returning functions run: none may be nested in them.
+		srfs := sc.srfs
+		sc.srfs = nil
 		src, err := x.compileSRF(fc, name, sc)
+		sc.srfs = srfs
 		if err != nil {
 			return nil, err
 		}
@@ -611,7 +616,12 @@ func (x *executor) compileFunc(n *pg_query.Node, sc *scope) (*expr, error) {
 		if len(src.cols) == 1 {
 			typ = src.cols[0].typ
 		}
-		e := &expr{typ: typ, name: name, eval: func(e *env) (any, error) { return e.srfs[i], nil }}
+		e := &expr{typ: typ, name: name, eval: func(e *env) (any, error) {
+			if i >= len(e.srfs) {
+				return nil, pgerr.New(pgerrcode.FeatureNotSupported, "set-returning function %s is not allowed here", name)
+			}
+			return e.srfs[i], nil
+		}}
 		if len(src.cols) > 1 {
 			e.fields = map[string]uint32{}
 			for _, c := range src.cols {
