@@ -6,6 +6,8 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"math/big"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,8 +23,10 @@ type DuckDB struct {
 }
 
 // OpenDuckDB opens (creating if needed) the DuckDB database at path, or an
-// in-memory one when path is "".
+// in-memory one when path is "". DuckDB settings may follow the path as a
+// query (file.duckdb?memory_limit=8GB&threads=4).
 func OpenDuckDB(ctx context.Context, path string) (*DuckDB, error) {
+	path = withMemoryLimit(path)
 	// Timestamps without a zone are UTC, whatever the machine's zone, as
 	// in the Postgres warehouses the model was written for.
 	conn, err := duckdb.NewConnector(path, func(execer driver.ExecerContext) error {
@@ -38,6 +42,42 @@ func OpenDuckDB(ctx context.Context, path string) (*DuckDB, error) {
 		return nil, fmt.Errorf("duckdb %s: %w", path, err)
 	}
 	return &DuckDB{db: db, conn: conn}, nil
+}
+
+// withMemoryLimit gives DuckDB a memory limit when the DSN sets none:
+// half of the machine's memory. DuckDB's own default, 80%, is meant for
+// a process of its own; here it shares the gateway's process, and a
+// statement that outgrows it fails (53200) instead of the process.
+func withMemoryLimit(path string) string {
+	if strings.Contains(path, "memory_limit=") {
+		return path
+	}
+	total := physicalMemory()
+	if total <= 0 {
+		return path
+	}
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return fmt.Sprintf("%s%smemory_limit=%dMB", path, sep, total/2>>20)
+}
+
+// physicalMemory is the machine's memory in bytes (0 when unknown).
+func physicalMemory() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }
 
 // DB exposes the database for loading data (demo, tests).
@@ -197,6 +237,7 @@ var duckErrorCodes = []struct{ prefix, code string }{
 	{"Parser Error: ", pgerrcode.SyntaxError},
 	{"Not implemented Error: ", pgerrcode.FeatureNotSupported},
 	{"INTERRUPT Error: ", pgerrcode.QueryCanceled},
+	{"Out of Memory Error: ", pgerrcode.OutOfMemory},
 }
 
 // duckError turns a DuckDB error into a PostgreSQL-shaped one: its class

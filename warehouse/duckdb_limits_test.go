@@ -1,0 +1,44 @@
+package warehouse
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// TestDuckDBMemoryLimit: the embedded DuckDB shares the gateway's process,
+// so it gets a memory limit (half the machine's memory unless the DSN
+// sets one), and a statement past it fails with 53200, not the process.
+func TestDuckDBMemoryLimit(t *testing.T) {
+	ctx := context.Background()
+	w, err := OpenDuckDB(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var limit string
+	if err := w.DB().QueryRow("SELECT current_setting('memory_limit')").Scan(&limit); err != nil {
+		t.Fatal(err)
+	}
+	if want := physicalMemory() / 2; want > 0 && !strings.Contains(limit, "GiB") && !strings.Contains(limit, "MiB") {
+		t.Fatalf("memory_limit %q, want about %d bytes", limit, want)
+	}
+
+	small, err := OpenDuckDB(ctx, "?memory_limit=100MB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	if err := small.DB().QueryRow("SELECT current_setting('memory_limit')").Scan(&limit); err != nil || !strings.HasPrefix(limit, "95") {
+		t.Fatalf("memory_limit from the DSN: %q %v", limit, err)
+	}
+	_, err = small.Query(ctx, "SELECT string_agg(repeat('x', 1000), ',') FROM range(1000000)")
+	var we *Error
+	if !errors.As(err, &we) || we.Code != "53200" {
+		t.Fatalf("over DuckDB's memory limit: %v, want 53200", err)
+	}
+	if _, err := small.Query(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("after: %v", err)
+	}
+}
