@@ -70,10 +70,18 @@ func NewHandler(cfg Config) http.Handler {
 		}
 		cfg.Metrics.Add("cubegate_http_requests_total", "HTTP requests by route and status.", 1, "route", route, "status", strconv.Itoa(sw.status))
 		cfg.Metrics.Observe("cubegate_http_request_duration_seconds", "HTTP request latency by route.", time.Since(start), "route", route)
-		cfg.Log.Info().Str("request_id", id).Str("method", r.Method).Str("route", route).Int("status", sw.status).
+		// Scrapes and probes come every few seconds: logged at debug only.
+		ev := cfg.Log.Info()
+		if quietRoutes[route] {
+			ev = cfg.Log.Debug()
+		}
+		ev.Str("request_id", id).Str("method", r.Method).Str("route", route).Int("status", sw.status).
 			Dur("duration", time.Since(start)).Str("remote", r.RemoteAddr).Msg("http")
 	})
 }
+
+// quietRoutes are logged at debug, not info.
+var quietRoutes = map[string]bool{"GET /metrics": true, "GET /livez": true, "GET /readyz": true}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

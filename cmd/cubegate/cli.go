@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"os/user"
@@ -16,8 +18,6 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
-	"github.com/spf13/viper"
 
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cmd/cubegate/app"
@@ -28,47 +28,40 @@ import (
 
 // run is the whole program: main only wires signals and the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	root := newRoot(ctx, stdout, stderr)
+	root, st := newRootState(ctx, stdout, stderr)
 	root.SetArgs(args)
-	return root.ExecuteContext(ctx)
-}
-
-// configFlags are the flags that override configuration keys.
-var configFlags = map[string]string{
-	"sql-listen":       "sql.listen",
-	"http-listen":      "http.listen",
-	"model-dir":        "model.dir",
-	"warehouse-dsn":    "warehouse.dsn",
-	"state-dsn":        "state.dsn",
-	"data-source-name": "data_source.name",
-	"log-level":        "log.level",
-	"log-format":       "log.format",
+	return st.annotate(root.ExecuteContext(ctx))
 }
 
 func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
+	root, _ := newRootState(ctx, stdout, stderr)
+	return root
+}
+
+// newRootState returns the command tree and where the configuration it
+// loads came from (for error messages).
+func newRootState(ctx context.Context, stdout, stderr io.Writer) (*cobra.Command, *loaded) {
 	var configFile string
+	st := &loaded{}
 	root := &cobra.Command{
 		Use:           "cubegate",
 		Short:         "A PostgreSQL-compatible server for Cube data models",
+		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("cubegate {{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.PersistentFlags().StringVar(&configFile, "config", "", "configuration file (YAML)")
-	def := app.Defaults()
-	pf := root.PersistentFlags()
-	pf.String("sql-listen", def.SQL.Listen, "address of the PostgreSQL listener")
-	pf.String("http-listen", def.HTTP.Listen, "address of the HTTP listener")
-	pf.String("model-dir", def.Model.Dir, "folder of Cube YAML model files")
-	pf.String("warehouse-dsn", "", "warehouse: duckdb:///file.duckdb, duckdb::memory: or postgres://…")
-	pf.String("state-dsn", def.State.DSN, "state store: sqlite://PATH")
-	pf.String("data-source-name", def.DataSource.Name, "database name clients connect to")
-	pf.String("log-level", def.Log.Level, "debug, info, warn or error")
-	pf.String("log-format", def.Log.Format, "console or json")
+	root.PersistentFlags().StringVar(&configFile, "config", "", "configuration file (YAML; default: $CUBEGATE_CONFIG, else ./cubegate.yaml if present)")
 
 	load := func(cmd *cobra.Command) (app.Config, zerolog.Logger, error) {
-		cfg, err := loadConfig(configFile, cmd.Flags())
+		file := configFile
+		if !cmd.Flags().Changed("config") {
+			file = defaultConfigFile()
+		}
+		cfg, l, err := loadConfigFrom(file, cmd.Flags())
+		*st = *l
 		if err != nil {
 			return cfg, zerolog.Nop(), err
 		}
@@ -76,99 +69,64 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 		return cfg, log, err
 	}
 
+	withConfigFlags := func(c *cobra.Command, persistent bool) *cobra.Command {
+		if persistent {
+			addConfigFlags(c.PersistentFlags())
+		} else {
+			addConfigFlags(c.Flags())
+		}
+		return c
+	}
 	root.AddCommand(
-		serveCmd(load),
-		demoCmd(load, stdout),
-		credentialsCmd(load, stdout),
-		keysCmd(load, stdout),
-		tenantsCmd(load, stdout),
+		withConfigFlags(serveCmd(load), false),
+		withConfigFlags(demoCmd(load, stdout), false),
+		withConfigFlags(credentialsCmd(load, stdout), true),
+		withConfigFlags(keysCmd(load, stdout), true),
+		withConfigFlags(tenantsCmd(load, stdout), true),
 		modelCmd(stdout),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				fmt.Fprintf(stdout, "cubegate %s\n", app.Version)
+				fmt.Fprintf(stdout, "cubegate %s\n", versionString())
 				return nil
 			},
 		},
 	)
-	return root
+	return root, st
 }
 
-// loadConfig reads the file, then CUBEGATE_* variables, then flags: each
-// overrides the one before.
-func loadConfig(file string, flags *pflag.FlagSet) (app.Config, error) {
-	v := viper.New()
-	def := app.Defaults()
-	v.SetDefault("sql.listen", def.SQL.Listen)
-	v.SetDefault("sql.max_connections", def.SQL.MaxConnections)
-	v.SetDefault("sql.startup_timeout", def.SQL.StartupTimeout)
-	v.SetDefault("sql.statement_timeout", def.SQL.StatementTimeout)
-	v.SetDefault("sql.idle_in_transaction_timeout", def.SQL.IdleInTransactionTimeout)
-	v.SetDefault("sql.drain_timeout", def.SQL.DrainTimeout)
-	v.SetDefault("sql.max_message_size", def.SQL.MaxMessageSize)
-	v.SetDefault("sql.tls.cert", "")
-	v.SetDefault("sql.tls.key", "")
-	v.SetDefault("sql.tls.required", false)
-	v.SetDefault("sql.auth.allow_cleartext", false)
-	v.SetDefault("http.listen", def.HTTP.Listen)
-	v.SetDefault("model.dir", def.Model.Dir)
-	v.SetDefault("model.watch", def.Model.Watch)
-	v.SetDefault("warehouse.dsn", def.Warehouse.DSN)
-	v.SetDefault("state.dsn", def.State.DSN)
-	v.SetDefault("data_source.name", def.DataSource.Name)
-	v.SetDefault("log.level", def.Log.Level)
-	v.SetDefault("log.format", def.Log.Format)
-	v.SetDefault("api_keys.limit", def.APIKeys.Limit)
-	v.SetDefault("rest.default_limit", def.REST.DefaultLimit)
-	v.SetDefault("rest.max_limit", def.REST.MaxLimit)
-	v.SetDefault("limits.requests_per_second", def.Limits.RequestsPerSecond)
-	v.SetDefault("limits.burst", def.Limits.Burst)
-	v.SetDefault("limits.max_concurrent_queries", def.Limits.MaxConcurrentQueries)
-	v.SetDefault("limits.failed_login_window", def.Limits.FailedLoginWindow)
-	v.SetDefault("limits.failed_logins_slow", def.Limits.FailedLoginsSlow)
-	v.SetDefault("limits.failed_logins_block", def.Limits.FailedLoginsBlock)
-	if file != "" {
-		v.SetConfigFile(file)
-		if err := v.ReadInConfig(); err != nil {
-			return def, fmt.Errorf("config %s: %w", file, err)
-		}
-	}
-	v.SetEnvPrefix("CUBEGATE")
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	v.AutomaticEnv()
-	for flag, key := range configFlags {
-		if f := flags.Lookup(flag); f != nil && f.Changed {
-			v.Set(key, f.Value.String())
-		}
-	}
-	var cfg app.Config
-	if err := v.Unmarshal(&cfg); err != nil {
-		return def, fmt.Errorf("config: %w", err)
-	}
-	if file != "" {
-		// Relative paths in a config file are relative to the file.
-		base := filepath.Dir(file)
-		if cfg.Model.Dir != "" && !filepath.IsAbs(cfg.Model.Dir) && !flags.Changed("model-dir") && os.Getenv("CUBEGATE_MODEL_DIR") == "" {
-			cfg.Model.Dir = filepath.Join(base, cfg.Model.Dir)
-		}
-	}
-	return cfg, nil
-}
-
+// newLogger writes to w: as JSON, or for people (colours only when w is
+// a terminal and NO_COLOR is unset). Durations are written with their
+// unit (1.5ms, 2m0s).
 func newLogger(c app.LogConfig, w io.Writer) (zerolog.Logger, error) {
 	level, err := zerolog.ParseLevel(c.Level)
-	if err != nil {
-		return zerolog.Nop(), fmt.Errorf("log.level %q: want debug, info, warn or error", c.Level)
+	if err != nil || c.Level == "" || level > zerolog.ErrorLevel || level < zerolog.DebugLevel {
+		return zerolog.Nop(), &app.SettingError{Key: "log.level", Value: c.Level, Err: errors.New("want debug, info, warn or error")}
 	}
+	zerolog.DurationFieldFormat = zerolog.DurationFormatString
 	switch c.Format {
 	case "json":
 		return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
 	case "console", "":
-		return zerolog.New(zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}).Level(level).With().Timestamp().Logger(), nil
+		cw := zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !colorTerminal(w)}
+		return zerolog.New(cw).Level(level).With().Timestamp().Logger(), nil
 	}
-	return zerolog.Nop(), fmt.Errorf("log.format %q: want console or json", c.Format)
+	return zerolog.Nop(), &app.SettingError{Key: "log.format", Value: c.Format, Err: errors.New("want console or json")}
+}
+
+// colorTerminal tells whether w is a terminal that may get colours.
+func colorTerminal(w io.Writer) bool {
+	if _, ok := os.LookupEnv("NO_COLOR"); ok || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 type loader func(cmd *cobra.Command) (app.Config, zerolog.Logger, error)
@@ -240,8 +198,50 @@ func demoCmd(load loader, stdout io.Writer) *cobra.Command {
 				g.Close()
 				return err
 			}
-			fmt.Fprintf(stdout, "\ncubegate is ready in %s (%d orders in %s). Connect with:\n\n  psql \"%s\"\n\nand try:\n\n  SELECT status, MEASURE(count) FROM orders GROUP BY 1 ORDER BY 1;\n\nPress Ctrl-C to stop.\n",
-				time.Since(began).Round(time.Millisecond), rows, dbPath, connStr)
+			key, err := g.MintDemoKey(ctx)
+			if err != nil {
+				g.Close()
+				return err
+			}
+			cfg.SQL.Listen, cfg.HTTP.Listen = g.SQLAddr().String(), g.HTTPAddr().String()
+			configPath, err := app.WriteDemoConfig(dir, cfg)
+			if err != nil {
+				g.Close()
+				return err
+			}
+			host, port, _ := app.ClientHost(cfg.HTTP.Listen)
+			httpURL := "http://" + net.JoinHostPort(host, port)
+			abs := func(p string) string {
+				if a, err := filepath.Abs(p); err == nil {
+					return a
+				}
+				return p
+			}
+			state := strings.TrimPrefix(cfg.State.DSN, "sqlite://")
+			if state != cfg.State.DSN {
+				state = abs(state)
+			}
+			fmt.Fprintf(stdout, `
+cubegate is ready in %s (%d orders in %s). Connect with:
+
+  psql "%s"
+
+and try:
+
+  SELECT status, MEASURE(count) FROM orders GROUP BY 1 ORDER BY 1;
+
+The REST API, with an admin API key (shown only now):
+
+  export KEY=%s
+  curl -g -H "Authorization: $KEY" '%s/cubejs-api/v1/load?query={"measures":["orders.count"],"dimensions":["orders.status"]}'
+
+  console:      %s/admin/v1/status   (with the key; /metrics, /livez, /readyz without)
+  model folder: %s   (edit a file: the model reloads)
+  state file:   %s
+  config:       %s   (cubegate keys|credentials … run in that folder use it)
+
+Press Ctrl-C to stop.
+`, time.Since(began).Round(time.Millisecond), rows, abs(dbPath), connStr, key.KeyValue, httpURL, httpURL, abs(modelDir), state, abs(configPath))
 			stop := reloadOnSIGHUP(g)
 			defer stop()
 			err = g.Wait(ctx)
@@ -494,9 +494,15 @@ func withStore(c *cobra.Command, load loader, run func(ctx context.Context, cfg 
 	if err != nil {
 		return err
 	}
+	// Say which state store this is (on stderr, and not with --json, whose
+	// output programs read): a command run from another folder would
+	// otherwise quietly make a new, empty one.
+	if f := c.Flags().Lookup("json"); f == nil || f.Value.String() != "true" {
+		fmt.Fprintf(c.ErrOrStderr(), "cubegate: state store %s\n", describeState(cfg.State.DSN))
+	}
 	store, err := auth.OpenStore(c.Context(), cfg.State.DSN)
 	if err != nil {
-		return err
+		return &app.SettingError{Key: "state.dsn", Value: cfg.State.DSN, Err: err}
 	}
 	defer store.Close()
 	return run(c.Context(), cfg, store)
@@ -697,6 +703,29 @@ func reloadOnSIGHUP(g *app.Gateway) (stop func()) {
 		}
 	}()
 	return func() { signal.Stop(ch); close(done) }
+}
+
+// describeState names a state store for people: an SQLite file by its
+// absolute path (and whether it exists yet), a PostgreSQL one without its
+// password.
+func describeState(dsn string) string {
+	path, ok := strings.CutPrefix(dsn, "sqlite://")
+	if !ok || path == "" {
+		if u, err := url.Parse(dsn); err == nil && u.User != nil {
+			if _, has := u.User.Password(); has {
+				u.User = url.UserPassword(u.User.Username(), "***")
+			}
+			return u.String()
+		}
+		return dsn
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	if _, err := os.Stat(path); err != nil {
+		return "sqlite://" + path + " (new)"
+	}
+	return "sqlite://" + path
 }
 
 // dataSource finds a configured data source by name.

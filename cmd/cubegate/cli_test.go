@@ -70,7 +70,8 @@ func TestConfigPrecedence(t *testing.T) {
 	if cfg.Model.Dir != filepath.Join(dir, "m") {
 		t.Fatalf("model.dir %q is not relative to the config file", cfg.Model.Dir)
 	}
-	if cfg.State.DSN != "sqlite://./.cubegate/state.db" || cfg.DataSource.Name != "db" {
+	// Defaults are relative to the configuration file too.
+	if cfg.State.DSN != "sqlite://"+filepath.Join(dir, ".cubegate", "state.db") || cfg.DataSource.Name != "db" {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 }

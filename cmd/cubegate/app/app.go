@@ -4,20 +4,27 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
-	"os"
+	"regexp"
+	"runtime/debug"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"github.com/rs/zerolog"
 
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/httpapi"
 	"github.com/cubegate/cubegate/pgwire"
+	"github.com/cubegate/cubegate/pgwire/pgerr"
 	"github.com/cubegate/cubegate/planner"
 	"github.com/cubegate/cubegate/warehouse"
 )
@@ -59,38 +66,50 @@ type Gateway struct {
 // Start loads the model, opens the warehouse and the state store, and
 // starts the SQL and HTTP listeners. It returns once both accept
 // connections.
-func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err error) {
-	began := time.Now()
-	g = &Gateway{cfg: cfg, log: log, errc: make(chan error, 2), Database: cfg.DataSource.Name, started: time.Now().UTC()}
+//
+// A configuration or environment error (a busy port, a locked DuckDB file,
+// a missing folder) is returned as a *SettingError naming the key, with
+// everything opened so far closed again.
+func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	g := &Gateway{cfg: cfg, log: log, errc: make(chan error, 2), Database: cfg.DataSource.Name, started: time.Now().UTC()}
 	g.ms.state = "PENDING"
-	defer func() {
-		if err != nil {
-			g.Close()
-		}
-	}()
 	if g.Database == "" {
 		g.Database = Defaults().DataSource.Name
 	}
-	if _, err := os.Stat(cfg.Model.Dir); err != nil {
-		return nil, fmt.Errorf("model.dir: %w", err)
+	if err := g.start(ctx); err != nil {
+		g.Close()
+		return nil, err
+	}
+	return g, nil
+}
+
+func (g *Gateway) start(ctx context.Context) (err error) {
+	began := time.Now()
+	cfg, log := g.cfg, g.log
+	if cfg.Limits.MemoryLimit > 0 {
+		debug.SetMemoryLimit(int64(cfg.Limits.MemoryLimit))
+		log.Info().Str("memory_limit", cfg.Limits.MemoryLimit.String()).Msg("process memory limit set")
 	}
 	version := modelVersion(cfg.Model.Dir)
 	if m, err := cubes.LoadDir(cfg.Model.Dir); err != nil {
 		// ERROR: the listeners serve (57P03 / 503) until a reload — a
 		// fixed file, SIGHUP or /admin/v1/restart — brings a valid model.
 		g.ms.state, g.ms.err = "ERROR", err.Error()
-		log.Error().Err(err).Msg("the model is invalid; serving ERROR until it is fixed")
+		logModelErrors(log, err, "the model is invalid; serving ERROR until it is fixed")
 	} else {
 		g.Model = m
 		g.modelLoaded(m, version)
 	}
 	g.store, err = auth.OpenStore(ctx, cfg.State.DSN)
 	if err != nil {
-		return nil, err
+		return &SettingError{Key: "state.dsn", Value: redactDSN(cfg.State.DSN), Err: err}
 	}
 	g.Auth, err = auth.NewService(ctx, g.store)
 	if err != nil {
-		return nil, err
+		return &SettingError{Key: "state.dsn", Value: redactDSN(cfg.State.DSN), Err: err}
 	}
 	g.Keys = auth.NewKeyService(g.store, cfg.APIKeys.Limit)
 	g.Audit = auth.NewAudit(g.store)
@@ -109,17 +128,17 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 	// get 57P03, REST 503) and keeps trying in the background.
 	if err := g.connectWarehouse(ctx); err != nil {
 		if !unreachable(err) {
-			return nil, err
+			return &SettingError{Key: "warehouse.dsn", Value: redactDSN(cfg.Warehouse.DSN), Err: err}
 		}
 		g.log.Warn().Err(err).Msg("the warehouse does not answer yet; PENDING until it does")
 		g.retryWarehouse()
 	}
 	if err := g.startSources(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	if cfg.Model.Watch {
 		if err := g.watchModel(); err != nil {
-			return nil, fmt.Errorf("watching %s: %w", cfg.Model.Dir, err)
+			return &SettingError{Key: "model.watch", Value: "true", Err: fmt.Errorf("watching %s: %w", cfg.Model.Dir, err)}
 		}
 	}
 	pgcfg := pgwire.Config{
@@ -137,11 +156,11 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 	switch {
 	case cfg.SQL.TLS.Cert != "" || cfg.SQL.TLS.Key != "":
 		if g.certs, err = newCertStore(cfg.SQL.TLS.Cert, cfg.SQL.TLS.Key); err != nil {
-			return nil, err
+			return &SettingError{Key: "sql.tls.cert", Value: cfg.SQL.TLS.Cert, Err: err}
 		}
 		pgcfg.TLS = g.certs.config()
 	case cfg.SQL.TLS.Required:
-		return nil, fmt.Errorf("sql.tls.required needs sql.tls.cert and sql.tls.key")
+		return settingErr("sql.tls.required", "true", "needs sql.tls.cert and sql.tls.key")
 	case cfg.SQL.Auth.AllowCleartext:
 		log.Warn().Msg("sql.auth.allow_cleartext has no effect without TLS: cleartext passwords are never accepted in clear")
 	}
@@ -150,11 +169,11 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 	g.Metrics.Gauge("cubegate_uptime_seconds", "Seconds since the gateway started.", func() float64 { return time.Since(g.started).Seconds() })
 	g.sqlLn, err = net.Listen("tcp", cfg.SQL.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("sql.listen: %w", err)
+		return &SettingError{Key: "sql.listen", Value: cfg.SQL.Listen, Err: listenProblem(err)}
 	}
 	g.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("http.listen: %w", err)
+		return &SettingError{Key: "http.listen", Value: cfg.HTTP.Listen, Err: listenProblem(err)}
 	}
 	g.http = &http.Server{
 		Handler: httpapi.NewHandler(httpapi.Config{Warehouse: warehousePinger{g}, Version: Version,
@@ -186,7 +205,38 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (g *Gateway, err
 		log.Info().Str("sql", g.sqlLn.Addr().String()).Str("http", g.httpLn.Addr().String()).
 			Str("warehouse", g.wh.Load().Dialect()).Int("cubes", len(h.Model().Cubes)).Dur("startup", g.Startup).Msg("cubegate is ready")
 	}
-	return g, nil
+	return nil
+}
+
+// listenProblem says why an address cannot be listened on in words.
+func listenProblem(err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("the address is already in use (another cubegate or another server listens there): %w", err)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("permission denied (ports below 1024 need privileges): %w", err)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("no interface of this machine has that address: %w", err)
+	}
+	return err
+}
+
+// logModelErrors logs a model's errors one per line (each names its
+// file:line), after a line saying what happens.
+func logModelErrors(log zerolog.Logger, err error, msg string) {
+	var lines []string
+	var ves cubes.ValidationErrors
+	if errors.As(err, &ves) {
+		for _, e := range ves {
+			lines = append(lines, e.Error())
+		}
+	} else {
+		lines = strings.Split(strings.TrimSpace(err.Error()), "\n")
+	}
+	log.Error().Int("errors", len(lines)).Msg(msg)
+	for _, l := range lines {
+		log.Error().Msg("  " + l)
+	}
 }
 
 // connectWarehouse opens the warehouse and, once it answers, the planner:
@@ -287,7 +337,216 @@ func (g *Gateway) ready() error {
 type sqlHandler struct{ g *Gateway }
 
 func (s sqlHandler) NewSession(ctx context.Context, info pgwire.SessionInfo) (pgwire.Session, error) {
-	return s.g.sessionFor(ctx, info)
+	sess, err := s.g.sessionFor(ctx, info)
+	if err != nil {
+		return nil, err
+	}
+	if ps, ok := sess.(*planner.Session); ok {
+		return &loggedSession{Session: ps, g: s.g, info: info}, nil
+	}
+	return sess, nil
+}
+
+// loggedSession logs and counts every failed statement: its SQLSTATE,
+// user, database and normalized text (literals replaced by $n, as the
+// audit log keeps them), never a literal value or a parameter. Embedding
+// the planner's session keeps every optional interface pgwire looks for
+// (Locator, Timeouts, ParameterReporter, Resetter).
+type loggedSession struct {
+	*planner.Session
+	g    *Gateway
+	info pgwire.SessionInfo
+}
+
+// failed reports a statement's failure; params are the bound values,
+// redacted from the message too.
+func (s *loggedSession) failed(sql string, params []*string, err error) {
+	if err == nil || errors.Is(err, io.EOF) {
+		return
+	}
+	pe := pgerr.From(err)
+	s.g.Metrics.Add("cubegate_statement_errors_total", "SQL statements that failed, by SQLSTATE.", 1, "sqlstate", pe.Code)
+	norm, literals, scanned := normalizeStatement(sql)
+	for _, p := range params {
+		if p != nil {
+			literals = append(literals, *p)
+		}
+	}
+	msg := redactLiterals(pe.Message, literals)
+	if !scanned {
+		// The statement's literals are unknown: quote nothing of it.
+		msg = quoted.ReplaceAllString(msg, `"…"`)
+	}
+	ev := s.g.log.Info()
+	if strings.HasPrefix(pe.Code, "XX") || strings.HasPrefix(pe.Code, "58") {
+		ev = s.g.log.Error()
+	}
+	ev.Str("sqlstate", pe.Code).Str("user", s.info.User).Str("database", s.info.Database).
+		Str("error", msg).Str("statement", norm).Msg("statement failed")
+}
+
+func (s *loggedSession) Parse(ctx context.Context, sql string) ([]pgwire.Statement, error) {
+	stmts, err := s.Session.Parse(ctx, sql)
+	if err != nil {
+		s.failed(sql, nil, err)
+		return nil, err
+	}
+	for i, st := range stmts {
+		stmts[i] = loggedStatement{Statement: st, s: s, sql: sql}
+	}
+	return stmts, nil
+}
+
+func (s *loggedSession) Prepare(ctx context.Context, sql string, paramOIDs []uint32) (pgwire.PreparedStatement, error) {
+	ps, err := s.Session.Prepare(ctx, sql, paramOIDs)
+	if err != nil {
+		s.failed(sql, nil, err)
+		return ps, err
+	}
+	return loggedPrepared{PreparedStatement: ps, s: s, sql: sql}, nil
+}
+
+type loggedStatement struct {
+	pgwire.Statement
+	s   *loggedSession
+	sql string
+}
+
+func (st loggedStatement) Bind(ctx context.Context) (pgwire.Portal, error) {
+	p, err := st.Statement.Bind(ctx)
+	if err != nil {
+		st.s.failed(st.sql, nil, err)
+		return p, err
+	}
+	return st.s.portal(p, st.sql, nil), nil
+}
+
+type loggedPrepared struct {
+	pgwire.PreparedStatement
+	s   *loggedSession
+	sql string
+}
+
+func (ps loggedPrepared) BindParams(ctx context.Context, values []*string) (pgwire.Portal, error) {
+	p, err := ps.PreparedStatement.BindParams(ctx, values)
+	if err != nil {
+		ps.s.failed(ps.sql, values, err)
+		return p, err
+	}
+	return ps.s.portal(p, ps.sql, values), nil
+}
+
+// portal wraps a portal so that an error while its rows stream is
+// logged; a COPY portal stays one.
+func (s *loggedSession) portal(p pgwire.Portal, sql string, params []*string) pgwire.Portal {
+	if p == nil {
+		return nil
+	}
+	lp := loggedPortal{Portal: p, s: s, sql: sql, params: params}
+	if cp, ok := p.(pgwire.CopyOutPortal); ok {
+		return loggedCopyPortal{loggedPortal: lp, cp: cp}
+	}
+	return lp
+}
+
+type loggedPortal struct {
+	pgwire.Portal
+	s      *loggedSession
+	sql    string
+	params []*string
+}
+
+func (p loggedPortal) Next(ctx context.Context) ([]any, error) {
+	row, err := p.Portal.Next(ctx)
+	if err != nil && err != io.EOF {
+		p.s.failed(p.sql, p.params, err)
+	}
+	return row, err
+}
+
+type loggedCopyPortal struct {
+	loggedPortal
+	cp pgwire.CopyOutPortal
+}
+
+func (p loggedCopyPortal) CopyOut() (pgwire.CopyFormat, []pgwire.Column) { return p.cp.CopyOut() }
+
+// quoted matches a double-quoted part of an error message.
+var quoted = regexp.MustCompile(`"[^"]*"`)
+
+// isLiteral tells the scanner's literal tokens.
+func isLiteral(t pg_query.Token) bool {
+	switch t {
+	case pg_query.Token_SCONST, pg_query.Token_USCONST, pg_query.Token_ICONST, pg_query.Token_FCONST,
+		pg_query.Token_BCONST, pg_query.Token_XCONST:
+		return true
+	}
+	return false
+}
+
+// normalizeStatement is sql with every literal replaced by $n — the
+// audit log's normalization (pg_query.Normalize) — and the literals it
+// replaced. A statement that does not parse is normalized token by token
+// with the scanner, so a syntax error logs no literal either; one the
+// scanner refuses (an unterminated quote or comment) is cut before its
+// first quote, dollar or comment (scanned is then false).
+func normalizeStatement(sql string) (norm string, literals []string, scanned bool) {
+	res, err := pg_query.Scan(sql)
+	if err != nil {
+		cut := len(sql)
+		for _, mark := range []string{"'", "$", "/*", "--", `"`} {
+			if i := strings.Index(sql, mark); i >= 0 && i < cut {
+				cut = i
+			}
+		}
+		if cut < len(sql) {
+			if prefix, lits, ok := normalizeStatement(sql[:cut]); ok {
+				return strings.TrimSpace(prefix + " …"), lits, false
+			}
+		}
+		return "(statement not shown: it cannot be scanned)", nil, false
+	}
+	for _, t := range res.Tokens {
+		if isLiteral(t.Token) {
+			lit := sql[t.Start:t.End]
+			literals = append(literals, lit, strings.Trim(lit, "'"))
+		}
+	}
+	if norm, err := pg_query.Normalize(sql); err == nil {
+		return oneLine(norm), literals, true
+	}
+	// A syntax error: replace the literal tokens and drop the comments.
+	var b strings.Builder
+	n, last := 0, int32(0)
+	for _, t := range res.Tokens {
+		switch {
+		case isLiteral(t.Token):
+			n++
+			b.WriteString(sql[last:t.Start])
+			fmt.Fprintf(&b, "$%d", n)
+			last = t.End
+		case t.Token == pg_query.Token_SQL_COMMENT || t.Token == pg_query.Token_C_COMMENT:
+			b.WriteString(sql[last:t.Start])
+			last = t.End
+		}
+	}
+	b.WriteString(sql[last:])
+	return oneLine(b.String()), literals, true
+}
+
+// oneLine folds whitespace runs into one space.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// redactLiterals removes the statement's literal values from an error
+// message (PostgreSQL quotes the offending value in some messages).
+func redactLiterals(msg string, literals []string) string {
+	sort.Slice(literals, func(i, j int) bool { return len(literals[i]) > len(literals[j]) })
+	for _, l := range literals {
+		if l != "" {
+			msg = strings.ReplaceAll(msg, l, "…")
+		}
+	}
+	return msg
 }
 
 type warehousePinger struct{ g *Gateway }

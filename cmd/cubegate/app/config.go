@@ -4,9 +4,14 @@
 package app
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -39,6 +44,10 @@ type LimitsConfig struct {
 	FailedLoginWindow    time.Duration `mapstructure:"failed_login_window"`
 	FailedLoginsSlow     int           `mapstructure:"failed_logins_slow"`
 	FailedLoginsBlock    int           `mapstructure:"failed_logins_block"`
+	// MemoryLimit is the process's soft memory limit (GOMEMLIMIT): the
+	// garbage collector works harder as the heap nears it. 0 leaves the
+	// GOMEMLIMIT environment variable (or no limit) in force.
+	MemoryLimit ByteSize `mapstructure:"memory_limit"`
 }
 
 type RESTConfig struct {
@@ -140,12 +149,14 @@ func (c Config) checkSources() error {
 	seen := map[string]bool{}
 	for i, s := range c.Sources() {
 		switch {
+		case s.Name == "" && i == 0:
+			return settingErr("data_source.name", "", "the default data source needs a name (the database clients connect to)")
 		case s.Name == "":
-			return fmt.Errorf("data_sources[%d]: a data source needs a name (the database clients connect to)", i-1)
+			return settingErr(fmt.Sprintf("data_sources[%d].name", i-1), "", "a data source needs a name (the database clients connect to)")
 		case seen[s.Name]:
-			return fmt.Errorf("data source %q is defined twice", s.Name)
+			return settingErr(fmt.Sprintf("data_sources[%d].name", i-1), s.Name, "the data source is defined twice")
 		case i > 0 && (s.ModelDir == "" || s.WarehouseDSN == ""):
-			return fmt.Errorf("data source %q needs model_dir and warehouse_dsn", s.Name)
+			return settingErr(fmt.Sprintf("data_sources[%d]", i-1), s.Name, "a data source needs model_dir and warehouse_dsn")
 		}
 		seen[s.Name] = true
 	}
@@ -155,6 +166,200 @@ func (c Config) checkSources() error {
 type LogConfig struct {
 	Level  string `mapstructure:"level"`
 	Format string `mapstructure:"format"`
+}
+
+// ByteSize is a size in bytes, written in configuration as a number of
+// bytes or with a unit: 512MiB, 2GiB, 1.5GB, 64KiB.
+type ByteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	mult   float64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+	{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40},
+	{"B", 1},
+}
+
+// ParseByteSize reads "2GiB", "512MiB", "1.5GB" or a plain number of bytes.
+func ParseByteSize(s string) (ByteSize, error) {
+	t := strings.TrimSpace(s)
+	mult := 1.0
+	for _, u := range byteUnits {
+		if len(t) > len(u.suffix) && strings.EqualFold(t[len(t)-len(u.suffix):], u.suffix) {
+			t, mult = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f < 0 || f*mult > float64(1<<62) {
+		return 0, fmt.Errorf("%q is not a size (write it as 2GiB, 512MiB or a number of bytes)", s)
+	}
+	return ByteSize(f * mult), nil
+}
+
+func (b ByteSize) String() string {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if b >= ByteSize(u.mult) && int64(b)%u.mult == 0 {
+			return strconv.FormatInt(int64(b)/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(int64(b), 10)
+}
+
+// SettingError is a configuration value that cannot be used: it names
+// the key, its value and why (the CLI adds where the value came from).
+type SettingError struct {
+	Key   string
+	Value string
+	Err   error
+}
+
+func (e *SettingError) Error() string {
+	if e.Value == "" {
+		return fmt.Sprintf("%s: %v", e.Key, e.Err)
+	}
+	return fmt.Sprintf("%s %q: %v", e.Key, e.Value, e.Err)
+}
+
+func (e *SettingError) Unwrap() error { return e.Err }
+
+func settingErr(key, value string, format string, args ...any) *SettingError {
+	return &SettingError{Key: key, Value: value, Err: fmt.Errorf(format, args...)}
+}
+
+// Validate checks what can be checked before anything starts: addresses,
+// durations, folders and files, DSN schemes. Each error names its key.
+func (c Config) Validate() error {
+	for key, addr := range map[string]string{"sql.listen": c.SQL.Listen, "http.listen": c.HTTP.Listen} {
+		if _, port, err := net.SplitHostPort(addr); err != nil {
+			return settingErr(key, addr, "want HOST:PORT (127.0.0.1:15432, :4000)")
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return settingErr(key, addr, "the port is not a number from 0 to 65535")
+		}
+	}
+	for key, d := range map[string]time.Duration{
+		"sql.startup_timeout": c.SQL.StartupTimeout, "sql.statement_timeout": c.SQL.StatementTimeout,
+		"sql.idle_in_transaction_timeout": c.SQL.IdleInTransactionTimeout, "sql.drain_timeout": c.SQL.DrainTimeout,
+		"limits.failed_login_window": c.Limits.FailedLoginWindow,
+	} {
+		if d < 0 {
+			return settingErr(key, d.String(), "a duration cannot be negative")
+		}
+	}
+	if c.Limits.MemoryLimit < 0 {
+		return settingErr("limits.memory_limit", c.Limits.MemoryLimit.String(), "a size cannot be negative")
+	}
+	if err := checkDir("model.dir", c.Model.Dir); err != nil {
+		return err
+	}
+	if err := checkWarehouseDSN("warehouse.dsn", c.Warehouse.DSN); err != nil {
+		return err
+	}
+	if err := checkStateDSN(c.State.DSN); err != nil {
+		return err
+	}
+	for i, s := range c.DataSources {
+		if s.WarehouseDSN != "" {
+			if err := checkWarehouseDSN(fmt.Sprintf("data_sources[%d].warehouse_dsn", i), s.WarehouseDSN); err != nil {
+				return err
+			}
+		}
+	}
+	switch {
+	case c.SQL.TLS.Cert != "" && c.SQL.TLS.Key == "":
+		return settingErr("sql.tls.cert", c.SQL.TLS.Cert, "needs sql.tls.key (the key file) too")
+	case c.SQL.TLS.Key != "" && c.SQL.TLS.Cert == "":
+		return settingErr("sql.tls.key", c.SQL.TLS.Key, "needs sql.tls.cert (the certificate file) too")
+	case c.SQL.TLS.Cert != "":
+		for _, kf := range [][2]string{{"sql.tls.cert", c.SQL.TLS.Cert}, {"sql.tls.key", c.SQL.TLS.Key}} {
+			if _, err := os.ReadFile(kf[1]); err != nil {
+				return &SettingError{Key: kf[0], Value: kf[1], Err: fileProblem(err)}
+			}
+		}
+		if _, err := tls.LoadX509KeyPair(c.SQL.TLS.Cert, c.SQL.TLS.Key); err != nil {
+			return settingErr("sql.tls.cert", c.SQL.TLS.Cert, "with sql.tls.key %q: %v", c.SQL.TLS.Key, err)
+		}
+	case c.SQL.TLS.Required:
+		return settingErr("sql.tls.required", "true", "needs sql.tls.cert and sql.tls.key")
+	}
+	return nil
+}
+
+// fileProblem says what is wrong with a file or folder in words.
+func fileProblem(err error) error {
+	switch {
+	case os.IsNotExist(err):
+		return fmt.Errorf("does not exist")
+	case os.IsPermission(err):
+		return fmt.Errorf("cannot be read (permission denied)")
+	}
+	return err
+}
+
+func checkDir(key, dir string) error {
+	if dir == "" {
+		return settingErr(key, "", "is not set")
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return &SettingError{Key: key, Value: dir, Err: fmt.Errorf("the folder %w", fileProblem(err))}
+	}
+	if !fi.IsDir() {
+		return settingErr(key, dir, "is a file, not a folder of model files")
+	}
+	return nil
+}
+
+func checkWarehouseDSN(key, dsn string) error {
+	switch {
+	case dsn == "":
+		return settingErr(key, "", "is not set (duckdb:///path/file.duckdb, duckdb::memory: or postgres://…)")
+	case dsn == "duckdb::memory:":
+	case strings.HasPrefix(dsn, "duckdb://"):
+		path := strings.TrimPrefix(dsn, "duckdb://")
+		if path == "" {
+			return settingErr(key, dsn, "missing a file path")
+		}
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i]
+		}
+		if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
+			return settingErr(key, dsn, "the folder %s does not exist (DuckDB creates the file, not its folder)", filepath.Dir(path))
+		}
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+	default:
+		return settingErr(key, redactDSN(dsn), "unknown scheme (want duckdb:///path/file.duckdb, duckdb::memory: or postgres://…)")
+	}
+	return nil
+}
+
+func checkStateDSN(dsn string) error {
+	switch {
+	case dsn == "sqlite::memory:", strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+	case strings.HasPrefix(dsn, "sqlite://") && len(dsn) > len("sqlite://"):
+	default:
+		return settingErr("state.dsn", redactDSN(dsn), "want sqlite://PATH, sqlite::memory: or postgres://…")
+	}
+	return nil
+}
+
+// redactDSN hides a password in a DSN.
+func redactDSN(dsn string) string {
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		return dsn
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return dsn
+	}
+	user, _, _ := strings.Cut(rest[:at], ":")
+	return scheme + "://" + user + ":***" + rest[at:]
 }
 
 // Defaults are the values of keys nobody set.

@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/warehouse"
 )
 
@@ -124,4 +126,69 @@ func DemoDataCount(ctx context.Context, w *warehouse.DuckDB) int {
 		return -1
 	}
 	return n
+}
+
+// demoKeyLabel marks the admin key the demo mints at each start.
+const demoKeyLabel = "demo admin key"
+
+// MintDemoKey revokes the admin keys earlier demo runs minted (a tenant
+// holds api_keys.limit live keys at most) and mints a new one: its value
+// is in the returned key, shown once.
+func (g *Gateway) MintDemoKey(ctx context.Context) (auth.APIKey, error) {
+	tenant := g.cfg.Sources()[0].Tenant
+	keys, err := g.Keys.List(ctx, tenant)
+	if err != nil {
+		return auth.APIKey{}, err
+	}
+	for _, k := range keys {
+		if k.Description == demoKeyLabel && k.RevokedAt == nil {
+			if _, err := g.Keys.Revoke(ctx, tenant, k.ID); err != nil {
+				return auth.APIKey{}, err
+			}
+		}
+	}
+	label, scopes := demoKeyLabel, []string{"admin"}
+	return g.Keys.Create(ctx, tenant, "cubegate demo", auth.KeyInput{Description: &label, Scopes: &scopes})
+}
+
+// WriteDemoConfig writes dir/cubegate.yaml: the demo's configuration,
+// with paths relative to it, so that cubegate keys|credentials|serve run
+// in dir find the demo's model, warehouse and state.
+func WriteDemoConfig(dir string, cfg Config) (string, error) {
+	rel := func(p string) string {
+		if r, err := filepath.Rel(dir, p); err == nil && !strings.HasPrefix(r, "..") {
+			return r
+		}
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+		return p
+	}
+	dsn := func(d string) string {
+		for _, scheme := range []string{"duckdb://", "sqlite://"} {
+			if path, ok := strings.CutPrefix(d, scheme); ok && path != "" {
+				return scheme + rel(path)
+			}
+		}
+		return d
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `# Written by "cubegate demo" (again at each start). Commands run in this
+# folder read it: cubegate keys list, cubegate credentials create,
+# cubegate serve. Paths are relative to this file.
+sql:
+  listen: %q
+http:
+  listen: %q
+model:
+  dir: %q
+warehouse:
+  dsn: %q
+state:
+  dsn: %q
+data_source:
+  name: %q
+`, cfg.SQL.Listen, cfg.HTTP.Listen, rel(cfg.Model.Dir), dsn(cfg.Warehouse.DSN), dsn(cfg.State.DSN), cfg.DataSource.Name)
+	path := filepath.Join(dir, "cubegate.yaml")
+	return path, os.WriteFile(path, []byte(b.String()), 0o644)
 }

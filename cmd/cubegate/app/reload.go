@@ -103,7 +103,7 @@ func (g *Gateway) ReloadModel() error {
 		g.ms.mu.Lock()
 		g.ms.err = err.Error()
 		g.ms.mu.Unlock()
-		g.log.Error().Err(err).Msg("model reload refused; the previous model keeps serving")
+		logModelErrors(g.log, err, "model reload refused; the previous model keeps serving")
 		g.Metrics.Add("cubegate_model_reloads_total", "Model reloads by outcome.", 1, "outcome", "refused")
 		return err
 	}
@@ -122,7 +122,7 @@ func (g *Gateway) ReloadModel() error {
 	var errs []error
 	for _, name := range g.sourceNames()[1:] {
 		if err := g.sources[name].reload(); err != nil {
-			g.log.Error().Err(err).Msg("model reload refused; the previous model keeps serving")
+			logModelErrors(g.log.With().Str("data_source", name).Logger(), err, "model reload refused; the previous model keeps serving")
 			errs = append(errs, err)
 		}
 	}

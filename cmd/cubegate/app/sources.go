@@ -51,7 +51,7 @@ func (g *Gateway) startSources(ctx context.Context) error {
 		m, err := cubes.LoadDir(spec.ModelDir)
 		if err != nil {
 			s.state, s.err = "ERROR", err.Error()
-			s.log.Error().Err(err).Msg("the data source's model is invalid; ERROR until it is fixed")
+			logModelErrors(s.log, err, "the data source's model is invalid; ERROR until it is fixed")
 			continue
 		}
 		s.model = m
