@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -331,6 +332,10 @@ func TestExampleConfigRuns(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "cubegate is ready") || !strings.Contains(out.String(), "cubes=4") {
 		t.Fatalf("output:\n%s", out.String())
+	}
+	// Durations carry their unit.
+	if !regexp.MustCompile(`startup=[0-9.]+(µs|ms|s)\b`).MatchString(out.String()) {
+		t.Fatalf("the start-up duration has no unit:\n%s", out.String())
 	}
 	// The log is not coloured: stderr is not a terminal.
 	if strings.Contains(out.String(), "\x1b[") {
