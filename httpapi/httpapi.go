@@ -5,7 +5,9 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -29,6 +31,27 @@ type Config struct {
 	Metrics *Metrics
 	// Log gets one line per request, with its request id.
 	Log zerolog.Logger
+}
+
+// serveSafely serves r, and turns a panic in a handler into a 500
+// INTERNAL answer (logged with its stack) for that request only.
+func serveSafely(h http.Handler, w *statusWriter, r *http.Request, log zerolog.Logger) {
+	defer func() {
+		v := recover()
+		if v == nil || v == http.ErrAbortHandler {
+			if v != nil {
+				panic(v)
+			}
+			return
+		}
+		log.Error().Str("panic", fmt.Sprint(v)).Str("request_id", requestID(r)).Bytes("stack", debug.Stack()).
+			Msg("internal error while serving a request; it fails with 500 and the gateway goes on")
+		if !w.wrote {
+			writeJSON(w, http.StatusInternalServerError, map[string]any{"meta": map[string]any{"request_id": requestID(r)},
+				"error": map[string]any{"code": "INTERNAL", "message": "internal error; the gateway's log has the details"}})
+		}
+	}()
+	h.ServeHTTP(w, r)
 }
 
 // NewHandler returns the HTTP API.
@@ -63,7 +86,7 @@ func NewHandler(cfg Config) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), requestIDCtx, id))
 		w.Header().Set("X-Request-Id", id)
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		mux.ServeHTTP(sw, r)
+		serveSafely(mux, sw, r, cfg.Log)
 		route := r.Pattern
 		if route == "" {
 			route = "unmatched"

@@ -178,9 +178,18 @@ func strconvFloat(f float64) string {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	wrote  bool // the header has gone out
 }
 
-func (w *statusWriter) WriteHeader(s int) { w.status = s; w.ResponseWriter.WriteHeader(s) }
+func (w *statusWriter) WriteHeader(s int) {
+	w.status, w.wrote = s, true
+	w.ResponseWriter.WriteHeader(s)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
 
 // Flush lets streaming answers flush through the wrapper.
 func (w *statusWriter) Flush() {
