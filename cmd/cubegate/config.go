@@ -62,6 +62,12 @@ var keyHelp = map[string]string{
 	"limits.failed_logins_slow":       "failed logins in the window before each attempt waits",
 	"limits.failed_logins_block":      "failed logins in the window before an address is refused",
 	"limits.memory_limit":             "process memory limit, e.g. 2GiB (0: GOMEMLIMIT or none)",
+	"limits.statement_rows":           "rows one statement cubegate evaluates itself may materialize (54000 past it)",
+	"limits.statement_memory":         "memory one statement cubegate evaluates itself may hold (53200 past it)",
+	"limits.value_size":               "largest text or array one function may build (54000 past it)",
+	"limits.statement_time":           "time one statement cubegate evaluates itself may take (57014 past it)",
+	"limits.temp_memory":              "memory a session's temporary tables may hold together (53200 past it)",
+	"limits.evaluator_memory":         "memory shared by all statements evaluated at once (0: half of memory_limit, else 2GiB)",
 }
 
 // fileOnlyKeys are keys that are not flags or environment variables.

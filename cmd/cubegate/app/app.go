@@ -123,7 +123,8 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 		g.Metrics.Observe("cubegate_query_duration_seconds", "Query latency (warehouse time included) by API.", d, "api", "sql")
 		g.Metrics.Add("cubegate_rows_streamed_total", "Rows sent to clients by API.", float64(rows), "api", "sql")
 	}
-	g.plannerOpts = planner.Options{StatementTimeout: cfg.SQL.StatementTimeout, Limits: g.Limits, Audit: g.Audit, Observe: observe}
+	g.plannerOpts = planner.Options{StatementTimeout: cfg.SQL.StatementTimeout, Limits: g.Limits, Audit: g.Audit, Observe: observe,
+		Evaluator: cfg.Limits.Evaluator()}
 	// The warehouse: until it answers, the gateway is PENDING (SQL logins
 	// get 57P03, REST 503) and keeps trying in the background.
 	if err := g.connectWarehouse(ctx); err != nil {
@@ -512,8 +513,13 @@ func normalizeStatement(sql string) (norm string, literals []string, scanned boo
 			literals = append(literals, lit, strings.Trim(lit, "'"))
 		}
 	}
-	if norm, err := pg_query.Normalize(sql); err == nil {
-		return oneLine(norm), literals, true
+	// Normalize parses: only a statement short enough that it cannot
+	// nest past what libpg_query walks safely (the planner refuses longer
+	// deep ones before parsing, 54001) goes through it.
+	if len(sql) <= 4000 {
+		if norm, err := pg_query.Normalize(sql); err == nil {
+			return oneLine(norm), literals, true
+		}
 	}
 	// A syntax error: replace the literal tokens and drop the comments.
 	var b strings.Builder

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cubegate/cubegate/planner/catalog"
 )
 
 // Version is cubegate's version, set at build time with -ldflags.
@@ -48,6 +50,30 @@ type LimitsConfig struct {
 	// garbage collector works harder as the heap nears it. 0 leaves the
 	// GOMEMLIMIT environment variable (or no limit) in force.
 	MemoryLimit ByteSize `mapstructure:"memory_limit"`
+	// What one statement cubegate answers itself (catalog, constants,
+	// temporary tables) may do; see planner/catalog.Limits.
+	StatementRows   int           `mapstructure:"statement_rows"`
+	StatementMemory ByteSize      `mapstructure:"statement_memory"`
+	ValueSize       ByteSize      `mapstructure:"value_size"`
+	StatementTime   time.Duration `mapstructure:"statement_time"`
+	TempMemory      ByteSize      `mapstructure:"temp_memory"`
+	// EvaluatorMemory is shared by every statement being evaluated at
+	// once; 0: half of memory_limit when set, else 2GiB.
+	EvaluatorMemory ByteSize `mapstructure:"evaluator_memory"`
+}
+
+// Evaluator is the planner's evaluator limits, with the process-wide
+// pool they share.
+func (l LimitsConfig) Evaluator() catalog.Limits {
+	pool := int64(l.EvaluatorMemory)
+	if pool <= 0 {
+		pool = 2 << 30
+		if l.MemoryLimit > 0 {
+			pool = int64(l.MemoryLimit) / 2
+		}
+	}
+	return catalog.Limits{Rows: int64(l.StatementRows), Bytes: int64(l.StatementMemory), ValueBytes: int64(l.ValueSize),
+		Time: l.StatementTime, TempBytes: int64(l.TempMemory), Pool: catalog.NewPool(pool)}
 }
 
 type RESTConfig struct {
@@ -251,6 +277,13 @@ func (c Config) Validate() error {
 			return settingErr(key, d.String(), "a duration cannot be negative")
 		}
 	}
+	for key, v := range map[string]int64{"limits.statement_rows": int64(c.Limits.StatementRows), "limits.statement_memory": int64(c.Limits.StatementMemory),
+		"limits.value_size": int64(c.Limits.ValueSize), "limits.temp_memory": int64(c.Limits.TempMemory),
+		"limits.evaluator_memory": int64(c.Limits.EvaluatorMemory), "limits.statement_time": int64(c.Limits.StatementTime)} {
+		if v < 0 {
+			return settingErr(key, strconv.FormatInt(v, 10), "cannot be negative")
+		}
+	}
 	if c.Limits.MemoryLimit < 0 {
 		return settingErr("limits.memory_limit", c.Limits.MemoryLimit.String(), "a size cannot be negative")
 	}
@@ -364,6 +397,7 @@ func redactDSN(dsn string) string {
 
 // Defaults are the values of keys nobody set.
 func Defaults() Config {
+	evaluator := catalog.DefaultLimits()
 	return Config{
 		SQL: SQLConfig{
 			Listen:         "127.0.0.1:15432",
@@ -379,7 +413,9 @@ func Defaults() Config {
 		Log:        LogConfig{Level: "info", Format: "console"},
 		APIKeys:    APIKeysConfig{Limit: 5},
 		REST:       RESTConfig{DefaultLimit: 10000, MaxLimit: 1000000},
-		Limits:     LimitsConfig{FailedLoginWindow: 5 * time.Minute, FailedLoginsSlow: 10, FailedLoginsBlock: 50},
+		Limits: LimitsConfig{FailedLoginWindow: 5 * time.Minute, FailedLoginsSlow: 10, FailedLoginsBlock: 50,
+			StatementRows: int(evaluator.Rows), StatementMemory: ByteSize(evaluator.Bytes), ValueSize: ByteSize(evaluator.ValueBytes),
+			StatementTime: evaluator.Time, TempMemory: ByteSize(evaluator.TempBytes)},
 	}
 }
 
