@@ -27,7 +27,7 @@ func TestEvaluatorLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { wh.Close() })
-	h, err := NewHandler(m, wh, zerolog.Nop(), Options{Evaluator: catalog.Limits{Rows: 5000, ValueBytes: 4096, TempBytes: 64 << 10}})
+	h, err := NewHandler(m, wh, zerolog.Nop(), Options{Evaluator: catalog.Limits{Rows: 5000, ValueBytes: 4096, TempBytes: 256 << 10}})
 	if err != nil {
 		t.Fatal(err)
 	}

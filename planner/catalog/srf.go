@@ -101,8 +101,8 @@ func (x *executor) compileSRF(fc *pg_query.FuncCall, name string, sc *scope) (*s
 			for i := a; (step > 0 && i <= b) || (step < 0 && i >= b); i += step {
 				// Rows are charged once the series is built (single);
 				// it stops as soon as it could not be.
-				if int64(len(out)) >= x.b.rowsLeft() {
-					return nil, x.b.tooManyRows()
+				if int64(len(out)) >= x.b.rowsLeft(1) {
+					return nil, x.b.row(len(out)+1, 1) // the limit it hits
 				}
 				if err := x.b.tick(); err != nil {
 					return nil, err

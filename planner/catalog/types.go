@@ -248,6 +248,12 @@ func (x *executor) formatArray(vals []any, t uint32) string {
 			b.WriteString("NULL")
 			continue
 		}
+		if sub, ok := v.([]any); ok && t != tInt2Vector && t != tOIDVector {
+			// A dimension of a multidimensional array: {{1,2},{3,4}}, not
+			// a quoted string (which escaped itself at every level).
+			b.WriteString(x.formatArray(sub, t))
+			continue
+		}
 		s := x.text(v, e)
 		if s == "" || strings.EqualFold(s, "NULL") || strings.ContainsAny(s, "{},\"\\ \t\n") {
 			b.WriteByte('"')
