@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -186,3 +187,42 @@ func TestBudgetPool(t *testing.T) {
 		t.Fatalf("with the pool free again: %v", err)
 	}
 }
+
+// TestEvaluatorShapes: statements whose cost grew exponentially or with
+// the product of their inputs — subqueries nested 500 deep (each level
+// ran twice), an IN list of 100,000 values over every column, an array
+// 1,000 dimensions deep (printed by quoting itself at every level) —
+// answer within the time budget, as PostgreSQL answers them.
+func TestEvaluatorShapes(t *testing.T) {
+	cat := New(benchTables())
+	s := limitedSession{lim: Limits{Time: 30 * time.Second}}
+	var in strings.Builder
+	for i := range 100000 {
+		in.WriteString("'t" + strings.Repeat("x", i%7) + itoa(i) + "', ")
+	}
+	all, err := runSQL(t, cat, context.Background(), s, `SELECT count(*) FROM information_schema.columns`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ sql, want string }{
+		{`SELECT count(*) FROM pg_class WHERE oid IN ` + strings.Repeat("(SELECT oid FROM pg_class WHERE oid IN ", 500) +
+			"(SELECT oid FROM pg_class WHERE relname = 'pg_type')" + strings.Repeat(")", 500), "1"},
+		{`SELECT count(*) FROM information_schema.columns WHERE table_name NOT IN (` + in.String() + `'x')`, cellText(all.Rows[0][0])},
+		{`SELECT count(*) FROM information_schema.columns WHERE table_name IN (` + in.String() + `'pg_class')`, "33"},
+		{`SELECT count(*) FROM information_schema.columns WHERE table_name NOT IN ('pg_class', NULL)`, "0"},
+		{`SELECT count(*) FROM pg_attribute WHERE attnum IN (1, 2.5)`, ""},
+		{`SELECT ARRAY` + strings.Repeat("[", 1000) + "1" + strings.Repeat("]", 1000), "{" + strings.Repeat("{", 999) + "1" + strings.Repeat("}", 1000)},
+	}
+	for _, c := range cases {
+		res, err := runSQL(t, cat, context.Background(), s, c.sql)
+		if err != nil {
+			t.Errorf("%.60s…: %v", c.sql, err)
+			continue
+		}
+		if got := cellText(res.Rows[0][0]); c.want != "" && got != c.want {
+			t.Errorf("%.60s… = %.40s, want %.40s", c.sql, got, c.want)
+		}
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

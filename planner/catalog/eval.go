@@ -98,6 +98,9 @@ type executor struct {
 	withOID bool
 	// b accounts for the statement's rows, memory and time.
 	b *budget
+	// sublinks are the statement's uncorrelated subqueries, compiled and
+	// run once.
+	sublinks map[*pg_query.SubLink]*sublink
 }
 
 func newExecutor(ctx context.Context, c *Catalog, s Session, sel *pg_query.SelectStmt) *executor {

@@ -581,15 +581,28 @@ func recordFieldType(e *expr, field string) (uint32, bool) {
 	return t, ok
 }
 
-// compileSubLink compiles scalar, EXISTS, IN/ANY and ARRAY subqueries.
-func (x *executor) compileSubLink(sl *pg_query.SubLink, sc *scope) (*expr, error) {
+// sublink is a compiled subquery and its rows, run once when it is not
+// correlated.
+type sublink struct {
+	q    *query
+	rows func(*env) ([][]any, error)
+}
+
+// sublinkPlan compiles a subquery. An uncorrelated one is compiled and
+// run once per statement, however often its expression is compiled (a
+// WHERE term is compiled for its scan and for the statement): without
+// that, subqueries nested n deep ran 2^n times.
+func (x *executor) sublinkPlan(sl *pg_query.SubLink, sc *scope) (*sublink, error) {
+	if p := x.sublinks[sl]; p != nil {
+		return p, nil
+	}
 	q, err := x.compileSelect(sl.GetSubselect().GetSelectStmt(), sc)
 	if err != nil {
 		return nil, err
 	}
 	var cache [][]any
 	cached := false
-	rows := func(e *env) ([][]any, error) {
+	p := &sublink{q: q, rows: func(e *env) ([][]any, error) {
 		if cached {
 			return cache, nil
 		}
@@ -601,7 +614,23 @@ func (x *executor) compileSubLink(sl *pg_query.SubLink, sc *scope) (*expr, error
 			cache, cached = r, true
 		}
 		return r, nil
+	}}
+	if !q.correlated {
+		if x.sublinks == nil {
+			x.sublinks = map[*pg_query.SubLink]*sublink{}
+		}
+		x.sublinks[sl] = p
 	}
+	return p, nil
+}
+
+// compileSubLink compiles scalar, EXISTS, IN/ANY and ARRAY subqueries.
+func (x *executor) compileSubLink(sl *pg_query.SubLink, sc *scope) (*expr, error) {
+	p, err := x.sublinkPlan(sl, sc)
+	if err != nil {
+		return nil, err
+	}
+	q, rows := p.q, p.rows
 	switch sl.GetSubLinkType() {
 	case pg_query.SubLinkType_EXISTS_SUBLINK:
 		return &expr{typ: tBool, name: "exists", eval: func(e *env) (any, error) {
@@ -686,6 +715,9 @@ func (x *executor) compileAExpr(n *pg_query.Node, sc *scope) (*expr, error) {
 			return nil, err
 		}
 		neg := op == "<>"
+		if in := x.constantIn(l, a.GetRexpr().GetList().GetItems(), items, neg); in != nil {
+			return in, nil
+		}
 		var cmps []*expr
 		for _, it := range items {
 			cmps = append(cmps, x.comparison("=", l, it))
@@ -693,6 +725,9 @@ func (x *executor) compileAExpr(n *pg_query.Node, sc *scope) (*expr, error) {
 		return &expr{typ: tBool, eval: func(e *env) (any, error) {
 			var res any = false
 			for _, c := range cmps {
+				if err := x.b.tick(); err != nil {
+					return nil, err
+				}
 				v, err := c.eval(e)
 				if err != nil {
 					return nil, err
@@ -823,6 +858,9 @@ func (x *executor) anyAll(op string, l any, vals []any, lt, rt uint32, all bool)
 	}
 	var res any = all
 	for _, v := range vals {
+		if err := x.b.tick(); err != nil {
+			return nil, err
+		}
 		b, err := x.compareOp(op, l, v, lt, rt)
 		if err != nil {
 			return nil, err
@@ -1089,6 +1127,72 @@ func intTypeWord(t uint32) string {
 		return "integer"
 	}
 	return "bigint"
+}
+
+// constantIn compiles l [NOT] IN (constants) over a text or integer l
+// as one hash lookup per row (BI tools send IN lists of thousands of
+// values); nil when the list is not of that shape.
+func (x *executor) constantIn(l *expr, nodes []*pg_query.Node, items []*expr, neg bool) *expr {
+	lt := resolved(l.typ)
+	textual := isString(lt)
+	if !textual && lt != tInt2 && lt != tInt4 && lt != tInt8 && lt != tOID {
+		return nil
+	}
+	for _, n := range nodes {
+		c := n.GetAConst()
+		if tc := n.GetTypeCast(); tc != nil {
+			c = tc.GetArg().GetAConst()
+		}
+		if c == nil {
+			return nil
+		}
+	}
+	set := make(map[string]bool, len(items))
+	hasNull := false
+	for _, it := range items {
+		v, err := it.eval(&env{})
+		if err != nil {
+			return nil
+		}
+		switch v := v.(type) {
+		case nil:
+			hasNull = true
+		case string:
+			if !textual || (it.typ != tUnknown && !isString(resolved(it.typ))) {
+				return nil
+			}
+			set[v] = true
+		case int64:
+			if textual {
+				return nil
+			}
+			set[strconv.FormatInt(v, 10)] = true
+		default:
+			return nil
+		}
+	}
+	return &expr{typ: tBool, eval: func(e *env) (any, error) {
+		v, err := l.eval(e)
+		if err != nil || v == nil {
+			return nil, err
+		}
+		var key string
+		switch v := v.(type) {
+		case string:
+			key = v
+		case int64:
+			key = strconv.FormatInt(v, 10)
+		default:
+			key = x.text(v, lt)
+		}
+		switch {
+		case set[key]:
+			return !neg, nil
+		case hasNull:
+			return nil, nil
+		}
+		return neg, nil
+	}}
 }
 
 // comparison compiles a comparison, coercing an untyped literal to the
