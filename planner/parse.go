@@ -31,7 +31,33 @@ func parse(sql string) (*pg_query.ParseResult, error) {
 	if err != nil {
 		return nil, syntaxError(err)
 	}
+	for _, raw := range tree.GetStmts() {
+		if err := checkTargets(raw.GetStmt().GetSelectStmt()); err != nil {
+			return nil, err
+		}
+	}
 	return tree, nil
+}
+
+// maxTargets is PostgreSQL's MaxTupleAttributeNumber: a row has at most
+// that many columns (a RowDescription could not even count more than
+// 65,535).
+const maxTargets = 1664
+
+// checkTargets refuses a SELECT (or a branch of a set operation) with
+// more columns than a row may have, with PostgreSQL's 54011.
+func checkTargets(sel *pg_query.SelectStmt) error {
+	if sel == nil {
+		return nil
+	}
+	if n := len(sel.GetTargetList()); n > maxTargets {
+		return pgerr.New(pgerrcode.TooManyColumns, "target lists can have at most %d entries", maxTargets).
+			At(sel.GetTargetList()[maxTargets].GetResTarget().GetLocation() + 1)
+	}
+	if err := checkTargets(sel.GetLarg()); err != nil {
+		return err
+	}
+	return checkTargets(sel.GetRarg())
 }
 
 // checkNesting estimates, from the statement's tokens, how deep its

@@ -36,10 +36,19 @@ func TestParseNesting(t *testing.T) {
 		"SELECT 1 WHERE 1 IN (" + strings.Repeat("1::int, ", 200000) + "1)",
 		"SELECT true" + strings.Repeat(" AND 1 = 1", 50000),
 		"SELECT true" + strings.Repeat(" OR 'a' || 'b' = 'ab'", 50000),
-		"SELECT " + strings.Repeat("a + b, ", 50000) + "1",
+		"SELECT " + strings.Repeat("a + b, ", 1600) + "1 WHERE x IN (" + strings.Repeat("a + b, ", 50000) + "1)",
 		"SELECT CASE" + strings.Repeat(" WHEN x = 1 THEN 2", 20000) + " END",
 		"SELECT 1 " + strings.Repeat("+ 1 ", 3000),
 		"SELECT x" + strings.Repeat("[1]", 50000) + " FROM t", // one flat list of subscripts
+	}
+	if _, err := parse("SELECT " + strings.Repeat("1, ", 100000) + "1"); pgerr.Code(err) != "54011" {
+		t.Errorf("100,001 columns: %v, want 54011", err)
+	}
+	if _, err := parse("SELECT 1 UNION SELECT " + strings.Repeat("1, ", 2000) + "1"); pgerr.Code(err) != "54011" {
+		t.Errorf("2,001 columns in a UNION's branch: %v, want 54011", err)
+	}
+	if _, err := parse("SELECT " + strings.Repeat("1, ", 1663) + "1"); err != nil {
+		t.Errorf("1,664 columns: %v", err)
 	}
 	for _, sql := range flat {
 		if _, err := parse(sql); err != nil {

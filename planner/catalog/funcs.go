@@ -423,6 +423,10 @@ func init() {
 			return a[0], nil
 		}},
 		"json_build_object": {ret: ret(tJSON), max: -1, call: func(x *executor, a []any, t []uint32) (any, error) {
+			if len(a)%2 != 0 {
+				return nil, pgerr.New(pgerrcode.InvalidParameterValue, "argument list must have even number of elements").
+					WithHint("The arguments of json_build_object() must consist of alternating keys and values.")
+			}
 			var parts []string
 			for i := 0; i+1 < len(a); i += 2 {
 				parts = append(parts, strconv.Quote(x.text(a[i], t[i]))+" : "+jsonValue(a[i+1]))
