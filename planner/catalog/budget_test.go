@@ -226,3 +226,42 @@ func TestEvaluatorShapes(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestFormat: format()'s positions, flags and widths, as PostgreSQL's;
+// a width past the value size limit is 54000.
+func TestFormat(t *testing.T) {
+	cat := New(benchTables())
+	for _, c := range []struct{ sql, want string }{
+		{`SELECT format('%s|%10s|%-10s|', 'a', 'b', 'c')`, "a|         b|c         |"},
+		{`SELECT format('%*s|%-*s|', 4, 'x', 3, 'y')`, "   x|y  |"},
+		{`SELECT format('%*s|', -4, 'x')`, "x   |"},
+		{`SELECT format('%2$s %1$s %2$I', 'a', 'b c')`, `b c a "b c"`},
+		{`SELECT format('%1$*2$s|', 'x', 3)`, "  x|"},
+		{`SELECT format('%L %L', 'it''s', NULL)`, "'it''s' NULL"},
+		{`SELECT format('%5s', 'é')`, "    é"},
+		{`SELECT format('100%%')`, "100%"},
+	} {
+		res, err := runSQL(t, cat, context.Background(), benchSession{}, c.sql)
+		if err != nil {
+			t.Errorf("%s: %v", c.sql, err)
+			continue
+		}
+		if got := cellText(res.Rows[0][0]); got != c.want {
+			t.Errorf("%s = %q, want %q", c.sql, got, c.want)
+		}
+	}
+	for _, c := range []struct{ sql, code string }{
+		{`SELECT format('%2147483647s', 'x')`, "54000"},
+		{`SELECT format('%-2147483647s', 'x')`, "54000"},
+		{`SELECT format('%*s', 2147483647, 'x')`, "54000"},
+		{`SELECT format('%99999999999s', 'x')`, "22023"},
+		{`SELECT format('%s %s', 'x')`, "22023"},
+		{`SELECT format('%')`, "22023"},
+		{`SELECT format('%q', 1)`, "22023"},
+	} {
+		_, err := runSQL(t, cat, context.Background(), benchSession{}, c.sql)
+		if pgerr.Code(err) != c.code {
+			t.Errorf("%s: %v, want %s", c.sql, err, c.code)
+		}
+	}
+}

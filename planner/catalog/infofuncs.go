@@ -1,7 +1,9 @@
 package catalog
 
 import (
+	"math"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgerrcode"
 
@@ -131,66 +133,127 @@ func init() {
 	funcs["format"] = fn{ret: ret(tText), min: 1, max: -1, call: format}
 }
 
-// format is PostgreSQL's format(): %s, %I, %L and %%, with positions.
+// format is PostgreSQL's format(): %s, %I, %L and %%, with positions
+// (%2$s), the - flag and widths (%10s, %*s, %*3$s).
 func format(x *executor, a []any, t []uint32) (any, error) {
 	if a[0] == nil {
 		return nil, nil
 	}
 	f := x.text(a[0], t[0])
+	unterminated := pgerr.New(pgerrcode.InvalidParameterValue, "unterminated format() type specifier").
+		WithHint("For a single \"%%\" use \"%%%%\".")
+	// number reads digits at f[i:]; ok is false when there are none.
+	number := func(i int) (n int64, end int, ok bool) {
+		end = i
+		for end < len(f) && f[end] >= '0' && f[end] <= '9' {
+			if n > math.MaxInt32/10 {
+				return 0, end, false
+			}
+			n = n*10 + int64(f[end]-'0')
+			end++
+		}
+		return n, end, end > i
+	}
+	argument := func(n int64) (int, error) {
+		switch {
+		case n < 1:
+			return 0, pgerr.New(pgerrcode.InvalidParameterValue, "format specifies argument 0, but arguments are numbered from 1")
+		case n >= int64(len(a)):
+			return 0, pgerr.New(pgerrcode.InvalidParameterValue, "too few arguments for format()")
+		}
+		return int(n), nil
+	}
 	var b strings.Builder
-	next := 1
+	next := int64(1)
 	for i := 0; i < len(f); i++ {
 		if f[i] != '%' {
 			b.WriteByte(f[i])
 			continue
 		}
-		i++
-		if i >= len(f) {
-			return nil, pgerr.New(pgerrcode.InvalidParameterValue, "unterminated format() type specifier")
+		if i++; i >= len(f) {
+			return nil, unterminated
 		}
 		if f[i] == '%' {
 			b.WriteByte('%')
 			continue
 		}
-		arg := next
-		if j := strings.IndexByte(f[i:], '$'); j > 0 {
-			if n, ok := toInt(f[i : i+j]); ok {
-				arg = int(n)
-				i += j + 1
+		pos := int64(0) // an explicit n$
+		if n, end, ok := number(i); ok && end < len(f) && f[end] == '$' {
+			pos, i = n, end+1
+		}
+		left := false
+		if i < len(f) && f[i] == '-' {
+			left, i = true, i+1
+		}
+		width := int64(0)
+		switch {
+		case i < len(f) && f[i] == '*':
+			i++
+			wArg := next
+			if n, end, ok := number(i); ok && end < len(f) && f[end] == '$' {
+				wArg, i = n, end+1
 			}
+			k, err := argument(wArg)
+			if err != nil {
+				return nil, err
+			}
+			next = wArg + 1
+			if a[k] != nil {
+				width, _ = toInt(a[k])
+			}
+			if width < 0 {
+				left, width = true, -width
+			}
+		case i < len(f) && f[i] >= '0' && f[i] <= '9':
+			n, end, ok := number(i)
+			if !ok {
+				return nil, pgerr.New(pgerrcode.InvalidParameterValue, "number is out of range")
+			}
+			width, i = n, end
 		}
 		if i >= len(f) {
-			return nil, pgerr.New(pgerrcode.InvalidParameterValue, "unterminated format() type specifier")
+			return nil, unterminated
 		}
-		if arg < 1 {
-			return nil, pgerr.New(pgerrcode.InvalidParameterValue, "format specifies argument 0, but arguments are numbered from 1")
+		if pos == 0 {
+			pos = next
 		}
-		if arg >= len(a) {
-			return nil, pgerr.New(pgerrcode.InvalidParameterValue, "too few arguments for format()")
-		}
-		if err := x.b.fits(int64(b.Len())); err != nil {
+		k, err := argument(pos)
+		if err != nil {
 			return nil, err
 		}
-		next = arg + 1
-		v := a[arg]
+		next = pos + 1
+		v := a[k]
+		var piece string
 		switch f[i] {
 		case 's':
 			if v != nil {
-				b.WriteString(x.text(v, t[arg]))
+				piece = x.text(v, t[k])
 			}
 		case 'I':
 			if v == nil {
 				return nil, pgerr.New(pgerrcode.NullValueNotAllowedDataException, "null values cannot be formatted as an SQL identifier")
 			}
-			b.WriteString(quoteIdent(x.text(v, t[arg])))
+			piece = quoteIdent(x.text(v, t[k]))
 		case 'L':
 			if v == nil {
-				b.WriteString("NULL")
+				piece = "NULL"
 			} else {
-				b.WriteString("'" + strings.ReplaceAll(x.text(v, t[arg]), "'", "''") + "'")
+				piece = "'" + strings.ReplaceAll(x.text(v, t[k]), "'", "''") + "'"
 			}
 		default:
-			return nil, pgerr.New(pgerrcode.InvalidParameterValue, "unrecognized format() type specifier %q", string(f[i]))
+			return nil, pgerr.New(pgerrcode.InvalidParameterValue, "unrecognized format() type specifier \"%c\"", f[i]).
+				WithHint("For a single \"%%\" use \"%%%%\".")
+		}
+		pad := max(width-int64(utf8.RuneCountInString(piece)), 0)
+		if err := x.b.fits(int64(b.Len()) + int64(len(piece)) + pad); err != nil {
+			return nil, err
+		}
+		if !left {
+			b.WriteString(strings.Repeat(" ", int(pad)))
+		}
+		b.WriteString(piece)
+		if left {
+			b.WriteString(strings.Repeat(" ", int(pad)))
 		}
 	}
 	return b.String(), nil
