@@ -496,8 +496,13 @@ func (c *conn) simpleQuery(ctx context.Context, sql string) {
 // streaming its rows in text format.
 func (c *conn) run(ctx context.Context, st Statement) error {
 	pctx, cancel := context.WithCancelCause(ctx)
+	bound := c.guardBind(cancel)
 	p, err := st.Bind(pctx)
+	bound()
 	if err != nil {
+		if pctx.Err() != nil {
+			err = canceled(pctx)
+		}
 		cancel(nil)
 		return err
 	}
@@ -619,6 +624,28 @@ func (c *conn) fatal(err error) {
 	pe.Severity = pgerr.SeverityFatal
 	c.sendError(pe)
 	_ = c.be.Flush()
+}
+
+// guardBind makes a statement cancellable while it is bound, as it is
+// while it runs: planning may do the statement's work (the catalog and
+// constants are answered there), and CancelRequest and
+// statement_timeout must stop it. The returned func ends the guard.
+func (c *conn) guardBind(cancel context.CancelCauseFunc) func() {
+	c.mu.Lock()
+	c.stmtCancel = cancel
+	c.mu.Unlock()
+	var t *time.Timer
+	if d := c.statementTimeout(); d > 0 {
+		t = time.AfterFunc(d, func() { cancel(errStatementTimeout) })
+	}
+	return func() {
+		if t != nil {
+			t.Stop()
+		}
+		c.mu.Lock()
+		c.stmtCancel = nil
+		c.mu.Unlock()
+	}
 }
 
 // cancelStatement stops the running statement, if any.

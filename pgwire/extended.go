@@ -157,8 +157,13 @@ func (c *conn) handleBind(ctx context.Context, m *pgproto3.Bind) {
 	}
 	c.closePortal(m.DestinationPortal)
 	pctx, cancel := context.WithCancelCause(c.ctx)
+	bound := c.guardBind(cancel)
 	p, err := ps.BindParams(pctx, values)
+	bound()
 	if err != nil {
+		if pctx.Err() != nil {
+			err = canceled(pctx)
+		}
 		cancel(nil)
 		c.extendedError(err)
 		return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/rs/zerolog"
 
 	"github.com/cubegate/cubegate/auth"
@@ -60,7 +61,17 @@ func (s *panicSession) Close() error     { return nil }
 
 type stmt string
 
-func (st stmt) Bind(context.Context) (pgwire.Portal, error) {
+func (st stmt) Bind(ctx context.Context) (pgwire.Portal, error) {
+	if st == "work in bind" {
+		// A statement answered while it is planned (the catalog,
+		// constants): it ends when its context does, else after 30 s.
+		select {
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		case <-time.After(30 * time.Second):
+			return nil, errors.New("not canceled")
+		}
+	}
 	if st == "panic in bind" {
 		var m map[string]int
 		m["boom"]++ // a nil-map write: a bug, as a planner might have
@@ -158,5 +169,49 @@ func TestPanicFailsOnlyTheStatement(t *testing.T) {
 		}
 		conn.Close(ctx)
 		bystander.Close(ctx)
+	}
+}
+
+// TestCancelWhileBinding: a CancelRequest stops a statement while it is
+// being planned (the catalog answers there), on both protocols, with
+// 57014; the session goes on.
+func TestCancelWhileBinding(t *testing.T) {
+	v, err := auth.NewVerifier(testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := pgwire.NewServer(pgwire.Config{Auth: scramAuth{v}, Handler: panicHandler{}, Logger: zerolog.Nop()})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	dsn := "postgres://tester:" + strings.ReplaceAll(testPassword, " ", "%20") + "@" + ln.Addr().String() + "/db?sslmode=disable"
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: 10 * time.Second}
+	}
+	conn, err := pgx.ConnectConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
+		// pgx sends a CancelRequest when the context ends mid-query.
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		_, err := conn.Exec(ctx, "work in bind", mode)
+		cancel()
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "57014" {
+			t.Fatalf("%v: %v, want 57014", mode, err)
+		}
+		var n int
+		if err := conn.QueryRow(context.Background(), "five rows", mode).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%v after the cancel: %v", mode, err)
+		}
 	}
 }

@@ -165,6 +165,9 @@ func (b *budget) tick() error {
 
 func (b *budget) check() error {
 	if err := b.ctx.Err(); err != nil {
+		if cause := context.Cause(b.ctx); cause != nil {
+			return cause // why it was canceled: the wire layer names it
+		}
 		return err
 	}
 	if time.Now().After(b.deadline) {

@@ -177,7 +177,7 @@ func format(x *executor, a []any, t []uint32) (any, error) {
 			b.WriteByte('%')
 			continue
 		}
-		pos := int64(0) // an explicit n$
+		pos := int64(-1) // an explicit n$
 		if n, end, ok := number(i); ok && end < len(f) && f[end] == '$' {
 			pos, i = n, end+1
 		}
@@ -214,7 +214,7 @@ func format(x *executor, a []any, t []uint32) (any, error) {
 		if i >= len(f) {
 			return nil, unterminated
 		}
-		if pos == 0 {
+		if pos < 0 {
 			pos = next
 		}
 		k, err := argument(pos)
