@@ -85,6 +85,11 @@ func (p *pushdown) measureAggregate(rel *pdRel, m *cubes.Measure, col string) (s
 		WithHint("select it from the cube directly, grouped by dimensions")
 }
 
+// integerArgument is the position of the integer argument of window
+// functions: PostgreSQL's lag/lead(value, offset integer), nth_value(value,
+// n integer), ntile(n integer).
+var integerArgument = map[string]int{"lag": 1, "lead": 1, "nth_value": 1, "ntile": 0}
+
 func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) {
 	name := funcName(fc)
 	loc := fc.GetLocation()
@@ -397,6 +402,19 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 		b.WriteString("DISTINCT ")
 	}
 	s, err := p.exprList(args, sc)
+	if i, ok := integerArgument[name]; ok && err == nil && i < len(args) {
+		// The offset or count is an integer, as in PostgreSQL's
+		// signatures: a bigint is refused by the cast, never passed on
+		// (DuckDB's lead/lag crashed the process on -2^63).
+		parts := make([]string, len(args))
+		for k, a := range args {
+			if parts[k], err = p.expr(a, sc); err != nil {
+				break
+			}
+		}
+		parts[i] = "CAST(" + parts[i] + " AS INTEGER)"
+		s = strings.Join(parts, ", ")
+	}
 	if err != nil {
 		return "", err
 	}
