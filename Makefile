@@ -6,7 +6,7 @@ BIN      := bin/cubegate
 PKGS     := ./...
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build demo test test-go fuzz-short fuzz deps lint fmt-check vet staticcheck bench clean
+.PHONY: all build demo test test-go fuzz-short fuzz deps lint fmt-check vet staticcheck bench clean soak
 
 all: build
 
@@ -61,6 +61,15 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./cubes ./planner ./planner/catalog ./auth
 	$(GO) test -run '^$$' -bench 'GatewayVsDirect' -benchtime 30x ./cmd/cubegate/app
 	$(GO) test -run '^$$' -bench 'LoadVsPostgres|IdleConnections' -benchtime 1x ./cmd/cubegate/app
+
+## soak: issue #13's soak: the real binary under mixed hostile and normal load
+## from 4 clients for SOAK_DURATION (20s of it runs in make test); prints
+## statements by outcome, crashes (must be 0), peak RSS, RSS over time and
+## the bystander's latency.
+SOAK_DURATION ?= 30m
+SOAK_TIMEOUT  ?= 3h
+soak:
+	CUBEGATE_SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -run '^TestSoak$$' -v -timeout $(SOAK_TIMEOUT) ./cmd/cubegate/app
 
 clean:
 	rm -rf bin .cubegate
