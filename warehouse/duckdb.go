@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"math"
 	"math/big"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -45,14 +47,19 @@ func OpenDuckDB(ctx context.Context, path string) (*DuckDB, error) {
 }
 
 // withMemoryLimit gives DuckDB a memory limit when the DSN sets none:
-// half of the machine's memory. DuckDB's own default, 80%, is meant for
-// a process of its own; here it shares the gateway's process, and a
-// statement that outgrows it fails (53200) instead of the process.
+// half of the process's Go memory limit when one is set (GOMEMLIMIT,
+// limits.memory_limit), else half of the machine's memory. DuckDB's own
+// default, 80% of the machine, is meant for a process of its own; here
+// it shares the gateway's process, and a statement that outgrows it
+// fails (53200) instead of the process.
 func withMemoryLimit(path string) string {
 	if strings.Contains(path, "memory_limit=") {
 		return path
 	}
 	total := physicalMemory()
+	if lim := debug.SetMemoryLimit(-1); lim > 0 && lim < math.MaxInt64 {
+		total = lim
+	}
 	if total <= 0 {
 		return path
 	}

@@ -3,6 +3,7 @@ package warehouse
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -23,6 +24,19 @@ func TestDuckDBMemoryLimit(t *testing.T) {
 	}
 	if want := physicalMemory() / 2; want > 0 && !strings.Contains(limit, "GiB") && !strings.Contains(limit, "MiB") {
 		t.Fatalf("memory_limit %q, want about %d bytes", limit, want)
+	}
+
+	// With a Go memory limit (GOMEMLIMIT, limits.memory_limit), DuckDB
+	// gets half of it.
+	prev := debug.SetMemoryLimit(1 << 30)
+	half, err := OpenDuckDB(ctx, "")
+	debug.SetMemoryLimit(prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer half.Close()
+	if err := half.DB().QueryRow("SELECT current_setting('memory_limit')").Scan(&limit); err != nil || limit != "488.2 MiB" {
+		t.Fatalf("memory_limit under a 1 GiB Go limit: %q %v, want 512 MB (488.2 MiB)", limit, err)
 	}
 
 	small, err := OpenDuckDB(ctx, "?memory_limit=100MB")

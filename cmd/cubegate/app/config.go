@@ -6,10 +6,12 @@ package app
 import (
 	"crypto/tls"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -70,6 +72,8 @@ func (l LimitsConfig) Evaluator() catalog.Limits {
 		pool = 2 << 30
 		if l.MemoryLimit > 0 {
 			pool = int64(l.MemoryLimit) / 2
+		} else if goLimit := debug.SetMemoryLimit(-1); goLimit < math.MaxInt64 {
+			pool = min(pool, goLimit/2) // GOMEMLIMIT
 		}
 	}
 	return catalog.Limits{Rows: int64(l.StatementRows), Bytes: int64(l.StatementMemory), ValueBytes: int64(l.ValueSize),
