@@ -265,3 +265,28 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestAnyArray: x = ANY of a constant array of 100,000 values is one
+// lookup per row (the array converted once), with NULL semantics.
+func TestAnyArray(t *testing.T) {
+	cat := New(benchTables())
+	var arr strings.Builder
+	for i := range 100000 {
+		arr.WriteString("a" + itoa(i) + ",")
+	}
+	s := limitedSession{lim: Limits{Time: 30 * time.Second}}
+	for _, c := range []struct{ sql, want string }{
+		{`SELECT count(*) FROM pg_class WHERE relname = ANY('{` + arr.String() + `pg_type}'::text[])`, "1"},
+		{`SELECT count(*) FROM pg_class WHERE relname = ANY('{` + arr.String() + `pg_type,NULL}'::text[]) IS NULL`, "389"},
+		{`SELECT count(*) FROM pg_attribute WHERE attnum = ANY(ARRAY[` + strings.Repeat("1000, ", 100) + `1])`, ""},
+	} {
+		res, err := runSQL(t, cat, context.Background(), s, c.sql)
+		if err != nil {
+			t.Errorf("%.60s…: %v", c.sql, err)
+			continue
+		}
+		if got := cellText(res.Rows[0][0]); c.want != "" && got != c.want {
+			t.Errorf("%.60s… = %s, want %s", c.sql, got, c.want)
+		}
+	}
+}

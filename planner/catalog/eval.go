@@ -101,6 +101,8 @@ type executor struct {
 	// sublinks are the statement's uncorrelated subqueries, compiled and
 	// run once.
 	sublinks map[*pg_query.SubLink]*sublink
+	// sets are hash sets of arrays compared with = ANY, by array.
+	sets map[*any]*valueSet
 }
 
 func newExecutor(ctx context.Context, c *Catalog, s Session, sel *pg_query.SelectStmt) *executor {

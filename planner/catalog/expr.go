@@ -41,6 +41,23 @@ func (x *executor) compileExprs(ns []*pg_query.Node, sc *scope) ([]*expr, error)
 	return out, nil
 }
 
+// once is eval evaluated at its first call only: for expressions whose
+// value cannot change within the statement.
+func once(eval func(*env) (any, error)) func(*env) (any, error) {
+	var (
+		done bool
+		v    any
+		err  error
+	)
+	return func(e *env) (any, error) {
+		if !done {
+			v, err = eval(e)
+			done = true
+		}
+		return v, err
+	}
+}
+
 // compileExpr compiles an expression into a closure with its static type.
 func (x *executor) compileExpr(n *pg_query.Node, sc *scope) (*expr, error) {
 	switch {
@@ -63,6 +80,11 @@ func (x *executor) compileExpr(n *pg_query.Node, sc *scope) (*expr, error) {
 			e.name, e.weak = arg.name, false
 		} else {
 			e.name, e.weak = typeLabel(tc.GetTypeName()), true
+		}
+		if tc.GetArg().GetAConst() != nil && e != arg {
+			// A cast literal ('{…}'::text[], '…'::regclass) is converted
+			// once per statement, not once per row.
+			e.eval = once(e.eval)
 		}
 		return e, nil
 	case n.GetParamRef() != nil:
@@ -856,6 +878,18 @@ func (x *executor) anyAll(op string, l any, vals []any, lt, rt uint32, all bool)
 		}
 		return nil, nil
 	}
+	if op == "=" && !all && len(vals) >= 64 {
+		if set := x.valueSet(vals, lt, rt); set != nil {
+			switch k, ok := setKey(l); {
+			case ok && set.keys[k]:
+				return true, nil
+			case ok && set.hasNull:
+				return nil, nil
+			case ok:
+				return false, nil
+			}
+		}
+	}
 	var res any = all
 	for _, v := range vals {
 		if err := x.b.tick(); err != nil {
@@ -875,6 +909,65 @@ func (x *executor) anyAll(op string, l any, vals []any, lt, rt uint32, all bool)
 		}
 	}
 	return res, nil
+}
+
+// valueSet is a hash set of an array's text or integer values, built
+// once per array (x = ANY('{…}') over every row), or nil when its
+// values are of another kind or do not compare as l's type does.
+type valueSet struct {
+	keys    map[string]bool
+	hasNull bool
+}
+
+func (x *executor) valueSet(vals []any, lt, rt uint32) *valueSet {
+	if !(exactText(lt) && exactText(rt)) && !(isInteger(lt) && isInteger(rt)) {
+		return nil
+	}
+	id := &vals[0]
+	if s, ok := x.sets[id]; ok {
+		return s
+	}
+	s := &valueSet{keys: make(map[string]bool, len(vals))}
+	for _, v := range vals {
+		if v == nil {
+			s.hasNull = true
+			continue
+		}
+		k, ok := setKey(v)
+		if !ok {
+			s = nil
+			break
+		}
+		s.keys[k] = true
+	}
+	if x.sets == nil {
+		x.sets = map[*any]*valueSet{}
+	}
+	x.sets[id] = s
+	return s
+}
+
+// setKey is v's key in a valueSet: text as itself, integers in decimal.
+func setKey(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case int64:
+		return strconv.FormatInt(v, 10), true
+	}
+	return "", false
+}
+
+func isInteger(t uint32) bool { return t == tInt2 || t == tInt4 || t == tInt8 || t == tOID }
+
+// exactText is a text type whose equality is byte equality (not
+// bpchar, which ignores trailing blanks, nor json).
+func exactText(t uint32) bool {
+	switch t {
+	case tText, tName, tChar, tVarchar, tUnknown, tCString:
+		return true
+	}
+	return false
 }
 
 func (x *executor) prefixOp(op string, r *expr, n *pg_query.Node) (*expr, error) {
@@ -1134,8 +1227,8 @@ func intTypeWord(t uint32) string {
 // values); nil when the list is not of that shape.
 func (x *executor) constantIn(l *expr, nodes []*pg_query.Node, items []*expr, neg bool) *expr {
 	lt := resolved(l.typ)
-	textual := isString(lt)
-	if !textual && lt != tInt2 && lt != tInt4 && lt != tInt8 && lt != tOID {
+	textual := exactText(lt)
+	if !textual && !isInteger(lt) {
 		return nil
 	}
 	for _, n := range nodes {
@@ -1158,7 +1251,7 @@ func (x *executor) constantIn(l *expr, nodes []*pg_query.Node, items []*expr, ne
 		case nil:
 			hasNull = true
 		case string:
-			if !textual || (it.typ != tUnknown && !isString(resolved(it.typ))) {
+			if !textual || (it.typ != tUnknown && !exactText(resolved(it.typ))) {
 				return nil
 			}
 			set[v] = true
