@@ -623,6 +623,14 @@ func (g *hostileGateway) stop() {
 	}
 }
 
+// waitExit waits up to d for p to exit.
+func waitExit(p *gwProc, d time.Duration) {
+	select {
+	case <-p.exited:
+	case <-time.After(d):
+	}
+}
+
 // interrupted reports whether the harness killed p for another reason
 // than its memory (a hung statement of another client, in the soak).
 func interrupted(p *gwProc) bool {
@@ -867,7 +875,12 @@ func (s *session) runEntry(e hostileEntry) verdict {
 		}
 	}
 	a := execDiscard(ctx, s.conn, e.sql, e.limit)
-	time.Sleep(10 * time.Millisecond) // a crash shows as a dead process within moments
+	// A crash shows as a dead process within moments; a lost connection
+	// gives it a second.
+	waitExit(p, 10*time.Millisecond)
+	if a.lost {
+		waitExit(p, time.Second)
+	}
 	if interrupted(p) {
 		s.close()
 		return verdict{class: "interrupted by a restart"}
@@ -922,7 +935,7 @@ func (s *session) runEntry(e hostileEntry) verdict {
 		return o
 	}
 	if err := s.usable(); err != nil {
-		if !p.alive() {
+		if waitExit(p, time.Second); !p.alive() {
 			s.close()
 			return verdict{fail: fail("crash", "after the statement: "+death(p)+": "+firstStderrLine(p.stderr)), class: "crash", crashed: p}
 		}
@@ -1037,8 +1050,18 @@ func (g *hostileGateway) runREST(client *http.Client, e restEntry) verdict {
 	fail := func(kind, detail string) *failure {
 		return &failure{kind: kind, ref: e.ref, stmt: "REST " + e.Name, detail: detail}
 	}
+	select {
+	case <-p.ready:
+	case <-p.exited:
+		return verdict{class: "interrupted by a restart"}
+	case <-time.After(30 * time.Second):
+		return verdict{fail: fail("unusable", "the gateway is not ready after 30s"), class: "connect"}
+	}
 	a := g.rest(client, e)
-	time.Sleep(10 * time.Millisecond)
+	waitExit(p, 10*time.Millisecond)
+	if a.err != nil || a.status >= 500 {
+		waitExit(p, time.Second)
+	}
 	if interrupted(p) {
 		return verdict{class: "interrupted by a restart"}
 	}
@@ -1081,7 +1104,7 @@ func (g *hostileGateway) runREST(client *http.Client, e restEntry) verdict {
 		sane := g.rest(client, restEntry{Method: http.MethodPost, Path: "/cubejs-api/v1/load", limit: 10 * time.Second,
 			body: []byte(`{"query":{"measures":["orders.count"]}}`)})
 		if sane.status != 200 && o.fail == nil {
-			if !p.alive() {
+			if waitExit(p, time.Second); !p.alive() {
 				return verdict{fail: fail("crash", "after the request: "+death(p)+": "+firstStderrLine(p.stderr)), class: "crash", crashed: p}
 			}
 			o.fail = fail("unusable", fmt.Sprintf("a plain /load afterwards answered %d %s %v", sane.status, sane.errText, sane.err))
