@@ -198,7 +198,14 @@ func (x *executor) compileExpr(n *pg_query.Node, sc *scope) (*expr, error) {
 		}
 		et := commonTypeOf(elems)
 		elems = x.castAll(elems, et)
-		return &expr{typ: arrayOf(et), name: "array", eval: func(e *env) (any, error) {
+		constant := true
+		for _, el := range n.GetAArrayExpr().GetElements() {
+			if c := el.GetTypeCast(); c != nil {
+				el = c.GetArg()
+			}
+			constant = constant && el.GetAConst() != nil
+		}
+		eval := func(e *env) (any, error) {
 			out := make([]any, len(elems))
 			for i, el := range elems {
 				v, err := el.eval(e)
@@ -208,7 +215,11 @@ func (x *executor) compileExpr(n *pg_query.Node, sc *scope) (*expr, error) {
 				out[i] = v
 			}
 			return out, nil
-		}}, nil
+		}
+		if constant {
+			eval = once(eval) // ARRAY[1, 2, …] is built once per statement
+		}
+		return &expr{typ: arrayOf(et), name: "array", eval: eval}, nil
 	case n.GetAIndirection() != nil:
 		return x.compileIndirection(n.GetAIndirection(), sc)
 	case n.GetCollateClause() != nil:
@@ -698,8 +709,11 @@ func (x *executor) compileSubLink(sl *pg_query.SubLink, sc *scope) (*expr, error
 			op = opName(sl.GetOperName())
 		}
 		all := sl.GetSubLinkType() == pg_query.SubLinkType_ALL_SUBLINK
-		cmp := x.comparison(op, test, &expr{typ: q.cols[0].typ})
-		_ = cmp
+		// The subquery's column, kept while its rows are: an
+		// uncorrelated subquery's values are one array for every row
+		// (and one hash set, see anyAll).
+		var vals []any
+		var valsOf [][]any
 		return &expr{typ: tBool, eval: func(e *env) (any, error) {
 			l, err := test.eval(e)
 			if err != nil {
@@ -709,9 +723,12 @@ func (x *executor) compileSubLink(sl *pg_query.SubLink, sc *scope) (*expr, error
 			if err != nil {
 				return nil, err
 			}
-			vals := make([]any, len(r))
-			for i, row := range r {
-				vals[i] = row[0]
+			if len(r) == 0 || len(valsOf) == 0 || &r[0] != &valsOf[0] {
+				vals = make([]any, len(r))
+				for i, row := range r {
+					vals[i] = row[0]
+				}
+				valsOf = r
 			}
 			return x.anyAll(op, l, vals, test.typ, q.cols[0].typ, all)
 		}}, nil

@@ -173,13 +173,23 @@ func init() {
 		}},
 		"pg_sleep": {ret: ret(tVoid), min: 1, max: 1, strict: true, call: func(x *executor, a []any, _ []uint32) (any, error) {
 			f, _ := toFloat(a[0])
-			t := time.NewTimer(time.Duration(f * float64(time.Second)))
+			// Past the statement's time budget it sleeps until the
+			// budget ends, and fails there (pg_sleep(1e300) is a very
+			// long sleep, not an overflowed Duration).
+			d, over := time.Until(x.b.deadline), true
+			if secs := f * float64(time.Second); secs < float64(d) {
+				d, over = time.Duration(max(secs, 0)), false
+			}
+			t := time.NewTimer(d)
 			defer t.Stop()
 			select {
 			case <-t.C:
+				if over {
+					return nil, x.b.check()
+				}
 				return "", nil
 			case <-x.ctx.Done():
-				return nil, x.ctx.Err()
+				return nil, x.b.check()
 			}
 		}},
 		"array_upper": {ret: ret(tInt4), min: 2, max: 2, strict: true, call: func(_ *executor, a []any, t []uint32) (any, error) {
