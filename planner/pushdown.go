@@ -212,6 +212,45 @@ func (p *pushdown) arg(v any) string {
 	return p.d.Param(len(p.args))
 }
 
+// literalArray binds a long IN list of integer or string literals as
+// one array argument: it plans in constant time on the warehouse and
+// passes PostgreSQL's limit of 65,535 parameters. Integers are a
+// BIGINT[]; strings, on PostgreSQL, an array whose type the server
+// infers from the compared expression, as it infers each literal's
+// (DuckDB, which has no such limit, keeps them one by one).
+func (p *pushdown) literalArray(items []*pg_query.Node) (string, bool) {
+	if len(items) < 100 {
+		return "", false
+	}
+	ints := make([]int64, 0, len(items))
+	var strs []string
+	for _, it := range items {
+		c := it.GetAConst()
+		switch {
+		case c == nil || c.GetIsnull():
+			return "", false
+		case c.GetIval() != nil && strs == nil:
+			ints = append(ints, int64(c.GetIval().GetIval()))
+		case c.GetFval() != nil && strs == nil:
+			n, err := strconv.ParseInt(c.GetFval().GetFval(), 10, 64)
+			if err != nil {
+				return "", false
+			}
+			ints = append(ints, n)
+		case c.GetSval() != nil && len(ints) == 0 && p.postgres():
+			strs = append(strs, c.GetSval().GetSval())
+		default:
+			return "", false
+		}
+	}
+	p.args = append(p.args, any(ints))
+	if strs != nil {
+		p.args[len(p.args)-1] = strs
+		return p.d.Param(len(p.args)), true
+	}
+	return "CAST(" + p.d.Param(len(p.args)) + " AS BIGINT[])", true
+}
+
 func (p *pushdown) alias() string {
 	p.n++
 	return "__q" + strconv.Itoa(p.n)
@@ -1439,6 +1478,12 @@ func (p *pushdown) aexpr(e *pg_query.A_Expr, sc *pdScope) (string, error) {
 		return "(" + l + " " + word + " " + r + ")", nil
 	case pg_query.A_Expr_Kind_AEXPR_IN:
 		items := e.GetRexpr().GetList().GetItems()
+		if arr, ok := p.literalArray(items); ok {
+			if op == "<>" {
+				return "(NOT (" + l + " = ANY(" + arr + ")))", nil
+			}
+			return "(" + l + " = ANY(" + arr + "))", nil
+		}
 		s, err := p.exprList(items, sc)
 		if err != nil {
 			return "", err

@@ -90,6 +90,38 @@ func (p *pushdown) measureAggregate(rel *pdRel, m *cubes.Measure, col string) (s
 // n integer), ntile(n integer).
 var integerArgument = map[string]int{"lag": 1, "lead": 1, "nth_value": 1, "ntile": 0}
 
+// grows are the functions whose result can be far larger than their
+// arguments.
+var grows = map[string]bool{"repeat": true, "lpad": true, "rpad": true}
+
+// maxEmbeddedValue bounds the values those functions build in the
+// embedded DuckDB: it shares the gateway's process and evaluates 2,048
+// rows at a time per thread outside its memory limit, so rpad(x,
+// 100000000) over a table took the process's memory; 64 KiB × 2,048 is
+// 128 MiB a thread.
+const maxEmbeddedValue = 64 << 10
+
+// boundedLength renders repeat/lpad/rpad for the embedded DuckDB with
+// their length checked: a value past maxEmbeddedValue fails the
+// statement (22023) instead of being built.
+func (p *pushdown) boundedLength(name string, args []*pg_query.Node, sc *pdScope) (string, error) {
+	parts := make([]string, len(args))
+	for i, a := range args {
+		s, err := p.expr(a, sc)
+		if err != nil {
+			return "", err
+		}
+		parts[i] = s
+	}
+	size := "CAST(" + parts[1] + " AS BIGINT)"
+	if name == "repeat" {
+		size = "CAST(length(" + parts[0] + ") AS BIGINT) * " + size
+	}
+	parts[1] = "CASE WHEN " + size + " > " + strconv.Itoa(maxEmbeddedValue) +
+		" THEN error('requested length too large: values built by " + name + "() are limited to 64 KiB on the embedded warehouse') ELSE " + parts[1] + " END"
+	return strings.Join(parts, ", "), nil
+}
+
 func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) {
 	name := funcName(fc)
 	loc := fc.GetLocation()
@@ -402,6 +434,9 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 		b.WriteString("DISTINCT ")
 	}
 	s, err := p.exprList(args, sc)
+	if grows[name] && !p.postgres() && err == nil && len(args) >= 2 {
+		s, err = p.boundedLength(name, args, sc)
+	}
 	if i, ok := integerArgument[name]; ok && err == nil && i < len(args) {
 		// The offset or count is an integer, as in PostgreSQL's
 		// signatures: a bigint is refused by the cast, never passed on

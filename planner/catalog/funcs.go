@@ -173,6 +173,9 @@ func init() {
 		}},
 		"pg_sleep": {ret: ret(tVoid), min: 1, max: 1, strict: true, call: func(x *executor, a []any, _ []uint32) (any, error) {
 			f, _ := toFloat(a[0])
+			if math.IsNaN(f) || f <= 0 {
+				return "", nil
+			}
 			// Past the statement's time budget it sleeps until the
 			// budget ends, and fails there (pg_sleep(1e300) is a very
 			// long sleep, not an overflowed Duration).

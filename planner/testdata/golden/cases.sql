@@ -126,6 +126,7 @@ SELECT date_trunc('month', created_at) m, MEASURE(count), SUM(MEASURE(count)) OV
 SELECT status, row_number() OVER (PARTITION BY channel ORDER BY amount DESC) FROM orders LIMIT 5
 SELECT status, lag(MEASURE(count)) OVER (ORDER BY status) FROM orders GROUP BY 1
 SELECT status, lead(amount, -9223372036854775808) OVER (ORDER BY id), ntile(4) OVER () FROM orders
+SELECT rpad(status, 100000000, 'ab'), repeat(status, 3), lpad(status, 5) FROM orders LIMIT 1
 SELECT dense_rank() OVER w, status FROM orders GROUP BY status WINDOW w AS (ORDER BY status)
 -- push-down: subqueries, CTEs and the wrappers BI tools send
 SELECT "_"."status", "_"."a0" FROM (SELECT "rows"."status" AS "status", sum("rows"."count") AS "a0" FROM (SELECT "_"."status", "_"."count" FROM "public"."orders" "_") "rows" GROUP BY "status") "_" WHERE NOT "_"."a0" IS NULL LIMIT 1000001
