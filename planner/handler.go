@@ -162,7 +162,7 @@ func (s *Session) Parameters() [][2]string { return s.vars.reported() }
 // Parse implements pgwire.Session: the whole string is parsed at once, so
 // a syntax error anywhere runs nothing, as in Postgres.
 func (s *Session) Parse(ctx context.Context, sql string) ([]pgwire.Statement, error) {
-	tree, err := parse(sql)
+	tree, err := parse(sql, s.h.opts.Evaluator.Pool)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +210,7 @@ func (s *Session) StatementFailed() {
 
 // Prepare implements pgwire.Session.
 func (s *Session) Prepare(ctx context.Context, sql string, paramOIDs []uint32) (pgwire.PreparedStatement, error) {
-	tree, err := parse(sql)
+	tree, err := parse(sql, s.h.opts.Evaluator.Pool)
 	if err != nil {
 		return nil, err
 	}

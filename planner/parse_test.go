@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/planner/catalog"
 )
 
 // TestParseNesting: statements nested deeper than the parser can walk
@@ -27,7 +28,7 @@ func TestParseNesting(t *testing.T) {
 		"SELECT 1 FROM t" + strings.Repeat(" JOIN t ON true", 30000),
 	}
 	for _, sql := range deep {
-		_, err := parse(sql)
+		_, err := parse(sql, nil)
 		if pgerr.Code(err) != "54001" {
 			t.Errorf("%.40s… (%d bytes): %v, want 54001", sql, len(sql), err)
 		}
@@ -41,17 +42,26 @@ func TestParseNesting(t *testing.T) {
 		"SELECT 1 " + strings.Repeat("+ 1 ", 3000),
 		"SELECT x" + strings.Repeat("[1]", 50000) + " FROM t", // one flat list of subscripts
 	}
-	if _, err := parse("SELECT " + strings.Repeat("1, ", 100000) + "1"); pgerr.Code(err) != "54011" {
+	if _, err := parse("SELECT "+strings.Repeat("1, ", 100000)+"1", nil); pgerr.Code(err) != "54011" {
 		t.Errorf("100,001 columns: %v, want 54011", err)
 	}
-	if _, err := parse("SELECT 1 UNION SELECT " + strings.Repeat("1, ", 2000) + "1"); pgerr.Code(err) != "54011" {
+	if _, err := parse("SELECT 1 UNION SELECT "+strings.Repeat("1, ", 2000)+"1", nil); pgerr.Code(err) != "54011" {
 		t.Errorf("2,001 columns in a UNION's branch: %v, want 54011", err)
 	}
-	if _, err := parse("SELECT " + strings.Repeat("1, ", 1663) + "1"); err != nil {
+	if _, err := parse("SELECT "+strings.Repeat("1, ", 1663)+"1", nil); err != nil {
 		t.Errorf("1,664 columns: %v", err)
 	}
+	// A long statement needs its parse memory from the pool.
+	pool := catalog.NewPool(100 << 20)
+	long := "SELECT 1 IN (" + strings.Repeat("1, ", 1<<20) + "1)"
+	if _, err := parse(long, pool); pgerr.Code(err) != "53200" {
+		t.Errorf("a 3 MB statement with a 100 MiB pool: %v, want 53200", err)
+	}
+	if _, err := parse(long, catalog.NewPool(1<<30)); err != nil || pool.Used() != 0 {
+		t.Errorf("a 3 MB statement with a 1 GiB pool: %v (%d bytes held)", err, pool.Used())
+	}
 	for _, sql := range flat {
-		if _, err := parse(sql); err != nil {
+		if _, err := parse(sql, nil); err != nil {
 			t.Errorf("%.40s… (%d bytes): %v", sql, len(sql), err)
 		}
 	}

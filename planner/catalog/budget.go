@@ -55,6 +55,23 @@ func NewPool(max int64) *Pool { return &Pool{max: max} }
 // Used is what running statements hold now.
 func (p *Pool) Used() int64 { return p.used.Load() }
 
+// Reserve takes n bytes of the pool for work outside a statement's
+// budget (parsing its text), false when they are not free; Release gives
+// them back.
+func (p *Pool) Reserve(n int64) bool {
+	if p == nil {
+		return true
+	}
+	return p.reserve(n)
+}
+
+// Release gives back what Reserve took.
+func (p *Pool) Release(n int64) {
+	if p != nil {
+		p.used.Add(-n)
+	}
+}
+
 func (p *Pool) reserve(n int64) bool {
 	for {
 		cur := p.used.Load()
