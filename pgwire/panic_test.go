@@ -122,7 +122,10 @@ func itoa(n int64) string {
 	return string(b)
 }
 
-func TestPanicFailsOnlyTheStatement(t *testing.T) {
+// serveTest starts a pgwire server with the test handler on a free
+// loopback port and returns the connection string of its user.
+func serveTest(t *testing.T) string {
+	t.Helper()
 	v, err := auth.NewVerifier(testPassword)
 	if err != nil {
 		t.Fatal(err)
@@ -134,10 +137,13 @@ func TestPanicFailsOnlyTheStatement(t *testing.T) {
 	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
+	return "postgres://tester:" + strings.ReplaceAll(testPassword, " ", "%20") + "@" + ln.Addr().String() + "/db?sslmode=disable"
+}
 
+func TestPanicFailsOnlyTheStatement(t *testing.T) {
+	dsn := serveTest(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	dsn := "postgres://tester:" + strings.ReplaceAll(testPassword, " ", "%20") + "@" + ln.Addr().String() + "/db?sslmode=disable"
 	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec, pgx.QueryExecModeCacheStatement} {
 		conn, err := pgx.Connect(ctx, dsn)
 		if err != nil {
@@ -176,18 +182,7 @@ func TestPanicFailsOnlyTheStatement(t *testing.T) {
 // being planned (the catalog answers there), on both protocols, with
 // 57014; the session goes on.
 func TestCancelWhileBinding(t *testing.T) {
-	v, err := auth.NewVerifier(testPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := pgwire.NewServer(pgwire.Config{Auth: scramAuth{v}, Handler: panicHandler{}, Logger: zerolog.Nop()})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	dsn := "postgres://tester:" + strings.ReplaceAll(testPassword, " ", "%20") + "@" + ln.Addr().String() + "/db?sslmode=disable"
+	dsn := serveTest(t)
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)

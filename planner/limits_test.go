@@ -6,36 +6,14 @@ import (
 	"io"
 	"testing"
 
-	"github.com/rs/zerolog"
-
-	"github.com/cubegate/cubegate/cubes"
-	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
 	"github.com/cubegate/cubegate/planner/catalog"
-	"github.com/cubegate/cubegate/warehouse"
 )
 
 // TestEvaluatorLimits: the planner's Options.Evaluator limits are the
 // ones the catalog and the session's temporary tables run under.
 func TestEvaluatorLimits(t *testing.T) {
-	m, err := cubes.LoadDir("../testdata/oracle/model")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wh, err := warehouse.Open(context.Background(), "duckdb::memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { wh.Close() })
-	h, err := NewHandler(m, wh, zerolog.Nop(), Options{Evaluator: catalog.Limits{Rows: 5000, ValueBytes: 4096, TempBytes: 256 << 10}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps, err := h.NewSession(context.Background(), pgwire.SessionInfo{User: "cg_test", Database: "db"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := ps.(*Session)
+	s, _ := newTestSession(t, "../testdata/oracle/model", Options{Evaluator: catalog.Limits{Rows: 5000, ValueBytes: 4096, TempBytes: 256 << 10}}, nil)
 	run := func(sql string) error {
 		t.Helper()
 		p, err := bind(t, s, sql)

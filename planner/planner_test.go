@@ -16,7 +16,15 @@ import (
 
 func testSession(t testing.TB) *Session {
 	t.Helper()
-	m, err := cubes.LoadDir("../testdata/oracle/model")
+	s, _ := newTestSession(t, "../testdata/oracle/model", Options{}, nil)
+	return s
+}
+
+// newTestSession is a session over the model in dir on an empty
+// in-memory DuckDB, with opts and principal.
+func newTestSession(t testing.TB, dir string, opts Options, principal any) (*Session, *cubes.Model) {
+	t.Helper()
+	m, err := cubes.LoadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,15 +33,15 @@ func testSession(t testing.TB) *Session {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { wh.Close() })
-	h, err := NewHandler(m, wh, zerolog.Nop(), Options{})
+	h, err := NewHandler(m, wh, zerolog.Nop(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := h.NewSession(context.Background(), pgwire.SessionInfo{User: "cg_test", Database: "db"})
+	s, err := h.NewSession(context.Background(), pgwire.SessionInfo{User: "cg_test", Database: "db", Principal: principal})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.(*Session)
+	return s.(*Session), m
 }
 
 func bind(t testing.TB, s *Session, sql string) (pgwire.Portal, error) {

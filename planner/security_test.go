@@ -7,36 +7,15 @@ import (
 	"testing"
 
 	pg_query "github.com/pganalyze/pg_query_go/v5"
-	"github.com/rs/zerolog"
 
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cubes"
-	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
-	"github.com/cubegate/cubegate/warehouse"
 )
 
 func viewPolicySession(t *testing.T, sec auth.SecurityContext) (*Session, *cubes.Model) {
 	t.Helper()
-	m, err := cubes.LoadDir("../testdata/viewpolicy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wh, err := warehouse.Open(context.Background(), "duckdb::memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { wh.Close() })
-	h, err := NewHandler(m, wh, zerolog.Nop(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := h.NewSession(context.Background(), pgwire.SessionInfo{User: "cg_test", Database: "db",
-		Principal: auth.Principal{TenantID: auth.DefaultTenant, Database: "db", Security: sec}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s.(*Session), m
+	return newTestSession(t, "../testdata/viewpolicy", Options{}, auth.Principal{TenantID: auth.DefaultTenant, Database: "db", Security: sec})
 }
 
 func explainText(t *testing.T, s *Session, sql string) (string, error) {

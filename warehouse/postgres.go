@@ -17,7 +17,7 @@ type Postgres struct {
 func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("postgres warehouse %s: %w", redact(dsn), err)
+		return nil, fmt.Errorf("postgres warehouse %s: %w", Redact(dsn), err)
 	}
 	if cfg.ConnConfig.RuntimeParams == nil {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
@@ -25,11 +25,11 @@ func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
 	cfg.ConnConfig.RuntimeParams["application_name"] = "cubegate"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres warehouse %s: %w", redact(dsn), err)
+		return nil, fmt.Errorf("postgres warehouse %s: %w", Redact(dsn), err)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("postgres warehouse %s: %w", redact(dsn), err)
+		return nil, fmt.Errorf("postgres warehouse %s: %w", Redact(dsn), err)
 	}
 	return &Postgres{pool: pool}, nil
 }

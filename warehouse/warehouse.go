@@ -64,11 +64,12 @@ func Open(ctx context.Context, dsn string) (Warehouse, error) {
 	case dsn == "":
 		return nil, fmt.Errorf("warehouse.dsn is not set")
 	}
-	return nil, fmt.Errorf("warehouse.dsn: unknown scheme in %q (want duckdb:///file.duckdb, duckdb::memory: or postgres://…)", redact(dsn))
+	return nil, fmt.Errorf("warehouse.dsn: unknown scheme in %q (want duckdb:///file.duckdb, duckdb::memory: or postgres://…)", Redact(dsn))
 }
 
-// redact hides a password in a DSN for messages and logs.
-func redact(dsn string) string {
+// Redact hides a password in a DSN (a warehouse's or a state store's)
+// for messages and logs.
+func Redact(dsn string) string {
 	scheme, rest, ok := strings.Cut(dsn, "://")
 	if !ok {
 		return dsn

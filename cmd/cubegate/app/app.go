@@ -105,11 +105,11 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 	}
 	g.store, err = auth.OpenStore(ctx, cfg.State.DSN)
 	if err != nil {
-		return &SettingError{Key: "state.dsn", Value: redactDSN(cfg.State.DSN), Err: err}
+		return &SettingError{Key: "state.dsn", Value: warehouse.Redact(cfg.State.DSN), Err: err}
 	}
 	g.Auth, err = auth.NewService(ctx, g.store)
 	if err != nil {
-		return &SettingError{Key: "state.dsn", Value: redactDSN(cfg.State.DSN), Err: err}
+		return &SettingError{Key: "state.dsn", Value: warehouse.Redact(cfg.State.DSN), Err: err}
 	}
 	g.Keys = auth.NewKeyService(g.store, cfg.APIKeys.Limit)
 	g.Audit = auth.NewAudit(g.store)
@@ -129,7 +129,7 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 	// get 57P03, REST 503) and keeps trying in the background.
 	if err := g.connectWarehouse(ctx); err != nil {
 		if !unreachable(err) {
-			return &SettingError{Key: "warehouse.dsn", Value: redactDSN(cfg.Warehouse.DSN), Err: err}
+			return &SettingError{Key: "warehouse.dsn", Value: warehouse.Redact(cfg.Warehouse.DSN), Err: err}
 		}
 		g.log.Warn().Err(err).Msg("the warehouse does not answer yet; PENDING until it does")
 		g.retryWarehouse()

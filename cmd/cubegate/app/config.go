@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cubegate/cubegate/planner/catalog"
+	"github.com/cubegate/cubegate/warehouse"
 )
 
 // Version is cubegate's version, set at build time with -ldflags.
@@ -370,7 +371,7 @@ func checkWarehouseDSN(key, dsn string) error {
 		}
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 	default:
-		return settingErr(key, redactDSN(dsn), "unknown scheme (want duckdb:///path/file.duckdb, duckdb::memory: or postgres://…)")
+		return settingErr(key, warehouse.Redact(dsn), "unknown scheme (want duckdb:///path/file.duckdb, duckdb::memory: or postgres://…)")
 	}
 	return nil
 }
@@ -380,23 +381,9 @@ func checkStateDSN(dsn string) error {
 	case dsn == "sqlite::memory:", strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 	case strings.HasPrefix(dsn, "sqlite://") && len(dsn) > len("sqlite://"):
 	default:
-		return settingErr("state.dsn", redactDSN(dsn), "want sqlite://PATH, sqlite::memory: or postgres://…")
+		return settingErr("state.dsn", warehouse.Redact(dsn), "want sqlite://PATH, sqlite::memory: or postgres://…")
 	}
 	return nil
-}
-
-// redactDSN hides a password in a DSN.
-func redactDSN(dsn string) string {
-	scheme, rest, ok := strings.Cut(dsn, "://")
-	if !ok {
-		return dsn
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return dsn
-	}
-	user, _, _ := strings.Cut(rest[:at], ":")
-	return scheme + "://" + user + ":***" + rest[at:]
 }
 
 // Defaults are the values of keys nobody set.
