@@ -33,11 +33,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return st.annotate(root.ExecuteContext(ctx))
 }
 
-func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
-	root, _ := newRootState(ctx, stdout, stderr)
-	return root
-}
-
 // newRootState returns the command tree and where the configuration it
 // loads came from (for error messages).
 func newRootState(ctx context.Context, stdout, stderr io.Writer) (*cobra.Command, *loaded) {
