@@ -8,7 +8,8 @@ import (
 	"github.com/cubegate/cubegate/planner/catalog"
 )
 
-// maxNesting bounds how deeply a statement's expressions may nest.
+// maxNesting bounds the chains of left-associative nodes a statement's
+// tree may hold (see checkNesting).
 // libpg_query builds a chain of left-associative operators (1 || 1 || …,
 // x::int::int…) without limit and then walks it recursively in C: about
 // 22,000 levels overflow a thread's stack and kill the process, which no
@@ -76,39 +77,69 @@ func checkTargets(sel *pg_query.SelectStmt) error {
 	return checkTargets(sel.GetRarg())
 }
 
-// checkNesting estimates, from the statement's tokens, how deep its
-// parse tree can be: one level per open parenthesis or bracket, plus one
-// per operator, cast, join or set operation in a run between list
-// separators (commas, AND, OR, WHEN/THEN/ELSE: their lists are flat in
-// the tree). It over-estimates, never under-estimates, the depth of
-// left-associative chains.
+// checkNesting bounds, from the statement's tokens, how deep a chain of
+// left-associative nodes its parse tree can hold. Such chains — operators
+// (1 || 1 || …), casts, joins, set operations — are built without using
+// the parser's stack, so nothing but this bounds them; everything that
+// nests through brackets, CASE or prefix operators uses the parser's
+// stack and is refused by the parser itself past 10,000 levels (42601),
+// below what the tree walks can take. Per bracket level (parentheses,
+// brackets, CASE … END), it counts the operators of the current item of
+// a flat list (items end at commas; operators also at AND, OR, WHEN, THEN
+// and ELSE, whose lists are flat in the tree, while joins and set
+// operations go on across them); a closed level's deepest item carries
+// into the item that contains it. The sum over the open levels
+// over-estimates, never under-estimates, the chain units on the current
+// path.
 func checkNesting(sql string) error {
 	res, err := pg_query.Scan(sql)
 	if err != nil {
 		return syntaxError(err)
 	}
-	counts := []int{0} // operators in the current run, per open parenthesis
-	depth := 0         // len(counts)-1 + the sum of counts
+	type level struct {
+		open  pg_query.Token // what opened it (0: the statement)
+		expr  int            // operators in the current item
+		rel   int            // joins and set operations in the current item
+		child int            // the deepest level closed inside the current item
+		max   int            // the deepest item so far
+	}
+	item := func(l *level) int { return l.expr + l.rel + l.child }
+	stack := []level{{}}
+	sum := 0 // item() summed over the stack
 	for _, t := range res.GetTokens() {
+		top := &stack[len(stack)-1]
+		before := item(top)
 		switch tok := t.GetToken(); {
-		case tok == pg_query.Token_ASCII_40 || tok == pg_query.Token_ASCII_91: // ( [
-			counts = append(counts, 0)
-			depth++
-		case tok == pg_query.Token_ASCII_41 || tok == pg_query.Token_ASCII_93: // ) ]
-			if len(counts) > 1 {
-				depth -= counts[len(counts)-1] + 1
-				counts = counts[:len(counts)-1]
-			}
-		case listSeparator(tok):
-			depth -= counts[len(counts)-1]
-			counts[len(counts)-1] = 0
+		case tok == pg_query.Token_ASCII_40 || tok == pg_query.Token_ASCII_91 || tok == pg_query.Token_CASE: // ( [ CASE
+			stack = append(stack, level{open: tok})
+			continue
+		case closes(tok, top.open) && len(stack) > 1:
+			d := max(top.max, before)
+			stack = stack[:len(stack)-1]
+			sum -= before
+			parent := &stack[len(stack)-1]
+			was := item(parent)
+			parent.child = max(parent.child, d)
+			sum += item(parent) - was
+		case tok == pg_query.Token_ASCII_44 || tok == pg_query.Token_ASCII_59: // , ;
+			top.max = max(top.max, before)
+			top.expr, top.rel, top.child = 0, 0, 0
+			sum -= before
+		case tok == pg_query.Token_AND || tok == pg_query.Token_OR || tok == pg_query.Token_WHEN ||
+			tok == pg_query.Token_THEN || tok == pg_query.Token_ELSE:
+			top.max = max(top.max, before)
+			top.expr, top.child = 0, 0
+			sum += item(top) - before
+		case tok == pg_query.Token_JOIN || tok == pg_query.Token_UNION || tok == pg_query.Token_INTERSECT || tok == pg_query.Token_EXCEPT:
+			top.rel++
+			sum++
 		case chainOperator(tok):
-			counts[len(counts)-1]++
-			depth++
+			top.expr++
+			sum++
 		}
-		if depth > maxNesting {
+		if sum > maxNesting {
 			return pgerr.New(pgerrcode.StatementTooComplex, "stack depth limit exceeded").
-				WithDetail("The statement nests expressions or parentheses more than %d levels deep.", maxNesting).
+				WithDetail("The statement chains more than %d operators, casts, joins or set operations into one expression.", maxNesting).
 				WithHint("Write long chains of operators as lists (IN (…), concat(…), AND/OR), or split the statement.").
 				At(t.GetStart() + 1)
 		}
@@ -116,13 +147,15 @@ func checkNesting(sql string) error {
 	return nil
 }
 
-// listSeparator is a token between the items of a list the parse tree
-// keeps flat.
-func listSeparator(tok pg_query.Token) bool {
+// closes tells whether tok closes a level opened by open.
+func closes(tok, open pg_query.Token) bool {
 	switch tok {
-	case pg_query.Token_ASCII_44, pg_query.Token_ASCII_59, // , ;
-		pg_query.Token_AND, pg_query.Token_OR, pg_query.Token_WHEN, pg_query.Token_THEN, pg_query.Token_ELSE:
-		return true
+	case pg_query.Token_ASCII_41: // )
+		return open == pg_query.Token_ASCII_40
+	case pg_query.Token_ASCII_93: // ]
+		return open == pg_query.Token_ASCII_91
+	case pg_query.Token_END_P:
+		return open == pg_query.Token_CASE
 	}
 	return false
 }
@@ -135,8 +168,7 @@ func chainOperator(tok pg_query.Token) bool {
 	case pg_query.Token_Op, pg_query.Token_TYPECAST, pg_query.Token_LESS_EQUALS, pg_query.Token_GREATER_EQUALS,
 		pg_query.Token_NOT_EQUALS, pg_query.Token_IS, pg_query.Token_ISNULL, pg_query.Token_NOTNULL,
 		pg_query.Token_LIKE, pg_query.Token_ILIKE, pg_query.Token_SIMILAR, pg_query.Token_BETWEEN,
-		pg_query.Token_IN_P, pg_query.Token_COLLATE, pg_query.Token_AT, pg_query.Token_NOT,
-		pg_query.Token_UNION, pg_query.Token_INTERSECT, pg_query.Token_EXCEPT, pg_query.Token_JOIN:
+		pg_query.Token_IN_P, pg_query.Token_COLLATE, pg_query.Token_AT, pg_query.Token_NOT, pg_query.Token_OPERATOR:
 		return true
 	case '+', '-', '*', '/', '%', '^', '<', '>', '=':
 		return true

@@ -8,29 +8,42 @@ import (
 	"github.com/cubegate/cubegate/planner/catalog"
 )
 
-// TestParseNesting: statements nested deeper than the parser can walk
-// are refused with 54001 before libpg_query sees them (past ~22,000
-// levels it overflowed its stack and killed the process); long flat
-// statements — IN lists, AND/OR chains, many columns — parse.
+// TestParseNesting: chains of left-associative nodes (operators, casts,
+// joins, set operations) past what libpg_query's tree walks take (~22,000
+// levels overflowed its stack and killed the process) are refused with
+// 54001 before it sees them, however they are interleaved with brackets,
+// CASE or AND; nesting through the parser's own stack (parentheses,
+// ARRAY[, subqueries, CASE) is refused by the parser (42601);
+// long flat statements — IN lists, AND/OR chains, CASE lists, many
+// columns — parse.
 func TestParseNesting(t *testing.T) {
-	deep := []string{
-		"SELECT 1" + strings.Repeat(" || 1", 100000),
-		"SELECT 1" + strings.Repeat("::int", 100000),
-		"SELECT 1" + strings.Repeat(" + 1", 30000),
-		"SELECT " + strings.Repeat("(", 100000) + "1" + strings.Repeat(")", 100000),
-		"SELECT " + strings.Repeat("- ", 50000) + "1",
-		"SELECT " + strings.Repeat("NOT ", 50000) + "true",
-		"SELECT " + strings.Repeat("ARRAY[", 20000) + "1" + strings.Repeat("]", 20000),
-		"SELECT " + strings.Repeat("(SELECT ", 20000) + "1" + strings.Repeat(")", 20000),
-		"SELECT 'a'" + strings.Repeat(" COLLATE \"C\"", 30000),
-		"SELECT now()" + strings.Repeat("::timestamp with time zone", 30000),
-		"SELECT 1" + strings.Repeat(" UNION SELECT 1", 30000),
-		"SELECT 1 FROM t" + strings.Repeat(" JOIN t ON true", 30000),
+	deep := []struct{ sql, code string }{
+		{"SELECT 1" + strings.Repeat(" || 1", 100000), "54001"},
+		{"SELECT 1" + strings.Repeat("::int", 100000), "54001"},
+		{"SELECT 1" + strings.Repeat(" + 1", 30000), "54001"},
+		{"SELECT 'a'" + strings.Repeat(" COLLATE \"C\"", 30000), "54001"},
+		{"SELECT now()" + strings.Repeat("::timestamp with time zone", 30000), "54001"},
+		{"SELECT 1" + strings.Repeat(" UNION SELECT 1", 30000), "54001"},
+		{"SELECT 1 FROM t" + strings.Repeat(" JOIN t ON true", 30000), "54001"},
+		// Interleaved with what ends a list item, or inside brackets.
+		{"SELECT 1" + strings.Repeat("+CASE WHEN true THEN 1 END", 30000), "54001"},
+		{"SELECT 1 FROM t" + strings.Repeat(" JOIN t ON true AND true", 30000), "54001"},
+		{"SELECT 1" + strings.Repeat(" UNION SELECT 1 WHERE true AND true", 30000), "54001"},
+		{"SELECT " + strings.Repeat("(", 10) + strings.Repeat("(1"+strings.Repeat(" + 1", 3000)+")", 1) +
+			strings.Repeat(strings.Repeat(" + 1", 3000)+")", 10), "54001"},
+		{"SELECT 1" + strings.Repeat(" OPERATOR(pg_catalog.+) 1", 30000), "54001"},
+		// The parser's own stack.
+		{"SELECT " + strings.Repeat("(", 100000) + "1" + strings.Repeat(")", 100000), "42601"},
+		{"SELECT " + strings.Repeat("- ", 50000) + "1", "54001"}, // prefix operators count as operators
+		{"SELECT " + strings.Repeat("NOT ", 50000) + "true", "54001"},
+		{"SELECT " + strings.Repeat("ARRAY[", 20000) + "1" + strings.Repeat("]", 20000), "42601"},
+		{"SELECT " + strings.Repeat("(SELECT ", 20000) + "1" + strings.Repeat(")", 20000), "42601"},
+		{"SELECT " + strings.Repeat("CASE WHEN true THEN ", 20000) + "1" + strings.Repeat(" END", 20000), "42601"},
 	}
-	for _, sql := range deep {
-		_, err := parse(sql, nil)
-		if pgerr.Code(err) != "54001" {
-			t.Errorf("%.40s… (%d bytes): %v, want 54001", sql, len(sql), err)
+	for _, c := range deep {
+		_, err := parse(c.sql, nil)
+		if pgerr.Code(err) != c.code {
+			t.Errorf("%.40s… (%d bytes): %v, want %s", c.sql, len(c.sql), err, c.code)
 		}
 	}
 	flat := []string{
@@ -41,6 +54,9 @@ func TestParseNesting(t *testing.T) {
 		"SELECT CASE" + strings.Repeat(" WHEN x = 1 THEN 2", 20000) + " END",
 		"SELECT 1 " + strings.Repeat("+ 1 ", 3000),
 		"SELECT x" + strings.Repeat("[1]", 50000) + " FROM t", // one flat list of subscripts
+		"SELECT " + strings.Repeat("(", 5000) + "1" + strings.Repeat(")", 5000),
+		"SELECT 1" + strings.Repeat(" + (1 + 1)", 3000),
+		"SELECT 1 FROM t" + strings.Repeat(" JOIN t ON true", 3000),
 	}
 	if _, err := parse("SELECT "+strings.Repeat("1, ", 100000)+"1", nil); pgerr.Code(err) != "54011" {
 		t.Errorf("100,001 columns: %v, want 54011", err)
