@@ -119,6 +119,17 @@ func (x *executor) convert(v any, from, to uint32) (any, error) {
 		case []any:
 			vals = a
 		case string:
+			// An array costs its elements' slots, three times over while it
+			// is built: charged before it is.
+			n := int64(strings.Count(a, ",") + 1)
+			if to == tInt2Vector || to == tOIDVector {
+				n = int64(len(a)/2 + 1)
+			}
+			if x.b != nil {
+				if err := x.b.value(mulSize(n, 3*slotBytes)); err != nil {
+					return nil, err
+				}
+			}
 			if to == tInt2Vector || to == tOIDVector {
 				for _, f := range strings.Fields(a) {
 					vals = append(vals, f)

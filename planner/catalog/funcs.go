@@ -256,15 +256,19 @@ func init() {
 			}
 			return nil, nil
 		}},
-		"string_to_array": {ret: ret(tTextArr), min: 2, max: 3, strict: true, call: func(x *executor, a []any, t []uint32) (any, error) {
-			s, sep := x.text(a[0], t[0]), x.text(a[1], t[1])
-			if err := x.b.fits(mulSize(int64(strings.Count(s, sep)+1), 2*slotBytes)); err != nil {
-				return nil, err
+		"string_to_array": {ret: ret(tTextArr), min: 2, max: 3, call: func(x *executor, a []any, t []uint32) (any, error) {
+			if a[0] == nil {
+				return nil, nil
 			}
-			parts := strings.Split(s, sep)
-			out := make([]any, len(parts))
-			for i, p := range parts {
-				out[i] = p
+			out, err := splitString(x, x.text(a[0], t[0]), a[1])
+			if err != nil || len(a) < 3 || a[2] == nil {
+				return out, err
+			}
+			null := x.text(a[2], t[2]) // pieces equal to it are NULL
+			for i, p := range out {
+				if p == null {
+					out[i] = nil
+				}
 			}
 			return out, nil
 		}},

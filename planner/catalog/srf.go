@@ -3,6 +3,7 @@ package catalog
 import (
 	"math"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgerrcode"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
@@ -143,19 +144,30 @@ func (x *executor) compileSRF(fc *pg_query.FuncCall, name string, sc *scope) (*s
 			return nil, err
 		}
 		return single(tText, func(v []any) ([]any, error) {
-			if v[0] == nil || v[1] == nil {
+			if v[0] == nil || (v[1] == nil && name != "string_to_table") {
 				return nil, nil
 			}
+			s := toText(v[0])
 			var parts []string
 			if name == "string_to_table" {
-				parts = strings.Split(toText(v[0]), toText(v[1]))
-			} else {
-				re, err := x.regexp(toText(v[1]), false)
+				parts, err := splitString(x, s, v[1])
 				if err != nil {
 					return nil, err
 				}
-				parts = re.Split(toText(v[0]), -1)
+				return parts, nil
 			}
+			re, err := x.regexp(toText(v[1]), false)
+			if err != nil {
+				return nil, err
+			}
+			// At most one piece per byte and one more: counted (within
+			// the rows the statement may still make) before they are cut.
+			if left := x.b.rowsLeft(1); int64(len(s))+1 > left {
+				if int64(len(re.FindAllStringIndex(s, int(left)))+1) > left {
+					return nil, x.b.tooManyRows()
+				}
+			}
+			parts = re.Split(s, -1)
 			out := make([]any, len(parts))
 			for i, p := range parts {
 				out[i] = p
@@ -195,6 +207,42 @@ func (x *executor) compileSRF(fc *pg_query.FuncCall, name string, sc *scope) (*s
 		return &source{cols: cols, run: func(*env) ([][]any, error) { return x.cat.rowsOf(x, rel) }}, nil
 	}
 	return nil, unsupported(nil, "function %s is not supported", name)
+}
+
+// splitString is string_to_table's and string_to_array's split, as
+// PostgreSQL's: an empty delimiter keeps the string whole, a NULL one
+// splits it into characters; the pieces are counted against the
+// statement's rows before they are cut.
+func splitString(x *executor, s string, sep any) ([]any, error) {
+	if s == "" {
+		return []any{}, nil
+	}
+	var n int
+	switch {
+	case sep == nil:
+		n = utf8.RuneCountInString(s)
+	case toText(sep) == "":
+		return []any{s}, nil
+	default:
+		n = strings.Count(s, toText(sep)) + 1
+	}
+	if int64(n) > x.b.rowsLeft(1) {
+		return nil, x.b.tooManyRows()
+	}
+	if err := x.b.value(mulSize(int64(n), slotBytes)); err != nil {
+		return nil, err
+	}
+	out := make([]any, 0, n)
+	if sep == nil {
+		for _, r := range s {
+			out = append(out, string(r))
+		}
+		return out, nil
+	}
+	for _, p := range strings.Split(s, toText(sep)) {
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // compileRangeFunction compiles a function in FROM.
