@@ -92,7 +92,7 @@ var integerArgument = map[string]int{"lag": 1, "lead": 1, "nth_value": 1, "ntile
 
 // grows are the functions whose result can be far larger than their
 // arguments.
-var grows = map[string]bool{"repeat": true, "lpad": true, "rpad": true}
+var grows = map[string]bool{"repeat": true, "lpad": true, "rpad": true, "replace": true, "regexp_replace": true}
 
 // maxEmbeddedValue bounds the values those functions build in the
 // embedded DuckDB: it shares the gateway's process and evaluates 2,048
@@ -101,9 +101,12 @@ var grows = map[string]bool{"repeat": true, "lpad": true, "rpad": true}
 // 128 MiB a thread.
 const maxEmbeddedValue = 64 << 10
 
-// boundedLength renders repeat/lpad/rpad for the embedded DuckDB with
-// their length checked: a value past maxEmbeddedValue fails the
-// statement (22023) instead of being built.
+// boundedLength renders repeat/lpad/rpad/replace/regexp_replace for the
+// embedded DuckDB with a bound on what they build checked first: past
+// maxEmbeddedValue the statement fails (22023) instead. The bound is the
+// size asked (lpad/rpad), the copies (repeat), or the most replacements
+// the text allows (replace: one per occurrence of the searched text;
+// regexp_replace: one per position).
 func (p *pushdown) boundedLength(name string, args []*pg_query.Node, sc *pdScope) (string, error) {
 	parts := make([]string, len(args))
 	for i, a := range args {
@@ -113,12 +116,19 @@ func (p *pushdown) boundedLength(name string, args []*pg_query.Node, sc *pdScope
 		}
 		parts[i] = s
 	}
-	size := "CAST(" + parts[1] + " AS BIGINT)"
-	if name == "repeat" {
-		size = "CAST(length(" + parts[0] + ") AS BIGINT) * " + size
+	long := func(s string) string { return "CAST(length(" + s + ") AS BIGINT)" }
+	limit := strconv.Itoa(maxEmbeddedValue)
+	guarded, size := 1, "CAST("+parts[1]+" AS BIGINT)"
+	switch name {
+	case "repeat":
+		size = long(parts[0]) + " * " + size
+	case "replace":
+		guarded, size = 2, long(parts[0])+" * "+long(parts[2])+" / greatest("+long(parts[1])+", 1)"
+	case "regexp_replace":
+		guarded, size = 2, "("+long(parts[0])+" + 1) * "+long(parts[2])
 	}
-	parts[1] = "CASE WHEN " + size + " > " + strconv.Itoa(maxEmbeddedValue) +
-		" THEN error('requested length too large: values built by " + name + "() are limited to 64 KiB on the embedded warehouse') ELSE " + parts[1] + " END"
+	parts[guarded] = "CASE WHEN " + size + " > " + limit +
+		" THEN error('requested length too large: values built by " + name + "() are limited to 64 KiB on the embedded warehouse') ELSE " + parts[guarded] + " END"
 	return strings.Join(parts, ", "), nil
 }
 
@@ -434,7 +444,7 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 		b.WriteString("DISTINCT ")
 	}
 	s, err := p.exprList(args, sc)
-	if grows[name] && !p.postgres() && err == nil && len(args) >= 2 {
+	if grows[name] && !p.postgres() && err == nil && len(args) >= 2 && (len(args) >= 3 || !strings.Contains(name, "replace")) {
 		s, err = p.boundedLength(name, args, sc)
 	}
 	if i, ok := integerArgument[name]; ok && err == nil && i < len(args) {

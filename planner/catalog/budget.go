@@ -139,6 +139,9 @@ type LimitedSession interface {
 const (
 	rowHeader = 112
 	slotBytes = 24
+	// compiledExprBytes is what compiling one expression keeps (its
+	// closure, the expr and, for a constant, its value).
+	compiledExprBytes = 160
 )
 
 // budget is one statement's account of its limits.

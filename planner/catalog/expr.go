@@ -30,6 +30,13 @@ func (x *executor) compileBool(n *pg_query.Node, sc *scope, clause string) (*exp
 }
 
 func (x *executor) compileExprs(ns []*pg_query.Node, sc *scope) ([]*expr, error) {
+	// A compiled expression costs its closures: an IN list of a million
+	// values is charged as the rows it resembles.
+	if x.b != nil {
+		if err := x.b.alloc(int64(len(ns)) * compiledExprBytes); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]*expr, len(ns))
 	for i, n := range ns {
 		e, err := x.compileExpr(n, sc)
