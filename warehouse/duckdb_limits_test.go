@@ -56,3 +56,22 @@ func TestDuckDBMemoryLimit(t *testing.T) {
 		t.Fatalf("after: %v", err)
 	}
 }
+
+// TestRedact: no form of DSN shows its password.
+func TestRedact(t *testing.T) {
+	for dsn, want := range map[string]string{
+		"postgres://u:s3cret@db.internal:5432/x":          "postgres://u:***@db.internal:5432/x",
+		"postgres://db.internal/x?user=u&password=s3cret": "postgres://db.internal/x?password=***&user=u",
+		"postgresql://u:s3cret@db/x?password=other&a=b":   "postgresql://u:***@db/x?a=b&password=***",
+		"host=db user=u password=s3cret dbname=x":         "host=db user=u password=*** dbname=x",
+		"host=db password = 's3 cret' dbname=x":           "host=db password = *** dbname=x",
+		"duckdb:///var/lib/cubegate/warehouse.duckdb":     "duckdb:///var/lib/cubegate/warehouse.duckdb",
+		"sqlite://./state.db":                             "sqlite://./state.db",
+		"postgres://u@db/x":                               "postgres://u@db/x",
+	} {
+		got := Redact(dsn)
+		if got != want || strings.Contains(got, "s3") || strings.Contains(got, "other") {
+			t.Errorf("Redact(%q) = %q, want %q", dsn, got, want)
+		}
+	}
+}

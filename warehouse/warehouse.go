@@ -7,6 +7,8 @@ package warehouse
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -67,17 +69,23 @@ func Open(ctx context.Context, dsn string) (Warehouse, error) {
 	return nil, fmt.Errorf("warehouse.dsn: unknown scheme in %q (want duckdb:///file.duckdb, duckdb::memory: or postgres://…)", Redact(dsn))
 }
 
-// Redact hides a password in a DSN (a warehouse's or a state store's)
-// for messages and logs.
+// Redact hides the password of a DSN (a warehouse's or a state store's)
+// for messages and logs: in the user part of a URL, in its password=
+// query parameter, or in a key=value connection string.
 func Redact(dsn string) string {
-	scheme, rest, ok := strings.Cut(dsn, "://")
-	if !ok {
-		return dsn
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" && u.Opaque == "" {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "***")
+		}
+		q := u.Query()
+		if q.Has("password") {
+			q.Set("password", "***")
+			u.RawQuery = q.Encode()
+		}
+		return strings.Replace(u.String(), "%2A%2A%2A", "***", -1)
 	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return dsn
-	}
-	user, _, _ := strings.Cut(rest[:at], ":")
-	return scheme + "://" + user + ":***" + rest[at:]
+	return keyValuePassword.ReplaceAllString(dsn, "${1}***")
 }
+
+// keyValuePassword is the password of a key=value connection string.
+var keyValuePassword = regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|\S+)`)

@@ -378,6 +378,15 @@ func (s *loggedSession) failed(sql string, params []*string, err error) {
 		// The statement's literals are unknown: quote nothing of it.
 		msg = quoted.ReplaceAllString(msg, `"…"`)
 	}
+	// A value may reach the message decoded ($$…$$, E'…', 'it''s') or
+	// computed (upper('x')): a quoted part of it that is not a name of
+	// the normalized statement (which holds no value) is blanked.
+	msg = quotedSpan.ReplaceAllStringFunc(msg, func(q string) string {
+		if inner := q[1 : len(q)-1]; inner != "" && inner != "…" && !strings.Contains(norm, inner) {
+			return q[:1] + "…" + q[len(q)-1:]
+		}
+		return q
+	})
 	ev := s.g.log.Info()
 	if strings.HasPrefix(pe.Code, "XX") || strings.HasPrefix(pe.Code, "58") {
 		ev = s.g.log.Error()
@@ -472,8 +481,12 @@ type loggedCopyPortal struct {
 
 func (p loggedCopyPortal) CopyOut() (pgwire.CopyFormat, []pgwire.Column) { return p.cp.CopyOut() }
 
-// quoted matches a double-quoted part of an error message.
-var quoted = regexp.MustCompile(`"[^"]*"`)
+// quoted matches a double-quoted part of an error message; quotedSpan a
+// double- or single-quoted one.
+var (
+	quoted     = regexp.MustCompile(`"[^"]*"`)
+	quotedSpan = regexp.MustCompile(`"[^"]*"|'[^']*'`)
+)
 
 // isLiteral tells the scanner's literal tokens.
 func isLiteral(t pg_query.Token) bool {

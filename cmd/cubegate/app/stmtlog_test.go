@@ -112,6 +112,11 @@ func TestFailedStatementsLogged(t *testing.T) {
 		{"SELECT status FROM no_such_cube WHERE status = 'hunter2-table' AND 42424242 > 1", "42P01"},
 		{"SELECT CAST('hunter2-cast' AS integer)", "22P02"},
 		{"SELECT 'unterminated hunter2-open", "42601"},
+		// Values that reach the message decoded or computed.
+		{"SELECT $$hunter2-dollar$$::int", "22P02"},
+		{"SELECT E'hunter2-escaped'::int", "22P02"},
+		{"SELECT 'hunter2''s-doubled'::int", "22P02"},
+		{"SELECT upper('hunter2-computed')::int", "22P02"},
 	}
 	for _, q := range simple {
 		_, err := conn.PgConn().Exec(ctx, q.sql).ReadAll()
@@ -173,7 +178,8 @@ func TestFailedStatementsLogged(t *testing.T) {
 		"SELECT status FROM no_such_cube WHERE status = $1 AND $2 > $3": 2,
 		"SELECT CAST($1 AS integer)":                                    3,
 		"SELECT …":                                                      4,
-		"SELECT CAST($1::text AS integer)":                              5,
+		"SELECT upper($1)::int":                                         8,
+		"SELECT CAST($1::text AS integer)":                              9,
 	} {
 		if failed[i]["statement"] != want {
 			t.Errorf("statement %d logged as %q, want %q", i, failed[i]["statement"], want)
