@@ -372,6 +372,13 @@ func (ks *KeyService) update(ctx context.Context, tenant, id string, in KeyInput
 	if in.KeyType != nil && *in.KeyType != k.KeyType {
 		return k, keyErr("API_KEY_USER_INVALID", 400, "key_type cannot change")
 	}
+	if actor != nil {
+		// A key wider than the actor is not the actor's to change, even
+		// to narrow it (narrowing a wider key is taking it over).
+		if err := Ceiling(*actor, KeyGrant(k)); err != nil {
+			return k, err
+		}
+	}
 	if err := ks.apply(&k, in); err != nil {
 		return k, err
 	}
@@ -399,6 +406,19 @@ func (ks *KeyService) update(ctx context.Context, tenant, id string, in KeyInput
 }
 
 // Revoke ends a key: the next request with it is refused.
+// RevokeAs revokes a key of actor's tenant on its behalf: only a key
+// within the actor's ceiling (a restricted key cannot lock out an admin).
+func (ks *KeyService) RevokeAs(ctx context.Context, actor Actor, id string) (APIKey, error) {
+	k, err := ks.Get(ctx, actor.TenantID, id)
+	if err != nil {
+		return k, err
+	}
+	if err := Ceiling(actor, KeyGrant(k)); err != nil {
+		return k, err
+	}
+	return ks.Revoke(ctx, actor.TenantID, id)
+}
+
 func (ks *KeyService) Revoke(ctx context.Context, tenant, id string) (APIKey, error) {
 	k, err := ks.Get(ctx, tenant, id)
 	if err != nil {

@@ -200,7 +200,25 @@ func (s *Service) UpdateCredentialAs(ctx context.Context, actor Actor, id string
 	if err != nil {
 		return c, err
 	}
+	// A credential wider than the actor is not the actor's to change,
+	// even to narrow it (then to rotate it and log in as it).
+	if err := Ceiling(actor, CredentialGrant(c)); err != nil {
+		return c, err
+	}
 	return s.updateCredential(ctx, c, in, &actor)
+}
+
+// DeleteCredentialAs deletes a credential of actor's tenant on its
+// behalf: only one within the actor's ceiling.
+func (s *Service) DeleteCredentialAs(ctx context.Context, actor Actor, id string) error {
+	c, err := s.credentialOf(ctx, actor, id)
+	if err != nil {
+		return err
+	}
+	if err := Ceiling(actor, CredentialGrant(c)); err != nil {
+		return err
+	}
+	return s.DeleteCredential(ctx, c.ID)
 }
 
 // RotatePasswordAs gives a credential of actor's tenant a new password on

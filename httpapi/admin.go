@@ -218,7 +218,7 @@ func (a *Admin) register(mux *http.ServeMux) {
 		envelope(w, r, http.StatusOK, got)
 	}))
 	mux.HandleFunc("DELETE /admin/v1/api_keys/{id}", a.withKey("keys:write", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
-		got, err := a.Keys.Revoke(r.Context(), k.TenantID, r.PathValue("id"))
+		got, err := a.Keys.RevokeAs(r.Context(), auth.KeyActor(k), r.PathValue("id"))
 		if err != nil {
 			fail(w, r, err)
 			return
@@ -399,7 +399,7 @@ func (a *Admin) register(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /admin/v1/credentials/{id}", a.withKey("credentials:write", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		c, err := credential(r, k)
 		if err == nil {
-			if err = a.Credentials.DeleteCredential(r.Context(), c.ID); err == nil {
+			if err = a.Credentials.DeleteCredentialAs(r.Context(), auth.KeyActor(k), c.ID); err == nil {
 				envelope(w, r, http.StatusOK, map[string]any{"deleted": c.ID})
 				return
 			}

@@ -393,8 +393,15 @@ func TestSecurityContextCeiling(t *testing.T) {
 	f.expect("PATCH", "/admin/v1/api_keys/"+open.ID, fk, map[string]any{"description": "x"}, 403, auth.CodeSecurityEscalation)
 	f.expect("PATCH", "/admin/v1/credentials/"+openCred.ID, fk, map[string]any{"label": "x"}, 403, auth.CodeSecurityEscalation)
 	f.expect("POST", "/admin/v1/credentials/"+openCred.ID+"/rotate", fk, nil, 403, auth.CodeSecurityEscalation)
-	f.expect("PATCH", "/admin/v1/credentials/"+openCred.ID, fk, map[string]any{"security_context": filtered}, 200, "") // made narrower: fine
-	f.expect("DELETE", "/admin/v1/api_keys/"+open.ID, fk, nil, 200, "")
+	// Narrowing a wider credential would let the key rotate it and log in
+	// as it; revoking or deleting wider ones would lock their owners out.
+	f.expect("PATCH", "/admin/v1/credentials/"+openCred.ID, fk, map[string]any{"security_context": filtered}, 403, auth.CodeSecurityEscalation)
+	f.expect("PATCH", "/admin/v1/api_keys/"+open.ID, fk, map[string]any{"security_context": filtered}, 403, auth.CodeSecurityEscalation)
+	f.expect("DELETE", "/admin/v1/api_keys/"+open.ID, fk, nil, 403, auth.CodeSecurityEscalation)
+	f.expect("DELETE", "/admin/v1/credentials/"+openCred.ID, fk, nil, 403, auth.CodeSecurityEscalation)
+	if got, _ := f.creds.GetCredential(f.ctx, openCred.ID); !same(got.Security, auth.SecurityContext{}) {
+		t.Errorf("the wider credential was changed: %+v", got.Security)
+	}
 
 	// Itself: only narrower; its children then inherit the narrower context.
 	f.expect("PATCH", "/admin/v1/api_keys/"+fk.ID, fk, map[string]any{"security_context": auth.SecurityContext{}}, 403, auth.CodeSecurityEscalation)
@@ -451,4 +458,23 @@ func TestSelfPatchEscalation(t *testing.T) {
 	n := f.key(auth.DefaultTenant, []string{"keys:write", "load"}, auth.KeyInput{})
 	f.expect("PATCH", "/admin/v1/api_keys/"+n.ID, n, map[string]any{"scope_names": []string{"load"}}, 200, "")
 	f.expect("PATCH", "/admin/v1/api_keys/"+n.ID, n, map[string]any{"scope_names": []string{"keys:write", "load"}}, 403, "ACCESS_DENIED_PERMISSIONS")
+}
+
+// TestRevokeCeiling: a key revokes only keys within its own rights — a
+// keys:write key cannot lock out an admin key — and always itself.
+func TestRevokeCeiling(t *testing.T) {
+	f := newAdminFixture(t)
+	w := f.key(auth.DefaultTenant, []string{"keys:write", "load"}, auth.KeyInput{})
+	admin := f.key(auth.DefaultTenant, []string{"admin"}, auth.KeyInput{})
+	wider := f.key(auth.DefaultTenant, []string{"load", "meta"}, auth.KeyInput{})
+	narrower := f.key(auth.DefaultTenant, []string{"load"}, auth.KeyInput{})
+	f.expect("DELETE", "/admin/v1/api_keys/"+admin.ID, w, nil, 403, auth.CodeScopeEscalation)
+	f.expect("DELETE", "/admin/v1/api_keys/"+wider.ID, w, nil, 403, auth.CodeScopeEscalation)
+	f.expect("PATCH", "/admin/v1/api_keys/"+wider.ID, w, map[string]any{"scope_names": []string{"load"}}, 403, auth.CodeScopeEscalation)
+	f.expect("DELETE", "/admin/v1/api_keys/"+narrower.ID, w, nil, 200, "")
+	f.expect("DELETE", "/admin/v1/api_keys/"+w.ID, w, nil, 200, "")
+	f.expect("DELETE", "/admin/v1/api_keys/"+wider.ID, admin, nil, 200, "")
+	if f.stored(admin.ID).RevokedAt != nil {
+		t.Fatal("the admin key was revoked")
+	}
 }
