@@ -407,7 +407,10 @@ func (c *conn) handleSafely(ctx context.Context, m pgproto3.FrontendMessage) (er
 		c.sendError(pgerr.New(pgerrcode.InternalError, "internal error: %v", r).
 			WithHint("This is a bug in cubegate; the gateway's log has its stack. The session is still usable."))
 		c.sess.StatementFailed()
-		if _, ok := m.(*pgproto3.Query); ok {
+		switch m.(type) {
+		case *pgproto3.Query, *pgproto3.Sync:
+			// The client waits for ReadyForQuery after these.
+			c.ext.skip = false
 			err = c.readyForQuery()
 			return
 		}
@@ -496,9 +499,8 @@ func (c *conn) simpleQuery(ctx context.Context, sql string) {
 // streaming its rows in text format.
 func (c *conn) run(ctx context.Context, st Statement) error {
 	pctx, cancel := context.WithCancelCause(ctx)
-	bound := c.guardBind(cancel)
-	p, err := st.Bind(pctx)
-	bound()
+	began := time.Now()
+	p, err := bindGuarded(c, cancel, func() (Portal, error) { return st.Bind(pctx) })
 	if err != nil {
 		if pctx.Err() != nil {
 			err = canceled(pctx)
@@ -506,7 +508,7 @@ func (c *conn) run(ctx context.Context, st Statement) error {
 		cancel(nil)
 		return err
 	}
-	pt := &portal{p: p, cols: p.Columns(), ctx: pctx, cancel: cancel}
+	pt := &portal{p: p, cols: p.Columns(), ctx: pctx, cancel: cancel, bound: began}
 	defer pt.close()
 	pt.formats = make([]int16, len(pt.cols))
 	for i, col := range pt.cols {
@@ -624,6 +626,13 @@ func (c *conn) fatal(err error) {
 	pe.Severity = pgerr.SeverityFatal
 	c.sendError(pe)
 	_ = c.be.Flush()
+}
+
+// bindGuarded runs bind under guardBind, ending the guard however bind
+// ends (a panic included: the recovery above reports it).
+func bindGuarded(c *conn, cancel context.CancelCauseFunc, bind func() (Portal, error)) (Portal, error) {
+	defer c.guardBind(cancel)()
+	return bind()
 }
 
 // guardBind makes a statement cancellable while it is bound, as it is

@@ -25,6 +25,9 @@ type portal struct {
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
 	done    bool
+	// bound is when its Bind began: statement_timeout runs from there to
+	// the end of the first Execute, as in PostgreSQL.
+	bound time.Time
 }
 
 // close closes the portal, then ends its context: a portal that reads
@@ -157,9 +160,8 @@ func (c *conn) handleBind(ctx context.Context, m *pgproto3.Bind) {
 	}
 	c.closePortal(m.DestinationPortal)
 	pctx, cancel := context.WithCancelCause(c.ctx)
-	bound := c.guardBind(cancel)
-	p, err := ps.BindParams(pctx, values)
-	bound()
+	began := time.Now()
+	p, err := bindGuarded(c, cancel, func() (Portal, error) { return ps.BindParams(pctx, values) })
 	if err != nil {
 		if pctx.Err() != nil {
 			err = canceled(pctx)
@@ -176,7 +178,7 @@ func (c *conn) handleBind(ctx context.Context, m *pgproto3.Bind) {
 		c.extendedError(err)
 		return
 	}
-	c.ext.portals[m.DestinationPortal] = &portal{p: p, cols: cols, formats: formats, ctx: pctx, cancel: cancel}
+	c.ext.portals[m.DestinationPortal] = &portal{p: p, cols: cols, formats: formats, ctx: pctx, cancel: cancel, bound: began}
 	c.be.Send(&pgproto3.BindComplete{})
 }
 
@@ -285,6 +287,10 @@ func (c *conn) execute(pt *portal, maxRows int64) error {
 	c.stmtCancel = pt.cancel
 	c.mu.Unlock()
 	if d := c.statementTimeout(); d > 0 {
+		if !pt.bound.IsZero() {
+			d = max(d-time.Since(pt.bound), 0) // the time Bind took counts
+			pt.bound = time.Time{}
+		}
 		t := time.AfterFunc(d, func() { pt.cancel(errStatementTimeout) })
 		defer t.Stop()
 	}
