@@ -203,7 +203,9 @@ func (s *Session) planCatalog(ctx context.Context, sel *pg_query.SelectStmt) (pg
 		return nil, err
 	}
 	s.auditQuery(sel, s.text, "catalog", "", started, 0, int64(len(res.Rows)), nil)
-	return &staticPortal{tag: "SELECT", cols: wireColumns(res.Columns), rows: res.Rows}, nil
+	// The portal (a cursor's, a named one) holds the rows' memory in the
+	// shared pool until it closes.
+	return &staticPortal{tag: "SELECT", cols: wireColumns(res.Columns), rows: res.Rows, onClose: func(bool) { res.Release() }}, nil
 }
 
 func wireColumns(cols []catalog.ResultColumn) []pgwire.Column {

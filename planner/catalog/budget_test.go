@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -173,17 +174,25 @@ func TestBudgetPool(t *testing.T) {
 	cat := New(benchTables())
 	pool := NewPool(256 << 20)
 	s := limitedSession{lim: Limits{Pool: pool}}
-	if _, err := runSQL(t, cat, context.Background(), s, `SELECT count(*) FROM generate_series(1, 100000)`); err != nil {
+	res, err := runSQL(t, cat, context.Background(), s, `SELECT g, repeat('x', 100) FROM generate_series(1, 100000) g`)
+	if err != nil {
 		t.Fatal(err)
 	}
+	// The result (a cursor's, a portal's) holds its memory in the pool
+	// until it is released.
+	if pool.Used() == 0 {
+		t.Fatal("a live result holds nothing in the pool")
+	}
+	res.Release()
+	res.Release() // once only
 	if pool.Used() != 0 {
-		t.Fatalf("%d bytes still reserved after the statement", pool.Used())
+		t.Fatalf("%d bytes still reserved after the result was released", pool.Used())
 	}
 	// Another statement holds most of the pool.
 	if !pool.reserve(250 << 20) {
 		t.Fatal("reserve")
 	}
-	_, err := runSQL(t, cat, context.Background(), s, `SELECT count(*) FROM generate_series(1, 1000000)`)
+	_, err = runSQL(t, cat, context.Background(), s, `SELECT count(*) FROM generate_series(1, 1000000)`)
 	if pgerr.Code(err) != "53200" {
 		t.Fatalf("with the pool taken: %v, want 53200", err)
 	}
@@ -193,6 +202,14 @@ func TestBudgetPool(t *testing.T) {
 	pool.used.Add(-250 << 20)
 	if _, err := runSQL(t, cat, context.Background(), s, `SELECT count(*) FROM generate_series(1, 1000000)`); err != nil {
 		t.Fatalf("with the pool free again: %v", err)
+	}
+	// A result nobody released is given back when it is garbage.
+	for i := 0; i < 50 && pool.Used() != 0; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if pool.Used() != 0 {
+		t.Fatalf("%d bytes still reserved after the result became garbage", pool.Used())
 	}
 }
 

@@ -8,7 +8,9 @@ package catalog
 import (
 	"context"
 	"reflect"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgerrcode"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
@@ -460,9 +462,29 @@ func (c *Catalog) procArgs(x *executor, v any) any {
 }
 
 // Result is a catalog query's answer, its values ready for the wire.
+// It holds its share of the evaluator's shared pool until Release (or,
+// failing that, until it is garbage): a cursor or a named portal keeping
+// it keeps that memory accounted for.
 type Result struct {
 	Columns []ResultColumn
 	Rows    [][]any
+	release func()
+}
+
+// Release gives the result's memory back to the shared pool; the rows
+// must not be used after.
+func (r *Result) Release() {
+	if r != nil && r.release != nil {
+		r.release()
+	}
+}
+
+// hold makes the result own the statement's pool reservation.
+func (r *Result) hold(b *budget) {
+	var once sync.Once
+	release := func() { once.Do(b.done) }
+	r.release = release
+	runtime.AddCleanup(r, func(f func()) { f() }, release)
 }
 
 // ResultColumn describes a result column.
@@ -476,16 +498,18 @@ type ResultColumn struct {
 // Query runs a SELECT over the catalog.
 func (c *Catalog) Query(ctx context.Context, sel *pg_query.SelectStmt, s Session) (*Result, error) {
 	x := newExecutor(ctx, c, s, sel)
-	defer x.b.done()
 	q, err := x.compileSelect(sel, nil)
 	if err != nil {
+		x.b.done()
 		return nil, err
 	}
 	rows, err := q.run(nil)
 	if err != nil {
+		x.b.done()
 		return nil, err
 	}
 	res := &Result{Columns: x.columns(q), Rows: rows}
+	res.hold(x.b)
 	for _, r := range rows {
 		for i, v := range r {
 			r[i] = x.wire(v, q.cols[i].typ)
