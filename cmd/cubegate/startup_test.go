@@ -372,21 +372,7 @@ data_sources:
 `
 	os.WriteFile(filepath.Join(sub, "serve.yaml"), []byte(common), 0o644)
 	file := filepath.Join(sub, "c.yaml")
-	os.WriteFile(file, []byte(`sql:
-  listen: 127.0.0.1:`+freePort(t)+`
-  tls: {cert: c.crt, key: ./c.key}
-http:
-  listen: 127.0.0.1:`+freePort(t)+`
-warehouse:
-  dsn: duckdb://w.duckdb
-state:
-  dsn: sqlite://state/s.db
-data_sources:
-  - name: acme
-    tenant: default
-    model_dir: models/acme
-    warehouse_dsn: duckdb://acme.duckdb
-  - name: pg
+	os.WriteFile(file, []byte(common+`  - name: pg
     tenant: default
     model_dir: /abs/models
     warehouse_dsn: postgres://u@h/db

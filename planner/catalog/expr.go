@@ -904,13 +904,8 @@ func (x *executor) anyAll(op string, l any, vals []any, lt, rt uint32, all bool)
 	}
 	if op == "=" && !all && len(vals) >= 64 {
 		if set := x.valueSet(vals, lt, rt); set != nil {
-			switch k, ok := setKey(l); {
-			case ok && set.keys[k]:
-				return true, nil
-			case ok && set.hasNull:
-				return nil, nil
-			case ok:
-				return false, nil
+			if k, ok := setKey(l); ok {
+				return set.in(k), nil
 			}
 		}
 	}
@@ -951,6 +946,17 @@ func (x *executor) valueSet(vals []any, lt, rt uint32) *valueSet {
 	if s, ok := x.sets[id]; ok {
 		return s
 	}
+	s := newValueSet(vals)
+	if x.sets == nil {
+		x.sets = map[*any]*valueSet{}
+	}
+	x.sets[id] = s
+	return s
+}
+
+// newValueSet is the set of vals, or nil when one is neither text, an
+// integer nor NULL.
+func newValueSet(vals []any) *valueSet {
 	s := &valueSet{keys: make(map[string]bool, len(vals))}
 	for _, v := range vals {
 		if v == nil {
@@ -959,16 +965,23 @@ func (x *executor) valueSet(vals []any, lt, rt uint32) *valueSet {
 		}
 		k, ok := setKey(v)
 		if !ok {
-			s = nil
-			break
+			return nil
 		}
 		s.keys[k] = true
 	}
-	if x.sets == nil {
-		x.sets = map[*any]*valueSet{}
-	}
-	x.sets[id] = s
 	return s
+}
+
+// in is key IN the set with SQL's NULL semantics: true, or NULL when the
+// set holds a NULL, else false.
+func (s *valueSet) in(key string) any {
+	switch {
+	case s.keys[key]:
+		return true
+	case s.hasNull:
+		return nil
+	}
+	return false
 }
 
 // setKey is v's key in a valueSet: text as itself, integers in decimal.
@@ -1264,51 +1277,42 @@ func (x *executor) constantIn(l *expr, nodes []*pg_query.Node, items []*expr, ne
 			return nil
 		}
 	}
-	set := make(map[string]bool, len(items))
-	hasNull := false
-	for _, it := range items {
+	vals := make([]any, len(items))
+	for i, it := range items {
 		v, err := it.eval(&env{})
 		if err != nil {
 			return nil
 		}
-		switch v := v.(type) {
-		case nil:
-			hasNull = true
+		switch v.(type) {
 		case string:
 			if !textual || (it.typ != tUnknown && !exactText(resolved(it.typ))) {
 				return nil
 			}
-			set[v] = true
 		case int64:
 			if textual {
 				return nil
 			}
-			set[strconv.FormatInt(v, 10)] = true
-		default:
-			return nil
 		}
+		vals[i] = v
+	}
+	set := newValueSet(vals)
+	if set == nil {
+		return nil
 	}
 	return &expr{typ: tBool, eval: func(e *env) (any, error) {
 		v, err := l.eval(e)
 		if err != nil || v == nil {
 			return nil, err
 		}
-		var key string
-		switch v := v.(type) {
-		case string:
-			key = v
-		case int64:
-			key = strconv.FormatInt(v, 10)
-		default:
+		key, ok := setKey(v)
+		if !ok {
 			key = x.text(v, lt)
 		}
-		switch {
-		case set[key]:
-			return !neg, nil
-		case hasNull:
-			return nil, nil
+		r := set.in(key)
+		if r != nil && neg {
+			return !r.(bool), nil
 		}
-		return neg, nil
+		return r, nil
 	}}
 }
 

@@ -68,14 +68,25 @@ func startGateway(t testing.TB, warehouseDSN string) *Gateway {
 	if err := WriteDemoModel(filepath.Join(dir, "model")); err != nil {
 		t.Fatal(err)
 	}
+	return startWith(t, filepath.Join(dir, "model"), warehouseDSN, zerolog.Nop(), nil)
+}
+
+// startWith starts a gateway of data source "demo" on warehouseDSN with
+// the model in modelDir, its state in a temporary folder and log as its
+// logger; adjust, when set, changes the configuration first.
+func startWith(t testing.TB, modelDir, warehouseDSN string, log zerolog.Logger, adjust func(*Config)) *Gateway {
+	t.Helper()
 	cfg := Defaults()
 	cfg.SQL.Listen = "127.0.0.1:0"
 	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Model.Dir = filepath.Join(dir, "model")
+	cfg.Model.Dir = modelDir
 	cfg.Warehouse.DSN = warehouseDSN
-	cfg.State.DSN = "sqlite://" + filepath.Join(dir, "state.db")
+	cfg.State.DSN = "sqlite://" + filepath.Join(t.TempDir(), "state.db")
 	cfg.DataSource.Name = "demo"
-	g, err := Start(context.Background(), cfg, zerolog.Nop())
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	g, err := Start(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

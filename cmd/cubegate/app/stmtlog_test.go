@@ -75,18 +75,8 @@ func startLogged(t *testing.T) (*Gateway, *syncBuffer, string) {
 	if err := WriteDemoModel(modelDir); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Defaults()
-	cfg.SQL.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Model.Dir, cfg.Model.Watch = modelDir, false
-	cfg.Warehouse.DSN = "duckdb://" + path
-	cfg.State.DSN = "sqlite://" + filepath.Join(dir, "state.db")
-	cfg.DataSource.Name = "demo"
 	buf := &syncBuffer{}
-	g, err := Start(ctx, cfg, zerolog.New(buf).Level(zerolog.InfoLevel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.Close() })
+	g := startWith(t, modelDir, "duckdb://"+path, zerolog.New(buf).Level(zerolog.InfoLevel), func(c *Config) { c.Model.Watch = false })
 	return g, buf, modelDir
 }
 

@@ -138,20 +138,7 @@ func runViewPolicy(t *testing.T, dsn string) {
 // startGatewayModel starts a gateway on a warehouse with the model in dir.
 func startGatewayModel(t *testing.T, dsn, dir string) *Gateway {
 	t.Helper()
-	state := t.TempDir()
-	cfg := Defaults()
-	cfg.SQL.Listen = "127.0.0.1:0"
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Model.Dir = dir
-	cfg.Warehouse.DSN = dsn
-	cfg.State.DSN = "sqlite://" + filepath.Join(state, "state.db")
-	cfg.DataSource.Name = "demo"
-	g, err := Start(context.Background(), cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.Close() })
-	return g
+	return startWith(t, dir, dsn, zerolog.Nop(), nil)
 }
 
 // vpPrincipal is a credential and an API key with one security context.
