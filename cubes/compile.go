@@ -406,6 +406,7 @@ func (c *compiler) orderBy() (string, error) {
 		return "", nil
 	}
 	parts := make([]string, 0, len(order))
+	ordered := make(map[int]bool, len(order))
 	for _, it := range order {
 		pos := -1
 		for i, col := range c.cols {
@@ -434,6 +435,12 @@ func (c *compiler) orderBy() (string, error) {
 			return "", pgerr.New(pgerrcode.InvalidColumnReference, "order by %s: the member is not in the query", it.ID).
 				WithHint("order by the measures and dimensions the query selects, or by any measure")
 		}
+		if ordered[pos] {
+			// Ordering again by a column already ordered by changes
+			// nothing: only the first counts.
+			continue
+		}
+		ordered[pos] = true
 		dir := "ASC"
 		if it.Desc {
 			dir = "DESC"

@@ -29,6 +29,7 @@ var goldenQueries = []struct{ name, query string }{
 	{"by_status_default_order", `{"measures":["orders.count","orders.total_amount"],"dimensions":["orders.status"]}`},
 	{"order_object_form", `{"measures":["orders.count"],"dimensions":["orders.status"],"order":{"orders.count":"desc","orders.status":"asc"}}`},
 	{"no_order", `{"measures":["orders.count"],"dimensions":["orders.status"],"order":[]}`},
+	{"order_repeated", `{"measures":["orders.count"],"dimensions":["orders.status"],"order":[["orders.status","asc"],["orders.count","desc"],["orders.status","desc"],["orders.count","asc"]]}`},
 	{"case_dimension", `{"measures":["orders.count","orders.min_amount","orders.max_amount"],"dimensions":["orders.amount_tier"]}`},
 	{"filtered_and_calculated", `{"measures":["orders.completed_count","orders.completed_amount","orders.completed_ratio","orders.avg_order_value"],"dimensions":["orders.channel"]}`},
 	{"count_distinct", `{"measures":["orders.unique_customers"],"dimensions":["orders.channel"]}`},

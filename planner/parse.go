@@ -18,24 +18,32 @@ import (
 // own max_stack_depth stops such statements much earlier.
 const maxNesting = 4000
 
-// parseBytesPerByte is what parsing costs in memory per byte of text.
-const parseBytesPerByte = 40
+// parseBytesPerByte is what parsing costs in memory per byte of text,
+// measured with four 2 MB IN lists parsed at once: the nesting check's
+// scan and the parse, libpg_query's C allocations (its tree and the
+// protobuf it serializes) and Go's decoded tree (about 34 times the text
+// alone) peak at about 70 times the text.
+const parseBytesPerByte = 75
+
+// parseReserveOver is the text length from which parsing reserves its
+// memory (parseBytesPerByte) from the evaluator's shared pool.
+const parseReserveOver = 64 << 10
 
 // parse is pg_query.Parse behind a guard against statements nested too
 // deeply for the parser (54001, as PostgreSQL's "stack depth limit
 // exceeded"). Every statement a client sends is parsed here.
 func parse(sql string, pool *catalog.Pool) (*pg_query.ParseResult, error) {
-	// A parse tree takes about 30 times its text in memory (a 7 MB IN
-	// list: 208 MB live, 516 MB allocated while it is built): a long
-	// statement reserves that from the evaluator's shared pool while it
-	// is parsed, and is refused when others hold it.
-	if need := int64(len(sql)) * parseBytesPerByte; len(sql) > 1<<20 {
-		if !pool.Reserve(need) {
+	// A long statement reserves what parsing it costs from the
+	// evaluator's shared pool while it is parsed (as native memory: most
+	// of it is C's, outside Go's heap), and is refused when others hold
+	// the pool.
+	if need := int64(len(sql)) * parseBytesPerByte; len(sql) > parseReserveOver {
+		if !pool.ReserveNative(need) {
 			return nil, pgerr.New(pgerrcode.OutOfMemory, "out of memory").
 				WithDetail("Parsing a statement of %d bytes needs about %d MiB, more than cubegate's evaluator memory has free (limits.evaluator_memory).", len(sql), need>>20).
 				WithHint("Send a shorter statement, or retry when other statements have finished.")
 		}
-		defer pool.Release(need)
+		defer pool.ReleaseNative(need)
 	}
 	// Each level of nesting takes at least one character: a shorter
 	// statement cannot be too deep, and is not scanned twice.

@@ -46,9 +46,11 @@ func OpenDuckDB(ctx context.Context, path string) (*DuckDB, error) {
 	return &DuckDB{db: db, conn: conn}, nil
 }
 
-// withMemoryLimit gives DuckDB a memory limit when the DSN sets none:
-// half of the process's Go memory limit when one is set (GOMEMLIMIT,
-// limits.memory_limit), else half of the machine's memory. DuckDB's own
+// withMemoryLimit gives DuckDB a memory limit when the DSN sets none: a
+// quarter of the process's Go memory limit when one is set (GOMEMLIMIT,
+// limits.memory_limit; the process then stays near 1.25 times that
+// limit, the parser's C memory being charged to Go's), else half of the
+// machine's memory. DuckDB's own
 // default, 80% of the machine, is meant for a process of its own; here
 // it shares the gateway's process, and a statement that outgrows it
 // fails (53200) instead of the process.
@@ -56,18 +58,18 @@ func withMemoryLimit(path string) string {
 	if strings.Contains(path, "memory_limit=") {
 		return path
 	}
-	total := physicalMemory()
+	limit := physicalMemory() / 2
 	if lim := debug.SetMemoryLimit(-1); lim > 0 && lim < math.MaxInt64 {
-		total = lim
+		limit = lim / 4
 	}
-	if total <= 0 {
+	if limit <= 0 {
 		return path
 	}
 	sep := "?"
 	if strings.Contains(path, "?") {
 		sep = "&"
 	}
-	return fmt.Sprintf("%s%smemory_limit=%dMB", path, sep, total/2>>20)
+	return fmt.Sprintf("%s%smemory_limit=%dMB", path, sep, limit>>20)
 }
 
 // physicalMemory is the machine's memory in bytes (0 when unknown).

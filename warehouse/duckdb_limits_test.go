@@ -27,16 +27,16 @@ func TestDuckDBMemoryLimit(t *testing.T) {
 	}
 
 	// With a Go memory limit (GOMEMLIMIT, limits.memory_limit), DuckDB
-	// gets half of it.
+	// gets a quarter of it.
 	prev := debug.SetMemoryLimit(1 << 30)
-	half, err := OpenDuckDB(ctx, "")
+	quarter, err := OpenDuckDB(ctx, "")
 	debug.SetMemoryLimit(prev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer half.Close()
-	if err := half.DB().QueryRow("SELECT current_setting('memory_limit')").Scan(&limit); err != nil || limit != "488.2 MiB" {
-		t.Fatalf("memory_limit under a 1 GiB Go limit: %q %v, want 512 MB (488.2 MiB)", limit, err)
+	defer quarter.Close()
+	if err := quarter.DB().QueryRow("SELECT current_setting('memory_limit')").Scan(&limit); err != nil || limit != "244.1 MiB" {
+		t.Fatalf("memory_limit under a 1 GiB Go limit: %q %v, want 256 MB (244.1 MiB)", limit, err)
 	}
 
 	small, err := OpenDuckDB(ctx, "?memory_limit=100MB")

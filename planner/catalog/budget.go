@@ -3,6 +3,9 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"math"
+	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +50,14 @@ type Limits struct {
 type Pool struct {
 	max  int64
 	used atomic.Int64
+
+	// native is what ReserveNative holds: memory C code (the parser)
+	// allocates outside Go's heap. goLimit is Go's memory limit when the
+	// pool was made; while native memory is reserved Go's limit is
+	// lowered by as much, so that the process as a whole stays within it.
+	nativeMu sync.Mutex
+	native   int64
+	goLimit  int64
 }
 
 // NewPool returns a pool of max bytes.
@@ -62,7 +73,7 @@ func (p *Pool) Reserve(n int64) bool {
 	if p == nil {
 		return true
 	}
-	return p.reserve(n)
+	return p.reserve(n, 0)
 }
 
 // Release gives back what Reserve took.
@@ -72,10 +83,53 @@ func (p *Pool) Release(n int64) {
 	}
 }
 
-func (p *Pool) reserve(n int64) bool {
+// ReserveNative is Reserve for memory that C code will allocate (the
+// parser's): the garbage collector is told, through Go's memory limit, to
+// leave room for it. ReleaseNative gives it back.
+func (p *Pool) ReserveNative(n int64) bool {
+	if p == nil {
+		return true
+	}
+	if !p.reserve(n, 0) {
+		return false
+	}
+	p.adjustNative(n)
+	return true
+}
+
+// ReleaseNative gives back what ReserveNative took.
+func (p *Pool) ReleaseNative(n int64) {
+	if p != nil {
+		p.adjustNative(-n)
+		p.used.Add(-n)
+	}
+}
+
+func (p *Pool) adjustNative(n int64) {
+	p.nativeMu.Lock()
+	defer p.nativeMu.Unlock()
+	if p.native == 0 {
+		// Read at the first reservation: the limit in force once the
+		// process has configured itself.
+		p.goLimit = debug.SetMemoryLimit(-1)
+	}
+	p.native += n
+	if p.goLimit <= 0 || p.goLimit == math.MaxInt64 {
+		return
+	}
+	// Never below a quarter of the configured limit: Go's own live
+	// memory has to fit somewhere.
+	debug.SetMemoryLimit(max(p.goLimit-p.native, p.goLimit/4))
+}
+
+// reserve takes n bytes for a statement that holds held bytes already.
+// The last quarter of the pool is kept for statements holding less than
+// a sixteenth of it: a few large statements cannot starve the small ones
+// every client sends (a catalog query, a psql \d).
+func (p *Pool) reserve(n, held int64) bool {
 	for {
 		cur := p.used.Load()
-		if cur+n > p.max {
+		if cur+n > p.max || cur+n > p.max-p.max/4 && held+n > p.max/16 {
 			return false
 		}
 		if p.used.CompareAndSwap(cur, cur+n) {
@@ -232,7 +286,7 @@ func (b *budget) alloc(n int64) error {
 	}
 	if p := b.lim.Pool; p != nil && b.bytes > b.reserved {
 		need := (b.bytes - b.reserved + poolChunk - 1) / poolChunk * poolChunk
-		if !p.reserve(need) {
+		if !p.reserve(need, b.reserved) {
 			return pgerr.New(pgerrcode.OutOfMemory, "out of memory").
 				WithDetail("The statements cubegate is evaluating at once hold its whole shared memory (%s, limits.evaluator_memory).", byteSize(p.max)).
 				WithHint("Retry when other statements have finished.")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -189,9 +190,7 @@ func TestBudgetPool(t *testing.T) {
 		t.Fatalf("%d bytes still reserved after the result was released", pool.Used())
 	}
 	// Another statement holds most of the pool.
-	if !pool.reserve(250 << 20) {
-		t.Fatal("reserve")
-	}
+	pool.used.Add(250 << 20)
 	_, err = runSQL(t, cat, context.Background(), s, `SELECT count(*) FROM generate_series(1, 1000000)`)
 	if pgerr.Code(err) != "53200" {
 		t.Fatalf("with the pool taken: %v, want 53200", err)
@@ -313,5 +312,61 @@ func TestAnyArray(t *testing.T) {
 		if got := cellText(res.Rows[0][0]); c.want != "" && got != c.want {
 			t.Errorf("%.60s… = %s, want %s", c.sql, got, c.want)
 		}
+	}
+}
+
+// Native reservations (the C parser's memory) lower Go's memory limit by
+// as much while they are held, never below a quarter of it, and restore
+// it when the last is released.
+func TestBudgetPoolNative(t *testing.T) {
+	before := debug.SetMemoryLimit(1 << 30)
+	defer debug.SetMemoryLimit(before)
+	pool := NewPool(2 << 30)
+	if !pool.ReserveNative(300<<20) || !pool.ReserveNative(100<<20) {
+		t.Fatal("reserve")
+	}
+	if got := debug.SetMemoryLimit(-1); got != 1<<30-400<<20 {
+		t.Fatalf("Go's limit with 400 MiB reserved natively: %d MiB, want 624", got>>20)
+	}
+	if !pool.ReserveNative(600 << 20) {
+		t.Fatal("reserve")
+	}
+	if got := debug.SetMemoryLimit(-1); got != 256<<20 {
+		t.Fatalf("Go's limit with 1000 MiB reserved natively: %d MiB, want the floor 256", got>>20)
+	}
+	if pool.ReserveNative(1100 << 20) {
+		t.Fatal("the pool gave more than it holds")
+	}
+	pool.ReleaseNative(600 << 20)
+	pool.ReleaseNative(300 << 20)
+	pool.ReleaseNative(100 << 20)
+	if got := debug.SetMemoryLimit(-1); got != 1<<30 || pool.Used() != 0 {
+		t.Fatalf("after release: Go's limit %d MiB (want 1024), pool %d", got>>20, pool.Used())
+	}
+}
+
+// The last quarter of the pool is kept for statements holding less than a
+// sixteenth of it.
+func TestBudgetPoolFloor(t *testing.T) {
+	pool := NewPool(1 << 30)
+	if !pool.Reserve(767 << 20) {
+		t.Fatal("reserve within three quarters")
+	}
+	if pool.Reserve(100 << 20) {
+		t.Fatal("a large reservation took the last quarter")
+	}
+	if !pool.reserve(1<<20, 10<<20) {
+		t.Fatal("a small statement could not grow into the last quarter")
+	}
+	if pool.reserve(1<<20, 64<<20) {
+		t.Fatal("a statement holding a sixteenth grew into the last quarter")
+	}
+	cat := New(benchTables())
+	s := limitedSession{lim: Limits{Pool: pool}}
+	if _, err := runSQL(t, cat, context.Background(), s, `SELECT count(*) FROM pg_class`); err != nil {
+		t.Fatalf("a catalog query with three quarters of the pool taken: %v", err)
+	}
+	if _, err := runSQL(t, cat, context.Background(), s, `SELECT count(*) FROM (SELECT repeat('x', 1000) FROM generate_series(1, 200000)) s`); pgerr.Code(err) != "53200" {
+		t.Fatalf("a large statement with three quarters of the pool taken: %v, want 53200", err)
 	}
 }

@@ -10,10 +10,12 @@ package app
 // bystander latency.
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -242,11 +244,17 @@ func TestSoak(t *testing.T) {
 		fmt.Fprintln(&b, l)
 	}
 	fmt.Fprintf(&b, "peak RSS (VmHWM): %s (bound %s)\n", mib(peak), mib(hostileRSSBound))
-	fmt.Fprintf(&b, "RSS over time (run, RSS, VmHWM):\n")
+	fmt.Fprintf(&b, "RSS over time (run, RSS, VmHWM, Go runtime memory, evaluator pool reserved; the rest of RSS is C: DuckDB, pg_query):\n")
 	step := max(len(samples)/30, 1)
 	for i := 0; i < len(samples); i += step {
 		sm := samples[i]
-		fmt.Fprintf(&b, "  +%-6s run %d  %8s  %8s\n", sm.at.Round(time.Second), sm.n, mib(sm.rss), mib(sm.hwm))
+		fmt.Fprintf(&b, "  +%-6s run %d  %8s  %8s  go %8s  pool %8s\n", sm.at.Round(time.Second), sm.n, mib(sm.rss), mib(sm.hwm), mib(sm.goMem), mib(sm.pool))
+	}
+	top := slices.Clone(samples)
+	slices.SortFunc(top, func(a, b rssSample) int { return cmp.Compare(b.rss, a.rss) })
+	fmt.Fprintf(&b, "highest RSS samples:\n")
+	for _, sm := range top[:min(len(top), 5)] {
+		fmt.Fprintf(&b, "  +%-6s run %d  %8s  %8s  go %8s  pool %8s\n", sm.at.Round(time.Second), sm.n, mib(sm.rss), mib(sm.hwm), mib(sm.goMem), mib(sm.pool))
 	}
 	fmt.Fprintf(&b, "bystander: %d answers, p50 %s, p99 %s, max %s; %d failed while the gateway restarted; %d failures\n",
 		len(by.latencies), percentile(by.latencies, 0.5).Round(time.Microsecond), percentile(by.latencies, 0.99).Round(time.Microsecond),
