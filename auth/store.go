@@ -12,9 +12,24 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // the shared state store
-	_ "modernc.org/sqlite"             // the embedded state store
+	"modernc.org/sqlite"               // the embedded state store
+	sqlite3 "modernc.org/sqlite/lib"
 )
+
+// uniqueViolation tells, by the driver's code, whether err is a unique
+// constraint violation (SQLite's SQLITE_CONSTRAINT_UNIQUE or PRIMARYKEY,
+// PostgreSQL's 23505).
+func uniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == pgerrcode.UniqueViolation
+}
 
 // Store is the state store: credentials and server secrets. SQLite
 // (embedded, pure Go) is the default.
@@ -189,7 +204,7 @@ func (s *Store) insertCredential(ctx context.Context, c Credential) error {
 	_, err := s.exec(ctx,
 		`INSERT INTO credentials(id, tenant_id, username, label, database, verifier, created_at, security_context, member) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.TenantID, c.Username, c.Label, c.Database, c.verifier.String(), c.CreatedAt.Format(time.RFC3339Nano), c.Security.String(), c.Member)
-	if err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") || strings.Contains(err.Error(), "SQLSTATE 23505")) {
+	if uniqueViolation(err) {
 		return errDuplicate
 	}
 	return err

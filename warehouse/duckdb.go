@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -235,47 +236,45 @@ func duckTypeOID(name string) uint32 {
 	return pgtype.TextOID
 }
 
-// duckErrorCodes give DuckDB's error classes the SQLSTATE PostgreSQL uses
-// for the same failure.
-var duckErrorCodes = []struct{ prefix, code string }{
-	{"Conversion Error: ", pgerrcode.InvalidTextRepresentation},
-	{"Invalid Input Error: ", pgerrcode.InvalidParameterValue},
-	{"Out of Range Error: ", pgerrcode.NumericValueOutOfRange},
-	{"Binder Error: ", pgerrcode.SyntaxErrorOrAccessRuleViolation},
-	{"Catalog Error: ", pgerrcode.UndefinedTable},
-	{"Parser Error: ", pgerrcode.SyntaxError},
-	{"Not implemented Error: ", pgerrcode.FeatureNotSupported},
-	{"INTERRUPT Error: ", pgerrcode.QueryCanceled},
-	{"Out of Memory Error: ", pgerrcode.OutOfMemory},
+// duckErrorCodes give DuckDB's error types (*duckdb.Error.Type) the
+// SQLSTATE PostgreSQL uses for the same class of failure.
+var duckErrorCodes = map[duckdb.ErrorType]string{
+	duckdb.ErrorTypeConversion:           pgerrcode.InvalidTextRepresentation,
+	duckdb.ErrorTypeInvalidInput:         pgerrcode.InvalidParameterValue,
+	duckdb.ErrorTypeOutOfRange:           pgerrcode.NumericValueOutOfRange,
+	duckdb.ErrorTypeDivideByZero:         pgerrcode.DivisionByZero,
+	duckdb.ErrorTypeMismatchType:         pgerrcode.DatatypeMismatch,
+	duckdb.ErrorTypeInvalidType:          pgerrcode.DatatypeMismatch,
+	duckdb.ErrorTypeBinder:               pgerrcode.SyntaxErrorOrAccessRuleViolation,
+	duckdb.ErrorTypeCatalog:              pgerrcode.UndefinedTable,
+	duckdb.ErrorTypeParser:               pgerrcode.SyntaxError,
+	duckdb.ErrorTypeSyntax:               pgerrcode.SyntaxError,
+	duckdb.ErrorTypeNotImplemented:       pgerrcode.FeatureNotSupported,
+	duckdb.ErrorTypeInterrupt:            pgerrcode.QueryCanceled,
+	duckdb.ErrorTypeOutOfMemory:          pgerrcode.OutOfMemory,
+	duckdb.ErrorTypeConstraint:           pgerrcode.IntegrityConstraintViolation,
+	duckdb.ErrorTypePermission:           pgerrcode.InsufficientPrivilege,
+	duckdb.ErrorTypeParameterNotResolved: pgerrcode.IndeterminateDatatype,
+	duckdb.ErrorTypeIO:                   pgerrcode.IOError,
+	duckdb.ErrorTypeTransaction:          pgerrcode.SerializationFailure,
 }
 
-// duckError turns a DuckDB error into a PostgreSQL-shaped one: its class
-// as a SQLSTATE, its first line as the message.
+// duckError turns a DuckDB error into a PostgreSQL-shaped one: its type
+// (not its text) as a SQLSTATE, its first line without the type's name as
+// the message.
 func duckError(err error) error {
-	if err == nil {
-		return nil
+	var de *duckdb.Error
+	if err == nil || !errors.As(err, &de) {
+		return err
 	}
-	msg := err.Error()
-	for _, e := range duckErrorCodes {
-		if !strings.HasPrefix(msg, e.prefix) {
-			continue
-		}
-		text, _, _ := strings.Cut(strings.TrimPrefix(msg, e.prefix), "\n")
-		code := e.code
-		lower := strings.ToLower(text)
-		switch {
-		case code == pgerrcode.InvalidTextRepresentation && (strings.Contains(lower, "date") || strings.Contains(lower, "timestamp") || strings.Contains(lower, "interval")):
-			code = pgerrcode.InvalidDatetimeFormat
-		case code == pgerrcode.SyntaxErrorOrAccessRuleViolation && strings.Contains(lower, "group by"):
-			code = pgerrcode.GroupingError
-		case code == pgerrcode.SyntaxErrorOrAccessRuleViolation && strings.Contains(lower, "no function matches"):
-			code = pgerrcode.UndefinedFunction
-		case code == pgerrcode.SyntaxErrorOrAccessRuleViolation && strings.Contains(lower, "not found"):
-			code = pgerrcode.UndefinedColumn
-		case code == pgerrcode.UndefinedTable && strings.Contains(lower, "function"):
-			code = pgerrcode.UndefinedFunction
-		}
-		return &Error{Code: code, Message: text}
+	code, ok := duckErrorCodes[de.Type]
+	if !ok {
+		return err
 	}
-	return err
+	text := de.Msg
+	if _, rest, ok := strings.Cut(text, " Error: "); ok {
+		text = rest
+	}
+	text, _, _ = strings.Cut(text, "\n")
+	return &Error{Code: code, Message: text}
 }

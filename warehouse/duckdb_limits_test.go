@@ -75,3 +75,34 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+// DuckDB's errors get their SQLSTATE from the driver's error type, and
+// their message without the type's name.
+func TestDuckDBErrorCodes(t *testing.T) {
+	ctx := context.Background()
+	w, err := OpenDuckDB(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for _, c := range []struct{ sql, code, message string }{
+		{"SELECT 'x'::INTEGER", "22P02", "Could not convert string 'x' to INT32"},
+		{"SELECT error('boom')", "22023", "boom"},
+		{"SELECT * FROM no_such_table", "42P01", "Table with name no_such_table does not exist!"},
+		{"SELECT nope FROM (SELECT 1 AS a)", "42000", `Referenced column "nope" not found in FROM clause!`},
+		{"SELEC 1", "42601", `syntax error at or near "SELEC"`},
+		{"SELECT 2147483647::INTEGER + 1", "22003", "Overflow in addition of INT32 (2147483647 + 1)!"},
+	} {
+		rows, err := w.Query(ctx, c.sql)
+		if err == nil {
+			for rows.Next() {
+			}
+			err = rows.Err()
+			rows.Close()
+		}
+		var we *Error
+		if !errors.As(err, &we) || we.Code != c.code || we.Message != c.message {
+			t.Errorf("%s: %#v, want %s %q", c.sql, err, c.code, c.message)
+		}
+	}
+}
