@@ -1,6 +1,7 @@
 package cubes
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -12,6 +13,11 @@ import (
 
 	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
+
+// ErrUngroupedWithoutKey marks the refusal of an ungrouped query that
+// does not select the primary key of every cube it reads (errors.Is): a
+// row-wise path, which needs no keys, may answer it.
+var ErrUngroupedWithoutKey = errors.New("an ungrouped query without primary keys")
 
 // Granularities a time dimension can be truncated to.
 var Granularities = map[string]bool{
@@ -864,7 +870,8 @@ func (c *compiler) checkUngrouped() error {
 			}
 		}
 		if !found {
-			return pgerr.New(pgerrcode.InvalidParameterValue, "an ungrouped query must select the primary key of every cube it reads: add %s.%s", cube.Name, pk.Name)
+			return pgerr.New(pgerrcode.InvalidParameterValue, "an ungrouped query must select the primary key of every cube it reads: add %s.%s", cube.Name, pk.Name).
+				Mark(ErrUngroupedWithoutKey)
 		}
 	}
 	return nil

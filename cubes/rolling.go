@@ -28,21 +28,27 @@ func (c *compiler) compileRolling(plan *joinPlan, where []string, measureFilters
 		return nil, pgerr.New(pgerrcode.FeatureNotSupported, "rolling window measures: %s", why).
 			WithHint("query them with one time dimension, a built-in granularity and a dateRange")
 	}
+	// refuseYet refuses what the compiler lacks (pgerr.NotYet): a row-wise
+	// path may answer it.
+	refuseYet := func(why string) (*Compiled, error) {
+		_, err := refuse(why)
+		return nil, err.(*pgerr.Error).Mark(pgerr.NotYet)
+	}
 	switch {
 	case len(q.TimeDimensions) != 1 || q.TimeDimensions[0].Granularity == "" || q.TimeDimensions[0].DateRange.IsZero():
 		return refuse("a time dimension with a granularity and a dateRange is needed")
 	case len(measureFilters) > 0 || q.Ungrouped:
-		return refuse("measure filters and ungrouped queries are not supported yet")
+		return refuseYet("measure filters and ungrouped queries are not supported yet")
 	case c.loc != nil:
-		return refuse("time zones other than UTC are not supported yet")
+		return refuseYet("time zones other than UTC are not supported yet")
 	case len(plan.used) > 1:
-		return refuse("joins are not supported yet")
+		return refuseYet("joins are not supported yet")
 	}
 	td := q.TimeDimensions[0]
 	g := td.Granularity
 	step, ok := granularityInterval[g]
 	if !ok {
-		return refuse("custom granularities are not supported yet")
+		return refuseYet("custom granularities are not supported yet")
 	}
 	mem, err := c.member(td.Dimension)
 	if err != nil {

@@ -3,7 +3,6 @@ package planner
 import (
 	"context"
 	"encoding/json"
-	"strconv"
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v5"
@@ -35,41 +34,44 @@ func (s *Session) planExplain(ctx context.Context, n *pg_query.ExplainStmt) (pgw
 	return &staticPortal{tag: "EXPLAIN", cols: []pgwire.Column{textCol("QUERY PLAN")}, rows: rows}, nil
 }
 
-// explain plans a statement without running it and prints the plan; the
-// golden tests use the same printer.
+// explain routes a statement without running it and prints its plan;
+// the golden tests use the same printer. EXPLAIN explains a SELECT (set
+// operations, WITH and VALUES included) and EXECUTE of a prepared one.
 func (s *Session) explain(ctx context.Context, n *pg_query.Node, verbose bool) ([]string, error) {
-	s.explaining = true
-	defer func() { s.explaining = false }()
-	p, err := s.plan(ctx, n)
+	if ex := n.GetExecuteStmt(); ex != nil {
+		ps, values, err := s.executeArgs(ex)
+		if err != nil {
+			return nil, err
+		}
+		if ps.node.GetSelectStmt() == nil {
+			return nil, unsupported(nil, "EXPLAIN EXECUTE explains prepared SELECT statements")
+		}
+		s.params, s.text, s.prep = &params{oids: ps.oids, values: values}, ps.text, ps
+		defer func() { s.params, s.text, s.prep = nil, "", nil }()
+		n = ps.node
+	}
+	sel := n.GetSelectStmt()
+	if sel == nil || sel.GetIntoClause() != nil {
+		return nil, unsupported(nil, "EXPLAIN explains SELECT statements and EXECUTE of a prepared one")
+	}
+	p, err := s.routeSelect(ctx, sel)
 	if err != nil {
 		return nil, err
 	}
-	defer p.Close()
-	switch pp := p.(type) {
-	case *cubePortal:
-		return explainLines(pp.query, pp.compiled, s.h.dialect.Name(), verbose, pp), nil
-	case *rowsPortal:
-		return pp.explain(s.h.dialect.Name()), nil
+	switch n := p.node.(type) {
+	case *evaluatedNode:
+		n.p.Close()
+	case *catalogNode:
+		// Compiled, not run: what the catalog cannot answer fails here.
+		if _, err := s.catalog().Describe(ctx, sel, s.catalogSession()); err != nil {
+			return nil, err
+		}
 	}
-	return []string{"Answered by cubegate itself: no warehouse query."}, nil
-}
-
-// explain prints a pushed-down statement: its plan, then the warehouse
-// SQL and its arguments.
-func (p *rowsPortal) explain(dialect string) []string {
-	out := []string{"Push-down: one warehouse statement over cube row sources"}
-	for _, s := range p.sources {
-		out = append(out, "  "+s)
-	}
-	out = append(out, "Warehouse SQL ("+dialect+"):", "  "+p.sql)
-	for i, a := range p.args {
-		out = append(out, "  parameter $"+strconv.Itoa(i+1)+" = "+cubes.FormatArg(a))
-	}
-	return out
+	return p.lines(verbose), nil
 }
 
 // explainLines prints a cube query's plan.
-func explainLines(q *cubes.Query, c *cubes.Compiled, dialect string, verbose bool, cp *cubePortal) []string {
+func explainLines(q *cubes.Query, c *cubes.Compiled, dialect string, verbose bool, outs []output) []string {
 	qj, _ := json.Marshal(q)
 	out := []string{"Cube query: " + string(qj)}
 	if len(c.RowFilters) > 0 {
@@ -87,10 +89,10 @@ func explainLines(q *cubes.Query, c *cubes.Compiled, dialect string, verbose boo
 		}
 		out = append(out, l)
 	}
-	if verbose && cp != nil {
+	if verbose {
 		out = append(out, "Output columns:")
-		for i, col := range cp.cols {
-			out = append(out, "  "+col.Name+" ← "+c.Columns[cp.idx[i]].Name)
+		for _, o := range outs {
+			out = append(out, "  "+o.col.Name+" ← "+o.key)
 		}
 	}
 	return out

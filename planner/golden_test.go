@@ -96,7 +96,9 @@ func goldenPlan(t *testing.T, s *Session, sql string) string {
 		if len(tree.Stmts) != 1 {
 			t.Fatalf("%s: %d statements", sql, len(tree.Stmts))
 		}
+		s.text = sql
 		lines, err = s.explain(context.Background(), tree.Stmts[0].Stmt, true)
+		s.text = ""
 	} else {
 		err = syntaxError(err)
 	}

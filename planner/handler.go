@@ -107,8 +107,6 @@ type Session struct {
 	// discarded is set by DISCARD ALL until the wire has taken it.
 	discarded bool
 	loc       *time.Location // cache of the TimeZone setting
-	// explaining plans without asking the warehouse anything (EXPLAIN).
-	explaining bool
 	// text is the statement being planned as the client wrote it, when
 	// known (the audit log normalizes it).
 	text string

@@ -235,7 +235,8 @@ func TestExplain(t *testing.T) {
 		lines = append(lines, r[0].(string))
 	}
 	got := strings.Join(lines, "\n")
-	want := `Cube query: {"measures":["orders.count"],"dimensions":["orders.status"],"filters":[{"member":"orders.channel","operator":"equals","values":["web"]}],"order":[]}
+	want := `Route: cube query (one cube query over orders)
+Cube query: {"measures":["orders.count"],"dimensions":["orders.status"],"filters":[{"member":"orders.channel","operator":"equals","values":["web"]}],"order":[]}
 Warehouse SQL (duckdb):
   SELECT "orders".status "orders__status", count("orders".id) "orders__count" FROM public.orders_raw AS "orders" WHERE "orders".channel = $1 GROUP BY 1
   parameter $1 = 'web'
@@ -247,5 +248,30 @@ Output columns:
 	}
 	if _, err := bind(t, s, `EXPLAIN ANALYZE SELECT MEASURE(count) FROM orders`); pgerr.Code(err) != "0A000" {
 		t.Fatalf("EXPLAIN ANALYZE: %v", err)
+	}
+	// EXPLAIN EXECUTE explains the prepared statement with its values.
+	prep, err := bind(t, s, `PREPARE ex(text) AS SELECT status, MEASURE(count) FROM orders WHERE channel = $1 GROUP BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prep.Next(ctx)
+	prep.Close()
+	p, err = bind(t, s, `EXPLAIN EXECUTE ex('shop')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text []string
+	for {
+		r, err := p.Next(ctx)
+		if err != nil {
+			break
+		}
+		text = append(text, r[0].(string))
+	}
+	if len(text) < 2 || text[0] != "Route: cube query (one cube query over orders)" || !strings.Contains(strings.Join(text, "\n"), "parameter $1 = 'shop'") {
+		t.Fatalf("EXPLAIN EXECUTE:\n%s", strings.Join(text, "\n"))
+	}
+	if _, err := bind(t, s, `EXPLAIN CREATE TABLE x AS SELECT 1`); pgerr.Code(err) != "0A000" {
+		t.Fatalf("EXPLAIN CREATE TABLE AS: %v, want 0A000", err)
 	}
 }

@@ -56,26 +56,35 @@ func (s *Session) planPrepare(ctx context.Context, n *pg_query.PrepareStmt) (pgw
 
 // planExecute is SQL-level EXECUTE name [(values)].
 func (s *Session) planExecute(ctx context.Context, n *pg_query.ExecuteStmt) (pgwire.Portal, error) {
+	ps, values, err := s.executeArgs(n)
+	if err != nil {
+		return nil, err
+	}
+	return ps.BindParams(ctx, values)
+}
+
+// executeArgs finds EXECUTE's prepared statement and its values.
+func (s *Session) executeArgs(n *pg_query.ExecuteStmt) (*prepared, []*string, error) {
 	ps, ok := s.prepared[n.GetName()]
 	if !ok {
-		return nil, pgerr.New(pgerrcode.InvalidSQLStatementName, "prepared statement %q does not exist", n.GetName())
+		return nil, nil, pgerr.New(pgerrcode.InvalidSQLStatementName, "prepared statement %q does not exist", n.GetName())
 	}
 	if len(n.GetParams()) != len(ps.oids) {
-		return nil, pgerr.New(pgerrcode.SyntaxError, "wrong number of parameters for prepared statement %q", n.GetName()).
+		return nil, nil, pgerr.New(pgerrcode.SyntaxError, "wrong number of parameters for prepared statement %q", n.GetName()).
 			WithDetail("Expected %d parameters but got %d.", len(ps.oids), len(n.GetParams()))
 	}
 	values := make([]*string, len(ps.oids))
 	for i, a := range n.GetParams() {
 		c, ok := s.params.constOf(a)
 		if !ok {
-			return nil, unsupported(a, "EXECUTE takes constant parameters")
+			return nil, nil, unsupported(a, "EXECUTE takes constant parameters")
 		}
 		if !c.isNull {
 			v := c.text
 			values[i] = &v
 		}
 	}
-	return ps.BindParams(ctx, values)
+	return ps, values, nil
 }
 
 func (s *Session) planDeallocate(n *pg_query.DeallocateStmt) (pgwire.Portal, error) {

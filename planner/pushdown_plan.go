@@ -8,28 +8,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	pg_query "github.com/pganalyze/pg_query_go/v5"
-
 	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/warehouse"
 )
 
-// planPushdown runs a statement over cubes in the warehouse as one
-// rendered statement (see pushdown).
-func (s *Session) planPushdown(ctx context.Context, sel *pg_query.SelectStmt) (pgwire.Portal, error) {
-	p := &pushdown{s: s, m: s.h.Model(), d: s.h.dialect}
-	sql, names, err := p.renderStatement(sel)
-	if err != nil {
-		return nil, err
-	}
-	if s.explaining {
-		return &rowsPortal{sql: sql, args: p.args, sources: p.sources}, nil
-	}
-	// The result's types are the warehouse's: ask it, without running the
-	// statement (LIMIT 0 is planned, not executed), once per statement.
-	types, ok := s.h.types.get(sql)
+// open runs the pushed-down statement. Its result's types are the
+// warehouse's: it is asked, without running the statement (LIMIT 0 is
+// planned, not executed), once per statement text.
+func (n *pushdownNode) open(ctx context.Context, s *Session) (pgwire.Portal, error) {
+	types, ok := s.h.types.get(n.sql)
 	if !ok {
-		rows, err := s.h.wh.Query(ctx, "SELECT * FROM ("+sql+") AS "+p.quote("q")+" LIMIT 0", p.args...)
+		rows, err := s.h.wh.Query(ctx, "SELECT * FROM ("+n.sql+") AS "+s.h.dialect.QuoteIdent("q")+" LIMIT 0", n.args...)
 		if err != nil {
 			return nil, err
 		}
@@ -40,14 +29,14 @@ func (s *Session) planPushdown(ctx context.Context, sel *pg_query.SelectStmt) (p
 		if err != nil {
 			return nil, err
 		}
-		s.h.types.put(sql, types)
+		s.h.types.put(n.sql, types)
 	}
-	if len(types) != len(names) {
-		return nil, fmt.Errorf("planner: the warehouse answers %d columns for %d", len(types), len(names))
+	if len(types) != len(n.names) {
+		return nil, fmt.Errorf("planner: the warehouse answers %d columns for %d", len(types), len(n.names))
 	}
-	cols := make([]pgwire.Column, len(names))
-	for i, n := range names {
-		cols[i] = pgwire.Column{Name: n, TypeOID: types[i]}
+	cols := make([]pgwire.Column, len(n.names))
+	for i, name := range n.names {
+		cols[i] = pgwire.Column{Name: name, TypeOID: types[i]}
 	}
 	if s.params.describing() {
 		return &staticPortal{tag: "SELECT", cols: cols}, nil
@@ -56,10 +45,10 @@ func (s *Session) planPushdown(ctx context.Context, sel *pg_query.SelectStmt) (p
 	if err != nil {
 		return nil, err
 	}
-	pt := &rowsPortal{wh: s.h.wh, sql: sql, args: p.args, cols: cols, release: release, sources: p.sources}
+	pt := &rowsPortal{wh: s.h.wh, sql: n.sql, args: n.args, cols: cols, release: release}
 	started, text := time.Now(), s.text
 	pt.done = func(rows int64, wait time.Duration, err error) {
-		s.auditQuery(sel, text, "sql", sql, started, wait, rows, err)
+		s.auditQuery(n.sel, text, "sql", n.sql, started, wait, rows, err)
 	}
 	return pt, nil
 }
@@ -100,7 +89,6 @@ type rowsPortal struct {
 	args    []any
 	cols    []pgwire.Column
 	rows    warehouse.Rows
-	sources []string // the row sources, described for EXPLAIN
 	release func()
 	done    func(rows int64, warehouse time.Duration, err error)
 	count   int64

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -38,52 +37,16 @@ type output struct {
 	rowMeasure bool
 }
 
+// planSelect routes a SELECT (routeSelect) and opens its plan.
 func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgwire.Portal, error) {
 	if into := sel.GetIntoClause(); into != nil {
 		return s.planSelectInto(ctx, &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: sel}}, sel, into, false)
 	}
-	switch s.classify(sel) {
-	case readsCatalog:
-		return s.planCatalog(ctx, sel)
-	case readsNothing:
-		if sel.GetIntoClause() == nil {
-			if sel.GetOp() == pg_query.SetOperation_SETOP_NONE && sel.GetWithClause() == nil && len(sel.GetFromClause()) == 0 && !usesRegTypes(sel) {
-				p, err := s.planConstant(sel)
-				if err == nil {
-					return p, nil
-				}
-				if pe, ok := err.(*pgerr.Error); !ok || pe.Code != pgerrcode.FeatureNotSupported {
-					return s.inWarehouse(ctx, sel, err)
-				}
-			}
-			p, err := s.planCatalog(ctx, sel)
-			if err != nil {
-				return s.inWarehouse(ctx, sel, err)
-			}
-			return p, nil
-		}
+	p, err := s.routeSelect(ctx, sel)
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case sel.GetOp() != pg_query.SetOperation_SETOP_NONE, sel.GetWithClause() != nil, len(sel.GetValuesLists()) > 0:
-		return s.planPushdown(ctx, sel)
-	case len(sel.GetFromClause()) == 0:
-		return s.planConstant(sel)
-	}
-	p, err := s.planCube(ctx, sel)
-	if err != nil && pushable(err) {
-		pp, perr := s.planPushdown(ctx, sel)
-		if perr == nil {
-			return pp, nil
-		}
-		// The binder's refusal names the construct when it is one the
-		// push-down cannot help with either (a join condition that is
-		// not the model's, an aggregate the dimension does not take).
-		if pe := err.(*pgerr.Error); !strings.Contains(pe.Message, "not supported yet") {
-			return nil, err
-		}
-		return nil, perr
-	}
-	return p, err
+	return p.node.open(ctx, s)
 }
 
 // classify classifies a SELECT; a prepared statement remembers its class
@@ -98,93 +61,6 @@ func (s *Session) classify(sel *pg_query.SelectStmt) statementKind {
 		return ps.kind
 	}
 	return classify(sel, m, s.temps)
-}
-
-// inWarehouse evaluates a statement that reads no relation in the
-// warehouse when cubegate's own evaluator could not (a function or an
-// input format it does not know): err stands if the warehouse cannot
-// either.
-func (s *Session) inWarehouse(ctx context.Context, sel *pg_query.SelectStmt, err error) (pgwire.Portal, error) {
-	pe, ok := err.(*pgerr.Error)
-	if !ok {
-		return nil, err
-	}
-	// Input cubegate's evaluator rejects is retried on PostgreSQL only,
-	// whose verdict is then PostgreSQL's own.
-	data := strings.HasPrefix(pe.Code, "22") && s.h.dialect.Name() == "postgres" || pe.Code == pgerrcode.InvalidDatetimeFormat
-	if !(pe.Code == pgerrcode.UndefinedFunction || data || pe.Code == pgerrcode.FeatureNotSupported) {
-		return nil, err
-	}
-	if p, werr := s.planPushdown(ctx, sel); werr == nil {
-		return p, nil
-	}
-	return nil, err
-}
-
-// pushable reports whether a statement the binder refused may still run
-// pushed down: it is more than one cube query (0A000), or it aggregates
-// dimensions row by row.
-func pushable(err error) bool {
-	pe, ok := err.(*pgerr.Error)
-	if !ok {
-		return false
-	}
-	return pe.Code == pgerrcode.FeatureNotSupported ||
-		pe.Code == pgerrcode.GroupingError && strings.Contains(pe.Message, "is a dimension") ||
-		// Row by row, pushed down, cubes joined need no primary keys.
-		pe.Code == pgerrcode.InvalidParameterValue && strings.Contains(pe.Message, "must select the primary key")
-}
-
-// planCube binds a SELECT over cubes to one cube query.
-func (s *Session) planCube(ctx context.Context, sel *pg_query.SelectStmt) (pgwire.Portal, error) {
-	model := s.h.Model()
-	b := &binder{s: s, model: model, q: cubes.Query{Order: cubes.Order{}}}
-	for _, item := range sel.GetFromClause() {
-		if err := b.from(item); err != nil {
-			return nil, err
-		}
-	}
-	b.cube = b.tables[0].cube
-	// Time dimensions are shown, truncated and compared in the session's
-	// TimeZone.
-	if tz := s.vars.m["timezone"]; tz != "UTC" && tz != "GMT" {
-		b.q.Timezone = tz
-	}
-	if err := b.bind(sel); err != nil {
-		return nil, err
-	}
-	s.tableColumns(b.outs)
-	// The security context, resolved to cube members: the compiler
-	// applies its row filters to every cube whose rows the query reads
-	// (through views too) and refuses the members it hides.
-	pol, err := s.policy(model)
-	if err != nil {
-		return nil, err
-	}
-	if s.params.describing() {
-		// Described, not run: the columns are known without compiling with
-		// values the statement does not have yet.
-		return &staticPortal{tag: "SELECT", cols: outputColumns(b.outs)}, nil
-	}
-	compiled, err := model.CompileWith(&b.q, s.h.dialect, cubes.Options{UngroupedWithoutPrimaryKey: true, Policy: pol})
-	if err != nil {
-		return nil, err
-	}
-	release, err := s.admit()
-	if err != nil {
-		return nil, err
-	}
-	p, err := newCubePortal(s.h, &b.q, compiled, b.outs)
-	if err != nil {
-		release()
-		return nil, err
-	}
-	p.release = release
-	started, text := time.Now(), s.text
-	p.done = func(rows int64, wait time.Duration, err error) {
-		s.auditQuery(sel, text, "sql", compiled.SQL, started, wait, rows, err)
-	}
-	return p, nil
 }
 
 func publicCubes(m *cubes.Model) []string {
@@ -248,7 +124,7 @@ func (b *binder) target(rt *pg_query.ResTarget) error {
 	if cr := n.GetColumnRef(); cr != nil && isStar(cr) {
 		// SELECT * reads every column of the table (segments, __user and
 		// __cubeJoinField too), row by row: the push-down's to answer.
-		return unsupported(n, "SELECT * in a cube query is not supported yet")
+		return notYet(n, "SELECT * in a cube query is not supported yet")
 	}
 	out, err := b.expr(n)
 	if err != nil {
@@ -297,11 +173,11 @@ func (b *binder) expr(n *pg_query.Node) (output, error) {
 			return output{}, err
 		}
 		if oid, ok := castOID(typeNameOf(n.GetTypeCast().GetTypeName())); !ok || !castKeeps(inner.col.TypeOID, oid) {
-			return output{}, unsupported(n, "casting %s to %s is not supported yet", inner.key, typeNameOf(n.GetTypeCast().GetTypeName()))
+			return output{}, notYet(n, "casting %s to %s is not supported yet", inner.key, typeNameOf(n.GetTypeCast().GetTypeName()))
 		}
 		return inner, nil
 	}
-	return output{}, unsupported(n, "this expression is not supported yet").
+	return output{}, notYet(n, "this expression is not supported yet").
 		WithHint("select dimensions, MEASURE(measure), aggregates of measures and date_trunc of time dimensions")
 }
 
@@ -339,7 +215,7 @@ func (b *binder) from(n *pg_query.Node) error {
 		rv := n.GetRangeVar()
 		if schema := strings.ToLower(rv.GetSchemaname()); schema != "" && schema != "public" {
 			if schema == "pg_catalog" || schema == "information_schema" {
-				return unsupported(n, "catalog queries (%s.%s) are not supported yet", schema, rv.GetRelname())
+				return notYet(n, "catalog queries (%s.%s) are not supported yet", schema, rv.GetRelname())
 			}
 			return pgerr.New(pgerrcode.UndefinedTable, "relation %q does not exist", schema+"."+rv.GetRelname()).At(rv.GetLocation() + 1)
 		}
@@ -381,7 +257,7 @@ func (b *binder) from(n *pg_query.Node) error {
 		}
 		return nil
 	}
-	return unsupported(n, "subqueries and functions in FROM are not supported yet").
+	return notYet(n, "subqueries and functions in FROM are not supported yet").
 		WithHint("query cubes and views directly")
 }
 
@@ -545,7 +421,7 @@ func (b *binder) funcCall(n *pg_query.Node) (output, error) {
 			return output{}, unsupported(n, "%s() takes one measure column here", name)
 		}
 		if fc.GetAggFilter() != nil || len(fc.GetAggOrder()) > 0 || fc.GetOver() != nil {
-			return output{}, unsupported(n, "FILTER, ORDER BY and OVER on %s() are not supported yet", name)
+			return output{}, notYet(n, "FILTER, ORDER BY and OVER on %s() are not supported yet", name)
 		}
 		mem, col, err := b.column(args[0])
 		if err != nil {
@@ -554,7 +430,7 @@ func (b *binder) funcCall(n *pg_query.Node) (output, error) {
 		m, ok := mem.(*cubes.Measure)
 		if !ok {
 			return output{}, pgerr.New(pgerrcode.GroupingError, "%s is a dimension: aggregate a measure instead", col).
-				At(fc.GetLocation()+1).WithHint("measures of %s: see \\d %s", b.cube.Name, b.cube.Name)
+				At(fc.GetLocation()+1).WithHint("measures of %s: see \\d %s", b.cube.Name, b.cube.Name).Mark(errRowWise)
 		}
 		agg := name
 		if fc.GetAggDistinct() {
@@ -615,7 +491,7 @@ func (b *binder) funcCall(n *pg_query.Node) (output, error) {
 		}
 		return output{col: pgwire.Column{Name: "date_trunc", TypeOID: pgtype.TimestampOID}, key: key, dim: true, node: n}, nil
 	}
-	return output{}, unsupported(n, "function %s() is not supported yet", name)
+	return output{}, notYet(n, "function %s() is not supported yet", name)
 }
 
 // groupBy checks GROUP BY against the targets, as Postgres would, and adds
@@ -699,7 +575,7 @@ func (b *binder) orderBy(items []*pg_query.Node) error {
 	for _, it := range items {
 		sb := it.GetSortBy()
 		if sb.GetSortbyNulls() != pg_query.SortByNulls_SORTBY_NULLS_DEFAULT {
-			return unsupported(it, "NULLS FIRST / NULLS LAST is not supported yet")
+			return notYet(it, "NULLS FIRST / NULLS LAST is not supported yet")
 		}
 		desc := sb.GetSortbyDir() == pg_query.SortByDir_SORTBY_DESC
 		if sb.GetSortbyDir() == pg_query.SortByDir_SORTBY_USING {

@@ -85,11 +85,11 @@ func (b *binder) operand(n *pg_query.Node) (string, uint32, error) {
 			return "", 0, err
 		}
 		if o.dim {
-			return "", 0, unsupported(n, "filters on date_trunc(…) are not supported yet").WithHint("filter on the time dimension itself")
+			return "", 0, notYet(n, "filters on date_trunc(…) are not supported yet").WithHint("filter on the time dimension itself")
 		}
 		return o.key, o.col.TypeOID, nil
 	}
-	return "", 0, unsupported(n, "this condition is not supported yet").
+	return "", 0, notYet(n, "this condition is not supported yet").
 		WithHint("compare a dimension or measure with a constant")
 }
 
@@ -228,7 +228,7 @@ func (b *binder) filter(n *pg_query.Node) (cubes.Filter, error) {
 	case n.GetAExpr() != nil:
 		return b.aexpr(n)
 	}
-	return cubes.Filter{}, unsupported(n, "this condition is not supported yet")
+	return cubes.Filter{}, notYet(n, "this condition is not supported yet")
 }
 
 // notEqualsSQL is SQL's <> / NOT IN, which drops NULLs, where Cube's
@@ -312,7 +312,7 @@ func (b *binder) aexpr(n *pg_query.Node) (cubes.Filter, error) {
 		}
 		fop, val, ok := likeOperator(vals[0])
 		if !ok {
-			return cubes.Filter{}, unsupported(e.GetRexpr(), "ILIKE pattern %q is not supported yet", vals[0]).
+			return cubes.Filter{}, notYet(e.GetRexpr(), "ILIKE pattern %q is not supported yet", vals[0]).
 				WithHint("patterns of the forms '%%x%%', 'x%%' and '%%x' are")
 		}
 		if op == "!~~*" {
@@ -323,9 +323,9 @@ func (b *binder) aexpr(n *pg_query.Node) (cubes.Filter, error) {
 		}
 		return cubes.Filter{Member: m, Operator: fop, Values: []string{val}}, nil
 	case pg_query.A_Expr_Kind_AEXPR_LIKE:
-		return cubes.Filter{}, unsupported(n, "case-sensitive LIKE is not supported yet").WithHint("ILIKE is")
+		return cubes.Filter{}, notYet(n, "case-sensitive LIKE is not supported yet").WithHint("ILIKE is")
 	}
-	return cubes.Filter{}, unsupported(n, "this condition is not supported yet")
+	return cubes.Filter{}, notYet(n, "this condition is not supported yet")
 }
 
 // likeOperator maps an ILIKE pattern onto Cube's contains / startsWith /

@@ -57,6 +57,22 @@ func Wrap(err error, code, format string, args ...any) *Error {
 	return e
 }
 
+// NotYet marks an error about a feature cubegate lacks on the path that
+// refused it (errors.Is(err, NotYet)): another path may have it. Markers,
+// never messages, are what callers decide on.
+var NotYet = errors.New("not supported yet")
+
+// Mark attaches a marker — a sentinel error callers test with errors.Is —
+// and returns e.
+func (e *Error) Mark(marker error) *Error {
+	if e.cause == nil {
+		e.cause = marker
+	} else {
+		e.cause = errors.Join(e.cause, marker)
+	}
+	return e
+}
+
 // WithHint sets the hint and returns e.
 func (e *Error) WithHint(format string, args ...any) *Error {
 	e.Hint = fmt.Sprintf(format, args...)

@@ -1,0 +1,323 @@
+package planner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgerrcode"
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+
+	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/pgwire"
+	"github.com/cubegate/cubegate/pgwire/pgerr"
+)
+
+// A plan is how one SELECT runs, chosen once by routeSelect, which also
+// says why. Everything else reads the plan: EXPLAIN prints it (its route,
+// the reason, then its node), describe mode asks it for its columns, and
+// execution opens it as a portal. The golden files (testdata/golden)
+// print the plan of every case, so a routing change shows in review.
+type plan struct {
+	route  route
+	reason string
+	node   node
+}
+
+// route names the path a statement takes.
+type route string
+
+const (
+	// routeCube: one cube query, compiled by cubes for the warehouse.
+	routeCube route = "cube query"
+	// routePushdown: one warehouse statement over the cubes' row sources.
+	routePushdown route = "push-down"
+	// routeCatalog: cubegate's catalog evaluator, no warehouse query.
+	routeCatalog route = "catalog"
+	// routeConstant: no relation read; cubegate evaluates it.
+	routeConstant route = "constant"
+)
+
+// node is one step of a plan.
+type node interface {
+	// explain prints the node, one line per fact.
+	explain(verbose bool) []string
+	// open runs the node (or, while the statement is only described,
+	// returns a portal with its columns and no rows).
+	open(ctx context.Context, s *Session) (pgwire.Portal, error)
+}
+
+// lines prints the plan as EXPLAIN shows it.
+func (p *plan) lines(verbose bool) []string {
+	return append([]string{"Route: " + string(p.route) + " (" + p.reason + ")"}, p.node.explain(verbose)...)
+}
+
+// notYet is unsupported for a construct the binder lacks (pgerr.NotYet):
+// the push-down may answer the statement, and if it cannot, its own error
+// is the more precise one.
+func notYet(n *pg_query.Node, format string, args ...any) *pgerr.Error {
+	return unsupported(n, format, args...).Mark(pgerr.NotYet)
+}
+
+// errRowWise marks a binder refusal of a statement that reads rows rather
+// than one cube query (a dimension aggregated row by row): the push-down
+// may answer it, and if it cannot, the binder's error says best why.
+var errRowWise = errors.New("reads rows, not one cube query")
+
+// pushdownMay tells, from the binder's (or the compiler's) typed markers
+// and SQLSTATE, whether a statement refused as a cube query may run
+// pushed down, and whose error to show when the push-down refuses it too.
+func pushdownMay(err error) (may, showPushdownError bool) {
+	var pe *pgerr.Error
+	if !errors.As(err, &pe) {
+		return false, false
+	}
+	switch {
+	case errors.Is(err, pgerr.NotYet):
+		return true, true
+	case errors.Is(err, errRowWise), errors.Is(err, cubes.ErrUngroupedWithoutKey):
+		// Row by row, pushed down, cubes joined need no primary keys.
+		return true, false
+	case pe.Code == pgerrcode.FeatureNotSupported:
+		// More than one cube query.
+		return true, false
+	}
+	return false, false
+}
+
+// routeSelect chooses how a SELECT runs, once.
+func (s *Session) routeSelect(ctx context.Context, sel *pg_query.SelectStmt) (*plan, error) {
+	switch s.classify(sel) {
+	case readsCatalog:
+		return &plan{routeCatalog, "it reads the catalog", &catalogNode{sel: sel}}, nil
+	case readsNothing:
+		if sel.GetOp() == pg_query.SetOperation_SETOP_NONE && sel.GetWithClause() == nil && len(sel.GetFromClause()) == 0 && !usesRegTypes(sel) {
+			p, err := s.planConstant(sel)
+			if err == nil {
+				return &plan{routeConstant, "constant expressions", &evaluatedNode{p}}, nil
+			}
+			if pe, ok := err.(*pgerr.Error); !ok || pe.Code != pgerrcode.FeatureNotSupported {
+				return s.inWarehouse(ctx, sel, err)
+			}
+		}
+		// The catalog evaluator answers what the constant one cannot:
+		// evaluated now, for a refusal (by its SQLSTATE) may send it to
+		// the warehouse.
+		p, err := s.planCatalog(ctx, sel)
+		if err != nil {
+			return s.inWarehouse(ctx, sel, err)
+		}
+		return &plan{routeConstant, "no relation read: cubegate's evaluator", &evaluatedNode{p}}, nil
+	}
+	switch {
+	case sel.GetOp() != pg_query.SetOperation_SETOP_NONE:
+		return s.routePushdown(sel, "a set operation over cubes")
+	case sel.GetWithClause() != nil:
+		return s.routePushdown(sel, "WITH over cubes")
+	case len(sel.GetValuesLists()) > 0:
+		return s.routePushdown(sel, "VALUES")
+	case len(sel.GetFromClause()) == 0:
+		p, err := s.planConstant(sel)
+		if err != nil {
+			return nil, err
+		}
+		return &plan{routeConstant, "no FROM", &evaluatedNode{p}}, nil
+	}
+	cube, err := s.bindCube(sel)
+	if err == nil {
+		return &plan{routeCube, "one cube query over " + strings.Join(cube.cubes, ", "), cube}, nil
+	}
+	may, showPushdownError := pushdownMay(err)
+	if !may {
+		return nil, err
+	}
+	p, perr := s.routePushdown(sel, "not one cube query: "+s.refusal(err))
+	if perr == nil {
+		return p, nil
+	}
+	if showPushdownError {
+		return nil, perr
+	}
+	return nil, err
+}
+
+// refusal is the binder's refusal as a route's reason: its message and
+// the text it points at.
+func (s *Session) refusal(err error) string {
+	pe := pgerr.From(err)
+	at := int(pe.Position) - 1
+	if at < 0 || at >= len(s.text) {
+		return pe.Message
+	}
+	frag := s.text[at:]
+	if len(frag) > 40 {
+		cut := 40
+		for cut > 0 && !utf8.RuneStart(frag[cut]) {
+			cut--
+		}
+		frag = frag[:cut] + "…"
+	}
+	return pe.Message + ", at: " + frag
+}
+
+// inWarehouse routes a statement that reads no relation in the warehouse
+// when cubegate's own evaluator refused it with a SQLSTATE the warehouse
+// may not (a function or an input format it does not know): err stands
+// if the warehouse cannot either.
+func (s *Session) inWarehouse(ctx context.Context, sel *pg_query.SelectStmt, err error) (*plan, error) {
+	pe, ok := err.(*pgerr.Error)
+	if !ok {
+		return nil, err
+	}
+	// Input cubegate's evaluator rejects is retried on PostgreSQL only,
+	// whose verdict is then PostgreSQL's own.
+	data := strings.HasPrefix(pe.Code, "22") && s.h.dialect.Name() == "postgres" || pe.Code == pgerrcode.InvalidDatetimeFormat
+	if !(pe.Code == pgerrcode.UndefinedFunction || data || pe.Code == pgerrcode.FeatureNotSupported) {
+		return nil, err
+	}
+	p, werr := s.routePushdown(sel, fmt.Sprintf("cubegate's evaluator refused it (%s: %s)", pe.Code, pe.Message))
+	if werr != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// routePushdown renders sel as one warehouse statement.
+func (s *Session) routePushdown(sel *pg_query.SelectStmt, reason string) (*plan, error) {
+	p := &pushdown{s: s, m: s.h.Model(), d: s.h.dialect}
+	sql, names, err := p.renderStatement(sel)
+	if err != nil {
+		return nil, err
+	}
+	return &plan{routePushdown, reason, &pushdownNode{sel: sel, sql: sql, args: p.args, names: names, sources: p.sources, dialect: s.h.dialect.Name()}}, nil
+}
+
+// bindCube binds a SELECT over cubes to one cube query and, unless the
+// statement is only described, compiles it.
+func (s *Session) bindCube(sel *pg_query.SelectStmt) (*cubeNode, error) {
+	model := s.h.Model()
+	b := &binder{s: s, model: model, q: cubes.Query{Order: cubes.Order{}}}
+	for _, item := range sel.GetFromClause() {
+		if err := b.from(item); err != nil {
+			return nil, err
+		}
+	}
+	b.cube = b.tables[0].cube
+	// Time dimensions are shown, truncated and compared in the session's
+	// TimeZone.
+	if tz := s.vars.m["timezone"]; tz != "UTC" && tz != "GMT" {
+		b.q.Timezone = tz
+	}
+	if err := b.bind(sel); err != nil {
+		return nil, err
+	}
+	s.tableColumns(b.outs)
+	// The security context, resolved to cube members: the compiler
+	// applies its row filters to every cube whose rows the query reads
+	// (through views too) and refuses the members it hides.
+	pol, err := s.policy(model)
+	if err != nil {
+		return nil, err
+	}
+	n := &cubeNode{sel: sel, query: &b.q, outs: b.outs}
+	for _, t := range b.tables {
+		n.cubes = append(n.cubes, t.cube.Name)
+	}
+	if s.params.describing() {
+		// Described, not run: the columns are known without compiling with
+		// values the statement does not have yet.
+		return n, nil
+	}
+	if n.compiled, err = model.CompileWith(&b.q, s.h.dialect, cubes.Options{UngroupedWithoutPrimaryKey: true, Policy: pol}); err != nil {
+		return nil, err
+	}
+	n.dialect = s.h.dialect.Name()
+	return n, nil
+}
+
+// cubeNode runs one cube query compiled for the warehouse.
+type cubeNode struct {
+	sel      *pg_query.SelectStmt
+	query    *cubes.Query
+	compiled *cubes.Compiled // nil while the statement is only described
+	dialect  string
+	outs     []output
+	cubes    []string // the cubes (and views) in FROM
+}
+
+func (n *cubeNode) explain(verbose bool) []string {
+	if n.compiled == nil {
+		return []string{"Cube query (described, not compiled)"}
+	}
+	return explainLines(n.query, n.compiled, n.dialect, verbose, n.outs)
+}
+
+func (n *cubeNode) open(ctx context.Context, s *Session) (pgwire.Portal, error) {
+	if n.compiled == nil {
+		return &staticPortal{tag: "SELECT", cols: outputColumns(n.outs)}, nil
+	}
+	release, err := s.admit()
+	if err != nil {
+		return nil, err
+	}
+	p, err := newCubePortal(s.h, n.query, n.compiled, n.outs)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	p.release = release
+	started, text, sql := time.Now(), s.text, n.compiled.SQL
+	p.done = func(rows int64, wait time.Duration, err error) {
+		s.auditQuery(n.sel, text, "sql", sql, started, wait, rows, err)
+	}
+	return p, nil
+}
+
+// catalogNode answers a SELECT over pg_catalog and information_schema.
+type catalogNode struct{ sel *pg_query.SelectStmt }
+
+func (n *catalogNode) explain(bool) []string {
+	return []string{"Catalog: answered by cubegate's evaluator, no warehouse query"}
+}
+
+func (n *catalogNode) open(ctx context.Context, s *Session) (pgwire.Portal, error) {
+	return s.planCatalog(ctx, n.sel)
+}
+
+// evaluatedNode is a result cubegate computed while routing (constants).
+type evaluatedNode struct{ p pgwire.Portal }
+
+func (n *evaluatedNode) explain(bool) []string {
+	return []string{"Answered by cubegate itself: no warehouse query."}
+}
+
+func (n *evaluatedNode) open(context.Context, *Session) (pgwire.Portal, error) { return n.p, nil }
+
+// pushdownNode runs one rendered warehouse statement over cube row
+// sources (see pushdown).
+type pushdownNode struct {
+	sel     *pg_query.SelectStmt
+	sql     string
+	args    []any
+	names   []string
+	sources []string // the row sources, described
+	dialect string
+}
+
+// explain prints a pushed-down statement: its row sources, then the
+// warehouse SQL and its arguments.
+func (n *pushdownNode) explain(bool) []string {
+	out := []string{"Push-down: one warehouse statement over cube row sources"}
+	for _, s := range n.sources {
+		out = append(out, "  "+s)
+	}
+	out = append(out, "Warehouse SQL ("+n.dialect+"):", "  "+n.sql)
+	for i, a := range n.args {
+		out = append(out, "  parameter $"+strconv.Itoa(i+1)+" = "+cubes.FormatArg(a))
+	}
+	return out
+}
