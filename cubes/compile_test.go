@@ -11,7 +11,7 @@ import (
 	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
+var rewrite = flag.Bool("rewrite", false, "rewrite the golden files (testdata/golden)")
 
 func oracleModel(t testing.TB) *Model {
 	t.Helper()
@@ -103,7 +103,7 @@ func TestCompileGolden(t *testing.T) {
 					got += "-- total: " + c.TotalSQL + "\n"
 				}
 				path := filepath.Join("testdata", "golden", d.Name(), g.name+".sql")
-				if *update {
+				if *rewrite {
 					os.MkdirAll(filepath.Dir(path), 0o755)
 					if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 						t.Fatal(err)
@@ -112,7 +112,7 @@ func TestCompileGolden(t *testing.T) {
 				}
 				want, err := os.ReadFile(path)
 				if err != nil {
-					t.Fatalf("%v (run go test ./cubes -update)", err)
+					t.Fatalf("%v (go test ./cubes -rewrite writes it)", err)
 				}
 				if got != string(want) {
 					t.Errorf("SQL differs from %s:\n got: %s\nwant: %s", path, got, want)
