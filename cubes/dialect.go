@@ -6,9 +6,15 @@ import (
 	"time"
 )
 
-// Dialect renders the parts of SQL that differ between warehouses. Adding
-// a warehouse (MySQL, ClickHouse, Trino, BigQuery, Snowflake) is one file
-// implementing it.
+// Dialect renders everything that differs between warehouses in the SQL
+// cubegate writes: the compiler's cube queries and the push-down's
+// statements alike. A warehouse (MySQL, ClickHouse, Trino, BigQuery,
+// Snowflake) is one file implementing it and registering it
+// (RegisterDialect), plus its golden files; dialect_postgres.go and
+// dialect_duckdb.go are the two there are.
+//
+// The push-down writes PostgreSQL: every method below from CastType on is
+// a place where a warehouse spells or means PostgreSQL's SQL differently.
 type Dialect interface {
 	// Name is the dialect's name ("postgres", "duckdb").
 	Name() string
@@ -30,7 +36,85 @@ type Dialect interface {
 	// seconds seconds from origin.
 	TruncMonths(expr string, months int, origin time.Time) string
 	TruncSeconds(expr string, seconds int64, origin time.Time) string
+
+	// CastType spells PostgreSQL's type (its canonical name: SMALLINT,
+	// INTEGER, BIGINT, REAL, DOUBLE PRECISION, NUMERIC, TEXT, VARCHAR,
+	// CHAR, BOOLEAN, DATE, TIMESTAMP, TIMESTAMPTZ, TIME, INTERVAL, UUID)
+	// and its modifiers as the warehouse's closest equivalent.
+	CastType(name string, mods []string) (string, []string)
+	// CastText casts text to typ (a CastType result) reading what
+	// PostgreSQL's input functions read.
+	CastText(expr, typ string) string
+	// Decimal renders a numeric literal with a fraction or an exponent
+	// (text as written) with PostgreSQL numeric's exactness; bind binds a
+	// value and returns its placeholder.
+	Decimal(text string, bind func(any) string) (string, error)
+	// TextArrays tells whether a list of text values binds as one array
+	// parameter (long IN lists; integers always do).
+	TextArrays() bool
+	// Operator spells a binary operator; RegexMatch renders PostgreSQL's
+	// ~, ~*, !~ and !~* (ok false: as PostgreSQL writes them).
+	Operator(op string) string
+	RegexMatch(op, l, r string) (string, bool)
+	// ArraySubquery renders ARRAY(sub).
+	ArraySubquery(sub string) string
+	// DefaultNulls is what ORDER BY adds to a key without NULLS FIRST or
+	// LAST so that NULLs sort as PostgreSQL sorts them (last ascending,
+	// first descending).
+	DefaultNulls(desc bool) string
+	// DateDiff is the number of unit boundaries between timestamps a and
+	// b (Redshift's DATEDIFF, which BI tools send), as a BIGINT.
+	DateDiff(unit, a, b string) string
+	// FunctionName is the warehouse's name for a PostgreSQL function, ""
+	// when it has none (the call is refused).
+	FunctionName(name string) string
+	// Function renders a call of a PostgreSQL function when the warehouse
+	// writes it differently; ok false writes FunctionName(args) as
+	// PostgreSQL does. An *ArgError refuses one of its arguments.
+	Function(c Call) (sql string, ok bool, err error)
+	// JudgesPostgresInput tells whether the warehouse's verdict on input
+	// PostgreSQL would refuse or accept is PostgreSQL's own (it is
+	// PostgreSQL): cubegate's evaluator then defers to it.
+	JudgesPostgresInput() bool
 }
+
+// Call is a call of a PostgreSQL function the push-down writes.
+type Call struct {
+	Name  string
+	NArgs int
+	// Arg renders the i-th argument for the warehouse (once: rendering
+	// binds its values; an argument the dialect does not write is never
+	// rendered).
+	Arg func(i int) (string, error)
+	// Const is the i-th argument's text when it is a constant.
+	Const func(i int) (string, bool)
+	// Bind binds a value as the statement's next argument and returns
+	// its placeholder.
+	Bind func(v any) string
+	// Quotient is set for floor, ceil and trunc of a division (Arg(0)).
+	Quotient bool
+}
+
+// Args renders every argument.
+func (c Call) Args() ([]string, error) {
+	out := make([]string, c.NArgs)
+	for i := range out {
+		s, err := c.Arg(i)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// ArgError is a dialect's refusal of a call because of one argument.
+type ArgError struct {
+	Arg     int
+	Message string
+}
+
+func (e *ArgError) Error() string { return e.Message }
 
 func timestampLiteral(t time.Time) string {
 	return "TIMESTAMP '" + t.Format("2006-01-02 15:04:05") + "'"
@@ -42,15 +126,15 @@ func monthsSince(expr string, origin time.Time) string {
 	return "((CAST(date_part('year', " + expr + ") AS INTEGER) - " + strconv.Itoa(origin.Year()) + ") * 12 + CAST(date_part('month', " + expr + ") AS INTEGER) - " + strconv.Itoa(int(origin.Month())) + ")"
 }
 
+var dialects = map[string]Dialect{}
+
+// RegisterDialect makes d available by its name (a dialect file's init).
+func RegisterDialect(d Dialect) { dialects[d.Name()] = d }
+
 // DialectByName returns the dialect called name.
 func DialectByName(name string) (Dialect, bool) {
-	switch name {
-	case "postgres":
-		return Postgres{}, true
-	case "duckdb":
-		return DuckDB{}, true
-	}
-	return nil, false
+	d, ok := dialects[name]
+	return d, ok
 }
 
 // ansiQuote double-quotes s, doubling embedded quotes.
@@ -62,56 +146,4 @@ func ansiQuote(s string) string {
 // values never go through here: they are bound arguments.
 func quoteLiteral(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
-}
-
-// Postgres is PostgreSQL's dialect.
-type Postgres struct{}
-
-func (Postgres) Name() string                  { return "postgres" }
-func (Postgres) QuoteIdent(s string) string    { return ansiQuote(s) }
-func (Postgres) Param(n int) string            { return "$" + strconv.Itoa(n) }
-func (Postgres) ILike(expr, pat string) string { return expr + " ILIKE " + pat + ` ESCAPE '\'` }
-func (Postgres) DateTrunc(g, expr string) string {
-	return "date_trunc(" + quoteLiteral(g) + ", " + expr + ")"
-}
-func (Postgres) ConvertTz(expr, tz string) string {
-	return "((" + expr + ")::timestamptz AT TIME ZONE " + tz + ")"
-}
-func (Postgres) TruncMonths(expr string, months int, origin time.Time) string {
-	n := strconv.Itoa(months)
-	return "(" + timestampLiteral(origin) + " + make_interval(months => CAST(floor(" + monthsSince(expr, origin) + " / " + n + ".0) AS INTEGER) * " + n + "))"
-}
-func (Postgres) TruncSeconds(expr string, seconds int64, origin time.Time) string {
-	n := strconv.FormatInt(seconds, 10)
-	return "(" + timestampLiteral(origin) + " + make_interval(secs => floor(extract(epoch FROM (" + expr + ") - " + timestampLiteral(origin) + ") / " + n + ") * " + n + "))"
-}
-func (Postgres) ApproxCountDistinct(expr string) string {
-	return "count(DISTINCT " + expr + ")" // exact: Postgres has no built-in sketch
-}
-
-// DuckDB is DuckDB's dialect.
-type DuckDB struct{}
-
-func (DuckDB) Name() string                  { return "duckdb" }
-func (DuckDB) QuoteIdent(s string) string    { return ansiQuote(s) }
-func (DuckDB) Param(n int) string            { return "$" + strconv.Itoa(n) }
-func (DuckDB) ILike(expr, pat string) string { return expr + " ILIKE " + pat + ` ESCAPE '\'` }
-func (DuckDB) DateTrunc(g, expr string) string {
-	// DuckDB's date_trunc returns DATE for day and coarser granularities:
-	// cast back so a time dimension is always a timestamp.
-	return "CAST(date_trunc(" + quoteLiteral(g) + ", " + expr + ") AS TIMESTAMP)"
-}
-func (DuckDB) ConvertTz(expr, tz string) string {
-	return "timezone(" + tz + ", CAST(" + expr + " AS TIMESTAMPTZ))"
-}
-func (DuckDB) TruncMonths(expr string, months int, origin time.Time) string {
-	n := strconv.Itoa(months)
-	return "(" + timestampLiteral(origin) + " + to_months(CAST(floor(" + monthsSince(expr, origin) + " / " + n + ".0) AS INTEGER) * " + n + "))"
-}
-func (DuckDB) TruncSeconds(expr string, seconds int64, origin time.Time) string {
-	n := strconv.FormatInt(seconds, 10)
-	return "(" + timestampLiteral(origin) + " + to_seconds(CAST(floor((epoch(" + expr + ") - epoch(" + timestampLiteral(origin) + ")) / " + n + ") AS BIGINT) * " + n + "))"
-}
-func (DuckDB) ApproxCountDistinct(expr string) string {
-	return "approx_count_distinct(" + expr + ")"
 }

@@ -175,7 +175,7 @@ func (s *Session) inWarehouse(ctx context.Context, sel *pg_query.SelectStmt, err
 	}
 	// Input cubegate's evaluator rejects is retried on PostgreSQL only,
 	// whose verdict is then PostgreSQL's own.
-	data := strings.HasPrefix(pe.Code, "22") && s.h.dialect.Name() == "postgres" || pe.Code == pgerrcode.InvalidDatetimeFormat
+	data := strings.HasPrefix(pe.Code, "22") && s.h.dialect.JudgesPostgresInput() || pe.Code == pgerrcode.InvalidDatetimeFormat
 	if !(pe.Code == pgerrcode.UndefinedFunction || data || pe.Code == pgerrcode.FeatureNotSupported) {
 		return nil, err
 	}

@@ -237,7 +237,7 @@ func (p *pushdown) literalArray(items []*pg_query.Node) (string, bool) {
 				return "", false
 			}
 			ints = append(ints, n)
-		case c.GetSval() != nil && len(ints) == 0 && p.postgres():
+		case c.GetSval() != nil && len(ints) == 0 && p.d.TextArrays():
 			strs = append(strs, c.GetSval().GetSval())
 		default:
 			return "", false
@@ -255,8 +255,6 @@ func (p *pushdown) alias() string {
 	p.n++
 	return "__q" + strconv.Itoa(p.n)
 }
-
-func (p *pushdown) postgres() bool { return p.d.Name() == "postgres" }
 
 // render renders a SELECT statement; it returns the SQL and the names of
 // its result columns.
@@ -1074,24 +1072,7 @@ func (p *pushdown) constant(c *pg_query.A_Const) (string, error) {
 			v, _ := strconv.ParseInt(s, 10, 64)
 			return "CAST(" + p.arg(v) + " AS BIGINT)", nil
 		}
-		if !p.postgres() {
-			// An exact decimal as wide as the literal, as PostgreSQL's
-			// numeric keeps it (a double would move bucket boundaries).
-			if intPart, frac, ok := strings.Cut(s, "."); !strings.ContainsAny(s, "eE") && len(strings.TrimLeft(intPart, "0"))+len(frac) <= 38 {
-				scale := 0
-				if ok {
-					scale = len(frac)
-				}
-				prec := max(len(strings.TrimLeft(intPart, "0"))+scale, 1)
-				return "CAST(" + p.arg(s) + " AS DECIMAL(" + strconv.Itoa(prec) + ", " + strconv.Itoa(scale) + "))", nil
-			}
-			f, err := strconv.ParseFloat(s, 64)
-			if err != nil {
-				return "", pgerr.New(pgerrcode.InvalidTextRepresentation, "invalid number %q", s)
-			}
-			return "CAST(" + p.arg(f) + " AS DOUBLE)", nil
-		}
-		return "CAST(" + p.arg(s) + " AS NUMERIC)", nil
+		return p.d.Decimal(s, p.arg)
 	case c.GetSval() != nil:
 		return p.arg(c.GetSval().GetSval()), nil
 	case c.GetBsval() != nil:
@@ -1123,28 +1104,14 @@ func (p *pushdown) typeName(t *pg_query.TypeName) (string, error) {
 		out = "REAL"
 	case "float8", "double precision", "float":
 		out = "DOUBLE PRECISION"
-		if !p.postgres() {
-			out = "DOUBLE"
-		}
 	case "numeric", "decimal":
 		out = "NUMERIC"
-		if !p.postgres() {
-			out = "DECIMAL"
-			if len(mods) == 0 {
-				// DuckDB's bare DECIMAL keeps 3 decimals; PostgreSQL's
-				// numeric is unbounded: 28 digits and 10 decimals.
-				out, mods = "DECIMAL", []string{"38", "10"}
-			}
-		}
 	case "text", "name":
 		out = "TEXT"
 	case "varchar", "character varying":
 		out = "VARCHAR"
 	case "bpchar", "char", "character":
 		out = "CHAR"
-		if !p.postgres() {
-			out, mods = "VARCHAR", nil
-		}
 	case "bool", "boolean":
 		out = "BOOLEAN"
 	case "date":
@@ -1165,6 +1132,7 @@ func (p *pushdown) typeName(t *pg_query.TypeName) (string, error) {
 	default:
 		return "", unsupported(nil, "casting to %s is not supported over cubes", name)
 	}
+	out, mods = p.d.CastType(out, mods)
 	if len(mods) > 0 {
 		out += "(" + strings.Join(mods, ", ") + ")"
 	}
@@ -1224,11 +1192,8 @@ func (p *pushdown) expr(n *pg_query.Node, sc *pdScope) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if !p.postgres() && (t == "DATE" || t == "TIMESTAMP") && isText(tc.GetArg()) {
-			// PostgreSQL also reads dates written YYYYMMDD; DuckDB does
-			// not.
-			return "CASE WHEN " + inner + " IS NULL OR TRY_CAST(" + inner + " AS " + t + ") IS NOT NULL THEN CAST(" + inner + " AS " + t +
-				") ELSE CAST(strptime(" + inner + ", '%Y%m%d') AS " + t + ") END", nil
+		if isText(tc.GetArg()) {
+			return p.d.CastText(inner, t), nil
 		}
 		return "CAST(" + inner + " AS " + t + ")", nil
 	case n.GetAExpr() != nil:
@@ -1421,35 +1386,19 @@ func (p *pushdown) aexpr(e *pg_query.A_Expr, sc *pdScope) (string, error) {
 		if !pdOperators[op] {
 			return "", unsupported(nil, "operator %s is not supported over cubes", op).At(e.GetLocation() + 1)
 		}
-		if strings.HasPrefix(op, "~") || strings.HasPrefix(op, "!~") {
-			if !p.postgres() {
-				r, err := side(e.GetRexpr())
-				if err != nil {
-					return "", err
-				}
-				m := "regexp_matches(" + l + ", " + r
-				if strings.Contains(op, "*") {
-					m += ", 'i'"
-				}
-				m += ")"
-				if op[0] == '!' {
-					return "(NOT " + m + ")", nil
-				}
-				return m, nil
-			}
-		}
 		r, err := side(e.GetRexpr())
 		if err != nil {
 			return "", err
 		}
+		if strings.HasPrefix(op, "~") || strings.HasPrefix(op, "!~") {
+			if m, ok := p.d.RegexMatch(op, l, r); ok {
+				return m, nil
+			}
+		}
 		if op == "!=" {
 			op = "<>"
 		}
-		if op == "/" && !p.postgres() {
-			// DuckDB's / divides integers as floats; // divides them as
-			// PostgreSQL's / does (toward zero) and other numbers as /.
-			op = "//"
-		}
+		op = p.d.Operator(op)
 		if l == "" {
 			return "(" + op + " " + r + ")", nil
 		}
@@ -1550,10 +1499,7 @@ func (p *pushdown) subLink(sl *pg_query.SubLink, sc *pdScope) (string, error) {
 	case pg_query.SubLinkType_EXPR_SUBLINK:
 		return "(" + sub + ")", nil
 	case pg_query.SubLinkType_ARRAY_SUBLINK:
-		if p.postgres() {
-			return "ARRAY(" + sub + ")", nil
-		}
-		return "(SELECT list(x) FROM (" + sub + ") AS t(x))", nil
+		return p.d.ArraySubquery(sub), nil
 	case pg_query.SubLinkType_ANY_SUBLINK, pg_query.SubLinkType_ALL_SUBLINK:
 		l, err := p.expr(sl.GetTestexpr(), sc)
 		if err != nil {

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 
@@ -13,41 +14,40 @@ import (
 
 // pdFunc is a function the push-down renderer may write.
 type pdFunc struct {
-	min, max int    // argument counts (max -1: any)
-	kind     byte   // 's' scalar, 'a' aggregate, 'w' window only
-	duck     string // DuckDB's name when it differs ("-": PostgreSQL only)
+	min, max int  // argument counts (max -1: any)
+	kind     byte // 's' scalar, 'a' aggregate, 'w' window only
 }
 
 var pdFuncs = map[string]pdFunc{
 	// aggregates
-	"count": {0, 1, 'a', ""}, "sum": {1, 1, 'a', ""}, "avg": {1, 1, 'a', ""}, "min": {1, 1, 'a', ""}, "max": {1, 1, 'a', ""},
-	"string_agg": {2, 2, 'a', ""}, "array_agg": {1, 1, 'a', ""}, "bool_and": {1, 1, 'a', ""}, "bool_or": {1, 1, 'a', ""},
-	"every": {1, 1, 'a', "bool_and"}, "stddev": {1, 1, 'a', ""}, "stddev_samp": {1, 1, 'a', ""}, "stddev_pop": {1, 1, 'a', ""},
-	"variance": {1, 1, 'a', ""}, "var_samp": {1, 1, 'a', ""}, "var_pop": {1, 1, 'a', ""},
-	"percentile_cont": {1, 1, 'a', ""}, "percentile_disc": {1, 1, 'a', ""}, "mode": {0, 0, 'a', ""},
+	"count": {0, 1, 'a'}, "sum": {1, 1, 'a'}, "avg": {1, 1, 'a'}, "min": {1, 1, 'a'}, "max": {1, 1, 'a'},
+	"string_agg": {2, 2, 'a'}, "array_agg": {1, 1, 'a'}, "bool_and": {1, 1, 'a'}, "bool_or": {1, 1, 'a'},
+	"every": {1, 1, 'a'}, "stddev": {1, 1, 'a'}, "stddev_samp": {1, 1, 'a'}, "stddev_pop": {1, 1, 'a'},
+	"variance": {1, 1, 'a'}, "var_samp": {1, 1, 'a'}, "var_pop": {1, 1, 'a'},
+	"percentile_cont": {1, 1, 'a'}, "percentile_disc": {1, 1, 'a'}, "mode": {0, 0, 'a'},
 	// window functions
-	"row_number": {0, 0, 'w', ""}, "rank": {0, 0, 'w', ""}, "dense_rank": {0, 0, 'w', ""}, "percent_rank": {0, 0, 'w', ""},
-	"cume_dist": {0, 0, 'w', ""}, "ntile": {1, 1, 'w', ""}, "lag": {1, 3, 'w', ""}, "lead": {1, 3, 'w', ""},
-	"first_value": {1, 1, 'w', ""}, "last_value": {1, 1, 'w', ""}, "nth_value": {2, 2, 'w', ""},
+	"row_number": {0, 0, 'w'}, "rank": {0, 0, 'w'}, "dense_rank": {0, 0, 'w'}, "percent_rank": {0, 0, 'w'},
+	"cume_dist": {0, 0, 'w'}, "ntile": {1, 1, 'w'}, "lag": {1, 3, 'w'}, "lead": {1, 3, 'w'},
+	"first_value": {1, 1, 'w'}, "last_value": {1, 1, 'w'}, "nth_value": {2, 2, 'w'},
 	// strings
-	"lower": {1, 1, 's', ""}, "upper": {1, 1, 's', ""}, "length": {1, 1, 's', ""}, "char_length": {1, 1, 's', "length"},
-	"character_length": {1, 1, 's', "length"}, "octet_length": {1, 1, 's', "strlen"}, "substring": {2, 3, 's', ""}, "substr": {2, 3, 's', ""},
-	"strpos": {2, 2, 's', ""}, "btrim": {1, 2, 's', "trim"}, "ltrim": {1, 2, 's', ""}, "rtrim": {1, 2, 's', ""},
-	"concat": {1, -1, 's', ""}, "concat_ws": {2, -1, 's', ""}, "left": {2, 2, 's', ""}, "right": {2, 2, 's', ""},
-	"replace": {3, 3, 's', ""}, "split_part": {3, 3, 's', ""}, "reverse": {1, 1, 's', ""}, "repeat": {2, 2, 's', ""},
-	"lpad": {2, 3, 's', ""}, "rpad": {2, 3, 's', ""}, "initcap": {1, 1, 's', "-"}, "md5": {1, 1, 's', ""},
-	"starts_with": {2, 2, 's', ""}, "regexp_replace": {3, 4, 's', ""}, "to_char": {2, 2, 's', ""},
+	"lower": {1, 1, 's'}, "upper": {1, 1, 's'}, "length": {1, 1, 's'}, "char_length": {1, 1, 's'},
+	"character_length": {1, 1, 's'}, "octet_length": {1, 1, 's'}, "substring": {2, 3, 's'}, "substr": {2, 3, 's'},
+	"strpos": {2, 2, 's'}, "btrim": {1, 2, 's'}, "ltrim": {1, 2, 's'}, "rtrim": {1, 2, 's'},
+	"concat": {1, -1, 's'}, "concat_ws": {2, -1, 's'}, "left": {2, 2, 's'}, "right": {2, 2, 's'},
+	"replace": {3, 3, 's'}, "split_part": {3, 3, 's'}, "reverse": {1, 1, 's'}, "repeat": {2, 2, 's'},
+	"lpad": {2, 3, 's'}, "rpad": {2, 3, 's'}, "initcap": {1, 1, 's'}, "md5": {1, 1, 's'},
+	"starts_with": {2, 2, 's'}, "regexp_replace": {3, 4, 's'}, "to_char": {2, 2, 's'},
 	// numbers
-	"abs": {1, 1, 's', ""}, "round": {1, 2, 's', ""}, "floor": {1, 1, 's', ""}, "ceil": {1, 1, 's', ""}, "ceiling": {1, 1, 's', ""},
-	"trunc": {1, 2, 's', ""}, "sqrt": {1, 1, 's', ""}, "cbrt": {1, 1, 's', ""}, "power": {2, 2, 's', ""}, "pow": {2, 2, 's', "power"},
-	"exp": {1, 1, 's', ""}, "ln": {1, 1, 's', ""}, "log": {1, 2, 's', ""}, "log10": {1, 1, 's', ""}, "sign": {1, 1, 's', ""},
-	"mod": {2, 2, 's', ""}, "pi": {0, 0, 's', ""}, "degrees": {1, 1, 's', ""}, "radians": {1, 1, 's', ""},
-	"sin": {1, 1, 's', ""}, "cos": {1, 1, 's', ""}, "tan": {1, 1, 's', ""}, "asin": {1, 1, 's', ""}, "acos": {1, 1, 's', ""},
-	"atan": {1, 1, 's', ""}, "atan2": {2, 2, 's', ""}, "greatest": {1, -1, 's', ""}, "least": {1, -1, 's', ""},
-	"coalesce": {1, -1, 's', ""}, "nullif": {2, 2, 's', ""},
+	"abs": {1, 1, 's'}, "round": {1, 2, 's'}, "floor": {1, 1, 's'}, "ceil": {1, 1, 's'}, "ceiling": {1, 1, 's'},
+	"trunc": {1, 2, 's'}, "sqrt": {1, 1, 's'}, "cbrt": {1, 1, 's'}, "power": {2, 2, 's'}, "pow": {2, 2, 's'},
+	"exp": {1, 1, 's'}, "ln": {1, 1, 's'}, "log": {1, 2, 's'}, "log10": {1, 1, 's'}, "sign": {1, 1, 's'},
+	"mod": {2, 2, 's'}, "pi": {0, 0, 's'}, "degrees": {1, 1, 's'}, "radians": {1, 1, 's'},
+	"sin": {1, 1, 's'}, "cos": {1, 1, 's'}, "tan": {1, 1, 's'}, "asin": {1, 1, 's'}, "acos": {1, 1, 's'},
+	"atan": {1, 1, 's'}, "atan2": {2, 2, 's'}, "greatest": {1, -1, 's'}, "least": {1, -1, 's'},
+	"coalesce": {1, -1, 's'}, "nullif": {2, 2, 's'},
 	// dates (date_trunc, date_part, extract, now and date are rendered below)
-	"make_date": {3, 3, 's', ""}, "age": {1, 2, 's', "-"},
-	"regexp_instr": {2, 6, 's', "-"}, "regexp_substr": {2, 5, 's', "-"}, "regexp_count": {2, 4, 's', "-"}, "regexp_like": {2, 3, 's', "-"},
+	"make_date": {3, 3, 's'}, "age": {1, 2, 's'},
+	"regexp_instr": {2, 6, 's'}, "regexp_substr": {2, 5, 's'}, "regexp_count": {2, 4, 's'}, "regexp_like": {2, 3, 's'},
 }
 
 // datePartFields are the fields EXTRACT and date_part may name.
@@ -89,48 +89,6 @@ func (p *pushdown) measureAggregate(rel *pdRel, m *cubes.Measure, col string) (s
 // functions: PostgreSQL's lag/lead(value, offset integer), nth_value(value,
 // n integer), ntile(n integer).
 var integerArgument = map[string]int{"lag": 1, "lead": 1, "nth_value": 1, "ntile": 0}
-
-// grows are the functions whose result can be far larger than their
-// arguments.
-var grows = map[string]bool{"repeat": true, "lpad": true, "rpad": true, "replace": true, "regexp_replace": true}
-
-// maxEmbeddedValue bounds the values those functions build in the
-// embedded DuckDB: it shares the gateway's process and evaluates 2,048
-// rows at a time per thread outside its memory limit, so rpad(x,
-// 100000000) over a table took the process's memory; 64 KiB × 2,048 is
-// 128 MiB a thread.
-const maxEmbeddedValue = 64 << 10
-
-// boundedLength renders repeat/lpad/rpad/replace/regexp_replace for the
-// embedded DuckDB with a bound on what they build checked first: past
-// maxEmbeddedValue the statement fails (22023) instead. The bound is the
-// size asked (lpad/rpad), the copies (repeat), or the most replacements
-// the text allows (replace: one per occurrence of the searched text;
-// regexp_replace: one per position).
-func (p *pushdown) boundedLength(name string, args []*pg_query.Node, sc *pdScope) (string, error) {
-	parts := make([]string, len(args))
-	for i, a := range args {
-		s, err := p.expr(a, sc)
-		if err != nil {
-			return "", err
-		}
-		parts[i] = s
-	}
-	long := func(s string) string { return "CAST(length(" + s + ") AS BIGINT)" }
-	limit := strconv.Itoa(maxEmbeddedValue)
-	guarded, size := 1, "CAST("+parts[1]+" AS BIGINT)"
-	switch name {
-	case "repeat":
-		size = long(parts[0]) + " * " + size
-	case "replace":
-		guarded, size = 2, long(parts[0])+" * "+long(parts[2])+" / greatest("+long(parts[1])+", 1)"
-	case "regexp_replace":
-		guarded, size = 2, "("+long(parts[0])+" + 1) * "+long(parts[2])
-	}
-	parts[guarded] = "CASE WHEN " + size + " > " + limit +
-		" THEN error('requested length too large: values built by " + name + "() are limited to 64 KiB on the embedded warehouse') ELSE " + parts[guarded] + " END"
-	return strings.Join(parts, ", "), nil
-}
 
 func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) {
 	name := funcName(fc)
@@ -232,48 +190,30 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 		if err != nil {
 			return "", err
 		}
-		if name == "extract" && p.postgres() {
-			return "EXTRACT(" + field + " FROM " + x + ")", nil
+		if name == "extract" {
+			// The field and the expression, rendered already.
+			c := cubes.Call{Name: name, NArgs: 2, Bind: p.arg,
+				Arg: func(i int) (string, error) {
+					if i == 0 {
+						return "'" + field + "'", nil
+					}
+					return x, nil
+				},
+				Const: func(i int) (string, bool) { return field, i == 0 }}
+			if s, ok, err := p.d.Function(c); ok {
+				return s, err
+			}
 		}
 		return "date_part('" + field + "', " + x + ")", nil
 	case "now":
 		if len(args) == 0 {
 			return "CURRENT_TIMESTAMP", nil
 		}
-	case "to_char":
-		if len(args) != 2 || p.postgres() {
-			break
-		}
-		x, err := p.expr(args[0], sc)
-		if err != nil {
-			return "", err
-		}
-		c, ok := p.s.params.constOf(args[1])
-		if !ok {
-			return "", unsupported(args[1], "to_char() needs a constant template on this warehouse")
-		}
-		return p.toCharDuck(x, c.text), nil
 	case "to_timestamp", "to_date":
 		if len(args) != 2 {
 			break
 		}
-		x, err := p.expr(args[0], sc)
-		if err != nil {
-			return "", err
-		}
-		if p.postgres() {
-			f, err := p.expr(args[1], sc)
-			return name + "(" + x + ", " + f + ")", err
-		}
-		c, ok := p.s.params.constOf(args[1])
-		if !ok {
-			return "", unsupported(args[1], "%s() needs a constant format on this warehouse", name)
-		}
-		s := "strptime(" + x + ", " + p.arg(strptimeFormat(c.text)) + ")"
-		if name == "to_date" {
-			s = "CAST(" + s + " AS DATE)"
-		}
-		return s, nil
+		return p.dialectCall(p.call(name, args, sc), args)
 	case "datediff", "date_diff":
 		// Redshift's DATEDIFF(unit, from, to): unit boundaries crossed.
 		if len(args) != 3 {
@@ -287,71 +227,47 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 		if err != nil {
 			return "", err
 		}
-		return p.dateDiff(unit, ab[0], ab[1]), nil
+		return p.d.DateDiff(unit, ab[0], ab[1]), nil
 	case "timezone":
 		// x AT TIME ZONE zone
 		if len(args) != 2 {
 			break
 		}
-		zx, err := p.exprs(sc, args...)
-		if err != nil {
-			return "", err
-		}
-		if p.postgres() {
-			return "(" + zx[1] + " AT TIME ZONE " + zx[0] + ")", nil
-		}
-		return "timezone(" + zx[0] + ", " + zx[1] + ")", nil
+		return p.dialectCall(p.call(name, args, sc), args)
 	case "generate_series":
 		if len(args) < 2 || len(args) > 3 {
 			break
 		}
-		s, err := p.exprList(args, sc)
-		if err != nil {
-			return "", err
-		}
-		if p.postgres() {
-			return "generate_series(" + s + ")", nil
-		}
-		return "unnest(generate_series(" + s + "))", nil
+		return p.dialectCall(p.call(name, args, sc), args)
 	case "str_to_date":
 		// MySQL's STR_TO_DATE(text, '%Y-%m-%d %H:%i:%s'), which Cube accepts.
 		if len(args) != 2 {
 			break
 		}
-		x, err := p.expr(args[0], sc)
-		if err != nil {
+		c := p.call(name, args, sc)
+		if _, err := c.Arg(0); err != nil {
 			return "", err
 		}
-		c, ok := p.s.params.constOf(args[1])
-		if !ok {
+		if _, ok := c.Const(1); !ok {
 			return "", unsupported(args[1], "str_to_date() needs a constant format")
 		}
-		if p.postgres() {
-			return "CAST(to_timestamp(" + x + ", " + p.arg(mysqlToPGFormat(c.text)) + ") AS TIMESTAMP)", nil
-		}
-		return "strptime(" + x + ", " + p.arg(strings.NewReplacer("%i", "%M", "%s", "%S").Replace(c.text)) + ")", nil
+		return p.dialectCall(c, args)
 	case "array_upper", "array_lower":
 		// Cube accepts them without the dimension: the first one.
 		if len(args) < 1 || len(args) > 2 {
 			break
 		}
-		x, err := p.expr(args[0], sc)
-		if err != nil {
-			return "", err
-		}
-		dim := "1"
-		if len(args) == 2 {
-			if dim, err = p.expr(args[1], sc); err != nil {
-				return "", err
+		c := p.call(name, args, sc)
+		if len(args) == 1 {
+			arg := c.Arg
+			c.NArgs, c.Arg = 2, func(i int) (string, error) {
+				if i == 1 {
+					return "1", nil
+				}
+				return arg(0)
 			}
 		}
-		if !p.postgres() {
-			if name == "array_lower" {
-				return "CASE WHEN len(" + x + ") > 0 THEN 1 END", nil
-			}
-			return "CASE WHEN len(" + x + ") > 0 THEN len(" + x + ") END", nil
-		}
-		return name + "(" + x + ", " + dim + ")", nil
+		return p.dialectCall(c, args)
 	case "charindex":
 		// CHARINDEX(needle, haystack)
 		if len(args) == 2 {
@@ -368,14 +284,7 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 		}
 	case "ends_with":
 		if len(args) == 2 {
-			xy, err := p.exprs(sc, args...)
-			if err != nil {
-				return "", err
-			}
-			if p.postgres() {
-				return "(right(" + xy[0] + ", length(" + xy[1] + ")) = " + xy[1] + ")", nil
-			}
-			return "ends_with(" + xy[0] + ", " + xy[1] + ")", nil
+			return p.dialectCall(p.call(name, args, sc), args)
 		}
 	case "date":
 		if len(args) == 1 {
@@ -407,16 +316,6 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 		}
 		return "(" + x + " + " + n + " * INTERVAL '1 " + unit + "')", nil
 	}
-	if q := quotient(name, args); q != nil && !p.postgres() {
-		// floor(a / b) on DuckDB: its decimal division is a double's, so a
-		// quotient PostgreSQL's numeric gives exactly (3982) arrives as
-		// 3981.9999999999995; 13 significant digits put it back.
-		s, err := p.expr(q, sc)
-		if err != nil {
-			return "", err
-		}
-		return name + "(round(" + s + ", 12 - CAST(floor(log10(abs(" + s + ") + 1e-300)) AS INTEGER)))", nil
-	}
 	f, ok := pdFuncs[name]
 	if !ok {
 		return "", pgerr.New(pgerrcode.UndefinedFunction, "function %s() is not supported over cubes", name).At(loc + 1).
@@ -431,35 +330,25 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 	if f.kind == 's' && (over != "" || fc.GetAggDistinct() || fc.GetAggFilter() != nil) {
 		return "", pgerr.New(pgerrcode.WrongObjectType, "%s is not an aggregate function", name).At(loc + 1)
 	}
-	out := name
-	if !p.postgres() && f.duck != "" {
-		if f.duck == "-" {
-			return "", unsupported(nil, "function %s() is not available on this warehouse", name).At(loc + 1)
+	out := p.d.FunctionName(name)
+	if out == "" {
+		return "", unsupported(nil, "function %s() is not available on this warehouse", name).At(loc + 1)
+	}
+	c := p.call(name, args, sc)
+	c.Quotient = quotient(name, args) != nil
+	if s, ok, err := p.d.Function(c); ok {
+		if err != nil {
+			return "", argError(err, args)
 		}
-		out = f.duck
+		return s + over, nil
 	}
 	var b strings.Builder
 	b.WriteString(out + "(")
 	if fc.GetAggDistinct() {
 		b.WriteString("DISTINCT ")
 	}
-	s, err := p.exprList(args, sc)
-	if grows[name] && !p.postgres() && err == nil && len(args) >= 2 && (len(args) >= 3 || !strings.Contains(name, "replace")) {
-		s, err = p.boundedLength(name, args, sc)
-	}
-	if i, ok := integerArgument[name]; ok && err == nil && i < len(args) {
-		// The offset or count is an integer, as in PostgreSQL's
-		// signatures: a bigint is refused by the cast, never passed on
-		// (DuckDB's lead/lag crashed the process on -2^63).
-		parts := make([]string, len(args))
-		for k, a := range args {
-			if parts[k], err = p.expr(a, sc); err != nil {
-				break
-			}
-		}
-		parts[i] = "CAST(" + parts[i] + " AS INTEGER)"
-		s = strings.Join(parts, ", ")
-	}
+	parts, err := c.Args()
+	s := strings.Join(parts, ", ")
 	if err != nil {
 		return "", err
 	}
@@ -587,13 +476,7 @@ func (p *pushdown) sortDirection(sb *pg_query.SortBy) (string, error) {
 	default:
 		// PostgreSQL puts NULLs last ascending and first descending; say
 		// so for warehouses that differ.
-		if !p.postgres() {
-			if sb.GetSortbyDir() == pg_query.SortByDir_SORTBY_DESC {
-				s += " NULLS FIRST"
-			} else {
-				s += " NULLS LAST"
-			}
-		}
+		s += p.d.DefaultNulls(sb.GetSortbyDir() == pg_query.SortByDir_SORTBY_DESC)
 	}
 	return s, nil
 }
@@ -713,186 +596,56 @@ var unitAliases = map[string]string{
 	"us": "microseconds", "microsecond": "microseconds", "usec": "microseconds", "usecs": "microseconds",
 }
 
-// dateDiff renders the number of unit boundaries between a and b.
-func (p *pushdown) dateDiff(unit, a, b string) string {
-	if !p.postgres() {
-		return "date_diff('" + unit + "', " + a + ", " + b + ")"
+// call is a call of name for the dialect: its arguments rendered on
+// demand, once (rendering binds their values), integer arguments cast as
+// PostgreSQL's signatures have them (a bigint is refused by the cast,
+// never passed on: DuckDB's lead/lag crashed the process on -2^63).
+func (p *pushdown) call(name string, args []*pg_query.Node, sc *pdScope) cubes.Call {
+	rendered := make([]*string, len(args))
+	intArg, hasInt := integerArgument[name]
+	return cubes.Call{Name: name, NArgs: len(args), Bind: p.arg,
+		Arg: func(i int) (string, error) {
+			if rendered[i] != nil {
+				return *rendered[i], nil
+			}
+			s, err := p.expr(args[i], sc)
+			if err != nil {
+				return "", err
+			}
+			if hasInt && i == intArg {
+				s = "CAST(" + s + " AS INTEGER)"
+			}
+			rendered[i] = &s
+			return s, nil
+		},
+		Const: func(i int) (string, bool) {
+			v, ok := p.s.params.constOf(args[i])
+			return v.text, ok
+		},
 	}
-	part := func(f, x string) string { return "EXTRACT(" + f + " FROM " + x + ")" }
-	epoch := func(x string) string { return part("EPOCH", "date_trunc('"+unit+"', "+x+")") }
-	var s string
-	switch unit {
-	case "year":
-		s = part("YEAR", b) + " - " + part("YEAR", a)
-	case "quarter":
-		s = "(" + part("YEAR", b) + " - " + part("YEAR", a) + ") * 4 + " + part("QUARTER", b) + " - " + part("QUARTER", a)
-	case "month":
-		s = "(" + part("YEAR", b) + " - " + part("YEAR", a) + ") * 12 + " + part("MONTH", b) + " - " + part("MONTH", a)
-	case "week":
-		s = "(CAST(date_trunc('week', " + b + ") AS DATE) - CAST(date_trunc('week', " + a + ") AS DATE)) / 7"
-	case "day":
-		s = "CAST(" + b + " AS DATE) - CAST(" + a + " AS DATE)"
-	case "hour":
-		s = "(" + epoch(b) + " - " + epoch(a) + ") / 3600"
-	case "minute":
-		s = "(" + epoch(b) + " - " + epoch(a) + ") / 60"
-	default:
-		s = epoch(b) + " - " + epoch(a)
-	}
-	return "CAST(" + s + " AS BIGINT)"
 }
 
-// strptimeFormat translates a PostgreSQL to_timestamp template into
-// strptime's.
-func strptimeFormat(f string) string {
-	tokens := []struct{ pg, c string }{
-		{"YYYY", "%Y"}, {"HH24", "%H"}, {"HH12", "%I"}, {"MONTH", "%B"}, {"MON", "%b"}, {"DAY", "%A"}, {"DY", "%a"},
-		{"YY", "%y"}, {"MM", "%m"}, {"DD", "%d"}, {"HH", "%I"}, {"MI", "%M"}, {"SS", "%S"}, {"US", "%f"}, {"MS", "%g"},
-		{"AM", "%p"}, {"PM", "%p"}, {"TZ", "%Z"},
-	}
-	var b strings.Builder
-outer:
-	for i := 0; i < len(f); {
-		for _, t := range tokens {
-			if len(f)-i >= len(t.pg) && strings.EqualFold(f[i:i+len(t.pg)], t.pg) {
-				b.WriteString(t.c)
-				i += len(t.pg)
-				continue outer
-			}
+// dialectCall writes c as the dialect does, else as PostgreSQL does.
+func (p *pushdown) dialectCall(c cubes.Call, args []*pg_query.Node) (string, error) {
+	if s, ok, err := p.d.Function(c); ok {
+		if err != nil {
+			return "", argError(err, args)
 		}
-		if f[i] == '%' {
-			b.WriteString("%%")
-		} else {
-			b.WriteByte(f[i])
-		}
-		i++
+		return s, nil
 	}
-	return b.String()
+	parts, err := c.Args()
+	if err != nil {
+		return "", err
+	}
+	return p.d.FunctionName(c.Name) + "(" + strings.Join(parts, ", ") + ")", nil
 }
 
-// mysqlToPGFormat translates a MySQL date format into a PostgreSQL
-// to_timestamp template.
-func mysqlToPGFormat(f string) string {
-	conv := map[byte]string{'Y': "YYYY", 'y': "YY", 'm': "MM", 'c': "FMMM", 'd': "DD", 'e': "FMDD", 'H': "HH24", 'h': "HH12",
-		'i': "MI", 's': "SS", 'S': "SS", 'f': "US", 'p': "AM", 'b': "Mon", 'M': "Month", 'a': "Dy", 'W': "Day", 'j': "DDD"}
-	var b strings.Builder
-	for i := 0; i < len(f); i++ {
-		if f[i] == '%' && i+1 < len(f) {
-			if s, ok := conv[f[i+1]]; ok {
-				b.WriteString(s)
-				i++
-				continue
-			}
-		}
-		b.WriteByte(f[i])
+// argError places a dialect's refusal of an argument (*cubes.ArgError)
+// at the argument.
+func argError(err error, args []*pg_query.Node) error {
+	var ae *cubes.ArgError
+	if errors.As(err, &ae) && ae.Arg < len(args) {
+		return unsupported(args[ae.Arg], "%s", ae.Message)
 	}
-	return b.String()
-}
-
-// toCharDuck renders PostgreSQL's to_char(timestamp, template) with
-// DuckDB's strftime: names padded to 9 characters unless FM, their case
-// as the pattern's (Day, DAY, day), FM numbers without leading zeros,
-// "quoted" text as is. NULL stays NULL (|| propagates it).
-func (p *pushdown) toCharDuck(x, tmpl string) string {
-	var parts []string
-	var fmtb strings.Builder // strftime directives gathered so far
-	flush := func() {
-		if fmtb.Len() > 0 {
-			parts = append(parts, "strftime("+x+", "+p.arg(fmtb.String())+")")
-			fmtb.Reset()
-		}
-	}
-	name := func(directive string, pad bool, upper, lower bool) {
-		flush()
-		s := "strftime(" + x + ", " + p.arg(directive) + ")"
-		switch {
-		case upper:
-			s = "upper(" + s + ")"
-		case lower:
-			s = "lower(" + s + ")"
-		}
-		if pad {
-			s = "rpad(" + s + ", 9, ' ')"
-		}
-		parts = append(parts, s)
-	}
-	numbers := []struct{ pg, c, fm string }{
-		{"YYYY", "%Y", "%Y"}, {"HH24", "%H", "%-H"}, {"HH12", "%I", "%-I"}, {"YY", "%y", "%-y"}, {"MM", "%m", "%-m"},
-		{"DD", "%d", "%-d"}, {"HH", "%I", "%-I"}, {"MI", "%M", "%-M"}, {"SS", "%S", "%-S"}, {"MS", "%g", "%g"},
-		{"US", "%f", "%f"}, {"TZ", "%Z", "%Z"},
-	}
-	fm := false
-outer:
-	for i := 0; i < len(tmpl); {
-		rest := tmpl[i:]
-		if strings.HasPrefix(rest, "FM") || strings.HasPrefix(rest, "fm") {
-			fm = true
-			i += 2
-			continue
-		}
-		if rest[0] == '"' { // quoted literal text
-			end := strings.IndexByte(rest[1:], '"')
-			if end < 0 {
-				end = len(rest) - 1
-			}
-			for _, ch := range rest[1 : end+1] {
-				if ch == '%' {
-					fmtb.WriteString("%%")
-				} else {
-					fmtb.WriteRune(ch)
-				}
-			}
-			i += end + 2
-			continue
-		}
-		for _, w := range []struct {
-			pg, directive string
-			full          bool
-		}{{"Month", "%B", true}, {"Day", "%A", true}, {"Mon", "%b", false}, {"Dy", "%a", false}} {
-			if len(rest) >= len(w.pg) && strings.EqualFold(rest[:len(w.pg)], w.pg) {
-				word := rest[:len(w.pg)]
-				upper, lower := word == strings.ToUpper(word), word == strings.ToLower(word)
-				name(w.directive, !fm && w.full, upper, lower)
-				fm = false
-				i += len(w.pg)
-				continue outer
-			}
-		}
-		for _, w := range []string{"AM", "PM", "am", "pm"} {
-			if strings.HasPrefix(rest, w) {
-				name("%p", false, false, w[0] == 'a' || w[0] == 'p')
-				i += 2
-				continue outer
-			}
-		}
-		if rest[0] == 'Q' {
-			flush()
-			parts = append(parts, "CAST(quarter("+x+") AS VARCHAR)")
-			i++
-			continue
-		}
-		for _, n := range numbers {
-			if strings.HasPrefix(strings.ToUpper(rest), n.pg) {
-				if fm {
-					fmtb.WriteString(n.fm)
-				} else {
-					fmtb.WriteString(n.c)
-				}
-				fm = false
-				i += len(n.pg)
-				continue outer
-			}
-		}
-		if rest[0] == '%' {
-			fmtb.WriteString("%%")
-		} else {
-			fmtb.WriteByte(rest[0])
-		}
-		i++
-	}
-	flush()
-	if len(parts) == 0 {
-		return "CAST(" + p.arg("") + " AS VARCHAR)"
-	}
-	return "(" + strings.Join(parts, " || ") + ")"
+	return err
 }
