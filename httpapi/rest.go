@@ -19,7 +19,6 @@ import (
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
-	"github.com/cubegate/cubegate/planner"
 )
 
 // The Cube-compatible REST API under /cubejs-api/v1/: load (POST and GET,
@@ -209,7 +208,7 @@ func (a *REST) prepare(ctx context.Context, k auth.APIKey, q *cubes.Query) (*cub
 	// The key's security context, resolved to cube members: a member
 	// hidden on its cube is hidden through every view, and the compiler
 	// applies each cube's row filters whenever its rows are read.
-	pol, err := planner.Policy(k.Security, m)
+	pol, err := k.Security.Policy(m)
 	if err != nil {
 		return nil, rowLimit{}, &statusError{http.StatusForbidden, errorMessage(err)}
 	}
@@ -657,7 +656,7 @@ func memberMeta(mem cubes.Member) map[string]any {
 
 func (a *REST) meta(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 	m := a.engine(r.Context()).Model()
-	pol, err := planner.Policy(k.Security, m)
+	pol, err := k.Security.Policy(m)
 	if err != nil {
 		restError(w, http.StatusForbidden, "%s", errorMessage(err))
 		return

@@ -1,8 +1,6 @@
 package planner
 
 import (
-	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,87 +107,18 @@ func (c *normalized) of(text string) (string, string) {
 	return norm, fp
 }
 
-// Policy resolves a security context against a model: what the compiler
-// and row sources apply (see cubes.Policy). The policy follows members,
-// not names: a member hidden on its cube is hidden through every view,
-// and a cube's row filters apply whenever its rows are read, through a
-// view or not. A context without an allow-list or row filters is nil.
-func Policy(sec auth.SecurityContext, m *cubes.Model) (*cubes.Policy, error) {
-	if len(sec.Allow) == 0 && len(sec.RowFilters) == 0 {
-		return nil, nil
-	}
-	var allow func(cube, member string) bool
-	if len(sec.Allow) > 0 {
-		allow = sec.Allows
-	}
-	filters := make([]cubes.Filter, len(sec.RowFilters))
-	for i, f := range sec.RowFilters {
-		filters[i] = cubes.Filter{Member: f.Member, Operator: f.Operator, Values: append([]string(nil), f.Values...)}
-	}
-	return m.NewPolicy(allow, filters)
-}
-
-// MemberAllows is a policy's allow-list as a check by names ("cube",
-// "member"), for the catalog: a view's member is allowed only when the
-// members it includes are.
-func MemberAllows(p *cubes.Policy, m *cubes.Model) func(cube, member string) bool {
-	return func(cube, member string) bool {
-		c, ok := m.Cube(cube)
-		if !ok {
-			return false
-		}
-		mem, ok := c.Member(member)
-		return ok && p.Allows(mem)
-	}
-}
-
 // catalogAllows is what the catalog shows of a model under a security
 // context: the members its policy allows (nothing when the context does
 // not resolve against the model).
 func catalogAllows(sec auth.SecurityContext, m *cubes.Model) func(cube, member string) bool {
-	p, err := Policy(sec, m)
+	p, err := sec.Policy(m)
 	if err != nil {
 		return func(string, string) bool { return false }
 	}
-	return MemberAllows(p, m)
+	return auth.MemberAllows(p, m)
 }
 
 // policy is the session's security context resolved against m.
 func (s *Session) policy(m *cubes.Model) (*cubes.Policy, error) {
-	return Policy(s.security(), m)
-}
-
-// ValidateSecurity checks a security context's names against a model.
-func ValidateSecurity(sec auth.SecurityContext, m *cubes.Model) error {
-	for _, a := range sec.Allow {
-		cube, member, hasMember := strings.Cut(a, ".")
-		c, ok := m.Cube(cube)
-		if !ok {
-			return fmt.Errorf("security context: no cube or view %q", cube)
-		}
-		if _, ok := c.LookupMember(member); hasMember && !ok {
-			return fmt.Errorf("security context: %s has no member %q", cube, member)
-		}
-	}
-	for _, f := range sec.RowFilters {
-		cube, member, _ := strings.Cut(f.Member, ".")
-		c, ok := m.Cube(cube)
-		if !ok {
-			return fmt.Errorf("security context: row filter on unknown cube %q", cube)
-		}
-		if _, ok := c.LookupMember(member); !ok {
-			return fmt.Errorf("security context: row filter on unknown member %q", f.Member)
-		}
-	}
-	if _, err := Policy(sec, m); err != nil {
-		return fmt.Errorf("security context: %s", pgerrMessage(err))
-	}
-	return nil
-}
-
-func pgerrMessage(err error) string {
-	if pe, ok := err.(*pgerr.Error); ok {
-		return pe.Message
-	}
-	return err.Error()
+	return s.security().Policy(m)
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cmd/cubegate/app"
 	"github.com/cubegate/cubegate/cubes"
-	"github.com/cubegate/cubegate/planner"
 	"github.com/cubegate/cubegate/warehouse"
 )
 
@@ -325,7 +324,7 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 			return sec, err
 		}
 		if m, err := cubes.LoadDir(src.ModelDir); err == nil {
-			return sec, planner.ValidateSecurity(sec, m)
+			return sec, sec.Validate(m)
 		}
 		return sec, nil
 	}
