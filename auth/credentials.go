@@ -1,6 +1,10 @@
 // Package auth owns who may connect and what they may do: generated SQL
-// credentials stored as SCRAM-SHA-256 verifiers, the SCRAM exchange, and the
-// state store that keeps them.
+// credentials stored as SCRAM-SHA-256 verifiers and the SCRAM exchange,
+// scoped API keys (a key's scopes are a ceiling for what it creates),
+// tenants, IP allow-lists, security contexts and the policy they resolve
+// to against a model (policy.go), rate limits and the running-query cap,
+// the failed-login throttle, the audit log, and the state store (SQLite
+// embedded, or PostgreSQL shared by several gateways) that keeps them.
 package auth
 
 import (

@@ -1,5 +1,10 @@
-// Package httpapi serves cubegate over HTTP: health endpoints now; the
-// Cube-compatible REST API, the admin API and metrics build on it.
+// Package httpapi serves cubegate over HTTP: the Cube-compatible REST API
+// (/cubejs-api/v1/load, meta, sql, dry-run) under scoped Bearer keys, the
+// admin API for keys, credentials, tenants and the audit log, the server
+// status and model reload, /metrics, and the health probes (/livez,
+// /readyz). It runs queries through an Engine (the model, its dialect and
+// the warehouse) and applies each key's policy (auth); it knows nothing of
+// the SQL planner.
 package httpapi
 
 import (

@@ -6,10 +6,12 @@
 // Connection lifecycle:
 //
 //	accept
-//	 → startup: SSLRequest / GSSENCRequest (answered 'N'), CancelRequest
-//	   (routed to the session it names), StartupMessage — under a
-//	   startup timeout and a 16 KiB message cap
-//	 → SCRAM-SHA-256 (AuthenticationSASL → Continue → Final → Ok)
+//	 → startup: SSLRequest (TLS when Config.TLS is set, else 'N'),
+//	   GSSENCRequest ('N'), CancelRequest (routed to the session it
+//	   names), StartupMessage — under a startup timeout and a 16 KiB
+//	   message cap; Config.TLSRequired refuses a connection without TLS
+//	 → SCRAM-SHA-256 (AuthenticationSASL → Continue → Final → Ok), or a
+//	   cleartext password over TLS when Config.AllowCleartext is set
 //	 → Handler.NewSession
 //	 → ParameterStatus…, BackendKeyData, ReadyForQuery
 //	 → message loop

@@ -1,8 +1,12 @@
 // Package planner turns SQL text into executable statements: it parses
-// with pg_query_go (the real Postgres grammar), classifies each statement
-// (session command, constant query, cube query or unsupported), binds a
-// SELECT over cubes to a cubes.Query, compiles it for the warehouse and
-// streams its rows. It implements pgwire.Handler.
+// with pg_query_go (the real Postgres grammar, under nesting and memory
+// guards), answers session commands, and routes each SELECT once
+// (routeSelect, plan.go) to a plan: one cube query bound to a cubes.Query
+// and compiled for the warehouse, a push-down (one warehouse statement
+// over the cubes' row sources, written in the warehouse's dialect), the
+// catalog evaluator (planner/catalog), or constants. EXPLAIN prints the
+// plan; execution opens it as a portal whose rows stream to the client.
+// It implements pgwire.Handler.
 package planner
 
 import (
