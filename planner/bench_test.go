@@ -84,3 +84,9 @@ func BenchmarkPlanInList1000(b *testing.B) {
 	}
 	benchPlan(b, `SELECT name, MEASURE(count) FROM customers WHERE name IN (`+strings.Join(vals, ", ")+`) GROUP BY 1`)
 }
+
+// What a client sends on connect and to ping: constants and session
+// functions, answered by cubegate itself.
+func BenchmarkPlanConstants(b *testing.B) {
+	benchPlan(b, `SELECT version(), current_user, current_database(), 1, 'a'::text AS t`)
+}

@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 
-	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
 
@@ -239,81 +238,8 @@ func funcName(fc *pg_query.FuncCall) string {
 	return strings.ToLower(names[len(names)-1].GetString_().GetSval())
 }
 
-// planConstant answers a SELECT without FROM whose targets are literals
-// and the session functions clients call on connect.
-func (s *Session) planConstant(sel *pg_query.SelectStmt) (pgwire.Portal, error) {
-	cols := make([]pgwire.Column, 0, len(sel.GetTargetList()))
-	row := make([]any, 0, len(sel.GetTargetList()))
-	for _, t := range sel.GetTargetList() {
-		rt := t.GetResTarget()
-		name, oid, val, err := s.evalConst(rt.GetVal())
-		if err != nil {
-			return nil, err
-		}
-		if rt.GetName() != "" {
-			name = rt.GetName()
-		}
-		cols = append(cols, pgwire.Column{Name: name, TypeOID: oid})
-		row = append(row, val)
-	}
-	return &staticPortal{tag: "SELECT", cols: cols, rows: [][]any{row}}, nil
-}
-
 func (s *Session) version() string {
 	return "PostgreSQL " + ServerVersion + " on x86_64-pc-linux-gnu, compiled by Go, 64-bit"
-}
-
-// evalConst evaluates one constant target, returning the column name
-// Postgres would give it, its type and value.
-func (s *Session) evalConst(n *pg_query.Node) (string, uint32, any, error) {
-	if v, ok := s.params.constOf(n); ok {
-		name := "?column?"
-		if v.param > 0 {
-			// An untyped parameter in the select list is text, as in Postgres.
-			s.params.infer(v.param, pgtype.TextOID)
-			if v.oid == 0 {
-				v.oid = pgtype.TextOID
-			}
-		}
-		if tc := n.GetTypeCast(); tc != nil {
-			name = typeNameOf(tc.GetTypeName())
-		}
-		if v.param > 0 && s.params.describing() {
-			return name, v.oid, nil, nil // described only: no value yet
-		}
-		val, err := constValue(v)
-		return name, v.oid, val, err
-	}
-	user, db := s.info.User, s.info.Database
-	if f := n.GetSqlvalueFunction(); f != nil {
-		switch f.GetOp() {
-		case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_USER, pg_query.SQLValueFunctionOp_SVFOP_USER,
-			pg_query.SQLValueFunctionOp_SVFOP_CURRENT_ROLE:
-			return "current_user", pgtype.NameOID, user, nil
-		case pg_query.SQLValueFunctionOp_SVFOP_SESSION_USER:
-			return "session_user", pgtype.NameOID, user, nil
-		case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_CATALOG:
-			return "current_catalog", pgtype.NameOID, db, nil
-		case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_SCHEMA:
-			return "current_schema", pgtype.NameOID, "public", nil
-		}
-	}
-	if fc := n.GetFuncCall(); fc != nil && len(fc.GetArgs()) == 0 && !fc.GetAggStar() {
-		switch name := funcName(fc); name {
-		case "version":
-			return name, pgtype.TextOID, s.version(), nil
-		case "current_database":
-			return name, pgtype.NameOID, db, nil
-		case "current_schema":
-			return name, pgtype.NameOID, "public", nil
-		case "current_user", "session_user":
-			return name, pgtype.NameOID, user, nil
-		case "pg_backend_pid":
-			return name, pgtype.Int4OID, int64(s.info.ProcessID), nil
-		}
-	}
-	return "", 0, nil, pgerr.New(pgerrcode.FeatureNotSupported, "this expression is not supported without FROM").
-		At(location(n) + 1).WithHint("cubegate answers constants, version(), current_user and current_database() here")
 }
 
 // location returns a node's 0-based location in the statement, or -1.

@@ -38,7 +38,7 @@ const (
 	routePushdown route = "push-down"
 	// routeCatalog: cubegate's catalog evaluator, no warehouse query.
 	routeCatalog route = "catalog"
-	// routeConstant: no relation read; cubegate evaluates it.
+	// routeConstant: no relation read; cubegate's evaluator answers it.
 	routeConstant route = "constant"
 )
 
@@ -95,18 +95,8 @@ func (s *Session) routeSelect(ctx context.Context, sel *pg_query.SelectStmt) (*p
 	case readsCatalog:
 		return &plan{routeCatalog, "it reads the catalog", &catalogNode{sel: sel}}, nil
 	case readsNothing:
-		if sel.GetOp() == pg_query.SetOperation_SETOP_NONE && sel.GetWithClause() == nil && len(sel.GetFromClause()) == 0 && !usesRegTypes(sel) {
-			p, err := s.planConstant(sel)
-			if err == nil {
-				return &plan{routeConstant, "constant expressions", &evaluatedNode{p}}, nil
-			}
-			if pe, ok := err.(*pgerr.Error); !ok || pe.Code != pgerrcode.FeatureNotSupported {
-				return s.inWarehouse(ctx, sel, err)
-			}
-		}
-		// The catalog evaluator answers what the constant one cannot:
-		// evaluated now, for a refusal (by its SQLSTATE) may send it to
-		// the warehouse.
+		// cubegate's evaluator answers it, evaluated now: a refusal (by
+		// its SQLSTATE) may send it to the warehouse.
 		p, err := s.planCatalog(ctx, sel)
 		if err != nil {
 			return s.inWarehouse(ctx, sel, err)
@@ -121,11 +111,7 @@ func (s *Session) routeSelect(ctx context.Context, sel *pg_query.SelectStmt) (*p
 	case len(sel.GetValuesLists()) > 0:
 		return s.routePushdown(sel, "VALUES")
 	case len(sel.GetFromClause()) == 0:
-		p, err := s.planConstant(sel)
-		if err != nil {
-			return nil, err
-		}
-		return &plan{routeConstant, "no FROM", &evaluatedNode{p}}, nil
+		return s.routePushdown(sel, "no FROM, but subqueries over cubes")
 	}
 	cube, err := s.bindCube(sel)
 	if err == nil {

@@ -28,3 +28,4 @@ SELECT c.tier, MEASURE(o.count) FROM (SELECT * FROM orders WHERE status IS NOT N
 SELECT "_"."c30", count(distinct "_"."a0") FROM (SELECT "$Outer"."a0", "$Inner"."c30" FROM (SELECT "__cubeJoinField" AS "c22", "price" AS "a0" FROM "public"."products") AS "$Outer" JOIN (SELECT "rows"."status" AS "c30", "rows"."__cubeJoinField" AS "c22" FROM (SELECT "status", "__cubeJoinField" FROM "public"."orders") AS "rows" GROUP BY "status", "__cubeJoinField") AS "$Inner" ON ("$Outer"."c22" = "$Inner"."c22" OR "$Outer"."c22" IS NULL AND "$Inner"."c22" IS NULL)) AS "_" GROUP BY 1
 SELECT o.__cubeJoinField, c.__cubeJoinField FROM (SELECT __cubeJoinField FROM orders) o, (SELECT __cubeJoinField FROM products) c WHERE o.__cubeJoinField = c.__cubeJoinField LIMIT 1
 SELECT * FROM (SELECT __cubeJoinField FROM customers) c JOIN (SELECT __cubeJoinField FROM products) p ON c.__cubeJoinField = p.__cubeJoinField
+SELECT (SELECT MEASURE(count) FROM orders) AS n, 1 AS one
