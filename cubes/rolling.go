@@ -28,11 +28,11 @@ func (c *compiler) compileRolling(plan *joinPlan, where []string, measureFilters
 		return nil, pgerr.New(pgerrcode.FeatureNotSupported, "rolling window measures: %s", why).
 			WithHint("query them with one time dimension, a built-in granularity and a dateRange")
 	}
-	// refuseYet refuses what the compiler lacks (pgerr.NotYet): a row-wise
+	// refuseYet refuses what the compiler lacks (pgerr.ErrNotYet): a row-wise
 	// path may answer it.
 	refuseYet := func(why string) (*Compiled, error) {
 		_, err := refuse(why)
-		return nil, err.(*pgerr.Error).Mark(pgerr.NotYet)
+		return nil, err.(*pgerr.Error).Mark(pgerr.ErrNotYet)
 	}
 	switch {
 	case len(q.TimeDimensions) != 1 || q.TimeDimensions[0].Granularity == "" || q.TimeDimensions[0].DateRange.IsZero():

@@ -1,16 +1,12 @@
 package planner
 
 import (
-	"encoding/json"
 	"reflect"
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
-
-	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
 
 // constVal is a literal or a bound parameter from the statement.
@@ -106,83 +102,8 @@ func typeOID(t *pg_query.TypeName) (uint32, bool) {
 	return castOID(name)
 }
 
-// sqlTypeName is a type's name as Postgres' messages spell it
-// (format_type).
-func sqlTypeName(oid uint32, fallback string) string {
-	switch oid {
-	case pgtype.Int2OID:
-		return "smallint"
-	case pgtype.Int4OID:
-		return "integer"
-	case pgtype.Int8OID:
-		return "bigint"
-	case pgtype.Float4OID:
-		return "real"
-	case pgtype.Float8OID:
-		return "double precision"
-	case pgtype.BoolOID:
-		return "boolean"
-	case pgtype.TimestampOID:
-		return "timestamp without time zone"
-	case pgtype.TimestamptzOID:
-		return "timestamp with time zone"
-	case pgtype.TimeOID:
-		return "time without time zone"
-	case pgtype.VarcharOID:
-		return "character varying"
-	case pgtype.BPCharOID:
-		return "character"
-	}
-	return fallback
-}
-
 // typeMap knows Postgres' built-in types, for casts and parameters.
 var typeMap = pgtype.NewMap()
-
-// textLike are types whose values stay the text they were written as.
-func textLike(oid uint32) bool {
-	switch oid {
-	case pgtype.TextOID, pgtype.VarcharOID, pgtype.BPCharOID, pgtype.NameOID, pgtype.QCharOID,
-		pgtype.JSONOID, pgtype.JSONBOID, pgtype.UnknownOID, 0:
-		return true
-	}
-	return false
-}
-
-// constValue turns a constant into the Go value of its type, as Postgres'
-// input function for the type would, or 22P02.
-func constValue(v constVal) (any, error) {
-	if v.isNull {
-		return nil, nil
-	}
-	if v.oid == pgtype.JSONOID || v.oid == pgtype.JSONBOID {
-		if !json.Valid([]byte(v.text)) {
-			return nil, pgerr.New(pgerrcode.InvalidTextRepresentation, "invalid input syntax for type json").At(v.loc + 1)
-		}
-		if v.oid == pgtype.JSONBOID {
-			return normalizeJSONB(v.text)
-		}
-	}
-	if textLike(v.oid) {
-		return v.text, nil
-	}
-	t, ok := typeMap.TypeForOID(v.oid)
-	if !ok {
-		return v.text, nil
-	}
-	out, err := t.Codec.DecodeValue(typeMap, v.oid, pgtype.TextFormatCode, []byte(v.text))
-	if err != nil {
-		switch v.oid {
-		case pgtype.DateOID, pgtype.TimestampOID, pgtype.TimestamptzOID, pgtype.TimeOID, pgtype.IntervalOID:
-			// PostgreSQL's code for dates it cannot read; cubegate reads
-			// fewer formats than PostgreSQL, so the statement is retried
-			// in the warehouse (see Session.inWarehouse).
-			return nil, pgerr.New(pgerrcode.InvalidDatetimeFormat, "invalid input syntax for type %s: %q", sqlTypeName(v.oid, t.Name), v.text).At(v.loc + 1)
-		}
-		return nil, pgerr.New(pgerrcode.InvalidTextRepresentation, "invalid input syntax for type %s: %q", sqlTypeName(v.oid, t.Name), v.text).At(v.loc + 1)
-	}
-	return out, nil
-}
 
 func castOID(name string) (uint32, bool) {
 	switch name {

@@ -56,11 +56,11 @@ func (p *plan) lines(verbose bool) []string {
 	return append([]string{"Route: " + string(p.route) + " (" + p.reason + ")"}, p.node.explain(verbose)...)
 }
 
-// notYet is unsupported for a construct the binder lacks (pgerr.NotYet):
+// notYet is unsupported for a construct the binder lacks (pgerr.ErrNotYet):
 // the push-down may answer the statement, and if it cannot, its own error
 // is the more precise one.
 func notYet(n *pg_query.Node, format string, args ...any) *pgerr.Error {
-	return unsupported(n, format, args...).Mark(pgerr.NotYet)
+	return unsupported(n, format, args...).Mark(pgerr.ErrNotYet)
 }
 
 // errRowWise marks a binder refusal of a statement that reads rows rather
@@ -77,7 +77,7 @@ func pushdownMay(err error) (may, showPushdownError bool) {
 		return false, false
 	}
 	switch {
-	case errors.Is(err, pgerr.NotYet):
+	case errors.Is(err, pgerr.ErrNotYet):
 		return true, true
 	case errors.Is(err, errRowWise), errors.Is(err, cubes.ErrUngroupedWithoutKey):
 		// Row by row, pushed down, cubes joined need no primary keys.

@@ -61,7 +61,7 @@ var keyHelp = map[string]string{
 	"limits.failed_login_window":      "window of the failed-login counters",
 	"limits.failed_logins_slow":       "failed logins in the window before each attempt waits",
 	"limits.failed_logins_block":      "failed logins in the window before an address is refused",
-	"limits.memory_limit":             "process memory limit, e.g. 2GiB (0: GOMEMLIMIT or none)",
+	"limits.memory_limit":             "the whole process's memory target, e.g. 2GiB (0: GOMEMLIMIT, Go's alone, or none)",
 	"limits.statement_rows":           "rows one statement cubegate evaluates itself may materialize (54000 past it)",
 	"limits.statement_memory":         "memory one statement cubegate evaluates itself may hold (53200 past it)",
 	"limits.value_size":               "largest text or array one function may build (54000 past it)",

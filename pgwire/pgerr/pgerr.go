@@ -57,10 +57,10 @@ func Wrap(err error, code, format string, args ...any) *Error {
 	return e
 }
 
-// NotYet marks an error about a feature cubegate lacks on the path that
-// refused it (errors.Is(err, NotYet)): another path may have it. Markers,
+// ErrNotYet marks an error about a feature cubegate lacks on the path that
+// refused it (errors.Is(err, ErrNotYet)): another path may have it. Markers,
 // never messages, are what callers decide on.
-var NotYet = errors.New("not supported yet")
+var ErrNotYet = errors.New("not supported yet")
 
 // Mark attaches a marker — a sentinel error callers test with errors.Is —
 // and returns e.

@@ -58,6 +58,17 @@ type Pool struct {
 	nativeMu sync.Mutex
 	native   int64
 	goLimit  int64
+	// nativeHook, when set, is told the native reservations held instead
+	// of Go's limit being lowered here (a process-wide memory governor
+	// that measures all C memory does it).
+	nativeHook func(native int64)
+}
+
+// SetNativeHook hands native reservations to f (see nativeHook).
+func (p *Pool) SetNativeHook(f func(native int64)) {
+	p.nativeMu.Lock()
+	defer p.nativeMu.Unlock()
+	p.nativeHook = f
 }
 
 // NewPool returns a pool of max bytes.
@@ -108,6 +119,11 @@ func (p *Pool) ReleaseNative(n int64) {
 func (p *Pool) adjustNative(n int64) {
 	p.nativeMu.Lock()
 	defer p.nativeMu.Unlock()
+	if p.nativeHook != nil {
+		p.native += n
+		p.nativeHook(p.native)
+		return
+	}
 	if p.native == 0 {
 		// Read at the first reservation: the limit in force once the
 		// process has configured itself.

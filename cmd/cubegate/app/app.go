@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"regexp"
-	"runtime/debug"
 	"runtime/metrics"
 	"sort"
 	"strings"
@@ -34,6 +33,7 @@ import (
 type Gateway struct {
 	cfg     Config
 	log     zerolog.Logger
+	memory  *memoryGovernor // nil without limits.memory_limit
 	Auth    *auth.Service
 	Keys    *auth.KeyService
 	Limits  *auth.Limiter
@@ -91,7 +91,9 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 	began := time.Now()
 	cfg, log := g.cfg, g.log
 	if cfg.Limits.MemoryLimit > 0 {
-		debug.SetMemoryLimit(int64(cfg.Limits.MemoryLimit))
+		// The whole process's: Go gets what DuckDB and the parser's C
+		// memory leave (see memoryGovernor).
+		g.memory = newMemoryGovernor(int64(cfg.Limits.MemoryLimit))
 		log.Info().Str("memory_limit", cfg.Limits.MemoryLimit.String()).Msg("process memory limit set")
 	}
 	version := modelVersion(cfg.Model.Dir)
@@ -126,6 +128,9 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 	}
 	g.plannerOpts = planner.Options{StatementTimeout: cfg.SQL.StatementTimeout, Limits: g.Limits, Audit: g.Audit, Observe: observe,
 		Evaluator: cfg.Limits.Evaluator()}
+	if g.memory != nil {
+		g.plannerOpts.Evaluator.Pool.SetNativeHook(g.memory.setNative)
+	}
 	// The warehouse: until it answers, the gateway is PENDING (SQL logins
 	// get 57P03, REST 503) and keeps trying in the background.
 	if err := g.connectWarehouse(ctx); err != nil {
@@ -646,6 +651,9 @@ func (g *Gateway) Shutdown() error {
 // Close stops the listeners and releases everything.
 func (g *Gateway) Close() error {
 	g.setState("STOPPING")
+	if g.memory != nil {
+		defer g.memory.Close()
+	}
 	if g.watcher != nil {
 		g.watcher.Close()
 	}

@@ -49,7 +49,7 @@ type LimitsConfig struct {
 	FailedLoginWindow    time.Duration `mapstructure:"failed_login_window"`
 	FailedLoginsSlow     int           `mapstructure:"failed_logins_slow"`
 	FailedLoginsBlock    int           `mapstructure:"failed_logins_block"`
-	// MemoryLimit is the process's soft memory limit (GOMEMLIMIT): the
+	// MemoryLimit is the whole process's memory target (memoryGovernor): the
 	// garbage collector works harder as the heap nears it. 0 leaves the
 	// GOMEMLIMIT environment variable (or no limit) in force.
 	MemoryLimit ByteSize `mapstructure:"memory_limit"`

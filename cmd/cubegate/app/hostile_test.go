@@ -54,15 +54,15 @@ import (
 
 const (
 	// hostileRSSBound is the peak resident set (VmHWM) the gateway may
-	// reach under the suite and the soak: GOMEMLIMIT (1 GiB) for Go —
-	// lowered while the C parser holds memory for a long statement —,
-	// 256 MiB for the embedded DuckDB (a quarter of the Go limit; 100k
-	// demo orders), and 256 MiB for the runtime, glibc and DuckDB's
-	// memory outside its limit. A statement that needs more must be
-	// refused by a budget (53200/54000), not run.
+	// reach under the suite and the soak: its limits.memory_limit
+	// (hostileMemoryLimit, the whole process's: Go gets what DuckDB — a
+	// quarter — and the C parser leave it, see memoryGovernor) plus 256
+	// MiB for the governor's 100 ms reaction and the garbage collector's
+	// lag. A statement that needs more must be refused by a budget
+	// (53200/54000), not run.
 	hostileRSSBound = 1536 << 20
-	// hostileGoMemLimit is the gateway's GOMEMLIMIT.
-	hostileGoMemLimit = "1GiB"
+	// hostileMemoryLimit is the gateway's limits.memory_limit.
+	hostileMemoryLimit = "1280MiB"
 	// hostileKillRSS: above this the harness kills the gateway (a runaway
 	// statement would otherwise take the machine's memory; the kill is
 	// reported as an out-of-memory crash of the statement in flight).
@@ -430,7 +430,7 @@ func startHostileGateway(t testing.TB) *hostileGateway {
 		g.env = append(g.env, kv)
 	}
 	g.env = append(g.env,
-		"GOMEMLIMIT="+hostileGoMemLimit,
+		"CUBEGATE_LIMITS_MEMORY_LIMIT="+hostileMemoryLimit,
 		"CUBEGATE_SQL_LISTEN="+g.sqlAddr,
 		"CUBEGATE_HTTP_LISTEN="+g.httpAddr,
 		"CUBEGATE_MODEL_DIR="+filepath.Join(dir, "model"),
