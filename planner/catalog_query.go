@@ -170,6 +170,22 @@ func classify(sel *pg_query.SelectStmt, m *cubes.Model, temps ...map[string]*cat
 	return kind
 }
 
+// usesRegTypes reports whether a statement casts to an object identifier
+// type (regclass, regtype, …): those are the catalog engine's to answer.
+func usesRegTypes(sel *pg_query.SelectStmt) bool {
+	found := false
+	catalog.Walk(sel.ProtoReflect(), func(m proto.Message) bool {
+		if tn, ok := m.(*pg_query.TypeName); ok {
+			if names := tn.GetNames(); len(names) > 0 && strings.HasPrefix(names[len(names)-1].GetString_().GetSval(), "reg") {
+				found = true
+			}
+			return false
+		}
+		return !found
+	})
+	return found
+}
+
 // planCatalog answers a SELECT over pg_catalog and information_schema.
 func (s *Session) planCatalog(ctx context.Context, sel *pg_query.SelectStmt) (pgwire.Portal, error) {
 	cat := s.catalog()

@@ -1,12 +1,17 @@
 package planner
 
 import (
+	"encoding/json"
 	"reflect"
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
+
+	"github.com/cubegate/cubegate/pgwire"
+	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
 
 // constVal is a literal or a bound parameter from the statement.
@@ -102,8 +107,83 @@ func typeOID(t *pg_query.TypeName) (uint32, bool) {
 	return castOID(name)
 }
 
+// sqlTypeName is a type's name as Postgres' messages spell it
+// (format_type).
+func sqlTypeName(oid uint32, fallback string) string {
+	switch oid {
+	case pgtype.Int2OID:
+		return "smallint"
+	case pgtype.Int4OID:
+		return "integer"
+	case pgtype.Int8OID:
+		return "bigint"
+	case pgtype.Float4OID:
+		return "real"
+	case pgtype.Float8OID:
+		return "double precision"
+	case pgtype.BoolOID:
+		return "boolean"
+	case pgtype.TimestampOID:
+		return "timestamp without time zone"
+	case pgtype.TimestamptzOID:
+		return "timestamp with time zone"
+	case pgtype.TimeOID:
+		return "time without time zone"
+	case pgtype.VarcharOID:
+		return "character varying"
+	case pgtype.BPCharOID:
+		return "character"
+	}
+	return fallback
+}
+
 // typeMap knows Postgres' built-in types, for casts and parameters.
 var typeMap = pgtype.NewMap()
+
+// textLike are types whose values stay the text they were written as.
+func textLike(oid uint32) bool {
+	switch oid {
+	case pgtype.TextOID, pgtype.VarcharOID, pgtype.BPCharOID, pgtype.NameOID, pgtype.QCharOID,
+		pgtype.JSONOID, pgtype.JSONBOID, pgtype.UnknownOID, 0:
+		return true
+	}
+	return false
+}
+
+// constValue turns a constant into the Go value of its type, as Postgres'
+// input function for the type would, or 22P02.
+func constValue(v constVal) (any, error) {
+	if v.isNull {
+		return nil, nil
+	}
+	if v.oid == pgtype.JSONOID || v.oid == pgtype.JSONBOID {
+		if !json.Valid([]byte(v.text)) {
+			return nil, pgerr.New(pgerrcode.InvalidTextRepresentation, "invalid input syntax for type json").At(v.loc + 1)
+		}
+		if v.oid == pgtype.JSONBOID {
+			return normalizeJSONB(v.text)
+		}
+	}
+	if textLike(v.oid) {
+		return v.text, nil
+	}
+	t, ok := typeMap.TypeForOID(v.oid)
+	if !ok {
+		return v.text, nil
+	}
+	out, err := t.Codec.DecodeValue(typeMap, v.oid, pgtype.TextFormatCode, []byte(v.text))
+	if err != nil {
+		switch v.oid {
+		case pgtype.DateOID, pgtype.TimestampOID, pgtype.TimestamptzOID, pgtype.TimeOID, pgtype.IntervalOID:
+			// PostgreSQL's code for dates it cannot read; cubegate reads
+			// fewer formats than PostgreSQL, so the statement is retried
+			// in the warehouse (see Session.inWarehouse).
+			return nil, pgerr.New(pgerrcode.InvalidDatetimeFormat, "invalid input syntax for type %s: %q", sqlTypeName(v.oid, t.Name), v.text).At(v.loc + 1)
+		}
+		return nil, pgerr.New(pgerrcode.InvalidTextRepresentation, "invalid input syntax for type %s: %q", sqlTypeName(v.oid, t.Name), v.text).At(v.loc + 1)
+	}
+	return out, nil
+}
 
 func castOID(name string) (uint32, bool) {
 	switch name {
@@ -159,8 +239,81 @@ func funcName(fc *pg_query.FuncCall) string {
 	return strings.ToLower(names[len(names)-1].GetString_().GetSval())
 }
 
+// planConstant answers a SELECT without FROM whose targets are literals
+// and the session functions clients call on connect.
+func (s *Session) planConstant(sel *pg_query.SelectStmt) (pgwire.Portal, error) {
+	cols := make([]pgwire.Column, 0, len(sel.GetTargetList()))
+	row := make([]any, 0, len(sel.GetTargetList()))
+	for _, t := range sel.GetTargetList() {
+		rt := t.GetResTarget()
+		name, oid, val, err := s.evalConst(rt.GetVal())
+		if err != nil {
+			return nil, err
+		}
+		if rt.GetName() != "" {
+			name = rt.GetName()
+		}
+		cols = append(cols, pgwire.Column{Name: name, TypeOID: oid})
+		row = append(row, val)
+	}
+	return &staticPortal{tag: "SELECT", cols: cols, rows: [][]any{row}}, nil
+}
+
 func (s *Session) version() string {
 	return "PostgreSQL " + ServerVersion + " on x86_64-pc-linux-gnu, compiled by Go, 64-bit"
+}
+
+// evalConst evaluates one constant target, returning the column name
+// Postgres would give it, its type and value.
+func (s *Session) evalConst(n *pg_query.Node) (string, uint32, any, error) {
+	if v, ok := s.params.constOf(n); ok {
+		name := "?column?"
+		if v.param > 0 {
+			// An untyped parameter in the select list is text, as in Postgres.
+			s.params.infer(v.param, pgtype.TextOID)
+			if v.oid == 0 {
+				v.oid = pgtype.TextOID
+			}
+		}
+		if tc := n.GetTypeCast(); tc != nil {
+			name = typeNameOf(tc.GetTypeName())
+		}
+		if v.param > 0 && s.params.describing() {
+			return name, v.oid, nil, nil // described only: no value yet
+		}
+		val, err := constValue(v)
+		return name, v.oid, val, err
+	}
+	user, db := s.info.User, s.info.Database
+	if f := n.GetSqlvalueFunction(); f != nil {
+		switch f.GetOp() {
+		case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_USER, pg_query.SQLValueFunctionOp_SVFOP_USER,
+			pg_query.SQLValueFunctionOp_SVFOP_CURRENT_ROLE:
+			return "current_user", pgtype.NameOID, user, nil
+		case pg_query.SQLValueFunctionOp_SVFOP_SESSION_USER:
+			return "session_user", pgtype.NameOID, user, nil
+		case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_CATALOG:
+			return "current_catalog", pgtype.NameOID, db, nil
+		case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_SCHEMA:
+			return "current_schema", pgtype.NameOID, "public", nil
+		}
+	}
+	if fc := n.GetFuncCall(); fc != nil && len(fc.GetArgs()) == 0 && !fc.GetAggStar() {
+		switch name := funcName(fc); name {
+		case "version":
+			return name, pgtype.TextOID, s.version(), nil
+		case "current_database":
+			return name, pgtype.NameOID, db, nil
+		case "current_schema":
+			return name, pgtype.NameOID, "public", nil
+		case "current_user", "session_user":
+			return name, pgtype.NameOID, user, nil
+		case "pg_backend_pid":
+			return name, pgtype.Int4OID, int64(s.info.ProcessID), nil
+		}
+	}
+	return "", 0, nil, pgerr.New(pgerrcode.FeatureNotSupported, "this expression is not supported without FROM").
+		At(location(n) + 1).WithHint("cubegate answers constants, version(), current_user and current_database() here")
 }
 
 // location returns a node's 0-based location in the statement, or -1.

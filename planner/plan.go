@@ -95,8 +95,20 @@ func (s *Session) routeSelect(ctx context.Context, sel *pg_query.SelectStmt) (*p
 	case readsCatalog:
 		return &plan{routeCatalog, "it reads the catalog", &catalogNode{sel: sel}}, nil
 	case readsNothing:
-		// cubegate's evaluator answers it, evaluated now: a refusal (by
-		// its SQLSTATE) may send it to the warehouse.
+		if sel.GetOp() == pg_query.SetOperation_SETOP_NONE && sel.GetWithClause() == nil && len(sel.GetFromClause()) == 0 && !usesRegTypes(sel) {
+			// Constants and the session functions clients call on
+			// connect, typed and spelled by PostgreSQL's input functions.
+			p, err := s.planConstant(sel)
+			if err == nil {
+				return &plan{routeConstant, "constant expressions", &evaluatedNode{p}}, nil
+			}
+			if pe, ok := err.(*pgerr.Error); !ok || pe.Code != pgerrcode.FeatureNotSupported {
+				return s.inWarehouse(ctx, sel, err)
+			}
+		}
+		// The catalog evaluator answers what the constant one cannot:
+		// evaluated now, for a refusal (by its SQLSTATE) may send it to
+		// the warehouse.
 		p, err := s.planCatalog(ctx, sel)
 		if err != nil {
 			return s.inWarehouse(ctx, sel, err)

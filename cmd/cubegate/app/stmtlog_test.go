@@ -251,7 +251,9 @@ func TestMemoryLimitApplied(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	if got := debug.SetMemoryLimit(-1); got != 3<<30 {
-		t.Fatalf("memory limit %d, want 3GiB", got)
+	// The whole process's target: Go gets it less what is outside Go
+	// (DuckDB, C), and never less than a quarter.
+	if got := debug.SetMemoryLimit(-1); got > 3<<30 || got < 3<<30-512<<20 {
+		t.Fatalf("Go's memory limit %d MiB, want 3 GiB less the process's C memory", got>>20)
 	}
 }
