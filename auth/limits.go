@@ -42,6 +42,35 @@ func (l *Limiter) tenant(id string, now time.Time) *tenantLimit {
 	return t
 }
 
+// LimitError is why Admit refused a query: the tenant's request rate
+// (Busy false) or its running queries (Busy true), and when to retry.
+type LimitError struct {
+	Tenant string
+	Busy   bool
+	Wait   time.Duration
+}
+
+func (e *LimitError) Error() string {
+	if e.Busy {
+		return "tenant " + e.Tenant + " already runs as many queries as it may"
+	}
+	return "the rate limit of tenant " + e.Tenant + " is exceeded"
+}
+
+// Admit is admission control for one query of a tenant, the same for SQL
+// and REST: a token from its rate, then a running-query slot, released
+// when the query ends. It refuses with a *LimitError.
+func (l *Limiter) Admit(tenant string) (release func(), err error) {
+	if ok, wait := l.Allow(tenant); !ok {
+		return nil, &LimitError{Tenant: tenant, Wait: wait}
+	}
+	release, ok := l.Acquire(tenant)
+	if !ok {
+		return nil, &LimitError{Tenant: tenant, Busy: true, Wait: time.Second}
+	}
+	return release, nil
+}
+
 // Allow takes one request from the tenant's bucket; when it is empty it
 // says how long until a token is back.
 func (l *Limiter) Allow(tenant string) (bool, time.Duration) {

@@ -125,15 +125,16 @@ func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Reque
 				return
 			}
 		}
-		if ok, wait := a.Limits.Allow(k.TenantID); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": "the tenant's request rate limit is exceeded", "code": "RATE_LIMITED"})
-			return
-		}
-		release, ok := a.Limits.Acquire(k.TenantID)
-		if !ok {
-			w.Header().Set("Retry-After", "1")
-			writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": "the tenant runs as many queries as it may at once", "code": "RATE_LIMITED"})
+		release, err := a.Limits.Admit(k.TenantID)
+		if err != nil {
+			var le *auth.LimitError
+			errors.As(err, &le)
+			msg := "the tenant's request rate limit is exceeded"
+			if le.Busy {
+				msg = "the tenant runs as many queries as it may at once"
+			}
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(le.Wait.Seconds()))))
+			writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": msg, "code": "RATE_LIMITED"})
 			return
 		}
 		defer release()

@@ -258,21 +258,31 @@ func (n *cubeNode) open(ctx context.Context, s *Session) (pgwire.Portal, error) 
 	if n.compiled == nil {
 		return &staticPortal{tag: "SELECT", cols: outputColumns(n.outs)}, nil
 	}
-	release, err := s.admit()
-	if err != nil {
-		return nil, err
-	}
 	p, err := newCubePortal(s.h, n.query, n.compiled, n.outs)
 	if err != nil {
-		release()
 		return nil, err
 	}
-	p.release = release
-	started, text, sql := time.Now(), s.text, n.compiled.SQL
-	p.done = func(rows int64, wait time.Duration, err error) {
-		s.auditQuery(n.sel, text, "sql", sql, started, wait, rows, err)
+	if err := s.admitted(&p.rowsPortal, n.sel); err != nil {
+		return nil, err
 	}
 	return p, nil
+}
+
+// admitted holds a warehouse statement's portal to its tenant's
+// admission (rate and running queries, as REST is) and audits the
+// statement when the portal closes: every warehouse query of the SQL API
+// goes through here.
+func (s *Session) admitted(pt *rowsPortal, sel *pg_query.SelectStmt) error {
+	release, err := s.admit()
+	if err != nil {
+		return err
+	}
+	pt.release = release
+	started, text, sql := time.Now(), s.text, pt.sql
+	pt.done = func(rows int64, wait time.Duration, err error) {
+		s.auditQuery(sel, text, "sql", sql, started, wait, rows, err)
+	}
+	return nil
 }
 
 // catalogNode answers a SELECT over pg_catalog and information_schema.

@@ -41,14 +41,9 @@ func (n *pushdownNode) open(ctx context.Context, s *Session) (pgwire.Portal, err
 	if s.params.describing() {
 		return &staticPortal{tag: "SELECT", cols: cols}, nil
 	}
-	release, err := s.admit()
-	if err != nil {
+	pt := &rowsPortal{wh: s.h.wh, sql: n.sql, args: n.args, cols: cols}
+	if err := s.admitted(pt, n.sel); err != nil {
 		return nil, err
-	}
-	pt := &rowsPortal{wh: s.h.wh, sql: n.sql, args: n.args, cols: cols, release: release}
-	started, text := time.Now(), s.text
-	pt.done = func(rows int64, wait time.Duration, err error) {
-		s.auditQuery(n.sel, text, "sql", n.sql, started, wait, rows, err)
 	}
 	return pt, nil
 }

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,20 +22,21 @@ func (s *Session) tenant() string {
 	return auth.DefaultTenant
 }
 
-// admit holds a cube query to its tenant's statement rate and running
-// queries (53400 over either); release frees its slot when it ends.
+// admit holds a warehouse query to its tenant's statement rate and
+// running queries (auth.Limiter.Admit, as REST does; 53400 over either);
+// release frees its slot when it ends.
 func (s *Session) admit() (release func(), err error) {
-	lim := s.h.opts.Limits
-	if ok, wait := lim.Allow(s.tenant()); !ok {
-		return nil, pgerr.New(pgerrcode.ConfigurationLimitExceeded, "the rate limit of tenant %s is exceeded", s.tenant()).
-			WithHint("retry in %s", wait.Round(time.Millisecond))
+	release, err = s.h.opts.Limits.Admit(s.tenant())
+	var le *auth.LimitError
+	if !errors.As(err, &le) {
+		return release, err
 	}
-	release, ok := lim.Acquire(s.tenant())
-	if !ok {
-		return nil, pgerr.New(pgerrcode.ConfigurationLimitExceeded, "tenant %s already runs as many queries as it may", s.tenant()).
+	if le.Busy {
+		return nil, pgerr.New(pgerrcode.ConfigurationLimitExceeded, "tenant %s already runs as many queries as it may", le.Tenant).
 			WithHint("retry when one of them has finished")
 	}
-	return release, nil
+	return nil, pgerr.New(pgerrcode.ConfigurationLimitExceeded, "the rate limit of tenant %s is exceeded", le.Tenant).
+		WithHint("retry in %s", le.Wait.Round(time.Millisecond))
 }
 
 // auditQuery records a statement once it has run: its principal, its
