@@ -82,18 +82,28 @@ type Dialect interface {
 type Call struct {
 	Name  string
 	NArgs int
-	// Arg renders the i-th argument for the warehouse (once: rendering
-	// binds its values; an argument the dialect does not write is never
-	// rendered).
-	Arg func(i int) (string, error)
-	// Const is the i-th argument's text when it is a constant.
-	Const func(i int) (string, bool)
-	// Bind binds a value as the statement's next argument and returns
-	// its placeholder.
-	Bind func(v any) string
+	// In are its arguments as the push-down renders them.
+	In CallArgs
 	// Quotient is set for floor, ceil and trunc of a division (Arg(0)).
 	Quotient bool
 }
+
+// CallArgs are a call's arguments as the push-down renders them.
+type CallArgs interface {
+	// Arg renders the i-th argument for the warehouse (once: rendering
+	// binds its values; an argument the dialect does not write is never
+	// rendered).
+	Arg(i int) (string, error)
+	// Const is the i-th argument's text when it is a constant.
+	Const(i int) (string, bool)
+	// Bind binds a value as the statement's next argument and returns
+	// its placeholder.
+	Bind(v any) string
+}
+
+func (c Call) Arg(i int) (string, error)  { return c.In.Arg(i) }
+func (c Call) Const(i int) (string, bool) { return c.In.Const(i) }
+func (c Call) Bind(v any) string          { return c.In.Bind(v) }
 
 // Args renders every argument.
 func (c Call) Args() ([]string, error) {

@@ -192,14 +192,7 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 		}
 		if name == "extract" {
 			// The field and the expression, rendered already.
-			c := cubes.Call{Name: name, NArgs: 2, Bind: p.arg,
-				Arg: func(i int) (string, error) {
-					if i == 0 {
-						return "'" + field + "'", nil
-					}
-					return x, nil
-				},
-				Const: func(i int) (string, bool) { return field, i == 0 }}
+			c := cubes.Call{Name: name, NArgs: 2, In: &fieldArgs{p: p, field: field, x: x}}
 			if s, ok, err := p.d.Function(c); ok {
 				return s, err
 			}
@@ -259,13 +252,8 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 		}
 		c := p.call(name, args, sc)
 		if len(args) == 1 {
-			arg := c.Arg
-			c.NArgs, c.Arg = 2, func(i int) (string, error) {
-				if i == 1 {
-					return "1", nil
-				}
-				return arg(0)
-			}
+			c.NArgs = 2
+			c.In.(*callArgs).dim1 = true
 		}
 		return p.dialectCall(c, args)
 	case "charindex":
@@ -601,29 +589,80 @@ var unitAliases = map[string]string{
 // PostgreSQL's signatures have them (a bigint is refused by the cast,
 // never passed on: DuckDB's lead/lag crashed the process on -2^63).
 func (p *pushdown) call(name string, args []*pg_query.Node, sc *pdScope) cubes.Call {
-	rendered := make([]*string, len(args))
-	intArg, hasInt := integerArgument[name]
-	return cubes.Call{Name: name, NArgs: len(args), Bind: p.arg,
-		Arg: func(i int) (string, error) {
-			if rendered[i] != nil {
-				return *rendered[i], nil
-			}
-			s, err := p.expr(args[i], sc)
-			if err != nil {
-				return "", err
-			}
-			if hasInt && i == intArg {
-				s = "CAST(" + s + " AS INTEGER)"
-			}
-			rendered[i] = &s
-			return s, nil
-		},
-		Const: func(i int) (string, bool) {
-			v, ok := p.s.params.constOf(args[i])
-			return v.text, ok
-		},
+	a := &callArgs{p: p, args: args, sc: sc, intArg: -1}
+	if i, ok := integerArgument[name]; ok {
+		a.intArg = i
 	}
+	return cubes.Call{Name: name, NArgs: len(args), In: a}
 }
+
+// callArgs renders a call's arguments for the dialect (cubes.CallArgs),
+// each once.
+type callArgs struct {
+	p      *pushdown
+	args   []*pg_query.Node
+	sc     *pdScope
+	intArg int  // the integer argument's position, -1 for none
+	dim1   bool // array_upper/lower without their dimension: Arg(1) is 1
+	cache  [6]string
+	have   uint8
+	more   map[int]string
+}
+
+func (a *callArgs) Arg(i int) (string, error) {
+	if a.dim1 && i == 1 {
+		return "1", nil
+	}
+	if i < len(a.cache) && a.have&(1<<i) != 0 {
+		return a.cache[i], nil
+	}
+	if s, ok := a.more[i]; ok {
+		return s, nil
+	}
+	s, err := a.p.expr(a.args[i], a.sc)
+	if err != nil {
+		return "", err
+	}
+	if i == a.intArg {
+		s = "CAST(" + s + " AS INTEGER)"
+	}
+	if i < len(a.cache) {
+		a.cache[i], a.have = s, a.have|1<<i
+	} else {
+		if a.more == nil {
+			a.more = map[int]string{}
+		}
+		a.more[i] = s
+	}
+	return s, nil
+}
+
+func (a *callArgs) Const(i int) (string, bool) {
+	if i >= len(a.args) {
+		return "", false
+	}
+	v, ok := a.p.s.params.constOf(a.args[i])
+	return v.text, ok
+}
+
+func (a *callArgs) Bind(v any) string { return a.p.arg(v) }
+
+// fieldArgs are EXTRACT's: the field (a constant) and the expression,
+// rendered already.
+type fieldArgs struct {
+	p        *pushdown
+	field, x string
+}
+
+func (a *fieldArgs) Arg(i int) (string, error) {
+	if i == 0 {
+		return "'" + a.field + "'", nil
+	}
+	return a.x, nil
+}
+
+func (a *fieldArgs) Const(i int) (string, bool) { return a.field, i == 0 }
+func (a *fieldArgs) Bind(v any) string          { return a.p.arg(v) }
 
 // dialectCall writes c as the dialect does, else as PostgreSQL does.
 func (p *pushdown) dialectCall(c cubes.Call, args []*pg_query.Node) (string, error) {
