@@ -50,9 +50,15 @@ func (s *Session) explain(ctx context.Context, n *pg_query.Node, verbose bool) (
 		defer func() { s.params, s.text, s.prep = nil, "", nil }()
 		n = ps.node
 	}
+	var head []string
+	if d := n.GetDeclareCursorStmt(); d != nil {
+		// A cursor's rows are its SELECT's, read as they are fetched.
+		head = []string{"Cursor " + d.GetPortalname() + ": the rows of its query, as they are fetched"}
+		n = d.GetQuery()
+	}
 	sel := n.GetSelectStmt()
 	if sel == nil || sel.GetIntoClause() != nil {
-		return nil, unsupported(nil, "EXPLAIN explains SELECT statements and EXECUTE of a prepared one")
+		return nil, unsupported(nil, "EXPLAIN explains SELECT, DECLARE … CURSOR FOR SELECT and EXECUTE of a prepared SELECT")
 	}
 	p, err := s.routeSelect(ctx, sel)
 	if err != nil {
@@ -67,7 +73,7 @@ func (s *Session) explain(ctx context.Context, n *pg_query.Node, verbose bool) (
 			return nil, err
 		}
 	}
-	return p.lines(verbose), nil
+	return append(head, p.lines(verbose)...), nil
 }
 
 // explainLines prints a cube query's plan.

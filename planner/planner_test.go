@@ -272,6 +272,25 @@ Output columns:
 	if len(text) < 2 || text[0] != "Route: cube query (one cube query over orders)" || !strings.Contains(strings.Join(text, "\n"), "parameter $1 = 'shop'") {
 		t.Fatalf("EXPLAIN EXECUTE:\n%s", strings.Join(text, "\n"))
 	}
+	// EXPLAIN DECLARE explains the cursor's query; nothing is declared.
+	p, err = bind(t, s, `EXPLAIN DECLARE c CURSOR FOR SELECT status, MEASURE(count) FROM orders GROUP BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = nil
+	for {
+		r, err := p.Next(ctx)
+		if err != nil {
+			break
+		}
+		text = append(text, r[0].(string))
+	}
+	if len(text) < 3 || !strings.HasPrefix(text[0], "Cursor c:") || text[1] != "Route: cube query (one cube query over orders)" {
+		t.Fatalf("EXPLAIN DECLARE:\n%s", strings.Join(text, "\n"))
+	}
+	if _, err := bind(t, s, `FETCH 1 FROM c`); pgerr.Code(err) != "34000" {
+		t.Fatalf("EXPLAIN DECLARE declared the cursor: %v", err)
+	}
 	if _, err := bind(t, s, `EXPLAIN CREATE TABLE x AS SELECT 1`); pgerr.Code(err) != "0A000" {
 		t.Fatalf("EXPLAIN CREATE TABLE AS: %v, want 0A000", err)
 	}
