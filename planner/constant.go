@@ -266,17 +266,16 @@ func (s *Session) version() string {
 // evalConst evaluates one constant target, returning the column name
 // Postgres would give it, its type and value.
 func (s *Session) evalConst(n *pg_query.Node) (string, uint32, any, error) {
+	// Named as PostgreSQL names an unnamed column (one namer for the
+	// constant path and the push-down).
+	name := figureColname(n)
 	if v, ok := s.params.constOf(n); ok {
-		name := "?column?"
 		if v.param > 0 {
 			// An untyped parameter in the select list is text, as in Postgres.
 			s.params.infer(v.param, pgtype.TextOID)
 			if v.oid == 0 {
 				v.oid = pgtype.TextOID
 			}
-		}
-		if tc := n.GetTypeCast(); tc != nil {
-			name = typeNameOf(tc.GetTypeName())
 		}
 		if v.param > 0 && s.params.describing() {
 			return name, v.oid, nil, nil // described only: no value yet
@@ -289,13 +288,13 @@ func (s *Session) evalConst(n *pg_query.Node) (string, uint32, any, error) {
 		switch f.GetOp() {
 		case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_USER, pg_query.SQLValueFunctionOp_SVFOP_USER,
 			pg_query.SQLValueFunctionOp_SVFOP_CURRENT_ROLE:
-			return "current_user", pgtype.NameOID, user, nil
+			return name, pgtype.NameOID, user, nil
 		case pg_query.SQLValueFunctionOp_SVFOP_SESSION_USER:
-			return "session_user", pgtype.NameOID, user, nil
+			return name, pgtype.NameOID, user, nil
 		case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_CATALOG:
-			return "current_catalog", pgtype.NameOID, db, nil
+			return name, pgtype.NameOID, db, nil
 		case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_SCHEMA:
-			return "current_schema", pgtype.NameOID, "public", nil
+			return name, pgtype.NameOID, "public", nil
 		}
 	}
 	if fc := n.GetFuncCall(); fc != nil && len(fc.GetArgs()) == 0 && !fc.GetAggStar() {

@@ -202,6 +202,11 @@ func TestSessionStatements(t *testing.T) {
 	if cols[0].Name != "version" || cols[1].Name != "current_user" || cols[3].Name != "?column?" || cols[4].Name != "t" {
 		t.Fatalf("names: %+v", cols)
 	}
+	// Unnamed columns are named as PostgreSQL's FigureColname does.
+	if cols, _ := rows(`SELECT user, current_role, session_user, current_catalog, 1::int8, $$x$$::text`); cols[0].Name != "user" || cols[1].Name != "current_role" ||
+		cols[2].Name != "session_user" || cols[3].Name != "current_catalog" || cols[4].Name != "int8" || cols[5].Name != "text" {
+		t.Fatalf("names: %+v", cols)
+	}
 	rows(`SET application_name = 'x'`)
 	if _, r := rows(`SHOW application_name`); r[0][0] != "x" {
 		t.Fatalf("SHOW after SET: %v", r)

@@ -1539,6 +1539,8 @@ func sqlValueFunctionName(op pg_query.SQLValueFunctionOp) string {
 		return "session_user"
 	case pg_query.SQLValueFunctionOp_SVFOP_USER:
 		return "user"
+	case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_ROLE:
+		return "current_role"
 	case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_CATALOG:
 		return "current_catalog"
 	case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_SCHEMA:
