@@ -128,7 +128,10 @@ func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Reque
 		release, err := a.Limits.Admit(k.TenantID)
 		if err != nil {
 			var le *auth.LimitError
-			errors.As(err, &le)
+			if !errors.As(err, &le) {
+				restError(w, http.StatusInternalServerError, "admission failed")
+				return
+			}
 			msg := "the tenant's request rate limit is exceeded"
 			if le.Busy {
 				msg = "the tenant runs as many queries as it may at once"

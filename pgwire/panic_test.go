@@ -121,15 +121,15 @@ func itoa(n int64) string {
 	return string(b)
 }
 
-// serveTest starts a pgwire server with the test handler on a free
-// loopback port and returns the connection string of its user.
-func serveTest(t *testing.T) string {
+// serveTest starts a pgwire server with handler h on a free loopback
+// port and returns the connection string of its user.
+func serveTest(t *testing.T, h pgwire.Handler) string {
 	t.Helper()
 	v, err := auth.NewVerifier(testPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := pgwire.NewServer(pgwire.Config{Auth: scramAuth{v}, Handler: panicHandler{}, Logger: zerolog.Nop()})
+	srv := pgwire.NewServer(pgwire.Config{Auth: scramAuth{v}, Handler: h, Logger: zerolog.Nop()})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +140,7 @@ func serveTest(t *testing.T) string {
 }
 
 func TestPanicFailsOnlyTheStatement(t *testing.T) {
-	dsn := serveTest(t)
+	dsn := serveTest(t, panicHandler{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec, pgx.QueryExecModeCacheStatement} {
@@ -181,7 +181,7 @@ func TestPanicFailsOnlyTheStatement(t *testing.T) {
 // being planned (the catalog answers there), on both protocols, with
 // 57014; the session goes on.
 func TestCancelWhileBinding(t *testing.T) {
-	dsn := serveTest(t)
+	dsn := serveTest(t, panicHandler{})
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"io"
-	"net"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -12,9 +11,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgerrcode"
-	"github.com/rs/zerolog"
 
-	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
 	"github.com/cubegate/cubegate/pgwire/wiretest"
@@ -33,7 +30,7 @@ func TestWireScripts(t *testing.T) {
 	if len(scripts) == 0 {
 		t.Fatal("no scripts in testdata")
 	}
-	conn := serveScripts(t)
+	conn := serveTest(t, scriptHandler{})
 	for _, path := range scripts {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			blocks, only := wiretest.Parse(t, path)
@@ -45,22 +42,6 @@ func TestWireScripts(t *testing.T) {
 			wiretest.Check(t, "pgwire", blocks, outs)
 		})
 	}
-}
-
-func serveScripts(t *testing.T) string {
-	t.Helper()
-	v, err := auth.NewVerifier(testPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := pgwire.NewServer(pgwire.Config{Auth: scramAuth{v}, Handler: scriptHandler{}, Logger: zerolog.Nop()})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return "postgres://tester:" + strings.ReplaceAll(testPassword, " ", "%20") + "@" + ln.Addr().String() + "/db?sslmode=disable"
 }
 
 type scriptHandler struct{}

@@ -93,24 +93,22 @@ func frontendMessage(line string) (pgproto3.FrontendMessage, error) {
 		m = &pgproto3.Parse{}
 	case "Bind":
 		m = &pgproto3.Bind{}
-	case "Describe":
+	case "Describe", "Close":
+		// Their object type is written as a letter ("S", "P").
 		var d struct {
 			ObjectType string
 			Name       string
 		}
 		if err := json.Unmarshal([]byte(line), &d); err != nil {
 			return nil, err
+		}
+		if len(d.ObjectType) != 1 {
+			return nil, fmt.Errorf("%s: ObjectType %q: want S or P", head.Type, d.ObjectType)
+		}
+		if head.Type == "Close" {
+			return &pgproto3.Close{ObjectType: d.ObjectType[0], Name: d.Name}, nil
 		}
 		return &pgproto3.Describe{ObjectType: d.ObjectType[0], Name: d.Name}, nil
-	case "Close":
-		var d struct {
-			ObjectType string
-			Name       string
-		}
-		if err := json.Unmarshal([]byte(line), &d); err != nil {
-			return nil, err
-		}
-		return &pgproto3.Close{ObjectType: d.ObjectType[0], Name: d.Name}, nil
 	case "Execute":
 		m = &pgproto3.Execute{}
 	case "Sync":

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"regexp"
-	"runtime/metrics"
 	"sort"
 	"strings"
 	"sync"
@@ -176,9 +175,9 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 	g.Metrics.Gauge("cubegate_uptime_seconds", "Seconds since the gateway started.", func() float64 { return time.Since(g.started).Seconds() })
 	pool := g.plannerOpts.Evaluator.Pool
 	g.Metrics.Gauge("cubegate_evaluator_reserved_bytes", "Memory of the shared evaluator pool (limits.evaluator_memory) held by running statements and open results.", func() float64 { return float64(pool.Used()) })
-	g.Metrics.Gauge("cubegate_go_heap_bytes", "Bytes of the Go heap in objects, live or not yet collected.", func() float64 { return goMemory("/memory/classes/heap/objects:bytes") })
+	g.Metrics.Gauge("cubegate_go_heap_bytes", "Bytes of the Go heap in objects, live or not yet collected.", func() float64 { return float64(goMetric("/memory/classes/heap/objects:bytes")) })
 	g.Metrics.Gauge("cubegate_go_memory_bytes", "Memory the Go runtime holds from the system (not released to it), against GOMEMLIMIT; DuckDB and other C memory is outside it.", func() float64 {
-		return goMemory("/memory/classes/total:bytes") - goMemory("/memory/classes/heap/released:bytes")
+		return float64(goHeld())
 	})
 	g.sqlLn, err = net.Listen("tcp", cfg.SQL.Listen)
 	if err != nil {
@@ -730,14 +729,4 @@ func (g *Gateway) MintCredential(ctx context.Context, label string) (auth.Creden
 		return c, "", "", err
 	}
 	return c, pw, ConnectionString(c.Username, pw, host, port, c.Database), nil
-}
-
-// goMemory reads one runtime/metrics value in bytes.
-func goMemory(name string) float64 {
-	s := []metrics.Sample{{Name: name}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
-	}
-	return float64(s[0].Value.Uint64())
 }

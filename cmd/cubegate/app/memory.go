@@ -81,9 +81,18 @@ func (g *memoryGovernor) adjust() {
 // goHeld is the memory the Go runtime holds from the system and has not
 // released (what GOMEMLIMIT bounds).
 func goHeld() int64 {
-	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	return int64(goMetric("/memory/classes/total:bytes") - goMetric("/memory/classes/heap/released:bytes"))
+}
+
+// goMetric reads one runtime/metrics value in bytes (0 for a name the
+// runtime does not know).
+func goMetric(name string) uint64 {
+	s := []metrics.Sample{{Name: name}}
 	metrics.Read(s)
-	return int64(s[0].Value.Uint64() - s[1].Value.Uint64())
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 var pageSize = int64(os.Getpagesize())
