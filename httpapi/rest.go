@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/big"
 	"net/http"
@@ -19,6 +20,8 @@ import (
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/query"
+	"github.com/cubegate/cubegate/warehouse"
 )
 
 // The Cube-compatible REST API under /cubejs-api/v1/: load (POST and GET,
@@ -30,21 +33,25 @@ import (
 // above the maximum is a 400. Rows are written as they arrive, as JSON or,
 // with Accept: application/x-ndjson, one row per line.
 
-// Rows is a warehouse result.
-type Rows interface {
-	Next() bool
-	Values() ([]any, error)
-	Err() error
-	Close() error
-}
-
-// Engine runs compiled queries.
+// Engine is a tenant's data source: its model, its dialect and its
+// warehouse (a query.Warehouse).
 type Engine interface {
 	Model() *cubes.Model
 	Dialect() cubes.Dialect
 	// DBType names the warehouse as Cube's dbType does ("postgres", "duckdb").
 	DBType() string
-	Query(ctx context.Context, sql string, args ...any) (Rows, error)
+	Query(ctx context.Context, sql string, args ...any) (warehouse.Rows, error)
+}
+
+// Service is the query service REST runs its queries through: policy,
+// compile, admission, execution and audit, the same steps as the SQL
+// API's (query.Service in the gateway).
+type Service interface {
+	Policy(p query.Principal, m *cubes.Model) (*cubes.Policy, error)
+	Compile(p query.Principal, m *cubes.Model, d cubes.Dialect, q *cubes.Query, o cubes.Options) (*cubes.Compiled, error)
+	Admit(p query.Principal) (*query.Admission, error)
+	Run(a *query.Admission, wh query.Warehouse, st query.Statement) query.Result
+	Record(p query.Principal, st query.Statement, started time.Time, rows int64, err error)
 }
 
 // REST serves the Cube API.
@@ -61,36 +68,26 @@ type REST struct {
 	DefaultLimit, MaxLimit int
 	// Ready reports whether queries are served; an error answers 503.
 	Ready func() error
-	// Limits holds each tenant to its request rate and running queries.
-	Limits *auth.Limiter
-	// Audit records every query; Metrics counts them.
-	Audit   *auth.Audit
-	Metrics *Metrics
-}
-
-// audit records a REST query: the key, the query as sent (JSON), the
-// warehouse SQL, rows, duration and outcome.
-func (a *REST) audit(r *http.Request, k auth.APIKey, q *cubes.Query, c *cubes.Compiled, started time.Time, rows int64, err error) {
-	qb, _ := json.Marshal(q)
-	e := auth.AuditEvent{Kind: "query", Action: "rest", Outcome: "ok", TenantID: k.TenantID, APIKeyID: k.ID,
-		Address: RemoteAddr(r).String(), Statement: string(qb), Rows: rows, DurationMS: float64(time.Since(started).Microseconds()) / 1000}
-	if c != nil {
-		e.WarehouseSQL = c.SQL
-	}
-	if err != nil {
-		e.Outcome, e.Error = "error", err.Error()
-	}
-	a.Audit.Log(e)
-	a.Metrics.Add("cubegate_queries_total", "Queries by API, kind and outcome.", 1, "api", "rest", "kind", "cube", "outcome", e.Outcome)
-	a.Metrics.Observe("cubegate_query_duration_seconds", "Query latency (warehouse time included) by API.", time.Since(started), "api", "rest")
-	a.Metrics.Add("cubegate_rows_streamed_total", "Rows sent to clients by API.", float64(rows), "api", "rest")
+	// Queries admits, runs and records every request's queries.
+	Queries Service
 }
 
 func restError(w http.ResponseWriter, status int, format string, args ...any) {
 	writeJSON(w, status, map[string]any{"error": fmt.Sprintf(format, args...)})
 }
 
-// withKey authenticates a REST request; Cube's clients expect {"error"}.
+// request is what withKey resolved for a request: its engine, its
+// principal and its admission (one per request, whatever it runs).
+type request struct {
+	engine    Engine
+	principal query.Principal
+	admission *query.Admission
+}
+
+type requestKey struct{}
+
+// withKey authenticates a REST request, picks its engine and admits it
+// under its tenant's limits; Cube's clients expect {"error"}.
 func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Request, k auth.APIKey)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		k, err := a.Keys.Authenticate(r.Context(), PresentedKey(r), RemoteAddr(r), scope)
@@ -117,7 +114,6 @@ func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Reque
 			}
 			eng = e
 		}
-		r = r.WithContext(context.WithValue(r.Context(), engineKey{}, eng))
 		if a.Ready != nil && eng == a.Engine {
 			if err := a.Ready(); err != nil {
 				w.Header().Set("Retry-After", "1")
@@ -125,7 +121,8 @@ func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Reque
 				return
 			}
 		}
-		release, err := a.Limits.Admit(k.TenantID)
+		p := query.Principal{TenantID: k.TenantID, APIKeyID: k.ID, Address: RemoteAddr(r).String(), Security: k.Security}
+		adm, err := a.Queries.Admit(p)
 		if err != nil {
 			var le *auth.LimitError
 			if !errors.As(err, &le) {
@@ -140,7 +137,8 @@ func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Reque
 			writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": msg, "code": "RATE_LIMITED"})
 			return
 		}
-		defer release()
+		defer adm.Release()
+		r = r.WithContext(context.WithValue(r.Context(), requestKey{}, &request{engine: eng, principal: p, admission: adm}))
 		h(w, r, k)
 	}
 }
@@ -153,15 +151,15 @@ type EngineError struct {
 
 func (e *EngineError) Error() string { return e.Msg }
 
-type engineKey struct{}
-
-// engine is the request's engine (see Engines).
-func (a *REST) engine(ctx context.Context) Engine {
-	if e, ok := ctx.Value(engineKey{}).(Engine); ok {
-		return e
+// req is the request's engine, principal and admission (see withKey).
+func (a *REST) req(ctx context.Context) *request {
+	if rq, ok := ctx.Value(requestKey{}).(*request); ok {
+		return rq
 	}
-	return a.Engine
+	return &request{engine: a.Engine}
 }
+
+func (a *REST) engine(ctx context.Context) Engine { return a.req(ctx).engine }
 
 func (a *REST) register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /cubejs-api/v1/load", a.withKey("load", a.load))
@@ -205,14 +203,21 @@ func queries(r *http.Request) ([]cubes.Query, bool, error) {
 	return []cubes.Query{q}, false, nil
 }
 
+// refused records a load query refused before it ran (audit, metrics),
+// as the service records the queries it runs.
+func (a *REST) refused(ctx context.Context, q *cubes.Query, started time.Time, err error) {
+	a.Queries.Record(a.req(ctx).principal, statement(q, nil, "cube"), started, 0, err)
+}
+
 // prepare applies the key's security context and the row limit, and
-// compiles q.
-func (a *REST) prepare(ctx context.Context, k auth.APIKey, q *cubes.Query) (*cubes.Compiled, rowLimit, error) {
-	m := a.engine(ctx).Model()
+// compiles q through the query service.
+func (a *REST) prepare(ctx context.Context, q *cubes.Query) (*cubes.Compiled, rowLimit, error) {
+	rq := a.req(ctx)
+	m := rq.engine.Model()
 	// The key's security context, resolved to cube members: a member
 	// hidden on its cube is hidden through every view, and the compiler
 	// applies each cube's row filters whenever its rows are read.
-	pol, err := k.Security.Policy(m)
+	pol, err := a.Queries.Policy(rq.principal, m)
 	if err != nil {
 		return nil, rowLimit{}, &statusError{http.StatusForbidden, errorMessage(err)}
 	}
@@ -232,7 +237,7 @@ func (a *REST) prepare(ctx context.Context, k auth.APIKey, q *cubes.Query) (*cub
 		n := int64(a.DefaultLimit + 1)
 		q.Limit = &n
 	}
-	c, err := m.CompileWith(q, a.engine(ctx).Dialect(), cubes.Options{Policy: pol})
+	c, err := a.Queries.Compile(rq.principal, m, rq.engine.Dialect(), q, cubes.Options{})
 	if err != nil {
 		var pe *pgerr.Error
 		if errors.As(err, &pe) && pe.Code == pgerrcode.InsufficientPrivilege {
@@ -248,6 +253,34 @@ func (a *REST) prepare(ctx context.Context, k auth.APIKey, q *cubes.Query) (*cub
 		q.Limit = &n
 	}
 	return c, lim, nil
+}
+
+// statement is a REST query as the query service records it: the query
+// as sent (JSON, row filters applied) and the warehouse SQL of kind
+// ("cube", or "total" for a query's total count).
+func statement(q *cubes.Query, c *cubes.Compiled, kind string) query.Statement {
+	qb, _ := json.Marshal(q)
+	st := query.Statement{API: "rest", Kind: kind, Action: "rest", Text: string(qb)}
+	if c != nil {
+		st.SQL, st.Args = c.SQL, c.Args
+		if kind == "total" {
+			st.SQL, st.Args = c.TotalSQL, c.TotalArgs
+		}
+	}
+	return st
+}
+
+// run starts a compiled query under the request's admission: the
+// warehouse is asked before anything is written, so that a refusal can
+// still be a status.
+func (a *REST) run(ctx context.Context, q *cubes.Query, c *cubes.Compiled, kind string) (query.Result, error) {
+	rq := a.req(ctx)
+	res := a.Queries.Run(rq.admission, rq.engine, statement(q, c, kind))
+	if err := res.Start(ctx); err != nil {
+		res.Close(nil)
+		return nil, fmt.Errorf("the warehouse refused the query: %v", err)
+	}
+	return res, nil
 }
 
 // lookupMember resolves a query's member name ("cube.member", or
@@ -302,8 +335,10 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		var compiled []*cubes.Compiled
 		var limits []rowLimit
 		for i := range qs {
-			c, lim, err := a.prepare(r.Context(), k, &qs[i])
+			started := time.Now()
+			c, lim, err := a.prepare(r.Context(), &qs[i])
 			if err != nil {
+				a.refused(r.Context(), &qs[i], started, err)
 				writeStatusError(w, err)
 				return
 			}
@@ -328,34 +363,32 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 	}
 	q := &qs[0]
 	started := time.Now()
-	c, lim, err := a.prepare(r.Context(), k, q)
+	c, lim, err := a.prepare(r.Context(), q)
 	if err != nil {
-		a.audit(r, k, q, nil, started, 0, err)
+		a.refused(r.Context(), q, started, err)
 		writeStatusError(w, err)
 		return
 	}
-	if ndjson {
-		a.writeNDJSON(w, r, q, c, lim)
-		return
-	}
-	rows, err := a.engine(r.Context()).Query(r.Context(), c.SQL, c.Args...)
+	res, err := a.run(r.Context(), q, c, "cube")
 	if err != nil {
-		restError(w, http.StatusInternalServerError, "the warehouse refused the query: %v", err)
+		restError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	defer rows.Close()
+	if ndjson {
+		a.writeNDJSON(r.Context(), w, res, c, lim)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	if lim.Default {
 		w.Header().Set("X-Cubegate-Row-Limit", strconv.Itoa(lim.Limit)+"; default")
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	n, err := a.streamResult(r.Context(), bw, q, c, lim, rows)
+	err = a.streamResult(r.Context(), bw, q, c, lim, res)
 	if err != nil {
 		// The status is sent: end the JSON with the error.
 		bw.WriteString(`]` + errorTail(err))
 	}
 	bw.Flush()
-	a.audit(r, k, q, c, started, n, err)
 }
 
 func writeStatusError(w http.ResponseWriter, err error) {
@@ -374,37 +407,30 @@ func errorTail(err error) string {
 
 // writeResult runs one query and writes its whole answer object.
 func (a *REST) writeResult(ctx context.Context, bw *bufio.Writer, q *cubes.Query, c *cubes.Compiled, lim rowLimit) error {
-	rows, err := a.engine(ctx).Query(ctx, c.SQL, c.Args...)
+	res, err := a.run(ctx, q, c, "cube")
 	if err != nil {
-		return fmt.Errorf("the warehouse refused the query: %v", err)
+		return err
 	}
-	defer rows.Close()
-	_, err = a.streamResult(ctx, bw, q, c, lim, rows)
-	return err
+	return a.streamResult(ctx, bw, q, c, lim, res)
 }
 
-// streamResult writes {"query":…,"data":[rows…],…} as rows arrive.
-func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, q *cubes.Query, c *cubes.Compiled, lim rowLimit, rows Rows) (int64, error) {
+// streamResult writes {"query":…,"data":[rows…],…} as rows arrive, and
+// closes res (which records the query).
+func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, q *cubes.Query, c *cubes.Compiled, lim rowLimit, res query.Result) (err error) {
+	defer func() { res.Close(err) }()
 	qb, _ := json.Marshal(q)
 	bw.WriteString(`{"query":`)
 	bw.Write(qb)
 	bw.WriteString(`,"data":[`)
 	n := 0
 	var row []byte
-	var wait time.Duration
-	defer func() {
-		a.Metrics.Observe("cubegate_warehouse_duration_seconds", "Time spent waiting on the warehouse per query, by API.", wait, "api", "rest")
-	}()
 	for {
-		t0 := time.Now()
-		more := rows.Next()
-		wait += time.Since(t0)
-		if !more {
+		vals, err := res.Next(ctx)
+		if err == io.EOF {
 			break
 		}
-		vals, err := rows.Values()
 		if err != nil {
-			return int64(n), err
+			return err
 		}
 		if lim.Default && n == lim.Limit {
 			lim.Truncated = true // the extra row: more rows exist
@@ -418,19 +444,16 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, q *cubes.Quer
 		n++
 		if n%1024 == 0 {
 			if err := ctx.Err(); err != nil {
-				return int64(n), err
+				return err
 			}
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return int64(n), err
 	}
 	bw.WriteString(`]`)
 	var total any
 	if q.Total && c.TotalSQL != "" {
-		t, err := a.total(ctx, c)
+		t, err := a.total(ctx, q, c)
 		if err != nil {
-			return int64(n), err
+			return err
 		}
 		total = t
 	}
@@ -447,19 +470,20 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, q *cubes.Quer
 	tb, _ := json.Marshal(tail)
 	bw.WriteByte(',')
 	bw.Write(tb[1:])
-	return int64(n), nil
+	return nil
 }
 
-func (a *REST) total(ctx context.Context, c *cubes.Compiled) (int64, error) {
-	rows, err := a.engine(ctx).Query(ctx, c.TotalSQL, c.TotalArgs...)
+// total counts the query's rows without its limit (Cube's total: true).
+func (a *REST) total(ctx context.Context, q *cubes.Query, c *cubes.Compiled) (n int64, err error) {
+	res, err := a.run(ctx, q, c, "total")
 	if err != nil {
 		return 0, err
 	}
-	defer rows.Close()
-	if !rows.Next() {
-		return 0, rows.Err()
+	defer func() { res.Close(err) }()
+	vals, err := res.Next(ctx)
+	if err == io.EOF {
+		return 0, nil
 	}
-	vals, err := rows.Values()
 	if err != nil {
 		return 0, err
 	}
@@ -473,13 +497,11 @@ func (a *REST) total(ctx context.Context, c *cubes.Compiled) (int64, error) {
 	return 0, fmt.Errorf("total: unexpected %T", vals[0])
 }
 
-func (a *REST) writeNDJSON(w http.ResponseWriter, r *http.Request, q *cubes.Query, c *cubes.Compiled, lim rowLimit) {
-	rows, err := a.engine(r.Context()).Query(r.Context(), c.SQL, c.Args...)
-	if err != nil {
-		restError(w, http.StatusInternalServerError, "the warehouse refused the query: %v", err)
-		return
-	}
-	defer rows.Close()
+// writeNDJSON writes one row a line, then {"rowLimit"} if the default
+// limit cut the rows, or {"error"} if the query failed on the way.
+func (a *REST) writeNDJSON(ctx context.Context, w http.ResponseWriter, res query.Result, c *cubes.Compiled, lim rowLimit) {
+	var err error
+	defer func() { res.Close(err) }()
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	if lim.Default {
 		w.Header().Set("X-Cubegate-Row-Limit", strconv.Itoa(lim.Limit)+"; default")
@@ -488,10 +510,17 @@ func (a *REST) writeNDJSON(w http.ResponseWriter, r *http.Request, q *cubes.Quer
 	defer bw.Flush()
 	n := 0
 	var row []byte
-	for rows.Next() {
-		vals, err := rows.Values()
+	var vals []any
+	for {
+		vals, err = res.Next(ctx)
+		if err == io.EOF {
+			err = nil
+			break
+		}
 		if err != nil {
-			bw.WriteString(errorTail(err)[1:] + "\n")
+			b, _ := json.Marshal(map[string]string{"error": err.Error()})
+			bw.Write(b)
+			bw.WriteByte('\n')
 			return
 		}
 		if lim.Default && n == lim.Limit {
@@ -502,12 +531,6 @@ func (a *REST) writeNDJSON(w http.ResponseWriter, r *http.Request, q *cubes.Quer
 		bw.Write(row)
 		bw.WriteByte('\n')
 		n++
-	}
-	if err := rows.Err(); err != nil {
-		b, _ := json.Marshal(map[string]string{"error": err.Error()})
-		bw.Write(b)
-		bw.WriteByte('\n')
-		return
 	}
 	if lim.Truncated {
 		b, _ := json.Marshal(map[string]any{"rowLimit": lim})
@@ -659,8 +682,9 @@ func memberMeta(mem cubes.Member) map[string]any {
 }
 
 func (a *REST) meta(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
-	m := a.engine(r.Context()).Model()
-	pol, err := k.Security.Policy(m)
+	rq := a.req(r.Context())
+	m := rq.engine.Model()
+	pol, err := a.Queries.Policy(rq.principal, m)
 	if err != nil {
 		restError(w, http.StatusForbidden, "%s", errorMessage(err))
 		return
@@ -720,7 +744,7 @@ func (a *REST) sql(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 	}
 	var out []map[string]any
 	for i := range qs {
-		c, _, err := a.prepare(r.Context(), k, &qs[i])
+		c, _, err := a.prepare(r.Context(), &qs[i])
 		if err != nil {
 			writeStatusError(w, err)
 			return
@@ -750,7 +774,7 @@ func (a *REST) dryRun(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		return
 	}
 	for i := range qs {
-		if _, _, err := a.prepare(r.Context(), k, &qs[i]); err != nil {
+		if _, _, err := a.prepare(r.Context(), &qs[i]); err != nil {
 			writeStatusError(w, err)
 			return
 		}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/query"
 	"github.com/cubegate/cubegate/warehouse"
 )
 
@@ -51,14 +53,15 @@ type duckEngine struct {
 func (e duckEngine) Model() *cubes.Model    { return e.m }
 func (e duckEngine) Dialect() cubes.Dialect { return cubes.DuckDB{} }
 func (e duckEngine) DBType() string         { return "duckdb" }
-func (e duckEngine) Query(ctx context.Context, sql string, args ...any) (Rows, error) {
+func (e duckEngine) Query(ctx context.Context, sql string, args ...any) (warehouse.Rows, error) {
 	return e.w.Query(ctx, sql, args...)
 }
 
 type restFixture struct {
-	t    *testing.T
-	srv  *httptest.Server
-	keys *auth.KeyService
+	t     *testing.T
+	srv   *httptest.Server
+	keys  *auth.KeyService
+	audit *auth.Audit
 }
 
 func newRESTFixture(t *testing.T) *restFixture {
@@ -87,10 +90,13 @@ func newRESTFixture(t *testing.T) *restFixture {
 	t.Cleanup(func() { store.Close() })
 	keys := auth.NewKeyService(store, 100000)
 	t.Cleanup(keys.Close)
-	rest := &REST{Keys: keys, Engine: duckEngine{m, w}, DefaultLimit: 3, MaxLimit: 4, Limits: auth.NewLimiter(0, 0, 0)}
+	audit := auth.NewAudit(store)
+	t.Cleanup(audit.Close)
+	svc := &query.Service{Limits: auth.NewLimiter(0, 0, 0), Audit: audit}
+	rest := &REST{Keys: keys, Engine: duckEngine{m, w}, DefaultLimit: 3, MaxLimit: 4, Queries: svc}
 	srv := httptest.NewServer(NewHandler(Config{REST: rest, Version: "t", Log: zerolog.Nop()}))
 	t.Cleanup(srv.Close)
-	return &restFixture{t: t, srv: srv, keys: keys}
+	return &restFixture{t: t, srv: srv, keys: keys, audit: audit}
 }
 
 func (f *restFixture) key(scopes ...string) string {
@@ -276,4 +282,39 @@ func asText(v any) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// Every load query is recorded by the query service once its rows are
+// closed — one query, an array of them, NDJSON, and one refused before it
+// ran — with its rows, its warehouse SQL and its key.
+func TestRESTAudit(t *testing.T) {
+	f := newRESTFixture(t)
+	k, err := f.keys.Create(context.Background(), auth.DefaultTenant, "operator", auth.KeyInput{Scopes: &[]string{"load"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ body, accept string }{
+		{`{"query":{"dimensions":["orders.id"],"limit":2}}`, ""},
+		{`{"query":[{"measures":["orders.count"]},{"dimensions":["orders.status"],"limit":4}]}`, ""},
+		{`{"query":{"dimensions":["orders.id"],"limit":4}}`, "application/x-ndjson"},
+		{`{"query":{"measures":["orders.nope"]}}`, ""},
+	} {
+		f.do("POST", "/cubejs-api/v1/load", k.KeyValue, c.body, c.accept)
+	}
+	f.audit.Sync()
+	events, err := f.audit.Recent(context.Background(), auth.DefaultTenant, "query", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i := len(events) - 1; i >= 0; i-- { // oldest first
+		e := events[i]
+		if e.APIKeyID != k.ID || e.Action != "rest" || (e.Outcome == "ok") != (e.WarehouseSQL != "") {
+			t.Errorf("event %+v", e)
+		}
+		got = append(got, fmt.Sprintf("%s:%d", e.Outcome, e.Rows))
+	}
+	if want := "ok:2 ok:1 ok:3 ok:4 error:0"; strings.Join(got, " ") != want {
+		t.Fatalf("audited %s, want %s", strings.Join(got, " "), want)
+	}
 }

@@ -43,12 +43,7 @@ func (s *Session) catalog() *catalog.Catalog {
 }
 
 // security is the session's security context (none: everything).
-func (s *Session) security() auth.SecurityContext {
-	if p, ok := s.info.Principal.(auth.Principal); ok {
-		return p.Security
-	}
-	return auth.SecurityContext{}
-}
+func (s *Session) security() auth.SecurityContext { return s.principal().Security }
 
 // visibleCubes names the cubes and views the session may read.
 func (s *Session) visibleCubes(m *cubes.Model) []string {
@@ -198,11 +193,12 @@ func (s *Session) planCatalog(ctx context.Context, sel *pg_query.SelectStmt) (pg
 	}
 	started := time.Now()
 	res, err := cat.Query(ctx, sel, s.catalogSession())
+	st := s.statement(sel, "catalog", "catalog", "", nil)
 	if err != nil {
-		s.auditQuery(sel, s.text, "catalog", "", started, 0, 0, err)
+		s.h.opts.Queries.Record(s.principal(), st, started, 0, err)
 		return nil, err
 	}
-	s.auditQuery(sel, s.text, "catalog", "", started, 0, int64(len(res.Rows)), nil)
+	s.h.opts.Queries.Record(s.principal(), st, started, int64(len(res.Rows)), nil)
 	// The portal (a cursor's, a named one) holds the rows' memory in the
 	// shared pool until it closes.
 	return &staticPortal{tag: "SELECT", cols: wireColumns(res.Columns), rows: res.Rows, onClose: func(bool) { res.Release() }}, nil
@@ -255,7 +251,7 @@ func (c catalogSession) TempTable(name string) *catalog.TempTable { return c.s.t
 
 // AuditLog is the session tenant's audit log, newest first (10,000 rows).
 func (c catalogSession) AuditLog() ([][]any, error) {
-	a := c.s.h.opts.Audit
+	a := c.s.h.opts.Queries.Audit
 	if a == nil {
 		return nil, nil
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
 	"github.com/cubegate/cubegate/planner/catalog"
+	"github.com/cubegate/cubegate/query"
 	"github.com/cubegate/cubegate/warehouse"
 )
 
@@ -40,12 +41,9 @@ const (
 type Options struct {
 	// StatementTimeout is the default statement_timeout; 0 is none.
 	StatementTimeout time.Duration
-	// Limits holds tenants to their statement rate and running queries.
-	Limits *auth.Limiter
-	// Audit records every query.
-	Audit *auth.Audit
-	// Observe is told of every query once it has run (metrics).
-	Observe func(kind, outcome string, rows int64, total, warehouse time.Duration)
+	// Queries runs, admits and records every query (nil: a service with
+	// no limits, audit or metrics).
+	Queries *query.Service
 	// Evaluator bounds each statement cubegate answers itself (catalog,
 	// constants, temporary tables); zero fields take the defaults.
 	Evaluator catalog.Limits
@@ -68,6 +66,9 @@ func NewHandler(model *cubes.Model, wh warehouse.Warehouse, log zerolog.Logger, 
 	d, ok := cubes.DialectByName(wh.Dialect())
 	if !ok {
 		return nil, fmt.Errorf("no SQL dialect for warehouse %q", wh.Dialect())
+	}
+	if opts.Queries == nil {
+		opts.Queries = &query.Service{}
 	}
 	h := &Handler{wh: wh, dialect: d, log: log, opts: opts}
 	h.model.Store(model)

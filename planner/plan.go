@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgerrcode"
@@ -214,13 +213,6 @@ func (s *Session) bindCube(sel *pg_query.SelectStmt) (*cubeNode, error) {
 		return nil, err
 	}
 	s.tableColumns(b.outs)
-	// The security context, resolved to cube members: the compiler
-	// applies its row filters to every cube whose rows the query reads
-	// (through views too) and refuses the members it hides.
-	pol, err := s.policy(model)
-	if err != nil {
-		return nil, err
-	}
 	n := &cubeNode{sel: sel, query: &b.q, outs: b.outs}
 	for _, t := range b.tables {
 		n.cubes = append(n.cubes, t.cube.Name)
@@ -230,7 +222,12 @@ func (s *Session) bindCube(sel *pg_query.SelectStmt) (*cubeNode, error) {
 		// values the statement does not have yet.
 		return n, nil
 	}
-	if n.compiled, err = model.CompileWith(&b.q, s.h.dialect, cubes.Options{UngroupedWithoutPrimaryKey: true, Policy: pol}); err != nil {
+	// Compiled under the session's security context, resolved to cube
+	// members: the compiler applies its row filters to every cube whose
+	// rows the query reads (through views too) and refuses the members it
+	// hides.
+	var err error
+	if n.compiled, err = s.h.opts.Queries.Compile(s.principal(), model, s.h.dialect, &b.q, cubes.Options{UngroupedWithoutPrimaryKey: true}); err != nil {
 		return nil, err
 	}
 	n.dialect = s.h.dialect.Name()
@@ -262,26 +259,23 @@ func (n *cubeNode) open(ctx context.Context, s *Session) (pgwire.Portal, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.admitted(&p.rowsPortal, n.sel); err != nil {
+	if err := s.admitted(&p.rowsPortal, n.sel, "cube"); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
 // admitted holds a warehouse statement's portal to its tenant's
-// admission (rate and running queries, as REST is) and audits the
-// statement when the portal closes: every warehouse query of the SQL API
-// goes through here.
-func (s *Session) admitted(pt *rowsPortal, sel *pg_query.SelectStmt) error {
-	release, err := s.admit()
+// admission (rate and running queries, as REST is) and runs it through
+// the query service, which audits it when the portal closes: every
+// warehouse query of the SQL API goes through here.
+func (s *Session) admitted(pt *rowsPortal, sel *pg_query.SelectStmt, kind string) error {
+	a, err := s.admit()
 	if err != nil {
 		return err
 	}
-	pt.release = release
-	started, text, sql := time.Now(), s.text, pt.sql
-	pt.done = func(rows int64, wait time.Duration, err error) {
-		s.auditQuery(sel, text, "sql", sql, started, wait, rows, err)
-	}
+	pt.admission = a
+	pt.res = s.h.opts.Queries.Run(a, s.h.wh, s.statement(sel, kind, "sql", pt.sql, pt.args))
 	return nil
 }
 

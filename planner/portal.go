@@ -19,7 +19,7 @@ type cubePortal struct {
 }
 
 func newCubePortal(h *Handler, q *cubes.Query, c *cubes.Compiled, outs []output) (*cubePortal, error) {
-	p := &cubePortal{rowsPortal: rowsPortal{wh: h.wh, sql: c.SQL, args: c.Args, cols: make([]pgwire.Column, len(outs))},
+	p := &cubePortal{rowsPortal: rowsPortal{sql: c.SQL, args: c.Args, cols: make([]pgwire.Column, len(outs))},
 		query: q, compiled: c, idx: make([]int, len(outs)), row: make([]any, len(outs))}
 	for i, o := range outs {
 		p.cols[i] = o.col

@@ -6,10 +6,9 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/cubegate/cubegate/pgwire"
-	"github.com/cubegate/cubegate/warehouse"
+	"github.com/cubegate/cubegate/query"
 )
 
 // open runs the pushed-down statement. Its result's types are the
@@ -41,8 +40,8 @@ func (n *pushdownNode) open(ctx context.Context, s *Session) (pgwire.Portal, err
 	if s.params.describing() {
 		return &staticPortal{tag: "SELECT", cols: cols}, nil
 	}
-	pt := &rowsPortal{wh: s.h.wh, sql: n.sql, args: n.args, cols: cols}
-	if err := s.admitted(pt, n.sel); err != nil {
+	pt := &rowsPortal{sql: n.sql, args: n.args, cols: cols}
+	if err := s.admitted(pt, n.sel, "pushdown"); err != nil {
 		return nil, err
 	}
 	return pt, nil
@@ -77,62 +76,34 @@ func (c *resultTypes) put(sql string, types []uint32) {
 
 func (c *resultTypes) reset() { c.m.Clear() }
 
-// rowsPortal streams a warehouse statement's rows as they are.
+// rowsPortal streams a warehouse statement's rows as they are, run by
+// the query service under the statement's admission.
 type rowsPortal struct {
-	wh      warehouse.Warehouse
-	sql     string
-	args    []any
-	cols    []pgwire.Column
-	rows    warehouse.Rows
-	release func()
-	done    func(rows int64, warehouse time.Duration, err error)
-	count   int64
-	err     error
-	wait    time.Duration
+	sql       string
+	args      []any
+	cols      []pgwire.Column
+	admission *query.Admission
+	res       query.Result
+	err       error
 }
 
 func (p *rowsPortal) Columns() []pgwire.Column { return p.cols }
 
 func (p *rowsPortal) Next(ctx context.Context) ([]any, error) {
-	start := time.Now()
-	defer func() { p.wait += time.Since(start) }()
-	if p.rows == nil {
-		rows, err := p.wh.Query(ctx, p.sql, p.args...)
-		if err != nil {
-			p.err = err
-			return nil, err
-		}
-		p.rows = rows
-	}
-	if !p.rows.Next() {
-		if err := p.rows.Err(); err != nil {
-			p.err = err
-			return nil, err
-		}
-		return nil, io.EOF
-	}
-	vals, err := p.rows.Values()
-	if err != nil {
+	vals, err := p.res.Next(ctx)
+	if err != nil && err != io.EOF {
 		p.err = err
-		return nil, err
 	}
-	p.count++
-	return vals, nil
+	return vals, err
 }
 
 func (p *rowsPortal) Tag(n int64) string { return fmt.Sprintf("SELECT %d", n) }
 
 func (p *rowsPortal) Close() error {
-	if p.done != nil {
-		p.done(p.count, p.wait, p.err)
-		p.done = nil
+	if p.res != nil {
+		p.res.Close(p.err)
+		p.res = nil
 	}
-	if p.release != nil {
-		p.release()
-		p.release = nil
-	}
-	if p.rows != nil {
-		return p.rows.Close()
-	}
+	p.admission.Release()
 	return nil
 }

@@ -12,24 +12,33 @@ import (
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/query"
 )
 
-// tenant is the session's tenant.
-func (s *Session) tenant() string {
-	if p, ok := s.info.Principal.(auth.Principal); ok && p.TenantID != "" {
-		return p.TenantID
+// principal is the session as the query service sees it: its tenant,
+// credential, user, address and security context.
+func (s *Session) principal() query.Principal {
+	p := query.Principal{Username: s.info.User}
+	if ap, ok := s.info.Principal.(auth.Principal); ok {
+		p.TenantID, p.CredentialID, p.Security = ap.TenantID, ap.CredentialID, ap.Security
 	}
-	return auth.DefaultTenant
+	if s.info.RemoteAddr != nil {
+		p.Address = s.info.RemoteAddr.String()
+	}
+	return p
 }
 
+// tenant is the session's tenant.
+func (s *Session) tenant() string { return s.principal().Tenant() }
+
 // admit holds a warehouse query to its tenant's statement rate and
-// running queries (auth.Limiter.Admit, as REST does; 53400 over either);
-// release frees its slot when it ends.
-func (s *Session) admit() (release func(), err error) {
-	release, err = s.h.opts.Limits.Admit(s.tenant())
+// running queries (the query service's admission, as REST's; 53400 over
+// either).
+func (s *Session) admit() (*query.Admission, error) {
+	a, err := s.h.opts.Queries.Admit(s.principal())
 	var le *auth.LimitError
 	if !errors.As(err, &le) {
-		return release, err
+		return a, err
 	}
 	if le.Busy {
 		return nil, pgerr.New(pgerrcode.ConfigurationLimitExceeded, "tenant %s already runs as many queries as it may", le.Tenant).
@@ -39,33 +48,13 @@ func (s *Session) admit() (release func(), err error) {
 		WithHint("retry in %s", le.Wait.Round(time.Millisecond))
 }
 
-// auditQuery records a statement once it has run: its principal, its
-// normalized text and fingerprint (computed by the audit writer), the
-// warehouse SQL, rows, duration and outcome.
-func (s *Session) auditQuery(sel *pg_query.SelectStmt, text, action, warehouseSQL string, started time.Time, wait time.Duration, rows int64, err error) {
-	outcome := "ok"
-	if err != nil {
-		outcome = "error"
-	}
-	if obs := s.h.opts.Observe; obs != nil {
-		obs(action, outcome, rows, time.Since(started), wait)
-	}
-	a := s.h.opts.Audit
-	if a == nil {
-		return
-	}
-	e := auth.AuditEvent{Kind: "query", Action: action, Outcome: "ok", TenantID: s.tenant(), Username: s.info.User,
-		WarehouseSQL: warehouseSQL, Rows: rows, DurationMS: float64(time.Since(started).Microseconds()) / 1000}
-	if p, ok := s.info.Principal.(auth.Principal); ok {
-		e.CredentialID = p.CredentialID
-	}
-	if s.info.RemoteAddr != nil {
-		e.Address = s.info.RemoteAddr.String()
-	}
-	if err != nil {
-		e.Outcome, e.Error = "error", err.Error()
-	}
-	e.Normalize = func() (string, string) {
+// statement is a SELECT as the query service records it: the audit log
+// gets its normalized text and fingerprint (computed by the audit
+// writer), from the text the client sent or, for a statement planned
+// from a tree (a cursor's), from its deparsed form.
+func (s *Session) statement(sel *pg_query.SelectStmt, kind, action, sql string, args []any) query.Statement {
+	text := s.text
+	return query.Statement{API: "sql", Kind: kind, Action: action, SQL: sql, Args: args, Normalize: func() (string, string) {
 		if text != "" {
 			return s.h.norms.of(text)
 		}
@@ -79,8 +68,7 @@ func (s *Session) auditQuery(sel *pg_query.SelectStmt, text, action, warehouseSQ
 		}
 		fp, _ := pg_query.Fingerprint(sql)
 		return norm, fp
-	}
-	a.Log(e)
+	}}
 }
 
 // normalized remembers statements' normalized text and fingerprint for
@@ -122,5 +110,5 @@ func catalogAllows(sec auth.SecurityContext, m *cubes.Model) func(cube, member s
 
 // policy is the session's security context resolved against m.
 func (s *Session) policy(m *cubes.Model) (*cubes.Policy, error) {
-	return s.security().Policy(m)
+	return s.h.opts.Queries.Policy(s.principal(), m)
 }

@@ -25,18 +25,21 @@ import (
 	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
 	"github.com/cubegate/cubegate/planner"
+	"github.com/cubegate/cubegate/query"
 	"github.com/cubegate/cubegate/warehouse"
 )
 
 // Gateway is a running cubegate.
 type Gateway struct {
-	cfg     Config
-	log     zerolog.Logger
-	memory  *memoryGovernor // nil without limits.memory_limit
-	Auth    *auth.Service
-	Keys    *auth.KeyService
-	Limits  *auth.Limiter
-	Audit   *auth.Audit
+	cfg    Config
+	log    zerolog.Logger
+	memory *memoryGovernor // nil without limits.memory_limit
+	Auth   *auth.Service
+	Keys   *auth.KeyService
+	Limits *auth.Limiter
+	Audit  *auth.Audit
+	// Queries runs every query of the SQL and REST APIs.
+	Queries *query.Service
 	Metrics *httpapi.Metrics
 	store   *auth.Store
 	wh      whHolder
@@ -117,15 +120,16 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 	g.Audit = auth.NewAudit(g.store)
 	g.Limits = auth.NewLimiter(cfg.Limits.RequestsPerSecond, cfg.Limits.Burst, cfg.Limits.MaxConcurrentQueries)
 	g.Metrics = httpapi.NewMetrics()
-	observe := func(kind, outcome string, rows int64, d, wait time.Duration) {
-		if kind != "catalog" {
-			g.Metrics.Observe("cubegate_warehouse_duration_seconds", "Time spent waiting on the warehouse per query, by API.", wait, "api", "sql")
+	// One query service for SQL and REST: admission, audit and metrics.
+	g.Queries = &query.Service{Limits: g.Limits, Audit: g.Audit, Observe: func(e query.Event) {
+		if e.Kind != "catalog" {
+			g.Metrics.Observe("cubegate_warehouse_duration_seconds", "Time spent waiting on the warehouse per query, by API.", e.Wait, "api", e.API)
 		}
-		g.Metrics.Add("cubegate_queries_total", "Queries by API, kind and outcome.", 1, "api", "sql", "kind", kind, "outcome", outcome)
-		g.Metrics.Observe("cubegate_query_duration_seconds", "Query latency (warehouse time included) by API.", d, "api", "sql")
-		g.Metrics.Add("cubegate_rows_streamed_total", "Rows sent to clients by API.", float64(rows), "api", "sql")
-	}
-	g.plannerOpts = planner.Options{StatementTimeout: cfg.SQL.StatementTimeout, Limits: g.Limits, Audit: g.Audit, Observe: observe,
+		g.Metrics.Add("cubegate_queries_total", "Queries by API, kind and outcome.", 1, "api", e.API, "kind", e.Kind, "outcome", e.Outcome)
+		g.Metrics.Observe("cubegate_query_duration_seconds", "Query latency (warehouse time included) by API.", e.Took, "api", e.API)
+		g.Metrics.Add("cubegate_rows_streamed_total", "Rows sent to clients by API.", float64(e.Rows), "api", e.API)
+	}}
+	g.plannerOpts = planner.Options{StatementTimeout: cfg.SQL.StatementTimeout, Queries: g.Queries,
 		Evaluator: cfg.Limits.Evaluator()}
 	if g.memory != nil {
 		g.plannerOpts.Evaluator.Pool.SetNativeHook(g.memory.setNative)
@@ -196,7 +200,7 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 					return s.Tenant, ok
 				}},
 			REST: &httpapi.REST{Keys: g.Keys, Engine: engine{g: g}, Engines: g.engineFor, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit,
-				Limits: g.Limits, Audit: g.Audit, Metrics: g.Metrics, Ready: g.ready},
+				Queries: g.Queries, Ready: g.ready},
 			Metrics: g.Metrics,
 			Log:     log.With().Str("component", "http").Logger(),
 		}),
@@ -701,7 +705,7 @@ func (e engine) Dialect() cubes.Dialect {
 	return d
 }
 func (e engine) DBType() string { return e.g.wh.Load().Dialect() }
-func (e engine) Query(ctx context.Context, sql string, args ...any) (httpapi.Rows, error) {
+func (e engine) Query(ctx context.Context, sql string, args ...any) (warehouse.Rows, error) {
 	return e.g.wh.Load().Query(ctx, sql, args...)
 }
 

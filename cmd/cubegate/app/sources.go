@@ -247,7 +247,7 @@ func (e sourceEngine) DBType() string {
 	defer e.s.mu.Unlock()
 	return e.s.wh.Dialect()
 }
-func (e sourceEngine) Query(ctx context.Context, sql string, args ...any) (httpapi.Rows, error) {
+func (e sourceEngine) Query(ctx context.Context, sql string, args ...any) (warehouse.Rows, error) {
 	e.s.mu.Lock()
 	wh := e.s.wh
 	e.s.mu.Unlock()

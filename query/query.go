@@ -1,0 +1,166 @@
+// Package query is the one way a query reaches a warehouse, whichever API
+// it came from. The SQL planner and the REST API both hand their queries
+// to a Service, which takes each through the same steps:
+//
+//	principal → policy (auth: allow-list, row filters)
+//	          → compile (cubes)
+//	          → admission (auth.Limiter: request rate, running queries)
+//	          → execute (the warehouse, rows streamed)
+//	          → audit and metrics (once the rows are closed)
+//
+// What an API adds is presentation: the planner turns errors into
+// SQLSTATEs at a statement position and rows into DataRows, REST into HTTP
+// statuses and Cube's JSON. A cache or a pre-aggregation router plugs in
+// here, between compile and execute, for both APIs at once.
+package query
+
+import (
+	"context"
+	"time"
+
+	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/warehouse"
+)
+
+// Principal is who runs a query: a SQL credential's session or a REST
+// API key, with the security context that bounds what it reads.
+type Principal struct {
+	// TenantID is the principal's tenant ("" is auth.DefaultTenant).
+	TenantID     string
+	Username     string // a SQL session's user
+	CredentialID string // a SQL session's credential
+	APIKeyID     string // a REST request's key
+	Address      string // the client's address
+	Security     auth.SecurityContext
+}
+
+// Tenant is the principal's tenant, auth.DefaultTenant when none is set.
+func (p Principal) Tenant() string {
+	if p.TenantID == "" {
+		return auth.DefaultTenant
+	}
+	return p.TenantID
+}
+
+// Warehouse is where a query runs (warehouse.Warehouse is one).
+type Warehouse interface {
+	Query(ctx context.Context, sql string, args ...any) (warehouse.Rows, error)
+}
+
+// Statement is one query as the service runs and records it.
+type Statement struct {
+	// API is the API the query came by ("sql", "rest"); Kind what
+	// answers it ("cube", "pushdown", "catalog", "total"), for metrics.
+	API, Kind string
+	// Action is the audit log's action ("sql", "catalog", "rest").
+	Action string
+	// Text is the query as the client sent it (SQL text, REST JSON);
+	// Normalize, when set, gives the audit log its normalized form and
+	// fingerprint instead (computed by the audit writer, off the
+	// request's path).
+	Text      string
+	Normalize func() (statement, fingerprint string)
+	// SQL and Args are what the warehouse runs ("" for none: a catalog
+	// query cubegate answers itself).
+	SQL  string
+	Args []any
+}
+
+// Event is a query once it has ended, as metrics see it.
+type Event struct {
+	API, Kind, Outcome string
+	Rows               int64
+	// Took is the query's whole time; Wait the part spent waiting on the
+	// warehouse.
+	Took, Wait time.Duration
+}
+
+// Service runs queries for every API.
+type Service struct {
+	// Limits holds each tenant to its request rate and running queries
+	// (nil: no limits).
+	Limits *auth.Limiter
+	// Audit records every query (nil: none).
+	Audit *auth.Audit
+	// Observe is told of every query once it has ended (metrics).
+	Observe func(Event)
+}
+
+// Policy is p's security context resolved against m: the members it may
+// read and the row filters applied whenever a cube's rows are read.
+func (s *Service) Policy(p Principal, m *cubes.Model) (*cubes.Policy, error) {
+	return p.Security.Policy(m)
+}
+
+// Compile compiles q for dialect d under p's policy: a member the policy
+// hides is refused (42501), its row filters are applied.
+func (s *Service) Compile(p Principal, m *cubes.Model, d cubes.Dialect, q *cubes.Query, o cubes.Options) (*cubes.Compiled, error) {
+	pol, err := s.Policy(p, m)
+	if err != nil {
+		return nil, err
+	}
+	o.Policy = pol
+	return m.CompileWith(q, d, o)
+}
+
+// Admission is a query's (or a request's) place under its tenant's
+// limits; Release gives it back. Queries run under an admission.
+type Admission struct {
+	Principal Principal
+	release   func()
+}
+
+// Admit holds p to its tenant's request rate and running queries: an
+// *auth.LimitError says which limit refused it and when to retry.
+func (s *Service) Admit(p Principal) (*Admission, error) {
+	a := &Admission{Principal: p}
+	if s.Limits == nil {
+		return a, nil
+	}
+	release, err := s.Limits.Admit(p.Tenant())
+	if err != nil {
+		return nil, err
+	}
+	a.release = release
+	return a, nil
+}
+
+// Release frees the admission's running-query slot; releasing twice is
+// harmless.
+func (a *Admission) Release() {
+	if a != nil && a.release != nil {
+		a.release()
+		a.release = nil
+	}
+}
+
+// Record audits and observes a query cubegate answered without a
+// warehouse (the catalog), as Run's results do when they close.
+func (s *Service) Record(p Principal, st Statement, started time.Time, rows int64, err error) {
+	s.record(p, st, started, 0, rows, err)
+}
+
+func (s *Service) record(p Principal, st Statement, started time.Time, wait time.Duration, rows int64, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	took := time.Since(started)
+	if s.Observe != nil {
+		s.Observe(Event{API: st.API, Kind: st.Kind, Outcome: outcome, Rows: rows, Took: took, Wait: wait})
+	}
+	if s.Audit == nil {
+		return
+	}
+	e := auth.AuditEvent{Kind: "query", Action: st.Action, Outcome: outcome, TenantID: p.Tenant(),
+		CredentialID: p.CredentialID, APIKeyID: p.APIKeyID, Username: p.Username, Address: p.Address,
+		WarehouseSQL: st.SQL, Rows: rows, DurationMS: float64(took.Microseconds()) / 1000, Normalize: st.Normalize}
+	if st.Normalize == nil {
+		e.Statement = st.Text
+	}
+	if err != nil {
+		e.Error = err.Error()
+	}
+	s.Audit.Log(e)
+}
