@@ -28,7 +28,7 @@ test-go:
 # of executions, not durations: with a duration, Go 1.26's coordinator can
 # report a spurious "context deadline exceeded" at the deadline
 # (go.dev/issue/75804, fixed in Go 1.27).
-FUZZ_TARGETS := ./pgwire:FuzzStartup ./pgwire:FuzzMessageDecoding ./auth:FuzzSCRAMServer ./auth:FuzzParseVerifier ./planner/catalog:FuzzCatalog
+FUZZ_TARGETS := ./pgwire:FuzzStartup ./pgwire:FuzzMessageDecoding ./auth:FuzzSCRAMServer ./auth:FuzzParseVerifier ./catalog:FuzzCatalog
 FUZZTIME ?= 1000000x
 
 fuzz-short:
@@ -58,7 +58,7 @@ staticcheck:
 
 ## bench: the gateway against the warehouse queried directly, in one run; prints the figures.
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./cubes ./planner ./planner/catalog ./auth
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./cubes ./planner ./catalog ./auth
 	$(GO) test -run '^$$' -bench 'GatewayVsDirect' -benchtime 30x ./cmd/cubegate/app
 	$(GO) test -run '^$$' -bench 'LoadVsPostgres|IdleConnections' -benchtime 1x ./cmd/cubegate/app
 

@@ -16,15 +16,15 @@ import (
 func TestPackageDependencies(t *testing.T) {
 	const mod = "github.com/cubegate/cubegate/"
 	rules := map[string][]string{
-		"pgwire/...":          {"planner", "httpapi", "cubes", "auth", "warehouse", "query", "cmd"},
-		"pgwire/pgerr":        {"pgwire", "planner", "httpapi", "cubes", "auth", "warehouse", "cmd"},
-		"cubes/...":           {"pgwire", "planner", "httpapi", "auth", "warehouse", "query", "cmd"},
-		"warehouse/...":       {"planner", "httpapi", "cubes", "auth", "pgwire", "query", "cmd"},
-		"auth/...":            {"planner", "httpapi", "pgwire", "warehouse", "query", "cmd"},
-		"planner/catalog/...": {"planner", "httpapi", "auth", "warehouse", "query", "cmd"},
-		"planner/...":         {"httpapi", "cmd"},
-		"httpapi/...":         {"planner", "cmd"},
-		"query/...":           {"planner", "httpapi", "pgwire", "cmd"},
+		"pgwire/...":    {"planner", "httpapi", "cubes", "auth", "warehouse", "query", "cmd"},
+		"pgwire/pgerr":  {"pgwire", "planner", "httpapi", "cubes", "auth", "warehouse", "cmd"},
+		"cubes/...":     {"pgwire", "planner", "httpapi", "auth", "warehouse", "query", "cmd"},
+		"warehouse/...": {"planner", "httpapi", "cubes", "auth", "pgwire", "query", "cmd"},
+		"auth/...":      {"planner", "httpapi", "pgwire", "warehouse", "query", "cmd"},
+		"catalog/...":   {"planner", "httpapi", "auth", "warehouse", "query", "cmd"},
+		"planner/...":   {"httpapi", "cmd"},
+		"httpapi/...":   {"planner", "cmd"},
+		"query/...":     {"planner", "httpapi", "pgwire", "cmd"},
 	}
 	leaves := []string{mod + "pgwire/pgerr"}
 	for pkg, banned := range rules {

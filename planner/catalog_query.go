@@ -13,7 +13,7 @@ import (
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire"
-	"github.com/cubegate/cubegate/planner/catalog"
+	"github.com/cubegate/cubegate/catalog"
 )
 
 // catalogEntry is the catalog of one model version, per security context.

@@ -4,7 +4,7 @@
 // (routeSelect, plan.go) to a plan: one cube query bound to a cubes.Query
 // and compiled for the warehouse, a push-down (one warehouse statement
 // over the cubes' row sources, written in the warehouse's dialect), the
-// catalog evaluator (planner/catalog), or constants. EXPLAIN prints the
+// catalog evaluator (package catalog), or constants. EXPLAIN prints the
 // plan; execution opens it as a portal whose rows stream to the client.
 // It implements pgwire.Handler.
 package planner
@@ -25,7 +25,7 @@ import (
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
-	"github.com/cubegate/cubegate/planner/catalog"
+	"github.com/cubegate/cubegate/catalog"
 	"github.com/cubegate/cubegate/query"
 	"github.com/cubegate/cubegate/warehouse"
 )

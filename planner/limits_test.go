@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/cubegate/cubegate/pgwire/pgerr"
-	"github.com/cubegate/cubegate/planner/catalog"
+	"github.com/cubegate/cubegate/catalog"
 )
 
 // TestEvaluatorLimits: the planner's Options.Evaluator limits are the

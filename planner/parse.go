@@ -5,7 +5,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 
 	"github.com/cubegate/cubegate/pgwire/pgerr"
-	"github.com/cubegate/cubegate/planner/catalog"
+	"github.com/cubegate/cubegate/catalog"
 )
 
 // maxNesting bounds the chains of left-associative nodes a statement's

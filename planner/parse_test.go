@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/cubegate/cubegate/pgwire/pgerr"
-	"github.com/cubegate/cubegate/planner/catalog"
+	"github.com/cubegate/cubegate/catalog"
 )
 
 // TestParseNesting: chains of left-associative nodes (operators, casts,

@@ -10,7 +10,7 @@ import (
 
 	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
-	"github.com/cubegate/cubegate/planner/catalog"
+	"github.com/cubegate/cubegate/catalog"
 )
 
 // Temporary tables: Tableau creates them to probe a connection and to

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cubegate/cubegate/planner/catalog"
+	"github.com/cubegate/cubegate/catalog"
 	"github.com/cubegate/cubegate/warehouse"
 )
 
@@ -54,7 +54,7 @@ type LimitsConfig struct {
 	// GOMEMLIMIT environment variable (or no limit) in force.
 	MemoryLimit ByteSize `mapstructure:"memory_limit"`
 	// What one statement cubegate answers itself (catalog, constants,
-	// temporary tables) may do; see planner/catalog.Limits.
+	// temporary tables) may do; see catalog.Limits.
 	StatementRows   int           `mapstructure:"statement_rows"`
 	StatementMemory ByteSize      `mapstructure:"statement_memory"`
 	ValueSize       ByteSize      `mapstructure:"value_size"`

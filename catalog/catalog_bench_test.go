@@ -49,7 +49,7 @@ func benchTables() []Table {
 // captured reads a client's captured statements that are SELECTs over
 // the catalog without parameters.
 func captured(tb testing.TB, client string) []*pg_query.SelectStmt {
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "corpus", "clients", client+".statements.sql"))
+	f, err := os.Open(filepath.Join("..", "testdata", "corpus", "clients", client+".statements.sql"))
 	if err != nil {
 		tb.Fatal(err)
 	}
