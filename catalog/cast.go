@@ -8,14 +8,16 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/postgres"
 )
 
-// typeAliases are the SQL spellings of built-in type names.
-var typeAliases = map[string]string{
-	"int": "int4", "integer": "int4", "smallint": "int2", "bigint": "int8", "boolean": "bool",
-	"real": "float4", "double precision": "float8", "decimal": "numeric", "character varying": "varchar",
-	"character": "bpchar", "char": "bpchar", "timestamp without time zone": "timestamp",
-	"timestamp with time zone": "timestamptz", "time without time zone": "time", "time with time zone": "timetz",
+// canonical is pg_type's name of a type as SQL spells it; the one-word
+// char is bpchar here, as SQL's CHAR is.
+func canonical(name string) string {
+	if name == "char" {
+		return "bpchar"
+	}
+	return postgres.Canonical(name)
 }
 
 // resolveType maps a TypeName to its OID.
@@ -28,9 +30,7 @@ func (x *executor) resolveType(tn *pg_query.TypeName) (uint32, error) {
 	if len(names) == 2 && fieldName(names[0]) == "pg_catalog" && name == "char" {
 		name = "char" // the internal one-byte type
 	}
-	if a, ok := typeAliases[name]; ok {
-		name = a
-	}
+	name = canonical(name)
 	oid, ok := snapshot().typeByName[name]
 	if len(names) == 2 && fieldName(names[0]) != "pg_catalog" {
 		oid, ok = snapshot().typeIn(fieldName(names[0]), name)
@@ -63,9 +63,7 @@ func (x *executor) typeByText(s string) (uint32, bool) {
 		s = strings.TrimSpace(s[:i])
 	}
 	s = strings.Trim(s, `"`)
-	if a, ok := typeAliases[s]; ok {
-		s = a
-	}
+	s = canonical(s)
 	oid, ok := snapshot().typeByName[s]
 	if !ok {
 		oid, ok = x.cat.modelTypeByName(s)
@@ -79,10 +77,7 @@ func (x *executor) typeByText(s string) (uint32, bool) {
 func typeLabel(tn *pg_query.TypeName) string {
 	names := tn.GetNames()
 	n := fieldName(names[len(names)-1])
-	if a, ok := typeAliases[n]; ok && n != "char" {
-		return a
-	}
-	return n
+	return postgres.Canonical(n)
 }
 
 // cast converts an expression to type t.

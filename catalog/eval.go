@@ -11,6 +11,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/postgres/pgnames"
 )
 
 // colInfo is a column in scope: the relation alias it belongs to, its
@@ -1253,7 +1254,7 @@ func equiKeys(q *pg_query.Node, js *scope, nl int) (lk, rk []int) {
 	walk(q)
 	for _, t := range terms {
 		a := t.GetAExpr()
-		if a == nil || a.GetKind() != pg_query.A_Expr_Kind_AEXPR_OP || opName(a.GetName()) != "=" {
+		if a == nil || a.GetKind() != pg_query.A_Expr_Kind_AEXPR_OP || pgnames.Op(a.GetName()) != "=" {
 			continue
 		}
 		lc, rc := a.GetLexpr().GetColumnRef(), a.GetRexpr().GetColumnRef()
@@ -1287,11 +1288,4 @@ func keyOf(row []any, idx []int) (string, bool) {
 		b.WriteByte(0)
 	}
 	return b.String(), true
-}
-
-func opName(names []*pg_query.Node) string {
-	if len(names) == 0 {
-		return ""
-	}
-	return names[len(names)-1].GetString_().GetSval()
 }

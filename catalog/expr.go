@@ -12,6 +12,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/postgres/pgnames"
 )
 
 func constExpr(v any, typ uint32, name string) *expr {
@@ -713,7 +714,7 @@ func (x *executor) compileSubLink(sl *pg_query.SubLink, sc *scope) (*expr, error
 		}
 		op := "="
 		if len(sl.GetOperName()) > 0 {
-			op = opName(sl.GetOperName())
+			op = pgnames.Op(sl.GetOperName())
 		}
 		all := sl.GetSubLinkType() == pg_query.SubLinkType_ALL_SUBLINK
 		// The subquery's column, kept while its rows are: an
@@ -746,7 +747,7 @@ func (x *executor) compileSubLink(sl *pg_query.SubLink, sc *scope) (*expr, error
 // compileAExpr compiles operators, IN, BETWEEN, LIKE, ANY/ALL, NULLIF, …
 func (x *executor) compileAExpr(n *pg_query.Node, sc *scope) (*expr, error) {
 	a := n.GetAExpr()
-	op := opName(a.GetName())
+	op := pgnames.Op(a.GetName())
 	var l, r *expr
 	var err error
 	if a.GetLexpr() != nil {

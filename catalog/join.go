@@ -3,6 +3,7 @@ package catalog
 import (
 	"sort"
 
+	"github.com/cubegate/cubegate/postgres/pgnames"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 )
 
@@ -61,7 +62,7 @@ func (x *executor) compileJoinedFrom(from []*pg_query.Node, where *pg_query.Node
 			return nil, err
 		}
 		t.e = e
-		if a := n.GetAExpr(); a != nil && a.GetKind() == pg_query.A_Expr_Kind_AEXPR_OP && opName(a.GetName()) == "=" &&
+		if a := n.GetAExpr(); a != nil && a.GetKind() == pg_query.A_Expr_Kind_AEXPR_OP && pgnames.Op(a.GetName()) == "=" &&
 			a.GetLexpr().GetColumnRef() != nil && a.GetRexpr().GetColumnRef() != nil && len(t.cols) == 2 &&
 			itemOf(t.cols[0]) != itemOf(t.cols[1]) && sameClass(cols[t.cols[0]].typ, cols[t.cols[1]].typ) {
 			t.eqL, t.eqR = t.cols[0], t.cols[1]

@@ -3,6 +3,7 @@ package catalog
 import (
 	"sync"
 
+	"github.com/cubegate/cubegate/postgres/pgnames"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -184,7 +185,7 @@ func (x *executor) pushDown(terms []*pg_query.Node, bases []*baseScan, sc *scope
 // relation.
 func (x *executor) indexable(n *pg_query.Node, bs *scope) *indexLookup {
 	a := n.GetAExpr()
-	if a == nil || a.GetKind() != pg_query.A_Expr_Kind_AEXPR_OP || opName(a.GetName()) != "=" {
+	if a == nil || a.GetKind() != pg_query.A_Expr_Kind_AEXPR_OP || pgnames.Op(a.GetName()) != "=" {
 		return nil
 	}
 	for _, pair := range [][2]*pg_query.Node{{a.GetLexpr(), a.GetRexpr()}, {a.GetRexpr(), a.GetLexpr()}} {

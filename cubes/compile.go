@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgerrcode"
 
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/postgres"
 )
 
 // ErrUngroupedWithoutKey marks the refusal of an ungrouped query that
@@ -151,9 +152,9 @@ func (c *compiler) arg(v any) string {
 func (c *compiler) compile() (*Compiled, error) {
 	q := c.q
 	c.r.ungrouped = q.Ungrouped
-	if tz := q.Timezone; tz != "" && tz != "UTC" && tz != "Etc/UTC" {
-		loc, err := time.LoadLocation(tz)
-		if err != nil || tz == "Local" {
+	if tz := q.Timezone; tz != "" && !postgres.IsUTC(tz) {
+		loc, err := postgres.Location(tz)
+		if err != nil {
 			return nil, pgerr.New(pgerrcode.InvalidParameterValue, "unknown time zone %q", tz).
 				WithHint("use an IANA time zone name such as Europe/Paris")
 		}

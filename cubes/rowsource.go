@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgerrcode"
 
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/postgres"
 )
 
 // RowSource is the SQL of cubes' rows as a table: what a statement the
@@ -60,9 +61,9 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 		c.r.rowFilters = c.policyConditions
 	}
 	c.args = make([]any, o.FirstArg)
-	if tz := o.Timezone; tz != "" && tz != "UTC" && tz != "Etc/UTC" && tz != "GMT" {
-		loc, err := time.LoadLocation(tz)
-		if err != nil || tz == "Local" {
+	if tz := o.Timezone; tz != "" && !postgres.IsUTC(tz) {
+		loc, err := postgres.Location(tz)
+		if err != nil {
 			return nil, pgerr.New(pgerrcode.InvalidParameterValue, "unknown time zone %q", tz)
 		}
 		c.loc = loc

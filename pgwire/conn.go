@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/postgres"
 )
 
 // flushThreshold is how many bytes of rows are written before a flush:
@@ -526,7 +527,7 @@ func rowDescription(cols []Column, formats []int16) *pgproto3.RowDescription {
 	for i, col := range cols {
 		size := col.TypeSize
 		if size == 0 {
-			size = typeLen(col.TypeOID)
+			size = postgres.TypeLen(col.TypeOID)
 		}
 		mod := col.TypeMod
 		if mod == 0 {
@@ -739,26 +740,4 @@ func errBadUTF8() error {
 
 func errTooManyClients() error {
 	return pgerr.Fatal(pgerrcode.TooManyConnections, "sorry, too many clients already")
-}
-
-// typeLen is pg_type.typlen of the built-in types: the size RowDescription
-// reports, -1 for variable length.
-func typeLen(oid uint32) int16 {
-	switch oid {
-	case pgtype.BoolOID, pgtype.QCharOID:
-		return 1
-	case pgtype.Int2OID:
-		return 2
-	case pgtype.Int4OID, pgtype.Float4OID, pgtype.DateOID, pgtype.OIDOID:
-		return 4
-	case pgtype.Int8OID, pgtype.Float8OID, pgtype.TimeOID, pgtype.TimestampOID, pgtype.TimestamptzOID:
-		return 8
-	case pgtype.TimetzOID:
-		return 12
-	case pgtype.IntervalOID, pgtype.UUIDOID:
-		return 16
-	case pgtype.NameOID:
-		return 64
-	}
-	return -1
 }

@@ -11,9 +11,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/catalog"
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire"
-	"github.com/cubegate/cubegate/catalog"
 )
 
 // catalogEntry is the catalog of one model version, per security context.

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"reflect"
 	"strconv"
-	"strings"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/postgres"
+	"github.com/cubegate/cubegate/postgres/pgnames"
 )
 
 // constVal is a literal or a bound parameter from the statement.
@@ -69,7 +70,7 @@ func (p *params) constOf(n *pg_query.Node) (constVal, bool) {
 		return v, true
 	case n.GetAExpr() != nil:
 		e := n.GetAExpr()
-		if e.GetKind() == pg_query.A_Expr_Kind_AEXPR_OP && e.GetLexpr() == nil && opName(e.GetName()) == "-" {
+		if e.GetKind() == pg_query.A_Expr_Kind_AEXPR_OP && e.GetLexpr() == nil && pgnames.Op(e.GetName()) == "-" {
 			v, ok := p.constOf(e.GetRexpr())
 			if ok && !v.isNull && (v.oid == pgtype.Int4OID || v.oid == pgtype.Int8OID || v.oid == pgtype.NumericOID) {
 				v.text = "-" + v.text
@@ -79,66 +80,6 @@ func (p *params) constOf(n *pg_query.Node) (constVal, bool) {
 	}
 	return constVal{}, false
 }
-
-// typeNameOf returns the last part of a type name ("pg_catalog.int4" → "int4").
-func typeNameOf(t *pg_query.TypeName) string {
-	names := t.GetNames()
-	if len(names) == 0 {
-		return ""
-	}
-	return strings.ToLower(names[len(names)-1].GetString_().GetSval())
-}
-
-// typeOID resolves a type name as written in a cast, arrays included.
-func typeOID(t *pg_query.TypeName) (uint32, bool) {
-	name := typeNameOf(t)
-	if len(t.GetArrayBounds()) > 0 {
-		oid, ok := castOID(name)
-		if !ok {
-			return 0, false
-		}
-		if typ, ok := typeMap.TypeForOID(oid); ok {
-			if arr, ok := typeMap.TypeForName("_" + typ.Name); ok {
-				return arr.OID, true
-			}
-		}
-		return 0, false
-	}
-	return castOID(name)
-}
-
-// sqlTypeName is a type's name as Postgres' messages spell it
-// (format_type).
-func sqlTypeName(oid uint32, fallback string) string {
-	switch oid {
-	case pgtype.Int2OID:
-		return "smallint"
-	case pgtype.Int4OID:
-		return "integer"
-	case pgtype.Int8OID:
-		return "bigint"
-	case pgtype.Float4OID:
-		return "real"
-	case pgtype.Float8OID:
-		return "double precision"
-	case pgtype.BoolOID:
-		return "boolean"
-	case pgtype.TimestampOID:
-		return "timestamp without time zone"
-	case pgtype.TimestamptzOID:
-		return "timestamp with time zone"
-	case pgtype.TimeOID:
-		return "time without time zone"
-	case pgtype.VarcharOID:
-		return "character varying"
-	case pgtype.BPCharOID:
-		return "character"
-	}
-	return fallback
-}
-
-// typeMap knows Postgres' built-in types, for casts and parameters.
-var typeMap = pgtype.NewMap()
 
 // textLike are types whose values stay the text they were written as.
 func textLike(oid uint32) bool {
@@ -167,76 +108,18 @@ func constValue(v constVal) (any, error) {
 	if textLike(v.oid) {
 		return v.text, nil
 	}
-	t, ok := typeMap.TypeForOID(v.oid)
-	if !ok {
-		return v.text, nil
-	}
-	out, err := t.Codec.DecodeValue(typeMap, v.oid, pgtype.TextFormatCode, []byte(v.text))
+	out, err := postgres.DecodeText(v.oid, v.text)
 	if err != nil {
 		switch v.oid {
 		case pgtype.DateOID, pgtype.TimestampOID, pgtype.TimestamptzOID, pgtype.TimeOID, pgtype.IntervalOID:
 			// PostgreSQL's code for dates it cannot read; cubegate reads
 			// fewer formats than PostgreSQL, so the statement is retried
 			// in the warehouse (see Session.inWarehouse).
-			return nil, pgerr.New(pgerrcode.InvalidDatetimeFormat, "invalid input syntax for type %s: %q", sqlTypeName(v.oid, t.Name), v.text).At(v.loc + 1)
+			return nil, pgerr.New(pgerrcode.InvalidDatetimeFormat, "invalid input syntax for type %s: %q", postgres.TypeName(v.oid), v.text).At(v.loc + 1)
 		}
-		return nil, pgerr.New(pgerrcode.InvalidTextRepresentation, "invalid input syntax for type %s: %q", sqlTypeName(v.oid, t.Name), v.text).At(v.loc + 1)
+		return nil, pgerr.New(pgerrcode.InvalidTextRepresentation, "invalid input syntax for type %s: %q", postgres.TypeName(v.oid), v.text).At(v.loc + 1)
 	}
 	return out, nil
-}
-
-func castOID(name string) (uint32, bool) {
-	switch name {
-	case "int2", "smallint":
-		return pgtype.Int2OID, true
-	case "int4", "int", "integer":
-		return pgtype.Int4OID, true
-	case "int8", "bigint":
-		return pgtype.Int8OID, true
-	case "numeric", "decimal":
-		return pgtype.NumericOID, true
-	case "float4", "real":
-		return pgtype.Float4OID, true
-	case "float8", "double precision":
-		return pgtype.Float8OID, true
-	case "text":
-		return pgtype.TextOID, true
-	case "bool", "boolean":
-		return pgtype.BoolOID, true
-	case "date":
-		return pgtype.DateOID, true
-	case "timestamp":
-		return pgtype.TimestampOID, true
-	case "timestamptz":
-		return pgtype.TimestamptzOID, true
-	case "varchar":
-		return pgtype.VarcharOID, true
-	case "bpchar":
-		return pgtype.BPCharOID, true
-	case "name":
-		return pgtype.NameOID, true
-	case "char":
-		return pgtype.QCharOID, true
-	}
-	if t, ok := typeMap.TypeForName(name); ok {
-		return t.OID, true
-	}
-	return 0, false
-}
-
-func opName(names []*pg_query.Node) string {
-	if len(names) == 0 {
-		return ""
-	}
-	return names[len(names)-1].GetString_().GetSval()
-}
-
-func funcName(fc *pg_query.FuncCall) string {
-	names := fc.GetFuncname()
-	if len(names) == 0 {
-		return ""
-	}
-	return strings.ToLower(names[len(names)-1].GetString_().GetSval())
 }
 
 // planConstant answers a SELECT without FROM whose targets are literals
@@ -268,7 +151,7 @@ func (s *Session) version() string {
 func (s *Session) evalConst(n *pg_query.Node) (string, uint32, any, error) {
 	// Named as PostgreSQL names an unnamed column (one namer for the
 	// constant path and the push-down).
-	name := figureColname(n)
+	name := pgnames.FigureColname(n)
 	if v, ok := s.params.constOf(n); ok {
 		if v.param > 0 {
 			// An untyped parameter in the select list is text, as in Postgres.
@@ -298,7 +181,7 @@ func (s *Session) evalConst(n *pg_query.Node) (string, uint32, any, error) {
 		}
 	}
 	if fc := n.GetFuncCall(); fc != nil && len(fc.GetArgs()) == 0 && !fc.GetAggStar() {
-		switch name := funcName(fc); name {
+		switch name := pgnames.Func(fc); name {
 		case "version":
 			return name, pgtype.TextOID, s.version(), nil
 		case "current_database":
@@ -335,4 +218,13 @@ func nodeMessage(n *pg_query.Node) any {
 		return nil
 	}
 	return v.Elem().Field(0).Interface()
+}
+
+// typeOID resolves a type name as written in a cast, arrays included.
+func typeOID(t *pg_query.TypeName) (uint32, bool) {
+	oid, ok := postgres.TypeOID(pgnames.Type(t))
+	if ok && len(t.GetArrayBounds()) > 0 {
+		return postgres.ArrayOf(oid)
+	}
+	return oid, ok
 }

@@ -22,10 +22,11 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/catalog"
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
-	"github.com/cubegate/cubegate/catalog"
+	"github.com/cubegate/cubegate/postgres"
 	"github.com/cubegate/cubegate/query"
 	"github.com/cubegate/cubegate/warehouse"
 )
@@ -138,11 +139,11 @@ func (s *Session) Close() error {
 // Location implements pgwire.Locator: the session's TimeZone.
 func (s *Session) Location() *time.Location {
 	tz := s.vars.m["timezone"]
-	if tz == "UTC" || tz == "GMT" {
+	if postgres.IsUTC(tz) {
 		return time.UTC
 	}
 	if s.loc == nil || s.loc.String() != tz {
-		loc, err := time.LoadLocation(tz)
+		loc, err := postgres.Location(tz)
 		if err != nil {
 			return time.UTC
 		}

@@ -6,8 +6,8 @@ import (
 	"io"
 	"testing"
 
-	"github.com/cubegate/cubegate/pgwire/pgerr"
 	"github.com/cubegate/cubegate/catalog"
+	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
 
 // TestEvaluatorLimits: the planner's Options.Evaluator limits are the

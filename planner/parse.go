@@ -4,8 +4,8 @@ import (
 	"github.com/jackc/pgerrcode"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 
-	"github.com/cubegate/cubegate/pgwire/pgerr"
 	"github.com/cubegate/cubegate/catalog"
+	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
 
 // maxNesting bounds the chains of left-associative nodes a statement's

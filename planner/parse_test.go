@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cubegate/cubegate/pgwire/pgerr"
 	"github.com/cubegate/cubegate/catalog"
+	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
 
 // TestParseNesting: chains of left-associative nodes (operators, casts,

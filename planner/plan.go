@@ -14,6 +14,7 @@ import (
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/postgres"
 )
 
 // A plan is how one SELECT runs, chosen once by routeSelect, which also
@@ -206,7 +207,7 @@ func (s *Session) bindCube(sel *pg_query.SelectStmt) (*cubeNode, error) {
 	b.cube = b.tables[0].cube
 	// Time dimensions are shown, truncated and compared in the session's
 	// TimeZone.
-	if tz := s.vars.m["timezone"]; tz != "UTC" && tz != "GMT" {
+	if tz := s.vars.m["timezone"]; !postgres.IsUTC(tz) {
 		b.q.Timezone = tz
 	}
 	if err := b.bind(sel); err != nil {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/postgres"
+	"github.com/cubegate/cubegate/postgres/pgnames"
 )
 
 // describe plans n without running it, with the given parameter types
@@ -39,9 +41,9 @@ func (s *Session) planPrepare(ctx context.Context, n *pg_query.PrepareStmt) (pgw
 	}
 	oids := make([]uint32, len(n.GetArgtypes()))
 	for i, t := range n.GetArgtypes() {
-		oid, ok := castOID(typeNameOf(t.GetTypeName()))
+		oid, ok := postgres.TypeOID(pgnames.Type(t.GetTypeName()))
 		if !ok {
-			return nil, unsupported(t, "parameter type %s is not supported", typeNameOf(t.GetTypeName()))
+			return nil, unsupported(t, "parameter type %s is not supported", pgnames.Type(t.GetTypeName()))
 		}
 		oids[i] = oid
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/postgres"
+	"github.com/cubegate/cubegate/postgres/pgnames"
 )
 
 // pushdown renders a statement that one cube query cannot express —
@@ -598,7 +600,7 @@ func (p *pushdown) cubeSource(rvs []*pg_query.RangeVar, sc *pdScope) (string, er
 			opts.Only = map[string]bool{}
 		}
 	}
-	if tz := p.s.vars.m["timezone"]; tz != "UTC" && tz != "GMT" {
+	if tz := p.s.vars.m["timezone"]; !postgres.IsUTC(tz) {
 		opts.Timezone = tz
 	}
 	src, err := p.m.RowSource(names, p.d, opts)
@@ -786,7 +788,7 @@ func (p *pushdown) targets(sel *pg_query.SelectStmt, sc *pdScope) (string, []str
 		}
 		name := rt.GetName()
 		if name == "" {
-			name = figureColname(rt.GetVal())
+			name = pgnames.FigureColname(rt.GetVal())
 		}
 		var s string
 		var err error
@@ -819,59 +821,6 @@ func (p *pushdown) targets(sel *pg_query.SelectStmt, sc *pdScope) (string, []str
 func isStarRef(cr *pg_query.ColumnRef) bool {
 	f := cr.GetFields()
 	return len(f) > 0 && f[len(f)-1].GetAStar() != nil
-}
-
-// figureColname names an unnamed result column as PostgreSQL does.
-func figureColname(n *pg_query.Node) string {
-	switch {
-	case n.GetColumnRef() != nil:
-		f := n.GetColumnRef().GetFields()
-		return f[len(f)-1].GetString_().GetSval()
-	case n.GetFuncCall() != nil:
-		return funcName(n.GetFuncCall())
-	case n.GetTypeCast() != nil:
-		if s := figureColname(n.GetTypeCast().GetArg()); s != "?column?" {
-			return s
-		}
-		return typeNameOf(n.GetTypeCast().GetTypeName())
-	case n.GetCaseExpr() != nil:
-		if d := n.GetCaseExpr().GetDefresult(); d != nil {
-			if s := figureColname(d); s != "?column?" {
-				return s
-			}
-		}
-		return "case"
-	case n.GetCoalesceExpr() != nil:
-		return "coalesce"
-	case n.GetMinMaxExpr() != nil:
-		if n.GetMinMaxExpr().GetOp() == pg_query.MinMaxOp_IS_GREATEST {
-			return "greatest"
-		}
-		return "least"
-	case n.GetAExpr() != nil && n.GetAExpr().GetKind() == pg_query.A_Expr_Kind_AEXPR_NULLIF:
-		return "nullif"
-	case n.GetSubLink() != nil:
-		sl := n.GetSubLink()
-		switch sl.GetSubLinkType() {
-		case pg_query.SubLinkType_EXISTS_SUBLINK:
-			return "exists"
-		case pg_query.SubLinkType_ARRAY_SUBLINK:
-			return "array"
-		case pg_query.SubLinkType_EXPR_SUBLINK:
-			if t := sl.GetSubselect().GetSelectStmt().GetTargetList(); len(t) == 1 {
-				rt := t[0].GetResTarget()
-				if rt.GetName() != "" {
-					return rt.GetName()
-				}
-				return figureColname(rt.GetVal())
-			}
-		}
-	case n.GetSqlvalueFunction() != nil:
-		return sqlValueFunctionName(n.GetSqlvalueFunction().GetOp())
-	case n.GetAArrayExpr() != nil:
-		return "array"
-	}
-	return "?column?"
 }
 
 // column resolves a column reference in sc and its enclosing scopes.
@@ -1083,7 +1032,7 @@ func (p *pushdown) constant(c *pg_query.A_Const) (string, error) {
 
 // typeName renders a type of a cast for the warehouse.
 func (p *pushdown) typeName(t *pg_query.TypeName) (string, error) {
-	name := typeNameOf(t)
+	name := pgnames.Type(t)
 	var mods []string
 	for _, m := range t.GetTypmods() {
 		c := m.GetAConst()
@@ -1314,7 +1263,7 @@ func isText(n *pg_query.Node) bool {
 		return c.GetSval() != nil
 	}
 	if tc := n.GetTypeCast(); tc != nil {
-		switch typeNameOf(tc.GetTypeName()) {
+		switch pgnames.Type(tc.GetTypeName()) {
 		case "text", "varchar", "character varying", "bpchar", "char":
 			return true
 		}
@@ -1363,7 +1312,7 @@ var pdOperators = map[string]bool{
 }
 
 func (p *pushdown) aexpr(e *pg_query.A_Expr, sc *pdScope) (string, error) {
-	op := opName(e.GetName())
+	op := pgnames.Op(e.GetName())
 	side := func(n *pg_query.Node) (string, error) {
 		if n == nil {
 			return "", nil
@@ -1408,7 +1357,7 @@ func (p *pushdown) aexpr(e *pg_query.A_Expr, sc *pdScope) (string, error) {
 		if word == "" {
 			return "", unsupported(nil, "operator %s is not supported over cubes", op)
 		}
-		if fc := e.GetRexpr().GetFuncCall(); fc != nil && funcName(fc) == "like_escape" && len(fc.GetArgs()) == 2 {
+		if fc := e.GetRexpr().GetFuncCall(); fc != nil && pgnames.Func(fc) == "like_escape" && len(fc.GetArgs()) == 2 {
 			// x LIKE pattern ESCAPE c
 			pat, err := p.expr(fc.GetArgs()[0], sc)
 			if err != nil {
@@ -1505,7 +1454,7 @@ func (p *pushdown) subLink(sl *pg_query.SubLink, sc *pdScope) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		op := opName(sl.GetOperName())
+		op := pgnames.Op(sl.GetOperName())
 		if op == "" {
 			op = "="
 		}
@@ -1521,38 +1470,10 @@ func (p *pushdown) subLink(sl *pg_query.SubLink, sc *pdScope) (string, error) {
 	return "", unsupported(nil, "this subquery is not supported over cubes")
 }
 
-func sqlValueFunctionName(op pg_query.SQLValueFunctionOp) string {
-	switch op {
-	case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_DATE:
-		return "current_date"
-	case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_TIME, pg_query.SQLValueFunctionOp_SVFOP_CURRENT_TIME_N:
-		return "current_time"
-	case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_TIMESTAMP, pg_query.SQLValueFunctionOp_SVFOP_CURRENT_TIMESTAMP_N:
-		return "current_timestamp"
-	case pg_query.SQLValueFunctionOp_SVFOP_LOCALTIME, pg_query.SQLValueFunctionOp_SVFOP_LOCALTIME_N:
-		return "localtime"
-	case pg_query.SQLValueFunctionOp_SVFOP_LOCALTIMESTAMP, pg_query.SQLValueFunctionOp_SVFOP_LOCALTIMESTAMP_N:
-		return "localtimestamp"
-	case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_USER:
-		return "current_user"
-	case pg_query.SQLValueFunctionOp_SVFOP_SESSION_USER:
-		return "session_user"
-	case pg_query.SQLValueFunctionOp_SVFOP_USER:
-		return "user"
-	case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_ROLE:
-		return "current_role"
-	case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_CATALOG:
-		return "current_catalog"
-	case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_SCHEMA:
-		return "current_schema"
-	}
-	return "?column?"
-}
-
 // sqlValueFunction renders CURRENT_DATE and friends: times are the
 // warehouse's clock; names are the session's, as arguments.
 func (p *pushdown) sqlValueFunction(f *pg_query.SQLValueFunction) (string, error) {
-	switch name := sqlValueFunctionName(f.GetOp()); name {
+	switch name := pgnames.SQLValueFunction(f.GetOp()); name {
 	case "current_date", "current_timestamp", "localtimestamp":
 		return strings.ToUpper(name), nil
 	case "current_user", "session_user", "user":
@@ -1562,5 +1483,5 @@ func (p *pushdown) sqlValueFunction(f *pg_query.SQLValueFunction) (string, error
 	case "current_schema":
 		return "CAST(" + p.arg("public") + " AS VARCHAR)", nil
 	}
-	return "", unsupported(nil, "%s is not supported over cubes", sqlValueFunctionName(f.GetOp()))
+	return "", unsupported(nil, "%s is not supported over cubes", pgnames.SQLValueFunction(f.GetOp()))
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/postgres/pgnames"
 )
 
 // pdFunc is a function the push-down renderer may write.
@@ -91,7 +92,7 @@ func (p *pushdown) measureAggregate(rel *pdRel, m *cubes.Measure, col string) (s
 var integerArgument = map[string]int{"lag": 1, "lead": 1, "nth_value": 1, "ntile": 0}
 
 func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) {
-	name := funcName(fc)
+	name := pgnames.Func(fc)
 	loc := fc.GetLocation()
 	if names := fc.GetFuncname(); len(names) == 2 && names[0].GetString_().GetSval() != "pg_catalog" {
 		return "", pgerr.New(pgerrcode.UndefinedFunction, "function %s.%s does not exist", names[0].GetString_().GetSval(), name).At(loc + 1)
@@ -377,7 +378,7 @@ func quotient(name string, args []*pg_query.Node) *pg_query.Node {
 		return nil
 	}
 	a := args[0]
-	if e := a.GetAExpr(); e != nil && e.GetKind() == pg_query.A_Expr_Kind_AEXPR_OP && opName(e.GetName()) == "/" {
+	if e := a.GetAExpr(); e != nil && e.GetKind() == pg_query.A_Expr_Kind_AEXPR_OP && pgnames.Op(e.GetName()) == "/" {
 		return a
 	}
 	return nil

@@ -12,6 +12,8 @@ import (
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/postgres"
+	"github.com/cubegate/cubegate/postgres/pgnames"
 )
 
 // binder binds one SELECT over cubes to a cubes.Query.
@@ -172,8 +174,8 @@ func (b *binder) expr(n *pg_query.Node) (output, error) {
 		if err != nil {
 			return output{}, err
 		}
-		if oid, ok := castOID(typeNameOf(n.GetTypeCast().GetTypeName())); !ok || !castKeeps(inner.col.TypeOID, oid) {
-			return output{}, notYet(n, "casting %s to %s is not supported yet", inner.key, typeNameOf(n.GetTypeCast().GetTypeName()))
+		if oid, ok := postgres.TypeOID(pgnames.Type(n.GetTypeCast().GetTypeName())); !ok || !castKeeps(inner.col.TypeOID, oid) {
+			return output{}, notYet(n, "casting %s to %s is not supported yet", inner.key, pgnames.Type(n.GetTypeCast().GetTypeName()))
 		}
 		return inner, nil
 	}
@@ -276,7 +278,7 @@ func (b *binder) cubeJoinCondition(n *pg_query.Node) bool {
 		return true
 	}
 	e := n.GetAExpr()
-	if e == nil || opName(e.GetName()) != "=" {
+	if e == nil || pgnames.Op(e.GetName()) != "=" {
 		return false
 	}
 	if e.GetLexpr().GetColumnRef() != nil && e.GetRexpr().GetColumnRef() != nil && len(b.tables) > 0 {
@@ -396,7 +398,7 @@ var aggregateAgrees = map[string]map[cubes.MemberType]bool{
 
 func (b *binder) funcCall(n *pg_query.Node) (output, error) {
 	fc := n.GetFuncCall()
-	name := funcName(fc)
+	name := pgnames.Func(fc)
 	args := fc.GetArgs()
 	switch name {
 	case "measure", "sum", "count", "min", "max", "avg":
@@ -463,7 +465,7 @@ func (b *binder) funcCall(n *pg_query.Node) (output, error) {
 		}
 		arg := args[1]
 		if tc := arg.GetTypeCast(); tc != nil {
-			if oid, _ := castOID(typeNameOf(tc.GetTypeName())); oid == pgtype.TimestampOID || oid == pgtype.TimestamptzOID || oid == pgtype.DateOID {
+			if oid, _ := postgres.TypeOID(pgnames.Type(tc.GetTypeName())); oid == pgtype.TimestampOID || oid == pgtype.TimestamptzOID || oid == pgtype.DateOID {
 				arg = tc.GetArg()
 			}
 		}

@@ -8,9 +8,9 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cubegate/cubegate/catalog"
 	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
-	"github.com/cubegate/cubegate/catalog"
 )
 
 // Temporary tables: Tableau creates them to probe a connection and to

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/postgres"
 )
 
 // varDef is a session setting: its canonical name, default, whether a
@@ -126,7 +127,7 @@ func timeZoneVar(v string) (string, error) {
 	case "GMT":
 		return "GMT", nil
 	}
-	if _, err := time.LoadLocation(v); err != nil || v == "" || v == "Local" {
+	if _, err := postgres.Location(v); err != nil {
 		return "", pgerr.New(pgerrcode.InvalidParameterValue, "invalid value for parameter \"TimeZone\": %q", v).
 			WithHint("use a time zone name such as UTC or Europe/Paris")
 	}

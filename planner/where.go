@@ -6,6 +6,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 
 	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/postgres/pgnames"
 )
 
 // where binds a WHERE or HAVING condition: top-level AND terms become
@@ -38,7 +39,7 @@ func (b *binder) where(n *pg_query.Node) error {
 // seg = true, seg IS TRUE.
 func (b *binder) segment(n *pg_query.Node) (string, bool, error) {
 	col := n
-	if e := n.GetAExpr(); e != nil && e.GetKind() == pg_query.A_Expr_Kind_AEXPR_OP && opName(e.GetName()) == "=" {
+	if e := n.GetAExpr(); e != nil && e.GetKind() == pg_query.A_Expr_Kind_AEXPR_OP && pgnames.Op(e.GetName()) == "=" {
 		if c, ok := b.s.params.constOf(e.GetRexpr()); ok && c.text == "true" {
 			col = e.GetLexpr()
 		}
@@ -157,7 +158,7 @@ func pushNot(n *pg_query.Node) *pg_query.Node {
 		return &pg_query.Node{Node: &pg_query.Node_NullTest{NullTest: &nt}}
 	case n.GetAExpr() != nil:
 		e := *n.GetAExpr()
-		name := opName(e.Name)
+		name := pgnames.Op(e.Name)
 		switch e.Kind {
 		case pg_query.A_Expr_Kind_AEXPR_OP:
 			neg, ok := negatedOp[name]
@@ -242,7 +243,7 @@ func notEqualsSQL(m string, vals []string) cubes.Filter {
 
 func (b *binder) aexpr(n *pg_query.Node) (cubes.Filter, error) {
 	e := n.GetAExpr()
-	op := opName(e.GetName())
+	op := pgnames.Op(e.GetName())
 	switch e.GetKind() {
 	case pg_query.A_Expr_Kind_AEXPR_OP:
 		l, r := e.GetLexpr(), e.GetRexpr()
@@ -252,7 +253,7 @@ func (b *binder) aexpr(n *pg_query.Node) (cubes.Filter, error) {
 		}
 		_, ok := flipped[op]
 		if !ok || l == nil {
-			return cubes.Filter{}, unsupported(n, "operator %s is not supported in conditions yet", opName(e.GetName()))
+			return cubes.Filter{}, unsupported(n, "operator %s is not supported in conditions yet", pgnames.Op(e.GetName()))
 		}
 		m, oid, err := b.operand(l)
 		if err != nil {
