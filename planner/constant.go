@@ -2,7 +2,6 @@ package planner
 
 import (
 	"encoding/json"
-	"reflect"
 	"strconv"
 
 	"github.com/jackc/pgerrcode"
@@ -195,29 +194,7 @@ func (s *Session) evalConst(n *pg_query.Node) (string, uint32, any, error) {
 		}
 	}
 	return "", 0, nil, pgerr.New(pgerrcode.FeatureNotSupported, "this expression is not supported without FROM").
-		At(location(n) + 1).WithHint("cubegate answers constants, version(), current_user and current_database() here")
-}
-
-// location returns a node's 0-based location in the statement, or -1.
-func location(n *pg_query.Node) int32 {
-	type located interface{ GetLocation() int32 }
-	if n == nil {
-		return -1
-	}
-	v := nodeMessage(n)
-	if l, ok := v.(located); ok {
-		return l.GetLocation()
-	}
-	return -1
-}
-
-// nodeMessage unwraps a Node's oneof to the message inside.
-func nodeMessage(n *pg_query.Node) any {
-	v := reflect.ValueOf(n.GetNode())
-	if !v.IsValid() || v.IsNil() {
-		return nil
-	}
-	return v.Elem().Field(0).Interface()
+		At(pgnames.Location(n) + 1).WithHint("cubegate answers constants, version(), current_user and current_database() here")
 }
 
 // typeOID resolves a type name as written in a cast, arrays included.

@@ -3,10 +3,11 @@
 // guards), answers session commands, and routes each SELECT once
 // (routeSelect, plan.go) to a plan: one cube query bound to a cubes.Query
 // and compiled for the warehouse, a push-down (one warehouse statement
-// over the cubes' row sources, written in the warehouse's dialect), the
-// catalog evaluator (package catalog), or constants. EXPLAIN prints the
-// plan; execution opens it as a portal whose rows stream to the client.
-// It implements pgwire.Handler.
+// over the cubes' row sources, written in the warehouse's dialect by
+// package planner/pushdown), the catalog evaluator (package catalog), or
+// constants. EXPLAIN prints the plan; execution opens it as a portal
+// whose rows stream to the client, run by the query service (package
+// query). It implements pgwire.Handler.
 package planner
 
 import (

@@ -14,6 +14,7 @@ import (
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/planner/pushdown"
 	"github.com/cubegate/cubegate/postgres"
 )
 
@@ -186,12 +187,11 @@ func (s *Session) inWarehouse(ctx context.Context, sel *pg_query.SelectStmt, err
 
 // routePushdown renders sel as one warehouse statement.
 func (s *Session) routePushdown(sel *pg_query.SelectStmt, reason string) (*plan, error) {
-	p := &pushdown{s: s, m: s.h.Model(), d: s.h.dialect}
-	sql, names, err := p.renderStatement(sel)
+	st, err := pushdown.Render(pushdownSession{s}, s.h.Model(), s.h.dialect, sel)
 	if err != nil {
 		return nil, err
 	}
-	return &plan{routePushdown, reason, &pushdownNode{sel: sel, sql: sql, args: p.args, names: names, sources: p.sources, dialect: s.h.dialect.Name()}}, nil
+	return &plan{routePushdown, reason, &pushdownNode{sel: sel, sql: st.SQL, args: st.Args, names: st.Names, sources: st.Sources, dialect: s.h.dialect.Name()}}, nil
 }
 
 // bindCube binds a SELECT over cubes to one cube query and, unless the

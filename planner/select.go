@@ -12,6 +12,7 @@ import (
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/planner/pushdown"
 	"github.com/cubegate/cubegate/postgres"
 	"github.com/cubegate/cubegate/postgres/pgnames"
 )
@@ -78,7 +79,7 @@ func publicCubes(m *cubes.Model) []string {
 func unsupported(n *pg_query.Node, format string, args ...any) *pgerr.Error {
 	e := pgerr.New(pgerrcode.FeatureNotSupported, format, args...)
 	if n != nil {
-		if loc := location(n); loc >= 0 {
+		if loc := pgnames.Location(n); loc >= 0 {
 			e.At(loc + 1)
 		}
 	}
@@ -263,41 +264,14 @@ func (b *binder) from(n *pg_query.Node) error {
 		WithHint("query cubes and views directly")
 }
 
-// cubeJoinCondition accepts ON true and ON x.__cubeJoinField =
-// y.__cubeJoinField (and ANDs of those).
+// cubeJoinCondition accepts what joins the FROM cubes along the model
+// (pushdown.JoinCondition: the push-down accepts the same).
 func (b *binder) cubeJoinCondition(n *pg_query.Node) bool {
-	if c, ok := b.s.params.constOf(n); ok && c.text == "true" {
-		return true
+	tables := make([]pushdown.Table, len(b.tables))
+	for i, t := range b.tables {
+		tables[i] = pushdown.Table{Cube: t.cube, Alias: t.alias}
 	}
-	if be := n.GetBoolExpr(); be != nil && be.GetBoolop() == pg_query.BoolExprType_AND_EXPR {
-		for _, a := range be.GetArgs() {
-			if !b.cubeJoinCondition(a) {
-				return false
-			}
-		}
-		return true
-	}
-	e := n.GetAExpr()
-	if e == nil || pgnames.Op(e.GetName()) != "=" {
-		return false
-	}
-	if e.GetLexpr().GetColumnRef() != nil && e.GetRexpr().GetColumnRef() != nil && len(b.tables) > 0 {
-		// The model's own join condition, written on the cubes' keys.
-		l, _, err1 := b.column(e.GetLexpr())
-		r, _, err2 := b.column(e.GetRexpr())
-		if err1 == nil && err2 == nil && b.model.JoinsOn(l, r) {
-			return true
-		}
-	}
-	isJoinField := func(x *pg_query.Node) bool {
-		cr := x.GetColumnRef()
-		if cr == nil {
-			return false
-		}
-		f := cr.GetFields()
-		return strings.EqualFold(f[len(f)-1].GetString_().GetSval(), "__cubeJoinField")
-	}
-	return isJoinField(e.GetLexpr()) && isJoinField(e.GetRexpr())
+	return pushdown.JoinCondition(pushdownSession{b.s}, b.model, n, tables)
 }
 
 // column resolves a column reference to a member of a FROM cube:
@@ -327,7 +301,7 @@ func (b *binder) column(n *pg_query.Node) (cubes.Member, string, error) {
 	var found cubes.Member
 	for _, t := range candidates {
 		mem, ok := t.cube.LookupMember(col)
-		if !ok || !isPublic(mem) {
+		if !ok || !cubes.IsPublic(mem) {
 			continue
 		}
 		if found != nil {
@@ -357,18 +331,6 @@ func (b *binder) allowed(m cubes.Member, loc int32) error {
 	return pgerr.New(pgerrcode.InsufficientPrivilege, "permission denied for column %s of table %s", m.MemberName(), m.OwnerCube().Name).At(loc + 1)
 }
 
-func isPublic(m cubes.Member) bool {
-	switch mm := m.(type) {
-	case *cubes.Measure:
-		return mm.Public
-	case *cubes.Dimension:
-		return mm.Public
-	case *cubes.Segment:
-		return mm.Public
-	}
-	return false
-}
-
 func (b *binder) addDimension(d *cubes.Dimension, name string, n *pg_query.Node) output {
 	full := cubes.FullName(d)
 	if !contains(b.q.Dimensions, full) {
@@ -383,17 +345,6 @@ func (b *binder) addMeasure(m *cubes.Measure, name string, n *pg_query.Node) out
 		b.q.Measures = append(b.q.Measures, full)
 	}
 	return output{col: pgwire.Column{Name: name, TypeOID: measureOID(m)}, key: full, node: n}
-}
-
-// aggregateAgrees says which SQL aggregates may stand for a measure type,
-// as in Cube's SQL API: Tableau writes SUM("orders"."count").
-var aggregateAgrees = map[string]map[cubes.MemberType]bool{
-	"sum":            {cubes.TypeSum: true, cubes.TypeCount: true, cubes.TypeNumber: true},
-	"count":          {cubes.TypeCount: true, cubes.TypeNumber: true},
-	"count_distinct": {cubes.TypeCountDistinct: true, cubes.TypeCountApprox: true, cubes.TypeNumber: true},
-	"min":            {cubes.TypeMin: true, cubes.TypeNumber: true, cubes.TypeString: true, cubes.TypeTime: true, cubes.TypeBoolean: true},
-	"max":            {cubes.TypeMax: true, cubes.TypeNumber: true, cubes.TypeString: true, cubes.TypeTime: true, cubes.TypeBoolean: true},
-	"avg":            {cubes.TypeAvg: true, cubes.TypeNumber: true},
 }
 
 func (b *binder) funcCall(n *pg_query.Node) (output, error) {
@@ -441,7 +392,7 @@ func (b *binder) funcCall(n *pg_query.Node) (output, error) {
 			}
 			agg = "count_distinct"
 		}
-		if agg != "measure" && !aggregateAgrees[agg][m.Type] {
+		if agg != "measure" && !cubes.AggregateAgrees(agg, m.Type) {
 			return output{}, pgerr.New(pgerrcode.GroupingError, "measure %q is of type %s and cannot be aggregated with %s()", col, m.Type, strings.ToUpper(name)).
 				At(fc.GetLocation()+1).WithHint("use MEASURE(%s)", col)
 		}
@@ -456,9 +407,7 @@ func (b *binder) funcCall(n *pg_query.Node) (output, error) {
 			return output{}, unsupported(args[0], "date_trunc needs a constant granularity")
 		}
 		gran := strings.ToLower(g.text)
-		if a, ok := unitAliases[gran]; ok {
-			gran = a
-		}
+		gran = postgres.Unit(gran)
 		if !cubes.Granularities[gran] {
 			return output{}, pgerr.New(pgerrcode.InvalidParameterValue, "unit %q not recognized for date_trunc", g.text).
 				At(g.loc + 1).WithHint("granularities are second, minute, hour, day, week, month, quarter and year")
@@ -478,7 +427,7 @@ func (b *binder) funcCall(n *pg_query.Node) (output, error) {
 		}
 		d, ok := mem.(*cubes.Dimension)
 		if !ok || d.Type != cubes.TypeTime {
-			return output{}, pgerr.New(pgerrcode.UndefinedFunction, "date_trunc needs a time dimension; %q is not one", col).At(location(arg) + 1)
+			return output{}, pgerr.New(pgerrcode.UndefinedFunction, "date_trunc needs a time dimension; %q is not one", col).At(pgnames.Location(arg) + 1)
 		}
 		full := cubes.FullName(d)
 		key := full + "." + gran
@@ -512,14 +461,14 @@ func (b *binder) groupBy(sel *pg_query.SelectStmt) error {
 	for _, o := range b.outs {
 		if o.rowMeasure {
 			return pgerr.New(pgerrcode.GroupingError, "column %q must appear in the GROUP BY clause or be used in an aggregate function", o.col.Name).
-				At(location(o.node)+1).WithHint("%s is a measure: select it as MEASURE(%s)", o.col.Name, o.col.Name)
+				At(pgnames.Location(o.node)+1).WithHint("%s is a measure: select it as MEASURE(%s)", o.col.Name, o.col.Name)
 		}
 	}
 	if len(groups) == 0 {
 		for _, o := range b.outs {
 			if o.dim {
 				return pgerr.New(pgerrcode.GroupingError, "column %q must appear in the GROUP BY clause or be used in an aggregate function", o.col.Name).
-					At(location(o.node) + 1)
+					At(pgnames.Location(o.node) + 1)
 			}
 		}
 		return nil
@@ -551,14 +500,14 @@ func (b *binder) groupBy(sel *pg_query.SelectStmt) error {
 			return err
 		}
 		if !o.dim {
-			return pgerr.New(pgerrcode.GroupingError, "aggregate functions are not allowed in GROUP BY").At(location(g) + 1)
+			return pgerr.New(pgerrcode.GroupingError, "aggregate functions are not allowed in GROUP BY").At(pgnames.Location(g) + 1)
 		}
 		covered[o.key] = true
 	}
 	for _, o := range b.outs {
 		if o.dim && !covered[o.key] {
 			return pgerr.New(pgerrcode.GroupingError, "column %q must appear in the GROUP BY clause or be used in an aggregate function", o.col.Name).
-				At(location(o.node) + 1)
+				At(pgnames.Location(o.node) + 1)
 		}
 	}
 	return nil
@@ -611,7 +560,7 @@ func (b *binder) orderKey(n *pg_query.Node) (string, error) {
 	}
 	if o.dim && !b.selectedKey(o.key) {
 		return "", pgerr.New(pgerrcode.GroupingError, "column %q must appear in the GROUP BY clause or be used in an aggregate function", o.col.Name).
-			At(location(n) + 1)
+			At(pgnames.Location(n) + 1)
 	}
 	return o.key, nil
 }

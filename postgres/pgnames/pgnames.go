@@ -6,6 +6,7 @@
 package pgnames
 
 import (
+	"reflect"
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v5"
@@ -122,4 +123,26 @@ func FigureColname(n *pg_query.Node) string {
 		return "array"
 	}
 	return "?column?"
+}
+
+// Location returns a node's 0-based location in the statement, or -1.
+func Location(n *pg_query.Node) int32 {
+	type located interface{ GetLocation() int32 }
+	if n == nil {
+		return -1
+	}
+	v := NodeMessage(n)
+	if l, ok := v.(located); ok {
+		return l.GetLocation()
+	}
+	return -1
+}
+
+// NodeMessage unwraps a Node's oneof to the message inside.
+func NodeMessage(n *pg_query.Node) any {
+	v := reflect.ValueOf(n.GetNode())
+	if !v.IsValid() || v.IsNil() {
+		return nil
+	}
+	return v.Elem().Field(0).Interface()
 }

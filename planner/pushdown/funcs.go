@@ -1,4 +1,4 @@
-package planner
+package pushdown
 
 import (
 	"errors"
@@ -10,16 +10,17 @@ import (
 
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/postgres"
 	"github.com/cubegate/cubegate/postgres/pgnames"
 )
 
-// pdFunc is a function the push-down renderer may write.
-type pdFunc struct {
+// function is a function the push-down renderer may write.
+type function struct {
 	min, max int  // argument counts (max -1: any)
 	kind     byte // 's' scalar, 'a' aggregate, 'w' window only
 }
 
-var pdFuncs = map[string]pdFunc{
+var functions = map[string]function{
 	// aggregates
 	"count": {0, 1, 'a'}, "sum": {1, 1, 'a'}, "avg": {1, 1, 'a'}, "min": {1, 1, 'a'}, "max": {1, 1, 'a'},
 	"string_agg": {2, 2, 'a'}, "array_agg": {1, 1, 'a'}, "bool_and": {1, 1, 'a'}, "bool_or": {1, 1, 'a'},
@@ -60,7 +61,7 @@ var datePartFields = map[string]bool{
 
 // aggregateFor maps a measure type to the aggregate MEASURE() applies to
 // its row values.
-func (p *pushdown) measureAggregate(rel *pdRel, m *cubes.Measure, col string) (string, error) {
+func (p *pushdown) measureAggregate(rel *relation, m *cubes.Measure, col string) (string, error) {
 	typ := m.Type
 	if agg, ok := rel.src.Aggregates[rel.prefix+m.Name]; ok {
 		typ = map[string]cubes.MemberType{"sum": cubes.TypeSum, "max": cubes.TypeMax, "min": cubes.TypeMin,
@@ -91,7 +92,7 @@ func (p *pushdown) measureAggregate(rel *pdRel, m *cubes.Measure, col string) (s
 // n integer), ntile(n integer).
 var integerArgument = map[string]int{"lag": 1, "lead": 1, "nth_value": 1, "ntile": 0}
 
-func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) {
+func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *scope) (string, error) {
 	name := pgnames.Func(fc)
 	loc := fc.GetLocation()
 	if names := fc.GetFuncname(); len(names) == 2 && names[0].GetString_().GetSval() != "pg_catalog" {
@@ -144,7 +145,7 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 				if fc.GetAggDistinct() && name == "count" {
 					agg = "count_distinct"
 				}
-				if !aggregateAgrees[agg][m.Type] {
+				if !cubes.AggregateAgrees(agg, m.Type) {
 					return "", pgerr.New(pgerrcode.GroupingError, "measure %q is of type %s and cannot be aggregated with %s()", member, m.Type, strings.ToUpper(name)).
 						At(loc+1).WithHint("use MEASURE(%s)", member)
 				}
@@ -305,7 +306,7 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *pdScope) (string, error) 
 		}
 		return "(" + x + " + " + n + " * INTERVAL '1 " + unit + "')", nil
 	}
-	f, ok := pdFuncs[name]
+	f, ok := functions[name]
 	if !ok {
 		return "", pgerr.New(pgerrcode.UndefinedFunction, "function %s() is not supported over cubes", name).At(loc + 1).
 			WithHint("cubegate pushes down a list of standard functions; see the README")
@@ -385,7 +386,7 @@ func quotient(name string, args []*pg_query.Node) *pg_query.Node {
 }
 
 // memberOf is the member a cube column stands for, if any.
-func memberOf(rel *pdRel, member string) cubes.Member {
+func memberOf(rel *relation, member string) cubes.Member {
 	if rel == nil || rel.cube == nil {
 		return nil
 	}
@@ -396,19 +397,17 @@ func memberOf(rel *pdRel, member string) cubes.Member {
 // unit reads a constant unit ('month', 'year', …) from an allow-list; it
 // is written into the SQL, never taken from the client as written.
 func (p *pushdown) unit(n *pg_query.Node, allowed map[string]bool) (string, error) {
-	c, ok := p.s.params.constOf(n)
+	c, ok := p.s.Const(n)
 	if !ok {
 		return "", unsupported(n, "the unit must be a constant")
 	}
-	u := strings.ToLower(strings.TrimSpace(c.text))
-	if a, ok := unitAliases[u]; ok {
-		u = a
-	}
+	u := strings.ToLower(strings.TrimSpace(c.Text))
+	u = postgres.Unit(u)
 	if !allowed[u] {
 		if u == "milliseconds" || u == "microseconds" {
 			return u, nil
 		}
-		return "", pgerr.New(pgerrcode.InvalidParameterValue, "unit %q not recognized", c.text).At(c.loc + 1)
+		return "", pgerr.New(pgerrcode.InvalidParameterValue, "unit %q not recognized", c.Text).At(c.Loc + 1)
 	}
 	return u, nil
 }
@@ -418,9 +417,7 @@ func (p *pushdown) unit(n *pg_query.Node, allowed map[string]bool) (string, erro
 func (p *pushdown) unitName(n *pg_query.Node, allowed map[string]bool) (string, error) {
 	if cr := n.GetColumnRef(); cr != nil && len(cr.GetFields()) == 1 {
 		u := strings.ToLower(cr.GetFields()[0].GetString_().GetSval())
-		if a, ok := unitAliases[u]; ok {
-			u = a
-		}
+		u = postgres.Unit(u)
 		if allowed[u] {
 			return u, nil
 		}
@@ -429,7 +426,7 @@ func (p *pushdown) unitName(n *pg_query.Node, allowed map[string]bool) (string, 
 	return p.unit(n, allowed)
 }
 
-func (p *pushdown) sortList(items []*pg_query.Node, sc *pdScope) (string, error) {
+func (p *pushdown) sortList(items []*pg_query.Node, sc *scope) (string, error) {
 	var parts []string
 	for _, n := range items {
 		sb := n.GetSortBy()
@@ -471,7 +468,7 @@ func (p *pushdown) sortDirection(sb *pg_query.SortBy) (string, error) {
 }
 
 // exprs renders expressions one by one.
-func (p *pushdown) exprs(sc *pdScope, nodes ...*pg_query.Node) ([]string, error) {
+func (p *pushdown) exprs(sc *scope, nodes ...*pg_query.Node) ([]string, error) {
 	out := make([]string, len(nodes))
 	for i, n := range nodes {
 		s, err := p.expr(n, sc)
@@ -504,7 +501,7 @@ const (
 )
 
 // window renders the inside of OVER (…).
-func (p *pushdown) window(w *pg_query.WindowDef, sc *pdScope) (string, error) {
+func (p *pushdown) window(w *pg_query.WindowDef, sc *scope) (string, error) {
 	var parts []string
 	if r := w.GetRefname(); r != "" {
 		parts = append(parts, p.quote(r))
@@ -544,8 +541,8 @@ func (p *pushdown) window(w *pg_query.WindowDef, sc *pdScope) (string, error) {
 			case opts&cur != 0:
 				return "CURRENT ROW", nil
 			}
-			c, ok := p.s.params.constOf(off)
-			n, err := strconv.Atoi(c.text)
+			c, ok := p.s.Const(off)
+			n, err := strconv.Atoi(c.Text)
 			if !ok || err != nil || n < 0 {
 				return "", unsupported(off, "window frame offsets must be non-negative integer constants")
 			}
@@ -571,25 +568,11 @@ func (p *pushdown) window(w *pg_query.WindowDef, sc *pdScope) (string, error) {
 	return strings.Join(parts, " "), nil
 }
 
-// unitAliases are the abbreviations PostgreSQL accepts for date units.
-var unitAliases = map[string]string{
-	"y": "year", "yr": "year", "yrs": "year", "years": "year",
-	"qtr": "quarter", "quarters": "quarter",
-	"mon": "month", "mons": "month", "months": "month",
-	"w": "week", "weeks": "week",
-	"d": "day", "days": "day",
-	"h": "hour", "hr": "hour", "hrs": "hour", "hours": "hour",
-	"m": "minute", "min": "minute", "mins": "minute", "minutes": "minute",
-	"s": "second", "sec": "second", "secs": "second", "seconds": "second",
-	"ms": "milliseconds", "millisecond": "milliseconds", "msec": "milliseconds", "msecs": "milliseconds",
-	"us": "microseconds", "microsecond": "microseconds", "usec": "microseconds", "usecs": "microseconds",
-}
-
 // call is a call of name for the dialect: its arguments rendered on
 // demand, once (rendering binds their values), integer arguments cast as
 // PostgreSQL's signatures have them (a bigint is refused by the cast,
 // never passed on: DuckDB's lead/lag crashed the process on -2^63).
-func (p *pushdown) call(name string, args []*pg_query.Node, sc *pdScope) cubes.Call {
+func (p *pushdown) call(name string, args []*pg_query.Node, sc *scope) cubes.Call {
 	a := &callArgs{p: p, args: args, sc: sc, intArg: -1}
 	if i, ok := integerArgument[name]; ok {
 		a.intArg = i
@@ -602,7 +585,7 @@ func (p *pushdown) call(name string, args []*pg_query.Node, sc *pdScope) cubes.C
 type callArgs struct {
 	p      *pushdown
 	args   []*pg_query.Node
-	sc     *pdScope
+	sc     *scope
 	intArg int  // the integer argument's position, -1 for none
 	dim1   bool // array_upper/lower without their dimension: Arg(1) is 1
 	cache  [6]string
@@ -642,8 +625,8 @@ func (a *callArgs) Const(i int) (string, bool) {
 	if i >= len(a.args) {
 		return "", false
 	}
-	v, ok := a.p.s.params.constOf(a.args[i])
-	return v.text, ok
+	v, ok := a.p.s.Const(a.args[i])
+	return v.Text, ok
 }
 
 func (a *callArgs) Bind(v any) string { return a.p.arg(v) }

@@ -1,0 +1,159 @@
+package pushdown
+
+import (
+	"strings"
+
+	"github.com/jackc/pgerrcode"
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+
+	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/postgres/pgnames"
+)
+
+// Session is what the push-down reads of the session planning a
+// statement.
+type Session interface {
+	// Const is the constant a node stands for — a literal, a bound
+	// parameter, a typed literal — if it is one.
+	Const(n *pg_query.Node) (Value, bool)
+	// Param is parameter $n: its value once bound, its type if known.
+	Param(pr *pg_query.ParamRef) (Value, error)
+	// Policy is the session's security context resolved against m.
+	Policy(m *cubes.Model) (*cubes.Policy, error)
+	// VisibleCubes names the cubes and views the session may read.
+	VisibleCubes(m *cubes.Model) []string
+	// TimeZone is the session's TimeZone setting.
+	TimeZone() string
+	User() string
+	Database() string
+}
+
+// Value is a constant or a parameter's value in text form.
+type Value struct {
+	Text string
+	OID  uint32 // its type, 0 when unknown
+	Null bool
+	// Unbound is a parameter's placeholder while the statement is only
+	// described: it has a type but no value.
+	Unbound bool
+	Loc     int32 // 0-based location in the statement
+}
+
+// Statement is a SELECT rendered for the warehouse.
+type Statement struct {
+	SQL  string
+	Args []any
+	// Names are the result's column names, as PostgreSQL names them.
+	Names []string
+	// Sources describe the cubes' row sources it reads (EXPLAIN).
+	Sources []string
+}
+
+// Render renders sel as one warehouse statement in dialect d over the
+// row sources of model m's cubes, or says why it cannot.
+func Render(s Session, m *cubes.Model, d cubes.Dialect, sel *pg_query.SelectStmt) (*Statement, error) {
+	p := &pushdown{s: s, m: m, d: d}
+	sql, names, err := p.renderStatement(sel)
+	if err != nil {
+		return nil, err
+	}
+	return &Statement{SQL: sql, Args: p.args, Names: names, Sources: p.sources}, nil
+}
+
+// Table is a cube read in FROM, under its alias if it has one.
+type Table struct {
+	Cube  *cubes.Cube
+	Alias string
+}
+
+func (t Table) matches(rel string) bool {
+	if t.Alias != "" {
+		return rel == t.Alias
+	}
+	return strings.EqualFold(rel, t.Cube.Name)
+}
+
+// JoinCondition accepts what joins cubes along the model: ON true, ON
+// x.__cubeJoinField = y.__cubeJoinField, the model's own join condition
+// written on the cubes' members, and ANDs of those.
+func JoinCondition(s Session, m *cubes.Model, n *pg_query.Node, tables []Table) bool {
+	if c, ok := s.Const(n); ok && c.Text == "true" {
+		return true
+	}
+	if be := n.GetBoolExpr(); be != nil && be.GetBoolop() == pg_query.BoolExprType_AND_EXPR {
+		for _, a := range be.GetArgs() {
+			if !JoinCondition(s, m, a, tables) {
+				return false
+			}
+		}
+		return true
+	}
+	e := n.GetAExpr()
+	if e == nil || pgnames.Op(e.GetName()) != "=" {
+		return false
+	}
+	if l, r := e.GetLexpr().GetColumnRef(), e.GetRexpr().GetColumnRef(); l != nil && r != nil && len(tables) > 0 {
+		lm, lok := member(tables, l)
+		rm, rok := member(tables, r)
+		if lok && rok && m.JoinsOn(lm, rm) {
+			return true
+		}
+	}
+	isJoinField := func(x *pg_query.Node) bool {
+		cr := x.GetColumnRef()
+		if cr == nil {
+			return false
+		}
+		f := cr.GetFields()
+		return strings.EqualFold(f[len(f)-1].GetString_().GetSval(), "__cubeJoinField")
+	}
+	return isJoinField(e.GetLexpr()) && isJoinField(e.GetRexpr())
+}
+
+// member resolves a column reference to the one public member of tables
+// it names: qualified by a table's alias or name, or unqualified when one
+// table alone has it.
+func member(tables []Table, cr *pg_query.ColumnRef) (cubes.Member, bool) {
+	fields := cr.GetFields()
+	parts := make([]string, len(fields))
+	for i, f := range fields {
+		parts[i] = f.GetString_().GetSval()
+	}
+	col := parts[len(parts)-1]
+	candidates := tables
+	if len(parts) > 1 {
+		if len(parts) == 3 && !strings.EqualFold(parts[0], "public") || len(parts) > 3 {
+			return nil, false
+		}
+		candidates = nil
+		for _, t := range tables {
+			if t.matches(parts[len(parts)-2]) {
+				candidates = append(candidates, t)
+			}
+		}
+	}
+	var found cubes.Member
+	for _, t := range candidates {
+		mem, ok := t.Cube.LookupMember(col)
+		if !ok || !cubes.IsPublic(mem) {
+			continue
+		}
+		if found != nil {
+			return nil, false // ambiguous
+		}
+		found = mem
+	}
+	return found, found != nil
+}
+
+// unsupported is what the push-down does not write (0A000).
+func unsupported(n *pg_query.Node, format string, args ...any) *pgerr.Error {
+	e := pgerr.New(pgerrcode.FeatureNotSupported, format, args...)
+	if n != nil {
+		if loc := pgnames.Location(n); loc >= 0 {
+			e.At(loc + 1)
+		}
+	}
+	return e
+}
