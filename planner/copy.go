@@ -12,9 +12,10 @@ import (
 	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
 
-// planCopy answers COPY (query) TO STDOUT in text, csv or binary: the
-// query's rows stream out as COPY data.
-func (s *Session) planCopy(ctx context.Context, n *pg_query.CopyStmt) (pgwire.Portal, error) {
+// copyFormat reads COPY (query) TO STDOUT's options — text, csv or binary
+// — into the node that sends the query's rows as COPY data; what COPY
+// cubegate does not do is refused here, before the query is planned.
+func copyFormat(n *pg_query.CopyStmt) (*copyNode, error) {
 	switch {
 	case n.GetIsFrom():
 		return nil, unsupported(nil, "COPY FROM is not supported: cubegate is read-only")
@@ -116,16 +117,33 @@ func (s *Session) planCopy(ctx context.Context, n *pg_query.CopyStmt) (pgwire.Po
 		}
 		f.Escape = *escape
 	}
-	inner, err := s.plan(ctx, n.GetQuery())
+	return &copyNode{format: f, force: force, forceAll: forceAll}, nil
+}
+
+// copyNode wraps its query's plan: the query's rows, sent as COPY data.
+type copyNode struct {
+	format   pgwire.CopyFormat
+	force    []string // FORCE_QUOTE columns
+	forceAll bool
+	inner    *plan
+}
+
+func (n *copyNode) explain(verbose bool) []string {
+	return append([]string{"COPY TO STDOUT (" + n.format.Format + ") of:"}, n.inner.indented(verbose)...)
+}
+
+func (n *copyNode) open(ctx context.Context, s *Session) (pgwire.Portal, error) {
+	inner, err := n.inner.node.open(ctx, s)
 	if err != nil {
 		return nil, err
 	}
+	f := n.format
 	cols := inner.Columns()
-	if csv {
+	if f.Format == "csv" {
 		f.ForceQuote = make([]bool, len(cols))
 		for i, c := range cols {
-			f.ForceQuote[i] = forceAll
-			for _, name := range force {
+			f.ForceQuote[i] = n.forceAll
+			for _, name := range n.force {
 				if name == c.Name {
 					f.ForceQuote[i] = true
 				}

@@ -38,9 +38,20 @@ func (c *cursor) close() {
 	c.portal.Close()
 }
 
-func (s *Session) planDeclare(ctx context.Context, n *pg_query.DeclareCursorStmt) (pgwire.Portal, error) {
-	name := n.GetPortalname()
-	opts := n.GetOptions()
+// cursorNode wraps its query's plan: DECLARE opens the query, its rows
+// are read as they are fetched.
+type cursorNode struct {
+	stmt  *pg_query.DeclareCursorStmt
+	inner *plan
+}
+
+func (n *cursorNode) explain(verbose bool) []string {
+	return append([]string{"Cursor " + n.stmt.GetPortalname() + ": the rows of its query, as they are fetched"}, n.inner.indented(verbose)...)
+}
+
+func (n *cursorNode) open(_ context.Context, s *Session) (pgwire.Portal, error) {
+	name := n.stmt.GetPortalname()
+	opts := n.stmt.GetOptions()
 	if opts&cursorScroll != 0 {
 		return nil, unsupported(nil, "SCROLL cursors are not supported").WithHint("cursors read the warehouse's stream forward only: declare it NO SCROLL")
 	}
@@ -50,11 +61,10 @@ func (s *Session) planDeclare(ctx context.Context, n *pg_query.DeclareCursorStmt
 	if _, exists := s.cursors[name]; exists {
 		return nil, pgerr.New(pgerrcode.DuplicateCursor, "cursor %q already exists", name)
 	}
-	if n.GetQuery().GetSelectStmt() == nil {
-		return nil, unsupported(n.GetQuery(), "a cursor needs a SELECT")
-	}
+	// The cursor outlives the statement: its query runs under its own
+	// context, cancelled when the cursor closes.
 	cctx, cancel := context.WithCancel(context.Background())
-	p, err := s.plan(cctx, n.GetQuery())
+	p, err := n.inner.node.open(cctx, s)
 	if err != nil {
 		cancel()
 		return nil, err

@@ -38,6 +38,13 @@ func (s *Session) planExplain(ctx context.Context, n *pg_query.ExplainStmt) (pgw
 // the golden tests use the same printer. EXPLAIN explains a SELECT (set
 // operations, WITH and VALUES included) and EXECUTE of a prepared one.
 func (s *Session) explain(ctx context.Context, n *pg_query.Node, verbose bool) ([]string, error) {
+	return s.explainPlan(ctx, n, verbose, false)
+}
+
+// explainPlan prints the plan of n without running it; any statement
+// when every is set (the golden files print session commands, COPY and
+// temporary tables too), else only what EXPLAIN explains.
+func (s *Session) explainPlan(ctx context.Context, n *pg_query.Node, verbose, every bool) ([]string, error) {
 	if ex := n.GetExecuteStmt(); ex != nil {
 		ps, values, err := s.executeArgs(ex)
 		if err != nil {
@@ -50,30 +57,33 @@ func (s *Session) explain(ctx context.Context, n *pg_query.Node, verbose bool) (
 		defer func() { s.params, s.text, s.prep = nil, "", nil }()
 		n = ps.node
 	}
-	var head []string
-	if d := n.GetDeclareCursorStmt(); d != nil {
-		// A cursor's rows are its SELECT's, read as they are fetched.
-		head = []string{"Cursor " + d.GetPortalname() + ": the rows of its query, as they are fetched"}
-		n = d.GetQuery()
-	}
-	sel := n.GetSelectStmt()
-	if sel == nil || sel.GetIntoClause() != nil {
+	if sel := n.GetSelectStmt(); !every && n.GetDeclareCursorStmt() == nil && (sel == nil || sel.GetIntoClause() != nil) {
 		return nil, unsupported(nil, "EXPLAIN explains SELECT, DECLARE … CURSOR FOR SELECT and EXECUTE of a prepared SELECT")
 	}
-	p, err := s.routeSelect(ctx, sel)
+	p, err := s.route(ctx, n)
 	if err != nil {
 		return nil, err
 	}
-	switch n := p.node.(type) {
-	case *evaluatedNode:
-		n.p.Close()
-	case *catalogNode:
-		// Compiled, not run: what the catalog cannot answer fails here.
-		if _, err := s.catalog().Describe(ctx, sel, s.catalogSession()); err != nil {
-			return nil, err
+	inner := p
+	for {
+		switch w := inner.node.(type) {
+		case *cursorNode:
+			inner = w.inner
+			continue
+		case *copyNode:
+			inner = w.inner
+			continue
+		case *evaluatedNode:
+			w.p.Close()
+		case *catalogNode:
+			// Compiled, not run: what the catalog cannot answer fails here.
+			if _, err := s.catalog().Describe(ctx, w.sel, s.catalogSession()); err != nil {
+				return nil, err
+			}
 		}
+		break
 	}
-	return append(head, p.lines(verbose)...), nil
+	return p.lines(verbose), nil
 }
 
 // explainLines prints a cube query's plan.

@@ -116,7 +116,7 @@ func goldenPlan(t *testing.T, s *Session, sql string) string {
 			t.Fatalf("%s: %d statements", sql, len(tree.Stmts))
 		}
 		s.text = sql
-		lines, err = s.explain(context.Background(), tree.Stmts[0].Stmt, true)
+		lines, err = s.explainPlan(context.Background(), tree.Stmts[0].Stmt, true, true)
 		s.text = ""
 	} else {
 		err = syntaxError(err)

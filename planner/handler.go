@@ -289,18 +289,28 @@ func endsTransaction(n *pg_query.Node) bool {
 	return false
 }
 
+// plan routes a statement (route) and opens its plan.
 func (s *Session) plan(ctx context.Context, n *pg_query.Node) (pgwire.Portal, error) {
+	p, err := s.route(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	return p.node.open(ctx, s)
+}
+
+// command runs a statement cubegate answers itself: a session command or
+// a temporary table's.
+func (s *Session) command(ctx context.Context, n *pg_query.Node) (pgwire.Portal, error) {
 	switch {
-	case n.GetSelectStmt() != nil:
-		return s.planSelect(ctx, n.GetSelectStmt())
+	case n.GetSelectStmt() != nil: // SELECT … INTO
+		sel := n.GetSelectStmt()
+		return s.planSelectInto(ctx, n, sel, sel.GetIntoClause(), false)
 	case n.GetVariableSetStmt() != nil:
 		return s.planSet(n.GetVariableSetStmt())
 	case n.GetVariableShowStmt() != nil:
 		return s.planShow(n.GetVariableShowStmt())
 	case n.GetTransactionStmt() != nil:
 		return s.planTransaction(n.GetTransactionStmt())
-	case n.GetDeclareCursorStmt() != nil:
-		return s.planDeclare(ctx, n.GetDeclareCursorStmt())
 	case n.GetFetchStmt() != nil:
 		return s.planFetch(n.GetFetchStmt())
 	case n.GetClosePortalStmt() != nil:
@@ -313,8 +323,6 @@ func (s *Session) plan(ctx context.Context, n *pg_query.Node) (pgwire.Portal, er
 		return s.planDeallocate(n.GetDeallocateStmt())
 	case n.GetDiscardStmt() != nil:
 		return s.planDiscard(n.GetDiscardStmt())
-	case n.GetCopyStmt() != nil:
-		return s.planCopy(ctx, n.GetCopyStmt())
 	case n.GetExplainStmt() != nil:
 		return s.planExplain(ctx, n.GetExplainStmt())
 	case n.GetCreateStmt() != nil:
@@ -329,9 +337,6 @@ func (s *Session) plan(ctx context.Context, n *pg_query.Node) (pgwire.Portal, er
 		return s.planInsert(ctx, n)
 	case n.GetDropStmt() != nil:
 		return s.planDrop(n)
-	case n.GetUpdateStmt() != nil, n.GetDeleteStmt() != nil, n.GetTruncateStmt() != nil, n.GetAlterTableStmt() != nil:
-		return nil, readOnlyModel(n)
 	}
-	return nil, pgerr.New(pgerrcode.FeatureNotSupported, "%s is not supported", statementName(n)).
-		WithHint("cubegate answers SELECT over cubes and views, and session commands")
+	return nil, fmt.Errorf("planner: %s has no command", statementName(n))
 }

@@ -41,7 +41,108 @@ const (
 	routeCatalog route = "catalog"
 	// routeConstant: no relation read; cubegate's evaluator answers it.
 	routeConstant route = "constant"
+	// routeCursor: DECLARE … CURSOR, a wrapper of its query's plan.
+	routeCursor route = "cursor"
+	// routeCopy: COPY (query) TO STDOUT, a wrapper of its query's plan.
+	routeCopy route = "copy"
+	// routeTempTable: a temporary table written or dropped by the
+	// catalog evaluator.
+	routeTempTable route = "temporary table"
+	// routeSession: a session command (SET, SHOW, BEGIN, PREPARE, FETCH…)
+	// answered by cubegate itself.
+	routeSession route = "session command"
 )
+
+// route chooses how any statement runs, once: a SELECT by routeSelect;
+// DECLARE and COPY wrap their query's plan; temporary tables and session
+// commands are cubegate's own.
+func (s *Session) route(ctx context.Context, n *pg_query.Node) (*plan, error) {
+	switch {
+	case n.GetSelectStmt() != nil && n.GetSelectStmt().GetIntoClause() == nil:
+		return s.routeSelect(ctx, n.GetSelectStmt())
+	case n.GetDeclareCursorStmt() != nil:
+		d := n.GetDeclareCursorStmt()
+		if d.GetQuery().GetSelectStmt() == nil {
+			return nil, unsupported(d.GetQuery(), "a cursor needs a SELECT")
+		}
+		inner, err := s.route(ctx, d.GetQuery())
+		if err != nil {
+			return nil, err
+		}
+		return &plan{routeCursor, "DECLARE " + d.GetPortalname(), &cursorNode{stmt: d, inner: inner}}, nil
+	case n.GetCopyStmt() != nil:
+		node, err := copyFormat(n.GetCopyStmt())
+		if err != nil {
+			return nil, err
+		}
+		if node.inner, err = s.route(ctx, n.GetCopyStmt().GetQuery()); err != nil {
+			return nil, err
+		}
+		return &plan{routeCopy, "COPY (query) TO STDOUT", node}, nil
+	case n.GetSelectStmt() != nil, n.GetCreateTableAsStmt() != nil, n.GetCreateStmt() != nil, n.GetInsertStmt() != nil, n.GetDropStmt() != nil:
+		return &plan{routeTempTable, commandName(n), &commandNode{n}}, nil
+	case n.GetVariableSetStmt() != nil, n.GetVariableShowStmt() != nil, n.GetTransactionStmt() != nil,
+		n.GetFetchStmt() != nil, n.GetClosePortalStmt() != nil, n.GetPrepareStmt() != nil, n.GetExecuteStmt() != nil,
+		n.GetDeallocateStmt() != nil, n.GetDiscardStmt() != nil, n.GetExplainStmt() != nil:
+		return &plan{routeSession, commandName(n), &commandNode{n}}, nil
+	case n.GetUpdateStmt() != nil, n.GetDeleteStmt() != nil, n.GetTruncateStmt() != nil, n.GetAlterTableStmt() != nil:
+		return nil, readOnlyModel(n)
+	}
+	return nil, pgerr.New(pgerrcode.FeatureNotSupported, "%s is not supported", statementName(n)).
+		WithHint("cubegate answers SELECT over cubes and views, and session commands")
+}
+
+// commandName names a statement cubegate answers itself as its command
+// tag does ("SET", "ROLLBACK TO SAVEPOINT", "CREATE TABLE AS").
+func commandName(n *pg_query.Node) string {
+	switch {
+	case n.GetVariableSetStmt() != nil:
+		if k := n.GetVariableSetStmt().GetKind(); k == pg_query.VariableSetKind_VAR_RESET || k == pg_query.VariableSetKind_VAR_RESET_ALL {
+			return "RESET"
+		}
+		return "SET"
+	case n.GetVariableShowStmt() != nil:
+		return "SHOW"
+	case n.GetTransactionStmt() != nil:
+		k := strings.TrimPrefix(n.GetTransactionStmt().GetKind().String(), "TRANS_STMT_")
+		switch k {
+		case "START":
+			return "START TRANSACTION"
+		case "ROLLBACK_TO":
+			return "ROLLBACK TO SAVEPOINT"
+		case "PREPARE":
+			return "PREPARE TRANSACTION"
+		}
+		return strings.ReplaceAll(k, "_", " ")
+	case n.GetFetchStmt() != nil:
+		if n.GetFetchStmt().GetIsmove() {
+			return "MOVE"
+		}
+		return "FETCH"
+	case n.GetClosePortalStmt() != nil:
+		return "CLOSE"
+	case n.GetCreateStmt() != nil:
+		return "CREATE TABLE"
+	case n.GetCreateTableAsStmt() != nil:
+		return "CREATE TABLE AS"
+	case n.GetSelectStmt() != nil:
+		return "SELECT INTO"
+	case n.GetDropStmt() != nil:
+		return "DROP TABLE"
+	}
+	return statementName(n)
+}
+
+// commandNode runs a statement cubegate answers itself.
+type commandNode struct{ n *pg_query.Node }
+
+func (c *commandNode) explain(bool) []string {
+	return []string{commandName(c.n) + ": answered by cubegate itself, no warehouse query"}
+}
+
+func (c *commandNode) open(ctx context.Context, s *Session) (pgwire.Portal, error) {
+	return s.command(ctx, c.n)
+}
 
 // node is one step of a plan.
 type node interface {
@@ -55,6 +156,15 @@ type node interface {
 // lines prints the plan as EXPLAIN shows it.
 func (p *plan) lines(verbose bool) []string {
 	return append([]string{"Route: " + string(p.route) + " (" + p.reason + ")"}, p.node.explain(verbose)...)
+}
+
+// indented prints a wrapped plan under its wrapper.
+func (p *plan) indented(verbose bool) []string {
+	lines := p.lines(verbose)
+	for i, l := range lines {
+		lines[i] = "  " + l
+	}
+	return lines
 }
 
 // notYet is unsupported for a construct the binder lacks (pgerr.ErrNotYet):

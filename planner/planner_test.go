@@ -290,7 +290,7 @@ Output columns:
 		}
 		text = append(text, r[0].(string))
 	}
-	if len(text) < 3 || !strings.HasPrefix(text[0], "Cursor c:") || text[1] != "Route: cube query (one cube query over orders)" {
+	if len(text) < 4 || text[0] != "Route: cursor (DECLARE c)" || !strings.HasPrefix(text[1], "Cursor c:") || text[2] != "  Route: cube query (one cube query over orders)" {
 		t.Fatalf("EXPLAIN DECLARE:\n%s", strings.Join(text, "\n"))
 	}
 	if _, err := bind(t, s, `FETCH 1 FROM c`); pgerr.Code(err) != "34000" {

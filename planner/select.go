@@ -1,7 +1,6 @@
 package planner
 
 import (
-	"context"
 	"strconv"
 	"strings"
 
@@ -38,18 +37,6 @@ type output struct {
 	// rowMeasure is a measure named without an aggregate: its row values,
 	// in an ungrouped query.
 	rowMeasure bool
-}
-
-// planSelect routes a SELECT (routeSelect) and opens its plan.
-func (s *Session) planSelect(ctx context.Context, sel *pg_query.SelectStmt) (pgwire.Portal, error) {
-	if into := sel.GetIntoClause(); into != nil {
-		return s.planSelectInto(ctx, &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: sel}}, sel, into, false)
-	}
-	p, err := s.routeSelect(ctx, sel)
-	if err != nil {
-		return nil, err
-	}
-	return p.node.open(ctx, s)
 }
 
 // classify classifies a SELECT; a prepared statement remembers its class

@@ -54,4 +54,3 @@ SELECT Status, MEASURE(Count) FROM ORDERS GROUP BY 1
 SELECT lower(STATUS), COUNT(*) FROM Orders GROUP BY 1
 SELECT "ta_1"."status" FROM "db"."public"."orders" "ta_1" GROUP BY 1
 -- cursors: the rows of their query, as they are fetched
-DECLARE c CURSOR FOR SELECT status, MEASURE(count) FROM orders GROUP BY 1
