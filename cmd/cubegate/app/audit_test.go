@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
 // The audit log records logins (failed ones too, with the address),
@@ -19,7 +20,7 @@ import (
 // text, fingerprint and warehouse SQL, REST with its key — readable over
 // the admin API and as cubegate.audit_log; no secret is in it.
 func TestAuditLog(t *testing.T) {
-	g := startDuckDB(t, e2eOrders)
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(e2eOrders)})
 	ctx := context.Background()
 	c, pw, connStr, err := g.MintCredential(ctx, "audited")
 	if err != nil {
@@ -30,7 +31,7 @@ func TestAuditLog(t *testing.T) {
 	if _, err := pgconn.Connect(ctx, u.String()+"?sslmode=disable"); err == nil {
 		t.Fatal("a wrong password logged in")
 	}
-	conn := connect(t, connStr)
+	conn := apptest.Connect(t, connStr)
 	var n int64
 	if err := conn.QueryRow(ctx, `SELECT MEASURE(count) FROM orders WHERE status = 'topsecret-value'`).Scan(&n); err != nil {
 		t.Fatal(err)

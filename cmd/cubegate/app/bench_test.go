@@ -1,9 +1,12 @@
-package app
+package app_test
 
 import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
 // BenchmarkGatewayVsDirect times the same cube query through the gateway
@@ -11,12 +14,12 @@ import (
 // one run, and reports the ratio. The dataset is the demo's million orders.
 func BenchmarkGatewayVsDirect(b *testing.B) {
 	ctx := context.Background()
-	g := startDuckDB(b, DefaultDemoSizes.Orders)
+	g := apptest.Start(b, apptest.Options{DuckDB: apptest.Demo(app.DefaultDemoSizes.Orders)})
 	_, _, connStr, err := g.MintCredential(ctx, "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
-	conn := connect(b, connStr)
+	conn := apptest.Connect(b, connStr)
 	queries := []struct{ name, gateway, direct string }{
 		{"count_by_status",
 			`SELECT status, MEASURE(count) FROM orders GROUP BY 1`,

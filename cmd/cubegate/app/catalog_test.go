@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bufio"
@@ -17,8 +17,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/rs/zerolog"
 
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/planner"
 	"github.com/cubegate/cubegate/warehouse/pgtest"
@@ -31,50 +31,30 @@ import (
 const corpusDir = "../../../testdata/corpus"
 
 type corpusEnv struct {
-	g       *Gateway
+	g       *apptest.Gateway
 	gateway string // connection string of a credential on the gateway
 	shadow  string // the shadow database on the same PostgreSQL
 	pg      *pgtest.Cluster
 }
 
-func startCorpus(t *testing.T) *corpusEnv {
+// newCorpusEnv serves the corpus kit's model over its data on a
+// throwaway PostgreSQL, and makes the shadow database on the same cluster.
+func newCorpusEnv(t *testing.T) *corpusEnv {
 	t.Helper()
-	pg := pgtest.Start(t)
-	data := filepath.Join(corpusDir, "cube-tests", "data")
 	// The warehouse is database wh; the shadow is named db, as the
 	// gateway's data source, so that clients see the same catalog name.
-	dsn := pg.CreateDatabase("wh")
-	pg.Psql("wh", "-q", "-f", filepath.Join(data, "warehouse.sql"))
-	shadow := pg.CreateDatabase("db")
-	pg.Psql("db", "-q", "-f", filepath.Join(data, "warehouse.sql"), "-f", filepath.Join(data, "shadow.sql"))
-	model, err := filepath.Abs(filepath.Join(corpusDir, "cube-tests", "model"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	cfg := Defaults()
-	cfg.SQL.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Model.Dir = model
-	cfg.Warehouse.DSN = dsn
-	cfg.State.DSN = "sqlite://" + filepath.Join(dir, "state.db")
-	cfg.DataSource.Name = "db"
-	g, err := Start(context.Background(), cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.Close() })
-	_, _, connStr, err := g.MintCredential(context.Background(), "catalog")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &corpusEnv{g: g, gateway: connStr + "?sslmode=disable", shadow: shadow, pg: pg}
+	g := apptest.Start(t, apptest.Options{Postgres: apptest.Corpus})
+	data := filepath.Join(corpusDir, "cube-tests", "data")
+	shadow := g.Postgres.CreateDatabase("db")
+	g.Postgres.Psql("db", "-q", "-f", filepath.Join(data, "warehouse.sql"), "-f", filepath.Join(data, "shadow.sql"))
+	return &corpusEnv{g: g, gateway: g.ConnString(t, "catalog") + "?sslmode=disable", shadow: shadow, pg: g.Postgres}
 }
 
 // TestCatalogCorpus replays the corpus kit's catalog queries (those
 // PostgreSQL 15 accepts) with its own runner: columns and types must be
 // PostgreSQL's, and row counts too where they depend only on the cubes.
 func TestCatalogCorpus(t *testing.T) {
-	env := startCorpus(t)
+	env := newCorpusEnv(t)
 	cmd := exec.Command("bash", filepath.Join(corpusDir, "cube-tests", "run.sh"), env.gateway,
 		filepath.Join(corpusDir, "cube-tests", "queries.jsonl"), "--kind", "catalog,session,cursor,ddl_dml", "--pg-ok",
 		"--compare-pg", filepath.Join(corpusDir, "cube-tests", "queries.jsonl"), "--jobs", "2")
@@ -198,7 +178,8 @@ func runCaptured(ctx context.Context, conn *pgconn.PgConn, sql string) []outcome
 func TestCatalogClientCaptures(t *testing.T) {
 	// The captures were taken on the demo model's schema (orders,
 	// customers, …): serve it, and shadow it in PostgreSQL.
-	g, pg := startPostgres(t, 100)
+	g := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(100)})
+	pg := g.Postgres
 	shadow := pg.CreateDatabase("shadow")
 	pg.Psql("shadow", "-q", "-c", shadowDDL(g.Model), "-f", filepath.Join(corpusDir, "cube-tests", "data", "measure.sql"))
 	// Data statements over cubes are the planner's (push-down, …); this
@@ -328,7 +309,7 @@ func firstLine(s string) string {
 // against the shadow schema in PostgreSQL 15: the output is the same but
 // for the owner's name (and the database's).
 func TestCatalogPsql(t *testing.T) {
-	env := startCorpus(t)
+	env := newCorpusEnv(t)
 	bin, err := pgtest.BinDir()
 	if err != nil {
 		t.Fatal(err)
@@ -377,7 +358,7 @@ func TestCatalogPsql(t *testing.T) {
 // SQLTables/SQLColumns/SQLPrimaryKeys/SQLGetTypeInfo (UseDeclareFetch on)
 // and pgcli's completion refresher.
 func TestCatalogClients(t *testing.T) {
-	env := startCorpus(t)
+	env := newCorpusEnv(t)
 	gw, err := url.Parse(env.gateway)
 	if err != nil {
 		t.Fatal(err)
@@ -480,7 +461,7 @@ func lineDiff(got, want string) string {
 // too), set operations, joins, aggregates, window and set-returning
 // functions, and the functions clients call.
 func TestCatalogSemantics(t *testing.T) {
-	env := startCorpus(t)
+	env := newCorpusEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	gw, err := pgconn.Connect(ctx, env.gateway)

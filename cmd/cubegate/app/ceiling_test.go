@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
 // Scopes are a ceiling, through the whole gateway: a key filtered to web
@@ -15,7 +17,7 @@ import (
 // ones; a keys:write key cannot reach admin by minting or by changing
 // itself, so admin-only endpoints stay closed to it.
 func TestCeilingThroughGateway(t *testing.T) {
-	g := startDuckDB(t, 2000)
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(2000)})
 	ctx := context.Background()
 	filter := auth.SecurityContext{RowFilters: []auth.RowFilter{{Member: "orders.channel", Operator: "equals", Values: []string{"web"}}}}
 	fk, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{
@@ -38,8 +40,8 @@ func TestCeilingThroughGateway(t *testing.T) {
 	if cred.Security.String() != filter.String() {
 		t.Errorf("credential security context %s, want %s", cred.Security, filter)
 	}
-	host, port, _ := ClientHost(g.SQLAddr().String())
-	conn := connect(t, ConnectionString(cred.Username, cred.Password, host, port, g.Database))
+	host, port, _ := app.ClientHost(g.SQLAddr().String())
+	conn := apptest.Connect(t, app.ConnectionString(cred.Username, cred.Password, host, port, g.Database))
 	sameCells(t, "inherited row filter over SQL", viaGateway(t, conn, `SELECT channel, MEASURE(count) FROM orders GROUP BY 1 ORDER BY 1`),
 		direct(t, g, `SELECT channel, count(*) FROM public.orders_raw WHERE channel = 'web' GROUP BY 1 ORDER BY 1`))
 	api.expect("POST", "/admin/v1/credentials", fk.KeyValue, map[string]any{"database": g.Database, "security_context": map[string]any{}}, 403, auth.CodeSecurityEscalation)

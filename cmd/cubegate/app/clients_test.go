@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
 // Real client drivers against the gateway: PgJDBC (Debian's
@@ -46,19 +49,19 @@ func expect(t *testing.T, client string, got map[string]string, want map[string]
 	}
 }
 
-func scalar(t *testing.T, g *Gateway, sql string) string {
+func scalar(t *testing.T, g *apptest.Gateway, sql string) string {
 	t.Helper()
 	return direct(t, g, sql)[0][0]
 }
 
 func TestClients(t *testing.T) {
-	g := startDuckDB(t, e2eOrders)
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(e2eOrders)})
 	ctx := context.Background()
 	c, pw, connStr, err := g.MintCredential(ctx, "clients")
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, port, _ := ClientHost(g.SQLAddr().String())
+	host, port, _ := app.ClientHost(g.SQLAddr().String())
 
 	t.Run("PgJDBC", func(t *testing.T) {
 		jar := "/usr/share/java/postgresql.jar"

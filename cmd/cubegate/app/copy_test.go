@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bytes"
@@ -7,16 +7,18 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
 func TestCopyToStdout(t *testing.T) {
-	g := startDuckDB(t, e2eOrders)
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(e2eOrders)})
 	ctx := context.Background()
 	_, _, connStr, err := g.MintCredential(ctx, "copy")
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := connect(t, connStr)
+	conn := apptest.Connect(t, connStr)
 	copyOut := func(sql string) (string, string) {
 		t.Helper()
 		var buf bytes.Buffer

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bufio"
@@ -18,49 +18,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/rs/zerolog"
 
-	"github.com/cubegate/cubegate/warehouse"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/warehouse/pgtest"
 )
-
-// startCorpusDuckDB serves the corpus kit's model on an embedded DuckDB
-// loaded with the kit's warehouse.sql.
-func startCorpusDuckDB(t *testing.T) string {
-	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "wh.duckdb")
-	w, err := warehouse.OpenDuckDB(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	script, err := os.ReadFile(filepath.Join(corpusDir, "cube-tests", "data", "warehouse.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.DB().ExecContext(ctx, string(script)); err != nil {
-		t.Fatalf("warehouse.sql on DuckDB: %v", err)
-	}
-	w.Close()
-	model, _ := filepath.Abs(filepath.Join(corpusDir, "cube-tests", "model"))
-	cfg := Defaults()
-	cfg.SQL.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Model.Dir = model
-	cfg.Warehouse.DSN = "duckdb://" + path
-	cfg.State.DSN = "sqlite://" + filepath.Join(dir, "state.db")
-	cfg.DataSource.Name = "db"
-	g, err := Start(ctx, cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.Close() })
-	_, _, connStr, err := g.MintCredential(ctx, "corpus")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return connStr + "?sslmode=disable"
-}
 
 // runCorpusData replays the kit's data queries (but those over cubes of
 // other fixtures) and returns run.sh's per-tool report and its results.
@@ -153,7 +114,7 @@ func checkCorpusBar(t *testing.T, warehouse, report string, results []corpusResu
 // gateway on PostgreSQL, and compares every answer whose statement is
 // plain PostgreSQL with the shadow database's, value by value.
 func TestCorpusData(t *testing.T) {
-	env := startCorpus(t)
+	env := newCorpusEnv(t)
 	report, results := runCorpusData(t, env.gateway)
 	checkCorpusBar(t, "PostgreSQL", report, results, corpusBar)
 	differential(t, env.gateway, env.shadow, results)
@@ -216,7 +177,9 @@ func differential(t *testing.T, gateway, shadow string, results []corpusResult) 
 // TestCorpusDataDuckDB replays the same queries on embedded DuckDB, and
 // compares the answers with the PostgreSQL shadow's.
 func TestCorpusDataDuckDB(t *testing.T) {
-	dsn := startCorpusDuckDB(t)
+	// The corpus kit's model on an embedded DuckDB loaded with the kit's
+	// warehouse.sql.
+	dsn := apptest.Start(t, apptest.Options{DuckDB: apptest.Corpus}).ConnString(t, "corpus") + "?sslmode=disable"
 	report, results := runCorpusData(t, dsn)
 	checkCorpusBar(t, "DuckDB", report, results, corpusBar)
 	pg := pgtest.Start(t)

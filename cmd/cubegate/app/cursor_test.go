@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -7,18 +7,20 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
 // DECLARE / FETCH / MOVE / CLOSE over the simple protocol, as psqlODBC
 // and psycopg use them: forward-only, streamed from the warehouse.
 func TestCursors(t *testing.T) {
-	g := startDuckDB(t, e2eOrders)
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(e2eOrders)})
 	ctx := context.Background()
 	_, _, connStr, err := g.MintCredential(ctx, "cursors")
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := connect(t, connStr)
+	conn := apptest.Connect(t, connStr)
 	pc := conn.PgConn()
 	exec := func(sql string) ([]*pgconn.Result, error) { return pc.Exec(ctx, sql).ReadAll() }
 	mustTag := func(sql, tag string, rows int) {

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/cubes"
 )
 
@@ -74,8 +75,8 @@ func keys[V any](m map[string]V) []string {
 // Postgres and on DuckDB equals a plain hand-written SQL answer to the
 // same question, computed measure by measure on Postgres.
 func TestDifferentialRandomQueries(t *testing.T) {
-	pg, _ := startPostgres(t, e2eOrders)
-	duck := startDuckDB(t, e2eOrders)
+	pg := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(e2eOrders)})
+	duck := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(e2eOrders)})
 	r := rand.New(rand.NewPCG(42, 7))
 	dimNames, measureNames, filterDims := keys(diffDims), keys(diffMeasures), keys(diffFilterValues)
 	const n = 150
@@ -129,7 +130,7 @@ func TestDifferentialRandomQueries(t *testing.T) {
 			from = " FROM public.orders_raw o LEFT JOIN public.customers_raw c ON o.customer_id = c.id LEFT JOIN public.products_raw p ON o.product_id = p.id"
 		case used["customers"] && used["products"]:
 			// No join connects them without orders: the compiler refuses.
-			for _, g := range []*Gateway{pg, duck} {
+			for _, g := range []*apptest.Gateway{pg, duck} {
 				qq := q
 				d, _ := cubes.DialectByName(g.Warehouse().Dialect())
 				if _, err := g.Model.Compile(&qq, d); err == nil {
@@ -164,7 +165,7 @@ func TestDifferentialRandomQueries(t *testing.T) {
 				expected[key][mi] = row[len(dimExprs)]
 			}
 		}
-		for _, g := range []*Gateway{pg, duck} {
+		for _, g := range []*apptest.Gateway{pg, duck} {
 			qq := q
 			d, _ := cubes.DialectByName(g.Warehouse().Dialect())
 			c, err := g.Model.Compile(&qq, d)

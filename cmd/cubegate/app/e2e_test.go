@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"math/big"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,102 +14,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/rs/zerolog"
 
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/cubes"
-	"github.com/cubegate/cubegate/warehouse"
-	"github.com/cubegate/cubegate/warehouse/pgtest"
 )
 
 const e2eOrders = 20000
-
-// startDuckDB starts a gateway on an embedded DuckDB holding the demo data.
-func startDuckDB(t testing.TB, orders int) *Gateway {
-	t.Helper()
-	return startDuckDBSizes(t, SizesFor(orders))
-}
-
-func startDuckDBSizes(t testing.TB, s DemoSizes) *Gateway {
-	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "w.duckdb")
-	w, err := warehouse.OpenDuckDB(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := GenerateDemoData(ctx, w, s); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	return startGateway(t, "duckdb://"+path)
-}
-
-// startPostgres starts a gateway on a throwaway Postgres loaded with the
-// oracle's fixture.sql at the same sizes as the DuckDB demo data.
-func startPostgres(t testing.TB, orders int) (*Gateway, *pgtest.Cluster) {
-	t.Helper()
-	return startPostgresSizes(t, SizesFor(orders))
-}
-
-func startPostgresSizes(t testing.TB, s DemoSizes) (*Gateway, *pgtest.Cluster) {
-	t.Helper()
-	pg := pgtest.Start(t)
-	dsn := pg.CreateDatabase("fixture")
-	pg.Psql("fixture", "-v", fmt.Sprintf("orders=%d", s.Orders), "-v", fmt.Sprintf("customers=%d", s.Customers),
-		"-v", fmt.Sprintf("products=%d", s.Products), "-f", "../../../testdata/oracle/fixture.sql")
-	return startGateway(t, dsn), pg
-}
-
-func startGateway(t testing.TB, warehouseDSN string) *Gateway {
-	t.Helper()
-	dir := t.TempDir()
-	if err := WriteDemoModel(filepath.Join(dir, "model")); err != nil {
-		t.Fatal(err)
-	}
-	return startWith(t, filepath.Join(dir, "model"), warehouseDSN, zerolog.Nop(), nil)
-}
-
-// startWith starts a gateway of data source "demo" on warehouseDSN with
-// the model in modelDir, its state in a temporary folder and log as its
-// logger; adjust, when set, changes the configuration first.
-func startWith(t testing.TB, modelDir, warehouseDSN string, log zerolog.Logger, adjust func(*Config)) *Gateway {
-	t.Helper()
-	cfg := Defaults()
-	cfg.SQL.Listen = "127.0.0.1:0"
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Model.Dir = modelDir
-	cfg.Warehouse.DSN = warehouseDSN
-	cfg.State.DSN = "sqlite://" + filepath.Join(t.TempDir(), "state.db")
-	cfg.DataSource.Name = "demo"
-	if adjust != nil {
-		adjust(&cfg)
-	}
-	g, err := Start(context.Background(), cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.Close() })
-	return g
-}
-
-func connect(t testing.TB, connStr string) *pgx.Conn {
-	t.Helper()
-	cfg, err := pgx.ParseConfig(connStr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The walking skeleton speaks the simple query protocol.
-	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
 
 // viaGateway runs sql through the gateway and returns the text cells.
 func viaGateway(t *testing.T, conn *pgx.Conn, sql string) [][]string {
@@ -135,7 +44,7 @@ func viaGateway(t *testing.T, conn *pgx.Conn, sql string) [][]string {
 }
 
 // direct runs sql on the warehouse itself.
-func direct(t *testing.T, g *Gateway, sql string) [][]string {
+func direct(t *testing.T, g *apptest.Gateway, sql string) [][]string {
 	t.Helper()
 	rows, err := g.Warehouse().Query(context.Background(), sql)
 	if err != nil {
@@ -253,13 +162,13 @@ var comparisons = []struct{ name, gateway, direct string }{
 		`SELECT c.tier, count(*) FROM public.orders_raw o LEFT JOIN public.customers_raw c ON o.customer_id = c.id GROUP BY 1 ORDER BY 1`},
 }
 
-func checkGateway(t *testing.T, g *Gateway) {
+func checkGateway(t *testing.T, g *apptest.Gateway) {
 	ctx := context.Background()
 	_, pw, connStr, err := g.MintCredential(ctx, "e2e")
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := connect(t, connStr)
+	conn := apptest.Connect(t, connStr)
 
 	t.Run("pgx", func(t *testing.T) {
 		for _, c := range comparisons {
@@ -361,18 +270,18 @@ func checkGateway(t *testing.T, g *Gateway) {
 }
 
 func TestEndToEndDuckDB(t *testing.T) {
-	checkGateway(t, startDuckDB(t, e2eOrders))
+	checkGateway(t, apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(e2eOrders)}))
 }
 
 func TestEndToEndPostgres(t *testing.T) {
-	g, _ := startPostgres(t, e2eOrders)
+	g := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(e2eOrders)})
 	checkGateway(t, g)
 }
 
 // The DuckDB demo generator and fixture.sql make the same rows.
 func TestDemoDataMatchesFixture(t *testing.T) {
-	duck := startDuckDB(t, e2eOrders)
-	pg, _ := startPostgres(t, e2eOrders)
+	duck := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(e2eOrders)})
+	pg := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(e2eOrders)})
 	for _, q := range []string{
 		`SELECT count(*), sum(amount), sum(quantity), count(discount), sum(discount), count(shipped_at), sum(CASE WHEN is_gift THEN 1 ELSE 0 END), min(created_at), max(created_at), sum(customer_id), sum(product_id) FROM public.orders_raw`,
 		`SELECT channel, status, count(*) FROM public.orders_raw GROUP BY 1, 2 ORDER BY 1, 2`,
@@ -390,7 +299,7 @@ func TestMain(m *testing.M) {
 // compileAndRun compiles q against model m (nil: the gateway's) for g's
 // warehouse, runs it and returns the compiled query and the visible
 // cells of its rows.
-func compileAndRun(t *testing.T, g *Gateway, m *cubes.Model, q cubes.Query) (*cubes.Compiled, [][]string) {
+func compileAndRun(t *testing.T, g *apptest.Gateway, m *cubes.Model, q cubes.Query) (*cubes.Compiled, [][]string) {
 	t.Helper()
 	if m == nil {
 		m = g.Model

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
 // connectExtended connects pgx in its default mode: prepared statements,
@@ -25,7 +27,7 @@ func connectExtended(t *testing.T, connStr string) *pgx.Conn {
 	return conn
 }
 
-func checkExtended(t *testing.T, g *Gateway) {
+func checkExtended(t *testing.T, g *apptest.Gateway) {
 	ctx := context.Background()
 	_, _, connStr, err := g.MintCredential(ctx, "ext")
 	if err != nil {
@@ -197,10 +199,10 @@ func checkExtended(t *testing.T, g *Gateway) {
 }
 
 func TestExtendedProtocolDuckDB(t *testing.T) {
-	checkExtended(t, startDuckDB(t, e2eOrders))
+	checkExtended(t, apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(e2eOrders)}))
 }
 
 func TestExtendedProtocolPostgres(t *testing.T) {
-	g, _ := startPostgres(t, e2eOrders)
+	g := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(e2eOrders)})
 	checkExtended(t, g)
 }

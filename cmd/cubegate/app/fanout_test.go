@@ -1,9 +1,10 @@
-package app
+package app_test
 
 import (
 	"encoding/json"
 	"testing"
 
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/cubes"
 )
 
@@ -76,8 +77,8 @@ cubes:
 // Measures a join multiplies are computed on de-duplicated keys: the
 // answers equal hand-written SQL on Postgres and on DuckDB.
 func TestFanOutDeduplicates(t *testing.T) {
-	pg, cluster := startPostgres(t, e2eOrders)
-	duck := startDuckDB(t, e2eOrders)
+	pg := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(e2eOrders)})
+	duck := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(e2eOrders)})
 	cases := []struct{ name, query, oracle string }{
 		{"clients and purchases by tier", `{"measures":["clients.count","clients.active","purchases.count"],"dimensions":["clients.tier"],"order":{"clients.tier":"asc"}}`,
 			`SELECT c.tier, (SELECT count(*) FROM public.customers_raw c2 WHERE c2.tier = c.tier),
@@ -102,13 +103,12 @@ func TestFanOutDeduplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = cluster
 	for _, c := range cases {
 		want := direct(t, pg, c.oracle)
 		if len(want) == 0 {
 			t.Fatalf("%s: the oracle has no rows", c.name)
 		}
-		for _, g := range []*Gateway{pg, duck} {
+		for _, g := range []*apptest.Gateway{pg, duck} {
 			var q cubes.Query
 			if err := json.Unmarshal([]byte(c.query), &q); err != nil {
 				t.Fatal(err)

@@ -1,8 +1,9 @@
-package app
+package app_test
 
 import (
 	"testing"
 
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/cubes"
 )
 
@@ -37,8 +38,8 @@ cubes:
 // Custom granularities bucket time as hand-written SQL does, on both
 // warehouses.
 func TestCustomGranularities(t *testing.T) {
-	pg, _ := startPostgres(t, e2eOrders)
-	duck := startDuckDB(t, e2eOrders)
+	pg := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(e2eOrders)})
+	duck := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(e2eOrders)})
 	m, err := cubes.LoadFiles(map[string][]byte{"g.yml": []byte(granularityModel)})
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +55,7 @@ func TestCustomGranularities(t *testing.T) {
 		q := cubes.Query{Measures: []string{"orders.count"},
 			TimeDimensions: []cubes.TimeDimension{{Dimension: "orders.created_at", Granularity: c.granularity}},
 			Filters:        []cubes.Filter{{Member: "orders.created_at", Operator: "beforeDate", Values: []string{"2022-03-01"}}}}
-		for _, g := range []*Gateway{pg, duck} {
+		for _, g := range []*apptest.Gateway{pg, duck} {
 			_, got := compileAndRun(t, g, m, q)
 			sameCells(t, c.granularity+" on "+g.Warehouse().Dialect(), got, want)
 		}

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 // The hostile-statement suite of issue #13: statements aimed at the
 // catalog/constant evaluator, the push-down and the REST API, sent to the
@@ -49,6 +49,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"golang.org/x/sys/unix"
 
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/warehouse"
 )
 
@@ -385,7 +386,10 @@ func hostilePort(t testing.TB) string {
 }
 
 // startHostileGateway builds the binary, generates the demo data, mints a
-// credential and an API key with the CLI and starts `cubegate serve`.
+// credential and an API key with the CLI and starts `cubegate serve`: the
+// real binary as a separate process, so that a crash is a dead process
+// and memory is its own. Its warehouse, model and state store are
+// apptest's (apptest.Prepare), passed as the environment.
 func startHostileGateway(t testing.TB) *hostileGateway {
 	t.Helper()
 	ctx := context.Background()
@@ -395,15 +399,9 @@ func startHostileGateway(t testing.TB) *hostileGateway {
 	if out, err := exec.Command("go", "build", "-o", g.bin, "github.com/cubegate/cubegate/cmd/cubegate").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	if err := WriteDemoModel(filepath.Join(dir, "model")); err != nil {
-		t.Fatal(err)
-	}
-	dbPath := filepath.Join(dir, "demo.duckdb")
-	w, err := warehouse.OpenDuckDB(ctx, dbPath)
+	cfg := apptest.Prepare(t, apptest.Options{DuckDB: apptest.Demo(hostileOrders)}).Config
+	w, err := warehouse.OpenDuckDB(ctx, strings.TrimPrefix(cfg.Warehouse.DSN, "duckdb://"))
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := GenerateDemoData(ctx, w, SizesFor(hostileOrders)); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := w.DB().QueryContext(ctx, `SELECT status, count(*) FROM public.orders_raw GROUP BY 1 ORDER BY 1`)
@@ -433,11 +431,11 @@ func startHostileGateway(t testing.TB) *hostileGateway {
 		"CUBEGATE_LIMITS_MEMORY_LIMIT="+hostileMemoryLimit,
 		"CUBEGATE_SQL_LISTEN="+g.sqlAddr,
 		"CUBEGATE_HTTP_LISTEN="+g.httpAddr,
-		"CUBEGATE_MODEL_DIR="+filepath.Join(dir, "model"),
+		"CUBEGATE_MODEL_DIR="+cfg.Model.Dir,
 		"CUBEGATE_MODEL_WATCH=false",
-		"CUBEGATE_WAREHOUSE_DSN=duckdb://"+dbPath,
-		"CUBEGATE_STATE_DSN=sqlite://"+filepath.Join(dir, "state.db"),
-		"CUBEGATE_DATA_SOURCE_NAME=demo",
+		"CUBEGATE_WAREHOUSE_DSN="+cfg.Warehouse.DSN,
+		"CUBEGATE_STATE_DSN="+cfg.State.DSN,
+		"CUBEGATE_DATA_SOURCE_NAME="+cfg.DataSource.Name,
 		"CUBEGATE_LOG_LEVEL=warn",
 	)
 	var cred struct {

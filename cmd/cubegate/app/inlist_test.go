@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
 // TestLongInLists: filters with 100,000 values — an IN list of ids, a
@@ -16,20 +17,22 @@ import (
 // queried directly, on DuckDB and on PostgreSQL (whose protocol allows
 // 65,535 parameters: a long list is bound as one array).
 func TestLongInLists(t *testing.T) {
-	t.Run("duckdb", func(t *testing.T) { checkLongInLists(t, startDuckDB(t, 20000)) })
+	t.Run("duckdb", func(t *testing.T) {
+		checkLongInLists(t, apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(20000)}))
+	})
 	t.Run("postgres", func(t *testing.T) {
-		g, _ := startPostgres(t, 20000)
+		g := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(20000)})
 		checkLongInLists(t, g)
 	})
 }
 
-func checkLongInLists(t *testing.T, g *Gateway) {
+func checkLongInLists(t *testing.T, g *apptest.Gateway) {
 	ctx := context.Background()
 	_, _, connStr, err := g.MintCredential(ctx, "inlist")
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := connect(t, connStr)
+	conn := apptest.Connect(t, connStr)
 	var ids, odd, statuses []string
 	for i := 1; i <= 100000; i++ {
 		ids = append(ids, fmt.Sprint(i*3))

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bytes"
@@ -17,6 +17,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
 type apiAnswer struct {
@@ -97,22 +99,12 @@ func decodeKey(t *testing.T, a apiAnswer) auth.APIKey {
 // limit, last-used times, and no key value in the state store.
 func TestAPIKeys(t *testing.T) {
 	dir := t.TempDir()
-	if err := WriteDemoModel(filepath.Join(dir, "model")); err != nil {
-		t.Fatal(err)
-	}
-	cfg := Defaults()
-	cfg.SQL.Listen = "127.0.0.1:0"
-	cfg.HTTP.Listen = "[::]:0" // both 127.0.0.x and ::1
-	cfg.Model.Dir = filepath.Join(dir, "model")
-	cfg.Warehouse.DSN = "duckdb::memory:"
-	cfg.State.DSN = "sqlite://" + filepath.Join(dir, "state.db")
-	cfg.DataSource.Name = "demo"
 	var logs bytes.Buffer
-	g, err := Start(context.Background(), cfg, zerolog.New(&logs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	log := zerolog.New(&logs)
+	g := apptest.Start(t, apptest.Options{DSN: "duckdb::memory:", Log: &log, Adjust: func(c *app.Config) {
+		c.HTTP.Listen = "[::]:0" // both 127.0.0.x and ::1
+		c.State.DSN = "sqlite://" + filepath.Join(dir, "state.db")
+	}})
 	ctx := context.Background()
 	admin, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{Description: ptr("admin"), Scopes: &[]string{"admin"}})
 	if err != nil {

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
 // loadResult is what a pgbench-style run measured.
@@ -88,12 +90,10 @@ func runLoad(b *testing.B, connStr string, clients int, d time.Duration, query s
 // and reports qps and p50/p99 for both and what the gateway adds.
 func BenchmarkLoadVsPostgres(b *testing.B) {
 	ctx := context.Background()
-	g, pg := startPostgres(b, 100000)
+	pg, _ := apptest.Postgres(b, apptest.Demo(100000))
 	// The gateway's pool may open as many warehouse connections as there
 	// are clients, like the direct side.
-	g.Close()
-	dsn := pg.DatabaseDSN("fixture") + "&pool_max_conns=32"
-	g = startGateway(b, dsn)
+	g := apptest.Start(b, apptest.Options{DSN: pg.DatabaseDSN("fixture") + "&pool_max_conns=32"})
 	_, _, connStr, err := g.MintCredential(ctx, "load")
 	if err != nil {
 		b.Fatal(err)

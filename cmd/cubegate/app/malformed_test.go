@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
 // Raw message builders: malformed inputs are built byte by byte.
@@ -268,7 +270,7 @@ func stillServes(fe *pgproto3.Frontend) bool {
 // another session keeps being served without a single failure.
 func TestMalformedInputs(t *testing.T) {
 	ctx := context.Background()
-	g := startDuckDB(t, 1000)
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000)})
 	_, _, connStr, err := g.MintCredential(ctx, "malformed")
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bufio"
@@ -15,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/cubes"
 )
 
@@ -54,7 +56,7 @@ var oracleKnownGaps = map[string]string{}
 
 // runOracle compiles an oracle query for the gateway's warehouse, runs it
 // and returns rows keyed as Cube keys them, and the total if asked.
-func runOracle(g *Gateway, q *cubes.Query) ([]map[string]string, *int64, error) {
+func runOracle(g *apptest.Gateway, q *cubes.Query) ([]map[string]string, *int64, error) {
 	d, _ := cubes.DialectByName(g.Warehouse().Dialect())
 	c, err := g.Model.Compile(q, d)
 	if err != nil {
@@ -80,7 +82,7 @@ func runOracle(g *Gateway, q *cubes.Query) ([]map[string]string, *int64, error) 
 	return out, total, err
 }
 
-func runCompiled(g *Gateway, c *cubes.Compiled) ([]map[string]string, error) {
+func runCompiled(g *apptest.Gateway, c *cubes.Compiled) ([]map[string]string, error) {
 	rows, err := g.Warehouse().Query(context.Background(), c.SQL, c.Args...)
 	if err != nil {
 		return nil, err
@@ -199,8 +201,8 @@ func sameRow(got, want map[string]string) error {
 // DuckDB over the same fixture, gives Cube's recorded answer.
 func TestCubeOracle(t *testing.T) {
 	const orders = 100000 // the goldens were recorded at fixture.sql's default sizes
-	duck := startDuckDBSizes(t, DemoSizes{Orders: orders, Customers: 1000, Products: 50})
-	pgGw, _ := startPostgresSizes(t, DemoSizes{Orders: orders, Customers: 1000, Products: 50})
+	duck := apptest.Start(t, apptest.Options{DuckDB: apptest.DemoSizes(app.DemoSizes{Orders: orders, Customers: 1000, Products: 50})})
+	pgGw := apptest.Start(t, apptest.Options{Postgres: apptest.DemoSizes(app.DemoSizes{Orders: orders, Customers: 1000, Products: 50})})
 	cases := loadOracle(t)
 	failures := map[string][]string{}
 	for _, c := range cases {
@@ -225,7 +227,7 @@ func TestCubeOracle(t *testing.T) {
 		if c.Ordered != nil {
 			ordered = *c.Ordered
 		}
-		for _, g := range []*Gateway{pgGw, duck} {
+		for _, g := range []*apptest.Gateway{pgGw, duck} {
 			qq := q
 			got, total, err := runOracle(g, &qq)
 			switch {

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -13,11 +13,10 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/rs/zerolog"
 
 	"github.com/cubegate/cubegate/auth"
-	"github.com/cubegate/cubegate/warehouse"
-	"github.com/cubegate/cubegate/warehouse/pgtest"
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
 // proxy forwards connections on ln to target.
@@ -44,9 +43,7 @@ func proxy(ln net.Listener, target string) {
 // 57P03, REST 503, the status says why; once the warehouse answers it is
 // RUNNING without a restart.
 func TestPendingUntilTheWarehouseAnswers(t *testing.T) {
-	pg := pgtest.Start(t)
-	dsn := pg.CreateDatabase("fixture")
-	pg.Psql("fixture", "-q", "-v", "orders=1000", "-v", "customers=100", "-v", "products=10", "-f", "../../../testdata/oracle/fixture.sql")
+	_, dsn := apptest.Postgres(t, apptest.DemoSizes(app.DemoSizes{Orders: 1000, Customers: 100, Products: 10}))
 	u, _ := url.Parse(dsn)
 	// Nothing listens on this port yet.
 	hold, err := net.Listen("tcp", "127.0.0.1:0")
@@ -58,21 +55,7 @@ func TestPendingUntilTheWarehouseAnswers(t *testing.T) {
 	target := u.Host
 	u.Host = net.JoinHostPort("127.0.0.1", itoa(port))
 
-	dir := t.TempDir()
-	if err := WriteDemoModel(filepath.Join(dir, "model")); err != nil {
-		t.Fatal(err)
-	}
-	cfg := Defaults()
-	cfg.SQL.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Model.Dir = filepath.Join(dir, "model")
-	cfg.Warehouse.DSN = u.String()
-	cfg.State.DSN = "sqlite://" + filepath.Join(dir, "state.db")
-	cfg.DataSource.Name = "demo"
-	g, err := Start(context.Background(), cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.Close() })
+	g := apptest.Start(t, apptest.Options{DSN: u.String()})
 	ctx := context.Background()
 	if s := g.Status(ctx); s.State != "PENDING" || s.Warehouse.OK || s.Warehouse.Error == "" {
 		t.Fatalf("status while the warehouse is down: %+v", s)
@@ -127,7 +110,7 @@ func TestPendingUntilTheWarehouseAnswers(t *testing.T) {
 	if code := connection(); code != 200 {
 		t.Errorf("connection view once RUNNING: %d", code)
 	}
-	conn := connect(t, connStr)
+	conn := apptest.Connect(t, connStr)
 	var n int64
 	if err := conn.QueryRow(ctx, `SELECT MEASURE(count) FROM orders`).Scan(&n); err != nil || n != 1000 {
 		t.Errorf("SQL once RUNNING: %d %v", n, err)
@@ -140,33 +123,14 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // REST 503, the status names file and line — until the file is fixed.
 func TestErrorUntilTheModelIsFixed(t *testing.T) {
 	dir := t.TempDir()
-	if err := WriteDemoModel(filepath.Join(dir, "model")); err != nil {
+	if err := app.WriteDemoModel(filepath.Join(dir, "model")); err != nil {
 		t.Fatal(err)
 	}
 	broken := filepath.Join(dir, "model", "broken.yml")
 	if err := os.WriteFile(broken, []byte("cubes:\n  - name: broken\n    measures: [}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "w.duckdb")
-	w, err := warehouse.OpenDuckDB(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := GenerateDemoData(context.Background(), w, SizesFor(1000)); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	cfg := Defaults()
-	cfg.SQL.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Model.Dir = filepath.Join(dir, "model")
-	cfg.Warehouse.DSN = "duckdb://" + path
-	cfg.State.DSN = "sqlite://" + filepath.Join(dir, "state.db")
-	cfg.DataSource.Name = "demo"
-	g, err := Start(context.Background(), cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.Close() })
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000), ModelDir: filepath.Join(dir, "model")})
 	ctx := context.Background()
 	if s := g.Status(ctx); s.State != "ERROR" || !strings.Contains(s.Model.Error, "broken.yml:") {
 		t.Fatalf("status with an invalid model: %+v", s)
@@ -180,7 +144,7 @@ func TestErrorUntilTheModelIsFixed(t *testing.T) {
 	}
 	os.Remove(broken) // the watch reloads
 	waitFor(t, "RUNNING", func() bool { return g.Status(ctx).State == "RUNNING" })
-	conn := connect(t, connStr)
+	conn := apptest.Connect(t, connStr)
 	var n int64
 	if err := conn.QueryRow(ctx, `SELECT MEASURE(count) FROM orders`).Scan(&n); err != nil || n != 1000 {
 		t.Errorf("once fixed: %d %v", n, err)

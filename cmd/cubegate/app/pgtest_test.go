@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/pgwire/wiretest"
 	"github.com/cubegate/cubegate/warehouse/pgtest"
 )
@@ -27,7 +28,7 @@ func TestPGTestScripts(t *testing.T) {
 	if len(scripts) == 0 {
 		t.Fatal("no scripts in testdata/pgtest")
 	}
-	g := startDuckDB(t, 1000)
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000)})
 	_, _, gwConn, err := g.MintCredential(context.Background(), "pgtest")
 	if err != nil {
 		t.Fatal(err)

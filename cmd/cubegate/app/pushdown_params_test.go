@@ -1,18 +1,20 @@
-package app
+package app_test
 
 import (
 	"context"
 	"testing"
+
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
 // Parameters of the extended protocol in pushed-down statements: bound,
 // typed by where they stand, and answering as the cube query does.
 func TestPushdownParameters(t *testing.T) {
 	ctx := context.Background()
-	pg, _ := startPostgres(t, e2eOrders)
-	for _, g := range []*Gateway{startDuckDB(t, e2eOrders), pg} {
+	pg := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(e2eOrders)})
+	for _, g := range []*apptest.Gateway{apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(e2eOrders)}), pg} {
 		_, _, connStr, _ := g.MintCredential(ctx, "params")
-		conn := connect(t, connStr)
+		conn := apptest.Connect(t, connStr)
 		count := func(sql string, args ...any) int64 {
 			t.Helper()
 			var n int64

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
 // extraCube is a cube a reload adds and removes; its title carries the
@@ -35,9 +37,9 @@ func extraCube(n int) string {
 // without pause: no query fails, each reload is served, and an invalid
 // model is refused while the previous one keeps serving.
 func TestModelReloadUnderLoad(t *testing.T) {
-	g := startDuckDB(t, e2eOrders)
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(e2eOrders)})
 	ctx := context.Background()
-	dir := g.cfg.Model.Dir
+	dir := g.Config.Model.Dir
 	admin, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{Scopes: &[]string{"admin"}})
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +66,7 @@ func TestModelReloadUnderLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			conn := connect(t, connStr)
+			conn := apptest.Connect(t, connStr)
 			for !stop.Load() {
 				var got string
 				if err := conn.QueryRow(ctx, `SELECT MEASURE(count) FROM orders`).Scan(&got); err != nil || got != want {
@@ -143,7 +145,7 @@ func TestModelReloadUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	var st struct {
-		Data Status `json:"data"`
+		Data app.Status `json:"data"`
 	}
 	json.NewDecoder(resp.Body).Decode(&st)
 	resp.Body.Close()
@@ -174,10 +176,10 @@ func TestModelReloadUnderLoad(t *testing.T) {
 // /metrics exposes connections, queries by API, kind and outcome,
 // latency histograms, rows streamed, HTTP requests and model reloads.
 func TestMetrics(t *testing.T) {
-	g := startDuckDB(t, 1000)
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000)})
 	ctx := context.Background()
 	_, _, connStr, _ := g.MintCredential(ctx, "m")
-	conn := connect(t, connStr)
+	conn := apptest.Connect(t, connStr)
 	viaGateway(t, conn, `SELECT status, MEASURE(count) FROM orders GROUP BY 1`)
 	viaGateway(t, conn, `SELECT relname FROM pg_class LIMIT 1`)
 	conn.Exec(ctx, `SELECT nope FROM orders`)
@@ -191,7 +193,7 @@ func TestMetrics(t *testing.T) {
 	resp.Body.Close()
 	for _, want := range []string{
 		`cubegate_sql_sessions 1`,
-		`cubegate_queries_total{api="sql",kind="sql",outcome="ok"} 1`,
+		`cubegate_queries_total{api="sql",kind="cube",outcome="ok"} 1`,
 		`cubegate_queries_total{api="sql",kind="catalog",outcome="ok"} 1`,
 		`cubegate_query_duration_seconds_bucket{api="sql",le="+Inf"} 2`,
 		`cubegate_rows_streamed_total{api="sql"} 6`,

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/cubes"
 )
 
@@ -20,7 +22,8 @@ import (
 // oracle's count, month × status and three-cube join queries against the
 // same SQL run directly on PostgreSQL, in one run: p50 and p95 of each.
 func BenchmarkRESTLoadVsPostgres(b *testing.B) {
-	g, pg := startPostgresSizes(b, DemoSizes{Orders: 100000, Customers: 1000, Products: 50})
+	g := apptest.Start(b, apptest.Options{Postgres: apptest.DemoSizes(app.DemoSizes{Orders: 100000, Customers: 1000, Products: 50})})
+	pg := g.Postgres
 	ctx := context.Background()
 	k, err := g.Keys.Create(ctx, auth.DefaultTenant, "bench", auth.KeyInput{Scopes: &[]string{"load"}})
 	if err != nil {

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -13,13 +13,15 @@ import (
 	"testing"
 
 	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
 // TestRESTOracle runs the shared oracle's compare.sh against cubegate's
 // /cubejs-api/v1/load on the fixture in a throwaway PostgreSQL: every
 // query answers as the real Cube does.
 func TestRESTOracle(t *testing.T) {
-	g, _ := startPostgresSizes(t, DemoSizes{Orders: 100000, Customers: 1000, Products: 50})
+	g := apptest.Start(t, apptest.Options{Postgres: apptest.DemoSizes(app.DemoSizes{Orders: 100000, Customers: 1000, Products: 50})})
 	k, err := g.Keys.Create(context.Background(), auth.DefaultTenant, "test", auth.KeyInput{Scopes: &[]string{"load"}})
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +60,7 @@ func restGet(t *testing.T, url, key, accept string) (int, http.Header, string) {
 // a limit above the maximum is a 400, NDJSON streams a row per line,
 // scopes and key errors are 401/403, and meta, sql and dry-run answer.
 func TestRESTAPI(t *testing.T) {
-	g := startDuckDB(t, e2eOrders)
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(e2eOrders)})
 	ctx := context.Background()
 	key := func(scopes ...string) string {
 		k, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{Scopes: &scopes})

@@ -1,8 +1,9 @@
-package app
+package app_test
 
 import (
 	"testing"
 
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/cubes"
 )
 
@@ -47,8 +48,8 @@ cubes:
 // Rolling windows answer as hand-written SQL over a period series does,
 // on both warehouses: a trailing window reaches rows before the range.
 func TestRollingWindows(t *testing.T) {
-	pg, _ := startPostgres(t, e2eOrders)
-	duck := startDuckDB(t, e2eOrders)
+	pg := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(e2eOrders)})
+	duck := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(e2eOrders)})
 	m, err := cubes.LoadFiles(map[string][]byte{"r.yml": []byte(rollingModel)})
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +69,7 @@ func TestRollingWindows(t *testing.T) {
 		TimeDimensions: []cubes.TimeDimension{{Dimension: "orders.created_at", Granularity: "month", DateRange: cubes.DateRange{Pair: []string{"2023-01-01", "2023-06-30"}}}},
 		Filters:        []cubes.Filter{{Member: "orders.status", Operator: "equals", Values: []string{"completed"}}},
 		Order:          cubes.Order{{ID: "orders.created_at.month"}}}
-	for _, g := range []*Gateway{pg, duck} {
+	for _, g := range []*apptest.Gateway{pg, duck} {
 		_, got := compileAndRun(t, g, m, q)
 		sameCells(t, "rolling on "+g.Warehouse().Dialect(), got, want)
 	}
@@ -90,7 +91,7 @@ func TestRollingWindows(t *testing.T) {
 	}
 	q2 := cubes.Query{Measures: []string{"orders.count", "orders.rolling_count_3m"}, Dimensions: []string{"orders.channel"},
 		TimeDimensions: []cubes.TimeDimension{{Dimension: "orders.created_at", Granularity: "month", DateRange: cubes.DateRange{Pair: []string{"2023-01-01", "2023-04-30"}}}}}
-	for _, g := range []*Gateway{pg, duck} {
+	for _, g := range []*apptest.Gateway{pg, duck} {
 		_, got := compileAndRun(t, g, m, q2)
 		for _, r := range got {
 			// Columns: channel, month, count, rolling count.

@@ -1,10 +1,12 @@
-package app
+package app_test
 
 import (
 	"context"
 	"testing"
 
 	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
 // A credential's security context limits what it sees and reads over
@@ -12,21 +14,21 @@ import (
 // outside the allow-list is 42501, and row filters apply to every query
 // that reads their cube.
 func TestSecurityContext(t *testing.T) {
-	g := startDuckDB(t, e2eOrders)
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(e2eOrders)})
 	ctx := context.Background()
 	mint := func(sec auth.SecurityContext) string {
 		c, pw, err := g.Auth.CreateCredential(ctx, auth.CreateCredentialInput{Label: "limited", Database: g.Database, Security: sec})
 		if err != nil {
 			t.Fatal(err)
 		}
-		host, port, _ := ClientHost(g.SQLAddr().String())
-		return ConnectionString(c.Username, pw, host, port, c.Database)
+		host, port, _ := app.ClientHost(g.SQLAddr().String())
+		return app.ConnectionString(c.Username, pw, host, port, c.Database)
 	}
 	web := mint(auth.SecurityContext{
 		Allow:      []string{"orders.count", "orders.status", "orders.total_amount"},
 		RowFilters: []auth.RowFilter{{Member: "orders.channel", Operator: "equals", Values: []string{"web"}}},
 	})
-	conn := connect(t, web)
+	conn := apptest.Connect(t, web)
 	sameCells(t, "visible tables", viaGateway(t, conn, `SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace ORDER BY 1`),
 		[][]string{{"orders"}})
 	sameCells(t, "visible columns", viaGateway(t, conn,
@@ -66,7 +68,7 @@ func TestSecurityContext(t *testing.T) {
 		}
 	}
 	// A session without a context sees every cube.
-	all := connect(t, mint(auth.SecurityContext{}))
+	all := apptest.Connect(t, mint(auth.SecurityContext{}))
 	if got := viaGateway(t, all, `SELECT count(*) FROM pg_class WHERE relnamespace = 2200 AND relkind = 'r'`); got[0][0] == "1" {
 		t.Errorf("an unrestricted credential sees %s tables", got[0][0])
 	}

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -6,16 +6,18 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
 func TestSessionSettingsAndPreparedSQL(t *testing.T) {
-	g := startDuckDB(t, 1000)
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000)})
 	ctx := context.Background()
 	_, _, connStr, err := g.MintCredential(ctx, "session")
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := connect(t, connStr)
+	conn := apptest.Connect(t, connStr)
 	pc := conn.PgConn()
 	one := func(sql string) string {
 		t.Helper()

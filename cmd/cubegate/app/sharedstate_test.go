@@ -1,15 +1,14 @@
-package app
+package app_test
 
 import (
 	"context"
 	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/warehouse/pgtest"
 )
 
@@ -19,23 +18,8 @@ import (
 func TestSharedStateStore(t *testing.T) {
 	pg := pgtest.Start(t)
 	state := pg.CreateDatabase("state")
-	start := func() *Gateway {
-		dir := t.TempDir()
-		if err := WriteDemoModel(filepath.Join(dir, "model")); err != nil {
-			t.Fatal(err)
-		}
-		cfg := Defaults()
-		cfg.SQL.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
-		cfg.Model.Dir = filepath.Join(dir, "model")
-		cfg.Warehouse.DSN = "duckdb::memory:"
-		cfg.State.DSN = state
-		cfg.DataSource.Name = "demo"
-		g, err := Start(context.Background(), cfg, zerolog.Nop())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { g.Close() })
-		return g
+	start := func() *apptest.Gateway {
+		return apptest.Start(t, apptest.Options{DSN: "duckdb::memory:", Adjust: func(c *app.Config) { c.State.DSN = state }})
 	}
 	a, b := start(), start()
 	ctx := context.Background()
@@ -44,14 +28,14 @@ func TestSharedStateStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, port, _ := ClientHost(b.SQLAddr().String())
-	connect(t, ConnectionString(c.Username, pw, host, port, c.Database)).Close(ctx)
+	host, port, _ := app.ClientHost(b.SQLAddr().String())
+	apptest.Connect(t, app.ConnectionString(c.Username, pw, host, port, c.Database)).Close(ctx)
 
 	k, err := a.Keys.Create(ctx, auth.DefaultTenant, "shared", auth.KeyInput{Scopes: &[]string{"keys:read"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	status := func(g *Gateway) int {
+	status := func(g *apptest.Gateway) int {
 		req, _ := http.NewRequest("GET", "http://"+g.HTTPAddr().String()+"/admin/v1/api_keys", nil)
 		req.Header.Set("Authorization", k.KeyValue)
 		resp, err := http.DefaultClient.Do(req)

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 // The soak of issue #13: the hostile suite's harness as a mixed load. N
 // clients run hostile and normal statements (cube queries, psql's catalog

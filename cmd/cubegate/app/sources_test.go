@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -15,10 +15,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/rs/zerolog"
 
 	"github.com/cubegate/cubegate/auth"
-	"github.com/cubegate/cubegate/warehouse"
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
 // One gateway serves several data sources, each a model and a warehouse
@@ -31,33 +31,8 @@ import (
 func TestDataSources(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	// The default data source: the demo model on DuckDB.
-	demoWH := filepath.Join(dir, "demo.duckdb")
-	w, err := warehouse.OpenDuckDB(ctx, demoWH)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := GenerateDemoData(ctx, w, SizesFor(2000)); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	if err := WriteDemoModel(filepath.Join(dir, "model")); err != nil {
-		t.Fatal(err)
-	}
 	// Tenant acme's data source: the corpus kit's model on DuckDB.
-	kitWH := filepath.Join(dir, "kit.duckdb")
-	w, err = warehouse.OpenDuckDB(ctx, kitWH)
-	if err != nil {
-		t.Fatal(err)
-	}
-	script, err := os.ReadFile(filepath.Join(corpusDir, "cube-tests", "data", "warehouse.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.DB().ExecContext(ctx, string(script)); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
+	kitWH := apptest.DuckDB(t, apptest.Corpus)
 	kitModel, _ := filepath.Abs(filepath.Join(corpusDir, "cube-tests", "model"))
 	broken := filepath.Join(dir, "broken")
 	os.MkdirAll(broken, 0o755)
@@ -74,23 +49,16 @@ func TestDataSources(t *testing.T) {
 	}
 	store.Close()
 
-	cfg := Defaults()
-	cfg.SQL.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Model.Dir = filepath.Join(dir, "model")
-	cfg.Warehouse.DSN = "duckdb://" + demoWH
-	cfg.State.DSN = state
-	cfg.DataSource.Name = "demo"
-	cfg.DataSources = []DataSourceSpec{
-		{Name: "kit", Tenant: "acme", ModelDir: kitModel, WarehouseDSN: "duckdb://" + kitWH},
-		{Name: "broken", Tenant: "acme", ModelDir: broken, WarehouseDSN: "duckdb::memory:"},
-		{Name: "later", Tenant: "acme", ModelDir: kitModel, WarehouseDSN: "postgres://nobody@127.0.0.1:1/none?connect_timeout=1"},
-	}
-	g, err := Start(ctx, cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	host, port, _ := ClientHost(g.SQLAddr().String())
+	// The default data source: the demo model on DuckDB.
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(2000), Adjust: func(c *app.Config) {
+		c.State.DSN = state
+		c.DataSources = []app.DataSourceSpec{
+			{Name: "kit", Tenant: "acme", ModelDir: kitModel, WarehouseDSN: kitWH},
+			{Name: "broken", Tenant: "acme", ModelDir: broken, WarehouseDSN: "duckdb::memory:"},
+			{Name: "later", Tenant: "acme", ModelDir: kitModel, WarehouseDSN: "postgres://nobody@127.0.0.1:1/none?connect_timeout=1"},
+		}
+	}})
+	host, port, _ := app.ClientHost(g.SQLAddr().String())
 	mint := func(database, tenant string) (string, string) {
 		c, pw, err := g.Auth.CreateCredential(ctx, auth.CreateCredentialInput{Label: database, Database: database, TenantID: tenant})
 		if err != nil {
@@ -99,7 +67,7 @@ func TestDataSources(t *testing.T) {
 		return c.Username, pw
 	}
 	dial := func(user, pw, database string) (*pgx.Conn, error) {
-		c, err := pgx.Connect(ctx, ConnectionString(user, pw, host, port, database)+"?sslmode=disable")
+		c, err := pgx.Connect(ctx, app.ConnectionString(user, pw, host, port, database)+"?sslmode=disable")
 		if err == nil {
 			t.Cleanup(func() { c.Close(ctx) })
 		}
@@ -162,7 +130,7 @@ func TestDataSources(t *testing.T) {
 	// Fixing the broken model brings its data source up, the others
 	// untouched (the model folders are watched).
 	os.Remove(filepath.Join(broken, "bad.yml"))
-	if err := WriteDemoModel(broken); err != nil {
+	if err := app.WriteDemoModel(broken); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)

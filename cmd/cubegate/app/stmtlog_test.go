@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bytes"
@@ -17,7 +17,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
-	"github.com/cubegate/cubegate/warehouse"
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
 // syncBuffer is a log sink safe for the gateway's goroutines.
@@ -56,28 +57,11 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startLogged starts a gateway on a small demo dataset whose log (JSON, at
-// info) goes to the returned buffer.
-func startLogged(t *testing.T) (*Gateway, *syncBuffer, string) {
-	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "w.duckdb")
-	w, err := warehouse.OpenDuckDB(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := GenerateDemoData(ctx, w, SizesFor(200)); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	modelDir := filepath.Join(dir, "model")
-	if err := WriteDemoModel(modelDir); err != nil {
-		t.Fatal(err)
-	}
-	buf := &syncBuffer{}
-	g := startWith(t, modelDir, "duckdb://"+path, zerolog.New(buf).Level(zerolog.InfoLevel), func(c *Config) { c.Model.Watch = false })
-	return g, buf, modelDir
+// logged are the options of a gateway on a small demo dataset whose log
+// (JSON, at info) goes to buf.
+func logged(buf *syncBuffer) apptest.Options {
+	log := zerolog.New(buf).Level(zerolog.InfoLevel)
+	return apptest.Options{DuckDB: apptest.Demo(200), Log: &log, Adjust: func(c *app.Config) { c.Model.Watch = false }}
 }
 
 // Failed SQL statements are logged — SQLSTATE, user, database and the
@@ -86,7 +70,8 @@ func startLogged(t *testing.T) (*Gateway, *syncBuffer, string) {
 // Scrapes and probes are not logged at info; other requests are.
 func TestFailedStatementsLogged(t *testing.T) {
 	ctx := context.Background()
-	g, buf, _ := startLogged(t)
+	buf := &syncBuffer{}
+	g := apptest.Start(t, logged(buf))
 	cred, _, connStr, err := g.MintCredential(ctx, "log")
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +179,9 @@ func TestFailedStatementsLogged(t *testing.T) {
 
 // A refused model reload logs one error per line, each naming file:line.
 func TestRefusedReloadOneErrorPerLine(t *testing.T) {
-	g, buf, modelDir := startLogged(t)
+	buf := &syncBuffer{}
+	g := apptest.Start(t, logged(buf))
+	modelDir := g.Config.Model.Dir
 	bad := "cubes:\n  - name: broken\n    sql_table: t\n    measures:\n      - name: a\n        type: nope\n      - name: b\n        type: nada\n"
 	if err := os.WriteFile(filepath.Join(modelDir, "broken.yml"), []byte(bad), 0o644); err != nil {
 		t.Fatal(err)
@@ -224,33 +211,23 @@ func TestRefusedReloadOneErrorPerLine(t *testing.T) {
 // limits.memory_limit is applied with runtime/debug.SetMemoryLimit at
 // start; sizes read with their units.
 func TestMemoryLimitApplied(t *testing.T) {
-	for in, want := range map[string]ByteSize{"2GiB": 2 << 30, "512MiB": 512 << 20, "1.5GB": 1_500_000_000, "1048576": 1 << 20, "64 KiB": 64 << 10, "0": 0} {
-		if got, err := ParseByteSize(in); err != nil || got != want {
+	for in, want := range map[string]app.ByteSize{"2GiB": 2 << 30, "512MiB": 512 << 20, "1.5GB": 1_500_000_000, "1048576": 1 << 20, "64 KiB": 64 << 10, "0": 0} {
+		if got, err := app.ParseByteSize(in); err != nil || got != want {
 			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"lots", "-1GiB", "GiB", ""} {
-		if _, err := ParseByteSize(bad); err == nil {
+		if _, err := app.ParseByteSize(bad); err == nil {
 			t.Errorf("ParseByteSize(%q) accepted", bad)
 		}
 	}
 	before := debug.SetMemoryLimit(-1)
-	defer debug.SetMemoryLimit(before)
-	dir := t.TempDir()
-	if err := WriteDemoModel(filepath.Join(dir, "model")); err != nil {
-		t.Fatal(err)
-	}
-	cfg := Defaults()
-	cfg.SQL.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Model.Dir, cfg.Model.Watch = filepath.Join(dir, "model"), false
-	cfg.Warehouse.DSN = "duckdb::memory:"
-	cfg.State.DSN = "sqlite://" + filepath.Join(dir, "state.db")
-	cfg.Limits.MemoryLimit = 3 << 30
-	g, err := Start(context.Background(), cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	// Restored once the gateway is closed: cleanups run last first.
+	t.Cleanup(func() { debug.SetMemoryLimit(before) })
+	apptest.Start(t, apptest.Options{DSN: "duckdb::memory:", Adjust: func(c *app.Config) {
+		c.Model.Watch = false
+		c.Limits.MemoryLimit = 3 << 30
+	}})
 	// The whole process's target: Go gets it less what is outside Go
 	// (DuckDB, C), and never less than a quarter.
 	if got := debug.SetMemoryLimit(-1); got > 3<<30 || got < 3<<30-512<<20 {

@@ -1,8 +1,9 @@
-package app
+package app_test
 
 import (
 	"testing"
 
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/cubes"
 )
 
@@ -51,8 +52,8 @@ cubes:
 // A sub_query dimension is a measure of a joined cube per row: grouped
 // and filtered by, it answers as hand-written SQL does on both warehouses.
 func TestSubQueryDimensions(t *testing.T) {
-	pg, _ := startPostgres(t, e2eOrders)
-	duck := startDuckDB(t, e2eOrders)
+	pg := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(e2eOrders)})
+	duck := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(e2eOrders)})
 	m, err := cubes.LoadFiles(map[string][]byte{"s.yml": []byte(subQueryModel)})
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +67,7 @@ func TestSubQueryDimensions(t *testing.T) {
 	q := cubes.Query{Measures: []string{"customers.count"}, Dimensions: []string{"customers.tier", "customers.lifetime_orders"},
 		Filters: []cubes.Filter{{Member: "customers.lifetime_value", Operator: "gt", Values: []string{"5000"}}},
 		Order:   cubes.Order{{ID: "customers.tier"}, {ID: "customers.lifetime_orders"}}}
-	for _, g := range []*Gateway{pg, duck} {
+	for _, g := range []*apptest.Gateway{pg, duck} {
 		_, got := compileAndRun(t, g, m, q)
 		sameCells(t, "sub_query on "+g.Warehouse().Dialect(), got, want)
 	}

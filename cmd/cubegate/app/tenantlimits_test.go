@@ -1,58 +1,28 @@
-package app
+package app_test
 
 import (
 	"context"
 	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/rs/zerolog"
 
 	"github.com/cubegate/cubegate/auth"
-	"github.com/cubegate/cubegate/warehouse"
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
-
-func startWithLimits(t *testing.T, limits LimitsConfig) *Gateway {
-	t.Helper()
-	dir := t.TempDir()
-	if err := WriteDemoModel(filepath.Join(dir, "model")); err != nil {
-		t.Fatal(err)
-	}
-	cfg := Defaults()
-	cfg.SQL.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Model.Dir = filepath.Join(dir, "model")
-	path := filepath.Join(dir, "w.duckdb")
-	w, err := warehouse.OpenDuckDB(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := GenerateDemoData(context.Background(), w, SizesFor(1000)); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	cfg.Warehouse.DSN = "duckdb://" + path
-	cfg.State.DSN = "sqlite://" + filepath.Join(dir, "state.db")
-	cfg.DataSource.Name = "demo"
-	cfg.Limits = limits
-	g, err := Start(context.Background(), cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.Close() })
-	return g
-}
 
 // A tenant's request rate is one bucket for REST requests and SQL
 // statements: over it, 429 with Retry-After and 53400. Its running
 // queries are capped too.
 func TestTenantLimits(t *testing.T) {
-	g := startWithLimits(t, LimitsConfig{RequestsPerSecond: 2, Burst: 4, MaxConcurrentQueries: 1,
-		FailedLoginWindow: time.Minute, FailedLoginsSlow: 100, FailedLoginsBlock: 100})
+	limits := app.LimitsConfig{RequestsPerSecond: 2, Burst: 4, MaxConcurrentQueries: 1,
+		FailedLoginWindow: time.Minute, FailedLoginsSlow: 100, FailedLoginsBlock: 100}
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000), Adjust: func(c *app.Config) { c.Limits = limits }})
 	ctx := context.Background()
 	k, err := g.Keys.Create(ctx, auth.DefaultTenant, "t", auth.KeyInput{Scopes: &[]string{"load"}})
 	if err != nil {
@@ -77,7 +47,7 @@ func TestTenantLimits(t *testing.T) {
 	}
 	// The same bucket holds SQL statements: it is empty now.
 	_, _, connStr, _ := g.MintCredential(ctx, "t")
-	conn := connect(t, connStr)
+	conn := apptest.Connect(t, connStr)
 	_, err = conn.Exec(ctx, `SELECT MEASURE(count) FROM orders`)
 	if pgCode(err) != "53400" {
 		t.Errorf("SQL over the rate: %v, want 53400", err)
@@ -91,7 +61,7 @@ func TestTenantLimits(t *testing.T) {
 	if _, err := tx.Exec(ctx, `DECLARE c CURSOR FOR SELECT status FROM orders`); err != nil {
 		t.Fatal(err)
 	}
-	other := connect(t, connStr)
+	other := apptest.Connect(t, connStr)
 	if _, err := other.Exec(ctx, `SELECT MEASURE(count) FROM orders`); pgCode(err) != "53400" {
 		t.Errorf("a second running query: %v, want 53400", err)
 	}
@@ -105,7 +75,8 @@ func TestTenantLimits(t *testing.T) {
 // An address that keeps failing to log in is slowed, then refused
 // (28000) even with the right password; other addresses are not.
 func TestFailedLoginThrottle(t *testing.T) {
-	g := startWithLimits(t, LimitsConfig{FailedLoginWindow: time.Minute, FailedLoginsSlow: 2, FailedLoginsBlock: 4})
+	limits := app.LimitsConfig{FailedLoginWindow: time.Minute, FailedLoginsSlow: 2, FailedLoginsBlock: 4}
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000), Adjust: func(c *app.Config) { c.Limits = limits }})
 	ctx := context.Background()
 	_, _, connStr, err := g.MintCredential(ctx, "t")
 	if err != nil {

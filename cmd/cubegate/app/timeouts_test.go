@@ -1,20 +1,19 @@
-package app
+package app_test
 
 import (
 	"context"
 	"errors"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/rs/zerolog"
 
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/warehouse/pgtest"
 )
 
@@ -39,35 +38,6 @@ cubes:
 `
 }
 
-// startWithModel starts a gateway on warehouseDSN serving one model file.
-func startWithModel(t *testing.T, warehouseDSN, model string, mutate func(*Config)) (*Gateway, string) {
-	t.Helper()
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "model"), 0o755)
-	if err := os.WriteFile(filepath.Join(dir, "model", "m.yml"), []byte(model), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg := Defaults()
-	cfg.SQL.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Model.Dir = filepath.Join(dir, "model")
-	cfg.Warehouse.DSN = warehouseDSN
-	cfg.State.DSN = "sqlite://" + filepath.Join(dir, "state.db")
-	cfg.DataSource.Name = "demo"
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	g, err := Start(context.Background(), cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.Close() })
-	_, _, connStr, err := g.MintCredential(context.Background(), "limits")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g, connStr
-}
-
 func pgCode(err error) string {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
@@ -86,8 +56,8 @@ func TestStatementTimeout(t *testing.T) {
 			`"SELECT i AS id, 'x' AS label FROM range(3000000000) t(i)"`, 1)},
 	} {
 		t.Run(wh.name, func(t *testing.T) {
-			_, connStr := startWithModel(t, wh.dsn, wh.model, nil)
-			conn := connect(t, connStr)
+			connStr := apptest.Start(t, apptest.Options{DSN: wh.dsn, Model: wh.model}).ConnString(t, "limits")
+			conn := apptest.Connect(t, connStr)
 			if _, err := conn.Exec(ctx, `SET statement_timeout = '150ms'`); err != nil {
 				t.Fatal(err)
 			}
@@ -109,9 +79,9 @@ func TestStatementTimeout(t *testing.T) {
 
 func TestIdleInTransactionTimeout(t *testing.T) {
 	ctx := context.Background()
-	g := startDuckDB(t, 100)
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(100)})
 	_, _, connStr, _ := g.MintCredential(ctx, "idle")
-	conn := connect(t, connStr)
+	conn := apptest.Connect(t, connStr)
 	if _, err := conn.Exec(ctx, `SET idle_in_transaction_session_timeout = 100`); err != nil {
 		t.Fatal(err)
 	}
@@ -129,13 +99,14 @@ func TestIdleInTransactionTimeout(t *testing.T) {
 
 func TestMaxConnectionsAndStartupLimits(t *testing.T) {
 	ctx := context.Background()
-	g, connStr := startWithModel(t, "duckdb::memory:", slowModel("0"), func(c *Config) {
+	g := apptest.Start(t, apptest.Options{DSN: "duckdb::memory:", Model: slowModel("0"), Adjust: func(c *app.Config) {
 		c.SQL.MaxConnections = 2
 		c.SQL.StartupTimeout = 300 * time.Millisecond
 		c.SQL.MaxMessageSize = 4096
-	})
-	a := connect(t, connStr)
-	connect(t, connStr)
+	}})
+	connStr := g.ConnString(t, "limits")
+	a := apptest.Connect(t, connStr)
+	apptest.Connect(t, connStr)
 	_, err := pgconn.Connect(ctx, connStr)
 	if code := pgCode(err); code != "53300" {
 		t.Fatalf("third connection: %v, want 53300", err)
@@ -169,9 +140,10 @@ func TestGracefulShutdown(t *testing.T) {
 	ctx := context.Background()
 	pg := pgtest.Start(t)
 	dsn := pg.CreateDatabase("slow")
-	g, connStr := startWithModel(t, dsn, slowModel("0.5"), func(c *Config) { c.SQL.DrainTimeout = 5 * time.Second })
-	busy := connect(t, connStr)
-	idle := connect(t, connStr)
+	g := apptest.Start(t, apptest.Options{DSN: dsn, Model: slowModel("0.5"), Adjust: func(c *app.Config) { c.SQL.DrainTimeout = 5 * time.Second }})
+	connStr := g.ConnString(t, "limits")
+	busy := apptest.Connect(t, connStr)
+	idle := apptest.Connect(t, connStr)
 	result := make(chan error, 1)
 	go func() {
 		res, err := busy.PgConn().Exec(ctx, `SELECT label, MEASURE(count) FROM slow GROUP BY 1`).ReadAll()

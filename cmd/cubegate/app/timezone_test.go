@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/cubes"
 )
 
@@ -13,8 +14,8 @@ import (
 // read in it — across a DST change — the same on Postgres and DuckDB as a
 // hand-written Postgres query says.
 func TestTimeZones(t *testing.T) {
-	duck := startDuckDB(t, e2eOrders)
-	pg, _ := startPostgres(t, e2eOrders)
+	duck := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(e2eOrders)})
+	pg := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(e2eOrders)})
 	const q = `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"day",
 		"dateRange":["2023-03-10","2023-03-14"]}],"timezone":"America/New_York","order":{"orders.created_at":"asc"}}`
 	// New York is UTC-5 until 2023-03-12 02:00, then UTC-4.
@@ -26,7 +27,7 @@ func TestTimeZones(t *testing.T) {
 	if len(want) != 5 {
 		t.Fatalf("oracle: %v", want)
 	}
-	for _, g := range []*Gateway{pg, duck} {
+	for _, g := range []*apptest.Gateway{pg, duck} {
 		var cq cubes.Query
 		json.Unmarshal([]byte(q), &cq)
 		_, got := compileAndRun(t, g, nil, cq)
@@ -35,7 +36,7 @@ func TestTimeZones(t *testing.T) {
 
 	// Over SQL, the session's TimeZone is the query's.
 	_, _, connStr, _ := pg.MintCredential(context.Background(), "tz")
-	conn := connect(t, connStr)
+	conn := apptest.Connect(t, connStr)
 	if _, err := conn.Exec(context.Background(), `SET TIME ZONE 'America/New_York'`); err != nil {
 		t.Fatal(err)
 	}
@@ -45,9 +46,9 @@ func TestTimeZones(t *testing.T) {
 
 	// Pushed down too, on both warehouses: the row source shows time
 	// dimensions in the session's zone.
-	for _, g := range []*Gateway{pg, duck} {
+	for _, g := range []*apptest.Gateway{pg, duck} {
 		_, _, connStr, _ := g.MintCredential(context.Background(), "tz")
-		conn := connect(t, connStr)
+		conn := apptest.Connect(t, connStr)
 		if _, err := conn.Exec(context.Background(), `SET TIME ZONE 'America/New_York'`); err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +60,7 @@ func TestTimeZones(t *testing.T) {
 
 // A relative date range resolves at the query's now, in its time zone.
 func TestRelativeDateRange(t *testing.T) {
-	g := startDuckDB(t, e2eOrders)
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(e2eOrders)})
 	ny, _ := time.LoadLocation("America/New_York")
 	now := time.Date(2024, 3, 13, 15, 0, 0, 0, ny)
 	var q cubes.Query

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
 // writeCert writes a self-signed certificate for 127.0.0.1 named cn.
@@ -60,9 +63,10 @@ func TestTLSAndChannelBinding(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	certFile, keyFile := writeCert(t, dir, "first")
-	g, connStr := startWithModel(t, "duckdb::memory:", slowModel("0"), func(c *Config) {
+	g := apptest.Start(t, apptest.Options{DSN: "duckdb::memory:", Model: slowModel("0"), Adjust: func(c *app.Config) {
 		c.SQL.TLS.Cert, c.SQL.TLS.Key = certFile, keyFile
-	})
+	}})
+	connStr := g.ConnString(t, "limits")
 
 	// SCRAM-SHA-256-PLUS: pgx refuses to go on unless the server proved
 	// it holds the certificate the TLS session used.
@@ -119,10 +123,10 @@ func TestTLSAndChannelBinding(t *testing.T) {
 func TestTLSRequiredAndCleartext(t *testing.T) {
 	ctx := context.Background()
 	certFile, keyFile := writeCert(t, t.TempDir(), "only-tls")
-	_, connStr := startWithModel(t, "duckdb::memory:", slowModel("0"), func(c *Config) {
+	connStr := apptest.Start(t, apptest.Options{DSN: "duckdb::memory:", Model: slowModel("0"), Adjust: func(c *app.Config) {
 		c.SQL.TLS.Cert, c.SQL.TLS.Key, c.SQL.TLS.Required = certFile, keyFile, true
 		c.SQL.Auth.AllowCleartext = true
-	})
+	}}).ConnString(t, "limits")
 	_, err := pgconn.Connect(ctx, connStr+"?sslmode=disable")
 	if code := pgCode(err); code != "28000" {
 		t.Fatalf("without TLS: %v, want 28000", err)

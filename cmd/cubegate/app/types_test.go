@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/warehouse/pgtest"
 )
 
@@ -119,7 +120,7 @@ func postgresAndGateway(t *testing.T) (ref, gw *pgconn.PgConn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ref.Close(ctx) })
-	g := startDuckDB(t, 100)
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(100)})
 	_, _, connStr, err := g.MintCredential(ctx, "types")
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bytes"
@@ -16,12 +16,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/rs/zerolog"
 
 	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/warehouse"
-	"github.com/cubegate/cubegate/warehouse/pgtest"
 )
 
 // The policy follows members, not names: for every test model (the demo
@@ -37,12 +37,9 @@ import (
 // DuckDB and on a real PostgreSQL.
 func TestViewPolicyDuckDB(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "w.duckdb")
-	w, err := warehouse.OpenDuckDB(ctx, path)
+	dsn := apptest.DuckDB(t, apptest.Demo(3000))
+	w, err := warehouse.OpenDuckDB(ctx, strings.TrimPrefix(dsn, "duckdb://"))
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := GenerateDemoData(ctx, w, SizesFor(3000)); err != nil {
 		t.Fatal(err)
 	}
 	for _, stmt := range featureTables {
@@ -51,15 +48,11 @@ func TestViewPolicyDuckDB(t *testing.T) {
 		}
 	}
 	w.Close()
-	runViewPolicy(t, "duckdb://"+path)
+	runViewPolicy(t, dsn)
 }
 
 func TestViewPolicyPostgres(t *testing.T) {
-	s := SizesFor(3000)
-	pg := pgtest.Start(t)
-	dsn := pg.CreateDatabase("fixture")
-	pg.Psql("fixture", "-v", fmt.Sprintf("orders=%d", s.Orders), "-v", fmt.Sprintf("customers=%d", s.Customers),
-		"-v", fmt.Sprintf("products=%d", s.Products), "-f", "../../../testdata/oracle/fixture.sql")
+	pg, dsn := apptest.Postgres(t, apptest.Demo(3000))
 	for _, stmt := range featureTables {
 		pg.Psql("fixture", "-c", strings.ReplaceAll(stmt, "range(1, ", "generate_series(1, "))
 	}
@@ -104,7 +97,7 @@ func runViewPolicy(t *testing.T, dsn string) {
 	for _, m := range []vpModel{
 		{"demo", func(t *testing.T) string {
 			dir := t.TempDir()
-			if err := WriteDemoModel(dir); err != nil {
+			if err := app.WriteDemoModel(dir); err != nil {
 				t.Fatal(err)
 			}
 			return dir
@@ -117,7 +110,7 @@ func runViewPolicy(t *testing.T, dsn string) {
 			{Member: "order_facts.status", Operator: "equals", Values: []string{"completed"}}}},
 	} {
 		t.Run(m.name, func(t *testing.T) {
-			g := startGatewayModel(t, dsn, m.dir(t))
+			g := apptest.Start(t, apptest.Options{DSN: dsn, ModelDir: m.dir(t)})
 			all := newVPPrincipal(t, g, auth.SecurityContext{})
 			filtered := map[string]vpPrincipal{}
 			for _, f := range m.filters {
@@ -135,12 +128,6 @@ func runViewPolicy(t *testing.T, dsn string) {
 	}
 }
 
-// startGatewayModel starts a gateway on a warehouse with the model in dir.
-func startGatewayModel(t *testing.T, dsn, dir string) *Gateway {
-	t.Helper()
-	return startWith(t, dir, dsn, zerolog.Nop(), nil)
-}
-
 // vpPrincipal is a credential and an API key with one security context.
 type vpPrincipal struct {
 	conn *pgx.Conn
@@ -148,19 +135,19 @@ type vpPrincipal struct {
 	base string
 }
 
-func newVPPrincipal(t *testing.T, g *Gateway, sec auth.SecurityContext) vpPrincipal {
+func newVPPrincipal(t *testing.T, g *apptest.Gateway, sec auth.SecurityContext) vpPrincipal {
 	t.Helper()
 	ctx := context.Background()
 	c, pw, err := g.Auth.CreateCredential(ctx, auth.CreateCredentialInput{Label: "vp", Database: g.Database, Security: sec})
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, port, _ := ClientHost(g.SQLAddr().String())
+	host, port, _ := app.ClientHost(g.SQLAddr().String())
 	k, err := g.Keys.Create(ctx, auth.DefaultTenant, "vp", auth.KeyInput{Scopes: &[]string{"load", "sql", "meta"}, Security: &sec})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return vpPrincipal{conn: connect(t, ConnectionString(c.Username, pw, host, port, c.Database)), key: k.KeyValue,
+	return vpPrincipal{conn: apptest.Connect(t, app.ConnectionString(c.Username, pw, host, port, c.Database)), key: k.KeyValue,
 		base: "http://" + g.HTTPAddr().String() + "/cubejs-api/v1/"}
 }
 
@@ -317,7 +304,7 @@ func (c vpCase) handFrom(tail string) (string, string) {
 	return " FROM " + qi(c.x.Name) + " x CROSS JOIN " + qi(c.filtered.Name) + " f WHERE " + c.hand("f."), tail
 }
 
-func checkViewPolicy(t *testing.T, g *Gateway, all, p vpPrincipal, f auth.RowFilter) {
+func checkViewPolicy(t *testing.T, g *apptest.Gateway, all, p vpPrincipal, f auth.RowFilter) {
 	m := g.CurrentModel()
 	fmem, err := m.Member(f.Member)
 	if err != nil {
@@ -515,7 +502,7 @@ func warehouseLines(rows [][]string) string {
 // checkViewPolicySpecifics: the sub_query dimension's rows, an allow-list
 // through views of views (catalog, SQL, push-down, REST load and meta),
 // and errors that show no filtered-out value.
-func checkViewPolicySpecifics(t *testing.T, g *Gateway, all, web, gold vpPrincipal) {
+func checkViewPolicySpecifics(t *testing.T, g *apptest.Gateway, all, web, gold vpPrincipal) {
 	got, code := web.run(`SELECT id, order_count FROM customers ORDER BY 1`)
 	if code != "" {
 		t.Fatal(code)
@@ -609,7 +596,7 @@ func checkViewPolicySpecifics(t *testing.T, g *Gateway, all, web, gold vpPrincip
 
 // checkFeatureSubQuery: accounts' sub_query dimension counts only the
 // events an events row filter leaves.
-func checkFeatureSubQuery(t *testing.T, g *Gateway, p vpPrincipal) {
+func checkFeatureSubQuery(t *testing.T, g *apptest.Gateway, p vpPrincipal) {
 	got, code := p.run(`SELECT plan, lifetime_events FROM accounts ORDER BY 1, 2`)
 	if code != "" {
 		t.Fatal(code)

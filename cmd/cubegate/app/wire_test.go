@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -13,10 +13,11 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/warehouse/pgtest"
 )
 
-func dial(t *testing.T, g *Gateway) (net.Conn, *pgproto3.Frontend) {
+func dial(t *testing.T, g *apptest.Gateway) (net.Conn, *pgproto3.Frontend) {
 	t.Helper()
 	nc, err := net.Dial("tcp", g.SQLAddr().String())
 	if err != nil {
@@ -43,7 +44,7 @@ func expectFatal(t *testing.T, fe *pgproto3.Frontend, code string) {
 }
 
 func TestStartupPhase(t *testing.T) {
-	g := startDuckDB(t, 100)
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(100)})
 
 	t.Run("SSLRequest is answered N and startup goes on", func(t *testing.T) {
 		nc, fe := dial(t, g)
@@ -100,7 +101,7 @@ func TestStartupPhase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		conn := connect(t, connStr)
+		conn := apptest.Connect(t, connStr)
 		if got := viaGateway(t, conn, "SELECT MEASURE(count) FROM orders"); got[0][0] != "100" {
 			t.Fatalf("got %v", got)
 		}
@@ -114,8 +115,8 @@ func TestCancelStopsWarehouseQuery(t *testing.T) {
 	ctx := context.Background()
 	pg := pgtest.Start(t)
 	dsn := pg.CreateDatabase("slow")
-	_, connStr := startWithModel(t, dsn, slowModel("10"), nil)
-	conn := connect(t, connStr)
+	connStr := apptest.Start(t, apptest.Options{DSN: dsn, Model: slowModel("10")}).ConnString(t, "limits")
+	conn := apptest.Connect(t, connStr)
 	done := make(chan error, 1)
 	go func() {
 		_, err := conn.Exec(ctx, "SELECT label, MEASURE(count) FROM slow GROUP BY 1")
