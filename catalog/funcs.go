@@ -14,6 +14,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/postgres/pgnames"
 )
 
 // fn is a scalar function: its result type given the argument types, and
@@ -700,22 +701,25 @@ func (x *executor) compileFunc(n *pg_query.Node, sc *scope) (*expr, error) {
 	}}, nil
 }
 
+// sqlValueFunction compiles CURRENT_USER and its kin, named as PostgreSQL
+// names their columns ("user" for USER, "current_role" for CURRENT_ROLE).
 func (x *executor) sqlValueFunction(f *pg_query.SQLValueFunction) (*expr, error) {
+	name := pgnames.SQLValueFunction(f.GetOp())
 	switch f.GetOp() {
 	case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_USER, pg_query.SQLValueFunctionOp_SVFOP_USER, pg_query.SQLValueFunctionOp_SVFOP_CURRENT_ROLE:
-		return &expr{typ: tName, name: "current_user", eval: func(*env) (any, error) { return x.s.User(), nil }}, nil
+		return &expr{typ: tName, name: name, eval: func(*env) (any, error) { return x.s.User(), nil }}, nil
 	case pg_query.SQLValueFunctionOp_SVFOP_SESSION_USER:
-		return &expr{typ: tName, name: "session_user", eval: func(*env) (any, error) { return x.s.User(), nil }}, nil
+		return &expr{typ: tName, name: name, eval: func(*env) (any, error) { return x.s.User(), nil }}, nil
 	case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_CATALOG:
-		return &expr{typ: tName, name: "current_catalog", eval: func(*env) (any, error) { return x.s.Database(), nil }}, nil
+		return &expr{typ: tName, name: name, eval: func(*env) (any, error) { return x.s.Database(), nil }}, nil
 	case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_SCHEMA:
-		return &expr{typ: tName, name: "current_schema", eval: func(*env) (any, error) { return "public", nil }}, nil
+		return &expr{typ: tName, name: name, eval: func(*env) (any, error) { return "public", nil }}, nil
 	case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_TIMESTAMP, pg_query.SQLValueFunctionOp_SVFOP_CURRENT_TIMESTAMP_N:
-		return &expr{typ: tTimestamptz, name: "current_timestamp", eval: func(*env) (any, error) {
+		return &expr{typ: tTimestamptz, name: name, eval: func(*env) (any, error) {
 			return time.Now().UTC().Format("2006-01-02 15:04:05.999999-07"), nil
 		}}, nil
 	case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_DATE:
-		return &expr{typ: tDate, name: "current_date", eval: func(*env) (any, error) { return time.Now().UTC().Format("2006-01-02"), nil }}, nil
+		return &expr{typ: tDate, name: name, eval: func(*env) (any, error) { return time.Now().UTC().Format("2006-01-02"), nil }}, nil
 	}
 	return nil, unsupported(nil, "this SQL value function is not supported")
 }

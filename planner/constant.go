@@ -122,7 +122,8 @@ func constValue(v constVal) (any, error) {
 }
 
 // planConstant answers a SELECT without FROM whose targets are literals
-// and the session functions clients call on connect.
+// and parameters, typed and spelled by PostgreSQL's input functions (the
+// catalog evaluator answers the rest: functions, operators, casts).
 func (s *Session) planConstant(sel *pg_query.SelectStmt) (pgwire.Portal, error) {
 	cols := make([]pgwire.Column, 0, len(sel.GetTargetList()))
 	row := make([]any, 0, len(sel.GetTargetList()))
@@ -165,36 +166,8 @@ func (s *Session) evalConst(n *pg_query.Node) (string, uint32, any, error) {
 		val, err := constValue(v)
 		return name, v.oid, val, err
 	}
-	user, db := s.info.User, s.info.Database
-	if f := n.GetSqlvalueFunction(); f != nil {
-		switch f.GetOp() {
-		case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_USER, pg_query.SQLValueFunctionOp_SVFOP_USER,
-			pg_query.SQLValueFunctionOp_SVFOP_CURRENT_ROLE:
-			return name, pgtype.NameOID, user, nil
-		case pg_query.SQLValueFunctionOp_SVFOP_SESSION_USER:
-			return name, pgtype.NameOID, user, nil
-		case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_CATALOG:
-			return name, pgtype.NameOID, db, nil
-		case pg_query.SQLValueFunctionOp_SVFOP_CURRENT_SCHEMA:
-			return name, pgtype.NameOID, "public", nil
-		}
-	}
-	if fc := n.GetFuncCall(); fc != nil && len(fc.GetArgs()) == 0 && !fc.GetAggStar() {
-		switch name := pgnames.Func(fc); name {
-		case "version":
-			return name, pgtype.TextOID, s.version(), nil
-		case "current_database":
-			return name, pgtype.NameOID, db, nil
-		case "current_schema":
-			return name, pgtype.NameOID, "public", nil
-		case "current_user", "session_user":
-			return name, pgtype.NameOID, user, nil
-		case "pg_backend_pid":
-			return name, pgtype.Int4OID, int64(s.info.ProcessID), nil
-		}
-	}
 	return "", 0, nil, pgerr.New(pgerrcode.FeatureNotSupported, "this expression is not supported without FROM").
-		At(pgnames.Location(n) + 1).WithHint("cubegate answers constants, version(), current_user and current_database() here")
+		At(pgnames.Location(n) + 1)
 }
 
 // typeOID resolves a type name as written in a cast, arrays included.

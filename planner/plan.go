@@ -16,6 +16,7 @@ import (
 	"github.com/cubegate/cubegate/pgwire/pgerr"
 	"github.com/cubegate/cubegate/planner/pushdown"
 	"github.com/cubegate/cubegate/postgres"
+	"github.com/cubegate/cubegate/postgres/pgnames"
 )
 
 // A plan is how one SELECT runs, chosen once by routeSelect, which also
@@ -206,9 +207,9 @@ func (s *Session) routeSelect(ctx context.Context, sel *pg_query.SelectStmt) (*p
 	case readsCatalog:
 		return &plan{routeCatalog, "it reads the catalog", &catalogNode{sel: sel}}, nil
 	case readsNothing:
-		if sel.GetOp() == pg_query.SetOperation_SETOP_NONE && sel.GetWithClause() == nil && len(sel.GetFromClause()) == 0 && !usesRegTypes(sel) {
-			// Constants and the session functions clients call on
-			// connect, typed and spelled by PostgreSQL's input functions.
+		if sel.GetOp() == pg_query.SetOperation_SETOP_NONE && sel.GetWithClause() == nil && len(sel.GetFromClause()) == 0 && !usesRegTypes(sel) && constantTargets(sel) {
+			// Literals and parameters, typed and spelled by PostgreSQL's
+			// input functions.
 			p, err := s.planConstant(sel)
 			if err == nil {
 				return &plan{routeConstant, "constant expressions", &evaluatedNode{p}}, nil
@@ -217,9 +218,9 @@ func (s *Session) routeSelect(ctx context.Context, sel *pg_query.SelectStmt) (*p
 				return s.inWarehouse(ctx, sel, err)
 			}
 		}
-		// The catalog evaluator answers what the constant one cannot:
-		// evaluated now, for a refusal (by its SQLSTATE) may send it to
-		// the warehouse.
+		// The catalog evaluator answers the rest (functions, operators,
+		// the session's functions): evaluated now, for a refusal (by its
+		// SQLSTATE) may send it to the warehouse.
 		p, err := s.planCatalog(ctx, sel)
 		if err != nil {
 			return s.inWarehouse(ctx, sel, err)
@@ -252,6 +253,31 @@ func (s *Session) routeSelect(ctx context.Context, sel *pg_query.SelectStmt) (*p
 		return nil, perr
 	}
 	return nil, err
+}
+
+// constantTargets reports whether every target of sel is what the
+// constant path answers: a literal, a parameter, a cast of one, a negated
+// number.
+func constantTargets(sel *pg_query.SelectStmt) bool {
+	var constant func(n *pg_query.Node) bool
+	constant = func(n *pg_query.Node) bool {
+		switch {
+		case n.GetParamRef() != nil, n.GetAConst() != nil && n.GetAConst().GetBsval() == nil:
+			return true
+		case n.GetTypeCast() != nil:
+			return constant(n.GetTypeCast().GetArg())
+		case n.GetAExpr() != nil:
+			e := n.GetAExpr()
+			return e.GetKind() == pg_query.A_Expr_Kind_AEXPR_OP && e.GetLexpr() == nil && pgnames.Op(e.GetName()) == "-" && constant(e.GetRexpr())
+		}
+		return false
+	}
+	for _, t := range sel.GetTargetList() {
+		if !constant(t.GetResTarget().GetVal()) {
+			return false
+		}
+	}
+	return true
 }
 
 // refusal is the binder's refusal as a route's reason: its message and
