@@ -7,7 +7,6 @@ package catalog
 
 import (
 	"context"
-	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -562,22 +561,6 @@ func (x *executor) wire(v any, t uint32) any {
 		return v
 	}
 	return x.text(v, t)
-}
-
-// Location returns a node's 0-based location in the statement, or -1.
-func Location(n *pg_query.Node) int32 {
-	if n == nil || n.GetNode() == nil {
-		return -1
-	}
-	type located interface{ GetLocation() int32 }
-	v := reflect.ValueOf(n.GetNode())
-	if v.Kind() != reflect.Pointer || v.IsNil() {
-		return -1
-	}
-	if l, ok := v.Elem().Field(0).Interface().(located); ok {
-		return l.GetLocation()
-	}
-	return -1
 }
 
 // ColumnRef is the OID of a cube's table and the number of its column.

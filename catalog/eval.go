@@ -137,11 +137,11 @@ func (x *executor) param(n int) (any, error) {
 }
 
 func unsupported(n *pg_query.Node, format string, args ...any) error {
-	return located(pgerr.New(pgerrcode.FeatureNotSupported, format, args...), n)
+	return pgerr.Unsupported(pgnames.Location(n), format, args...)
 }
 
 func located(e *pgerr.Error, n *pg_query.Node) *pgerr.Error {
-	if loc := Location(n); loc >= 0 {
+	if loc := pgnames.Location(n); loc >= 0 {
 		e.At(loc + 1)
 	}
 	return e
@@ -928,7 +928,7 @@ func (x *executor) compileSetOp(sel *pg_query.SelectStmt, sc *scope) (*query, er
 		return nil, err
 	}
 	if len(l.cols) != len(r.cols) {
-		return nil, pgerr.New(pgerrcode.SyntaxError, "each %s query must have the same number of columns", setOpName(sel.GetOp()))
+		return nil, pgerr.New(pgerrcode.SyntaxError, "each %s query must have the same number of columns", pgnames.SetOp(sel.GetOp()))
 	}
 	cols := make([]colInfo, len(l.cols))
 	for i := range cols {
@@ -953,7 +953,7 @@ func (x *executor) compileSetOp(sel *pg_query.SelectStmt, sc *scope) (*query, er
 			}
 		}
 		if out < 0 || out >= len(cols) {
-			return nil, unsupported(sb.GetNode(), "ORDER BY on a %s must name an output column", setOpName(op))
+			return nil, unsupported(sb.GetNode(), "ORDER BY on a %s must name an output column", pgnames.SetOp(op))
 		}
 		keys = append(keys, out)
 		dirs = append(dirs, sortDirOf(sb))
@@ -1033,16 +1033,6 @@ func (x *executor) compileSetOp(sel *pg_query.SelectStmt, sc *scope) (*query, er
 		}
 		return applyLimit(out, limit, offset, e)
 	}}, nil
-}
-
-func setOpName(op pg_query.SetOperation) string {
-	switch op {
-	case pg_query.SetOperation_SETOP_INTERSECT:
-		return "INTERSECT"
-	case pg_query.SetOperation_SETOP_EXCEPT:
-		return "EXCEPT"
-	}
-	return "UNION"
 }
 
 func (x *executor) compileValues(lists []*pg_query.Node, sc *scope) (*query, error) {

@@ -64,9 +64,10 @@ type restFixture struct {
 	audit *auth.Audit
 }
 
-func newRESTFixture(t *testing.T) *restFixture {
+// modelAndStore loads restModel and opens a SQLite state store with its
+// key service, in a temporary folder.
+func modelAndStore(t *testing.T) (*cubes.Model, *auth.Store, *auth.KeyService) {
 	t.Helper()
-	ctx := context.Background()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "orders.yml"), []byte(restModel), 0o644); err != nil {
 		t.Fatal(err)
@@ -75,6 +76,20 @@ func newRESTFixture(t *testing.T) *restFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	store, err := auth.OpenStore(context.Background(), "sqlite://"+filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	keys := auth.NewKeyService(store, 100000)
+	t.Cleanup(keys.Close)
+	return m, store, keys
+}
+
+func newRESTFixture(t *testing.T) *restFixture {
+	t.Helper()
+	ctx := context.Background()
+	m, store, keys := modelAndStore(t)
 	w, err := warehouse.OpenDuckDB(ctx, "")
 	if err != nil {
 		t.Fatal(err)
@@ -83,13 +98,6 @@ func newRESTFixture(t *testing.T) *restFixture {
 	if _, err := w.DB().Exec(`CREATE TABLE orders AS SELECT * FROM (VALUES (1, 'paid', 10.5), (2, 'paid', 20), (3, 'open', 1), (4, 'open', 2), (5, 'void', 0)) t(id, status, amount)`); err != nil {
 		t.Fatal(err)
 	}
-	store, err := auth.OpenStore(ctx, "sqlite://"+filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	keys := auth.NewKeyService(store, 100000)
-	t.Cleanup(keys.Close)
 	audit := auth.NewAudit(store)
 	t.Cleanup(audit.Close)
 	svc := &query.Service{Limits: auth.NewLimiter(0, 0, 0), Audit: audit}

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -163,21 +161,7 @@ type serviceFixture struct {
 
 func newServiceFixture(t *testing.T) *serviceFixture {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "orders.yml"), []byte(restModel), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	m, err := cubes.LoadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := auth.OpenStore(context.Background(), "sqlite://"+filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	keys := auth.NewKeyService(store, 100000)
-	t.Cleanup(keys.Close)
+	m, _, keys := modelAndStore(t)
 	f := &serviceFixture{svc: &fakeService{}}
 	eng := modelEngine{m}
 	rest := &REST{Keys: keys, Engine: eng, DefaultLimit: 3, MaxLimit: 4, Queries: f.svc,

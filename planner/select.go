@@ -64,13 +64,7 @@ func publicCubes(m *cubes.Model) []string {
 }
 
 func unsupported(n *pg_query.Node, format string, args ...any) *pgerr.Error {
-	e := pgerr.New(pgerrcode.FeatureNotSupported, format, args...)
-	if n != nil {
-		if loc := pgnames.Location(n); loc >= 0 {
-			e.At(loc + 1)
-		}
-	}
-	return e
+	return pgerr.Unsupported(pgnames.Location(n), format, args...)
 }
 
 func (b *binder) bind(sel *pg_query.SelectStmt) error {

@@ -45,6 +45,16 @@ func New(code, format string, args ...any) *Error {
 	return &Error{Severity: SeverityError, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// Unsupported is 0A000 (feature_not_supported) pointing at loc, a
+// 0-based position in the statement (none when negative).
+func Unsupported(loc int32, format string, args ...any) *Error {
+	e := New("0A000", format, args...)
+	if loc >= 0 {
+		e.At(loc + 1)
+	}
+	return e
+}
+
 // Fatal returns a FATAL error (the connection ends after it is sent).
 func Fatal(code, format string, args ...any) *Error {
 	return &Error{Severity: SeverityFatal, Code: code, Message: fmt.Sprintf(format, args...)}

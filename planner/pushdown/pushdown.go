@@ -327,9 +327,9 @@ func (p *pushdown) render(sel *pg_query.SelectStmt, outer *scope) (string, []str
 			return "", nil, err
 		}
 		if len(lc) != len(rc) {
-			return "", nil, pgerr.New(pgerrcode.SyntaxError, "each %s query must have the same number of columns", setOpName(sel.GetOp()))
+			return "", nil, pgerr.New(pgerrcode.SyntaxError, "each %s query must have the same number of columns", pgnames.SetOp(sel.GetOp()))
 		}
-		b.WriteString("(" + l + ") " + setOpName(sel.GetOp()))
+		b.WriteString("(" + l + ") " + pgnames.SetOp(sel.GetOp()))
 		if sel.GetAll() {
 			b.WriteString(" ALL")
 		}
@@ -459,16 +459,6 @@ func (p *pushdown) render(sel *pg_query.SelectStmt, outer *scope) (string, []str
 		b.WriteString(" OFFSET " + s)
 	}
 	return b.String(), cols, nil
-}
-
-func setOpName(op pg_query.SetOperation) string {
-	switch op {
-	case pg_query.SetOperation_SETOP_INTERSECT:
-		return "INTERSECT"
-	case pg_query.SetOperation_SETOP_EXCEPT:
-		return "EXCEPT"
-	}
-	return "UNION"
 }
 
 func (p *pushdown) columnList(cols []string) string {

@@ -3,7 +3,6 @@ package pushdown
 import (
 	"strings"
 
-	"github.com/jackc/pgerrcode"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 
 	"github.com/cubegate/cubegate/cubes"
@@ -149,11 +148,5 @@ func member(tables []Table, cr *pg_query.ColumnRef) (cubes.Member, bool) {
 
 // unsupported is what the push-down does not write (0A000).
 func unsupported(n *pg_query.Node, format string, args ...any) *pgerr.Error {
-	e := pgerr.New(pgerrcode.FeatureNotSupported, format, args...)
-	if n != nil {
-		if loc := pgnames.Location(n); loc >= 0 {
-			e.At(loc + 1)
-		}
-	}
-	return e
+	return pgerr.Unsupported(pgnames.Location(n), format, args...)
 }

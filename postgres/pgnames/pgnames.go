@@ -125,6 +125,17 @@ func FigureColname(n *pg_query.Node) string {
 	return "?column?"
 }
 
+// SetOp is a set operation's keyword.
+func SetOp(op pg_query.SetOperation) string {
+	switch op {
+	case pg_query.SetOperation_SETOP_INTERSECT:
+		return "INTERSECT"
+	case pg_query.SetOperation_SETOP_EXCEPT:
+		return "EXCEPT"
+	}
+	return "UNION"
+}
+
 // Location returns a node's 0-based location in the statement, or -1.
 func Location(n *pg_query.Node) int32 {
 	type located interface{ GetLocation() int32 }
