@@ -17,6 +17,12 @@ import (
 	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
 
+// DatabaseLister is a session that can open several databases: the
+// catalog's pg_database lists them (the session's own first).
+type DatabaseLister interface {
+	Databases() []string
+}
+
 // Table is a cube or view as the catalog shows it: a table of schema
 // public.
 type Table struct {
@@ -36,6 +42,7 @@ type TableColumn struct {
 // Session is what a catalog query reads of its session.
 type Session interface {
 	User() string
+	// Database is the database the session connected to.
 	Database() string
 	Version() string
 	BackendPID() int64
@@ -81,7 +88,6 @@ const (
 	pgProcOID      = 1255
 	pgNamespaceOID = 2615
 	firstModelOID  = 16400
-	databaseOID    = 16384
 	ownerOID       = 10
 )
 

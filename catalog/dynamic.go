@@ -1,6 +1,9 @@
 package catalog
 
-import "strconv"
+import (
+	"github.com/cubegate/cubegate/postgres"
+	"strconv"
+)
 
 // addDynamic registers the relations whose rows depend on the session
 // (its user, database, settings) or are derived from pg_class.
@@ -29,10 +32,18 @@ func (c *Catalog) addDynamic() {
 		}
 	}
 	named("pg_catalog.pg_database", func(x *executor, _ *relation) []map[string]any {
-		return []map[string]any{{"oid": int64(databaseOID), "datname": x.s.Database(), "datdba": int64(ownerOID),
-			"encoding": int64(6), "datlocprovider": "c", "datallowconn": true, "datconnlimit": int64(-1),
-			"datfrozenxid": int64(716), "datminmxid": int64(1), "dattablespace": int64(1663),
-			"datcollate": "C.UTF-8", "datctype": "C.UTF-8"}}
+		names := []string{x.s.Database()}
+		if l, ok := x.s.(DatabaseLister); ok {
+			names = l.Databases()
+		}
+		out := make([]map[string]any, len(names))
+		for i, name := range names {
+			out[i] = map[string]any{"oid": int64(postgres.DatabaseOID(name)), "datname": name, "datdba": int64(ownerOID),
+				"encoding": int64(6), "datlocprovider": "c", "datistemplate": name == "template1", "datallowconn": true, "datconnlimit": int64(-1),
+				"datfrozenxid": int64(716), "datminmxid": int64(1), "dattablespace": int64(1663),
+				"datcollate": "C.UTF-8", "datctype": "C.UTF-8"}
+		}
+		return out
 	})
 	roles := func(x *executor, _ *relation) []map[string]any {
 		return []map[string]any{{"oid": int64(ownerOID), "rolname": x.s.User(), "usename": x.s.User(), "usesysid": int64(ownerOID),
@@ -56,7 +67,7 @@ func (c *Catalog) addDynamic() {
 		return out
 	}
 	named("pg_catalog.pg_stat_activity", func(x *executor, _ *relation) []map[string]any {
-		return []map[string]any{{"datid": int64(databaseOID), "datname": x.s.Database(), "pid": x.s.BackendPID(),
+		return []map[string]any{{"datid": int64(postgres.DatabaseOID(x.s.Database())), "datname": x.s.Database(), "pid": x.s.BackendPID(),
 			"usesysid": int64(ownerOID), "usename": x.s.User(), "state": "active", "backend_type": "client backend",
 			"application_name": func() any { v, _ := x.s.Setting("application_name"); return v }()}}
 	})

@@ -749,39 +749,28 @@ func (c *compiler) rangeArgs(from, to, name string) (string, string, error) {
 	return c.arg(lo), c.arg(hi), nil
 }
 
-var timeLayouts = []string{
-	"2006-01-02T15:04:05.999999999Z07:00",
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999Z07:00",
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02T15:04",
-	"2006-01-02 15:04",
-}
-
 // parseTime parses a filter's date or timestamp, read in the query's time
 // zone (nil: UTC) unless it names its own offset, and returns it in UTC,
 // the time of the warehouse's columns. A bare date is its midnight, or
 // with endOfDay the last millisecond of that day.
 func parseTime(s string, endOfDay bool, loc *time.Location) (time.Time, error) {
-	if loc == nil {
-		loc = time.UTC
+	t, dateOnly, err := postgres.ParseTimestamp(s, loc)
+	if err != nil {
+		return time.Time{}, err
 	}
-	s = strings.TrimSpace(s)
-	if t, err := time.ParseInLocation("2006-01-02", s, loc); err == nil {
-		if endOfDay {
-			t = t.AddDate(0, 0, 1).Add(-time.Millisecond)
-		}
-		return t.UTC(), nil
+	if dateOnly && endOfDay {
+		t = t.AddDate(0, 0, 1).Add(-time.Millisecond)
 	}
-	var last error
-	for _, l := range timeLayouts {
-		t, err := time.ParseInLocation(l, s, loc)
-		if err == nil {
-			return t.UTC(), nil
-		}
-		last = err
+	// Past the four-digit years a bound is the same as infinity for any
+	// data, and not every warehouse driver encodes it (DuckDB stops at
+	// 294246).
+	switch {
+	case t.After(postgres.Infinity):
+		t = postgres.Infinity
+	case t.Before(postgres.NegativeInfinity):
+		t = postgres.NegativeInfinity
 	}
-	return time.Time{}, last
+	return t.UTC(), nil
 }
 
 type valueError struct {
@@ -811,6 +800,9 @@ func convertValue(typ MemberType, v string, loc *time.Location) (any, *valueErro
 		return nil, &valueError{pgerrcode.InvalidTextRepresentation, "not a boolean"}
 	case TypeTime:
 		t, err := parseTime(v, false, loc)
+		if errors.Is(err, postgres.ErrTimestampRange) {
+			return nil, &valueError{pgerrcode.DatetimeFieldOverflow, "timestamp out of range"}
+		}
 		if err != nil {
 			return nil, &valueError{pgerrcode.InvalidDatetimeFormat, "not a date or timestamp"}
 		}

@@ -57,7 +57,8 @@ func (s *Session) visibleCubes(m *cubes.Model) []string {
 }
 
 // CatalogTables shows each public cube and view as a table: its public
-// measures, dimensions and segments in model order, then Cube's virtual
+// measures, dimensions and segments in model order (each column's
+// description says which it is, after the model's own), then Cube's virtual
 // __user and __cubeJoinField columns.
 func CatalogTables(m *cubes.Model, allows ...func(cube, member string) bool) []catalog.Table {
 	allowed := func(cube, member string) bool { return len(allows) == 0 || allows[0](cube, member) }
@@ -70,17 +71,17 @@ func CatalogTables(m *cubes.Model, allows ...func(cube, member string) bool) []c
 		for _, ms := range c.Measures {
 			if ms.Public && allowed(c.Name, ms.Name) {
 				t.Columns = append(t.Columns, catalog.TableColumn{Name: ms.Name, Type: measureOID(ms),
-					NotNull: ms.Type == cubes.TypeCount, Description: ms.Description})
+					NotNull: ms.Type == cubes.TypeCount, Description: describeMember(ms.Description, "measure, "+string(ms.Type))})
 			}
 		}
 		for _, d := range c.Dimensions {
 			if d.Public && allowed(c.Name, d.Name) {
-				t.Columns = append(t.Columns, catalog.TableColumn{Name: d.Name, Type: dimensionOID(d), Description: d.Description})
+				t.Columns = append(t.Columns, catalog.TableColumn{Name: d.Name, Type: dimensionOID(d), Description: describeMember(d.Description, "dimension, "+string(d.Type))})
 			}
 		}
 		for _, sg := range c.Segments {
 			if sg.Public && allowed(c.Name, sg.Name) {
-				t.Columns = append(t.Columns, catalog.TableColumn{Name: sg.Name, Type: pgtype.BoolOID, NotNull: true, Description: sg.Description})
+				t.Columns = append(t.Columns, catalog.TableColumn{Name: sg.Name, Type: pgtype.BoolOID, NotNull: true, Description: describeMember(sg.Description, "segment")})
 			}
 		}
 		if len(t.Columns) == 0 {
@@ -220,8 +221,19 @@ func (s *Session) catalogSession() catalogSession { return catalogSession{s} }
 // Limits implements catalog.LimitedSession.
 func (c catalogSession) Limits() catalog.Limits { return c.s.h.opts.Evaluator }
 
-func (c catalogSession) User() string      { return c.s.info.User }
-func (c catalogSession) Database() string  { return c.s.info.Database }
+func (c catalogSession) User() string     { return c.s.info.User }
+func (c catalogSession) Database() string { return c.s.info.Database }
+
+// Databases implements catalog.DatabaseLister: the database the session
+// connected to and, from a maintenance database (postgres, template1),
+// the one its credential opens.
+func (c catalogSession) Databases() []string {
+	out := []string{c.s.info.Database}
+	if p, ok := c.s.info.Principal.(auth.Principal); ok && p.Database != "" && p.Database != c.s.info.Database {
+		out = append(out, p.Database)
+	}
+	return out
+}
 func (c catalogSession) Version() string   { return c.s.version() }
 func (c catalogSession) BackendPID() int64 { return int64(c.s.info.ProcessID) }
 
@@ -281,4 +293,14 @@ func (c catalogSession) Param(n int) (*string, uint32, error) {
 func isCube(m *cubes.Model, name string) bool {
 	_, ok := m.Cube(name)
 	return ok
+}
+
+// describeMember is a column's description: the member's own, then what
+// it is ("measure, sum", "dimension, time", "segment"), so that \d+ and
+// the tools' column comments tell measures from dimensions.
+func describeMember(own, kind string) string {
+	if own == "" {
+		return "[" + kind + "]"
+	}
+	return own + " [" + kind + "]"
 }

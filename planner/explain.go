@@ -53,7 +53,7 @@ func (s *Session) explainPlan(ctx context.Context, n *pg_query.Node, verbose, ev
 		if ps.node.GetSelectStmt() == nil {
 			return nil, unsupported(nil, "EXPLAIN EXECUTE explains prepared SELECT statements")
 		}
-		s.params, s.text, s.prep = &params{oids: ps.oids, values: values}, ps.text, ps
+		s.params, s.text, s.prep = &params{oids: append([]uint32(nil), ps.types...), values: values}, ps.text, ps
 		defer func() { s.params, s.text, s.prep = nil, "", nil }()
 		n = ps.node
 	}

@@ -88,7 +88,9 @@ func (h *Handler) Model() *cubes.Model { return h.model.Load() }
 
 // NewSession implements pgwire.Handler.
 func (h *Handler) NewSession(ctx context.Context, info pgwire.SessionInfo) (pgwire.Session, error) {
-	if p, ok := info.Principal.(auth.Principal); ok && p.Database != info.Database {
+	// Any credential may open a maintenance database (tools connect to
+	// postgres first to list the others); it shows the credential's model.
+	if p, ok := info.Principal.(auth.Principal); ok && p.Database != info.Database && !postgres.Maintenance(info.Database) {
 		return nil, pgerr.Fatal(pgerrcode.InvalidCatalogName, "database %q does not exist", info.Database).
 			WithHint("this credential connects to database %q", p.Database)
 	}
@@ -121,6 +123,8 @@ type Session struct {
 	prep *prepared
 	// tempGen counts changes to the temporary tables.
 	tempGen int
+	// who is the session's principal (see principal).
+	who *query.Principal
 }
 
 // TxStatus implements pgwire.Session.
@@ -242,7 +246,8 @@ type prepared struct {
 	kind      statementKind
 	kindModel *cubes.Model
 	kindTemps int
-	oids      []uint32
+	oids      []uint32 // the parameters' types as described to the client
+	types     []uint32 // as the planner knows them: 0 where nothing says
 	cols      []pgwire.Column
 }
 
@@ -261,7 +266,7 @@ func (ps *prepared) BindParams(ctx context.Context, values []*string) (pgwire.Po
 	}
 	ps.s.text, ps.s.prep = ps.text, ps
 	defer func() { ps.s.text, ps.s.prep = "", nil }()
-	return ps.s.planWith(ctx, ps.node, &params{oids: ps.oids, values: values})
+	return ps.s.planWith(ctx, ps.node, &params{oids: append([]uint32(nil), ps.types...), values: values})
 }
 
 // planWith plans n with parameters p (nil for none; without values, the

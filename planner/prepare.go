@@ -24,12 +24,18 @@ func (s *Session) describe(ctx context.Context, n *pg_query.Node, oids []uint32)
 	}
 	ps.cols = portal.Columns()
 	portal.Close()
+	// A parameter nothing types is described as text, as a literal would
+	// be, but stays unknown to the planner: pushed down, the warehouse
+	// infers its type from where it stands, as PostgreSQL does (PgJDBC's
+	// setTimestamp sends its timestamps untyped).
+	ps.types = p.oids
+	ps.oids = make([]uint32, len(p.oids))
 	for i, oid := range p.oids {
 		if oid == 0 {
-			p.oids[i] = pgtype.TextOID // unknown stays text, as a literal would
+			oid = pgtype.TextOID
 		}
+		ps.oids[i] = oid
 	}
-	ps.oids = p.oids
 	return ps, nil
 }
 

@@ -16,16 +16,20 @@ import (
 )
 
 // principal is the session as the query service sees it: its tenant,
-// credential, user, address and security context.
+// credential, user, address and security context (made once per session:
+// it is read for every statement, and for every member a statement reads).
 func (s *Session) principal() query.Principal {
-	p := query.Principal{Username: s.info.User}
-	if ap, ok := s.info.Principal.(auth.Principal); ok {
-		p.TenantID, p.CredentialID, p.Security = ap.TenantID, ap.CredentialID, ap.Security
+	if s.who == nil {
+		p := query.Principal{Username: s.info.User}
+		if ap, ok := s.info.Principal.(auth.Principal); ok {
+			p.TenantID, p.CredentialID, p.Security = ap.TenantID, ap.CredentialID, ap.Security
+		}
+		if s.info.RemoteAddr != nil {
+			p.Address = s.info.RemoteAddr.String()
+		}
+		s.who = &p
 	}
-	if s.info.RemoteAddr != nil {
-		p.Address = s.info.RemoteAddr.String()
-	}
-	return p
+	return *s.who
 }
 
 // tenant is the session's tenant.

@@ -63,6 +63,26 @@ func publicCubes(m *cubes.Model) []string {
 	return out
 }
 
+// readableMembers names the members of c a policy lets a client read.
+func readableMembers(pol *cubes.Policy, c *cubes.Cube) []string {
+	var out []string
+	add := func(m cubes.Member) {
+		if cubes.IsPublic(m) && pol.Allows(m) {
+			out = append(out, m.MemberName())
+		}
+	}
+	for _, m := range c.Measures {
+		add(m)
+	}
+	for _, d := range c.Dimensions {
+		add(d)
+	}
+	for _, sg := range c.Segments {
+		add(sg)
+	}
+	return out
+}
+
 func unsupported(n *pg_query.Node, format string, args ...any) *pgerr.Error {
 	return pgerr.Unsupported(pgnames.Location(n), format, args...)
 }
@@ -183,6 +203,14 @@ type tableRef struct {
 
 // matches reports whether a qualifier names this table: its alias, or
 // its name when it has none.
+// name is how the statement names the table: its alias, else the cube.
+func (t tableRef) name() string {
+	if t.alias != "" {
+		return t.alias
+	}
+	return t.cube.Name
+}
+
 func (t tableRef) matches(rel string) bool {
 	if t.alias != "" {
 		return rel == t.alias
@@ -206,7 +234,7 @@ func (b *binder) from(n *pg_query.Node) error {
 		cube, ok := b.model.LookupCube(rv.GetRelname())
 		if !ok || !cube.Public {
 			return pgerr.New(pgerrcode.UndefinedTable, "relation %q does not exist", rv.GetRelname()).
-				At(rv.GetLocation()+1).WithHint("the cubes and views are: %s", strings.Join(b.s.visibleCubes(b.model), ", "))
+				At(rv.GetLocation()+1).WithHint("%s", pushdown.RelationHint(rv.GetRelname(), b.s.visibleCubes(b.model)))
 		}
 		pol, err := b.s.policy(b.model)
 		if err != nil {
@@ -291,8 +319,19 @@ func (b *binder) column(n *pg_query.Node) (cubes.Member, string, error) {
 		found = mem
 	}
 	if found == nil {
-		return nil, "", pgerr.New(pgerrcode.UndefinedColumn, "column %q does not exist", strings.Join(parts, ".")).
-			At(cr.GetLocation() + 1)
+		e := pgerr.New(pgerrcode.UndefinedColumn, "column %q does not exist", strings.Join(parts, ".")).At(cr.GetLocation() + 1)
+		var names, quals []string
+		if pol, err := b.s.policy(b.model); err == nil {
+			for _, t := range candidates {
+				for _, m := range readableMembers(pol, t.cube) {
+					names, quals = append(names, m), append(quals, t.name())
+				}
+			}
+		}
+		if i := postgres.ClosestIndex(col, names); i >= 0 {
+			e.WithHint("Perhaps you meant to reference the column %q.", quals[i]+"."+names[i])
+		}
+		return nil, "", e
 	}
 	if err := b.allowed(found, cr.GetLocation()); err != nil {
 		return nil, "", err

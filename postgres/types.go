@@ -127,3 +127,21 @@ func TypeLen(oid uint32) int16 {
 	}
 	return -1
 }
+
+// Maintenance reports whether a database name is one every PostgreSQL
+// server has and tools connect to first to list the others: postgres
+// (pgAdmin, DBeaver, psql -l) and template1.
+func Maintenance(database string) bool { return database == "postgres" || database == "template1" }
+
+// DatabaseOID is the OID PostgreSQL gives its maintenance databases
+// (template1 1, postgres 5) and, to any other, the first OID of user
+// objects, 16384.
+func DatabaseOID(database string) uint32 {
+	switch database {
+	case "template1":
+		return 1
+	case "postgres":
+		return 5
+	}
+	return 16384
+}

@@ -58,6 +58,7 @@ type pushdown struct {
 	// must line up: they pass no join keys along.
 	noHidden int
 	top      *pg_query.SelectStmt // the statement itself: its result has no join keys
+	missing  missingColumn        // the last column not found
 }
 
 // relation is a relation in a FROM clause.
@@ -664,7 +665,7 @@ func (p *pushdown) fromItem(n *pg_query.Node, sc *scope) (string, error) {
 			name = schema + "." + name
 		}
 		return "", pgerr.New(pgerrcode.UndefinedTable, "relation %q does not exist", name).
-			At(rv.GetLocation()+1).WithHint("the cubes and views are: %s", strings.Join(p.s.VisibleCubes(p.m), ", "))
+			At(rv.GetLocation()+1).WithHint("%s", RelationHint(rv.GetRelname(), p.s.VisibleCubes(p.m)))
 	case n.GetRangeSubselect() != nil:
 		rs := n.GetRangeSubselect()
 		if rs.GetLateral() {
@@ -888,7 +889,38 @@ func (p *pushdown) column(cr *pg_query.ColumnRef, sc *scope) (string, *relation,
 			return "", nil, "", pgerr.New(pgerrcode.UndefinedTable, "missing FROM-clause entry for table %q", qual).At(cr.GetLocation() + 1)
 		}
 	}
-	return "", nil, "", pgerr.New(pgerrcode.UndefinedColumn, "column %q does not exist", strings.Join(parts, ".")).At(cr.GetLocation() + 1)
+	e := pgerr.New(pgerrcode.UndefinedColumn, "column %q does not exist", strings.Join(parts, ".")).At(cr.GetLocation() + 1)
+	// The hint is found only if this is the error the statement fails
+	// with: a column is looked up tentatively too (GROUP BY an output's
+	// name).
+	p.missing = missingColumn{err: e, col: col, qual: qual, sc: sc}
+	return "", nil, "", e
+}
+
+// missingColumn is the last column not found, to hint at the closest.
+type missingColumn struct {
+	err       *pgerr.Error
+	col, qual string
+	sc        *scope
+}
+
+// hint names the closest column in scope, as PostgreSQL's hint does.
+func (m missingColumn) hint() {
+	var names, quals []string
+	for s := m.sc; s != nil; s = s.parent {
+		for _, r := range s.rels {
+			if m.qual == "" || strings.EqualFold(r.alias, m.qual) {
+				for _, c := range r.cols {
+					if !r.isVirtual(c) && !strings.HasPrefix(c, "__") {
+						names, quals = append(names, c), append(quals, r.alias)
+					}
+				}
+			}
+		}
+	}
+	if i := postgres.ClosestIndex(m.col, names); i >= 0 {
+		m.err.WithHint("Perhaps you meant to reference the column %q.", quals[i]+"."+names[i])
+	}
 }
 
 // orderKey renders an ORDER BY item: an output column's name or number,

@@ -5,8 +5,10 @@ import (
 
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 
+	"fmt"
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"github.com/cubegate/cubegate/postgres"
 	"github.com/cubegate/cubegate/postgres/pgnames"
 )
 
@@ -55,6 +57,9 @@ func Render(s Session, m *cubes.Model, d cubes.Dialect, sel *pg_query.SelectStmt
 	p := &pushdown{s: s, m: m, d: d}
 	sql, names, err := p.renderStatement(sel)
 	if err != nil {
+		if pe, ok := err.(*pgerr.Error); ok && pe == p.missing.err {
+			p.missing.hint()
+		}
 		return nil, err
 	}
 	return &Statement{SQL: sql, Args: p.args, Names: names, Sources: p.sources}, nil
@@ -144,6 +149,15 @@ func member(tables []Table, cr *pg_query.ColumnRef) (cubes.Member, bool) {
 		found = mem
 	}
 	return found, found != nil
+}
+
+// RelationHint is the hint of an unknown relation: the closest cube or
+// view, then all of them.
+func RelationHint(name string, visible []string) string {
+	if near, ok := postgres.Closest(name, visible); ok {
+		return fmt.Sprintf("Perhaps you meant %q. The cubes and views are: %s", near, strings.Join(visible, ", "))
+	}
+	return "the cubes and views are: " + strings.Join(visible, ", ")
 }
 
 // unsupported is what the push-down does not write (0A000).

@@ -47,6 +47,8 @@ func newCorpusEnv(t *testing.T) *corpusEnv {
 	data := filepath.Join(corpusDir, "cube-tests", "data")
 	shadow := g.Postgres.CreateDatabase("db")
 	g.Postgres.Psql("db", "-q", "-f", filepath.Join(data, "warehouse.sql"), "-f", filepath.Join(data, "shadow.sql"))
+	// The comments are the gateway's (which say what each member is).
+	g.Postgres.Psql("db", "-q", "-c", commentsDDL(g.Model))
 	return &corpusEnv{g: g, gateway: g.ConnString(t, "catalog") + "?sslmode=disable", shadow: shadow, pg: g.Postgres}
 }
 
@@ -283,6 +285,15 @@ func shadowDDL(m *cubes.Model) string {
 			}
 		}
 		b.WriteString(");\n")
+	}
+	return b.String() + commentsDDL(m)
+}
+
+// commentsDDL comments each cube's table and columns as cubegate's
+// catalog describes them.
+func commentsDDL(m *cubes.Model) string {
+	var b strings.Builder
+	for _, t := range planner.CatalogTables(m) {
 		if t.Description != "" {
 			fmt.Fprintf(&b, "COMMENT ON TABLE public.%s IS %s;\n", pgx.Identifier{t.Name}.Sanitize(), quoteLiteral(t.Description))
 		}

@@ -82,6 +82,14 @@ func TestClients(t *testing.T) {
 		for i := range 7 {
 			want[fmt.Sprintf("round%d.web_count", i)] = web
 		}
+		// Timestamp parameters as setTimestamp sends them, to a cube
+		// query (0) and pushed down (1); infinity among them.
+		march := scalar(t, g, `SELECT count(*) FROM public.orders_raw WHERE created_at >= '2022-03-01' AND created_at < '2022-04-01'`)
+		since := scalar(t, g, `SELECT count(*) FROM public.orders_raw WHERE created_at >= '2022-03-01'`)
+		for q := range 2 {
+			want[fmt.Sprintf("march_count%d", q)] = march
+			want[fmt.Sprintf("since_march_count%d", q)] = since
+		}
 		var amounts []string
 		for _, r := range direct(t, g, `SELECT status, sum(amount) FROM public.orders_raw WHERE channel = 'web' GROUP BY 1 ORDER BY 1`) {
 			amounts = append(amounts, r[0]+":"+ratToDecimal(r[1]))

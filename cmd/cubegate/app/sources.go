@@ -12,11 +12,13 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/rs/zerolog"
 
+	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/httpapi"
 	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
 	"github.com/cubegate/cubegate/planner"
+	"github.com/cubegate/cubegate/postgres"
 	"github.com/cubegate/cubegate/warehouse"
 )
 
@@ -186,14 +188,19 @@ func (g *Gateway) sourceNames() []string {
 // sessionFor opens a SQL session on the data source the client named as
 // its database.
 func (g *Gateway) sessionFor(ctx context.Context, info pgwire.SessionInfo) (pgwire.Session, error) {
-	if info.Database == g.Database {
+	database := info.Database
+	if p, ok := info.Principal.(auth.Principal); ok && postgres.Maintenance(database) {
+		// postgres and template1 open the credential's own data source.
+		database = p.Database
+	}
+	if database == g.Database {
 		h := g.handler.Load()
 		if h == nil {
 			return nil, pgerr.Fatal(pgerrcode.CannotConnectNow, "the database system is starting up").WithDetail("%v", g.ready())
 		}
 		return h.NewSession(ctx, info)
 	}
-	s, ok := g.sources[info.Database]
+	s, ok := g.sources[database]
 	if !ok {
 		return nil, pgerr.Fatal(pgerrcode.InvalidCatalogName, "database %q does not exist", info.Database).
 			WithHint("the data sources are: %s", strings.Join(g.sourceNames(), ", "))

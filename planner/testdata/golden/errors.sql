@@ -3,6 +3,12 @@
 SELECT status, MEASURE(count) FROM orders GROUP BY
 SELECT nope FROM orders
 SELECT MEASURE(count) FROM nowhere
+-- the closest name, as PostgreSQL's hint gives it
+SELECT stauts, MEASURE(count) FROM orders GROUP BY 1
+SELECT MEASURE(count) FROM ordres
+SELECT upper(stauts) FROM (SELECT status FROM orders) o
+SELECT upper(o.stats) FROM (SELECT * FROM orders) o
+SELECT count(*) FROM (SELECT 1 FROM custmers) c
 SELECT SUM(status) FROM orders
 SELECT AVG(max_amount) FROM orders
 SELECT MEASURE(status) FROM orders

@@ -51,6 +51,29 @@ public class CubegateClient {
                 rs.next();
                 System.out.println("after_error_count=" + rs.getLong(1));
             }
+            // setTimestamp sends "2022-03-01 00:00:00+00" with no type (timestamp or
+            // timestamptz, the server's choice), and infinity as "infinity".
+            c.setAutoCommit(true);
+            java.util.Calendar utc = java.util.Calendar.getInstance(java.util.TimeZone.getTimeZone("UTC"));
+            String[] tsQueries = {
+                "SELECT MEASURE(count) FROM orders WHERE created_at >= ? AND created_at < ?",
+                "SELECT count(*) FROM (SELECT created_at FROM orders) o WHERE created_at >= ? AND created_at < ?",
+            };
+            for (int q = 0; q < tsQueries.length; q++) {
+                try (PreparedStatement ps = c.prepareStatement(tsQueries[q])) {
+                    ps.setTimestamp(1, Timestamp.valueOf("2022-03-01 00:00:00"), utc);
+                    ps.setTimestamp(2, Timestamp.valueOf("2022-04-01 00:00:00"), utc);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        rs.next();
+                        System.out.println("march_count" + q + "=" + rs.getLong(1));
+                    }
+                    ps.setTimestamp(2, new Timestamp(org.postgresql.PGStatement.DATE_POSITIVE_INFINITY));
+                    try (ResultSet rs = ps.executeQuery()) {
+                        rs.next();
+                        System.out.println("since_march_count" + q + "=" + rs.getLong(1));
+                    }
+                }
+            }
             DatabaseMetaData md = c.getMetaData();
             System.out.println("product=" + md.getDatabaseProductName() + " " + md.getDatabaseMajorVersion());
         }

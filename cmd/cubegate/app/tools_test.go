@@ -1,0 +1,90 @@
+package app_test
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
+)
+
+// Issue #15: what psql, pgAdmin and DBeaver do first, run with the real
+// psql against the gateway.
+
+func psql(t *testing.T, connStr string, args ...string) (string, error) {
+	t.Helper()
+	bin, err := exec.LookPath("psql")
+	if err != nil {
+		t.Fatal("psql is not installed (make deps installs postgresql-client)")
+	}
+	out, err := exec.Command(bin, append([]string{connStr, "-X"}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// pgAdmin, DBeaver and psql -l connect to the maintenance database first
+// and list the others from pg_database: any valid credential opens
+// postgres and template1, which show its data source, and the tool then
+// opens that.
+func TestMaintenanceDatabase(t *testing.T) {
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000)})
+	c, pw, _, err := g.MintCredential(context.Background(), "tools")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := app.ClientHost(g.SQLAddr().String())
+	for _, maintenance := range []string{"postgres", "template1"} {
+		conn := app.ConnectionString(c.Username, pw, host, port, maintenance)
+		out, err := psql(t, conn, "-At", "-F", "|", "-c", "SELECT current_database(), datname, datistemplate FROM pg_database ORDER BY oid")
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", maintenance, err, out)
+		}
+		want := maintenance + "|" + maintenance + "|" + map[string]string{"postgres": "f", "template1": "t"}[maintenance] + "\n" +
+			maintenance + "|" + c.Database + "|f"
+		if got := strings.TrimSpace(out); got != want {
+			t.Fatalf("pg_database from %s:\n%s\nwant\n%s", maintenance, got, want)
+		}
+	}
+	// psql -l lists the data source; the tool then opens it and reads.
+	out, err := psql(t, app.ConnectionString(c.Username, pw, host, port, "postgres"), "-l", "-A", "-t")
+	if err != nil || !strings.Contains(out, c.Database+"|") {
+		t.Fatalf("psql -l: %v\n%s", err, out)
+	}
+	out, err = psql(t, app.ConnectionString(c.Username, pw, host, port, c.Database), "-At", "-c", "SELECT count(*) FROM orders")
+	if err != nil || strings.TrimSpace(out) != "1000" {
+		t.Fatalf("the data source after the list: %v\n%s", err, out)
+	}
+	// Another name is still no database.
+	out, err = psql(t, app.ConnectionString(c.Username, pw, host, port, "nope"), "-c", "SELECT 1")
+	if err == nil || !strings.Contains(out, `database "nope" does not exist`) {
+		t.Fatalf("an unknown database: %v\n%s", err, out)
+	}
+}
+
+// An unknown column or cube names the closest one, as PostgreSQL's hint
+// does; \d+ says of each column whether it is a measure, a dimension or a
+// segment.
+func TestToolHintsAndDescriptions(t *testing.T) {
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000)})
+	conn := g.ConnString(t, "hints")
+	for sql, hint := range map[string]string{
+		`SELECT stauts, MEASURE(count) FROM orders GROUP BY 1`: `HINT:  Perhaps you meant to reference the column "orders.status".`,
+		`SELECT count(*) FROM ordres`:                          `HINT:  Perhaps you meant "orders".`,
+		`SELECT upper(o.stats) FROM (SELECT * FROM orders) o`:  `HINT:  Perhaps you meant to reference the column "o.status".`,
+	} {
+		out, err := psql(t, conn, "-c", sql)
+		if err == nil || !strings.Contains(out, hint) {
+			t.Errorf("%s: %v\n%s", sql, err, out)
+		}
+	}
+	out, err := psql(t, conn, "-c", `\d+ orders`)
+	if err != nil {
+		t.Fatalf(`\d+ orders: %v\n%s`, err, out)
+	}
+	for _, want := range []string{"[measure, count]", "[dimension, string]", "[dimension, time]"} {
+		if !strings.Contains(out, want) {
+			t.Errorf(`\d+ orders has no %q:\n%s`, want, out)
+		}
+	}
+}
