@@ -112,6 +112,40 @@ func TestClients(t *testing.T) {
 		expect(t, "psycopg2", got, want)
 	})
 
+	t.Run("psqlODBC", func(t *testing.T) {
+		drivers, _ := filepath.Glob("/usr/lib/*/odbc/psqlodbcw.so")
+		if len(drivers) == 0 {
+			t.Fatal("psqlODBC is not installed: run make deps")
+		}
+		conn := fmt.Sprintf("Driver=%s;Server=%s;Port=%s;Database=%s;Uid=%s;Pwd=%s;SSLmode=disable;UseServerSidePrepare=1;UseDeclareFetch=1;Fetch=10",
+			drivers[0], host, port, c.Database, c.Username, pw)
+		got := runClient(t, "/usr/bin/python3", filepath.Join(clientsDir, "odbc", "client.py"), conn)
+		want := map[string]string{
+			"rows":              "25 first=1 last=25",
+			"error_state":       "42703",
+			"after_error_count": fmt.Sprint(e2eOrders),
+		}
+		for _, ch := range []string{"web", "store"} {
+			var counts []string
+			for _, r := range direct(t, g, `SELECT status, count(*) FROM public.orders_raw WHERE channel = '`+ch+`' GROUP BY 1 ORDER BY 1`) {
+				counts = append(counts, r[0]+":"+r[1])
+			}
+			for i := range 3 {
+				want[fmt.Sprintf("round%d.%s", i, ch)] = strings.Join(counts, " ")
+			}
+		}
+		var upper []string
+		for _, r := range direct(t, g, `SELECT upper(status), count(*) FROM public.orders_raw WHERE channel = 'web' GROUP BY 1 ORDER BY 1`) {
+			upper = append(upper, r[0]+":"+r[1])
+		}
+		want["pushdown"] = strings.Join(upper, " ")
+		web := scalar(t, g, `SELECT count(*) FROM public.orders_raw WHERE channel = 'web'`)
+		var n int
+		fmt.Sscan(web, &n)
+		want["autocommit_total"] = fmt.Sprint(6 * n)
+		expect(t, "psqlODBC", got, want)
+	})
+
 	t.Run("node-postgres", func(t *testing.T) {
 		nodeDir := filepath.Join(clientsDir, "node")
 		if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", "pg")); err != nil {
