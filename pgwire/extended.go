@@ -85,7 +85,7 @@ func (c *conn) handleParse(ctx context.Context, m *pgproto3.Parse) {
 		c.extendedError(errBadUTF8())
 		return
 	}
-	if _, exists := c.ext.stmts[m.Name]; exists && m.Name != "" {
+	if _, exists := c.statement(m.Name); exists && m.Name != "" {
 		c.extendedError(pgerr.New(pgerrcode.DuplicatePreparedStatement, "prepared statement %q already exists", m.Name))
 		return
 	}
@@ -121,8 +121,43 @@ func resultFormats(codes []int16, n int) ([]int16, error) {
 	return out, nil
 }
 
+// statement is a prepared statement by name: the protocol's, or one SQL
+// PREPARE made (one namespace, as in PostgreSQL).
+func (c *conn) statement(name string) (PreparedStatement, bool) {
+	if ps, ok := c.ext.stmts[name]; ok {
+		return ps, true
+	}
+	if sp, ok := c.sess.(SQLPrepared); ok && name != "" {
+		return sp.Prepared(name)
+	}
+	return nil, false
+}
+
+// portalNamed is a portal by name: one Bind made, or a SQL cursor of the
+// session (one namespace, as in PostgreSQL), wrapped for this use.
+func (c *conn) portalNamed(name string) (*portal, bool) {
+	if pt, ok := c.ext.portals[name]; ok {
+		return pt, true
+	}
+	cs, ok := c.sess.(Cursors)
+	if !ok || name == "" {
+		return nil, false
+	}
+	p, ok := cs.Cursor(name)
+	if !ok {
+		return nil, false
+	}
+	cols := p.Columns()
+	formats := make([]int16, len(cols))
+	for i, col := range cols {
+		formats[i] = col.Format // a BINARY cursor's are binary
+	}
+	ctx, cancel := context.WithCancelCause(c.ctx)
+	return &portal{p: p, cols: cols, formats: formats, ctx: ctx, cancel: cancel}, true
+}
+
 func (c *conn) handleBind(ctx context.Context, m *pgproto3.Bind) {
-	ps, ok := c.ext.stmts[m.PreparedStatement]
+	ps, ok := c.statement(m.PreparedStatement)
 	if !ok {
 		c.extendedError(pgerr.New(pgerrcode.InvalidSQLStatementName, "prepared statement %q does not exist", m.PreparedStatement))
 		return
@@ -235,7 +270,7 @@ func normalizeDecoded(v any) any {
 func (c *conn) handleDescribe(m *pgproto3.Describe) {
 	switch m.ObjectType {
 	case 'S':
-		ps, ok := c.ext.stmts[m.Name]
+		ps, ok := c.statement(m.Name)
 		if !ok {
 			c.extendedError(pgerr.New(pgerrcode.InvalidSQLStatementName, "prepared statement %q does not exist", m.Name))
 			return
@@ -247,10 +282,13 @@ func (c *conn) handleDescribe(m *pgproto3.Describe) {
 			c.be.Send(&pgproto3.NoData{})
 		}
 	case 'P':
-		pt, ok := c.ext.portals[m.Name]
+		pt, ok := c.portalNamed(m.Name)
 		if !ok {
 			c.extendedError(pgerr.New(pgerrcode.InvalidCursorName, "portal %q does not exist", m.Name))
 			return
+		}
+		if _, bound := c.ext.portals[m.Name]; !bound {
+			defer pt.close() // a cursor's: described, left open
 		}
 		if pt.cols != nil {
 			c.be.Send(rowDescription(pt.cols, pt.formats))
@@ -263,10 +301,13 @@ func (c *conn) handleDescribe(m *pgproto3.Describe) {
 }
 
 func (c *conn) handleExecute(m *pgproto3.Execute) {
-	pt, ok := c.ext.portals[m.Portal]
+	pt, ok := c.portalNamed(m.Portal)
 	if !ok {
 		c.extendedError(pgerr.New(pgerrcode.InvalidCursorName, "portal %q does not exist", m.Portal))
 		return
+	}
+	if _, bound := c.ext.portals[m.Portal]; !bound {
+		defer pt.close() // a cursor's: its rows read, the cursor stays open
 	}
 	err := c.execute(pt, int64(m.MaxRows))
 	c.applyReset()
@@ -339,6 +380,12 @@ func (c *conn) handleClose(m *pgproto3.Close) {
 	case 'S':
 		delete(c.ext.stmts, m.Name)
 	case 'P':
+		if _, ok := c.ext.portals[m.Name]; !ok {
+			if cs, ok := c.sess.(Cursors); ok && m.Name != "" {
+				cs.CloseCursor(m.Name)
+				break
+			}
+		}
 		c.closePortal(m.Name)
 	default:
 		c.extendedError(pgerr.New(pgerrcode.ProtocolViolation, "invalid CLOSE message subtype %d", m.ObjectType))

@@ -71,6 +71,26 @@ type Session interface {
 	Close() error
 }
 
+// Cursors is a session whose SQL cursors are portals of the protocol too,
+// as in PostgreSQL, where DECLARE makes a portal: Describe, Execute and
+// Close of a portal the protocol did not bind reach the session's cursor
+// of that name (psycopg 3 describes its named cursors so).
+type Cursors interface {
+	// Cursor is the cursor name as a portal whose rows are the cursor's
+	// next rows; closing that portal leaves the cursor open.
+	Cursor(name string) (Portal, bool)
+	// CloseCursor closes the cursor name, reporting whether there was one.
+	CloseCursor(name string) bool
+}
+
+// SQLPrepared is a session whose SQL PREPAREd statements share one
+// namespace with the protocol's, as in PostgreSQL: Describe and Bind of a
+// statement name Parse did not make reach the session's, and Parse of a
+// name PREPARE made is 42P05.
+type SQLPrepared interface {
+	Prepared(name string) (PreparedStatement, bool)
+}
+
 // PreparedStatement is a statement of the extended protocol.
 type PreparedStatement interface {
 	// ParamOIDs are the parameter types, given or inferred.

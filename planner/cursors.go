@@ -114,6 +114,26 @@ func (s *Session) planFetch(n *pg_query.FetchStmt) (pgwire.Portal, error) {
 	return &fetchPortal{cur: cur, limit: count, move: n.GetIsmove()}, nil
 }
 
+// Cursor implements pgwire.Cursors: a DECLAREd cursor is a portal of
+// the protocol too, whose Execute reads the cursor's next rows.
+func (s *Session) Cursor(name string) (pgwire.Portal, bool) {
+	cur, ok := s.cursors[name]
+	if !ok {
+		return nil, false
+	}
+	return &fetchPortal{cur: cur, limit: math.MaxInt64, portal: true}, true
+}
+
+// CloseCursor implements pgwire.Cursors (Close of the portal).
+func (s *Session) CloseCursor(name string) bool {
+	cur, ok := s.cursors[name]
+	if ok {
+		cur.close()
+		delete(s.cursors, name)
+	}
+	return ok
+}
+
 func backward() error {
 	return pgerr.New(pgerrcode.ObjectNotInPrerequisiteState, "cursor can only scan forward").
 		WithHint("cubegate cursors read the warehouse's stream forward only")
@@ -151,6 +171,7 @@ type fetchPortal struct {
 	cur         *cursor
 	skip, limit int64
 	move        bool
+	portal      bool // read as a protocol portal: tagged as its SELECT
 	n, moved    int64
 	stop        func() bool
 }
@@ -192,8 +213,11 @@ func (p *fetchPortal) Next(ctx context.Context) ([]any, error) {
 }
 
 func (p *fetchPortal) Tag(n int64) string {
-	if p.move {
+	switch {
+	case p.move:
 		return fmt.Sprintf("MOVE %d", p.moved)
+	case p.portal:
+		return fmt.Sprintf("SELECT %d", n)
 	}
 	return fmt.Sprintf("FETCH %d", n)
 }

@@ -39,6 +39,13 @@ func (s *Session) describe(ctx context.Context, n *pg_query.Node, oids []uint32)
 	return ps, nil
 }
 
+// Prepared implements pgwire.SQLPrepared: a statement SQL PREPARE made,
+// which the protocol's Describe and Bind reach by name too.
+func (s *Session) Prepared(name string) (pgwire.PreparedStatement, bool) {
+	ps, ok := s.prepared[name]
+	return ps, ok
+}
+
 // planPrepare is SQL-level PREPARE name [(types)] AS statement.
 func (s *Session) planPrepare(ctx context.Context, n *pg_query.PrepareStmt) (pgwire.Portal, error) {
 	name := n.GetName()

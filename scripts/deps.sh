@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need, idempotently: PostgreSQL server and client
 # binaries (tests start throwaway clusters from them) and the real client
-# drivers the tests run: PgJDBC, psycopg2, SQLAlchemy, psqlODBC (through
+# drivers the tests run: PgJDBC, psycopg2, psycopg 3, SQLAlchemy, psqlODBC (through
 # unixODBC and pyodbc), pgcli, node-postgres. A dependency that
 # cannot be installed is a failure, never a skip.
 set -euo pipefail
@@ -21,6 +21,7 @@ command -v psql >/dev/null 2>&1 || apt_install postgresql-client
 [ -f /usr/share/java/postgresql.jar ] || apt_install libpostgresql-jdbc-java
 command -v java >/dev/null 2>&1 || apt_install default-jdk-headless
 /usr/bin/python3 -c 'import psycopg2' >/dev/null 2>&1 || apt_install python3-psycopg2
+/usr/bin/python3 -c 'import psycopg' >/dev/null 2>&1 || apt_install python3-psycopg
 /usr/bin/python3 -c 'import sqlalchemy' >/dev/null 2>&1 || apt_install python3-sqlalchemy
 /usr/bin/python3 -c 'import pyodbc' >/dev/null 2>&1 || apt_install python3-pyodbc
 ls /usr/lib/*/odbc/psqlodbcw.so >/dev/null 2>&1 || apt_install odbc-postgresql unixodbc

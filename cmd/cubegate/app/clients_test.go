@@ -14,9 +14,10 @@ import (
 )
 
 // Real client drivers against the gateway: PgJDBC (Debian's
-// libpostgresql-jdbc-java), psycopg2 (python3-psycopg2 under
-// /usr/bin/python3) and node-postgres (testdata/clients/node). make deps
-// installs them; a missing one fails the test.
+// libpostgresql-jdbc-java), psycopg2 and psycopg 3 (python3-psycopg2,
+// python3-psycopg under /usr/bin/python3), psqlODBC (odbc-postgresql
+// through unixODBC and pyodbc) and node-postgres (testdata/clients/node).
+// make deps installs them; a missing one fails the test.
 
 const clientsDir = "../../../testdata/clients"
 
@@ -110,6 +111,26 @@ func TestClients(t *testing.T) {
 			want["amount."+r[0]] = ratToDecimal(r[1])
 		}
 		expect(t, "psycopg2", got, want)
+	})
+
+	t.Run("psycopg3", func(t *testing.T) {
+		got := runClient(t, "/usr/bin/python3", filepath.Join(clientsDir, "psycopg", "client.py"), connStr)
+		var named []string
+		for _, r := range direct(t, g, `SELECT status, count(*) FROM public.orders_raw GROUP BY 1 ORDER BY 1`) {
+			named = append(named, r[0]+":"+r[1])
+		}
+		store := scalar(t, g, `SELECT count(*) FROM public.orders_raw WHERE channel = 'store'`)
+		var n int
+		fmt.Sscan(store, &n)
+		firstWeb := scalar(t, g, `SELECT min(id) FROM public.orders_raw WHERE channel = 'web'`)
+		expect(t, "psycopg3", got, map[string]string{
+			"named_columns":     "status,n",
+			"named":             strings.Join(named, " "),
+			"iterated":          "30 first=" + firstWeb,
+			"prepared_total":    fmt.Sprint(8 * n),
+			"error_state":       "42703",
+			"after_error_count": fmt.Sprint(e2eOrders),
+		})
 	})
 
 	t.Run("psqlODBC", func(t *testing.T) {
