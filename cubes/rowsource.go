@@ -84,16 +84,23 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 			}
 			cols = append(cols, ms.Name)
 			full := cube.Name + "." + ms.Name
-			if !read(full) {
-				continue
-			}
-			switch rm := resolveMember(ms).(*Measure); rm.Type {
+			rm := resolveMember(ms).(*Measure)
+			agg, inner, single := "", "", false
+			switch rm.Type {
 			case TypeNumber, TypeString, TypeTime, TypeBoolean:
-				agg, inner, ok := singleAggregate(rm.SQL)
-				if !ok {
+				// Unreadable whether this statement reads it or not: a
+				// second rendering, with the columns the first one read,
+				// must still know to leave it out of SELECT *.
+				if agg, inner, single = singleAggregate(rm.SQL); !single {
 					src.Unreadable[full] = true
 					continue
 				}
+			}
+			if !read(full) {
+				continue
+			}
+			switch rm.Type {
+			case TypeNumber, TypeString, TypeTime, TypeBoolean:
 				expr, err := c.r.expand(rm.Cube, inner)
 				if err != nil {
 					return nil, err

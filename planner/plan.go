@@ -17,6 +17,7 @@ import (
 	"github.com/cubegate/cubegate/planner/pushdown"
 	"github.com/cubegate/cubegate/postgres"
 	"github.com/cubegate/cubegate/postgres/pgnames"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // A plan is how one SELECT runs, chosen once by routeSelect, which also
@@ -354,19 +355,27 @@ func (s *Session) bindCube(sel *pg_query.SelectStmt) (*cubeNode, error) {
 	for _, t := range b.tables {
 		n.cubes = append(n.cubes, t.cube.Name)
 	}
-	if s.params.describing() {
-		// Described, not run: the columns are known without compiling with
-		// values the statement does not have yet.
-		return n, nil
-	}
 	// Compiled under the session's security context, resolved to cube
 	// members: the compiler applies its row filters to every cube whose
 	// rows the query reads (through views too) and refuses the members it
 	// hides.
-	var err error
-	if n.compiled, err = s.h.opts.Queries.Compile(s.principal(), model, s.h.dialect, &b.q, cubes.Options{UngroupedWithoutPrimaryKey: true}); err != nil {
+	if s.params.describing() {
+		// Described, not run: the columns are known without the values
+		// the statement does not have yet — but a measure read row by row
+		// is whatever its SQL is, which the warehouse tells from the SQL
+		// compiled with placeholder values, when that compiles.
+		if n.rowMeasures() {
+			if c, err := s.h.opts.Queries.Compile(s.principal(), model, s.h.dialect, &b.q, cubes.Options{UngroupedWithoutPrimaryKey: true}); err == nil {
+				n.compiled, n.described = c, true
+			}
+		}
+		return n, nil
+	}
+	compiled, err := s.h.opts.Queries.Compile(s.principal(), model, s.h.dialect, &b.q, cubes.Options{UngroupedWithoutPrimaryKey: true})
+	if err != nil {
 		return nil, err
 	}
+	n.compiled = compiled
 	n.dialect = s.h.dialect.Name()
 	return n, nil
 }
@@ -376,9 +385,30 @@ type cubeNode struct {
 	sel      *pg_query.SelectStmt
 	query    *cubes.Query
 	compiled *cubes.Compiled // nil while the statement is only described
-	dialect  string
-	outs     []output
-	cubes    []string // the cubes (and views) in FROM
+	// described: compiled with placeholder values, for its types only.
+	described bool
+	dialect   string
+	outs      []output
+	cubes     []string // the cubes (and views) in FROM
+}
+
+// numeric reports an integer, float or numeric type.
+func numeric(oid uint32) bool {
+	switch oid {
+	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID, pgtype.Float4OID, pgtype.Float8OID, pgtype.NumericOID:
+		return true
+	}
+	return false
+}
+
+// rowMeasures reports whether the query reads a measure row by row.
+func (n *cubeNode) rowMeasures() bool {
+	for _, o := range n.outs {
+		if o.rowMeasure {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *cubeNode) explain(verbose bool) []string {
@@ -389,10 +419,33 @@ func (n *cubeNode) explain(verbose bool) []string {
 }
 
 func (n *cubeNode) open(ctx context.Context, s *Session) (pgwire.Portal, error) {
-	if n.compiled == nil {
-		return &staticPortal{tag: "SELECT", cols: outputColumns(n.outs)}, nil
+	cols := outputColumns(n.outs)
+	if n.compiled != nil && n.rowMeasures() {
+		// A measure read row by row (an ungrouped query) is its SQL's
+		// value, not an aggregate's: its type is the warehouse's.
+		types, err := s.resultTypes(ctx, n.compiled.SQL, n.compiled.Args)
+		if err != nil {
+			return nil, err
+		}
+		for i, o := range n.outs {
+			if !o.rowMeasure {
+				continue
+			}
+			for j, c := range n.compiled.Columns {
+				// A number stays the measure's type (as the catalog shows
+				// it: an integer is sent as bigint, a float as numeric);
+				// anything else is what it is (count_distinct of a city
+				// reads cities, not bigint).
+				if c.Name == o.key && j < len(types) && !(numeric(cols[i].TypeOID) && numeric(types[j])) {
+					cols[i].TypeOID, cols[i].TypeSize, cols[i].TypeMod = types[j], postgres.TypeLen(types[j]), -1
+				}
+			}
+		}
 	}
-	p, err := newCubePortal(s.h, n.query, n.compiled, n.outs)
+	if n.compiled == nil || n.described {
+		return &staticPortal{tag: "SELECT", cols: cols}, nil
+	}
+	p, err := newCubePortal(s.h, n.query, n.compiled, n.outs, cols)
 	if err != nil {
 		return nil, err
 	}

@@ -18,11 +18,10 @@ type cubePortal struct {
 	row      []any
 }
 
-func newCubePortal(h *Handler, q *cubes.Query, c *cubes.Compiled, outs []output) (*cubePortal, error) {
-	p := &cubePortal{rowsPortal: rowsPortal{sql: c.SQL, args: c.Args, cols: make([]pgwire.Column, len(outs))},
+func newCubePortal(h *Handler, q *cubes.Query, c *cubes.Compiled, outs []output, cols []pgwire.Column) (*cubePortal, error) {
+	p := &cubePortal{rowsPortal: rowsPortal{sql: c.SQL, args: c.Args, cols: cols},
 		query: q, compiled: c, idx: make([]int, len(outs)), row: make([]any, len(outs))}
 	for i, o := range outs {
-		p.cols[i] = o.col
 		p.idx[i] = -1
 		for j, cc := range c.Columns {
 			if cc.Name == o.key {

@@ -18,20 +18,9 @@ import (
 // warehouse's: it is asked, without running the statement (LIMIT 0 is
 // planned, not executed), once per statement text.
 func (n *pushdownNode) open(ctx context.Context, s *Session) (pgwire.Portal, error) {
-	types, ok := s.h.types.get(n.sql)
-	if !ok {
-		rows, err := s.h.wh.Query(ctx, "SELECT * FROM ("+n.sql+") AS "+s.h.dialect.QuoteIdent("q")+" LIMIT 0", n.args...)
-		if err != nil {
-			return nil, err
-		}
-		types = rows.Types()
-		rows.Next()
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, err
-		}
-		s.h.types.put(n.sql, types)
+	types, err := s.resultTypes(ctx, n.sql, n.args)
+	if err != nil {
+		return nil, err
 	}
 	if len(types) != len(n.names) {
 		return nil, fmt.Errorf("planner: the warehouse answers %d columns for %d", len(types), len(n.names))
@@ -48,6 +37,27 @@ func (n *pushdownNode) open(ctx context.Context, s *Session) (pgwire.Portal, err
 		return nil, err
 	}
 	return pt, nil
+}
+
+// resultTypes are the types of a warehouse statement's result columns, as
+// the warehouse says (LIMIT 0 is planned, not run), remembered by SQL.
+func (s *Session) resultTypes(ctx context.Context, sql string, args []any) ([]uint32, error) {
+	if types, ok := s.h.types.get(sql); ok {
+		return types, nil
+	}
+	rows, err := s.h.wh.Query(ctx, "SELECT * FROM ("+sql+") AS "+s.h.dialect.QuoteIdent("q")+" LIMIT 0", args...)
+	if err != nil {
+		return nil, err
+	}
+	types := rows.Types()
+	rows.Next()
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return nil, err
+	}
+	s.h.types.put(sql, types)
+	return types, nil
 }
 
 // resultTypes remembers the result types of pushed-down statements, by

@@ -294,6 +294,11 @@ func (b *binder) column(n *pg_query.Node) (cubes.Member, string, error) {
 		parts[i] = f.GetString_().GetSval()
 	}
 	col := parts[len(parts)-1]
+	if strings.EqualFold(col, "__user") || strings.EqualFold(col, "__cubeJoinField") {
+		// Cube's virtual columns are no member: the push-down reads them
+		// (NULL, as SELECT * shows them) and joins on __cubeJoinField.
+		return nil, "", notYet(n, "Cube's virtual column %s is not a member", col)
+	}
 	candidates := b.tables
 	if len(parts) > 1 {
 		rel := parts[len(parts)-2]

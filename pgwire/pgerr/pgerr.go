@@ -12,6 +12,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Severity values as PostgreSQL sends them.
@@ -118,6 +119,15 @@ func From(err error) *Error {
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return Wrap(err, pgerrcode.QueryCanceled, "canceling statement due to statement timeout")
+	}
+	// A PostgreSQL warehouse's error keeps its message, detail and hint
+	// (not pgconn's "ERROR: … (SQLSTATE …)" spelling); its position is in
+	// the warehouse's SQL, not the client's, and is left out.
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && len(pe.Code) == 5 {
+		e := Wrap(err, pe.Code, "%s", pe.Message)
+		e.Detail, e.Hint = pe.Detail, pe.Hint
+		return e
 	}
 	var st interface{ SQLState() string }
 	if errors.As(err, &st) && len(st.SQLState()) == 5 {

@@ -54,3 +54,4 @@ SELECT Status, MEASURE(Count) FROM ORDERS GROUP BY 1
 SELECT lower(STATUS), COUNT(*) FROM Orders GROUP BY 1
 SELECT "ta_1"."status" FROM "db"."public"."orders" "ta_1" GROUP BY 1
 -- cursors: the rows of their query, as they are fetched
+SELECT unique_cities FROM customers LIMIT 3
