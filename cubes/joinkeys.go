@@ -1,6 +1,9 @@
 package cubes
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // JoinKey is one side of a join between two cubes whose SQL is an
 // equality of one expression over each ({CUBE}.log_id = {Logs}.id): the
@@ -111,16 +114,43 @@ func splitJoin(sql string, from, to *Cube) (string, string, bool) {
 func (m *Model) JoinsOn(a, b Member) bool {
 	da, ok1 := resolveMember(a).(*Dimension)
 	db, ok2 := resolveMember(b).(*Dimension)
-	if !ok1 || !ok2 || da.Cube == db.Cube {
+	if !ok1 || !ok2 {
+		return false
+	}
+	return m.JoinsOnTerms(JoinTerm{Cube: da.Cube, Dimension: da}, JoinTerm{Cube: db.Cube, Dimension: db})
+}
+
+// JoinTerm is one side of an equality a client wrote to join two cubes:
+// a dimension, or a column of the cube's SQL by name (the columns the
+// model's join SQL names need not be members: ON o.customer_id = c.id).
+type JoinTerm struct {
+	Cube      *Cube
+	Dimension *Dimension // nil: Column
+	Column    string
+}
+
+// JoinsOnTerms reports whether a = b is the model's join condition
+// between the two terms' cubes.
+func (m *Model) JoinsOnTerms(a, b JoinTerm) bool {
+	if a.Cube == nil || b.Cube == nil || a.Cube == b.Cube {
 		return false
 	}
 	r := renderer{model: m, d: Postgres{}}
-	ea, err1 := r.dimensionExpr(da)
-	eb, err2 := r.dimensionExpr(db)
+	expr := func(t JoinTerm) (string, error) {
+		if t.Dimension != nil {
+			return r.dimensionExpr(t.Dimension)
+		}
+		if !plainColumn(t.Column) {
+			return "", fmt.Errorf("not a plain column: %q", t.Column)
+		}
+		return r.expand(t.Cube, "{CUBE}."+t.Column)
+	}
+	ea, err1 := expr(a)
+	eb, err2 := expr(b)
 	if err1 != nil || err2 != nil {
 		return false
 	}
-	edge, ok := m.JoinEdge(da.Cube, db.Cube)
+	edge, ok := m.JoinEdge(a.Cube, b.Cube)
 	if !ok {
 		return false
 	}
@@ -136,6 +166,16 @@ func (m *Model) JoinsOn(a, b Member) bool {
 		return ""
 	}
 	norm := func(s string) string { return strings.Join(strings.Fields(s), " ") }
-	sa, sb := side(da.Cube), side(db.Cube)
+	sa, sb := side(a.Cube), side(b.Cube)
 	return sa != "" && sb != "" && norm(ea) == norm(sa) && norm(eb) == norm(sb)
+}
+
+// plainColumn is a lower-case SQL identifier, written in join SQL as is.
+func plainColumn(s string) bool {
+	for i, c := range s {
+		if !(c == '_' || 'a' <= c && c <= 'z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }

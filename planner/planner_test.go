@@ -152,7 +152,7 @@ func TestBindingErrors(t *testing.T) {
 		{`SELECT AVG(count) FROM orders`, "42803", 8, `measure "count" is of type count and cannot be aggregated with AVG()`},
 		{`SELECT SUM(status) FROM orders`, "42803", 8, "is a dimension"},
 		{`SELECT MEASURE(count) FROM orders o JOIN customers c ON true`, "42702", 16, `column reference "count" is ambiguous`},
-		{`SELECT c.tier, MEASURE(o.count) FROM orders o JOIN customers c ON o.customer_id = c.id GROUP BY 1`, "0A000", 0, "__cubeJoinField"},
+		{`SELECT c.tier, MEASURE(o.count) FROM orders o JOIN customers c ON o.customer_id = c.tier GROUP BY 1`, "0A000", 0, "__cubeJoinField"},
 		{`SELECT x.tier FROM orders o CROSS JOIN customers c`, "42P01", 8, `missing FROM-clause entry for table "x"`},
 		{`SELECT 1 FROM orders o FULL JOIN customers c ON true`, "0A000", 0, "only INNER, LEFT and CROSS"},
 		{`SELECT MEASURE(count) FROM orders LIMIT -1`, "2201W", 0, "LIMIT must not be negative"},

@@ -264,8 +264,8 @@ func (b *binder) from(n *pg_query.Node) error {
 			return err
 		}
 		if q := j.GetQuals(); q != nil && !b.cubeJoinCondition(q) {
-			return unsupported(q, "a join condition between cubes must be a.__cubeJoinField = b.__cubeJoinField").
-				WithHint("the join path comes from the model")
+			return unsupported(q, "a join condition between cubes must be the model's join condition or a.__cubeJoinField = b.__cubeJoinField").
+				WithHint("the join path comes from the model: ON true, or its condition on the cubes' columns")
 		}
 		return nil
 	}

@@ -98,9 +98,11 @@ func JoinCondition(s Session, m *cubes.Model, n *pg_query.Node, tables []Table) 
 		return false
 	}
 	if l, r := e.GetLexpr().GetColumnRef(), e.GetRexpr().GetColumnRef(); l != nil && r != nil && len(tables) > 0 {
-		lm, lok := member(tables, l)
-		rm, rok := member(tables, r)
-		if lok && rok && m.JoinsOn(lm, rm) {
+		// The model's own join condition, written on the cubes' members
+		// or on the columns of its SQL.
+		lt, lok := joinTerm(tables, l)
+		rt, rok := joinTerm(tables, r)
+		if lok && rok && m.JoinsOnTerms(lt, rt) {
 			return true
 		}
 	}
@@ -113,6 +115,27 @@ func JoinCondition(s Session, m *cubes.Model, n *pg_query.Node, tables []Table) 
 		return strings.EqualFold(f[len(f)-1].GetString_().GetSval(), "__cubeJoinField")
 	}
 	return isJoinField(e.GetLexpr()) && isJoinField(e.GetRexpr())
+}
+
+// joinTerm reads a side of a join equality: a public dimension of one of
+// tables, or a column qualified by a table's name or alias (a column of
+// the cube's SQL, which the model's join may name).
+func joinTerm(tables []Table, cr *pg_query.ColumnRef) (cubes.JoinTerm, bool) {
+	if mem, ok := member(tables, cr); ok {
+		d, ok := mem.(*cubes.Dimension)
+		return cubes.JoinTerm{Cube: d.OwnerCube(), Dimension: d}, ok
+	}
+	fields := cr.GetFields()
+	if len(fields) != 2 {
+		return cubes.JoinTerm{}, false
+	}
+	qual, col := fields[0].GetString_().GetSval(), fields[1].GetString_().GetSval()
+	for _, t := range tables {
+		if t.matches(qual) {
+			return cubes.JoinTerm{Cube: t.Cube, Column: col}, true
+		}
+	}
+	return cubes.JoinTerm{}, false
 }
 
 // member resolves a column reference to the one public member of tables

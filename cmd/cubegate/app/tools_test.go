@@ -88,3 +88,23 @@ func TestToolHintsAndDescriptions(t *testing.T) {
 		}
 	}
 }
+
+// Joins as users write them: ON the model's join condition, written on
+// the columns of its SQL (customer_id is no member of orders), joins
+// along the model — as a cube query and pushed down — with the numbers
+// of the warehouse's own join.
+func TestJoinsAsUsersWriteThem(t *testing.T) {
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(2000)})
+	conn := apptest.Connect(t, g.ConnString(t, "joins"))
+	want := direct(t, g, `SELECT c.tier, count(*) FROM public.orders_raw o LEFT JOIN public.customers_raw c ON o.customer_id = c.id GROUP BY 1 ORDER BY 1`)
+	for _, sql := range []string{
+		`SELECT c.tier, MEASURE(o.count) FROM orders o JOIN customers c ON o.customer_id = c.id GROUP BY 1 ORDER BY 1`,
+		`SELECT c.tier, count(*) FROM orders o INNER JOIN customers c ON c.id = o.customer_id GROUP BY 1 ORDER BY 1`,
+		`SELECT lower(c.tier), count(*) FROM orders o JOIN customers c ON o.customer_id = c.id GROUP BY 1 ORDER BY 1`,
+	} {
+		sameCells(t, sql, viaGateway(t, conn, sql), want)
+	}
+	if _, err := conn.Exec(context.Background(), `SELECT c.tier, MEASURE(o.count) FROM orders o JOIN customers c ON o.status = c.tier GROUP BY 1`); pgCode(err) != "0A000" {
+		t.Fatalf("a condition that is not the model's: %v, want 0A000", err)
+	}
+}

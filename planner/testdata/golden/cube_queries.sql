@@ -55,3 +55,7 @@ SELECT lower(STATUS), COUNT(*) FROM Orders GROUP BY 1
 SELECT "ta_1"."status" FROM "db"."public"."orders" "ta_1" GROUP BY 1
 -- cursors: the rows of their query, as they are fetched
 SELECT unique_cities FROM customers LIMIT 3
+-- joins written as users write them: the model's join condition on the columns of its SQL
+SELECT c.tier, MEASURE(o.count) FROM orders o JOIN customers c ON o.customer_id = c.id GROUP BY 1
+SELECT c.tier, count(*) FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY 1
+SELECT upper(c.tier), count(*) FROM orders o JOIN customers c ON o.customer_id = c.id GROUP BY 1

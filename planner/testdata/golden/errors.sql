@@ -13,7 +13,7 @@ SELECT SUM(status) FROM orders
 SELECT AVG(max_amount) FROM orders
 SELECT MEASURE(status) FROM orders
 SELECT status, MEASURE(count) FROM orders GROUP BY 1 ORDER BY 5
-SELECT c.tier, MEASURE(o.count) FROM orders o JOIN customers c ON o.customer_id = c.id GROUP BY 1
+SELECT c.tier, MEASURE(o.count) FROM orders o JOIN customers c ON o.customer_id = c.tier GROUP BY 1
 SELECT 1 FROM orders o FULL JOIN customers c ON true
 SELECT MEASURE(count) FROM orders, pg_class
 SELECT date_trunc('fortnight', created_at), MEASURE(count) FROM orders GROUP BY 1
