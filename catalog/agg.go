@@ -8,6 +8,8 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"math/big"
+	"strconv"
 )
 
 // aggCtx collects, while compiling a query's post-grouping expressions,
@@ -282,20 +284,42 @@ func (a *aggSlot) compute(rows []*env) (any, error) {
 	case "sum", "avg":
 		var isum int64
 		var fsum float64
+		// numeric is held as the float64 nearest its decimal: summed as
+		// exact decimals (each float's shortest spelling), then rounded
+		// once, 0.1 + 0.2 is 0.3 as in PostgreSQL.
+		var dsum *big.Rat
+		if a.typ == tNumeric {
+			dsum = new(big.Rat)
+		}
 		n, isFloat := 0, a.typ != tInt8
 		for _, it := range items {
 			switch v := it.args[0].(type) {
 			case int64:
 				isum += v
 				fsum += float64(v)
+				if dsum != nil {
+					dsum.Add(dsum, new(big.Rat).SetInt64(v))
+				}
 				n++
 			case float64:
 				fsum += v
+				if r, ok := new(big.Rat).SetString(strconv.FormatFloat(v, 'g', -1, 64)); ok && dsum != nil {
+					dsum.Add(dsum, r)
+				} else {
+					dsum = nil // NaN, Inf: the float sum says it
+				}
 				n++
 			}
 		}
 		if n == 0 {
 			return nil, nil
+		}
+		if dsum != nil {
+			if a.name == "avg" {
+				dsum.Quo(dsum, new(big.Rat).SetInt64(int64(n)))
+			}
+			f, _ := dsum.Float64()
+			return f, nil
 		}
 		if a.name == "avg" {
 			return fsum / float64(n), nil

@@ -370,3 +370,24 @@ func TestBudgetPoolFloor(t *testing.T) {
 		t.Fatalf("a large statement with three quarters of the pool taken: %v, want 53200", err)
 	}
 }
+
+// TestNumericSum: sum and avg of numeric are exact decimals, as
+// PostgreSQL's (a temporary table of an extract sums its amounts).
+func TestNumericSum(t *testing.T) {
+	cat := New(benchTables())
+	for _, c := range []struct{ sql, want string }{
+		{`SELECT sum(x) FROM (VALUES (0.1::numeric), (0.2::numeric)) v(x)`, "0.3"},
+		{`SELECT sum(x) FROM (VALUES (333700.51::numeric), (1668678.96::numeric), (502350.62::numeric)) v(x)`, "2504730.09"},
+		{`SELECT avg(x) FROM (VALUES (0.1::numeric), (0.2::numeric), (0.3::numeric)) v(x)`, "0.2"},
+		{`SELECT sum(x) FROM (VALUES (1), (2)) v(x)`, "3"},
+	} {
+		res, err := runSQL(t, cat, context.Background(), benchSession{}, c.sql)
+		if err != nil {
+			t.Errorf("%s: %v", c.sql, err)
+			continue
+		}
+		if got := cellText(res.Rows[0][0]); got != c.want {
+			t.Errorf("%s = %q, want %q", c.sql, got, c.want)
+		}
+	}
+}

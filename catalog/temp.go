@@ -144,3 +144,54 @@ func (c *Catalog) Insert(ctx context.Context, sel *pg_query.SelectStmt, s Sessio
 func (t *TempTable) relation() *relation {
 	return &relation{schema: tempNamespace, name: t.Name, kind: 'r', cols: t.Columns, rows: t.Rows}
 }
+
+// Load appends to t the rows next yields — values in text form, nil for
+// NULL, as a warehouse's result is sent — each read by its column's input
+// function; idx names the target column of each value (all, in order,
+// when nil). It streams: next is asked for a row at a time, each charged
+// to the statement's budget (rows, memory, time) and to the session's
+// temporary tables (tempHeld bytes already), so a result too large fails
+// with 54000 or 53200 instead of growing the process. It returns the rows
+// appended; on an error t is left as it was.
+func (c *Catalog) Load(ctx context.Context, s Session, t *TempTable, idx []int, tempHeld int64, next func() ([]*string, error)) (int64, error) {
+	if idx == nil {
+		for i := range t.Columns {
+			idx = append(idx, i)
+		}
+	}
+	x := newExecutor(ctx, c, s, &pg_query.SelectStmt{})
+	defer x.b.done()
+	start, bytes := len(t.Rows), t.Bytes
+	undo := func(err error) (int64, error) {
+		t.Rows, t.Bytes = t.Rows[:start], bytes
+		return 0, err
+	}
+	for {
+		vals, err := next()
+		if err != nil {
+			return undo(err)
+		}
+		if vals == nil {
+			return int64(len(t.Rows) - start), nil
+		}
+		if err := x.b.row(1, len(t.Columns)); err != nil {
+			return undo(err)
+		}
+		row := make([]any, len(t.Columns))
+		for i, v := range vals {
+			if v == nil || i >= len(idx) {
+				continue
+			}
+			cv, err := x.convert(*v, tText, t.Columns[idx[i]].Type)
+			if err != nil {
+				return undo(err)
+			}
+			row[idx[i]] = cv
+		}
+		t.Rows = append(t.Rows, row)
+		t.Bytes += rowsSize(t.Rows[len(t.Rows)-1:])
+		if err := x.b.lim.CheckTemp(tempHeld, t.Bytes); err != nil {
+			return undo(err)
+		}
+	}
+}

@@ -15,6 +15,10 @@ import (
 // Values arrive normalized by the warehouse (see warehouse.Rows); the Go
 // type decides the spelling, the OID only where one Go type has several
 // Postgres spellings (date vs timestamp, bytea vs text).
+// AppendText appends v in PostgreSQL's text form for type oid (what a
+// DataRow carries in text format).
+func AppendText(buf []byte, oid uint32, v any) ([]byte, error) { return appendText(buf, oid, v) }
+
 func appendText(buf []byte, oid uint32, v any) ([]byte, error) {
 	switch x := v.(type) {
 	case string:

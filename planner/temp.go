@@ -11,6 +11,7 @@ import (
 	"github.com/cubegate/cubegate/catalog"
 	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
+	"io"
 )
 
 // Temporary tables: Tableau creates them to probe a connection and to
@@ -87,15 +88,21 @@ func (s *Session) planSelectInto(ctx context.Context, n *pg_query.Node, sel *pg_
 	if !isTemp(into.GetRel()) {
 		return nil, readOnlyModel(n)
 	}
-	if classify(sel, s.h.Model(), s.temps) == readsCubes {
-		return nil, unsupported(n, "filling a temporary table from cubes is not supported yet").
-			WithHint("select from the cube directly")
-	}
 	plain := proto.Clone(sel).(*pg_query.SelectStmt)
 	plain.IntoClause = nil
-	t, err := s.catalog().SelectInto(ctx, plain, s.catalogSession(), into.GetRel().GetRelname())
-	if err != nil {
-		return nil, err
+	var t *catalog.TempTable
+	if classify(sel, s.h.Model(), s.temps) == readsCubes {
+		// Tableau's extract: the cube query (or push-down) runs in the
+		// warehouse and its rows stream into the table.
+		var err error
+		if t, err = s.extract(ctx, plain, into.GetRel().GetRelname()); err != nil {
+			return nil, err
+		}
+	} else {
+		var err error
+		if t, err = s.catalog().SelectInto(ctx, plain, s.catalogSession(), into.GetRel().GetRelname()); err != nil {
+			return nil, err
+		}
 	}
 	for i, c := range into.GetColNames() {
 		if i < len(t.Columns) {
@@ -134,13 +141,34 @@ func (s *Session) planInsert(ctx context.Context, n *pg_query.Node) (pgwire.Port
 	if sel == nil {
 		return nil, unsupported(n, "INSERT … DEFAULT VALUES is not supported")
 	}
-	if classify(sel, s.h.Model(), s.temps) == readsCubes {
-		return nil, unsupported(n, "filling a temporary table from cubes is not supported yet")
-	}
 	work := &catalog.TempTable{Name: t.Name, Columns: t.Columns}
-	added, err := s.catalog().Insert(ctx, sel, s.catalogSession(), work, cols)
-	if err != nil {
-		return nil, err
+	var added int64
+	if classify(sel, s.h.Model(), s.temps) == readsCubes {
+		idx := make([]int, 0, len(t.Columns))
+		for _, rt := range cols {
+			found := -1
+			for i, col := range t.Columns {
+				if col.Name == rt.GetName() {
+					found = i
+				}
+			}
+			if found < 0 {
+				return nil, pgerr.New(pgerrcode.UndefinedColumn, "column %q of relation %q does not exist", rt.GetName(), t.Name).At(rt.GetLocation() + 1)
+			}
+			idx = append(idx, found)
+		}
+		if len(idx) == 0 {
+			idx = nil
+		}
+		var err error
+		if added, err = s.extractInto(ctx, sel, work, idx); err != nil {
+			return nil, err
+		}
+	} else {
+		var err error
+		if added, err = s.catalog().Insert(ctx, sel, s.catalogSession(), work, cols); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.h.opts.Evaluator.CheckTemp(s.tempBytes(), work.Bytes); err != nil {
 		return nil, err
@@ -182,4 +210,66 @@ func (s *Session) planDrop(n *pg_query.Node) (pgwire.Portal, error) {
 			s.tempGen++
 		}
 	}}, nil
+}
+
+// extract runs a SELECT over cubes in the warehouse and returns its rows
+// as a new temporary table named name (CREATE TEMP TABLE … AS, SELECT …
+// INTO: Tableau's extract).
+func (s *Session) extract(ctx context.Context, sel *pg_query.SelectStmt, name string) (*catalog.TempTable, error) {
+	t := &catalog.TempTable{Name: name}
+	if _, err := s.extractInto(ctx, sel, t, nil); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// extractInto runs sel in the warehouse, as any SELECT over cubes runs
+// (route, admission, audit), and streams its rows into t's columns idx
+// (all when nil); a table without columns takes sel's. Rows are read one
+// at a time under the evaluator's row, memory and time budgets and the
+// session's temporary-table memory (limits.statement_rows,
+// statement_memory, temp_memory): an extract too large fails with 54000
+// or 53200, nothing is cut silently.
+func (s *Session) extractInto(ctx context.Context, sel *pg_query.SelectStmt, t *catalog.TempTable, idx []int) (int64, error) {
+	p, err := s.routeSelect(ctx, sel)
+	if err != nil {
+		return 0, err
+	}
+	portal, err := p.node.open(ctx, s)
+	if err != nil {
+		return 0, err
+	}
+	defer portal.Close()
+	cols := portal.Columns()
+	if t.Columns == nil {
+		for _, c := range cols {
+			t.Columns = append(t.Columns, catalog.Column{Name: c.Name, Type: c.TypeOID, Mod: c.TypeMod})
+		}
+	} else if n := len(idx); n == 0 && len(cols) > len(t.Columns) || n > 0 && len(cols) > n {
+		return 0, pgerr.New(pgerrcode.SyntaxError, "INSERT has more expressions than target columns")
+	}
+	texts := make([]*string, len(cols))
+	var buf []byte
+	return s.catalog().Load(ctx, s.catalogSession(), t, idx, s.tempBytes(), func() ([]*string, error) {
+		row, err := portal.Next(ctx)
+		if err == io.EOF {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		for i, v := range row {
+			if v == nil {
+				texts[i] = nil
+				continue
+			}
+			buf, err = pgwire.AppendText(buf[:0], cols[i].TypeOID, v)
+			if err != nil {
+				return nil, err
+			}
+			text := string(buf)
+			texts[i] = &text
+		}
+		return texts, nil
+	})
 }

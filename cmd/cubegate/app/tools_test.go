@@ -108,3 +108,48 @@ func TestJoinsAsUsersWriteThem(t *testing.T) {
 		t.Fatalf("a condition that is not the model's: %v, want 0A000", err)
 	}
 }
+
+// Tableau's extract fills a temporary table from a cube query: CREATE
+// TEMP TABLE … AS, SELECT … INTO and INSERT INTO … SELECT over cubes run in
+// the warehouse and stream into the table, within limits.statement_rows
+// (54000 past it, the session goes on).
+func TestExtractIntoTemporaryTable(t *testing.T) {
+	ctx := context.Background()
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(3000), Adjust: func(c *app.Config) { c.Limits.StatementRows = 2500 }})
+	conn := apptest.Connect(t, g.ConnString(t, "extract"))
+	for _, sql := range []string{
+		`CREATE TEMP TABLE "#Tableau_1_Extract" AS SELECT status, channel, MEASURE(count) AS n, SUM(total_amount) AS amount FROM orders GROUP BY 1, 2`,
+		`SELECT upper(status) AS s, count(*) AS n INTO TEMP t2 FROM (SELECT status FROM orders) o GROUP BY 1`,
+		`CREATE TEMP TABLE t3 (status text, n bigint)`,
+		`INSERT INTO t3 (n, status) SELECT MEASURE(count), status FROM orders GROUP BY 2`,
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	for sql, want := range map[string]string{
+		`SELECT sum(n)::text, count(*)::text FROM "#Tableau_1_Extract"`: "3000|" + scalar(t, g, `SELECT count(*) FROM (SELECT DISTINCT status, channel FROM public.orders_raw) d`),
+		`SELECT sum(amount)::text FROM "#Tableau_1_Extract"`:            scalar(t, g, `SELECT sum(amount)::text FROM public.orders_raw`),
+		`SELECT sum(n)::text FROM t2`:                                   "3000",
+		`SELECT string_agg(status || ':' || n, ' ' ORDER BY status) FROM t3`: strings.Join(func() []string {
+			var out []string
+			for _, r := range direct(t, g, `SELECT status, count(*) FROM public.orders_raw GROUP BY 1 ORDER BY 1`) {
+				out = append(out, r[0]+":"+r[1])
+			}
+			return out
+		}(), " "),
+	} {
+		rows := viaGateway(t, conn, sql)
+		if got := strings.Join(rows[0], "|"); got != want {
+			t.Errorf("%s: %s, want %s", sql, got, want)
+		}
+	}
+	// Past limits.statement_rows the extract fails whole: no table, no rows.
+	_, err := conn.Exec(ctx, `CREATE TEMP TABLE big AS SELECT id, status FROM orders`)
+	if pgCode(err) != "54000" {
+		t.Fatalf("an extract past the row limit: %v, want 54000", err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT * FROM big`); pgCode(err) != "42P01" {
+		t.Fatalf("the failed extract left a table: %v", err)
+	}
+}
