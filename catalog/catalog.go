@@ -29,6 +29,10 @@ type Table struct {
 	Name        string
 	Description string
 	Columns     []TableColumn
+	// PrimaryKey names the columns of its primary key (none: no key);
+	// ForeignKeys reference other tables' primary keys.
+	PrimaryKey  []string
+	ForeignKeys []ForeignKey
 }
 
 // TableColumn is a member shown as a column.
@@ -74,6 +78,8 @@ type Catalog struct {
 	modelTypes  map[uint32]string
 	modelTypeID map[string]uint32
 	descs       map[descKey]string
+	defs        keyDefs         // the model's key objects' definitions, by OID
+	indexes     map[uint32]bool // the model's indexes (classes, but no table)
 }
 
 type descKey struct {
@@ -94,9 +100,24 @@ const (
 // New builds the catalog of a model's tables.
 func New(tables []Table) *Catalog {
 	sn := snapshot()
+	// A primary key's columns are NOT NULL, as PostgreSQL makes them.
+	for i, t := range tables {
+		if len(t.PrimaryKey) == 0 {
+			continue
+		}
+		cols := append([]TableColumn(nil), t.Columns...)
+		for j := range cols {
+			for _, k := range t.PrimaryKey {
+				if cols[j].Name == k {
+					cols[j].NotNull = true
+				}
+			}
+		}
+		tables[i].Columns = cols
+	}
 	c := &Catalog{tables: tables, rels: map[string]*relation{}, dynamic: map[string]func(*executor) [][]any{},
 		classes: map[uint32][2]string{}, classOIDs: map[string]uint32{}, modelTypes: map[uint32]string{},
-		modelTypeID: map[string]uint32{}, descs: map[descKey]string{}}
+		modelTypeID: map[string]uint32{}, descs: map[descKey]string{}, indexes: map[uint32]bool{}}
 	for k, r := range sn.rels {
 		cp := *r
 		c.rels[k] = &cp
@@ -118,6 +139,7 @@ func New(tables []Table) *Catalog {
 		c.descs[descKey{asOID(r[0]), asOID(r[1]), r[2].(int64)}] = r[3].(string)
 	}
 	c.addModel()
+	c.addKeys()
 	c.addDynamic()
 	return c
 }
@@ -145,6 +167,7 @@ func (c *Catalog) addModel() {
 			"oid": int64(oid), "relname": t.Name, "relnamespace": int64(publicNamespace), "reltype": int64(oid + 1),
 			"relowner": int64(ownerOID), "relam": int64(2), "relfilenode": int64(oid), "reltuples": float64(-1),
 			"relpersistence": "p", "relkind": "r", "relnatts": int64(len(t.Columns)), "relispopulated": true,
+			"relhasindex":  len(t.PrimaryKey) > 0,
 			"relreplident": "d", "relfrozenxid": int64(716), "relminmxid": int64(1),
 		}))
 		typ := append([]any{}, rowType...)
@@ -402,6 +425,14 @@ func (c *Catalog) roleOID(x *executor, name string) (uint32, bool) {
 
 func (c *Catalog) indexDef(a []any) (any, error) {
 	pretty := len(a) > 2 && a[2] == true
+	if oid, _ := toInt(a[0]); c.defs[uint32(oid)] != "" {
+		if len(a) > 1 {
+			if n, _ := toInt(a[1]); n != 0 {
+				return c.keyColumn(uint32(oid), n), nil
+			}
+		}
+		return c.defs[uint32(oid)], nil
+	}
 	if len(a) > 1 {
 		if n, _ := toInt(a[1]); n != 0 {
 			return nil, nil // one column of the index: not kept
@@ -411,6 +442,9 @@ func (c *Catalog) indexDef(a []any) (any, error) {
 }
 
 func (c *Catalog) constraintDef(a []any) (any, error) {
+	if oid, _ := toInt(a[0]); c.defs[uint32(oid)] != "" {
+		return c.defs[uint32(oid)], nil
+	}
 	return definition("pg_catalog.pg_get_constraintdef", a[0], len(a) > 1 && a[1] == true), nil
 }
 

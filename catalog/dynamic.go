@@ -3,6 +3,7 @@ package catalog
 import (
 	"github.com/cubegate/cubegate/postgres"
 	"strconv"
+	"strings"
 )
 
 // addDynamic registers the relations whose rows depend on the session
@@ -89,9 +90,13 @@ func (c *Catalog) addDynamic() {
 	schemaOf := func(oid any) string { return c.classes[asOID(oid)][0] }
 	named("pg_catalog.pg_tables", func(x *executor, _ *relation) []map[string]any {
 		var out []map[string]any
-		for _, cl := range classes("r") {
-			out = append(out, map[string]any{"schemaname": schemaOf(cl[0]), "tablename": cl[1], "tableowner": x.s.User(),
-				"hasindexes": false, "hasrules": false, "hastriggers": false, "rowsecurity": false})
+		pc := c.rels["pg_catalog.pg_class"]
+		ix := colIndex(pc)
+		for _, r := range pc.rows {
+			if r[ix["relkind"]] == "r" {
+				out = append(out, map[string]any{"schemaname": schemaOf(r[ix["oid"]]), "tablename": r[ix["relname"]], "tableowner": x.s.User(),
+					"hasindexes": r[ix["relhasindex"]] == true, "hasrules": false, "hastriggers": r[ix["relhastriggers"]] == true, "rowsecurity": false})
+			}
 		}
 		return out
 	})
@@ -137,6 +142,97 @@ func (c *Catalog) addDynamic() {
 		}
 		return out
 	})
+	// The model's keys (keys.go), as information_schema shows them.
+	type keyCon struct {
+		name, typ, table string
+		cols             []string
+		ref              *Table
+		refCols          []string
+	}
+	keyCons := func() []keyCon {
+		var out []keyCon
+		for _, t := range c.tables {
+			if len(t.PrimaryKey) > 0 {
+				out = append(out, keyCon{name: t.Name + "_pkey", typ: "PRIMARY KEY", table: t.Name, cols: t.PrimaryKey})
+			}
+		}
+		pcon := c.rels["pg_catalog.pg_constraint"]
+		ix := colIndex(pcon)
+		for _, r := range pcon.rows {
+			if r[ix["contype"]] != "f" {
+				continue
+			}
+			name, rel, ref := r[ix["conname"]].(string), c.classes[asOID(r[ix["conrelid"]])], c.classes[asOID(r[ix["confrelid"]])]
+			for i, t := range c.tables {
+				if t.Name != rel[1] {
+					continue
+				}
+				for _, fk := range t.ForeignKeys {
+					if t.Name+"_"+strings.Join(fk.Columns, "_")+"_fkey" == name && fk.Table == ref[1] {
+						for j := range c.tables {
+							if c.tables[j].Name == fk.Table {
+								out = append(out, keyCon{name: name, typ: "FOREIGN KEY", table: c.tables[i].Name, cols: fk.Columns, ref: &c.tables[j], refCols: fk.RefColumns})
+							}
+						}
+					}
+				}
+			}
+		}
+		return out
+	}
+	named("information_schema.table_constraints", func(x *executor, _ *relation) []map[string]any {
+		var out []map[string]any
+		for _, k := range keyCons() {
+			out = append(out, map[string]any{"constraint_catalog": x.s.Database(), "constraint_schema": "public", "constraint_name": k.name,
+				"table_catalog": x.s.Database(), "table_schema": "public", "table_name": k.table, "constraint_type": k.typ,
+				"is_deferrable": "NO", "initially_deferred": "NO", "enforced": "YES", "nulls_distinct": nil})
+		}
+		return out
+	})
+	named("information_schema.key_column_usage", func(x *executor, _ *relation) []map[string]any {
+		var out []map[string]any
+		for _, k := range keyCons() {
+			for i, col := range k.cols {
+				m := map[string]any{"constraint_catalog": x.s.Database(), "constraint_schema": "public", "constraint_name": k.name,
+					"table_catalog": x.s.Database(), "table_schema": "public", "table_name": k.table, "column_name": col,
+					"ordinal_position": int64(i + 1), "position_in_unique_constraint": nil}
+				if k.ref != nil {
+					for j, rc := range k.ref.PrimaryKey {
+						if rc == k.refCols[i] {
+							m["position_in_unique_constraint"] = int64(j + 1)
+						}
+					}
+				}
+				out = append(out, m)
+			}
+		}
+		return out
+	})
+	named("information_schema.referential_constraints", func(x *executor, _ *relation) []map[string]any {
+		var out []map[string]any
+		for _, k := range keyCons() {
+			if k.ref != nil {
+				out = append(out, map[string]any{"constraint_catalog": x.s.Database(), "constraint_schema": "public", "constraint_name": k.name,
+					"unique_constraint_catalog": x.s.Database(), "unique_constraint_schema": "public", "unique_constraint_name": k.ref.Name + "_pkey",
+					"match_option": "NONE", "update_rule": "NO ACTION", "delete_rule": "NO ACTION"})
+			}
+		}
+		return out
+	})
+	named("information_schema.constraint_column_usage", func(x *executor, _ *relation) []map[string]any {
+		var out []map[string]any
+		for _, k := range keyCons() {
+			table, cols := k.table, k.cols
+			if k.ref != nil {
+				table, cols = k.ref.Name, k.refCols
+			}
+			for _, col := range cols {
+				out = append(out, map[string]any{"table_catalog": x.s.Database(), "table_schema": "public", "table_name": table,
+					"column_name": col, "constraint_catalog": x.s.Database(), "constraint_schema": "public", "constraint_name": k.name})
+			}
+		}
+		return out
+	})
 	named("information_schema.views", func(x *executor, _ *relation) []map[string]any {
 		var out []map[string]any
 		for _, cl := range classes("v") {
@@ -157,7 +253,7 @@ func (c *Catalog) addDynamic() {
 			}
 			rel := asOID(r[ax["attrelid"]])
 			name, ok := c.classes[rel]
-			if !ok {
+			if !ok || c.indexes[rel] {
 				continue
 			}
 			typ := asOID(r[ax["atttypid"]])

@@ -13,7 +13,7 @@ import (
 
 var srfFuncs = map[string]bool{"unnest": true, "generate_series": true, "generate_subscripts": true,
 	"_pg_expandarray": true, "pg_get_keywords": true, "pg_show_all_settings": true, "regexp_split_to_table": true,
-	"string_to_table": true}
+	"string_to_table": true, "pg_partition_ancestors": true}
 
 // compileSRF compiles a set-returning function into a row source whose
 // arguments are evaluated in sc.
@@ -194,6 +194,22 @@ func (x *executor) compileSRF(fc *pg_query.FuncCall, name string, sc *scope) (*s
 				rows[i] = []any{v, base + int64(i)}
 			}
 			return rows, nil
+		}}, nil
+	case "pg_partition_ancestors":
+		// No table is partitioned: a table is its only ancestor.
+		if err := need(1); err != nil {
+			return nil, err
+		}
+		return &source{cols: []colInfo{{name: "relid", typ: tRegclass, mod: -1}}, run: func(e *env) ([][]any, error) {
+			vals, err := evalArgs(e)
+			if err != nil || vals[0] == nil {
+				return nil, err
+			}
+			oid, _ := toInt(vals[0])
+			if _, ok := x.cat.classes[uint32(oid)]; !ok {
+				return nil, nil
+			}
+			return [][]any{{oid}}, nil
 		}}, nil
 	case "pg_get_keywords", "pg_show_all_settings":
 		rel := snapshot().rels["pg_catalog.pg_get_keywords"]

@@ -87,6 +87,7 @@ func CatalogTables(m *cubes.Model, allows ...func(cube, member string) bool) []c
 		if len(t.Columns) == 0 {
 			continue // nothing of it may be read: not shown
 		}
+		t.PrimaryKey, t.ForeignKeys = keys(m, c, allowed)
 		t.Columns = append(t.Columns,
 			catalog.TableColumn{Name: "__user", Type: pgtype.TextOID, Description: "Virtual column for security context switching"},
 			catalog.TableColumn{Name: "__cubeJoinField", Type: pgtype.TextOID, Description: "Virtual column for joining cubes"})
@@ -293,6 +294,40 @@ func (c catalogSession) Param(n int) (*string, uint32, error) {
 func isCube(m *cubes.Model, name string) bool {
 	_, ok := m.Cube(name)
 	return ok
+}
+
+// keys are a cube's primary key — its primary-key dimension, when shown
+// — and its foreign keys: each join to a cube whose SQL is the equality
+// of one of its shown dimensions and that cube's shown primary key (the
+// model's relationships, as Power BI and DBeaver look for them). Views
+// have none.
+func keys(m *cubes.Model, c *cubes.Cube, allowed func(cube, member string) bool) ([]string, []catalog.ForeignKey) {
+	shown := func(d *cubes.Dimension) bool { return d != nil && d.Public && allowed(d.Cube.Name, d.Name) }
+	if c.IsView {
+		return nil, nil
+	}
+	var pk []string
+	if d := c.PrimaryKey(); shown(d) {
+		pk = []string{d.Name}
+	}
+	var fks []catalog.ForeignKey
+	for _, j := range c.Joins {
+		to, ok := m.Cube(j.Name)
+		if !ok || !to.Public || to.IsView || j.Relationship == "one_to_many" || j.Relationship == "has_many" {
+			continue
+		}
+		ref := to.PrimaryKey()
+		if !shown(ref) {
+			continue
+		}
+		for _, d := range c.Dimensions {
+			if shown(d) && m.JoinsOn(d, ref) {
+				fks = append(fks, catalog.ForeignKey{Columns: []string{d.Name}, Table: to.Name, RefColumns: []string{ref.Name}})
+				break
+			}
+		}
+	}
+	return pk, fks
 }
 
 // describeMember is a column's description: the member's own, then what

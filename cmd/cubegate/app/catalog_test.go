@@ -47,8 +47,9 @@ func newCorpusEnv(t *testing.T) *corpusEnv {
 	data := filepath.Join(corpusDir, "cube-tests", "data")
 	shadow := g.Postgres.CreateDatabase("db")
 	g.Postgres.Psql("db", "-q", "-f", filepath.Join(data, "warehouse.sql"), "-f", filepath.Join(data, "shadow.sql"))
-	// The comments are the gateway's (which say what each member is).
-	g.Postgres.Psql("db", "-q", "-c", commentsDDL(g.Model))
+	// The comments and keys are the gateway's (which say what each member
+	// is, and show the model's primary keys and relationships).
+	g.Postgres.Psql("db", "-q", "-c", commentsDDL(g.Model)+keysDDL(g.Model))
 	return &corpusEnv{g: g, gateway: g.ConnString(t, "catalog") + "?sslmode=disable", shadow: shadow, pg: g.Postgres}
 }
 
@@ -286,7 +287,35 @@ func shadowDDL(m *cubes.Model) string {
 		}
 		b.WriteString(");\n")
 	}
-	return b.String() + commentsDDL(m)
+	return b.String() + commentsDDL(m) + keysDDL(m)
+}
+
+// keysDDL gives each cube's table the primary key and foreign keys
+// cubegate's catalog shows.
+func keysDDL(m *cubes.Model) string {
+	var b strings.Builder
+	quote := func(names []string) string {
+		q := make([]string, len(names))
+		for i, n := range names {
+			q[i] = pgx.Identifier{n}.Sanitize()
+		}
+		return strings.Join(q, ", ")
+	}
+	tables := planner.CatalogTables(m)
+	for _, t := range tables {
+		if len(t.PrimaryKey) > 0 {
+			fmt.Fprintf(&b, "ALTER TABLE public.%s ADD CONSTRAINT %s PRIMARY KEY (%s);\n", pgx.Identifier{t.Name}.Sanitize(),
+				pgx.Identifier{t.Name + "_pkey"}.Sanitize(), quote(t.PrimaryKey))
+		}
+	}
+	for _, t := range tables {
+		for _, fk := range t.ForeignKeys {
+			fmt.Fprintf(&b, "ALTER TABLE public.%s ADD CONSTRAINT %s FOREIGN KEY (%s) REFERENCES public.%s (%s);\n", pgx.Identifier{t.Name}.Sanitize(),
+				pgx.Identifier{t.Name + "_" + strings.Join(fk.Columns, "_") + "_fkey"}.Sanitize(), quote(fk.Columns),
+				pgx.Identifier{fk.Table}.Sanitize(), quote(fk.RefColumns))
+		}
+	}
+	return b.String()
 }
 
 // commentsDDL comments each cube's table and columns as cubegate's

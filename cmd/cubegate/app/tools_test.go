@@ -3,11 +3,13 @@ package app_test
 import (
 	"context"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/cubegate/cubegate/cmd/cubegate/app"
 	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
+	"github.com/cubegate/cubegate/warehouse/pgtest"
 )
 
 // Issue #15: what psql, pgAdmin and DBeaver do first, run with the real
@@ -152,4 +154,82 @@ func TestExtractIntoTemporaryTable(t *testing.T) {
 	if _, err := conn.Exec(ctx, `SELECT * FROM big`); pgCode(err) != "42P01" {
 		t.Fatalf("the failed extract left a table: %v", err)
 	}
+}
+
+const keysModel = `
+cubes:
+  - name: customers
+    sql_table: main.customers
+    measures:
+      - name: count
+        type: count
+    dimensions:
+      - name: id
+        sql: id
+        type: number
+        primary_key: true
+        public: true
+      - name: tier
+        sql: tier
+        type: string
+  - name: orders
+    sql_table: main.orders
+    joins:
+      - name: customers
+        relationship: many_to_one
+        sql: "{CUBE}.customer_id = {customers}.id"
+    measures:
+      - name: count
+        type: count
+    dimensions:
+      - name: id
+        sql: id
+        type: number
+        primary_key: true
+        public: true
+      - name: customer_id
+        sql: customer_id
+        type: number
+      - name: status
+        sql: status
+        type: string
+`
+
+// A cube's primary key is a PRIMARY KEY and a model join on shown
+// columns a FOREIGN KEY, as PostgreSQL shows them for tables of the same
+// shape and keys: psql's \d, pg_constraint, pg_index, information_schema
+// (what pgAdmin, DBeaver's ER diagram and Power BI read).
+func TestKeysMatchPostgres(t *testing.T) {
+	g := apptest.Start(t, apptest.Options{DSN: "duckdb::memory:", Model: keysModel})
+	pg := pgtest.Start(t)
+	shadow := pg.CreateDatabase("shadow")
+	pg.Psql("shadow", "-q", "-c", shadowDDL(g.Model))
+	gateway := g.ConnString(t, "keys") + "?sslmode=disable"
+	user := strings.TrimPrefix(strings.SplitN(strings.TrimPrefix(gateway, "postgresql://"), ":", 2)[0], "")
+	run := func(dsn, cmd string) string {
+		out, err := psql(t, dsn, "-c", cmd)
+		if err != nil {
+			t.Fatalf("psql %s: %v\n%s", cmd, err, out)
+		}
+		out = regexp.MustCompile(`\b(`+regexp.QuoteMeta(user)+`|postgres)\b *`).ReplaceAllString(out, "OWNER ")
+		var lines []string
+		for _, l := range strings.Split(out, "\n") {
+			lines = append(lines, strings.Join(strings.Fields(strings.ReplaceAll(l, "-", "")), " "))
+		}
+		return strings.Join(lines, "\n")
+	}
+	for _, cmd := range []string{
+		`\d orders`, `\d customers`, `\di`,
+		`SELECT conname, contype, conrelid::regclass, confrelid::regclass, conkey, confkey, pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1`,
+		`SELECT indexrelid::regclass, indrelid::regclass, indisprimary, indisunique, indkey, pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid IN ('orders'::regclass, 'customers'::regclass) ORDER BY 1`,
+		`SELECT constraint_name, table_name, constraint_type FROM information_schema.table_constraints WHERE table_schema = 'public' AND constraint_type <> 'CHECK' ORDER BY 1`,
+		`SELECT constraint_name, table_name, column_name, ordinal_position, position_in_unique_constraint FROM information_schema.key_column_usage WHERE table_schema = 'public' ORDER BY 1, 4`,
+		`SELECT constraint_name, unique_constraint_name, match_option, update_rule, delete_rule FROM information_schema.referential_constraints ORDER BY 1`,
+		`SELECT table_name, column_name, constraint_name FROM information_schema.constraint_column_usage WHERE table_schema = 'public' ORDER BY 3, 1, 2`,
+	} {
+		if got, want := run(gateway, cmd), run(pg.DatabaseDSN("shadow"), cmd); got != want {
+			t.Errorf("%s:\ncubegate:\n%s\nPostgreSQL:\n%s", cmd, got, want)
+		}
+	}
+	_ = shadow
 }
