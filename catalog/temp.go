@@ -21,6 +21,30 @@ type TempTable struct {
 	Bytes int64
 }
 
+// Targets are the indexes of INSERT's target columns cols in t (all, in
+// order, when cols is empty); an unknown one is 42703.
+func (t *TempTable) Targets(cols []*pg_query.ResTarget) ([]int, error) {
+	idx := make([]int, 0, len(t.Columns))
+	if len(cols) == 0 {
+		for i := range t.Columns {
+			idx = append(idx, i)
+		}
+	}
+	for _, rt := range cols {
+		found := -1
+		for i, col := range t.Columns {
+			if col.Name == rt.GetName() {
+				found = i
+			}
+		}
+		if found < 0 {
+			return nil, pgerr.New(pgerrcode.UndefinedColumn, "column %q of relation %q does not exist", rt.GetName(), t.Name).At(rt.GetLocation() + 1)
+		}
+		idx = append(idx, found)
+	}
+	return idx, nil
+}
+
 // rowsSize is what rows keep: their slots and their text, bytea and
 // array values.
 func rowsSize(rows [][]any) int64 {
@@ -88,23 +112,9 @@ func (c *Catalog) SelectInto(ctx context.Context, sel *pg_query.SelectStmt, s Se
 // value converted to its column's type; cols names the target columns
 // (all, in order, when empty). It returns the number of rows inserted.
 func (c *Catalog) Insert(ctx context.Context, sel *pg_query.SelectStmt, s Session, t *TempTable, cols []*pg_query.ResTarget) (int64, error) {
-	idx := make([]int, 0, len(t.Columns))
-	if len(cols) == 0 {
-		for i := range t.Columns {
-			idx = append(idx, i)
-		}
-	}
-	for _, rt := range cols {
-		found := -1
-		for i, col := range t.Columns {
-			if col.Name == rt.GetName() {
-				found = i
-			}
-		}
-		if found < 0 {
-			return 0, pgerr.New(pgerrcode.UndefinedColumn, "column %q of relation %q does not exist", rt.GetName(), t.Name).At(rt.GetLocation() + 1)
-		}
-		idx = append(idx, found)
+	idx, err := t.Targets(cols)
+	if err != nil {
+		return 0, err
 	}
 	x := newExecutor(ctx, c, s, sel)
 	defer x.b.done()

@@ -144,23 +144,10 @@ func (s *Session) planInsert(ctx context.Context, n *pg_query.Node) (pgwire.Port
 	work := &catalog.TempTable{Name: t.Name, Columns: t.Columns}
 	var added int64
 	if classify(sel, s.h.Model(), s.temps) == readsCubes {
-		idx := make([]int, 0, len(t.Columns))
-		for _, rt := range cols {
-			found := -1
-			for i, col := range t.Columns {
-				if col.Name == rt.GetName() {
-					found = i
-				}
-			}
-			if found < 0 {
-				return nil, pgerr.New(pgerrcode.UndefinedColumn, "column %q of relation %q does not exist", rt.GetName(), t.Name).At(rt.GetLocation() + 1)
-			}
-			idx = append(idx, found)
+		idx, err := work.Targets(cols)
+		if err != nil {
+			return nil, err
 		}
-		if len(idx) == 0 {
-			idx = nil
-		}
-		var err error
 		if added, err = s.extractInto(ctx, sel, work, idx); err != nil {
 			return nil, err
 		}
@@ -245,7 +232,7 @@ func (s *Session) extractInto(ctx context.Context, sel *pg_query.SelectStmt, t *
 		for _, c := range cols {
 			t.Columns = append(t.Columns, catalog.Column{Name: c.Name, Type: c.TypeOID, Mod: c.TypeMod})
 		}
-	} else if n := len(idx); n == 0 && len(cols) > len(t.Columns) || n > 0 && len(cols) > n {
+	} else if len(cols) > len(idx) {
 		return 0, pgerr.New(pgerrcode.SyntaxError, "INSERT has more expressions than target columns")
 	}
 	texts := make([]*string, len(cols))

@@ -20,11 +20,7 @@ import (
 // protocol, with 57014; the session goes on.
 func TestCancelEveryStatement(t *testing.T) {
 	pg := pgtest.Start(t)
-	for _, wh := range []struct{ name, dsn, model string }{
-		{"postgres", pg.CreateDatabase("slow"), slowModel("5")},
-		{"duckdb", "duckdb::memory:", strings.Replace(slowModel(""), `"SELECT g AS id, 'x' AS label FROM generate_series(1, 2) g, LATERAL (SELECT pg_sleep()) s"`,
-			`"SELECT i AS id, 'x' AS label FROM range(3000000000) t(i)"`, 1)},
-	} {
+	for _, wh := range slowWarehouses(pg) {
 		t.Run(wh.name, func(t *testing.T) {
 			g := apptest.Start(t, apptest.Options{DSN: wh.dsn, Model: wh.model})
 			cancelEach(t, g.ConnString(t, "cancel"))

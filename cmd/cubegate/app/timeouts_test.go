@@ -38,6 +38,17 @@ cubes:
 `
 }
 
+// slowWarehouses are a PostgreSQL and an embedded DuckDB with a slow cube
+// (seconds a query).
+func slowWarehouses(pg *pgtest.Cluster) []struct{ name, dsn, model string } {
+	return []struct{ name, dsn, model string }{
+		{"postgres", pg.CreateDatabase("slow"), slowModel("5")},
+		// A count over three billion generated rows keeps DuckDB busy for seconds.
+		{"duckdb", "duckdb::memory:", strings.Replace(slowModel(""), `"SELECT g AS id, 'x' AS label FROM generate_series(1, 2) g, LATERAL (SELECT pg_sleep()) s"`,
+			`"SELECT i AS id, 'x' AS label FROM range(3000000000) t(i)"`, 1)},
+	}
+}
+
 func pgCode(err error) string {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
@@ -49,12 +60,7 @@ func pgCode(err error) string {
 func TestStatementTimeout(t *testing.T) {
 	ctx := context.Background()
 	pg := pgtest.Start(t)
-	for _, wh := range []struct{ name, dsn, model string }{
-		{"postgres", pg.CreateDatabase("slow"), slowModel("5")},
-		// A count over three billion generated rows keeps DuckDB busy for seconds.
-		{"duckdb", "duckdb::memory:", strings.Replace(slowModel(""), `"SELECT g AS id, 'x' AS label FROM generate_series(1, 2) g, LATERAL (SELECT pg_sleep()) s"`,
-			`"SELECT i AS id, 'x' AS label FROM range(3000000000) t(i)"`, 1)},
-	} {
+	for _, wh := range slowWarehouses(pg) {
 		t.Run(wh.name, func(t *testing.T) {
 			connStr := apptest.Start(t, apptest.Options{DSN: wh.dsn, Model: wh.model}).ConnString(t, "limits")
 			conn := apptest.Connect(t, connStr)
