@@ -68,8 +68,25 @@ func (c *compiler) planJoins() (*joinPlan, error) {
 	for i, cube := range c.cubes {
 		names[i] = cube.Name
 	}
-	return nil, pgerr.New(pgerrcode.FeatureNotSupported, "no join path connects cubes %s", strings.Join(names, ", ")).
-		WithHint("declare joins between them in the model, or query them separately")
+	e := pgerr.New(pgerrcode.FeatureNotSupported, "no join path connects cubes %s", strings.Join(names, ", "))
+	// As Cube, the join tree's root is one of the query's cubes; when
+	// another cube joins them all, say which and how to read it.
+	for _, via := range c.model.Cubes {
+		if via.IsView {
+			continue
+		}
+		paths := joinPaths(c.model, via)
+		reach := true
+		for _, cube := range c.cubes {
+			if _, ok := paths[cube]; !ok {
+				reach = false
+			}
+		}
+		if reach {
+			return nil, e.WithHint("%s joins them: add one of its members to the query, which then reads them through it", via.Name)
+		}
+	}
+	return nil, e.WithHint("declare joins between them in the model, or query them separately")
 }
 
 // edges are the joins the plan uses.

@@ -59,3 +59,4 @@ SELECT unique_cities FROM customers LIMIT 3
 SELECT c.tier, MEASURE(o.count) FROM orders o JOIN customers c ON o.customer_id = c.id GROUP BY 1
 SELECT c.tier, count(*) FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY 1
 SELECT upper(c.tier), count(*) FROM orders o JOIN customers c ON o.customer_id = c.id GROUP BY 1
+SELECT o.status, c.tier, p.category, MEASURE(c.count) FROM orders o CROSS JOIN customers c CROSS JOIN products p GROUP BY 1, 2, 3

@@ -41,3 +41,5 @@ SELECT status FROM orders WHERE status IN (SELECT usename FROM pg_user)
 SELECT lower(status) FROM orders UNION SELECT current_setting('data_directory')
 WITH x AS (SELECT * FROM duckdb_settings()) SELECT count(*) FROM x, orders
 SELECT status::regclass FROM orders
+-- cubes the model does not join directly
+SELECT c.tier, p.category, MEASURE(c.count) FROM customers c CROSS JOIN products p GROUP BY 1, 2
