@@ -372,7 +372,8 @@ func TestBudgetPoolFloor(t *testing.T) {
 }
 
 // TestNumericSum: sum and avg of numeric are exact decimals, as
-// PostgreSQL's (a temporary table of an extract sums its amounts).
+// PostgreSQL's (a temporary table of an extract sums its amounts); and
+// other values as PostgreSQL spells them.
 func TestNumericSum(t *testing.T) {
 	cat := New(benchTables())
 	for _, c := range []struct{ sql, want string }{
@@ -380,6 +381,8 @@ func TestNumericSum(t *testing.T) {
 		{`SELECT sum(x) FROM (VALUES (333700.51::numeric), (1668678.96::numeric), (502350.62::numeric)) v(x)`, "2504730.09"},
 		{`SELECT avg(x) FROM (VALUES (0.1::numeric), (0.2::numeric), (0.3::numeric)) v(x)`, "0.2"},
 		{`SELECT sum(x) FROM (VALUES (1), (2)) v(x)`, "3"},
+		// || casts a non-text side to text: a boolean is true/false there.
+		{`SELECT 'a' || true || false`, "atruefalse"},
 	} {
 		res, err := runSQL(t, cat, context.Background(), benchSession{}, c.sql)
 		if err != nil {

@@ -1075,7 +1075,15 @@ func (x *executor) binaryOp(op string, l, r *expr, n *pg_query.Node) (*expr, err
 			if err != nil || lv == nil || rv == nil {
 				return nil, err
 			}
-			ls, rs := x.text(lv, l.typ), x.text(rv, r.typ)
+			// A non-text side is cast to text (anytextcat: $1::text), which
+			// spells a boolean true/false, not its output t/f.
+			cat := func(v any, t uint32) string {
+				if b, ok := v.(bool); ok && t == tBool {
+					return strconv.FormatBool(b)
+				}
+				return x.text(v, t)
+			}
+			ls, rs := cat(lv, l.typ), cat(rv, r.typ)
 			if err := x.b.value(int64(len(ls) + len(rs))); err != nil {
 				return nil, err
 			}
