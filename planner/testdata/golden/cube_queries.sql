@@ -60,3 +60,4 @@ SELECT c.tier, MEASURE(o.count) FROM orders o JOIN customers c ON o.customer_id 
 SELECT c.tier, count(*) FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY 1
 SELECT upper(c.tier), count(*) FROM orders o JOIN customers c ON o.customer_id = c.id GROUP BY 1
 SELECT o.status, c.tier, p.category, MEASURE(c.count) FROM orders o CROSS JOIN customers c CROSS JOIN products p GROUP BY 1, 2, 3
+SELECT c.tier, MEASURE(c.count) FROM orders o JOIN customers c ON true GROUP BY 1
