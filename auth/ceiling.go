@@ -56,6 +56,7 @@ const (
 	CodeSecurityEscalation   = "SECURITY_CONTEXT_ESCALATION"
 	CodeAllowIPEscalation    = "ALLOW_IP_ESCALATION"
 	CodeExpiryEscalation     = "EXPIRY_ESCALATION"
+	CodeActAsEscalation      = "ACT_AS_ESCALATION"
 )
 
 // ErrEscalation matches (errors.Is) every refusal by the ceiling.
@@ -132,6 +133,9 @@ type Grant struct {
 	// DataSource is a credential's data source ("" for a key).
 	DataSource string
 	Security   SecurityContext
+	// ActAs: a credential that may act for team members (see
+	// Credential.ActAs): an admin key's or the operator's to hold.
+	ActAs bool
 	// AllowIPs and ExpiresAt are a key's (a credential has neither).
 	AllowIPs  []netip.Prefix
 	ExpiresAt *time.Time
@@ -144,7 +148,7 @@ func KeyGrant(k APIKey) Grant {
 
 // CredentialGrant is credential c as a grant.
 func CredentialGrant(c Credential) Grant {
-	return Grant{Kind: "credential", TenantID: c.TenantID, Scopes: CredentialScopes, DataSource: c.Database, Security: c.Security}
+	return Grant{Kind: "credential", TenantID: c.TenantID, Scopes: CredentialScopes, DataSource: c.Database, Security: c.Security, ActAs: c.ActAs}
 }
 
 // Ceiling returns nil when actor may create or hold g, else an
@@ -175,6 +179,11 @@ func Ceiling(actor Actor, g Grant) error {
 		}
 		return escalation(CodeScopeEscalation, "%s holds %s and cannot grant the %s %s (only scopes it holds; only admin grants admin)",
 			actor.name(), scopeList(actor.Scopes), what, strings.Join(beyond, ", "))
+	}
+	if g.ActAs && !actor.holds("admin") {
+		// It reads with any member's security context: wider than any
+		// context the actor could check it against.
+		return escalation(CodeActAsEscalation, "a credential that acts for team members (act_as) is the operator's or an admin key's to change, rotate or delete; %s is neither", actor.name())
 	}
 	if g.DataSource != "" && actor.DataSources != nil && !slices.Contains(actor.DataSources, g.DataSource) {
 		return escalation(CodeDataSourceEscalation, "%s may use data source %s only, not %q", actor.name(), strings.Join(actor.DataSources, ", "), g.DataSource)

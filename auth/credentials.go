@@ -35,6 +35,10 @@ type Credential struct {
 	Member string `json:"member,omitempty"`
 	// Security limits what the credential reads.
 	Security SecurityContext `json:"security_context"`
+	// ActAs lets the credential act for a member of its team, as Cube's
+	// SQL API's __user does: WHERE __user = 'alice' reads with the
+	// security context of alice's credentials. Only the operator grants it.
+	ActAs    bool `json:"act_as,omitempty"`
 	verifier Verifier
 }
 
@@ -45,6 +49,7 @@ type Principal struct {
 	Username     string
 	Database     string
 	Security     SecurityContext
+	ActAs        bool // may act for a member (see Credential.ActAs)
 }
 
 const (
@@ -107,6 +112,8 @@ type CreateCredentialInput struct {
 	// Member optionally binds the credential to a member of the team.
 	Member   string
 	Security SecurityContext
+	// ActAs: see Credential.ActAs.
+	ActAs bool
 }
 
 // CreateCredential mints a credential with a generated username and
@@ -146,6 +153,7 @@ func (s *Service) CreateCredential(ctx context.Context, in CreateCredentialInput
 			CreatedAt: time.Now().UTC().Truncate(time.Millisecond),
 			Security:  in.Security,
 			Member:    in.Member,
+			ActAs:     in.ActAs,
 			verifier:  v,
 		}
 		err = s.store.insertCredential(ctx, c)
@@ -292,7 +300,7 @@ func (s *Service) BeginSCRAM(ctx context.Context, user string) (*SCRAMExchange, 
 }
 
 func (c Credential) principal() Principal {
-	return Principal{CredentialID: c.ID, TenantID: c.TenantID, Username: c.Username, Database: c.Database, Security: c.Security}
+	return Principal{CredentialID: c.ID, TenantID: c.TenantID, Username: c.Username, Database: c.Database, Security: c.Security, ActAs: c.ActAs}
 }
 
 // GetCredential returns a credential by id or username.
@@ -379,4 +387,30 @@ func (s *Service) DeleteCredential(ctx context.Context, id string) error {
 	}
 	s.store.logChange(ctx, AuditEvent{Kind: "credential", Action: "delete", TenantID: c.TenantID, Object: c.ID, Username: c.Username})
 	return nil
+}
+
+// MemberSecurity is the security context a credential acting for member
+// reads with (Credential.ActAs): that of the member's credentials in the
+// tenant. A member without one is ErrNotFound; credentials of the member
+// with different contexts are an error — which one would be meant?
+func (s *Service) MemberSecurity(ctx context.Context, tenant, member string) (SecurityContext, error) {
+	creds, err := s.store.listCredentials(ctx)
+	if err != nil {
+		return SecurityContext{}, err
+	}
+	var found *SecurityContext
+	for _, c := range creds {
+		if c.TenantID != tenant || c.Member != member || member == "" {
+			continue
+		}
+		if found != nil && found.String() != c.Security.String() {
+			return SecurityContext{}, fmt.Errorf("member %q has credentials with different security contexts", member)
+		}
+		sec := c.Security
+		found = &sec
+	}
+	if found == nil {
+		return SecurityContext{}, ErrNotFound
+	}
+	return *found, nil
 }

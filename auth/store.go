@@ -147,6 +147,9 @@ CREATE TABLE IF NOT EXISTS credentials (
 	if err := s.addColumn(ctx, "credentials", "security_context", "TEXT NOT NULL DEFAULT '{}'"); err != nil {
 		return err
 	}
+	if err := s.addColumn(ctx, "credentials", "act_as", "INTEGER NOT NULL DEFAULT 0"); err != nil {
+		return err
+	}
 	if err := s.addColumn(ctx, "credentials", "member", "TEXT NOT NULL DEFAULT ''"); err != nil {
 		return err
 	}
@@ -202,20 +205,28 @@ func (s *Store) serverSecret(ctx context.Context) ([]byte, error) {
 
 func (s *Store) insertCredential(ctx context.Context, c Credential) error {
 	_, err := s.exec(ctx,
-		`INSERT INTO credentials(id, tenant_id, username, label, database, verifier, created_at, security_context, member) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.TenantID, c.Username, c.Label, c.Database, c.verifier.String(), c.CreatedAt.Format(time.RFC3339Nano), c.Security.String(), c.Member)
+		`INSERT INTO credentials(id, tenant_id, username, label, database, verifier, created_at, security_context, member, act_as) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.TenantID, c.Username, c.Label, c.Database, c.verifier.String(), c.CreatedAt.Format(time.RFC3339Nano), c.Security.String(), c.Member, boolInt(c.ActAs))
 	if uniqueViolation(err) {
 		return errDuplicate
 	}
 	return err
 }
 
-const credentialColumns = `id, tenant_id, username, label, database, verifier, created_at, security_context, member`
+const credentialColumns = `id, tenant_id, username, label, database, verifier, created_at, security_context, member, act_as`
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
 	var c Credential
 	var verifier, created, security string
-	if err := row.Scan(&c.ID, &c.TenantID, &c.Username, &c.Label, &c.Database, &verifier, &created, &security, &c.Member); err != nil {
+	var actAs int
+	if err := row.Scan(&c.ID, &c.TenantID, &c.Username, &c.Label, &c.Database, &verifier, &created, &security, &c.Member, &actAs); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return c, ErrNotFound
 		}
@@ -226,6 +237,7 @@ func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
 		return c, fmt.Errorf("credential %s: %w", c.ID, err)
 	}
 	c.verifier = v
+	c.ActAs = actAs != 0
 	if c.Security, err = ParseSecurityContext(security); err != nil {
 		return c, fmt.Errorf("credential %s: %w", c.ID, err)
 	}
@@ -238,8 +250,8 @@ func (s *Store) credentialByID(ctx context.Context, id string) (Credential, erro
 }
 
 func (s *Store) updateCredential(ctx context.Context, c Credential) error {
-	res, err := s.exec(ctx, `UPDATE credentials SET label = ?, database = ?, security_context = ?, verifier = ?, member = ? WHERE id = ?`,
-		c.Label, c.Database, c.Security.String(), c.verifier.String(), c.Member, c.ID)
+	res, err := s.exec(ctx, `UPDATE credentials SET label = ?, database = ?, security_context = ?, verifier = ?, member = ?, act_as = ? WHERE id = ?`,
+		c.Label, c.Database, c.Security.String(), c.verifier.String(), c.Member, boolInt(c.ActAs), c.ID)
 	if err != nil {
 		return err
 	}

@@ -27,3 +27,54 @@ func TestUniqueViolation(t *testing.T) {
 		t.Fatal("an error's text was taken for the driver's code")
 	}
 }
+
+// TestMemberSecurity: the security context a credential acting for a
+// member reads with is the member's credentials' (in the tenant), kept
+// through the store with the act_as flag; none is ErrNotFound, two
+// different ones an error.
+func TestMemberSecurity(t *testing.T) {
+	ctx := context.Background()
+	store, err := OpenStore(ctx, "sqlite://"+t.TempDir()+"/state.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	svc, err := NewService(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	only := SecurityContext{Allow: []string{"orders"}}
+	for _, in := range []CreateCredentialInput{
+		{Database: "demo", Member: "alice", Security: only},
+		{Database: "demo", Member: "alice", Security: only},
+		{Database: "demo", Member: "bob", Security: only},
+		{Database: "demo", Member: "bob"},
+		{Database: "demo", ActAs: true},
+	} {
+		if _, _, err := svc.CreateCredential(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sec, err := svc.MemberSecurity(ctx, DefaultTenant, "alice"); err != nil || sec.String() != only.String() {
+		t.Fatalf("alice: %v %v", sec, err)
+	}
+	if _, err := svc.MemberSecurity(ctx, DefaultTenant, "bob"); err == nil {
+		t.Fatal("bob's two contexts: no error")
+	}
+	if _, err := svc.MemberSecurity(ctx, DefaultTenant, "carol"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("carol: %v", err)
+	}
+	if _, err := svc.MemberSecurity(ctx, "acme", "alice"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("alice in another tenant: %v", err)
+	}
+	creds, _ := svc.ListCredentials(ctx)
+	acting := 0
+	for _, c := range creds {
+		if c.ActAs {
+			acting++
+		}
+	}
+	if acting != 1 {
+		t.Fatalf("%d credentials act for others after the store, want 1", acting)
+	}
+}

@@ -478,3 +478,25 @@ func TestRevokeCeiling(t *testing.T) {
 		t.Fatal("the admin key was revoked")
 	}
 }
+
+// TestActAsCeiling: a credential that acts for team members (act_as,
+// the operator's to grant) is changed, rotated or deleted only by an
+// admin key; the API cannot grant act_as at all.
+func TestActAsCeiling(t *testing.T) {
+	f := newAdminFixture(t)
+	c, _, err := f.creds.CreateCredential(f.ctx, auth.CreateCredentialInput{Database: "demo", ActAs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer := f.key(auth.DefaultTenant, []string{"credentials:read", "credentials:write", "load", "meta", "sql"}, auth.KeyInput{})
+	root := f.key(auth.DefaultTenant, []string{"admin"}, auth.KeyInput{})
+	path := "/admin/v1/credentials/" + c.ID
+	f.expect("PATCH", path, writer, map[string]any{"label": "narrowed"}, http.StatusForbidden, auth.CodeActAsEscalation)
+	f.expect("POST", path+"/rotate", writer, nil, http.StatusForbidden, auth.CodeActAsEscalation)
+	f.expect("DELETE", path, writer, nil, http.StatusForbidden, auth.CodeActAsEscalation)
+	f.expect("POST", "/admin/v1/credentials", root, map[string]any{"database": "demo", "act_as": true}, http.StatusBadRequest, "BAD_REQUEST")
+	f.expect("PATCH", path, root, map[string]any{"label": "service"}, http.StatusOK, "")
+	if got, err := f.creds.GetCredential(f.ctx, c.ID); err != nil || !got.ActAs || got.Label != "service" {
+		t.Fatalf("after an admin's change: %+v %v", got, err)
+	}
+}

@@ -46,6 +46,10 @@ type Options struct {
 	// Queries runs, admits and records every query (nil: a service with
 	// no limits, audit or metrics).
 	Queries *query.Service
+	// MemberSecurity is the security context a credential allowed to act
+	// for others reads with when a statement says WHERE __user = 'member'
+	// (auth.Service.MemberSecurity; nil: nobody acts for others).
+	MemberSecurity func(ctx context.Context, tenant, member string) (auth.SecurityContext, error)
 	// Evaluator bounds each statement cubegate answers itself (catalog,
 	// constants, temporary tables); zero fields take the defaults.
 	Evaluator catalog.Limits
@@ -273,7 +277,8 @@ func (ps *prepared) BindParams(ctx context.Context, values []*string) (pgwire.Po
 // statement is only described).
 func (s *Session) planWith(ctx context.Context, n *pg_query.Node, p *params) (pgwire.Portal, error) {
 	s.params = p
-	defer func() { s.params = nil }()
+	who := s.who // a statement acting for a member (__user) acts for it alone
+	defer func() { s.params, s.who = nil, who }()
 	if s.tx == 'E' && !endsTransaction(n) {
 		return nil, pgerr.New(pgerrcode.InFailedSQLTransaction, "current transaction is aborted, commands ignored until end of transaction block")
 	}

@@ -204,7 +204,14 @@ func pushdownMay(err error) (may, showPushdownError bool) {
 
 // routeSelect chooses how a SELECT runs, once.
 func (s *Session) routeSelect(ctx context.Context, sel *pg_query.SelectStmt) (*plan, error) {
-	switch s.classify(sel) {
+	kind := s.classify(sel)
+	if kind == readsCubes {
+		var err error
+		if sel, err = s.actAs(ctx, sel); err != nil {
+			return nil, err
+		}
+	}
+	switch kind {
 	case readsCatalog:
 		return &plan{routeCatalog, "it reads the catalog", &catalogNode{sel: sel}}, nil
 	case readsNothing:

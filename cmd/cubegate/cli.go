@@ -270,7 +270,7 @@ func prepareDemoData(ctx context.Context, path string, rows int, stdout io.Write
 func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "credentials", Short: "Manage SQL credentials (create, list, show, update, rotate, delete)"}
 	var label, database, security, member string
-	var asJSON bool
+	var asJSON, actAs bool
 	// withService opens the state store for one command.
 	withService := func(c *cobra.Command, run func(ctx context.Context, cfg app.Config, svc *auth.Service) error) error {
 		return withStore(c, load, func(ctx context.Context, cfg app.Config, store *auth.Store) error {
@@ -297,7 +297,7 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 			out := map[string]any{
 				"id": c.ID, "label": c.Label, "username": c.Username, "host": host, "port": port,
 				"database": c.Database, "tenant_id": c.TenantID, "connection_string": connStr, "psql": "psql \"" + connStr + "\"",
-				"security_context": c.Security, "created_at": c.CreatedAt, "member": c.Member,
+				"security_context": c.Security, "created_at": c.CreatedAt, "member": c.Member, "act_as": c.ActAs,
 			}
 			if password != "" {
 				out["password"] = password
@@ -345,7 +345,7 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				cred, pw, err := svc.CreateCredential(ctx, auth.CreateCredentialInput{Label: label, Database: database, TenantID: src.Tenant, Security: sec, Member: member})
+				cred, pw, err := svc.CreateCredential(ctx, auth.CreateCredentialInput{Label: label, Database: database, TenantID: src.Tenant, Security: sec, Member: member, ActAs: actAs})
 				if err != nil {
 					return err
 				}
@@ -356,6 +356,7 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 	create.Flags().StringVar(&label, "label", "", "a label to recognise the credential by")
 	create.Flags().StringVar(&database, "database", "", "the data source it connects to (default: data_source.name)")
 	create.Flags().StringVar(&member, "member", "", "the team member it belongs to (optional)")
+	create.Flags().BoolVar(&actAs, "act-as", false, "may act for team members: WHERE __user = 'member' reads with that member's security context (Cube's user switching)")
 	create.Flags().StringVar(&security, "security-context", "", `JSON: {"allow": ["cube", "cube.member"], "row_filters": [{"member": "cube.m", "operator": "equals", "values": ["v"]}]}`)
 	list := &cobra.Command{
 		Use:   "list",

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cmd/cubegate/app"
 	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/warehouse/pgtest"
@@ -232,4 +235,59 @@ func TestKeysMatchPostgres(t *testing.T) {
 		}
 	}
 	_ = shadow
+}
+
+// Cube's user switching: WHERE __user = 'alice' reads with the security
+// context of team member alice's credentials — for a credential the
+// operator allowed to act for others; any other gets 42501, an unknown
+// member 42704. The audit log says who acted for whom.
+func TestActAsUser(t *testing.T) {
+	ctx := context.Background()
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000)})
+	host, port, _ := app.ClientHost(g.SQLAddr().String())
+	mint := func(in auth.CreateCredentialInput) *pgx.Conn {
+		in.Database = g.Database
+		c, pw, err := g.Auth.CreateCredential(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return apptest.Connect(t, app.ConnectionString(c.Username, pw, host, port, c.Database))
+	}
+	mint(auth.CreateCredentialInput{Label: "alice's", Member: "alice",
+		Security: auth.SecurityContext{RowFilters: []auth.RowFilter{{Member: "orders.status", Operator: "equals", Values: []string{"completed"}}}}})
+	service := mint(auth.CreateCredentialInput{Label: "dashboard service", ActAs: true})
+	plain := mint(auth.CreateCredentialInput{Label: "analyst"})
+
+	completed := scalar(t, g, `SELECT count(*) FROM public.orders_raw WHERE status = 'completed'`)
+	for _, sql := range []string{
+		`SELECT MEASURE(count) FROM orders WHERE __user = 'alice'`,
+		`SELECT count(*) FROM orders WHERE 'alice' = __user AND status <> 'nope'`,
+		`SELECT count(*) FROM (SELECT status FROM orders WHERE __user = 'alice') o`,
+	} {
+		if got := viaGateway(t, service, sql)[0][0]; got != completed {
+			t.Errorf("%s: %s, want %s (alice's rows)", sql, got, completed)
+		}
+	}
+	// The next statement is the service's own again.
+	if got := viaGateway(t, service, `SELECT MEASURE(count) FROM orders`)[0][0]; got != "1000" {
+		t.Errorf("after acting for alice: %s, want 1000", got)
+	}
+	if _, err := plain.Exec(ctx, `SELECT MEASURE(count) FROM orders WHERE __user = 'alice'`); pgCode(err) != "42501" {
+		t.Errorf("a credential not allowed to act for others: %v, want 42501", err)
+	}
+	if _, err := service.Exec(ctx, `SELECT MEASURE(count) FROM orders WHERE __user = 'bob'`); pgCode(err) != "42704" {
+		t.Errorf("an unknown member: %v, want 42704", err)
+	}
+	g.Audit.Sync()
+	events, err := g.Audit.Recent(ctx, auth.DefaultTenant, "query", 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acted := false
+	for _, e := range events {
+		acted = acted || strings.HasSuffix(e.Username, " as alice")
+	}
+	if !acted {
+		t.Error("the audit log does not say the service acted as alice")
+	}
 }

@@ -43,3 +43,4 @@ WITH x AS (SELECT * FROM duckdb_settings()) SELECT count(*) FROM x, orders
 SELECT status::regclass FROM orders
 -- cubes the model does not join directly
 SELECT c.tier, p.category, MEASURE(c.count) FROM customers c CROSS JOIN products p GROUP BY 1, 2
+SELECT MEASURE(count) FROM orders WHERE __user = 'alice'
