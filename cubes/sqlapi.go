@@ -26,9 +26,11 @@ var aggregateAgrees = map[string]map[MemberType]bool{
 	"min":            {TypeMin: true, TypeNumber: true, TypeString: true, TypeTime: true, TypeBoolean: true},
 	"max":            {TypeMax: true, TypeNumber: true, TypeString: true, TypeTime: true, TypeBoolean: true},
 	"avg":            {TypeAvg: true, TypeNumber: true},
+	// APPROX_DISTINCT, as Cube's SQL API reads it.
+	"approx_distinct": {TypeCountApprox: true},
 }
 
 // AggregateAgrees reports whether SQL aggregate agg ("sum", "count",
-// "count_distinct", "min", "max", "avg") may stand for a measure of type
+// "count_distinct", "min", "max", "avg", "approx_distinct") may stand for a measure of type
 // t: SUM over a sum measure is the measure itself.
 func AggregateAgrees(agg string, t MemberType) bool { return aggregateAgrees[agg][t] }

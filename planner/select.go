@@ -377,7 +377,7 @@ func (b *binder) funcCall(n *pg_query.Node) (output, error) {
 	name := pgnames.Func(fc)
 	args := fc.GetArgs()
 	switch name {
-	case "measure", "sum", "count", "min", "max", "avg":
+	case "measure", "sum", "count", "min", "max", "avg", "approx_distinct":
 		if fc.GetAggStar() {
 			if name != "count" {
 				return output{}, pgerr.New(pgerrcode.SyntaxError, "%s(*) is not an aggregate", name).At(fc.GetLocation() + 1)

@@ -291,3 +291,41 @@ func TestActAsUser(t *testing.T) {
 		t.Error("the audit log does not say the service acted as alice")
 	}
 }
+
+// Measures aggregated as Cube's SQL API accepts them: an aggregate stands
+// for a measure of a type it agrees with (SUM of a count, COUNT(DISTINCT)
+// of an approximate count, APPROX_DISTINCT of an approximate count…) and
+// answers as MEASURE() does; others are 42803 with a hint, as Cube refuses
+// them (its test_select_error).
+func TestMeasuresAggregatedAsCube(t *testing.T) {
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Corpus})
+	conn := apptest.Connect(t, g.ConnString(t, "aggregates"))
+	for measure, sqls := range map[string][]string{
+		`SELECT MEASURE("agentCountApprox") FROM "Logs"`: {
+			`SELECT APPROX_DISTINCT("agentCountApprox") FROM "Logs"`,
+			`SELECT COUNT(DISTINCT "agentCountApprox") FROM "Logs"`,
+		},
+		`SELECT MEASURE("count") FROM "KibanaSampleDataEcommerce"`: {
+			`SELECT SUM("count") FROM "KibanaSampleDataEcommerce"`,
+			`SELECT COUNT("count") FROM "KibanaSampleDataEcommerce"`,
+			`SELECT COUNT(*) FROM "KibanaSampleDataEcommerce"`,
+		},
+		`SELECT MEASURE("maxPrice") FROM "KibanaSampleDataEcommerce"`: {
+			`SELECT MAX("maxPrice") FROM "KibanaSampleDataEcommerce"`,
+		},
+	} {
+		want := viaGateway(t, conn, measure)
+		for _, sql := range sqls {
+			sameCells(t, sql, viaGateway(t, conn, sql), want)
+		}
+	}
+	for _, sql := range []string{
+		`SELECT AVG("maxPrice") FROM "KibanaSampleDataEcommerce"`,
+		`SELECT MAX("count") FROM "KibanaSampleDataEcommerce"`,
+		`SELECT APPROX_DISTINCT("agentCount") FROM "Logs"`,
+	} {
+		if _, err := conn.Exec(context.Background(), sql); pgCode(err) != "42803" {
+			t.Errorf("%s: %v, want 42803 as Cube", sql, err)
+		}
+	}
+}

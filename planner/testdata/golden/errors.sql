@@ -44,3 +44,4 @@ SELECT status::regclass FROM orders
 -- cubes the model does not join directly
 SELECT c.tier, p.category, MEASURE(c.count) FROM customers c CROSS JOIN products p GROUP BY 1, 2
 SELECT MEASURE(count) FROM orders WHERE __user = 'alice'
+SELECT APPROX_DISTINCT(unique_customers) FROM orders
