@@ -162,7 +162,7 @@ func TestExtractIntoTemporaryTable(t *testing.T) {
 const keysModel = `
 cubes:
   - name: customers
-    sql_table: main.customers
+    sql_table: public.customers_raw
     measures:
       - name: count
         type: count
@@ -176,7 +176,7 @@ cubes:
         sql: tier
         type: string
   - name: orders
-    sql_table: main.orders
+    sql_table: public.orders_raw
     joins:
       - name: customers
         relationship: many_to_one
@@ -326,6 +326,64 @@ func TestMeasuresAggregatedAsCube(t *testing.T) {
 	} {
 		if _, err := conn.Exec(context.Background(), sql); pgCode(err) != "42803" {
 			t.Errorf("%s: %v, want 42803 as Cube", sql, err)
+		}
+	}
+}
+
+// The flows of pgAdmin and DBeaver, replayed as those tools send them
+// (their queries' shapes, written for this test): connect to postgres and
+// list the databases, then open the data source, list schemas and
+// tables, a table's columns, keys and indexes, and view its data — the
+// catalog answers compared with a PostgreSQL holding tables of the same
+// shape and keys.
+func TestToolFlowsPgAdminDBeaver(t *testing.T) {
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(300), Model: keysModel})
+	pg := pgtest.Start(t)
+	pg.CreateDatabase("shadow")
+	pg.Psql("shadow", "-q", "-c", shadowDDL(g.Model))
+	c, pw, _, err := g.MintCredential(context.Background(), "tools")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := app.ClientHost(g.SQLAddr().String())
+	gateway := app.ConnectionString(c.Username, pw, host, port, c.Database) + "?sslmode=disable"
+	maintenance := app.ConnectionString(c.Username, pw, host, port, "postgres") + "?sslmode=disable"
+	normalize := func(s string) string {
+		return regexp.MustCompile(`\b(`+regexp.QuoteMeta(c.Username)+`|postgres)\b`).ReplaceAllString(s, "OWNER")
+	}
+	run := func(dsn, sql string) string {
+		out, err := psql(t, dsn, "-A", "-t", "-F", "|", "-c", sql)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", sql, err, out)
+		}
+		return normalize(out)
+	}
+	// On connect, from postgres: the databases a user can open.
+	dbs := run(maintenance, `SELECT db.datname, db.datallowconn, has_database_privilege(db.oid, 'CREATE') FROM pg_catalog.pg_database db WHERE db.datistemplate = false ORDER BY db.datname`)
+	if !strings.Contains(dbs, c.Database+"|t|") {
+		t.Fatalf("databases from postgres:\n%s", dbs)
+	}
+	for _, sql := range []string{
+		// pgAdmin: schemas, tables with their primary key, columns, constraints, indexes.
+		`SELECT nsp.nspname, pg_catalog.pg_get_userbyid(nsp.nspowner) FROM pg_catalog.pg_namespace nsp WHERE nsp.nspname NOT LIKE 'pg\_%' AND nsp.nspname <> 'information_schema' ORDER BY 1`,
+		`SELECT rel.relname, con.conname IS NOT NULL AS has_pk, rel.relhasindex, des.description FROM pg_catalog.pg_class rel LEFT OUTER JOIN pg_catalog.pg_description des ON (des.objoid = rel.oid AND des.objsubid = 0 AND des.classoid = 'pg_class'::regclass) LEFT OUTER JOIN pg_catalog.pg_constraint con ON con.conrelid = rel.oid AND con.contype = 'p' WHERE rel.relkind IN ('r','s','t','p') AND rel.relnamespace = 'public'::regnamespace ORDER BY rel.relname`,
+		`SELECT att.attname, pg_catalog.format_type(att.atttypid, att.atttypmod), att.attnotnull, att.attnum = ANY(ind.indkey) AS is_pk FROM pg_catalog.pg_attribute att LEFT JOIN pg_catalog.pg_index ind ON ind.indrelid = att.attrelid AND ind.indisprimary WHERE att.attrelid = 'public.orders'::regclass AND att.attnum > 0 AND NOT att.attisdropped ORDER BY att.attnum`,
+		`SELECT ct.conname, ct.contype, pg_catalog.pg_get_constraintdef(ct.oid, true), confrel.relname FROM pg_catalog.pg_constraint ct LEFT JOIN pg_catalog.pg_class confrel ON confrel.oid = ct.confrelid WHERE ct.conrelid = 'public.orders'::regclass ORDER BY ct.conname`,
+		`SELECT cls.relname, idx.indisunique, idx.indisprimary, pg_catalog.pg_get_indexdef(idx.indexrelid, 1, true), am.amname FROM pg_catalog.pg_index idx JOIN pg_catalog.pg_class cls ON cls.oid = idx.indexrelid JOIN pg_catalog.pg_am am ON am.oid = cls.relam WHERE idx.indrelid = 'public.customers'::regclass ORDER BY cls.relname`,
+		// DBeaver: tables, their constraints with the referenced table, index keys, referencing tables.
+		`SELECT c.relname, c.relkind, c.relhasindex, c.relhastriggers, d.description FROM pg_catalog.pg_class c LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid = c.oid AND d.objsubid = 0 AND d.classoid = 'pg_class'::regclass WHERE c.relnamespace = 'public'::regnamespace AND c.relkind NOT IN ('i','I','c') ORDER BY c.relname`,
+		`SELECT c.conname, c.contype, t.relname AS tabrelname, rt.relname AS reftabname, c.conkey, c.confkey, c.confupdtype, c.confdeltype, c.confmatchtype FROM pg_catalog.pg_constraint c INNER JOIN pg_catalog.pg_class t ON t.oid = c.conrelid LEFT OUTER JOIN pg_catalog.pg_class rt ON rt.oid = c.confrelid WHERE t.relnamespace = 'public'::regnamespace ORDER BY c.conname`,
+		`SELECT i.indisunique, i.indisprimary, i.indkey AS keys, c.relname, c.relnamespace = 'public'::regnamespace FROM pg_catalog.pg_index i INNER JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid WHERE i.indrelid IN (SELECT oid FROM pg_catalog.pg_class WHERE relnamespace = 'public'::regnamespace) ORDER BY c.relname`,
+		`SELECT c.conname, t.relname FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class t ON t.oid = c.conrelid WHERE c.confrelid = 'public.customers'::regclass ORDER BY 1`,
+	} {
+		if got, want := run(gateway, sql), run(pg.DatabaseDSN("shadow"), sql); got != want {
+			t.Errorf("%s\ncubegate:\n%s\nPostgreSQL:\n%s", sql, got, want)
+		}
+	}
+	// View data: pgAdmin orders by the primary key, DBeaver limits.
+	for _, sql := range []string{`SELECT * FROM public.orders ORDER BY id ASC LIMIT 100`, `SELECT * FROM public.customers LIMIT 200`} {
+		if out := run(gateway, sql); strings.Count(out, "\n") == 0 {
+			t.Errorf("%s: no rows", sql)
 		}
 	}
 }
