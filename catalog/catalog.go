@@ -80,6 +80,7 @@ type Catalog struct {
 	descs       map[descKey]string
 	defs        keyDefs         // the model's key objects' definitions, by OID
 	indexes     map[uint32]bool // the model's indexes (classes, but no table)
+	keys        []keyConstraint // the model's keys, in OID order
 }
 
 type descKey struct {

@@ -3,7 +3,6 @@ package catalog
 import (
 	"github.com/cubegate/cubegate/postgres"
 	"strconv"
-	"strings"
 )
 
 // addDynamic registers the relations whose rows depend on the session
@@ -143,46 +142,9 @@ func (c *Catalog) addDynamic() {
 		return out
 	})
 	// The model's keys (keys.go), as information_schema shows them.
-	type keyCon struct {
-		name, typ, table string
-		cols             []string
-		ref              *Table
-		refCols          []string
-	}
-	keyCons := func() []keyCon {
-		var out []keyCon
-		for _, t := range c.tables {
-			if len(t.PrimaryKey) > 0 {
-				out = append(out, keyCon{name: t.Name + "_pkey", typ: "PRIMARY KEY", table: t.Name, cols: t.PrimaryKey})
-			}
-		}
-		pcon := c.rels["pg_catalog.pg_constraint"]
-		ix := colIndex(pcon)
-		for _, r := range pcon.rows {
-			if r[ix["contype"]] != "f" {
-				continue
-			}
-			name, rel, ref := r[ix["conname"]].(string), c.classes[asOID(r[ix["conrelid"]])], c.classes[asOID(r[ix["confrelid"]])]
-			for i, t := range c.tables {
-				if t.Name != rel[1] {
-					continue
-				}
-				for _, fk := range t.ForeignKeys {
-					if t.Name+"_"+strings.Join(fk.Columns, "_")+"_fkey" == name && fk.Table == ref[1] {
-						for j := range c.tables {
-							if c.tables[j].Name == fk.Table {
-								out = append(out, keyCon{name: name, typ: "FOREIGN KEY", table: c.tables[i].Name, cols: fk.Columns, ref: &c.tables[j], refCols: fk.RefColumns})
-							}
-						}
-					}
-				}
-			}
-		}
-		return out
-	}
 	named("information_schema.table_constraints", func(x *executor, _ *relation) []map[string]any {
 		var out []map[string]any
-		for _, k := range keyCons() {
+		for _, k := range c.keys {
 			out = append(out, map[string]any{"constraint_catalog": x.s.Database(), "constraint_schema": "public", "constraint_name": k.name,
 				"table_catalog": x.s.Database(), "table_schema": "public", "table_name": k.table, "constraint_type": k.typ,
 				"is_deferrable": "NO", "initially_deferred": "NO", "enforced": "YES", "nulls_distinct": nil})
@@ -191,7 +153,7 @@ func (c *Catalog) addDynamic() {
 	})
 	named("information_schema.key_column_usage", func(x *executor, _ *relation) []map[string]any {
 		var out []map[string]any
-		for _, k := range keyCons() {
+		for _, k := range c.keys {
 			for i, col := range k.cols {
 				m := map[string]any{"constraint_catalog": x.s.Database(), "constraint_schema": "public", "constraint_name": k.name,
 					"table_catalog": x.s.Database(), "table_schema": "public", "table_name": k.table, "column_name": col,
@@ -210,7 +172,7 @@ func (c *Catalog) addDynamic() {
 	})
 	named("information_schema.referential_constraints", func(x *executor, _ *relation) []map[string]any {
 		var out []map[string]any
-		for _, k := range keyCons() {
+		for _, k := range c.keys {
 			if k.ref != nil {
 				out = append(out, map[string]any{"constraint_catalog": x.s.Database(), "constraint_schema": "public", "constraint_name": k.name,
 					"unique_constraint_catalog": x.s.Database(), "unique_constraint_schema": "public", "unique_constraint_name": k.ref.Name + "_pkey",
@@ -221,7 +183,7 @@ func (c *Catalog) addDynamic() {
 	})
 	named("information_schema.constraint_column_usage", func(x *executor, _ *relation) []map[string]any {
 		var out []map[string]any
-		for _, k := range keyCons() {
+		for _, k := range c.keys {
 			table, cols := k.table, k.cols
 			if k.ref != nil {
 				table, cols = k.ref.Name, k.refCols

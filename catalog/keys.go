@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -34,6 +35,15 @@ func (c *Catalog) keyOIDs() (pkIndex, pkConstraint func(table int) uint32, fk fu
 // give for the model's key objects, by OID.
 type keyDefs map[uint32]string
 
+// keyConstraint is a key the catalog holds: a table's primary key or one
+// of its foreign keys (information_schema's views list them).
+type keyConstraint struct {
+	name, typ, table string
+	cols             []string
+	ref              *Table // a foreign key's referenced table
+	refCols          []string
+}
+
 func (c *Catalog) addKeys() {
 	pc, pa, pi, pcon := c.rels["pg_catalog.pg_class"], c.rels["pg_catalog.pg_attribute"], c.rels["pg_catalog.pg_index"], c.rels["pg_catalog.pg_constraint"]
 	pi.rows = append([][]any{}, pi.rows...)
@@ -41,8 +51,10 @@ func (c *Catalog) addKeys() {
 	c.defs = keyDefs{}
 	pkIndex, pkConstraint, fkOID := c.keyOIDs()
 	byName := map[string]int{}
+	flags := map[int]map[string]bool{} // pg_class booleans to set, by table OID
 	for i, t := range c.tables {
 		byName[t.Name] = i
+		flags[firstModelOID+3*i] = map[string]bool{}
 	}
 	attnums := func(t Table, cols []string) ([]any, bool) {
 		var out []any
@@ -105,19 +117,10 @@ func (c *Catalog) addKeys() {
 		c.indexes[idx] = true
 		c.defs[idx] = fmt.Sprintf("CREATE UNIQUE INDEX %s ON public.%s USING btree (%s)", quoteIdent(name), quoteIdent(t.Name), quoted(t.PrimaryKey))
 		c.defs[con] = fmt.Sprintf("PRIMARY KEY (%s)", quoted(t.PrimaryKey))
+		c.keys = append(c.keys, keyConstraint{name: name, typ: "PRIMARY KEY", table: t.Name, cols: t.PrimaryKey})
+		flags[int(rel)]["relhasindex"] = true
 	}
 	n := 0
-	triggers := map[int]bool{}
-	defer func() {
-		ix := colIndex(pc)
-		for k, r := range pc.rows {
-			if oid, _ := toInt(r[ix["oid"]]); triggers[int(oid)] {
-				cp := append([]any{}, r...)
-				cp[ix["relhastriggers"]] = true
-				pc.rows[k] = cp
-			}
-		}
-	}()
 	for i, t := range c.tables {
 		for _, fk := range t.ForeignKeys {
 			j, ok := byName[fk.Table]
@@ -127,7 +130,7 @@ func (c *Catalog) addKeys() {
 			ref := c.tables[j]
 			keys, ok1 := attnums(t, fk.Columns)
 			refKeys, ok2 := attnums(ref, fk.RefColumns)
-			if !ok1 || !ok2 || len(keys) != len(refKeys) || !sameColumns(ref.PrimaryKey, fk.RefColumns) {
+			if !ok1 || !ok2 || len(keys) != len(refKeys) || !slices.Equal(ref.PrimaryKey, fk.RefColumns) {
 				continue // a foreign key references a primary key
 			}
 			oid := fkOID(n)
@@ -146,22 +149,24 @@ func (c *Catalog) addKeys() {
 			}))
 			// PostgreSQL keeps a foreign key with triggers on both tables
 			// (psql's \d shows foreign keys of tables that have them).
-			triggers[firstModelOID+3*i], triggers[firstModelOID+3*j] = true, true
+			flags[firstModelOID+3*i]["relhastriggers"], flags[firstModelOID+3*j]["relhastriggers"] = true, true
 			c.defs[oid] = fmt.Sprintf("FOREIGN KEY (%s) REFERENCES %s(%s)", quoted(fk.Columns), quoteIdent(ref.Name), quoted(fk.RefColumns))
+			c.keys = append(c.keys, keyConstraint{name: name, typ: "FOREIGN KEY", table: t.Name, cols: fk.Columns, ref: &c.tables[j], refCols: fk.RefColumns})
 		}
 	}
-}
-
-func sameColumns(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
+	// The tables' own rows say they have an index (a primary key) and
+	// triggers (foreign keys, on both ends).
+	ix := colIndex(pc)
+	for k, r := range pc.rows {
+		oid, _ := toInt(r[ix["oid"]])
+		if set := flags[int(oid)]; len(set) > 0 {
+			cp := append([]any{}, r...)
+			for col := range set {
+				cp[ix[col]] = true
+			}
+			pc.rows[k] = cp
 		}
 	}
-	return true
 }
 
 // btreeOpclass is the default btree operator class of a type (pg_opclass).

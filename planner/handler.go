@@ -277,6 +277,7 @@ func (ps *prepared) BindParams(ctx context.Context, values []*string) (pgwire.Po
 // statement is only described).
 func (s *Session) planWith(ctx context.Context, n *pg_query.Node, p *params) (pgwire.Portal, error) {
 	s.params = p
+	s.principal()
 	who := s.who // a statement acting for a member (__user) acts for it alone
 	defer func() { s.params, s.who = nil, who }()
 	if s.tx == 'E' && !endsTransaction(n) {

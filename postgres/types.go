@@ -33,14 +33,7 @@ var types = pgtype.NewMap()
 
 // TypeOID is the OID of a built-in type by name, SQL spellings included.
 func TypeOID(name string) (uint32, bool) {
-	name = Canonical(name)
-	switch name {
-	case "char":
-		return pgtype.QCharOID, true
-	case "bpchar":
-		return pgtype.BPCharOID, true
-	}
-	if t, ok := types.TypeForName(name); ok {
+	if t, ok := types.TypeForName(Canonical(name)); ok {
 		return t.OID, true
 	}
 	return 0, false
@@ -54,12 +47,6 @@ func ArrayOf(oid uint32) (uint32, bool) {
 		}
 	}
 	return 0, false
-}
-
-// Known reports whether oid is a built-in type pgx reads.
-func Known(oid uint32) bool {
-	_, ok := types.TypeForOID(oid)
-	return ok
 }
 
 // DecodeText reads a value of built-in type oid from its text form, as

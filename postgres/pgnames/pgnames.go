@@ -142,15 +142,15 @@ func Location(n *pg_query.Node) int32 {
 	if n == nil {
 		return -1
 	}
-	v := NodeMessage(n)
+	v := nodeMessage(n)
 	if l, ok := v.(located); ok {
 		return l.GetLocation()
 	}
 	return -1
 }
 
-// NodeMessage unwraps a Node's oneof to the message inside.
-func NodeMessage(n *pg_query.Node) any {
+// nodeMessage unwraps a Node's oneof to the message inside.
+func nodeMessage(n *pg_query.Node) any {
 	v := reflect.ValueOf(n.GetNode())
 	if !v.IsValid() || v.IsNil() {
 		return nil

@@ -203,24 +203,7 @@ cubes:
 // shape and keys: psql's \d, pg_constraint, pg_index, information_schema
 // (what pgAdmin, DBeaver's ER diagram and Power BI read).
 func TestKeysMatchPostgres(t *testing.T) {
-	g := apptest.Start(t, apptest.Options{DSN: "duckdb::memory:", Model: keysModel})
-	pg := pgtest.Start(t)
-	shadow := pg.CreateDatabase("shadow")
-	pg.Psql("shadow", "-q", "-c", shadowDDL(g.Model))
-	gateway := g.ConnString(t, "keys") + "?sslmode=disable"
-	user := strings.TrimPrefix(strings.SplitN(strings.TrimPrefix(gateway, "postgresql://"), ":", 2)[0], "")
-	run := func(dsn, cmd string) string {
-		out, err := psql(t, dsn, "-c", cmd)
-		if err != nil {
-			t.Fatalf("psql %s: %v\n%s", cmd, err, out)
-		}
-		out = regexp.MustCompile(`\b(`+regexp.QuoteMeta(user)+`|postgres)\b *`).ReplaceAllString(out, "OWNER ")
-		var lines []string
-		for _, l := range strings.Split(out, "\n") {
-			lines = append(lines, strings.Join(strings.Fields(strings.ReplaceAll(l, "-", "")), " "))
-		}
-		return strings.Join(lines, "\n")
-	}
+	k := newKeyed(t, apptest.Options{DSN: "duckdb::memory:", Model: keysModel})
 	for _, cmd := range []string{
 		`\d orders`, `\d customers`, `\di`,
 		`SELECT conname, contype, conrelid::regclass, confrelid::regclass, conkey, confkey, pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1`,
@@ -230,11 +213,55 @@ func TestKeysMatchPostgres(t *testing.T) {
 		`SELECT constraint_name, unique_constraint_name, match_option, update_rule, delete_rule FROM information_schema.referential_constraints ORDER BY 1`,
 		`SELECT table_name, column_name, constraint_name FROM information_schema.constraint_column_usage WHERE table_schema = 'public' ORDER BY 3, 1, 2`,
 	} {
-		if got, want := run(gateway, cmd), run(pg.DatabaseDSN("shadow"), cmd); got != want {
+		if got, want := k.run(k.gateway, "-c", cmd), k.run(k.shadow, "-c", cmd); got != want {
 			t.Errorf("%s:\ncubegate:\n%s\nPostgreSQL:\n%s", cmd, got, want)
 		}
 	}
-	_ = shadow
+}
+
+// keyed is a gateway serving keysModel and a PostgreSQL database of
+// tables of the same shape, comments and keys, to compare what tools see.
+type keyed struct {
+	t                            *testing.T
+	gateway, maintenance, shadow string // connection strings
+	user, database               string // the gateway's credential
+}
+
+func newKeyed(t *testing.T, o apptest.Options) *keyed {
+	t.Helper()
+	o.Model = keysModel
+	g := apptest.Start(t, o)
+	pg := pgtest.Start(t)
+	pg.CreateDatabase("shadow")
+	pg.Psql("shadow", "-q", "-c", shadowDDL(g.Model))
+	c, pw, _, err := g.MintCredential(context.Background(), "keyed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := app.ClientHost(g.SQLAddr().String())
+	return &keyed{t: t, user: c.Username, database: c.Database, shadow: pg.DatabaseDSN("shadow"),
+		gateway:     app.ConnectionString(c.Username, pw, host, port, c.Database) + "?sslmode=disable",
+		maintenance: app.ConnectionString(c.Username, pw, host, port, "postgres") + "?sslmode=disable"}
+}
+
+// run runs psql on dsn and spells its output so that the two servers'
+// compare: owners (the credential, postgres) as OWNER, words not padding
+// (column widths follow the owner's name).
+func (k *keyed) run(dsn string, args ...string) string {
+	k.t.Helper()
+	out, err := psql(k.t, dsn, args...)
+	if err != nil {
+		k.t.Fatalf("psql %v: %v\n%s", args, err, out)
+	}
+	out = regexp.MustCompile(`\b(`+regexp.QuoteMeta(k.user)+`|postgres)\b *`).ReplaceAllString(out, "OWNER ")
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Trim(l, "-+") == "" {
+			l = "" // the header's rule, as wide as the columns
+		}
+		lines = append(lines, strings.Join(strings.Fields(l), " "))
+	}
+	return strings.Join(lines, "\n")
 }
 
 // Cube's user switching: WHERE __user = 'alice' reads with the security
@@ -337,30 +364,11 @@ func TestMeasuresAggregatedAsCube(t *testing.T) {
 // catalog answers compared with a PostgreSQL holding tables of the same
 // shape and keys.
 func TestToolFlowsPgAdminDBeaver(t *testing.T) {
-	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(300), Model: keysModel})
-	pg := pgtest.Start(t)
-	pg.CreateDatabase("shadow")
-	pg.Psql("shadow", "-q", "-c", shadowDDL(g.Model))
-	c, pw, _, err := g.MintCredential(context.Background(), "tools")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host, port, _ := app.ClientHost(g.SQLAddr().String())
-	gateway := app.ConnectionString(c.Username, pw, host, port, c.Database) + "?sslmode=disable"
-	maintenance := app.ConnectionString(c.Username, pw, host, port, "postgres") + "?sslmode=disable"
-	normalize := func(s string) string {
-		return regexp.MustCompile(`\b(`+regexp.QuoteMeta(c.Username)+`|postgres)\b`).ReplaceAllString(s, "OWNER")
-	}
-	run := func(dsn, sql string) string {
-		out, err := psql(t, dsn, "-A", "-t", "-F", "|", "-c", sql)
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", sql, err, out)
-		}
-		return normalize(out)
-	}
+	k := newKeyed(t, apptest.Options{DuckDB: apptest.Demo(300)})
+	run := func(dsn, sql string) string { return k.run(dsn, "-A", "-t", "-F", "|", "-c", sql) }
 	// On connect, from postgres: the databases a user can open.
-	dbs := run(maintenance, `SELECT db.datname, db.datallowconn, has_database_privilege(db.oid, 'CREATE') FROM pg_catalog.pg_database db WHERE db.datistemplate = false ORDER BY db.datname`)
-	if !strings.Contains(dbs, c.Database+"|t|") {
+	dbs := run(k.maintenance, `SELECT db.datname, db.datallowconn, has_database_privilege(db.oid, 'CREATE') FROM pg_catalog.pg_database db WHERE db.datistemplate = false ORDER BY db.datname`)
+	if !strings.Contains(dbs, k.database+"|t|") {
 		t.Fatalf("databases from postgres:\n%s", dbs)
 	}
 	for _, sql := range []string{
@@ -376,13 +384,13 @@ func TestToolFlowsPgAdminDBeaver(t *testing.T) {
 		`SELECT i.indisunique, i.indisprimary, i.indkey AS keys, c.relname, c.relnamespace = 'public'::regnamespace FROM pg_catalog.pg_index i INNER JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid WHERE i.indrelid IN (SELECT oid FROM pg_catalog.pg_class WHERE relnamespace = 'public'::regnamespace) ORDER BY c.relname`,
 		`SELECT c.conname, t.relname FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class t ON t.oid = c.conrelid WHERE c.confrelid = 'public.customers'::regclass ORDER BY 1`,
 	} {
-		if got, want := run(gateway, sql), run(pg.DatabaseDSN("shadow"), sql); got != want {
+		if got, want := run(k.gateway, sql), run(k.shadow, sql); got != want {
 			t.Errorf("%s\ncubegate:\n%s\nPostgreSQL:\n%s", sql, got, want)
 		}
 	}
 	// View data: pgAdmin orders by the primary key, DBeaver limits.
 	for _, sql := range []string{`SELECT * FROM public.orders ORDER BY id ASC LIMIT 100`, `SELECT * FROM public.customers LIMIT 200`} {
-		if out := run(gateway, sql); strings.Count(out, "\n") == 0 {
+		if out := run(k.gateway, sql); strings.Count(out, "\n") == 0 {
 			t.Errorf("%s: no rows", sql)
 		}
 	}
