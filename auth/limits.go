@@ -3,6 +3,7 @@ package auth
 import (
 	"math"
 	"net"
+	"slices"
 	"sync"
 	"time"
 )
@@ -114,18 +115,43 @@ func (l *Limiter) Acquire(tenant string) (release func(), ok bool) {
 }
 
 // LoginThrottle slows, then blocks, an address that keeps failing to log
-// in: after slowAfter failures in window each attempt waits (doubling up
-// to 5 s); after blockAfter it is refused until the window has passed.
+// in, and slows guessing against one user from many addresses:
+//
+//   - An attempt counts as a failure from the moment it begins (Begin),
+//     before its password is checked: parallel guesses cannot all be
+//     evaluated before the block sees them. Only success takes it back.
+//   - Per address: after slowAfter failures in window each attempt waits
+//     (doubling up to 5 s); after blockAfter it is refused until the
+//     window has passed.
+//   - Per target user, across addresses: after slowAfter failures against
+//     a user in window each attempt for it waits (doubling up to 5 s).
+//     A user is never refused: anybody could lock anybody out.
+//   - A success forgets the failures of its own (address, user) pair
+//     only: one valid credential does not reset an address's count of
+//     guesses at other users.
 type LoginThrottle struct {
 	window                time.Duration
 	slowAfter, blockAfter int
 	mu                    sync.Mutex
-	failures              map[string][]time.Time
+	byAddr                map[string][]*loginAttempt
+	byUser                map[string][]*loginAttempt
+	now                   func() time.Time // tests move the clock
 }
 
-// NewLoginThrottle returns the throttle of failed logins per address.
+// loginAttempt is one attempt, a failure until it succeeds.
+type loginAttempt struct {
+	t          time.Time
+	host, user string
+}
+
+// maxLoginDelay bounds the wait an attempt is made to take.
+const maxLoginDelay = 5 * time.Second
+
+// NewLoginThrottle returns the throttle of failed logins per address and
+// per target user.
 func NewLoginThrottle(window time.Duration, slowAfter, blockAfter int) *LoginThrottle {
-	return &LoginThrottle{window: window, slowAfter: slowAfter, blockAfter: blockAfter, failures: map[string][]time.Time{}}
+	return &LoginThrottle{window: window, slowAfter: slowAfter, blockAfter: blockAfter,
+		byAddr: map[string][]*loginAttempt{}, byUser: map[string][]*loginAttempt{}, now: time.Now}
 }
 
 func hostOf(addr net.Addr) string {
@@ -139,58 +165,84 @@ func hostOf(addr net.Addr) string {
 	return host
 }
 
-func (t *LoginThrottle) recent(host string, now time.Time) []time.Time {
-	fs := t.failures[host]
+// recent drops what has left the window from m[key] and returns the rest.
+func (t *LoginThrottle) recent(m map[string][]*loginAttempt, key string, now time.Time) []*loginAttempt {
+	fs := m[key]
 	i := 0
-	for i < len(fs) && now.Sub(fs[i]) > t.window {
+	for i < len(fs) && now.Sub(fs[i].t) > t.window {
 		i++
 	}
 	fs = fs[i:]
 	if len(fs) == 0 {
-		delete(t.failures, host)
+		delete(m, key)
 	} else {
-		t.failures[host] = fs
+		m[key] = fs
 	}
 	return fs
 }
 
-// Check says how long an attempt from addr must wait, or that it is
-// blocked (and for how long).
-func (t *LoginThrottle) Check(addr net.Addr) (wait time.Duration, blocked bool, retry time.Duration) {
-	if t == nil {
-		return 0, false, 0
+// delay is the wait after n failures (none below slowAfter).
+func (t *LoginThrottle) delay(n int) time.Duration {
+	if t.slowAfter <= 0 || n < t.slowAfter {
+		return 0
 	}
-	host, now := hostOf(addr), time.Now()
+	if k := n - t.slowAfter; k < 8 {
+		return min(250*time.Millisecond<<k, maxLoginDelay)
+	}
+	return maxLoginDelay
+}
+
+// LoginAttempt is an attempt Begin counted: call Succeeded when the
+// password checked, Failed (or nothing) otherwise.
+type LoginAttempt struct {
+	t *LoginThrottle
+	a *loginAttempt
+}
+
+// Begin counts a login attempt from addr for user before anything is
+// checked, and says how long it must wait first, or that the address is
+// blocked (and until when: then nothing is counted).
+func (t *LoginThrottle) Begin(addr net.Addr, user string) (at *LoginAttempt, wait time.Duration, blocked bool, retry time.Duration) {
+	if t == nil {
+		return nil, 0, false, 0
+	}
+	host := hostOf(addr)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	fs := t.recent(host, now)
-	switch {
-	case len(fs) >= t.blockAfter:
-		return 0, true, t.window - now.Sub(fs[len(fs)-t.blockAfter])
-	case len(fs) >= t.slowAfter:
-		d := 250 * time.Millisecond << (len(fs) - t.slowAfter)
-		return min(d, 5*time.Second), false, 0
+	now := t.now()
+	fs := t.recent(t.byAddr, host, now)
+	if t.blockAfter > 0 && len(fs) >= t.blockAfter {
+		return nil, 0, true, t.window - now.Sub(fs[len(fs)-t.blockAfter].t)
 	}
-	return 0, false, 0
+	us := t.recent(t.byUser, user, now)
+	wait = max(t.delay(len(fs)), t.delay(len(us)))
+	a := &loginAttempt{t: now, host: host, user: user}
+	t.byAddr[host] = append(fs, a)
+	t.byUser[user] = append(us, a)
+	return &LoginAttempt{t: t, a: a}, wait, false, 0
 }
 
-// Failed records a failed login from addr; Succeeded forgets its failures.
-func (t *LoginThrottle) Failed(addr net.Addr) {
-	if t == nil {
-		return
-	}
-	t.mu.Lock()
-	host := hostOf(addr)
-	t.failures[host] = append(t.recent(host, time.Now()), time.Now())
-	t.mu.Unlock()
-}
+// Failed leaves the attempt counted as the failure it was counted as.
+func (at *LoginAttempt) Failed() {}
 
-// Succeeded forgets an address's failures.
-func (t *LoginThrottle) Succeeded(addr net.Addr) {
-	if t == nil {
+// Succeeded takes the attempt back and forgets the failures of its
+// address for its user (not its address's failures for other users).
+func (at *LoginAttempt) Succeeded() {
+	if at == nil {
 		return
 	}
+	t, host, user := at.t, at.a.host, at.a.user
 	t.mu.Lock()
-	delete(t.failures, hostOf(addr))
-	t.mu.Unlock()
+	defer t.mu.Unlock()
+	pair := func(f *loginAttempt) bool { return f.host == host && f.user == user }
+	if fs := slices.DeleteFunc(t.byAddr[host], pair); len(fs) > 0 {
+		t.byAddr[host] = fs
+	} else {
+		delete(t.byAddr, host)
+	}
+	if us := slices.DeleteFunc(t.byUser[user], pair); len(us) > 0 {
+		t.byUser[user] = us
+	} else {
+		delete(t.byUser, user)
+	}
 }

@@ -22,10 +22,10 @@ type authenticator struct {
 
 type scramExchange struct {
 	*auth.SCRAMExchange
-	throttle *auth.LoginThrottle
-	audit    *auth.Audit
-	addr     net.Addr
-	user     string
+	attempt *auth.LoginAttempt
+	audit   *auth.Audit
+	addr    net.Addr
+	user    string
 }
 
 // logLogin records a login attempt (never its password).
@@ -46,21 +46,22 @@ func (e scramExchange) Next(in []byte) ([]byte, bool, error) {
 	out, done, err := e.SCRAMExchange.Next(in)
 	switch {
 	case err != nil:
-		e.throttle.Failed(e.addr)
+		e.attempt.Failed()
 		logLogin(e.audit, e.addr, e.user, auth.Principal{}, false)
 	case done:
-		e.throttle.Succeeded(e.addr)
+		e.attempt.Succeeded()
 		logLogin(e.audit, e.addr, e.user, e.SCRAMExchange.Principal(), true)
 	}
 	return out, done, err
 }
 
-// admit waits or refuses as the throttle says for the client's address.
-func (a authenticator) admit(ctx context.Context) (net.Addr, error) {
+// admit counts the attempt (a failure until it succeeds) and waits or
+// refuses as the throttle says for the client's address and the user.
+func (a authenticator) admit(ctx context.Context, user string) (net.Addr, *auth.LoginAttempt, error) {
 	addr := pgwire.RemoteAddr(ctx)
-	wait, blocked, retry := a.throttle.Check(addr)
+	at, wait, blocked, retry := a.throttle.Begin(addr, user)
 	if blocked {
-		return addr, pgerr.Fatal(pgerrcode.InvalidAuthorizationSpecification, "too many failed logins from this address").
+		return addr, nil, pgerr.Fatal(pgerrcode.InvalidAuthorizationSpecification, "too many failed logins from this address").
 			WithHint("try again in %s", retry.Round(time.Second))
 	}
 	if wait > 0 {
@@ -69,14 +70,14 @@ func (a authenticator) admit(ctx context.Context) (net.Addr, error) {
 		select {
 		case <-t.C:
 		case <-ctx.Done():
-			return addr, ctx.Err()
+			return addr, at, ctx.Err()
 		}
 	}
-	return addr, nil
+	return addr, at, nil
 }
 
 func (a authenticator) SCRAM(ctx context.Context, user, _ string, cb pgwire.ChannelBinding) (pgwire.SASLExchange, error) {
-	addr, err := a.admit(ctx)
+	addr, at, err := a.admit(ctx, user)
 	if err != nil {
 		return nil, err
 	}
@@ -85,19 +86,17 @@ func (a authenticator) SCRAM(ctx context.Context, user, _ string, cb pgwire.Chan
 		return nil, err
 	}
 	ex.ChannelBinding(cb.Data, cb.Plus, cb.Offered)
-	return scramExchange{SCRAMExchange: ex, throttle: a.throttle, audit: a.audit, addr: addr, user: user}, nil
+	return scramExchange{SCRAMExchange: ex, attempt: at, audit: a.audit, addr: addr, user: user}, nil
 }
 
 func (a authenticator) Password(ctx context.Context, user, _, password string) (any, bool, error) {
-	addr, err := a.admit(ctx)
+	addr, at, err := a.admit(ctx, user)
 	if err != nil {
 		return nil, false, err
 	}
 	p, ok, err := a.svc.CheckPassword(ctx, user, password)
-	if err == nil && !ok {
-		a.throttle.Failed(addr)
-	} else if ok {
-		a.throttle.Succeeded(addr)
+	if ok {
+		at.Succeeded()
 	}
 	if err == nil {
 		logLogin(a.audit, addr, user, p, ok)
