@@ -15,8 +15,9 @@ import (
 //
 //   - scopes: every scope of the result is one the actor holds; admin
 //     counts as every scope, so only admin grants admin. A SQL credential
-//     reads rows, the catalog and the warehouse SQL (EXPLAIN), so it is
-//     worth CredentialScopes: minting or changing one needs them all.
+//     reads rows and the catalog, so it is worth CredentialScopes, plus
+//     its own scopes (sql: the warehouse SQL in EXPLAIN; audit:read: the
+//     tenant's whole audit log): minting or changing one needs them all.
 //   - tenant: the result belongs to the actor's tenant.
 //   - data sources: a credential's data source is one the actor may use
 //     (a key: any of its tenant's; a credential: its own).
@@ -45,8 +46,20 @@ import (
 // The CLI acts with the state store directly, as the machine's operator,
 // and is not limited: it takes no key.
 
-// CredentialScopes are what a SQL credential can do, as key scopes.
-var CredentialScopes = []string{"load", "meta", "sql"}
+// CredentialScopes are what every SQL credential can do, as key scopes;
+// a credential's own Scopes add to them.
+var CredentialScopes = []string{"load", "meta"}
+
+// credentialScopes are what credential scopes own are worth as key scopes.
+func credentialScopes(own []string) []string {
+	out := slices.Clone(CredentialScopes)
+	for _, s := range own {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 // The codes of a refusal by the ceiling (HTTP 403).
 const (
@@ -103,9 +116,9 @@ func KeyActor(k APIKey) Actor {
 }
 
 // CredentialActor is a SQL credential's principal as an actor: it holds
-// CredentialScopes on its own data source.
+// CredentialScopes and its own scopes on its own data source.
 func CredentialActor(p Principal) Actor {
-	return Actor{Kind: "credential", ID: p.CredentialID, TenantID: p.TenantID, Scopes: slices.Clone(CredentialScopes),
+	return Actor{Kind: "credential", ID: p.CredentialID, TenantID: p.TenantID, Scopes: credentialScopes(p.Scopes),
 		DataSources: []string{p.Database}, Security: p.Security}
 }
 
@@ -128,7 +141,8 @@ type Grant struct {
 	// Kind is "api_key" or "credential".
 	Kind     string
 	TenantID string
-	// Scopes: a key's scopes; for a credential, CredentialScopes.
+	// Scopes: a key's scopes; for a credential, CredentialScopes and its
+	// own.
 	Scopes []string
 	// DataSource is a credential's data source ("" for a key).
 	DataSource string
@@ -148,7 +162,7 @@ func KeyGrant(k APIKey) Grant {
 
 // CredentialGrant is credential c as a grant.
 func CredentialGrant(c Credential) Grant {
-	return Grant{Kind: "credential", TenantID: c.TenantID, Scopes: CredentialScopes, DataSource: c.Database, Security: c.Security, ActAs: c.ActAs}
+	return Grant{Kind: "credential", TenantID: c.TenantID, Scopes: credentialScopes(c.Scopes), DataSource: c.Database, Security: c.Security, ActAs: c.ActAs}
 }
 
 // Ceiling returns nil when actor may create or hold g, else an
@@ -174,8 +188,8 @@ func Ceiling(actor Actor, g Grant) error {
 			what = "scopes"
 		}
 		if g.Kind == "credential" {
-			return escalation(CodeScopeEscalation, "a SQL credential reads rows, the catalog and warehouse SQL (scopes %s); %s lacks %s %s",
-				strings.Join(CredentialScopes, ", "), actor.name(), what, strings.Join(beyond, ", "))
+			return escalation(CodeScopeEscalation, "a SQL credential reads rows and the catalog (scopes %s), and holds its own scopes; %s lacks %s %s",
+				strings.Join(g.Scopes, ", "), actor.name(), what, strings.Join(beyond, ", "))
 		}
 		return escalation(CodeScopeEscalation, "%s holds %s and cannot grant the %s %s (only scopes it holds; only admin grants admin)",
 			actor.name(), scopeList(actor.Scopes), what, strings.Join(beyond, ", "))

@@ -72,17 +72,39 @@ func TestCeilingScopesEverySubset(t *testing.T) {
 	}
 }
 
-// A SQL credential is worth load, meta and sql: a key mints or changes one
-// only holding all three (or admin).
+// A SQL credential is worth load and meta, plus its own scopes (sql,
+// audit:read): a key mints or changes one only holding them all (or
+// admin); a credential hands out only the scopes it holds.
 func TestCeilingCredentialScopes(t *testing.T) {
 	others := slices.DeleteFunc(slices.Clone(Scopes), func(s string) bool { return s == "credentials:write" })
-	for _, held := range subsets(others) {
-		held = append(held, "credentials:write")
-		actor := Actor{Kind: "api_key", TenantID: DefaultTenant, Scopes: held}
-		want := slices.Contains(held, "admin") || slices.Contains(held, "load") && slices.Contains(held, "meta") && slices.Contains(held, "sql")
-		code := escCode(t, Ceiling(actor, CredentialGrant(Credential{TenantID: DefaultTenant, Database: "demo"})))
-		if (code == "") != want || (code != "" && code != CodeScopeEscalation) {
-			t.Fatalf("holding %v, minting a credential: %q, want allowed=%v", held, code, want)
+	for _, own := range [][]string{nil, {"sql"}, {"audit:read"}, {"audit:read", "sql"}} {
+		for _, held := range subsets(others) {
+			held = append(held, "credentials:write")
+			actor := Actor{Kind: "api_key", TenantID: DefaultTenant, Scopes: held}
+			want := slices.Contains(held, "admin") || slices.Contains(held, "load") && slices.Contains(held, "meta") &&
+				!slices.ContainsFunc(own, func(s string) bool { return !slices.Contains(held, s) })
+			code := escCode(t, Ceiling(actor, CredentialGrant(Credential{TenantID: DefaultTenant, Database: "demo", Scopes: own})))
+			if (code == "") != want || (code != "" && code != CodeScopeEscalation) {
+				t.Fatalf("holding %v, minting a credential with scopes %v: %q, want allowed=%v", held, own, code, want)
+			}
+		}
+	}
+	// A credential as an actor holds its own scopes, no more.
+	plain := CredentialActor(Principal{TenantID: DefaultTenant, Database: "demo"})
+	withSQL := CredentialActor(Principal{TenantID: DefaultTenant, Database: "demo", Scopes: []string{"sql"}})
+	for _, c := range []struct {
+		actor Actor
+		own   []string
+		code  string
+	}{
+		{plain, nil, ""},
+		{plain, []string{"sql"}, CodeScopeEscalation},
+		{plain, []string{"audit:read"}, CodeScopeEscalation},
+		{withSQL, []string{"sql"}, ""},
+		{withSQL, []string{"audit:read", "sql"}, CodeScopeEscalation},
+	} {
+		if code := escCode(t, Ceiling(c.actor, CredentialGrant(Credential{TenantID: DefaultTenant, Database: "demo", Scopes: c.own}))); code != c.code {
+			t.Errorf("%v granting a credential %v: %q, want %q", c.actor.Scopes, c.own, code, c.code)
 		}
 	}
 }
@@ -214,7 +236,9 @@ func TestCeilingFilteredCredential(t *testing.T) {
 	}{
 		{Grant{Kind: "api_key", Scopes: []string{"load"}}, CodeSecurityEscalation},
 		{Grant{Kind: "api_key", Scopes: []string{"load"}, Security: p.Security}, ""},
-		{Grant{Kind: "api_key", Scopes: []string{"load", "meta", "sql"}, Security: SecurityContext{RowFilters: []RowFilter{web, bigOrders}}}, ""},
+		{Grant{Kind: "api_key", Scopes: []string{"load", "meta"}, Security: SecurityContext{RowFilters: []RowFilter{web, bigOrders}}}, ""},
+		// sql (the warehouse SQL) is a credential's own scope: this one lacks it.
+		{Grant{Kind: "api_key", Scopes: []string{"load", "meta", "sql"}, Security: SecurityContext{RowFilters: []RowFilter{web, bigOrders}}}, CodeScopeEscalation},
 		{Grant{Kind: "api_key", Scopes: []string{"keys:write"}, Security: p.Security}, CodeScopeEscalation},
 		{Grant{Kind: "api_key", Scopes: []string{"admin"}, Security: p.Security}, CodeScopeEscalation},
 		{CredentialGrant(Credential{Database: "demo"}), CodeSecurityEscalation},

@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,8 +40,31 @@ type Credential struct {
 	// ActAs lets the credential act for a member of its team, as Cube's
 	// SQL API's __user does: WHERE __user = 'alice' reads with the
 	// security context of alice's credentials. Only the operator grants it.
-	ActAs    bool `json:"act_as,omitempty"`
+	ActAs bool `json:"act_as,omitempty"`
+	// Scopes are what the credential may do beyond reading rows and the
+	// catalog: CredentialScopeNames (audit:read: the tenant's whole audit
+	// log, not only its own rows; sql: the warehouse SQL in EXPLAIN).
+	Scopes   []string `json:"scopes,omitempty"`
 	verifier Verifier
+}
+
+// CredentialScopeNames are the scopes a SQL credential may hold.
+var CredentialScopeNames = []string{"audit:read", "sql"}
+
+// ErrCredentialScope is an unknown credential scope (a caller's error).
+var ErrCredentialScope = errors.New("unknown credential scope")
+
+// checkCredentialScopes refuses a scope a credential cannot hold and
+// returns the scopes sorted, without duplicates.
+func checkCredentialScopes(scopes []string) ([]string, error) {
+	for _, sc := range scopes {
+		if !slices.Contains(CredentialScopeNames, sc) {
+			return nil, fmt.Errorf("%w %q (a credential's scopes: %s)", ErrCredentialScope, sc, strings.Join(CredentialScopeNames, ", "))
+		}
+	}
+	out := slices.Clone(scopes)
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 // Principal is who a session or request acts as, once authenticated.
@@ -49,8 +74,12 @@ type Principal struct {
 	Username     string
 	Database     string
 	Security     SecurityContext
-	ActAs        bool // may act for a member (see Credential.ActAs)
+	ActAs        bool     // may act for a member (see Credential.ActAs)
+	Scopes       []string // the credential's scopes (Credential.Scopes)
 }
+
+// Holds reports whether the principal holds scope.
+func (p Principal) Holds(scope string) bool { return slices.Contains(p.Scopes, scope) }
 
 const (
 	usernamePrefix   = "cg_"
@@ -114,6 +143,8 @@ type CreateCredentialInput struct {
 	Security SecurityContext
 	// ActAs: see Credential.ActAs.
 	ActAs bool
+	// Scopes: see Credential.Scopes.
+	Scopes []string
 }
 
 // CreateCredential mints a credential with a generated username and
@@ -124,6 +155,10 @@ func (s *Service) CreateCredential(ctx context.Context, in CreateCredentialInput
 	}
 	if in.TenantID == "" {
 		in.TenantID = DefaultTenant
+	}
+	scopes, err := checkCredentialScopes(in.Scopes)
+	if err != nil {
+		return Credential{}, "", err
 	}
 	if _, err := s.store.Tenant(ctx, in.TenantID); err != nil {
 		if errors.Is(err, ErrNotFound) {
@@ -154,6 +189,7 @@ func (s *Service) CreateCredential(ctx context.Context, in CreateCredentialInput
 			Security:  in.Security,
 			Member:    in.Member,
 			ActAs:     in.ActAs,
+			Scopes:    scopes,
 			verifier:  v,
 		}
 		err = s.store.insertCredential(ctx, c)
@@ -175,20 +211,25 @@ type CredentialRequest struct {
 	Database string
 	Member   string
 	Security *SecurityContext
+	// Scopes: see Credential.Scopes; only scopes the actor holds.
+	Scopes []string
 }
 
 // CreateCredentialAs mints a credential on behalf of actor, in its tenant
 // and within its ceiling (see Ceiling). The password is returned here and
 // nowhere else.
 func (s *Service) CreateCredentialAs(ctx context.Context, actor Actor, req CredentialRequest) (Credential, string, error) {
-	in := CreateCredentialInput{Label: req.Label, Database: req.Database, TenantID: actor.TenantID, Member: req.Member, Security: actor.Security.clone()}
+	in := CreateCredentialInput{Label: req.Label, Database: req.Database, TenantID: actor.TenantID, Member: req.Member, Security: actor.Security.clone(), Scopes: req.Scopes}
 	if req.Security != nil {
 		in.Security = *req.Security
 	}
 	if in.Database == "" {
 		return Credential{}, "", errors.New("a credential needs a database (data source) name")
 	}
-	if err := Ceiling(actor, CredentialGrant(Credential{TenantID: in.TenantID, Database: in.Database, Security: in.Security})); err != nil {
+	if _, err := checkCredentialScopes(in.Scopes); err != nil {
+		return Credential{}, "", err
+	}
+	if err := Ceiling(actor, CredentialGrant(Credential{TenantID: in.TenantID, Database: in.Database, Security: in.Security, Scopes: in.Scopes})); err != nil {
 		return Credential{}, "", err
 	}
 	return s.CreateCredential(ctx, in)
@@ -300,7 +341,8 @@ func (s *Service) BeginSCRAM(ctx context.Context, user string) (*SCRAMExchange, 
 }
 
 func (c Credential) principal() Principal {
-	return Principal{CredentialID: c.ID, TenantID: c.TenantID, Username: c.Username, Database: c.Database, Security: c.Security, ActAs: c.ActAs}
+	return Principal{CredentialID: c.ID, TenantID: c.TenantID, Username: c.Username, Database: c.Database, Security: c.Security, ActAs: c.ActAs,
+		Scopes: slices.Clone(c.Scopes)}
 }
 
 // GetCredential returns a credential by id or username.
@@ -314,6 +356,8 @@ type UpdateCredentialInput struct {
 	Database *string
 	Member   *string
 	Security *SecurityContext
+	// Scopes replaces the credential's scopes (an empty list: none).
+	Scopes *[]string
 }
 
 // UpdateCredential edits a credential's label, data source or security
@@ -342,6 +386,13 @@ func (s *Service) updateCredential(ctx context.Context, c Credential, in UpdateC
 	}
 	if in.Member != nil {
 		c.Member = *in.Member
+	}
+	if in.Scopes != nil {
+		scopes, err := checkCredentialScopes(*in.Scopes)
+		if err != nil {
+			return c, err
+		}
+		c.Scopes = scopes
 	}
 	if actor != nil {
 		if err := Ceiling(*actor, CredentialGrant(c)); err != nil {

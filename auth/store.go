@@ -153,6 +153,9 @@ CREATE TABLE IF NOT EXISTS credentials (
 	if err := s.addColumn(ctx, "credentials", "member", "TEXT NOT NULL DEFAULT ''"); err != nil {
 		return err
 	}
+	if err := s.addColumn(ctx, "credentials", "scopes", "TEXT NOT NULL DEFAULT ''"); err != nil {
+		return err
+	}
 	if err := s.migrateKeys(ctx); err != nil {
 		return err
 	}
@@ -205,15 +208,16 @@ func (s *Store) serverSecret(ctx context.Context) ([]byte, error) {
 
 func (s *Store) insertCredential(ctx context.Context, c Credential) error {
 	_, err := s.exec(ctx,
-		`INSERT INTO credentials(id, tenant_id, username, label, database, verifier, created_at, security_context, member, act_as) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.TenantID, c.Username, c.Label, c.Database, c.verifier.String(), c.CreatedAt.Format(time.RFC3339Nano), c.Security.String(), c.Member, boolInt(c.ActAs))
+		`INSERT INTO credentials(id, tenant_id, username, label, database, verifier, created_at, security_context, member, act_as, scopes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.TenantID, c.Username, c.Label, c.Database, c.verifier.String(), c.CreatedAt.Format(time.RFC3339Nano), c.Security.String(), c.Member, boolInt(c.ActAs),
+		strings.Join(c.Scopes, " "))
 	if uniqueViolation(err) {
 		return errDuplicate
 	}
 	return err
 }
 
-const credentialColumns = `id, tenant_id, username, label, database, verifier, created_at, security_context, member, act_as`
+const credentialColumns = `id, tenant_id, username, label, database, verifier, created_at, security_context, member, act_as, scopes`
 
 func boolInt(b bool) int {
 	if b {
@@ -224,9 +228,9 @@ func boolInt(b bool) int {
 
 func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
 	var c Credential
-	var verifier, created, security string
+	var verifier, created, security, scopes string
 	var actAs int
-	if err := row.Scan(&c.ID, &c.TenantID, &c.Username, &c.Label, &c.Database, &verifier, &created, &security, &c.Member, &actAs); err != nil {
+	if err := row.Scan(&c.ID, &c.TenantID, &c.Username, &c.Label, &c.Database, &verifier, &created, &security, &c.Member, &actAs, &scopes); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return c, ErrNotFound
 		}
@@ -238,6 +242,7 @@ func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
 	}
 	c.verifier = v
 	c.ActAs = actAs != 0
+	c.Scopes = strings.Fields(scopes) // space-separated, as OAuth writes scopes
 	if c.Security, err = ParseSecurityContext(security); err != nil {
 		return c, fmt.Errorf("credential %s: %w", c.ID, err)
 	}
@@ -250,8 +255,8 @@ func (s *Store) credentialByID(ctx context.Context, id string) (Credential, erro
 }
 
 func (s *Store) updateCredential(ctx context.Context, c Credential) error {
-	res, err := s.exec(ctx, `UPDATE credentials SET label = ?, database = ?, security_context = ?, verifier = ?, member = ?, act_as = ? WHERE id = ?`,
-		c.Label, c.Database, c.Security.String(), c.verifier.String(), c.Member, boolInt(c.ActAs), c.ID)
+	res, err := s.exec(ctx, `UPDATE credentials SET label = ?, database = ?, security_context = ?, verifier = ?, member = ?, act_as = ?, scopes = ? WHERE id = ?`,
+		c.Label, c.Database, c.Security.String(), c.verifier.String(), c.Member, boolInt(c.ActAs), strings.Join(c.Scopes, " "), c.ID)
 	if err != nil {
 		return err
 	}

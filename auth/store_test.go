@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -76,5 +77,43 @@ func TestMemberSecurity(t *testing.T) {
 	}
 	if acting != 1 {
 		t.Fatalf("%d credentials act for others after the store, want 1", acting)
+	}
+}
+
+// A credential's scopes (audit:read, sql) go through the store — create,
+// read, update — and nothing else is a credential scope.
+func TestCredentialScopes(t *testing.T) {
+	ctx := context.Background()
+	store, err := OpenStore(ctx, "sqlite://"+t.TempDir()+"/state.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	svc, err := NewService(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := svc.CreateCredential(ctx, CreateCredentialInput{Database: "demo", Scopes: []string{"sql", "audit:read", "sql"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := svc.GetCredential(ctx, c.ID)
+	if err != nil || !slices.Equal(got.Scopes, []string{"audit:read", "sql"}) || !got.principal().Holds("sql") {
+		t.Fatalf("stored scopes: %v %v", got.Scopes, err)
+	}
+	if _, _, err := svc.CreateCredential(ctx, CreateCredentialInput{Database: "demo", Scopes: []string{"admin"}}); !errors.Is(err, ErrCredentialScope) {
+		t.Fatalf("a credential with scope admin: %v", err)
+	}
+	none := []string{}
+	if _, err := svc.UpdateCredential(ctx, c.ID, UpdateCredentialInput{Scopes: &none}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := svc.GetCredential(ctx, c.ID); len(got.Scopes) != 0 || got.principal().Holds("sql") {
+		t.Fatalf("scopes after removing them: %v", got.Scopes)
+	}
+	// A credential made before scopes existed holds none.
+	plain, _, _ := svc.CreateCredential(ctx, CreateCredentialInput{Database: "demo"})
+	if got, _ := svc.GetCredential(ctx, plain.ID); len(got.Scopes) != 0 {
+		t.Fatalf("a plain credential's scopes: %v", got.Scopes)
 	}
 }

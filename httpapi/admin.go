@@ -230,7 +230,7 @@ func (a *Admin) register(mux *http.ServeMux) {
 	}
 	show := func(c auth.Credential) map[string]any {
 		out := map[string]any{"id": c.ID, "label": c.Label, "username": c.Username, "database": c.Database, "tenant_id": c.TenantID,
-			"member": c.Member, "security_context": c.Security, "created_at": c.CreatedAt}
+			"member": c.Member, "security_context": c.Security, "scopes": c.Scopes, "created_at": c.CreatedAt}
 		if a.Connection != nil {
 			for k, v := range a.Connection(c) {
 				out[k] = v
@@ -330,6 +330,7 @@ func (a *Admin) register(mux *http.ServeMux) {
 			Database string                `json:"database"`
 			Member   string                `json:"member"`
 			Security *auth.SecurityContext `json:"security_context"`
+			Scopes   []string              `json:"scopes"` // audit:read, sql: only those the key holds
 		}
 		if err := decode(r, &in); err != nil {
 			fail(w, r, err)
@@ -344,7 +345,7 @@ func (a *Admin) register(mux *http.ServeMux) {
 		}
 		// Within the key's own rights; no security context: the key's.
 		c, pw, err := a.Credentials.CreateCredentialAs(r.Context(), auth.KeyActor(k),
-			auth.CredentialRequest{Label: in.Label, Database: in.Database, Member: in.Member, Security: in.Security})
+			auth.CredentialRequest{Label: in.Label, Database: in.Database, Member: in.Member, Security: in.Security, Scopes: in.Scopes})
 		if err != nil {
 			fail(w, r, errors.Join(errBadRequest, err))
 			return
@@ -377,6 +378,7 @@ func (a *Admin) register(mux *http.ServeMux) {
 			Database *string               `json:"database"`
 			Member   *string               `json:"member"`
 			Security *auth.SecurityContext `json:"security_context"`
+			Scopes   *[]string             `json:"scopes"`
 		}
 		if err := decode(r, &in); err != nil {
 			fail(w, r, err)
@@ -389,7 +391,7 @@ func (a *Admin) register(mux *http.ServeMux) {
 			}
 		}
 		c, err = a.Credentials.UpdateCredentialAs(r.Context(), auth.KeyActor(k), c.ID,
-			auth.UpdateCredentialInput{Label: in.Label, Database: in.Database, Member: in.Member, Security: in.Security})
+			auth.UpdateCredentialInput{Label: in.Label, Database: in.Database, Member: in.Member, Security: in.Security, Scopes: in.Scopes})
 		if err != nil {
 			fail(w, r, errors.Join(errBadRequest, err))
 			return

@@ -121,7 +121,7 @@ func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Reque
 				return
 			}
 		}
-		p := query.Principal{TenantID: k.TenantID, APIKeyID: k.ID, Address: RemoteAddr(r).String(), Security: k.Security}
+		p := query.Principal{TenantID: k.TenantID, APIKeyID: k.ID, Address: RemoteAddr(r).String(), Security: k.Security, Scopes: k.Scopes}
 		adm, err := a.Queries.Admit(p)
 		if err != nil {
 			var le *auth.LimitError

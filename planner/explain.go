@@ -83,7 +83,48 @@ func (s *Session) explainPlan(ctx context.Context, n *pg_query.Node, verbose, ev
 		}
 		break
 	}
-	return p.lines(verbose), nil
+	lines := p.lines(verbose)
+	if !s.principal().Holds("sql") {
+		lines = hideWarehouseSQL(lines)
+	}
+	return lines, nil
+}
+
+// The warehouse SQL (table names, the model's SQL, bound values) and
+// the security context's row filters are shown only to principals with
+// scope sql, as REST's /sql requires it.
+const (
+	hiddenSQL        = "(hidden: the warehouse SQL and its parameters are shown to principals with scope sql)"
+	hiddenRowFilters = "Row filters: (hidden: shown to principals with scope sql)"
+)
+
+// hideWarehouseSQL replaces, in a printed plan, each "Warehouse SQL"
+// section's lines (those indented under it) by one saying they are
+// hidden and which scope shows them, and each row filters line by one
+// without the filters' values. A push-down's row sources name cubes
+// only and stay.
+func hideWarehouseSQL(lines []string) []string {
+	out := make([]string, 0, len(lines))
+	indent := func(l string) int { return len(l) - len(strings.TrimLeft(l, " ")) }
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		body, at := strings.TrimLeft(l, " "), indent(l)
+		switch {
+		case strings.HasPrefix(body, "Row filters: "):
+			out = append(out, l[:at]+hiddenRowFilters)
+		case strings.HasPrefix(body, "Row source ") && strings.Contains(body, " (row filters: "):
+			src, _, _ := strings.Cut(l, " (row filters: ")
+			out = append(out, src+" (row filters hidden: shown to principals with scope sql)")
+		case strings.HasPrefix(body, "Warehouse SQL"):
+			out = append(out, l, l[:at]+"  "+hiddenSQL)
+			for i+1 < len(lines) && indent(lines[i+1]) > at {
+				i++
+			}
+		default:
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // explainLines prints a cube query's plan.

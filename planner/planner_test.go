@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
@@ -17,7 +18,8 @@ import (
 
 func testSession(t testing.TB) *Session {
 	t.Helper()
-	s, _ := newTestSession(t, "../testdata/oracle/model", Options{}, nil)
+	// Scope sql: EXPLAIN (and the golden plans) print the warehouse SQL.
+	s, _ := newTestSession(t, "../testdata/oracle/model", Options{}, auth.Principal{Database: "db", Scopes: []string{"sql"}})
 	return s
 }
 

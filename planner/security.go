@@ -22,7 +22,7 @@ func (s *Session) principal() query.Principal {
 	if s.who == nil {
 		p := query.Principal{Username: s.info.User}
 		if ap, ok := s.info.Principal.(auth.Principal); ok {
-			p.TenantID, p.CredentialID, p.Security = ap.TenantID, ap.CredentialID, ap.Security
+			p.TenantID, p.CredentialID, p.Security, p.Scopes = ap.TenantID, ap.CredentialID, ap.Security, ap.Scopes
 		}
 		if s.info.RemoteAddr != nil {
 			p.Address = s.info.RemoteAddr.String()

@@ -15,7 +15,7 @@ import (
 
 func viewPolicySession(t *testing.T, sec auth.SecurityContext) (*Session, *cubes.Model) {
 	t.Helper()
-	return newTestSession(t, "../testdata/viewpolicy", Options{}, auth.Principal{TenantID: auth.DefaultTenant, Database: "db", Security: sec})
+	return newTestSession(t, "../testdata/viewpolicy", Options{}, auth.Principal{TenantID: auth.DefaultTenant, Database: "db", Security: sec, Scopes: []string{"sql"}})
 }
 
 func explainText(t *testing.T, s *Session, sql string) (string, error) {

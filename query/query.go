@@ -16,6 +16,7 @@ package query
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/cubegate/cubegate/auth"
@@ -33,6 +34,14 @@ type Principal struct {
 	APIKeyID     string // a REST request's key
 	Address      string // the client's address
 	Security     auth.SecurityContext
+	// Scopes are what the principal may do beyond reading rows: a key's
+	// scopes, or a credential's (auth.CredentialScopeNames).
+	Scopes []string
+}
+
+// Holds reports whether p holds scope (admin holds every scope).
+func (p Principal) Holds(scope string) bool {
+	return slices.Contains(p.Scopes, scope) || slices.Contains(p.Scopes, "admin")
 }
 
 // Tenant is the principal's tenant, auth.DefaultTenant when none is set.

@@ -271,6 +271,7 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "credentials", Short: "Manage SQL credentials (create, list, show, update, rotate, delete)"}
 	var label, database, security, member string
 	var asJSON, actAs bool
+	var scopes []string
 	// withService opens the state store for one command.
 	withService := func(c *cobra.Command, run func(ctx context.Context, cfg app.Config, svc *auth.Service) error) error {
 		return withStore(c, load, func(ctx context.Context, cfg app.Config, store *auth.Store) error {
@@ -298,6 +299,7 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 				"id": c.ID, "label": c.Label, "username": c.Username, "host": host, "port": port,
 				"database": c.Database, "tenant_id": c.TenantID, "connection_string": connStr, "psql": "psql \"" + connStr + "\"",
 				"security_context": c.Security, "created_at": c.CreatedAt, "member": c.Member, "act_as": c.ActAs,
+				"scopes": c.Scopes,
 			}
 			if password != "" {
 				out["password"] = password
@@ -312,6 +314,9 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 		}
 		if len(c.Security.Allow) > 0 || len(c.Security.RowFilters) > 0 {
 			fmt.Fprintf(stdout, "security: %s\n", c.Security)
+		}
+		if len(c.Scopes) > 0 {
+			fmt.Fprintf(stdout, "scopes:   %s\n", strings.Join(c.Scopes, ", "))
 		}
 		fmt.Fprintf(stdout, "\n  psql \"%s\"\n", connStr)
 		return nil
@@ -345,7 +350,7 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				cred, pw, err := svc.CreateCredential(ctx, auth.CreateCredentialInput{Label: label, Database: database, TenantID: src.Tenant, Security: sec, Member: member, ActAs: actAs})
+				cred, pw, err := svc.CreateCredential(ctx, auth.CreateCredentialInput{Label: label, Database: database, TenantID: src.Tenant, Security: sec, Member: member, ActAs: actAs, Scopes: scopes})
 				if err != nil {
 					return err
 				}
@@ -357,6 +362,8 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 	create.Flags().StringVar(&database, "database", "", "the data source it connects to (default: data_source.name)")
 	create.Flags().StringVar(&member, "member", "", "the team member it belongs to (optional)")
 	create.Flags().BoolVar(&actAs, "act-as", false, "may act for team members: WHERE __user = 'member' reads with that member's security context (Cube's user switching)")
+	scopeHelp := "a scope beyond reading rows, repeatable: audit:read (the tenant's whole audit log), sql (warehouse SQL in EXPLAIN)"
+	create.Flags().StringSliceVar(&scopes, "scope", nil, scopeHelp)
 	create.Flags().StringVar(&security, "security-context", "", `JSON: {"allow": ["cube", "cube.member"], "row_filters": [{"member": "cube.m", "operator": "equals", "values": ["v"]}]}`)
 	list := &cobra.Command{
 		Use:   "list",
@@ -399,7 +406,7 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 	}
 	update := &cobra.Command{
 		Use:   "update ID|USERNAME",
-		Short: "Change a credential's label, data source or security context",
+		Short: "Change a credential's label, data source, scopes or security context",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return withService(c, func(ctx context.Context, cfg app.Config, svc *auth.Service) error {
@@ -425,6 +432,9 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 				if c.Flags().Changed("member") {
 					in.Member = &member
 				}
+				if c.Flags().Changed("scope") {
+					in.Scopes = &scopes // --scope= (empty) removes them all
+				}
 				if c.Flags().Changed("security-context") {
 					if err != nil {
 						return err
@@ -446,6 +456,7 @@ func credentialsCmd(load loader, stdout io.Writer) *cobra.Command {
 	update.Flags().StringVar(&label, "label", "", "a new label")
 	update.Flags().StringVar(&database, "database", "", "a new data source")
 	update.Flags().StringVar(&member, "member", "", "the team member it belongs to")
+	update.Flags().StringSliceVar(&scopes, "scope", nil, "the credential's scopes, replacing its own (--scope= for none): audit:read, sql")
 	update.Flags().StringVar(&security, "security-context", "", "a new security context (JSON; {} allows everything)")
 	rotate := &cobra.Command{
 		Use:   "rotate ID|USERNAME",

@@ -138,7 +138,8 @@ type vpPrincipal struct {
 func newVPPrincipal(t *testing.T, g *apptest.Gateway, sec auth.SecurityContext) vpPrincipal {
 	t.Helper()
 	ctx := context.Background()
-	c, pw, err := g.Auth.CreateCredential(ctx, auth.CreateCredentialInput{Label: "vp", Database: g.Database, Security: sec})
+	// Scope sql: EXPLAIN prints the warehouse SQL and the row filters.
+	c, pw, err := g.Auth.CreateCredential(ctx, auth.CreateCredentialInput{Label: "vp", Database: g.Database, Security: sec, Scopes: []string{"sql"}})
 	if err != nil {
 		t.Fatal(err)
 	}
