@@ -17,7 +17,7 @@ func (Postgres) QuoteIdent(s string) string    { return ansiQuote(s) }
 func (Postgres) Param(n int) string            { return "$" + strconv.Itoa(n) }
 func (Postgres) ILike(expr, pat string) string { return expr + " ILIKE " + pat + ` ESCAPE '\'` }
 func (Postgres) DateTrunc(g, expr string) string {
-	return "date_trunc(" + quoteLiteral(g) + ", " + expr + ")"
+	return "pg_catalog.date_trunc(" + quoteLiteral(g) + ", " + expr + ")"
 }
 func (Postgres) ConvertTz(expr, tz string) string {
 	return "((" + expr + ")::timestamptz AT TIME ZONE " + tz + ")"
@@ -44,8 +44,22 @@ func (Postgres) Operator(op string) string                        { return op }
 func (Postgres) RegexMatch(string, string, string) (string, bool) { return "", false }
 func (Postgres) ArraySubquery(sub string) string                  { return "ARRAY(" + sub + ")" }
 func (Postgres) DefaultNulls(bool) string                         { return "" }
-func (Postgres) FunctionName(name string) string                  { return name }
 func (Postgres) JudgesPostgresInput() bool                        { return true }
+
+// FunctionName qualifies a built-in with pg_catalog: PostgreSQL resolves
+// an unqualified call to the best match along the search path, so a
+// warehouse function such as public.lower(integer) would answer
+// lower(id) — an exact match beats pg_catalog.lower(text), which needs a
+// cast. Qualified, the built-in answers or the call fails as PostgreSQL
+// would (42883). COALESCE, GREATEST, LEAST and NULLIF are syntax, not
+// functions, and are written as they are.
+func (Postgres) FunctionName(name string) string {
+	switch name {
+	case "coalesce", "greatest", "least", "nullif":
+		return name
+	}
+	return "pg_catalog." + name
+}
 
 func (Postgres) DateDiff(unit, a, b string) string {
 	part := func(f, x string) string { return "EXTRACT(" + f + " FROM " + x + ")" }
@@ -88,13 +102,13 @@ func (Postgres) Function(c Call) (string, bool, error) {
 		// MySQL's STR_TO_DATE(text, format): the format is a constant.
 		f, _ := c.Const(1)
 		x, err := c.Arg(0)
-		return "CAST(to_timestamp(" + x + ", " + c.Bind(mysqlToPGFormat(f)) + ") AS TIMESTAMP)", true, err
+		return "CAST(pg_catalog.to_timestamp(" + x + ", " + c.Bind(mysqlToPGFormat(f)) + ") AS TIMESTAMP)", true, err
 	case "ends_with":
 		args, err := c.Args()
 		if err != nil {
 			return "", true, err
 		}
-		return "(right(" + args[0] + ", length(" + args[1] + ")) = " + args[1] + ")", true, nil
+		return "(pg_catalog.right(" + args[0] + ", pg_catalog.length(" + args[1] + ")) = " + args[1] + ")", true, nil
 	}
 	return "", false, nil
 }

@@ -179,7 +179,7 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *scope) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return "date_trunc('" + unit + "', " + x + ")", nil
+		return p.d.FunctionName("date_trunc") + "('" + unit + "', " + x + ")", nil
 	case "date_part", "extract":
 		if len(args) != 2 {
 			break
@@ -199,7 +199,7 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *scope) (string, error) {
 				return s, err
 			}
 		}
-		return "date_part('" + field + "', " + x + ")", nil
+		return p.d.FunctionName("date_part") + "('" + field + "', " + x + ")", nil
 	case "now":
 		if len(args) == 0 {
 			return "CURRENT_TIMESTAMP", nil
@@ -265,7 +265,7 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *scope) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			return "strpos(" + nh[1] + ", " + nh[0] + ")", nil
+			return p.d.FunctionName("strpos") + "(" + nh[1] + ", " + nh[0] + ")", nil
 		}
 	case "isnull", "ifnull", "nvl":
 		if len(args) == 2 {
@@ -284,7 +284,7 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *scope) (string, error) {
 	case "position":
 		if len(args) == 2 {
 			s, err := p.exprList(args, sc)
-			return "strpos(" + s + ")", err
+			return p.d.FunctionName("strpos") + "(" + s + ")", err
 		}
 	case "dateadd", "date_add":
 		// Redshift's and Snowflake's DATEADD(unit, n, date), which BI tools
