@@ -48,8 +48,7 @@ func (c *conn) startTLS() bool {
 	}
 	c.tlsConn = tc
 	c.nc = tc
-	c.be = pgproto3.NewBackend(tc, tc)
-	c.be.SetMaxBodyLen(startupMaxBody)
+	c.newBackend(tc)
 	return true
 }
 

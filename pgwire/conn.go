@@ -31,6 +31,7 @@ type conn struct {
 	srv *Server
 	nc  net.Conn
 	be  *pgproto3.Backend
+	mr  *msgReader // under be: message framing and the message budget
 	log zerolog.Logger
 
 	pid, secret uint32
@@ -42,6 +43,9 @@ type conn struct {
 	busy       bool                    // executing a message
 	stmtCancel context.CancelCauseFunc // cancels the running statement
 	connCancel context.CancelFunc      // ends the connection
+
+	// ending is set once a FATAL error was sent: the session ends.
+	ending bool
 
 	unflushed int
 	rowBuf    []byte
@@ -63,13 +67,22 @@ func (c *conn) serve(ctx context.Context) {
 	}
 	defer c.srv.untrack(c)
 
-	c.be = pgproto3.NewBackend(c.nc, c.nc)
-	c.be.SetMaxBodyLen(startupMaxBody)
+	c.newBackend(c.nc)
 	_ = c.nc.SetDeadline(time.Now().Add(c.srv.cfg.StartupTimeout))
 	info, ok := c.startup(ctx)
 	if !ok {
 		return
 	}
+	if admit := c.srv.cfg.Admit; admit != nil {
+		// Per-credential and per-tenant slots, held until the session ends.
+		release, err := admit(ctx, info)
+		if err != nil {
+			c.fatal(err)
+			return
+		}
+		defer release()
+	}
+	info.Limits = &SessionLimits{c: c}
 	sess, err := c.srv.cfg.Handler.NewSession(ctx, info)
 	if err != nil {
 		c.fatal(err)
@@ -84,6 +97,7 @@ func (c *conn) serve(ctx context.Context) {
 	}()
 	_ = c.nc.SetDeadline(time.Time{})
 	c.be.SetMaxBodyLen(c.srv.cfg.MaxMessageSize)
+	c.mr.maxBody, c.mr.budget, c.mr.ctx, c.mr.wait = c.srv.cfg.MaxMessageSize, c.srv.messages, ctx, c.srv.cfg.MessageMemoryWait
 
 	if !c.srv.register(c) {
 		c.fatal(errTooManyClients())
@@ -104,6 +118,13 @@ func (c *conn) serve(ctx context.Context) {
 	c.log.Debug().Msg("session started")
 	c.loop(ctx)
 	c.log.Debug().Msg("session ended")
+}
+
+// newBackend reads start-up messages from r (the socket, or TLS over it).
+func (c *conn) newBackend(r io.ReadWriter) {
+	c.mr = newMsgReader(r)
+	c.be = pgproto3.NewBackend(c.mr, r)
+	c.be.SetMaxBodyLen(startupMaxBody)
 }
 
 // ParameterReporter is implemented by sessions that report their own
@@ -272,8 +293,17 @@ func (c *conn) authReadFailed(err error) bool {
 
 // loop reads messages on one goroutine and executes them on this one.
 func (c *conn) loop(ctx context.Context) {
-	msgs := make(chan pgproto3.FrontendMessage, 64)
+	msgs := make(chan queued, 64)
 	readErr := make(chan error, 1)
+	budget := c.srv.messages
+	// Messages never handled hand their budget back.
+	defer func() {
+		go func() {
+			for q := range msgs {
+				budget.release(q.reserved)
+			}
+		}()
+	}()
 	go func() {
 		defer close(msgs)
 		defer func() {
@@ -284,17 +314,21 @@ func (c *conn) loop(ctx context.Context) {
 		}()
 		for {
 			m, err := c.be.Receive()
+			reserved := c.mr.take()
 			if err != nil {
+				budget.release(reserved)
 				readErr <- err
 				return
 			}
 			if _, ok := m.(*pgproto3.Terminate); ok {
+				budget.release(reserved)
 				c.kill()
 				return
 			}
 			select {
-			case msgs <- cloneMessage(m):
+			case msgs <- queued{m: cloneMessage(m), reserved: reserved}:
 			case <-ctx.Done():
+				budget.release(reserved)
 				return
 			}
 		}
@@ -318,7 +352,7 @@ func (c *conn) loop(ctx context.Context) {
 		case <-idleC:
 			c.fatal(pgerr.Fatal(pgerrcode.IdleInTransactionSessionTimeout, "terminating connection due to idle-in-transaction timeout"))
 			return
-		case m, ok := <-msgs:
+		case q, ok := <-msgs:
 			if idle != nil {
 				idle.Stop()
 			}
@@ -327,8 +361,12 @@ func (c *conn) loop(ctx context.Context) {
 				case err := <-readErr:
 					if !isDisconnect(err) && ctx.Err() == nil {
 						var tooBig *pgproto3.ExceededMaxBodyLenErr
+						var noMemory *messageMemoryError
 						if errors.As(err, &tooBig) {
-							c.fatal(pgerr.Fatal(pgerrcode.ProgramLimitExceeded, "message of %d bytes exceeds the limit of %d bytes", tooBig.ActualBodyLen, tooBig.MaxExpectedBodyLen))
+							c.fatal(pgerr.Fatal(pgerrcode.ProgramLimitExceeded, "message of %d bytes exceeds the limit of %d bytes", tooBig.ActualBodyLen, tooBig.MaxExpectedBodyLen).
+								WithHint("The limit is %s.", c.srv.cfg.Settings.MaxMessageSize))
+						} else if errors.As(err, &noMemory) {
+							c.fatal(noMemory.pgError(c.srv.cfg.Settings.MessageMemory))
 						} else {
 							c.fatal(pgerr.Fatal(pgerrcode.ProtocolViolation, "invalid message: %v", err))
 						}
@@ -338,8 +376,17 @@ func (c *conn) loop(ctx context.Context) {
 				return
 			}
 			c.setBusy(true)
-			err := c.handleSafely(ctx, m)
+			err := c.handleSafely(ctx, q.m)
 			c.setBusy(false)
+			budget.release(q.reserved)
+			if err == nil && c.ending {
+				// A statement failed with FATAL (57P01 past the drain
+				// timeout): the session ends after it, as in PostgreSQL.
+				err = c.flush()
+				if err == nil {
+					return
+				}
+			}
 			if err != nil {
 				if ctx.Err() == nil && !isDisconnect(err) {
 					c.log.Debug().Err(err).Msg("connection ended")
@@ -444,6 +491,9 @@ func (c *conn) handle(ctx context.Context, m pgproto3.FrontendMessage) error {
 		c.simpleQuery(ctx, m.String)
 		if c.sess.TxStatus() == 'I' {
 			c.closeAllPortals()
+		}
+		if c.ending {
+			return nil // no ReadyForQuery after FATAL
 		}
 		return c.readyForQuery()
 	case *pgproto3.Parse:
@@ -610,6 +660,9 @@ func (c *conn) sendError(err error) {
 	if sev == "" {
 		sev = pgerr.SeverityError
 	}
+	if sev == pgerr.SeverityFatal {
+		c.ending = true
+	}
 	c.be.Send(&pgproto3.ErrorResponse{
 		Severity:            sev,
 		SeverityUnlocalized: sev,
@@ -730,6 +783,13 @@ func cloneMessage(m pgproto3.FrontendMessage) pgproto3.FrontendMessage {
 		return &pgproto3.CopyDone{}
 	}
 	return m
+}
+
+// queued is a received message waiting to be handled, with the message
+// memory it reserved.
+type queued struct {
+	m        pgproto3.FrontendMessage
+	reserved int64
 }
 
 func (c *conn) String() string { return fmt.Sprintf("conn(pid=%d)", c.pid) }

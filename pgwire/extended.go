@@ -41,11 +41,17 @@ func (pt *portal) close() {
 var (
 	errUserCancel       = errors.New("canceling statement due to user request")
 	errStatementTimeout = errors.New("canceling statement due to statement timeout")
+	// errAdminShutdown: the server's drain timeout passed.
+	errAdminShutdown = errors.New("terminating connection due to administrator command")
 )
 
 // canceled is the error of a canceled portal.
 func canceled(ctx context.Context) error {
 	cause := context.Cause(ctx)
+	if cause == errAdminShutdown {
+		// As PostgreSQL's smart shutdown past its wait: the session ends.
+		return pgerr.Fatal(pgerrcode.AdminShutdown, "%s", cause.Error())
+	}
 	if cause == errStatementTimeout || cause == errUserCancel {
 		return pgerr.Wrap(cause, pgerrcode.QueryCanceled, "%s", cause.Error())
 	}
@@ -88,6 +94,12 @@ func (c *conn) handleParse(ctx context.Context, m *pgproto3.Parse) {
 	if _, exists := c.statement(m.Name); exists && m.Name != "" {
 		c.extendedError(pgerr.New(pgerrcode.DuplicatePreparedStatement, "prepared statement %q already exists", m.Name))
 		return
+	}
+	if _, replaced := c.ext.stmts[m.Name]; !replaced {
+		if err := (&SessionLimits{c: c}).CanPrepare(); err != nil {
+			c.extendedError(err)
+			return
+		}
 	}
 	ps, err := c.sess.Prepare(ctx, m.Query, m.ParameterOIDs)
 	if err != nil {
@@ -165,6 +177,11 @@ func (c *conn) handleBind(ctx context.Context, m *pgproto3.Bind) {
 	if _, exists := c.ext.portals[m.DestinationPortal]; exists && m.DestinationPortal != "" {
 		c.extendedError(pgerr.New(pgerrcode.DuplicateCursor, "portal %q already exists", m.DestinationPortal))
 		return
+	} else if !exists {
+		if err := (&SessionLimits{c: c}).CanOpenCursor(); err != nil {
+			c.extendedError(err)
+			return
+		}
 	}
 	oids := ps.ParamOIDs()
 	if len(m.Parameters) != len(oids) {

@@ -46,6 +46,9 @@ type SessionInfo struct {
 	Principal  any
 	RemoteAddr net.Addr
 	ProcessID  uint32
+	// Limits are the caps the session shares with the wire: ask before
+	// SQL PREPARE or DECLARE makes one more (nil: none).
+	Limits *SessionLimits
 }
 
 // Handler opens sessions; the planner implements it.

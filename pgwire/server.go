@@ -11,6 +11,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -45,6 +46,37 @@ type Config struct {
 	// password instead of SCRAM, for clients that cannot do SCRAM. Never
 	// without TLS.
 	AllowCleartext bool
+	// MaxPreparedStatements caps the prepared statements one session
+	// holds, the protocol's and SQL PREPARE's together (default 10,000);
+	// past it Parse and PREPARE get 54000 and the session goes on.
+	MaxPreparedStatements int
+	// MaxPortals caps the open portals of one session, the protocol's
+	// and SQL cursors together (default 1,000); past it Bind and DECLARE
+	// get 54000.
+	MaxPortals int
+	// MessageMemory is the server-wide budget for the messages sessions
+	// hold (default 256 MiB): a message over 64 KiB reserves twice its
+	// length (the read buffer and its decoded copy) before its body is
+	// read, until it has been handled. A message that finds no budget
+	// waits (its bytes stay in the socket) for MessageMemoryWait
+	// (default 10 s), then its session ends with 53200; one needing more
+	// than the whole budget ends its session at once with 54000.
+	MessageMemory     int64
+	MessageMemoryWait time.Duration
+	// Admit, when set, is asked after authentication whether the
+	// principal may open one more session (per-credential and per-tenant
+	// slots); its error (53300) refuses the login. release is called once
+	// when the session ends, however it ends.
+	Admit func(ctx context.Context, info SessionInfo) (release func(), err error)
+	// Settings name the configuration keys of these limits in the
+	// errors that refuse past them; empty: the Config field's name.
+	Settings LimitSettings
+}
+
+// LimitSettings are the configuration keys of Config's limits, as the
+// errors refusing past a limit name them.
+type LimitSettings struct {
+	MaxPreparedStatements, MaxPortals, MessageMemory, MaxMessageSize string
 }
 
 const (
@@ -53,6 +85,13 @@ const (
 	startupMaxBody        = 16 << 10
 	defaultMaxBody        = 64 << 20
 	defaultMaxConnections = 100
+	defaultMaxPrepared    = 10_000
+	defaultMaxPortals     = 1_000
+	defaultMessageMemory  = 256 << 20
+	defaultMessageWait    = 10 * time.Second
+	// largeMessage is the body size from which a message reserves from
+	// the message memory budget.
+	largeMessage = 64 << 10
 )
 
 // Server accepts PostgreSQL connections.
@@ -70,6 +109,8 @@ type Server struct {
 	draining  chan struct{}
 	drainOnce sync.Once
 	wg        sync.WaitGroup
+	// messages is the budget of large messages held (MessageMemory).
+	messages *budget
 }
 
 // NewServer returns a server for cfg.
@@ -86,8 +127,28 @@ func NewServer(cfg Config) *Server {
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = defaultMaxConnections
 	}
+	if cfg.MaxPreparedStatements <= 0 {
+		cfg.MaxPreparedStatements = defaultMaxPrepared
+	}
+	if cfg.MaxPortals <= 0 {
+		cfg.MaxPortals = defaultMaxPortals
+	}
+	if cfg.MessageMemory <= 0 {
+		cfg.MessageMemory = defaultMessageMemory
+	}
+	if cfg.MessageMemoryWait <= 0 {
+		cfg.MessageMemoryWait = defaultMessageWait
+	}
+	st := &cfg.Settings
+	for p, name := range map[*string]string{&st.MaxPreparedStatements: "MaxPreparedStatements", &st.MaxPortals: "MaxPortals",
+		&st.MessageMemory: "MessageMemory", &st.MaxMessageSize: "MaxMessageSize"} {
+		if *p == "" {
+			*p = name
+		}
+	}
 	return &Server{
 		cfg:       cfg,
+		messages:  newBudget(cfg.MessageMemory),
 		log:       cfg.Logger,
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[uint32]*conn{},
@@ -118,13 +179,22 @@ func (s *Server) Serve(l net.Listener) error {
 			if closed {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
+			if !temporaryAccept(err) {
+				return err
 			}
-			return err
+			// Out of file descriptors (EMFILE, ENFILE), memory or a
+			// connection aborted before it was accepted: wait and try
+			// again, as net/http does, instead of stopping the listener.
+			// Waiting connections stay in the kernel's backlog.
+			if delay == 0 {
+				s.log.Warn().Err(err).Msg("accepting connections failed; retrying with back-off until it works again")
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			time.Sleep(delay)
+			continue
+		}
+		if delay != 0 {
+			s.log.Info().Msg("accepting connections again")
 		}
 		delay = 0
 		s.wg.Add(1)
@@ -133,6 +203,19 @@ func (s *Server) Serve(l net.Listener) error {
 			s.serveConn(nc)
 		}()
 	}
+}
+
+// temporaryAccept tells an accept error that may pass (the process or
+// system out of file descriptors or buffers, a connection aborted or a
+// timeout) from a listener that is gone.
+func temporaryAccept(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ECONNABORTED, syscall.ENOBUFS, syscall.ENOMEM, syscall.EPROTO} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // Close stops accepting, cancels running statements, closes every
@@ -170,11 +253,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
-	// Past the drain timeout: cancel what still runs; sessions then end
-	// with 57P01 as their statements fail.
+	// Past the drain timeout: cancel what still runs; its statement
+	// fails with FATAL 57P01 and the session ends.
 	s.mu.Lock()
 	for _, c := range s.sessions {
-		c.cancelStatement(errors.New("terminating connection due to administrator command"))
+		c.cancelStatement(errAdminShutdown)
 	}
 	s.mu.Unlock()
 	select {

@@ -43,6 +43,11 @@ const (
 type Options struct {
 	// StatementTimeout is the default statement_timeout; 0 is none.
 	StatementTimeout time.Duration
+	// MaxStatementTimeout is a ceiling on statement_timeout a session
+	// cannot lift (0: none): a session's statements are canceled after
+	// the smaller of the two, and 0 (off) means the ceiling. SET and SHOW
+	// keep the session's own value, as in PostgreSQL.
+	MaxStatementTimeout time.Duration
 	// Queries runs, admits and records every query (nil: a service with
 	// no limits, audit or metrics).
 	Queries *query.Service
@@ -161,8 +166,22 @@ func (s *Session) Location() *time.Location {
 	return s.loc
 }
 
-// StatementTimeout implements pgwire.Timeouts.
-func (s *Session) StatementTimeout() time.Duration { return s.vars.millis("statement_timeout") }
+// StatementTimeout implements pgwire.Timeouts: the session's
+// statement_timeout under the server's ceiling.
+func (s *Session) StatementTimeout() time.Duration {
+	d := s.vars.millis("statement_timeout")
+	if ceiling := s.h.opts.MaxStatementTimeout; ceiling > 0 && (d <= 0 || d > ceiling) {
+		return ceiling
+	}
+	return d
+}
+
+// PreparedCount implements pgwire.ObjectCounter: SQL PREPARE's
+// statements count against the session's cap with the protocol's.
+func (s *Session) PreparedCount() int { return len(s.prepared) }
+
+// CursorCount implements pgwire.ObjectCounter.
+func (s *Session) CursorCount() int { return len(s.cursors) }
 
 // IdleInTransactionTimeout implements pgwire.Timeouts.
 func (s *Session) IdleInTransactionTimeout() time.Duration {
@@ -302,6 +321,22 @@ func endsTransaction(n *pg_query.Node) bool {
 
 // plan routes a statement (route) and opens its plan.
 func (s *Session) plan(ctx context.Context, n *pg_query.Node) (pgwire.Portal, error) {
+	// A new prepared statement or cursor must fit the session's caps
+	// (pgwire.SessionLimits), counted with the protocol's.
+	if p := n.GetPrepareStmt(); p != nil {
+		if _, exists := s.prepared[p.GetName()]; !exists {
+			if err := s.info.Limits.CanPrepare(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if d := n.GetDeclareCursorStmt(); d != nil {
+		if _, exists := s.cursors[d.GetPortalname()]; !exists {
+			if err := s.info.Limits.CanOpenCursor(); err != nil {
+				return nil, err
+			}
+		}
+	}
 	p, err := s.route(ctx, n)
 	if err != nil {
 		return nil, err
