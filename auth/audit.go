@@ -139,7 +139,26 @@ func (s *Store) logChange(ctx context.Context, e AuditEvent) {
 
 // Recent returns a tenant's latest events, newest first.
 func (a *Audit) Recent(ctx context.Context, tenant, kind string, limit int) ([]AuditEvent, error) {
-	return a.store.recentAudit(ctx, tenant, kind, limit)
+	if limit <= 0 || limit > 10000 {
+		limit = 1000
+	}
+	return a.store.readAudit(ctx, AuditFilter{Tenant: tenant, Kind: kind, Limit: limit})
+}
+
+// AuditFilter says which events Read returns.
+type AuditFilter struct {
+	Tenant string
+	Kind   string // "": every kind
+	// CredentialID, when set, keeps only that credential's events (what a
+	// principal without scope audit:read sees).
+	CredentialID string
+	// Limit is the most events returned, newest first; 0: all of them.
+	Limit int
+}
+
+// Read returns the events f selects, newest first.
+func (a *Audit) Read(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
+	return a.store.readAudit(ctx, f)
 }
 
 func (s *Store) migrateAudit(ctx context.Context) error {
@@ -232,19 +251,23 @@ func (s *Store) insertAudit(ctx context.Context, events []AuditEvent) error {
 	return tx.Commit()
 }
 
-func (s *Store) recentAudit(ctx context.Context, tenant, kind string, limit int) ([]AuditEvent, error) {
-	if limit <= 0 || limit > 10000 {
-		limit = 1000
-	}
+func (s *Store) readAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
 	q := `SELECT id, time, kind, action, outcome, tenant_id, credential_id, api_key_id, username, address, object, fingerprint,
 		statement, warehouse_sql, rows, duration_ms, error FROM audit_log WHERE tenant_id = ?`
-	args := []any{tenant}
-	if kind != "" {
+	args := []any{f.Tenant}
+	if f.Kind != "" {
 		q += ` AND kind = ?`
-		args = append(args, kind)
+		args = append(args, f.Kind)
 	}
-	q += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, limit)
+	if f.CredentialID != "" {
+		q += ` AND credential_id = ?`
+		args = append(args, f.CredentialID)
+	}
+	q += ` ORDER BY id DESC`
+	if f.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
 	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"google.golang.org/protobuf/proto"
@@ -14,6 +15,7 @@ import (
 	"github.com/cubegate/cubegate/catalog"
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/pgwire"
+	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
 
 // catalogEntry is the catalog of one model version, per security context.
@@ -262,16 +264,37 @@ func (c catalogSession) ParamType(n int) uint32 {
 
 func (c catalogSession) TempTable(name string) *catalog.TempTable { return c.s.tempTable(name) }
 
-// AuditLog is the session tenant's audit log, newest first (10,000 rows).
+// AuditLog is the audit log the session may read, newest first: its own
+// credential's events, or with scope audit:read its tenant's whole log.
+// Nothing is left out silently: past the statement's row limit it is an
+// error (54000), not a shorter log.
 func (c catalogSession) AuditLog() ([][]any, error) {
 	a := c.s.h.opts.Queries.Audit
 	if a == nil {
 		return nil, nil
 	}
+	p := c.s.principal()
+	f := auth.AuditFilter{Tenant: p.Tenant()}
+	if !p.Holds("audit:read") {
+		if p.CredentialID == "" {
+			return nil, nil // no credential: no event is its own
+		}
+		f.CredentialID = p.CredentialID
+	}
+	max := c.Limits().Rows
+	if max <= 0 {
+		max = catalog.DefaultLimits().Rows
+	}
+	f.Limit = int(max) + 1
 	a.Sync()
-	events, err := a.Recent(context.Background(), c.s.tenant(), "", 10000)
+	events, err := a.Read(context.Background(), f)
 	if err != nil {
 		return nil, err
+	}
+	if int64(len(events)) > max {
+		return nil, pgerr.New(pgerrcode.ProgramLimitExceeded, "cubegate.audit_log holds more than %d rows this session may read", max).
+			WithDetail("A statement materializes at most limits.statement_rows rows; the log is not cut short silently.").
+			WithHint("read it over the admin API (/admin/v1/audit), or shorten audit.retention")
 	}
 	rows := make([][]any, len(events))
 	for i, e := range events {
