@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -31,8 +32,11 @@ type Admin struct {
 	// connection string, psql command) — without its password.
 	Connection func(c auth.Credential) map[string]any
 	// Status reports the server's state; Restart reloads the model.
-	Status  func(ctx context.Context) any
-	Restart func() error
+	// Status is what a key of tenant may read of the server's status; full
+	// with the admin scope.
+	Status func(ctx context.Context, tenant string, full bool) any
+	// Restart reloads tenant's models.
+	Restart func(tenant string) error
 	// Audit is the audit log, read with the audit:read scope.
 	Audit *auth.Audit
 	// Ready is nil while the gateway serves queries (RUNNING).
@@ -162,17 +166,17 @@ func (a *Admin) register(mux *http.ServeMux) {
 	}
 	if a.Status != nil {
 		mux.HandleFunc("GET /admin/v1/status", a.withKey("", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
-			envelope(w, r, http.StatusOK, a.Status(r.Context()))
+			envelope(w, r, http.StatusOK, a.Status(r.Context(), k.TenantID, slices.Contains(k.Scopes, "admin")))
 		}))
 	}
 	if a.Restart != nil {
 		mux.HandleFunc("POST /admin/v1/restart", a.withKey("admin", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
-			if err := a.Restart(); err != nil {
+			if err := a.Restart(k.TenantID); err != nil {
 				writeJSON(w, http.StatusBadRequest, map[string]any{"meta": map[string]any{"request_id": requestID(r)},
 					"error": map[string]any{"code": "MODEL_INVALID", "message": err.Error()}})
 				return
 			}
-			envelope(w, r, http.StatusOK, a.Status(r.Context()))
+			envelope(w, r, http.StatusOK, a.Status(r.Context(), k.TenantID, true))
 		}))
 	}
 	mux.HandleFunc("GET /admin/v1/api_keys", a.withKey("keys:read", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {

@@ -26,8 +26,8 @@ func TestAdminRoutes(t *testing.T) {
 	restarts := 0
 	metrics := NewMetrics()
 	admin := &Admin{Keys: f.keys, Credentials: f.creds, Tenants: f.store, Audit: audit,
-		Status:  func(context.Context) any { return map[string]any{"status": "RUNNING"} },
-		Restart: func() error { restarts++; return restartErr },
+		Status:  func(context.Context, string, bool) any { return map[string]any{"status": "RUNNING"} },
+		Restart: func(string) error { restarts++; return restartErr },
 		Ready:   func() error { return ready },
 		Connection: func(c auth.Credential) map[string]any {
 			return map[string]any{"psql": `psql "postgres://` + c.Username + `:PASSWORD@h:5433/` + c.Database + `"`}

@@ -36,6 +36,10 @@ type Config struct {
 	Metrics *Metrics
 	// Log gets one line per request, with its request id.
 	Log zerolog.Logger
+	// WriteTimeout bounds each write of an answer (0: none): a client that
+	// stops reading a streamed result loses its connection after it,
+	// and the query is canceled.
+	WriteTimeout time.Duration
 }
 
 // serveSafely serves r, and turns a panic in a handler into a 500
@@ -90,7 +94,15 @@ func NewHandler(cfg Config) http.Handler {
 		id := newRequestID()
 		r = r.WithContext(context.WithValue(r.Context(), requestIDCtx, id))
 		w.Header().Set("X-Request-Id", id)
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, writeTimeout: cfg.WriteTimeout}
+		if cfg.WriteTimeout > 0 {
+			// A keep-alive connection keeps the last request's deadline:
+			// each request starts without one, each write sets its own,
+			// and the server's final flush gets one more.
+			rc := http.NewResponseController(w)
+			_ = rc.SetWriteDeadline(time.Time{})
+			defer func() { _ = rc.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout)) }()
+		}
 		serveSafely(mux, sw, r, cfg.Log)
 		route := r.Pattern
 		if route == "" {

@@ -179,6 +179,9 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	wrote  bool // the header has gone out
+	// writeTimeout, when set, is the deadline of each write: progress,
+	// not the whole answer, is bounded.
+	writeTimeout time.Duration
 }
 
 func (w *statusWriter) WriteHeader(s int) {
@@ -188,8 +191,14 @@ func (w *statusWriter) WriteHeader(s int) {
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	w.wrote = true
+	if w.writeTimeout > 0 {
+		_ = http.NewResponseController(w.ResponseWriter).SetWriteDeadline(time.Now().Add(w.writeTimeout))
+	}
 	return w.ResponseWriter.Write(b)
 }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Flush lets streaming answers flush through the wrapper.
 func (w *statusWriter) Flush() {

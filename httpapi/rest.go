@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -70,6 +71,13 @@ type REST struct {
 	Ready func() error
 	// Queries admits, runs and records every request's queries.
 	Queries Service
+	// MaxFilterValues bounds the filter values of one query (400 past it;
+	// 0: DefaultMaxFilterValues). LargeBodies is how many bodies over
+	// 1 MiB are held at once (0: 2); others wait, then get 503.
+	MaxFilterValues, LargeBodies int
+
+	slotsOnce  sync.Once
+	largeSlots bodySlots
 }
 
 func restError(w http.ResponseWriter, status int, format string, args ...any) {
@@ -169,38 +177,6 @@ func (a *REST) register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /cubejs-api/v1/sql", a.withKey("sql", a.sql))
 	mux.HandleFunc("POST /cubejs-api/v1/dry-run", a.withKey("load", a.dryRun))
 	mux.HandleFunc("GET /cubejs-api/v1/dry-run", a.withKey("load", a.dryRun))
-}
-
-// queries reads {"query": Q} or {"query": [Q, …]} (POST) or ?query= (GET).
-func queries(r *http.Request) ([]cubes.Query, bool, error) {
-	var raw json.RawMessage
-	if r.Method == http.MethodGet {
-		raw = json.RawMessage(r.URL.Query().Get("query"))
-	} else {
-		var body struct {
-			Query json.RawMessage `json:"query"`
-		}
-		if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 8<<20)).Decode(&body); err != nil {
-			return nil, false, fmt.Errorf("the body must be JSON {\"query\": …}: %v", err)
-		}
-		raw = body.Query
-	}
-	raw = json.RawMessage(strings.TrimSpace(string(raw)))
-	if len(raw) == 0 {
-		return nil, false, errors.New(`a query is required: {"query": {"measures": […]}}`)
-	}
-	if raw[0] == '[' {
-		var qs []cubes.Query
-		if err := json.Unmarshal(raw, &qs); err != nil {
-			return nil, true, fmt.Errorf("invalid query: %v", err)
-		}
-		return qs, true, nil
-	}
-	var q cubes.Query
-	if err := json.Unmarshal(raw, &q); err != nil {
-		return nil, false, fmt.Errorf("invalid query: %v", err)
-	}
-	return []cubes.Query{q}, false, nil
 }
 
 // refused records a load query refused before it ran (audit, metrics),
@@ -320,9 +296,10 @@ type rowLimit struct {
 }
 
 func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
-	qs, multi, err := queries(r)
+	qs, multi, release, err := a.queries(r)
+	defer release()
 	if err != nil {
-		restError(w, http.StatusBadRequest, "%v", err)
+		writeStatusError(w, err)
 		return
 	}
 	ndjson := strings.Contains(r.Header.Get("Accept"), "application/x-ndjson")
@@ -440,7 +417,9 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, q *cubes.Quer
 			bw.WriteByte(',')
 		}
 		row = appendRow(row[:0], c, vals)
-		bw.Write(row)
+		if _, err := bw.Write(row); err != nil {
+			return err // the client stopped reading (write timeout)
+		}
 		n++
 		if n%1024 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -527,9 +506,12 @@ func (a *REST) writeNDJSON(ctx context.Context, w http.ResponseWriter, res query
 			lim.Truncated = true
 			break
 		}
-		row = appendRow(row[:0], c, vals)
-		bw.Write(row)
-		bw.WriteByte('\n')
+		row = append(appendRow(row[:0], c, vals), '\n')
+		// A write fails once the client stopped reading past the write
+		// timeout: the query ends there, not after its last row.
+		if _, err = bw.Write(row); err != nil {
+			return
+		}
 		n++
 	}
 	if lim.Truncated {
@@ -737,9 +719,10 @@ func (a *REST) meta(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 }
 
 func (a *REST) sql(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
-	qs, _, err := queries(r)
+	qs, _, release, err := a.queries(r)
+	defer release()
 	if err != nil {
-		restError(w, http.StatusBadRequest, "%v", err)
+		writeStatusError(w, err)
 		return
 	}
 	var out []map[string]any
@@ -768,9 +751,10 @@ func (a *REST) sql(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 }
 
 func (a *REST) dryRun(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
-	qs, multi, err := queries(r)
+	qs, multi, release, err := a.queries(r)
+	defer release()
 	if err != nil {
-		restError(w, http.StatusBadRequest, "%v", err)
+		writeStatusError(w, err)
 		return
 	}
 	for i := range qs {

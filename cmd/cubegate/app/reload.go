@@ -91,9 +91,37 @@ func (g *Gateway) modelLoaded(m *cubes.Model, version string) {
 // swaps it in atomically: statements already planned finish on the model
 // they started with. An invalid model is refused; the old one keeps
 // serving and the status shows the error.
-func (g *Gateway) ReloadModel() error {
+func (g *Gateway) ReloadModel() error { return g.reloadSources(func(string) bool { return true }) }
+
+// ReloadTenant reloads the models of a tenant's data sources only (the
+// admin API's restart: a tenant's admin reloads its own models).
+func (g *Gateway) ReloadTenant(tenant string) error {
+	return g.reloadSources(func(t string) bool { return t == tenant })
+}
+
+// reloadSources reloads the data sources whose tenant is chosen.
+func (g *Gateway) reloadSources(chosen func(tenant string) bool) error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
+	var errs []error
+	if chosen(g.cfg.Sources()[0].Tenant) {
+		errs = append(errs, g.reloadDefault())
+	}
+	for _, name := range g.sourceNames()[1:] {
+		if !chosen(g.sources[name].spec.Tenant) {
+			continue
+		}
+		if err := g.sources[name].reload(); err != nil {
+			logModelErrors(g.log.With().Str("data_source", name).Logger(), err, "model reload refused; the previous model keeps serving")
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reloadDefault reloads the default data source's model; reloadMu is
+// held.
+func (g *Gateway) reloadDefault() error {
 	version := modelVersion(g.cfg.Model.Dir)
 	m, err := cubes.LoadDir(g.cfg.Model.Dir)
 	g.ms.mu.Lock()
@@ -119,14 +147,7 @@ func (g *Gateway) ReloadModel() error {
 	}
 	g.Metrics.Add("cubegate_model_reloads_total", "Model reloads by outcome.", 1, "outcome", "ok")
 	g.log.Info().Str("version", version).Int("cubes", len(m.Cubes)).Msg("model reloaded")
-	var errs []error
-	for _, name := range g.sourceNames()[1:] {
-		if err := g.sources[name].reload(); err != nil {
-			logModelErrors(g.log.With().Str("data_source", name).Logger(), err, "model reload refused; the previous model keeps serving")
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // CurrentModel is the model new statements are planned against.
