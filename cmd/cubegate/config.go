@@ -44,6 +44,9 @@ var keyHelp = map[string]string{
 	"sql.tls.required":                "refuse SQL logins without TLS",
 	"sql.auth.allow_cleartext":        "over TLS only: cleartext passwords for clients without SCRAM",
 	"http.listen":                     "address of the HTTP listener",
+	"http.read_timeout":               "bound on reading a whole HTTP request",
+	"http.idle_timeout":               "keep-alive HTTP connections idle this long are closed",
+	"http.write_timeout":              "bound on each write of an HTTP answer (progress, not length)",
 	"model.dir":                       "folder of Cube YAML model files",
 	"model.watch":                     "reload the model when a file in model.dir changes",
 	"warehouse.dsn":                   "warehouse: duckdb:///file.duckdb, duckdb::memory: or postgres://…",
@@ -55,6 +58,7 @@ var keyHelp = map[string]string{
 	"api_keys.limit":                  "live API keys a tenant may hold",
 	"rest.default_limit":              "rows of a /load query without a limit",
 	"rest.max_limit":                  "largest explicit /load limit",
+	"rest.max_filter_values":          "most filter values one /load query may hold",
 	"limits.requests_per_second":      "each tenant's requests and statements per second (0: unlimited)",
 	"limits.burst":                    "each tenant's burst above the rate",
 	"limits.max_concurrent_queries":   "queries a tenant may run at once (0: unlimited)",
@@ -68,8 +72,6 @@ var keyHelp = map[string]string{
 	"limits.statement_time":           "time one statement cubegate evaluates itself may take (57014 past it)",
 	"limits.temp_memory":              "memory a session's temporary tables may hold together (53200 past it)",
 	"limits.evaluator_memory":         "memory shared by all statements evaluated at once (0: half of memory_limit, else 2GiB)",
-	"limits.principal_connections":    "pooled warehouse connections one credential or API key holds at once (0: half the pool, at least 1)",
-	"limits.tenant_connections":       "pooled warehouse connections one tenant holds at once (0: the whole pool)",
 }
 
 // fileOnlyKeys are keys that are not flags or environment variables.

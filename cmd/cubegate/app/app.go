@@ -146,7 +146,6 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 	if err := g.startSources(ctx); err != nil {
 		return err
 	}
-	g.watchHealth()
 	if cfg.Model.Watch {
 		if err := g.watchModel(); err != nil {
 			return &SettingError{Key: "model.watch", Value: "true", Err: fmt.Errorf("watching %s: %w", cfg.Model.Dir, err)}
@@ -195,17 +194,20 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 	g.http = &http.Server{
 		Handler: httpapi.NewHandler(httpapi.Config{Warehouse: warehousePinger{g}, Version: Version,
 			Admin: &httpapi.Admin{Keys: g.Keys, Credentials: g.Auth, Connection: g.connection, Audit: g.Audit,
-				Status: func(ctx context.Context) any { return g.Status(ctx) }, Restart: g.ReloadModel, Ready: g.ready,
+				Status: func(ctx context.Context, tenant string, full bool) any { return g.StatusFor(ctx, tenant, full) }, Restart: g.ReloadTenant, Ready: g.ready,
 				Tenants: g.store, DataSource: func(name string) (string, bool) {
 					s, ok := cfg.LookupSource(name)
 					return s.Tenant, ok
 				}},
-			REST: &httpapi.REST{Keys: g.Keys, Engine: engine{g: g}, Engines: g.engineFor, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit,
+			REST: &httpapi.REST{Keys: g.Keys, Engine: engine{g: g}, Engines: g.engineFor, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit, MaxFilterValues: cfg.REST.MaxFilterValues,
 				Queries: g.Queries, Ready: g.ready},
-			Metrics: g.Metrics,
-			Log:     log.With().Str("component", "http").Logger(),
+			Metrics:      g.Metrics,
+			WriteTimeout: cfg.HTTP.WriteTimeout,
+			Log:          log.With().Str("component", "http").Logger(),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
 	}
 	go func() {
 		if err := g.pg.Serve(g.sqlLn); err != nil && !errors.Is(err, pgwire.ErrServerClosed) {
@@ -259,10 +261,10 @@ func logModelErrors(log zerolog.Logger, err error, msg string) {
 // connectWarehouse opens the warehouse and, once it answers, the planner:
 // the gateway is then RUNNING.
 func (g *Gateway) connectWarehouse(ctx context.Context) error {
-	wh, err := warehouse.OpenWith(ctx, g.cfg.Warehouse.DSN, g.cfg.Limits.Warehouse())
+	wh, err := warehouse.Open(ctx, g.cfg.Warehouse.DSN)
 	if err != nil {
 		g.ms.mu.Lock()
-		g.ms.whErr = unavailableReason(err)
+		g.ms.whErr = err.Error()
 		g.ms.mu.Unlock()
 		return err
 	}
@@ -339,7 +341,7 @@ func unreachable(err error) bool {
 // ready is nil once the gateway serves queries.
 func (g *Gateway) ready() error {
 	if g.handler.Load() != nil {
-		return g.outage()
+		return nil
 	}
 	g.ms.mu.Lock()
 	defer g.ms.mu.Unlock()

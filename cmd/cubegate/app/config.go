@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cubegate/cubegate/catalog"
+	"github.com/cubegate/cubegate/httpapi"
 	"github.com/cubegate/cubegate/warehouse"
 )
 
@@ -63,16 +64,6 @@ type LimitsConfig struct {
 	// EvaluatorMemory is shared by every statement being evaluated at
 	// once; 0: half of memory_limit when set, else 2GiB.
 	EvaluatorMemory ByteSize `mapstructure:"evaluator_memory"`
-	// A pooled warehouse's connections (PostgreSQL) one principal (a
-	// credential or an API key) and one tenant hold at once; 0: half the
-	// pool (at least 1), the whole pool. See warehouse.Shares.
-	PrincipalConnections int `mapstructure:"principal_connections"`
-	TenantConnections    int `mapstructure:"tenant_connections"`
-}
-
-// Warehouse is how warehouses are opened under these limits.
-func (l LimitsConfig) Warehouse() warehouse.Options {
-	return warehouse.Options{PrincipalConnections: l.PrincipalConnections, TenantConnections: l.TenantConnections}
 }
 
 // Evaluator is the planner's evaluator limits, with the process-wide
@@ -96,6 +87,8 @@ type RESTConfig struct {
 	// answer says so; MaxLimit bounds an explicit limit (400 above it).
 	DefaultLimit int `mapstructure:"default_limit"`
 	MaxLimit     int `mapstructure:"max_limit"`
+	// MaxFilterValues bounds the filter values of one query (400 past it).
+	MaxFilterValues int `mapstructure:"max_filter_values"`
 }
 
 type APIKeysConfig struct {
@@ -127,6 +120,15 @@ type SQLAuthConfig struct {
 
 type HTTPConfig struct {
 	Listen string `mapstructure:"listen"`
+	// ReadTimeout bounds reading a whole request, body included; a request
+	// still arriving after it is cut.
+	ReadTimeout time.Duration `mapstructure:"read_timeout"`
+	// IdleTimeout closes a keep-alive connection no request uses for it.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// WriteTimeout bounds each write of an answer: a client that stops
+	// reading a streamed result is cut after it (the answer's length
+	// is not bounded, only the progress).
+	WriteTimeout time.Duration `mapstructure:"write_timeout"`
 }
 
 type ModelConfig struct {
@@ -287,6 +289,7 @@ func (c Config) Validate() error {
 		"sql.startup_timeout": c.SQL.StartupTimeout, "sql.statement_timeout": c.SQL.StatementTimeout,
 		"sql.idle_in_transaction_timeout": c.SQL.IdleInTransactionTimeout, "sql.drain_timeout": c.SQL.DrainTimeout,
 		"limits.failed_login_window": c.Limits.FailedLoginWindow,
+		"http.read_timeout":          c.HTTP.ReadTimeout, "http.idle_timeout": c.HTTP.IdleTimeout, "http.write_timeout": c.HTTP.WriteTimeout,
 	} {
 		if d < 0 {
 			return settingErr(key, d.String(), "a duration cannot be negative")
@@ -294,8 +297,7 @@ func (c Config) Validate() error {
 	}
 	for key, v := range map[string]int64{"limits.statement_rows": int64(c.Limits.StatementRows), "limits.statement_memory": int64(c.Limits.StatementMemory),
 		"limits.value_size": int64(c.Limits.ValueSize), "limits.temp_memory": int64(c.Limits.TempMemory),
-		"limits.evaluator_memory": int64(c.Limits.EvaluatorMemory), "limits.statement_time": int64(c.Limits.StatementTime),
-		"limits.principal_connections": int64(c.Limits.PrincipalConnections), "limits.tenant_connections": int64(c.Limits.TenantConnections)} {
+		"limits.evaluator_memory": int64(c.Limits.EvaluatorMemory), "limits.statement_time": int64(c.Limits.StatementTime)} {
 		if v < 0 {
 			return settingErr(key, strconv.FormatInt(v, 10), "cannot be negative")
 		}
@@ -408,13 +410,13 @@ func Defaults() Config {
 			DrainTimeout:   10 * time.Second,
 			MaxMessageSize: 64 << 20,
 		},
-		HTTP:       HTTPConfig{Listen: "127.0.0.1:4000"},
+		HTTP:       HTTPConfig{Listen: "127.0.0.1:4000", ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, WriteTimeout: time.Minute},
 		Model:      ModelConfig{Dir: "./model", Watch: true},
 		State:      StateConfig{DSN: "sqlite://./.cubegate/state.db"},
 		DataSource: DataSourceConfig{Name: "db"},
 		Log:        LogConfig{Level: "info", Format: "console"},
 		APIKeys:    APIKeysConfig{Limit: 5},
-		REST:       RESTConfig{DefaultLimit: 10000, MaxLimit: 1000000},
+		REST:       RESTConfig{DefaultLimit: 10000, MaxLimit: 1000000, MaxFilterValues: httpapi.DefaultMaxFilterValues},
 		Limits: LimitsConfig{FailedLoginWindow: 5 * time.Minute, FailedLoginsSlow: 10, FailedLoginsBlock: 50,
 			StatementRows: int(evaluator.Rows), StatementMemory: ByteSize(evaluator.Bytes), ValueSize: ByteSize(evaluator.ValueBytes),
 			StatementTime: evaluator.Time, TempMemory: ByteSize(evaluator.TempBytes)},
