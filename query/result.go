@@ -51,8 +51,21 @@ func (r *result) Start(ctx context.Context) error {
 	}
 	start := time.Now()
 	defer func() { r.wait += time.Since(start) }()
-	r.rows, r.err = r.wh.Query(ctx, r.st.SQL, r.st.Args...)
+	r.rows, r.err = r.wh.Query(warehouse.WithOwner(ctx, r.p.owner()), r.st.SQL, r.st.Args...)
 	return r.err
+}
+
+// owner is whose share of the warehouse's connections p's queries take:
+// its credential or API key, within its tenant.
+func (p Principal) owner() warehouse.Owner {
+	id := p.CredentialID
+	if id == "" {
+		id = p.APIKeyID
+	}
+	if id == "" {
+		id = p.Username
+	}
+	return warehouse.Owner{Principal: id, Tenant: p.Tenant()}
 }
 
 func (r *result) Next(ctx context.Context) ([]any, error) {

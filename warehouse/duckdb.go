@@ -23,28 +23,58 @@ import (
 type DuckDB struct {
 	db   *sql.DB
 	conn *duckdb.Connector
+	path string
 }
 
 // OpenDuckDB opens (creating if needed) the DuckDB database at path, or an
 // in-memory one when path is "". DuckDB settings may follow the path as a
 // query (file.duckdb?memory_limit=8GB&threads=4).
+//
+// The database shares the gateway's process and answers its clients, so
+// it is locked down: a memory limit always (withMemoryLimit), no access
+// to files, URLs or extensions beyond the database itself
+// (enable_external_access=false unless the DSN sets it), and, once set
+// up, its configuration locked (lock_configuration): no statement,
+// pushed down or not, changes a setting afterwards.
 func OpenDuckDB(ctx context.Context, path string) (*DuckDB, error) {
-	path = withMemoryLimit(path)
-	// Timestamps without a zone are UTC, whatever the machine's zone, as
-	// in the Postgres warehouses the model was written for.
-	conn, err := duckdb.NewConnector(path, func(execer driver.ExecerContext) error {
-		_, err := execer.ExecContext(context.Background(), "SET TimeZone = 'UTC'", nil)
-		return err
-	})
+	path = withMemoryLimit(withSetting(path, "enable_external_access", "false"))
+	conn, err := duckdb.NewConnector(path, nil)
 	if err != nil {
-		return nil, fmt.Errorf("duckdb %s: %w", path, err)
+		return nil, openError(path, err)
 	}
 	db := sql.OpenDB(conn)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("duckdb %s: %w", path, err)
+	// Timestamps without a zone are UTC, whatever the machine's zone, as
+	// in the Postgres warehouses the model was written for: set for every
+	// connection (GLOBAL) before the configuration is locked.
+	for _, set := range []string{"SET GLOBAL TimeZone = 'UTC'", "SET GLOBAL lock_configuration = true"} {
+		if _, err := db.ExecContext(ctx, set); err != nil {
+			db.Close()
+			conn.Close()
+			return nil, openError(path, err)
+		}
 	}
-	return &DuckDB{db: db, conn: conn}, nil
+	file, _, _ := strings.Cut(path, "?")
+	return &DuckDB{db: db, conn: conn, path: file}, nil
+}
+
+// openError is a DuckDB that cannot be opened: a *ConnectError (the file
+// is held by another process, missing, unreadable), its path redacted of
+// nothing secret (DuckDB DSNs carry no credentials).
+func openError(path string, err error) error {
+	return &ConnectError{Engine: "duckdb", Address: path, Err: err}
+}
+
+// withSetting adds name=value to a DuckDB DSN's settings unless it sets
+// name itself.
+func withSetting(path, name, value string) string {
+	if strings.Contains(path, name+"=") {
+		return path
+	}
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return path + sep + name + "=" + value
 }
 
 // withMemoryLimit gives DuckDB a memory limit when the DSN sets none: a
@@ -64,13 +94,11 @@ func withMemoryLimit(path string) string {
 		limit = lim / 4
 	}
 	if limit <= 0 {
-		return path
+		// The machine's memory is unknown: DuckDB's own default (80% of
+		// it) would be no bound at all here; 1 GiB is one.
+		limit = 1 << 30
 	}
-	sep := "?"
-	if strings.Contains(path, "?") {
-		sep = "&"
-	}
-	return fmt.Sprintf("%s%smemory_limit=%dMB", path, sep, limit>>20)
+	return withSetting(path, "memory_limit", fmt.Sprintf("%dMB", limit>>20))
 }
 
 // physicalMemory is the machine's memory in bytes (0 when unknown).

@@ -3,6 +3,7 @@ package warehouse
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -104,5 +105,73 @@ func TestDuckDBErrorCodes(t *testing.T) {
 		if !errors.As(err, &we) || we.Code != c.code || we.Message != c.message {
 			t.Errorf("%s: %#v, want %s %q", c.sql, err, c.code, c.message)
 		}
+	}
+}
+
+// TestDuckDBLockedDown (issue #21): the embedded DuckDB is opened with
+// external access off (no files, URLs, extensions beyond the database)
+// and its configuration locked once set up: reading /etc/passwd, writing
+// a file, SET, PRAGMA or RESET of a setting all fail on the database
+// handle itself, and the settings stay as opened. A DSN that asks for
+// external access explicitly gets it.
+func TestDuckDBLockedDown(t *testing.T) {
+	ctx := context.Background()
+	w, err := OpenDuckDB(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	settings := func(db *DuckDB) map[string]string {
+		rows, err := db.DB().QueryContext(ctx, `SELECT name, value FROM duckdb_settings() WHERE name IN ('memory_limit', 'enable_external_access', 'lock_configuration', 'TimeZone')`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		m := map[string]string{}
+		for rows.Next() {
+			var n, v string
+			if err := rows.Scan(&n, &v); err != nil {
+				t.Fatal(err)
+			}
+			m[n] = v
+		}
+		return m
+	}
+	before := settings(w)
+	if before["enable_external_access"] != "false" || before["lock_configuration"] != "true" || before["memory_limit"] == "" || before["TimeZone"] != "UTC" {
+		t.Fatalf("settings: %v", before)
+	}
+	for _, q := range []string{
+		`SELECT * FROM read_csv('/etc/passwd')`,
+		`SELECT * FROM read_text('/etc/passwd')`,
+		`COPY (SELECT 1) TO '` + t.TempDir() + `/out.csv'`,
+		`ATTACH '` + t.TempDir() + `/other.duckdb'`,
+		`INSTALL httpfs`,
+		`SET memory_limit = '100GB'`,
+		`SET GLOBAL enable_external_access = true`,
+		`SET lock_configuration = false`,
+		`PRAGMA memory_limit = '100GB'`,
+		`RESET memory_limit`,
+		`SET TimeZone = 'America/New_York'`,
+	} {
+		if _, err := w.DB().ExecContext(ctx, q); err == nil {
+			t.Errorf("%s: accepted", q)
+		}
+	}
+	if after := settings(w); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("settings changed: %v, then %v", before, after)
+	}
+	// Tables are made as before (the demo's data, the tests' fixtures).
+	if _, err := w.DB().ExecContext(ctx, `CREATE TABLE t AS SELECT range AS i FROM range(10)`); err != nil {
+		t.Fatal(err)
+	}
+
+	open, err := OpenDuckDB(ctx, "?enable_external_access=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	if s := settings(open); s["enable_external_access"] != "true" || s["lock_configuration"] != "true" {
+		t.Errorf("a DSN asking for external access: %v", s)
 	}
 }

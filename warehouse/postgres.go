@@ -3,18 +3,29 @@ package warehouse
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Postgres is a PostgreSQL warehouse reached through a pgx pool.
+// Postgres is a PostgreSQL warehouse reached through a pgx pool. Its
+// connections are shared fairly (Shares): a principal or a tenant holds
+// at most its share of them, and a statement waits for a connection or
+// its share only as long as its context lets it.
 type Postgres struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	address string // host:port, for the log
+	shares  *Shares
 }
 
-// OpenPostgres connects a pool to dsn.
+// OpenPostgres connects a pool to dsn, with the default shares.
 func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
+	return openPostgres(ctx, dsn, Options{})
+}
+
+func openPostgres(ctx context.Context, dsn string, o Options) (*Postgres, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres warehouse %s: %w", Redact(dsn), err)
@@ -23,28 +34,42 @@ func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "cubegate"
+	address := net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port)))
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres warehouse %s: %w", Redact(dsn), err)
+		return nil, &ConnectError{Engine: "postgres", Address: address, Err: err}
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("postgres warehouse %s: %w", Redact(dsn), err)
+		return nil, &ConnectError{Engine: "postgres", Address: address, Err: err}
 	}
-	return &Postgres{pool: pool}, nil
+	return &Postgres{pool: pool, address: address, shares: NewShares(int(cfg.MaxConns), o.PrincipalConnections, o.TenantConnections)}, nil
 }
 
 // Pool exposes the pool for loading data (tests).
 func (w *Postgres) Pool() *pgxpool.Pool { return w.pool }
 
-func (w *Postgres) Dialect() string                { return "postgres" }
-func (w *Postgres) Ping(ctx context.Context) error { return w.pool.Ping(ctx) }
-func (w *Postgres) Close() error                   { w.pool.Close(); return nil }
+// Shares are the pool's shares (metrics, tests).
+func (w *Postgres) Shares() *Shares { return w.shares }
 
+func (w *Postgres) Dialect() string { return "postgres" }
+func (w *Postgres) Ping(ctx context.Context) error {
+	return unavailable(ctx, "postgres", w.address, w.pool.Ping(ctx))
+}
+func (w *Postgres) Close() error { w.pool.Close(); return nil }
+
+// Query runs sql on one of the pool's connections, held until the rows
+// are closed or read to their end. The connection is taken within the
+// owner's share (OwnerFrom(ctx)).
 func (w *Postgres) Query(ctx context.Context, sql string, args ...any) (Rows, error) {
-	rows, err := w.pool.Query(ctx, sql, args...)
+	release, err := w.shares.Acquire(ctx, OwnerFrom(ctx))
 	if err != nil {
 		return nil, err
+	}
+	rows, err := w.pool.Query(ctx, sql, args...)
+	if err != nil {
+		release()
+		return nil, unavailable(ctx, "postgres", w.address, err)
 	}
 	fds := rows.FieldDescriptions()
 	cols := make([]string, len(fds))
@@ -52,20 +77,43 @@ func (w *Postgres) Query(ctx context.Context, sql string, args ...any) (Rows, er
 	for i, fd := range fds {
 		cols[i], types[i] = fd.Name, fd.DataTypeOID
 	}
-	return &pgRows{rows: rows, cols: cols, types: types}, nil
+	return &pgRows{rows: rows, cols: cols, types: types, ctx: ctx, w: w, release: release}, nil
 }
 
 type pgRows struct {
-	rows  pgx.Rows
-	cols  []string
-	types []uint32
+	rows    pgx.Rows
+	cols    []string
+	types   []uint32
+	ctx     context.Context
+	w       *Postgres
+	release func() // the share, given back once
 }
 
 func (r *pgRows) Columns() []string { return r.cols }
 func (r *pgRows) Types() []uint32   { return r.types }
-func (r *pgRows) Next() bool        { return r.rows.Next() }
-func (r *pgRows) Err() error        { return r.rows.Err() }
-func (r *pgRows) Close() error      { r.rows.Close(); return r.rows.Err() }
+
+func (r *pgRows) Next() bool {
+	if r.rows.Next() {
+		return true
+	}
+	r.done() // pgx has closed the rows and given the connection back
+	return false
+}
+
+func (r *pgRows) Err() error { return unavailable(r.ctx, "postgres", r.w.address, r.rows.Err()) }
+
+func (r *pgRows) Close() error {
+	r.rows.Close()
+	r.done()
+	return r.Err()
+}
+
+func (r *pgRows) done() {
+	if r.release != nil {
+		r.release()
+		r.release = nil
+	}
+}
 
 func (r *pgRows) Values() ([]any, error) {
 	vals, err := r.rows.Values()

@@ -51,7 +51,13 @@ func (e *Error) SQLState() string { return e.Code }
 
 // Open connects to the warehouse named by dsn:
 // "duckdb:///path/file.duckdb", "duckdb::memory:" or "postgres://…".
+// A warehouse that cannot be reached is a *ConnectError.
 func Open(ctx context.Context, dsn string) (Warehouse, error) {
+	return OpenWith(ctx, dsn, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, dsn string, o Options) (Warehouse, error) {
 	switch {
 	case dsn == "duckdb::memory:":
 		return OpenDuckDB(ctx, "")
@@ -62,7 +68,7 @@ func Open(ctx context.Context, dsn string) (Warehouse, error) {
 		}
 		return OpenDuckDB(ctx, path)
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return OpenPostgres(ctx, dsn)
+		return openPostgres(ctx, dsn, o)
 	case dsn == "":
 		return nil, fmt.Errorf("warehouse.dsn is not set")
 	}

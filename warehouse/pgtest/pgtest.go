@@ -86,10 +86,7 @@ func Start(tb testing.TB) *Cluster {
 	}
 	for attempt := 0; ; attempt++ {
 		c.Port = freePort(tb)
-		start := c.asPostgres(filepath.Join(bin, "pg_ctl"), "-D", c.DataDir, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60",
-			"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c timezone=UTC -c max_connections=200", c.Port, dir),
-			"start")
-		out, err := start.CombinedOutput()
+		out, err := c.start().CombinedOutput()
 		if err == nil {
 			break
 		}
@@ -100,6 +97,30 @@ func Start(tb testing.TB) *Cluster {
 	}
 	c.DSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.Port)
 	return c
+}
+
+func (c *Cluster) start() *exec.Cmd {
+	dir := filepath.Dir(c.DataDir)
+	return c.asPostgres(filepath.Join(c.BinDir, "pg_ctl"), "-D", c.DataDir, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60",
+		"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c timezone=UTC -c max_connections=200", c.Port, dir),
+		"start")
+}
+
+// Stop stops the server (fast: sessions are ended), as an outage would;
+// Restart starts it again on the same port.
+func (c *Cluster) Stop() {
+	c.tb.Helper()
+	if out, err := c.asPostgres(filepath.Join(c.BinDir, "pg_ctl"), "-D", c.DataDir, "-m", "fast", "-w", "stop").CombinedOutput(); err != nil {
+		c.tb.Fatalf("pg_ctl stop: %v\n%s", err, out)
+	}
+}
+
+// Restart starts a stopped server on its port.
+func (c *Cluster) Restart() {
+	c.tb.Helper()
+	if out, err := c.start().CombinedOutput(); err != nil {
+		c.tb.Fatalf("pg_ctl start: %v\n%s", err, out)
+	}
 }
 
 // CreateDatabase creates a database and returns its DSN.

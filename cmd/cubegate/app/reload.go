@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/rs/zerolog"
 
 	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/warehouse"
 )
 
 // Status is what /admin/v1/status reports.
@@ -50,8 +52,11 @@ type WarehouseStatus struct {
 }
 
 type modelState struct {
-	mu       sync.Mutex
-	whErr    string // why the warehouse does not answer (PENDING)
+	mu    sync.Mutex
+	whErr string // why the warehouse does not answer (PENDING)
+	// outage is why the warehouse stopped answering once it had (the
+	// health check): PENDING meanwhile, though the planner stays.
+	outage   string
 	state    string
 	version  string
 	loadedAt time.Time
@@ -170,8 +175,14 @@ func (g *Gateway) Status(ctx context.Context) Status {
 	if g.pg != nil {
 		s.Sessions = g.pg.Sessions()
 	}
+	if s.State == "RUNNING" && g.outage() != nil {
+		s.State = "PENDING"
+	}
 	def := g.cfg.Sources()[0]
 	primary := SourceStatus{Name: g.Database, Tenant: def.Tenant, State: s.State, Cubes: s.Model.Cubes, Error: s.Model.Error}
+	if err := g.outage(); err != nil {
+		primary.Error = err.Error()
+	}
 	if wh := g.wh.Load(); wh != nil {
 		primary.Warehouse = wh.Dialect()
 	}
@@ -258,4 +269,105 @@ func (g *Gateway) watchModel() error {
 		}
 	}()
 	return nil
+}
+
+// healthInterval is how often watchHealth pings the warehouses.
+const healthInterval = time.Second
+
+// watchHealth pings every data source's warehouse once it serves: one
+// that cannot be reached (warehouse.Unavailable: refused, down, shutting
+// down) makes its data source PENDING — new logins get 57P03, REST 503
+// WAREHOUSE_UNAVAILABLE, the status says why — and RUNNING again once it
+// answers. The log names the warehouse's address and the reason; clients
+// see the reason alone. A ping that only waits (every connection busy)
+// is no outage.
+func (g *Gateway) watchHealth() {
+	go func() {
+		t := time.NewTicker(healthInterval)
+		defer t.Stop()
+		for range t.C {
+			g.ms.mu.Lock()
+			stopping := g.ms.state == "STOPPING"
+			g.ms.mu.Unlock()
+			if stopping {
+				return
+			}
+			if wh := g.wh.Load(); wh != nil && g.handler.Load() != nil {
+				reason, changed := setOutage(&g.ms.mu, &g.ms.outage, ping(wh))
+				logOutage(g.log, g.Database, wh, reason, changed)
+			}
+			for _, name := range g.sourceNames()[1:] {
+				s := g.sources[name]
+				s.mu.Lock()
+				wh := s.wh
+				s.mu.Unlock()
+				if wh != nil && s.handler.Load() != nil {
+					reason, changed := setOutage(&s.mu, &s.outage, ping(wh))
+					logOutage(g.log, name, wh, reason, changed)
+				}
+			}
+		}
+	}()
+}
+
+// ping is a warehouse's health: nil when it answers or only made the
+// ping wait; an error when it cannot be reached.
+func ping(wh interface{ Ping(context.Context) error }) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := wh.Ping(ctx); warehouse.Unavailable(err) {
+		return err
+	}
+	return nil
+}
+
+// setOutage records err as the outage held in *outage (under mu):
+// changed tells whether that began or ended one.
+func setOutage(mu *sync.Mutex, outage *string, err error) (reason string, changed bool) {
+	if err != nil {
+		reason = unavailableReason(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	changed = *outage != reason
+	*outage = reason
+	return reason, changed
+}
+
+func logOutage(log zerolog.Logger, source string, wh warehouse.Warehouse, reason string, changed bool) {
+	if !changed {
+		return
+	}
+	if reason != "" {
+		log.Warn().Str("data_source", source).Str("warehouse", warehouse.Address(wh)).Str("reason", reason).
+			Msg("the warehouse cannot be reached: PENDING until it answers")
+		return
+	}
+	log.Info().Str("data_source", source).Str("warehouse", warehouse.Address(wh)).Msg("the warehouse answers again: RUNNING")
+}
+
+// outage is why the default data source's warehouse stopped answering,
+// nil while it answers.
+func (g *Gateway) outage() error {
+	g.ms.mu.Lock()
+	defer g.ms.mu.Unlock()
+	if g.ms.outage == "" {
+		return nil
+	}
+	return errors.New(g.ms.outage)
+}
+
+// unavailableReason is what clients (and the status) are told of a
+// warehouse that cannot be reached: the reason, never its address, user
+// or DSN.
+func unavailableReason(err error) string {
+	var ue *warehouse.UnavailableError
+	var ce *warehouse.ConnectError
+	switch {
+	case errors.As(err, &ue):
+		return "the warehouse is not available (" + ue.Reason + ")"
+	case errors.As(err, &ce) && ce.Engine != "duckdb":
+		return "the warehouse is not available (" + warehouse.Reason(ce.Err) + ")"
+	}
+	return err.Error()
 }

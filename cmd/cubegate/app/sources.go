@@ -35,7 +35,11 @@ type source struct {
 	err     string
 	model   *cubes.Model
 	wh      warehouse.Warehouse
+	whOpts  warehouse.Options
 	stop    chan struct{}
+	// outage is why the warehouse stopped answering once it had (the
+	// health check): the source is PENDING meanwhile.
+	outage string
 }
 
 // startSources brings up the configured data sources beside the default
@@ -48,7 +52,7 @@ func (g *Gateway) startSources(ctx context.Context) error {
 	}
 	g.sources = map[string]*source{}
 	for _, spec := range g.cfg.Sources()[1:] {
-		s := &source{spec: spec, log: g.log.With().Str("data_source", spec.Name).Logger(), opts: g.plannerOpts, state: "PENDING", stop: make(chan struct{})}
+		s := &source{spec: spec, log: g.log.With().Str("data_source", spec.Name).Logger(), opts: g.plannerOpts, whOpts: g.cfg.Limits.Warehouse(), state: "PENDING", stop: make(chan struct{})}
 		g.sources[spec.Name] = s
 		m, err := cubes.LoadDir(spec.ModelDir)
 		if err != nil {
@@ -69,10 +73,10 @@ func (g *Gateway) startSources(ctx context.Context) error {
 }
 
 func (s *source) connect(ctx context.Context) error {
-	wh, err := warehouse.Open(ctx, s.spec.WarehouseDSN)
+	wh, err := warehouse.OpenWith(ctx, s.spec.WarehouseDSN, s.whOpts)
 	if err != nil {
 		s.mu.Lock()
-		s.err = err.Error()
+		s.err = unavailableReason(err)
 		s.mu.Unlock()
 		return err
 	}
@@ -165,6 +169,9 @@ func (s *source) status() SourceStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := SourceStatus{Name: s.spec.Name, Tenant: s.spec.Tenant, State: s.state, Error: s.err}
+	if s.state == "RUNNING" && s.outage != "" {
+		st.State, st.Error = "PENDING", s.outage
+	}
 	if s.wh != nil {
 		st.Warehouse = s.wh.Dialect()
 	}
@@ -198,6 +205,9 @@ func (g *Gateway) sessionFor(ctx context.Context, info pgwire.SessionInfo) (pgwi
 		if h == nil {
 			return nil, pgerr.Fatal(pgerrcode.CannotConnectNow, "the database system is starting up").WithDetail("%v", g.ready())
 		}
+		if err := g.outage(); err != nil {
+			return nil, pgerr.Fatal(pgerrcode.CannotConnectNow, "the warehouse is not available").WithDetail("data source %s is PENDING: %v", g.Database, err)
+		}
 		return h.NewSession(ctx, info)
 	}
 	s, ok := g.sources[database]
@@ -206,10 +216,12 @@ func (g *Gateway) sessionFor(ctx context.Context, info pgwire.SessionInfo) (pgwi
 			WithHint("the data sources are: %s", strings.Join(g.sourceNames(), ", "))
 	}
 	h := s.handler.Load()
-	if h == nil {
-		st := s.status()
-		return nil, pgerr.Fatal(pgerrcode.CannotConnectNow, "the database system is starting up").
-			WithDetail("data source %s is %s: %s", st.Name, st.State, st.Error)
+	if st := s.status(); h == nil || st.State != "RUNNING" {
+		msg := "the database system is starting up"
+		if h != nil {
+			msg = "the warehouse is not available"
+		}
+		return nil, pgerr.Fatal(pgerrcode.CannotConnectNow, "%s", msg).WithDetail("data source %s is %s: %s", st.Name, st.State, st.Error)
 	}
 	return h.NewSession(ctx, info)
 }
@@ -218,6 +230,11 @@ func (g *Gateway) sessionFor(ctx context.Context, info pgwire.SessionInfo) (pgwi
 // or its first in the configuration.
 func (g *Gateway) engineFor(tenant, name string) (httpapi.Engine, error) {
 	if def := g.cfg.Sources()[0]; def.Tenant == tenant && (name == "" || name == def.Name) {
+		if g.handler.Load() != nil {
+			if err := g.outage(); err != nil {
+				return nil, &httpapi.EngineError{Status: 503, Code: "WAREHOUSE_UNAVAILABLE", Msg: fmt.Sprintf("data source %s is PENDING: %v", g.Database, err)}
+			}
+		}
 		return engine{g: g}, nil
 	}
 	for _, spec := range g.cfg.Sources()[1:] { // the configuration's order
@@ -226,9 +243,12 @@ func (g *Gateway) engineFor(tenant, name string) (httpapi.Engine, error) {
 			continue
 		}
 		h := s.handler.Load()
-		if h == nil {
-			st := s.status()
-			return nil, &httpapi.EngineError{Status: 503, Code: "DATA_SOURCE_NOT_READY", Msg: fmt.Sprintf("data source %s is %s: %s", st.Name, st.State, st.Error)}
+		if st := s.status(); h == nil || st.State != "RUNNING" {
+			code := "DATA_SOURCE_NOT_READY"
+			if h != nil {
+				code = "WAREHOUSE_UNAVAILABLE"
+			}
+			return nil, &httpapi.EngineError{Status: 503, Code: code, Msg: fmt.Sprintf("data source %s is %s: %s", st.Name, st.State, st.Error)}
 		}
 		return sourceEngine{s: s, h: h}, nil
 	}
