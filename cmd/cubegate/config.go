@@ -72,6 +72,8 @@ var keyHelp = map[string]string{
 	"limits.statement_time":           "time one statement cubegate evaluates itself may take (57014 past it)",
 	"limits.temp_memory":              "memory a session's temporary tables may hold together (53200 past it)",
 	"limits.evaluator_memory":         "memory shared by all statements evaluated at once (0: half of memory_limit, else 2GiB)",
+	"limits.principal_connections":    "pooled warehouse connections one credential or API key holds at once (0: half the pool, at least 1)",
+	"limits.tenant_connections":       "pooled warehouse connections one tenant holds at once (0: the whole pool)",
 }
 
 // fileOnlyKeys are keys that are not flags or environment variables.

@@ -146,6 +146,7 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 	if err := g.startSources(ctx); err != nil {
 		return err
 	}
+	g.watchHealth()
 	if cfg.Model.Watch {
 		if err := g.watchModel(); err != nil {
 			return &SettingError{Key: "model.watch", Value: "true", Err: fmt.Errorf("watching %s: %w", cfg.Model.Dir, err)}
@@ -261,10 +262,10 @@ func logModelErrors(log zerolog.Logger, err error, msg string) {
 // connectWarehouse opens the warehouse and, once it answers, the planner:
 // the gateway is then RUNNING.
 func (g *Gateway) connectWarehouse(ctx context.Context) error {
-	wh, err := warehouse.Open(ctx, g.cfg.Warehouse.DSN)
+	wh, err := warehouse.OpenWith(ctx, g.cfg.Warehouse.DSN, g.cfg.Limits.Warehouse())
 	if err != nil {
 		g.ms.mu.Lock()
-		g.ms.whErr = err.Error()
+		g.ms.whErr = unavailableReason(err)
 		g.ms.mu.Unlock()
 		return err
 	}
@@ -341,7 +342,7 @@ func unreachable(err error) bool {
 // ready is nil once the gateway serves queries.
 func (g *Gateway) ready() error {
 	if g.handler.Load() != nil {
-		return nil
+		return g.outage()
 	}
 	g.ms.mu.Lock()
 	defer g.ms.mu.Unlock()

@@ -64,6 +64,16 @@ type LimitsConfig struct {
 	// EvaluatorMemory is shared by every statement being evaluated at
 	// once; 0: half of memory_limit when set, else 2GiB.
 	EvaluatorMemory ByteSize `mapstructure:"evaluator_memory"`
+	// A pooled warehouse's connections (PostgreSQL) one principal (a
+	// credential or an API key) and one tenant hold at once; 0: half the
+	// pool (at least 1), the whole pool. See warehouse.Shares.
+	PrincipalConnections int `mapstructure:"principal_connections"`
+	TenantConnections    int `mapstructure:"tenant_connections"`
+}
+
+// Warehouse is how warehouses are opened under these limits.
+func (l LimitsConfig) Warehouse() warehouse.Options {
+	return warehouse.Options{PrincipalConnections: l.PrincipalConnections, TenantConnections: l.TenantConnections}
 }
 
 // Evaluator is the planner's evaluator limits, with the process-wide
@@ -297,7 +307,8 @@ func (c Config) Validate() error {
 	}
 	for key, v := range map[string]int64{"limits.statement_rows": int64(c.Limits.StatementRows), "limits.statement_memory": int64(c.Limits.StatementMemory),
 		"limits.value_size": int64(c.Limits.ValueSize), "limits.temp_memory": int64(c.Limits.TempMemory),
-		"limits.evaluator_memory": int64(c.Limits.EvaluatorMemory), "limits.statement_time": int64(c.Limits.StatementTime)} {
+		"limits.evaluator_memory": int64(c.Limits.EvaluatorMemory), "limits.statement_time": int64(c.Limits.StatementTime),
+		"limits.principal_connections": int64(c.Limits.PrincipalConnections), "limits.tenant_connections": int64(c.Limits.TenantConnections)} {
 		if v < 0 {
 			return settingErr(key, strconv.FormatInt(v, 10), "cannot be negative")
 		}
