@@ -129,7 +129,7 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 		g.Metrics.Observe("cubegate_query_duration_seconds", "Query latency (warehouse time included) by API.", e.Took, "api", e.API)
 		g.Metrics.Add("cubegate_rows_streamed_total", "Rows sent to clients by API.", float64(e.Rows), "api", e.API)
 	}}
-	g.plannerOpts = planner.Options{StatementTimeout: cfg.SQL.StatementTimeout, Queries: g.Queries, MemberSecurity: g.Auth.MemberSecurity,
+	g.plannerOpts = planner.Options{StatementTimeout: cfg.SQL.StatementTimeout, MaxStatementTimeout: cfg.SQL.MaxStatementTimeout, Queries: g.Queries, MemberSecurity: g.Auth.MemberSecurity,
 		Evaluator: cfg.Limits.Evaluator()}
 	if g.memory != nil {
 		g.plannerOpts.Evaluator.Pool.SetNativeHook(g.memory.setNative)
@@ -175,8 +175,10 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 	case cfg.SQL.Auth.AllowCleartext:
 		log.Warn().Msg("sql.auth.allow_cleartext has no effect without TLS: cleartext passwords are never accepted in clear")
 	}
+	sqlLimits(cfg, &pgcfg)
 	g.pg = pgwire.NewServer(pgcfg)
 	g.Metrics.Gauge("cubegate_sql_sessions", "Authenticated SQL sessions.", func() float64 { return float64(g.pg.Sessions()) })
+	g.Metrics.Gauge("cubegate_sql_message_memory_bytes", "Bytes of sql.message_memory the large SQL messages held now reserve.", func() float64 { return float64(g.pg.MessageMemoryUsed()) })
 	g.Metrics.Gauge("cubegate_uptime_seconds", "Seconds since the gateway started.", func() float64 { return time.Since(g.started).Seconds() })
 	pool := g.plannerOpts.Evaluator.Pool
 	g.Metrics.Gauge("cubegate_evaluator_reserved_bytes", "Memory of the shared evaluator pool (limits.evaluator_memory) held by running statements and open results.", func() float64 { return float64(pool.Used()) })

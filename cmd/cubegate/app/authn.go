@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -102,4 +103,75 @@ func (a authenticator) Password(ctx context.Context, user, _, password string) (
 		logLogin(a.audit, addr, user, p, ok)
 	}
 	return p, ok, err
+}
+
+// sqlLimits sets the SQL listener's per-session and server-wide limits
+// from the configuration, with the names of their settings for the errors.
+func sqlLimits(cfg Config, pc *pgwire.Config) {
+	pc.MaxPreparedStatements = cfg.Limits.MaxPreparedStatements
+	pc.MaxPortals = cfg.Limits.MaxCursors
+	pc.MessageMemory = int64(cfg.SQL.MessageMemory)
+	if pc.MessageMemory <= 0 && cfg.Limits.MemoryLimit > 0 {
+		pc.MessageMemory = int64(cfg.Limits.MemoryLimit) / 4
+	}
+	pc.Settings = pgwire.LimitSettings{MaxPreparedStatements: "limits.max_prepared_statements", MaxPortals: "limits.max_cursors",
+		MessageMemory: "sql.message_memory", MaxMessageSize: "sql.max_message_size"}
+	pc.Admit = newSessionSlots(cfg.SQL).admit
+}
+
+// sessionSlots counts the SQL sessions of each credential and each
+// tenant, so that one of them cannot take every connection slot.
+type sessionSlots struct {
+	perCredential, perTenant int
+	mu                       sync.Mutex
+	byCredential, byTenant   map[string]int
+}
+
+func newSessionSlots(c SQLConfig) *sessionSlots {
+	maxConn := c.MaxConnections
+	if maxConn <= 0 {
+		maxConn = Defaults().SQL.MaxConnections
+	}
+	s := &sessionSlots{perCredential: c.MaxSessionsPerCredential, perTenant: c.MaxSessionsPerTenant,
+		byCredential: map[string]int{}, byTenant: map[string]int{}}
+	if s.perCredential <= 0 {
+		s.perCredential = max(maxConn/2, 1)
+	}
+	if s.perTenant <= 0 {
+		s.perTenant = max(maxConn*3/4, 1)
+	}
+	return s
+}
+
+// admit takes a slot of the principal's credential and tenant for a new
+// session (pgwire.Config.Admit); release gives them back.
+func (s *sessionSlots) admit(_ context.Context, info pgwire.SessionInfo) (func(), error) {
+	p, ok := info.Principal.(auth.Principal)
+	if !ok {
+		return func() {}, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byCredential[p.CredentialID] >= s.perCredential {
+		return nil, pgerr.Fatal(pgerrcode.TooManyConnections, "too many connections for credential %q", p.Username).
+			WithHint("A credential may hold %d sessions (sql.max_sessions_per_credential); close some first.", s.perCredential)
+	}
+	if s.byTenant[p.TenantID] >= s.perTenant {
+		return nil, pgerr.Fatal(pgerrcode.TooManyConnections, "too many connections for tenant %q", p.TenantID).
+			WithHint("A tenant may hold %d sessions (sql.max_sessions_per_tenant); close some first.", s.perTenant)
+	}
+	s.byCredential[p.CredentialID]++
+	s.byTenant[p.TenantID]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			for m, k := range map[*map[string]int]string{&s.byCredential: p.CredentialID, &s.byTenant: p.TenantID} {
+				if (*m)[k]--; (*m)[k] <= 0 {
+					delete(*m, k)
+				}
+			}
+		})
+	}, nil
 }

@@ -64,6 +64,10 @@ type LimitsConfig struct {
 	// EvaluatorMemory is shared by every statement being evaluated at
 	// once; 0: half of memory_limit when set, else 2GiB.
 	EvaluatorMemory ByteSize `mapstructure:"evaluator_memory"`
+	// Prepared statements and open portals/cursors one SQL session holds
+	// (the protocol's and SQL's together); 0: 10,000 and 1,000.
+	MaxPreparedStatements int `mapstructure:"max_prepared_statements"`
+	MaxCursors            int `mapstructure:"max_cursors"`
 	// A pooled warehouse's connections (PostgreSQL) one principal (a
 	// credential or an API key) and one tenant hold at once; 0: half the
 	// pool (at least 1), the whole pool. See warehouse.Shares.
@@ -114,6 +118,16 @@ type SQLConfig struct {
 	IdleInTransactionTimeout time.Duration `mapstructure:"idle_in_transaction_timeout"`
 	DrainTimeout             time.Duration `mapstructure:"drain_timeout"`
 	MaxMessageSize           int           `mapstructure:"max_message_size"`
+	// MaxStatementTimeout is a ceiling on every session's
+	// statement_timeout that SET cannot lift (0: none).
+	MaxStatementTimeout time.Duration `mapstructure:"max_statement_timeout"`
+	// MessageMemory is the budget of large messages all sessions hold at
+	// once; 0: a quarter of limits.memory_limit when set, else 256MiB.
+	MessageMemory ByteSize `mapstructure:"message_memory"`
+	// Sessions one credential and one tenant may hold; 0: half and three
+	// quarters of max_connections.
+	MaxSessionsPerCredential int           `mapstructure:"max_sessions_per_credential"`
+	MaxSessionsPerTenant     int           `mapstructure:"max_sessions_per_tenant"`
 	TLS                      TLSConfig     `mapstructure:"tls"`
 	Auth                     SQLAuthConfig `mapstructure:"auth"`
 }
@@ -308,6 +322,9 @@ func (c Config) Validate() error {
 	for key, v := range map[string]int64{"limits.statement_rows": int64(c.Limits.StatementRows), "limits.statement_memory": int64(c.Limits.StatementMemory),
 		"limits.value_size": int64(c.Limits.ValueSize), "limits.temp_memory": int64(c.Limits.TempMemory),
 		"limits.evaluator_memory": int64(c.Limits.EvaluatorMemory), "limits.statement_time": int64(c.Limits.StatementTime),
+		"sql.max_statement_timeout": int64(c.SQL.MaxStatementTimeout), "sql.message_memory": int64(c.SQL.MessageMemory),
+		"sql.max_sessions_per_credential": int64(c.SQL.MaxSessionsPerCredential), "sql.max_sessions_per_tenant": int64(c.SQL.MaxSessionsPerTenant),
+		"limits.max_prepared_statements": int64(c.Limits.MaxPreparedStatements), "limits.max_cursors": int64(c.Limits.MaxCursors),
 		"limits.principal_connections": int64(c.Limits.PrincipalConnections), "limits.tenant_connections": int64(c.Limits.TenantConnections)} {
 		if v < 0 {
 			return settingErr(key, strconv.FormatInt(v, 10), "cannot be negative")
