@@ -95,7 +95,7 @@ func (c *conn) handleParse(ctx context.Context, m *pgproto3.Parse) {
 		c.extendedError(pgerr.New(pgerrcode.DuplicatePreparedStatement, "prepared statement %q already exists", m.Name))
 		return
 	}
-	if _, replaced := c.ext.stmts[m.Name]; !replaced {
+	if _, replaced := c.ext.stmts[m.Name]; !replaced && m.Name != "" {
 		if err := (&SessionLimits{c: c}).CanPrepare(); err != nil {
 			c.extendedError(err)
 			return
@@ -177,7 +177,7 @@ func (c *conn) handleBind(ctx context.Context, m *pgproto3.Bind) {
 	if _, exists := c.ext.portals[m.DestinationPortal]; exists && m.DestinationPortal != "" {
 		c.extendedError(pgerr.New(pgerrcode.DuplicateCursor, "portal %q already exists", m.DestinationPortal))
 		return
-	} else if !exists {
+	} else if !exists && m.DestinationPortal != "" {
 		if err := (&SessionLimits{c: c}).CanOpenCursor(); err != nil {
 			c.extendedError(err)
 			return

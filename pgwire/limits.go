@@ -277,16 +277,25 @@ type ObjectCounter interface {
 	CursorCount() int
 }
 
+// preparedCount is the named prepared statements (the unnamed one
+// replaces itself: it is never refused).
 func (c *conn) preparedCount() int {
 	n := len(c.ext.stmts)
+	if _, ok := c.ext.stmts[""]; ok {
+		n--
+	}
 	if oc, ok := c.sess.(ObjectCounter); ok {
 		n += oc.PreparedCount()
 	}
 	return n
 }
 
+// portalCount is the named portals and the cursors.
 func (c *conn) portalCount() int {
 	n := len(c.ext.portals)
+	if _, ok := c.ext.portals[""]; ok {
+		n--
+	}
 	if oc, ok := c.sess.(ObjectCounter); ok {
 		n += oc.CursorCount()
 	}
