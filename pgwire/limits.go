@@ -310,7 +310,7 @@ func (l *SessionLimits) CanPrepare() error {
 	}
 	cfg := l.c.srv.cfg
 	if l.c.preparedCount() >= cfg.MaxPreparedStatements {
-		return pgerr.New(pgerrcode.ProgramLimitExceeded, "too many prepared statements: this session holds %d, the limit", cfg.MaxPreparedStatements).
+		return pgerr.New(pgerrcode.ProgramLimitExceeded, "too many prepared statements (the limit is %d per session)", cfg.MaxPreparedStatements).
 			WithHint("DEALLOCATE (or Close) statements no longer used, or raise %s.", cfg.Settings.MaxPreparedStatements)
 	}
 	return nil
@@ -324,7 +324,7 @@ func (l *SessionLimits) CanOpenCursor() error {
 	}
 	cfg := l.c.srv.cfg
 	if l.c.portalCount() >= cfg.MaxPortals {
-		return pgerr.New(pgerrcode.ProgramLimitExceeded, "too many open portals and cursors: this session holds %d, the limit", cfg.MaxPortals).
+		return pgerr.New(pgerrcode.ProgramLimitExceeded, "too many open portals and cursors (the limit is %d per session)", cfg.MaxPortals).
 			WithHint("CLOSE cursors (or Close portals) no longer used, or raise %s.", cfg.Settings.MaxPortals)
 	}
 	return nil

@@ -455,6 +455,44 @@ func TestSessionObjectCaps(t *testing.T) {
 	}
 }
 
+// With the default caps, the attack — 20,000 prepared statements
+// and 3,000 cursors in one session — stops at 10,000 and 1,000 (54000),
+// and the session goes on.
+func TestSessionObjectCapsDefaults(t *testing.T) {
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000)})
+	conn := apptest.Connect(t, g.ConnString(t, "caps"))
+	ctx := context.Background()
+	for _, c := range []struct {
+		stmt    string
+		n       int
+		setting string
+	}{
+		{"PREPARE p%d AS SELECT %[1]d;", 20_000, "limits.max_prepared_statements"},
+		{"DECLARE c%d CURSOR WITH HOLD FOR SELECT status FROM orders;", 3_000, "limits.max_cursors"},
+	} {
+		var b strings.Builder
+		for i := 1; i <= c.n; i++ {
+			fmt.Fprintf(&b, c.stmt, i)
+		}
+		_, err := conn.Exec(ctx, b.String())
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "54000" || !strings.Contains(pe.Hint, c.setting) {
+			t.Fatalf("%d × %q: %v, want 54000 naming %s", c.n, c.stmt, err, c.setting)
+		}
+	}
+	var last int
+	if err := conn.QueryRow(ctx, "EXECUTE p10000").Scan(&last); err != nil || last != 10_000 {
+		t.Fatalf("EXECUTE p10000: %d, %v", last, err)
+	}
+	if _, err := conn.Exec(ctx, "EXECUTE p10001"); pgCode(err) != "26000" {
+		t.Fatalf("EXECUTE p10001: %v, want 26000 (it was refused)", err)
+	}
+	var status string
+	if err := conn.QueryRow(ctx, "FETCH 1 FROM c1000").Scan(&status); err != nil || status == "" {
+		t.Fatalf("FETCH from c1000: %q, %v", status, err)
+	}
+}
+
 // The attack: with the defaults (max_connections 100), one
 // credential opening 100 sessions gets half of them (the rest 53300
 // naming the credential) and another tenant's credential still logs in
