@@ -2,9 +2,15 @@ package auth
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgerrcode"
+
+	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
 
 // The audit log: logins, credential and key changes, and every query,
@@ -41,16 +47,51 @@ type AuditEvent struct {
 // Audit writes the audit log.
 type Audit struct {
 	store *Store
+	opts  AuditOptions
 	queue chan AuditEvent
 	wg    sync.WaitGroup
 	once  sync.Once
+	stop  chan struct{}
+}
+
+// AuditOptions say how the audit log is kept.
+type AuditOptions struct {
+	// Retention is how long events are kept: older ones are deleted
+	// periodically (0: kept forever).
+	Retention time.Duration
+	// FailClosed refuses new queries (Refusal) while the audit log
+	// cannot be written.
+	FailClosed bool
+	// OnFailure is told of every failed write (a metric).
+	OnFailure func(err error)
+	// Log is told of failed writes and of the state file's problems, at
+	// most once per LogEvery for failed writes (its count says how many
+	// there were), and when writing works again (err nil).
+	Log func(err error, failures int64)
+	// LogEvery spaces Log's reports of failed writes (0: 10 s).
+	LogEvery time.Duration
+	// CheckEvery is how often the state file is looked at (0: 2 s).
+	CheckEvery time.Duration
 }
 
 // NewAudit starts the audit writer.
-func NewAudit(store *Store) *Audit {
-	a := &Audit{store: store, queue: make(chan AuditEvent, 4096)}
-	a.wg.Add(1)
+func NewAudit(store *Store) *Audit { return NewAuditWith(store, AuditOptions{}) }
+
+// NewAuditWith starts the audit writer with options: failed writes are
+// retried, counted and reported; the state file is watched; events past
+// the retention are deleted.
+func NewAuditWith(store *Store, o AuditOptions) *Audit {
+	if o.LogEvery <= 0 {
+		o.LogEvery = 10 * time.Second
+	}
+	if o.CheckEvery <= 0 {
+		o.CheckEvery = 2 * time.Second
+	}
+	a := &Audit{store: store, opts: o, queue: make(chan AuditEvent, 4096), stop: make(chan struct{})}
+	store.health.configure(o)
+	a.wg.Add(2)
 	go a.run()
+	go a.maintain()
 	return a
 }
 
@@ -69,13 +110,37 @@ func (a *Audit) Log(e AuditEvent) {
 	a.queue <- e
 }
 
+// maxPending bounds the events kept for a retry while writes fail;
+// older ones are dropped, counted, and the log says how many.
+const maxPending = 10000
+
 func (a *Audit) run() {
 	defer a.wg.Done()
 	var batch []AuditEvent
 	flush := func() {
-		if len(batch) > 0 {
-			_ = a.store.insertAudit(context.Background(), batch)
+		h := &a.store.health
+		notice, gap := h.notice()
+		if gap > 0 {
+			// The log says where it has a gap: written first when
+			// writing works again.
+			batch = append([]AuditEvent{notice}, batch...)
+		}
+		if len(batch) == 0 {
+			return
+		}
+		err := a.store.insertAudit(context.Background(), batch)
+		h.wrote(err, len(batch))
+		if err == nil {
+			h.recorded(gap)
 			batch = batch[:0]
+			return
+		}
+		if gap > 0 {
+			batch = batch[1:] // the notice is made again from the counts
+		}
+		if over := len(batch) - maxPending; over > 0 {
+			h.drop(over)
+			batch = append(batch[:0], batch[over:]...)
 		}
 	}
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -102,12 +167,87 @@ func (a *Audit) run() {
 	}
 }
 
+// maintain watches the state file and deletes events past the retention.
+func (a *Audit) maintain() {
+	defer a.wg.Done()
+	check := time.NewTicker(a.opts.CheckEvery)
+	defer check.Stop()
+	var prune <-chan time.Time
+	if a.opts.Retention > 0 {
+		// A tenth of the retention, between a second and an hour: a row
+		// outlives it by at most that much.
+		every := min(max(a.opts.Retention/10, time.Second), time.Hour)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		prune = t.C
+		a.Prune(context.Background())
+	}
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-check.C:
+			a.store.checkFile()
+		case <-prune:
+			a.Prune(context.Background())
+		}
+	}
+}
+
+// Prune deletes the events older than the retention (none without one)
+// and says how many.
+func (a *Audit) Prune(ctx context.Context) (int64, error) {
+	if a == nil || a.opts.Retention <= 0 {
+		return 0, nil
+	}
+	n, err := a.store.pruneAudit(ctx, time.Now().UTC().Add(-a.opts.Retention))
+	if err != nil {
+		a.store.health.report(fmt.Errorf("deleting audit events past audit.retention: %w", err))
+	}
+	return n, err
+}
+
+// Healthy is nil while the audit log is written and the state file is in
+// place, else why not (the server's status is then DEGRADED).
+func (a *Audit) Healthy() error {
+	if a == nil {
+		return nil
+	}
+	return a.store.health.err()
+}
+
+// ErrAuditUnavailable marks the refusal of a query while the audit log
+// cannot be written and audit.fail_closed is set.
+var ErrAuditUnavailable = errors.New("the audit log cannot be written")
+
+// Refusal is why a new query must be refused — the audit log cannot be
+// written and FailClosed is set: 53100 (disk full), marked
+// ErrAuditUnavailable (REST answers 503) — else nil.
+func (a *Audit) Refusal() error {
+	if a == nil || !a.opts.FailClosed {
+		return nil
+	}
+	if a.store.health.err() == nil {
+		return nil
+	}
+	return pgerr.New(pgerrcode.DiskFull, "the audit log cannot be written: new queries are refused until it can (audit.fail_closed)").
+		WithHint("the server's status says why").Mark(ErrAuditUnavailable)
+}
+
+// Failures is how many audit writes have failed since the start.
+func (a *Audit) Failures() int64 {
+	if a == nil {
+		return 0
+	}
+	return a.store.health.failureCount()
+}
+
 // Close writes what is queued and stops.
 func (a *Audit) Close() {
 	if a == nil {
 		return
 	}
-	a.once.Do(func() { close(a.queue) })
+	a.once.Do(func() { close(a.queue); close(a.stop) })
 	a.wg.Wait()
 }
 
@@ -134,7 +274,7 @@ func (s *Store) logChange(ctx context.Context, e AuditEvent) {
 	if e.TenantID == "" {
 		e.TenantID = DefaultTenant
 	}
-	_ = s.insertAudit(ctx, []AuditEvent{e})
+	s.health.wrote(s.insertAudit(ctx, []AuditEvent{e}), 1)
 }
 
 // Recent returns a tenant's latest events, newest first.
@@ -185,7 +325,11 @@ CREATE TABLE IF NOT EXISTS audit_log (
 );
 CREATE INDEX IF NOT EXISTS audit_log_tenant ON audit_log(tenant_id, id);
 CREATE OR REPLACE FUNCTION cubegate_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
+BEGIN
+  -- Only the retention's deletion, in its transaction, of rows older than its cutoff.
+  IF TG_OP = 'DELETE' AND OLD.time < current_setting('cubegate.audit_prune_before', true) THEN RETURN OLD; END IF;
+  RAISE EXCEPTION 'the audit log is append-only';
+END $$;
 CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
 FOR EACH ROW EXECUTE FUNCTION cubegate_audit_append_only();`)
 		return err
@@ -213,7 +357,15 @@ CREATE TABLE IF NOT EXISTS audit_log (
 CREATE INDEX IF NOT EXISTS audit_log_tenant ON audit_log(tenant_id, id);
 CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+CREATE TABLE IF NOT EXISTS audit_prune (
+  id     INTEGER PRIMARY KEY CHECK (id = 1),
+  before TEXT NOT NULL DEFAULT ''
+);
+INSERT OR IGNORE INTO audit_prune(id, before) VALUES (1, '');
+-- Only the retention's deletion, in its transaction, of rows older than its cutoff.
+DROP TRIGGER IF EXISTS audit_log_no_delete;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+WHEN old.time >= (SELECT before FROM audit_prune WHERE id = 1)
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;`)
 	return err
 }
@@ -285,4 +437,144 @@ func (s *Store) readAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, err
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// pruneAudit deletes the events older than before: the append-only
+// triggers let a deletion through only in this transaction and only
+// below its cutoff.
+func (s *Store) pruneAudit(ctx context.Context, before time.Time) (int64, error) {
+	cutoff := before.UTC().Format(time.RFC3339Nano)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	if s.postgres {
+		_, err = tx.ExecContext(ctx, `SELECT set_config('cubegate.audit_prune_before', $1, true)`, cutoff)
+	} else {
+		_, err = tx.ExecContext(ctx, `UPDATE audit_prune SET before = ? WHERE id = 1`, cutoff)
+	}
+	if err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, s.rebind(`DELETE FROM audit_log WHERE time < ?`), cutoff)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	if !s.postgres {
+		if _, err := tx.ExecContext(ctx, `UPDATE audit_prune SET before = '' WHERE id = 1`); err != nil {
+			return 0, err
+		}
+	}
+	return n, tx.Commit()
+}
+
+// auditHealth is whether the audit log is written and the state file is
+// in place: what Audit.Healthy reports and the status shows.
+type auditHealth struct {
+	mu       sync.Mutex
+	opts     AuditOptions
+	failures int64 // failed writes since the start
+	dropped  int64 // events given up on while writes failed
+	failing  error // the last write's error, nil once one succeeds
+	since    time.Time
+	unlogged int64 // failures since Log last reported
+	loggedAt time.Time
+	gap      int64 // failed writes not yet recorded in the log itself
+	fileErr  error // the state file's problem
+}
+
+func (h *auditHealth) configure(o AuditOptions) {
+	h.mu.Lock()
+	h.opts = o
+	h.mu.Unlock()
+}
+
+// wrote records a write's outcome.
+func (h *auditHealth) wrote(err error, events int) {
+	h.mu.Lock()
+	var log func()
+	if err != nil {
+		h.failures++
+		h.gap++
+		h.unlogged++
+		if h.failing == nil {
+			h.since = time.Now()
+		}
+		h.failing = err
+		if h.opts.Log != nil && time.Since(h.loggedAt) >= h.opts.LogEvery {
+			n, f := h.unlogged, h.opts.Log
+			h.unlogged, h.loggedAt = 0, time.Now()
+			log = func() { f(fmt.Errorf("writing %d audit events: %w", events, err), n) }
+		}
+	} else if h.failing != nil {
+		h.failing = nil
+		if f := h.opts.Log; f != nil {
+			log = func() { f(nil, 0) }
+		}
+	}
+	onFailure := h.opts.OnFailure
+	h.mu.Unlock()
+	if err != nil && onFailure != nil {
+		onFailure(err)
+	}
+	if log != nil {
+		log()
+	}
+}
+
+func (h *auditHealth) drop(n int) {
+	h.mu.Lock()
+	h.dropped += int64(n)
+	h.mu.Unlock()
+}
+
+// notice is the event recording, in the log itself, the writes that
+// failed since the last such event was written (gap: how many; 0: none).
+func (h *auditHealth) notice() (e AuditEvent, gap int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.gap == 0 {
+		return AuditEvent{}, 0
+	}
+	return AuditEvent{Time: time.Now().UTC(), Kind: "audit", Action: "write_failed", Outcome: "error", TenantID: DefaultTenant,
+		Rows: h.dropped, Error: fmt.Sprintf("%d audit writes failed since %s; %d events were given up on in all",
+			h.gap, h.since.UTC().Format(time.RFC3339), h.dropped)}, h.gap
+}
+
+// recorded: a notice of gap failed writes is in the log.
+func (h *auditHealth) recorded(gap int64) {
+	h.mu.Lock()
+	h.gap -= gap
+	h.mu.Unlock()
+}
+
+// report logs a problem that does not stop the log being written.
+func (h *auditHealth) report(err error) {
+	h.mu.Lock()
+	f := h.opts.Log
+	h.mu.Unlock()
+	if f != nil {
+		f(err, 0)
+	}
+}
+
+func (h *auditHealth) failureCount() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.failures
+}
+
+func (h *auditHealth) err() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var errs []error
+	if h.failing != nil {
+		errs = append(errs, fmt.Errorf("audit log writes fail since %s (%d failed): %w", h.since.UTC().Format(time.RFC3339), h.failures, h.failing))
+	}
+	if h.fileErr != nil {
+		errs = append(errs, h.fileErr)
+	}
+	return errors.Join(errs...)
 }

@@ -38,6 +38,14 @@ type Store struct {
 	// postgres: the store is a PostgreSQL database, shared by several
 	// gateways (placeholders are $n there).
 	postgres bool
+	// file is the SQLite file ("" otherwise), and fileInfo what it was
+	// when opened: its disappearance or replacement is noticed.
+	file     string
+	fileInfo os.FileInfo
+	// Warnings are what opening found and fixed (a state file others
+	// could read, tightened to 0600): the caller logs them.
+	Warnings []string
+	health   auditHealth
 }
 
 // rebind turns ? placeholders into PostgreSQL's $n.
@@ -90,7 +98,8 @@ func OpenStore(ctx context.Context, dsn string) (*Store, error) {
 		}
 		return s, nil
 	}
-	var path string
+	var path, file string
+	var warnings []string
 	switch {
 	case dsn == "sqlite::memory:":
 		path = "file:cubegate-state-" + randomHex(8) + "?mode=memory&cache=shared"
@@ -101,6 +110,11 @@ func OpenStore(ctx context.Context, dsn string) (*Store, error) {
 		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("state store folder: %w", err)
+		}
+		file, _, _ = strings.Cut(path, "?")
+		var err error
+		if warnings, err = privateFile(file); err != nil {
+			return nil, fmt.Errorf("state store: %w", err)
 		}
 		path = "file:" + path
 	default:
@@ -114,12 +128,80 @@ func OpenStore(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, file: file, Warnings: warnings}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("state store %s: %w", dsn, err)
 	}
+	if file != "" {
+		// SQLite's journal files are made with the file's mode; those of
+		// an older, wider file are tightened too.
+		for _, f := range []string{file + "-wal", file + "-shm"} {
+			if fi, err := os.Stat(f); err == nil && fi.Mode().Perm()&0o077 != 0 {
+				os.Chmod(f, 0o600)
+			}
+		}
+		if s.fileInfo, err = os.Stat(file); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("state store %s: %w", dsn, err)
+		}
+	}
 	return s, nil
+}
+
+// privateFile makes the state file readable by its owner only: created
+// 0600 when missing, tightened (with a warning) when others could read
+// or write it — it holds verifiers, key hashes and the audit log.
+func privateFile(path string) (warnings []string, err error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, err
+		}
+		if f != nil {
+			f.Close()
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		if err := os.Chmod(path, 0o600); err != nil {
+			return nil, fmt.Errorf("the state file %s is mode %04o (others may read it) and cannot be made 0600: %w", path, perm, err)
+		}
+		warnings = append(warnings, fmt.Sprintf("the state file %s was mode %04o (readable by others); it is now 0600", path, perm))
+	}
+	return warnings, nil
+}
+
+// checkFile notices the state file gone or replaced: the store then
+// writes to a file no longer on disk (or not the one others read), and
+// everything written since would be lost.
+func (s *Store) checkFile() {
+	if s.file == "" {
+		return
+	}
+	var problem error
+	fi, err := os.Stat(s.file)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		problem = fmt.Errorf("the state file %s was deleted: credentials, keys and audit events written now are lost when the gateway stops", s.file)
+	case err != nil:
+		problem = fmt.Errorf("the state file %s cannot be looked at: %w", s.file, err)
+	case !os.SameFile(fi, s.fileInfo):
+		problem = fmt.Errorf("the state file %s was replaced by another file: this gateway still writes to the one it opened", s.file)
+	}
+	h := &s.health
+	h.mu.Lock()
+	changed := fmt.Sprint(problem) != fmt.Sprint(h.fileErr)
+	h.fileErr = problem
+	f := h.opts.Log
+	h.mu.Unlock()
+	if changed && problem != nil && f != nil {
+		f(problem, 0)
+	}
 }
 
 // Close closes the store.

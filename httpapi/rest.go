@@ -133,6 +133,12 @@ func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Reque
 		adm, err := a.Queries.Admit(p)
 		if err != nil {
 			var le *auth.LimitError
+			if errors.Is(err, auth.ErrAuditUnavailable) {
+				// audit.fail_closed: no query runs unaudited.
+				w.Header().Set("Retry-After", "5")
+				writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": "the audit log cannot be written: queries are refused until it can", "code": "AUDIT_UNAVAILABLE"})
+				return
+			}
 			if !errors.As(err, &le) {
 				restError(w, http.StatusInternalServerError, "admission failed")
 				return
@@ -236,7 +242,10 @@ func (a *REST) prepare(ctx context.Context, q *cubes.Query) (*cubes.Compiled, ro
 // ("cube", or "total" for a query's total count).
 func statement(q *cubes.Query, c *cubes.Compiled, kind string) query.Statement {
 	qb, _ := json.Marshal(q)
-	st := query.Statement{API: "rest", Kind: kind, Action: "rest", Text: string(qb)}
+	// The audit log keeps it normalized, as SQL's: values replaced by $n.
+	text := string(qb)
+	st := query.Statement{API: "rest", Kind: kind, Action: "rest", Text: text,
+		Normalize: func() (string, string) { return query.NormalizeREST(text) }}
 	if c != nil {
 		st.SQL, st.Args = c.SQL, c.Args
 		if kind == "total" {

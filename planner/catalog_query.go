@@ -195,6 +195,11 @@ func (s *Session) planCatalog(ctx context.Context, sel *pg_query.SelectStmt) (pg
 		}
 		return &staticPortal{tag: "SELECT", cols: wireColumns(cols)}, nil
 	}
+	// An audited statement like any other: refused while the audit log
+	// cannot be written (audit.fail_closed).
+	if err := s.h.opts.Queries.Refusal(); err != nil {
+		return nil, err
+	}
 	started := time.Now()
 	res, err := cat.Query(ctx, sel, s.catalogSession())
 	st := s.statement(sel, "catalog", "catalog", "", nil)

@@ -121,8 +121,13 @@ type Admission struct {
 }
 
 // Admit holds p to its tenant's request rate and running queries: an
-// *auth.LimitError says which limit refused it and when to retry.
+// *auth.LimitError says which limit refused it and when to retry. While
+// the audit log cannot be written and audit.fail_closed is set, every
+// query is refused (Refusal).
 func (s *Service) Admit(p Principal) (*Admission, error) {
+	if err := s.Refusal(); err != nil {
+		return nil, err
+	}
 	a := &Admission{Principal: p}
 	if s.Limits == nil {
 		return a, nil
@@ -133,6 +138,16 @@ func (s *Service) Admit(p Principal) (*Admission, error) {
 	}
 	a.release = release
 	return a, nil
+}
+
+// Refusal is why no query may start now: the audit log cannot be
+// written and audit.fail_closed is set (53100, marked
+// auth.ErrAuditUnavailable); nil otherwise.
+func (s *Service) Refusal() error {
+	if s == nil {
+		return nil
+	}
+	return s.Audit.Refusal()
 }
 
 // Release frees the admission's running-query slot; releasing twice is

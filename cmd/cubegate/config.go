@@ -55,6 +55,8 @@ var keyHelp = map[string]string{
 	"model.watch":                     "reload the model when a file in model.dir changes",
 	"warehouse.dsn":                   "warehouse: duckdb:///file.duckdb, duckdb::memory: or postgres://…",
 	"state.dsn":                       "state store: sqlite://PATH, sqlite::memory: or postgres://…",
+	"audit.retention":                 "audit events older than this are deleted (0: kept forever)",
+	"audit.fail_closed":               "refuse new queries (53100, HTTP 503) while the audit log cannot be written",
 	"data_source.name":                "database name SQL clients connect to",
 	"data_source.tenant":              "tenant owning the default data source",
 	"log.level":                       "debug, info, warn or error",

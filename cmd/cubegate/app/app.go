@@ -117,9 +117,14 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 		return &SettingError{Key: "state.dsn", Value: warehouse.Redact(cfg.State.DSN), Err: err}
 	}
 	g.Keys = auth.NewKeyService(g.store, cfg.APIKeys.Limit)
-	g.Audit = auth.NewAudit(g.store)
-	g.Limits = auth.NewLimiter(cfg.Limits.RequestsPerSecond, cfg.Limits.Burst, cfg.Limits.MaxConcurrentQueries)
+	for _, w := range g.store.Warnings {
+		log.Warn().Msg(w)
+	}
 	g.Metrics = httpapi.NewMetrics()
+	g.Metrics.Add(auditFailures, auditFailuresHelp, 0)
+	g.Audit = auth.NewAuditWith(g.store, auth.AuditOptions{Retention: cfg.Audit.Retention, FailClosed: cfg.Audit.FailClosed,
+		OnFailure: func(error) { g.Metrics.Add(auditFailures, auditFailuresHelp, 1) }, Log: auditLogger(log)})
+	g.Limits = auth.NewLimiter(cfg.Limits.RequestsPerSecond, cfg.Limits.Burst, cfg.Limits.MaxConcurrentQueries)
 	// One query service for SQL and REST: admission, audit and metrics.
 	g.Queries = &query.Service{Limits: g.Limits, Audit: g.Audit, Observe: func(e query.Event) {
 		if e.Kind != "catalog" {

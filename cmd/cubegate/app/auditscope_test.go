@@ -3,14 +3,24 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // the PostgreSQL state store, read directly
+	"github.com/rs/zerolog"
+	_ "modernc.org/sqlite" // the SQLite state store, read directly
 
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cmd/cubegate/app"
@@ -192,5 +202,268 @@ func TestCredentialScopesPostgresStateStore(t *testing.T) {
 	got, err := g.Auth.GetCredential(ctx, c.ID)
 	if err != nil || !slices.Equal(got.Scopes, []string{"audit:read", "sql"}) {
 		t.Fatalf("scopes on PostgreSQL: %v %v", got.Scopes, err)
+	}
+}
+
+// httpGet GETs path on the gateway's HTTP listener with key.
+func httpGet(t *testing.T, g *apptest.Gateway, path, key string) (int, map[string]any, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+g.HTTPAddr().String()+path, nil)
+	if key != "" {
+		req.Header.Set("Authorization", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	var v map[string]any
+	json.Unmarshal(buf.Bytes(), &v)
+	if d, ok := v["data"].(map[string]any); ok {
+		v = d
+	}
+	return resp.StatusCode, v, buf.String()
+}
+
+// pollUntil polls cond every 50 ms for up to d.
+func pollUntil(d time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+// Audit write failures are visible (issue #21): with the state store
+// refusing inserts (as a full disk does), the failures are counted in
+// cubegate_audit_write_failures_total, logged, and the status is DEGRADED
+// with the reason; with audit.fail_closed new SQL statements get 53100
+// (the session stays usable) and REST queries 503 AUDIT_UNAVAILABLE.
+// Once writes work again the status is RUNNING, the same session
+// queries, and the log holds the kept events and a record of the gap.
+func TestAuditWriteFailuresVisible(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.db")
+	var logs syncBuffer
+	log := zerolog.New(&logs)
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000), Log: &log, Adjust: func(c *app.Config) {
+		c.State.DSN = "sqlite://" + path
+		c.Audit.FailClosed = true
+	}})
+	ctx := context.Background()
+	admin, err := g.Keys.Create(ctx, auth.DefaultTenant, "admin", auth.KeyInput{Scopes: &[]string{"admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, conn := connectAs(t, g, "analyst", auth.SecurityContext{})
+	viaGateway(t, conn, `SELECT MEASURE(count) FROM orders`)
+	if _, st, _ := httpGet(t, g, "/admin/v1/status", admin.KeyValue); st["state"] != "RUNNING" {
+		t.Fatalf("status before: %v", st)
+	}
+
+	// The disk is "full": the store refuses every audit insert.
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TRIGGER full BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	// This statement runs (it was admitted), its audit write fails.
+	viaGateway(t, conn, `SELECT MEASURE(count) FROM orders WHERE status = 'a'`)
+	var st map[string]any
+	if !pollUntil(5*time.Second, func() bool {
+		_, st, _ = httpGet(t, g, "/admin/v1/status", admin.KeyValue)
+		return st["state"] == "DEGRADED"
+	}) {
+		t.Fatalf("status while audit writes fail: %v", st)
+	}
+	if reason, _ := st["degraded"].(string); !strings.Contains(reason, "disk is full") {
+		t.Errorf("DEGRADED without the reason: %v", st)
+	}
+	_, _, metrics := httpGet(t, g, "/metrics", "")
+	if !regexp.MustCompile(`(?m)^cubegate_audit_write_failures_total [1-9]`).MatchString(metrics) {
+		t.Errorf("no failed write in /metrics:\n%s", linesWith(metrics, "audit"))
+	}
+	if !strings.Contains(logs.String(), "audit log writes fail") {
+		t.Errorf("the failure is not logged:\n%s", logs.String())
+	}
+	// Fail closed: SQL 53100, the session usable after; REST 503.
+	_, err = conn.PgConn().Exec(ctx, `SELECT MEASURE(count) FROM orders`).ReadAll()
+	if code := codeOf(err); code != "53100" {
+		t.Fatalf("a query while the audit log cannot be written: %v, want 53100", err)
+	}
+	_, err = conn.PgConn().Exec(ctx, `SELECT relname FROM pg_class LIMIT 1`).ReadAll()
+	if code := codeOf(err); code != "53100" {
+		t.Fatalf("a catalog query while the audit log cannot be written: %v, want 53100", err)
+	}
+	q := url.QueryEscape(`{"measures":["orders.count"]}`)
+	if code, v, _ := httpGet(t, g, "/cubejs-api/v1/load?query="+q, admin.KeyValue); code != 503 || v["code"] != "AUDIT_UNAVAILABLE" {
+		t.Fatalf("REST while the audit log cannot be written: %d %v", code, v)
+	}
+
+	// Space again.
+	if _, err := db.Exec(`DROP TRIGGER full`); err != nil {
+		t.Fatal(err)
+	}
+	if !pollUntil(5*time.Second, func() bool {
+		_, st, _ = httpGet(t, g, "/admin/v1/status", admin.KeyValue)
+		return st["state"] == "RUNNING"
+	}) {
+		t.Fatalf("status once writes work again: %v", st)
+	}
+	viaGateway(t, conn, `SELECT MEASURE(count) FROM orders`) // the same session
+	g.Audit.Sync()
+	events, err := g.Audit.Read(ctx, auth.AuditFilter{Tenant: auth.DefaultTenant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gap, kept := false, false
+	for _, e := range events {
+		gap = gap || e.Kind == "audit" && e.Action == "write_failed"
+		kept = kept || e.Kind == "query" && strings.Contains(e.Statement, "status = $1")
+	}
+	if !gap || !kept {
+		t.Errorf("after recovery: gap recorded %v, the failed write's event kept %v", gap, kept)
+	}
+}
+
+func codeOf(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+func linesWith(s, word string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, word) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// The state file (issue #21): an existing 0644 file is tightened to
+// 0600 with a warning; audit events older than audit.retention are
+// deleted periodically while the log stays append-only otherwise; the
+// file's deletion makes the status DEGRADED and is logged.
+func TestStateFileAndRetention(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.db")
+	if err := os.WriteFile(path, nil, 0o644); err != nil { // an empty SQLite database
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	log := zerolog.New(&logs)
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000), Log: &log, Adjust: func(c *app.Config) {
+		c.State.DSN = "sqlite://" + path
+		c.Audit.Retention = 2 * time.Second
+	}})
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the state file: %v %v, want 0600", fi.Mode(), err)
+	}
+	if !strings.Contains(logs.String(), "0644") {
+		t.Errorf("no warning about the 0644 state file:\n%s", logs.String())
+	}
+	ctx := context.Background()
+	admin, err := g.Keys.Create(ctx, auth.DefaultTenant, "admin", auth.KeyInput{Scopes: &[]string{"admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, conn := connectAs(t, g, "analyst", auth.SecurityContext{})
+	viaGateway(t, conn, `SELECT MEASURE(count) FROM orders WHERE status = 'old'`)
+	g.Audit.Sync()
+	count := func(kind string) int {
+		g.Audit.Sync()
+		events, err := g.Audit.Read(ctx, auth.AuditFilter{Tenant: auth.DefaultTenant, Kind: kind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(events)
+	}
+	if count("query") != 1 {
+		t.Fatal("the query is not in the audit log")
+	}
+	if !pollUntil(10*time.Second, func() bool { return count("query") == 0 }) {
+		t.Fatal("an event older than audit.retention (2s) is still there after 10s")
+	}
+	viaGateway(t, conn, `SELECT MEASURE(count) FROM orders`)
+	if count("query") != 1 {
+		t.Fatal("a fresh event was deleted")
+	}
+	// Append-only otherwise.
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DELETE FROM audit_log`); err == nil {
+		t.Fatal("a DELETE of fresh events went through")
+	}
+	db.Close()
+
+	// The file is deleted under the running gateway.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if !pollUntil(10*time.Second, func() bool {
+		_, st, _ = httpGet(t, g, "/admin/v1/status", admin.KeyValue)
+		return st["state"] == "DEGRADED"
+	}) {
+		t.Fatalf("status after the state file was deleted: %v", st)
+	}
+	if reason, _ := st["degraded"].(string); !strings.Contains(reason, "deleted") {
+		t.Errorf("DEGRADED without the reason: %v", st)
+	}
+	if !strings.Contains(logs.String(), "was deleted") {
+		t.Errorf("the deletion is not logged:\n%s", logs.String())
+	}
+}
+
+// Retention on the PostgreSQL state store: old events deleted through
+// the append-only trigger, which still refuses any other DELETE.
+func TestAuditRetentionPostgresStateStore(t *testing.T) {
+	pg := pgtest.Start(t)
+	state := pg.CreateDatabase("state")
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000), Adjust: func(c *app.Config) {
+		c.State.DSN = state
+		c.Audit.Retention = 2 * time.Second
+	}})
+	ctx := context.Background()
+	_, conn := connectAs(t, g, "analyst", auth.SecurityContext{})
+	viaGateway(t, conn, `SELECT MEASURE(count) FROM orders`)
+	count := func() int {
+		g.Audit.Sync()
+		events, err := g.Audit.Read(ctx, auth.AuditFilter{Tenant: auth.DefaultTenant, Kind: "query"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(events)
+	}
+	if count() != 1 {
+		t.Fatal("the query is not in the audit log")
+	}
+	if !pollUntil(10*time.Second, func() bool { return count() == 0 }) {
+		t.Fatal("an event older than audit.retention (2s) is still there after 10s")
+	}
+	viaGateway(t, conn, `SELECT MEASURE(count) FROM orders`)
+	if count() != 1 {
+		t.Fatal("a fresh event was deleted")
+	}
+	db, err := sql.Open("pgx", state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DELETE FROM audit_log`); err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Fatalf("a DELETE of fresh events: %v", err)
 	}
 }

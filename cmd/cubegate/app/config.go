@@ -31,6 +31,7 @@ type Config struct {
 	Model      ModelConfig      `mapstructure:"model"`
 	Warehouse  WarehouseConfig  `mapstructure:"warehouse"`
 	State      StateConfig      `mapstructure:"state"`
+	Audit      AuditConfig      `mapstructure:"audit"`
 	DataSource DataSourceConfig `mapstructure:"data_source"`
 	// DataSources are more data sources, each with its model and
 	// warehouse, served beside the default one by the same listeners.
@@ -167,6 +168,14 @@ type WarehouseConfig struct {
 
 type StateConfig struct {
 	DSN string `mapstructure:"dsn"`
+}
+
+// AuditConfig is how the audit log is kept: events older than Retention
+// are deleted (0: kept forever); FailClosed refuses new queries (53100,
+// HTTP 503) while the log cannot be written.
+type AuditConfig struct {
+	Retention  time.Duration `mapstructure:"retention"`
+	FailClosed bool          `mapstructure:"fail_closed"`
 }
 
 // DataSourceConfig names the default data source (model.dir +
@@ -313,6 +322,7 @@ func (c Config) Validate() error {
 		"sql.startup_timeout": c.SQL.StartupTimeout, "sql.statement_timeout": c.SQL.StatementTimeout,
 		"sql.idle_in_transaction_timeout": c.SQL.IdleInTransactionTimeout, "sql.drain_timeout": c.SQL.DrainTimeout,
 		"limits.failed_login_window": c.Limits.FailedLoginWindow,
+		"audit.retention":            c.Audit.Retention,
 		"http.read_timeout":          c.HTTP.ReadTimeout, "http.idle_timeout": c.HTTP.IdleTimeout, "http.write_timeout": c.HTTP.WriteTimeout,
 	} {
 		if d < 0 {
@@ -445,6 +455,7 @@ func Defaults() Config {
 		Log:        LogConfig{Level: "info", Format: "console"},
 		APIKeys:    APIKeysConfig{Limit: 5},
 		REST:       RESTConfig{DefaultLimit: 10000, MaxLimit: 1000000, MaxFilterValues: httpapi.DefaultMaxFilterValues},
+		Audit:      AuditConfig{Retention: 90 * 24 * time.Hour},
 		Limits: LimitsConfig{FailedLoginWindow: 5 * time.Minute, FailedLoginsSlow: 10, FailedLoginsBlock: 50,
 			StatementRows: int(evaluator.Rows), StatementMemory: ByteSize(evaluator.Bytes), ValueSize: ByteSize(evaluator.ValueBytes),
 			StatementTime: evaluator.Time, TempMemory: ByteSize(evaluator.TempBytes)},

@@ -22,7 +22,7 @@ import (
 
 // Status is what /admin/v1/status reports.
 type Status struct {
-	State     string          `json:"state"` // PENDING, RUNNING, STOPPING or ERROR
+	State     string          `json:"state"` // PENDING, RUNNING, DEGRADED, STOPPING or ERROR
 	StartedAt time.Time       `json:"started_at"`
 	Uptime    string          `json:"uptime"`
 	Model     ModelStatus     `json:"model"`
@@ -31,6 +31,9 @@ type Status struct {
 	Sessions  int             `json:"sql_sessions"`
 	// DataSources are every data source's state, the default one first.
 	DataSources []SourceStatus `json:"data_sources"`
+	// Degraded says why the state is DEGRADED: running, but the audit log
+	// cannot be written or the state file is gone.
+	Degraded string `json:"degraded,omitempty"`
 }
 
 // ModelStatus is the model being served and the last reload's outcome.
@@ -172,6 +175,9 @@ func (g *Gateway) Status(ctx context.Context) Status {
 		Model:   ModelStatus{Dir: g.cfg.Model.Dir, Version: g.ms.version, LoadedAt: g.ms.loadedAt, Cubes: g.ms.cubes, Error: g.ms.err},
 		Reloads: g.ms.reloads}
 	g.ms.mu.Unlock()
+	if err := g.Audit.Healthy(); err != nil && s.State == "RUNNING" {
+		s.State, s.Degraded = "DEGRADED", err.Error()
+	}
 	if g.pg != nil {
 		s.Sessions = g.pg.Sessions()
 	}
