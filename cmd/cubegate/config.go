@@ -69,7 +69,7 @@ var keyHelp = map[string]string{
 	"limits.burst":                    "each tenant's burst above the rate",
 	"limits.max_concurrent_queries":   "queries a tenant may run at once (0: unlimited)",
 	"limits.failed_login_window":      "window of the failed-login counters",
-	"limits.failed_logins_slow":       "failed logins in the window before each attempt waits",
+	"limits.failed_logins_slow":       "failed logins in the window (per address, and per target user) before each attempt waits",
 	"limits.failed_logins_block":      "failed logins in the window before an address is refused",
 	"limits.memory_limit":             "the whole process's memory target, e.g. 2GiB (0: GOMEMLIMIT, Go's alone, or none)",
 	"limits.statement_rows":           "rows one statement cubegate evaluates itself may materialize (54000 past it)",
