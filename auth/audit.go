@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
 
 	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
@@ -550,6 +552,21 @@ func (h *auditHealth) recorded(gap int64) {
 	h.mu.Unlock()
 }
 
+// safeCause is a store error as the status may show it: the database's
+// own message, never a connection error's user, host or path (the log
+// has the whole error).
+func safeCause(err error) string {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Error()
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Message + " (SQLSTATE " + pe.Code + ")"
+	}
+	return "the state store cannot be reached or refused the write (the log says why)"
+}
+
 // report logs a problem that does not stop the log being written.
 func (h *auditHealth) report(err error) {
 	h.mu.Lock()
@@ -571,7 +588,7 @@ func (h *auditHealth) err() error {
 	defer h.mu.Unlock()
 	var errs []error
 	if h.failing != nil {
-		errs = append(errs, fmt.Errorf("audit log writes fail since %s (%d failed): %w", h.since.UTC().Format(time.RFC3339), h.failures, h.failing))
+		errs = append(errs, fmt.Errorf("audit log writes fail since %s (%d failed): %s", h.since.UTC().Format(time.RFC3339), h.failures, safeCause(h.failing)))
 	}
 	if h.fileErr != nil {
 		errs = append(errs, h.fileErr)

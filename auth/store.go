@@ -183,15 +183,16 @@ func (s *Store) checkFile() {
 	if s.file == "" {
 		return
 	}
+	// The status shows problem, without the file's path; the log has it.
 	var problem error
 	fi, err := os.Stat(s.file)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		problem = fmt.Errorf("the state file %s was deleted: credentials, keys and audit events written now are lost when the gateway stops", s.file)
+		problem = errors.New("the state file was deleted: credentials, keys and audit events written now are lost when the gateway stops")
 	case err != nil:
-		problem = fmt.Errorf("the state file %s cannot be looked at: %w", s.file, err)
+		problem = errors.New("the state file cannot be looked at")
 	case !os.SameFile(fi, s.fileInfo):
-		problem = fmt.Errorf("the state file %s was replaced by another file: this gateway still writes to the one it opened", s.file)
+		problem = errors.New("the state file was replaced by another file: this gateway still writes to the one it opened")
 	}
 	h := &s.health
 	h.mu.Lock()
@@ -200,7 +201,7 @@ func (s *Store) checkFile() {
 	f := h.opts.Log
 	h.mu.Unlock()
 	if changed && problem != nil && f != nil {
-		f(problem, 0)
+		f(fmt.Errorf("%w (%s; %v)", problem, s.file, err), 0)
 	}
 }
 
