@@ -134,6 +134,8 @@ func BenchmarkIdleConnections(b *testing.B) {
 		"CUBEGATE_SQL_LISTEN=127.0.0.1:"+port,
 		"CUBEGATE_HTTP_LISTEN=127.0.0.1:"+freeTCPPort(b),
 		"CUBEGATE_SQL_MAX_CONNECTIONS=2100",
+		"CUBEGATE_SQL_MAX_SESSIONS_PER_CREDENTIAL=2100", // one credential opens them all
+		"CUBEGATE_SQL_MAX_SESSIONS_PER_TENANT=2100",
 		"CUBEGATE_MODEL_DIR="+filepath.Join("..", "..", "..", "testdata", "oracle", "model"),
 		"CUBEGATE_WAREHOUSE_DSN=duckdb::memory:",
 		"CUBEGATE_STATE_DSN=sqlite://"+filepath.Join(dir, "state.db"),

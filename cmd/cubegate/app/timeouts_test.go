@@ -107,6 +107,8 @@ func TestMaxConnectionsAndStartupLimits(t *testing.T) {
 	ctx := context.Background()
 	g := apptest.Start(t, apptest.Options{DSN: "duckdb::memory:", Model: slowModel("0"), Adjust: func(c *app.Config) {
 		c.SQL.MaxConnections = 2
+		// One credential may take both (the defaults are half and three quarters).
+		c.SQL.MaxSessionsPerCredential, c.SQL.MaxSessionsPerTenant = 2, 2
 		c.SQL.StartupTimeout = 300 * time.Millisecond
 		c.SQL.MaxMessageSize = 4096
 	}})
