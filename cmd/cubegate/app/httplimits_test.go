@@ -20,6 +20,10 @@ import (
 	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
+// freshConn opens a connection per request: a kept-alive one may be
+// closed by the gateway's idle timeout just as it is reused (EOF).
+var freshConn = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
 // httpCall sends one request with a Bearer key and returns the status and
 // the body.
 func httpCall(t *testing.T, g *apptest.Gateway, key, method, path, body string) (int, string) {
@@ -29,7 +33,7 @@ func httpCall(t *testing.T, g *apptest.Gateway, key, method, path, body string) 
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := freshConn.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
