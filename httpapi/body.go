@@ -51,18 +51,24 @@ func (a *REST) queries(r *http.Request) (qs []cubes.Query, multi bool, release f
 	if r.Method == http.MethodGet {
 		raw = json.RawMessage(r.URL.Query().Get("query"))
 	} else {
-		body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+		// The first MiB is read freely; a body that goes on waits for a
+		// slot before the rest is read (its bytes stay in the socket).
+		in := http.MaxBytesReader(nil, r.Body, maxBody)
+		body, err := io.ReadAll(io.LimitReader(in, largeBody+1))
+		if err == nil && len(body) > largeBody {
+			if release, err = a.slots().acquire(r.Context()); err != nil {
+				return nil, false, func() {}, err
+			}
+			var rest []byte
+			rest, err = io.ReadAll(in)
+			body = append(body, rest...)
+		}
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
 				return nil, false, release, &statusError{http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d MiB", maxBody>>20)}
 			}
 			return nil, false, release, &statusError{http.StatusBadRequest, fmt.Sprintf("reading the body: %v", err)}
-		}
-		if len(body) > largeBody {
-			if release, err = a.slots().acquire(r.Context()); err != nil {
-				return nil, false, func() {}, err
-			}
 		}
 		var b struct {
 			Query json.RawMessage `json:"query"`
