@@ -39,7 +39,7 @@ var keyHelp = map[string]string{
 	"sql.idle_in_transaction_timeout": "end a session idle in a transaction block this long (0: never)",
 	"sql.drain_timeout":               "on SIGTERM, how long running statements may finish",
 	"sql.max_message_size":            "largest message an authenticated client may send, in bytes",
-	"sql.max_statement_timeout":       "ceiling on every session's statement_timeout that SET cannot lift (0: none)",
+	"sql.max_statement_timeout":       "ceiling on every session's statement_timeout that SET cannot lift (0: sql.statement_timeout)",
 	"sql.message_memory":              "memory all sessions' large messages may hold at once (0: a quarter of limits.memory_limit, else 256MiB)",
 	"sql.max_sessions_per_credential": "SQL sessions one credential may hold (0: half of max_connections; past it, 53300)",
 	"sql.max_sessions_per_tenant":     "SQL sessions one tenant may hold (0: three quarters of max_connections; past it, 53300)",

@@ -134,7 +134,7 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 		g.Metrics.Observe("cubegate_query_duration_seconds", "Query latency (warehouse time included) by API.", e.Took, "api", e.API)
 		g.Metrics.Add("cubegate_rows_streamed_total", "Rows sent to clients by API.", float64(e.Rows), "api", e.API)
 	}}
-	g.plannerOpts = planner.Options{StatementTimeout: cfg.SQL.StatementTimeout, MaxStatementTimeout: cfg.SQL.MaxStatementTimeout, Queries: g.Queries, MemberSecurity: g.Auth.MemberSecurity,
+	g.plannerOpts = planner.Options{StatementTimeout: cfg.SQL.StatementTimeout, MaxStatementTimeout: cfg.SQL.statementCeiling(), Queries: g.Queries, MemberSecurity: g.Auth.MemberSecurity,
 		Evaluator: cfg.Limits.Evaluator()}
 	if g.memory != nil {
 		g.plannerOpts.Evaluator.Pool.SetNativeHook(g.memory.setNative)

@@ -120,7 +120,8 @@ type SQLConfig struct {
 	DrainTimeout             time.Duration `mapstructure:"drain_timeout"`
 	MaxMessageSize           int           `mapstructure:"max_message_size"`
 	// MaxStatementTimeout is a ceiling on every session's
-	// statement_timeout that SET cannot lift (0: none).
+	// statement_timeout that SET cannot lift; 0: StatementTimeout, the
+	// server's default, is the ceiling too (none when both are 0).
 	MaxStatementTimeout time.Duration `mapstructure:"max_statement_timeout"`
 	// MessageMemory is the budget of large messages all sessions hold at
 	// once; 0: a quarter of limits.memory_limit when set, else 256MiB.
@@ -131,6 +132,14 @@ type SQLConfig struct {
 	MaxSessionsPerTenant     int           `mapstructure:"max_sessions_per_tenant"`
 	TLS                      TLSConfig     `mapstructure:"tls"`
 	Auth                     SQLAuthConfig `mapstructure:"auth"`
+}
+
+// statementCeiling is the statement_timeout no session can lift.
+func (c SQLConfig) statementCeiling() time.Duration {
+	if c.MaxStatementTimeout > 0 {
+		return c.MaxStatementTimeout
+	}
+	return c.StatementTimeout
 }
 
 type TLSConfig struct {

@@ -333,12 +333,22 @@ func TestDrainTimeoutEnds57P01(t *testing.T) {
 	}
 }
 
-// sql.max_statement_timeout is a ceiling: a session that SETs
-// statement_timeout to 0 or above it is still canceled (57014) after the
-// ceiling; SHOW reports what the session set, a smaller value of its own
-// still applies, and the session goes on.
+// sql.max_statement_timeout is a ceiling — and without it the server's
+// default statement_timeout is: a session that SETs statement_timeout to
+// 0 or above it is still canceled (57014) after the ceiling; SHOW reports
+// what the session set, a smaller value of its own still applies, and the
+// session goes on.
 func TestStatementTimeoutCeiling(t *testing.T) {
-	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000), Adjust: func(c *app.Config) { c.SQL.MaxStatementTimeout = 500 * time.Millisecond }})
+	t.Run("max_statement_timeout", func(t *testing.T) {
+		checkStatementTimeoutCeiling(t, func(c *app.Config) { c.SQL.MaxStatementTimeout = 500 * time.Millisecond })
+	})
+	t.Run("the default statement_timeout", func(t *testing.T) {
+		checkStatementTimeoutCeiling(t, func(c *app.Config) { c.SQL.StatementTimeout = 500 * time.Millisecond })
+	})
+}
+
+func checkStatementTimeoutCeiling(t *testing.T, adjust func(*app.Config)) {
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000), Adjust: adjust})
 	conn := apptest.Connect(t, g.ConnString(t, "ceiling"))
 	ctx := context.Background()
 	for _, set := range []string{"0", "'1h'"} {
