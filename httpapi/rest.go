@@ -263,6 +263,10 @@ func (a *REST) run(ctx context.Context, q *cubes.Query, c *cubes.Compiled, kind 
 	res := a.Queries.Run(rq.admission, rq.engine, statement(q, c, kind))
 	if err := res.Start(ctx); err != nil {
 		res.Close(nil)
+		if warehouse.Unavailable(err) {
+			// Told by type, as over SQL (57P03): no address, no reason.
+			return nil, &EngineError{Status: http.StatusServiceUnavailable, Code: "WAREHOUSE_UNAVAILABLE", Msg: "the warehouse is not available"}
+		}
 		return nil, fmt.Errorf("the warehouse refused the query: %v", err)
 	}
 	return res, nil
@@ -357,7 +361,7 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 	}
 	res, err := a.run(r.Context(), q, c, "cube")
 	if err != nil {
-		restError(w, http.StatusInternalServerError, "%v", err)
+		writeStatusError(w, err)
 		return
 	}
 	if ndjson {
@@ -381,6 +385,14 @@ func writeStatusError(w http.ResponseWriter, err error) {
 	var se *statusError
 	if errors.As(err, &se) {
 		restError(w, se.status, "%s", se.msg)
+		return
+	}
+	var ee *EngineError
+	if errors.As(err, &ee) {
+		if ee.Status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		}
+		writeJSON(w, ee.Status, map[string]any{"error": ee.Msg, "code": ee.Code})
 		return
 	}
 	restError(w, http.StatusInternalServerError, "%v", err)

@@ -251,6 +251,14 @@ func TestRESTRoutesWithFakeService(t *testing.T) {
 			}
 			return outcome{200, ""} // nothing runs
 		}},
+		{"warehouse unreachable", func(f *serviceFixture) {
+			f.svc.startErr = &warehouse.UnavailableError{Engine: "postgres", Address: "10.0.0.7:5432", Reason: "connection refused"}
+		}, func(r route) outcome {
+			if strings.Contains(r.path, "/load") {
+				return outcome{503, `{"code":"WAREHOUSE_UNAVAILABLE","error":"the warehouse is not available"}`}
+			}
+			return outcome{200, ""}
+		}},
 		{"fails while streaming", func(f *serviceFixture) { f.svc.rowErr = errors.New("connection reset") }, func(r route) outcome {
 			switch {
 			case r.accept != "":
