@@ -210,32 +210,32 @@ var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func (l *loader) cube(n *yaml.Node) {
 	c := &Cube{Public: true, Pos: l.pos(n)}
-	var shown = true
+	var public, shown *bool
 	l.mapping(n, "cube", map[string]func(*yaml.Node){
 		"name":        l.str(&c.Name),
 		"sql_table":   l.str(&c.SQLTable),
 		"sql":         l.str(&c.SQL),
 		"title":       l.str(&c.Title),
 		"description": l.str(&c.Description),
-		"public":      l.boolean(&c.Public),
-		"shown":       l.boolean(&shown),
+		"public":      l.optBool(&public),
+		"shown":       l.optBool(&shown),
 		"sql_alias":   ignored,
 		"data_source": ignored,
-		"meta":        ignored,
+		"meta":        func(v *yaml.Node) { c.Meta = l.meta(v) },
 		"extends": func(v *yaml.Node) {
 			l.str(&c.extends)(v)
 			c.extends = strings.Trim(strings.TrimSpace(c.extends), "${}")
 		},
 		"refresh_key":      ignored,
 		"pre_aggregations": ignored,
-		"hierarchies":      ignored,
+		"hierarchies":      l.hierarchies(c),
 		"access_policy":    ignored,
 		"measures":         func(v *yaml.Node) { l.seq(v, "measures", func(m *yaml.Node) { l.measure(c, m) }) },
 		"dimensions":       func(v *yaml.Node) { l.seq(v, "dimensions", func(d *yaml.Node) { l.dimension(c, d) }) },
 		"segments":         func(v *yaml.Node) { l.seq(v, "segments", func(s *yaml.Node) { l.segment(c, s) }) },
 		"joins":            func(v *yaml.Node) { l.seq(v, "joins", func(j *yaml.Node) { l.join(c, j) }) },
 	})
-	c.Public = c.Public && shown
+	c.Public = visible(public, shown, true)
 	switch {
 	case c.Name == "":
 		l.errorf(n, "cube needs a name")
@@ -256,18 +256,18 @@ var measureTypes = map[MemberType]bool{TypeCount: true, TypeCountDistinct: true,
 func (l *loader) measure(c *Cube, n *yaml.Node) {
 	m := &Measure{Cube: c, Public: true, Pos: l.pos(n)}
 	var typ string
-	var shown = true
+	var public, shown *bool
 	l.mapping(n, "measure", map[string]func(*yaml.Node){
 		"name":           l.str(&m.Name),
 		"type":           l.str(&typ),
 		"sql":            l.str(&m.SQL),
 		"title":          l.str(&m.Title),
 		"description":    l.str(&m.Description),
-		"format":         l.str(&m.Format),
-		"public":         l.boolean(&m.Public),
-		"shown":          l.boolean(&shown),
-		"meta":           ignored,
-		"drill_members":  ignored,
+		"format":         l.measureFormat(m),
+		"public":         l.optBool(&public),
+		"shown":          l.optBool(&shown),
+		"meta":           func(v *yaml.Node) { m.Meta = l.meta(v) },
+		"drill_members":  l.drillMembers(m),
 		"rolling_window": func(v *yaml.Node) { m.Rolling = l.rollingWindow(v) },
 		"filters": func(v *yaml.Node) {
 			l.seq(v, "filters", func(f *yaml.Node) {
@@ -278,7 +278,7 @@ func (l *loader) measure(c *Cube, n *yaml.Node) {
 		},
 	})
 	m.Type = MemberType(typ)
-	m.Public = m.Public && shown
+	m.Public = visible(public, shown, true)
 	switch {
 	case m.Name == "":
 		l.errorf(n, "measure in cube %q needs a name", c.Name)
@@ -294,25 +294,21 @@ func (l *loader) measure(c *Cube, n *yaml.Node) {
 var dimensionTypes = map[MemberType]bool{TypeString: true, TypeNumber: true, TypeTime: true, TypeBoolean: true}
 
 func (l *loader) dimension(c *Cube, n *yaml.Node) {
-	d := &Dimension{Cube: c, Public: true, Pos: l.pos(n)}
+	d := &Dimension{Cube: c, Public: true, SuggestFilterValues: true, Pos: l.pos(n)}
 	var typ string
-	var public *bool
-	var shown = true
+	var public, shown *bool
 	l.mapping(n, "dimension", map[string]func(*yaml.Node){
-		"name":        l.str(&d.Name),
-		"type":        l.str(&typ),
-		"sql":         l.str(&d.SQL),
-		"title":       l.str(&d.Title),
-		"description": l.str(&d.Description),
-		"primary_key": l.boolean(&d.PrimaryKey),
-		"public": func(v *yaml.Node) {
-			b := true
-			l.boolean(&b)(v)
-			public = &b
-		},
-		"shown":                          l.boolean(&shown),
-		"format":                         ignored,
-		"meta":                           ignored,
+		"name":                           l.str(&d.Name),
+		"type":                           l.str(&typ),
+		"sql":                            l.str(&d.SQL),
+		"title":                          l.str(&d.Title),
+		"description":                    l.str(&d.Description),
+		"primary_key":                    l.boolean(&d.PrimaryKey),
+		"public":                         l.optBool(&public),
+		"shown":                          l.optBool(&shown),
+		"format":                         l.dimensionFormat(d),
+		"meta":                           func(v *yaml.Node) { d.Meta = l.meta(v) },
+		"suggest_filter_values":          l.boolean(&d.SuggestFilterValues),
 		"granularities":                  func(v *yaml.Node) { l.seq(v, "granularities", func(g *yaml.Node) { l.granularity(d, g) }) },
 		"sub_query":                      l.boolean(&d.SubQuery),
 		"propagate_filters_to_sub_query": ignored,
@@ -320,7 +316,7 @@ func (l *loader) dimension(c *Cube, n *yaml.Node) {
 	})
 	d.Type = MemberType(typ)
 	// A primary key is hidden unless declared public, as in Cube.
-	d.Public = shown && (public == nil && !d.PrimaryKey || public != nil && *public)
+	d.Public = visible(public, shown, !d.PrimaryKey)
 	switch {
 	case d.Name == "":
 		l.errorf(n, "dimension in cube %q needs a name", c.Name)
@@ -360,14 +356,17 @@ func (l *loader) caseDef(n *yaml.Node) *CaseDef {
 
 func (l *loader) segment(c *Cube, n *yaml.Node) {
 	s := &Segment{Cube: c, Public: true, Pos: l.pos(n)}
+	var public, shown *bool
 	l.mapping(n, "segment", map[string]func(*yaml.Node){
 		"name":        l.str(&s.Name),
 		"sql":         l.str(&s.SQL),
 		"title":       l.str(&s.Title),
 		"description": l.str(&s.Description),
-		"public":      l.boolean(&s.Public),
-		"meta":        ignored,
+		"public":      l.optBool(&public),
+		"shown":       l.optBool(&shown),
+		"meta":        func(v *yaml.Node) { s.Meta = l.meta(v) },
 	})
+	s.Public = visible(public, shown, true)
 	if s.Name == "" || s.SQL == "" {
 		l.errorf(n, "segment in cube %q needs a name and sql", c.Name)
 		return
@@ -447,7 +446,9 @@ func (l *loader) resolve() {
 	m := newModel(l.cubes)
 	for _, c := range l.cubes {
 		l.checkRefs(m, c)
+		l.checkHierarchies(c)
 	}
+	l.resolveDrillMembers(m)
 	l.resolveViews(m)
 }
 
@@ -597,6 +598,7 @@ func (l *loader) granularity(d *Dimension, n *yaml.Node) {
 		l.errorf(n, "granularity %s: the interval must be positive, in months and years or in weeks, days, hours, minutes and seconds, not both", g.Name)
 		return
 	}
+	g.Interval, g.Offset, g.OriginText = interval, offset, origin
 	g.Origin = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
 	switch {
 	case origin != "" && offset != "":

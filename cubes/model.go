@@ -55,6 +55,12 @@ type Cube struct {
 	Description string
 	Public      bool
 	IsView      bool
+	// Meta is the model's meta: map as written (JSON-ready).
+	Meta any
+	// Folders group a view's members for clients (views only).
+	Folders []Folder
+	// Hierarchies are drill paths through a cube's dimensions.
+	Hierarchies []Hierarchy
 	Measures    []*Measure
 	Dimensions  []*Dimension
 	Segments    []*Segment
@@ -83,6 +89,11 @@ type Measure struct {
 	Format      string
 	Filters     []string
 	Public      bool
+	Meta        any
+	// DrillMembers are the members (cube.member) a client drills down to
+	// from this measure, as the model's drill_members lists them.
+	DrillMembers []string
+	drillRefs    []drillRef
 	// Rolling makes the measure a rolling window over time.
 	Rolling *RollingWindow
 	Pos     Pos
@@ -110,7 +121,17 @@ type Dimension struct {
 	Description string
 	PrimaryKey  bool
 	Public      bool
-	Case        *CaseDef
+	// Format is how clients show values: currency, percent, number, id,
+	// imageUrl or link; FormatLabel is a link's label, given as
+	// {type: link, label: …} (FormatObject: written as that object).
+	Format       string
+	FormatLabel  string
+	FormatObject bool
+	Meta         any
+	// SuggestFilterValues: clients may offer the dimension's values as
+	// filter suggestions (suggest_filter_values, default true).
+	SuggestFilterValues bool
+	Case                *CaseDef
 	// Granularities are the custom time buckets of a time dimension.
 	Granularities []Granularity
 	// SubQuery: SQL is a measure of a joined cube, computed per row of
@@ -129,6 +150,31 @@ type Granularity struct {
 	Months  int
 	Seconds int64
 	Origin  time.Time
+	// Interval, Offset and OriginText are as the model writes them.
+	Interval, Offset, OriginText string
+}
+
+// Folder is a named group of a view's members; Members are member names
+// of the view, Folders nested folders, in the order written.
+type Folder struct {
+	Name  string
+	Items []FolderItem
+}
+
+// FolderItem is a member name or a nested folder.
+type FolderItem struct {
+	Member string
+	Folder *Folder
+}
+
+// Hierarchy is a named drill path through a cube's dimensions (levels:
+// member names of the cube).
+type Hierarchy struct {
+	Name   string
+	Title  string
+	Levels []string
+	Public bool
+	Pos    Pos
 }
 
 // CaseDef is a dimension defined by CASE WHEN … THEN label … ELSE label.
@@ -151,6 +197,7 @@ type Segment struct {
 	Title       string
 	Description string
 	Public      bool
+	Meta        any
 	Pos         Pos
 	origin      Member
 	source      Member

@@ -8,8 +8,9 @@ import (
 )
 
 type viewDef struct {
-	cube  *Cube
-	parts []viewPart
+	cube       *Cube
+	parts      []viewPart
+	folderRefs []folderRef
 }
 
 type viewPart struct {
@@ -25,20 +26,26 @@ type viewPart struct {
 type viewInclude struct {
 	name, alias string
 	pos         Pos
+	// What the include declares over the member's own: title,
+	// description, format (a YAML node until the member's kind is
+	// known) and meta.
+	title, description *string
+	format             *yaml.Node
+	meta               any
 }
 
 func (l *loader) view(n *yaml.Node) {
 	c := &Cube{Public: true, IsView: true, Pos: l.pos(n)}
 	v := &viewDef{cube: c}
-	var shown = true
+	var public, shown *bool
 	l.mapping(n, "view", map[string]func(*yaml.Node){
 		"name":          l.str(&c.Name),
 		"title":         l.str(&c.Title),
 		"description":   l.str(&c.Description),
-		"public":        l.boolean(&c.Public),
-		"shown":         l.boolean(&shown),
-		"meta":          ignored,
-		"folders":       ignored,
+		"public":        l.optBool(&public),
+		"shown":         l.optBool(&shown),
+		"meta":          func(n *yaml.Node) { c.Meta = l.meta(n) },
+		"folders":       l.folders(v),
 		"access_policy": ignored,
 		"cubes": func(s *yaml.Node) {
 			l.seq(s, "view cubes", func(p *yaml.Node) { v.parts = append(v.parts, l.viewPart(p)) })
@@ -50,7 +57,7 @@ func (l *loader) view(n *yaml.Node) {
 			l.errorf(s, "members declared directly in a view are not supported yet: use cubes/includes")
 		},
 	})
-	c.Public = c.Public && shown
+	c.Public = visible(public, shown, true)
 	if c.Name == "" {
 		l.errorf(n, "view needs a name")
 		return
@@ -78,7 +85,11 @@ func (l *loader) viewPart(n *yaml.Node) viewPart {
 				if it.Kind == yaml.ScalarNode {
 					inc.name = it.Value
 				} else {
-					l.mapping(it, "include", map[string]func(*yaml.Node){"name": l.str(&inc.name), "alias": l.str(&inc.alias), "title": ignored, "description": ignored, "format": ignored, "meta": ignored})
+					l.mapping(it, "include", map[string]func(*yaml.Node){"name": l.str(&inc.name), "alias": l.str(&inc.alias),
+						"title":       func(v *yaml.Node) { inc.title = new(string); l.str(inc.title)(v) },
+						"description": func(v *yaml.Node) { inc.description = new(string); l.str(inc.description)(v) },
+						"format":      func(v *yaml.Node) { inc.format = v },
+						"meta":        func(v *yaml.Node) { inc.meta = l.meta(v) }})
 				}
 				p.includes = append(p.includes, inc)
 			})
@@ -127,6 +138,7 @@ func (l *loader) resolveViews(m *Model) {
 			l.viewMembers(m, v.cube, p)
 		}
 		v.cube.index()
+		l.checkFolders(v)
 		state[v] = 2
 		return true
 	}
@@ -165,7 +177,7 @@ func (l *loader) viewMembers(m *Model, view *Cube, p viewPart) {
 			prefix = p.alias + "_"
 		}
 	}
-	add := func(name, alias string, pos Pos) {
+	add := func(name, alias string, pos Pos, inc *viewInclude) {
 		mem, ok := src.Member(name)
 		if !ok {
 			fail(pos, "view %q: cube %q has no member %q", view.Name, src.Name, name)
@@ -186,17 +198,30 @@ func (l *loader) viewMembers(m *Model, view *Cube, p viewPart) {
 		case *Measure:
 			cp := *mm
 			cp.Cube, cp.Name, cp.Pos, cp.origin, cp.source = view, alias, pos, originOf(mm), mm
+			// As Cube's views: drill members stay with the cube's measure.
+			cp.DrillMembers, cp.drillRefs = nil, nil
+			l.override(inc, &cp.Title, &cp.Description, &cp.Meta, func(f *yaml.Node) { l.measureFormat(&cp)(f) })
 			view.Measures = append(view.Measures, &cp)
 			view.members[alias] = &cp
 		case *Dimension:
 			cp := *mm
 			cp.Cube, cp.Name, cp.Pos, cp.origin, cp.source = view, alias, pos, originOf(mm), mm
 			cp.PrimaryKey = false
+			// Cube's views keep a dimension's format but not whether its
+			// values are suggested.
+			cp.SuggestFilterValues = true
+			l.override(inc, &cp.Title, &cp.Description, &cp.Meta, func(f *yaml.Node) {
+				cp.Format, cp.FormatLabel, cp.FormatObject = "", "", false
+				l.dimensionFormat(&cp)(f)
+			})
 			view.Dimensions = append(view.Dimensions, &cp)
 			view.members[alias] = &cp
 		case *Segment:
 			cp := *mm
 			cp.Cube, cp.Name, cp.Pos, cp.origin, cp.source = view, alias, pos, originOf(mm), mm
+			// Cube's views keep a segment's description and meta, not its title.
+			cp.Title = ""
+			l.override(inc, &cp.Title, &cp.Description, &cp.Meta, nil)
 			view.Segments = append(view.Segments, &cp)
 			view.members[alias] = &cp
 		}
@@ -204,24 +229,24 @@ func (l *loader) viewMembers(m *Model, view *Cube, p viewPart) {
 	if p.all {
 		for _, d := range src.Dimensions {
 			if !p.excludes[d.Name] && d.Public {
-				add(d.Name, "", p.pos)
+				add(d.Name, "", p.pos, nil)
 			}
 		}
 		for _, ms := range src.Measures {
 			if !p.excludes[ms.Name] && ms.Public {
-				add(ms.Name, "", p.pos)
+				add(ms.Name, "", p.pos, nil)
 			}
 		}
 		for _, s := range src.Segments {
 			if !p.excludes[s.Name] && s.Public {
-				add(s.Name, "", p.pos)
+				add(s.Name, "", p.pos, nil)
 			}
 		}
 		return
 	}
 	for _, inc := range p.includes {
 		if !p.excludes[inc.name] {
-			add(inc.name, inc.alias, inc.pos)
+			add(inc.name, inc.alias, inc.pos, &inc)
 		}
 	}
 }
@@ -283,4 +308,32 @@ func (c *Cube) join(target string) *Join {
 		}
 	}
 	return nil
+}
+
+// override applies what a view's include declares over the included
+// member's title, description, format and meta.
+func (l *loader) override(inc *viewInclude, title, description *string, meta *any, format func(*yaml.Node)) {
+	if inc == nil {
+		return
+	}
+	if inc.title != nil {
+		*title = *inc.title
+	}
+	if inc.description != nil {
+		*description = *inc.description
+	}
+	if inc.meta != nil {
+		*meta = inc.meta
+	}
+	if inc.format != nil {
+		if format == nil {
+			l.errs = append(l.errs, &ValidationError{Pos: inc.pos, Msg: fmt.Sprintf("include %q: a segment has no format", inc.name)})
+			return
+		}
+		// Errors name the include's file.
+		saved := l.file_
+		l.file_ = inc.pos.File
+		format(inc.format)
+		l.file_ = saved
+	}
 }
