@@ -2,7 +2,8 @@
 # Installs what the tests need, idempotently: PostgreSQL server and client
 # binaries (tests start throwaway clusters from them) and the real client
 # drivers the tests run: PgJDBC, psycopg2, psycopg 3, SQLAlchemy, psqlODBC (through
-# unixODBC and pyodbc), pgcli, node-postgres. A dependency that
+# unixODBC and pyodbc), pgcli, node-postgres, the Cube JavaScript client
+# (@cubejs-client/core, for TestCubeJSClient). A dependency that
 # cannot be installed is a failure, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,10 @@ command -v node >/dev/null 2>&1 || apt_install nodejs npm
 if [ ! -d testdata/clients/node/node_modules/pg ]; then
   echo "deps: installing node-postgres"
   (cd testdata/clients/node && npm ci --no-audit --no-fund --silent)
+fi
+if [ ! -f testdata/clients/cubejs/node_modules/@cubejs-client/core/package.json ]; then
+  echo "deps: installing @cubejs-client/core"
+  (cd testdata/clients/cubejs && npm ci --no-audit --no-fund --silent)
 fi
 
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "deps: PostgreSQL server binaries are missing" >&2; exit 1; }
