@@ -40,24 +40,23 @@ type cubeMeta struct {
 }
 
 type measureMeta struct {
-	Name                string         `json:"name"`
-	Title               string         `json:"title"`
-	Description         string         `json:"description,omitempty"`
-	ShortTitle          string         `json:"shortTitle"`
-	Format              any            `json:"format,omitempty"`
-	CumulativeTotal     bool           `json:"cumulativeTotal"`
-	Cumulative          bool           `json:"cumulative"`
-	Type                string         `json:"type"`
-	AggType             string         `json:"aggType"`
-	DrillMembers        []string       `json:"drillMembers"`
-	DrillMembersGrouped drillGrouped   `json:"drillMembersGrouped"`
-	AliasMember         string         `json:"aliasMember,omitempty"`
-	Meta                any            `json:"meta,omitempty"`
-	IsVisible           bool           `json:"isVisible"`
-	Public              bool           `json:"public"`
-	SQL                 string         `json:"sql,omitempty"`
-	Filters             []sqlMeta      `json:"filters,omitempty"`
-	member              *cubes.Measure `json:"-"`
+	Name                string       `json:"name"`
+	Title               string       `json:"title"`
+	Description         string       `json:"description,omitempty"`
+	ShortTitle          string       `json:"shortTitle"`
+	Format              any          `json:"format,omitempty"`
+	CumulativeTotal     bool         `json:"cumulativeTotal"`
+	Cumulative          bool         `json:"cumulative"`
+	Type                string       `json:"type"`
+	AggType             string       `json:"aggType"`
+	DrillMembers        []string     `json:"drillMembers"`
+	DrillMembersGrouped drillGrouped `json:"drillMembersGrouped"`
+	AliasMember         string       `json:"aliasMember,omitempty"`
+	Meta                any          `json:"meta,omitempty"`
+	IsVisible           bool         `json:"isVisible"`
+	Public              bool         `json:"public"`
+	SQL                 string       `json:"sql,omitempty"`
+	Filters             []sqlMeta    `json:"filters,omitempty"`
 }
 
 type drillGrouped struct {
@@ -81,7 +80,6 @@ type dimensionMeta struct {
 	Granularities       []granularityMeta `json:"granularities,omitempty"`
 	SQL                 string            `json:"sql,omitempty"`
 	Case                *caseMeta         `json:"case,omitempty"`
-	member              *cubes.Dimension  `json:"-"`
 }
 
 type granularityMeta struct {
@@ -93,15 +91,14 @@ type granularityMeta struct {
 }
 
 type segmentMeta struct {
-	Name        string         `json:"name"`
-	Title       string         `json:"title"`
-	ShortTitle  string         `json:"shortTitle"`
-	Description string         `json:"description,omitempty"`
-	Meta        any            `json:"meta,omitempty"`
-	IsVisible   bool           `json:"isVisible"`
-	Public      bool           `json:"public"`
-	SQL         string         `json:"sql,omitempty"`
-	member      *cubes.Segment `json:"-"`
+	Name        string `json:"name"`
+	Title       string `json:"title"`
+	ShortTitle  string `json:"shortTitle"`
+	Description string `json:"description,omitempty"`
+	Meta        any    `json:"meta,omitempty"`
+	IsVisible   bool   `json:"isVisible"`
+	Public      bool   `json:"public"`
+	SQL         string `json:"sql,omitempty"`
 }
 
 type hierarchyMeta struct {
@@ -334,7 +331,7 @@ func describeMeasure(m *cubes.Model, x *cubes.Measure, cubeTitle string, pol *cu
 	mm := measureMeta{Name: cubes.FullName(x), Title: title, Description: x.Description, ShortTitle: short,
 		Type: memberDataType(x.Type), AggType: agg, DrillMembers: []string{},
 		DrillMembersGrouped: drillGrouped{Measures: []string{}, Dimensions: []string{}},
-		AliasMember:         aliasMember(x), Meta: x.Meta, IsVisible: true, Public: true, member: x}
+		AliasMember:         aliasMember(x), Meta: x.Meta, IsVisible: true, Public: true}
 	if x.Format != "" {
 		mm.Format = x.Format
 	}
@@ -387,7 +384,7 @@ func describeDimension(x *cubes.Dimension, cubeTitle string, extended bool) dime
 	title, short := memberTitle(cubeTitle, x.Title, x.Name)
 	dm := dimensionMeta{Name: cubes.FullName(x), Title: title, Type: string(x.Type), Description: x.Description,
 		ShortTitle: short, SuggestFilterValues: x.SuggestFilterValues, Format: dimensionFormat(x), Meta: x.Meta,
-		IsVisible: true, Public: true, PrimaryKey: x.PrimaryKey, AliasMember: aliasMember(x), member: x}
+		IsVisible: true, Public: true, PrimaryKey: x.PrimaryKey, AliasMember: aliasMember(x)}
 	// Only the granularities the model declares; Cube lists no
 	// predefined ones here (they are named in the annotation).
 	for _, g := range x.Granularities {
@@ -416,7 +413,7 @@ func describeDimension(x *cubes.Dimension, cubeTitle string, extended bool) dime
 func describeSegment(x *cubes.Segment, cubeTitle string, extended bool) segmentMeta {
 	title, short := memberTitle(cubeTitle, x.Title, x.Name)
 	sm := segmentMeta{Name: cubes.FullName(x), Title: title, ShortTitle: short, Description: x.Description,
-		Meta: x.Meta, IsVisible: true, Public: true, member: x}
+		Meta: x.Meta, IsVisible: true, Public: true}
 	if extended {
 		sm.SQL = x.SQL
 		if cubes.Origin(x) != nil {
@@ -468,7 +465,11 @@ func connectedComponents(m *cubes.Model) map[string]int {
 // granularities), and a time dimension with a granularity under
 // cube.dim.granularity, with that granularity, and under cube.dim unless
 // the query lists it among its dimensions.
-func annotation(m *cubes.Model, q *cubes.Query) map[string]any {
+func annotation(m *cubes.Model, q *cubes.Query) map[string]any { return annotationFor(m, q, nil) }
+
+// annotationFor is annotation under a key's policy: a drill member the
+// key may not read is not named, as in /v1/meta.
+func annotationFor(m *cubes.Model, q *cubes.Query, pol *cubes.Policy) map[string]any {
 	describe := func(name string) (map[string]any, bool) {
 		cube, member, _ := strings.Cut(name, ".")
 		member, _, _ = strings.Cut(member, ".")
@@ -489,7 +490,7 @@ func annotation(m *cubes.Model, q *cubes.Query) map[string]any {
 		}
 		switch x := mem.(type) {
 		case *cubes.Measure:
-			mm := describeMeasure(m, x, title, nil, false)
+			mm := describeMeasure(m, x, title, pol, false)
 			out["title"], out["shortTitle"], out["type"] = mm.Title, mm.ShortTitle, mm.Type
 			put("description", mm.Description, mm.Description != "")
 			put("format", mm.Format, mm.Format != nil)

@@ -346,3 +346,21 @@ func TestMetaExtendedAndOnlyViews(t *testing.T) {
 		t.Fatalf("plain meta: %d %s", status, body)
 	}
 }
+
+// Under a key's policy the annotation names no drill member the key may
+// not read.
+func TestAnnotationUnderPolicy(t *testing.T) {
+	m, err := cubes.LoadDir(filepath.Join("..", "cmd", "cubegate", "app", "testdata", "cubemodel"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := m.NewPolicy(func(cube, member string) bool { return cube != "customers" }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := annotationFor(m, &cubes.Query{Measures: []string{"orders.count"}}, pol)
+	b, _ := json.Marshal(a["measures"])
+	if strings.Contains(string(b), "customers.") || !strings.Contains(string(b), `"drillMembers":["orders.id","orders.status","orders.created_at"]`) {
+		t.Fatalf("annotation under a policy: %s", b)
+	}
+}
