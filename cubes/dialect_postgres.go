@@ -61,9 +61,10 @@ func (Postgres) FunctionName(name string) string {
 	return "pg_catalog." + name
 }
 
-func (Postgres) DateDiff(unit, a, b string) string {
+func (p Postgres) DateDiff(unit, a, b string) string {
 	part := func(f, x string) string { return "EXTRACT(" + f + " FROM " + x + ")" }
-	epoch := func(x string) string { return part("EPOCH", "date_trunc('"+unit+"', "+x+")") }
+	trunc := p.FunctionName("date_trunc")
+	epoch := func(x string) string { return part("EPOCH", trunc+"('"+unit+"', "+x+")") }
 	var s string
 	switch unit {
 	case "year":
@@ -73,7 +74,7 @@ func (Postgres) DateDiff(unit, a, b string) string {
 	case "month":
 		s = "(" + part("YEAR", b) + " - " + part("YEAR", a) + ") * 12 + " + part("MONTH", b) + " - " + part("MONTH", a)
 	case "week":
-		s = "(CAST(date_trunc('week', " + b + ") AS DATE) - CAST(date_trunc('week', " + a + ") AS DATE)) / 7"
+		s = "(CAST(" + trunc + "('week', " + b + ") AS DATE) - CAST(" + trunc + "('week', " + a + ") AS DATE)) / 7"
 	case "day":
 		s = "CAST(" + b + " AS DATE) - CAST(" + a + " AS DATE)"
 	case "hour":

@@ -82,6 +82,14 @@ func (c *conn) serve(ctx context.Context) {
 		}
 		defer release()
 	}
+	// The process id (BackendKeyData, pg_backend_pid()) is the session's
+	// from its start.
+	if !c.srv.register(c) {
+		c.fatal(errTooManyClients())
+		return
+	}
+	defer c.srv.unregister(c)
+	info.ProcessID = c.pid
 	info.Limits = &SessionLimits{c: c}
 	sess, err := c.srv.cfg.Handler.NewSession(ctx, info)
 	if err != nil {
@@ -99,11 +107,6 @@ func (c *conn) serve(ctx context.Context) {
 	c.be.SetMaxBodyLen(c.srv.cfg.MaxMessageSize)
 	c.mr.maxBody, c.mr.budget, c.mr.ctx, c.mr.wait = c.srv.cfg.MaxMessageSize, c.srv.messages, ctx, c.srv.cfg.MessageMemoryWait
 
-	if !c.srv.register(c) {
-		c.fatal(errTooManyClients())
-		return
-	}
-	defer c.srv.unregister(c)
 	c.log = c.log.With().Uint32("pid", c.pid).Str("user", info.User).Logger()
 	for _, p := range c.parameters() {
 		c.be.Send(&pgproto3.ParameterStatus{Name: p[0], Value: p[1]})

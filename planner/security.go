@@ -2,6 +2,7 @@ package planner
 
 import (
 	"errors"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +21,7 @@ import (
 // it is read for every statement, and for every member a statement reads).
 func (s *Session) principal() query.Principal {
 	if s.who == nil {
-		p := query.Principal{Username: s.info.User}
+		p := query.Principal{Username: s.info.User, Session: strconv.FormatUint(uint64(s.info.ProcessID), 10)}
 		if ap, ok := s.info.Principal.(auth.Principal); ok {
 			p.TenantID, p.CredentialID, p.Security, p.Scopes = ap.TenantID, ap.CredentialID, ap.Security, ap.Scopes
 		}

@@ -32,8 +32,12 @@ type Principal struct {
 	Username     string // a SQL session's user
 	CredentialID string // a SQL session's credential
 	APIKeyID     string // a REST request's key
-	Address      string // the client's address
-	Security     auth.SecurityContext
+	// Session is the SQL session (its process id) the principal acts in:
+	// the warehouse never makes a statement wait for connections its own
+	// session holds. "" for REST, whose request holds one at a time.
+	Session  string
+	Address  string // the client's address
+	Security auth.SecurityContext
 	// Scopes are what the principal may do beyond reading rows: a key's
 	// scopes, or a credential's (auth.CredentialScopeNames).
 	Scopes []string

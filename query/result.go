@@ -65,7 +65,7 @@ func (p Principal) owner() warehouse.Owner {
 	if id == "" {
 		id = p.Username
 	}
-	return warehouse.Owner{Principal: id, Tenant: p.Tenant()}
+	return warehouse.Owner{Principal: id, Tenant: p.Tenant(), Session: p.Session}
 }
 
 func (r *result) Next(ctx context.Context) ([]any, error) {

@@ -2,9 +2,11 @@ package warehouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,6 +22,10 @@ type Postgres struct {
 	shares  *Shares
 }
 
+// defaultConnectTimeout bounds a connection attempt when the DSN does not
+// (connect_timeout=).
+const defaultConnectTimeout = 10 * time.Second
+
 // OpenPostgres connects a pool to dsn, with the default shares.
 func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
 	return openPostgres(ctx, dsn, Options{})
@@ -34,6 +40,11 @@ func openPostgres(ctx context.Context, dsn string, o Options) (*Postgres, error)
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "cubegate"
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// A host that drops packets must not hold a connection attempt
+		// (and the statement waiting for it) for the kernel's minutes.
+		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
 	address := net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port)))
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -43,7 +54,7 @@ func openPostgres(ctx context.Context, dsn string, o Options) (*Postgres, error)
 		pool.Close()
 		return nil, &ConnectError{Engine: "postgres", Address: address, Err: err}
 	}
-	return &Postgres{pool: pool, address: address, shares: NewShares(int(cfg.MaxConns), o.PrincipalConnections, o.TenantConnections)}, nil
+	return &Postgres{pool: pool, address: address, shares: NewShares(int(cfg.MaxConns), o.PrincipalConnections)}, nil
 }
 
 // Pool exposes the pool for loading data (tests).
@@ -53,8 +64,18 @@ func (w *Postgres) Pool() *pgxpool.Pool { return w.pool }
 func (w *Postgres) Shares() *Shares { return w.shares }
 
 func (w *Postgres) Dialect() string { return "postgres" }
+
+// Ping asks the server to answer. One that does not answer in time while
+// the pool had connections to spare is an outage ("timed out": a hung or
+// unreachable host); with every connection busy the ping only waited.
 func (w *Postgres) Ping(ctx context.Context) error {
-	return unavailable(ctx, "postgres", w.address, w.pool.Ping(ctx))
+	st := w.pool.Stat()
+	spare := st.AcquiredConns() < st.MaxConns()
+	err := w.pool.Ping(ctx)
+	if err != nil && spare && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &UnavailableError{Engine: "postgres", Address: w.address, Reason: "timed out"}
+	}
+	return unavailable(ctx, "postgres", w.address, err)
 }
 func (w *Postgres) Close() error { w.pool.Close(); return nil }
 

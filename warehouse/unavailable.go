@@ -86,7 +86,7 @@ func connectionFailure(err error) bool {
 		return true
 	}
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.EPIPE) || strings.Contains(err.Error(), "conn closed")
+		errors.Is(err, syscall.EPIPE) || pgconn.SafeToRetry(err) // pgconn's "conn closed"/"conn busy": nothing was sent
 }
 
 // unavailable turns a failure to reach the warehouse into an
@@ -137,7 +137,7 @@ func Reason(err error) string {
 	if errors.As(err, &ce) {
 		return "cannot connect"
 	}
-	if strings.Contains(err.Error(), "conn closed") {
+	if pgconn.SafeToRetry(err) {
 		return "the connection was closed"
 	}
 	return "unreachable"

@@ -81,7 +81,6 @@ var keyHelp = map[string]string{
 	"limits.max_prepared_statements":  "prepared statements one SQL session may hold (0: 10000; past it, 54000)",
 	"limits.max_cursors":              "open portals and cursors one SQL session may hold (0: 1000; past it, 54000)",
 	"limits.principal_connections":    "pooled warehouse connections one credential or API key holds at once (0: half the pool, at least 1)",
-	"limits.tenant_connections":       "pooled warehouse connections one tenant holds at once (0: the whole pool)",
 }
 
 // fileOnlyKeys are keys that are not flags or environment variables.

@@ -70,15 +70,15 @@ type LimitsConfig struct {
 	MaxPreparedStatements int `mapstructure:"max_prepared_statements"`
 	MaxCursors            int `mapstructure:"max_cursors"`
 	// A pooled warehouse's connections (PostgreSQL) one principal (a
-	// credential or an API key) and one tenant hold at once; 0: half the
-	// pool (at least 1), the whole pool. See warehouse.Shares.
+	// credential or an API key) holds at once; 0: half the pool (at least
+	// 1). A pool is one data source's, so one tenant's. See
+	// warehouse.Shares.
 	PrincipalConnections int `mapstructure:"principal_connections"`
-	TenantConnections    int `mapstructure:"tenant_connections"`
 }
 
 // Warehouse is how warehouses are opened under these limits.
 func (l LimitsConfig) Warehouse() warehouse.Options {
-	return warehouse.Options{PrincipalConnections: l.PrincipalConnections, TenantConnections: l.TenantConnections}
+	return warehouse.Options{PrincipalConnections: l.PrincipalConnections}
 }
 
 // Evaluator is the planner's evaluator limits, with the process-wide
@@ -344,7 +344,7 @@ func (c Config) Validate() error {
 		"sql.max_statement_timeout": int64(c.SQL.MaxStatementTimeout), "sql.message_memory": int64(c.SQL.MessageMemory),
 		"sql.max_sessions_per_credential": int64(c.SQL.MaxSessionsPerCredential), "sql.max_sessions_per_tenant": int64(c.SQL.MaxSessionsPerTenant),
 		"limits.max_prepared_statements": int64(c.Limits.MaxPreparedStatements), "limits.max_cursors": int64(c.Limits.MaxCursors),
-		"limits.principal_connections": int64(c.Limits.PrincipalConnections), "limits.tenant_connections": int64(c.Limits.TenantConnections)} {
+		"limits.principal_connections": int64(c.Limits.PrincipalConnections)} {
 		if v < 0 {
 			return settingErr(key, strconv.FormatInt(v, 10), "cannot be negative")
 		}

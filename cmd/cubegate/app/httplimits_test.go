@@ -296,8 +296,11 @@ func TestStatusAndRestartPerTenant(t *testing.T) {
 	if e := g.Status(ctx).Model.Error; e != "" {
 		t.Errorf("acme's restart reloaded the default tenant's model: %s", e)
 	}
-	if s := read(acmeAdmin); s.Data.DataSources[0].Error == "" {
-		t.Errorf("acme's refused reload is not in its status: %+v", s.Data)
+	if s := read(acmeAdmin); !strings.Contains(s.Data.DataSources[0].Error, "bad.yml") {
+		t.Errorf("acme's refused reload is not in its admin's status: %+v", s.Data)
+	}
+	if s := read(acmeLoad); s.Data.DataSources[0].Error == "" || strings.Contains(s.Data.DataSources[0].Error, "bad.yml") || strings.Contains(s.Data.DataSources[0].Error, dir) {
+		t.Errorf("a load key reads the refused reload's details: %+v", s.Data)
 	}
 	if code, body := httpCall(t, g, defAdmin, "POST", "/admin/v1/restart", ""); code != 400 || !strings.Contains(body, "bad.yml") {
 		t.Errorf("the default tenant's restart: %d %s", code, body)

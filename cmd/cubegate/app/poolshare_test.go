@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cmd/cubegate/app"
 	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/warehouse"
@@ -33,8 +35,8 @@ func TestWarehousePoolFairShare(t *testing.T) {
 	if !ok {
 		t.Fatalf("warehouse %T", g.Warehouse())
 	}
-	if s := pg.Shares(); s.Size != 4 || s.PerPrincipal != 2 || s.PerTenant != 4 {
-		t.Fatalf("shares: %+v, want a pool of 4, 2 a principal, 4 a tenant", s)
+	if s := pg.Shares(); s.Size != 4 || s.PerPrincipal != 2 {
+		t.Fatalf("shares: %+v, want a pool of 4, 2 a principal", s)
 	}
 	mint := func(label string) (string, string) {
 		c, _, connStr, err := g.MintCredential(ctx, label)
@@ -91,7 +93,7 @@ func TestWarehousePoolFairShare(t *testing.T) {
 		}
 	}
 	time.Sleep(500 * time.Millisecond) // the other six reach their wait
-	if n := pg.Shares().Held(hogID); n != 2 {
+	if n := pg.Shares().Held(warehouse.Owner{Principal: hogID, Tenant: auth.DefaultTenant}); n != 2 {
 		t.Fatalf("the hog holds %d connections, want its share of 2", n)
 	}
 	if len(opened) != 0 {
@@ -155,4 +157,43 @@ func TestWarehousePoolFairShare(t *testing.T) {
 	}
 	_, third := mint("third")
 	timedOut("a third credential waiting for the pool", third)
+}
+
+// A session whose own cursors hold its credential's whole share cannot
+// wait for one of them (only it could give one back, and it is waiting):
+// its next warehouse statement is 53400 at once, naming the setting,
+// rather than hanging until a timeout it may not have; closing a cursor
+// lets it go on.
+func TestWarehouseShareOwnSession(t *testing.T) {
+	g := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(2000),
+		Adjust: func(c *app.Config) { c.Warehouse.DSN += "&pool_max_conns=4" }})
+	conn := apptest.Connect(t, g.ConnString(t, "cursors"))
+	ctx := context.Background()
+	for _, sql := range []string{`BEGIN`, `DECLARE a CURSOR FOR SELECT id FROM orders`, `DECLARE b CURSOR FOR SELECT id FROM orders`,
+		`FETCH 1 FROM a`, `FETCH 1 FROM b`} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	// The session's process id is the one the client was given: it tells
+	// the session's connections from its credential's other sessions'.
+	if pid := viaGateway(t, conn, `SELECT pg_backend_pid()`)[0][0]; pid != fmt.Sprint(conn.PgConn().PID()) || pid == "0" {
+		t.Errorf("pg_backend_pid() %s, BackendKeyData %d", pid, conn.PgConn().PID())
+	}
+	if _, err := conn.Exec(ctx, `DECLARE c CURSOR FOR SELECT id FROM orders`); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	_, err := conn.Exec(ctx, `FETCH 1 FROM c`)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "53400" || !strings.Contains(pe.Message, "limits.principal_connections") {
+		t.Fatalf("a third cursor: %v, want 53400 naming limits.principal_connections", err)
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("refused after %v, want at once", took)
+	}
+	if _, err := conn.Exec(ctx, `ROLLBACK`); err != nil {
+		t.Fatal(err)
+	}
+	sameCells(t, "after the refusal", viaGateway(t, conn, `SELECT MEASURE(count) FROM orders`), [][]string{{"2000"}})
 }

@@ -175,14 +175,18 @@ func (g *Gateway) Status(ctx context.Context) Status {
 		Model:   ModelStatus{Dir: g.cfg.Model.Dir, Version: g.ms.version, LoadedAt: g.ms.loadedAt, Cubes: g.ms.cubes, Error: g.ms.err},
 		Reloads: g.ms.reloads}
 	g.ms.mu.Unlock()
-	if err := g.Audit.Healthy(); err != nil && s.State == "RUNNING" {
-		s.State, s.Degraded = "DEGRADED", err.Error()
+	// An outage says more than a degraded audit log: PENDING first.
+	if s.State == "RUNNING" && g.outage() != nil {
+		s.State = "PENDING"
+	}
+	if err := g.Audit.Healthy(); err != nil {
+		s.Degraded = err.Error()
+		if s.State == "RUNNING" {
+			s.State = "DEGRADED"
+		}
 	}
 	if g.pg != nil {
 		s.Sessions = g.pg.Sessions()
-	}
-	if s.State == "RUNNING" && g.outage() != nil {
-		s.State = "PENDING"
 	}
 	def := g.cfg.Sources()[0]
 	primary := SourceStatus{Name: g.Database, Tenant: def.Tenant, State: s.State, Cubes: s.Model.Cubes, Error: s.Model.Error}
