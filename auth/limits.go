@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"math"
 	"net"
 	"slices"
@@ -117,9 +118,17 @@ func (l *Limiter) Acquire(tenant string) (release func(), ok bool) {
 // LoginThrottle slows, then blocks, an address that keeps failing to log
 // in, and slows guessing against one user from many addresses:
 //
-//   - An attempt counts as a failure from the moment it begins (Begin),
-//     before its password is checked: parallel guesses cannot all be
-//     evaluated before the block sees them. Only success takes it back.
+//   - Only finished failures (Failed) slow anybody: an attempt whose
+//     password is still being checked is not a failure, so a connection
+//     pool opening a hundred sessions at once from one address gets in
+//     without delay.
+//   - Attempts in flight count toward the address's block, before their
+//     password is checked: when the address's failures and its attempts
+//     in flight together reach blockAfter, a new attempt waits for one in
+//     flight to end, then is decided again. Parallel guesses therefore
+//     cannot all be evaluated before the block sees them (no more than
+//     blockAfter are), while correct logins in flight end as successes
+//     and let the next ones through.
 //   - Per address: after slowAfter failures in window each attempt waits
 //     (doubling up to 5 s); after blockAfter it is refused until the
 //     window has passed.
@@ -129,17 +138,29 @@ func (l *Limiter) Acquire(tenant string) (release func(), ok bool) {
 //   - A success forgets the failures of its own (address, user) pair
 //     only: one valid credential does not reset an address's count of
 //     guesses at other users.
+//   - Every window (at least every second) a sweep drops whatever has
+//     left the window from every address and user, so random user names
+//     from many addresses hold no more than the failures of the last two
+//     windows, not every name ever tried.
 type LoginThrottle struct {
 	window                time.Duration
 	slowAfter, blockAfter int
 	mu                    sync.Mutex
-	byAddr                map[string][]*loginAttempt
-	byUser                map[string][]*loginAttempt
+	byAddr                map[string]*addrLogins
+	byUser                map[string][]*loginFailure
+	swept                 time.Time
 	now                   func() time.Time // tests move the clock
 }
 
-// loginAttempt is one attempt, a failure until it succeeds.
-type loginAttempt struct {
+// addrLogins is what the throttle knows of one address.
+type addrLogins struct {
+	failures []*loginFailure
+	inFlight int
+	ended    chan struct{} // closed, and replaced, whenever an attempt in flight ends
+}
+
+// loginFailure is one finished failed attempt.
+type loginFailure struct {
 	t          time.Time
 	host, user string
 }
@@ -151,7 +172,7 @@ const maxLoginDelay = 5 * time.Second
 // per target user.
 func NewLoginThrottle(window time.Duration, slowAfter, blockAfter int) *LoginThrottle {
 	return &LoginThrottle{window: window, slowAfter: slowAfter, blockAfter: blockAfter,
-		byAddr: map[string][]*loginAttempt{}, byUser: map[string][]*loginAttempt{}, now: time.Now}
+		byAddr: map[string]*addrLogins{}, byUser: map[string][]*loginFailure{}, now: time.Now}
 }
 
 func hostOf(addr net.Addr) string {
@@ -165,20 +186,62 @@ func hostOf(addr net.Addr) string {
 	return host
 }
 
-// recent drops what has left the window from m[key] and returns the rest.
-func (t *LoginThrottle) recent(m map[string][]*loginAttempt, key string, now time.Time) []*loginAttempt {
-	fs := m[key]
+// recent drops the failures that have left the window.
+func (t *LoginThrottle) recent(fs []*loginFailure, now time.Time) []*loginFailure {
 	i := 0
 	for i < len(fs) && now.Sub(fs[i].t) > t.window {
 		i++
 	}
-	fs = fs[i:]
-	if len(fs) == 0 {
-		delete(m, key)
-	} else {
-		m[key] = fs
+	if i == len(fs) {
+		return nil
 	}
-	return fs
+	return fs[i:]
+}
+
+// addr returns the address's state with its failures in the window.
+func (t *LoginThrottle) addr(host string, now time.Time) *addrLogins {
+	a := t.byAddr[host]
+	if a == nil {
+		a = &addrLogins{ended: make(chan struct{})}
+		t.byAddr[host] = a
+	}
+	a.failures = t.recent(a.failures, now)
+	return a
+}
+
+// user returns the failures against user in the window.
+func (t *LoginThrottle) user(user string, now time.Time) []*loginFailure {
+	us := t.recent(t.byUser[user], now)
+	if len(us) == 0 {
+		delete(t.byUser, user)
+	} else {
+		t.byUser[user] = us
+	}
+	return us
+}
+
+// sweep drops what has left the window from every address and user, at
+// most once per window (and per second).
+func (t *LoginThrottle) sweep(now time.Time) {
+	if now.Sub(t.swept) < max(t.window, time.Second) {
+		return
+	}
+	t.swept = now
+	for host, a := range t.byAddr {
+		if a.failures = t.recent(a.failures, now); len(a.failures) == 0 && a.inFlight == 0 {
+			delete(t.byAddr, host)
+		}
+	}
+	for user := range t.byUser {
+		t.user(user, now)
+	}
+}
+
+// forget drops an address that has nothing left to remember.
+func (t *LoginThrottle) forget(host string, a *addrLogins) {
+	if len(a.failures) == 0 && a.inFlight == 0 {
+		delete(t.byAddr, host)
+	}
 }
 
 // delay is the wait after n failures (none below slowAfter).
@@ -192,57 +255,106 @@ func (t *LoginThrottle) delay(n int) time.Duration {
 	return maxLoginDelay
 }
 
-// LoginAttempt is an attempt Begin counted: call Succeeded when the
-// password checked, Failed (or nothing) otherwise.
-type LoginAttempt struct {
-	t *LoginThrottle
-	a *loginAttempt
+// LoginBlockedError is Begin's refusal of a blocked address, and when it
+// may try again.
+type LoginBlockedError struct{ Retry time.Duration }
+
+func (e *LoginBlockedError) Error() string {
+	return "too many failed logins from this address"
 }
 
-// Begin counts a login attempt from addr for user before anything is
-// checked, and says how long it must wait first, or that the address is
-// blocked (and until when: then nothing is counted).
-func (t *LoginThrottle) Begin(addr net.Addr, user string) (at *LoginAttempt, wait time.Duration, blocked bool, retry time.Duration) {
+// LoginAttempt is an attempt in flight Begin counted: end it with
+// Succeeded when the password checked, Failed when it did not, or End
+// when it ended before any password was checked (the client left); the
+// first of them counts, the others do nothing.
+type LoginAttempt struct {
+	t          *LoginThrottle
+	host, user string
+	ended      bool
+}
+
+// Begin counts a login attempt from addr for user as in flight before
+// anything is checked, and says how long it must wait first (from the
+// address's and the user's finished failures). A blocked address is
+// refused with a *LoginBlockedError (and nothing is counted). When the
+// address's failures and attempts in flight reach the block, Begin waits
+// for one in flight to end first, or for ctx (then its error).
+func (t *LoginThrottle) Begin(ctx context.Context, addr net.Addr, user string) (at *LoginAttempt, wait time.Duration, err error) {
 	if t == nil {
-		return nil, 0, false, 0
+		return nil, 0, nil
 	}
 	host := hostOf(addr)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	fs := t.recent(t.byAddr, host, now)
-	if t.blockAfter > 0 && len(fs) >= t.blockAfter {
-		return nil, 0, true, t.window - now.Sub(fs[len(fs)-t.blockAfter].t)
+	for {
+		t.mu.Lock()
+		now := t.now()
+		t.sweep(now)
+		a := t.addr(host, now)
+		fs := a.failures
+		if t.blockAfter > 0 && len(fs) >= t.blockAfter {
+			t.forget(host, a)
+			t.mu.Unlock()
+			return nil, 0, &LoginBlockedError{Retry: t.window - now.Sub(fs[len(fs)-t.blockAfter].t)}
+		}
+		if t.blockAfter > 0 && len(fs)+a.inFlight >= t.blockAfter {
+			ended := a.ended
+			t.mu.Unlock()
+			select {
+			case <-ended:
+				continue
+			case <-ctx.Done():
+				return nil, 0, ctx.Err()
+			}
+		}
+		wait = max(t.delay(len(fs)), t.delay(len(t.user(user, now))))
+		a.inFlight++
+		t.mu.Unlock()
+		return &LoginAttempt{t: t, host: host, user: user}, wait, nil
 	}
-	us := t.recent(t.byUser, user, now)
-	wait = max(t.delay(len(fs)), t.delay(len(us)))
-	a := &loginAttempt{t: now, host: host, user: user}
-	t.byAddr[host] = append(fs, a)
-	t.byUser[user] = append(us, a)
-	return &LoginAttempt{t: t, a: a}, wait, false, 0
 }
 
-// Failed leaves the attempt counted as the failure it was counted as.
-func (at *LoginAttempt) Failed() {}
-
-// Succeeded takes the attempt back and forgets the failures of its
-// address for its user (not its address's failures for other users).
-func (at *LoginAttempt) Succeeded() {
+// end ends the attempt in flight, a failure (recorded) or a success (its
+// pair's failures forgotten) or neither.
+func (at *LoginAttempt) end(failed, succeeded bool) {
 	if at == nil {
 		return
 	}
-	t, host, user := at.t, at.a.host, at.a.user
+	t := at.t
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	pair := func(f *loginAttempt) bool { return f.host == host && f.user == user }
-	if fs := slices.DeleteFunc(t.byAddr[host], pair); len(fs) > 0 {
-		t.byAddr[host] = fs
-	} else {
-		delete(t.byAddr, host)
+	if at.ended {
+		return
 	}
-	if us := slices.DeleteFunc(t.byUser[user], pair); len(us) > 0 {
-		t.byUser[user] = us
-	} else {
-		delete(t.byUser, user)
+	at.ended = true
+	now := t.now()
+	a := t.addr(at.host, now)
+	a.inFlight--
+	close(a.ended)
+	a.ended = make(chan struct{})
+	switch {
+	case failed:
+		f := &loginFailure{t: now, host: at.host, user: at.user}
+		a.failures = append(a.failures, f)
+		t.byUser[at.user] = append(t.user(at.user, now), f)
+	case succeeded:
+		pair := func(f *loginFailure) bool { return f.host == at.host && f.user == at.user }
+		a.failures = slices.DeleteFunc(a.failures, pair)
+		if us := slices.DeleteFunc(t.byUser[at.user], pair); len(us) > 0 {
+			t.byUser[at.user] = us
+		} else {
+			delete(t.byUser, at.user)
+		}
 	}
+	t.forget(at.host, a)
 }
+
+// Failed records the attempt as a failure: its password was checked and
+// was wrong.
+func (at *LoginAttempt) Failed() { at.end(true, false) }
+
+// Succeeded ends the attempt and forgets the failures of its address for
+// its user (not its address's failures for other users).
+func (at *LoginAttempt) Succeeded() { at.end(false, true) }
+
+// End ends an attempt whose password was never checked (the client left
+// before sending it): it counts as nothing.
+func (at *LoginAttempt) End() { at.end(false, false) }

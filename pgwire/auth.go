@@ -154,6 +154,9 @@ func (c *conn) scram(ctx context.Context, user, db string) (any, bool) {
 		c.authUnavailable(err)
 		return nil, false
 	}
+	if e, ok := ex.(SASLEnder); ok {
+		defer e.End()
+	}
 	out, _, err := ex.Next(initial.Data)
 	if err != nil {
 		c.authFailed(user)

@@ -16,6 +16,13 @@ type SASLExchange interface {
 	Principal() any
 }
 
+// SASLEnder is a SASLExchange that wants to know when its exchange is
+// over, however it ended (the client may leave before its last
+// message): End is called once, after the last Next.
+type SASLEnder interface {
+	End()
+}
+
 // ChannelBinding describes SCRAM channel binding on a connection.
 type ChannelBinding struct {
 	// Data is the tls-server-end-point hash of the server certificate

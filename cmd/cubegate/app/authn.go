@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"time"
@@ -56,14 +57,23 @@ func (e scramExchange) Next(in []byte) ([]byte, bool, error) {
 	return out, done, err
 }
 
-// admit counts the attempt (a failure until it succeeds) and waits or
-// refuses as the throttle says for the client's address and the user.
+// End ends the attempt if Next did not (the client left before its
+// proof was checked: no failure); pgwire calls it when the exchange is over.
+func (e scramExchange) End() { e.attempt.End() }
+
+// admit counts the attempt (in flight until its password is checked) and
+// waits or refuses as the throttle says for the client's address and the
+// user.
 func (a authenticator) admit(ctx context.Context, user string) (net.Addr, *auth.LoginAttempt, error) {
 	addr := pgwire.RemoteAddr(ctx)
-	at, wait, blocked, retry := a.throttle.Begin(addr, user)
-	if blocked {
+	at, wait, err := a.throttle.Begin(ctx, addr, user)
+	var blocked *auth.LoginBlockedError
+	if errors.As(err, &blocked) {
 		return addr, nil, pgerr.Fatal(pgerrcode.InvalidAuthorizationSpecification, "too many failed logins from this address").
-			WithHint("try again in %s", retry.Round(time.Second))
+			WithHint("try again in %s", blocked.Retry.Round(time.Second))
+	}
+	if err != nil {
+		return addr, nil, err
 	}
 	if wait > 0 {
 		t := time.NewTimer(wait)
@@ -71,7 +81,8 @@ func (a authenticator) admit(ctx context.Context, user string) (net.Addr, *auth.
 		select {
 		case <-t.C:
 		case <-ctx.Done():
-			return addr, at, ctx.Err()
+			at.End()
+			return addr, nil, ctx.Err()
 		}
 	}
 	return addr, at, nil
@@ -84,6 +95,7 @@ func (a authenticator) SCRAM(ctx context.Context, user, _ string, cb pgwire.Chan
 	}
 	ex, err := a.svc.BeginSCRAM(ctx, user)
 	if err != nil {
+		at.End()
 		return nil, err
 	}
 	ex.ChannelBinding(cb.Data, cb.Plus, cb.Offered)
@@ -95,9 +107,14 @@ func (a authenticator) Password(ctx context.Context, user, _, password string) (
 	if err != nil {
 		return nil, false, err
 	}
+	defer at.End() // the store failed: nothing was checked
 	p, ok, err := a.svc.CheckPassword(ctx, user, password)
-	if ok {
+	switch {
+	case err != nil:
+	case ok:
 		at.Succeeded()
+	default:
+		at.Failed()
 	}
 	if err == nil {
 		logLogin(a.audit, addr, user, p, ok)

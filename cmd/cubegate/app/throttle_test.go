@@ -181,3 +181,73 @@ func TestLoginThrottleUnderAttack(t *testing.T) {
 		t.Errorf("the victim's login took %v", took)
 	}
 }
+
+// A connection pool opening at once (review of issue #21): 60 parallel
+// correct logins from one address with the default throttle (slow after
+// 10 failures, block after 50) all get in, none slowed by the others in
+// progress (they were counted as failures: login 15 waited 4 s, 20–50
+// waited 5 s, 51+ were refused with 28000 though nothing had failed).
+// Bound: each login under 3 s (2 shared cores, 60 SCRAM exchanges).
+func TestLoginThrottlePoolBurst(t *testing.T) {
+	const n = 60
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000), Adjust: func(c *app.Config) {
+		d := app.Defaults().Limits
+		c.Limits.FailedLoginWindow, c.Limits.FailedLoginsSlow, c.Limits.FailedLoginsBlock = d.FailedLoginWindow, d.FailedLoginsSlow, d.FailedLoginsBlock
+		c.SQL.MaxConnections = 200
+		c.SQL.MaxSessionsPerCredential = 150
+		c.SQL.MaxSessionsPerTenant = 150
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool, _, poolConn, err := g.MintCredential(ctx, "pool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var slowest time.Duration
+	var failures []error
+	var conns []*pgconn.PgConn
+	start := make(chan struct{})
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			began := time.Now()
+			c, err := connectFrom(ctx, poolConn, "127.0.0.1", "", "")
+			took := time.Since(began)
+			mu.Lock()
+			defer mu.Unlock()
+			slowest = max(slowest, took)
+			if err != nil {
+				failures = append(failures, err)
+				return
+			}
+			conns = append(conns, c)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	defer func() {
+		for _, c := range conns {
+			c.Close(context.Background())
+		}
+	}()
+	t.Logf("%d parallel correct logins from one address: slowest %v", n, slowest)
+	if len(failures) > 0 {
+		t.Fatalf("%d of %d correct logins refused, e.g. %v", len(failures), n, failures[0])
+	}
+	if slowest > 3*time.Second {
+		t.Errorf("the slowest of %d parallel correct logins took %v, want under 3s (none delayed)", n, slowest)
+	}
+	if f := failedLogins(t, g, pool.Username); f != 0 {
+		t.Errorf("%d failed logins logged", f)
+	}
+	// Every session works.
+	for _, c := range conns {
+		if err := c.Exec(ctx, "SELECT 1").Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
