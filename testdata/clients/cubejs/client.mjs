@@ -177,7 +177,9 @@ async function main() {
       throw new Error('live needs CUBEJS_API_URL and CUBEJS_TOKEN');
     }
     oracleApi = cube(token, { apiUrl });
-    casesApi = cube(process.env.CUBEJS_TOKEN_CASES || token, { apiUrl: process.env.CUBEJS_API_URL_CASES || apiUrl });
+    casesApi = process.env.CUBEJS_API_URL_CASES
+      ? cube(process.env.CUBEJS_TOKEN_CASES || token, { apiUrl: process.env.CUBEJS_API_URL_CASES })
+      : oracleApi;
   }
 
   // load resolves to a ResultSet or rejects; either way the case records it.
@@ -245,6 +247,15 @@ async function main() {
   if (meta) {
     out.meta = metaHelpers(meta, oracle);
     rawTitles('meta', meta.cubes, out.rawTitles);
+  }
+  // The cases' model (with declared titles, hidden members, hierarchies)
+  // has no recorded /meta: its titles are only checked.
+  if (opts.mode === 'live' && casesApi !== oracleApi) {
+    try {
+      rawTitles('casesMeta', (await casesApi.meta()).cubes, out.rawTitles);
+    } catch (e) {
+      out.metaError = `cases: ${e && e.message}`;
+    }
   }
   Object.entries(out.cases).forEach(([name, res]) => rawTitles(name, res, out.rawTitles));
   process.stdout.write(`${JSON.stringify(out, null, 1)}\n`);
