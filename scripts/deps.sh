@@ -32,7 +32,10 @@ if [ ! -d testdata/clients/node/node_modules/pg ]; then
   echo "deps: installing node-postgres"
   (cd testdata/clients/node && npm ci --no-audit --no-fund --silent)
 fi
-if [ ! -f testdata/clients/cubejs/node_modules/@cubejs-client/core/package.json ]; then
+# @cubejs-client/core as package-lock.json pins it (again when the pin moves).
+cubejs_version() { node -p "require('./testdata/clients/cubejs/$1').version" 2>/dev/null || true; }
+if [ "$(cubejs_version node_modules/@cubejs-client/core/package.json)" != \
+     "$(node -p "require('./testdata/clients/cubejs/package-lock.json').packages['node_modules/@cubejs-client/core'].version")" ]; then
   echo "deps: installing @cubejs-client/core"
   (cd testdata/clients/cubejs && npm ci --no-audit --no-fund --silent)
 fi
