@@ -384,6 +384,9 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 func writeStatusError(w http.ResponseWriter, err error) {
 	var se *statusError
 	if errors.As(err, &se) {
+		if se.status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		}
 		restError(w, se.status, "%s", se.msg)
 		return
 	}

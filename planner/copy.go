@@ -128,8 +128,8 @@ type copyNode struct {
 	inner    *plan
 }
 
-func (n *copyNode) explain(verbose bool) []string {
-	return append([]string{"COPY TO STDOUT (" + n.format.Format + ") of:"}, n.inner.indented(verbose)...)
+func (n *copyNode) explain(o explainOptions) []string {
+	return append([]string{"COPY TO STDOUT (" + n.format.Format + ") of:"}, n.inner.indented(o)...)
 }
 
 func (n *copyNode) open(ctx context.Context, s *Session) (pgwire.Portal, error) {

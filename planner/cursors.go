@@ -45,8 +45,8 @@ type cursorNode struct {
 	inner *plan
 }
 
-func (n *cursorNode) explain(verbose bool) []string {
-	return append([]string{"Cursor " + n.stmt.GetPortalname() + ": the rows of its query, as they are fetched"}, n.inner.indented(verbose)...)
+func (n *cursorNode) explain(o explainOptions) []string {
+	return append([]string{"Cursor " + n.stmt.GetPortalname() + ": the rows of its query, as they are fetched"}, n.inner.indented(o)...)
 }
 
 func (n *cursorNode) open(_ context.Context, s *Session) (pgwire.Portal, error) {

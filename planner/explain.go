@@ -83,70 +83,44 @@ func (s *Session) explainPlan(ctx context.Context, n *pg_query.Node, verbose, ev
 		}
 		break
 	}
-	lines := p.lines(verbose)
-	if !s.principal().Holds("sql") {
-		lines = hideWarehouseSQL(lines)
-	}
-	return lines, nil
+	return p.lines(explainOptions{verbose: verbose, showSQL: s.principal().Holds("sql")}), nil
 }
 
-// The warehouse SQL (table names, the model's SQL, bound values) and
-// the security context's row filters are shown only to principals with
-// scope sql, as REST's /sql requires it.
+// What EXPLAIN prints instead of the warehouse SQL (table names, the
+// model's SQL, bound values) and the security context's row filters for
+// principals without scope sql.
 const (
 	hiddenSQL        = "(hidden: the warehouse SQL and its parameters are shown to principals with scope sql)"
 	hiddenRowFilters = "Row filters: (hidden: shown to principals with scope sql)"
 )
 
-// hideWarehouseSQL replaces, in a printed plan, each "Warehouse SQL"
-// section's lines (those indented under it) by one saying they are
-// hidden and which scope shows them, and each row filters line by one
-// without the filters' values. A push-down's row sources name cubes
-// only and stay.
-func hideWarehouseSQL(lines []string) []string {
-	out := make([]string, 0, len(lines))
-	indent := func(l string) int { return len(l) - len(strings.TrimLeft(l, " ")) }
-	for i := 0; i < len(lines); i++ {
-		l := lines[i]
-		body, at := strings.TrimLeft(l, " "), indent(l)
-		switch {
-		case strings.HasPrefix(body, "Row filters: "):
-			out = append(out, l[:at]+hiddenRowFilters)
-		case strings.HasPrefix(body, "Row source ") && strings.Contains(body, " (row filters: "):
-			src, _, _ := strings.Cut(l, " (row filters: ")
-			out = append(out, src+" (row filters hidden: shown to principals with scope sql)")
-		case strings.HasPrefix(body, "Warehouse SQL"):
-			out = append(out, l, l[:at]+"  "+hiddenSQL)
-			for i+1 < len(lines) && indent(lines[i+1]) > at {
-				i++
-			}
-		default:
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // explainLines prints a cube query's plan.
-func explainLines(q *cubes.Query, c *cubes.Compiled, dialect string, verbose bool, outs []output) []string {
+func explainLines(q *cubes.Query, c *cubes.Compiled, dialect string, o explainOptions, outs []output) []string {
 	qj, _ := json.Marshal(q)
 	out := []string{"Cube query: " + string(qj)}
-	if len(c.RowFilters) > 0 {
+	switch {
+	case len(c.RowFilters) > 0 && o.showSQL:
 		// The security context's row filters, on the cubes the query
 		// reads (a view's included).
 		fj, _ := json.Marshal(c.RowFilters)
 		out = append(out, "Row filters: "+string(fj))
+	case len(c.RowFilters) > 0:
+		out = append(out, hiddenRowFilters)
 	}
 	out = append(out, "Warehouse SQL ("+dialect+"):")
-	for _, l := range strings.Split(c.String(), "\n") {
-		if strings.HasPrefix(l, "-- $") {
-			l = "  parameter " + strings.TrimPrefix(l, "-- ")
-		} else {
-			l = "  " + l
+	if !o.showSQL {
+		out = append(out, "  "+hiddenSQL)
+	} else {
+		for _, l := range strings.Split(c.String(), "\n") {
+			if strings.HasPrefix(l, "-- $") {
+				l = "  parameter " + strings.TrimPrefix(l, "-- ")
+			} else {
+				l = "  " + l
+			}
+			out = append(out, l)
 		}
-		out = append(out, l)
 	}
-	if verbose {
+	if o.verbose {
 		out = append(out, "Output columns:")
 		for _, o := range outs {
 			out = append(out, "  "+o.col.Name+" ← "+o.key)

@@ -138,7 +138,7 @@ func commandName(n *pg_query.Node) string {
 // commandNode runs a statement cubegate answers itself.
 type commandNode struct{ n *pg_query.Node }
 
-func (c *commandNode) explain(bool) []string {
+func (c *commandNode) explain(explainOptions) []string {
 	return []string{commandName(c.n) + ": answered by cubegate itself, no warehouse query"}
 }
 
@@ -149,20 +149,25 @@ func (c *commandNode) open(ctx context.Context, s *Session) (pgwire.Portal, erro
 // node is one step of a plan.
 type node interface {
 	// explain prints the node, one line per fact.
-	explain(verbose bool) []string
+	explain(o explainOptions) []string
 	// open runs the node (or, while the statement is only described,
 	// returns a portal with its columns and no rows).
 	open(ctx context.Context, s *Session) (pgwire.Portal, error)
 }
 
+// explainOptions say what EXPLAIN prints: the output columns (verbose),
+// and the warehouse SQL, its parameters and the row filters' values
+// (showSQL: principals with scope sql, as REST's /sql requires it).
+type explainOptions struct{ verbose, showSQL bool }
+
 // lines prints the plan as EXPLAIN shows it.
-func (p *plan) lines(verbose bool) []string {
-	return append([]string{"Route: " + string(p.route) + " (" + p.reason + ")"}, p.node.explain(verbose)...)
+func (p *plan) lines(o explainOptions) []string {
+	return append([]string{"Route: " + string(p.route) + " (" + p.reason + ")"}, p.node.explain(o)...)
 }
 
 // indented prints a wrapped plan under its wrapper.
-func (p *plan) indented(verbose bool) []string {
-	lines := p.lines(verbose)
+func (p *plan) indented(o explainOptions) []string {
+	lines := p.lines(o)
 	for i, l := range lines {
 		lines[i] = "  " + l
 	}
@@ -418,11 +423,11 @@ func (n *cubeNode) rowMeasures() bool {
 	return false
 }
 
-func (n *cubeNode) explain(verbose bool) []string {
+func (n *cubeNode) explain(o explainOptions) []string {
 	if n.compiled == nil {
 		return []string{"Cube query (described, not compiled)"}
 	}
-	return explainLines(n.query, n.compiled, n.dialect, verbose, n.outs)
+	return explainLines(n.query, n.compiled, n.dialect, o, n.outs)
 }
 
 func (n *cubeNode) open(ctx context.Context, s *Session) (pgwire.Portal, error) {
@@ -479,7 +484,7 @@ func (s *Session) admitted(pt *rowsPortal, sel *pg_query.SelectStmt, kind string
 // catalogNode answers a SELECT over pg_catalog and information_schema.
 type catalogNode struct{ sel *pg_query.SelectStmt }
 
-func (n *catalogNode) explain(bool) []string {
+func (n *catalogNode) explain(explainOptions) []string {
 	return []string{"Catalog: answered by cubegate's evaluator, no warehouse query"}
 }
 
@@ -490,7 +495,7 @@ func (n *catalogNode) open(ctx context.Context, s *Session) (pgwire.Portal, erro
 // evaluatedNode is a result cubegate computed while routing (constants).
 type evaluatedNode struct{ p pgwire.Portal }
 
-func (n *evaluatedNode) explain(bool) []string {
+func (n *evaluatedNode) explain(explainOptions) []string {
 	return []string{"Answered by cubegate itself: no warehouse query."}
 }
 
@@ -503,18 +508,22 @@ type pushdownNode struct {
 	sql     string
 	args    []any
 	names   []string
-	sources []string // the row sources, described
+	sources []pushdown.Source
 	dialect string
 }
 
 // explain prints a pushed-down statement: its row sources, then the
 // warehouse SQL and its arguments.
-func (n *pushdownNode) explain(bool) []string {
+func (n *pushdownNode) explain(o explainOptions) []string {
 	out := []string{"Push-down: one warehouse statement over cube row sources"}
 	for _, s := range n.sources {
-		out = append(out, "  "+s)
+		out = append(out, "  "+s.Describe(o.showSQL))
 	}
-	out = append(out, "Warehouse SQL ("+n.dialect+"):", "  "+n.sql)
+	out = append(out, "Warehouse SQL ("+n.dialect+"):")
+	if !o.showSQL {
+		return append(out, "  "+hiddenSQL)
+	}
+	out = append(out, "  "+n.sql)
 	for i, a := range n.args {
 		out = append(out, "  parameter $"+strconv.Itoa(i+1)+" = "+cubes.FormatArg(a))
 	}

@@ -45,7 +45,7 @@ type pushdown struct {
 	ctes     []map[string]*relation // WITH frames, innermost last
 	cubes    []string               // cubes read, for row filters and the audit log
 	n        int                    // generated aliases
-	sources  []string               // row sources, described (EXPLAIN)
+	sources  []Source               // row sources (EXPLAIN)
 	// used collects, per row source, the columns the statement reads;
 	// prune is the first rendering's, so the second leaves the others out.
 	used, prune map[string]map[string]bool
@@ -609,15 +609,12 @@ func (p *pushdown) cubeSource(rvs []*pg_query.RangeVar, sc *scope) (string, erro
 	}
 	p.args = append(p.args, src.Args...)
 	p.cubes = append(p.cubes, names...)
-	desc := "Row source " + alias + ": " + strings.Join(names, " ⋈ ")
+	source := Source{Alias: alias, Cubes: names, Timezone: opts.Timezone}
 	if len(src.RowFilters) > 0 {
 		fj, _ := json.Marshal(src.RowFilters)
-		desc += " (row filters: " + string(fj) + ")"
+		source.RowFilters = string(fj)
 	}
-	if opts.Timezone != "" {
-		desc += " in " + opts.Timezone
-	}
-	p.sources = append(p.sources, desc)
+	p.sources = append(p.sources, source)
 	for i, rv := range rvs {
 		c, _ := p.m.Cube(names[i])
 		a := rv.GetAlias().GetAliasname()

@@ -103,7 +103,7 @@ func TestRender(t *testing.T) {
 		for _, a := range st.Args {
 			args = append(args, cubes.FormatArg(a))
 		}
-		if strings.Count(strings.Join(args, ","), "void") != 1 || len(st.Sources) != 1 || !strings.Contains(st.Sources[0], "orders") {
+		if strings.Count(strings.Join(args, ","), "void") != 1 || len(st.Sources) != 1 || !strings.Contains(st.Sources[0].Describe(true), "orders") {
 			t.Errorf("%s: args %v, sources %q", dialect, args, st.Sources)
 		}
 	}

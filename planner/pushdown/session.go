@@ -47,8 +47,8 @@ type Statement struct {
 	Args []any
 	// Names are the result's column names, as PostgreSQL names them.
 	Names []string
-	// Sources describe the cubes' row sources it reads (EXPLAIN).
-	Sources []string
+	// Sources are the cubes' row sources it reads (EXPLAIN).
+	Sources []Source
 }
 
 // Render renders sel as one warehouse statement in dialect d over the
@@ -186,4 +186,32 @@ func RelationHint(name string, visible []string) string {
 // unsupported is what the push-down does not write (0A000).
 func unsupported(n *pg_query.Node, format string, args ...any) *pgerr.Error {
 	return pgerr.Unsupported(pgnames.Location(n), format, args...)
+}
+
+// Source is one row source a pushed-down statement reads, for EXPLAIN.
+type Source struct {
+	Alias string
+	Cubes []string
+	// RowFilters are the security context's row filters applied to the
+	// source, as JSON ("" for none).
+	RowFilters string
+	// Timezone is the session's time zone the source's times are in (""
+	// for UTC).
+	Timezone string
+}
+
+// Describe prints the source in one line; its row filters' values only
+// with showFilters (they are the principal's security context).
+func (s Source) Describe(showFilters bool) string {
+	desc := "Row source " + s.Alias + ": " + strings.Join(s.Cubes, " ⋈ ")
+	switch {
+	case s.RowFilters != "" && showFilters:
+		desc += " (row filters: " + s.RowFilters + ")"
+	case s.RowFilters != "":
+		desc += " (row filters hidden: shown to principals with scope sql)"
+	}
+	if s.Timezone != "" {
+		desc += " in " + s.Timezone
+	}
+	return desc
 }
