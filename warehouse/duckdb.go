@@ -121,7 +121,11 @@ func physicalMemory() int64 {
 // DB exposes the database for loading data (demo, tests).
 func (w *DuckDB) DB() *sql.DB { return w.db }
 
-func (w *DuckDB) Dialect() string                { return "duckdb" }
+func (w *DuckDB) Dialect() string { return "duckdb" }
+
+// Address is the database file (the DSN without its settings).
+func (w *DuckDB) Address() string { return w.path }
+
 func (w *DuckDB) Ping(ctx context.Context) error { return w.db.PingContext(ctx) }
 func (w *DuckDB) Close() error {
 	err := w.db.Close()

@@ -65,6 +65,9 @@ func (w *Postgres) Shares() *Shares { return w.shares }
 
 func (w *Postgres) Dialect() string { return "postgres" }
 
+// Address is the server's host:port (never its user or DSN).
+func (w *Postgres) Address() string { return w.address }
+
 // Ping asks the server to answer. One that does not answer in time while
 // the pool had connections to spare is an outage ("timed out": a hung or
 // unreachable host); with every connection busy the ping only waited.

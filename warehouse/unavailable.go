@@ -45,13 +45,10 @@ func (e *UnavailableError) Error() string    { return "the warehouse is not avai
 func (e *UnavailableError) SQLState() string { return pgerrcode.CannotConnectNow }
 
 // Address is where w is — host:port, a DuckDB file — for the log ("" when
-// unknown).
+// the warehouse does not say: an optional Address() method).
 func Address(w Warehouse) string {
-	switch w := w.(type) {
-	case *Postgres:
-		return w.address
-	case *DuckDB:
-		return w.path
+	if a, ok := w.(interface{ Address() string }); ok {
+		return a.Address()
 	}
 	return ""
 }
