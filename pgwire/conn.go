@@ -106,6 +106,7 @@ func (c *conn) serve(ctx context.Context) {
 	_ = c.nc.SetDeadline(time.Time{})
 	c.be.SetMaxBodyLen(c.srv.cfg.MaxMessageSize)
 	c.mr.maxBody, c.mr.budget, c.mr.ctx, c.mr.wait = c.srv.cfg.MaxMessageSize, c.srv.messages, ctx, c.srv.cfg.MessageMemoryWait
+	c.mr.holding = make(chan struct{}, 1)
 
 	c.log = c.log.With().Uint32("pid", c.pid).Str("user", info.User).Logger()
 	for _, p := range c.parameters() {
@@ -298,12 +299,11 @@ func (c *conn) authReadFailed(err error) bool {
 func (c *conn) loop(ctx context.Context) {
 	msgs := make(chan queued, 64)
 	readErr := make(chan error, 1)
-	budget := c.srv.messages
 	// Messages never handled hand their budget back.
 	defer func() {
 		go func() {
 			for q := range msgs {
-				budget.release(q.reserved)
+				c.mr.release(q.reserved)
 			}
 		}()
 	}()
@@ -319,19 +319,19 @@ func (c *conn) loop(ctx context.Context) {
 			m, err := c.be.Receive()
 			reserved := c.mr.take()
 			if err != nil {
-				budget.release(reserved)
+				c.mr.release(reserved)
 				readErr <- err
 				return
 			}
 			if _, ok := m.(*pgproto3.Terminate); ok {
-				budget.release(reserved)
+				c.mr.release(reserved)
 				c.kill()
 				return
 			}
 			select {
 			case msgs <- queued{m: cloneMessage(m), reserved: reserved}:
 			case <-ctx.Done():
-				budget.release(reserved)
+				c.mr.release(reserved)
 				return
 			}
 		}
@@ -381,7 +381,7 @@ func (c *conn) loop(ctx context.Context) {
 			c.setBusy(true)
 			err := c.handleSafely(ctx, q.m)
 			c.setBusy(false)
-			budget.release(q.reserved)
+			c.mr.release(q.reserved)
 			if err == nil && c.ending {
 				// A statement failed with FATAL (57P01 past the drain
 				// timeout): the session ends after it, as in PostgreSQL.

@@ -134,10 +134,26 @@ type msgReader struct {
 	// reserved is what the message being read reserved; take hands it
 	// to whoever holds the message.
 	reserved int64
+	// holding is full while a large message of this session holds a
+	// reservation: a session reserves for one large message at a time
+	// (the reader waits until the previous one is released before it
+	// reserves the next), so one session pipelining large messages
+	// cannot take the whole budget ahead of everybody else.
+	holding chan struct{}
 }
 
 func newMsgReader(r io.Reader) *msgReader {
 	return &msgReader{r: bufio.NewReaderSize(r, 4096)}
+}
+
+// release hands back what a message reserved (take's result) once it
+// has been handled or dropped.
+func (m *msgReader) release(n int64) {
+	if n == 0 {
+		return
+	}
+	m.budget.release(n)
+	<-m.holding
 }
 
 // take returns what the message just received reserved, for its holder
@@ -225,9 +241,18 @@ func (m *msgReader) readHeader() error {
 	if need > m.budget.size {
 		return &messageMemoryError{body: body, need: need, budget: m.budget.size}
 	}
+	// This session's previous large message first: it is being handled
+	// (or waits to be), so this wait is on the session itself and has no
+	// deadline of its own.
+	select {
+	case m.holding <- struct{}{}:
+	case <-m.ctx.Done():
+		return m.ctx.Err()
+	}
 	ctx, cancel := context.WithTimeout(m.ctx, m.wait)
 	defer cancel()
 	if err := m.budget.acquire(ctx, need); err != nil {
+		<-m.holding
 		if m.ctx.Err() != nil {
 			return m.ctx.Err()
 		}

@@ -237,6 +237,7 @@ func TestMessageReaderFraming(t *testing.T) {
 		}
 	}
 	mr.maxBody, mr.budget, mr.ctx, mr.wait = 1<<20, b, context.Background(), time.Second
+	mr.holding = make(chan struct{}, 1)
 	for i, want := range typed {
 		m, err := be.Receive()
 		if err != nil {
@@ -263,7 +264,7 @@ func TestMessageReaderFraming(t *testing.T) {
 		if b.Used() != reserved {
 			t.Fatalf("the budget holds %d, the message %d", b.Used(), reserved)
 		}
-		b.release(reserved)
+		mr.release(reserved)
 	}
 }
 
@@ -332,9 +333,7 @@ func TestMessageMemoryBudget(t *testing.T) {
 	held := make(chan error, 1)
 	// 400 KiB: reserves 800 KiB of the 1 MiB while it is handled.
 	go func() { _, err := holder.Exec(ctx, "hold"+strings.Repeat(" ", 400<<10)).ReadAll(); held <- err }()
-	for srv.MessageMemoryUsed() == 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	reserving(t, srv, 1)
 	_, err := waiter.Exec(ctx, "SELECT"+strings.Repeat(" ", 200<<10)).ReadAll()
 	if code, sev := sqlstate(err); code != "53200" || sev != "FATAL" {
 		t.Fatalf("a message without budget: %v, want FATAL 53200", err)
@@ -354,6 +353,68 @@ func TestMessageMemoryBudget(t *testing.T) {
 	if _, err := holder.Exec(ctx, "SELECT"+strings.Repeat(" ", 300<<10)).ReadAll(); err != nil {
 		t.Fatalf("a large message once the budget is free: %v", err)
 	}
+	released(t, srv)
+}
+
+// reserving waits until at least n bytes of message memory are held.
+func reserving(t *testing.T, srv *Server, n int64) {
+	t.Helper()
+	for start := time.Now(); srv.MessageMemoryUsed() < n; time.Sleep(5 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("%d bytes of message memory reserved after 10s, want at least %d", srv.MessageMemoryUsed(), n)
+		}
+	}
+}
+
+// One session holds one large message's reservation at a time (review of
+// issue #21): a session pipelining six large Queries while its first is
+// blocked reserves for the first only — its reader waits for that one to
+// be released before reserving the next — so another session's large
+// message still finds room (before, the pipelining session reserved all
+// six ahead, took the whole budget and the other got FATAL 53200).
+func TestMessageMemoryOneLargeMessagePerSession(t *testing.T) {
+	h := limitsHandler{release: make(chan struct{})}
+	const body = 300 << 10 // reserves 600 KiB
+	srv, dsn := serveLimits(t, Config{MessageMemory: 2 << 20, MessageMemoryWait: 500 * time.Millisecond}, h)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pc, err := pgconn.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hj, err := pc.Hijack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hj.Conn.Close()
+	var pipeline []byte
+	for range 6 {
+		if pipeline, err = (&pgproto3.Query{String: "hold" + strings.Repeat(" ", body)}).Encode(pipeline); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sent := make(chan error, 1)
+	go func() { _, err := hj.Conn.Write(pipeline); sent <- err }()
+	reserving(t, srv, 1)
+	// Give the reader every chance to reserve ahead: the whole pipeline
+	// written (or a second, if the socket holds the rest back).
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Second):
+	}
+	time.Sleep(200 * time.Millisecond)
+	if used := srv.MessageMemoryUsed(); used > 2*(body+4+5) {
+		t.Fatalf("a session pipelining large messages holds %d bytes of message memory, more than one message's %d", used, 2*(body+4+5))
+	}
+	other := connectLimits(t, dsn)
+	if _, err := other.Exec(ctx, "SELECT"+strings.Repeat(" ", body)).ReadAll(); err != nil {
+		t.Fatalf("another session's large message while one session pipelines: %v", err)
+	}
+	close(h.release)
+	hj.Conn.Close()
 	released(t, srv)
 }
 
