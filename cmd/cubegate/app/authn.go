@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -127,13 +128,53 @@ func (a authenticator) Password(ctx context.Context, user, _, password string) (
 func sqlLimits(cfg Config, pc *pgwire.Config) {
 	pc.MaxPreparedStatements = cfg.Limits.MaxPreparedStatements
 	pc.MaxPortals = cfg.Limits.MaxCursors
-	pc.MessageMemory = int64(cfg.SQL.MessageMemory)
-	if pc.MessageMemory <= 0 && cfg.Limits.MemoryLimit > 0 {
-		pc.MessageMemory = int64(cfg.Limits.MemoryLimit) / 4
-	}
+	pc.MessageMemory, _ = cfg.messageMemory()
 	pc.Settings = pgwire.LimitSettings{MaxPreparedStatements: "limits.max_prepared_statements", MaxPortals: "limits.max_cursors",
 		MessageMemory: "sql.message_memory", MaxMessageSize: "sql.max_message_size"}
 	pc.Admit = newSessionSlots(cfg.SQL).admit
+}
+
+// messageMemory is the SQL listener's message memory budget:
+// sql.message_memory, else a quarter of limits.memory_limit, else 256MiB
+// (pgwire's default); from says which.
+func (c Config) messageMemory() (n int64, from string) {
+	switch {
+	case c.SQL.MessageMemory > 0:
+		return int64(c.SQL.MessageMemory), "sql.message_memory"
+	case c.Limits.MemoryLimit > 0:
+		return int64(c.Limits.MemoryLimit) / 4, "limits.memory_limit"
+	}
+	return 256 << 20, ""
+}
+
+// maxMessageSize is sql.max_message_size, else pgwire's default 64MiB.
+func (c Config) maxMessageSize() int64 {
+	if c.SQL.MaxMessageSize > 0 {
+		return int64(c.SQL.MaxMessageSize)
+	}
+	return 64 << 20
+}
+
+// checkMessageMemory refuses a message memory budget that cannot hold
+// the largest message sql.max_message_size admits (each message held
+// reserves twice its length): such a message would end its session
+// with 54000 although the configured maximum allows it.
+func (c Config) checkMessageMemory() error {
+	budget, from := c.messageMemory()
+	maxMsg := c.maxMessageSize()
+	if 2*maxMsg <= budget {
+		return nil
+	}
+	fix := fmt.Sprintf("a message reserves twice its length while it is held; set sql.message_memory to at least %s or sql.max_message_size to at most %s",
+		ByteSize(2*maxMsg), ByteSize(budget/2))
+	switch from {
+	case "sql.message_memory":
+		return settingErr("sql.message_memory", ByteSize(budget).String(), "cannot hold a message of sql.max_message_size (%s): %s", ByteSize(maxMsg), fix)
+	case "limits.memory_limit":
+		return settingErr("sql.message_memory", "", "unset, a quarter of limits.memory_limit (%s) is %s, too small for a message of sql.max_message_size (%s): %s",
+			c.Limits.MemoryLimit, ByteSize(budget), ByteSize(maxMsg), fix)
+	}
+	return settingErr("sql.max_message_size", ByteSize(maxMsg).String(), "is more than half of sql.message_memory (unset: %s): %s", ByteSize(budget), fix)
 }
 
 // sessionSlots counts the SQL sessions of each credential and each

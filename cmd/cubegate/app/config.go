@@ -352,6 +352,9 @@ func (c Config) Validate() error {
 	if c.Limits.MemoryLimit < 0 {
 		return settingErr("limits.memory_limit", c.Limits.MemoryLimit.String(), "a size cannot be negative")
 	}
+	if err := c.checkMessageMemory(); err != nil {
+		return err
+	}
 	if err := checkDir("model.dir", c.Model.Dir); err != nil {
 		return err
 	}

@@ -688,3 +688,53 @@ func TestMessageMemoryUnderAttack(t *testing.T) {
 		}
 	}
 }
+
+// sql.message_memory must hold the largest message sql.max_message_size
+// admits, twice its length (review of issue #21): with memory_limit
+// 400MiB the budget was 100 MiB and a message over 50 MiB got 54000
+// though the maximum was 64 MiB. Such a configuration is refused at
+// startup with a SettingError naming both keys and the sizes that would
+// fix it; consistent ones pass.
+func TestMessageMemoryHoldsLargestMessage(t *testing.T) {
+	base := func() app.Config {
+		c := app.Defaults()
+		c.Model.Dir = t.TempDir()
+		c.Warehouse.DSN, c.State.DSN = "duckdb::memory:", "sqlite::memory:"
+		return c
+	}
+	cases := []struct {
+		name   string
+		adjust func(*app.Config)
+		key    string   // "" when valid
+		want   []string // in the error
+	}{
+		{name: "defaults", adjust: func(*app.Config) {}},
+		{name: "memory_limit 400MiB derives 100MiB", adjust: func(c *app.Config) { c.Limits.MemoryLimit = 400 << 20 },
+			key: "sql.message_memory", want: []string{"limits.memory_limit", "sql.max_message_size", "64MiB", "100MiB", "at least 128MiB", "at most 50MiB"}},
+		{name: "memory_limit 400MiB, max_message_size 50MiB", adjust: func(c *app.Config) { c.Limits.MemoryLimit, c.SQL.MaxMessageSize = 400<<20, 50<<20 }},
+		{name: "memory_limit 400MiB, message_memory 128MiB", adjust: func(c *app.Config) { c.Limits.MemoryLimit, c.SQL.MessageMemory = 400<<20, 128<<20 }},
+		{name: "message_memory 100MiB", adjust: func(c *app.Config) { c.SQL.MessageMemory = 100 << 20 },
+			key: "sql.message_memory", want: []string{"100MiB", "sql.max_message_size", "64MiB", "at least 128MiB", "at most 50MiB"}},
+		{name: "max_message_size 200MiB over the default budget", adjust: func(c *app.Config) { c.SQL.MaxMessageSize = 200 << 20 },
+			key: "sql.max_message_size", want: []string{"200MiB", "sql.message_memory", "256MiB", "at least 400MiB", "at most 128MiB"}},
+	}
+	for _, tc := range cases {
+		c := base()
+		tc.adjust(&c)
+		err := c.Validate()
+		var se *app.SettingError
+		switch {
+		case tc.key == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.name, err)
+		case tc.key == "":
+		case !errors.As(err, &se) || se.Key != tc.key:
+			t.Errorf("%s: %v, want a SettingError of %s", tc.name, err, tc.key)
+		default:
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%s: %q does not say %q", tc.name, err, w)
+				}
+			}
+		}
+	}
+}
