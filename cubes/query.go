@@ -4,6 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/cubegate/cubegate/postgres"
 )
 
 // Query is Cube's REST query, field for field: what /cubejs-api/v1/load
@@ -218,4 +223,62 @@ func (q *Query) Members() []string {
 		out = append(out, o.ID)
 	}
 	return out
+}
+
+// cubeTimeLayout is how Cube spells a date range bound and a timestamp:
+// YYYY-MM-DDTHH:mm:ss.SSS, without a zone.
+const cubeTimeLayout = "2006-01-02T15:04:05.000"
+
+var bareDate = regexp.MustCompile(`^\d\d\d\d-\d\d-\d\d$`)
+
+// ResolveDateRange is a date range as Cube's REST API normalizes it: a
+// relative string ("last 7 days", "this month", "2023-06-15") resolved at
+// now in loc to its first and last millisecond, a pair of bounds with a
+// bare date's start at midnight and its end at 23:59:59.999, a bound with
+// an offset moved to UTC, a single bound taken as both. The bounds are
+// YYYY-MM-DDTHH:mm:ss.SSS, read in the query's time zone.
+func ResolveDateRange(r DateRange, now time.Time, loc *time.Location) ([]string, error) {
+	if r.Pair == nil {
+		from, to, err := relativeRange(r.Relative, now, loc)
+		if err != nil {
+			return nil, err
+		}
+		return []string{from.Format(cubeTimeLayout), to.Format(cubeTimeLayout)}, nil
+	}
+	pair := r.Pair
+	switch len(pair) {
+	case 1:
+		pair = []string{pair[0], pair[0]}
+	case 2:
+	default:
+		return nil, fmt.Errorf("a dateRange holds one or two dates, not %d", len(pair))
+	}
+	out := make([]string, 2)
+	for i, d := range pair {
+		d = strings.TrimSpace(d)
+		if bareDate.MatchString(d) {
+			if _, _, err := postgres.ParseTimestamp(d, time.UTC); err != nil {
+				return nil, fmt.Errorf("invalid date %q in dateRange", d)
+			}
+			out[i] = d + [2]string{"T00:00:00.000", "T23:59:59.999"}[i]
+			continue
+		}
+		t, _, err := postgres.ParseTimestamp(d, time.UTC)
+		if err != nil || t.Equal(postgres.Infinity) || t.Equal(postgres.NegativeInfinity) {
+			return nil, fmt.Errorf("invalid date %q in dateRange", d)
+		}
+		out[i] = t.UTC().Format(cubeTimeLayout)
+	}
+	return out, nil
+}
+
+// GranularMember splits a dimension named with a granularity
+// ("orders.created_at.month") into the time dimension and the
+// granularity; ok is false for a plain "cube.member".
+func GranularMember(name string) (dimension, granularity string, ok bool) {
+	if strings.Count(name, ".") != 2 {
+		return "", "", false
+	}
+	i := strings.LastIndexByte(name, '.')
+	return name[:i], name[i+1:], true
 }

@@ -196,6 +196,10 @@ func (a *REST) refused(ctx context.Context, q *cubes.Query, started time.Time, e
 func (a *REST) prepare(ctx context.Context, q *cubes.Query) (*cubes.Compiled, rowLimit, error) {
 	rq := a.req(ctx)
 	m := rq.engine.Model()
+	// What Cube refuses before compiling, with its messages.
+	if err := checkQuery(m, q); err != nil {
+		return nil, rowLimit{}, err
+	}
 	// The key's security context, resolved to cube members: a member
 	// hidden on its cube is hidden through every view, and the compiler
 	// applies each cube's row filters whenever its rows are read.
@@ -224,6 +228,9 @@ func (a *REST) prepare(ctx context.Context, q *cubes.Query) (*cubes.Compiled, ro
 		var pe *pgerr.Error
 		if errors.As(err, &pe) && pe.Code == pgerrcode.InsufficientPrivilege {
 			return nil, lim, &statusError{http.StatusForbidden, pe.Message}
+		}
+		if q.Ungrouped && errors.Is(err, cubes.ErrUngroupedWithoutKey) {
+			return nil, lim, ungroupedError(m, q, err.Error())
 		}
 		return nil, lim, &statusError{http.StatusBadRequest, err.Error()}
 	}
@@ -309,71 +316,96 @@ type rowLimit struct {
 }
 
 func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
-	qs, multi, release, err := a.queries(r)
+	req, release, err := a.readCubeRequest(r, time.Now())
 	defer release()
 	if err != nil {
 		writeStatusError(w, err)
 		return
 	}
-	ndjson := strings.Contains(r.Header.Get("Accept"), "application/x-ndjson")
-	if multi {
-		if ndjson {
-			restError(w, http.StatusBadRequest, "application/x-ndjson takes one query, not an array")
+	// A client that sends no queryType reads one result: Cube refuses it
+	// the queries that answer several (compareDateRange); an array of
+	// queries without queryType answers as it always did here, one result
+	// per query under "multi".
+	legacyArray := req.array && req.clientType == ""
+	if req.queryType == compareDateRangeQuery && req.clientType == "" {
+		writeStatusError(w, badRequest("'%s' query type is not supported by the client. Please update the client.", req.queryType))
+		return
+	}
+	if req.clientType != "" {
+		if err := req.checkBlending(); err != nil {
+			writeStatusError(w, err)
 			return
 		}
-		// Every query is checked and compiled before any row is written.
-		var compiled []*cubes.Compiled
-		var limits []rowLimit
-		for i := range qs {
-			started := time.Now()
-			c, lim, err := a.prepare(r.Context(), &qs[i])
-			if err != nil {
-				a.refused(r.Context(), &qs[i], started, err)
-				writeStatusError(w, err)
-				return
-			}
-			compiled, limits = append(compiled, c), append(limits, lim)
+	}
+	qs := req.queries
+	if !req.multi() && !legacyArray {
+		// Cube answers the first result to a client that did not ask for
+		// several.
+		qs = qs[:1]
+	}
+	ndjson := strings.Contains(r.Header.Get("Accept"), "application/x-ndjson")
+	if ndjson && (req.multi() || legacyArray) {
+		restError(w, http.StatusBadRequest, "application/x-ndjson takes one query, not an array or queryType=multi")
+		return
+	}
+	// Every query is checked and compiled before any row is written.
+	for _, cq := range qs {
+		started := time.Now()
+		c, lim, err := a.prepare(r.Context(), &cq.q)
+		if err != nil {
+			a.refused(r.Context(), &cq.q, started, err)
+			writeStatusError(w, err)
+			return
 		}
+		cq.c, cq.lim = c, lim
+	}
+	if req.multi() || legacyArray {
 		bw := bufio.NewWriterSize(w, 64<<10)
 		w.Header().Set("Content-Type", "application/json")
-		bw.WriteString(`{"queryType":"multi","results":[`)
-		for i := range qs {
+		kind := req.queryType
+		if legacyArray {
+			kind = "multi"
+		}
+		bw.WriteString(`{"queryType":`)
+		bw.WriteString(strconv.Quote(kind))
+		bw.WriteString(`,"results":[`)
+		for i, cq := range qs {
 			if i > 0 {
 				bw.WriteByte(',')
 			}
-			if err := a.writeResult(r.Context(), bw, &qs[i], compiled[i], limits[i]); err != nil {
+			if err := a.writeResult(r.Context(), bw, cq); err != nil {
 				bw.WriteString(`]` + errorTail(err))
 				bw.Flush()
 				return
 			}
 		}
-		bw.WriteString(`]}`)
+		bw.WriteString(`]`)
+		if !legacyArray {
+			pb, _ := json.Marshal(req.pivotQuery())
+			bw.WriteString(`,"pivotQuery":`)
+			bw.Write(pb)
+			bw.WriteString(`,"slowQuery":false`)
+		}
+		bw.WriteString(`}`)
 		bw.Flush()
 		return
 	}
-	q := &qs[0]
-	started := time.Now()
-	c, lim, err := a.prepare(r.Context(), q)
-	if err != nil {
-		a.refused(r.Context(), q, started, err)
-		writeStatusError(w, err)
-		return
-	}
-	res, err := a.run(r.Context(), q, c, "cube")
+	cq := qs[0]
+	res, err := a.run(r.Context(), &cq.q, cq.c, "cube")
 	if err != nil {
 		writeStatusError(w, err)
 		return
 	}
 	if ndjson {
-		a.writeNDJSON(r.Context(), w, res, c, lim)
+		a.writeNDJSON(r.Context(), w, res, cq)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	if lim.Default {
-		w.Header().Set("X-Cubegate-Row-Limit", strconv.Itoa(lim.Limit)+"; default")
+	if cq.lim.Default {
+		w.Header().Set("X-Cubegate-Row-Limit", strconv.Itoa(cq.lim.Limit)+"; default")
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	err = a.streamResult(r.Context(), bw, q, c, lim, res)
+	err = a.streamResult(r.Context(), bw, cq, res)
 	if err != nil {
 		// The status is sent: end the JSON with the error.
 		bw.WriteString(`]` + errorTail(err))
@@ -382,6 +414,11 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 }
 
 func writeStatusError(w http.ResponseWriter, err error) {
+	var ue *userError
+	if errors.As(err, &ue) {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"type": "UserError", "error": ue.msg})
+		return
+	}
 	var se *statusError
 	if errors.As(err, &se) {
 		if se.status == http.StatusServiceUnavailable {
@@ -407,19 +444,21 @@ func errorTail(err error) string {
 }
 
 // writeResult runs one query and writes its whole answer object.
-func (a *REST) writeResult(ctx context.Context, bw *bufio.Writer, q *cubes.Query, c *cubes.Compiled, lim rowLimit) error {
-	res, err := a.run(ctx, q, c, "cube")
+func (a *REST) writeResult(ctx context.Context, bw *bufio.Writer, cq *cubeQuery) error {
+	res, err := a.run(ctx, &cq.q, cq.c, "cube")
 	if err != nil {
 		return err
 	}
-	return a.streamResult(ctx, bw, q, c, lim, res)
+	return a.streamResult(ctx, bw, cq, res)
 }
 
 // streamResult writes {"query":…,"data":[rows…],…} as rows arrive, and
 // closes res (which records the query).
-func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, q *cubes.Query, c *cubes.Compiled, lim rowLimit, res query.Result) (err error) {
+func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, cq *cubeQuery, res query.Result) (err error) {
 	defer func() { res.Close(err) }()
-	qb, _ := json.Marshal(q)
+	q, c, lim := &cq.q, cq.c, cq.lim
+	plan := newRowPlan(cq)
+	qb, _ := json.Marshal(cq.echo())
 	bw.WriteString(`{"query":`)
 	bw.Write(qb)
 	bw.WriteString(`,"data":[`)
@@ -440,7 +479,7 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, q *cubes.Quer
 		if n > 0 {
 			bw.WriteByte(',')
 		}
-		row = appendRow(row[:0], c, vals)
+		row = plan.appendRow(row[:0], vals)
 		if _, err := bw.Write(row); err != nil {
 			return err // the client stopped reading (write timeout)
 		}
@@ -502,8 +541,9 @@ func (a *REST) total(ctx context.Context, q *cubes.Query, c *cubes.Compiled) (n 
 
 // writeNDJSON writes one row a line, then {"rowLimit"} if the default
 // limit cut the rows, or {"error"} if the query failed on the way.
-func (a *REST) writeNDJSON(ctx context.Context, w http.ResponseWriter, res query.Result, c *cubes.Compiled, lim rowLimit) {
+func (a *REST) writeNDJSON(ctx context.Context, w http.ResponseWriter, res query.Result, cq *cubeQuery) {
 	var err error
+	lim, plan := cq.lim, newRowPlan(cq)
 	defer func() { res.Close(err) }()
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	if lim.Default {
@@ -530,7 +570,7 @@ func (a *REST) writeNDJSON(ctx context.Context, w http.ResponseWriter, res query
 			lim.Truncated = true
 			break
 		}
-		row = append(appendRow(row[:0], c, vals), '\n')
+		row = append(plan.appendRow(row[:0], vals), '\n')
 		// A write fails once the client stopped reading past the write
 		// timeout: the query ends there, not after its last row.
 		if _, err = bw.Write(row); err != nil {
@@ -543,32 +583,6 @@ func (a *REST) writeNDJSON(ctx context.Context, w http.ResponseWriter, res query
 		bw.Write(b)
 		bw.WriteByte('\n')
 	}
-}
-
-// appendRow writes one row as Cube does: keyed cube.member, a time
-// dimension with a granularity under both its keys.
-func appendRow(buf []byte, c *cubes.Compiled, vals []any) []byte {
-	buf = append(buf, '{')
-	first := true
-	for i, col := range c.Columns {
-		if col.Hidden {
-			continue
-		}
-		v := cubeValue(vals[i], col.IsMeasure())
-		for _, key := range []string{col.Name, cubes.FullName(col.Member)} {
-			if !first {
-				buf = append(buf, ',')
-			}
-			first = false
-			buf = strconv.AppendQuote(buf, key)
-			buf = append(buf, ':')
-			buf = append(buf, v...)
-			if col.Granularity == "" {
-				break
-			}
-		}
-	}
-	return append(buf, '}')
 }
 
 // cubeValue spells a value as Cube's REST API does: bigint and numeric
@@ -636,15 +650,22 @@ func numericString(n pgtype.Numeric) string {
 }
 
 func (a *REST) sql(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
-	qs, _, release, err := a.queries(r)
+	req, release, err := a.readCubeRequest(r, time.Now())
 	defer release()
+	if err == nil {
+		err = req.checkBlending()
+	}
 	if err != nil {
 		writeStatusError(w, err)
 		return
 	}
-	var out []map[string]any
-	for i := range qs {
-		c, _, err := a.prepare(r.Context(), &qs[i])
+	type sqlAnswer struct {
+		SQL        map[string]any `json:"sql"`
+		DataSource string         `json:"dataSource"`
+	}
+	var out []sqlAnswer
+	for _, cq := range req.queries {
+		c, _, err := a.prepare(r.Context(), &cq.q)
 		if err != nil {
 			writeStatusError(w, err)
 			return
@@ -657,32 +678,56 @@ func (a *REST) sql(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		if args == nil {
 			args = []any{}
 		}
-		out = append(out, map[string]any{"sql": []any{c.SQL, args}, "aliasNameToMember": aliases,
-			"dataSource": "default", "external": false})
+		// The shape of Cube's getSql: the client's SqlQuery reads
+		// sql.sql[0] (rawQuery: sql.sql).
+		s := map[string]any{"sql": []any{c.SQL, args}, "order": orderObject(cq.q.Order), "aliasNameToMember": aliases,
+			"dataSource": "default", "external": false, "cacheKeyQueries": []any{}, "preAggregations": []any{},
+			"rollupMatchResults": []any{}, "canUseTransformedQuery": transformedQuery(a.engine(r.Context()).Model(), &cq.q)}
+		for _, col := range c.Columns {
+			if col.Granularity != "" {
+				s["timeDimensionAlias"], s["timeDimensionField"] = col.Alias, cubes.FullName(col.Member)
+				break
+			}
+		}
+		out = append(out, sqlAnswer{SQL: s, DataSource: "default"})
 	}
-	if len(out) == 1 {
-		writeJSON(w, http.StatusOK, map[string]any{"sql": out[0]})
+	if req.queryType == regularQuery {
+		writeJSON(w, http.StatusOK, out[0])
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"queryType": "multi", "sql": out})
+	// compareDateRange and blending: one answer per query, as an array.
+	writeJSON(w, http.StatusOK, out)
+}
+
+// dryRunAnswer is Cube's /dry-run answer, in its order.
+type dryRunAnswer struct {
+	QueryType          string           `json:"queryType"`
+	NormalizedQueries  []echoQuery      `json:"normalizedQueries"`
+	QueryOrder         []orderObject    `json:"queryOrder"`
+	TransformedQueries []map[string]any `json:"transformedQueries"`
+	PivotQuery         echoQuery        `json:"pivotQuery"`
 }
 
 func (a *REST) dryRun(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
-	qs, multi, release, err := a.queries(r)
+	req, release, err := a.readCubeRequest(r, time.Now())
 	defer release()
+	if err == nil {
+		err = req.checkBlending()
+	}
 	if err != nil {
 		writeStatusError(w, err)
 		return
 	}
-	for i := range qs {
-		if _, _, err := a.prepare(r.Context(), &qs[i]); err != nil {
+	ans := dryRunAnswer{QueryType: req.queryType}
+	for _, cq := range req.queries {
+		if _, _, err := a.prepare(r.Context(), &cq.q); err != nil {
 			writeStatusError(w, err)
 			return
 		}
+		ans.NormalizedQueries = append(ans.NormalizedQueries, cq.echo())
+		ans.QueryOrder = append(ans.QueryOrder, orderObject(cq.q.Order))
+		ans.TransformedQueries = append(ans.TransformedQueries, transformedQuery(a.engine(r.Context()).Model(), &cq.q))
 	}
-	kind := "regularQuery"
-	if multi {
-		kind = "multi"
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"queryType": kind, "normalizedQueries": qs, "pivotQuery": qs[0], "queryOrder": []any{}})
+	ans.PivotQuery = req.pivotQuery()
+	writeJSON(w, http.StatusOK, ans)
 }
