@@ -231,15 +231,7 @@ func TestStatusAndRestartPerTenant(t *testing.T) {
 	if err := app.WriteDemoModel(acmeModel); err != nil {
 		t.Fatal(err)
 	}
-	state := "sqlite://" + filepath.Join(dir, "state.db")
-	store, err := auth.OpenStore(ctx, state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.CreateTenant(ctx, "acme", "Acme Corp", "test"); err != nil {
-		t.Fatal(err)
-	}
-	store.Close()
+	state := apptest.StateWithTenants(t, "acme")
 	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(200), Adjust: func(c *app.Config) {
 		c.State.DSN = state
 		c.Model.Watch = false // only a restart reloads

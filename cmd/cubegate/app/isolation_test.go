@@ -28,15 +28,7 @@ func TestTenantIsolationMatrix(t *testing.T) {
 	if err := app.WriteDemoModel(acmeModel); err != nil {
 		t.Fatal(err)
 	}
-	state := "sqlite://" + filepath.Join(dir, "state.db")
-	store, err := auth.OpenStore(ctx, state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.CreateTenant(ctx, "acme", "Acme Corp", "test"); err != nil {
-		t.Fatal(err)
-	}
-	store.Close()
+	state := apptest.StateWithTenants(t, "acme")
 	// The default tenant's data: 300 orders; acme's: 100.
 	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(300), Adjust: func(c *app.Config) {
 		c.State.DSN = state

@@ -39,15 +39,7 @@ func TestDataSources(t *testing.T) {
 	os.WriteFile(filepath.Join(broken, "bad.yml"), []byte("cubes:\n  - name: x\n    measures: [{name: n, type: nope}]\n"), 0o644)
 
 	// The state store knows tenant acme before the gateway starts.
-	state := "sqlite://" + filepath.Join(dir, "state.db")
-	store, err := auth.OpenStore(ctx, state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.CreateTenant(ctx, "acme", "Acme Corp", "test"); err != nil {
-		t.Fatal(err)
-	}
-	store.Close()
+	state := apptest.StateWithTenants(t, "acme")
 
 	// The default data source: the demo model on DuckDB.
 	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(2000), Adjust: func(c *app.Config) {

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cmd/cubegate/app"
 	"github.com/cubegate/cubegate/warehouse"
 	"github.com/cubegate/cubegate/warehouse/pgtest"
@@ -226,6 +227,26 @@ func Postgres(t testing.TB, f Fixture) (*pgtest.Cluster, string) {
 			"-v", fmt.Sprintf("products=%d", f.demo.Products), "-f", RepoPath(t, "testdata", "oracle", "fixture.sql"))
 		return pg, dsn
 	}
+}
+
+// StateWithTenants is a SQLite state store in a temporary folder that
+// knows tenants (besides the default one) before a gateway starts on it:
+// set it as Config.State.DSN.
+func StateWithTenants(t testing.TB, tenants ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	dsn := "sqlite://" + filepath.Join(t.TempDir(), "state.db")
+	store, err := auth.OpenStore(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	for _, id := range tenants {
+		if _, err := store.CreateTenant(ctx, id, id, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dsn
 }
 
 // ConnString mints a credential labelled label on the gateway and returns
