@@ -22,9 +22,11 @@ import (
 // The REST API as a drop-in for Cube's JavaScript client (issue #16): the
 // real @cubejs-client/core (testdata/clients/cubejs, pinned in its
 // package-lock.json, installed by make deps) loads every query of the
-// shared Cube oracle, and compareDateRange, blending, member.granularity
-// and drill-down queries (testdata/cubejs/*.json), from a gateway on the
-// oracle model over the oracle fixture in a throwaway PostgreSQL, and asks
+// shared Cube oracle, and the cases of testdata/cubejs/*.json —
+// compareDateRange, blending, member.granularity (predefined and custom),
+// drill-down, formats, a string dateRange, the legacy filter key
+// dimension — from a gateway on the oracle model over the oracle fixture
+// in a throwaway PostgreSQL, and asks
 // its ResultSet for tablePivot, chartPivot, seriesNames, series,
 // tableColumns, totalRow, totalRows, query, pivotQuery, rawData and
 // decompose, and its Meta for membersForQuery, resolveMember,
@@ -53,18 +55,16 @@ func TestCubeJSClient(t *testing.T) {
 
 	// The oracle queries and /meta run on the oracle model as Cube ran
 	// them; the other cases on the test copy of it that declares drill
-	// members, formats and meta (testdata/cubemodel) when there is one,
+	// members, formats, meta and custom granularities (testdata/cubemodel),
 	// over the same warehouse.
 	g := apptest.Start(t, apptest.Options{
 		Postgres: apptest.DemoSizes(app.DemoSizes{Orders: 100000, Customers: 1000, Products: 50}),
 		ModelDir: filepath.Join(oracle, "model"),
 	})
-	gCases := g
-	if m := apptest.RepoPath(t, "cmd", "cubegate", "app", "testdata", "cubemodel"); cjDirExists(m) {
-		gCases = apptest.Start(t, apptest.Options{DSN: g.Config.Warehouse.DSN, ModelDir: m})
-	} else {
-		t.Log("no testdata/cubemodel: the cases run on the oracle model, whose measures have no drill members")
-	}
+	gCases := apptest.Start(t, apptest.Options{
+		DSN:      g.Config.Warehouse.DSN,
+		ModelDir: apptest.RepoPath(t, "cmd", "cubegate", "app", "testdata", "cubemodel"),
+	})
 	key := func(g *apptest.Gateway) string {
 		k, err := g.Keys.Create(context.Background(), auth.DefaultTenant, "cubejs", auth.KeyInput{Scopes: &[]string{"load", "meta"}})
 		if err != nil {
@@ -194,11 +194,6 @@ func cubeJSViewFormats(t *testing.T, oracle string) map[string]string {
 		}
 	}
 	return out
-}
-
-func cjDirExists(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.IsDir()
 }
 
 // cubeJSOrdered says, for each case, whether its rows come in a defined
