@@ -270,6 +270,13 @@ func normalizeRequest(qs []cubes.Query, sides []querySide, array bool, clientTyp
 		}
 	}
 	for i := range qs {
+		switch sides[i].ResponseFormat {
+		case "", "default", "compact":
+		default:
+			// Cube's columnar format is not written here: refused rather
+			// than answered in another shape.
+			return nil, badRequest(`responseFormat %q is not supported: use "default" or "compact"`, sides[i].ResponseFormat)
+		}
 		cq, err := normalizeQuery(qs[i], now)
 		if err != nil {
 			return nil, err
@@ -608,6 +615,53 @@ func newRowPlan(cq *cubeQuery) *rowPlan {
 	return p
 }
 
+// members are the keys of a row in Cube's compact format: the columns,
+// then the bare time dimensions, then compareDateRange or the time axis.
+func (p *rowPlan) members() []string {
+	out := make([]string, 0, len(p.cols)+2)
+	for _, pc := range p.cols {
+		out = append(out, pc.keys[0])
+	}
+	for _, pc := range p.cols {
+		out = append(out, pc.keys[1:]...)
+	}
+	if len(p.tail) > 0 {
+		out = append(out, "compareDateRange")
+	}
+	if p.blendKey != "" {
+		out = append(out, p.blendKey)
+	}
+	return out
+}
+
+// appendCompact writes one row in Cube's compact format: its values in
+// the order of members.
+func (p *rowPlan) appendCompact(buf []byte, vals []any) []byte {
+	buf = append(buf, '[')
+	for i, pc := range p.cols {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, cubeValue(vals[pc.index], pc.measure)...)
+	}
+	for _, pc := range p.cols {
+		for range pc.keys[1:] {
+			buf = append(buf, ',')
+			buf = append(buf, cubeValue(vals[pc.index], pc.measure)...)
+		}
+	}
+	if len(p.tail) > 0 {
+		// p.tail is `,"compareDateRange":"…"`: its value.
+		buf = append(buf, ',')
+		buf = append(buf, p.tail[len(`,"compareDateRange":`):]...)
+	}
+	if p.blendCol >= 0 {
+		buf = append(buf, ',')
+		buf = append(buf, cubeValue(vals[p.cols[p.blendCol].index], p.cols[p.blendCol].measure)...)
+	}
+	return append(buf, ']')
+}
+
 // appendRow writes one row as Cube does (see rowPlan).
 func (p *rowPlan) appendRow(buf []byte, vals []any) []byte {
 	buf = append(buf, '{')
@@ -771,6 +825,13 @@ func checkQuery(m *cubes.Model, q *cubes.Query) error {
 		if !leafOK(f) {
 			return badRequest(`Invalid query format: "filters[%d]" does not match any of the allowed types`, i)
 		}
+	}
+	granular := false
+	for _, td := range q.TimeDimensions {
+		granular = granular || td.Granularity != ""
+	}
+	if len(q.Measures) == 0 && len(q.Dimensions) == 0 && !granular {
+		return &userError{"Query should contain either measures, dimensions or timeDimensions with granularities in order to be valid"}
 	}
 	notFound := func(path string) error {
 		cube, name, _ := strings.Cut(path, ".")

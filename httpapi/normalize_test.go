@@ -244,3 +244,64 @@ func TestRowPlan(t *testing.T) {
 		}
 	}
 }
+
+// A query that fails once its rows are on the way (the status is sent)
+// still answers whole JSON, its error in "error": one query, queryType
+// multi, an array without queryType, the compact format.
+func TestRESTErrorsKeepJSONWhole(t *testing.T) {
+	f := newServiceFixture(t)
+	key := f.key("load")
+	q := `{"measures":["orders.count"],"dimensions":["orders.status"]}`
+	for _, c := range []struct{ name, body string }{
+		{"one query", `{"query":` + q + `}`},
+		{"multi", `{"query":` + q + `,"queryType":"multi"}`},
+		{"array", `{"query":[` + q + `,` + q + `]}`},
+		{"compact", `{"query":{"measures":["orders.count"],"dimensions":["orders.status"],"responseFormat":"compact"},"queryType":"multi"}`},
+	} {
+		f.svc.rows, f.svc.rowErr = [][]any{{"open", int64(1)}, {"paid", int64(2)}}, errors.New("the warehouse failed on the way")
+		status, _, body := f.do("POST", "/cubejs-api/v1/load", key, c.body, "")
+		var v map[string]any
+		if err := json.Unmarshal([]byte(body), &v); err != nil || status != http.StatusOK || !strings.Contains(asJSON(v), "failed on the way") {
+			t.Errorf("%s: %d %v %s", c.name, status, err, body)
+		}
+	}
+}
+
+// Cube's compact format: the members once (columns, bare time keys, the
+// compareDateRange), each row an array in their order.
+func TestCompactRows(t *testing.T) {
+	m, err := cubes.LoadFiles(map[string][]byte{"m.yml": []byte(`cubes:
+  - name: o
+    sql_table: t
+    measures:
+      - name: n
+        type: count
+    dimensions:
+      - name: id
+        sql: id
+        type: number
+        primary_key: true
+      - name: t
+        sql: t
+        type: time
+`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := normalized(t, `{"measures":["o.n"],"timeDimensions":[{"dimension":"o.t","granularity":"day","compareDateRange":[["2024-01-01","2024-01-31"]]}]}`, "multi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cq := req.queries[0]
+	if cq.c, err = m.Compile(&cq.q, cubes.DuckDB{}); err != nil {
+		t.Fatal(err)
+	}
+	p := newRowPlan(cq)
+	ts := time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)
+	if got := asJSON(p.members()); got != `["o.t.day","o.n","o.t","compareDateRange"]` {
+		t.Errorf("members %s", got)
+	}
+	if got := string(p.appendCompact(nil, []any{ts, int64(4)})); got != `["2024-01-02T00:00:00.000","4","2024-01-02T00:00:00.000","2024-01-01T00:00:00.000 - 2024-01-31T23:59:59.999"]` {
+		t.Errorf("row %s", got)
+	}
+}

@@ -370,10 +370,15 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		bw.WriteString(strconv.Quote(kind))
 		bw.WriteString(`,"results":[`)
 		for i, cq := range qs {
-			if i > 0 {
-				bw.WriteByte(',')
+			res, err := a.run(r.Context(), &cq.q, cq.c, "cube")
+			if err == nil {
+				if i > 0 {
+					bw.WriteByte(',')
+				}
+				err = a.streamResult(r.Context(), bw, cq, res)
 			}
-			if err := a.writeResult(r.Context(), bw, cq); err != nil {
+			if err != nil {
+				// The results so far, and the error.
 				bw.WriteString(`]` + errorTail(err))
 				bw.Flush()
 				return
@@ -405,11 +410,7 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		w.Header().Set("X-Cubegate-Row-Limit", strconv.Itoa(cq.lim.Limit)+"; default")
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	err = a.streamResult(r.Context(), bw, cq, res)
-	if err != nil {
-		// The status is sent: end the JSON with the error.
-		bw.WriteString(`]` + errorTail(err))
-	}
+	a.streamResult(r.Context(), bw, cq, res)
 	bw.Flush()
 }
 
@@ -443,17 +444,10 @@ func errorTail(err error) string {
 	return `,"error":` + string(b) + `}`
 }
 
-// writeResult runs one query and writes its whole answer object.
-func (a *REST) writeResult(ctx context.Context, bw *bufio.Writer, cq *cubeQuery) error {
-	res, err := a.run(ctx, &cq.q, cq.c, "cube")
-	if err != nil {
-		return err
-	}
-	return a.streamResult(ctx, bw, cq, res)
-}
-
 // streamResult writes {"query":…,"data":[rows…],…} as rows arrive, and
-// closes res (which records the query).
+// closes res (which records the query). The status is sent by then: an
+// error on the way ends the object with {…,"error"} (the JSON stays
+// whole) and is returned.
 func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, cq *cubeQuery, res query.Result) (err error) {
 	defer func() { res.Close(err) }()
 	q, c, lim := &cq.q, cq.c, cq.lim
@@ -461,7 +455,24 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, cq *cubeQuery
 	qb, _ := json.Marshal(cq.echo())
 	bw.WriteString(`{"query":`)
 	bw.Write(qb)
-	bw.WriteString(`,"data":[`)
+	compact := cq.side.ResponseFormat == "compact"
+	if compact {
+		// Cube's compact format: the members once, each row an array.
+		mb, _ := json.Marshal(plan.members())
+		bw.WriteString(`,"data":{"members":`)
+		bw.Write(mb)
+		bw.WriteString(`,"dataset":[`)
+	} else {
+		bw.WriteString(`,"data":[`)
+	}
+	end := func(err error) error {
+		bw.WriteString(`]`)
+		if compact {
+			bw.WriteString(`}`)
+		}
+		bw.WriteString(errorTail(err))
+		return err
+	}
 	n := 0
 	var row []byte
 	for {
@@ -470,7 +481,7 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, cq *cubeQuery
 			break
 		}
 		if err != nil {
-			return err
+			return end(err)
 		}
 		if lim.Default && n == lim.Limit {
 			lim.Truncated = true // the extra row: more rows exist
@@ -479,25 +490,32 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, cq *cubeQuery
 		if n > 0 {
 			bw.WriteByte(',')
 		}
-		row = plan.appendRow(row[:0], vals)
+		if compact {
+			row = plan.appendCompact(row[:0], vals)
+		} else {
+			row = plan.appendRow(row[:0], vals)
+		}
 		if _, err := bw.Write(row); err != nil {
 			return err // the client stopped reading (write timeout)
 		}
 		n++
 		if n%1024 == 0 {
 			if err := ctx.Err(); err != nil {
-				return err
+				return end(err)
 			}
 		}
 	}
-	bw.WriteString(`]`)
 	var total any
 	if q.Total && c.TotalSQL != "" {
 		t, err := a.total(ctx, q, c)
 		if err != nil {
-			return err
+			return end(err)
 		}
 		total = t
+	}
+	bw.WriteString(`]`)
+	if compact {
+		bw.WriteString(`}`)
 	}
 	tail := map[string]any{
 		"lastRefreshTime": time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),

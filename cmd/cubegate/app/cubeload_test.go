@@ -447,8 +447,8 @@ func TestCubeLoadValueSpelling(t *testing.T) {
 
 // TestCubeLoadErrors: the refusals Cube makes before compiling come in
 // its shape and words — 400 {"type":"UserError","error"} for an unknown
-// member or cube, a member of the wrong kind, an ungrouped query without
-// every primary key (all named); 400 "Invalid query format" for a filter
+// member or cube, a member of the wrong kind, a query with nothing to
+// select, an ungrouped query without every primary key (all named); 400 "Invalid query format" for a filter
 // with an unknown operator — on /load, /sql and /dry-run alike. A key
 // that is not valid is 401 with an "error" (Cube says 403 "Invalid
 // token"; @cubejs-client/core treats both alike: a RequestError with the
@@ -462,6 +462,8 @@ func TestCubeLoadErrors(t *testing.T) {
 		{`{"measures":["orders.count"],"filters":[{"member":"orders.nope","operator":"equals","values":["x"]}]}`, `{"type":"UserError","error":"'nope' not found for path 'orders.nope'"}`},
 		{`{"measures":["orders.count"],"filters":[{"member":"orders.status","operator":"equals","values":["x"]},{"or":[{"member":"orders.status","operator":"like","values":["x"]}]}]}`,
 			`{"error":"Invalid query format: \"filters[1]\" does not match any of the allowed types"}`},
+		{`{"timeDimensions":[{"dimension":"orders.created_at","dateRange":"2023-06-15"}]}`,
+			`{"type":"UserError","error":"Query should contain either measures, dimensions or timeDimensions with granularities in order to be valid"}`},
 		{`{"ungrouped":true,"dimensions":["orders.status","customers.name","products.name"],"limit":5}`,
 			`{"type":"UserError","error":"Ungrouped query requires primary keys to be present in dimensions: 'orders.id', 'customers.id', 'products.id'. Pass allowUngroupedWithoutPrimaryKey option to disable this check."}`},
 	} {
@@ -479,5 +481,35 @@ func TestCubeLoadErrors(t *testing.T) {
 	}
 	if status, _, body := c.get("load", `{"measures":["orders.count"]}`, "queryType", "multi"); status != 200 {
 		t.Errorf("after the errors: %d %s", status, body)
+	}
+}
+
+// TestCubeLoadCompact: responseFormat "compact" (the client's resType)
+// answers data as {members, dataset} with the same values as the default
+// format, in the order of members; a format cubegate does not write is a
+// 400, not another shape.
+func TestCubeLoadCompact(t *testing.T) {
+	_, c := startCubeLoadGateway(t)
+	q := `"measures":["orders.count"],"dimensions":["orders.status","orders.created_at.year"],"order":{"orders.status":"asc","orders.created_at":"asc"}`
+	_, def, body := c.get("load", `{`+q+`}`, "queryType", "multi")
+	status, m, body2 := c.get("load", `{`+q+`,"responseFormat":"compact"}`, "queryType", "multi")
+	members := jget(m, "results", 0, "data", "members")
+	if status != 200 || jstr(members) != `["orders.status","orders.created_at.year","orders.count","orders.created_at"]` || jget(m, "results", 0, "query", "responseFormat") != "compact" {
+		t.Fatalf("compact: %d %.500s", status, body2)
+	}
+	rows := jget(def, "results", 0, "data").([]any)
+	dataset := jget(m, "results", 0, "data", "dataset").([]any)
+	if len(rows) == 0 || len(rows) != len(dataset) {
+		t.Fatalf("%d rows, %d in the dataset: %.300s", len(rows), len(dataset), body)
+	}
+	for i, r := range rows {
+		for j, k := range members.([]any) {
+			if jstr(jget(r, k.(string))) != jstr(jget(dataset[i], j)) {
+				t.Errorf("row %d %s: %s vs %s", i, k, jstr(jget(r, k.(string))), jstr(jget(dataset[i], j)))
+			}
+		}
+	}
+	if status, _, body := c.get("load", `{`+q+`,"responseFormat":"columnar"}`, "queryType", "multi"); status != 400 || !strings.Contains(body, "columnar") {
+		t.Errorf("columnar: %d %s", status, body)
 	}
 }
