@@ -277,10 +277,10 @@ func (ks *KeyService) create(ctx context.Context, tenant, createdBy string, in K
 		return k, err
 	}
 	k.KeyStart = value[:keyStartLen]
-	if err := ks.store.insertKey(ctx, k, hashKey(value)); err != nil {
+	if err := ks.store.change(ctx, AuditEvent{Kind: "api_key", Action: "create", TenantID: tenant, Object: k.ID, Username: createdBy},
+		func(ctx context.Context) error { return ks.store.insertKey(ctx, k, hashKey(value)) }); err != nil {
 		return k, err
 	}
-	ks.store.logChange(ctx, AuditEvent{Kind: "api_key", Action: "create", TenantID: tenant, Object: k.ID, Username: createdBy})
 	k.KeyValue = value
 	return k, nil
 }
@@ -394,14 +394,16 @@ func (ks *KeyService) update(ctx context.Context, tenant, id string, in KeyInput
 	if in.TenantID != nil && *in.TenantID != k.TenantID {
 		return k, keyErr("API_KEY_TENANT_INVALID", 400, "a key's tenant cannot change (it is %s)", k.TenantID)
 	}
-	if err := ks.store.updateKey(ctx, k); err != nil {
-		return k, keyErr("API_KEY_UPDATE_FAILED", 500, "the key could not be updated: %v", err)
-	}
 	e := AuditEvent{Kind: "api_key", Action: "update", TenantID: tenant, Object: k.ID}
 	if actor != nil {
 		e.Username = actor.Kind + ":" + actor.ID
 	}
-	ks.store.logChange(ctx, e)
+	if err := ks.store.change(ctx, e, func(ctx context.Context) error { return ks.store.updateKey(ctx, k) }); err != nil {
+		if errors.Is(err, ErrAuditUnavailable) {
+			return k, err
+		}
+		return k, keyErr("API_KEY_UPDATE_FAILED", 500, "the key could not be updated: %v", err)
+	}
 	return k, nil
 }
 
@@ -428,10 +430,13 @@ func (ks *KeyService) Revoke(ctx context.Context, tenant, id string) (APIKey, er
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		k.RevokedAt = &now
 		k.Enabled = false
-		if err := ks.store.updateKey(ctx, k); err != nil {
+		if err := ks.store.change(ctx, AuditEvent{Kind: "api_key", Action: "revoke", TenantID: tenant, Object: k.ID},
+			func(ctx context.Context) error { return ks.store.updateKey(ctx, k) }); err != nil {
+			if errors.Is(err, ErrAuditUnavailable) {
+				return k, err
+			}
 			return k, keyErr("API_KEY_UPDATE_FAILED", 500, "the key could not be revoked: %v", err)
 		}
-		ks.store.logChange(ctx, AuditEvent{Kind: "api_key", Action: "revoke", TenantID: tenant, Object: k.ID})
 	}
 	return k, nil
 }

@@ -2,15 +2,18 @@ package auth
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
@@ -121,6 +124,8 @@ func (a *Audit) run() {
 	var batch []AuditEvent
 	flush := func() {
 		h := &a.store.health
+		// Change events whose synchronous write failed, first.
+		batch = append(h.takeKept(), batch...)
 		notice, gap := h.notice()
 		if gap > 0 {
 			// The log says where it has a gap: written first when
@@ -223,17 +228,13 @@ func (a *Audit) Healthy() error {
 var ErrAuditUnavailable = errors.New("the audit log cannot be written")
 
 // Refusal is why a new query must be refused — the audit log cannot be
-// written and FailClosed is set: 53100 (disk full), marked
-// ErrAuditUnavailable (REST answers 503) — else nil.
+// written and FailClosed is set — else nil: marked ErrAuditUnavailable
+// (REST answers 503), with the SQLSTATE of the cause (auditHealth.refusal).
 func (a *Audit) Refusal() error {
-	if a == nil || !a.opts.FailClosed {
+	if a == nil {
 		return nil
 	}
-	if a.store.health.err() == nil {
-		return nil
-	}
-	return pgerr.New(pgerrcode.DiskFull, "the audit log cannot be written: new queries are refused until it can (audit.fail_closed)").
-		WithHint("the server's status says why").Mark(ErrAuditUnavailable)
+	return a.store.health.refusal("new queries are refused")
 }
 
 // Failures is how many audit writes have failed since the start.
@@ -267,8 +268,19 @@ func (a *Audit) Sync() {
 	}
 }
 
-// logChange records a change to a credential or key, synchronously.
-func (s *Store) logChange(ctx context.Context, e AuditEvent) {
+// SetAuditFailClosed says whether changes to credentials, keys and
+// tenants are refused while the audit log cannot be written (what
+// audit.fail_closed sets; NewAuditWith sets it from its options, a
+// management command that writes the store without the audit writer
+// sets it itself).
+func (s *Store) SetAuditFailClosed(on bool) {
+	s.health.mu.Lock()
+	s.health.opts.FailClosed = on
+	s.health.mu.Unlock()
+}
+
+// auditEvent fills an event's time, outcome and tenant.
+func auditEvent(e AuditEvent) AuditEvent {
 	e.Time = time.Now().UTC()
 	if e.Outcome == "" {
 		e.Outcome = "ok"
@@ -276,7 +288,61 @@ func (s *Store) logChange(ctx context.Context, e AuditEvent) {
 	if e.TenantID == "" {
 		e.TenantID = DefaultTenant
 	}
-	s.health.wrote(s.insertAudit(ctx, []AuditEvent{e}), 1)
+	return e
+}
+
+// logChange records a change to a credential or key, synchronously,
+// with the change events whose write failed before; when the write
+// fails they are all kept for a retry (the audit writer's next flush, or
+// the next change), as query events are.
+func (s *Store) logChange(ctx context.Context, e AuditEvent) {
+	events := append(s.health.takeKept(), auditEvent(e))
+	err := s.insertAudit(ctx, events)
+	s.health.wrote(err, len(events))
+	if err != nil {
+		s.health.keep(events)
+	}
+}
+
+// change makes a change to a credential, key or tenant (do) and records
+// e for it. Fail-open, the change is made and its event written after it
+// (kept for a retry if that fails). Fail-closed (audit.fail_closed), a
+// change is refused while the audit log is known not to be written, and
+// otherwise made in one transaction with its event: when the event
+// cannot be written the change is not made either, and the error (marked
+// ErrAuditUnavailable) says why — no change is ever left unaudited.
+func (s *Store) change(ctx context.Context, e AuditEvent, do func(ctx context.Context) error) error {
+	if !s.health.failClosed() {
+		if err := do(ctx); err != nil {
+			return err
+		}
+		s.logChange(ctx, e)
+		return nil
+	}
+	if err := s.health.refusal("changes are refused"); err != nil {
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	tctx := context.WithValue(ctx, txKey{}, tx)
+	if err := do(tctx); err != nil {
+		return err
+	}
+	kept := s.health.takeKept()
+	events := append(kept, auditEvent(e))
+	err = s.insertAuditIn(tctx, tx, events)
+	if err == nil {
+		err = tx.Commit()
+	}
+	s.health.wrote(err, len(events))
+	if err != nil {
+		s.health.keep(kept) // this change's own event goes with the change
+		return s.health.refusalFor(err, "changes are refused")
+	}
+	return nil
 }
 
 // Recent returns a tenant's latest events, newest first.
@@ -378,6 +444,14 @@ func (s *Store) insertAudit(ctx context.Context, events []AuditEvent) error {
 		return err
 	}
 	defer tx.Rollback()
+	if err := s.insertAuditIn(ctx, tx, events); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// insertAuditIn writes events in tx.
+func (s *Store) insertAuditIn(ctx context.Context, tx *sql.Tx, events []AuditEvent) error {
 	// Rows go in by the hundred: one statement per chunk, not per row.
 	const chunk = 100
 	for len(events) > 0 {
@@ -402,7 +476,7 @@ func (s *Store) insertAudit(ctx context.Context, events []AuditEvent) error {
 		}
 		events = events[n:]
 	}
-	return tx.Commit()
+	return nil
 }
 
 func (s *Store) readAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
@@ -485,6 +559,81 @@ type auditHealth struct {
 	loggedAt time.Time
 	gap      int64 // failed writes not yet recorded in the log itself
 	fileErr  error // the state file's problem
+	// kept are change events whose synchronous write failed, for the
+	// next write to retry.
+	kept []AuditEvent
+}
+
+// keep holds change events for a retry (the oldest given up on, and
+// counted, past maxPending).
+func (h *auditHealth) keep(events []AuditEvent) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.kept = append(h.kept, events...)
+	if over := len(h.kept) - maxPending; over > 0 {
+		h.dropped += int64(over)
+		h.kept = append(h.kept[:0], h.kept[over:]...)
+	}
+}
+
+// takeKept hands the kept change events to a write.
+func (h *auditHealth) takeKept() []AuditEvent {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	kept := h.kept
+	h.kept = nil
+	return kept
+}
+
+func (h *auditHealth) failClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.opts.FailClosed
+}
+
+// refusal is, fail-closed and while the audit log cannot be written or
+// the state file is gone, the error refusing what must be audited (what
+// says what is refused), else nil.
+func (h *auditHealth) refusal(what string) error {
+	h.mu.Lock()
+	closed, failing, fileErr := h.opts.FailClosed, h.failing, h.fileErr
+	h.mu.Unlock()
+	if !closed || failing == nil && fileErr == nil {
+		return nil
+	}
+	return h.refusalFor(failing, what)
+}
+
+// refusalFor is the refusal for an audit write that failed with cause,
+// its SQLSTATE chosen by the cause's type: 53100 disk_full when the
+// store is out of space (SQLite's SQLITE_FULL, PostgreSQL's 53100,
+// ENOSPC), else 58030 io_error — class 58 is PostgreSQL's "system error
+// (errors external to PostgreSQL itself)", which an unreachable state
+// store or a vanished state file is: the client did nothing wrong and the
+// statement may succeed later, and telling a full disk when the network
+// is down would send operators to the wrong place. Marked
+// ErrAuditUnavailable (503 AUDIT_UNAVAILABLE on HTTP).
+func (h *auditHealth) refusalFor(cause error, what string) error {
+	code := pgerrcode.IOError
+	if diskFull(cause) {
+		code = pgerrcode.DiskFull
+	}
+	return pgerr.New(code, "the audit log cannot be written: %s until it can (audit.fail_closed)", what).
+		WithHint("the server's status says why").Mark(ErrAuditUnavailable)
+}
+
+// diskFull tells, by its type, whether err is the store running out of
+// space.
+func diskFull(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code()&0xff == sqlite3.SQLITE_FULL
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == pgerrcode.DiskFull
+	}
+	return errors.Is(err, syscall.ENOSPC)
 }
 
 func (h *auditHealth) configure(o AuditOptions) {

@@ -192,14 +192,14 @@ func (s *Service) CreateCredential(ctx context.Context, in CreateCredentialInput
 			Scopes:    scopes,
 			verifier:  v,
 		}
-		err = s.store.insertCredential(ctx, c)
+		err = s.store.change(ctx, AuditEvent{Kind: "credential", Action: "create", TenantID: c.TenantID, Object: c.ID, Username: c.Username},
+			func(ctx context.Context) error { return s.store.insertCredential(ctx, c) })
 		if errors.Is(err, errDuplicate) && attempt < 3 {
 			continue // 36^10 names: a clash is next to impossible, but not an error
 		}
 		if err != nil {
 			return Credential{}, "", err
 		}
-		s.store.logChange(ctx, AuditEvent{Kind: "credential", Action: "create", TenantID: c.TenantID, Object: c.ID, Username: c.Username})
 		return c, password, nil
 	}
 }
@@ -399,10 +399,10 @@ func (s *Service) updateCredential(ctx context.Context, c Credential, in UpdateC
 			return c, err
 		}
 	}
-	if err := s.store.updateCredential(ctx, c); err != nil {
+	if err := s.store.change(ctx, AuditEvent{Kind: "credential", Action: "update", TenantID: c.TenantID, Object: c.ID, Username: c.Username},
+		func(ctx context.Context) error { return s.store.updateCredential(ctx, c) }); err != nil {
 		return c, err
 	}
-	s.store.logChange(ctx, AuditEvent{Kind: "credential", Action: "update", TenantID: c.TenantID, Object: c.ID, Username: c.Username})
 	return c, nil
 }
 
@@ -420,10 +420,10 @@ func (s *Service) RotatePassword(ctx context.Context, id string) (Credential, st
 	if c.verifier, err = NewVerifier(password); err != nil {
 		return c, "", err
 	}
-	if err := s.store.updateCredential(ctx, c); err != nil {
+	if err := s.store.change(ctx, AuditEvent{Kind: "credential", Action: "rotate", TenantID: c.TenantID, Object: c.ID, Username: c.Username},
+		func(ctx context.Context) error { return s.store.updateCredential(ctx, c) }); err != nil {
 		return c, "", err
 	}
-	s.store.logChange(ctx, AuditEvent{Kind: "credential", Action: "rotate", TenantID: c.TenantID, Object: c.ID, Username: c.Username})
 	return c, password, nil
 }
 
@@ -433,11 +433,8 @@ func (s *Service) DeleteCredential(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.deleteCredential(ctx, c.ID); err != nil {
-		return err
-	}
-	s.store.logChange(ctx, AuditEvent{Kind: "credential", Action: "delete", TenantID: c.TenantID, Object: c.ID, Username: c.Username})
-	return nil
+	return s.store.change(ctx, AuditEvent{Kind: "credential", Action: "delete", TenantID: c.TenantID, Object: c.ID, Username: c.Username},
+		func(ctx context.Context) error { return s.store.deleteCredential(ctx, c.ID) })
 }
 
 // MemberSecurity is the security context a credential acting for member

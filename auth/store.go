@@ -66,16 +66,32 @@ func (s *Store) rebind(q string) string {
 	return b.String()
 }
 
+// txKey carries a transaction in a context: exec, query and queryRow
+// run in it (a change written with its audit event, Store.change).
+type txKey struct{}
+
+// conn is the transaction ctx carries, else the database.
+func (s *Store) conn(ctx context.Context) interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+} {
+	if tx, ok := ctx.Value(txKey{}).(*sql.Tx); ok {
+		return tx
+	}
+	return s.db
+}
+
 func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return s.db.ExecContext(ctx, s.rebind(q), args...)
+	return s.conn(ctx).ExecContext(ctx, s.rebind(q), args...)
 }
 
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return s.db.QueryContext(ctx, s.rebind(q), args...)
+	return s.conn(ctx).QueryContext(ctx, s.rebind(q), args...)
 }
 
 func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return s.db.QueryRowContext(ctx, s.rebind(q), args...)
+	return s.conn(ctx).QueryRowContext(ctx, s.rebind(q), args...)
 }
 
 var errDuplicate = errors.New("duplicate")

@@ -50,15 +50,20 @@ func (s *Store) CreateTenant(ctx context.Context, id, name, createdBy string) (T
 	if t.Name == "" {
 		t.Name = id
 	}
-	res, err := s.exec(ctx, `INSERT INTO tenants (id, name, created_at, created_by) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		t.ID, t.Name, t.CreatedAt.Format(time.RFC3339Nano), t.CreatedBy)
+	err := s.change(ctx, AuditEvent{Kind: "tenant", Action: "create", TenantID: id, Object: id, Username: createdBy}, func(ctx context.Context) error {
+		res, err := s.exec(ctx, `INSERT INTO tenants (id, name, created_at, created_by) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			t.ID, t.Name, t.CreatedAt.Format(time.RFC3339Nano), t.CreatedBy)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: %s", ErrTenantExists, id)
+		}
+		return nil
+	})
 	if err != nil {
 		return Tenant{}, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return Tenant{}, fmt.Errorf("%w: %s", ErrTenantExists, id)
-	}
-	s.logChange(ctx, AuditEvent{Kind: "tenant", Action: "create", TenantID: id, Object: id, Username: createdBy})
 	return t, nil
 }
 

@@ -82,6 +82,10 @@ func fail(w http.ResponseWriter, r *http.Request, err error) {
 	var esc *auth.EscalationError
 	status, code, msg := http.StatusInternalServerError, "INTERNAL", "internal error"
 	switch {
+	case errors.Is(err, auth.ErrAuditUnavailable):
+		// audit.fail_closed: no change is made unaudited.
+		status, code, msg = http.StatusServiceUnavailable, "AUDIT_UNAVAILABLE", "the audit log cannot be written: changes are refused until it can"
+		w.Header().Set("Retry-After", "1")
 	case errors.As(err, &esc):
 		// Beyond the acting key's own rights (auth.Ceiling).
 		status, code, msg = http.StatusForbidden, esc.Code, esc.Message

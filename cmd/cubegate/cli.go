@@ -511,6 +511,7 @@ func withStore(c *cobra.Command, load loader, run func(ctx context.Context, cfg 
 		return &app.SettingError{Key: "state.dsn", Value: cfg.State.DSN, Err: err}
 	}
 	defer store.Close()
+	store.SetAuditFailClosed(cfg.Audit.FailClosed)
 	return run(c.Context(), cfg, store)
 }
 

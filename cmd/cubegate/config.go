@@ -56,7 +56,7 @@ var keyHelp = map[string]string{
 	"warehouse.dsn":                   "warehouse: duckdb:///file.duckdb, duckdb::memory: or postgres://…",
 	"state.dsn":                       "state store: sqlite://PATH, sqlite::memory: or postgres://…",
 	"audit.retention":                 "audit events older than this are deleted (0: kept forever)",
-	"audit.fail_closed":               "refuse new queries (53100, HTTP 503) while the audit log cannot be written",
+	"audit.fail_closed":               "refuse new queries (53100 for a full disk, else 58030; HTTP 503) and credential, key and tenant changes while the audit log cannot be written",
 	"data_source.name":                "database name SQL clients connect to",
 	"data_source.tenant":              "tenant owning the default data source",
 	"log.level":                       "debug, info, warn or error",

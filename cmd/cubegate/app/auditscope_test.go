@@ -241,7 +241,8 @@ func pollUntil(d time.Duration, cond func() bool) bool {
 // refusing inserts (as a full disk does), the failures are counted in
 // cubegate_audit_write_failures_total, logged, and the status is DEGRADED
 // with the reason; with audit.fail_closed new SQL statements get 53100
-// (the session stays usable) and REST queries 503 AUDIT_UNAVAILABLE.
+// (the state file is really full: SQLITE_FULL at its max_page_count; the
+// session stays usable) and REST queries 503 AUDIT_UNAVAILABLE.
 // Once writes work again the status is RUNNING, the same session
 // queries, and the log holds the kept events and a record of the gap.
 func TestAuditWriteFailuresVisible(t *testing.T) {
@@ -250,7 +251,7 @@ func TestAuditWriteFailuresVisible(t *testing.T) {
 	var logs syncBuffer
 	log := zerolog.New(&logs)
 	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000), Log: &log, Adjust: func(c *app.Config) {
-		c.State.DSN = "sqlite://" + path
+		c.State.DSN = fullableStateDSN(path)
 		c.Audit.FailClosed = true
 	}})
 	ctx := context.Background()
@@ -264,19 +265,13 @@ func TestAuditWriteFailuresVisible(t *testing.T) {
 		t.Fatalf("status before: %v", st)
 	}
 
-	// The disk is "full": the store refuses every audit insert.
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE TRIGGER full BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`); err != nil {
-		t.Fatal(err)
-	}
-	// This statement runs (it was admitted), its audit write fails.
-	viaGateway(t, conn, `SELECT MEASURE(count) FROM orders WHERE status = 'a'`)
+	// The disk is full: the state file is at its max_page_count.
+	fillStateFile(t, path, stateMaxPages)
+	// These statements run (they were admitted) until the audit log's
+	// page is full and its write fails.
 	var st map[string]any
-	if !pollUntil(5*time.Second, func() bool {
+	if !pollUntil(10*time.Second, func() bool {
+		conn.Exec(ctx, `SELECT MEASURE(count) FROM orders WHERE status = 'a'`)
 		_, st, _ = httpGet(t, g, "/admin/v1/status", admin.KeyValue)
 		return st["state"] == "DEGRADED"
 	}) {
@@ -307,9 +302,7 @@ func TestAuditWriteFailuresVisible(t *testing.T) {
 	}
 
 	// Space again.
-	if _, err := db.Exec(`DROP TRIGGER full`); err != nil {
-		t.Fatal(err)
-	}
+	emptyStateFile(t, path)
 	if !pollUntil(5*time.Second, func() bool {
 		_, st, _ = httpGet(t, g, "/admin/v1/status", admin.KeyValue)
 		return st["state"] == "RUNNING"

@@ -180,8 +180,9 @@ type StateConfig struct {
 }
 
 // AuditConfig is how the audit log is kept: events older than Retention
-// are deleted (0: kept forever); FailClosed refuses new queries (53100,
-// HTTP 503) while the log cannot be written.
+// are deleted (0: kept forever); FailClosed refuses new queries (53100
+// for a full disk, else 58030; HTTP 503) and credential, key and tenant
+// changes (503 AUDIT_UNAVAILABLE) while the log cannot be written.
 type AuditConfig struct {
 	Retention  time.Duration `mapstructure:"retention"`
 	FailClosed bool          `mapstructure:"fail_closed"`

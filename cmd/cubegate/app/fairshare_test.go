@@ -11,6 +11,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +34,7 @@ import (
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cmd/cubegate/app"
 	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
+	"github.com/cubegate/cubegate/warehouse/pgtest"
 )
 
 // fairBystanderBound is how long a bystander's statement may take while
@@ -737,4 +739,210 @@ func TestMessageMemoryHoldsLargestMessage(t *testing.T) {
 			}
 		}
 	}
+}
+
+// stateMaxPages is the max_page_count of the SQLite state files the
+// full-disk tests fill: room for a gateway's setup, not for the filler.
+const stateMaxPages = 1000
+
+// fillStateFile grows the SQLite file at path past pages pages from a
+// connection of its own (no max_page_count): the gateway's connections,
+// limited to pages, get SQLITE_FULL once they need a new page — a real
+// full disk as SQLite reports it.
+func fillStateFile(t *testing.T, path string, pages int) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(fmt.Sprintf(`CREATE TABLE filler(b BLOB);
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d) INSERT INTO filler SELECT randomblob(4000) FROM n`, pages+50)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// emptyStateFile drops fillStateFile's filler: its pages are free again.
+func emptyStateFile(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DROP TABLE filler`); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fullableStateDSN is a SQLite state store at path whose connections
+// stop at stateMaxPages pages.
+func fullableStateDSN(path string) string {
+	return fmt.Sprintf("sqlite://%s?_pragma=max_page_count(%d)", path, stateMaxPages)
+}
+
+// Fail-closed admin changes (review of issue #21): with audit.fail_closed
+// and the state file really full (SQLITE_FULL), SQL statements get 53100
+// (the cause is a full disk), and credential and key changes on the admin
+// API are refused with 503 AUDIT_UNAVAILABLE and not made (a revoked key
+// still works, no credential appears); the CLI's `credentials create`
+// fails with an error naming the audit log and makes nothing. Once there
+// is room again the same changes succeed and are in the audit log.
+func TestAuditFailClosedAdminChanges(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	setup := apptest.Prepare(t, apptest.Options{DuckDB: apptest.Demo(1000)})
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000), Adjust: func(c *app.Config) {
+		c.State.DSN = fullableStateDSN(path)
+		c.Audit.FailClosed = true
+	}})
+	ctx := context.Background()
+	admin, err := g.Keys.Create(ctx, auth.DefaultTenant, "admin", auth.KeyInput{Scopes: &[]string{"admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim, err := g.Keys.Create(ctx, auth.DefaultTenant, "admin", auth.KeyInput{Scopes: &[]string{"load"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, conn := connectAs(t, g, "analyst", auth.SecurityContext{})
+	credentials := func() int {
+		cs, err := g.Auth.ListCredentials(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(cs)
+	}
+	before := credentials()
+
+	fillStateFile(t, path, stateMaxPages)
+	if !pollUntil(10*time.Second, func() bool {
+		conn.Exec(ctx, `SELECT MEASURE(count) FROM orders WHERE status = 'a'`)
+		_, st, _ := httpGet(t, g, "/admin/v1/status", admin.KeyValue)
+		return st["state"] == "DEGRADED"
+	}) {
+		t.Fatal("the status is not DEGRADED with the state file full")
+	}
+	_, err = conn.PgConn().Exec(ctx, `SELECT MEASURE(count) FROM orders`).ReadAll()
+	if code := codeOf(err); code != "53100" {
+		t.Fatalf("a query with the state file full: %v, want 53100 (disk full)", err)
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/admin/v1/credentials", `{"label":"refused","database":"` + g.Database + `"}`},
+		{"POST", "/admin/v1/api_keys", `{"scope_names":["load"]}`},
+		{"DELETE", "/admin/v1/api_keys/" + victim.ID, ""},
+	} {
+		status, body := httpCall(t, g, admin.KeyValue, c.method, c.path, c.body)
+		if status != 503 || !strings.Contains(body, `"AUDIT_UNAVAILABLE"`) {
+			t.Errorf("%s %s while the audit log cannot be written: %d %s, want 503 AUDIT_UNAVAILABLE", c.method, c.path, status, body)
+		}
+	}
+	if n := credentials(); n != before {
+		t.Errorf("%d credentials after a refused create, want %d", n, before)
+	}
+	if k, err := g.Keys.Get(ctx, auth.DefaultTenant, victim.ID); err != nil || k.RevokedAt != nil {
+		t.Errorf("the key after a refused revoke: revoked %v, %v", k.RevokedAt, err)
+	}
+
+	// The CLI, a process of its own, on the same state file with
+	// audit.fail_closed: its one small change could still fit the full
+	// file's free space, so the store refuses audit inserts outright too
+	// (a trigger: a refused write, not a full disk).
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TRIGGER refuse BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit inserts refused'); END`); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "cubegate")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/cubegate/cubegate/cmd/cubegate").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cli := exec.Command(bin, "credentials", "create", "--label", "cli", "--json")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CUBEGATE_") {
+			cli.Env = append(cli.Env, kv)
+		}
+	}
+	cli.Env = append(cli.Env, "CUBEGATE_MODEL_DIR="+setup.Config.Model.Dir, "CUBEGATE_WAREHOUSE_DSN=duckdb::memory:",
+		"CUBEGATE_STATE_DSN="+fullableStateDSN(path), "CUBEGATE_AUDIT_FAIL_CLOSED=true")
+	out, err := cli.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "audit log") {
+		t.Errorf("the CLI's credentials create with the audit log unwritable: %v\n%s", err, out)
+	}
+	t.Logf("the CLI: %v: %s", err, bytes.TrimSpace(out))
+	if n := credentials(); n != before {
+		t.Errorf("%d credentials after the CLI's refused create, want %d", n, before)
+	}
+
+	// Room again: the changes go through, audited.
+	if _, err := db.Exec(`DROP TRIGGER refuse`); err != nil {
+		t.Fatal(err)
+	}
+	emptyStateFile(t, path)
+	if !pollUntil(10*time.Second, func() bool {
+		_, st, _ := httpGet(t, g, "/admin/v1/status", admin.KeyValue)
+		return st["state"] == "RUNNING"
+	}) {
+		t.Fatal("the status is not RUNNING once there is room")
+	}
+	if status, body := httpCall(t, g, admin.KeyValue, "DELETE", "/admin/v1/api_keys/"+victim.ID, ""); status != 200 {
+		t.Fatalf("a revoke once the audit log is written: %d %s", status, body)
+	}
+	viaGateway(t, conn, `SELECT MEASURE(count) FROM orders`) // the same session
+	g.Audit.Sync()
+	events, err := g.Audit.Read(ctx, auth.AuditFilter{Tenant: auth.DefaultTenant, Kind: "api_key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := 0
+	for _, e := range events {
+		if e.Action == "revoke" && e.Object == victim.ID {
+			revoked++
+		}
+	}
+	if revoked != 1 {
+		t.Errorf("%d revoke events for the key, want 1 (the refused one is not there, the made one is)", revoked)
+	}
+}
+
+// An unreachable PostgreSQL state store is not a full disk (review of
+// issue #21: fail-closed always said 53100): with audit.fail_closed and
+// the state store's cluster stopped, a session opened before gets 58030
+// io_error for its next statement (the cause's type decides), stays
+// usable, and queries again once the cluster is back.
+func TestAuditFailClosedUnreachableStateStore(t *testing.T) {
+	pg := pgtest.Start(t)
+	state := pg.CreateDatabase("state")
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000), Adjust: func(c *app.Config) {
+		c.State.DSN = state
+		c.Audit.FailClosed = true
+	}})
+	ctx := context.Background()
+	_, conn := connectAs(t, g, "analyst", auth.SecurityContext{})
+	viaGateway(t, conn, `SELECT MEASURE(count) FROM orders`)
+	pg.Stop()
+	stopped := true
+	defer func() {
+		if stopped {
+			pg.Restart()
+		}
+	}()
+	if !pollUntil(15*time.Second, func() bool {
+		conn.Exec(ctx, `SELECT MEASURE(count) FROM orders WHERE status = 'a'`)
+		return g.Audit.Healthy() != nil
+	}) {
+		t.Fatal("audit writes to a stopped state store do not fail")
+	}
+	_, err := conn.PgConn().Exec(ctx, `SELECT MEASURE(count) FROM orders`).ReadAll()
+	if code := codeOf(err); code != "58030" {
+		t.Fatalf("a query with the state store unreachable: %v, want 58030 (io_error, not disk full)", err)
+	}
+	pg.Restart()
+	stopped = false
+	if !pollUntil(15*time.Second, func() bool { return g.Audit.Healthy() == nil }) {
+		t.Fatalf("still unhealthy with the state store back: %v", g.Audit.Healthy())
+	}
+	viaGateway(t, conn, `SELECT MEASURE(count) FROM orders`) // the same session
 }
