@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -69,63 +68,41 @@ type querySide struct {
 	ResponseFormat string `json:"responseFormat"`
 }
 
-// bodyCopy keeps the bytes a.queries reads of a POST body, to read the
-// request's queryType (and, for queries the strict decoding refuses, the
-// query again); it is dropped once the request is parsed.
-type bodyCopy struct {
-	rc  io.ReadCloser
-	buf []byte
-}
-
-func (b *bodyCopy) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	b.buf = append(b.buf, p[:n]...)
-	return n, err
-}
-
-func (b *bodyCopy) Close() error { return b.rc.Close() }
-
 // readCubeRequest reads and normalizes a request's queries (a.queries
 // reads the body, under its bounds and slots). Errors are *statusError.
 func (a *REST) readCubeRequest(r *http.Request, now time.Time) (*cubeRequest, func(), error) {
-	var body *bodyCopy
+	var scan *bodyScan
 	if r.Method != http.MethodGet && r.Body != nil {
-		body = &bodyCopy{rc: r.Body}
-		r.Body = body
+		scan = &bodyScan{rc: r.Body}
+		r.Body = scan
 	}
 	qs, array, release, err := a.queries(r)
-	var raw json.RawMessage
 	clientType := r.URL.Query().Get("queryType")
-	if body == nil {
-		raw = json.RawMessage(r.URL.Query().Get("query"))
+	// src holds a small query to read again: the body ({"query": …}) up to
+	// largeBody, or ?query=.
+	var src []byte
+	if scan != nil {
+		if !scan.bad && scan.queryType != "" {
+			clientType = scan.queryType
+		}
+		if !scan.overflow {
+			src = scan.small
+		}
 	} else {
-		var b struct {
-			Query     json.RawMessage `json:"query"`
-			QueryType json.RawMessage `json:"queryType"`
-		}
-		json.Unmarshal(body.buf, &b)
-		body.buf = nil
-		raw = b.Query
-		var s string
-		if json.Unmarshal(b.QueryType, &s) == nil && s != "" {
-			clientType = s
-		}
+		src = []byte(r.URL.Query().Get("query"))
 	}
-	raw = bytes.TrimSpace(raw)
-	if len(raw) > 0 && raw[0] == '"' {
-		// Cube reads a query sent as a JSON string too.
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			raw = json.RawMessage(strings.TrimSpace(s))
-		}
-	}
+	var raw json.RawMessage // the query itself, when it is read again whole
 	if err != nil {
 		var se *statusError
-		if !errors.As(err, &se) || se.status != http.StatusBadRequest || len(raw) == 0 {
+		if !errors.As(err, &se) || se.status != http.StatusBadRequest || len(src) == 0 {
 			return nil, release, err
 		}
 		// Cube takes filter values as numbers and booleans too, and a
-		// query sent as a JSON string: read it so before refusing it.
+		// query sent as a JSON string: a small query is read so before it
+		// is refused.
+		if raw = queryOf(src, scan != nil); len(raw) == 0 {
+			return nil, release, err
+		}
 		lq, larray, lerr := lenientQueries(raw)
 		if lerr != nil {
 			return nil, release, err
@@ -142,18 +119,49 @@ func (a *REST) readCubeRequest(r *http.Request, now time.Time) (*cubeRequest, fu
 		qs, array = lq, larray
 	}
 	sides := make([]querySide, len(qs))
-	if array {
-		var raws []json.RawMessage
-		if json.Unmarshal(raw, &raws) == nil && len(raws) == len(qs) {
-			for i := range raws {
-				json.Unmarshal(raws[i], &sides[i])
-			}
-		}
-	} else if len(qs) == 1 {
+	switch {
+	case raw != nil && array:
+		json.Unmarshal(raw, &sides)
+	case raw != nil:
 		json.Unmarshal(raw, &sides[0])
+	case scan != nil:
+		if !scan.bad && len(scan.sides) == len(qs) {
+			sides = scan.sides
+		}
+	case array:
+		json.Unmarshal(src, &sides)
+	default:
+		json.Unmarshal(src, &sides[0])
+	}
+	if len(sides) != len(qs) {
+		sides = make([]querySide, len(qs))
 	}
 	req, err := normalizeRequest(qs, sides, array, clientType, now)
 	return req, release, err
+}
+
+// queryOf is the query of a request read again: the body's "query" (or
+// src itself for ?query=), a query sent as a JSON string unquoted.
+func queryOf(src []byte, inBody bool) json.RawMessage {
+	raw := json.RawMessage(src)
+	if inBody {
+		var b struct {
+			Query json.RawMessage `json:"query"`
+		}
+		if json.Unmarshal(src, &b) != nil {
+			return nil
+		}
+		raw = b.Query
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return nil
+		}
+		raw = json.RawMessage(strings.TrimSpace(s))
+	}
+	return raw
 }
 
 // lenientQueries decodes a query (or an array of them) whose filter

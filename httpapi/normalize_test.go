@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -303,5 +304,31 @@ func TestCompactRows(t *testing.T) {
 	}
 	if got := string(p.appendCompact(nil, []any{ts, int64(4)})); got != `["2024-01-02T00:00:00.000","4","2024-01-02T00:00:00.000","2024-01-01T00:00:00.000 - 2024-01-31T23:59:59.999"]` {
 		t.Errorf("row %s", got)
+	}
+}
+
+// Over HTTP: a query sent as a JSON string, filter values sent as
+// numbers, the POST body's queryType, GET's queryType parameter.
+func TestRESTLenientRequests(t *testing.T) {
+	f := newRESTFixture(t)
+	key := f.key("load")
+	q := `{"measures":["orders.count"],"filters":[{"member":"orders.id","operator":"lte","values":[2]}]}`
+	quoted, _ := json.Marshal(q)
+	for name, c := range map[string]struct{ method, path, body string }{
+		"POST, values as numbers":     {"POST", "/cubejs-api/v1/load", `{"query":` + q + `,"queryType":"multi"}`},
+		"POST, the query as a string": {"POST", "/cubejs-api/v1/load", `{"query":` + string(quoted) + `,"queryType":"multi"}`},
+		"GET, values as numbers":      {"GET", "/cubejs-api/v1/load?queryType=multi&query=" + url.QueryEscape(q), ""},
+	} {
+		status, _, body := f.do(c.method, c.path, key, c.body, "")
+		var v map[string]any
+		json.Unmarshal([]byte(body), &v)
+		res, _ := v["results"].([]any)
+		if status != http.StatusOK || v["queryType"] != regularQuery || len(res) != 1 || !strings.Contains(body, `"orders.count":"2"`) || !strings.Contains(body, `"values":["2"]`) {
+			t.Errorf("%s: %d %s", name, status, body)
+		}
+	}
+	// What is not a query still is a 400.
+	if status, _, body := f.do("POST", "/cubejs-api/v1/load", key, `{"query":"not a query"}`, ""); status != http.StatusBadRequest {
+		t.Errorf("a string that is no query: %d %s", status, body)
 	}
 }
