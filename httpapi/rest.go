@@ -178,6 +178,9 @@ func (a *REST) engine(ctx context.Context) Engine { return a.req(ctx).engine }
 func (a *REST) register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /cubejs-api/v1/load", a.withKey("load", a.load))
 	mux.HandleFunc("GET /cubejs-api/v1/load", a.withKey("load", a.load))
+	// The client's subscribe() over HTTP polls this: one load a call.
+	mux.HandleFunc("POST /cubejs-api/v1/subscribe", a.withKey("load", a.load))
+	mux.HandleFunc("GET /cubejs-api/v1/subscribe", a.withKey("load", a.load))
 	mux.HandleFunc("GET /cubejs-api/v1/meta", a.withKey("meta", a.meta))
 	mux.HandleFunc("POST /cubejs-api/v1/sql", a.withKey("sql", a.sql))
 	mux.HandleFunc("GET /cubejs-api/v1/sql", a.withKey("sql", a.sql))

@@ -167,7 +167,8 @@ func directRows(t *testing.T, g *apptest.Gateway, sql string) []string {
 }
 
 // TestCubeLoadQueryTypes: queryType=multi answers {queryType, results,
-// pivotQuery, slowQuery} over GET and POST; compareDateRange answers one
+// pivotQuery, slowQuery} over GET and POST (and /subscribe, which the
+// client's subscribe() polls); compareDateRange answers one
 // result per range (each query holding its range, each row its
 // "compareDateRange") and is refused to a client that sends no
 // queryType; blending answers one result per query with the time axis
@@ -183,6 +184,8 @@ func TestCubeLoadQueryTypes(t *testing.T) {
 	for name, send := range map[string]func() (int, map[string]any, string){
 		"GET":  func() (int, map[string]any, string) { return c.get("load", one, "queryType", "multi") },
 		"POST": func() (int, map[string]any, string) { return c.post("load", `{"query":`+one+`,"queryType":"multi"}`) },
+		// subscribe() over HTTP polls /subscribe, answered as /load.
+		"GET subscribe": func() (int, map[string]any, string) { return c.get("subscribe", one, "queryType", "multi") },
 	} {
 		status, m, body := send()
 		if status != 200 || jget(m, "queryType") != "regularQuery" || jlen(jget(m, "results")) != 1 || jget(m, "slowQuery") != false {
