@@ -345,12 +345,49 @@ func (s *Store) change(ctx context.Context, e AuditEvent, do func(ctx context.Co
 	return nil
 }
 
-// Recent returns a tenant's latest events, newest first.
-func (a *Audit) Recent(ctx context.Context, tenant, kind string, limit int) ([]AuditEvent, error) {
-	if limit <= 0 || limit > 10000 {
-		limit = 1000
+// The pages of the audit log Page returns: DefaultAuditPage events
+// unless asked for fewer or more, never more than MaxAuditPage.
+const (
+	DefaultAuditPage = 1000
+	MaxAuditPage     = 10000
+)
+
+// AuditLimitError is a page of more than MaxAuditPage events asked for:
+// refused, not cut short.
+type AuditLimitError struct{ Limit, Max int }
+
+func (e *AuditLimitError) Error() string {
+	return fmt.Sprintf("limit %d is above the maximum of %d events per page (page through the log with before_id)", e.Limit, e.Max)
+}
+
+// Page returns a page of a tenant's events (of kind, unless ""), newest
+// first: at most limit (0: DefaultAuditPage; above MaxAuditPage an
+// *AuditLimitError), those with an id below beforeID when it is set.
+// next is the beforeID of the following page, 0 when there is none.
+func (a *Audit) Page(ctx context.Context, tenant, kind string, limit int, beforeID int64) (events []AuditEvent, next int64, err error) {
+	switch {
+	case limit > MaxAuditPage:
+		return nil, 0, &AuditLimitError{Limit: limit, Max: MaxAuditPage}
+	case limit <= 0:
+		limit = DefaultAuditPage
 	}
-	return a.store.readAudit(ctx, AuditFilter{Tenant: tenant, Kind: kind, Limit: limit})
+	// One more than the page tells whether another follows.
+	events, err = a.store.readAudit(ctx, AuditFilter{Tenant: tenant, Kind: kind, Limit: limit + 1, BeforeID: beforeID})
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(events) > limit {
+		events = events[:limit]
+		next = events[limit-1].ID
+	}
+	return events, next, nil
+}
+
+// Recent returns a tenant's latest events (of kind, unless ""), newest
+// first: Page's first page.
+func (a *Audit) Recent(ctx context.Context, tenant, kind string, limit int) ([]AuditEvent, error) {
+	events, _, err := a.Page(ctx, tenant, kind, limit, 0)
+	return events, err
 }
 
 // AuditFilter says which events Read returns.
@@ -362,6 +399,9 @@ type AuditFilter struct {
 	CredentialID string
 	// Limit is the most events returned, newest first; 0: all of them.
 	Limit int
+	// BeforeID, when set, keeps only events with a lower id (the next
+	// page of a log read newest first).
+	BeforeID int64
 }
 
 // Read returns the events f selects, newest first.
@@ -490,6 +530,10 @@ func (s *Store) readAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, err
 	if f.CredentialID != "" {
 		q += ` AND credential_id = ?`
 		args = append(args, f.CredentialID)
+	}
+	if f.BeforeID > 0 {
+		q += ` AND id < ?`
+		args = append(args, f.BeforeID)
 	}
 	q += ` ORDER BY id DESC`
 	if f.Limit > 0 {

@@ -157,15 +157,44 @@ func decode(r *http.Request, v any) error {
 
 func (a *Admin) register(mux *http.ServeMux) {
 	if a.Audit != nil {
+		// A page of the tenant's log, newest first: limit events (1,000
+		// unless set; above auth.MaxAuditPage a 400 naming it, never a
+		// shorter page), before_id for the next page, whose value
+		// meta.next_before_id gives (absent on the last page).
 		mux.HandleFunc("GET /admin/v1/audit", a.withKey("audit:read", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
-			limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+			var limit int
+			var before int64
+			var err error
+			q := r.URL.Query()
+			if v := q.Get("limit"); v != "" {
+				if limit, err = strconv.Atoi(v); err != nil || limit <= 0 {
+					fail(w, r, fmt.Errorf("%w: limit %q is not a positive number", errBadRequest, v))
+					return
+				}
+			}
+			if v := q.Get("before_id"); v != "" {
+				if before, err = strconv.ParseInt(v, 10, 64); err != nil || before <= 0 {
+					fail(w, r, fmt.Errorf("%w: before_id %q is not a positive event id", errBadRequest, v))
+					return
+				}
+			}
 			a.Audit.Sync()
-			events, err := a.Audit.Recent(r.Context(), k.TenantID, r.URL.Query().Get("kind"), limit)
+			events, next, err := a.Audit.Page(r.Context(), k.TenantID, q.Get("kind"), limit, before)
+			var le *auth.AuditLimitError
+			if errors.As(err, &le) {
+				writeJSON(w, http.StatusBadRequest, map[string]any{"meta": map[string]any{"request_id": requestID(r)},
+					"error": map[string]any{"code": "AUDIT_LIMIT_TOO_LARGE", "message": le.Error(), "max": le.Max}})
+				return
+			}
 			if err != nil {
 				fail(w, r, err)
 				return
 			}
-			envelope(w, r, http.StatusOK, events)
+			meta := map[string]any{"request_id": requestID(r)}
+			if next > 0 {
+				meta["next_before_id"] = next
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"meta": meta, "data": events})
 		}))
 	}
 	if a.Status != nil {

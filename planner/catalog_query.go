@@ -299,7 +299,7 @@ func (c catalogSession) AuditLog() ([][]any, error) {
 	if int64(len(events)) > max {
 		return nil, pgerr.New(pgerrcode.ProgramLimitExceeded, "cubegate.audit_log holds more than %d rows this session may read", max).
 			WithDetail("A statement materializes at most limits.statement_rows rows; the log is not cut short silently.").
-			WithHint("read it over the admin API (/admin/v1/audit), or shorten audit.retention")
+			WithHint("read it over the admin API, page by page (/admin/v1/audit?limit=10000, then before_id=meta.next_before_id), or shorten audit.retention")
 	}
 	rows := make([][]any, len(events))
 	for i, e := range events {

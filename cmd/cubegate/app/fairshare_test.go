@@ -946,3 +946,75 @@ func TestAuditFailClosedUnreachableStateStore(t *testing.T) {
 	}
 	viaGateway(t, conn, `SELECT MEASURE(count) FROM orders`) // the same session
 }
+
+// The 54000 past limits.statement_rows on cubegate.audit_log sends the
+// reader to the admin API, page by page (review of issue #21: the API
+// could not page, and cut a limit above 10,000 to 1,000): with
+// statement_rows 20 and more events than that, the SQL read is 54000
+// with that hint, and following it — limit, then before_id from
+// meta.next_before_id — reads every event of the tenant, each once.
+func TestAuditLogHintPagesThrough(t *testing.T) {
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000), Adjust: func(c *app.Config) {
+		c.Limits.StatementRows = 20
+	}})
+	ctx := context.Background()
+	_, conn := connectAs(t, g, "auditor", auth.SecurityContext{}, "audit:read")
+	for range 25 {
+		viaGateway(t, conn, `SELECT MEASURE(count) FROM orders`)
+	}
+	_, err := conn.Exec(ctx, `SELECT * FROM cubegate.audit_log`)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "54000" || !strings.Contains(pe.Hint, "/admin/v1/audit") || !strings.Contains(pe.Hint, "before_id") {
+		t.Fatalf("the whole log past statement_rows: %v (hint %q), want 54000 sending to /admin/v1/audit with before_id", err, hintOf(err))
+	}
+	reader, err := g.Keys.Create(ctx, auth.DefaultTenant, "op", auth.KeyInput{Scopes: &[]string{"audit:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Audit.Sync()
+	all, err := g.Audit.Read(ctx, auth.AuditFilter{Tenant: auth.DefaultTenant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int64]bool{}
+	path := "/admin/v1/audit?limit=10"
+	for pages := 0; ; pages++ {
+		if pages > len(all) {
+			t.Fatal("the pages do not end")
+		}
+		status, body := httpCall(t, g, reader.KeyValue, "GET", path, "")
+		var page struct {
+			Meta struct {
+				Next int64 `json:"next_before_id"`
+			} `json:"meta"`
+			Data []auth.AuditEvent `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(body), &page); status != 200 || err != nil {
+			t.Fatalf("GET %s: %d %s", path, status, body)
+		}
+		for _, e := range page.Data {
+			if seen[e.ID] {
+				t.Fatalf("event %d on two pages", e.ID)
+			}
+			seen[e.ID] = true
+		}
+		if page.Meta.Next == 0 {
+			break
+		}
+		path = fmt.Sprintf("/admin/v1/audit?limit=10&before_id=%d", page.Meta.Next)
+	}
+	for _, e := range all {
+		if !seen[e.ID] {
+			t.Fatalf("event %d (%s/%s) is on no page: %d of %d read", e.ID, e.Kind, e.Action, len(seen), len(all))
+		}
+	}
+	t.Logf("%d events read in pages of 10 (statement_rows 20)", len(seen))
+}
+
+func hintOf(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Hint
+	}
+	return ""
+}

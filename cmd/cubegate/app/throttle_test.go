@@ -38,7 +38,7 @@ func connectFrom(ctx context.Context, connStr, from, user, password string) (*pg
 func failedLogins(t *testing.T, g *apptest.Gateway, user string) int {
 	t.Helper()
 	g.Audit.Sync()
-	events, err := g.Audit.Recent(context.Background(), auth.DefaultTenant, "login", 100000)
+	events, err := g.Audit.Read(context.Background(), auth.AuditFilter{Tenant: auth.DefaultTenant, Kind: "login"})
 	if err != nil {
 		t.Fatal(err)
 	}
