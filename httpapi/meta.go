@@ -145,7 +145,7 @@ type joinMeta struct {
 func (a *REST) meta(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 	rq := a.req(r.Context())
 	m := rq.engine.Model()
-	pol, err := a.Queries.Policy(rq.principal, m)
+	pol, err := a.policyOf(r.Context())
 	if err != nil {
 		restError(w, http.StatusForbidden, "%s", errorMessage(err))
 		return
@@ -459,16 +459,14 @@ func connectedComponents(m *cubes.Model) map[string]int {
 	return comps
 }
 
-// annotation describes the query's members as Cube's prepareAnnotation
+// annotationFor describes the query's members as Cube's prepareAnnotation
 // does: each member's title, short title, description, type, format and
 // meta (measures with their drill members; a time dimension's
 // granularities), and a time dimension with a granularity under
 // cube.dim.granularity, with that granularity, and under cube.dim unless
 // the query lists it among its dimensions.
-func annotation(m *cubes.Model, q *cubes.Query) map[string]any { return annotationFor(m, q, nil) }
-
-// annotationFor is annotation under a key's policy: a drill member the
-// key may not read is not named, as in /v1/meta.
+// Under a key's policy (nil: none), a drill member the key may not read
+// is not named, as in /v1/meta.
 func annotationFor(m *cubes.Model, q *cubes.Query, pol *cubes.Policy) map[string]any {
 	describe := func(name string) (map[string]any, bool) {
 		cube, member, _ := strings.Cut(name, ".")

@@ -300,7 +300,7 @@ func TestAnnotation(t *testing.T) {
 	}
 	q := &cubes.Query{Measures: []string{"orders.count"}, Dimensions: []string{"orders.shipped_at"}, Segments: []string{"orders.completed"},
 		TimeDimensions: []cubes.TimeDimension{{Dimension: "orders.created_at", Granularity: "fiscal_quarter"}, {Dimension: "orders.shipped_at", Granularity: "month"}}}
-	b, _ := json.Marshal(annotation(m, q))
+	b, _ := json.Marshal(annotationFor(m, q, nil))
 	want := `{"dimensions":{"orders.shipped_at":{"shortTitle":"Shipped at","title":"Orders Shipped at","type":"time"}},` +
 		`"measures":{"orders.count":{"drillMembers":["orders.id","orders.status","orders.created_at","customers.name"],"drillMembersGrouped":{"measures":[],"dimensions":["orders.id","orders.status","orders.created_at","customers.name"]},"shortTitle":"Count","title":"Orders Count","type":"number"}},` +
 		`"segments":{"orders.completed":{"shortTitle":"Completed","title":"Orders Completed"}},` +

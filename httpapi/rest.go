@@ -90,6 +90,21 @@ type request struct {
 	engine    Engine
 	principal query.Principal
 	admission *query.Admission
+	// policy is the principal's policy on the engine's model, resolved
+	// once per request (request.policyOf).
+	policy    *cubes.Policy
+	policyErr error
+	resolved  bool
+}
+
+// policyOf is the request principal's policy, resolved on its first use.
+func (a *REST) policyOf(ctx context.Context) (*cubes.Policy, error) {
+	rq := a.req(ctx)
+	if !rq.resolved {
+		rq.policy, rq.policyErr = a.Queries.Policy(rq.principal, rq.engine.Model())
+		rq.resolved = true
+	}
+	return rq.policy, rq.policyErr
 }
 
 type requestKey struct{}
@@ -206,7 +221,7 @@ func (a *REST) prepare(ctx context.Context, q *cubes.Query) (*cubes.Compiled, ro
 	// The key's security context, resolved to cube members: a member
 	// hidden on its cube is hidden through every view, and the compiler
 	// applies each cube's row filters whenever its rows are read.
-	pol, err := a.Queries.Policy(rq.principal, m)
+	pol, err := a.policyOf(ctx)
 	if err != nil {
 		return nil, rowLimit{}, &statusError{http.StatusForbidden, errorMessage(err)}
 	}
@@ -454,6 +469,7 @@ func errorTail(err error) string {
 func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, cq *cubeQuery, res query.Result) (err error) {
 	defer func() { res.Close(err) }()
 	q, c, lim := &cq.q, cq.c, cq.lim
+	pol, _ := a.policyOf(ctx) // resolved (and checked) when the query was prepared
 	plan := newRowPlan(cq)
 	qb, _ := json.Marshal(cq.echo())
 	bw.WriteString(`{"query":`)
@@ -522,7 +538,7 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, cq *cubeQuery
 	}
 	tail := map[string]any{
 		"lastRefreshTime": time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
-		"annotation":      annotation(a.engine(ctx).Model(), q),
+		"annotation":      annotationFor(a.engine(ctx).Model(), q, pol),
 		"dataSource":      "default",
 		"dbType":          a.engine(ctx).DBType(),
 		"external":        false,

@@ -297,6 +297,10 @@ func TestCubeMetaModelCopy(t *testing.T) {
 	if _, ok := ans.Annotation.TimeDimensions["orders.created_at"]; !ok {
 		t.Errorf("a time dimension with a granularity is annotated under both keys: %s", b)
 	}
+	// The load's annotation names no drill member the key may not read.
+	if d := fmt.Sprint(ans.Annotation.Measures["orders.count"]["drillMembers"]); d != "[orders.id orders.status orders.created_at]" {
+		t.Errorf("drill members in the load's annotation under the policy: %s", d)
+	}
 	if ans.Annotation.Measures["orders.count"]["title"] != "Orders Count" {
 		t.Errorf("measure annotation: %s", b)
 	}
