@@ -432,7 +432,7 @@ func TestCubeDryRunAndSQL(t *testing.T) {
 // numbers.
 func TestCubeLoadValueSpelling(t *testing.T) {
 	_, c := startCubeLoadGateway(t)
-	_, m, body := c.get("load", `{"measures":["orders.min_amount","orders.total_amount","orders.count"],"dimensions":["orders.quantity"],"order":{"orders.quantity":"asc"}}`)
+	_, m, _ := c.get("load", `{"measures":["orders.min_amount","orders.total_amount","orders.count"],"dimensions":["orders.quantity"],"order":{"orders.quantity":"asc"}}`)
 	scale2 := regexp.MustCompile(`^"\d+\.\d\d"$`)
 	for _, r := range jget(m, "data").([]any) {
 		if !scale2.MatchString(jstr(jget(r, "orders.min_amount"))) || !scale2.MatchString(jstr(jget(r, "orders.total_amount"))) || !regexp.MustCompile(`^"\d+"$`).MatchString(jstr(jget(r, "orders.count"))) {
@@ -442,7 +442,7 @@ func TestCubeLoadValueSpelling(t *testing.T) {
 			t.Fatalf("integer dimension as a number: %s", jstr(r))
 		}
 	}
-	_, m, body = c.get("load", `{"ungrouped":true,"measures":["orders.count","orders.total_amount"],"dimensions":["orders.id"],"filters":[{"member":"orders.id","operator":"lte","values":["3"]}],"order":{"orders.id":"asc"}}`)
+	_, m, body := c.get("load", `{"ungrouped":true,"measures":["orders.count","orders.total_amount"],"dimensions":["orders.id"],"filters":[{"member":"orders.id","operator":"lte","values":["3"]}],"order":{"orders.id":"asc"}}`)
 	if got := jstr(jget(m, "data", 0)); !regexp.MustCompile(`"orders.count":1[,}]`).MatchString(got) || !scale2.MatchString(jstr(jget(m, "data", 0, "orders.total_amount"))) {
 		t.Errorf("ungrouped count: %s (%.300s)", got, body)
 	}
