@@ -3,6 +3,7 @@ module github.com/cubegate/cubegate
 go 1.26.8
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/duckdb/duckdb-go/v2 v2.10505.0
 	github.com/fsnotify/fsnotify v1.9.0
 	github.com/go-viper/mapstructure/v2 v2.5.0

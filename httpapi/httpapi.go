@@ -83,6 +83,7 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	if cfg.REST != nil && cfg.REST.Keys != nil {
 		cfg.REST.register(mux)
+		cfg.REST.registerWS(mux, cfg) // Cube's ws-transport (ws.go)
 	}
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)

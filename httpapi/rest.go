@@ -75,6 +75,8 @@ type REST struct {
 	// 0: DefaultMaxFilterValues). LargeBodies is how many bodies over
 	// 1 MiB are held at once (0: 2); others wait, then get 503.
 	MaxFilterValues, LargeBodies int
+	// WS bounds the WebSocket transport (ws.go).
+	WS WSLimits
 
 	slotsOnce  sync.Once
 	largeSlots bodySlots
