@@ -32,11 +32,13 @@ if [ ! -d testdata/clients/node/node_modules/pg ]; then
   echo "deps: installing node-postgres"
   (cd testdata/clients/node && npm ci --no-audit --no-fund --silent)
 fi
-# @cubejs-client/core as package-lock.json pins it (again when the pin moves).
+# @cubejs-client/core and ws-transport as package-lock.json pins them
+# (again when a pin moves).
 cubejs_version() { node -p "require('./testdata/clients/cubejs/$1').version" 2>/dev/null || true; }
-if [ "$(cubejs_version node_modules/@cubejs-client/core/package.json)" != \
-     "$(node -p "require('./testdata/clients/cubejs/package-lock.json').packages['node_modules/@cubejs-client/core'].version")" ]; then
-  echo "deps: installing @cubejs-client/core"
+cubejs_pinned() { node -p "require('./testdata/clients/cubejs/package-lock.json').packages['node_modules/@cubejs-client/$1'].version"; }
+if [ "$(cubejs_version node_modules/@cubejs-client/core/package.json)" != "$(cubejs_pinned core)" ] ||
+   [ "$(cubejs_version node_modules/@cubejs-client/ws-transport/package.json)" != "$(cubejs_pinned ws-transport)" ]; then
+  echo "deps: installing @cubejs-client/core and ws-transport"
   (cd testdata/clients/cubejs && npm ci --no-audit --no-fund --silent)
 fi
 

@@ -1,0 +1,154 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
+)
+
+// Cube's WebSocket transport (issue #16): the real @cubejs-client/core
+// with @cubejs-client/ws-transport (testdata/clients/cubejs, pinned in its
+// package-lock.json), new WebSocketTransport({authorization, apiUrl:
+// ws://…/cubejs-api/v1}), against a gateway on the oracle model in a
+// throwaway PostgreSQL, answers as the same client over HTTP does: every
+// oracle query's tablePivot and annotation titles, the oracle's error
+// queries' messages and statuses, subscribe (one answer), meta, sql,
+// dryRun, and an unknown key's rejection (401 and its message).
+func TestCubeJSWebSocket(t *testing.T) {
+	dir := apptest.RepoPath(t, "testdata", "clients", "cubejs")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@cubejs-client", "ws-transport")); err != nil {
+		t.Fatal("@cubejs-client/ws-transport is not installed: run make deps")
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatal("node is not installed: run make deps")
+	}
+	oracle := apptest.RepoPath(t, "testdata", "oracle")
+	g := apptest.Start(t, apptest.Options{
+		Postgres: apptest.Demo(5000),
+		ModelDir: filepath.Join(oracle, "model"),
+	})
+	k, err := g.Keys.Create(context.Background(), auth.DefaultTenant, "cubejs-ws", auth.KeyInput{Scopes: &[]string{"load", "meta", "sql"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := g.HTTPAddr().String()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", filepath.Join(dir, "ws.mjs"), "--oracle", oracle)
+	cmd.Env = append(os.Environ(), "CUBEJS_API_URL=http://"+addr+"/cubejs-api/v1",
+		"CUBEJS_WS_URL=ws://"+addr+"/cubejs-api/v1", "CUBEJS_TOKEN="+k.KeyValue)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("ws.mjs: %v\n%s", err, stderr.String())
+	}
+	t.Logf("ws.mjs: %v", time.Since(start).Round(time.Millisecond))
+	var out struct {
+		HTTP, WS map[string]json.RawMessage
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatalf("ws.mjs printed no JSON: %v\n%s", err, stderr.String())
+	}
+
+	type result struct {
+		TablePivot []map[string]any  `json:"tablePivot"`
+		Annotation []json.RawMessage `json:"annotation"`
+		LoadError  *struct {
+			Message string `json:"message"`
+			Status  any    `json:"status"`
+		} `json:"loadError"`
+	}
+	cases := func(raw json.RawMessage) map[string]result {
+		var m map[string]result
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	httpCases, wsCases := cases(out.HTTP["cases"]), cases(out.WS["cases"])
+	names := make([]string, 0, len(httpCases))
+	for name := range httpCases {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	if len(names) < 50 {
+		t.Fatalf("%d oracle queries loaded", len(names))
+	}
+	loaded, failed := 0, 0
+	for _, name := range names {
+		h, w := httpCases[name], wsCases[name]
+		if !reflect.DeepEqual(h, w) {
+			hb, _ := json.Marshal(h)
+			wb, _ := json.Marshal(w)
+			t.Errorf("%s:\n http %.600s\n ws   %.600s", name, hb, wb)
+			continue
+		}
+		switch {
+		case strings.HasPrefix(name, "err_"):
+			// Cube's error, with its status, rejects the load on both.
+			if w.LoadError == nil || w.LoadError.Message == "" || w.LoadError.Status != float64(400) {
+				t.Errorf("%s: %+v, want a 400 rejection", name, w.LoadError)
+			}
+			failed++
+		case w.LoadError != nil:
+			t.Errorf("%s rejected: %+v", name, *w.LoadError)
+		default:
+			if len(w.Annotation) == 0 || !strings.Contains(string(w.Annotation[0]), `"title"`) {
+				t.Errorf("%s: no annotation titles: %s", name, w.Annotation)
+			}
+			loaded++
+		}
+	}
+	t.Logf("%d loads answered alike over both transports, %d errors alike", loaded, failed)
+	if failed < 3 {
+		t.Errorf("%d error queries, want the oracle's 3", failed)
+	}
+
+	for _, part := range []string{"subscribe", "meta", "sql", "dryRun", "badKey"} {
+		h, w := out.HTTP[part], out.WS[part]
+		var hv, wv any
+		json.Unmarshal(h, &hv)
+		json.Unmarshal(w, &wv)
+		if len(h) == 0 || !reflect.DeepEqual(hv, wv) {
+			t.Errorf("%s:\n http %.600s\n ws   %.600s", part, h, w)
+		}
+		if part != "badKey" && strings.Contains(string(w), `"loadError"`) {
+			t.Errorf("%s rejected: %.300s", part, w)
+		}
+	}
+	var bad struct{ LoadError struct{ Message, Status any } }
+	if json.Unmarshal(out.WS["badKey"], &bad); bad.LoadError.Status != float64(401) || !strings.Contains(fmt.Sprint(bad.LoadError.Message), "not valid") {
+		t.Errorf("an unknown key over the WebSocket: %s, want a 401 rejection", out.WS["badKey"])
+	}
+	// The WebSocket answered them (the transport has no HTTP fallback;
+	// the gateway counts its messages).
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	metrics, _ := io.ReadAll(resp.Body)
+	for _, m := range []string{`cubegate_ws_messages_total{method="load",status="200"}`, `cubegate_ws_messages_total{method="load",status="400"} 3`,
+		`cubegate_ws_messages_total{method="subscribe",status="200"}`, `cubegate_ws_messages_total{method="meta",status="200"} 1`,
+		`cubegate_ws_messages_total{method="sql",status="200"} 1`, `cubegate_ws_messages_total{method="dry-run",status="200"} 1`} {
+		if !strings.Contains(string(metrics), m) {
+			t.Errorf("no %s in /metrics", m)
+		}
+	}
+}
