@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -554,4 +555,38 @@ func TestWSWriteTimeout(t *testing.T) {
 	if errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("the stalled connection is still open: %v", err)
 	}
+}
+
+// The server's Shutdown closes the WebSocket connections (hijacked, they
+// are not the http.Server's any more) with 1001 and cancels what runs on
+// them.
+func TestWSShutdown(t *testing.T) {
+	g := &gateService{gate: make(chan struct{})}
+	f := newWSFixture(t, wsFixtureOptions{wrap: func(s Service) Service { g.Service = s; return g }})
+	srv := &http.Server{Handler: f.srv.Config.Handler}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+ln.Addr().String()+"/cubejs-api/v1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	w := &wsClient{t: t, c: c}
+	w.auth(f.key("load"))
+	w.send(map[string]any{"messageId": 1, "method": "load", "params": map[string]any{"query": json.RawMessage(`{"measures":["orders.count"]}`)}})
+	waitFor(t, "the query to wait", func() bool { return g.waiting.Load() == 1 })
+	start := time.Now()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.recv(); closeStatus(err) != websocket.StatusGoingAway {
+		t.Errorf("after Shutdown: %v, want 1001", err)
+	}
+	waitFor(t, "the query to be canceled", func() bool { return g.off.Load() == 1 })
+	t.Logf("closed %s after Shutdown", time.Since(start).Round(time.Millisecond))
 }

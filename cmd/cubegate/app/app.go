@@ -208,7 +208,8 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 					return s.Tenant, ok
 				}},
 			REST: &httpapi.REST{Keys: g.Keys, Engine: engine{g: g}, Engines: g.engineFor, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit, MaxFilterValues: cfg.REST.MaxFilterValues,
-				Queries: g.Queries, Ready: g.ready},
+				Queries: g.Queries, Ready: g.ready, WS: httpapi.WSLimits{MaxConnections: cfg.REST.WebSocket.MaxConnections,
+					MaxMessageBytes: int64(cfg.REST.WebSocket.MaxMessageSize), MaxInFlight: cfg.REST.WebSocket.MaxInFlight, IdleTimeout: cfg.REST.WebSocket.IdleTimeout}},
 			Metrics:      g.Metrics,
 			WriteTimeout: cfg.HTTP.WriteTimeout,
 			Log:          log.With().Str("component", "http").Logger(),

@@ -104,6 +104,16 @@ type RESTConfig struct {
 	MaxLimit     int `mapstructure:"max_limit"`
 	// MaxFilterValues bounds the filter values of one query (400 past it).
 	MaxFilterValues int `mapstructure:"max_filter_values"`
+	// WebSocket bounds Cube's WebSocket transport (httpapi.WSLimits).
+	WebSocket WebSocketConfig `mapstructure:"websocket"`
+}
+
+// WebSocketConfig bounds the WebSocket transport; 0 takes the default.
+type WebSocketConfig struct {
+	MaxConnections int           `mapstructure:"max_connections"`
+	MaxMessageSize ByteSize      `mapstructure:"max_message_size"`
+	MaxInFlight    int           `mapstructure:"max_in_flight"`
+	IdleTimeout    time.Duration `mapstructure:"idle_timeout"`
 }
 
 type APIKeysConfig struct {
@@ -350,6 +360,13 @@ func (c Config) Validate() error {
 			return settingErr(key, strconv.FormatInt(v, 10), "cannot be negative")
 		}
 	}
+	for key, v := range map[string]int64{"rest.websocket.max_connections": int64(c.REST.WebSocket.MaxConnections),
+		"rest.websocket.max_message_size": int64(c.REST.WebSocket.MaxMessageSize), "rest.websocket.max_in_flight": int64(c.REST.WebSocket.MaxInFlight),
+		"rest.websocket.idle_timeout": int64(c.REST.WebSocket.IdleTimeout)} {
+		if v < 0 {
+			return settingErr(key, strconv.FormatInt(v, 10), "cannot be negative")
+		}
+	}
 	if c.Limits.MemoryLimit < 0 {
 		return settingErr("limits.memory_limit", c.Limits.MemoryLimit.String(), "a size cannot be negative")
 	}
@@ -467,8 +484,10 @@ func Defaults() Config {
 		DataSource: DataSourceConfig{Name: "db"},
 		Log:        LogConfig{Level: "info", Format: "console"},
 		APIKeys:    APIKeysConfig{Limit: 5},
-		REST:       RESTConfig{DefaultLimit: 10000, MaxLimit: 1000000, MaxFilterValues: httpapi.DefaultMaxFilterValues},
-		Audit:      AuditConfig{Retention: 90 * 24 * time.Hour},
+		REST: RESTConfig{DefaultLimit: 10000, MaxLimit: 1000000, MaxFilterValues: httpapi.DefaultMaxFilterValues,
+			WebSocket: WebSocketConfig{MaxConnections: httpapi.DefaultWSMaxConnections, MaxMessageSize: httpapi.DefaultWSMaxMessageBytes,
+				MaxInFlight: httpapi.DefaultWSMaxInFlight, IdleTimeout: httpapi.DefaultWSIdleTimeout}},
+		Audit: AuditConfig{Retention: 90 * 24 * time.Hour},
 		Limits: LimitsConfig{FailedLoginWindow: 5 * time.Minute, FailedLoginsSlow: 10, FailedLoginsBlock: 50,
 			StatementRows: int(evaluator.Rows), StatementMemory: ByteSize(evaluator.Bytes), ValueSize: ByteSize(evaluator.ValueBytes),
 			StatementTime: evaluator.Time, TempMemory: ByteSize(evaluator.TempBytes)},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
 	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
@@ -150,5 +154,40 @@ func TestCubeJSWebSocket(t *testing.T) {
 		if !strings.Contains(string(metrics), m) {
 			t.Errorf("no %s in /metrics", m)
 		}
+	}
+}
+
+// The rest.websocket settings reach the gateway: max_connections (503
+// WS_TOO_MANY_CONNECTIONS past it) and max_message_size (a larger message
+// closes the connection with 1009); a negative one is refused at startup.
+func TestWebSocketSettings(t *testing.T) {
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000), Adjust: func(c *app.Config) {
+		c.REST.WebSocket.MaxConnections = 1
+		c.REST.WebSocket.MaxMessageSize = 2048
+	}})
+	url := "ws://" + g.HTTPAddr().String() + "/cubejs-api/v1"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	_, resp, err := websocket.Dial(ctx, url, nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a second connection past max_connections 1: %v %v, want 503", err, resp)
+	}
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"authorization":"`+strings.Repeat("k", 3000)+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+		t.Errorf("a message past max_message_size 2KiB: %v, want 1009", err)
+	}
+
+	cfg := app.Defaults()
+	cfg.REST.WebSocket.MaxInFlight = -1
+	var se *app.SettingError
+	if err := cfg.Validate(); !errors.As(err, &se) || se.Key != "rest.websocket.max_in_flight" {
+		t.Errorf("a negative rest.websocket.max_in_flight: %v", err)
 	}
 }
