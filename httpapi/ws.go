@@ -65,6 +65,11 @@ type WSLimits struct {
 	MaxConnections  int
 	IdleTimeout     time.Duration
 	AuthTimeout     time.Duration
+	// ContinueWait is how often a message whose answer has not begun gets
+	// Cube's {"error": "Continue wait"} (status 200): the client waits on,
+	// and does not take the silence for a dead connection (it closes one
+	// it heard nothing from for 4 heartbeats, 240 s, and sends again).
+	ContinueWait time.Duration
 }
 
 // The WebSocket transport's default bounds.
@@ -76,6 +81,7 @@ const (
 	DefaultWSMaxConnections  = 256
 	DefaultWSIdleTimeout     = 2 * time.Minute
 	DefaultWSAuthTimeout     = 10 * time.Second
+	DefaultWSContinueWait    = 30 * time.Second
 )
 
 func (l WSLimits) withDefaults() WSLimits {
@@ -96,6 +102,9 @@ func (l WSLimits) withDefaults() WSLimits {
 	}
 	if l.AuthTimeout <= 0 {
 		l.AuthTimeout = DefaultWSAuthTimeout
+	}
+	if l.ContinueWait <= 0 {
+		l.ContinueWait = DefaultWSContinueWait
 	}
 	return l
 }
@@ -567,6 +576,25 @@ func (c *wsConn) answer(ctx context.Context, m wsIn, meth wsMethod, token string
 		req.Header.Set("X-Cubegate-Data-Source", ds)
 	}
 	w := &wsAnswer{c: c, mctx: ctx, id: m.MessageID, header: http.Header{}}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		t := time.NewTicker(c.s.limits.ContinueWait)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if w.begun.Load() {
+				return
+			}
+			c.send(map[string]any{"messageId": m.MessageID, "status": http.StatusOK, "message": map[string]any{"error": "Continue wait"}})
+		}
+	}()
 	func() {
 		defer func() {
 			if v := recover(); v != nil {
@@ -614,6 +642,7 @@ type wsAnswer struct {
 	// dropped: the message was canceled before its answer began; nobody
 	// waits for it.
 	dropped bool
+	begun   atomic.Bool // the answer is being written: no more Continue wait
 	id      json.RawMessage
 	header  http.Header
 	status  int
@@ -646,6 +675,7 @@ func (w *wsAnswer) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if w.out == nil {
+		w.begun.Store(true)
 		// Waits while another answer is being written.
 		w.wctx, w.cancel = context.WithCancel(w.c.ctx)
 		out, err := w.c.ws.Writer(w.wctx, websocket.MessageText)

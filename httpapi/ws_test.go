@@ -9,6 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -589,4 +592,79 @@ func TestWSShutdown(t *testing.T) {
 	}
 	waitFor(t, "the query to be canceled", func() bool { return g.off.Load() == 1 })
 	t.Logf("closed %s after Shutdown", time.Since(start).Round(time.Millisecond))
+}
+
+// A message whose answer has not begun gets Cube's {"error": "Continue
+// wait"} (status 200) every ContinueWait, then its answer.
+func TestWSContinueWait(t *testing.T) {
+	g := &gateService{gate: make(chan struct{})}
+	f := newWSFixture(t, wsFixtureOptions{limits: WSLimits{ContinueWait: 100 * time.Millisecond}, wrap: func(s Service) Service { g.Service = s; return g }})
+	c := f.dial("/cubejs-api/v1")
+	c.auth(f.key("load"))
+	c.send(map[string]any{"messageId": 1, "method": "load", "params": map[string]any{"query": json.RawMessage(`{"measures":["orders.count"]}`)}})
+	for i := 0; i < 2; i++ {
+		if m := c.mustRecv(); string(m["messageId"]) != "1" || string(m["status"]) != "200" || string(m["message"]) != `{"error":"Continue wait"}` {
+			t.Fatalf("while the query waits: %s", js(m))
+		}
+	}
+	close(g.gate)
+	for {
+		m := c.mustRecv()
+		if string(m["message"]) == `{"error":"Continue wait"}` {
+			continue
+		}
+		if string(m["messageId"]) != "1" || !strings.Contains(string(m["message"]), `"orders.count":"5"`) {
+			t.Fatalf("the answer: %s", js(m))
+		}
+		break
+	}
+	if m := c.mustRecv(); string(m["messageProcessedId"]) != "1" {
+		t.Fatalf("after the answer: %s", js(m))
+	}
+}
+
+// The real client (@cubejs-client/ws-transport under node, from
+// testdata/clients/cubejs) takes Continue wait as Cube's: it reports
+// progress and waits on for the answer.
+func TestWSCubeJSClientContinueWait(t *testing.T) {
+	dir := filepath.Join("..", "testdata", "clients", "cubejs")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@cubejs-client", "ws-transport")); err != nil {
+		t.Fatal("@cubejs-client/ws-transport is not installed: run make deps")
+	}
+	g := &gateService{gate: make(chan struct{})}
+	f := newWSFixture(t, wsFixtureOptions{limits: WSLimits{ContinueWait: 100 * time.Millisecond}, wrap: func(s Service) Service { g.Service = s; return g }})
+	key := f.key("load")
+	go func() {
+		// The query waits a second, then runs.
+		for deadline := time.Now().Add(30 * time.Second); g.waiting.Load() == 0 && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(time.Second)
+		close(g.gate)
+	}()
+	script := `import cube from '@cubejs-client/core';
+import WebSocketTransport from '@cubejs-client/ws-transport';
+const transport = new WebSocketTransport({ authorization: process.env.CUBEJS_TOKEN, apiUrl: process.env.CUBEJS_WS_URL });
+let progress = 0;
+const rs = await cube({ transport }).load({ measures: ['orders.count'] }, { progressCallback: () => progress++ });
+process.stdout.write(JSON.stringify({ tablePivot: rs.tablePivot(), progress }), () => process.exit(0));`
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "--input-type=module", "-e", script)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CUBEJS_TOKEN="+key, "CUBEJS_WS_URL=ws"+strings.TrimPrefix(f.srv.URL, "http")+"/cubejs-api/v1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, out)
+	}
+	var got struct {
+		TablePivot []map[string]any
+		Progress   int
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if got.Progress < 2 || len(got.TablePivot) != 1 || got.TablePivot[0]["orders.count"] != "5" {
+		t.Errorf("the client got %s, want progress reports then the count", out)
+	}
 }
