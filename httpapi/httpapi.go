@@ -81,16 +81,17 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Admin != nil && cfg.Admin.Keys != nil {
 		cfg.Admin.register(mux)
 	}
+	var ws *wsServer
 	if cfg.REST != nil && cfg.REST.Keys != nil {
 		cfg.REST.register(mux)
-		cfg.REST.registerWS(mux, cfg) // Cube's ws-transport (ws.go)
+		ws = cfg.REST.registerWS(mux, cfg) // Cube's ws-transport (ws.go)
 	}
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
 	}
 	// Every request gets an id (X-Request-Id, the admin API's meta, the
 	// log line), is counted and timed, and logged.
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return handler{ws: ws, HandlerFunc: func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := newRequestID()
 		r = r.WithContext(context.WithValue(r.Context(), requestIDCtx, id))
@@ -118,7 +119,14 @@ func NewHandler(cfg Config) http.Handler {
 		}
 		ev.Str("request_id", id).Str("method", r.Method).Str("route", route).Int("status", sw.status).
 			Dur("duration", time.Since(start)).Str("remote", r.RemoteAddr).Msg("http")
-	})
+	}}
+}
+
+// handler is the HTTP API; CloseWebSockets ends its WebSocket
+// connections, which http.Server.Shutdown does not wait for.
+type handler struct {
+	http.HandlerFunc
+	ws *wsServer
 }
 
 // quietRoutes are logged at debug, not info.

@@ -135,12 +135,13 @@ type wsServer struct {
 
 	mu        sync.Mutex
 	conns     map[*wsConn]struct{}
+	live      sync.WaitGroup        // one per connection until its serve returns
 	servers   map[*http.Server]bool // whose shutdown closes the connections
 	open      atomic.Int64
 	closedAll bool
 }
 
-func (a *REST) registerWS(mux *http.ServeMux, cfg Config) {
+func (a *REST) registerWS(mux *http.ServeMux, cfg Config) *wsServer {
 	s := &wsServer{rest: a, limits: a.WS.withDefaults(), writeTimeout: cfg.WriteTimeout, log: cfg.Log, metrics: cfg.Metrics,
 		conns: map[*wsConn]struct{}{}, servers: map[*http.Server]bool{}}
 	if cfg.Metrics != nil {
@@ -149,6 +150,27 @@ func (a *REST) registerWS(mux *http.ServeMux, cfg Config) {
 	}
 	for _, p := range []string{"GET /cubejs-api/v1", "GET /cubejs-api/v1/{$}", "GET /{$}"} {
 		mux.HandleFunc(p, s.serve)
+	}
+	return s
+}
+
+// CloseWebSockets closes the WebSocket connections (1001), cancels what
+// runs on them and waits until they have ended, or ctx is done; new ones
+// are refused. The gateway calls it after http.Server.Shutdown, which
+// does not track them, and before it closes the warehouse and the audit
+// log their queries use.
+func (h handler) CloseWebSockets(ctx context.Context) error {
+	if h.ws == nil {
+		return nil
+	}
+	h.ws.closeAll()
+	done := make(chan struct{})
+	go func() { h.ws.live.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%d WebSocket connections had not ended: %w", h.ws.open.Load(), ctx.Err())
 	}
 }
 
@@ -171,6 +193,14 @@ func (s *wsServer) serve(w http.ResponseWriter, r *http.Request) {
 	if !isUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
 		writeJSON(w, http.StatusUpgradeRequired, map[string]any{"error": "this path serves Cube's WebSocket transport (@cubejs-client/ws-transport); the REST API is under /cubejs-api/v1/", "code": "WEBSOCKET_REQUIRED"})
+		return
+	}
+	s.mu.Lock()
+	closing := s.closedAll
+	s.mu.Unlock()
+	if closing {
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": "the gateway is shutting down", "code": "SHUTTING_DOWN"})
 		return
 	}
 	if n := s.open.Add(1); n > int64(s.limits.MaxConnections) {
@@ -215,6 +245,7 @@ func (s *wsServer) add(c *wsConn, r *http.Request) bool {
 		srv.RegisterOnShutdown(s.closeAll)
 	}
 	s.conns[c] = struct{}{}
+	s.live.Add(1)
 	return true
 }
 
@@ -222,6 +253,7 @@ func (s *wsServer) remove(c *wsConn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+	s.live.Done()
 }
 
 // closeAll ends every connection: their running queries are canceled.

@@ -562,7 +562,7 @@ func TestWSWriteTimeout(t *testing.T) {
 
 // The server's Shutdown closes the WebSocket connections (hijacked, they
 // are not the http.Server's any more) with 1001 and cancels what runs on
-// them.
+// them; CloseWebSockets waits until they have ended, and refuses new ones.
 func TestWSShutdown(t *testing.T) {
 	g := &gateService{gate: make(chan struct{})}
 	f := newWSFixture(t, wsFixtureOptions{wrap: func(s Service) Service { g.Service = s; return g }})
@@ -590,7 +590,20 @@ func TestWSShutdown(t *testing.T) {
 	if _, err := w.recv(); closeStatus(err) != websocket.StatusGoingAway {
 		t.Errorf("after Shutdown: %v, want 1001", err)
 	}
-	waitFor(t, "the query to be canceled", func() bool { return g.off.Load() == 1 })
+	// As the gateway does before closing the warehouse and the audit log.
+	if err := srv.Handler.(interface{ CloseWebSockets(context.Context) error }).CloseWebSockets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if off, open := g.off.Load(), f.scrape(); off != 1 || !strings.Contains(open, "cubegate_ws_connections 0") {
+		t.Errorf("after CloseWebSockets: %d queries canceled (want 1), %s", off, open)
+	}
+	// A new connection is refused with 503 (the handler still serves, as
+	// a server being shut down may).
+	f2 := httptest.NewServer(srv.Handler)
+	defer f2.Close()
+	if _, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(f2.URL, "http")+"/", nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("an upgrade after CloseWebSockets: %v %v, want 503", err, resp)
+	}
 	t.Logf("closed %s after Shutdown", time.Since(start).Round(time.Millisecond))
 }
 

@@ -676,6 +676,10 @@ func (g *Gateway) Close() error {
 	if g.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		errs = append(errs, g.http.Shutdown(ctx))
+		// WebSocket connections (hijacked) end before what they use closes.
+		if ws, ok := g.http.Handler.(interface{ CloseWebSockets(context.Context) error }); ok {
+			errs = append(errs, ws.CloseWebSockets(ctx))
+		}
 		cancel()
 	} else if g.httpLn != nil {
 		g.httpLn.Close()
