@@ -280,7 +280,10 @@ type wsConn struct {
 	wg     sync.WaitGroup
 
 	started time.Time
-	last    atomic.Int64 // unix nanos of the last message received or answered
+	// refusals left (read loop only; see sendError)
+	refusals  float64
+	refusalAt time.Time
+	last      atomic.Int64 // unix nanos of the last message received or answered
 
 	mu         sync.Mutex
 	token      string // the key presented; kept in memory for this connection only
@@ -393,13 +396,35 @@ func (c *wsConn) send(v any) {
 	}
 }
 
+// sendError refuses a message before it runs (read loop only). Refusals
+// are cheap to ask for: past wsRefusalBurst of them, at wsRefusalRate a
+// second, the connection is closed with 1008 — a client that floods
+// malformed or unauthorized messages gets no more answers.
 func (c *wsConn) sendError(id json.RawMessage, e *wsError) {
+	now := time.Now()
+	if c.refusalAt.IsZero() {
+		c.refusals = wsRefusalBurst
+	} else {
+		c.refusals = min(wsRefusalBurst, c.refusals+now.Sub(c.refusalAt).Seconds()*wsRefusalRate)
+	}
+	c.refusalAt = now
+	if c.refusals < 1 {
+		c.closeWith(websocket.StatusPolicyViolation, "too many refused messages")
+		return
+	}
+	c.refusals--
 	m := map[string]any{"status": e.status, "message": e.message()}
 	if len(id) > 0 {
 		m["messageId"] = id
 	}
 	c.send(m)
 }
+
+// A connection's refused messages: a burst, then a rate a second.
+const (
+	wsRefusalBurst = 64
+	wsRefusalRate  = 8
+)
 
 // handle answers one message, or starts a goroutine that does.
 func (c *wsConn) handle(typ websocket.MessageType, data []byte) {

@@ -681,3 +681,35 @@ process.stdout.write(JSON.stringify({ tablePivot: rs.tablePivot(), progress }), 
 		t.Errorf("the client got %s, want progress reports then the count", out)
 	}
 }
+
+// A connection that floods refused messages gets wsRefusalBurst answers,
+// then is closed with 1008.
+func TestWSRefusalFlood(t *testing.T) {
+	f := newWSFixture(t, wsFixtureOptions{})
+	c := f.dial("/cubejs-api/v1")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := 0; i < 2*wsRefusalBurst; i++ {
+		if c.c.Write(ctx, websocket.MessageText, []byte(`{"messageId":`)) != nil {
+			break // closed already
+		}
+	}
+	answers := 0
+	for {
+		m, err := c.recv()
+		if err != nil {
+			if closeStatus(err) != websocket.StatusPolicyViolation {
+				t.Errorf("after the flood: %v, want 1008", err)
+			}
+			break
+		}
+		if string(m["status"]) != "400" {
+			t.Errorf("answer: %s", js(m))
+		}
+		answers++
+	}
+	// The burst, and what refilled while they were read (8 a second).
+	if answers < wsRefusalBurst || answers > wsRefusalBurst+8 {
+		t.Errorf("%d answers before the close, want about %d", answers, wsRefusalBurst)
+	}
+}

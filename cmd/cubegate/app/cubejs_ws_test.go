@@ -14,6 +14,8 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -189,5 +191,153 @@ func TestWebSocketSettings(t *testing.T) {
 	var se *app.SettingError
 	if err := cfg.Validate(); !errors.As(err, &se) || se.Key != "rest.websocket.max_in_flight" {
 		t.Errorf("a negative rest.websocket.max_in_flight: %v", err)
+	}
+}
+
+// A WebSocket flood on loopback, bounded (3 s): 80 attackers (more than
+// max_connections, 64) each send unauthorized loads and malformed JSON as
+// fast as they can and dial again when closed; past its burst of refused
+// messages a connection is closed with 1008, and an upgrade past the
+// limit gets 503. Meanwhile a bystander's WebSocket (of
+// the same gateway, authorized) and its REST loads keep answering within
+// fairBystanderBound, and the process's memory stays bounded.
+func TestWebSocketFlood(t *testing.T) {
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(1000), Adjust: func(c *app.Config) {
+		c.REST.WebSocket.MaxConnections = 64
+	}})
+	k, err := g.Keys.Create(context.Background(), auth.DefaultTenant, "bystander", auth.KeyInput{Scopes: &[]string{"load"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := g.HTTPAddr().String()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	by, _, err := websocket.Dial(ctx, "ws://"+addr+"/cubejs-api/v1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer by.CloseNow()
+	by.SetReadLimit(1 << 20)
+	if err := by.Write(ctx, websocket.MessageText, []byte(`{"authorization":"`+k.KeyValue+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, b, err := by.Read(ctx); err != nil || !strings.Contains(string(b), "handshake") {
+		t.Fatalf("bystander handshake: %s %v", b, err)
+	}
+	rssBefore, _, _ := procMemory("/proc/self/status")
+
+	stop := make(chan struct{})
+	var answered, refused, dialed atomic.Int64
+	var wg sync.WaitGroup
+	var closed atomic.Int64 // connections the gateway closed with 1008
+	for i := 0; i < 80; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each attacker dials again when closed, until the flood ends.
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, resp, err := websocket.Dial(ctx, "ws://"+addr+"/cubejs-api/v1", nil)
+				if err != nil {
+					if resp != nil && resp.StatusCode == http.StatusServiceUnavailable {
+						refused.Add(1)
+					}
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				dialed.Add(1)
+				ended := make(chan struct{})
+				go func() {
+					defer close(ended)
+					for {
+						if _, _, err := c.Read(ctx); err != nil {
+							if websocket.CloseStatus(err) == websocket.StatusPolicyViolation {
+								closed.Add(1)
+							}
+							return
+						}
+						answered.Add(1)
+					}
+				}()
+			send:
+				for n := 0; ; n++ {
+					select {
+					case <-stop:
+						break send
+					case <-ended:
+						break send
+					default:
+					}
+					msg := fmt.Sprintf(`{"messageId":%d,"method":"load","params":{"query":{"measures":["orders.count"]}}}`, n)
+					if n%2 == 1 {
+						msg = `{"messageId":`
+					}
+					if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+						break
+					}
+				}
+				c.CloseNow()
+				<-ended
+			}
+		}()
+	}
+
+	var wsLat, restLat []time.Duration
+	load := `{"measures":["orders.count"],"dimensions":["orders.status"]}`
+	deadline := time.Now().Add(3 * time.Second)
+	for id := 1; time.Now().Before(deadline); id++ {
+		time.Sleep(50 * time.Millisecond)
+		began := time.Now()
+		if err := by.Write(ctx, websocket.MessageText, []byte(fmt.Sprintf(`{"messageId":%d,"method":"load","params":{"query":%s}}`, id, load))); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			_, b, err := by.Read(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(b), fmt.Sprintf(`"messageProcessedId":%d`, id)) {
+				break
+			}
+			if strings.HasPrefix(string(b), fmt.Sprintf(`{"messageId":%d,"status":`, id)) && !strings.Contains(string(b), `"status":200`) {
+				t.Fatalf("bystander's WebSocket load: %.300s", b)
+			}
+		}
+		wsLat = append(wsLat, time.Since(began))
+
+		began = time.Now()
+		req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+addr+"/cubejs-api/v1/load", strings.NewReader(`{"query":`+load+`}`))
+		req.Header.Set("Authorization", k.KeyValue)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("bystander's REST load: %d", resp.StatusCode)
+		}
+		restLat = append(restLat, time.Since(began))
+	}
+	close(stop)
+	wg.Wait()
+	rssAfter, hwm, _ := procMemory("/proc/self/status")
+
+	wsP50, wsWorst := latencies(wsLat)
+	restP50, restWorst := latencies(restLat)
+	t.Logf("flood: %d connections (%d closed with 1008), %d upgrades refused (503), %d error answers; bystander WebSocket p50 %v worst %v (%d loads), REST p50 %v worst %v; RSS %d → %d MiB (peak %d MiB)",
+		dialed.Load(), closed.Load(), refused.Load(), answered.Load(), wsP50, wsWorst, len(wsLat), restP50, restWorst, rssBefore>>20, rssAfter>>20, hwm>>20)
+	if refused.Load() == 0 || closed.Load() == 0 || answered.Load() == 0 {
+		t.Errorf("%d upgrades refused, %d connections closed for their refused messages, %d answered: want some of each", refused.Load(), closed.Load(), answered.Load())
+	}
+	if wsWorst > fairBystanderBound || restWorst > fairBystanderBound {
+		t.Errorf("a bystander's load took %v (WebSocket) / %v (REST), want under %v", wsWorst, restWorst, fairBystanderBound)
+	}
+	if grew := rssAfter - rssBefore; grew > 256<<20 {
+		t.Errorf("the process grew by %d MiB during the flood", grew>>20)
 	}
 }
