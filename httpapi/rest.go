@@ -294,6 +294,12 @@ func (a *REST) run(ctx context.Context, q *cubes.Query, c *cubes.Compiled, kind 
 			// Told by type, as over SQL (57P03): no address, no reason.
 			return nil, &EngineError{Status: http.StatusServiceUnavailable, Code: "WAREHOUSE_UNAVAILABLE", Msg: "the warehouse is not available"}
 		}
+		if pe := pgerr.From(err); strings.HasPrefix(pe.Code, "53") {
+			// Insufficient resources (53200 out of memory, 53300, 53400):
+			// the warehouse is busy, not the query wrong — retry later.
+			return nil, &EngineError{Status: http.StatusServiceUnavailable, Code: "WAREHOUSE_BUSY",
+				Msg: "the warehouse could not run the query now (SQLSTATE " + pe.Code + "): " + pe.Message}
+		}
 		return nil, fmt.Errorf("the warehouse refused the query: %v", err)
 	}
 	return res, nil

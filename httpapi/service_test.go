@@ -259,6 +259,14 @@ func TestRESTRoutesWithFakeService(t *testing.T) {
 			}
 			return outcome{200, ""}
 		}},
+		{"warehouse out of memory", func(f *serviceFixture) {
+			f.svc.startErr = pgerr.New(pgerrcode.OutOfMemory, "failed to allocate data of size 4.0 KiB")
+		}, func(r route) outcome {
+			if strings.Contains(r.path, "/load") {
+				return outcome{503, `"code":"WAREHOUSE_BUSY"`}
+			}
+			return outcome{200, ""}
+		}},
 		{"fails while streaming", func(f *serviceFixture) { f.svc.rowErr = errors.New("connection reset") }, func(r route) outcome {
 			switch {
 			case r.accept != "":
