@@ -198,6 +198,16 @@ func (q Query) CompareQueries() ([]Query, error) {
 	return out, nil
 }
 
+// EachFilter calls visit for each filter of fs and, depth first, each
+// filter of its and/or groups.
+func EachFilter(fs []Filter, visit func(Filter)) {
+	for _, f := range fs {
+		visit(f)
+		EachFilter(f.And, visit)
+		EachFilter(f.Or, visit)
+	}
+}
+
 // Members lists every member a query names: measures, dimensions, time
 // dimensions, segments, filter members (nested ones too) and order keys.
 func (q *Query) Members() []string {
@@ -208,17 +218,11 @@ func (q *Query) Members() []string {
 		out = append(out, td.Dimension)
 	}
 	out = append(out, q.Segments...)
-	var filters func([]Filter)
-	filters = func(fs []Filter) {
-		for _, f := range fs {
-			if name := f.MemberName(); name != "" {
-				out = append(out, name)
-			}
-			filters(f.And)
-			filters(f.Or)
+	EachFilter(q.Filters, func(f Filter) {
+		if name := f.MemberName(); name != "" {
+			out = append(out, name)
 		}
-	}
-	filters(q.Filters)
+	})
 	for _, o := range q.Order {
 		out = append(out, o.ID)
 	}

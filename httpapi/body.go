@@ -92,25 +92,28 @@ func (a *REST) queries(r *http.Request) (qs []cubes.Query, multi bool, release f
 	if err != nil {
 		return nil, multi, release, &statusError{http.StatusBadRequest, fmt.Sprintf("invalid query: %v", err)}
 	}
+	if err := a.checkFilterValues(qs); err != nil {
+		return nil, multi, release, err
+	}
+	return qs, multi, release, nil
+}
+
+// checkFilterValues refuses a query holding more filter values than
+// MaxFilterValues (400).
+func (a *REST) checkFilterValues(qs []cubes.Query) error {
 	limit := a.MaxFilterValues
 	if limit <= 0 {
 		limit = DefaultMaxFilterValues
 	}
 	for i := range qs {
-		if n := filterValues(qs[i].Filters); n > limit {
-			return nil, multi, release, &statusError{http.StatusBadRequest, fmt.Sprintf(
+		n := 0
+		cubes.EachFilter(qs[i].Filters, func(f cubes.Filter) { n += len(f.Values) })
+		if n > limit {
+			return &statusError{http.StatusBadRequest, fmt.Sprintf(
 				"a query may hold at most %d filter values; this one has %d (use a segment or a joined cube for long lists)", limit, n)}
 		}
 	}
-	return qs, multi, release, nil
-}
-
-func filterValues(fs []cubes.Filter) int {
-	n := 0
-	for _, f := range fs {
-		n += len(f.Values) + filterValues(f.And) + filterValues(f.Or)
-	}
-	return n
+	return nil
 }
 
 func (a *REST) slots() bodySlots {

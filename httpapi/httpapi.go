@@ -101,9 +101,9 @@ func NewHandler(cfg Config) http.Handler {
 			// A keep-alive connection keeps the last request's deadline:
 			// each request starts without one, each write sets its own,
 			// and the server's final flush gets one more.
-			rc := http.NewResponseController(w)
-			_ = rc.SetWriteDeadline(time.Time{})
-			defer func() { _ = rc.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout)) }()
+			sw.rc = http.NewResponseController(w)
+			_ = sw.rc.SetWriteDeadline(time.Time{})
+			defer func() { _ = sw.rc.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout)) }()
 		}
 		serveSafely(mux, sw, r, cfg.Log)
 		route := r.Pattern

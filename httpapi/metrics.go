@@ -182,6 +182,7 @@ type statusWriter struct {
 	// writeTimeout, when set, is the deadline of each write: progress,
 	// not the whole answer, is bounded.
 	writeTimeout time.Duration
+	rc           *http.ResponseController // set with writeTimeout
 }
 
 func (w *statusWriter) WriteHeader(s int) {
@@ -191,8 +192,8 @@ func (w *statusWriter) WriteHeader(s int) {
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	w.wrote = true
-	if w.writeTimeout > 0 {
-		_ = http.NewResponseController(w.ResponseWriter).SetWriteDeadline(time.Now().Add(w.writeTimeout))
+	if w.rc != nil {
+		_ = w.rc.SetWriteDeadline(time.Now().Add(w.writeTimeout))
 	}
 	return w.ResponseWriter.Write(b)
 }

@@ -107,14 +107,8 @@ func (a *REST) readCubeRequest(r *http.Request, now time.Time) (*cubeRequest, fu
 		if lerr != nil {
 			return nil, release, err
 		}
-		limit := a.MaxFilterValues
-		if limit <= 0 {
-			limit = DefaultMaxFilterValues
-		}
-		for i := range lq {
-			if n := filterValues(lq[i].Filters); n > limit {
-				return nil, release, err
-			}
+		if a.checkFilterValues(lq) != nil {
+			return nil, release, err
 		}
 		qs, array = lq, larray
 	}
@@ -749,17 +743,11 @@ func transformedQuery(m *cubes.Model, q *cubes.Query) map[string]any {
 		selected[td.Dimension] = true
 	}
 	within := true
-	var walk func([]cubes.Filter)
-	walk = func(fs []cubes.Filter) {
-		for _, f := range fs {
-			if name := f.MemberName(); name != "" && !selected[name] {
-				within = false
-			}
-			walk(f.And)
-			walk(f.Or)
+	cubes.EachFilter(q.Filters, func(f cubes.Filter) {
+		if name := f.MemberName(); name != "" && !selected[name] {
+			within = false
 		}
-	}
-	walk(q.Filters)
+	})
 	return map[string]any{
 		"allFiltersWithinSelectedDimensions":       within,
 		"granularityHierarchies":                   map[string]any{},
@@ -865,17 +853,11 @@ func checkQuery(m *cubes.Model, q *cubes.Query) error {
 	for _, td := range q.TimeDimensions {
 		tds = append(tds, td.Dimension)
 	}
-	var walk func([]cubes.Filter)
-	walk = func(fs []cubes.Filter) {
-		for _, f := range fs {
-			if name := f.MemberName(); name != "" {
-				filtered = append(filtered, name)
-			}
-			walk(f.And)
-			walk(f.Or)
+	cubes.EachFilter(q.Filters, func(f cubes.Filter) {
+		if name := f.MemberName(); name != "" {
+			filtered = append(filtered, name)
 		}
-	}
-	walk(q.Filters)
+	})
 	for _, err := range []error{kind(q.Measures, isMeasure), kind(q.Dimensions, isDimension), kind(tds, isDimension),
 		kind(q.Segments, isSegment), kind(filtered, anyKind)} {
 		if err != nil {

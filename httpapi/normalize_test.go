@@ -191,11 +191,9 @@ func TestLenientQueries(t *testing.T) {
 	}
 }
 
-// Rows keyed as Cube keys them: a granular time dimension also under its
-// bare name, the finest when there are several, not when the dimension
-// itself is asked for; a compareDateRange part's range and a blending
-// part's time axis on every row.
-func TestRowPlan(t *testing.T) {
+// rowsModel is one cube o with a count n, a key id and a time t.
+func rowsModel(t *testing.T) *cubes.Model {
+	t.Helper()
 	m, err := cubes.LoadFiles(map[string][]byte{"m.yml": []byte(`cubes:
   - name: o
     sql_table: t
@@ -214,6 +212,15 @@ func TestRowPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m
+}
+
+// Rows keyed as Cube keys them: a granular time dimension also under its
+// bare name, the finest when there are several, not when the dimension
+// itself is asked for; a compareDateRange part's range and a blending
+// part's time axis on every row.
+func TestRowPlan(t *testing.T) {
+	m := rowsModel(t)
 	ts := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 	for _, c := range []struct {
 		query, clientType string
@@ -271,24 +278,7 @@ func TestRESTErrorsKeepJSONWhole(t *testing.T) {
 // Cube's compact format: the members once (columns, bare time keys, the
 // compareDateRange), each row an array in their order.
 func TestCompactRows(t *testing.T) {
-	m, err := cubes.LoadFiles(map[string][]byte{"m.yml": []byte(`cubes:
-  - name: o
-    sql_table: t
-    measures:
-      - name: n
-        type: count
-    dimensions:
-      - name: id
-        sql: id
-        type: number
-        primary_key: true
-      - name: t
-        sql: t
-        type: time
-`)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := rowsModel(t)
 	req, err := normalized(t, `{"measures":["o.n"],"timeDimensions":[{"dimension":"o.t","granularity":"day","compareDateRange":[["2024-01-01","2024-01-31"]]}]}`, "multi")
 	if err != nil {
 		t.Fatal(err)

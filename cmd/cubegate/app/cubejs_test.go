@@ -19,6 +19,21 @@ import (
 	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
+// cubeJSClients is the node project of Cube's JavaScript clients
+// (testdata/clients/cubejs), failing the test unless node and
+// @cubejs-client/pkg are installed there.
+func cubeJSClients(t *testing.T, pkg string) string {
+	t.Helper()
+	dir := apptest.RepoPath(t, "testdata", "clients", "cubejs")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@cubejs-client", pkg)); err != nil {
+		t.Fatalf("@cubejs-client/%s is not installed: run make deps", pkg)
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatal("node is not installed: run make deps")
+	}
+	return dir
+}
+
 // The REST API as a drop-in for Cube's JavaScript client (issue #16): the
 // real @cubejs-client/core (testdata/clients/cubejs, pinned in its
 // package-lock.json, installed by make deps) loads every query of the
@@ -43,13 +58,7 @@ import (
 // throws on Cube's answer too, and no title may be missing or a raw member
 // path unless Cube's own answer gives one.
 func TestCubeJSClient(t *testing.T) {
-	dir := apptest.RepoPath(t, "testdata", "clients", "cubejs")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@cubejs-client", "core")); err != nil {
-		t.Fatal("@cubejs-client/core is not installed: run make deps")
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatal("node is not installed: run make deps")
-	}
+	dir := cubeJSClients(t, "core")
 	oracle := apptest.RepoPath(t, "testdata", "oracle")
 	cases := apptest.RepoPath(t, "cmd", "cubegate", "app", "testdata", "cubejs")
 

@@ -35,13 +35,7 @@ import (
 // queries' messages and statuses, subscribe (one answer), meta, sql,
 // dryRun, and an unknown key's rejection (401 and its message).
 func TestCubeJSWebSocket(t *testing.T) {
-	dir := apptest.RepoPath(t, "testdata", "clients", "cubejs")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@cubejs-client", "ws-transport")); err != nil {
-		t.Fatal("@cubejs-client/ws-transport is not installed: run make deps")
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatal("node is not installed: run make deps")
-	}
+	dir := cubeJSClients(t, "ws-transport")
 	oracle := apptest.RepoPath(t, "testdata", "oracle")
 	g := apptest.Start(t, apptest.Options{
 		Postgres: apptest.Demo(5000),
