@@ -21,9 +21,11 @@ import (
 
 // DuckDB is the embedded warehouse.
 type DuckDB struct {
-	db   *sql.DB
-	conn *duckdb.Connector
-	path string
+	db      *sql.DB
+	conn    *duckdb.Connector
+	path    string
+	running executions    // statements holding DuckDB's shared memory
+	retry   chan struct{} // one statement run again at a time (Query)
 }
 
 // OpenDuckDB opens (creating if needed) the DuckDB database at path, or an
@@ -54,7 +56,7 @@ func OpenDuckDB(ctx context.Context, path string) (*DuckDB, error) {
 		}
 	}
 	file, _, _ := strings.Cut(path, "?")
-	return &DuckDB{db: db, conn: conn, path: file}, nil
+	return &DuckDB{db: db, conn: conn, path: file, retry: make(chan struct{}, 1)}, nil
 }
 
 // openError is a DuckDB that cannot be opened: a *ConnectError (the file
@@ -135,45 +137,97 @@ func (w *DuckDB) Close() error {
 	return err
 }
 
+// Query runs query; one that runs out of DuckDB's shared memory while
+// other statements hold it is run again once they have ended (see
+// memoryRetries), one such retry at a time, so that two statements
+// which ran out together do not meet again.
 func (w *DuckDB) Query(ctx context.Context, query string, args ...any) (Rows, error) {
+	r, err := w.query(ctx, query, args...)
+	for try := 1; try <= memoryRetries && outOfMemory(err); try++ {
+		holders := w.running.running()
+		if try > 1 && len(holders) == 0 || !waitAll(ctx, holders) {
+			break
+		}
+		select {
+		case w.retry <- struct{}{}:
+		case <-ctx.Done():
+			return nil, err
+		}
+		r, err = w.query(ctx, query, args...)
+		<-w.retry
+	}
+	return r, err
+}
+
+// query runs query once, up to its first row: an error there (DuckDB
+// computes an aggregate before its first row) comes before any row is
+// given, so the statement may be run again.
+func (w *DuckDB) query(ctx context.Context, query string, args ...any) (Rows, error) {
+	exec := w.running.start()
 	rows, err := w.db.QueryContext(ctx, query, args...)
 	if err != nil {
+		w.running.end(exec)
 		return nil, duckError(err)
+	}
+	fail := func(err error) (Rows, error) {
+		rows.Close()
+		w.running.end(exec)
+		return nil, err
 	}
 	cols, err := rows.Columns()
 	if err != nil {
-		rows.Close()
-		return nil, err
+		return fail(err)
 	}
 	cts, err := rows.ColumnTypes()
 	if err != nil {
-		rows.Close()
-		return nil, err
+		return fail(err)
 	}
 	types := make([]uint32, len(cts))
 	for i, ct := range cts {
 		types[i] = duckTypeOID(ct.DatabaseTypeName())
 	}
-	r := &sqlRows{rows: rows, cols: cols, types: types, vals: make([]any, len(cols)), ptrs: make([]any, len(cols))}
+	r := &sqlRows{rows: rows, cols: cols, types: types, vals: make([]any, len(cols)), ptrs: make([]any, len(cols)), end: func() { w.running.end(exec) }}
 	for i := range r.vals {
 		r.ptrs[i] = &r.vals[i]
 	}
+	r.first = rows.Next()
+	if !r.first {
+		if err := rows.Err(); err != nil {
+			return fail(duckError(err))
+		}
+	}
+	r.peeked = true
 	return r, nil
 }
 
 type sqlRows struct {
-	rows  *sql.Rows
-	cols  []string
-	types []uint32
-	vals  []any
-	ptrs  []any
+	rows   *sql.Rows
+	cols   []string
+	types  []uint32
+	vals   []any
+	ptrs   []any
+	peeked bool // Next was called by query: first is its answer
+	first  bool
+	end    func()
 }
 
 func (r *sqlRows) Columns() []string { return r.cols }
 func (r *sqlRows) Types() []uint32   { return r.types }
-func (r *sqlRows) Next() bool        { return r.rows.Next() }
 func (r *sqlRows) Err() error        { return duckError(r.rows.Err()) }
-func (r *sqlRows) Close() error      { return r.rows.Close() }
+
+func (r *sqlRows) Next() bool {
+	if r.peeked {
+		r.peeked = false
+		return r.first
+	}
+	return r.rows.Next()
+}
+
+func (r *sqlRows) Close() error {
+	err := r.rows.Close()
+	r.end()
+	return err
+}
 
 func (r *sqlRows) Values() ([]any, error) {
 	if err := r.rows.Scan(r.ptrs...); err != nil {

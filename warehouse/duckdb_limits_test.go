@@ -175,3 +175,63 @@ func TestDuckDBLockedDown(t *testing.T) {
 		t.Errorf("a DSN asking for external access: %v", s)
 	}
 }
+
+// TestDuckDBMemoryShared: DuckDB's memory limit is one for all statements;
+// a client's statement that fills it must not make another client's small
+// statement fail (it is run again once the hog has let go), while the
+// hog itself still gets its 53200.
+func TestDuckDBMemoryShared(t *testing.T) {
+	ctx := context.Background()
+	w, err := OpenDuckDB(ctx, "?memory_limit=100MB&threads=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	const hog = "SELECT string_agg(repeat('x', 1000), ',') FROM range(1000000)"
+	hogs := make(chan error, 10)
+	go func() {
+		for range cap(hogs) {
+			_, err := w.Query(ctx, hog)
+			hogs <- err
+		}
+		close(hogs)
+	}()
+	small := 0
+	for done := false; !done; {
+		select {
+		case err, ok := <-hogs:
+			if !ok {
+				done = true
+				break
+			}
+			var we *Error
+			if !errors.As(err, &we) || we.Code != "53200" {
+				t.Fatalf("the hog: %v, want 53200", err)
+			}
+		default:
+			rows, err := w.Query(ctx, "SELECT i % 7 AS k, count(*) FROM range(20000) t(i) GROUP BY k ORDER BY k")
+			if err != nil {
+				t.Fatalf("a small statement beside the hog (after %d): %v", small, err)
+			}
+			n := 0
+			for rows.Next() {
+				n++
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatalf("a small statement's rows beside the hog: %v", err)
+			}
+			rows.Close()
+			if n != 7 {
+				t.Fatalf("%d rows, want 7", n)
+			}
+			small++
+		}
+	}
+	if small == 0 {
+		t.Fatal("no small statement ran beside the hog")
+	}
+	if n := len(w.running.running()); n != 0 {
+		t.Fatalf("%d statements still counted as running", n)
+	}
+	t.Logf("%d small statements answered beside %d hogs", small, cap(hogs))
+}
