@@ -78,6 +78,9 @@ type Statement struct {
 	// query cubegate answers itself).
 	SQL  string
 	Args []any
+	// Cache, when set, lets the service's result cache answer the
+	// statement (nil: always the warehouse).
+	Cache *Cacheable
 }
 
 // Event is a query once it has ended, as metrics see it.
@@ -87,6 +90,8 @@ type Event struct {
 	// Took is the query's whole time; Wait the part spent waiting on the
 	// warehouse.
 	Took, Wait time.Duration
+	// Cached: the result cache answered it, not the warehouse.
+	Cached bool
 }
 
 // Service runs queries for every API.
@@ -98,6 +103,8 @@ type Service struct {
 	Audit *auth.Audit
 	// Observe is told of every query once it has ended (metrics).
 	Observe func(Event)
+	// Cache answers the statements marked Cacheable (nil: none is).
+	Cache *Cache
 }
 
 // Policy is p's security context resolved against m: the members it may
@@ -166,17 +173,17 @@ func (a *Admission) Release() {
 // Record audits and observes a query cubegate answered without a
 // warehouse (the catalog), as Run's results do when they close.
 func (s *Service) Record(p Principal, st Statement, started time.Time, rows int64, err error) {
-	s.record(p, st, started, 0, rows, err)
+	s.record(p, st, started, 0, rows, err, false)
 }
 
-func (s *Service) record(p Principal, st Statement, started time.Time, wait time.Duration, rows int64, err error) {
+func (s *Service) record(p Principal, st Statement, started time.Time, wait time.Duration, rows int64, err error, cached bool) {
 	outcome := "ok"
 	if err != nil {
 		outcome = "error"
 	}
 	took := time.Since(started)
 	if s.Observe != nil {
-		s.Observe(Event{API: st.API, Kind: st.Kind, Outcome: outcome, Rows: rows, Took: took, Wait: wait})
+		s.Observe(Event{API: st.API, Kind: st.Kind, Outcome: outcome, Rows: rows, Took: took, Wait: wait, Cached: cached})
 	}
 	if s.Audit == nil {
 		return

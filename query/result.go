@@ -29,7 +29,11 @@ type Result interface {
 // result records the query; the admission stays the caller's to release
 // (a REST request runs several queries under one).
 func (s *Service) Run(a *Admission, wh Warehouse, st Statement) Result {
-	return &result{s: s, p: a.Principal, wh: wh, st: st, started: time.Now()}
+	r := &result{s: s, p: a.Principal, wh: wh, st: st, started: time.Now()}
+	if s.Cache != nil && st.Cache != nil {
+		return s.Cache.result(r)
+	}
+	return r
 }
 
 type result struct {
@@ -101,5 +105,5 @@ func (r *result) Close(err error) {
 	if r.err == nil {
 		r.err = err
 	}
-	r.s.record(r.p, r.st, r.started, r.wait, r.count, r.err)
+	r.s.record(r.p, r.st, r.started, r.wait, r.count, r.err, false)
 }

@@ -1,0 +1,364 @@
+package query
+
+import (
+	"container/list"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/cubegate/cubegate/cubes"
+)
+
+// Cacheable marks a statement the result cache may answer: the caller
+// (an API) says what its answer depends on beyond its SQL and arguments.
+type Cacheable struct {
+	// Source is the data source the statement reads ("default" or its
+	// name): its warehouse's rows.
+	Source string
+	// Model is the model the statement was compiled from: a reload makes
+	// a new model, and so new keys.
+	Model *cubes.Model
+	// Cubes are the cubes (and views) the statement reads, for the
+	// invalidation of one cube's answers.
+	Cubes []string
+	// TTL is how long an answer stays fresh: the smallest refresh_key
+	// every of the cubes read (Cube's default, 10 s, without one).
+	TTL time.Duration
+	// Renew runs the statement on the warehouse whatever the cache holds,
+	// and stores the fresh answer (REST renewQuery, Cache-Control:
+	// no-cache).
+	Renew bool
+}
+
+// Cache is the result cache: whole answers of warehouse statements, kept
+// in memory within a byte budget (least recently used first out), each
+// fresh for its statement's TTL. Its key is the data source, the model,
+// the principal's tenant and security context, and the SQL with its
+// arguments, so no answer reaches a principal it was not computed for.
+// Identical statements that miss together run on the warehouse once: the
+// first runs it, the others wait for its answer (single flight).
+type Cache struct {
+	max      int64 // the byte budget
+	maxEntry int64 // the largest answer stored
+	now      func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	lru     list.List // of *entry, most recently used first
+	bytes   int64
+	flights map[string]*flight
+	// gen counts invalidations: an answer whose run began before one is
+	// not stored.
+	gen uint64
+
+	hits, misses, stores, evictions, uncached atomic.Int64
+}
+
+type entry struct {
+	key     string
+	source  string
+	cubes   []string
+	rows    [][]any
+	bytes   int64
+	expires time.Time
+	elem    *list.Element
+}
+
+// flight is a statement running on the warehouse for the cache: the
+// statements that miss with the same key meanwhile wait for its answer.
+type flight struct {
+	done chan struct{}
+	e    *entry // nil: no answer stored (an error, too large, invalidated)
+}
+
+// NewCache returns a cache of at most maxBytes; an answer over a
+// sixteenth of it is not stored (it would push out too many others).
+func NewCache(maxBytes int64) *Cache {
+	return &Cache{max: maxBytes, maxEntry: maxBytes / 16, now: time.Now,
+		entries: map[string]*entry{}, flights: map[string]*flight{}}
+}
+
+// CacheStats are the cache's figures.
+type CacheStats struct {
+	Entries                                   int
+	Bytes, MaxBytes                           int64
+	Hits, Misses, Stores, Evictions, TooLarge int64
+}
+
+// Stats returns the cache's figures.
+func (c *Cache) Stats() CacheStats {
+	c.mu.Lock()
+	n, b := len(c.entries), c.bytes
+	c.mu.Unlock()
+	return CacheStats{Entries: n, Bytes: b, MaxBytes: c.max, Hits: c.hits.Load(), Misses: c.misses.Load(),
+		Stores: c.stores.Load(), Evictions: c.evictions.Load(), TooLarge: c.uncached.Load()}
+}
+
+// Invalidate drops the answers of source ("" every source) that read
+// cube ("" any), and keeps statements running now from storing theirs;
+// it returns how many were dropped.
+func (c *Cache) Invalidate(source, cube string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	n := 0
+	for _, e := range c.entries {
+		if source != "" && e.source != source {
+			continue
+		}
+		if cube != "" && !containsFold(e.cubes, cube) {
+			continue
+		}
+		c.remove(e)
+		n++
+	}
+	return n
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// remove drops e; c.mu is held.
+func (c *Cache) remove(e *entry) {
+	delete(c.entries, e.key)
+	c.lru.Remove(e.elem)
+	c.bytes -= e.bytes
+}
+
+// lookup returns key's fresh answer, or the flight to wait for, or makes
+// the caller the one to run it (lead: a new flight, nil when renewing).
+func (c *Cache) lookup(key string, renew bool) (e *entry, wait, lead *flight, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !renew {
+		if e := c.entries[key]; e != nil {
+			if c.now().Before(e.expires) {
+				c.lru.MoveToFront(e.elem)
+				return e, nil, nil, c.gen
+			}
+			c.remove(e)
+		}
+		if f := c.flights[key]; f != nil {
+			return nil, f, nil, c.gen
+		}
+		f := &flight{done: make(chan struct{})}
+		c.flights[key] = f
+		return nil, nil, f, c.gen
+	}
+	return nil, nil, nil, c.gen
+}
+
+// store keeps key's answer e (unless an invalidation came since gen)
+// and ends its flight, if it led one.
+func (c *Cache) store(key string, e *entry, f *flight, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e != nil && gen == c.gen && e.bytes <= c.maxEntry {
+		if old := c.entries[e.key]; old != nil {
+			c.remove(old)
+		}
+		e.elem = c.lru.PushFront(e)
+		c.entries[e.key] = e
+		c.bytes += e.bytes
+		c.stores.Add(1)
+		for c.bytes > c.max {
+			last := c.lru.Back().Value.(*entry)
+			c.remove(last)
+			c.evictions.Add(1)
+		}
+	} else {
+		e = nil
+	}
+	if f != nil {
+		f.e = e
+		delete(c.flights, key)
+		close(f.done)
+	}
+}
+
+// cacheKey is everything an answer depends on: the source, the model,
+// the principal's tenant and security context, the SQL and its
+// arguments (each with its type: 1 and '1' differ).
+func cacheKey(p Principal, st Statement) string {
+	var b strings.Builder
+	sec, _ := json.Marshal(p.Security)
+	fmt.Fprintf(&b, "%s\x00%p\x00%s\x00%s\x00%s", st.Cache.Source, st.Cache.Model, p.Tenant(), sec, st.SQL)
+	for _, a := range st.Args {
+		fmt.Fprintf(&b, "\x00%T:%v", a, a)
+	}
+	return b.String()
+}
+
+// cachedResult answers a Cacheable statement from the cache, or runs it
+// on the warehouse (its inner result) and keeps its answer.
+type cachedResult struct {
+	c     *Cache
+	inner *result
+	key   string
+
+	started bool
+	hit     *entry // answered from the cache
+	next    int
+	row     []any
+
+	lead    *flight // this result runs the statement for the waiters
+	keep    bool    // collect the answer to store it
+	gen     uint64
+	rows    [][]any
+	bytes   int64
+	stored  bool
+	expires time.Duration
+}
+
+func (c *Cache) result(inner *result) Result {
+	return &cachedResult{c: c, inner: inner, key: cacheKey(inner.p, inner.st), expires: inner.st.Cache.TTL}
+}
+
+func (r *cachedResult) Start(ctx context.Context) error {
+	if r.started {
+		if r.hit != nil {
+			return nil
+		}
+		return r.inner.Start(ctx)
+	}
+	r.started = true
+	e, wait, lead, gen := r.c.lookup(r.key, r.inner.st.Cache.Renew)
+	switch {
+	case e != nil:
+		r.c.hits.Add(1)
+		r.hit = e
+		return nil
+	case wait != nil:
+		select {
+		case <-wait.done:
+		case <-ctx.Done():
+			r.inner.err = ctx.Err()
+			return r.inner.err
+		}
+		if wait.e != nil {
+			r.c.hits.Add(1)
+			r.hit = wait.e
+			return nil
+		}
+		// The run it waited for stored nothing (an error, too large):
+		// it runs its own, uncached.
+		r.c.misses.Add(1)
+		return r.inner.Start(ctx)
+	}
+	r.c.misses.Add(1)
+	r.lead, r.keep, r.gen = lead, true, gen
+	if err := r.inner.Start(ctx); err != nil {
+		r.finish(false)
+		return err
+	}
+	return nil
+}
+
+func (r *cachedResult) Next(ctx context.Context) ([]any, error) {
+	if err := r.Start(ctx); err != nil {
+		return nil, err
+	}
+	if r.hit != nil {
+		if r.next >= len(r.hit.rows) {
+			return nil, io.EOF
+		}
+		r.row = append(r.row[:0], r.hit.rows[r.next]...)
+		r.next++
+		return r.row, nil
+	}
+	vals, err := r.inner.Next(ctx)
+	if err == io.EOF {
+		r.finish(true)
+	} else if err != nil {
+		r.finish(false)
+	}
+	if err != nil || !r.keep {
+		return vals, err
+	}
+	r.bytes += rowBytes(vals)
+	if r.bytes > r.c.maxEntry {
+		// Too large to keep: the rows still stream, the waiters run
+		// their own.
+		r.c.uncached.Add(1)
+		r.finish(false)
+		return vals, nil
+	}
+	r.rows = append(r.rows, append([]any(nil), vals...))
+	return vals, nil
+}
+
+// finish stores the answer collected (complete) or nothing, and ends the
+// flight this result led.
+func (r *cachedResult) finish(complete bool) {
+	if r.stored || !r.keep {
+		return
+	}
+	r.stored, r.keep = true, false
+	var e *entry
+	if complete {
+		st := r.inner.st.Cache
+		e = &entry{key: r.key, source: st.Source, cubes: st.Cubes, rows: r.rows, bytes: r.bytes + int64(len(r.key)) + 128,
+			expires: r.c.now().Add(r.expires)}
+	}
+	r.rows = nil
+	r.c.store(r.key, e, r.lead, r.gen)
+}
+
+func (r *cachedResult) Close(err error) {
+	if r.hit != nil {
+		if !r.inner.closed {
+			r.inner.closed = true
+			r.inner.count = int64(r.next)
+			r.inner.s.record(r.inner.p, r.inner.st, r.inner.started, 0, r.inner.count, err, true)
+		}
+		return
+	}
+	// A result closed before its last row (a cursor left half read, a
+	// client gone) stores nothing.
+	r.finish(false)
+	r.inner.Close(err)
+}
+
+// rowBytes estimates the memory a row's values hold.
+func rowBytes(vals []any) int64 {
+	n := int64(24 + 16*len(vals))
+	for _, v := range vals {
+		switch x := v.(type) {
+		case string:
+			n += int64(len(x))
+		case []byte:
+			n += int64(len(x)) + 24
+		case pgtype.Numeric:
+			n += 48
+			if x.Int != nil {
+				n += int64(len(x.Int.Bits())) * 8
+			}
+		case *big.Int:
+			n += 32 + int64(len(x.Bits()))*8
+		case time.Time:
+			n += 24
+		case pgtype.Interval:
+			n += 24
+		case [16]byte:
+			n += 16
+		case nil, bool, int64, float64, int32, int16, float32:
+		default:
+			n += 64
+		}
+	}
+	return n
+}

@@ -1,0 +1,229 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/warehouse"
+)
+
+// counted counts the statements a real warehouse is asked to run, and
+// may hold them at a gate.
+type counted struct {
+	Warehouse
+	runs atomic.Int64
+	gate chan struct{}
+}
+
+func (c *counted) Query(ctx context.Context, sql string, args ...any) (warehouse.Rows, error) {
+	c.runs.Add(1)
+	if c.gate != nil {
+		<-c.gate
+	}
+	return c.Warehouse.Query(ctx, sql, args...)
+}
+
+// all runs st for p and returns its rows, formatted.
+func (f *fixture) all(t *testing.T, wh Warehouse, p Principal, st Statement) ([]string, error) {
+	t.Helper()
+	a, err := f.svc.Admit(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release()
+	res := f.svc.Run(a, wh, st)
+	defer res.Close(nil)
+	var out []string
+	for {
+		row, err := res.Next(context.Background())
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, fmt.Sprint(row...))
+	}
+}
+
+func (f *fixture) countStatement(t *testing.T, p Principal, renew bool) Statement {
+	t.Helper()
+	c, err := f.svc.Compile(p, f.m, cubes.DuckDB{}, &cubes.Query{Measures: []string{"orders.count"}}, cubes.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Statement{API: "rest", Kind: "cube", Action: "rest", SQL: c.SQL, Args: c.Args,
+		Cache: &Cacheable{Source: "default", Model: f.m, Cubes: []string{"orders"}, TTL: 10 * time.Second, Renew: renew}}
+}
+
+// An answer is served from the cache until its TTL, renewing or an
+// invalidation; each principal's security context has its own.
+func TestCacheAnswers(t *testing.T) {
+	f := newFixture(t, 0)
+	cache := NewCache(1 << 20)
+	now := time.Now()
+	cache.now = func() time.Time { return now }
+	f.svc.Cache = cache
+	wh := &counted{Warehouse: f.wh}
+	p := Principal{TenantID: "acme", APIKeyID: "k1"}
+	run := func(p Principal, renew bool) string {
+		t.Helper()
+		rows, err := f.all(t, wh, p, f.countStatement(t, p, renew))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(rows)
+	}
+	if got := run(p, false); got != "[3]" {
+		t.Fatalf("first: %s", got)
+	}
+	if _, err := f.wh.DB().Exec(`INSERT INTO orders VALUES (4, 'paid')`); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(p, false); got != "[3]" || wh.runs.Load() != 1 {
+		t.Fatalf("second: %s after %d runs, want the cached [3] after 1", got, wh.runs.Load())
+	}
+	if e := f.events[len(f.events)-1]; !e.Cached || e.Rows != 1 {
+		t.Fatalf("a hit observed as %+v", e)
+	}
+	if ev := f.audited(t); len(ev) != 2 || ev[0].Rows != 1 || ev[0].Outcome != "ok" {
+		t.Fatalf("a hit is audited as any query: %+v", ev)
+	}
+	// Another security context, another tenant: their own answers.
+	filtered := Principal{TenantID: "acme", APIKeyID: "k2", Security: auth.SecurityContext{RowFilters: []auth.RowFilter{{Member: "orders.status", Operator: "equals", Values: []string{"open"}}}}}
+	if got := run(filtered, false); got != "[1]" {
+		t.Fatalf("row-filtered principal: %s, want [1]", got)
+	}
+	if got := run(Principal{TenantID: "other"}, false); got != "[4]" {
+		t.Fatalf("another tenant: %s, want its own [4]", got)
+	}
+	// Renewing runs it and stores the fresh answer.
+	if got := run(p, true); got != "[4]" {
+		t.Fatalf("renewed: %s", got)
+	}
+	if _, err := f.wh.DB().Exec(`INSERT INTO orders VALUES (5, 'paid')`); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(p, false); got != "[4]" {
+		t.Fatalf("after renewing: %s, want the renewed [4]", got)
+	}
+	// Past its TTL, the warehouse again.
+	now = now.Add(11 * time.Second)
+	if got := run(p, false); got != "[5]" {
+		t.Fatalf("past the TTL: %s", got)
+	}
+	if n := cache.Invalidate("default", "customers"); n != 0 {
+		t.Fatalf("another cube's invalidation dropped %d", n)
+	}
+	if n := cache.Invalidate("default", "Orders"); n != 3 {
+		t.Fatalf("invalidating orders dropped %d, want 3", n)
+	}
+	if _, err := f.wh.DB().Exec(`INSERT INTO orders VALUES (6, 'paid')`); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(p, false); got != "[6]" {
+		t.Fatalf("after invalidation: %s", got)
+	}
+	st := cache.Stats()
+	if st.Hits != 2 || st.Entries != 1 || st.Bytes <= 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// Identical statements missing together run on the warehouse once.
+func TestCacheSingleFlight(t *testing.T) {
+	f := newFixture(t, 0)
+	f.svc.Cache = NewCache(1 << 20)
+	f.svc.Observe = nil
+	wh := &counted{Warehouse: f.wh, gate: make(chan struct{})}
+	p := Principal{TenantID: "acme"}
+	st := f.countStatement(t, p, false)
+	var wg sync.WaitGroup
+	got := make([]string, 8)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rows, err := f.all(t, wh, p, st)
+			got[i] = fmt.Sprint(rows, err)
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(wh.gate)
+	wg.Wait()
+	for _, g := range got {
+		if g != "[3] <nil>" {
+			t.Fatalf("answers %q", got)
+		}
+	}
+	if n := wh.runs.Load(); n != 1 {
+		t.Fatalf("%d warehouse runs for 8 identical statements, want 1", n)
+	}
+}
+
+// The byte budget holds: old answers go first; an answer too large to
+// keep still streams whole; a half-read answer is not kept; a run that
+// began before an invalidation does not store.
+func TestCacheBudget(t *testing.T) {
+	f := newFixture(t, 0)
+	f.svc.Observe = nil
+	cache := NewCache(64 << 10)
+	f.svc.Cache = cache
+	p := Principal{TenantID: "acme"}
+	stmt := func(sql string) Statement {
+		return Statement{API: "sql", Kind: "pushdown", SQL: sql, Cache: &Cacheable{Source: "default", Model: f.m, TTL: time.Minute}}
+	}
+	for i := range 200 {
+		rows, err := f.all(t, f.wh, p, stmt(fmt.Sprintf("SELECT %d AS n, repeat('x', 1000) AS s FROM range(3)", i)))
+		if err != nil || len(rows) != 3 {
+			t.Fatalf("%d: %d rows, %v", i, len(rows), err)
+		}
+		if st := cache.Stats(); st.Bytes > st.MaxBytes {
+			t.Fatalf("cache holds %d bytes over its %d", st.Bytes, st.MaxBytes)
+		}
+	}
+	if st := cache.Stats(); st.Evictions == 0 || st.Entries == 0 {
+		t.Fatalf("stats %+v: want evictions and entries", st)
+	}
+	big := stmt("SELECT repeat('y', 1000) FROM range(100)")
+	for range 2 {
+		rows, err := f.all(t, f.wh, p, big)
+		if err != nil || len(rows) != 100 {
+			t.Fatalf("a large answer: %d rows, %v", len(rows), err)
+		}
+	}
+	if st := cache.Stats(); st.TooLarge != 2 {
+		t.Fatalf("a large answer was kept: %+v", st)
+	}
+
+	half := stmt("SELECT * FROM range(10)")
+	a, _ := f.svc.Admit(p)
+	res := f.svc.Run(a, f.wh, half)
+	if _, err := res.Next(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	res.Close(nil)
+	before := cache.Stats().Stores
+	res = f.svc.Run(a, f.wh, half)
+	if _, err := res.Next(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cache.Invalidate("", "")
+	for {
+		if _, err := res.Next(context.Background()); err != nil {
+			break
+		}
+	}
+	res.Close(nil)
+	a.Release()
+	if st := cache.Stats(); st.Stores != before || st.Entries != 0 {
+		t.Fatalf("a half-read or invalidated answer was kept: %+v", st)
+	}
+}
