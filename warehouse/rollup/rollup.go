@@ -433,7 +433,7 @@ func (s *Store) writeUse(ctx context.Context) error {
 	if len(us) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, u := range us {
 			if _, err := tx.ExecContext(ctx, "UPDATE "+metaTable+" SET last_used = ?, hits = ? WHERE rollup = ? AND part = ?",
 				u.last, u.hits, u.k.rollup, u.k.partition); err != nil {
@@ -442,6 +442,17 @@ func (s *Store) writeUse(ctx context.Context) error {
 		}
 		return nil
 	})
+	if err != nil {
+		// Written with the next build, or at Close.
+		s.mu.Lock()
+		for _, u := range us {
+			if p := s.parts[u.k]; p != nil {
+				p.dirty = true
+			}
+		}
+		s.mu.Unlock()
+	}
+	return err
 }
 
 // inTx runs f in a transaction, committed when f succeeds.

@@ -500,6 +500,30 @@ func TestConcurrentBuilds(t *testing.T) {
 	if got := tables(t, s); len(got) != 8 {
 		t.Fatalf("tables: %v", got)
 	}
+
+	// Builds of one partition race: each swaps in whole, the last stays.
+	errs = make(chan error, 4)
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Build(context.Background(), "same", "p", counted(10_000, int64(i))); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	got := query(t, s, "SELECT count(*), count(DISTINCT v) FROM "+table(t, s, "same", "p"))
+	if got[0] != "10000|1" {
+		t.Fatalf("same partition: %v", got)
+	}
+	if got := tables(t, s); len(got) != 9 {
+		t.Fatalf("tables: %v", got)
+	}
 }
 
 // Decimals keep their scale, a later value with more places widens the
@@ -606,6 +630,26 @@ func TestDrop(t *testing.T) {
 	}
 	if got := tables(t, s); len(got) != 1 {
 		t.Fatalf("tables %v", got)
+	}
+}
+
+// The store's DuckDB is locked down like the warehouse's: its memory
+// limit, no files or URLs, and no setting changed by a statement.
+func TestLockedDown(t *testing.T) {
+	s := open(t, rollup.Options{MemoryLimit: 64 << 20})
+	got := query(t, s, `SELECT current_setting('memory_limit'), current_setting('enable_external_access'), current_setting('lock_configuration')`)
+	if got[0] != "64.0 MiB|false|true" {
+		t.Fatalf("settings %v", got)
+	}
+	for _, q := range []string{"SET memory_limit = '8GB'", "SELECT * FROM read_csv('/etc/passwd')"} {
+		if r, err := s.Query(context.Background(), q); err == nil {
+			r.Close()
+			t.Errorf("%s: no error", q)
+		}
+	}
+	s.Close()
+	if _, err := s.Build(context.Background(), "r", "p", counted(1, 1)); err == nil {
+		t.Fatal("build after Close")
 	}
 }
 
