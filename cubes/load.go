@@ -226,8 +226,8 @@ func (l *loader) cube(n *yaml.Node) {
 			l.str(&c.extends)(v)
 			c.extends = strings.Trim(strings.TrimSpace(c.extends), "${}")
 		},
-		"refresh_key":      ignored,
-		"pre_aggregations": ignored,
+		"refresh_key":      func(v *yaml.Node) { c.RefreshKey = l.refreshKey(v, false) },
+		"pre_aggregations": l.preAggregations(c),
 		"hierarchies":      l.hierarchies(c),
 		"access_policy":    ignored,
 		"measures":         func(v *yaml.Node) { l.seq(v, "measures", func(m *yaml.Node) { l.measure(c, m) }) },
@@ -450,6 +450,9 @@ func (l *loader) resolve() {
 	}
 	l.resolveDrillMembers(m)
 	l.resolveViews(m)
+	if len(l.errs) == 0 {
+		l.resolvePreAggregations(m)
+	}
 }
 
 // checkRefs renders every member once so that unknown references and
@@ -519,6 +522,7 @@ func (l *loader) inherit() {
 		c.Measures = adopt(have, parent.Measures, c.Measures, func(m *Measure) { m.Cube = c })
 		c.Dimensions = adopt(have, parent.Dimensions, c.Dimensions, func(d *Dimension) { d.Cube = c })
 		c.Segments = adopt(have, parent.Segments, c.Segments, func(s *Segment) { s.Cube = c })
+		inheritPreAggregations(c, parent)
 		joined := map[string]bool{}
 		for _, j := range c.Joins {
 			joined[j.Name] = true

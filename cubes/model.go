@@ -44,6 +44,9 @@ type Model struct {
 	Cubes  []*Cube
 	byName map[string]*Cube
 	byFold map[string][]*Cube // lower-cased name → cubes (for case-insensitive lookup)
+	// extra are members only a rollup's build sees (its segments as
+	// boolean dimensions), by full name.
+	extra map[string]Member
 }
 
 // Cube is a cube or a view.
@@ -65,7 +68,11 @@ type Cube struct {
 	Dimensions  []*Dimension
 	Segments    []*Segment
 	Joins       []*Join
-	Pos         Pos
+	// RefreshKey is the cube's refresh_key (nil: Cube's default, every
+	// 10 seconds); PreAggregations its rollups, in model order.
+	RefreshKey      *RefreshKey
+	PreAggregations []*PreAggregation
+	Pos             Pos
 
 	members map[string]Member
 	extends string // the cube this one extends, until inherited
@@ -244,6 +251,9 @@ func (m *Model) LookupCube(name string) (*Cube, bool) {
 
 // Member resolves "cube.member".
 func (m *Model) Member(path string) (Member, error) {
+	if mem, ok := m.extra[path]; ok {
+		return mem, nil
+	}
 	cubeName, member, ok := strings.Cut(path, ".")
 	if !ok {
 		return nil, fmt.Errorf("member %q: expected cube.member", path)

@@ -39,14 +39,15 @@ func (l *loader) view(n *yaml.Node) {
 	v := &viewDef{cube: c}
 	var public, shown *bool
 	l.mapping(n, "view", map[string]func(*yaml.Node){
-		"name":          l.str(&c.Name),
-		"title":         l.str(&c.Title),
-		"description":   l.str(&c.Description),
-		"public":        l.optBool(&public),
-		"shown":         l.optBool(&shown),
-		"meta":          func(n *yaml.Node) { c.Meta = l.meta(n) },
-		"folders":       l.folders(v),
-		"access_policy": ignored,
+		"name":             l.str(&c.Name),
+		"title":            l.str(&c.Title),
+		"description":      l.str(&c.Description),
+		"public":           l.optBool(&public),
+		"shown":            l.optBool(&shown),
+		"meta":             func(n *yaml.Node) { c.Meta = l.meta(n) },
+		"folders":          l.folders(v),
+		"access_policy":    ignored,
+		"pre_aggregations": l.preAggregations(c),
 		"cubes": func(s *yaml.Node) {
 			l.seq(s, "view cubes", func(p *yaml.Node) { v.parts = append(v.parts, l.viewPart(p)) })
 		},
