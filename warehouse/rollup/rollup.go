@@ -249,6 +249,12 @@ func (s *Store) Query(ctx context.Context, sql string, args ...any) (warehouse.R
 // Table is the name (quoted for DuckDB) to read a built partition by;
 // ok is false when it is not built (never, dropped or evicted). The name
 // stays the same across rebuilds. It counts as a use of the partition.
+//
+// A rebuild never breaks the name, but a partition dropped or evicted
+// between Table and the start of the query reading it does: that query
+// fails with 42P01 (undefined_table), and the caller rebuilds and runs
+// it again, as for ok=false. (Once the query has started, a drop leaves
+// it reading.)
 func (s *Store) Table(rollup, partition string) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
