@@ -222,8 +222,8 @@ type synth struct {
 	timeDim Member
 	timeCol string
 	exact   bool
-	n      int
-	err    error
+	n       int
+	err     error
 }
 
 func (s *synth) col(name string) string { return "{CUBE}." + s.d.QuoteIdent(name) }

@@ -117,7 +117,7 @@ func newRollupSet(pa *PreAggregation) *rollupSet {
 
 func (m *Model) checkRollup(q *Query, pa *PreAggregation, o Options) rollupMatch {
 	if pa.Type != PreAggRollup {
-		return no("a %s pre-aggregation is not matched (only rollups are)", pa.Type)
+		return no("%s pre-aggregations are not matched (only rollups are)", pa.Type)
 	}
 	if q.Ungrouped {
 		return no("an ungrouped query reads rows, not a rollup")
