@@ -142,7 +142,7 @@ func (m *Model) CompileFromRollup(q *Query, pa *PreAggregation, table string, d 
 		table = strings.Join(parts, ".")
 	}
 	s := &synth{m: m, pa: pa, d: d, cube: &Cube{Name: rollupCube, SQLTable: table, Public: true}, names: map[string]string{},
-		leaves: map[*Measure]string{}, dims: map[Member]string{}, segs: map[Member]string{}, meas: map[Member]RollupColumn{}, exact: mt.exact}
+		leaves: map[*Measure]string{}, given: map[string]bool{}, dims: map[Member]string{}, segs: map[Member]string{}, meas: map[Member]RollupColumn{}, exact: mt.exact}
 	for _, col := range RollupColumns(pa) {
 		o := resolveMember(col.Member)
 		switch col.Kind {
@@ -215,6 +215,7 @@ type synth struct {
 	cube   *Cube
 	names  map[string]string   // query name (+ "\x00t" for a time use) → synthetic full name
 	leaves map[*Measure]string // rollup measure → synthetic member name
+	given  map[string]bool     // synthetic measures standing for a query name
 	// The rollup's columns by the cube member they hold.
 	dims    map[Member]string
 	segs    map[Member]string
@@ -255,6 +256,14 @@ func (s *synth) name(name string, asTime bool) string {
 	switch x := resolveMember(mem).(type) {
 	case *Measure:
 		member = s.measure(x)
+		if s.given[member] {
+			// Named twice (a view's member and its cube's): two columns,
+			// as the compiler gives them.
+			alias := s.fresh("m")
+			s.cube.Measures = append(s.cube.Measures, &Measure{Cube: s.cube, Name: alias, Type: TypeNumber, SQL: "{" + member + "}"})
+			member = alias
+		}
+		s.given[member] = true
 	case *Dimension:
 		raw, hasRaw := s.dims[x]
 		switch {

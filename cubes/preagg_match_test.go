@@ -13,8 +13,8 @@ var matchNow = time.Date(2024, 6, 15, 12, 0, 0, 0, time.UTC)
 // reason lines it must give (a substring of the line of that candidate).
 var matchCases = []struct {
 	name, query, want string
-	rowFilters    string
-	reasons       []string
+	rowFilters        string
+	reasons           []string
 }{
 	{"exact granularity", `{"measures":["orders.count"],"dimensions":["orders.status"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"month"}]}`,
 		"orders.by_status_month", "", []string{"orders.by_status_month: yes", "orders.raw_source: no — original_sql pre-aggregations are not matched"}},

@@ -1,6 +1,10 @@
 package cubes
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -253,6 +257,97 @@ func TestParseEvery(t *testing.T) {
 		d, cron, err := parseEvery(c.in)
 		if err != nil || d != c.d || cron != c.cron {
 			t.Errorf("%q: %v %q %v", c.in, d, cron, err)
+		}
+	}
+}
+
+// rollupGolden are queries compiled from a rollup, per dialect, compared
+// with testdata/preagg/golden/<dialect>/<name>.sql; "build:<rollup>"
+// is the statement that builds the rollup.
+var rollupGolden = []struct{ name, rollup, query string }{
+	{"build_by_day", "orders.by_day", ""},
+	{"build_view", "sales.by_status", ""},
+	{"month_to_quarter", "orders.by_status_month", `{"measures":["orders.count","orders.total_amount","orders.min_amount"],"dimensions":["orders.status"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"quarter","dateRange":["2024-01-01","2024-06-30"]}],"limit":10,"offset":5}`},
+	{"number_measure_and_having", "orders.by_status_month", `{"measures":["orders.avg_order"],"dimensions":["orders.status"],"filters":[{"member":"orders.count","operator":"gt","values":["2"]},{"member":"orders.status","operator":"notEquals","values":["void"]}],"order":[["orders.count","desc"]],"total":true}`},
+	{"segment_and_joined_dimension", "orders.by_day", `{"measures":["orders.count"],"dimensions":["customers.city"],"segments":["orders.completed"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"week"}]}`},
+	{"exact_count_distinct", "orders.by_day", `{"measures":["orders.unique_customers"],"dimensions":["orders.status","customers.city"],"segments":["orders.completed"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"day"}]}`},
+	{"view_query", "orders.by_status_month", `{"measures":["sales.count"],"dimensions":["sales.status"],"timeDimensions":[{"dimension":"sales.created_at","granularity":"year"}]}`},
+	{"row_filter", "orders.by_status_month", `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"month"}]}`},
+}
+
+func TestRollupGolden(t *testing.T) {
+	m := preaggModel(t)
+	for _, d := range []Dialect{Postgres{}, DuckDB{}} {
+		for _, g := range rollupGolden {
+			t.Run(d.Name()+"/"+g.name, func(t *testing.T) {
+				cube, name, _ := strings.Cut(g.rollup, ".")
+				pa := preagg(t, m, cube, name)
+				var c *Compiled
+				var err error
+				if g.query == "" {
+					c, err = m.CompileRollup(pa, d)
+					if err == nil {
+						var names []string
+						for i, col := range RollupColumns(pa) {
+							names = append(names, col.Name)
+							if c.Columns[i].Alias != col.Name {
+								t.Errorf("column %d: compiled %s, listed %s", i, c.Columns[i].Alias, col.Name)
+							}
+						}
+						if len(c.Columns) != len(names) {
+							t.Errorf("%d columns compiled, %d listed", len(c.Columns), len(names))
+						}
+					}
+				} else {
+					var q Query
+					if err := json.Unmarshal([]byte(g.query), &q); err != nil {
+						t.Fatal(err)
+					}
+					o := Options{Now: matchNow}
+					if g.name == "row_filter" {
+						o.Policy, err = m.NewPolicy(nil, []Filter{{Member: "orders.status", Operator: "equals", Values: []string{"shipped"}}})
+						if err != nil {
+							t.Fatal(err)
+						}
+					}
+					if got, _ := m.MatchRollup(&q, o); got != pa {
+						t.Fatalf("the query does not match %s", pa.FullName())
+					}
+					ref, err := m.CompileWith(&q, d, o)
+					if err != nil {
+						t.Fatal(err)
+					}
+					c, err = m.CompileFromRollup(&q, pa, "rollups.orders_"+pa.Name, d, o)
+					if err == nil && !reflect.DeepEqual(c.Columns, ref.Columns) {
+						t.Errorf("columns differ from the cubes'")
+					}
+					if err == nil && !reflect.DeepEqual(c.RowFilters, ref.RowFilters) {
+						t.Errorf("row filters %v, want %v", c.RowFilters, ref.RowFilters)
+					}
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := c.String() + "\n"
+				if c.TotalSQL != "" {
+					got += "-- total: " + c.TotalSQL + "\n"
+				}
+				path := filepath.Join("testdata", "preagg", "golden", d.Name(), g.name+".sql")
+				if *rewrite {
+					os.MkdirAll(filepath.Dir(path), 0o755)
+					if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				want, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatalf("%v (go test ./cubes -rewrite writes it)", err)
+				}
+				if got != string(want) {
+					t.Errorf("SQL differs from %s:\n got: %s\nwant: %s", path, got, want)
+				}
+			})
 		}
 	}
 }

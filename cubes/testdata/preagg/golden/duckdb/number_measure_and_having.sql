@@ -1,0 +1,4 @@
+SELECT "__rollup"."orders__status" "orders__status", sum("__rollup"."orders__total_amount") / NULLIF(CAST(sum("__rollup"."orders__count") AS BIGINT), 0) "orders__avg_order", CAST(sum("__rollup"."orders__count") AS BIGINT) "orders__count" FROM "rollups"."orders_by_status_month" AS "__rollup" WHERE ("__rollup"."orders__status" <> $1 OR "__rollup"."orders__status" IS NULL) GROUP BY 1 HAVING CAST(sum("__rollup"."orders__count") AS BIGINT) > $2 ORDER BY 3 DESC
+-- $1 = 'void'
+-- $2 = 2
+-- total: SELECT count(*) FROM (SELECT "__rollup"."orders__status" "orders__status", sum("__rollup"."orders__total_amount") / NULLIF(CAST(sum("__rollup"."orders__count") AS BIGINT), 0) "orders__avg_order", CAST(sum("__rollup"."orders__count") AS BIGINT) "orders__count" FROM "rollups"."orders_by_status_month" AS "__rollup" WHERE ("__rollup"."orders__status" <> $1 OR "__rollup"."orders__status" IS NULL) GROUP BY 1 HAVING CAST(sum("__rollup"."orders__count") AS BIGINT) > $2) AS "q"

@@ -1,0 +1,1 @@
+SELECT "__rollup"."customers__city" "customers__city", CAST(date_trunc('week', "__rollup"."orders__created_at__day") AS TIMESTAMP) "orders__created_at__week", CAST(sum("__rollup"."orders__count") AS BIGINT) "orders__count" FROM "rollups"."orders_by_day" AS "__rollup" WHERE ("__rollup"."orders__completed") GROUP BY 1, 2 ORDER BY 2 ASC

@@ -1,0 +1,1 @@
+SELECT "__rollup"."orders__status" "orders__status", "__rollup"."customers__city" "customers__city", pg_catalog.date_trunc('day', "__rollup"."orders__created_at__day") "orders__created_at__day", max("__rollup"."orders__unique_customers") "orders__unique_customers" FROM "rollups"."orders_by_day" AS "__rollup" WHERE ("__rollup"."orders__completed") GROUP BY 1, 2, 3 ORDER BY 3 ASC

@@ -1,0 +1,1 @@
+SELECT "__rollup"."orders__status" "sales__status", pg_catalog.date_trunc('year', "__rollup"."orders__created_at__month") "sales__created_at__year", CAST(sum("__rollup"."orders__count") AS BIGINT) "sales__count" FROM "rollups"."orders_by_status_month" AS "__rollup" GROUP BY 1, 2 ORDER BY 2 ASC
