@@ -178,6 +178,8 @@ func (m *Model) CompileFromRollup(q *Query, pa *PreAggregation, table string, d 
 			id := it.ID
 			if dim, g, ok := GranularMember(id); ok {
 				id = s.name(dim, true) + "." + g
+			} else if n, ok := s.names[id]; ok {
+				id = n // a member the query names as a dimension or measure
 			} else {
 				id = s.name(id, true)
 			}
@@ -310,8 +312,9 @@ func (s *synth) measure(x *Measure) string {
 	switch {
 	case ok && col.Reaggregate == "sum" && x.Type == TypeCount:
 		// A count stays an integer of the count's type (sum would
-		// widen it: numeric on PostgreSQL, HUGEINT on DuckDB).
-		sm.SQL = "CAST(sum(" + s.col(col.Name) + ") AS BIGINT)"
+		// widen it: numeric on PostgreSQL, HUGEINT on DuckDB), and of no
+		// rows is 0, not the NULL a sum of none is.
+		sm.SQL = "CAST(coalesce(sum(" + s.col(col.Name) + "), 0) AS BIGINT)"
 	case ok && col.Reaggregate != "":
 		sm.Type, sm.SQL = MemberType(col.Reaggregate), s.col(col.Name)
 	case ok && s.exact:

@@ -64,19 +64,62 @@ type Cache struct {
 
 type entry struct {
 	key     string
+	tenant  string
 	source  string
 	cubes   []string
 	rows    [][]any
 	bytes   int64
+	stored  time.Time
 	expires time.Time
 	elem    *list.Element
 }
 
 // flight is a statement running on the warehouse for the cache: the
 // statements that miss with the same key meanwhile wait for its answer.
+//
+// The run's pace is its client's (its rows stream as they are read), and
+// a client may pause for good (a cursor fetched in part and left open),
+// so a waiter waits only while the run makes progress: once the run has
+// not asked for a row for flightStall, the waiter runs its own.
 type flight struct {
 	done chan struct{}
 	e    *entry // nil: no answer stored (an error, too large, invalidated)
+	// progress is when the run last had a row from the warehouse (unix
+	// nanoseconds); busy while it waits on the warehouse for one.
+	progress atomic.Int64
+	busy     atomic.Bool
+}
+
+// working marks the run waiting on the warehouse (true) or back with a
+// row (false).
+func (f *flight) working(busy bool) {
+	if f != nil {
+		f.busy.Store(busy)
+		f.progress.Store(time.Now().UnixNano())
+	}
+}
+
+// flightStall is how long a flight may make no progress before its
+// waiters stop waiting for it.
+const flightStall = time.Second
+
+// wait waits for f's answer: true when the flight ended, false when it
+// stalled or ctx ended first.
+func (f *flight) wait(ctx context.Context) bool {
+	tick := time.NewTicker(flightStall / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-f.done:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+			if !f.busy.Load() && time.Since(time.Unix(0, f.progress.Load())) > flightStall {
+				return false
+			}
+		}
+	}
 }
 
 // NewCache returns a cache of at most maxBytes; an answer over a
@@ -102,19 +145,76 @@ func (c *Cache) Stats() CacheStats {
 		Stores: c.stores.Load(), Evictions: c.evictions.Load(), TooLarge: c.uncached.Load()}
 }
 
-// Invalidate drops the answers of source ("" every source) that read
-// cube ("" any), and keeps statements running now from storing theirs;
-// it returns how many were dropped.
-func (c *Cache) Invalidate(source, cube string) int {
+// Peek tells, without using it, whether the cache holds a fresh answer
+// to st for p: when it was stored and until when it is fresh (EXPLAIN).
+func (c *Cache) Peek(p Principal, st Statement) (stored, expires time.Time, ok bool) {
+	key := cacheKey(p, st)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.entries[key]; e != nil && c.now().Before(e.expires) {
+		return e.stored, e.expires, true
+	}
+	return time.Time{}, time.Time{}, false
+}
+
+// DefaultRefresh is how long an answer stays fresh when no cube read
+// says otherwise: Cube's default refresh_key (every 10 seconds).
+const DefaultRefresh = 10 * time.Second
+
+// immutableRefresh is how long an answer over immutable cubes stays (an
+// invalidation or a reload drops it sooner).
+const immutableRefresh = 24 * time.Hour
+
+// RefreshTTL is how long an answer over the named cubes stays fresh: the
+// shortest of their refresh keys' every (Cube's 10 s without one; a
+// cron schedule counts as the default, an immutable cube a day).
+func RefreshTTL(m *cubes.Model, names []string) time.Duration {
+	ttl := time.Duration(0)
+	for _, name := range names {
+		c, ok := m.Cube(name)
+		if !ok {
+			continue
+		}
+		every := c.RefreshEvery()
+		switch {
+		case every > 0:
+		case c.RefreshKey != nil && c.RefreshKey.Immutable:
+			every = immutableRefresh
+		default:
+			every = DefaultRefresh
+		}
+		if ttl == 0 || every < ttl {
+			ttl = every
+		}
+	}
+	if ttl == 0 {
+		return DefaultRefresh
+	}
+	return ttl
+}
+
+// Scope selects answers to invalidate: those of a tenant, a data source
+// and a cube; "" selects any.
+type Scope struct {
+	Tenant, Source, Cube string
+}
+
+// Invalidate drops the answers in scope, and keeps statements running
+// now from storing theirs; it returns how many were dropped. A nil cache
+// holds none.
+func (c *Cache) Invalidate(scope Scope) int {
+	if c == nil {
+		return 0
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
 	n := 0
 	for _, e := range c.entries {
-		if source != "" && e.source != source {
+		if scope.Tenant != "" && e.tenant != scope.Tenant || scope.Source != "" && e.source != scope.Source {
 			continue
 		}
-		if cube != "" && !containsFold(e.cubes, cube) {
+		if scope.Cube != "" && !containsFold(e.cubes, scope.Cube) {
 			continue
 		}
 		c.remove(e)
@@ -156,6 +256,7 @@ func (c *Cache) lookup(key string, renew bool) (e *entry, wait, lead *flight, ge
 			return nil, f, nil, c.gen
 		}
 		f := &flight{done: make(chan struct{})}
+		f.progress.Store(time.Now().UnixNano())
 		c.flights[key] = f
 		return nil, nil, f, c.gen
 	}
@@ -243,25 +344,26 @@ func (r *cachedResult) Start(ctx context.Context) error {
 		r.hit = e
 		return nil
 	case wait != nil:
-		select {
-		case <-wait.done:
-		case <-ctx.Done():
-			r.inner.err = ctx.Err()
-			return r.inner.err
-		}
-		if wait.e != nil {
+		if wait.wait(ctx) && wait.e != nil {
 			r.c.hits.Add(1)
 			r.hit = wait.e
 			return nil
 		}
-		// The run it waited for stored nothing (an error, too large):
-		// it runs its own, uncached.
+		if err := ctx.Err(); err != nil {
+			r.inner.err = err
+			return err
+		}
+		// The run it waited for stored nothing (an error, too large) or
+		// stalled: it runs its own, uncached.
 		r.c.misses.Add(1)
 		return r.inner.Start(ctx)
 	}
 	r.c.misses.Add(1)
 	r.lead, r.keep, r.gen = lead, true, gen
-	if err := r.inner.Start(ctx); err != nil {
+	lead.working(true)
+	err := r.inner.Start(ctx)
+	lead.working(false)
+	if err != nil {
 		r.finish(false)
 		return err
 	}
@@ -280,7 +382,13 @@ func (r *cachedResult) Next(ctx context.Context) ([]any, error) {
 		r.next++
 		return r.row, nil
 	}
+	if r.keep {
+		r.lead.working(true)
+	}
 	vals, err := r.inner.Next(ctx)
+	if r.keep {
+		r.lead.working(false)
+	}
 	if err == io.EOF {
 		r.finish(true)
 	} else if err != nil {
@@ -311,8 +419,9 @@ func (r *cachedResult) finish(complete bool) {
 	var e *entry
 	if complete {
 		st := r.inner.st.Cache
-		e = &entry{key: r.key, source: st.Source, cubes: st.Cubes, rows: r.rows, bytes: r.bytes + int64(len(r.key)) + 128,
-			expires: r.c.now().Add(r.expires)}
+		now := r.c.now()
+		e = &entry{key: r.key, tenant: r.inner.p.Tenant(), source: st.Source, cubes: st.Cubes, rows: r.rows, bytes: r.bytes + int64(len(r.key)) + 128,
+			stored: now, expires: now.Add(r.expires)}
 	}
 	r.rows = nil
 	r.c.store(r.key, e, r.lead, r.gen)
@@ -331,6 +440,15 @@ func (r *cachedResult) Close(err error) {
 	// client gone) stores nothing.
 	r.finish(false)
 	r.inner.Close(err)
+}
+
+// Refreshed is when r's answer was computed: when the cache stored it,
+// for an answer from the cache; now for the warehouse's.
+func Refreshed(r Result) time.Time {
+	if c, ok := r.(*cachedResult); ok && c.hit != nil {
+		return c.hit.stored
+	}
+	return time.Now()
 }
 
 // rowBytes estimates the memory a row's values hold.

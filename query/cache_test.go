@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -119,11 +121,11 @@ func TestCacheAnswers(t *testing.T) {
 	if got := run(p, false); got != "[5]" {
 		t.Fatalf("past the TTL: %s", got)
 	}
-	if n := cache.Invalidate("default", "customers"); n != 0 {
+	if n := cache.Invalidate(Scope{Source: "default", Cube: "customers"}); n != 0 {
 		t.Fatalf("another cube's invalidation dropped %d", n)
 	}
-	if n := cache.Invalidate("default", "Orders"); n != 3 {
-		t.Fatalf("invalidating orders dropped %d, want 3", n)
+	if n := cache.Invalidate(Scope{Tenant: "acme", Source: "default", Cube: "Orders"}); n != 2 {
+		t.Fatalf("invalidating acme's orders dropped %d, want 2 (not the other tenant's)", n)
 	}
 	if _, err := f.wh.DB().Exec(`INSERT INTO orders VALUES (6, 'paid')`); err != nil {
 		t.Fatal(err)
@@ -132,7 +134,7 @@ func TestCacheAnswers(t *testing.T) {
 		t.Fatalf("after invalidation: %s", got)
 	}
 	st := cache.Stats()
-	if st.Hits != 2 || st.Entries != 1 || st.Bytes <= 0 {
+	if st.Hits != 2 || st.Entries != 2 || st.Bytes <= 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -215,7 +217,7 @@ func TestCacheBudget(t *testing.T) {
 	if _, err := res.Next(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	cache.Invalidate("", "")
+	cache.Invalidate(Scope{})
 	for {
 		if _, err := res.Next(context.Background()); err != nil {
 			break
@@ -225,5 +227,74 @@ func TestCacheBudget(t *testing.T) {
 	a.Release()
 	if st := cache.Stats(); st.Stores != before || st.Entries != 0 {
 		t.Fatalf("a half-read or invalidated answer was kept: %+v", st)
+	}
+}
+
+// An answer is fresh for the shortest refresh_key every of the cubes it
+// reads; Cube's 10 s without one.
+func TestRefreshTTL(t *testing.T) {
+	dir := t.TempDir()
+	yml := `cubes:
+  - name: a
+    sql_table: t
+    refresh_key:
+      every: 1 hour
+    measures: [{name: count, type: count}]
+  - name: b
+    sql_table: t
+    refresh_key:
+      every: 5 minute
+    measures: [{name: count, type: count}]
+  - name: c
+    sql_table: t
+    measures: [{name: count, type: count}]
+  - name: d
+    sql_table: t
+    refresh_key:
+      immutable: true
+    measures: [{name: count, type: count}]
+`
+	if err := os.WriteFile(filepath.Join(dir, "m.yml"), []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := cubes.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		names []string
+		want  time.Duration
+	}{
+		{[]string{"a"}, time.Hour}, {[]string{"a", "b"}, 5 * time.Minute}, {[]string{"c"}, 10 * time.Second},
+		{[]string{"d"}, 24 * time.Hour}, {[]string{"d", "a"}, time.Hour}, {nil, 10 * time.Second},
+	} {
+		if got := RefreshTTL(m, c.names); got != c.want {
+			t.Errorf("RefreshTTL(%v) = %s, want %s", c.names, got, c.want)
+		}
+	}
+}
+
+// A waiter does not wait on a run whose client stopped reading (a cursor
+// fetched in part and left open): it runs its own.
+func TestCacheStalledFlight(t *testing.T) {
+	f := newFixture(t, 0)
+	f.svc.Cache = NewCache(1 << 20)
+	f.svc.Observe = nil
+	p := Principal{TenantID: "acme"}
+	st := Statement{API: "sql", Kind: "pushdown", SQL: "SELECT * FROM range(10)", Cache: &Cacheable{Source: "default", Model: f.m, TTL: time.Minute}}
+	a, _ := f.svc.Admit(p)
+	defer a.Release()
+	lead := f.svc.Run(a, f.wh, st)
+	defer lead.Close(nil)
+	if _, err := lead.Next(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	rows, err := f.all(t, f.wh, p, st)
+	if err != nil || len(rows) != 10 {
+		t.Fatalf("beside a stalled run: %d rows, %v", len(rows), err)
+	}
+	if d := time.Since(t0); d > 3*flightStall {
+		t.Fatalf("waited %s on a stalled run", d)
 	}
 }

@@ -105,6 +105,9 @@ type Service struct {
 	Observe func(Event)
 	// Cache answers the statements marked Cacheable (nil: none is).
 	Cache *Cache
+	// Rollups, when set, answer the cube queries a built pre-aggregation
+	// covers (Plan).
+	Rollups Rollups
 }
 
 // Policy is p's security context resolved against m: the members it may
