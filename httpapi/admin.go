@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/query"
 )
 
 // The admin API under /admin/v1/: API keys and SQL credentials, each
@@ -45,6 +46,22 @@ type Admin struct {
 	DataSource func(name string) (tenant string, ok bool)
 	// Tenants are the teams; the default tenant's admin keys manage them.
 	Tenants TenantStore
+	// Cache is the result cache (nil: none), invalidated with the admin
+	// scope, one tenant's answers at a time.
+	Cache *query.Cache
+	// PreAggregations are the pre-aggregations' states and rebuilds (nil:
+	// none), with the admin scope.
+	PreAggregations *PreAggregations
+}
+
+// PreAggregations serve /admin/v1/pre-aggregations.
+type PreAggregations struct {
+	// List is a tenant's pre-aggregations' states (JSON-ready).
+	List func(tenant string) any
+	// Refresh asks for a tenant's data source's ("" every one)
+	// pre-aggregation (name "" every one) to be rebuilt now; it returns
+	// how many.
+	Refresh func(tenant, source, name string) int
 }
 
 // TenantStore keeps the tenants.
@@ -210,6 +227,45 @@ func (a *Admin) register(mux *http.ServeMux) {
 				return
 			}
 			envelope(w, r, http.StatusOK, a.Status(r.Context(), k.TenantID, true))
+		}))
+	}
+	if a.Cache != nil {
+		mux.HandleFunc("GET /admin/v1/cache", a.withKey("admin", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+			st := a.Cache.Stats()
+			envelope(w, r, http.StatusOK, map[string]any{"entries": st.Entries, "bytes": st.Bytes, "max_bytes": st.MaxBytes,
+				"hits": st.Hits, "misses": st.Misses, "stores": st.Stores, "evictions": st.Evictions, "too_large": st.TooLarge})
+		}))
+		mux.HandleFunc("POST /admin/v1/cache/invalidate", a.withKey("admin", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+			var body struct {
+				DataSource string `json:"data_source"`
+				Cube       string `json:"cube"`
+			}
+			if r.ContentLength != 0 {
+				if err := decode(r, &body); err != nil {
+					fail(w, r, err)
+					return
+				}
+			}
+			n := a.Cache.Invalidate(query.Scope{Tenant: k.TenantID, Source: body.DataSource, Cube: body.Cube})
+			envelope(w, r, http.StatusOK, map[string]any{"invalidated": n})
+		}))
+	}
+	if p := a.PreAggregations; p != nil {
+		mux.HandleFunc("GET /admin/v1/pre-aggregations", a.withKey("admin", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+			envelope(w, r, http.StatusOK, p.List(k.TenantID))
+		}))
+		mux.HandleFunc("POST /admin/v1/pre-aggregations/refresh", a.withKey("admin", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+			var body struct {
+				DataSource string `json:"data_source"`
+				Name       string `json:"name"`
+			}
+			if r.ContentLength != 0 {
+				if err := decode(r, &body); err != nil {
+					fail(w, r, err)
+					return
+				}
+			}
+			envelope(w, r, http.StatusAccepted, map[string]any{"refreshing": p.Refresh(k.TenantID, body.DataSource, body.Name)})
 		}))
 	}
 	mux.HandleFunc("GET /admin/v1/api_keys", a.withKey("keys:read", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {

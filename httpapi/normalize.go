@@ -13,6 +13,7 @@ import (
 
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/postgres"
+	"github.com/cubegate/cubegate/query"
 )
 
 // Cube's query types: one query, a query with compareDateRange (one query
@@ -60,6 +61,12 @@ type cubeQuery struct {
 
 	c   *cubes.Compiled
 	lim rowLimit
+	// renew: the warehouse's answer, not the result cache's.
+	renew bool
+	// rollup is the pre-aggregation answering the query from engine, the
+	// rollup store (nil: the warehouse).
+	rollup *cubes.PreAggregation
+	engine query.Engine
 }
 
 // querySide is what a query may carry beyond cubes.Query.

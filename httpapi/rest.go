@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/big"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,9 @@ type Engine interface {
 	Dialect() cubes.Dialect
 	// DBType names the warehouse as Cube's dbType does ("postgres", "duckdb").
 	DBType() string
+	// Source names the data source ("default" for the gateway's own), for
+	// the result cache.
+	Source() string
 	Query(ctx context.Context, sql string, args ...any) (warehouse.Rows, error)
 }
 
@@ -50,6 +54,7 @@ type Engine interface {
 type Service interface {
 	Policy(p query.Principal, m *cubes.Model) (*cubes.Policy, error)
 	Compile(p query.Principal, m *cubes.Model, d cubes.Dialect, q *cubes.Query, o cubes.Options) (*cubes.Compiled, error)
+	Plan(p query.Principal, source string, m *cubes.Model, d cubes.Dialect, q *cubes.Query, o cubes.Options) (*query.Plan, error)
 	Admit(p query.Principal) (*query.Admission, error)
 	Run(a *query.Admission, wh query.Warehouse, st query.Statement) query.Result
 	Record(p query.Principal, st query.Statement, started time.Time, rows int64, err error)
@@ -213,7 +218,7 @@ func (a *REST) refused(ctx context.Context, q *cubes.Query, started time.Time, e
 
 // prepare applies the key's security context and the row limit, and
 // compiles q through the query service.
-func (a *REST) prepare(ctx context.Context, q *cubes.Query) (*cubes.Compiled, rowLimit, error) {
+func (a *REST) prepare(ctx context.Context, q *cubes.Query) (*query.Plan, rowLimit, error) {
 	rq := a.req(ctx)
 	m := rq.engine.Model()
 	// What Cube refuses before compiling, with its messages.
@@ -243,7 +248,7 @@ func (a *REST) prepare(ctx context.Context, q *cubes.Query) (*cubes.Compiled, ro
 		n := int64(a.DefaultLimit + 1)
 		q.Limit = &n
 	}
-	c, err := a.Queries.Compile(rq.principal, m, rq.engine.Dialect(), q, cubes.Options{})
+	pl, err := a.Queries.Plan(rq.principal, rq.engine.Source(), m, rq.engine.Dialect(), q, cubes.Options{})
 	if err != nil {
 		var pe *pgerr.Error
 		if errors.As(err, &pe) && pe.Code == pgerrcode.InsufficientPrivilege {
@@ -256,12 +261,12 @@ func (a *REST) prepare(ctx context.Context, q *cubes.Query) (*cubes.Compiled, ro
 	}
 	// The row filters applied are part of the query as dry-run, the
 	// audit log and the answer's query show it.
-	q.Filters = append(q.Filters, c.RowFilters...)
+	q.Filters = append(q.Filters, pl.Compiled.RowFilters...)
 	if lim.Default {
 		n := int64(lim.Limit)
 		q.Limit = &n
 	}
-	return c, lim, nil
+	return pl, lim, nil
 }
 
 // statement is a REST query as the query service records it: the query
@@ -285,9 +290,23 @@ func statement(q *cubes.Query, c *cubes.Compiled, kind string) query.Statement {
 // run starts a compiled query under the request's admission: the
 // warehouse is asked before anything is written, so that a refusal can
 // still be a status.
-func (a *REST) run(ctx context.Context, q *cubes.Query, c *cubes.Compiled, kind string) (query.Result, error) {
+//
+// The result cache may answer it unless renew (renewQuery, or the
+// request's Cache-Control: no-cache) asks for the warehouse's answer.
+//
+// engine, when set, runs it instead of the warehouse (the rollup store of
+// a pre-aggregation the plan chose).
+func (a *REST) run(ctx context.Context, q *cubes.Query, c *cubes.Compiled, kind string, renew bool, engine query.Engine) (query.Result, error) {
 	rq := a.req(ctx)
-	res := a.Queries.Run(rq.admission, rq.engine, statement(q, c, kind))
+	st := statement(q, c, kind)
+	m := rq.engine.Model()
+	names := queryCubes(q)
+	st.Cache = &query.Cacheable{Source: rq.engine.Source(), Model: m, Cubes: names, TTL: query.RefreshTTL(m, names), Renew: renew}
+	var wh query.Warehouse = rq.engine
+	if engine != nil {
+		wh = engine
+	}
+	res := a.Queries.Run(rq.admission, wh, st)
 	if err := res.Start(ctx); err != nil {
 		res.Close(nil)
 		if warehouse.Unavailable(err) {
@@ -303,6 +322,34 @@ func (a *REST) run(ctx context.Context, q *cubes.Query, c *cubes.Compiled, kind 
 		return nil, fmt.Errorf("the warehouse refused the query: %v", err)
 	}
 	return res, nil
+}
+
+// queryCubes are the cubes (and views) q's members belong to.
+func queryCubes(q *cubes.Query) []string {
+	var names []string
+	for _, m := range q.Members() {
+		name, _, _ := strings.Cut(m, ".")
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// renew reports whether a query asks for the warehouse's answer, not the
+// cache's: renewQuery in the query, or Cache-Control: no-cache.
+func renew(r *http.Request, cq *cubeQuery) bool {
+	if cq.side.RenewQuery != nil && *cq.side.RenewQuery {
+		return true
+	}
+	for _, v := range r.Header.Values("Cache-Control") {
+		for _, d := range strings.Split(v, ",") {
+			if d = strings.ToLower(strings.TrimSpace(d)); d == "no-cache" || d == "no-store" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // lookupMember resolves a query's member name ("cube.member", or
@@ -377,13 +424,13 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 	// Every query is checked and compiled before any row is written.
 	for _, cq := range qs {
 		started := time.Now()
-		c, lim, err := a.prepare(r.Context(), &cq.q)
+		pl, lim, err := a.prepare(r.Context(), &cq.q)
 		if err != nil {
 			a.refused(r.Context(), &cq.q, started, err)
 			writeStatusError(w, err)
 			return
 		}
-		cq.c, cq.lim = c, lim
+		cq.c, cq.lim, cq.rollup, cq.engine = pl.Compiled, lim, pl.Rollup, pl.Engine
 	}
 	if req.multi() || legacyArray {
 		bw := bufio.NewWriterSize(w, 64<<10)
@@ -396,7 +443,8 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		bw.WriteString(strconv.Quote(kind))
 		bw.WriteString(`,"results":[`)
 		for i, cq := range qs {
-			res, err := a.run(r.Context(), &cq.q, cq.c, "cube")
+			cq.renew = renew(r, cq)
+			res, err := a.run(r.Context(), &cq.q, cq.c, "cube", cq.renew, cq.engine)
 			if err == nil {
 				if i > 0 {
 					bw.WriteByte(',')
@@ -422,7 +470,8 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		return
 	}
 	cq := qs[0]
-	res, err := a.run(r.Context(), &cq.q, cq.c, "cube")
+	cq.renew = renew(r, cq)
+	res, err := a.run(r.Context(), &cq.q, cq.c, "cube", cq.renew, cq.engine)
 	if err != nil {
 		writeStatusError(w, err)
 		return
@@ -534,7 +583,7 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, cq *cubeQuery
 	}
 	var total any
 	if q.Total && c.TotalSQL != "" {
-		t, err := a.total(ctx, q, c)
+		t, err := a.total(ctx, q, c, cq.renew, cq.engine)
 		if err != nil {
 			return end(err)
 		}
@@ -545,7 +594,7 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, cq *cubeQuery
 		bw.WriteString(`}`)
 	}
 	tail := map[string]any{
-		"lastRefreshTime": time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
+		"lastRefreshTime": query.Refreshed(res).UTC().Format("2006-01-02T15:04:05.000Z"),
 		"annotation":      annotationFor(a.engine(ctx).Model(), q, pol),
 		"dataSource":      "default",
 		"dbType":          a.engine(ctx).DBType(),
@@ -554,6 +603,11 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, cq *cubeQuery
 		"total":           total,
 		"rowLimit":        lim,
 	}
+	if cq.rollup != nil {
+		// Cube's annotation of a query a pre-aggregation answered.
+		tail["external"] = true
+		tail["usedPreAggregations"] = map[string]any{cq.rollup.FullName(): map[string]any{"type": string(cq.rollup.Type)}}
+	}
 	tb, _ := json.Marshal(tail)
 	bw.WriteByte(',')
 	bw.Write(tb[1:])
@@ -561,8 +615,8 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, cq *cubeQuery
 }
 
 // total counts the query's rows without its limit (Cube's total: true).
-func (a *REST) total(ctx context.Context, q *cubes.Query, c *cubes.Compiled) (n int64, err error) {
-	res, err := a.run(ctx, q, c, "total")
+func (a *REST) total(ctx context.Context, q *cubes.Query, c *cubes.Compiled, renew bool, engine query.Engine) (n int64, err error) {
+	res, err := a.run(ctx, q, c, "total", renew, engine)
 	if err != nil {
 		return 0, err
 	}
@@ -710,11 +764,12 @@ func (a *REST) sql(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 	}
 	var out []sqlAnswer
 	for _, cq := range req.queries {
-		c, _, err := a.prepare(r.Context(), &cq.q)
+		pl, _, err := a.prepare(r.Context(), &cq.q)
 		if err != nil {
 			writeStatusError(w, err)
 			return
 		}
+		c := pl.Compiled
 		aliases := map[string]string{}
 		for _, col := range c.Columns {
 			aliases[col.Alias] = col.Name

@@ -53,6 +53,7 @@ type duckEngine struct {
 func (e duckEngine) Model() *cubes.Model    { return e.m }
 func (e duckEngine) Dialect() cubes.Dialect { return cubes.DuckDB{} }
 func (e duckEngine) DBType() string         { return "duckdb" }
+func (e duckEngine) Source() string         { return "default" }
 func (e duckEngine) Query(ctx context.Context, sql string, args ...any) (warehouse.Rows, error) {
 	return e.w.Query(ctx, sql, args...)
 }

@@ -55,6 +55,14 @@ func (f *fakeService) Compile(p query.Principal, m *cubes.Model, d cubes.Dialect
 	return m.CompileWith(q, d, o)
 }
 
+func (f *fakeService) Plan(p query.Principal, source string, m *cubes.Model, d cubes.Dialect, q *cubes.Query, o cubes.Options) (*query.Plan, error) {
+	c, err := f.Compile(p, m, d, q, o)
+	if err != nil {
+		return nil, err
+	}
+	return &query.Plan{Compiled: c}, nil
+}
+
 func (f *fakeService) Admit(p query.Principal) (*query.Admission, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -148,6 +156,7 @@ type modelEngine struct{ m *cubes.Model }
 func (e modelEngine) Model() *cubes.Model    { return e.m }
 func (e modelEngine) Dialect() cubes.Dialect { return cubes.DuckDB{} }
 func (e modelEngine) DBType() string         { return "duckdb" }
+func (e modelEngine) Source() string         { return "default" }
 func (e modelEngine) Query(context.Context, string, ...any) (warehouse.Rows, error) {
 	return nil, errors.New("the fake service runs no query")
 }

@@ -83,7 +83,7 @@ func (s *Session) explainPlan(ctx context.Context, n *pg_query.Node, verbose, ev
 		}
 		break
 	}
-	return p.lines(explainOptions{verbose: verbose, showSQL: s.principal().Holds("sql")}), nil
+	return p.lines(explainOptions{verbose: verbose, showSQL: s.principal().Holds("sql"), session: s}), nil
 }
 
 // What EXPLAIN prints instead of the warehouse SQL (table names, the

@@ -51,6 +51,9 @@ type Options struct {
 	// Queries runs, admits and records every query (nil: a service with
 	// no limits, audit or metrics).
 	Queries *query.Service
+	// Source names the data source the handler serves ("default" when
+	// unset), for the result cache's keys and invalidations.
+	Source string
 	// MemberSecurity is the security context a credential allowed to act
 	// for others reads with when a statement says WHERE __user = 'member'
 	// (auth.Service.MemberSecurity; nil: nobody acts for others).
@@ -80,6 +83,9 @@ func NewHandler(model *cubes.Model, wh warehouse.Warehouse, log zerolog.Logger, 
 	}
 	if opts.Queries == nil {
 		opts.Queries = &query.Service{}
+	}
+	if opts.Source == "" {
+		opts.Source = "default"
 	}
 	h := &Handler{wh: wh, dialect: d, log: log, opts: opts}
 	h.model.Store(model)

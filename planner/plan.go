@@ -17,6 +17,7 @@ import (
 	"github.com/cubegate/cubegate/planner/pushdown"
 	"github.com/cubegate/cubegate/postgres"
 	"github.com/cubegate/cubegate/postgres/pgnames"
+	"github.com/cubegate/cubegate/query"
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
@@ -158,7 +159,11 @@ type node interface {
 // explainOptions say what EXPLAIN prints: the output columns (verbose),
 // and the warehouse SQL, its parameters and the row filters' values
 // (showSQL: principals with scope sql, as REST's /sql requires it).
-type explainOptions struct{ verbose, showSQL bool }
+// session, when set, prints the result cache's line.
+type explainOptions struct {
+	verbose, showSQL bool
+	session          *Session
+}
 
 // lines prints the plan as EXPLAIN shows it.
 func (p *plan) lines(o explainOptions) []string {
@@ -383,12 +388,15 @@ func (s *Session) bindCube(sel *pg_query.SelectStmt) (*cubeNode, error) {
 		}
 		return n, nil
 	}
-	compiled, err := s.h.opts.Queries.Compile(s.principal(), model, s.h.dialect, &b.q, cubes.Options{UngroupedWithoutPrimaryKey: true})
+	pl, err := s.h.opts.Queries.Plan(s.principal(), s.h.opts.Source, model, s.h.dialect, &b.q, cubes.Options{UngroupedWithoutPrimaryKey: true})
 	if err != nil {
 		return nil, err
 	}
-	n.compiled = compiled
+	n.compiled, n.rollup, n.engine, n.rollups = pl.Compiled, pl.Rollup, pl.Engine, pl.Rollups
 	n.dialect = s.h.dialect.Name()
+	if n.engine != nil {
+		n.dialect = n.engine.Dialect() + ", the rollup store"
+	}
 	return n, nil
 }
 
@@ -402,6 +410,11 @@ type cubeNode struct {
 	dialect   string
 	outs      []output
 	cubes     []string // the cubes (and views) in FROM
+	// rollup is the pre-aggregation answering the query from engine, the
+	// rollup store (nil: the warehouse); rollups say why, per candidate.
+	rollup  *cubes.PreAggregation
+	engine  query.Engine
+	rollups []string
 }
 
 // numeric reports an integer, float or numeric type.
@@ -427,7 +440,22 @@ func (n *cubeNode) explain(o explainOptions) []string {
 	if n.compiled == nil {
 		return []string{"Cube query (described, not compiled)"}
 	}
-	return explainLines(n.query, n.compiled, n.dialect, o, n.outs)
+	out := explainLines(n.query, n.compiled, n.dialect, o, n.outs)
+	if n.rollup != nil {
+		out = append(out, "Pre-aggregation: "+n.rollup.FullName()+" (read from the rollup store)")
+	}
+	if len(n.rollups) > 0 {
+		out = append(out, "Pre-aggregation candidates:")
+		for _, l := range n.rollups {
+			out = append(out, "  "+l)
+		}
+	}
+	if o.session != nil {
+		if l := o.session.cacheLine(n.compiled.SQL, n.compiled.Args, n.cubes); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 func (n *cubeNode) open(ctx context.Context, s *Session) (pgwire.Portal, error) {
@@ -461,7 +489,7 @@ func (n *cubeNode) open(ctx context.Context, s *Session) (pgwire.Portal, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.admitted(&p.rowsPortal, n.sel, "cube"); err != nil {
+	if err := s.admitted(&p.rowsPortal, n.sel, "cube", n.cubes, n.engine); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -471,13 +499,21 @@ func (n *cubeNode) open(ctx context.Context, s *Session) (pgwire.Portal, error) 
 // admission (rate and running queries, as REST is) and runs it through
 // the query service, which audits it when the portal closes: every
 // warehouse query of the SQL API goes through here.
-func (s *Session) admitted(pt *rowsPortal, sel *pg_query.SelectStmt, kind string) error {
+//
+// engine, when set, runs it instead of the warehouse (the rollup store).
+func (s *Session) admitted(pt *rowsPortal, sel *pg_query.SelectStmt, kind string, cubeNames []string, engine query.Engine) error {
 	a, err := s.admit()
 	if err != nil {
 		return err
 	}
 	pt.admission = a
-	pt.res = s.h.opts.Queries.Run(a, s.h.wh, s.statement(sel, kind, "sql", pt.sql, pt.args))
+	st := s.statement(sel, kind, "sql", pt.sql, pt.args)
+	st.Cache = s.cacheable(cubeNames)
+	var wh query.Warehouse = s.h.wh
+	if engine != nil {
+		wh = engine
+	}
+	pt.res = s.h.opts.Queries.Run(a, wh, st)
 	return nil
 }
 
@@ -521,11 +557,17 @@ func (n *pushdownNode) explain(o explainOptions) []string {
 	}
 	out = append(out, "Warehouse SQL ("+n.dialect+"):")
 	if !o.showSQL {
-		return append(out, "  "+hiddenSQL)
+		out = append(out, "  "+hiddenSQL)
+	} else {
+		out = append(out, "  "+n.sql)
+		for i, a := range n.args {
+			out = append(out, "  parameter $"+strconv.Itoa(i+1)+" = "+cubes.FormatArg(a))
+		}
 	}
-	out = append(out, "  "+n.sql)
-	for i, a := range n.args {
-		out = append(out, "  parameter $"+strconv.Itoa(i+1)+" = "+cubes.FormatArg(a))
+	if o.session != nil {
+		if l := o.session.cacheLine(n.sql, n.args, n.cubeNames()); l != "" {
+			out = append(out, l)
+		}
 	}
 	return out
 }

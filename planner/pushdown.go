@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -33,10 +34,23 @@ func (n *pushdownNode) open(ctx context.Context, s *Session) (pgwire.Portal, err
 		return &staticPortal{tag: "SELECT", cols: cols}, nil
 	}
 	pt := &rowsPortal{sql: n.sql, args: n.args, cols: cols}
-	if err := s.admitted(pt, n.sel, "pushdown"); err != nil {
+	if err := s.admitted(pt, n.sel, "pushdown", n.cubeNames(), nil); err != nil {
 		return nil, err
 	}
 	return pt, nil
+}
+
+// cubeNames are the cubes the statement's row sources read.
+func (n *pushdownNode) cubeNames() []string {
+	var names []string
+	for _, src := range n.sources {
+		for _, c := range src.Cubes {
+			if !slices.Contains(names, c) {
+				names = append(names, c)
+			}
+		}
+	}
+	return names
 }
 
 // resultTypes are the types of a warehouse statement's result columns, as

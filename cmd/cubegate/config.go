@@ -63,6 +63,12 @@ var keyHelp = map[string]string{
 	"log.format":                      "console or json",
 	"api_keys.limit":                  "live API keys a tenant may hold",
 	"rest.default_limit":              "rows of a /load query without a limit",
+	"cache.enabled":                   "keep query answers in memory, each fresh for its cubes' refresh_key (default every 10 s)",
+	"cache.max_bytes":                 "memory the result cache may hold, e.g. 256MiB (least recently used answers go first)",
+	"preagg.enabled":                  "build the models' pre_aggregations (rollups) and answer the queries they cover from them",
+	"preagg.dir":                      "folder of the rollup store (a DuckDB file); unset: beside a SQLite state store, else in memory",
+	"preagg.max_bytes":                "size of the rollups kept, e.g. 4GiB (least used dropped first, rebuilt when next due)",
+	"preagg.memory_limit":             "the rollup store's DuckDB memory limit, e.g. 256MiB",
 	"rest.max_limit":                  "largest explicit /load limit",
 	"rest.max_filter_values":          "most filter values one /load query may hold",
 	"rest.websocket.max_connections":  "WebSocket connections (Cube's ws-transport) open at once; 503 past it",
@@ -267,6 +273,7 @@ func loadConfigFrom(file string, flags *pflag.FlagSet) (app.Config, *loaded, err
 		rel("sql.tls.key", &cfg.SQL.TLS.Key, joinPath)
 		rel("warehouse.dsn", &cfg.Warehouse.DSN, joinDSN)
 		rel("state.dsn", &cfg.State.DSN, joinDSN)
+		rel("preagg.dir", &cfg.PreAgg.Dir, joinPath)
 		for i := range cfg.DataSources {
 			cfg.DataSources[i].ModelDir = joinPath(base, cfg.DataSources[i].ModelDir)
 			cfg.DataSources[i].WarehouseDSN = joinDSN(base, cfg.DataSources[i].WarehouseDSN)

@@ -27,6 +27,7 @@ import (
 	"github.com/cubegate/cubegate/planner"
 	"github.com/cubegate/cubegate/query"
 	"github.com/cubegate/cubegate/warehouse"
+	"github.com/cubegate/cubegate/warehouse/rollup"
 )
 
 // Gateway is a running cubegate.
@@ -64,6 +65,8 @@ type Gateway struct {
 	watcher     interface{ Close() error }
 	// sources are the data sources beside the default one, by name.
 	sources map[string]*source
+	// rollups builds the pre-aggregations (nil: preagg.enabled is off).
+	rollups *rollups
 }
 
 // Start loads the model, opens the warehouse and the state store, and
@@ -133,8 +136,24 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 		g.Metrics.Add("cubegate_queries_total", "Queries by API, kind and outcome.", 1, "api", e.API, "kind", e.Kind, "outcome", e.Outcome)
 		g.Metrics.Observe("cubegate_query_duration_seconds", "Query latency (warehouse time included) by API.", e.Took, "api", e.API)
 		g.Metrics.Add("cubegate_rows_streamed_total", "Rows sent to clients by API.", float64(e.Rows), "api", e.API)
+		if e.Cached {
+			g.Metrics.Add("cubegate_result_cache_hits_total", "Queries answered by the result cache, by API.", 1, "api", e.API)
+		}
 	}}
-	g.plannerOpts = planner.Options{StatementTimeout: cfg.SQL.StatementTimeout, MaxStatementTimeout: cfg.SQL.statementCeiling(), Queries: g.Queries, MemberSecurity: g.Auth.MemberSecurity,
+	if cfg.Cache.Enabled && cfg.Cache.MaxBytes > 0 {
+		g.Queries.Cache = query.NewCache(int64(cfg.Cache.MaxBytes))
+		c := g.Queries.Cache
+		g.Metrics.Gauge("cubegate_result_cache_bytes", "Memory the result cache holds.", func() float64 { return float64(c.Stats().Bytes) })
+		g.Metrics.Gauge("cubegate_result_cache_entries", "Answers the result cache holds.", func() float64 { return float64(c.Stats().Entries) })
+		g.Metrics.Gauge("cubegate_result_cache_misses", "Cacheable queries the warehouse answered since start.", func() float64 { return float64(c.Stats().Misses) })
+		g.Metrics.Gauge("cubegate_result_cache_evictions", "Answers dropped for the byte budget since start.", func() float64 { return float64(c.Stats().Evictions) })
+	}
+	if cfg.PreAgg.Enabled {
+		g.rollups = newRollups(rollup.Options{Dir: rollupDir(cfg), MaxBytes: int64(cfg.PreAgg.MaxBytes), MemoryLimit: int64(cfg.PreAgg.MemoryLimit)},
+			log.With().Str("component", "preagg").Logger(), g.Queries.Cache, g.Metrics, g.rollupSources)
+		g.Queries.Rollups = g.rollups
+	}
+	g.plannerOpts = planner.Options{StatementTimeout: cfg.SQL.StatementTimeout, MaxStatementTimeout: cfg.SQL.statementCeiling(), Queries: g.Queries, MemberSecurity: g.Auth.MemberSecurity, Source: g.defaultSource().Name,
 		Evaluator: cfg.Limits.Evaluator()}
 	if g.memory != nil {
 		g.plannerOpts.Evaluator.Pool.SetNativeHook(g.memory.setNative)
@@ -150,6 +169,9 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 	}
 	if err := g.startSources(ctx); err != nil {
 		return err
+	}
+	if g.rollups != nil {
+		g.rollups.start()
 	}
 	g.watchHealth()
 	if cfg.Model.Watch {
@@ -201,7 +223,7 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 	}
 	g.http = &http.Server{
 		Handler: httpapi.NewHandler(httpapi.Config{Warehouse: warehousePinger{g}, Version: Version,
-			Admin: &httpapi.Admin{Keys: g.Keys, Credentials: g.Auth, Connection: g.connection, Audit: g.Audit,
+			Admin: &httpapi.Admin{Keys: g.Keys, Credentials: g.Auth, Connection: g.connection, Audit: g.Audit, Cache: g.Queries.Cache, PreAggregations: g.preAggregationsAdmin(),
 				Status: func(ctx context.Context, tenant string, full bool) any { return g.StatusFor(ctx, tenant, full) }, Restart: g.ReloadTenant, Ready: g.ready,
 				Tenants: g.store, DataSource: func(name string) (string, bool) {
 					s, ok := cfg.LookupSource(name)
@@ -689,6 +711,9 @@ func (g *Gateway) Close() error {
 	} else if g.sqlLn != nil {
 		g.sqlLn.Close()
 	}
+	if g.rollups != nil {
+		errs = append(errs, g.rollups.Close())
+	}
 	if g.stopRetry != nil {
 		select {
 		case <-g.stopRetry:
@@ -721,6 +746,7 @@ func (e engine) Dialect() cubes.Dialect {
 	return d
 }
 func (e engine) DBType() string { return e.g.wh.Load().Dialect() }
+func (e engine) Source() string { return e.g.defaultSource().Name }
 func (e engine) Query(ctx context.Context, sql string, args ...any) (warehouse.Rows, error) {
 	return e.g.wh.Load().Query(ctx, sql, args...)
 }

@@ -40,6 +40,8 @@ type Config struct {
 	APIKeys     APIKeysConfig    `mapstructure:"api_keys"`
 	REST        RESTConfig       `mapstructure:"rest"`
 	Limits      LimitsConfig     `mapstructure:"limits"`
+	Cache       CacheConfig      `mapstructure:"cache"`
+	PreAgg      PreAggConfig     `mapstructure:"preagg"`
 }
 
 // LimitsConfig holds each tenant to a request rate and a number of
@@ -95,6 +97,24 @@ func (l LimitsConfig) Evaluator() catalog.Limits {
 	}
 	return catalog.Limits{Rows: int64(l.StatementRows), Bytes: int64(l.StatementMemory), ValueBytes: int64(l.ValueSize),
 		Time: l.StatementTime, TempBytes: int64(l.TempMemory), Pool: catalog.NewPool(pool)}
+}
+
+// CacheConfig is the result cache: answers kept in memory, each fresh
+// for its cubes' refresh_key (Cube's default: 10 seconds).
+type CacheConfig struct {
+	Enabled  bool     `mapstructure:"enabled"`
+	MaxBytes ByteSize `mapstructure:"max_bytes"`
+}
+
+// PreAggConfig is where pre-aggregations (rollups) are built and kept:
+// an embedded DuckDB store in Dir (beside a SQLite state store when
+// unset), at most MaxBytes of rollups (least used dropped, rebuilt when
+// next due), its DuckDB held to MemoryLimit.
+type PreAggConfig struct {
+	Enabled     bool     `mapstructure:"enabled"`
+	Dir         string   `mapstructure:"dir"`
+	MaxBytes    ByteSize `mapstructure:"max_bytes"`
+	MemoryLimit ByteSize `mapstructure:"memory_limit"`
 }
 
 type RESTConfig struct {
@@ -487,7 +507,9 @@ func Defaults() Config {
 		REST: RESTConfig{DefaultLimit: 10000, MaxLimit: 1000000, MaxFilterValues: httpapi.DefaultMaxFilterValues,
 			WebSocket: WebSocketConfig{MaxConnections: httpapi.DefaultWSMaxConnections, MaxMessageSize: httpapi.DefaultWSMaxMessageBytes,
 				MaxInFlight: httpapi.DefaultWSMaxInFlight, IdleTimeout: httpapi.DefaultWSIdleTimeout}},
-		Audit: AuditConfig{Retention: 90 * 24 * time.Hour},
+		Audit:  AuditConfig{Retention: 90 * 24 * time.Hour},
+		Cache:  CacheConfig{Enabled: true, MaxBytes: 256 << 20},
+		PreAgg: PreAggConfig{Enabled: true, MaxBytes: 4 << 30, MemoryLimit: 256 << 20},
 		Limits: LimitsConfig{FailedLoginWindow: 5 * time.Minute, FailedLoginsSlow: 10, FailedLoginsBlock: 50,
 			StatementRows: int(evaluator.Rows), StatementMemory: ByteSize(evaluator.Bytes), ValueSize: ByteSize(evaluator.ValueBytes),
 			StatementTime: evaluator.Time, TempMemory: ByteSize(evaluator.TempBytes)},

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/query"
 	"github.com/cubegate/cubegate/warehouse"
 )
 
@@ -147,6 +148,11 @@ func (g *Gateway) reloadDefault() error {
 	g.modelLoaded(m, version)
 	if h := g.handler.Load(); h != nil {
 		h.SetModel(m)
+		// The old model's answers can no longer be asked for: free them.
+		g.Queries.Cache.Invalidate(query.Scope{Source: g.defaultSource().Name})
+		if g.rollups != nil {
+			g.rollups.poke() // the new model's rollups: their builds and ids
+		}
 	} else {
 		g.setState("PENDING") // a valid model: now only the warehouse may be missing
 		if err := g.tryRunLocked(); err != nil {

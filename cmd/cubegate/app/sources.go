@@ -19,6 +19,7 @@ import (
 	"github.com/cubegate/cubegate/pgwire/pgerr"
 	"github.com/cubegate/cubegate/planner"
 	"github.com/cubegate/cubegate/postgres"
+	"github.com/cubegate/cubegate/query"
 	"github.com/cubegate/cubegate/warehouse"
 )
 
@@ -40,6 +41,8 @@ type source struct {
 	// outage is why the warehouse stopped answering once it had (the
 	// health check): the source is PENDING meanwhile.
 	outage string
+	// rollups builds the gateway's pre-aggregations (nil: none).
+	rollups *rollups
 }
 
 // startSources brings up the configured data sources beside the default
@@ -53,6 +56,7 @@ func (g *Gateway) startSources(ctx context.Context) error {
 	g.sources = map[string]*source{}
 	for _, spec := range g.cfg.Sources()[1:] {
 		s := &source{spec: spec, log: g.log.With().Str("data_source", spec.Name).Logger(), opts: g.plannerOpts, whOpts: g.cfg.Limits.Warehouse(), state: "PENDING", stop: make(chan struct{})}
+		s.opts.Source, s.rollups = spec.Name, g.rollups
 		g.sources[spec.Name] = s
 		m, err := cubes.LoadDir(spec.ModelDir)
 		if err != nil {
@@ -129,6 +133,10 @@ func (s *source) reload() error {
 	s.model = m
 	if h := s.handler.Load(); h != nil {
 		h.SetModel(m)
+		s.opts.Queries.Cache.Invalidate(query.Scope{Source: s.spec.Name})
+		if s.rollups != nil {
+			s.rollups.poke()
+		}
 		s.err = ""
 	} else if s.state == "ERROR" {
 		s.state, s.err = "PENDING", ""
@@ -258,6 +266,10 @@ func (g *Gateway) engineFor(tenant, name string) (httpapi.Engine, error) {
 	return nil, &httpapi.EngineError{Status: 404, Code: "DATA_SOURCE_NOT_FOUND", Msg: fmt.Sprintf("tenant %s has no data source", tenant)}
 }
 
+// defaultSource is the gateway's own data source (model.dir and
+// warehouse.dsn, named by data_source.name).
+func (g *Gateway) defaultSource() DataSourceSpec { return g.cfg.Sources()[0] }
+
 // sourceEngine runs REST queries on a data source.
 type sourceEngine struct {
 	s *source
@@ -269,6 +281,7 @@ func (e sourceEngine) Dialect() cubes.Dialect {
 	d, _ := cubes.DialectByName(e.DBType())
 	return d
 }
+func (e sourceEngine) Source() string { return e.s.spec.Name }
 func (e sourceEngine) DBType() string {
 	e.s.mu.Lock()
 	defer e.s.mu.Unlock()

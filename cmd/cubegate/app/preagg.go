@@ -1,0 +1,457 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/httpapi"
+	"github.com/cubegate/cubegate/query"
+	"github.com/cubegate/cubegate/warehouse"
+	"github.com/cubegate/cubegate/warehouse/rollup"
+)
+
+// defaultRollupRefresh is how often a rollup is rebuilt when neither it
+// nor its cube has a refresh_key every.
+const defaultRollupRefresh = time.Hour
+
+// rollups builds the models' pre-aggregations (type rollup) into the
+// rollup store and tells the query service where a built one is
+// (query.Rollups). A background worker builds what is missing or stale,
+// one rollup at a time; a build never blocks a query (a query a rollup
+// not built yet would answer runs on the warehouse, and EXPLAIN says so);
+// a rebuild swaps in atomically, then drops the cached answers of its
+// cube.
+//
+// A rollup is known by its data source, name and a hash of the SQL that
+// builds it: a model reload that leaves a rollup as it was keeps serving
+// its built table; one that changes it builds anew.
+type rollups struct {
+	opts    rollup.Options
+	log     zerolog.Logger
+	cache   *query.Cache
+	metrics *httpapi.Metrics
+	// sources lists the data sources to build for: their name, model
+	// and warehouse (nil while not connected).
+	sources func() []rollupSource
+
+	mu      sync.Mutex
+	store   *rollup.Store // opened at the first build
+	states  map[string]*rollupState
+	ids     map[*cubes.PreAggregation]string
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	ctx     context.Context
+	cancel  context.CancelFunc
+	started bool
+}
+
+type rollupSource struct {
+	name   string
+	tenant string
+	model  *cubes.Model
+	wh     warehouse.Warehouse
+}
+
+// rollupState is a rollup as /admin/v1/pre-aggregations shows it.
+type rollupState struct {
+	ID         string    `json:"id"`
+	Tenant     string    `json:"-"`
+	DataSource string    `json:"data_source"`
+	Name       string    `json:"name"`
+	State      string    `json:"state"` // PENDING (never built), BUILDING, BUILT, ERROR
+	Rows       int64     `json:"rows"`
+	Bytes      int64     `json:"bytes"`
+	BuiltAt    time.Time `json:"built_at,omitzero"`
+	BuildMS    float64   `json:"build_ms"`
+	Hits       int64     `json:"hits"`
+	Error      string    `json:"error,omitempty"`
+	Every      string    `json:"refresh_every"`
+	stale      bool      // rebuild now (asked by the admin API)
+	every      time.Duration
+	attempted  time.Time // the last build's start
+}
+
+func newRollups(o rollup.Options, log zerolog.Logger, cache *query.Cache, metrics *httpapi.Metrics, sources func() []rollupSource) *rollups {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &rollups{opts: o, log: log, cache: cache, metrics: metrics, sources: sources,
+		states: map[string]*rollupState{}, ids: map[*cubes.PreAggregation]string{},
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), ctx: ctx, cancel: cancel}
+	return r
+}
+
+// start starts the worker (once the data sources are set up).
+func (r *rollups) start() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.started {
+		r.started = true
+		go r.run()
+	}
+}
+
+// rollupDir is where the rollup store keeps its file: preagg.dir, else
+// beside a SQLite state store, else nowhere (in memory: rebuilt after a
+// restart).
+func rollupDir(cfg Config) string {
+	if cfg.PreAgg.Dir != "" {
+		return cfg.PreAgg.Dir
+	}
+	if path, ok := strings.CutPrefix(cfg.State.DSN, "sqlite://"); ok && path != "" && !strings.HasPrefix(path, ":memory:") {
+		return filepath.Join(filepath.Dir(path), "rollups")
+	}
+	return ""
+}
+
+// id names pa's build for its data source (see rollups).
+func (r *rollups) id(source string, pa *cubes.PreAggregation, d cubes.Dialect, m *cubes.Model) (string, error) {
+	r.mu.Lock()
+	id, ok := r.ids[pa]
+	r.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	c, err := m.CompileRollup(pa, d)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(c.String()))
+	id = source + "/" + pa.FullName() + "/" + hex.EncodeToString(sum[:6])
+	r.mu.Lock()
+	r.ids[pa] = id
+	r.mu.Unlock()
+	return id, nil
+}
+
+// Table is where pa's built rows are read (query.Rollups).
+func (r *rollups) Table(source string, pa *cubes.PreAggregation) (query.Engine, string, bool) {
+	r.mu.Lock()
+	store := r.store
+	id, ok := r.ids[pa]
+	r.mu.Unlock()
+	if store == nil || !ok {
+		return nil, "", false
+	}
+	table, ok := store.Table(id, "")
+	if !ok {
+		return nil, "", false
+	}
+	r.mu.Lock()
+	if st := r.states[id]; st != nil {
+		st.Hits++
+	}
+	r.mu.Unlock()
+	r.metrics.Add("cubegate_preagg_hits_total", "Queries a pre-aggregation answered.", 1, "pre_aggregation", pa.FullName())
+	return store, table, true
+}
+
+// Refresh asks for the named rollups ("" every one) of a tenant's data
+// source ("" every one) to be rebuilt now; it returns how many it found.
+func (r *rollups) Refresh(tenant, source, name string) int {
+	n := 0
+	r.mu.Lock()
+	for _, st := range r.states {
+		if st.Tenant == tenant && (source == "" || st.DataSource == source) && (name == "" || st.Name == name) {
+			st.stale = true
+			n++
+		}
+	}
+	r.mu.Unlock()
+	r.poke()
+	return n
+}
+
+func (r *rollups) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// List is a tenant's rollups' states, by data source and name.
+func (r *rollups) List(tenant string) []rollupState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sizes := map[string]rollup.PartitionInfo{}
+	if r.store != nil {
+		for _, p := range r.store.Partitions() {
+			sizes[p.Rollup] = p
+		}
+	}
+	out := make([]rollupState, 0, len(r.states))
+	for _, st := range r.states {
+		if st.Tenant != tenant {
+			continue
+		}
+		s := *st
+		if p, ok := sizes[s.ID]; ok {
+			s.Rows, s.Bytes = p.Rows, p.Bytes
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].DataSource+out[i].Name < out[j].DataSource+out[j].Name })
+	return out
+}
+
+// Close stops the worker, cancels a build under way and closes the store.
+func (r *rollups) Close() error {
+	close(r.stop)
+	r.cancel()
+	r.mu.Lock()
+	started := r.started
+	r.mu.Unlock()
+	if started {
+		<-r.done
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.store != nil {
+		return r.store.Close()
+	}
+	return nil
+}
+
+// run builds what is missing or stale: at start, when poked (a reload,
+// the admin API), and every second for what has come due.
+func (r *rollups) run() {
+	defer close(r.done)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		r.pass()
+		select {
+		case <-r.stop:
+			return
+		case <-r.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// pass builds every rollup that is due, one at a time, then forgets
+// (and drops) those no model has any more.
+func (r *rollups) pass() {
+	seen := map[*cubes.PreAggregation]bool{}
+	defer r.prune(seen)
+	for _, src := range r.sources() {
+		if src.model == nil {
+			continue
+		}
+		var d cubes.Dialect
+		if src.wh != nil {
+			d, _ = cubes.DialectByName(src.wh.Dialect())
+		}
+		for _, c := range src.model.Cubes {
+			for _, pa := range c.PreAggregations {
+				if pa.Type != cubes.PreAggRollup || !pa.ScheduledRefresh {
+					continue
+				}
+				seen[pa] = true
+				if d == nil {
+					continue // the warehouse is not connected (yet)
+				}
+				select {
+				case <-r.stop:
+					return
+				default:
+				}
+				r.maybeBuild(src, d, pa)
+			}
+		}
+	}
+}
+
+// prune forgets the rollups of models no longer served, and drops the
+// builds no rollup of theirs reads any more.
+func (r *rollups) prune(seen map[*cubes.PreAggregation]bool) {
+	select {
+	case <-r.stop:
+		return // a pass cut short has not seen everything
+	default:
+	}
+	live := map[string]bool{}
+	r.mu.Lock()
+	for pa, id := range r.ids {
+		if seen[pa] {
+			live[id] = true
+		} else {
+			delete(r.ids, pa)
+		}
+	}
+	var gone []string
+	for id := range r.states {
+		if !live[id] {
+			delete(r.states, id)
+		}
+	}
+	store := r.store
+	r.mu.Unlock()
+	if store != nil {
+		for _, p := range store.Partitions() {
+			if !live[p.Rollup] && !slices.Contains(gone, p.Rollup) {
+				gone = append(gone, p.Rollup)
+			}
+		}
+	}
+	for _, id := range gone {
+		if err := store.Drop(r.ctx, id, ""); err != nil {
+			r.log.Warn().Err(err).Str("pre_aggregation", id).Msg("an unused pre-aggregation could not be dropped")
+		}
+	}
+}
+
+// refreshEvery is how often pa is rebuilt: its refresh_key every, else
+// its cube's, else an hour.
+func refreshEvery(pa *cubes.PreAggregation) time.Duration {
+	if k := pa.RefreshKey; k != nil && k.EveryDuration > 0 {
+		return k.EveryDuration
+	}
+	if k := pa.Cube.RefreshKey; k != nil && k.EveryDuration > 0 {
+		return k.EveryDuration
+	}
+	return defaultRollupRefresh
+}
+
+func (r *rollups) maybeBuild(src rollupSource, d cubes.Dialect, pa *cubes.PreAggregation) {
+	id, err := r.id(src.name, pa, d, src.model)
+	if err != nil {
+		r.log.Warn().Err(err).Str("pre_aggregation", pa.FullName()).Msg("pre-aggregation cannot be built")
+		return
+	}
+	store, err := r.open()
+	if err != nil {
+		r.log.Warn().Err(err).Msg("the rollup store cannot be opened")
+		return
+	}
+	every := refreshEvery(pa)
+	r.mu.Lock()
+	st := r.states[id]
+	if st == nil {
+		st = &rollupState{ID: id, Tenant: src.tenant, DataSource: src.name, Name: pa.FullName(), State: "PENDING", every: every, Every: every.String()}
+		r.states[id] = st
+		for _, p := range store.Partitions() {
+			if p.Rollup == id {
+				// Built before a restart or a reload: it serves, as old
+				// as the store says.
+				st.State, st.BuiltAt, st.attempted = "BUILT", p.BuiltAt, p.BuiltAt
+			}
+		}
+	}
+	due := st.stale
+	switch {
+	case st.attempted.IsZero():
+		due = true
+	case st.Error != "":
+		// A failed build is tried again a minute later (or its interval,
+		// if shorter); the previous build, if any, serves meanwhile.
+		due = due || time.Since(st.attempted) >= min(time.Minute, st.every)
+	default:
+		due = due || time.Since(st.BuiltAt) >= st.every
+	}
+	r.mu.Unlock()
+	if !due {
+		return
+	}
+	r.build(store, src, d, pa, id, st)
+}
+
+func (r *rollups) build(store *rollup.Store, src rollupSource, d cubes.Dialect, pa *cubes.PreAggregation, id string, st *rollupState) {
+	c, err := src.model.CompileRollup(pa, d)
+	if err != nil {
+		r.fail(st, pa, err)
+		return
+	}
+	started := time.Now()
+	r.mu.Lock()
+	prev := st.State
+	st.State, st.stale, st.attempted = "BUILDING", false, started
+	r.mu.Unlock()
+	rows, err := src.wh.Query(warehouse.WithOwner(r.ctx, warehouse.Owner{Principal: "pre-aggregations", Tenant: "system"}), c.SQL, c.Args...)
+	var stats rollup.BuildStats
+	if err == nil {
+		stats, err = store.Build(r.ctx, id, "", rows)
+	}
+	if err != nil {
+		r.mu.Lock()
+		st.State = prev
+		r.mu.Unlock()
+		r.fail(st, pa, err)
+		return
+	}
+	r.mu.Lock()
+	st.State, st.Error, st.BuiltAt, st.BuildMS = "BUILT", "", time.Now(), float64(stats.Took.Microseconds())/1000
+	r.mu.Unlock()
+	// Cached answers read the old build or the warehouse: the new one
+	// answers from now on.
+	r.cache.Invalidate(query.Scope{Source: src.name, Cube: pa.Cube.Name})
+	r.metrics.Add("cubegate_preagg_builds_total", "Pre-aggregation builds by outcome.", 1, "outcome", "ok")
+	r.metrics.Add("cubegate_preagg_build_rows_total", "Rows written by pre-aggregation builds.", float64(stats.Rows))
+	r.log.Info().Str("pre_aggregation", pa.FullName()).Str("data_source", src.name).Int64("rows", stats.Rows).
+		Dur("took", time.Since(started)).Msg("pre-aggregation built")
+}
+
+func (r *rollups) fail(st *rollupState, pa *cubes.PreAggregation, err error) {
+	if r.ctx.Err() != nil {
+		return // shutting down
+	}
+	r.mu.Lock()
+	if st.State != "BUILT" {
+		st.State = "ERROR"
+	}
+	st.Error, st.stale = err.Error(), false
+	if st.attempted.IsZero() {
+		st.attempted = time.Now()
+	}
+	r.mu.Unlock()
+	r.metrics.Add("cubegate_preagg_builds_total", "Pre-aggregation builds by outcome.", 1, "outcome", "error")
+	r.log.Warn().Err(err).Str("pre_aggregation", pa.FullName()).Msg("pre-aggregation build failed; the previous build (if any) keeps serving")
+}
+
+// open opens the store at the first build.
+func (r *rollups) open() (*rollup.Store, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.store != nil {
+		return r.store, nil
+	}
+	s, err := rollup.Open(r.ctx, r.opts)
+	if err != nil {
+		return nil, err
+	}
+	r.store = s
+	return s, nil
+}
+
+// rollupSources are the gateway's data sources, for the rollup worker.
+func (g *Gateway) rollupSources() []rollupSource {
+	def := g.defaultSource()
+	out := []rollupSource{{name: def.Name, tenant: def.Tenant, model: g.CurrentModel(), wh: g.wh.Load()}}
+	for _, s := range g.sources {
+		s.mu.Lock()
+		out = append(out, rollupSource{name: s.spec.Name, tenant: s.spec.Tenant, model: s.model, wh: s.wh})
+		s.mu.Unlock()
+	}
+	return out
+}
+
+// preAggregationsAdmin is /admin/v1/pre-aggregations (nil without
+// pre-aggregations).
+func (g *Gateway) preAggregationsAdmin() *httpapi.PreAggregations {
+	if g.rollups == nil {
+		return nil
+	}
+	return &httpapi.PreAggregations{
+		List:    func(tenant string) any { return g.rollups.List(tenant) },
+		Refresh: g.rollups.Refresh,
+	}
+}
