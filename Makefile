@@ -63,7 +63,9 @@ staticcheck:
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./cubes ./planner ./catalog ./auth
 	$(GO) test -run '^$$' -bench 'GatewayVsDirect' -benchtime 30x ./cmd/cubegate/app
-	$(GO) test -run '^$$' -bench 'LoadVsPostgres|IdleConnections' -benchtime 1x ./cmd/cubegate/app
+	$(GO) test -run '^$$' -bench 'LoadVsPostgres|IdleConnections|ResultCache' -benchtime 1x ./cmd/cubegate/app
+	$(GO) test -run '^$$' -bench 'PreAggregation$$' -benchtime 1x -timeout 30m ./cmd/cubegate/app
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./warehouse/rollup
 
 ## soak: issue #13's soak: the real binary under mixed hostile and normal load
 ## from 4 clients for SOAK_DURATION (20s of it runs in make test); prints

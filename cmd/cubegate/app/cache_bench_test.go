@@ -61,7 +61,7 @@ func BenchmarkResultCache(b *testing.B) {
 	url := "http://" + g.HTTPAddr().String() + "/cubejs-api/v1/load"
 	const clients, span = 8, 5 * time.Second
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
-	post := func(body []byte) {
+	post := func(body []byte) int {
 		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
 		req.Header.Set("Authorization", k.KeyValue)
 		req.Header.Set("Content-Type", "application/json")
@@ -71,10 +71,22 @@ func BenchmarkResultCache(b *testing.B) {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			b.Fatalf("%d for %s", resp.StatusCode, body)
+		return resp.StatusCode
+	}
+	must := func(body []byte) {
+		if status := post(body); status != 200 {
+			b.Fatalf("%d for %s", status, body)
 		}
 	}
+	// The mix is the oracle's queries the fixture answers (some of them
+	// record Cube's refusals).
+	var answered []json.RawMessage
+	for _, q := range mix {
+		if post([]byte(`{"query":`+string(q)+`}`)) == 200 {
+			answered = append(answered, q)
+		}
+	}
+	mix = answered
 	bodies := func(renew bool) [][]byte {
 		var out [][]byte
 		for _, q := range mix {
@@ -109,10 +121,10 @@ func BenchmarkResultCache(b *testing.B) {
 	}
 	cached, renewed := bodies(false), bodies(true)
 	for _, body := range cached {
-		post(body) // warm
+		must(body) // warm
 	}
-	hot := load(func(i int) { post(cached[i%len(cached)]) })
-	cold := load(func(i int) { post(renewed[i%len(renewed)]) })
+	hot := load(func(i int) { must(cached[i%len(cached)]) })
+	cold := load(func(i int) { must(renewed[i%len(renewed)]) })
 
 	// The same SQL, straight to PostgreSQL from 8 connections.
 	d, _ := cubes.DialectByName("postgres")

@@ -93,7 +93,7 @@ func BenchmarkLoadVsPostgres(b *testing.B) {
 	pg, _ := apptest.Postgres(b, apptest.Demo(100000))
 	// The gateway's pool may open as many warehouse connections as there
 	// are clients, like the direct side.
-	g := apptest.Start(b, apptest.Options{DSN: pg.DatabaseDSN("fixture") + "&pool_max_conns=32"})
+	g := apptest.Start(b, apptest.Options{DSN: pg.DatabaseDSN("fixture") + "&pool_max_conns=32", Adjust: uncached})
 	_, _, connStr, err := g.MintCredential(ctx, "load")
 	if err != nil {
 		b.Fatal(err)

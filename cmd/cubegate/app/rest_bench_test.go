@@ -22,7 +22,7 @@ import (
 // oracle's count, month × status and three-cube join queries against the
 // same SQL run directly on PostgreSQL, in one run: p50 and p95 of each.
 func BenchmarkRESTLoadVsPostgres(b *testing.B) {
-	g := apptest.Start(b, apptest.Options{Postgres: apptest.DemoSizes(app.DemoSizes{Orders: 100000, Customers: 1000, Products: 50})})
+	g := apptest.Start(b, apptest.Options{Postgres: apptest.DemoSizes(app.DemoSizes{Orders: 100000, Customers: 1000, Products: 50}), Adjust: uncached})
 	pg := g.Postgres
 	ctx := context.Background()
 	k, err := g.Keys.Create(ctx, auth.DefaultTenant, "bench", auth.KeyInput{Scopes: &[]string{"load"}})
