@@ -22,6 +22,7 @@ import (
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cmd/cubegate/app"
 	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
+	"github.com/cubegate/cubegate/warehouse"
 )
 
 // rollupModel is the demo model with two rollups on orders.
@@ -301,4 +302,137 @@ func sqlRows(t *testing.T, conn *pgx.Conn, sql string) string {
 		b.WriteString(strings.Join(r, "|") + "\n")
 	}
 	return b.String()
+}
+
+// TestPreAggregationRefresh: a rollup is rebuilt every refresh_key every
+// and picks up the warehouse's new rows; a build that fails leaves the
+// old build serving (state ERROR, its error shown) and is retried; a
+// reload that changes a rollup builds the new one and drops the old.
+func TestPreAggregationRefresh(t *testing.T) {
+	dir := t.TempDir()
+	if err := app.WriteDemoModel(dir); err != nil {
+		t.Fatal(err)
+	}
+	orders := filepath.Join(dir, "orders.yml")
+	base, err := os.ReadFile(orders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(measures string) {
+		t.Helper()
+		yml := string(base) + `
+    pre_aggregations:
+      - name: by_status
+        measures: [` + measures + `]
+        dimensions: [status]
+        refresh_key:
+          every: 1 second
+`
+		if err := os.WriteFile(orders, []byte(yml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("count")
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(2000), ModelDir: dir, Adjust: func(c *app.Config) {
+		c.Cache.Enabled = false
+		c.Model.Watch = false
+	}})
+	ctx := context.Background()
+	keyOf := func(scopes ...string) string {
+		k, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{Scopes: &scopes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.KeyValue
+	}
+	admin := keyOf("admin")
+	api := newAPIClient(t, "http://"+g.HTTPAddr().String(), "")
+	waitBuilt(t, api, admin, 1)
+	rest := restClient{t, "http://" + g.HTTPAddr().String(), keyOf("load")}
+	count := func() (string, bool) {
+		ans, _ := rest.load(`{"measures":["orders.count"],"dimensions":["orders.status"],"filters":[{"member":"orders.status","operator":"equals","values":["shipped"]}]}`)
+		data := ans["data"].([]any)
+		used, _ := ans["usedPreAggregations"].(map[string]any)
+		return fmt.Sprint(data[0].(map[string]any)["orders.count"]), len(used) == 1
+	}
+	wh := g.Warehouse().(*warehouse.DuckDB)
+	exec := func(sql string) {
+		t.Helper()
+		if _, err := wh.DB().Exec(sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	truth := func() string { return direct(t, g, `SELECT count(*) FROM public.orders_raw WHERE status = 'shipped'`)[0][0] }
+	if n, used := count(); !used || n != truth() {
+		t.Fatalf("from the rollup: %s (used %v), want %s", n, used, truth())
+	}
+
+	// New rows reach the rollup within its interval.
+	exec(`INSERT INTO public.orders_raw SELECT * REPLACE (id + 1000000 AS id, 'shipped' AS status) FROM public.orders_raw WHERE id <= 100`)
+	want := truth()
+	t0 := time.Now()
+	for {
+		n, used := count()
+		if used && n == want {
+			break
+		}
+		if time.Since(t0) > 10*time.Second {
+			t.Fatalf("after 10 s the rollup answers %s (used %v), the warehouse %s", n, used, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("new rows answered from the rebuilt rollup %s after they were written", time.Since(t0).Round(time.Millisecond))
+
+	// A build that fails keeps the old one serving, then recovers.
+	exec(`ALTER TABLE public.orders_raw RENAME TO orders_away`)
+	var failed map[string]any
+	for deadline := time.Now().Add(10 * time.Second); failed == nil; time.Sleep(100 * time.Millisecond) {
+		a := api.do("GET", "/admin/v1/pre-aggregations", admin, nil)
+		var list []map[string]any
+		json.Unmarshal(a.Data, &list)
+		if len(list) == 1 && list[0]["error"] != nil {
+			failed = list[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed build shown: %s", a.Data)
+		}
+	}
+	if failed["state"] != "BUILT" || !strings.Contains(fmt.Sprint(failed["error"]), "orders_raw") {
+		t.Fatalf("a failed rebuild of a built rollup: %v, want BUILT with the build's error", failed)
+	}
+	if n, used := count(); !used || n != want {
+		t.Fatalf("while its rebuild fails, the rollup answers %s (used %v), want the old build's %s", n, used, want)
+	}
+	exec(`ALTER TABLE public.orders_away RENAME TO orders_raw`)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		a := api.do("GET", "/admin/v1/pre-aggregations", admin, nil)
+		var list []map[string]any
+		json.Unmarshal(a.Data, &list)
+		if len(list) == 1 && list[0]["error"] == nil && list[0]["state"] == "BUILT" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the rollup did not recover: %s", a.Data)
+		}
+	}
+
+	// A reload that changes the rollup builds the new one, drops the old.
+	old := waitBuilt(t, api, admin, 1)[0]["id"]
+	write("count, total_amount")
+	if err := g.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		list := waitBuilt(t, api, admin, 1)
+		if list[0]["id"] != old {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the changed rollup was not built: %v", list)
+		}
+	}
+	ans, _ := rest.load(`{"measures":["orders.total_amount"],"dimensions":["orders.status"]}`)
+	if used, _ := ans["usedPreAggregations"].(map[string]any); len(used) != 1 {
+		t.Fatalf("the changed rollup does not answer: %v", ans["usedPreAggregations"])
+	}
 }
