@@ -3,6 +3,7 @@ package cubes
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgerrcode"
 
@@ -101,6 +102,11 @@ func (m *Model) RollupQuery(pa *PreAggregation) *Query {
 // segment a boolean column. No policy applies: a rollup holds every row.
 // Its columns are named as RollupColumns lists them.
 func (m *Model) CompileRollup(pa *PreAggregation, d Dialect) (*Compiled, error) {
+	return m.compileRollup(pa, d, nil)
+}
+
+// compileRollup compiles RollupQuery, changed by edit when set.
+func (m *Model) compileRollup(pa *PreAggregation, d Dialect, edit func(*Query)) (*Compiled, error) {
 	if pa.Type != PreAggRollup {
 		return nil, fmt.Errorf("pre-aggregation %s is a %s, not a rollup", pa.FullName(), pa.Type)
 	}
@@ -109,7 +115,55 @@ func (m *Model) CompileRollup(pa *PreAggregation, d Dialect) (*Compiled, error) 
 		o := resolveMember(s).(*Segment)
 		bm.extra[FullName(s)] = &Dimension{Cube: o.Cube, Name: o.Name, Type: TypeBoolean, SQL: "(" + o.SQL + ")", Pos: o.Pos}
 	}
-	return bm.CompileWith(m.RollupQuery(pa), d, Options{})
+	q := m.RollupQuery(pa)
+	if edit != nil {
+		edit(q)
+	}
+	return bm.CompileWith(q, d, Options{})
+}
+
+// CompileRollupPartition is CompileRollup for one partition of a
+// partitioned rollup: the rows whose time dimension falls in [from, to).
+func (m *Model) CompileRollupPartition(pa *PreAggregation, d Dialect, from, to time.Time) (*Compiled, error) {
+	if pa.TimeDimension == nil {
+		return nil, fmt.Errorf("pre-aggregation %s has no time_dimension to partition by", pa.FullName())
+	}
+	return m.compileRollup(pa, d, func(q *Query) {
+		const layout = "2006-01-02T15:04:05.000"
+		q.TimeDimensions[0].DateRange = DateRange{Pair: []string{from.UTC().Format(layout), to.Add(-time.Millisecond).UTC().Format(layout)}}
+	})
+}
+
+// PartitionsQuery is the query listing the periods of partition
+// granularity g in which pa's time dimension has rows: one row each,
+// the period's start (in UTC).
+func (m *Model) PartitionsQuery(pa *PreAggregation, g string) *Query {
+	return &Query{Order: Order{{ID: FullName(pa.TimeDimension)}},
+		TimeDimensions: []TimeDimension{{Dimension: FullName(pa.TimeDimension), Granularity: g}}}
+}
+
+// NextPeriod is the start of the period of granularity g after the one
+// starting at t (a predefined granularity: second … year).
+func NextPeriod(t time.Time, g string) (time.Time, bool) {
+	switch g {
+	case "second":
+		return t.Add(time.Second), true
+	case "minute":
+		return t.Add(time.Minute), true
+	case "hour":
+		return t.Add(time.Hour), true
+	case "day":
+		return t.AddDate(0, 0, 1), true
+	case "week":
+		return t.AddDate(0, 0, 7), true
+	case "month":
+		return t.AddDate(0, 1, 0), true
+	case "quarter":
+		return t.AddDate(0, 3, 0), true
+	case "year":
+		return t.AddDate(1, 0, 0), true
+	}
+	return t, false
 }
 
 // rollupCube is the name of the synthetic cube over a rollup's table.

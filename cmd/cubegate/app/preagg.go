@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -38,7 +39,7 @@ const defaultRollupRefresh = time.Hour
 type rollups struct {
 	opts    rollup.Options
 	log     zerolog.Logger
-	cache   *query.Cache
+	cache   cacheInvalidator
 	metrics *httpapi.Metrics
 	// sources lists the data sources to build for: their name, model
 	// and warehouse (nil while not connected).
@@ -54,6 +55,9 @@ type rollups struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	started bool
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 type rollupSource struct {
@@ -77,12 +81,15 @@ type rollupState struct {
 	Hits       int64     `json:"hits"`
 	Error      string    `json:"error,omitempty"`
 	Every      string    `json:"refresh_every"`
-	stale      bool      // rebuild now (asked by the admin API)
+	// Partitions counts a partitioned rollup's partitions (0: one table).
+	Partitions int      `json:"partitions"`
+	parts      []string // a partitioned rollup's partitions, all built
+	stale      bool     // rebuild now (asked by the admin API)
 	every      time.Duration
 	attempted  time.Time // the last build's start
 }
 
-func newRollups(o rollup.Options, log zerolog.Logger, cache *query.Cache, metrics *httpapi.Metrics, sources func() []rollupSource) *rollups {
+func newRollups(o rollup.Options, log zerolog.Logger, cache cacheInvalidator, metrics *httpapi.Metrics, sources func() []rollupSource) *rollups {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &rollups{opts: o, log: log, cache: cache, metrics: metrics, sources: sources,
 		states: map[string]*rollupState{}, ids: map[*cubes.PreAggregation]string{},
@@ -142,12 +149,26 @@ func (r *rollups) Table(source string, pa *cubes.PreAggregation) (query.Engine, 
 	if store == nil || !ok {
 		return nil, "", false
 	}
-	table, ok := store.Table(id, "")
+	r.mu.Lock()
+	var parts []string
+	st := r.states[id]
+	if st != nil {
+		parts = st.parts
+	}
+	r.mu.Unlock()
+	var table string
+	if parts != nil {
+		// Every partition, as one: the query's own date range picks
+		// the rows.
+		table, ok = store.Tables(id, parts)
+	} else {
+		table, ok = store.Table(id, "")
+	}
 	if !ok {
 		return nil, "", false
 	}
 	r.mu.Lock()
-	if st := r.states[id]; st != nil {
+	if st != nil {
 		st.Hits++
 	}
 	r.mu.Unlock()
@@ -185,7 +206,9 @@ func (r *rollups) List(tenant string) []rollupState {
 	sizes := map[string]rollup.PartitionInfo{}
 	if r.store != nil {
 		for _, p := range r.store.Partitions() {
-			sizes[p.Rollup] = p
+			sum := sizes[p.Rollup]
+			sum.Rows, sum.Bytes = sum.Rows+p.Rows, sum.Bytes+p.Bytes
+			sizes[p.Rollup] = sum
 		}
 	}
 	out := make([]rollupState, 0, len(r.states))
@@ -204,21 +227,24 @@ func (r *rollups) List(tenant string) []rollupState {
 }
 
 // Close stops the worker, cancels a build under way and closes the store.
+// Closing twice is harmless (Shutdown closes, and so may its caller).
 func (r *rollups) Close() error {
-	close(r.stop)
-	r.cancel()
-	r.mu.Lock()
-	started := r.started
-	r.mu.Unlock()
-	if started {
-		<-r.done
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.store != nil {
-		return r.store.Close()
-	}
-	return nil
+	r.closeOnce.Do(func() {
+		close(r.stop)
+		r.cancel()
+		r.mu.Lock()
+		started := r.started
+		r.mu.Unlock()
+		if started {
+			<-r.done
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.store != nil {
+			r.closeErr = r.store.Close()
+		}
+	})
+	return r.closeErr
 }
 
 // run builds what is missing or stale: at start, when poked (a reload,
@@ -339,12 +365,21 @@ func (r *rollups) maybeBuild(src rollupSource, d cubes.Dialect, pa *cubes.PreAgg
 	if st == nil {
 		st = &rollupState{ID: id, Tenant: src.tenant, DataSource: src.name, Name: pa.FullName(), State: "PENDING", every: every, Every: every.String()}
 		r.states[id] = st
+		var parts []string
 		for _, p := range store.Partitions() {
 			if p.Rollup == id {
 				// Built before a restart or a reload: it serves, as old
 				// as the store says.
-				st.State, st.BuiltAt, st.attempted = "BUILT", p.BuiltAt, p.BuiltAt
+				st.State, st.attempted = "BUILT", p.BuiltAt
+				if st.BuiltAt.IsZero() || p.BuiltAt.Before(st.BuiltAt) {
+					st.BuiltAt = p.BuiltAt
+				}
+				parts = append(parts, p.Partition)
 			}
+		}
+		if partitioned(pa) && len(parts) > 0 {
+			sort.Strings(parts)
+			st.parts, st.Partitions = parts, len(parts)
 		}
 	}
 	due := st.stale
@@ -366,6 +401,10 @@ func (r *rollups) maybeBuild(src rollupSource, d cubes.Dialect, pa *cubes.PreAgg
 }
 
 func (r *rollups) build(store *rollup.Store, src rollupSource, d cubes.Dialect, pa *cubes.PreAggregation, id string, st *rollupState) {
+	if partitioned(pa) {
+		r.buildPartitions(store, src, d, pa, id, st)
+		return
+	}
 	c, err := src.model.CompileRollup(pa, d)
 	if err != nil {
 		r.fail(st, pa, err)
@@ -415,6 +454,196 @@ func (r *rollups) fail(st *rollupState, pa *cubes.PreAggregation, err error) {
 	r.mu.Unlock()
 	r.metrics.Add("cubegate_preagg_builds_total", "Pre-aggregation builds by outcome.", 1, "outcome", "error")
 	r.log.Warn().Err(err).Str("pre_aggregation", pa.FullName()).Msg("pre-aggregation build failed; the previous build (if any) keeps serving")
+}
+
+// partitioned reports a rollup built in partitions.
+func partitioned(pa *cubes.PreAggregation) bool {
+	return pa.PartitionGranularity != "" && pa.TimeDimension != nil
+}
+
+// partitionKey names the partition of the period starting at t.
+func partitionKey(t time.Time) string { return t.UTC().Format("20060102T150405") }
+
+// buildPartitions (re)builds a partitioned rollup: one partition per
+// period of its partition_granularity with rows (or within its
+// build_range_start/end), each built by the rollup's query over that
+// period alone. An incremental rollup (refresh_key incremental: true)
+// rebuilds only its partitions within update_window of now (the last
+// one without a window) and those never built; others rebuild every
+// partition. The partitions serve as one once all are built; until a
+// refresh completes, the previous set serves.
+func (r *rollups) buildPartitions(store *rollup.Store, src rollupSource, d cubes.Dialect, pa *cubes.PreAggregation, id string, st *rollupState) {
+	started := time.Now()
+	r.mu.Lock()
+	prev := st.State
+	st.State, st.stale, st.attempted = "BUILDING", false, started
+	r.mu.Unlock()
+	failed := func(err error) {
+		r.mu.Lock()
+		st.State = prev
+		r.mu.Unlock()
+		r.fail(st, pa, err)
+	}
+	periods, err := r.periods(src, d, pa)
+	if err != nil {
+		failed(err)
+		return
+	}
+	incremental, window := false, time.Duration(0)
+	if k := pa.RefreshKey; k != nil {
+		incremental, window = k.Incremental, k.UpdateWindowDuration
+	}
+	ctx := warehouse.WithOwner(r.ctx, warehouse.Owner{Principal: "pre-aggregations", Tenant: "system"})
+	keys := make([]string, len(periods))
+	var total rollup.BuildStats
+	for i, from := range periods {
+		to, _ := cubes.NextPeriod(from, pa.PartitionGranularity)
+		keys[i] = partitionKey(from)
+		_, built := store.Table(id, keys[i])
+		recent := window > 0 && to.After(started.Add(-window)) || window == 0 && i == len(periods)-1
+		if built && incremental && !recent {
+			continue
+		}
+		c, err := src.model.CompileRollupPartition(pa, d, from, to)
+		if err != nil {
+			failed(err)
+			return
+		}
+		rows, err := src.wh.Query(ctx, c.SQL, c.Args...)
+		var stats rollup.BuildStats
+		if err == nil {
+			stats, err = store.Build(r.ctx, id, keys[i], rows)
+		}
+		if err != nil {
+			failed(fmt.Errorf("partition %s: %w", keys[i], err))
+			return
+		}
+		total.Rows += stats.Rows
+	}
+	r.mu.Lock()
+	st.State, st.Error, st.BuiltAt = "BUILT", "", time.Now()
+	st.BuildMS = float64(time.Since(started).Microseconds()) / 1000
+	st.parts, st.Partitions = keys, len(keys)
+	r.mu.Unlock()
+	// Partitions whose period no longer has rows go.
+	live := map[string]bool{}
+	for _, k := range keys {
+		live[k] = true
+	}
+	for _, p := range store.Partitions() {
+		if p.Rollup == id && !live[p.Partition] {
+			if err := store.Drop(r.ctx, id, p.Partition); err != nil {
+				r.log.Warn().Err(err).Str("pre_aggregation", pa.FullName()).Msg("an old partition could not be dropped")
+			}
+		}
+	}
+	r.cache.Invalidate(query.Scope{Source: src.name, Cube: pa.Cube.Name})
+	r.metrics.Add("cubegate_preagg_builds_total", "Pre-aggregation builds by outcome.", 1, "outcome", "ok")
+	r.metrics.Add("cubegate_preagg_build_rows_total", "Rows written by pre-aggregation builds.", float64(total.Rows))
+	r.log.Info().Str("pre_aggregation", pa.FullName()).Str("data_source", src.name).Int("partitions", len(keys)).
+		Int64("rows", total.Rows).Dur("took", time.Since(started)).Msg("pre-aggregation built")
+}
+
+// periods are the starts of a partitioned rollup's partitions: from its
+// build range when it has one, else each period its time dimension has
+// rows in.
+func (r *rollups) periods(src rollupSource, d cubes.Dialect, pa *cubes.PreAggregation) ([]time.Time, error) {
+	g := pa.PartitionGranularity
+	if pa.BuildRangeStart != "" && pa.BuildRangeEnd != "" {
+		from, err := r.scalarTime(src, pa.BuildRangeStart)
+		if err != nil {
+			return nil, fmt.Errorf("build_range_start: %w", err)
+		}
+		to, err := r.scalarTime(src, pa.BuildRangeEnd)
+		if err != nil {
+			return nil, fmt.Errorf("build_range_end: %w", err)
+		}
+		var out []time.Time
+		for t := truncPeriod(from, g); !t.After(to); {
+			out = append(out, t)
+			next, ok := cubes.NextPeriod(t, g)
+			if !ok || len(out) > 100000 {
+				return nil, fmt.Errorf("build range %s – %s: too many %s partitions", from, to, g)
+			}
+			t = next
+		}
+		return out, nil
+	}
+	c, err := src.model.CompileWith(src.model.PartitionsQuery(pa, g), d, cubes.Options{})
+	if err != nil {
+		return nil, err
+	}
+	rows, err := src.wh.Query(warehouse.WithOwner(r.ctx, warehouse.Owner{Principal: "pre-aggregations", Tenant: "system"}), c.SQL, c.Args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []time.Time
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return nil, err
+		}
+		if t, ok := vals[0].(time.Time); ok {
+			out = append(out, t.UTC())
+		}
+	}
+	return out, rows.Err()
+}
+
+// scalarTime runs a build range's SQL and reads its one value as a time.
+func (r *rollups) scalarTime(src rollupSource, sql string) (time.Time, error) {
+	rows, err := src.wh.Query(r.ctx, sql)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return time.Time{}, err
+		}
+		return time.Time{}, fmt.Errorf("no row")
+	}
+	vals, err := rows.Values()
+	if err != nil {
+		return time.Time{}, err
+	}
+	switch v := vals[0].(type) {
+	case time.Time:
+		return v.UTC(), nil
+	case string:
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05", "2006-01-02"} {
+			if t, err := time.Parse(layout, v); err == nil {
+				return t, nil
+			}
+		}
+	}
+	return time.Time{}, fmt.Errorf("%v is not a time", vals[0])
+}
+
+// truncPeriod is the start of the period of granularity g holding t (as
+// date_trunc: weeks start on Monday).
+func truncPeriod(t time.Time, g string) time.Time {
+	t = t.UTC()
+	y, m, d := t.Date()
+	switch g {
+	case "year":
+		return time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)
+	case "quarter":
+		return time.Date(y, m-(m-1)%3, 1, 0, 0, 0, 0, time.UTC)
+	case "month":
+		return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
+	case "week":
+		day := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+		return day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7))
+	case "day":
+		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	case "hour":
+		return t.Truncate(time.Hour)
+	case "minute":
+		return t.Truncate(time.Minute)
+	}
+	return t.Truncate(time.Second)
 }
 
 // open opens the store at the first build.

@@ -25,9 +25,16 @@ import (
 	"github.com/cubegate/cubegate/warehouse"
 )
 
-// rollupModel is the demo model with two rollups on orders.
+// rollupYAML gives the demo model's orders three rollups, one built in
+// quarterly partitions.
 const rollupYAML = `
     pre_aggregations:
+      - name: by_channel_month_parts
+        measures: [count, total_amount, completed_count]
+        dimensions: [channel]
+        time_dimension: created_at
+        granularity: day
+        partition_granularity: quarter
       - name: by_status_day
         measures: [count, total_amount, min_amount, max_amount, completed_count, total_quantity]
         dimensions: [status, channel]
@@ -244,7 +251,7 @@ func TestPreAggregations(t *testing.T) {
 			}
 			admin := keyOf(with, "admin")
 			api := newAPIClient(t, "http://"+with.HTTPAddr().String(), "")
-			list := waitBuilt(t, api, admin, 2)
+			list := waitBuilt(t, api, admin, 3)
 			for _, p := range list {
 				if p["rows"].(float64) <= 0 {
 					t.Fatalf("a built rollup without rows: %v", p)
@@ -275,7 +282,7 @@ func TestPreAggregations(t *testing.T) {
 			connA, connB := apptest.Connect(t, with.ConnString(t, "a")), apptest.Connect(t, without.ConnString(t, "b"))
 			for _, c := range []struct{ sql, explain string }{
 				{`SELECT status, MEASURE(count), MEASURE(total_amount) FROM orders GROUP BY 1 ORDER BY 1`, "Pre-aggregation: orders.by_status_day"},
-				{`SELECT date_trunc('month', created_at) AS m, channel, MEASURE(completed_count) FROM orders WHERE created_at >= '2022-06-01' AND created_at < '2023-01-01' GROUP BY 1, 2 ORDER BY 1, 2`, "Pre-aggregation: orders.by_status_day"},
+				{`SELECT date_trunc('month', created_at) AS m, channel, MEASURE(completed_count) FROM orders WHERE created_at >= '2022-06-01' AND created_at < '2023-01-01' GROUP BY 1, 2 ORDER BY 1, 2`, "Pre-aggregation: orders.by_channel_month_parts"},
 				{`SELECT customers.country, MEASURE(orders.total_amount) FROM orders JOIN customers ON true GROUP BY 1 ORDER BY 1`, "Pre-aggregation: orders.by_country"},
 				{`SELECT amount_tier, MEASURE(count) FROM orders GROUP BY 1 ORDER BY 1`, "orders.by_status_day: no — orders.amount_tier"},
 			} {
@@ -287,7 +294,7 @@ func TestPreAggregations(t *testing.T) {
 					t.Fatalf("EXPLAIN %s:\n%s\nwant %q", c.sql, ex, c.explain)
 				}
 			}
-			if used["orders.by_status_day"] < 60 || used["orders.by_country"] < 10 || used["(none)"] < 30 {
+			if used["orders.by_status_day"] < 60 || used["orders.by_country"] < 10 || used["orders.by_channel_month_parts"] < 10 || used["(none)"] < 30 {
 				t.Fatalf("served by %v: want each rollup and the warehouse to answer a share", used)
 			}
 		})
@@ -362,7 +369,9 @@ func TestPreAggregationRefresh(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	truth := func() string { return direct(t, g, `SELECT count(*) FROM public.orders_raw WHERE status = 'shipped'`)[0][0] }
+	truth := func() string {
+		return direct(t, g, `SELECT count(*) FROM public.orders_raw WHERE status = 'shipped'`)[0][0]
+	}
 	if n, used := count(); !used || n != truth() {
 		t.Fatalf("from the rollup: %s (used %v), want %s", n, used, truth())
 	}
