@@ -261,6 +261,7 @@ func TestPreAggregations(t *testing.T) {
 			b := restClient{t, "http://" + without.HTTPAddr().String(), keyOf(without, "load")}
 			r := rand.New(rand.NewPCG(7, 17))
 			used := map[string]int{}
+			var served strings.Builder
 			for i := 0; i < 300; i++ {
 				q := randomRollupQuery(r)
 				ansA, rawA := a.load(q)
@@ -268,15 +269,25 @@ func TestPreAggregations(t *testing.T) {
 				if d := sameData(ansA["data"].([]any), ansB["data"].([]any)); d != "" {
 					t.Fatalf("query %d %s: with pre-aggregations %s\n%.500s", i, q, d, rawA)
 				}
+				by := "(none)"
 				if u, ok := ansA["usedPreAggregations"].(map[string]any); ok && len(u) > 0 {
 					for name := range u {
-						used[name]++
+						by = name
 					}
-				} else {
-					used["(none)"]++
 				}
+				used[by]++
+				fmt.Fprintf(&served, "%-30s %s\n", by, q)
 			}
 			t.Logf("300 random queries answered alike; served by: %v", used)
+			// Which rollup served which query, the same on both engines.
+			golden := filepath.Join("testdata", "preagg_served.txt")
+			if *rewrite {
+				if err := os.WriteFile(golden, []byte(served.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			} else if want, err := os.ReadFile(golden); err != nil || string(want) != served.String() {
+				t.Errorf("the queries' rollups differ from %s (go test -run TestPreAggregations -rewrite writes it): %v", golden, err)
+			}
 
 			// SQL: the same answers, and EXPLAIN says which rollup or why.
 			connA, connB := apptest.Connect(t, with.ConnString(t, "a")), apptest.Connect(t, without.ConnString(t, "b"))
