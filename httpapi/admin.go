@@ -49,6 +49,9 @@ type Admin struct {
 	// Cache is the result cache (nil: none), invalidated with the admin
 	// scope, one tenant's answers at a time.
 	Cache *query.Cache
+	// Invalidate, when set, invalidates in Cache's stead (the gateways
+	// sharing a state store are told too).
+	Invalidate func(query.Scope) int
 	// PreAggregations are the pre-aggregations' states and rebuilds (nil:
 	// none), with the admin scope.
 	PreAggregations *PreAggregations
@@ -246,7 +249,11 @@ func (a *Admin) register(mux *http.ServeMux) {
 					return
 				}
 			}
-			n := a.Cache.Invalidate(query.Scope{Tenant: k.TenantID, Source: body.DataSource, Cube: body.Cube})
+			invalidate := a.Cache.Invalidate
+			if a.Invalidate != nil {
+				invalidate = a.Invalidate
+			}
+			n := invalidate(query.Scope{Tenant: k.TenantID, Source: body.DataSource, Cube: body.Cube})
 			envelope(w, r, http.StatusOK, map[string]any{"invalidated": n})
 		}))
 	}

@@ -67,6 +67,9 @@ type Gateway struct {
 	sources map[string]*source
 	// rollups builds the pre-aggregations (nil: preagg.enabled is off).
 	rollups *rollups
+	// inval invalidates the result cache here and on the gateways
+	// sharing the state store.
+	inval *invalidator
 }
 
 // Start loads the model, opens the warehouse and the state store, and
@@ -148,9 +151,12 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 		g.Metrics.Gauge("cubegate_result_cache_misses", "Cacheable queries the warehouse answered since start.", func() float64 { return float64(c.Stats().Misses) })
 		g.Metrics.Gauge("cubegate_result_cache_evictions", "Answers dropped for the byte budget since start.", func() float64 { return float64(c.Stats().Evictions) })
 	}
+	if g.inval, err = newInvalidator(ctx, g.store, g.Queries.Cache, log.With().Str("component", "cache").Logger()); err != nil {
+		return &SettingError{Key: "state.dsn", Value: warehouse.Redact(cfg.State.DSN), Err: err}
+	}
 	if cfg.PreAgg.Enabled {
 		g.rollups = newRollups(rollup.Options{Dir: rollupDir(cfg), MaxBytes: int64(cfg.PreAgg.MaxBytes), MemoryLimit: int64(cfg.PreAgg.MemoryLimit)},
-			log.With().Str("component", "preagg").Logger(), g.Queries.Cache, g.Metrics, g.rollupSources)
+			log.With().Str("component", "preagg").Logger(), g.inval, g.Metrics, g.rollupSources)
 		g.Queries.Rollups = g.rollups
 	}
 	g.plannerOpts = planner.Options{StatementTimeout: cfg.SQL.StatementTimeout, MaxStatementTimeout: cfg.SQL.statementCeiling(), Queries: g.Queries, MemberSecurity: g.Auth.MemberSecurity, Source: g.defaultSource().Name,
@@ -223,7 +229,7 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 	}
 	g.http = &http.Server{
 		Handler: httpapi.NewHandler(httpapi.Config{Warehouse: warehousePinger{g}, Version: Version,
-			Admin: &httpapi.Admin{Keys: g.Keys, Credentials: g.Auth, Connection: g.connection, Audit: g.Audit, Cache: g.Queries.Cache, PreAggregations: g.preAggregationsAdmin(),
+			Admin: &httpapi.Admin{Keys: g.Keys, Credentials: g.Auth, Connection: g.connection, Audit: g.Audit, Cache: g.Queries.Cache, Invalidate: g.inval.Invalidate, PreAggregations: g.preAggregationsAdmin(),
 				Status: func(ctx context.Context, tenant string, full bool) any { return g.StatusFor(ctx, tenant, full) }, Restart: g.ReloadTenant, Ready: g.ready,
 				Tenants: g.store, DataSource: func(name string) (string, bool) {
 					s, ok := cfg.LookupSource(name)
@@ -731,6 +737,7 @@ func (g *Gateway) Close() error {
 		g.Keys.Close()
 	}
 	g.Audit.Close()
+	g.inval.close()
 	if g.store != nil {
 		errs = append(errs, g.store.Close())
 	}

@@ -39,7 +39,7 @@ const defaultRollupRefresh = time.Hour
 type rollups struct {
 	opts    rollup.Options
 	log     zerolog.Logger
-	cache   *query.Cache
+	cache   cacheInvalidator
 	metrics *httpapi.Metrics
 	// sources lists the data sources to build for: their name, model
 	// and warehouse (nil while not connected).
@@ -89,7 +89,7 @@ type rollupState struct {
 	attempted  time.Time // the last build's start
 }
 
-func newRollups(o rollup.Options, log zerolog.Logger, cache *query.Cache, metrics *httpapi.Metrics, sources func() []rollupSource) *rollups {
+func newRollups(o rollup.Options, log zerolog.Logger, cache cacheInvalidator, metrics *httpapi.Metrics, sources func() []rollupSource) *rollups {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &rollups{opts: o, log: log, cache: cache, metrics: metrics, sources: sources,
 		states: map[string]*rollupState{}, ids: map[*cubes.PreAggregation]string{},

@@ -149,7 +149,7 @@ func (g *Gateway) reloadDefault() error {
 	if h := g.handler.Load(); h != nil {
 		h.SetModel(m)
 		// The old model's answers can no longer be asked for: free them.
-		g.Queries.Cache.Invalidate(query.Scope{Source: g.defaultSource().Name})
+		g.inval.Invalidate(query.Scope{Source: g.defaultSource().Name})
 		if g.rollups != nil {
 			g.rollups.poke() // the new model's rollups: their builds and ids
 		}

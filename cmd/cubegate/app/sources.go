@@ -43,6 +43,8 @@ type source struct {
 	outage string
 	// rollups builds the gateway's pre-aggregations (nil: none).
 	rollups *rollups
+	// inval invalidates the gateway's result cache (and the others').
+	inval *invalidator
 }
 
 // startSources brings up the configured data sources beside the default
@@ -56,7 +58,7 @@ func (g *Gateway) startSources(ctx context.Context) error {
 	g.sources = map[string]*source{}
 	for _, spec := range g.cfg.Sources()[1:] {
 		s := &source{spec: spec, log: g.log.With().Str("data_source", spec.Name).Logger(), opts: g.plannerOpts, whOpts: g.cfg.Limits.Warehouse(), state: "PENDING", stop: make(chan struct{})}
-		s.opts.Source, s.rollups = spec.Name, g.rollups
+		s.opts.Source, s.rollups, s.inval = spec.Name, g.rollups, g.inval
 		g.sources[spec.Name] = s
 		m, err := cubes.LoadDir(spec.ModelDir)
 		if err != nil {
@@ -133,7 +135,7 @@ func (s *source) reload() error {
 	s.model = m
 	if h := s.handler.Load(); h != nil {
 		h.SetModel(m)
-		s.opts.Queries.Cache.Invalidate(query.Scope{Source: s.spec.Name})
+		s.inval.Invalidate(query.Scope{Source: s.spec.Name})
 		if s.rollups != nil {
 			s.rollups.poke()
 		}
