@@ -299,9 +299,7 @@ func statement(q *cubes.Query, c *cubes.Compiled, kind string) query.Statement {
 func (a *REST) run(ctx context.Context, q *cubes.Query, c *cubes.Compiled, kind string, renew bool, engine query.Engine) (query.Result, error) {
 	rq := a.req(ctx)
 	st := statement(q, c, kind)
-	m := rq.engine.Model()
-	names := queryCubes(q)
-	st.Cache = &query.Cacheable{Source: rq.engine.Source(), Model: m, Cubes: names, TTL: query.RefreshTTL(m, names), Renew: renew}
+	st.Cache = query.NewCacheable(rq.engine.Source(), rq.engine.Model(), queryCubes(q), renew)
 	var wh query.Warehouse = rq.engine
 	if engine != nil {
 		wh = engine

@@ -18,8 +18,7 @@ func (s *Session) cacheable(cubeNames []string) *query.Cacheable {
 	if s.h.opts.Queries.Cache == nil {
 		return nil
 	}
-	m := s.h.Model()
-	return &query.Cacheable{Source: s.h.opts.Source, Model: m, Cubes: cubeNames, TTL: query.RefreshTTL(m, cubeNames)}
+	return query.NewCacheable(s.h.opts.Source, s.h.Model(), cubeNames, false)
 }
 
 // cacheLine is EXPLAIN's line on the result cache for a statement ("" when

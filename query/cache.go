@@ -32,6 +32,10 @@ type Cacheable struct {
 	// TTL is how long an answer stays fresh: the smallest refresh_key
 	// every of the cubes read (Cube's default, 10 s, without one).
 	TTL time.Duration
+	// Checks are the refresh_key sql of the cubes read: an answer stays
+	// while each one's value is what it was when the answer was
+	// computed; each is run at most once per its interval.
+	Checks []RefreshCheck
 	// Renew runs the statement on the warehouse whatever the cache holds,
 	// and stores the fresh answer (REST renewQuery, Cache-Control:
 	// no-cache).
@@ -52,7 +56,8 @@ type Cache struct {
 
 	mu      sync.Mutex
 	entries map[string]*entry
-	lru     list.List // of *entry, most recently used first
+	keys    map[string]keyValue // refresh_key sql values, by source and SQL
+	lru     list.List           // of *entry, most recently used first
 	bytes   int64
 	flights map[string]*flight
 	// gen counts invalidations: an answer whose run began before one is
@@ -71,6 +76,9 @@ type entry struct {
 	bytes   int64
 	stored  time.Time
 	expires time.Time
+	// refresh are the values of the statement's refresh_key sql when it
+	// was computed: the answer serves while they are the same.
+	refresh string
 	elem    *list.Element
 }
 
@@ -126,7 +134,7 @@ func (f *flight) wait(ctx context.Context) bool {
 // sixteenth of it is not stored (it would push out too many others).
 func NewCache(maxBytes int64) *Cache {
 	return &Cache{max: maxBytes, maxEntry: maxBytes / 16, now: time.Now,
-		entries: map[string]*entry{}, flights: map[string]*flight{}}
+		entries: map[string]*entry{}, flights: map[string]*flight{}, keys: map[string]keyValue{}}
 }
 
 // CacheStats are the cache's figures.
@@ -165,32 +173,103 @@ const DefaultRefresh = 10 * time.Second
 // invalidation or a reload drops it sooner).
 const immutableRefresh = 24 * time.Hour
 
-// RefreshTTL is how long an answer over the named cubes stays fresh: the
-// shortest of their refresh keys' every (Cube's 10 s without one; a
-// cron schedule counts as the default, an immutable cube a day).
-func RefreshTTL(m *cubes.Model, names []string) time.Duration {
-	ttl := time.Duration(0)
+// RefreshCheck is a cube's refresh_key sql and how often it is run.
+type RefreshCheck struct {
+	SQL   string
+	Every time.Duration
+}
+
+// NewCacheable marks a statement over the named cubes of m, on data source
+// source, for the cache: its TTL is the shortest refresh_key every of the
+// cubes (Cube's 10 s without one; a cron schedule counts as the default,
+// an immutable cube a day); a cube with a refresh_key sql adds its check
+// instead, the answer then staying (up to a day) while the key's value
+// does.
+func NewCacheable(source string, m *cubes.Model, names []string, renew bool) *Cacheable {
+	c := &Cacheable{Source: source, Model: m, Cubes: names, Renew: renew}
 	for _, name := range names {
-		c, ok := m.Cube(name)
+		cube, ok := m.Cube(name)
 		if !ok {
 			continue
 		}
-		every := c.RefreshEvery()
+		k := cube.RefreshKey
+		every := cube.RefreshEvery()
 		switch {
+		case k != nil && k.SQL != "":
+			if every <= 0 {
+				every = DefaultRefresh
+			}
+			c.Checks = append(c.Checks, RefreshCheck{SQL: k.SQL, Every: every})
+			every = immutableRefresh
 		case every > 0:
-		case c.RefreshKey != nil && c.RefreshKey.Immutable:
+		case k != nil && k.Immutable:
 			every = immutableRefresh
 		default:
 			every = DefaultRefresh
 		}
-		if ttl == 0 || every < ttl {
-			ttl = every
+		if c.TTL == 0 || every < c.TTL {
+			c.TTL = every
 		}
 	}
-	if ttl == 0 {
-		return DefaultRefresh
+	if c.TTL == 0 {
+		c.TTL = DefaultRefresh
 	}
-	return ttl
+	return c
+}
+
+// RefreshTTL is how long an answer over the named cubes stays fresh (see
+// NewCacheable).
+func RefreshTTL(m *cubes.Model, names []string) time.Duration {
+	return NewCacheable("", m, names, false).TTL
+}
+
+// keyValue is a refresh_key sql's last value.
+type keyValue struct {
+	value   string
+	checked time.Time
+}
+
+// refreshValues are the current values of checks on wh (source's
+// warehouse), each run at most once per its interval: the key of an
+// answer's validity.
+func (c *Cache) refreshValues(ctx context.Context, wh Warehouse, source string, checks []RefreshCheck) (string, error) {
+	var b strings.Builder
+	for _, k := range checks {
+		id := source + "\x00" + k.SQL
+		c.mu.Lock()
+		kv, ok := c.keys[id]
+		c.mu.Unlock()
+		if !ok || c.now().Sub(kv.checked) >= k.Every {
+			v, err := scalar(ctx, wh, k.SQL)
+			if err != nil {
+				return "", err
+			}
+			kv = keyValue{value: v, checked: c.now()}
+			c.mu.Lock()
+			c.keys[id] = kv
+			c.mu.Unlock()
+		}
+		b.WriteString(kv.value)
+		b.WriteByte(0)
+	}
+	return b.String(), nil
+}
+
+// scalar runs sql and prints its first row.
+func scalar(ctx context.Context, wh Warehouse, sql string) (string, error) {
+	rows, err := wh.Query(ctx, sql)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return "", rows.Err()
+	}
+	vals, err := rows.Values()
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprint(vals...), rows.Err()
 }
 
 // Scope selects answers to invalidate: those of a tenant, a data source
@@ -241,12 +320,12 @@ func (c *Cache) remove(e *entry) {
 
 // lookup returns key's fresh answer, or the flight to wait for, or makes
 // the caller the one to run it (lead: a new flight, nil when renewing).
-func (c *Cache) lookup(key string, renew bool) (e *entry, wait, lead *flight, gen uint64) {
+func (c *Cache) lookup(key, refresh string, renew bool) (e *entry, wait, lead *flight, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !renew {
 		if e := c.entries[key]; e != nil {
-			if c.now().Before(e.expires) {
+			if c.now().Before(e.expires) && e.refresh == refresh {
 				c.lru.MoveToFront(e.elem)
 				return e, nil, nil, c.gen
 			}
@@ -323,6 +402,7 @@ type cachedResult struct {
 	bytes   int64
 	stored  bool
 	expires time.Duration
+	refresh string // the refresh_key sql values before the run
 }
 
 func (c *Cache) result(inner *result) Result {
@@ -337,7 +417,17 @@ func (r *cachedResult) Start(ctx context.Context) error {
 		return r.inner.Start(ctx)
 	}
 	r.started = true
-	e, wait, lead, gen := r.c.lookup(r.key, r.inner.st.Cache.Renew)
+	if checks := r.inner.st.Cache.Checks; len(checks) > 0 {
+		v, err := r.c.refreshValues(ctx, r.inner.wh, r.inner.st.Cache.Source, checks)
+		if err != nil {
+			// A refresh key that cannot be read: the warehouse answers,
+			// and nothing is kept.
+			r.c.misses.Add(1)
+			return r.inner.Start(ctx)
+		}
+		r.refresh = v
+	}
+	e, wait, lead, gen := r.c.lookup(r.key, r.refresh, r.inner.st.Cache.Renew)
 	switch {
 	case e != nil:
 		r.c.hits.Add(1)
@@ -421,7 +511,7 @@ func (r *cachedResult) finish(complete bool) {
 		st := r.inner.st.Cache
 		now := r.c.now()
 		e = &entry{key: r.key, tenant: r.inner.p.Tenant(), source: st.Source, cubes: st.Cubes, rows: r.rows, bytes: r.bytes + int64(len(r.key)) + 128,
-			stored: now, expires: now.Add(r.expires)}
+			stored: now, expires: now.Add(r.expires), refresh: r.refresh}
 	}
 	r.rows = nil
 	r.c.store(r.key, e, r.lead, r.gen)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -296,5 +297,56 @@ func TestCacheStalledFlight(t *testing.T) {
 	}
 	if d := time.Since(t0); d > 3*flightStall {
 		t.Fatalf("waited %s on a stalled run", d)
+	}
+}
+
+// A cube with a refresh_key sql: its answers stay while the key's value
+// does, the key being read at most once per its interval.
+func TestCacheRefreshKeySQL(t *testing.T) {
+	f := newFixture(t, 0)
+	dir := t.TempDir()
+	yml := strings.Replace(model, "    sql_table: main.orders\n", "    sql_table: main.orders\n    refresh_key:\n      sql: SELECT max(id) FROM main.orders\n      every: 1 second\n", 1)
+	if err := os.WriteFile(filepath.Join(dir, "orders.yml"), []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := cubes.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := NewCache(1 << 20)
+	now := time.Now()
+	cache.now = func() time.Time { return now }
+	f.svc.Cache, f.m = cache, m
+	wh := &counted{Warehouse: f.wh}
+	p := Principal{TenantID: "acme"}
+	run := func() string {
+		t.Helper()
+		st := f.countStatement(t, p, false)
+		st.Cache = NewCacheable("default", m, []string{"orders"}, false)
+		if len(st.Cache.Checks) != 1 || st.Cache.TTL != 24*time.Hour {
+			t.Fatalf("cacheable %+v", st.Cache)
+		}
+		rows, err := f.all(t, wh, p, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(rows)
+	}
+	if got := run(); got != "[3]" || wh.runs.Load() != 2 {
+		t.Fatalf("first: %s after %d warehouse statements (the key, the query)", got, wh.runs.Load())
+	}
+	if _, err := f.wh.DB().Exec(`INSERT INTO orders VALUES (4, 'paid')`); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(); got != "[3]" || wh.runs.Load() != 2 {
+		t.Fatalf("within the key's interval: %s after %d statements, want the cached [3], the key not read again", got, wh.runs.Load())
+	}
+	now = now.Add(2 * time.Second)
+	if got := run(); got != "[4]" || wh.runs.Load() != 4 {
+		t.Fatalf("the key changed: %s after %d statements, want [4] after 4", got, wh.runs.Load())
+	}
+	now = now.Add(time.Minute)
+	if got := run(); got != "[4]" || wh.runs.Load() != 5 {
+		t.Fatalf("the key unchanged a minute later: %s after %d statements, want the cached [4], the key read once more", got, wh.runs.Load())
 	}
 }
