@@ -87,6 +87,10 @@ type rollupState struct {
 	stale      bool     // rebuild now (asked by the admin API)
 	every      time.Duration
 	attempted  time.Time // the last build's start
+	// keyValue is the refresh_key sql's value the build was made at,
+	// keyChecked when it was last read.
+	keyValue   string
+	keyChecked time.Time
 }
 
 func newRollups(o rollup.Options, log zerolog.Logger, cache cacheInvalidator, metrics *httpapi.Metrics, sources func() []rollupSource) *rollups {
@@ -336,14 +340,18 @@ func (r *rollups) prune(seen map[*cubes.PreAggregation]bool) {
 	}
 }
 
-// refreshEvery is how often pa is rebuilt: its refresh_key every, else
-// its cube's, else an hour.
+// refreshEvery is how often pa is rebuilt (or, with a refresh_key sql,
+// its key read): its refresh_key every, else its cube's, else an hour
+// (10 s for a key's sql, as Cube).
 func refreshEvery(pa *cubes.PreAggregation) time.Duration {
 	if k := pa.RefreshKey; k != nil && k.EveryDuration > 0 {
 		return k.EveryDuration
 	}
 	if k := pa.Cube.RefreshKey; k != nil && k.EveryDuration > 0 {
 		return k.EveryDuration
+	}
+	if keySQL(pa) != "" {
+		return query.DefaultRefresh
 	}
 	return defaultRollupRefresh
 }
@@ -390,6 +398,18 @@ func (r *rollups) maybeBuild(src rollupSource, d cubes.Dialect, pa *cubes.PreAgg
 		// A failed build is tried again a minute later (or its interval,
 		// if shorter); the previous build, if any, serves meanwhile.
 		due = due || time.Since(st.attempted) >= min(time.Minute, st.every)
+	case keySQL(pa) != "":
+		// A refresh_key sql: rebuilt when its value changes, read every
+		// interval (10 s without one).
+		if time.Since(st.keyChecked) >= st.every {
+			st.keyChecked = time.Now()
+			r.mu.Unlock()
+			v, err := r.scalar(src, keySQL(pa))
+			r.mu.Lock()
+			if err == nil && v != st.keyValue {
+				due = true
+			}
+		}
 	default:
 		due = due || time.Since(st.BuiltAt) >= st.every
 	}
@@ -397,7 +417,44 @@ func (r *rollups) maybeBuild(src rollupSource, d cubes.Dialect, pa *cubes.PreAgg
 	if !due {
 		return
 	}
+	if k := keySQL(pa); k != "" {
+		// The value before the build: a change during it rebuilds again.
+		if v, err := r.scalar(src, k); err == nil {
+			r.mu.Lock()
+			st.keyValue, st.keyChecked = v, time.Now()
+			r.mu.Unlock()
+		}
+	}
 	r.build(store, src, d, pa, id, st)
+}
+
+// keySQL is pa's refresh_key sql, else its cube's ("" none).
+func keySQL(pa *cubes.PreAggregation) string {
+	if k := pa.RefreshKey; k != nil {
+		return k.SQL
+	}
+	if k := pa.Cube.RefreshKey; k != nil {
+		return k.SQL
+	}
+	return ""
+}
+
+// scalar runs a refresh key's SQL on the source's warehouse and prints
+// its first row.
+func (r *rollups) scalar(src rollupSource, sql string) (string, error) {
+	rows, err := src.wh.Query(warehouse.WithOwner(r.ctx, warehouse.Owner{Principal: "pre-aggregations", Tenant: "system"}), sql)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return "", rows.Err()
+	}
+	vals, err := rows.Values()
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprint(vals...), rows.Err()
 }
 
 func (r *rollups) build(store *rollup.Store, src rollupSource, d cubes.Dialect, pa *cubes.PreAggregation, id string, st *rollupState) {

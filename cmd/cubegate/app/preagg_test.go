@@ -456,3 +456,49 @@ func TestPreAggregationRefresh(t *testing.T) {
 		t.Fatalf("the changed rollup does not answer: %v", ans["usedPreAggregations"])
 	}
 }
+
+// TestPreAggregationRefreshKeySQL: a rollup with a refresh_key sql is
+// rebuilt when the key's value changes, and only then.
+func TestPreAggregationRefreshKeySQL(t *testing.T) {
+	dir := t.TempDir()
+	if err := app.WriteDemoModel(dir); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "orders.yml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`
+    pre_aggregations:
+      - name: by_status
+        measures: [count]
+        dimensions: [status]
+        refresh_key:
+          sql: SELECT max(id) FROM public.orders_raw
+          every: 1 second
+`)
+	f.Close()
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(2000), ModelDir: dir, Adjust: func(c *app.Config) { c.Cache.Enabled = false }})
+	ctx := context.Background()
+	k, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{Scopes: &[]string{"admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := newAPIClient(t, "http://"+g.HTTPAddr().String(), "")
+	first := waitBuilt(t, api, k.KeyValue, 1)[0]["built_at"]
+	time.Sleep(2500 * time.Millisecond)
+	if again := waitBuilt(t, api, k.KeyValue, 1)[0]["built_at"]; again != first {
+		t.Fatalf("rebuilt (%v, first %v) while the key's value stayed", again, first)
+	}
+	if _, err := g.Warehouse().(*warehouse.DuckDB).DB().Exec(`INSERT INTO public.orders_raw SELECT * REPLACE (id + 1000000 AS id) FROM public.orders_raw WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	for waitBuilt(t, api, k.KeyValue, 1)[0]["built_at"] == first {
+		if time.Since(t0) > 10*time.Second {
+			t.Fatal("not rebuilt 10 s after its key's value changed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("rebuilt %s after the key's value changed", time.Since(t0).Round(time.Millisecond))
+}
