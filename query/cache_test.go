@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -349,4 +350,43 @@ func TestCacheRefreshKeySQL(t *testing.T) {
 	if got := run(); got != "[4]" || wh.runs.Load() != 5 {
 		t.Fatalf("the key unchanged a minute later: %s after %d statements, want the cached [4], the key read once more", got, wh.runs.Load())
 	}
+}
+
+// The byte budget is honest: the memory the cache's answers hold, as the
+// Go heap sees it, is within 30% of what the cache counts, so
+// cache.max_bytes bounds what the cache adds to RSS. Answers of strings, integers, numerics and
+// times from a real DuckDB.
+func TestCacheBudgetIsHonest(t *testing.T) {
+	f := newFixture(t, 0)
+	f.svc.Observe = nil
+	cache := NewCache(16 << 20)
+	f.svc.Cache = cache
+	p := Principal{TenantID: "acme"}
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	for i := range 400 {
+		sql := fmt.Sprintf(`SELECT %d AS k, 'status-' || (i %% 7) AS s, i AS n, CAST(i AS DECIMAL(12,2)) / 7 AS amount, TIMESTAMP '2024-01-01' + INTERVAL (i) MINUTE AS at FROM range(500) t(i)`, i)
+		rows, err := f.all(t, f.wh, p, Statement{API: "sql", Kind: "pushdown", SQL: sql, Cache: &Cacheable{Source: "default", Model: f.m, TTL: time.Hour}})
+		if err != nil || len(rows) != 500 {
+			t.Fatalf("%d rows, %v", len(rows), err)
+		}
+	}
+	after := heap()
+	st := cache.Stats()
+	held := float64(after) - float64(before)
+	ratio := held / float64(st.Bytes)
+	t.Logf("the cache counts %d MiB in %d answers (%d evicted); the heap grew %.1f MiB: %.2fx", st.Bytes>>20, st.Entries, st.Evictions, held/(1<<20), ratio)
+	if st.Bytes > st.MaxBytes || st.Evictions == 0 {
+		t.Fatalf("stats %+v: want the budget reached and held", st)
+	}
+	if ratio < 0.7 || ratio > 1.3 {
+		t.Fatalf("the heap holds %.2fx what the cache counts", ratio)
+	}
+	runtime.KeepAlive(cache)
 }
