@@ -441,8 +441,11 @@ func (n *cubeNode) explain(o explainOptions) []string {
 		return []string{"Cube query (described, not compiled)"}
 	}
 	out := explainLines(n.query, n.compiled, n.dialect, o, n.outs)
-	if n.rollup != nil {
+	switch {
+	case n.rollup != nil && n.engine != nil:
 		out = append(out, "Pre-aggregation: "+n.rollup.FullName()+" (read from the rollup store)")
+	case n.rollup != nil:
+		out = append(out, "Pre-aggregation: "+n.rollup.FullName()+" (a table in the warehouse)")
 	}
 	if len(n.rollups) > 0 {
 		out = append(out, "Pre-aggregation candidates:")

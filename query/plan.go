@@ -7,7 +7,9 @@ import (
 // Rollups are where built pre-aggregations are read: the rollup store.
 type Rollups interface {
 	// Table is the table holding pa's built rows for the data source and
-	// the engine that reads it; false while none is built.
+	// the engine that reads it (nil: the data source's warehouse itself,
+	// for a rollup built there, external: false); false while none is
+	// built.
 	Table(source string, pa *cubes.PreAggregation) (engine Engine, table string, ok bool)
 }
 
@@ -23,7 +25,8 @@ type Engine interface {
 type Plan struct {
 	Compiled *cubes.Compiled
 	// Rollup is the pre-aggregation that answers (nil: the cubes' own
-	// tables), read from Engine.
+	// tables), read from Engine (nil: the warehouse, where a rollup with
+	// external: false is built).
 	Rollup *cubes.PreAggregation
 	Engine Engine
 	// Rollups explain the choice, one line per candidate pre-aggregation
@@ -60,9 +63,11 @@ func (s *Service) Plan(p Principal, source string, m *cubes.Model, d cubes.Diale
 		pl.Rollups = append(pl.Rollups, pa.FullName()+" is not built yet: the warehouse answers")
 		return pl, nil
 	}
-	ed, ok := cubes.DialectByName(eng.Dialect())
-	if !ok {
-		return pl, nil
+	ed := d
+	if eng != nil {
+		if ed, ok = cubes.DialectByName(eng.Dialect()); !ok {
+			return pl, nil
+		}
 	}
 	rc, err := m.CompileFromRollup(q, pa, table, ed, o)
 	if err != nil {

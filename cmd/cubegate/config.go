@@ -69,6 +69,7 @@ var keyHelp = map[string]string{
 	"preagg.dir":                      "folder of the rollup store (a DuckDB file); unset: beside a SQLite state store, else in memory",
 	"preagg.max_bytes":                "size of the rollups kept, e.g. 4GiB (least used dropped first, rebuilt when next due)",
 	"preagg.memory_limit":             "the rollup store's DuckDB memory limit, e.g. 256MiB",
+	"preagg.warehouse_schema":         "the warehouse schema where rollups with external: false are built, shared by every gateway",
 	"rest.max_limit":                  "largest explicit /load limit",
 	"rest.max_filter_values":          "most filter values one /load query may hold",
 	"rest.websocket.max_connections":  "WebSocket connections (Cube's ws-transport) open at once; 503 past it",

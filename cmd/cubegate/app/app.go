@@ -155,7 +155,7 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 		return &SettingError{Key: "state.dsn", Value: warehouse.Redact(cfg.State.DSN), Err: err}
 	}
 	if cfg.PreAgg.Enabled {
-		g.rollups = newRollups(rollup.Options{Dir: rollupDir(cfg), MaxBytes: int64(cfg.PreAgg.MaxBytes), MemoryLimit: int64(cfg.PreAgg.MemoryLimit)},
+		g.rollups = newRollups(rollup.Options{Dir: rollupDir(cfg), MaxBytes: int64(cfg.PreAgg.MaxBytes), MemoryLimit: int64(cfg.PreAgg.MemoryLimit)}, cfg.PreAgg.WarehouseSchema,
 			log.With().Str("component", "preagg").Logger(), g.inval, g.Metrics, g.rollupSources)
 		g.Queries.Rollups = g.rollups
 	}

@@ -115,6 +115,9 @@ type PreAggConfig struct {
 	Dir         string   `mapstructure:"dir"`
 	MaxBytes    ByteSize `mapstructure:"max_bytes"`
 	MemoryLimit ByteSize `mapstructure:"memory_limit"`
+	// WarehouseSchema holds the rollups with external: false, built in
+	// the warehouse itself and shared by every gateway on it.
+	WarehouseSchema string `mapstructure:"warehouse_schema"`
 }
 
 type RESTConfig struct {
@@ -390,6 +393,12 @@ func (c Config) Validate() error {
 	if c.Limits.MemoryLimit < 0 {
 		return settingErr("limits.memory_limit", c.Limits.MemoryLimit.String(), "a size cannot be negative")
 	}
+	if c.PreAgg.Enabled && c.PreAgg.WarehouseSchema == "" {
+		return settingErr("preagg.warehouse_schema", "", "a schema name is needed for the rollups built in the warehouse (external: false)")
+	}
+	if c.Cache.MaxBytes < 0 || c.PreAgg.MaxBytes < 0 || c.PreAgg.MemoryLimit < 0 {
+		return settingErr("cache.max_bytes, preagg.max_bytes, preagg.memory_limit", "", "a size cannot be negative")
+	}
 	if err := c.checkMessageMemory(); err != nil {
 		return err
 	}
@@ -509,7 +518,7 @@ func Defaults() Config {
 				MaxInFlight: httpapi.DefaultWSMaxInFlight, IdleTimeout: httpapi.DefaultWSIdleTimeout}},
 		Audit:  AuditConfig{Retention: 90 * 24 * time.Hour},
 		Cache:  CacheConfig{Enabled: true, MaxBytes: 256 << 20},
-		PreAgg: PreAggConfig{Enabled: true, MaxBytes: 4 << 30, MemoryLimit: 256 << 20},
+		PreAgg: PreAggConfig{Enabled: true, MaxBytes: 4 << 30, MemoryLimit: 256 << 20, WarehouseSchema: "cubegate_preagg"},
 		Limits: LimitsConfig{FailedLoginWindow: 5 * time.Minute, FailedLoginsSlow: 10, FailedLoginsBlock: 50,
 			StatementRows: int(evaluator.Rows), StatementMemory: ByteSize(evaluator.Bytes), ValueSize: ByteSize(evaluator.ValueBytes),
 			StatementTime: evaluator.Time, TempMemory: ByteSize(evaluator.TempBytes)},

@@ -44,6 +44,9 @@ type rollups struct {
 	// sources lists the data sources to build for: their name, model
 	// and warehouse (nil while not connected).
 	sources func() []rollupSource
+	// schema is where rollups with external: false are built in the
+	// warehouse (preagg.warehouse_schema).
+	schema string
 
 	mu      sync.Mutex
 	store   *rollup.Store // opened at the first build
@@ -87,15 +90,18 @@ type rollupState struct {
 	stale      bool     // rebuild now (asked by the admin API)
 	every      time.Duration
 	attempted  time.Time // the last build's start
+	// table is the warehouse table a rollup with external: false is read
+	// from ("" none yet).
+	table string
 	// keyValue is the refresh_key sql's value the build was made at,
 	// keyChecked when it was last read.
 	keyValue   string
 	keyChecked time.Time
 }
 
-func newRollups(o rollup.Options, log zerolog.Logger, cache cacheInvalidator, metrics *httpapi.Metrics, sources func() []rollupSource) *rollups {
+func newRollups(o rollup.Options, schema string, log zerolog.Logger, cache cacheInvalidator, metrics *httpapi.Metrics, sources func() []rollupSource) *rollups {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &rollups{opts: o, log: log, cache: cache, metrics: metrics, sources: sources,
+	r := &rollups{opts: o, schema: schema, log: log, cache: cache, metrics: metrics, sources: sources,
 		states: map[string]*rollupState{}, ids: map[*cubes.PreAggregation]string{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), ctx: ctx, cancel: cancel}
 	return r
@@ -150,7 +156,7 @@ func (r *rollups) Table(source string, pa *cubes.PreAggregation) (query.Engine, 
 	store := r.store
 	id, ok := r.ids[pa]
 	r.mu.Unlock()
-	if store == nil || !ok {
+	if !ok {
 		return nil, "", false
 	}
 	r.mu.Lock()
@@ -158,8 +164,23 @@ func (r *rollups) Table(source string, pa *cubes.PreAggregation) (query.Engine, 
 	st := r.states[id]
 	if st != nil {
 		parts = st.parts
+		if !pa.External {
+			table := st.table
+			if table != "" {
+				st.Hits++
+			}
+			r.mu.Unlock()
+			if table == "" {
+				return nil, "", false
+			}
+			r.metrics.Add("cubegate_preagg_hits_total", "Queries a pre-aggregation answered.", 1, "pre_aggregation", pa.FullName())
+			return nil, table, true
+		}
 	}
 	r.mu.Unlock()
+	if store == nil {
+		return nil, "", false
+	}
 	var table string
 	if parts != nil {
 		// Every partition, as one: the query's own date range picks
@@ -362,12 +383,23 @@ func (r *rollups) maybeBuild(src rollupSource, d cubes.Dialect, pa *cubes.PreAgg
 		r.log.Warn().Err(err).Str("pre_aggregation", pa.FullName()).Msg("pre-aggregation cannot be built")
 		return
 	}
+	every := refreshEvery(pa)
+	if !pa.External {
+		r.mu.Lock()
+		st := r.states[id]
+		if st == nil {
+			st = &rollupState{ID: id, Tenant: src.tenant, DataSource: src.name, Name: pa.FullName(), State: "PENDING", every: every, Every: every.String()}
+			r.states[id] = st
+		}
+		r.mu.Unlock()
+		r.buildInWarehouse(src, d, pa, id, st)
+		return
+	}
 	store, err := r.open()
 	if err != nil {
 		r.log.Warn().Err(err).Msg("the rollup store cannot be opened")
 		return
 	}
-	every := refreshEvery(pa)
 	r.mu.Lock()
 	st := r.states[id]
 	if st == nil {

@@ -502,3 +502,90 @@ func TestPreAggregationRefreshKeySQL(t *testing.T) {
 	}
 	t.Logf("rebuilt %s after the key's value changed", time.Since(t0).Round(time.Millisecond))
 }
+
+// TestPreAggregationsInWarehouse: a rollup with external: false is built
+// as a table of the warehouse (preagg.warehouse_schema) that two gateways
+// on that warehouse share — one builds each refresh, both read it — and
+// answers as the raw tables do.
+func TestPreAggregationsInWarehouse(t *testing.T) {
+	dir := t.TempDir()
+	if err := app.WriteDemoModel(dir); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "orders.yml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`
+    pre_aggregations:
+      - name: shared
+        external: false
+        measures: [count, total_amount, min_amount, max_amount, completed_count, total_quantity]
+        dimensions: [status, channel]
+        segments: [completed]
+        time_dimension: created_at
+        granularity: day
+        refresh_key:
+          every: 2 second
+`)
+	f.Close()
+	noCache := func(c *app.Config) { c.Cache.Enabled = false }
+	a := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(3000), ModelDir: dir, Adjust: noCache})
+	dsn := a.Postgres.DatabaseDSN("fixture")
+	b := apptest.Start(t, apptest.Options{DSN: dsn, ModelDir: dir, Adjust: noCache})
+	raw := apptest.Start(t, apptest.Options{DSN: dsn, ModelDir: dir, Adjust: func(c *app.Config) { noCache(c); c.PreAgg.Enabled = false }})
+	ctx := context.Background()
+	keyOf := func(g *apptest.Gateway, scopes ...string) string {
+		k, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{Scopes: &scopes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.KeyValue
+	}
+	for _, g := range []*apptest.Gateway{a, b} {
+		waitBuilt(t, newAPIClient(t, "http://"+g.HTTPAddr().String(), ""), keyOf(g, "admin"), 1)
+	}
+	ra := restClient{t, "http://" + a.HTTPAddr().String(), keyOf(a, "load")}
+	rb := restClient{t, "http://" + b.HTTPAddr().String(), keyOf(b, "load")}
+	rr := restClient{t, "http://" + raw.HTTPAddr().String(), keyOf(raw, "load")}
+	r := rand.New(rand.NewPCG(3, 5))
+	served := 0
+	for i := 0; i < 60; i++ {
+		q := randomRollupQuery(r)
+		want, _ := rr.load(q)
+		for _, c := range []restClient{ra, rb} {
+			got, body := c.load(q)
+			if d := sameData(got["data"].([]any), want["data"].([]any)); d != "" {
+				t.Fatalf("query %s: %s\n%.400s", q, d, body)
+			}
+			if u, ok := got["usedPreAggregations"].(map[string]any); ok && u["orders.shared"] != nil {
+				served++
+			}
+		}
+	}
+	if served < 40 {
+		t.Fatalf("the warehouse rollup served %d of 120 answers", served)
+	}
+	// Its tables: in the schema, one per refresh, the older ones dropped.
+	time.Sleep(5 * time.Second)
+	tables := direct(t, a, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'cubegate_preagg' ORDER BY 1`)
+	if len(tables) == 0 || len(tables) > 3 {
+		t.Fatalf("tables in cubegate_preagg after several refreshes: %v", tables)
+	}
+	conn := apptest.Connect(t, b.ConnString(t, "b"))
+	if ex := sqlRows(t, conn, `EXPLAIN SELECT status, MEASURE(count) FROM orders GROUP BY 1`); !strings.Contains(ex, "Pre-aggregation: orders.shared (a table in the warehouse)") {
+		t.Fatalf("EXPLAIN:\n%s", ex)
+	}
+	t.Logf("%d of 120 answers from the shared rollup; tables now %v", served, tables)
+
+	// On the embedded DuckDB, the same: a table in the DuckDB file.
+	d := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(3000), ModelDir: dir, Adjust: noCache})
+	waitBuilt(t, newAPIClient(t, "http://"+d.HTTPAddr().String(), ""), keyOf(d, "admin"), 1)
+	rd := restClient{t, "http://" + d.HTTPAddr().String(), keyOf(d, "load")}
+	q := `{"measures":["orders.count","orders.total_amount"],"dimensions":["orders.status"],"order":[["orders.status","asc"]]}`
+	got, body := rd.load(q)
+	want, _ := rr.load(q)
+	if u, _ := got["usedPreAggregations"].(map[string]any); u["orders.shared"] == nil || sameData(got["data"].([]any), want["data"].([]any)) != "" {
+		t.Fatalf("DuckDB, a rollup in the warehouse: %.500s", body)
+	}
+}
