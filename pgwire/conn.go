@@ -368,8 +368,10 @@ func (c *conn) loop(ctx context.Context) {
 						if errors.As(err, &tooBig) {
 							c.fatal(pgerr.Fatal(pgerrcode.ProgramLimitExceeded, "message of %d bytes exceeds the limit of %d bytes", tooBig.ActualBodyLen, tooBig.MaxExpectedBodyLen).
 								WithHint("The limit is %s.", c.srv.cfg.Settings.MaxMessageSize))
+							c.mr.drain(c.nc)
 						} else if errors.As(err, &noMemory) {
 							c.fatal(noMemory.pgError(c.srv.cfg.Settings.MessageMemory))
+							c.mr.drain(c.nc)
 						} else {
 							c.fatal(pgerr.Fatal(pgerrcode.ProtocolViolation, "invalid message: %v", err))
 						}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"time"
 
@@ -260,6 +261,24 @@ func (m *msgReader) readHeader() error {
 	}
 	m.reserved += need
 	return nil
+}
+
+// drainLimit bounds how long a refused message's body is drained.
+const drainLimit = 5 * time.Second
+
+// drain reads and discards what is left of a refused message — at most
+// its declared length, for at most drainLimit (the read deadline is set
+// on nc) — so that a client still sending it finishes and reads the FATAL
+// error before the connection closes: a close with the client's data
+// unread resets the connection, and the client would see "connection
+// reset" instead of the error. Nothing is held: the bytes are discarded.
+func (m *msgReader) drain(nc net.Conn) {
+	if m.left <= 0 {
+		return
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(drainLimit))
+	n, _ := io.CopyN(io.Discard, m.r, int64(m.left))
+	m.left -= int(n)
 }
 
 // messageMemoryError ends a session whose message found no room in the

@@ -142,6 +142,26 @@ func TestMaxConnectionsAndStartupLimits(t *testing.T) {
 	}
 }
 
+// A refused message much larger than the sockets' buffers: the client is
+// still writing it when refused, and the rest is drained (read, not
+// kept) so that it reads the error, not a connection reset.
+func TestRefusedMessageDrained(t *testing.T) {
+	ctx := context.Background()
+	g := apptest.Start(t, apptest.Options{DSN: "duckdb::memory:", Model: slowModel("0"), Adjust: func(c *app.Config) { c.SQL.MaxMessageSize = 4096 }})
+	connStr := g.ConnString(t, "drain")
+	for i := range 3 {
+		c, err := pgconn.Connect(ctx, connStr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Exec(ctx, "SELECT '"+strings.Repeat("x", 16<<20)+"'").ReadAll()
+		if code := pgCode(err); code != "54000" {
+			t.Fatalf("a 16 MiB message (try %d): %v, want 54000", i, err)
+		}
+		c.Close(ctx)
+	}
+}
+
 // Shutdown: idle sessions end at once with 57P01, a running statement
 // finishes, then its session ends too; no new connection is accepted.
 func TestGracefulShutdown(t *testing.T) {
