@@ -770,3 +770,38 @@ func mappingValue(n *yaml.Node, key string) *yaml.Node {
 	}
 	return nil
 }
+
+// VerifySuggestion pastes s's YAML under its cube in the model files,
+// loads them and asks MatchRollup about every query of the history: how
+// many the loaded rollup answers (Suggest claims s.Queries), or why the
+// YAML does not load.
+func VerifySuggestion(files map[string][]byte, history []SuggestQuery, s Suggestion, now time.Time) (int, error) {
+	withIt, err := WithPreAggregation(files, s.Cube, s.YAML)
+	if err != nil {
+		return 0, err
+	}
+	m, err := LoadFiles(withIt)
+	if err != nil {
+		return 0, fmt.Errorf("the suggestion %s does not load: %w", s.Name, err)
+	}
+	n := 0
+	for i, h := range history {
+		if h.Query == nil {
+			continue
+		}
+		pa, _ := m.MatchRollup(probe(m, h.Query), Options{Now: now})
+		served := pa != nil && pa.FullName() == s.Cube+"."+s.Name
+		if served {
+			n++
+		}
+		if s.Served != nil && i < len(s.Served) && served != s.Served[i] {
+			return n, fmt.Errorf("the suggestion %s, loaded, answers %s %s than claimed", s.Name, mustJSON(h.Query), map[bool]string{true: "more", false: "less"}[served])
+		}
+	}
+	return n, nil
+}
+
+func mustJSON(q *Query) string {
+	b, _ := json.Marshal(q)
+	return string(b)
+}

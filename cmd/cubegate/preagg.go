@@ -299,7 +299,7 @@ func preaggCmd(load loader, stdout io.Writer) *cobra.Command {
 	refresh.Flags().StringVar(&source, "data-source", "", "only this data source's pre-aggregations")
 	refresh.Flags().BoolVar(&wait, "wait", false, "wait until they are built again (exit non-zero when a build fails)")
 	refresh.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "with --wait: how long to wait")
-	cmd.AddCommand(list, refresh)
+	cmd.AddCommand(list, refresh, suggestCmd(load))
 	return cmd
 }
 
