@@ -527,6 +527,9 @@ func TestPreAggregationsInWarehouse(t *testing.T) {
         granularity: day
         refresh_key:
           every: 2 second
+        indexes:
+          - name: by_status
+            columns: [status, created_at]
 `)
 	f.Close()
 	noCache := func(c *app.Config) { c.Cache.Enabled = false }
@@ -571,6 +574,9 @@ func TestPreAggregationsInWarehouse(t *testing.T) {
 	tables := direct(t, a, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'cubegate_preagg' ORDER BY 1`)
 	if len(tables) == 0 || len(tables) > 3 {
 		t.Fatalf("tables in cubegate_preagg after several refreshes: %v", tables)
+	}
+	if ix := direct(t, a, `SELECT count(*) FROM pg_indexes WHERE schemaname = 'cubegate_preagg'`); ix[0][0] == "0" {
+		t.Fatal("the rollup's index was not made")
 	}
 	conn := apptest.Connect(t, b.ConnString(t, "b"))
 	if ex := sqlRows(t, conn, `EXPLAIN SELECT status, MEASURE(count) FROM orders GROUP BY 1`); !strings.Contains(ex, "Pre-aggregation: orders.shared (a table in the warehouse)") {
