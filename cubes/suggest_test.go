@@ -224,6 +224,12 @@ func checkSuggestionLoads(t *testing.T, history []SuggestQuery, s Suggestion, no
 	if err != nil || n != s.Queries {
 		t.Errorf("%s: %d queries served once loaded, %d claimed: %v", s.Name, n, s.Queries, err)
 	}
+	// A claim the loaded model does not bear out is an error.
+	wrong := s
+	wrong.Served = append([]bool{!s.Served[0]}, s.Served[1:]...)
+	if _, err := VerifySuggestion(suggestModel, history, wrong, now); err == nil || !strings.Contains(err.Error(), "than claimed") {
+		t.Errorf("a wrong claim verified: %v", err)
+	}
 }
 
 // TestParseAuditQuery: the audit log's form of a REST query reads back.
