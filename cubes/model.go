@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -41,9 +42,12 @@ func (p Pos) String() string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
 // so a reload builds a new Model and swaps it in.
 type Model struct {
 	// Cubes in declaration order (files sorted by path), views included.
-	Cubes  []*Cube
-	byName map[string]*Cube
-	byFold map[string][]*Cube // lower-cased name → cubes (for case-insensitive lookup)
+	Cubes []*Cube
+	// generation tells models apart for as long as the process lives
+	// (a reload is a new one): caches key on it, not on an address.
+	generation uint64
+	byName     map[string]*Cube
+	byFold     map[string][]*Cube // lower-cased name → cubes (for case-insensitive lookup)
 	// extra are members only a rollup's build sees (its segments as
 	// boolean dimensions), by full name.
 	extra map[string]Member
@@ -231,6 +235,11 @@ func (s *Segment) Position() Pos        { return s.Pos }
 // FullName is "cube.member".
 func FullName(m Member) string { return m.OwnerCube().Name + "." + m.MemberName() }
 
+var generations atomic.Uint64
+
+// Generation is the model's number among the models this process made.
+func (m *Model) Generation() uint64 { return m.generation }
+
 // Cube returns the cube or view named name (exact match).
 func (m *Model) Cube(name string) (*Cube, bool) {
 	c, ok := m.byName[name]
@@ -334,7 +343,7 @@ func (c *Cube) index() {
 }
 
 func newModel(cubes []*Cube) *Model {
-	m := &Model{Cubes: cubes, byName: map[string]*Cube{}, byFold: map[string][]*Cube{}}
+	m := &Model{Cubes: cubes, byName: map[string]*Cube{}, byFold: map[string][]*Cube{}, generation: generations.Add(1)}
 	for _, c := range cubes {
 		m.byName[c.Name] = c
 		k := strings.ToLower(c.Name)

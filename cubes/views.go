@@ -2,6 +2,7 @@ package cubes
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -337,4 +338,39 @@ func (l *loader) override(inc *viewInclude, title, description *string, meta *an
 		format(inc.format)
 		l.file_ = saved
 	}
+}
+
+// CubesBehind lists names and, for each view among them, the cubes its
+// members come from (once each, in order): what a statement over names
+// reads.
+func (m *Model) CubesBehind(names []string) []string {
+	out := make([]string, 0, len(names))
+	add := func(n string) {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	for _, n := range names {
+		add(n)
+		c, ok := m.Cube(n)
+		if !ok || !c.IsView {
+			continue
+		}
+		var mems []Member
+		for _, x := range c.Measures {
+			mems = append(mems, x)
+		}
+		for _, x := range c.Dimensions {
+			mems = append(mems, x)
+		}
+		for _, x := range c.Segments {
+			mems = append(mems, x)
+		}
+		for _, mem := range mems {
+			if o := Origin(mem); o != nil && o.OwnerCube() != c {
+				add(o.OwnerCube().Name)
+			}
+		}
+	}
+	return out
 }

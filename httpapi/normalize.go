@@ -61,8 +61,8 @@ type cubeQuery struct {
 
 	c   *cubes.Compiled
 	lim rowLimit
-	// renew: the warehouse's answer, not the result cache's.
-	renew bool
+	// cache is what the query asks of the result cache.
+	cache cachePolicy
 	// rollup is the pre-aggregation answering the query from engine, the
 	// rollup store (nil: the warehouse).
 	rollup *cubes.PreAggregation

@@ -291,15 +291,17 @@ func statement(q *cubes.Query, c *cubes.Compiled, kind string) query.Statement {
 // warehouse is asked before anything is written, so that a refusal can
 // still be a status.
 //
-// The result cache may answer it unless renew (renewQuery, or the
-// request's Cache-Control: no-cache) asks for the warehouse's answer.
+// The result cache may answer it unless cp says otherwise (renewQuery,
+// Cache-Control).
 //
 // engine, when set, runs it instead of the warehouse (the rollup store of
 // a pre-aggregation the plan chose).
-func (a *REST) run(ctx context.Context, q *cubes.Query, c *cubes.Compiled, kind string, renew bool, engine query.Engine) (query.Result, error) {
+func (a *REST) run(ctx context.Context, q *cubes.Query, c *cubes.Compiled, kind string, cp cachePolicy, engine query.Engine) (query.Result, error) {
 	rq := a.req(ctx)
 	st := statement(q, c, kind)
-	st.Cache = query.NewCacheable(rq.engine.Source(), rq.engine.Model(), queryCubes(q), renew)
+	if !cp.bypass {
+		st.Cache = query.NewCacheable(rq.engine.Source(), rq.engine, rq.engine.Model(), queryCubes(q), cp.renew)
+	}
 	var wh query.Warehouse = rq.engine
 	if engine != nil {
 		wh = engine
@@ -334,20 +336,27 @@ func queryCubes(q *cubes.Query) []string {
 	return names
 }
 
-// renew reports whether a query asks for the warehouse's answer, not the
-// cache's: renewQuery in the query, or Cache-Control: no-cache.
-func renew(r *http.Request, cq *cubeQuery) bool {
+// cachePolicy is what a query asks of the result cache: renew (the
+// warehouse's answer, kept for the next: renewQuery, Cache-Control:
+// no-cache) or bypass (the warehouse's answer, not kept: no-store).
+type cachePolicy struct{ renew, bypass bool }
+
+func cachePolicyOf(r *http.Request, cq *cubeQuery) cachePolicy {
+	var cp cachePolicy
 	if cq.side.RenewQuery != nil && *cq.side.RenewQuery {
-		return true
+		cp.renew = true
 	}
 	for _, v := range r.Header.Values("Cache-Control") {
 		for _, d := range strings.Split(v, ",") {
-			if d = strings.ToLower(strings.TrimSpace(d)); d == "no-cache" || d == "no-store" {
-				return true
+			switch strings.ToLower(strings.TrimSpace(d)) {
+			case "no-cache":
+				cp.renew = true
+			case "no-store":
+				cp.bypass = true
 			}
 		}
 	}
-	return false
+	return cp
 }
 
 // lookupMember resolves a query's member name ("cube.member", or
@@ -441,8 +450,8 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		bw.WriteString(strconv.Quote(kind))
 		bw.WriteString(`,"results":[`)
 		for i, cq := range qs {
-			cq.renew = renew(r, cq)
-			res, err := a.run(r.Context(), &cq.q, cq.c, "cube", cq.renew, cq.engine)
+			cq.cache = cachePolicyOf(r, cq)
+			res, err := a.run(r.Context(), &cq.q, cq.c, "cube", cq.cache, cq.engine)
 			if err == nil {
 				if i > 0 {
 					bw.WriteByte(',')
@@ -468,8 +477,8 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		return
 	}
 	cq := qs[0]
-	cq.renew = renew(r, cq)
-	res, err := a.run(r.Context(), &cq.q, cq.c, "cube", cq.renew, cq.engine)
+	cq.cache = cachePolicyOf(r, cq)
+	res, err := a.run(r.Context(), &cq.q, cq.c, "cube", cq.cache, cq.engine)
 	if err != nil {
 		writeStatusError(w, err)
 		return
@@ -581,7 +590,7 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, cq *cubeQuery
 	}
 	var total any
 	if q.Total && c.TotalSQL != "" {
-		t, err := a.total(ctx, q, c, cq.renew, cq.engine)
+		t, err := a.total(ctx, q, c, cq.cache, cq.engine)
 		if err != nil {
 			return end(err)
 		}
@@ -613,8 +622,8 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, cq *cubeQuery
 }
 
 // total counts the query's rows without its limit (Cube's total: true).
-func (a *REST) total(ctx context.Context, q *cubes.Query, c *cubes.Compiled, renew bool, engine query.Engine) (n int64, err error) {
-	res, err := a.run(ctx, q, c, "total", renew, engine)
+func (a *REST) total(ctx context.Context, q *cubes.Query, c *cubes.Compiled, cp cachePolicy, engine query.Engine) (n int64, err error) {
+	res, err := a.run(ctx, q, c, "total", cp, engine)
 	if err != nil {
 		return 0, err
 	}

@@ -18,7 +18,7 @@ func (s *Session) cacheable(cubeNames []string) *query.Cacheable {
 	if s.h.opts.Queries.Cache == nil {
 		return nil
 	}
-	return query.NewCacheable(s.h.opts.Source, s.h.Model(), cubeNames, false)
+	return query.NewCacheable(s.h.opts.Source, s.h.wh, s.h.Model(), cubeNames, false)
 }
 
 // cacheLine is EXPLAIN's line on the result cache for a statement ("" when

@@ -34,8 +34,11 @@ type Cacheable struct {
 	TTL time.Duration
 	// Checks are the refresh_key sql of the cubes read: an answer stays
 	// while each one's value is what it was when the answer was
-	// computed; each is run at most once per its interval.
-	Checks []RefreshCheck
+	// computed; each is run at most once per its interval, on Warehouse
+	// (the data source's: a statement may read a rollup store, which
+	// does not hold the cubes' tables).
+	Checks    []RefreshCheck
+	Warehouse Warehouse
 	// Renew runs the statement on the warehouse whatever the cache holds,
 	// and stores the fresh answer (REST renewQuery, Cache-Control:
 	// no-cache).
@@ -65,6 +68,8 @@ type Cache struct {
 	gen uint64
 
 	hits, misses, stores, evictions, uncached atomic.Int64
+	// pending are the bytes of answers being collected, not yet kept.
+	pending atomic.Int64
 }
 
 type entry struct {
@@ -98,6 +103,12 @@ type flight struct {
 	busy     atomic.Bool
 }
 
+// stalled reports a flight whose run has not asked for a row for
+// flightStall: a new identical statement leads a flight of its own.
+func (f *flight) stalled() bool {
+	return !f.busy.Load() && time.Since(time.Unix(0, f.progress.Load())) > flightStall
+}
+
 // working marks the run waiting on the warehouse (true) or back with a
 // row (false).
 func (f *flight) working(busy bool) {
@@ -123,7 +134,7 @@ func (f *flight) wait(ctx context.Context) bool {
 		case <-ctx.Done():
 			return false
 		case <-tick.C:
-			if !f.busy.Load() && time.Since(time.Unix(0, f.progress.Load())) > flightStall {
+			if f.stalled() {
 				return false
 			}
 		}
@@ -179,14 +190,17 @@ type RefreshCheck struct {
 	Every time.Duration
 }
 
-// NewCacheable marks a statement over the named cubes of m, on data source
-// source, for the cache: its TTL is the shortest refresh_key every of the
+// NewCacheable marks a statement over the named cubes (and views) of m,
+// on data source source (whose warehouse is wh), for the cache. The cubes
+// it reads are those named and those behind the views named (an
+// invalidation of a cube reaches its views' answers); its TTL is the shortest refresh_key every of the
 // cubes (Cube's 10 s without one; a cron schedule counts as the default,
 // an immutable cube a day); a cube with a refresh_key sql adds its check
 // instead, the answer then staying (up to a day) while the key's value
 // does.
-func NewCacheable(source string, m *cubes.Model, names []string, renew bool) *Cacheable {
-	c := &Cacheable{Source: source, Model: m, Cubes: names, Renew: renew}
+func NewCacheable(source string, wh Warehouse, m *cubes.Model, names []string, renew bool) *Cacheable {
+	names = m.CubesBehind(names)
+	c := &Cacheable{Source: source, Warehouse: wh, Model: m, Cubes: names, Renew: renew}
 	for _, name := range names {
 		cube, ok := m.Cube(name)
 		if !ok {
@@ -220,7 +234,7 @@ func NewCacheable(source string, m *cubes.Model, names []string, renew bool) *Ca
 // RefreshTTL is how long an answer over the named cubes stays fresh (see
 // NewCacheable).
 func RefreshTTL(m *cubes.Model, names []string) time.Duration {
-	return NewCacheable("", m, names, false).TTL
+	return NewCacheable("", nil, m, names, false).TTL
 }
 
 // keyValue is a refresh_key sql's last value.
@@ -331,7 +345,7 @@ func (c *Cache) lookup(key, refresh string, renew bool) (e *entry, wait, lead *f
 			}
 			c.remove(e)
 		}
-		if f := c.flights[key]; f != nil {
+		if f := c.flights[key]; f != nil && !f.stalled() {
 			return nil, f, nil, c.gen
 		}
 		f := &flight{done: make(chan struct{})}
@@ -365,7 +379,9 @@ func (c *Cache) store(key string, e *entry, f *flight, gen uint64) {
 	}
 	if f != nil {
 		f.e = e
-		delete(c.flights, key)
+		if c.flights[key] == f {
+			delete(c.flights, key) // not a newer flight that took over
+		}
 		close(f.done)
 	}
 }
@@ -376,9 +392,16 @@ func (c *Cache) store(key string, e *entry, f *flight, gen uint64) {
 func cacheKey(p Principal, st Statement) string {
 	var b strings.Builder
 	sec, _ := json.Marshal(p.Security)
-	fmt.Fprintf(&b, "%s\x00%p\x00%s\x00%s\x00%s", st.Cache.Source, st.Cache.Model, p.Tenant(), sec, st.SQL)
+	fmt.Fprintf(&b, "%q\x00%d\x00%q\x00%s\x00%d:%s", st.Cache.Source, st.Cache.Model.Generation(), p.Tenant(), sec, len(st.SQL), st.SQL)
 	for _, a := range st.Args {
-		fmt.Fprintf(&b, "\x00%T:%v", a, a)
+		// Each argument by its type and an unambiguous encoding: a list
+		// of values is JSON (["a b","c"] and ["a","b c"] print alike
+		// with %v).
+		v, err := json.Marshal(a)
+		if err != nil {
+			v = []byte(fmt.Sprintf("%#v", a))
+		}
+		fmt.Fprintf(&b, "\x00%T:%d:%s", a, len(v), v)
 	}
 	return b.String()
 }
@@ -418,7 +441,11 @@ func (r *cachedResult) Start(ctx context.Context) error {
 	}
 	r.started = true
 	if checks := r.inner.st.Cache.Checks; len(checks) > 0 {
-		v, err := r.c.refreshValues(ctx, r.inner.wh, r.inner.st.Cache.Source, checks)
+		wh := r.inner.st.Cache.Warehouse
+		if wh == nil {
+			wh = r.inner.wh
+		}
+		v, err := r.c.refreshValues(ctx, wh, r.inner.st.Cache.Source, checks)
 		if err != nil {
 			// A refresh key that cannot be read: the warehouse answers,
 			// and nothing is kept.
@@ -487,8 +514,12 @@ func (r *cachedResult) Next(ctx context.Context) ([]any, error) {
 	if err != nil || !r.keep {
 		return vals, err
 	}
-	r.bytes += rowBytes(vals)
-	if r.bytes > r.c.maxEntry {
+	rb := rowBytes(vals)
+	r.bytes += rb
+	// Answers being collected count against the budget too: many large
+	// misses at once hold no more than it.
+	pending := r.c.pending.Add(rb)
+	if r.bytes > r.c.maxEntry || pending > r.c.max {
 		// Too large to keep: the rows still stream, the waiters run
 		// their own.
 		r.c.uncached.Add(1)
@@ -506,6 +537,7 @@ func (r *cachedResult) finish(complete bool) {
 		return
 	}
 	r.stored, r.keep = true, false
+	r.c.pending.Add(-r.bytes)
 	var e *entry
 	if complete {
 		st := r.inner.st.Cache

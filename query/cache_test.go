@@ -323,7 +323,7 @@ func TestCacheRefreshKeySQL(t *testing.T) {
 	run := func() string {
 		t.Helper()
 		st := f.countStatement(t, p, false)
-		st.Cache = NewCacheable("default", m, []string{"orders"}, false)
+		st.Cache = NewCacheable("default", wh, m, []string{"orders"}, false)
 		if len(st.Cache.Checks) != 1 || st.Cache.TTL != 24*time.Hour {
 			t.Fatalf("cacheable %+v", st.Cache)
 		}
@@ -389,4 +389,80 @@ func TestCacheBudgetIsHonest(t *testing.T) {
 		t.Fatalf("the heap holds %.2fx what the cache counts", ratio)
 	}
 	runtime.KeepAlive(cache)
+}
+
+// Two statements whose arguments print alike are two keys: a list of
+// values is encoded unambiguously (review of #17).
+func TestCacheKeyArguments(t *testing.T) {
+	m := &cubes.Model{}
+	st := func(args ...any) Statement {
+		return Statement{SQL: "SELECT x = ANY($1)", Args: args, Cache: &Cacheable{Source: "s", Model: m}}
+	}
+	p := Principal{TenantID: "t"}
+	for _, pair := range [][2]Statement{
+		{st([]string{"Ann Lee", "Bob"}), st([]string{"Ann", "Lee Bob"})},
+		{st("1"), st(int64(1))},
+		{st([]int64{1, 2}), st([]string{"1", "2"})},
+		{st("a", "b"), st("a\x00b")},
+	} {
+		if cacheKey(p, pair[0]) == cacheKey(p, pair[1]) {
+			t.Errorf("%v and %v share a key", pair[0].Args, pair[1].Args)
+		}
+	}
+}
+
+// A run that stalled (a cursor left open) does not keep its key from the
+// cache: the next identical statement leads a flight of its own and
+// keeps its answer (review of #17).
+func TestCacheStalledFlightReplaced(t *testing.T) {
+	f := newFixture(t, 0)
+	cache := NewCache(1 << 20)
+	f.svc.Cache = cache
+	f.svc.Observe = nil
+	p := Principal{TenantID: "acme"}
+	st := Statement{API: "sql", Kind: "pushdown", SQL: "SELECT * FROM range(10)", Cache: &Cacheable{Source: "default", Model: f.m, TTL: time.Minute}}
+	a, _ := f.svc.Admit(p)
+	defer a.Release()
+	stalled := f.svc.Run(a, f.wh, st)
+	if _, err := stalled.Next(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(flightStall + 100*time.Millisecond)
+	if rows, err := f.all(t, f.wh, p, st); err != nil || len(rows) != 10 {
+		t.Fatalf("%d rows, %v", len(rows), err)
+	}
+	if st := cache.Stats(); st.Stores != 1 {
+		t.Fatalf("stats %+v: the run after a stalled one keeps its answer", st)
+	}
+	t0 := time.Now()
+	if rows, err := f.all(t, f.wh, p, st); err != nil || len(rows) != 10 || time.Since(t0) > flightStall/2 {
+		t.Fatalf("%d rows, %v, after %s: want a hit at once", len(rows), err, time.Since(t0))
+	}
+	stalled.Close(nil) // the stalled run's end does not disturb the newer flight's answer
+	if st := cache.Stats(); st.Entries != 1 || st.Hits != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// Answers being collected count against the budget: pending bytes return
+// to 0 whatever way a run ends.
+func TestCachePendingBytes(t *testing.T) {
+	f := newFixture(t, 0)
+	cache := NewCache(64 << 10)
+	f.svc.Cache = cache
+	f.svc.Observe = nil
+	p := Principal{TenantID: "acme"}
+	for _, sql := range []string{"SELECT * FROM range(10)", "SELECT repeat('y', 1000) FROM range(100)", "SELECT 1"} {
+		if _, err := f.all(t, f.wh, p, Statement{API: "sql", Kind: "pushdown", SQL: sql, Cache: &Cacheable{Source: "default", Model: f.m, TTL: time.Minute}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, _ := f.svc.Admit(p)
+	res := f.svc.Run(a, f.wh, Statement{API: "sql", Kind: "pushdown", SQL: "SELECT * FROM range(20)", Cache: &Cacheable{Source: "default", Model: f.m, TTL: time.Minute}})
+	res.Next(context.Background())
+	res.Close(nil)
+	a.Release()
+	if n := cache.pending.Load(); n != 0 {
+		t.Fatalf("%d bytes still pending", n)
+	}
 }
