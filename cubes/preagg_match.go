@@ -394,7 +394,7 @@ func (k *matchCheck) filter(f Filter, role string) {
 		switch {
 		case k.rs.dims[o]:
 		case o == k.rs.timeDim:
-			k.timeFilter(name, x, f)
+			k.timeFilter(name, x, f, role)
 		default:
 			k.fail("%s (%s) not in the rollup", name, role)
 		}
@@ -407,7 +407,14 @@ func (k *matchCheck) filter(f Filter, role string) {
 
 // timeFilter checks a filter on the rollup's time dimension, which the
 // rollup holds truncated: its bounds must fall on period boundaries.
-func (k *matchCheck) timeFilter(name string, d *Dimension, f Filter) {
+//
+// A row filter's values are the principal's security context: its
+// reasons name the member, never a value.
+func (k *matchCheck) timeFilter(name string, d *Dimension, f Filter, role string) {
+	what := f.Operator
+	if role == "row filter" {
+		what = role
+	}
 	v := func(i int, endOfDay bool) (time.Time, bool) {
 		if i >= len(f.Values) {
 			return time.Time{}, false
@@ -421,26 +428,26 @@ func (k *matchCheck) timeFilter(name string, d *Dimension, f Filter) {
 		lo, ok1 := v(0, false)
 		hi, ok2 := v(1, true)
 		if !ok1 || !ok2 {
-			k.fail("%s (filter): invalid date range", name)
+			k.fail("%s (%s): invalid date range", name, role)
 			return
 		}
-		k.aligned(name, d, f.Operator, lo, true)
-		k.aligned(name, d, f.Operator, hi, false)
+		k.aligned(name, d, what, lo, true)
+		k.aligned(name, d, what, hi, false)
 	case "beforeDate", "lt", "afterOrOnDate", "gte":
 		if t, ok := v(0, false); ok {
-			k.aligned(name, d, f.Operator, t, true)
+			k.aligned(name, d, what, t, true)
 		} else {
-			k.fail("%s (filter): invalid date", name)
+			k.fail("%s (%s): invalid date", name, role)
 		}
 	case "beforeOrOnDate", "lte", "afterDate", "gt":
 		if t, ok := v(0, false); ok {
-			k.aligned(name, d, f.Operator, t, false)
+			k.aligned(name, d, what, t, false)
 		} else {
-			k.fail("%s (filter): invalid date", name)
+			k.fail("%s (%s): invalid date", name, role)
 		}
 	default:
 		if !k.nonStrict {
-			k.fail("%s (filter %s) needs raw times; the rollup has them by %s", name, f.Operator, k.rs.pa.Granularity)
+			k.fail("%s (%s %s) needs raw times; the rollup has them by %s", name, role, f.Operator, k.rs.pa.Granularity)
 		}
 	}
 }
@@ -474,6 +481,10 @@ func (k *matchCheck) aligned(name string, d *Dimension, what string, t time.Time
 	kind := "start"
 	if !start {
 		kind = "end"
+	}
+	if what == "row filter" {
+		k.fail("%s (row filter): a bound is not the %s of a %s: the rollup cannot split it", name, kind, g)
+		return
 	}
 	k.fail("%s (%s) bound %s is not the %s of a %s: the rollup cannot split it (allow_non_strict_date_range_match allows it)",
 		name, what, t.UTC().Format(cubeTimeLayout), kind, g)

@@ -108,6 +108,10 @@ var matchCases = []struct {
 		"orders.by_day", `[{"member":"customers.city","operator":"equals","values":["Paris"]}]`, []string{"orders.by_day: yes"}},
 	{"row filter on a cube not read", `{"measures":["orders.count"],"dimensions":["orders.status"]}`,
 		"orders.by_status_month", `[{"member":"customers.city","operator":"equals","values":["Paris"]}]`, nil},
+	// A row filter's values are the principal's: a reason names no value.
+	{"row filter's bound unaligned, no value shown", `{"measures":["orders.count"],"dimensions":["orders.status"]}`,
+		"", `[{"member":"orders.created_at","operator":"afterOrOnDate","values":["2023-03-15T10:00:00"]}]`,
+		[]string{"orders.by_status_month: no — orders.created_at (row filter): a bound is not the start of a month: the rollup cannot split it"}},
 }
 
 func TestMatchRollup(t *testing.T) {

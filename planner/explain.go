@@ -90,8 +90,9 @@ func (s *Session) explainPlan(ctx context.Context, n *pg_query.Node, verbose, ev
 // model's SQL, bound values) and the security context's row filters for
 // principals without scope sql.
 const (
-	hiddenSQL        = "(hidden: the warehouse SQL and its parameters are shown to principals with scope sql)"
-	hiddenRowFilters = "Row filters: (hidden: shown to principals with scope sql)"
+	hiddenSQL          = "(hidden: the warehouse SQL and its parameters are shown to principals with scope sql)"
+	hiddenRowFilters   = "Row filters: (hidden: shown to principals with scope sql)"
+	hiddenRollupReason = "the security context's row filters are not in it (details are shown to principals with scope sql)"
 )
 
 // explainLines prints a cube query's plan.

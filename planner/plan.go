@@ -450,6 +450,12 @@ func (n *cubeNode) explain(o explainOptions) []string {
 	if len(n.rollups) > 0 {
 		out = append(out, "Pre-aggregation candidates:")
 		for _, l := range n.rollups {
+			if !o.showSQL && strings.Contains(l, "row filter") {
+				// Even the row filters' members are the security
+				// context's, shown with scope sql only.
+				name, _, _ := strings.Cut(l, ":")
+				l = name + ": no — " + hiddenRollupReason
+			}
 			out = append(out, "  "+l)
 		}
 	}
