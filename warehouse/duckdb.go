@@ -143,9 +143,10 @@ func (w *DuckDB) Close() error {
 // which ran out together do not meet again.
 func (w *DuckDB) Query(ctx context.Context, query string, args ...any) (Rows, error) {
 	r, err := w.query(ctx, query, args...)
+	deadline := time.Now().Add(memoryRetryWait)
 	for try := 1; try <= memoryRetries && outOfMemory(err); try++ {
-		holders := w.running.running()
-		if try > 1 && len(holders) == 0 || !waitAll(ctx, holders) {
+		holders := w.running.running(OwnerFrom(ctx).Session)
+		if try > 1 && len(holders) == 0 || !waitAll(ctx, holders, deadline) {
 			break
 		}
 		select {
@@ -163,7 +164,7 @@ func (w *DuckDB) Query(ctx context.Context, query string, args ...any) (Rows, er
 // computes an aggregate before its first row) comes before any row is
 // given, so the statement may be run again.
 func (w *DuckDB) query(ctx context.Context, query string, args ...any) (Rows, error) {
-	exec := w.running.start()
+	exec := w.running.start(OwnerFrom(ctx).Session)
 	rows, err := w.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		w.running.end(exec)

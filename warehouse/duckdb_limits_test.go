@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDuckDBMemoryLimit: the embedded DuckDB shares the gateway's process,
@@ -230,8 +231,45 @@ func TestDuckDBMemoryShared(t *testing.T) {
 	if small == 0 {
 		t.Fatal("no small statement ran beside the hog")
 	}
-	if n := len(w.running.running()); n != 0 {
+	if n := len(w.running.running("")); n != 0 {
 		t.Fatalf("%d statements still counted as running", n)
 	}
 	t.Logf("%d small statements answered beside %d hogs", small, cap(hogs))
+}
+
+// A statement out of memory waits for no result its own session holds
+// open (a cursor waits on it, not the reverse), and for another's at most
+// memoryRetryWait (review of #17).
+func TestDuckDBMemoryRetryBounds(t *testing.T) {
+	ctx := context.Background()
+	w, err := OpenDuckDB(ctx, "?memory_limit=100MB&threads=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	const hog = "SELECT string_agg(repeat('x', 1000), ',') FROM range(1000000)"
+	for _, c := range []struct {
+		name, holder string
+		atLeast      time.Duration
+	}{
+		{"its own session's cursor", "s1", 0},
+		{"another session's cursor", "s2", memoryRetryWait},
+	} {
+		cur, err := w.Query(WithOwner(ctx, Owner{Session: c.holder}), "SELECT * FROM range(10)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		_, err = w.Query(WithOwner(ctx, Owner{Session: "s1"}), hog)
+		took := time.Since(t0)
+		cur.Close()
+		var we *Error
+		if !errors.As(err, &we) || we.Code != "53200" {
+			t.Fatalf("%s: %v, want 53200", c.name, err)
+		}
+		if took < c.atLeast || took > c.atLeast+5*time.Second {
+			t.Fatalf("beside %s the hog got its 53200 after %s, want %s to %s", c.name, took, c.atLeast, c.atLeast+5*time.Second)
+		}
+		t.Logf("beside %s: 53200 after %s", c.name, took.Round(time.Millisecond))
+	}
 }

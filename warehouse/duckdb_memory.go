@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgerrcode"
 )
@@ -29,13 +30,14 @@ type executions struct {
 }
 
 type execution struct {
-	done chan struct{}
-	once sync.Once
+	done    chan struct{}
+	once    sync.Once
+	session string // the SQL session running it ("" unknown)
 }
 
-// start registers a statement as running.
-func (x *executions) start() *execution {
-	e := &execution{done: make(chan struct{})}
+// start registers a statement of session as running.
+func (x *executions) start(session string) *execution {
+	e := &execution{done: make(chan struct{}), session: session}
 	x.mu.Lock()
 	if x.set == nil {
 		x.set = map[*execution]struct{}{}
@@ -55,23 +57,36 @@ func (x *executions) end(e *execution) {
 	})
 }
 
-// running are the statements running now.
-func (x *executions) running() []*execution {
+// running are the statements running now but session's own (a session
+// waits for none of its own: its open cursors wait for it).
+func (x *executions) running(session string) []*execution {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	out := make([]*execution, 0, len(x.set))
 	for e := range x.set {
-		out = append(out, e)
+		if session == "" || e.session != session {
+			out = append(out, e)
+		}
 	}
 	return out
 }
 
-// waitAll waits until every one of es has ended; false when ctx ends
-// first.
-func waitAll(ctx context.Context, es []*execution) bool {
+// memoryRetryWait bounds how long, in all, a statement that ran out of
+// memory waits for the others to end to be run again: a result held open
+// (a cursor) may hold its memory far longer, and then the statement gets
+// its 53200.
+const memoryRetryWait = 5 * time.Second
+
+// waitAll waits until every one of es has ended; false when ctx ends or
+// the deadline passes first.
+func waitAll(ctx context.Context, es []*execution, deadline time.Time) bool {
+	limit := time.NewTimer(time.Until(deadline))
+	defer limit.Stop()
 	for _, e := range es {
 		select {
 		case <-e.done:
+		case <-limit.C:
+			return false
 		case <-ctx.Done():
 			return false
 		}
