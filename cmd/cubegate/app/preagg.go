@@ -91,8 +91,9 @@ type rollupState struct {
 	every      time.Duration
 	attempted  time.Time // the last build's start
 	// table is the warehouse table a rollup with external: false is read
-	// from ("" none yet).
+	// from ("" none yet), built for epoch.
 	table string
+	epoch int64
 	// keyValue is the refresh_key sql's value the build was made at,
 	// keyChecked when it was last read.
 	keyValue   string
@@ -165,7 +166,7 @@ func (r *rollups) Table(source string, pa *cubes.PreAggregation) (query.Engine, 
 	if st != nil {
 		parts = st.parts
 		if !pa.External {
-			table := st.table
+			table := currentTable(st, time.Now())
 			if table != "" {
 				st.Hits++
 			}
@@ -445,6 +446,13 @@ func (r *rollups) maybeBuild(src rollupSource, d cubes.Dialect, pa *cubes.PreAgg
 	default:
 		due = due || time.Since(st.BuiltAt) >= st.every
 	}
+	if !due && st.State == "BUILT" && !partitioned(pa) {
+		// Evicted for the store's size (Table says so): rebuilt now,
+		// on demand, not at its next interval.
+		if _, ok := store.Table(id, ""); !ok {
+			due = true
+		}
+	}
 	r.mu.Unlock()
 	if !due {
 		return
@@ -517,7 +525,9 @@ func (r *rollups) build(store *rollup.Store, src rollupSource, d cubes.Dialect, 
 		return
 	}
 	r.mu.Lock()
-	st.State, st.Error, st.BuiltAt, st.BuildMS = "BUILT", "", time.Now(), float64(stats.Took.Microseconds())/1000
+	// The whole build: the warehouse's query (its aggregation comes
+	// before the first row) and the store's writes.
+	st.State, st.Error, st.BuiltAt, st.BuildMS = "BUILT", "", time.Now(), float64(time.Since(started).Microseconds())/1000
 	r.mu.Unlock()
 	// Cached answers read the old build or the warehouse: the new one
 	// answers from now on.

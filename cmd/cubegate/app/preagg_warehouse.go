@@ -54,7 +54,9 @@ func (r *rollups) buildInWarehouse(src rollupSource, d cubes.Dialect, pa *cubes.
 	}
 	now := time.Now()
 	r.mu.Lock()
-	due := st.stale || st.attempted.IsZero() || now.Sub(st.attempted) >= min(every, 5*time.Second)
+	// Looked at twice an interval (at least every 5 s): the table read
+	// stays the current epoch's or the one before (currentTable).
+	due := st.stale || st.attempted.IsZero() || now.Sub(st.attempted) >= min(every/2, 5*time.Second)
 	r.mu.Unlock()
 	if !due {
 		return
@@ -100,7 +102,7 @@ func (r *rollups) buildInWarehouse(src rollupSource, d cubes.Dialect, pa *cubes.
 	r.mu.Lock()
 	st.State, st.Error, st.BuiltAt = "BUILT", "", time.Now()
 	st.BuildMS = float64(time.Since(started).Microseconds()) / 1000
-	st.table, st.Rows = table, rows
+	st.table, st.Rows, st.epoch = table, rows, cur
 	r.mu.Unlock()
 	tables.complete = append(tables.complete, cur)
 	r.dropStale(ctx, src.wh, d, schema, base, tables, cur)
@@ -160,6 +162,7 @@ func (r *rollups) adopt(src rollupSource, d cubes.Dialect, pa *cubes.PreAggregat
 	table := d.QuoteIdent(r.schema) + "." + d.QuoteIdent(fmt.Sprintf("%s_%d", base, newest))
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	st.epoch = newest
 	if st.table != table {
 		st.table, st.State, st.Error = table, "BUILT", ""
 		st.BuiltAt = time.Unix(newest*int64(every/time.Second), 0)
@@ -341,7 +344,10 @@ func (r *rollups) dropStale(ctx context.Context, wh warehouse.Warehouse, d cubes
 		}
 	}
 	for e := range tables.building {
-		if e < cur {
+		// A build of the epoch before may still run (a build longer than
+		// the interval, another gateway's clock): only older ones are
+		// abandoned.
+		if e < cur-1 {
 			names = append(names, fmt.Sprintf("%s_%d_building", base, e))
 		}
 	}
@@ -351,4 +357,19 @@ func (r *rollups) dropStale(ctx context.Context, wh warehouse.Warehouse, d cubes
 			rows.Close()
 		}
 	}
+}
+
+// currentTable is the warehouse table a rollup with external: false is
+// read from, "" when it is older than the epoch before the current one —
+// the other gateways may have dropped it (this gateway's worker may be
+// busy building something else).
+func currentTable(st *rollupState, now time.Time) string {
+	every := st.every
+	if every < time.Second {
+		every = time.Second
+	}
+	if st.table == "" || st.epoch < now.Unix()/int64(every/time.Second)-1 {
+		return ""
+	}
+	return st.table
 }
