@@ -254,7 +254,7 @@ func (c *Cache) refreshValues(ctx context.Context, wh Warehouse, source string, 
 		kv, ok := c.keys[id]
 		c.mu.Unlock()
 		if !ok || c.now().Sub(kv.checked) >= k.Every {
-			v, err := scalar(ctx, wh, k.SQL)
+			v, err := Scalar(ctx, wh, k.SQL)
 			if err != nil {
 				return "", err
 			}
@@ -269,8 +269,8 @@ func (c *Cache) refreshValues(ctx context.Context, wh Warehouse, source string, 
 	return b.String(), nil
 }
 
-// scalar runs sql and prints its first row.
-func scalar(ctx context.Context, wh Warehouse, sql string) (string, error) {
+// Scalar runs sql on wh and prints its first row (a refresh key's value).
+func Scalar(ctx context.Context, wh Warehouse, sql string) (string, error) {
 	rows, err := wh.Query(ctx, sql)
 	if err != nil {
 		return "", err

@@ -21,6 +21,16 @@ import (
 	"github.com/cubegate/cubegate/warehouse/rollup"
 )
 
+// preaggOwner is whose share of a warehouse's connections builds take.
+var preaggOwner = warehouse.Owner{Principal: "pre-aggregations", Tenant: "system"}
+
+// Metrics of the builds and hits.
+const (
+	buildsMetric, buildsHelp = "cubegate_preagg_builds_total", "Pre-aggregation builds by outcome."
+	rowsMetric, rowsHelp     = "cubegate_preagg_build_rows_total", "Rows written by pre-aggregation builds."
+	hitsMetric, hitsHelp     = "cubegate_preagg_hits_total", "Queries a pre-aggregation answered."
+)
+
 // defaultRollupRefresh is how often a rollup is rebuilt when neither it
 // nor its cube has a refresh_key every.
 const defaultRollupRefresh = time.Hour
@@ -174,7 +184,7 @@ func (r *rollups) Table(source string, pa *cubes.PreAggregation) (query.Engine, 
 			if table == "" {
 				return nil, "", false
 			}
-			r.metrics.Add("cubegate_preagg_hits_total", "Queries a pre-aggregation answered.", 1, "pre_aggregation", pa.FullName())
+			r.metrics.Add(hitsMetric, hitsHelp, 1, "pre_aggregation", pa.FullName())
 			return nil, table, true
 		}
 	}
@@ -198,7 +208,7 @@ func (r *rollups) Table(source string, pa *cubes.PreAggregation) (query.Engine, 
 		st.Hits++
 	}
 	r.mu.Unlock()
-	r.metrics.Add("cubegate_preagg_hits_total", "Queries a pre-aggregation answered.", 1, "pre_aggregation", pa.FullName())
+	r.metrics.Add(hitsMetric, hitsHelp, 1, "pre_aggregation", pa.FullName())
 	return store, table, true
 }
 
@@ -479,22 +489,9 @@ func keySQL(pa *cubes.PreAggregation) string {
 	return ""
 }
 
-// scalar runs a refresh key's SQL on the source's warehouse and prints
-// its first row.
+// scalar reads a refresh key's value on the source's warehouse.
 func (r *rollups) scalar(src rollupSource, sql string) (string, error) {
-	rows, err := src.wh.Query(warehouse.WithOwner(r.ctx, warehouse.Owner{Principal: "pre-aggregations", Tenant: "system"}), sql)
-	if err != nil {
-		return "", err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		return "", rows.Err()
-	}
-	vals, err := rows.Values()
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprint(vals...), rows.Err()
+	return query.Scalar(warehouse.WithOwner(r.ctx, preaggOwner), src.wh, sql)
 }
 
 func (r *rollups) build(store *rollup.Store, src rollupSource, d cubes.Dialect, pa *cubes.PreAggregation, id string, st *rollupState) {
@@ -512,7 +509,7 @@ func (r *rollups) build(store *rollup.Store, src rollupSource, d cubes.Dialect, 
 	prev := st.State
 	st.State, st.stale, st.attempted = "BUILDING", false, started
 	r.mu.Unlock()
-	rows, err := src.wh.Query(warehouse.WithOwner(r.ctx, warehouse.Owner{Principal: "pre-aggregations", Tenant: "system"}), c.SQL, c.Args...)
+	rows, err := src.wh.Query(warehouse.WithOwner(r.ctx, preaggOwner), c.SQL, c.Args...)
 	var stats rollup.BuildStats
 	if err == nil {
 		stats, err = store.Build(r.ctx, id, "", rows)
@@ -532,8 +529,8 @@ func (r *rollups) build(store *rollup.Store, src rollupSource, d cubes.Dialect, 
 	// Cached answers read the old build or the warehouse: the new one
 	// answers from now on.
 	r.cache.Invalidate(query.Scope{Source: src.name, Cube: pa.Cube.Name})
-	r.metrics.Add("cubegate_preagg_builds_total", "Pre-aggregation builds by outcome.", 1, "outcome", "ok")
-	r.metrics.Add("cubegate_preagg_build_rows_total", "Rows written by pre-aggregation builds.", float64(stats.Rows))
+	r.metrics.Add(buildsMetric, buildsHelp, 1, "outcome", "ok")
+	r.metrics.Add(rowsMetric, rowsHelp, float64(stats.Rows))
 	r.log.Info().Str("pre_aggregation", pa.FullName()).Str("data_source", src.name).Int64("rows", stats.Rows).
 		Dur("took", time.Since(started)).Msg("pre-aggregation built")
 }
@@ -551,7 +548,7 @@ func (r *rollups) fail(st *rollupState, pa *cubes.PreAggregation, err error) {
 		st.attempted = time.Now()
 	}
 	r.mu.Unlock()
-	r.metrics.Add("cubegate_preagg_builds_total", "Pre-aggregation builds by outcome.", 1, "outcome", "error")
+	r.metrics.Add(buildsMetric, buildsHelp, 1, "outcome", "error")
 	r.log.Warn().Err(err).Str("pre_aggregation", pa.FullName()).Msg("pre-aggregation build failed; the previous build (if any) keeps serving")
 }
 
@@ -592,7 +589,7 @@ func (r *rollups) buildPartitions(store *rollup.Store, src rollupSource, d cubes
 	if k := pa.RefreshKey; k != nil {
 		incremental, window = k.Incremental, k.UpdateWindowDuration
 	}
-	ctx := warehouse.WithOwner(r.ctx, warehouse.Owner{Principal: "pre-aggregations", Tenant: "system"})
+	ctx := warehouse.WithOwner(r.ctx, preaggOwner)
 	keys := make([]string, len(periods))
 	var total rollup.BuildStats
 	for i, from := range periods {
@@ -637,8 +634,8 @@ func (r *rollups) buildPartitions(store *rollup.Store, src rollupSource, d cubes
 		}
 	}
 	r.cache.Invalidate(query.Scope{Source: src.name, Cube: pa.Cube.Name})
-	r.metrics.Add("cubegate_preagg_builds_total", "Pre-aggregation builds by outcome.", 1, "outcome", "ok")
-	r.metrics.Add("cubegate_preagg_build_rows_total", "Rows written by pre-aggregation builds.", float64(total.Rows))
+	r.metrics.Add(buildsMetric, buildsHelp, 1, "outcome", "ok")
+	r.metrics.Add(rowsMetric, rowsHelp, float64(total.Rows))
 	r.log.Info().Str("pre_aggregation", pa.FullName()).Str("data_source", src.name).Int("partitions", len(keys)).
 		Int64("rows", total.Rows).Dur("took", time.Since(started)).Msg("pre-aggregation built")
 }
@@ -672,7 +669,7 @@ func (r *rollups) periods(src rollupSource, d cubes.Dialect, pa *cubes.PreAggreg
 	if err != nil {
 		return nil, err
 	}
-	rows, err := src.wh.Query(warehouse.WithOwner(r.ctx, warehouse.Owner{Principal: "pre-aggregations", Tenant: "system"}), c.SQL, c.Args...)
+	rows, err := src.wh.Query(warehouse.WithOwner(r.ctx, preaggOwner), c.SQL, c.Args...)
 	if err != nil {
 		return nil, err
 	}

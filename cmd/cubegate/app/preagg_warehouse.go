@@ -64,7 +64,7 @@ func (r *rollups) buildInWarehouse(src rollupSource, d cubes.Dialect, pa *cubes.
 	cur := now.Unix() / int64(every/time.Second)
 	base := warehouseBase(id)
 	schema := r.schema
-	ctx := warehouse.WithOwner(r.ctx, warehouse.Owner{Principal: "pre-aggregations", Tenant: "system"})
+	ctx := warehouse.WithOwner(r.ctx, preaggOwner)
 	r.mu.Lock()
 	st.attempted, st.stale = now, false
 	r.mu.Unlock()
@@ -107,7 +107,7 @@ func (r *rollups) buildInWarehouse(src rollupSource, d cubes.Dialect, pa *cubes.
 	tables.complete = append(tables.complete, cur)
 	r.dropStale(ctx, src.wh, d, schema, base, tables, cur)
 	r.cache.Invalidate(query.Scope{Source: src.name, Cube: pa.Cube.Name})
-	r.metrics.Add("cubegate_preagg_builds_total", "Pre-aggregation builds by outcome.", 1, "outcome", "ok")
+	r.metrics.Add(buildsMetric, buildsHelp, 1, "outcome", "ok")
 	r.log.Info().Str("pre_aggregation", pa.FullName()).Str("data_source", src.name).Str("table", table).
 		Int64("rows", rows).Dur("took", time.Since(started)).Msg("pre-aggregation built in the warehouse")
 }
@@ -166,6 +166,7 @@ func (r *rollups) adopt(src rollupSource, d cubes.Dialect, pa *cubes.PreAggregat
 	if st.table != table {
 		st.table, st.State, st.Error = table, "BUILT", ""
 		st.BuiltAt = time.Unix(newest*int64(every/time.Second), 0)
+		// Not under r.mu: the invalidation notifies the other gateways.
 		go r.cache.Invalidate(query.Scope{Source: src.name, Cube: pa.Cube.Name})
 	}
 	return newest
@@ -201,7 +202,7 @@ func (r *rollups) createInWarehouse(ctx context.Context, src rollupSource, d cub
 		rows.Close()
 		return err
 	}
-	if err := exec("CREATE SCHEMA IF NOT EXISTS " + qs); err != nil && !exists(src.wh, err) {
+	if err := exec("CREATE SCHEMA IF NOT EXISTS " + qs); err != nil && !exists(err) {
 		return 0, fmt.Errorf("creating schema %s: %w", schema, err)
 	}
 	target := qs + "." + d.QuoteIdent(building)
@@ -219,7 +220,7 @@ func (r *rollups) createInWarehouse(ctx context.Context, src rollupSource, d cub
 			return 0, err
 		}
 		if err := exec("CREATE TABLE " + target + " (" + cols + ")"); err != nil {
-			if exists(src.wh, err) {
+			if exists(err) {
 				return 0, claimedError{err}
 			}
 			return 0, fmt.Errorf("creating %s: %w", building, err)
@@ -256,7 +257,7 @@ func (r *rollups) createInWarehouse(ctx context.Context, src rollupSource, d cub
 	}
 	if err := exec("ALTER TABLE " + target + " RENAME TO " + d.QuoteIdent(final)); err != nil {
 		drop()
-		if exists(src.wh, err) {
+		if exists(err) {
 			// Another gateway finished the epoch's table first.
 			return 0, claimedError{err}
 		}
@@ -283,7 +284,7 @@ func indexColumns(pa *cubes.PreAggregation, ix cubes.PreAggregationIndex, d cube
 
 // exists reports PostgreSQL's "already exists" errors (42P07 table,
 // 42P06 schema, 23505 when two sessions create the same schema at once).
-func exists(_ warehouse.Warehouse, err error) bool {
+func exists(err error) bool {
 	var code string
 	if e, ok := err.(interface{ SQLState() string }); ok {
 		code = e.SQLState()
