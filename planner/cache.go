@@ -2,29 +2,75 @@ package planner
 
 import (
 	"fmt"
+	"strings"
 	"time"
+
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cubegate/cubegate/catalog"
+	"github.com/cubegate/cubegate/postgres/pgnames"
 
 	"github.com/cubegate/cubegate/query"
 )
 
 // cacheable is how the result cache may answer a warehouse statement of
-// the session over the named cubes (nil: the gateway has no cache).
+// the session over the named cubes (nil: the gateway has no cache, or
+// the statement reads the clock).
 //
-// Every statement that reaches here is deterministic for a given
-// warehouse state: push-down allows no volatile function (random(),
-// clock_timestamp(), nextval() are refused with 42883), and stable ones
-// such as now() are as fresh as the cubes' refresh_key says, as in Cube.
-func (s *Session) cacheable(cubeNames []string) *query.Cacheable {
-	if s.h.opts.Queries.Cache == nil {
+// A statement that reaches here is deterministic for a given warehouse
+// state — push-down allows no volatile function (random(), nextval()
+// are refused with 42883) — except for the clock: now(), current_date
+// and their kin answer differently from one moment to the next, and a
+// psql user expects them to, so such a statement is never cached (a cube
+// query's relative date ranges are resolved into its arguments, which
+// are in the key).
+func (s *Session) cacheable(sel *pg_query.SelectStmt, cubeNames []string) *query.Cacheable {
+	if s.h.opts.Queries.Cache == nil || readsClock(sel) {
 		return nil
 	}
 	return query.NewCacheable(s.h.opts.Source, s.h.wh, s.h.Model(), cubeNames, false)
 }
 
+// clockFuncs read the time of day.
+var clockFuncs = map[string]bool{"now": true, "clock_timestamp": true, "statement_timestamp": true,
+	"transaction_timestamp": true, "timeofday": true, "age": true, "current_date": true,
+	"current_timestamp": true, "localtimestamp": true, "current_time": true, "localtime": true}
+
+// readsClock reports whether sel reads the time of day (now(),
+// CURRENT_DATE, …; age(x) is age from now).
+func readsClock(sel *pg_query.SelectStmt) bool {
+	if sel == nil {
+		return false
+	}
+	found := false
+	catalog.Walk(sel.ProtoReflect(), func(m proto.Message) bool {
+		switch n := m.(type) {
+		case *pg_query.FuncCall:
+			name := strings.ToLower(pgnames.Func(n))
+			if i := strings.LastIndex(name, "."); i >= 0 {
+				name = name[i+1:]
+			}
+			if clockFuncs[name] && (name != "age" || len(n.GetArgs()) == 1) {
+				found = true
+			}
+		case *pg_query.SQLValueFunction:
+			if clockFuncs[strings.ToLower(pgnames.SQLValueFunction(n.GetOp()))] {
+				found = true
+			}
+		}
+		return !found
+	})
+	return found
+}
+
 // cacheLine is EXPLAIN's line on the result cache for a statement ("" when
 // the gateway has none): whether it holds a fresh answer now.
-func (s *Session) cacheLine(sql string, args []any, cubeNames []string) string {
-	c := s.cacheable(cubeNames)
+func (s *Session) cacheLine(sel *pg_query.SelectStmt, sql string, args []any, cubeNames []string) string {
+	if s.h.opts.Queries.Cache != nil && readsClock(sel) {
+		return "Result cache: not used (the statement reads the clock)"
+	}
+	c := s.cacheable(sel, cubeNames)
 	if c == nil {
 		return ""
 	}

@@ -460,7 +460,7 @@ func (n *cubeNode) explain(o explainOptions) []string {
 		}
 	}
 	if o.session != nil {
-		if l := o.session.cacheLine(n.compiled.SQL, n.compiled.Args, n.cubes); l != "" {
+		if l := o.session.cacheLine(n.sel, n.compiled.SQL, n.compiled.Args, n.cubes); l != "" {
 			out = append(out, l)
 		}
 	}
@@ -517,7 +517,7 @@ func (s *Session) admitted(pt *rowsPortal, sel *pg_query.SelectStmt, kind string
 	}
 	pt.admission = a
 	st := s.statement(sel, kind, "sql", pt.sql, pt.args)
-	st.Cache = s.cacheable(cubeNames)
+	st.Cache = s.cacheable(sel, cubeNames)
 	var wh query.Warehouse = s.h.wh
 	if engine != nil {
 		wh = engine
@@ -574,7 +574,7 @@ func (n *pushdownNode) explain(o explainOptions) []string {
 		}
 	}
 	if o.session != nil {
-		if l := o.session.cacheLine(n.sql, n.args, n.cubeNames()); l != "" {
+		if l := o.session.cacheLine(n.sel, n.sql, n.args, n.cubeNames()); l != "" {
 			out = append(out, l)
 		}
 	}

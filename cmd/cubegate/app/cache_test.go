@@ -159,4 +159,21 @@ func TestResultCache(t *testing.T) {
 	if n := count(load); n != fresh {
 		t.Fatalf("after a reload: %s, want %s", n, fresh)
 	}
+	// A statement reading the clock is never cached: now() is now.
+	for _, sql := range []string{`SELECT status, now() AS t FROM orders GROUP BY 1`, `SELECT count(*) FROM orders WHERE created_at < CURRENT_DATE`} {
+		rows, err := conn.Query(ctx, "EXPLAIN "+sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for rows.Next() {
+			var l string
+			rows.Scan(&l)
+			lines = append(lines, l)
+		}
+		rows.Close()
+		if !strings.Contains(strings.Join(lines, "\n"), "Result cache: not used (the statement reads the clock)") {
+			t.Fatalf("EXPLAIN %s:\n%s", sql, strings.Join(lines, "\n"))
+		}
+	}
 }
