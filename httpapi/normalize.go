@@ -67,6 +67,9 @@ type cubeQuery struct {
 	// rollup store (nil: the warehouse).
 	rollup *cubes.PreAggregation
 	engine query.Engine
+	// tables is the query compiled for the cubes' tables when a rollup
+	// answers: the way back if its table is gone.
+	tables *cubes.Compiled
 }
 
 // querySide is what a query may carry beyond cubes.Query.

@@ -296,7 +296,7 @@ func statement(q *cubes.Query, c *cubes.Compiled, kind string) query.Statement {
 //
 // engine, when set, runs it instead of the warehouse (the rollup store of
 // a pre-aggregation the plan chose).
-func (a *REST) run(ctx context.Context, q *cubes.Query, c *cubes.Compiled, kind string, cp cachePolicy, engine query.Engine) (query.Result, error) {
+func (a *REST) run(ctx context.Context, q *cubes.Query, c *cubes.Compiled, kind string, cp cachePolicy, engine query.Engine, tables *cubes.Compiled) (query.Result, error) {
 	rq := a.req(ctx)
 	st := statement(q, c, kind)
 	if !cp.bypass {
@@ -305,6 +305,13 @@ func (a *REST) run(ctx context.Context, q *cubes.Query, c *cubes.Compiled, kind 
 	var wh query.Warehouse = rq.engine
 	if engine != nil {
 		wh = engine
+	}
+	if tables != nil {
+		// Read from a rollup: the cubes' tables if its table is gone.
+		st.Fallback = &query.Fallback{SQL: tables.SQL, Args: tables.Args, Warehouse: rq.engine}
+		if kind == "total" {
+			st.Fallback.SQL, st.Fallback.Args = tables.TotalSQL, tables.TotalArgs
+		}
 	}
 	res := a.Queries.Run(rq.admission, wh, st)
 	if err := res.Start(ctx); err != nil {
@@ -438,6 +445,9 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 			return
 		}
 		cq.c, cq.lim, cq.rollup, cq.engine = pl.Compiled, lim, pl.Rollup, pl.Engine
+		if pl.Rollup != nil {
+			cq.tables = pl.Tables
+		}
 	}
 	if req.multi() || legacyArray {
 		bw := bufio.NewWriterSize(w, 64<<10)
@@ -451,7 +461,7 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		bw.WriteString(`,"results":[`)
 		for i, cq := range qs {
 			cq.cache = cachePolicyOf(r, cq)
-			res, err := a.run(r.Context(), &cq.q, cq.c, "cube", cq.cache, cq.engine)
+			res, err := a.run(r.Context(), &cq.q, cq.c, "cube", cq.cache, cq.engine, cq.tables)
 			if err == nil {
 				if i > 0 {
 					bw.WriteByte(',')
@@ -478,7 +488,7 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 	}
 	cq := qs[0]
 	cq.cache = cachePolicyOf(r, cq)
-	res, err := a.run(r.Context(), &cq.q, cq.c, "cube", cq.cache, cq.engine)
+	res, err := a.run(r.Context(), &cq.q, cq.c, "cube", cq.cache, cq.engine, cq.tables)
 	if err != nil {
 		writeStatusError(w, err)
 		return
@@ -590,7 +600,7 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, cq *cubeQuery
 	}
 	var total any
 	if q.Total && c.TotalSQL != "" {
-		t, err := a.total(ctx, q, c, cq.cache, cq.engine)
+		t, err := a.total(ctx, q, c, cq.cache, cq.engine, cq.tables)
 		if err != nil {
 			return end(err)
 		}
@@ -622,8 +632,8 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, cq *cubeQuery
 }
 
 // total counts the query's rows without its limit (Cube's total: true).
-func (a *REST) total(ctx context.Context, q *cubes.Query, c *cubes.Compiled, cp cachePolicy, engine query.Engine) (n int64, err error) {
-	res, err := a.run(ctx, q, c, "total", cp, engine)
+func (a *REST) total(ctx context.Context, q *cubes.Query, c *cubes.Compiled, cp cachePolicy, engine query.Engine, tables *cubes.Compiled) (n int64, err error) {
+	res, err := a.run(ctx, q, c, "total", cp, engine, tables)
 	if err != nil {
 		return 0, err
 	}

@@ -392,7 +392,7 @@ func (s *Session) bindCube(sel *pg_query.SelectStmt) (*cubeNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.compiled, n.rollup, n.engine, n.rollups = pl.Compiled, pl.Rollup, pl.Engine, pl.Rollups
+	n.compiled, n.rollup, n.engine, n.rollups, n.tables = pl.Compiled, pl.Rollup, pl.Engine, pl.Rollups, pl.Tables
 	n.dialect = s.h.dialect.Name()
 	if n.engine != nil {
 		n.dialect = n.engine.Dialect() + ", the rollup store"
@@ -415,6 +415,9 @@ type cubeNode struct {
 	rollup  *cubes.PreAggregation
 	engine  query.Engine
 	rollups []string
+	// tables is the query compiled for the cubes' tables when a rollup
+	// answers: the way back if its table is gone by the time it runs.
+	tables *cubes.Compiled
 }
 
 // numeric reports an integer, float or numeric type.
@@ -498,7 +501,11 @@ func (n *cubeNode) open(ctx context.Context, s *Session) (pgwire.Portal, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.admitted(&p.rowsPortal, n.sel, "cube", n.cubes, n.engine); err != nil {
+	var fb *query.Fallback
+	if n.rollup != nil && n.tables != nil {
+		fb = &query.Fallback{SQL: n.tables.SQL, Args: n.tables.Args, Warehouse: s.h.wh}
+	}
+	if err := s.admitted(&p.rowsPortal, n.sel, "cube", n.cubes, n.engine, fb); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -509,15 +516,16 @@ func (n *cubeNode) open(ctx context.Context, s *Session) (pgwire.Portal, error) 
 // the query service, which audits it when the portal closes: every
 // warehouse query of the SQL API goes through here.
 //
-// engine, when set, runs it instead of the warehouse (the rollup store).
-func (s *Session) admitted(pt *rowsPortal, sel *pg_query.SelectStmt, kind string, cubeNames []string, engine query.Engine) error {
+// engine, when set, runs it instead of the warehouse (the rollup store);
+// fb is its way back to the cubes' tables.
+func (s *Session) admitted(pt *rowsPortal, sel *pg_query.SelectStmt, kind string, cubeNames []string, engine query.Engine, fb *query.Fallback) error {
 	a, err := s.admit()
 	if err != nil {
 		return err
 	}
 	pt.admission = a
 	st := s.statement(sel, kind, "sql", pt.sql, pt.args)
-	st.Cache = s.cacheable(sel, cubeNames)
+	st.Cache, st.Fallback = s.cacheable(sel, cubeNames), fb
 	var wh query.Warehouse = s.h.wh
 	if engine != nil {
 		wh = engine

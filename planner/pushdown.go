@@ -34,7 +34,7 @@ func (n *pushdownNode) open(ctx context.Context, s *Session) (pgwire.Portal, err
 		return &staticPortal{tag: "SELECT", cols: cols}, nil
 	}
 	pt := &rowsPortal{sql: n.sql, args: n.args, cols: cols}
-	if err := s.admitted(pt, n.sel, "pushdown", n.cubeNames(), nil); err != nil {
+	if err := s.admitted(pt, n.sel, "pushdown", n.cubeNames(), nil, nil); err != nil {
 		return nil, err
 	}
 	return pt, nil

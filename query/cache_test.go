@@ -466,3 +466,19 @@ func TestCachePendingBytes(t *testing.T) {
 		t.Fatalf("%d bytes still pending", n)
 	}
 }
+
+// A statement whose table is gone (a rollup dropped or evicted between
+// plan and run: 42P01) runs its fallback, the cubes' own tables.
+func TestFallbackOnUndefinedTable(t *testing.T) {
+	f := newFixture(t, 0)
+	f.svc.Observe = nil
+	p := Principal{TenantID: "acme"}
+	rows, err := f.all(t, f.wh, p, Statement{API: "sql", Kind: "cube", SQL: "SELECT count(*) FROM rollup_gone",
+		Fallback: &Fallback{SQL: "SELECT count(*) FROM orders", Warehouse: f.wh}})
+	if err != nil || fmt.Sprint(rows) != "[3]" {
+		t.Fatalf("%v, %v: want the fallback's [3]", rows, err)
+	}
+	if _, err := f.all(t, f.wh, p, Statement{API: "sql", Kind: "cube", SQL: "SELECT count(*) FROM rollup_gone"}); err == nil {
+		t.Fatal("without a fallback, a missing table ran")
+	}
+}

@@ -32,6 +32,18 @@ type Plan struct {
 	// Rollups explain the choice, one line per candidate pre-aggregation
 	// (EXPLAIN; REST's usedPreAggregations comes from Rollup).
 	Rollups []string
+	// Tables is the query compiled for the cubes' own tables, when a
+	// rollup answers: the way back if the rollup's table is gone.
+	Tables *cubes.Compiled
+}
+
+// Fallback is the statement's way back to the cubes' tables on wh (the
+// data source's warehouse) when a rollup answers; nil otherwise.
+func (pl *Plan) Fallback(wh Warehouse) *Fallback {
+	if pl.Rollup == nil || pl.Tables == nil {
+		return nil
+	}
+	return &Fallback{SQL: pl.Tables.SQL, Args: pl.Tables.Args, Warehouse: wh}
 }
 
 // Plan compiles q for the data source source, as Compile does, and
@@ -74,6 +86,6 @@ func (s *Service) Plan(p Principal, source string, m *cubes.Model, d cubes.Diale
 		pl.Rollups = append(pl.Rollups, pa.FullName()+" cannot be read: "+err.Error()+"; the warehouse answers")
 		return pl, nil
 	}
-	pl.Compiled, pl.Rollup, pl.Engine = rc, pa, eng
+	pl.Compiled, pl.Rollup, pl.Engine, pl.Tables = rc, pa, eng, c
 	return pl, nil
 }

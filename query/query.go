@@ -81,6 +81,18 @@ type Statement struct {
 	// Cache, when set, lets the service's result cache answer the
 	// statement (nil: always the warehouse).
 	Cache *Cacheable
+	// Fallback, when set, runs instead when the statement's table is
+	// gone (42P01): a plan that reads a pre-aggregation falls back to the
+	// cubes' own tables if the rollup was dropped or evicted between its
+	// plan and its run.
+	Fallback *Fallback
+}
+
+// Fallback is a statement's other way to the same answer.
+type Fallback struct {
+	SQL       string
+	Args      []any
+	Warehouse Warehouse
 }
 
 // Event is a query once it has ended, as metrics see it.

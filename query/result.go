@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -55,8 +56,19 @@ func (r *result) Start(ctx context.Context) error {
 	}
 	start := time.Now()
 	defer func() { r.wait += time.Since(start) }()
-	r.rows, r.err = r.wh.Query(warehouse.WithOwner(ctx, r.p.owner()), r.st.SQL, r.st.Args...)
+	ctx = warehouse.WithOwner(ctx, r.p.owner())
+	r.rows, r.err = r.wh.Query(ctx, r.st.SQL, r.st.Args...)
+	if fb := r.st.Fallback; fb != nil && undefinedTable(r.err) {
+		r.wh, r.st.SQL, r.st.Args, r.st.Fallback = fb.Warehouse, fb.SQL, fb.Args, nil
+		r.rows, r.err = r.wh.Query(ctx, r.st.SQL, r.st.Args...)
+	}
 	return r.err
+}
+
+// undefinedTable reports a warehouse's 42P01.
+func undefinedTable(err error) bool {
+	var e interface{ SQLState() string }
+	return errors.As(err, &e) && e.SQLState() == "42P01"
 }
 
 // owner is whose share of the warehouse's connections p's queries take:
