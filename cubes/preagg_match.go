@@ -48,9 +48,9 @@ func (m *Model) MatchRollup(q *Query, o Options) (*PreAggregation, []string) {
 	return found, reasons
 }
 
-// candidates are the pre-aggregations of the cubes and views q names,
-// with the cubes a view's members stand for, in model order.
-func (m *Model) candidates(q *Query) []*PreAggregation {
+// touchedCubes are the cubes and views q's members belong to, with the
+// cubes (and views) a view's members stand for.
+func (m *Model) touchedCubes(q *Query) map[*Cube]bool {
 	touched := map[*Cube]bool{}
 	for _, name := range q.Members() {
 		mem, err := m.Member(name)
@@ -68,6 +68,13 @@ func (m *Model) candidates(q *Query) []*PreAggregation {
 		}
 		touched[resolveMember(mem).OwnerCube()] = true
 	}
+	return touched
+}
+
+// candidates are the pre-aggregations of the cubes and views q names,
+// with the cubes a view's members stand for, in model order.
+func (m *Model) candidates(q *Query) []*PreAggregation {
+	touched := m.touchedCubes(q)
 	var out []*PreAggregation
 	for _, c := range m.Cubes {
 		if touched[c] {

@@ -278,23 +278,7 @@ func (s *Suggestion) yaml(partition string) string {
 // cube's own pre-aggregations: the rollup that would answer q, or nil
 // and why extra does not.
 func (m *Model) matchWith(q *Query, o Options, extra *PreAggregation) (*PreAggregation, string) {
-	touched := map[*Cube]bool{}
-	for _, name := range q.Members() {
-		mem, err := m.Member(name)
-		if err != nil {
-			if dim, _, ok := GranularMember(name); ok {
-				mem, err = m.Member(dim)
-			}
-			if err != nil {
-				continue
-			}
-		}
-		touched[mem.OwnerCube()] = true
-		for x := mem; x != nil; x = Source(x) {
-			touched[x.OwnerCube()] = true
-		}
-		touched[resolveMember(mem).OwnerCube()] = true
-	}
+	touched := m.touchedCubes(q)
 	why := extra.Cube.Name + " is not a cube of the query"
 	for _, c := range m.Cubes {
 		if !touched[c] {

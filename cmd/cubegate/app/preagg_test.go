@@ -48,7 +48,11 @@ const rollupYAML = `
         dimensions: [customers.country, customers.tier]
 `
 
-func rollupModelDir(t *testing.T) string {
+func rollupModelDir(t *testing.T) string { return demoModelWith(t, rollupYAML) }
+
+// demoModelWith is a folder holding the demo model with yaml (a
+// pre_aggregations: section) appended to its orders cube.
+func demoModelWith(t testing.TB, yaml string) string {
 	t.Helper()
 	dir := t.TempDir()
 	if err := app.WriteDemoModel(dir); err != nil {
@@ -59,7 +63,7 @@ func rollupModelDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := f.WriteString(rollupYAML); err != nil {
+	if _, err := f.WriteString(yaml); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -462,15 +466,7 @@ func TestPreAggregationRefresh(t *testing.T) {
 // TestPreAggregationRefreshKeySQL: a rollup with a refresh_key sql is
 // rebuilt when the key's value changes, and only then.
 func TestPreAggregationRefreshKeySQL(t *testing.T) {
-	dir := t.TempDir()
-	if err := app.WriteDemoModel(dir); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(filepath.Join(dir, "orders.yml"), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteString(`
+	dir := demoModelWith(t, `
     pre_aggregations:
       - name: by_status
         measures: [count]
@@ -479,7 +475,6 @@ func TestPreAggregationRefreshKeySQL(t *testing.T) {
           sql: SELECT max(id) FROM public.orders_raw
           every: 1 second
 `)
-	f.Close()
 	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(2000), ModelDir: dir, Adjust: func(c *app.Config) { c.Cache.Enabled = false }})
 	ctx := context.Background()
 	k, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{Scopes: &[]string{"admin"}})
@@ -510,15 +505,7 @@ func TestPreAggregationRefreshKeySQL(t *testing.T) {
 // on that warehouse share — one builds each refresh, both read it — and
 // answers as the raw tables do.
 func TestPreAggregationsInWarehouse(t *testing.T) {
-	dir := t.TempDir()
-	if err := app.WriteDemoModel(dir); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(filepath.Join(dir, "orders.yml"), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteString(`
+	dir := demoModelWith(t, `
     pre_aggregations:
       - name: shared
         external: false
@@ -533,7 +520,6 @@ func TestPreAggregationsInWarehouse(t *testing.T) {
           - name: by_status
             columns: [status, created_at]
 `)
-	f.Close()
 	noCache := func(c *app.Config) { c.Cache.Enabled = false }
 	a := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(3000), ModelDir: dir, Adjust: noCache})
 	dsn := a.Postgres.DatabaseDSN("fixture")
