@@ -58,10 +58,13 @@ type rollups struct {
 	// warehouse (preagg.warehouse_schema).
 	schema string
 
-	mu      sync.Mutex
-	store   *rollup.Store // opened at the first build
-	states  map[string]*rollupState
-	ids     map[*cubes.PreAggregation]string
+	mu     sync.Mutex
+	store  *rollup.Store // opened at the first build
+	states map[string]*rollupState
+	ids    map[*cubes.PreAggregation]string
+	// wanted are the rollups with scheduled_refresh: false a query has
+	// asked for: built from then on.
+	wanted  map[string]bool
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -113,7 +116,7 @@ type rollupState struct {
 func newRollups(o rollup.Options, schema string, log zerolog.Logger, cache cacheInvalidator, metrics *httpapi.Metrics, sources func() []rollupSource) *rollups {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &rollups{opts: o, schema: schema, log: log, cache: cache, metrics: metrics, sources: sources,
-		states: map[string]*rollupState{}, ids: map[*cubes.PreAggregation]string{},
+		states: map[string]*rollupState{}, ids: map[*cubes.PreAggregation]string{}, wanted: map[string]bool{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), ctx: ctx, cancel: cancel}
 	return r
 }
@@ -173,6 +176,12 @@ func (r *rollups) Table(source string, pa *cubes.PreAggregation) (query.Engine, 
 	r.mu.Lock()
 	var parts []string
 	st := r.states[id]
+	if st == nil && !pa.ScheduledRefresh && !r.wanted[id] {
+		// scheduled_refresh: false — the first query that would read it
+		// asks for its build (and runs on the warehouse meanwhile).
+		r.wanted[id] = true
+		defer r.poke()
+	}
 	if st != nil {
 		parts = st.parts
 		if !pa.External {
@@ -315,12 +324,22 @@ func (r *rollups) pass() {
 		}
 		for _, c := range src.model.Cubes {
 			for _, pa := range c.PreAggregations {
-				if pa.Type != cubes.PreAggRollup || !pa.ScheduledRefresh {
+				if pa.Type != cubes.PreAggRollup {
 					continue
 				}
 				seen[pa] = true
 				if d == nil {
 					continue // the warehouse is not connected (yet)
+				}
+				if !pa.ScheduledRefresh {
+					// Built once a query asks for it (Table), then kept.
+					id, err := r.id(src.name, pa, d, src.model)
+					r.mu.Lock()
+					wanted := err == nil && r.wanted[id]
+					r.mu.Unlock()
+					if !wanted {
+						continue
+					}
 				}
 				select {
 				case <-r.stop:
@@ -354,6 +373,11 @@ func (r *rollups) prune(seen map[*cubes.PreAggregation]bool) {
 	for id := range r.states {
 		if !live[id] {
 			delete(r.states, id)
+		}
+	}
+	for id := range r.wanted {
+		if !live[id] {
+			delete(r.wanted, id)
 		}
 	}
 	store := r.store

@@ -639,3 +639,44 @@ func TestRESTOracleWithRollups(t *testing.T) {
 		t.Fatal("no oracle query was answered from a rollup")
 	}
 }
+
+// TestPreAggregationOnDemand: a rollup with scheduled_refresh: false is
+// not built until a query would read it; that query runs on the
+// warehouse, and once built the rollup answers.
+func TestPreAggregationOnDemand(t *testing.T) {
+	dir := demoModelWith(t, `
+    pre_aggregations:
+      - name: lazy
+        scheduled_refresh: false
+        measures: [count]
+        dimensions: [status]
+`)
+	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(2000), ModelDir: dir, Adjust: func(c *app.Config) { c.Cache.Enabled = false }})
+	ctx := context.Background()
+	keyOf := func(scopes ...string) string {
+		k, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{Scopes: &scopes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.KeyValue
+	}
+	admin := keyOf("admin")
+	api := newAPIClient(t, "http://"+g.HTTPAddr().String(), "")
+	time.Sleep(1500 * time.Millisecond) // a worker pass or more
+	var list []map[string]any
+	json.Unmarshal(api.do("GET", "/admin/v1/pre-aggregations", admin, nil).Data, &list)
+	if len(list) != 0 {
+		t.Fatalf("built before any query asked: %v", list)
+	}
+	rest := restClient{t, "http://" + g.HTTPAddr().String(), keyOf("load")}
+	q := `{"measures":["orders.count"],"dimensions":["orders.status"],"order":[["orders.status","asc"]]}`
+	first, _ := rest.load(q)
+	if u, _ := first["usedPreAggregations"].(map[string]any); len(u) != 0 {
+		t.Fatalf("the first query was answered from a rollup not built yet: %v", u)
+	}
+	waitBuilt(t, api, admin, 1)
+	again, body := rest.load(q)
+	if u, _ := again["usedPreAggregations"].(map[string]any); u["orders.lazy"] == nil || sameData(first["data"].([]any), again["data"].([]any)) != "" {
+		t.Fatalf("once built: %.400s", body)
+	}
+}
