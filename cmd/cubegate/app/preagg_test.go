@@ -209,8 +209,80 @@ func randomRollupQuery(r *rand.Rand) string {
 	}
 	q["order"] = order
 	q["limit"] = 50000
+	if r.IntN(5) == 0 {
+		q["timezone"] = "America/New_York" // rollups are UTC: the warehouse answers
+	}
 	b, _ := json.Marshal(q)
 	return string(b)
+}
+
+// randomRollupSQL draws a SQL statement over the rollups' members, as a
+// BI tool writes a cube query.
+func randomRollupSQL(r *rand.Rand) string {
+	var cols, group []string
+	for _, d := range []string{"status", "channel"} {
+		if r.IntN(2) == 0 {
+			cols = append(cols, d)
+		}
+	}
+	if g := []string{"", "day", "month", "year"}[r.IntN(4)]; g != "" {
+		cols = append(cols, "date_trunc('"+g+"', created_at) AS t")
+	}
+	for i := range cols {
+		group = append(group, strconv.Itoa(i+1))
+	}
+	ms := []string{"MEASURE(count)", "MEASURE(total_amount)", "MEASURE(min_amount)", "MEASURE(max_amount)", "MEASURE(completed_count)", "MEASURE(avg_order_value)", "MEASURE(avg_amount)"}
+	n := 1 + r.IntN(3)
+	for i := 0; i < n; i++ {
+		cols = append(cols, ms[r.IntN(len(ms))])
+	}
+	sql := "SELECT " + strings.Join(cols, ", ") + " FROM orders"
+	var where []string
+	switch r.IntN(4) {
+	case 0:
+		where = append(where, "status IN ('shipped', 'completed')")
+	case 1:
+		where = append(where, "channel <> 'web'")
+	}
+	switch r.IntN(3) {
+	case 0:
+		where = append(where, "created_at >= '2022-04-01' AND created_at < '2023-01-01'")
+	case 1:
+		where = append(where, "created_at >= '2022-04-01 12:00:00'")
+	}
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	if len(group) > 0 {
+		sql += " GROUP BY " + strings.Join(group, ", ")
+	}
+	var order []string
+	for i := range cols {
+		order = append(order, strconv.Itoa(i+1))
+	}
+	return sql + " ORDER BY " + strings.Join(order, ", ")
+}
+
+// sameText compares two results' text cells: equal, or numbers equal to
+// 1e-9 relative.
+func sameText(a, b [][]string) string {
+	if len(a) != len(b) {
+		return fmt.Sprintf("%d rows vs %d", len(a), len(b))
+	}
+	for i := range a {
+		for j := range a[i] {
+			if a[i][j] == b[i][j] {
+				continue
+			}
+			fa, ea := strconv.ParseFloat(a[i][j], 64)
+			fb, eb := strconv.ParseFloat(b[i][j], 64)
+			if ea == nil && eb == nil && math.Abs(fa-fb) <= 1e-9*math.Max(1, math.Abs(fa)) {
+				continue
+			}
+			return fmt.Sprintf("row %d column %d: %s vs %s", i, j, a[i][j], b[i][j])
+		}
+	}
+	return ""
 }
 
 func compactStrings(s []string) []string {
@@ -248,13 +320,14 @@ func TestPreAggregations(t *testing.T) {
 			}
 			with, without := apptest.Start(t, opts(true)), apptest.Start(t, opts(false))
 			ctx := context.Background()
-			keyOf := func(g *apptest.Gateway, scopes ...string) string {
-				k, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{Scopes: &scopes})
+			keyWith := func(g *apptest.Gateway, sec *auth.SecurityContext, scopes ...string) string {
+				k, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{Scopes: &scopes, Security: sec})
 				if err != nil {
 					t.Fatal(err)
 				}
 				return k.KeyValue
 			}
+			keyOf := func(g *apptest.Gateway, scopes ...string) string { return keyWith(g, nil, scopes...) }
 			admin := keyOf(with, "admin")
 			api := newAPIClient(t, "http://"+with.HTTPAddr().String(), "")
 			list := waitBuilt(t, api, admin, 3)
@@ -265,13 +338,22 @@ func TestPreAggregations(t *testing.T) {
 			}
 			a := restClient{t, "http://" + with.HTTPAddr().String(), keyOf(with, "load")}
 			b := restClient{t, "http://" + without.HTTPAddr().String(), keyOf(without, "load")}
+			// A third of the queries under a security context whose row
+			// filter the matcher must treat as a filter.
+			notCancelled := &auth.SecurityContext{RowFilters: []auth.RowFilter{{Member: "orders.status", Operator: "notEquals", Values: []string{"cancelled"}}}}
+			fa := restClient{t, a.base, keyWith(with, notCancelled, "load")}
+			fb := restClient{t, b.base, keyWith(without, notCancelled, "load")}
 			r := rand.New(rand.NewPCG(7, 17))
 			used := map[string]int{}
 			var served strings.Builder
 			for i := 0; i < 300; i++ {
 				q := randomRollupQuery(r)
-				ansA, rawA := a.load(q)
-				ansB, _ := b.load(q)
+				ca, cb, who := a, b, ""
+				if i%3 == 2 {
+					ca, cb, who = fa, fb, "row filter "
+				}
+				ansA, rawA := ca.load(q)
+				ansB, _ := cb.load(q)
 				if d := sameData(ansA["data"].([]any), ansB["data"].([]any)); d != "" {
 					t.Fatalf("query %d %s: with pre-aggregations %s\n%.500s", i, q, d, rawA)
 				}
@@ -282,7 +364,7 @@ func TestPreAggregations(t *testing.T) {
 					}
 				}
 				used[by]++
-				fmt.Fprintf(&served, "%-30s %s\n", by, q)
+				fmt.Fprintf(&served, "%-30s %s%s\n", by, who, q)
 			}
 			t.Logf("300 random queries answered alike; served by: %v", used)
 			// Which rollup served which query, the same on both engines.
@@ -297,6 +379,21 @@ func TestPreAggregations(t *testing.T) {
 
 			// SQL: the same answers, and EXPLAIN says which rollup or why.
 			connA, connB := apptest.Connect(t, with.ConnString(t, "a")), apptest.Connect(t, without.ConnString(t, "b"))
+			fromRollup := 0
+			for i := 0; i < 100; i++ {
+				sql := randomRollupSQL(r)
+				ra, rb := viaGateway(t, connA, sql), viaGateway(t, connB, sql)
+				if d := sameText(ra, rb); d != "" {
+					t.Fatalf("SQL %d %s: with pre-aggregations %s", i, sql, d)
+				}
+				if strings.Contains(sqlRows(t, connA, "EXPLAIN "+sql), "Pre-aggregation: ") {
+					fromRollup++
+				}
+			}
+			t.Logf("100 random SQL statements answered alike, %d from a rollup", fromRollup)
+			if fromRollup < 20 {
+				t.Fatalf("only %d of 100 SQL statements from a rollup", fromRollup)
+			}
 			for _, c := range []struct{ sql, explain string }{
 				{`SELECT status, MEASURE(count), MEASURE(total_amount) FROM orders GROUP BY 1 ORDER BY 1`, "Pre-aggregation: orders.by_status_day"},
 				{`SELECT date_trunc('month', created_at) AS m, channel, MEASURE(completed_count) FROM orders WHERE created_at >= '2022-06-01' AND created_at < '2023-01-01' GROUP BY 1, 2 ORDER BY 1, 2`, "Pre-aggregation: orders.by_channel_month_parts"},
