@@ -84,6 +84,10 @@ type Options struct {
 	// Policy, when set, refuses the members it hides (42501) and applies
 	// its row filters to every cube whose rows the query reads.
 	Policy *Policy
+	// Tables, by cube name, are read in place of the cubes' sql_table or
+	// sql: the materialized rows of an original_sql pre-aggregation (a
+	// table name as the dialect reads it, quoted).
+	Tables map[string]string
 }
 
 // CompileWith compiles q with options.
@@ -91,7 +95,7 @@ func (m *Model) CompileWith(q *Query, d Dialect, o Options) (*Compiled, error) {
 	if o.Now.IsZero() {
 		o.Now = time.Now()
 	}
-	c := &compiler{r: renderer{model: m, d: d}, d: d, q: q, model: m, now: o.Now, opts: o}
+	c := &compiler{r: renderer{model: m, d: d, tables: o.Tables}, d: d, q: q, model: m, now: o.Now, opts: o}
 	if o.Policy != nil {
 		c.r.rowFilters = c.policyConditions
 	}

@@ -124,6 +124,9 @@ func newRollupSet(pa *PreAggregation) *rollupSet {
 
 func (m *Model) checkRollup(q *Query, pa *PreAggregation, o Options) rollupMatch {
 	if pa.Type != PreAggRollup {
+		if pa.Type == PreAggOriginalSQL {
+			return no("original_sql: once built, its table is read in place of the cube's by every query, not matched as a rollup")
+		}
 		return no("%s pre-aggregations are not matched (only rollups are)", pa.Type)
 	}
 	if q.Ungrouped {

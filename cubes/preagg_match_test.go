@@ -17,7 +17,7 @@ var matchCases = []struct {
 	reasons           []string
 }{
 	{"exact granularity", `{"measures":["orders.count"],"dimensions":["orders.status"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"month"}]}`,
-		"orders.by_status_month", "", []string{"orders.by_status_month: yes", "orders.raw_source: no — original_sql pre-aggregations are not matched"}},
+		"orders.by_status_month", "", []string{"orders.by_status_month: yes", "orders.raw_source: no — original_sql: once built, its table is read in place of the cube's"}},
 	{"coarser granularity", `{"measures":["orders.total_amount","orders.min_amount","orders.max_amount"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"quarter"}]}`,
 		"orders.by_status_month", "", []string{"orders.by_status_month: yes"}},
 	{"week is not divided by month", `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"week"}]}`,

@@ -19,6 +19,9 @@ type renderer struct {
 	// rows (a policy's row filters): a sub_query dimension applies them to
 	// the rows of the cube it aggregates.
 	rowFilters func(*Cube) ([]string, error)
+	// tables are tables read in place of cubes' sql_table or sql, by cube
+	// name: an original_sql pre-aggregation's materialized rows.
+	tables map[string]string
 }
 
 var refRe = regexp.MustCompile(`\$?\{([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\}`)
@@ -107,6 +110,9 @@ func (r *renderer) memberExpr(m Member) (string, error) {
 
 // table renders a cube's table with the cube's name as its alias.
 func (r *renderer) table(cube *Cube) string {
+	if t, ok := r.tables[cube.Name]; ok {
+		return t + " AS " + r.d.QuoteIdent(cube.Name)
+	}
 	if cube.SQLTable != "" {
 		return cube.SQLTable + " AS " + r.d.QuoteIdent(cube.Name)
 	}

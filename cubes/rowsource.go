@@ -52,11 +52,13 @@ type RowSourceOptions struct {
 	// Only, when set, lists the columns ("cube.member") the statement
 	// reads: the others are left out of the SQL (but not of Columns).
 	Only map[string]bool
+	// Tables are read in place of cubes' tables (see Options.Tables).
+	Tables map[string]string
 }
 
 // RowSource renders the rows of the named cubes (or views).
 func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSource, error) {
-	c := &compiler{r: renderer{model: m, d: d, ungrouped: true}, d: d, q: &Query{Ungrouped: true}, model: m, now: time.Now(), opts: Options{Policy: o.Policy}}
+	c := &compiler{r: renderer{model: m, d: d, ungrouped: true, tables: o.Tables}, d: d, q: &Query{Ungrouped: true}, model: m, now: time.Now(), opts: Options{Policy: o.Policy, Tables: o.Tables}}
 	if o.Policy != nil {
 		c.r.rowFilters = c.policyConditions
 	}

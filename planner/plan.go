@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -392,7 +394,7 @@ func (s *Session) bindCube(sel *pg_query.SelectStmt) (*cubeNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.compiled, n.rollup, n.engine, n.rollups, n.tables = pl.Compiled, pl.Rollup, pl.Engine, pl.Rollups, pl.Tables
+	n.compiled, n.rollup, n.engine, n.rollups, n.tables, n.materialized = pl.Compiled, pl.Rollup, pl.Engine, pl.Rollups, pl.Tables, pl.Materialized
 	n.dialect = s.h.dialect.Name()
 	if n.engine != nil {
 		n.dialect = n.engine.Dialect() + ", the rollup store"
@@ -418,6 +420,9 @@ type cubeNode struct {
 	// tables is the query compiled for the cubes' tables when a rollup
 	// answers: the way back if its table is gone by the time it runs.
 	tables *cubes.Compiled
+	// materialized are tables read in place of cubes' own (original_sql
+	// pre-aggregations), by cube name.
+	materialized map[string]string
 }
 
 // numeric reports an integer, float or numeric type.
@@ -449,6 +454,9 @@ func (n *cubeNode) explain(o explainOptions) []string {
 		out = append(out, "Pre-aggregation: "+n.rollup.FullName()+" (read from the rollup store)")
 	case n.rollup != nil:
 		out = append(out, "Pre-aggregation: "+n.rollup.FullName()+" (a table in the warehouse)")
+	}
+	for _, c := range slices.Sorted(maps.Keys(n.materialized)) {
+		out = append(out, "Cube "+c+" read from its original_sql pre-aggregation (a table in the warehouse)")
 	}
 	if len(n.rollups) > 0 {
 		out = append(out, "Pre-aggregation candidates:")

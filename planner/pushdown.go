@@ -151,5 +151,14 @@ func (ps pushdownSession) Param(pr *pg_query.ParamRef) (pushdown.Value, error) {
 func (ps pushdownSession) Policy(m *cubes.Model) (*cubes.Policy, error) { return ps.s.policy(m) }
 func (ps pushdownSession) VisibleCubes(m *cubes.Model) []string         { return ps.s.visibleCubes(m) }
 func (ps pushdownSession) TimeZone() string                             { return ps.s.vars.m["timezone"] }
-func (ps pushdownSession) User() string                                 { return ps.s.info.User }
-func (ps pushdownSession) Database() string                             { return ps.s.info.Database }
+
+// Tables are the cubes' built original_sql pre-aggregations, read in
+// place of their tables.
+func (ps pushdownSession) Tables(m *cubes.Model) map[string]string {
+	if r := ps.s.h.opts.Queries.Rollups; r != nil {
+		return r.Tables(ps.s.h.opts.Source, m)
+	}
+	return nil
+}
+func (ps pushdownSession) User() string     { return ps.s.info.User }
+func (ps pushdownSession) Database() string { return ps.s.info.Database }

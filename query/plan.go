@@ -11,6 +11,9 @@ type Rollups interface {
 	// for a rollup built there, external: false); false while none is
 	// built.
 	Table(source string, pa *cubes.PreAggregation) (engine Engine, table string, ok bool)
+	// Tables are the warehouse tables read in place of cubes' own, by
+	// cube name: their built original_sql pre-aggregations.
+	Tables(source string, m *cubes.Model) map[string]string
 }
 
 // Engine is a warehouse that names its dialect (the rollup store is one).
@@ -35,6 +38,9 @@ type Plan struct {
 	// Tables is the query compiled for the cubes' own tables, when a
 	// rollup answers: the way back if the rollup's table is gone.
 	Tables *cubes.Compiled
+	// Materialized are the tables read in place of cubes' own (their
+	// original_sql pre-aggregations), by cube name.
+	Materialized map[string]string
 }
 
 // Fallback is the statement's way back to the cubes' tables on wh (the
@@ -57,11 +63,14 @@ func (s *Service) Plan(p Principal, source string, m *cubes.Model, d cubes.Diale
 		return nil, err
 	}
 	o.Policy = pol
+	if s.Rollups != nil {
+		o.Tables = s.Rollups.Tables(source, m)
+	}
 	c, err := m.CompileWith(q, d, o)
 	if err != nil {
 		return nil, err
 	}
-	pl := &Plan{Compiled: c}
+	pl := &Plan{Compiled: c, Materialized: o.Tables}
 	if s.Rollups == nil {
 		return pl, nil
 	}

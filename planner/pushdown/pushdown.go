@@ -593,7 +593,7 @@ func (p *pushdown) cubeSource(rvs []*pg_query.RangeVar, sc *scope) (string, erro
 		names = append(names, c.Name)
 	}
 	alias := p.alias()
-	opts := cubes.RowSourceOptions{FirstArg: len(p.args), Policy: pol}
+	opts := cubes.RowSourceOptions{FirstArg: len(p.args), Policy: pol, Tables: p.s.Tables(p.m)}
 	if p.prune != nil {
 		opts.Only = p.prune[alias]
 		if opts.Only == nil {

@@ -58,6 +58,7 @@ func (s testSession) Param(pr *pg_query.ParamRef) (Value, error) {
 func (s testSession) Policy(m *cubes.Model) (*cubes.Policy, error) { return s.security.Policy(m) }
 func (s testSession) VisibleCubes(*cubes.Model) []string           { return []string{"orders", "customers"} }
 func (s testSession) TimeZone() string                             { return "UTC" }
+func (s testSession) Tables(*cubes.Model) map[string]string        { return nil }
 func (s testSession) User() string                                 { return "cg_test" }
 func (s testSession) Database() string                             { return "db" }
 

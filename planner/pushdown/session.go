@@ -26,6 +26,9 @@ type Session interface {
 	VisibleCubes(m *cubes.Model) []string
 	// TimeZone is the session's TimeZone setting.
 	TimeZone() string
+	// Tables are tables read in place of cubes' own (built original_sql
+	// pre-aggregations), by cube name; nil for none.
+	Tables(m *cubes.Model) map[string]string
 	User() string
 	Database() string
 }

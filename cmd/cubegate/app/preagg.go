@@ -152,7 +152,7 @@ func (r *rollups) id(source string, pa *cubes.PreAggregation, d cubes.Dialect, m
 	if ok {
 		return id, nil
 	}
-	c, err := m.CompileRollup(pa, d)
+	c, err := buildQuery(m, pa, d)
 	if err != nil {
 		return "", err
 	}
@@ -162,6 +162,47 @@ func (r *rollups) id(source string, pa *cubes.PreAggregation, d cubes.Dialect, m
 	r.ids[pa] = id
 	r.mu.Unlock()
 	return id, nil
+}
+
+// buildQuery is the statement that builds pa: a rollup's query, or for
+// original_sql its cube's rows as they are.
+func buildQuery(m *cubes.Model, pa *cubes.PreAggregation, d cubes.Dialect) (*cubes.Compiled, error) {
+	if pa.Type != cubes.PreAggOriginalSQL {
+		return m.CompileRollup(pa, d)
+	}
+	if pa.Cube.SQLTable != "" {
+		return &cubes.Compiled{SQL: "SELECT * FROM " + pa.Cube.SQLTable}, nil
+	}
+	return &cubes.Compiled{SQL: "SELECT * FROM (" + pa.Cube.SQL + ") AS " + d.QuoteIdent("t")}, nil
+}
+
+// Tables are the warehouse tables of the source's built original_sql
+// pre-aggregations, read in place of their cubes' tables (query.Rollups).
+func (r *rollups) Tables(source string, m *cubes.Model) map[string]string {
+	var out map[string]string
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range m.Cubes {
+		for _, pa := range c.PreAggregations {
+			if pa.Type != cubes.PreAggOriginalSQL {
+				continue
+			}
+			id, ok := r.ids[pa]
+			if !ok {
+				continue
+			}
+			if st := r.states[id]; st != nil && st.DataSource == source {
+				if t := currentTable(st, now); t != "" {
+					if out == nil {
+						out = map[string]string{}
+					}
+					out[c.Name] = t
+				}
+			}
+		}
+	}
+	return out
 }
 
 // Table is where pa's built rows are read (query.Rollups).
@@ -324,7 +365,7 @@ func (r *rollups) pass() {
 		}
 		for _, c := range src.model.Cubes {
 			for _, pa := range c.PreAggregations {
-				if pa.Type != cubes.PreAggRollup {
+				if pa.Type != cubes.PreAggRollup && pa.Type != cubes.PreAggOriginalSQL {
 					continue
 				}
 				seen[pa] = true
@@ -419,6 +460,19 @@ func (r *rollups) maybeBuild(src rollupSource, d cubes.Dialect, pa *cubes.PreAgg
 		return
 	}
 	every := refreshEvery(pa)
+	if pa.Type == cubes.PreAggOriginalSQL && pa.External {
+		r.mu.Lock()
+		st := r.states[id]
+		if st == nil {
+			st = &rollupState{ID: id, Tenant: src.tenant, DataSource: src.name, Name: pa.FullName(), State: "PENDING", every: every, Every: every.String()}
+			r.states[id] = st
+		}
+		r.mu.Unlock()
+		if st.Error == "" {
+			r.fail(st, pa, fmt.Errorf("an original_sql pre-aggregation is read with the warehouse's other tables: set external: false"))
+		}
+		return
+	}
 	if !pa.External {
 		r.mu.Lock()
 		st := r.states[id]

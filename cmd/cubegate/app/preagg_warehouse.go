@@ -184,7 +184,7 @@ func errClaimed(err error) bool {
 // createInWarehouse builds the epoch's table: the claim (CREATE of the
 // _building table), the rows, the rename. It returns the rows written.
 func (r *rollups) createInWarehouse(ctx context.Context, src rollupSource, d cubes.Dialect, pa *cubes.PreAggregation, schema, base string, epoch int64) (int64, error) {
-	c, err := src.model.CompileRollup(pa, d)
+	c, err := buildQuery(src.model, pa, d)
 	if err != nil {
 		return 0, err
 	}
