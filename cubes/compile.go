@@ -88,6 +88,10 @@ type Options struct {
 	// sql: the materialized rows of an original_sql pre-aggregation (a
 	// table name as the dialect reads it, quoted).
 	Tables map[string]string
+	// FirstArg numbers the statement's bound arguments from FirstArg+1,
+	// so that it can sit inside a statement with arguments of its own
+	// (a pushed-down statement's subquery). Args hold only its own.
+	FirstArg int
 }
 
 // CompileWith compiles q with options.
@@ -99,7 +103,16 @@ func (m *Model) CompileWith(q *Query, d Dialect, o Options) (*Compiled, error) {
 	if o.Policy != nil {
 		c.r.rowFilters = c.policyConditions
 	}
-	return c.compile()
+	c.args = make([]any, o.FirstArg)
+	out, err := c.compile()
+	if err != nil || o.FirstArg == 0 {
+		return out, err
+	}
+	out.Args = out.Args[o.FirstArg:]
+	if out.TotalArgs != nil {
+		out.TotalArgs = out.TotalArgs[o.FirstArg:]
+	}
+	return out, nil
 }
 
 type compiler struct {

@@ -218,3 +218,24 @@ func TestCompareQueries(t *testing.T) {
 		}
 	}
 }
+
+// FirstArg numbers a compiled query's arguments after a statement's own,
+// for a subquery of it; Args hold the query's own only.
+func TestCompileFirstArg(t *testing.T) {
+	m := oracleModel(t)
+	var q Query
+	if err := json.Unmarshal([]byte(`{"measures":["orders.count"],"filters":[{"member":"orders.status","operator":"equals","values":["shipped"]}],"limit":5,"total":true}`), &q); err != nil {
+		t.Fatal(err)
+	}
+	plain, err := m.CompileWith(&q, Postgres{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shifted, err := m.CompileWith(&q, Postgres{}, Options{FirstArg: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(shifted.Args) != len(plain.Args) || !strings.Contains(shifted.SQL, "$4") || strings.Contains(shifted.SQL, "$1 ") || len(shifted.TotalArgs) != len(plain.TotalArgs) {
+		t.Fatalf("FirstArg 3:\n%s\n%v\nwithout:\n%s\n%v", shifted.SQL, shifted.Args, plain.SQL, plain.Args)
+	}
+}

@@ -244,7 +244,7 @@ func (m *Model) CompileFromRollup(q *Query, pa *PreAggregation, table string, d 
 		return nil, s.err
 	}
 	s.cube.index()
-	out, err := newModel([]*Cube{s.cube}).CompileWith(sq, d, Options{Now: o.Now})
+	out, err := newModel([]*Cube{s.cube}).CompileWith(sq, d, Options{Now: o.Now, FirstArg: o.FirstArg})
 	if err != nil {
 		return nil, err
 	}

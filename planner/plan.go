@@ -353,6 +353,12 @@ func (s *Session) routePushdown(sel *pg_query.SelectStmt, reason string) (*plan,
 // bindCube binds a SELECT over cubes to one cube query and, unless the
 // statement is only described, compiles it.
 func (s *Session) bindCube(sel *pg_query.SelectStmt) (*cubeNode, error) {
+	return s.bindCubeAt(sel, 0)
+}
+
+// bindCubeAt is bindCube with the query's arguments numbered after
+// firstArg (a subquery of a pushed-down statement).
+func (s *Session) bindCubeAt(sel *pg_query.SelectStmt, firstArg int) (*cubeNode, error) {
 	model := s.h.Model()
 	b := &binder{s: s, model: model, q: cubes.Query{Order: cubes.Order{}}}
 	for _, item := range sel.GetFromClause() {
@@ -390,7 +396,7 @@ func (s *Session) bindCube(sel *pg_query.SelectStmt) (*cubeNode, error) {
 		}
 		return n, nil
 	}
-	pl, err := s.h.opts.Queries.Plan(s.principal(), s.h.opts.Source, model, s.h.dialect, &b.q, cubes.Options{UngroupedWithoutPrimaryKey: true})
+	pl, err := s.h.opts.Queries.Plan(s.principal(), s.h.opts.Source, model, s.h.dialect, &b.q, cubes.Options{UngroupedWithoutPrimaryKey: true, FirstArg: firstArg})
 	if err != nil {
 		return nil, err
 	}

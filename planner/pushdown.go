@@ -3,8 +3,11 @@ package planner
 import (
 	"context"
 	"fmt"
+	"github.com/cubegate/cubegate/catalog"
+	"google.golang.org/protobuf/proto"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -151,6 +154,70 @@ func (ps pushdownSession) Param(pr *pg_query.ParamRef) (pushdown.Value, error) {
 func (ps pushdownSession) Policy(m *cubes.Model) (*cubes.Policy, error) { return ps.s.policy(m) }
 func (ps pushdownSession) VisibleCubes(m *cubes.Model) []string         { return ps.s.visibleCubes(m) }
 func (ps pushdownSession) TimeZone() string                             { return ps.s.vars.m["timezone"] }
+
+// CubeQuery answers a subquery of a pushed-down statement that is one
+// cube query a pre-aggregation in the warehouse covers (a BI tool's
+// wrapper around a cube query): the cube query's SQL over the rollup's
+// table, its columns named as the subquery names them. A rollup in the
+// rollup store cannot join the statement's other tables; a subquery with
+// parameters, or one a statement only describes, is left to the row
+// sources.
+func (ps pushdownSession) CubeQuery(sel *pg_query.SelectStmt, firstArg int) (pushdown.CubeSQL, bool) {
+	s := ps.s
+	if s.h.opts.Queries.Rollups == nil || !warehouseRollups(s.h.Model()) || s.params.describing() || hasParams(sel) {
+		return pushdown.CubeSQL{}, false
+	}
+	if kind := s.classify(sel); kind != readsCubes || sel.GetOp() != pg_query.SetOperation_SETOP_NONE ||
+		sel.GetWithClause() != nil || len(sel.GetFromClause()) == 0 {
+		return pushdown.CubeSQL{}, false
+	}
+	n, err := s.bindCubeAt(sel, firstArg)
+	if err != nil || n.compiled == nil || n.rollup == nil || n.engine != nil {
+		return pushdown.CubeSQL{}, false
+	}
+	var cols, names []string
+	for _, o := range n.outs {
+		alias := ""
+		for _, c := range n.compiled.Columns {
+			if c.Name == o.key {
+				alias = c.Alias
+				break
+			}
+		}
+		if alias == "" {
+			return pushdown.CubeSQL{}, false
+		}
+		cols = append(cols, s.h.dialect.QuoteIdent("q")+"."+s.h.dialect.QuoteIdent(alias)+" AS "+s.h.dialect.QuoteIdent(o.col.Name))
+		names = append(names, o.col.Name)
+	}
+	sql := "SELECT " + strings.Join(cols, ", ") + " FROM (" + n.compiled.SQL + ") AS " + s.h.dialect.QuoteIdent("q")
+	return pushdown.CubeSQL{SQL: sql, Args: n.compiled.Args, Columns: names, Cubes: n.cubes, Rollup: n.rollup.FullName()}, true
+}
+
+// warehouseRollups reports a model with a rollup built in the warehouse
+// (external: false), the only kind a pushed-down statement can join.
+func warehouseRollups(m *cubes.Model) bool {
+	for _, c := range m.Cubes {
+		for _, pa := range c.PreAggregations {
+			if pa.Type == cubes.PreAggRollup && !pa.External {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasParams reports a statement holding a parameter $n.
+func hasParams(sel *pg_query.SelectStmt) bool {
+	found := false
+	catalog.Walk(sel.ProtoReflect(), func(m proto.Message) bool {
+		if _, ok := m.(*pg_query.ParamRef); ok {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
 
 // Tables are the cubes' built original_sql pre-aggregations, read in
 // place of their tables.

@@ -669,11 +669,25 @@ func (p *pushdown) fromItem(n *pg_query.Node, sc *scope) (string, error) {
 			return "", unsupported(n, "LATERAL subqueries over cubes are not supported")
 		}
 		sub := rs.GetSubquery().GetSelectStmt()
+		alias := rs.GetAlias().GetAliasname()
+		if cq, ok := p.s.CubeQuery(sub, len(p.args)); ok {
+			// One cube query a pre-aggregation covers: its rows, not the
+			// cubes' rows aggregated here.
+			p.args = append(p.args, cq.Args...)
+			p.cubes = append(p.cubes, cq.Cubes...)
+			cols := cq.Columns
+			if cn := rs.GetAlias().GetColnames(); len(cn) > 0 {
+				cols = renameCols(cols, cn)
+			}
+			name := p.alias()
+			p.sources = append(p.sources, Source{Alias: name, Cubes: cq.Cubes, Rollup: cq.Rollup})
+			sc.rels = append(sc.rels, &relation{alias: alias, sql: name, cols: cols})
+			return "(" + cq.SQL + ") AS " + p.quote(name) + p.columnList(cols), nil
+		}
 		sql, cols, err := p.render(sub, nil)
 		if err != nil {
 			return "", err
 		}
-		alias := rs.GetAlias().GetAliasname()
 		if cn := rs.GetAlias().GetColnames(); len(cn) > 0 {
 			cols = renameCols(cols, cn)
 		}

@@ -55,12 +55,13 @@ func (s testSession) Param(pr *pg_query.ParamRef) (Value, error) {
 	return Value{Text: *s.params[n-1], OID: 23}, nil
 }
 
-func (s testSession) Policy(m *cubes.Model) (*cubes.Policy, error) { return s.security.Policy(m) }
-func (s testSession) VisibleCubes(*cubes.Model) []string           { return []string{"orders", "customers"} }
-func (s testSession) TimeZone() string                             { return "UTC" }
-func (s testSession) Tables(*cubes.Model) map[string]string        { return nil }
-func (s testSession) User() string                                 { return "cg_test" }
-func (s testSession) Database() string                             { return "db" }
+func (s testSession) Policy(m *cubes.Model) (*cubes.Policy, error)        { return s.security.Policy(m) }
+func (s testSession) VisibleCubes(*cubes.Model) []string                  { return []string{"orders", "customers"} }
+func (s testSession) TimeZone() string                                    { return "UTC" }
+func (s testSession) Tables(*cubes.Model) map[string]string               { return nil }
+func (s testSession) CubeQuery(*pg_query.SelectStmt, int) (CubeSQL, bool) { return CubeSQL{}, false }
+func (s testSession) User() string                                        { return "cg_test" }
+func (s testSession) Database() string                                    { return "db" }
 
 func model(t *testing.T) *cubes.Model {
 	t.Helper()

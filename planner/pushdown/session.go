@@ -29,6 +29,11 @@ type Session interface {
 	// Tables are tables read in place of cubes' own (built original_sql
 	// pre-aggregations), by cube name; nil for none.
 	Tables(m *cubes.Model) map[string]string
+	// CubeQuery answers a subquery that is one cube query a
+	// pre-aggregation in the warehouse covers: its SQL, arguments
+	// numbered after firstArg; ok false otherwise (the subquery is then
+	// rendered over row sources).
+	CubeQuery(sel *pg_query.SelectStmt, firstArg int) (CubeSQL, bool)
 	User() string
 	Database() string
 }
@@ -191,10 +196,23 @@ func unsupported(n *pg_query.Node, format string, args ...any) *pgerr.Error {
 	return pgerr.Unsupported(pgnames.Location(n), format, args...)
 }
 
+// CubeSQL is a subquery answered as one cube query from a
+// pre-aggregation (Session.CubeQuery).
+type CubeSQL struct {
+	SQL     string
+	Args    []any
+	Columns []string // the subquery's column names, as its target list names them
+	Cubes   []string
+	Rollup  string // the pre-aggregation's name
+}
+
 // Source is one row source a pushed-down statement reads, for EXPLAIN.
 type Source struct {
 	Alias string
 	Cubes []string
+	// Rollup, when set, is the pre-aggregation a subquery that is one
+	// cube query reads instead of the cubes' rows.
+	Rollup string
 	// RowFilters are the security context's row filters applied to the
 	// source, as JSON ("" for none).
 	RowFilters string
@@ -206,6 +224,9 @@ type Source struct {
 // Describe prints the source in one line; its row filters' values only
 // with showFilters (they are the principal's security context).
 func (s Source) Describe(showFilters bool) string {
+	if s.Rollup != "" {
+		return "Subquery " + s.Alias + ": one cube query over " + strings.Join(s.Cubes, ", ") + ", read from pre-aggregation " + s.Rollup + " (a table in the warehouse)"
+	}
 	desc := "Row source " + s.Alias + ": " + strings.Join(s.Cubes, " ⋈ ")
 	switch {
 	case s.RowFilters != "" && showFilters:

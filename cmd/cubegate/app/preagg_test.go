@@ -667,6 +667,20 @@ func TestPreAggregationsInWarehouse(t *testing.T) {
 	if ex := sqlRows(t, conn, `EXPLAIN SELECT status, MEASURE(count) FROM orders GROUP BY 1`); !strings.Contains(ex, "Pre-aggregation: orders.shared (a table in the warehouse)") {
 		t.Fatalf("EXPLAIN:\n%s", ex)
 	}
+	// Pushed down: a BI tool's wrapper around one cube query reads the
+	// rollup for its subquery.
+	connRaw := apptest.Connect(t, raw.ConnString(t, "raw"))
+	for _, sql := range []string{
+		`SELECT status, c FROM (SELECT status, MEASURE(count) AS c FROM orders GROUP BY 1) AS t WHERE c > 0 ORDER BY 1`,
+		`SELECT t.channel, t.amount / t.n AS per_order FROM (SELECT channel, MEASURE(total_amount) AS amount, MEASURE(count) AS n FROM orders WHERE status <> 'cancelled' GROUP BY 1) t ORDER BY 2 DESC`,
+	} {
+		if got, want := sqlRows(t, conn, sql), sqlRows(t, connRaw, sql); got != want {
+			t.Fatalf("%s\nwith the rollup:\n%s\nwithout:\n%s", sql, got, want)
+		}
+		if ex := sqlRows(t, conn, "EXPLAIN "+sql); !strings.Contains(ex, "read from pre-aggregation orders.shared") || !strings.Contains(ex, "Push-down") {
+			t.Fatalf("EXPLAIN %s:\n%s", sql, ex)
+		}
+	}
 	t.Logf("%d of 120 answers from the shared rollup; tables now %v", served, tables)
 
 	// On the embedded DuckDB, the same: a table in the DuckDB file.
