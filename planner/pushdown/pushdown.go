@@ -286,9 +286,20 @@ func (p *pushdown) render(sel *pg_query.SelectStmt, outer *scope) (string, []str
 			if inner == nil {
 				return "", nil, unsupported(n, "only SELECT is allowed in WITH")
 			}
-			sql, cols, err := p.render(inner, outer)
-			if err != nil {
-				return "", nil, err
+			var sql string
+			var cols []string
+			if cq, ok := p.s.CubeQuery(inner, len(p.args)); ok {
+				// One cube query a pre-aggregation covers (as a subquery
+				// in FROM is, fromItem).
+				p.args = append(p.args, cq.Args...)
+				p.cubes = append(p.cubes, cq.Cubes...)
+				p.sources = append(p.sources, Source{Alias: cte.GetCtename(), Cubes: cq.Cubes, Rollup: cq.Rollup})
+				sql, cols = cq.SQL, cq.Columns
+			} else {
+				var err error
+				if sql, cols, err = p.render(inner, outer); err != nil {
+					return "", nil, err
+				}
 			}
 			virt, hidden := p.virtual[inner], p.hidden[inner]
 			if names := cte.GetAliascolnames(); len(names) > 0 {

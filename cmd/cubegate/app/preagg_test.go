@@ -673,6 +673,7 @@ func TestPreAggregationsInWarehouse(t *testing.T) {
 	for _, sql := range []string{
 		`SELECT status, c FROM (SELECT status, MEASURE(count) AS c FROM orders GROUP BY 1) AS t WHERE c > 0 ORDER BY 1`,
 		`SELECT t.channel, t.amount / t.n AS per_order FROM (SELECT channel, MEASURE(total_amount) AS amount, MEASURE(count) AS n FROM orders WHERE status <> 'cancelled' GROUP BY 1) t ORDER BY 2 DESC`,
+		`WITH m AS (SELECT date_trunc('month', created_at) AS month, MEASURE(total_amount) AS amount FROM orders GROUP BY 1) SELECT month, amount, sum(amount) OVER (ORDER BY month) AS running FROM m ORDER BY 1`,
 	} {
 		if got, want := sqlRows(t, conn, sql), sqlRows(t, connRaw, sql); got != want {
 			t.Fatalf("%s\nwith the rollup:\n%s\nwithout:\n%s", sql, got, want)
