@@ -343,11 +343,33 @@ func (s *Session) inWarehouse(ctx context.Context, sel *pg_query.SelectStmt, err
 
 // routePushdown renders sel as one warehouse statement.
 func (s *Session) routePushdown(sel *pg_query.SelectStmt, reason string) (*plan, error) {
-	st, err := pushdown.Render(pushdownSession{s}, s.h.Model(), s.h.dialect, sel)
+	st, err := pushdown.Render(pushdownSession{s: s}, s.h.Model(), s.h.dialect, sel)
 	if err != nil {
 		return nil, err
 	}
+	if p := s.routeStore(sel, st, reason); p != nil {
+		return p, nil
+	}
 	return &plan{routePushdown, reason, &pushdownNode{sel: sel, sql: st.SQL, args: st.Args, names: st.Names, sources: st.Sources, dialect: s.h.dialect.Name()}}, nil
+}
+
+// routeStore runs a pushed-down statement whose every cube read is a cube
+// query a rollup in the rollup store covers on the store itself,
+// rendered in its dialect, with the warehouse's statement (wst) as the
+// way back if a rollup's table is gone; nil when it is not so.
+func (s *Session) routeStore(sel *pg_query.SelectStmt, wst *pushdown.Statement, reason string) *plan {
+	m := s.h.Model()
+	if s.h.opts.Queries.Rollups == nil || !hasRollups(m, false) {
+		return nil
+	}
+	var engine query.Engine
+	st, err := pushdown.Render(pushdownSession{s: s, store: true, engine: &engine}, m, cubes.DuckDB{}, sel)
+	if err != nil || engine == nil {
+		return nil
+	}
+	return &plan{routePushdown, reason + "; its cube queries read rollups of the rollup store", &pushdownNode{sel: sel, sql: st.SQL, args: st.Args, names: st.Names,
+		sources: st.Sources, dialect: engine.Dialect() + ", the rollup store", engine: engine,
+		fallback: &query.Fallback{SQL: wst.SQL, Args: wst.Args, Warehouse: s.h.wh}}}
 }
 
 // bindCube binds a SELECT over cubes to one cube query and, unless the
@@ -577,6 +599,10 @@ type pushdownNode struct {
 	names   []string
 	sources []pushdown.Source
 	dialect string
+	// engine, when set, runs the statement instead of the warehouse
+	// (the rollup store); fallback is the warehouse's statement.
+	engine   query.Engine
+	fallback *query.Fallback
 }
 
 // explain prints a pushed-down statement: its row sources, then the

@@ -22,7 +22,7 @@ import (
 // warehouse's: it is asked, without running the statement (LIMIT 0 is
 // planned, not executed), once per statement text.
 func (n *pushdownNode) open(ctx context.Context, s *Session) (pgwire.Portal, error) {
-	types, err := s.resultTypes(ctx, n.sql, n.args)
+	types, err := s.resultTypesOn(ctx, n.engine, n.sql, n.args)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +37,7 @@ func (n *pushdownNode) open(ctx context.Context, s *Session) (pgwire.Portal, err
 		return &staticPortal{tag: "SELECT", cols: cols}, nil
 	}
 	pt := &rowsPortal{sql: n.sql, args: n.args, cols: cols}
-	if err := s.admitted(pt, n.sel, "pushdown", n.cubeNames(), nil, nil); err != nil {
+	if err := s.admitted(pt, n.sel, "pushdown", n.cubeNames(), n.engine, n.fallback); err != nil {
 		return nil, err
 	}
 	return pt, nil
@@ -59,10 +59,19 @@ func (n *pushdownNode) cubeNames() []string {
 // resultTypes are the types of a warehouse statement's result columns, as
 // the warehouse says (LIMIT 0 is planned, not run), remembered by SQL.
 func (s *Session) resultTypes(ctx context.Context, sql string, args []any) ([]uint32, error) {
+	return s.resultTypesOn(ctx, nil, sql, args)
+}
+
+// resultTypesOn is resultTypes on engine (nil: the warehouse).
+func (s *Session) resultTypesOn(ctx context.Context, engine query.Engine, sql string, args []any) ([]uint32, error) {
 	if types, ok := s.h.types.get(sql); ok {
 		return types, nil
 	}
-	rows, err := s.h.wh.Query(ctx, "SELECT * FROM ("+sql+") AS "+s.h.dialect.QuoteIdent("q")+" LIMIT 0", args...)
+	var wh query.Warehouse = s.h.wh
+	if engine != nil {
+		wh = engine
+	}
+	rows, err := wh.Query(ctx, "SELECT * FROM ("+sql+") AS "+s.h.dialect.QuoteIdent("q")+" LIMIT 0", args...)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +148,18 @@ func (p *rowsPortal) Close() error {
 }
 
 // pushdownSession is the session as the push-down reads it.
-type pushdownSession struct{ s *Session }
+// pushdownSession is the session as the push-down reads it. In store
+// mode the statement is rendered for the rollup store: its cube queries
+// are answered from rollups there (engine records the store), and no row
+// source may be read.
+type pushdownSession struct {
+	s      *Session
+	store  bool
+	engine *query.Engine
+}
+
+// RowSources: not in store mode.
+func (ps pushdownSession) RowSources() bool { return !ps.store }
 
 func (ps pushdownSession) Const(n *pg_query.Node) (pushdown.Value, bool) {
 	c, ok := ps.s.params.constOf(n)
@@ -164,7 +184,7 @@ func (ps pushdownSession) TimeZone() string                             { return
 // sources.
 func (ps pushdownSession) CubeQuery(sel *pg_query.SelectStmt, firstArg int) (pushdown.CubeSQL, bool) {
 	s := ps.s
-	if s.h.opts.Queries.Rollups == nil || !warehouseRollups(s.h.Model()) || s.params.describing() || hasParams(sel) {
+	if s.h.opts.Queries.Rollups == nil || !hasRollups(s.h.Model(), !ps.store) || s.params.describing() || hasParams(sel) {
 		return pushdown.CubeSQL{}, false
 	}
 	if kind := s.classify(sel); kind != readsCubes || sel.GetOp() != pg_query.SetOperation_SETOP_NONE ||
@@ -172,8 +192,11 @@ func (ps pushdownSession) CubeQuery(sel *pg_query.SelectStmt, firstArg int) (pus
 		return pushdown.CubeSQL{}, false
 	}
 	n, err := s.bindCubeAt(sel, firstArg)
-	if err != nil || n.compiled == nil || n.rollup == nil || n.engine != nil {
+	if err != nil || n.compiled == nil || n.rollup == nil || (n.engine != nil) != ps.store {
 		return pushdown.CubeSQL{}, false
+	}
+	if ps.store {
+		*ps.engine = n.engine
 	}
 	var cols, names []string
 	for _, o := range n.outs {
@@ -191,15 +214,16 @@ func (ps pushdownSession) CubeQuery(sel *pg_query.SelectStmt, firstArg int) (pus
 		names = append(names, o.col.Name)
 	}
 	sql := "SELECT " + strings.Join(cols, ", ") + " FROM (" + n.compiled.SQL + ") AS " + s.h.dialect.QuoteIdent("q")
-	return pushdown.CubeSQL{SQL: sql, Args: n.compiled.Args, Columns: names, Cubes: n.cubes, Rollup: n.rollup.FullName()}, true
+	return pushdown.CubeSQL{SQL: sql, Args: n.compiled.Args, Columns: names, Cubes: n.cubes, Rollup: n.rollup.FullName(), InStore: ps.store}, true
 }
 
-// warehouseRollups reports a model with a rollup built in the warehouse
-// (external: false), the only kind a pushed-down statement can join.
-func warehouseRollups(m *cubes.Model) bool {
+// hasRollups reports a model with a rollup built in the warehouse
+// (inWarehouse: external: false, which a pushed-down statement can join)
+// or in the rollup store.
+func hasRollups(m *cubes.Model, inWarehouse bool) bool {
 	for _, c := range m.Cubes {
 		for _, pa := range c.PreAggregations {
-			if pa.Type == cubes.PreAggRollup && !pa.External {
+			if pa.Type == cubes.PreAggRollup && pa.External != inWarehouse {
 				return true
 			}
 		}
@@ -222,7 +246,7 @@ func hasParams(sel *pg_query.SelectStmt) bool {
 // Tables are the cubes' built original_sql pre-aggregations, read in
 // place of their tables.
 func (ps pushdownSession) Tables(m *cubes.Model) map[string]string {
-	if r := ps.s.h.opts.Queries.Rollups; r != nil {
+	if r := ps.s.h.opts.Queries.Rollups; r != nil && !ps.store {
 		return r.Tables(ps.s.h.opts.Source, m)
 	}
 	return nil

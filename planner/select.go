@@ -280,7 +280,7 @@ func (b *binder) cubeJoinCondition(n *pg_query.Node) bool {
 	for i, t := range b.tables {
 		tables[i] = pushdown.Table{Cube: t.cube, Alias: t.alias}
 	}
-	return pushdown.JoinCondition(pushdownSession{b.s}, b.model, n, tables)
+	return pushdown.JoinCondition(pushdownSession{s: b.s}, b.model, n, tables)
 }
 
 // column resolves a column reference to a member of a FROM cube:

@@ -293,7 +293,7 @@ func (p *pushdown) render(sel *pg_query.SelectStmt, outer *scope) (string, []str
 				// in FROM is, fromItem).
 				p.args = append(p.args, cq.Args...)
 				p.cubes = append(p.cubes, cq.Cubes...)
-				p.sources = append(p.sources, Source{Alias: cte.GetCtename(), Cubes: cq.Cubes, Rollup: cq.Rollup})
+				p.sources = append(p.sources, Source{Alias: cte.GetCtename(), Cubes: cq.Cubes, Rollup: cq.Rollup, InStore: cq.InStore})
 				sql, cols = cq.SQL, cq.Columns
 			} else {
 				var err error
@@ -586,6 +586,9 @@ func (p *pushdown) lookupCube(rv *pg_query.RangeVar) (*cubes.Cube, bool) {
 
 // cubeSource renders the row source of cubes read together.
 func (p *pushdown) cubeSource(rvs []*pg_query.RangeVar, sc *scope) (string, error) {
+	if !p.s.RowSources() {
+		return "", unsupported(nil, "cube %s is read row by row, which the rollup store does not hold", rvs[0].GetRelname())
+	}
 	var names []string
 	pol, err := p.s.Policy(p.m)
 	if err != nil {
@@ -691,7 +694,7 @@ func (p *pushdown) fromItem(n *pg_query.Node, sc *scope) (string, error) {
 				cols = renameCols(cols, cn)
 			}
 			name := p.alias()
-			p.sources = append(p.sources, Source{Alias: name, Cubes: cq.Cubes, Rollup: cq.Rollup})
+			p.sources = append(p.sources, Source{Alias: name, Cubes: cq.Cubes, Rollup: cq.Rollup, InStore: cq.InStore})
 			sc.rels = append(sc.rels, &relation{alias: alias, sql: name, cols: cols})
 			return "(" + cq.SQL + ") AS " + p.quote(name) + p.columnList(cols), nil
 		}

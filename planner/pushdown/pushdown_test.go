@@ -60,6 +60,7 @@ func (s testSession) VisibleCubes(*cubes.Model) []string                  { retu
 func (s testSession) TimeZone() string                                    { return "UTC" }
 func (s testSession) Tables(*cubes.Model) map[string]string               { return nil }
 func (s testSession) CubeQuery(*pg_query.SelectStmt, int) (CubeSQL, bool) { return CubeSQL{}, false }
+func (s testSession) RowSources() bool                                    { return true }
 func (s testSession) User() string                                        { return "cg_test" }
 func (s testSession) Database() string                                    { return "db" }
 
@@ -106,7 +107,7 @@ func TestRender(t *testing.T) {
 			args = append(args, cubes.FormatArg(a))
 		}
 		if strings.Count(strings.Join(args, ","), "void") != 1 || len(st.Sources) != 1 || !strings.Contains(st.Sources[0].Describe(true), "orders") {
-			t.Errorf("%s: args %v, sources %q", dialect, args, st.Sources)
+			t.Errorf("%s: args %v, sources %v", dialect, args, st.Sources)
 		}
 	}
 }

@@ -34,6 +34,10 @@ type Session interface {
 	// numbered after firstArg; ok false otherwise (the subquery is then
 	// rendered over row sources).
 	CubeQuery(sel *pg_query.SelectStmt, firstArg int) (CubeSQL, bool)
+	// RowSources reports whether the statement may read cubes' row
+	// sources: not when it is rendered for the rollup store, which holds
+	// rollups only.
+	RowSources() bool
 	User() string
 	Database() string
 }
@@ -204,6 +208,7 @@ type CubeSQL struct {
 	Columns []string // the subquery's column names, as its target list names them
 	Cubes   []string
 	Rollup  string // the pre-aggregation's name
+	InStore bool   // read from the rollup store, not the warehouse
 }
 
 // Source is one row source a pushed-down statement reads, for EXPLAIN.
@@ -211,8 +216,10 @@ type Source struct {
 	Alias string
 	Cubes []string
 	// Rollup, when set, is the pre-aggregation a subquery that is one
-	// cube query reads instead of the cubes' rows.
-	Rollup string
+	// cube query reads instead of the cubes' rows; InStore when it is in
+	// the rollup store (the whole statement then runs there).
+	Rollup  string
+	InStore bool
 	// RowFilters are the security context's row filters applied to the
 	// source, as JSON ("" for none).
 	RowFilters string
@@ -225,7 +232,11 @@ type Source struct {
 // with showFilters (they are the principal's security context).
 func (s Source) Describe(showFilters bool) string {
 	if s.Rollup != "" {
-		return "Subquery " + s.Alias + ": one cube query over " + strings.Join(s.Cubes, ", ") + ", read from pre-aggregation " + s.Rollup + " (a table in the warehouse)"
+		where := "a table in the warehouse"
+		if s.InStore {
+			where = "the rollup store"
+		}
+		return "Subquery " + s.Alias + ": one cube query over " + strings.Join(s.Cubes, ", ") + ", read from pre-aggregation " + s.Rollup + " (" + where + ")"
 	}
 	desc := "Row source " + s.Alias + ": " + strings.Join(s.Cubes, " ⋈ ")
 	switch {

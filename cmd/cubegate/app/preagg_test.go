@@ -391,6 +391,19 @@ func TestPreAggregations(t *testing.T) {
 				}
 			}
 			t.Logf("100 random SQL statements answered alike, %d from a rollup", fromRollup)
+			// Pushed down: a wrapper whose every cube read is a cube query
+			// a rollup of the store covers runs on the store.
+			for _, sql := range []string{
+				`SELECT status, c FROM (SELECT status, MEASURE(count) AS c FROM orders GROUP BY 1) AS t WHERE c > 0 ORDER BY 1`,
+				`WITH m AS (SELECT date_trunc('month', created_at) AS month, channel, MEASURE(total_amount) AS amount, MEASURE(count) AS n FROM orders GROUP BY 1, 2) SELECT month, channel, amount / n AS per_order, sum(amount) OVER (PARTITION BY channel ORDER BY month) AS running FROM m ORDER BY 1, 2`,
+			} {
+				if d := sameText(viaGateway(t, connA, sql), viaGateway(t, connB, sql)); d != "" {
+					t.Fatalf("%s: with pre-aggregations %s", sql, d)
+				}
+				if ex := sqlRows(t, connA, "EXPLAIN "+sql); !strings.Contains(ex, "(the rollup store)") || !strings.Contains(ex, "Push-down") {
+					t.Fatalf("EXPLAIN %s:\n%s", sql, ex)
+				}
+			}
 			if fromRollup < 20 {
 				t.Fatalf("only %d of 100 SQL statements from a rollup", fromRollup)
 			}
