@@ -249,13 +249,13 @@ func (s *Session) routeSelect(ctx context.Context, sel *pg_query.SelectStmt) (*p
 	}
 	switch {
 	case sel.GetOp() != pg_query.SetOperation_SETOP_NONE:
-		return s.routePushdown(sel, "a set operation over cubes")
+		return s.routePushdown(ctx, sel, "a set operation over cubes")
 	case sel.GetWithClause() != nil:
-		return s.routePushdown(sel, "WITH over cubes")
+		return s.routePushdown(ctx, sel, "WITH over cubes")
 	case len(sel.GetValuesLists()) > 0:
-		return s.routePushdown(sel, "VALUES")
+		return s.routePushdown(ctx, sel, "VALUES")
 	case len(sel.GetFromClause()) == 0:
-		return s.routePushdown(sel, "no FROM, but subqueries over cubes")
+		return s.routePushdown(ctx, sel, "no FROM, but subqueries over cubes")
 	}
 	cube, err := s.bindCube(sel)
 	if err == nil {
@@ -265,7 +265,7 @@ func (s *Session) routeSelect(ctx context.Context, sel *pg_query.SelectStmt) (*p
 	if !may {
 		return nil, err
 	}
-	p, perr := s.routePushdown(sel, "not one cube query: "+s.refusal(err))
+	p, perr := s.routePushdown(ctx, sel, "not one cube query: "+s.refusal(err))
 	if perr == nil {
 		return p, nil
 	}
@@ -334,7 +334,7 @@ func (s *Session) inWarehouse(ctx context.Context, sel *pg_query.SelectStmt, err
 	if !(pe.Code == pgerrcode.UndefinedFunction || data || pe.Code == pgerrcode.FeatureNotSupported) {
 		return nil, err
 	}
-	p, werr := s.routePushdown(sel, fmt.Sprintf("cubegate's evaluator refused it (%s: %s)", pe.Code, pe.Message))
+	p, werr := s.routePushdown(ctx, sel, fmt.Sprintf("cubegate's evaluator refused it (%s: %s)", pe.Code, pe.Message))
 	if werr != nil {
 		return nil, err
 	}
@@ -342,12 +342,12 @@ func (s *Session) inWarehouse(ctx context.Context, sel *pg_query.SelectStmt, err
 }
 
 // routePushdown renders sel as one warehouse statement.
-func (s *Session) routePushdown(sel *pg_query.SelectStmt, reason string) (*plan, error) {
+func (s *Session) routePushdown(ctx context.Context, sel *pg_query.SelectStmt, reason string) (*plan, error) {
 	st, err := pushdown.Render(pushdownSession{s: s}, s.h.Model(), s.h.dialect, sel)
 	if err != nil {
 		return nil, err
 	}
-	if p := s.routeStore(sel, st, reason); p != nil {
+	if p := s.routeStore(ctx, sel, st, reason); p != nil {
 		return p, nil
 	}
 	return &plan{routePushdown, reason, &pushdownNode{sel: sel, sql: st.SQL, args: st.Args, names: st.Names, sources: st.Sources, dialect: s.h.dialect.Name()}}, nil
@@ -357,7 +357,12 @@ func (s *Session) routePushdown(sel *pg_query.SelectStmt, reason string) (*plan,
 // query a rollup in the rollup store covers on the store itself,
 // rendered in its dialect, with the warehouse's statement (wst) as the
 // way back if a rollup's table is gone; nil when it is not so.
-func (s *Session) routeStore(sel *pg_query.SelectStmt, wst *pushdown.Statement, reason string) *plan {
+//
+// Its result must have the warehouse's types (a division is a double in
+// the store, a numeric on PostgreSQL): a statement is described by the
+// warehouse before it runs (the extended protocol), and the client
+// decodes what it was told.
+func (s *Session) routeStore(ctx context.Context, sel *pg_query.SelectStmt, wst *pushdown.Statement, reason string) *plan {
 	m := s.h.Model()
 	if s.h.opts.Queries.Rollups == nil || !hasRollups(m, false) {
 		return nil
@@ -365,6 +370,13 @@ func (s *Session) routeStore(sel *pg_query.SelectStmt, wst *pushdown.Statement, 
 	var engine query.Engine
 	st, err := pushdown.Render(pushdownSession{s: s, store: true, engine: &engine}, m, cubes.DuckDB{}, sel)
 	if err != nil || engine == nil {
+		return nil
+	}
+	want, err := s.resultTypes(ctx, wst.SQL, wst.Args)
+	if err != nil {
+		return nil
+	}
+	if got, err := s.resultTypesOn(ctx, engine, st.SQL, st.Args); err != nil || !slices.Equal(got, want) {
 		return nil
 	}
 	return &plan{routePushdown, reason + "; its cube queries read rollups of the rollup store", &pushdownNode{sel: sel, sql: st.SQL, args: st.Args, names: st.Names,

@@ -395,7 +395,7 @@ func TestPreAggregations(t *testing.T) {
 			// a rollup of the store covers runs on the store.
 			for _, sql := range []string{
 				`SELECT status, c FROM (SELECT status, MEASURE(count) AS c FROM orders GROUP BY 1) AS t WHERE c > 0 ORDER BY 1`,
-				`WITH m AS (SELECT date_trunc('month', created_at) AS month, channel, MEASURE(total_amount) AS amount, MEASURE(count) AS n FROM orders GROUP BY 1, 2) SELECT month, channel, amount / n AS per_order, sum(amount) OVER (PARTITION BY channel ORDER BY month) AS running FROM m ORDER BY 1, 2`,
+				`WITH m AS (SELECT date_trunc('month', created_at) AS month, channel, MEASURE(total_amount) AS amount, MEASURE(count) AS n FROM orders GROUP BY 1, 2) SELECT month, channel, amount, n, sum(amount) OVER (PARTITION BY channel ORDER BY month) AS running FROM m ORDER BY 1, 2`,
 			} {
 				if d := sameText(viaGateway(t, connA, sql), viaGateway(t, connB, sql)); d != "" {
 					t.Fatalf("%s: with pre-aggregations %s", sql, d)
@@ -403,6 +403,42 @@ func TestPreAggregations(t *testing.T) {
 				if ex := sqlRows(t, connA, "EXPLAIN "+sql); !strings.Contains(ex, "(the rollup store)") || !strings.Contains(ex, "Push-down") {
 					t.Fatalf("EXPLAIN %s:\n%s", sql, ex)
 				}
+			}
+			// Over the extended protocol (described, then run), with a
+			// parameter in the outer statement.
+			ext := func(c *pgx.Conn) string {
+				rows, err := c.Query(ctx, `SELECT status, c FROM (SELECT status, MEASURE(count) AS c FROM orders GROUP BY 1) AS t WHERE c > $1 ORDER BY 1`, 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rows.Close()
+				var out []string
+				for rows.Next() {
+					var st string
+					var n int64
+					if err := rows.Scan(&st, &n); err != nil {
+						t.Fatal(err)
+					}
+					out = append(out, fmt.Sprint(st, n))
+				}
+				if err := rows.Err(); err != nil {
+					t.Fatal(err)
+				}
+				return strings.Join(out, ",")
+			}
+			if a, b := ext(connA), ext(connB); a != b || a == "" {
+				t.Fatalf("extended protocol: %q with pre-aggregations, %q without", a, b)
+			}
+			// A division is a double in the store, a numeric on
+			// PostgreSQL: such a statement stays on the warehouse there
+			// (its types are the ones it was described with); alike
+			// either way.
+			div := `SELECT channel, amount / n AS per_order FROM (SELECT channel, MEASURE(total_amount) AS amount, MEASURE(count) AS n FROM orders GROUP BY 1) t ORDER BY 1`
+			if d := sameText(viaGateway(t, connA, div), viaGateway(t, connB, div)); d != "" {
+				t.Fatalf("%s: with pre-aggregations %s", div, d)
+			}
+			if ex := sqlRows(t, connA, "EXPLAIN "+div); (engine == "postgres") == strings.Contains(ex, "(the rollup store)") {
+				t.Fatalf("EXPLAIN on %s %s:\n%s", engine, div, ex)
 			}
 			if fromRollup < 20 {
 				t.Fatalf("only %d of 100 SQL statements from a rollup", fromRollup)
