@@ -32,10 +32,9 @@ func (s *Session) cacheable(sel *pg_query.SelectStmt, cubeNames []string) *query
 	return query.NewCacheable(s.h.opts.Source, s.h.wh, s.h.Model(), cubeNames, false)
 }
 
-// clockFuncs read the time of day.
-var clockFuncs = map[string]bool{"now": true, "clock_timestamp": true, "statement_timestamp": true,
-	"transaction_timestamp": true, "timeofday": true, "age": true, "current_date": true,
-	"current_timestamp": true, "localtimestamp": true, "current_time": true, "localtime": true}
+// clockFuncs read the time of day: those the push-down writes (its
+// allow-list, funcs.go and sqlValueFunction; the others are refused).
+var clockFuncs = map[string]bool{"now": true, "age": true, "current_date": true, "current_timestamp": true, "localtimestamp": true}
 
 // readsClock reports whether sel reads the time of day (now(),
 // CURRENT_DATE, …; age(x) is age from now).

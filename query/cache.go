@@ -231,12 +231,6 @@ func NewCacheable(source string, wh Warehouse, m *cubes.Model, names []string, r
 	return c
 }
 
-// RefreshTTL is how long an answer over the named cubes stays fresh (see
-// NewCacheable).
-func RefreshTTL(m *cubes.Model, names []string) time.Duration {
-	return NewCacheable("", nil, m, names, false).TTL
-}
-
 // keyValue is a refresh_key sql's last value.
 type keyValue struct {
 	value   string

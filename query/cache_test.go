@@ -270,8 +270,8 @@ func TestRefreshTTL(t *testing.T) {
 		{[]string{"a"}, time.Hour}, {[]string{"a", "b"}, 5 * time.Minute}, {[]string{"c"}, 10 * time.Second},
 		{[]string{"d"}, 24 * time.Hour}, {[]string{"d", "a"}, time.Hour}, {nil, 10 * time.Second},
 	} {
-		if got := RefreshTTL(m, c.names); got != c.want {
-			t.Errorf("RefreshTTL(%v) = %s, want %s", c.names, got, c.want)
+		if got := NewCacheable("default", nil, m, c.names, false).TTL; got != c.want {
+			t.Errorf("the TTL over %v = %s, want %s", c.names, got, c.want)
 		}
 	}
 }

@@ -21,16 +21,9 @@ func TestResultCache(t *testing.T) {
 	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(2000)})
 	ctx := context.Background()
 	wh := g.Warehouse().(*warehouse.DuckDB)
-	key := func(scopes []string, sec *auth.SecurityContext) string {
-		k, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{Scopes: &scopes, Security: sec})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k.KeyValue
-	}
-	load := key([]string{"load"}, nil)
-	shippedOnly := key([]string{"load"}, &auth.SecurityContext{RowFilters: []auth.RowFilter{{Member: "orders.status", Operator: "equals", Values: []string{"shipped"}}}})
-	admin := key([]string{"admin"}, nil)
+	load := testKey(t, g, nil, "load")
+	shippedOnly := testKey(t, g, &auth.SecurityContext{RowFilters: []auth.RowFilter{{Member: "orders.status", Operator: "equals", Values: []string{"shipped"}}}}, "load")
+	admin := testKey(t, g, nil, "admin")
 	base := "http://" + g.HTTPAddr().String()
 	count := func(k string, header ...string) string {
 		t.Helper()

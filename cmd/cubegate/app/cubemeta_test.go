@@ -61,9 +61,11 @@ func metaGet(t *testing.T, base, key, path string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-func metaKey(t *testing.T, g *apptest.Gateway, sec *auth.SecurityContext, scopes ...string) string {
+// testKey mints an API key of the default tenant on g with scopes and a
+// security context (nil: none).
+func testKey(t testing.TB, g *apptest.Gateway, sec *auth.SecurityContext, scopes ...string) string {
 	t.Helper()
-	k, err := g.Keys.Create(context.Background(), auth.DefaultTenant, "meta", auth.KeyInput{Scopes: &scopes, Security: sec})
+	k, err := g.Keys.Create(context.Background(), auth.DefaultTenant, "test", auth.KeyInput{Scopes: &scopes, Security: sec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +124,7 @@ func TestCubeMetaOracle(t *testing.T) {
 	g := apptest.Start(t, apptest.Options{DuckDB: apptest.DemoSizes(app.DemoSizes{Orders: 200, Customers: 20, Products: 5}),
 		ModelDir: apptest.RepoPath(t, "testdata", "oracle", "model")})
 	base := "http://" + g.HTTPAddr().String() + "/cubejs-api/v1/"
-	status, body := metaGet(t, base, metaKey(t, g, nil, "meta"), "meta")
+	status, body := metaGet(t, base, testKey(t, g, nil, "meta"), "meta")
 	if status != 200 {
 		t.Fatalf("meta: %d %s", status, body)
 	}
@@ -177,7 +179,7 @@ func TestCubeAnnotationsOracle(t *testing.T) {
 	g := apptest.Start(t, apptest.Options{DuckDB: apptest.DemoSizes(app.DemoSizes{Orders: 200, Customers: 20, Products: 5}),
 		ModelDir: apptest.RepoPath(t, "testdata", "oracle", "model")})
 	url := "http://" + g.HTTPAddr().String() + "/cubejs-api/v1/load"
-	key := metaKey(t, g, nil, "load")
+	key := testKey(t, g, nil, "load")
 	n := 0
 	for _, c := range loadOracle(t) {
 		if c.ExpectError {
@@ -236,7 +238,7 @@ func TestCubeMetaModelCopy(t *testing.T) {
 	g := apptest.Start(t, apptest.Options{DuckDB: apptest.DemoSizes(app.DemoSizes{Orders: 200, Customers: 20, Products: 5}),
 		ModelDir: apptest.RepoPath(t, "cmd", "cubegate", "app", "testdata", "cubemodel")})
 	base := "http://" + g.HTTPAddr().String() + "/cubejs-api/v1/"
-	limited := metaKey(t, g, &auth.SecurityContext{Allow: []string{"orders", "products", "sales"}}, "meta", "load")
+	limited := testKey(t, g, &auth.SecurityContext{Allow: []string{"orders", "products", "sales"}}, "meta", "load")
 	status, body := metaGet(t, base, limited, "meta")
 	if status != 200 {
 		t.Fatalf("meta: %d %s", status, body)

@@ -461,26 +461,14 @@ func (r *rollups) maybeBuild(src rollupSource, d cubes.Dialect, pa *cubes.PreAgg
 	}
 	every := refreshEvery(pa)
 	if pa.Type == cubes.PreAggOriginalSQL && pa.External {
-		r.mu.Lock()
-		st := r.states[id]
-		if st == nil {
-			st = &rollupState{ID: id, Tenant: src.tenant, DataSource: src.name, Name: pa.FullName(), State: "PENDING", every: every, Every: every.String()}
-			r.states[id] = st
-		}
-		r.mu.Unlock()
+		st, _ := r.stateOf(id, src, pa, every)
 		if st.Error == "" {
 			r.fail(st, pa, fmt.Errorf("an original_sql pre-aggregation is read with the warehouse's other tables: set external: false"))
 		}
 		return
 	}
 	if !pa.External {
-		r.mu.Lock()
-		st := r.states[id]
-		if st == nil {
-			st = &rollupState{ID: id, Tenant: src.tenant, DataSource: src.name, Name: pa.FullName(), State: "PENDING", every: every, Every: every.String()}
-			r.states[id] = st
-		}
-		r.mu.Unlock()
+		st, _ := r.stateOf(id, src, pa, every)
 		r.buildInWarehouse(src, d, pa, id, st)
 		return
 	}
@@ -489,11 +477,9 @@ func (r *rollups) maybeBuild(src rollupSource, d cubes.Dialect, pa *cubes.PreAgg
 		r.log.Warn().Err(err).Msg("the rollup store cannot be opened")
 		return
 	}
+	st, created := r.stateOf(id, src, pa, every)
 	r.mu.Lock()
-	st := r.states[id]
-	if st == nil {
-		st = &rollupState{ID: id, Tenant: src.tenant, DataSource: src.name, Name: pa.FullName(), State: "PENDING", every: every, Every: every.String()}
-		r.states[id] = st
+	if created {
 		var parts []string
 		for _, p := range store.Partitions() {
 			if p.Rollup == id {
@@ -554,6 +540,19 @@ func (r *rollups) maybeBuild(src rollupSource, d cubes.Dialect, pa *cubes.PreAgg
 		}
 	}
 	r.build(store, src, d, pa, id, st)
+}
+
+// stateOf is the state of rollup id, made PENDING when there is none yet
+// (created).
+func (r *rollups) stateOf(id string, src rollupSource, pa *cubes.PreAggregation, every time.Duration) (st *rollupState, created bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st = r.states[id]; st == nil {
+		st = &rollupState{ID: id, Tenant: src.tenant, DataSource: src.name, Name: pa.FullName(), State: "PENDING", every: every, Every: every.String()}
+		r.states[id] = st
+		created = true
+	}
+	return st, created
 }
 
 // keySQL is pa's refresh_key sql, else its cube's ("" none).

@@ -321,13 +321,9 @@ func TestPreAggregations(t *testing.T) {
 			with, without := apptest.Start(t, opts(true)), apptest.Start(t, opts(false))
 			ctx := context.Background()
 			keyWith := func(g *apptest.Gateway, sec *auth.SecurityContext, scopes ...string) string {
-				k, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{Scopes: &scopes, Security: sec})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return k.KeyValue
+				return testKey(t, g, sec, scopes...)
 			}
-			keyOf := func(g *apptest.Gateway, scopes ...string) string { return keyWith(g, nil, scopes...) }
+			keyOf := func(g *apptest.Gateway, scopes ...string) string { return testKey(t, g, nil, scopes...) }
 			admin := keyOf(with, "admin")
 			api := newAPIClient(t, "http://"+with.HTTPAddr().String(), "")
 			list := waitBuilt(t, api, admin, 3)
@@ -507,14 +503,7 @@ func TestPreAggregationRefresh(t *testing.T) {
 		c.Cache.Enabled = false
 		c.Model.Watch = false
 	}})
-	ctx := context.Background()
-	keyOf := func(scopes ...string) string {
-		k, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{Scopes: &scopes})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k.KeyValue
-	}
+	keyOf := func(scopes ...string) string { return testKey(t, g, nil, scopes...) }
 	admin := keyOf("admin")
 	api := newAPIClient(t, "http://"+g.HTTPAddr().String(), "")
 	waitBuilt(t, api, admin, 1)
@@ -622,22 +611,18 @@ func TestPreAggregationRefreshKeySQL(t *testing.T) {
           every: 1 second
 `)
 	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(2000), ModelDir: dir, Adjust: func(c *app.Config) { c.Cache.Enabled = false }})
-	ctx := context.Background()
-	k, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{Scopes: &[]string{"admin"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := testKey(t, g, nil, "admin")
 	api := newAPIClient(t, "http://"+g.HTTPAddr().String(), "")
-	first := waitBuilt(t, api, k.KeyValue, 1)[0]["built_at"]
+	first := waitBuilt(t, api, admin, 1)[0]["built_at"]
 	time.Sleep(2500 * time.Millisecond)
-	if again := waitBuilt(t, api, k.KeyValue, 1)[0]["built_at"]; again != first {
+	if again := waitBuilt(t, api, admin, 1)[0]["built_at"]; again != first {
 		t.Fatalf("rebuilt (%v, first %v) while the key's value stayed", again, first)
 	}
 	if _, err := g.Warehouse().(*warehouse.DuckDB).DB().Exec(`INSERT INTO public.orders_raw SELECT * REPLACE (id + 1000000 AS id) FROM public.orders_raw WHERE id = 1`); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
-	for waitBuilt(t, api, k.KeyValue, 1)[0]["built_at"] == first {
+	for waitBuilt(t, api, admin, 1)[0]["built_at"] == first {
 		if time.Since(t0) > 10*time.Second {
 			t.Fatal("not rebuilt 10 s after its key's value changed")
 		}
@@ -671,14 +656,7 @@ func TestPreAggregationsInWarehouse(t *testing.T) {
 	dsn := a.Postgres.DatabaseDSN("fixture")
 	b := apptest.Start(t, apptest.Options{DSN: dsn, ModelDir: dir, Adjust: noCache})
 	raw := apptest.Start(t, apptest.Options{DSN: dsn, ModelDir: dir, Adjust: func(c *app.Config) { noCache(c); c.PreAgg.Enabled = false }})
-	ctx := context.Background()
-	keyOf := func(g *apptest.Gateway, scopes ...string) string {
-		k, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{Scopes: &scopes})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k.KeyValue
-	}
+	keyOf := func(g *apptest.Gateway, scopes ...string) string { return testKey(t, g, nil, scopes...) }
 	for _, g := range []*apptest.Gateway{a, b} {
 		waitBuilt(t, newAPIClient(t, "http://"+g.HTTPAddr().String(), ""), keyOf(g, "admin"), 1)
 	}
@@ -751,14 +729,7 @@ func TestPreAggregationsInWarehouse(t *testing.T) {
 func TestRESTOracleWithRollups(t *testing.T) {
 	g := apptest.Start(t, apptest.Options{Postgres: apptest.DemoSizes(app.DemoSizes{Orders: 100000, Customers: 1000, Products: 50}),
 		ModelDir: rollupModelDir(t), Adjust: func(c *app.Config) { c.Cache.Enabled = false }})
-	ctx := context.Background()
-	keyOf := func(scopes ...string) string {
-		k, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{Scopes: &scopes})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k.KeyValue
-	}
+	keyOf := func(scopes ...string) string { return testKey(t, g, nil, scopes...) }
 	base := "http://" + g.HTTPAddr().String()
 	waitBuilt(t, newAPIClient(t, base, ""), keyOf("admin"), 3)
 	load := keyOf("load")
@@ -813,14 +784,7 @@ func TestPreAggregationOnDemand(t *testing.T) {
         dimensions: [status]
 `)
 	g := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(2000), ModelDir: dir, Adjust: func(c *app.Config) { c.Cache.Enabled = false }})
-	ctx := context.Background()
-	keyOf := func(scopes ...string) string {
-		k, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{Scopes: &scopes})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k.KeyValue
-	}
+	keyOf := func(scopes ...string) string { return testKey(t, g, nil, scopes...) }
 	admin := keyOf("admin")
 	api := newAPIClient(t, "http://"+g.HTTPAddr().String(), "")
 	time.Sleep(1500 * time.Millisecond) // a worker pass or more
@@ -855,12 +819,8 @@ func TestOriginalSQLPreAggregation(t *testing.T) {
 `)
 	noCache := func(c *app.Config) { c.Cache.Enabled = false }
 	g := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(2000), ModelDir: dir, Adjust: noCache})
-	ctx := context.Background()
-	k, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{Scopes: &[]string{"admin"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitBuilt(t, newAPIClient(t, "http://"+g.HTTPAddr().String(), ""), k.KeyValue, 1)
+	admin := testKey(t, g, nil, "admin")
+	waitBuilt(t, newAPIClient(t, "http://"+g.HTTPAddr().String(), ""), admin, 1)
 	conn := apptest.Connect(t, g.ConnString(t, "o"))
 	const cubeQuery = `SELECT status, MEASURE(count) FROM orders GROUP BY 1 ORDER BY 1`
 	const pushed = `SELECT count(*) FROM (SELECT status FROM orders WHERE status <> 'x') AS t`
