@@ -8,6 +8,10 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+// Normalize maps a driver's Go value onto the small set Rows promises
+// (the engines' drivers in packages of their own use it too).
+func Normalize(v any) any { return normalize(v) }
+
 // normalize maps a driver's Go value onto the small set Rows promises.
 func normalize(v any) any {
 	switch x := v.(type) {

@@ -72,7 +72,12 @@ func OpenWith(ctx context.Context, dsn string, o Options) (Warehouse, error) {
 	case dsn == "":
 		return nil, fmt.Errorf("warehouse.dsn is not set")
 	}
-	return nil, fmt.Errorf("warehouse.dsn: unknown scheme in %q (want duckdb:///file.duckdb, duckdb::memory: or postgres://…)", Redact(dsn))
+	if scheme, _, ok := strings.Cut(dsn, "://"); ok {
+		if open := opener(scheme); open != nil {
+			return open(ctx, dsn, o)
+		}
+	}
+	return nil, fmt.Errorf("warehouse.dsn: unknown scheme in %q (want %s)", Redact(dsn), strings.Join(Schemes(), ", "))
 }
 
 // Redact hides the password of a DSN (a warehouse's or a state store's)

@@ -27,6 +27,7 @@ import (
 	"github.com/cubegate/cubegate/planner"
 	"github.com/cubegate/cubegate/query"
 	"github.com/cubegate/cubegate/warehouse"
+	_ "github.com/cubegate/cubegate/warehouse/drivers" // every engine's driver
 	"github.com/cubegate/cubegate/warehouse/rollup"
 )
 

@@ -1,0 +1,5 @@
+// Package drivers links every warehouse engine's driver into the
+// gateway: each is a package of its own that registers its DSN schemes
+// with warehouse.Register in its init (PostgreSQL and DuckDB are built
+// into package warehouse).
+package drivers
