@@ -351,7 +351,7 @@ func (c *compiler) compile() (*Compiled, error) {
 			if i > 1 {
 				b.WriteString(", ")
 			}
-			b.WriteString(strconv.Itoa(i))
+			b.WriteString(c.d.GroupKey(i, c.cols[i-1].Alias))
 		}
 	}
 	if len(having) > 0 {
@@ -370,13 +370,14 @@ func (c *compiler) finish(body, order string) *Compiled {
 		out.TotalSQL = "SELECT count(*) FROM (" + body + ") AS " + c.d.QuoteIdent("q")
 		out.TotalArgs = append([]any(nil), c.args...)
 	}
-	sql := body + order
+	var limit, offset string
 	if c.q.Limit != nil {
-		sql += " LIMIT " + c.arg(*c.q.Limit)
+		limit = c.arg(*c.q.Limit)
 	}
 	if c.q.Offset > 0 {
-		sql += " OFFSET " + c.arg(c.q.Offset)
+		offset = c.arg(c.q.Offset)
 	}
+	sql := body + order + c.d.LimitOffset(limit, offset)
 	out.SQL, out.Args = sql, c.args
 	return out
 }
@@ -465,11 +466,7 @@ func (c *compiler) orderBy() (string, error) {
 			continue
 		}
 		ordered[pos] = true
-		dir := "ASC"
-		if it.Desc {
-			dir = "DESC"
-		}
-		parts = append(parts, strconv.Itoa(pos+1)+" "+dir)
+		parts = append(parts, c.d.OrderKey(pos+1, c.cols[pos].Alias, it.Desc))
 	}
 	return " ORDER BY " + strings.Join(parts, ", "), nil
 }
@@ -594,7 +591,7 @@ const listThreshold = 100
 // more as one array parameter, cast to its SQL array type; ok is false
 // for shorter lists and other types (bound one by one).
 func (c *compiler) valueList(typ MemberType, vals []string, name string) (string, bool, error) {
-	if len(vals) < listThreshold {
+	if len(vals) < listThreshold || !c.d.ListParams() {
 		return "", false, nil
 	}
 	switch typ {
@@ -634,7 +631,7 @@ func (c *compiler) condition(expr string, typ MemberType, op string, vals []stri
 			if typ == TypeString {
 				// The column may be of any type the model calls a string
 				// (varchar, uuid, an enum): compared as text.
-				expr = "CAST(" + expr + " AS TEXT)"
+				expr = castAs(c.d, expr, "TEXT")
 			}
 			// A long list is one array parameter: = ANY($n) plans in
 			// constant time on the warehouse (100,000 values: 86 ms
@@ -683,11 +680,11 @@ func (c *compiler) condition(expr string, typ MemberType, op string, vals []stri
 			p := c.arg(likeEscape(v))
 			switch strings.TrimPrefix(strings.ToLower(op), "not") {
 			case "contains":
-				p = "'%' || " + p + " || '%'"
+				p = c.d.Concat("'%'", p, "'%'")
 			case "startswith":
-				p = p + " || '%'"
+				p = c.d.Concat(p, "'%'")
 			case "endswith":
-				p = "'%' || " + p
+				p = c.d.Concat("'%'", p)
 			}
 			parts[i] = c.d.ILike(expr, p)
 		}

@@ -72,6 +72,33 @@ type Dialect interface {
 	// writes it differently; ok false writes FunctionName(args) as
 	// PostgreSQL does. An *ArgError refuses one of its arguments.
 	Function(c Call) (sql string, ok bool, err error)
+	// Concat concatenates text expressions (PostgreSQL's ||).
+	Concat(parts ...string) string
+	// LimitOffset renders a query's LIMIT and OFFSET clauses with a
+	// leading space; either may be "" (absent). An OFFSET of "0" alone is
+	// a fence: the warehouse must not merge the subquery it ends into
+	// the statement around it.
+	LimitOffset(limit, offset string) string
+	// ListParams tells whether a long list of text or integer values
+	// binds as one array parameter (= ANY($n)); false: value by value.
+	ListParams() bool
+	// OrderKey is an ORDER BY key for the select list's column at pos
+	// (1-based) called alias, NULLs sorted as PostgreSQL sorts them;
+	// GroupKey a GROUP BY key for it.
+	OrderKey(pos int, alias string, desc bool) string
+	GroupKey(pos int, alias string) string
+	// Interval adds (op '+') or subtracts ('-') an interval to a
+	// timestamp expression; iv is PostgreSQL's interval text, "<n> <unit>"
+	// pairs ("1 day", "0 months 604800 seconds", "1 millisecond").
+	Interval(expr string, op byte, iv string) string
+	// Series is a query of one column, date_from: the timestamps from
+	// from to to (inclusive) in steps of step (PostgreSQL interval
+	// text); from is truncated to the step's granularity g first.
+	Series(g, from, to, step string) string
+	// FullJoin tells whether the warehouse has FULL JOIN (without it,
+	// the rolling-window parts are joined to the union of their keys).
+	FullJoin() bool
+
 	// JudgesPostgresInput tells whether the warehouse's verdict on input
 	// PostgreSQL would refuse or accept is PostgreSQL's own (it is
 	// PostgreSQL): cubegate's evaluator then defers to it.
@@ -156,4 +183,78 @@ func ansiQuote(s string) string {
 // values never go through here: they are bound arguments.
 func quoteLiteral(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// pgDefaults are the hooks PostgreSQL and DuckDB write alike.
+type pgDefaults struct{}
+
+func (pgDefaults) Concat(parts ...string) string { return strings.Join(parts, " || ") }
+func (pgDefaults) LimitOffset(limit, offset string) string {
+	s := ""
+	if limit != "" {
+		s += " LIMIT " + limit
+	}
+	if offset != "" {
+		s += " OFFSET " + offset
+	}
+	return s
+}
+func (pgDefaults) ListParams() bool { return true }
+func (pgDefaults) OrderKey(pos int, _ string, desc bool) string {
+	if desc {
+		return strconv.Itoa(pos) + " DESC"
+	}
+	return strconv.Itoa(pos) + " ASC"
+}
+func (pgDefaults) GroupKey(pos int, _ string) string { return strconv.Itoa(pos) }
+func (pgDefaults) Interval(expr string, op byte, iv string) string {
+	return expr + " " + string(op) + " INTERVAL '" + iv + "'"
+}
+func (pgDefaults) FullJoin() bool { return true }
+
+// castAs renders CAST(expr AS the warehouse's spelling of PostgreSQL's
+// type name).
+func castAs(d Dialect, expr, name string) string {
+	typ, mods := d.CastType(name, nil)
+	if len(mods) > 0 {
+		typ += "(" + strings.Join(mods, ", ") + ")"
+	}
+	return "CAST(" + expr + " AS " + typ + ")"
+}
+
+// IntervalParts reads PostgreSQL interval text as Interval receives it
+// ("<n> <unit>" pairs, units singular or plural) for dialects that
+// write intervals their own way.
+func IntervalParts(iv string) (parts []IntervalPart, ok bool) {
+	f := strings.Fields(iv)
+	if len(f)%2 != 0 || len(f) == 0 {
+		return nil, false
+	}
+	for i := 0; i < len(f); i += 2 {
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return nil, false
+		}
+		u := strings.TrimSuffix(strings.ToLower(f[i+1]), "s")
+		switch u {
+		case "microsecond", "millisecond", "second", "minute", "hour", "day", "week", "month", "year":
+		default:
+			return nil, false
+		}
+		parts = append(parts, IntervalPart{N: n, Unit: u})
+	}
+	return parts, true
+}
+
+// IntervalPart is one "<n> <unit>" of an interval.
+type IntervalPart struct {
+	N    int64
+	Unit string // singular: "day", "month", "millisecond"
+}
+
+// pgSeries is generate_series over the periods, as PostgreSQL and DuckDB
+// write it.
+func pgSeries(d Dialect, g, from, to, step string) string {
+	return "SELECT d " + d.QuoteIdent("date_from") + " FROM generate_series(" + d.DateTrunc(g, "CAST("+from+" AS TIMESTAMP)") +
+		", CAST(" + to + " AS TIMESTAMP), INTERVAL '" + step + "') AS s(d)"
 }

@@ -15,7 +15,7 @@ func init() { RegisterDialect(DuckDB{}) }
 
 // DuckDB is DuckDB's dialect: PostgreSQL's SQL, with DuckDB's spellings
 // and PostgreSQL's meaning where DuckDB's differs.
-type DuckDB struct{}
+type DuckDB struct{ pgDefaults }
 
 func (DuckDB) Name() string                  { return "duckdb" }
 func (DuckDB) QuoteIdent(s string) string    { return ansiQuote(s) }
@@ -374,3 +374,5 @@ outer:
 	}
 	return "(" + strings.Join(parts, " || ") + ")"
 }
+
+func (d DuckDB) Series(g, from, to, step string) string { return pgSeries(d, g, from, to, step) }

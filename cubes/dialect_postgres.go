@@ -10,7 +10,7 @@ func init() { RegisterDialect(Postgres{}) }
 
 // Postgres is PostgreSQL's dialect: the push-down's SQL is PostgreSQL's
 // own, so most of it is written as is.
-type Postgres struct{}
+type Postgres struct{ pgDefaults }
 
 func (Postgres) Name() string                  { return "postgres" }
 func (Postgres) QuoteIdent(s string) string    { return ansiQuote(s) }
@@ -132,3 +132,5 @@ func mysqlToPGFormat(f string) string {
 	}
 	return b.String()
 }
+
+func (d Postgres) Series(g, from, to, step string) string { return pgSeries(d, g, from, to, step) }

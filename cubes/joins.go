@@ -149,7 +149,7 @@ func (c *compiler) fanOut(p *joinPlan, where []string, nGroup int) (string, erro
 	if nGroup > 0 {
 		nums := make([]string, nGroup)
 		for i := range nums {
-			nums[i] = strconv.Itoa(i + 1)
+			nums[i] = c.d.GroupKey(i+1, c.cols[i].Alias)
 		}
 		groupBy = " GROUP BY " + strings.Join(nums, ", ")
 	}
@@ -198,7 +198,7 @@ func (c *compiler) fanOut(p *joinPlan, where []string, nGroup int) (string, erro
 			if prefix != "" {
 				v = prefix + "." + q(c.cols[i].Alias)
 			}
-			out[i] = "CASE WHEN " + v + " IS NULL THEN 'N' ELSE 'V' || CAST(" + v + " AS VARCHAR) END " + q("__k"+strconv.Itoa(i))
+			out[i] = nullSafeKey(c.d, v) + " " + q("__k"+strconv.Itoa(i))
 		}
 		return out
 	}
@@ -269,4 +269,10 @@ func (c *compiler) fanOut(p *joinPlan, where []string, nGroup int) (string, erro
 		b.WriteString(" JOIN (" + renders[k] + ") AS " + name(k) + " ON " + strings.Join(conds, " AND "))
 	}
 	return b.String(), nil
+}
+
+// nullSafeKey is a text key of v that joins NULL to NULL with a hashable
+// condition: 'N' for NULL, else 'V' and v's text.
+func nullSafeKey(d Dialect, v string) string {
+	return "CASE WHEN " + v + " IS NULL THEN 'N' ELSE " + d.Concat("'V'", castAs(d, v, "VARCHAR")) + " END"
 }

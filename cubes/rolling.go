@@ -14,8 +14,8 @@ var granularityInterval = map[string]string{
 	"week": "7 days", "month": "1 month", "quarter": "3 months", "year": "1 year",
 }
 
-func intervalLiteral(months int, seconds int64) string {
-	return fmt.Sprintf("INTERVAL '%d months %d seconds'", months, seconds)
+func intervalText(months int, seconds int64) string {
+	return fmt.Sprintf("%d months %d seconds", months, seconds)
 }
 
 // compileRolling renders a query with rolling-window measures, as Cube
@@ -71,9 +71,8 @@ func (c *compiler) compileRolling(plan *joinPlan, where []string, measureFilters
 	qi := c.d.QuoteIdent
 	s := qi("__series")
 	dFrom := s + "." + qi("date_from")
-	dTo := "(" + dFrom + " + INTERVAL '" + step + "' - INTERVAL '1 millisecond')"
-	series := "(SELECT d " + qi("date_from") + " FROM generate_series(" + c.d.DateTrunc(g, "CAST("+from+" AS TIMESTAMP)") +
-		", CAST(" + to + " AS TIMESTAMP), INTERVAL '" + step + "') AS s(d)) AS " + s
+	dTo := "(" + c.d.Interval(c.d.Interval(dFrom, '+', step), '-', "1 millisecond") + ")"
+	series := "(" + c.d.Series(g, from, to, step) + ") AS " + s
 	rowWhere := where // the date range is not among them: it bounds the periods
 	// The time dimension is the last grouping column; the others are
 	// plain dimensions of the rows a window reaches.
@@ -83,8 +82,13 @@ func (c *compiler) compileRolling(plan *joinPlan, where []string, measureFilters
 			tdCol = i
 		}
 	}
-	keyOf := func(v string) string {
-		return "CASE WHEN " + v + " IS NULL THEN 'N' ELSE 'V' || CAST(" + v + " AS VARCHAR) END"
+	keyOf := func(v string) string { return nullSafeKey(c.d, v) }
+	// The parts' grouping columns, in their select lists' order.
+	groupAliases := []string{c.cols[tdCol].Alias}
+	for j := 0; j < nGroup; j++ {
+		if j != tdCol {
+			groupAliases = append(groupAliases, c.cols[j].Alias)
+		}
 	}
 	var parts []string
 	for i := nGroup; i < len(c.cols); i++ {
@@ -107,10 +111,10 @@ func (c *compiler) compileRolling(plan *joinPlan, where []string, measureFilters
 				gt, le = " >= ", " < "
 			}
 			if !w.Unbounded {
-				cond = append(cond, t+gt+anchor+" - "+intervalLiteral(w.TrailingMonths, w.TrailingSeconds))
+				cond = append(cond, t+gt+c.d.Interval(anchor, '-', intervalText(w.TrailingMonths, w.TrailingSeconds)))
 			}
 			if w.HasLeading {
-				cond = append(cond, t+le+anchor+" + "+intervalLiteral(w.LeadingMonths, w.LeadingSeconds))
+				cond = append(cond, t+le+c.d.Interval(anchor, '+', intervalText(w.LeadingMonths, w.LeadingSeconds)))
 			} else {
 				cond = append(cond, t+le+anchor)
 			}
@@ -127,7 +131,7 @@ func (c *compiler) compileRolling(plan *joinPlan, where []string, measureFilters
 		sel = append(sel, c.exprs[i]+" "+qi("v"))
 		groups := make([]string, nGroup)
 		for j := range groups {
-			groups[j] = fmt.Sprint(j + 1)
+			groups[j] = c.d.GroupKey(j+1, groupAliases[j])
 		}
 		parts = append(parts, "SELECT "+strings.Join(append(sel, keys...), ", ")+" FROM "+series+" LEFT JOIN "+c.table(plan.root)+
 			" ON "+strings.Join(cond, " AND ")+" GROUP BY "+strings.Join(groups, ", "))
@@ -135,6 +139,15 @@ func (c *compiler) compileRolling(plan *joinPlan, where []string, measureFilters
 	name := func(k int) string { return qi(fmt.Sprintf("__w%d", k)) }
 	// Parts may hold different groups (a window reaches rows a period does
 	// not): full joins on the null-safe keys, dimensions from any part.
+	keyNames := []string{qi("__kt")}
+	for j := 0; j < nGroup; j++ {
+		if j != tdCol {
+			keyNames = append(keyNames, qi(fmt.Sprintf("__k%d", j)))
+		}
+	}
+	if !c.d.FullJoin() && len(parts) > 1 {
+		return c.finish(c.joinOnKeys(parts, nGroup, keyNames), order), nil
+	}
 	var b strings.Builder
 	var sel []string
 	for j := 0; j < nGroup; j++ {
@@ -148,12 +161,6 @@ func (c *compiler) compileRolling(plan *joinPlan, where []string, measureFilters
 		sel = append(sel, name(k)+"."+qi("v")+" "+qi(c.cols[nGroup+k].Alias))
 	}
 	b.WriteString("SELECT " + strings.Join(sel, ", ") + " FROM (" + parts[0] + ") AS " + name(0))
-	keyNames := []string{qi("__kt")}
-	for j := 0; j < nGroup; j++ {
-		if j != tdCol {
-			keyNames = append(keyNames, qi(fmt.Sprintf("__k%d", j)))
-		}
-	}
 	for k := 1; k < len(parts); k++ {
 		var conds []string
 		for _, kn := range keyNames {
@@ -170,4 +177,38 @@ func (c *compiler) compileRolling(plan *joinPlan, where []string, measureFilters
 		b.WriteString(" FULL JOIN (" + parts[k] + ") AS " + name(k) + " ON " + strings.Join(conds, " AND "))
 	}
 	return c.finish(b.String(), order), nil
+}
+
+// joinOnKeys joins the rolling-window parts where the warehouse has no
+// FULL JOIN: the union of their groups (keys and dimensions), each part
+// left-joined to it on the null-safe keys.
+func (c *compiler) joinOnKeys(parts []string, nGroup int, keyNames []string) string {
+	qi := c.d.QuoteIdent
+	name := func(k int) string { return qi(fmt.Sprintf("__w%d", k)) }
+	cols := append([]string{}, keyNames...)
+	for j := 0; j < nGroup; j++ {
+		cols = append(cols, qi(c.cols[j].Alias))
+	}
+	union := make([]string, len(parts))
+	for k, p := range parts {
+		union[k] = "SELECT " + strings.Join(cols, ", ") + " FROM (" + p + ") AS " + name(k)
+	}
+	keys := qi("__keys")
+	var sel []string
+	for j := 0; j < nGroup; j++ {
+		sel = append(sel, keys+"."+qi(c.cols[j].Alias)+" "+qi(c.cols[j].Alias))
+	}
+	for k := range parts {
+		sel = append(sel, name(k)+"."+qi("v")+" "+qi(c.cols[nGroup+k].Alias))
+	}
+	var b strings.Builder
+	b.WriteString("SELECT " + strings.Join(sel, ", ") + " FROM (" + strings.Join(union, " UNION ") + ") AS " + keys)
+	for k, p := range parts {
+		conds := make([]string, len(keyNames))
+		for i, kn := range keyNames {
+			conds[i] = keys + "." + kn + " = " + name(k) + "." + kn
+		}
+		b.WriteString(" LEFT JOIN (" + p + ") AS " + name(k) + " ON " + strings.Join(conds, " AND "))
+	}
+	return b.String()
 }

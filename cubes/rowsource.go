@@ -152,7 +152,7 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 		cols = append(cols, "__user", "__cubeJoinField")
 		for _, v := range []string{"__user", "__cubeJoinField"} {
 			if read(cube.Name + "." + v) {
-				segs = append(segs, "CAST(NULL AS TEXT)")
+				segs = append(segs, castAs(c.d, "NULL", "TEXT"))
 				segNames = append(segNames, cube.Name+"."+v)
 			}
 		}
@@ -213,7 +213,7 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 		// expressions on rows the filters leave out (its errors would
 		// show their values), so it may not merge the source into the
 		// statement or push the statement's conditions into it.
-		b.WriteString(" OFFSET 0")
+		b.WriteString(c.d.LimitOffset("", "0"))
 	}
 	src.SQL, src.Args, src.RowFilters = b.String(), c.args[o.FirstArg:], c.applied
 	return src, nil
