@@ -83,7 +83,7 @@ func TestCompileGolden(t *testing.T) {
 	oracle, features := oracleModel(t), featuresModel(t)
 	all := append([]struct{ name, query string }{}, goldenQueries...)
 	all = append(all, featureQueries...)
-	for _, d := range []Dialect{Postgres{}, DuckDB{}} {
+	for _, d := range Dialects() { // each dialect file's golden files: testdata/golden/<dialect>
 		for _, g := range all {
 			m := oracle
 			if strings.Contains(g.query, "events.") || strings.Contains(g.query, "accounts.") {

@@ -1,6 +1,7 @@
 package cubes
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -58,10 +59,18 @@ type Dialect interface {
 	RegexMatch(op, l, r string) (string, bool)
 	// ArraySubquery renders ARRAY(sub).
 	ArraySubquery(sub string) string
-	// DefaultNulls is what ORDER BY adds to a key without NULLS FIRST or
-	// LAST so that NULLs sort as PostgreSQL sorts them (last ascending,
-	// first descending).
-	DefaultNulls(desc bool) string
+	// Sort renders a sort key: dir is "", " ASC" or " DESC" as written,
+	// nulls "", "FIRST" or "LAST"; without nulls, NULLs must sort as
+	// PostgreSQL sorts them (last ascending, first descending).
+	Sort(expr, dir, nulls string) string
+	// Binary renders a binary operator the warehouse writes otherwise
+	// (ok false: "(l op r)" with Operator's spelling).
+	Binary(op, l, r string) (string, bool)
+	// AggregateFilter tells whether aggregates take FILTER (WHERE …);
+	// DistinctOn whether SELECT takes DISTINCT ON (…). Without them the
+	// push-down refuses the statement (0A000).
+	AggregateFilter() bool
+	DistinctOn() bool
 	// DateDiff is the number of unit boundaries between timestamps a and
 	// b (Redshift's DATEDIFF, which BI tools send), as a BIGINT.
 	DateDiff(unit, a, b string) string
@@ -168,6 +177,16 @@ var dialects = map[string]Dialect{}
 // RegisterDialect makes d available by its name (a dialect file's init).
 func RegisterDialect(d Dialect) { dialects[d.Name()] = d }
 
+// Dialects are the registered dialects, by name.
+func Dialects() []Dialect {
+	out := make([]Dialect, 0, len(dialects))
+	for _, d := range dialects {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
+	return out
+}
+
 // DialectByName returns the dialect called name.
 func DialectByName(name string) (Dialect, bool) {
 	d, ok := dialects[name]
@@ -210,7 +229,19 @@ func (pgDefaults) GroupKey(pos int, _ string) string { return strconv.Itoa(pos) 
 func (pgDefaults) Interval(expr string, op byte, iv string) string {
 	return expr + " " + string(op) + " INTERVAL '" + iv + "'"
 }
-func (pgDefaults) FullJoin() bool { return true }
+func (pgDefaults) FullJoin() bool                        { return true }
+func (pgDefaults) Binary(op, l, r string) (string, bool) { return "", false }
+func (pgDefaults) AggregateFilter() bool                 { return true }
+func (pgDefaults) DistinctOn() bool                      { return true }
+
+// SortNulls renders a sort key in SQL that has NULLS FIRST and LAST,
+// with def (the warehouse's) unless nulls is written.
+func SortNulls(expr, dir, nulls, def string) string {
+	if nulls != "" {
+		return expr + dir + " NULLS " + nulls
+	}
+	return expr + dir + def
+}
 
 // castAs renders CAST(expr AS the warehouse's spelling of PostgreSQL's
 // type name).

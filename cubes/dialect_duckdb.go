@@ -111,11 +111,12 @@ func (DuckDB) RegexMatch(op, l, r string) (string, bool) {
 
 func (DuckDB) ArraySubquery(sub string) string { return "(SELECT list(x) FROM (" + sub + ") AS t(x))" }
 
-func (DuckDB) DefaultNulls(desc bool) string {
-	if desc {
-		return " NULLS FIRST"
+// Sort: DuckDB sorts NULLs last either way; PostgreSQL first descending.
+func (DuckDB) Sort(expr, dir, nulls string) string {
+	if dir == " DESC" {
+		return SortNulls(expr, dir, nulls, " NULLS FIRST")
 	}
-	return " NULLS LAST"
+	return SortNulls(expr, dir, nulls, " NULLS LAST")
 }
 
 func (DuckDB) DateDiff(unit, a, b string) string {

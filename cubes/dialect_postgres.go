@@ -43,8 +43,8 @@ func (Postgres) TextArrays() bool                                 { return true 
 func (Postgres) Operator(op string) string                        { return op }
 func (Postgres) RegexMatch(string, string, string) (string, bool) { return "", false }
 func (Postgres) ArraySubquery(sub string) string                  { return "ARRAY(" + sub + ")" }
-func (Postgres) DefaultNulls(bool) string                         { return "" }
 func (Postgres) JudgesPostgresInput() bool                        { return true }
+func (Postgres) Sort(expr, dir, nulls string) string              { return SortNulls(expr, dir, nulls, "") }
 
 // FunctionName qualifies a built-in with pg_catalog: PostgreSQL resolves
 // an unqualified call to the best match along the search path, so a

@@ -162,6 +162,9 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *scope) (string, error) {
 			if err != nil {
 				return "", err
 			}
+			if !p.d.AggregateFilter() {
+				return "", p.lacks("FILTER (WHERE …)", loc)
+			}
 			s += " FILTER (WHERE " + c + ")"
 		}
 		return s + over, nil
@@ -322,7 +325,7 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *scope) (string, error) {
 	}
 	out := p.d.FunctionName(name)
 	if out == "" {
-		return "", unsupported(nil, "function %s() is not available on this warehouse", name).At(loc + 1)
+		return "", p.lacks("function "+name+"()", loc)
 	}
 	c := p.call(name, args, sc)
 	c.Quotient = quotient(name, args) != nil
@@ -362,6 +365,9 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *scope) (string, error) {
 		c, err := p.expr(f, sc)
 		if err != nil {
 			return "", err
+		}
+		if !p.d.AggregateFilter() {
+			return "", p.lacks("FILTER (WHERE …)", loc)
 		}
 		b.WriteString(" FILTER (WHERE " + c + ")")
 	}
@@ -434,18 +440,19 @@ func (p *pushdown) sortList(items []*pg_query.Node, sc *scope) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		dir, err := p.sortDirection(sb)
+		key, err := p.sortKey(s, sb)
 		if err != nil {
 			return "", err
 		}
-		parts = append(parts, s+dir)
+		parts = append(parts, key)
 	}
 	return strings.Join(parts, ", "), nil
 }
 
-// sortDirection renders a sort key's direction and NULLs placement.
-func (p *pushdown) sortDirection(sb *pg_query.SortBy) (string, error) {
-	var s string
+// sortKey renders a sort key: expr with its direction and NULLs
+// placement.
+func (p *pushdown) sortKey(expr string, sb *pg_query.SortBy) (string, error) {
+	var s, nulls string
 	switch sb.GetSortbyDir() {
 	case pg_query.SortByDir_SORTBY_DESC:
 		s = " DESC"
@@ -456,15 +463,11 @@ func (p *pushdown) sortDirection(sb *pg_query.SortBy) (string, error) {
 	}
 	switch sb.GetSortbyNulls() {
 	case pg_query.SortByNulls_SORTBY_NULLS_FIRST:
-		s += " NULLS FIRST"
+		nulls = "FIRST"
 	case pg_query.SortByNulls_SORTBY_NULLS_LAST:
-		s += " NULLS LAST"
-	default:
-		// PostgreSQL puts NULLs last ascending and first descending; say
-		// so for warehouses that differ.
-		s += p.d.DefaultNulls(sb.GetSortbyDir() == pg_query.SortByDir_SORTBY_DESC)
+		nulls = "LAST"
 	}
-	return s, nil
+	return p.d.Sort(expr, s, nulls), nil
 }
 
 // exprs renders expressions one by one.

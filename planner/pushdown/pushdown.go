@@ -231,7 +231,7 @@ func (p *pushdown) arg(v any) string {
 // infers from the compared expression, as it infers each literal's
 // (DuckDB, which has no such limit, keeps them one by one).
 func (p *pushdown) literalArray(items []*pg_query.Node) (string, bool) {
-	if len(items) < 100 {
+	if len(items) < 100 || !p.d.ListParams() {
 		return "", false
 	}
 	ints := make([]int64, 0, len(items))
@@ -383,6 +383,9 @@ func (p *pushdown) render(sel *pg_query.SelectStmt, outer *scope) (string, []str
 				if err != nil {
 					return "", nil, err
 				}
+				if !p.d.DistinctOn() {
+					return "", nil, p.lacks("DISTINCT ON", int32(-1))
+				}
 				b.WriteString("DISTINCT ON (" + s + ") ")
 			}
 		}
@@ -446,30 +449,29 @@ func (p *pushdown) render(sel *pg_query.SelectStmt, outer *scope) (string, []str
 			if err != nil {
 				return "", nil, err
 			}
-			dir, err := p.sortDirection(sb)
+			key, err := p.sortKey(s, sb)
 			if err != nil {
 				return "", nil, err
 			}
-			parts = append(parts, s+dir)
+			parts = append(parts, key)
 		}
 		b.WriteString(" ORDER BY " + strings.Join(parts, ", "))
 	}
+	var limit, offset string
+	var err error
 	if l := sel.GetLimitCount(); l != nil {
 		if c := l.GetAConst(); c == nil || !c.GetIsnull() { // LIMIT NULL / ALL: no limit
-			s, err := p.expr(l, sc)
-			if err != nil {
+			if limit, err = p.expr(l, sc); err != nil {
 				return "", nil, err
 			}
-			b.WriteString(" LIMIT " + s)
 		}
 	}
 	if o := sel.GetLimitOffset(); o != nil {
-		s, err := p.expr(o, sc)
-		if err != nil {
+		if offset, err = p.expr(o, sc); err != nil {
 			return "", nil, err
 		}
-		b.WriteString(" OFFSET " + s)
 	}
+	b.WriteString(p.d.LimitOffset(limit, offset))
 	return b.String(), cols, nil
 }
 
@@ -1402,6 +1404,11 @@ func (p *pushdown) aexpr(e *pg_query.A_Expr, sc *scope) (string, error) {
 		}
 		if op == "!=" {
 			op = "<>"
+		}
+		if l != "" {
+			if s, ok := p.d.Binary(op, l, r); ok {
+				return s, nil
+			}
 		}
 		op = p.d.Operator(op)
 		if l == "" {

@@ -200,6 +200,17 @@ func unsupported(n *pg_query.Node, format string, args ...any) *pgerr.Error {
 	return pgerr.Unsupported(pgnames.Location(n), format, args...)
 }
 
+// lacks refuses what the warehouse's engine does not have (a function,
+// a clause), naming it and the engine; loc is where the statement has
+// it (-1: unknown).
+func (p *pushdown) lacks(what string, loc int32) error {
+	e := unsupported(nil, "%s is not available on %s", what, p.d.Name())
+	if loc >= 0 {
+		e = e.At(loc + 1)
+	}
+	return e
+}
+
 // CubeSQL is a subquery answered as one cube query from a
 // pre-aggregation (Session.CubeQuery).
 type CubeSQL struct {

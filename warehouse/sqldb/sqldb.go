@@ -49,6 +49,10 @@ type Config struct {
 	// reset connection, driver.ErrBadConn).
 	Unreachable func(err error) bool
 
+	// Positional: the driver takes ? placeholders only; the dialect's $n
+	// are rewritten (Positional).
+	Positional bool
+
 	// ConnID, when set, is the server's id of a connection's session,
 	// read before each statement; Kill then stops the statement running
 	// in that session when the statement's context ends before it does
@@ -116,6 +120,12 @@ func (w *Warehouse) Ping(ctx context.Context) error {
 // Query runs sql on a connection of its own, held (with the owner's
 // share) until the rows are closed or read to their end.
 func (w *Warehouse) Query(ctx context.Context, query string, args ...any) (warehouse.Rows, error) {
+	if w.c.Positional {
+		var err error
+		if query, args, err = Positional(query, args); err != nil {
+			return nil, err
+		}
+	}
 	release, err := w.shares.Acquire(ctx, warehouse.OwnerFrom(ctx))
 	if err != nil {
 		return nil, err
