@@ -24,6 +24,11 @@ func appendText(buf []byte, oid uint32, v any) ([]byte, error) {
 	case string:
 		return append(buf, x...), nil
 	case int64:
+		if oid == pgtype.BoolOID {
+			// A boolean the warehouse keeps as an integer (MySQL's
+			// TINYINT(1), ClickHouse's UInt8).
+			return appendText(buf, oid, x != 0)
+		}
 		return strconv.AppendInt(buf, x, 10), nil
 	case float64:
 		return appendFloat(buf, x, oid), nil
@@ -278,6 +283,10 @@ func appendBinary(buf []byte, oid uint32, v any) ([]byte, error) {
 	case pgtype.Float4OID:
 		if x, ok := v.(float64); ok {
 			v = float32(x)
+		}
+	case pgtype.BoolOID:
+		if x, ok := v.(int64); ok {
+			v = x != 0 // a boolean kept as an integer
 		}
 	case pgtype.QCharOID:
 		if x, ok := v.(string); ok && len(x) > 0 {

@@ -36,6 +36,8 @@ func TestAppendText(t *testing.T) {
 		{pgtype.NumericOID, num(12, 2), "1200"},
 		{pgtype.NumericOID, int64(7), "7"},
 		{pgtype.BoolOID, true, "t"},
+		{pgtype.BoolOID, int64(1), "t"},
+		{pgtype.BoolOID, int64(0), "f"},
 		{pgtype.TextOID, "naïve", "naïve"},
 		{pgtype.TimestampOID, ts, "2023-02-01 10:20:30.1234"},
 		{pgtype.TimestampOID, time.Date(2023, 2, 1, 0, 0, 0, 0, time.UTC), "2023-02-01 00:00:00"},
