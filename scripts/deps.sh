@@ -19,6 +19,23 @@ apt_install() {
 
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
 command -v psql >/dev/null 2>&1 || apt_install postgresql-client
+# MariaDB server, client and mariadb-tzinfo-to-sql: warehouse/mysql/mysqltest
+# starts throwaway servers on their own datadir and port, never the system
+# service. Without systemd the package's postinst starts that service through
+# /etc/init.d and fails the install if it cannot: a policy-rc.d forbids the
+# start while installing (unless the machine has its own policy-rc.d).
+if ! { [ -x /usr/sbin/mariadbd ] && command -v mariadb >/dev/null 2>&1 && command -v mariadb-tzinfo-to-sql >/dev/null 2>&1; }; then
+  mariadb_no_start=
+  if [ ! -d /run/systemd/system ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    mariadb_no_start=1
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+  fi
+  mariadb_rc=0
+  apt_install mariadb-server || mariadb_rc=$?
+  [ -z "$mariadb_no_start" ] || $SUDO rm -f /usr/sbin/policy-rc.d
+  [ "$mariadb_rc" = 0 ] || exit "$mariadb_rc"
+fi
 [ -f /usr/share/java/postgresql.jar ] || apt_install libpostgresql-jdbc-java
 command -v java >/dev/null 2>&1 || apt_install default-jdk-headless
 /usr/bin/python3 -c 'import psycopg2' >/dev/null 2>&1 || apt_install python3-psycopg2
@@ -44,3 +61,4 @@ fi
 
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "deps: PostgreSQL server binaries are missing" >&2; exit 1; }
 id postgres >/dev/null 2>&1 || { echo "deps: no postgres OS user" >&2; exit 1; }
+[ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db >/dev/null 2>&1 || { echo "deps: MariaDB server binaries are missing" >&2; exit 1; }
