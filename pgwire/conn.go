@@ -35,6 +35,7 @@ type conn struct {
 	log zerolog.Logger
 
 	pid, secret uint32
+	hash        CancelKeyHash // CancelHash(pid, secret)
 	sess        Session
 	ctx         context.Context // the connection's; portals derive from it
 	ext         extendedState

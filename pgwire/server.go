@@ -3,6 +3,7 @@ package pgwire
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
 	"encoding/binary"
@@ -71,6 +72,12 @@ type Config struct {
 	// Settings name the configuration keys of these limits in the
 	// errors that refuse past them; empty: the Config field's name.
 	Settings LimitSettings
+	// ForwardCancel, when set, is called with a CancelRequest that stopped
+	// no session of this server: behind a load balancer the session may
+	// be another server's. It gets CancelHash(pid, secret), never the
+	// secret itself; the server holding the session stops its statement
+	// with CancelHashed. Called on the cancel request's own goroutine.
+	ForwardCancel func(hash CancelKeyHash)
 }
 
 // LimitSettings are the configuration keys of Config's limits, as the
@@ -101,8 +108,9 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	sessions  map[uint32]*conn   // authenticated, by process id
-	conns     map[*conn]struct{} // every open connection
+	sessions  map[uint32]*conn        // authenticated, by process id
+	hashes    map[CancelKeyHash]*conn // authenticated, by CancelHash
+	conns     map[*conn]struct{}      // every open connection
 	closed    bool
 	// draining is closed when a shutdown starts: sessions end between
 	// statements.
@@ -152,6 +160,7 @@ func NewServer(cfg Config) *Server {
 		log:       cfg.Logger,
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[uint32]*conn{},
+		hashes:    map[CancelKeyHash]*conn{},
 		conns:     map[*conn]struct{}{},
 		draining:  make(chan struct{}),
 	}
@@ -299,7 +308,9 @@ func (s *Server) register(c *conn) bool {
 			continue
 		}
 		c.pid, c.secret = pid, binary.BigEndian.Uint32(b[4:])
+		c.hash = CancelHash(c.pid, c.secret)
 		s.sessions[pid] = c
+		s.hashes[c.hash] = c
 		return true
 	}
 }
@@ -310,24 +321,61 @@ func (s *Server) unregister(c *conn) {
 	if s.sessions[c.pid] == c {
 		delete(s.sessions, c.pid)
 	}
+	if s.hashes[c.hash] == c {
+		delete(s.hashes, c.hash)
+	}
 }
 
 // cancel handles a CancelRequest: the running statement of the session
 // with that process id stops, if the secret matches (compared in constant
-// time). Like Postgres, the requester learns nothing either way.
+// time). Like Postgres, the requester learns nothing either way. A
+// request that stopped no session here is handed to ForwardCancel, as
+// its hash.
 func (s *Server) cancel(pid, secret uint32) {
 	s.mu.Lock()
 	c := s.sessions[pid]
 	s.mu.Unlock()
+	if c != nil {
+		var want, got [4]byte
+		binary.BigEndian.PutUint32(want[:], c.secret)
+		binary.BigEndian.PutUint32(got[:], secret)
+		if subtle.ConstantTimeCompare(want[:], got[:]) == 1 {
+			c.cancelStatement(errUserCancel)
+			return
+		}
+	}
+	if s.cfg.ForwardCancel != nil {
+		s.cfg.ForwardCancel(CancelHash(pid, secret))
+	}
+}
+
+// CancelKeyHash is a session's cancel key (process id and secret) hashed:
+// what servers sharing a load balancer may tell each other of a cancel
+// request without telling its secret.
+type CancelKeyHash [sha256.Size]byte
+
+// CancelHash is SHA-256 of the process id and the secret, each 4 bytes
+// big-endian (as BackendKeyData sends them).
+func CancelHash(pid, secret uint32) CancelKeyHash {
+	var b [8]byte
+	binary.BigEndian.PutUint32(b[:4], pid)
+	binary.BigEndian.PutUint32(b[4:], secret)
+	return sha256.Sum256(b[:])
+}
+
+// CancelHashed stops the running statement (57014) of the session whose
+// CancelHash is hash, as a CancelRequest with its key would: another
+// server's ForwardCancel handed over. It reports whether a session of
+// this server has that key (it may be idle: nothing is stopped then).
+func (s *Server) CancelHashed(hash CancelKeyHash) bool {
+	s.mu.Lock()
+	c := s.hashes[hash]
+	s.mu.Unlock()
 	if c == nil {
-		return
+		return false
 	}
-	var want, got [4]byte
-	binary.BigEndian.PutUint32(want[:], c.secret)
-	binary.BigEndian.PutUint32(got[:], secret)
-	if subtle.ConstantTimeCompare(want[:], got[:]) == 1 {
-		c.cancelStatement(errUserCancel)
-	}
+	c.cancelStatement(errUserCancel)
+	return true
 }
 
 // track records an open connection; false once the server is closed.
