@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net"
 	"slices"
@@ -18,6 +19,10 @@ type Limiter struct {
 	maxConc int
 	mu      sync.Mutex
 	tenants map[string]*tenantLimit
+	// shared, when set, holds the request rate (Share): one bucket per
+	// tenant for every gateway of a PostgreSQL state store.
+	shared  *Store
+	onError func(error)
 }
 
 type tenantLimit struct {
@@ -78,6 +83,15 @@ func (l *Limiter) Admit(tenant string) (release func(), err error) {
 func (l *Limiter) Allow(tenant string) (bool, time.Duration) {
 	if l == nil || l.rate <= 0 {
 		return true, 0
+	}
+	if l.shared != nil {
+		ok, wait, err := l.allowShared(tenant)
+		if err == nil {
+			return ok, wait
+		}
+		if l.onError != nil {
+			l.onError(fmt.Errorf("the shared rate limit of tenant %s: %w; this gateway's own bucket decided", tenant, err))
+		}
 	}
 	now := time.Now()
 	l.mu.Lock()
