@@ -1,6 +1,7 @@
 package cubes
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -209,6 +210,7 @@ func (BigQuery) DistinctOn() bool      { return false }
 // LimitOffset: BigQuery takes OFFSET only after a LIMIT.
 func (BigQuery) LimitOffset(limit, offset string) string {
 	s := ""
+	limit, offset = bareParam(limit), bareParam(offset)
 	if limit == "" && offset != "" {
 		limit = "9223372036854775807"
 	}
@@ -220,6 +222,18 @@ func (BigQuery) LimitOffset(limit, offset string) string {
 	}
 	return s
 }
+
+// bareParam unwraps a bound integer, CAST(@p1 AS INTEGER): LIMIT and
+// OFFSET take a literal or a parameter (an INT64, as integers bind), not
+// an expression.
+func bareParam(s string) string {
+	if m := castParam.FindStringSubmatch(s); m != nil {
+		return m[1]
+	}
+	return s
+}
+
+var castParam = regexp.MustCompile(`^CAST\(([@:]p[0-9]+) AS (?:INTEGER|BIGINT)\)$`)
 
 // DateDiff: unit boundaries crossed, as DATETIME_DIFF counts them (in
 // UTC); weeks start on Monday.
@@ -242,6 +256,9 @@ func (BigQuery) Interval(expr string, op byte, iv string) string {
 	}
 	s := bqTimestamp(expr)
 	for _, p := range parts {
+		if p.N == 0 && len(parts) > 1 {
+			continue
+		}
 		n := p.N
 		if op == '-' {
 			n = -n
@@ -294,7 +311,11 @@ var bqNames = map[string]string{
 	"char_length": "CHAR_LENGTH", "character_length": "CHAR_LENGTH", "octet_length": "BYTE_LENGTH",
 	"substring": "SUBSTR", "substr": "SUBSTR", "btrim": "TRIM", "ceiling": "CEIL",
 	"cbrt": "", "age": "", "regexp_instr": "", "regexp_substr": "", "regexp_count": "", "regexp_like": "",
-	"date_part": "", "to_char": "", "generate_series": "", "str_to_date": "",
+	"to_char": "", "generate_series": "", "str_to_date": "",
+	// date_trunc and date_part are written by the push-down as
+	// name('unit', x), which BigQuery has no function for: the names stay
+	// unknown to BigQuery, which refuses the call (never a STRUCT).
+	"date_trunc": "date_trunc", "date_part": "date_part",
 }
 
 func (BigQuery) FunctionName(name string) string {

@@ -164,6 +164,12 @@ func (Databricks) OrderKey(pos int, _ string, desc bool) string {
 
 func (Databricks) DistinctOn() bool { return false }
 
+// LimitOffset: LIMIT and OFFSET (Databricks SQL takes OFFSET alone) of a
+// literal or a parameter marker.
+func (Databricks) LimitOffset(limit, offset string) string {
+	return pgDefaults{}.LimitOffset(bareParam(limit), bareParam(offset))
+}
+
 // DateDiff: unit boundaries crossed (Redshift's DATEDIFF); Databricks'
 // own datediff(unit, …) counts whole units elapsed instead.
 func (d Databricks) DateDiff(unit, a, b string) string {
@@ -198,6 +204,9 @@ func (Databricks) Interval(expr string, op byte, iv string) string {
 	}
 	s := dbxTimestamp(expr)
 	for _, p := range parts {
+		if p.N == 0 && len(parts) > 1 {
+			continue
+		}
 		n := p.N
 		if op == '-' {
 			n = -n
