@@ -37,6 +37,10 @@ type ListenOptions struct {
 	OnError func(error)
 }
 
+// Shared reports whether the store is PostgreSQL, which several gateways
+// may share (Notify and Listen reach them); false on SQLite.
+func (s *Store) Shared() bool { return s != nil && s.postgres }
+
 // listenName is the application_name of the listening connections: an
 // operator sees them in pg_stat_activity.
 const listenName = "cubegate listener"

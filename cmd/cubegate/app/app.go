@@ -71,6 +71,9 @@ type Gateway struct {
 	// inval invalidates the result cache here and on the gateways
 	// sharing the state store.
 	inval *invalidator
+	// ctl tells the gateways sharing the state store of reloads and
+	// forwarded cancel requests, and hears theirs.
+	ctl *control
 }
 
 // Start loads the model, opens the warehouse and the state store, and
@@ -132,6 +135,9 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 	g.Audit = auth.NewAuditWith(g.store, auth.AuditOptions{Retention: cfg.Audit.Retention, FailClosed: cfg.Audit.FailClosed,
 		OnFailure: func(error) { g.Metrics.Add(auditFailures, auditFailuresHelp, 1) }, Log: auditLogger(log)})
 	g.Limits = auth.NewLimiter(cfg.Limits.RequestsPerSecond, cfg.Limits.Burst, cfg.Limits.MaxConcurrentQueries)
+	if err := g.Limits.Share(ctx, g.store, limitsStoreError(log)); err != nil {
+		return &SettingError{Key: "state.dsn", Value: warehouse.Redact(cfg.State.DSN), Err: err}
+	}
 	// One query service for SQL and REST: admission, audit and metrics.
 	g.Queries = &query.Service{Limits: g.Limits, Audit: g.Audit, Observe: func(e query.Event) {
 		if e.Kind != "catalog" {
@@ -181,6 +187,9 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 		g.rollups.start()
 	}
 	g.watchHealth()
+	if g.ctl, err = newControl(ctx, g, log.With().Str("component", "control").Logger()); err != nil {
+		return &SettingError{Key: "state.dsn", Value: warehouse.Redact(cfg.State.DSN), Err: err}
+	}
 	if cfg.Model.Watch {
 		if err := g.watchModel(); err != nil {
 			return &SettingError{Key: "model.watch", Value: "true", Err: fmt.Errorf("watching %s: %w", cfg.Model.Dir, err)}
@@ -197,6 +206,7 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 		MaxMessageSize:           cfg.SQL.MaxMessageSize,
 		TLSRequired:              cfg.SQL.TLS.Required,
 		AllowCleartext:           cfg.SQL.Auth.AllowCleartext,
+		ForwardCancel:            func(h pgwire.CancelKeyHash) { g.ctl.forwardCancel(h) },
 	}
 	switch {
 	case cfg.SQL.TLS.Cert != "" || cfg.SQL.TLS.Key != "":
@@ -211,6 +221,7 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 	}
 	sqlLimits(cfg, &pgcfg)
 	g.pg = pgwire.NewServer(pgcfg)
+	g.ctl.pg.Store(g.pg)
 	g.Metrics.Gauge("cubegate_sql_sessions", "Authenticated SQL sessions.", func() float64 { return float64(g.pg.Sessions()) })
 	g.Metrics.Gauge("cubegate_sql_message_memory_bytes", "Bytes of sql.message_memory the large SQL messages held now reserve.", func() float64 { return float64(g.pg.MessageMemoryUsed()) })
 	g.Metrics.Gauge("cubegate_uptime_seconds", "Seconds since the gateway started.", func() float64 { return time.Since(g.started).Seconds() })
@@ -695,6 +706,7 @@ func (g *Gateway) Shutdown() error {
 // Close stops the listeners and releases everything.
 func (g *Gateway) Close() error {
 	g.setState("STOPPING")
+	g.ctl.close()
 	if g.memory != nil {
 		defer g.memory.Close()
 	}

@@ -108,24 +108,36 @@ func (g *Gateway) ReloadTenant(tenant string) error {
 	return g.reloadSources(func(t string) bool { return t == tenant })
 }
 
-// reloadSources reloads the data sources whose tenant is chosen.
+// reloadSources reloads the data sources whose tenant is chosen, and
+// tells the gateways sharing the state store to reload them too (from
+// their own model folders; they tell nobody).
 func (g *Gateway) reloadSources(chosen func(tenant string) bool) error {
+	names, err := g.reloadChosen(chosen)
+	g.ctl.reloaded(names)
+	return err
+}
+
+// reloadChosen reloads the data sources whose tenant is chosen and
+// returns their names, refused reloads included.
+func (g *Gateway) reloadChosen(chosen func(tenant string) bool) (names []string, err error) {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
 	var errs []error
 	if chosen(g.cfg.Sources()[0].Tenant) {
+		names = append(names, g.Database)
 		errs = append(errs, g.reloadDefault())
 	}
 	for _, name := range g.sourceNames()[1:] {
 		if !chosen(g.sources[name].spec.Tenant) {
 			continue
 		}
+		names = append(names, name)
 		if err := g.sources[name].reload(); err != nil {
 			logModelErrors(g.log.With().Str("data_source", name).Logger(), err, "model reload refused; the previous model keeps serving")
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return names, errors.Join(errs...)
 }
 
 // reloadDefault reloads the default data source's model; reloadMu is
