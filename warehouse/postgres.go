@@ -20,6 +20,7 @@ type Postgres struct {
 	pool    *pgxpool.Pool
 	address string // host:port, for the log
 	shares  *Shares
+	dialect string // "" is postgres
 }
 
 // defaultConnectTimeout bounds a connection attempt when the DSN does not
@@ -63,7 +64,23 @@ func (w *Postgres) Pool() *pgxpool.Pool { return w.pool }
 // Shares are the pool's shares (metrics, tests).
 func (w *Postgres) Shares() *Shares { return w.shares }
 
-func (w *Postgres) Dialect() string { return "postgres" }
+func (w *Postgres) Dialect() string {
+	if w.dialect != "" {
+		return w.dialect
+	}
+	return "postgres"
+}
+
+// OpenPostgresAs connects a pool to dsn for an engine that speaks
+// PostgreSQL's protocol with its own SQL dialect (Redshift's).
+func OpenPostgresAs(ctx context.Context, dsn string, o Options, dialect string) (*Postgres, error) {
+	w, err := openPostgres(ctx, dsn, o)
+	if err != nil {
+		return nil, err
+	}
+	w.dialect = dialect
+	return w, nil
+}
 
 // Address is the server's host:port (never its user or DSN).
 func (w *Postgres) Address() string { return w.address }
