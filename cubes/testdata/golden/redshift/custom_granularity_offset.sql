@@ -1,0 +1,1 @@
+SELECT DATEADD(month, CAST(FLOOR(((CAST(date_part('year', "events".at) AS INTEGER) - 1970) * 12 + CAST(date_part('month', "events".at) AS INTEGER) - 4) / 12.0) AS INTEGER) * 12, TIMESTAMP '1970-04-01 00:00:00') "events__at__fiscal_year", count("events".id) "events__count" FROM public.events AS "events" GROUP BY 1 ORDER BY 1 ASC

@@ -1,0 +1,1 @@
+SELECT DATEADD(second, CAST(FLOOR(DATEDIFF(microsecond, TIMESTAMP '2024-01-01 00:00:00', "events".at) / 1209600000000.0) AS INTEGER) * 1209600, TIMESTAMP '2024-01-01 00:00:00') "events__at__two_weeks", sum("events".value) "events__value" FROM public.events AS "events" GROUP BY 1 ORDER BY 1 ASC

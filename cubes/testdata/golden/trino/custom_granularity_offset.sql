@@ -1,0 +1,1 @@
+SELECT date_add('month', CAST(floor(CAST(((year("events".at) - 1970) * 12 + month("events".at) - 4) AS DOUBLE) / 12) AS BIGINT) * 12, TIMESTAMP '1970-04-01 00:00:00') "events__at__fiscal_year", count("events".id) "events__count" FROM public.events AS "events" GROUP BY 1 ORDER BY 1 ASC NULLS LAST

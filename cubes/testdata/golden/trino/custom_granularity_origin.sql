@@ -1,0 +1,1 @@
+SELECT date_add('second', CAST(floor(CAST(date_diff('millisecond', TIMESTAMP '2024-01-01 00:00:00', "events".at) AS DOUBLE) / 1209600000) AS BIGINT) * 1209600, TIMESTAMP '2024-01-01 00:00:00') "events__at__two_weeks", sum("events".value) "events__value" FROM public.events AS "events" GROUP BY 1 ORDER BY 1 ASC NULLS LAST
