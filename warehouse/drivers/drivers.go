@@ -3,3 +3,7 @@
 // with warehouse.Register in its init (PostgreSQL and DuckDB are built
 // into package warehouse).
 package drivers
+
+import (
+	_ "github.com/cubegate/cubegate/warehouse/mysql"
+)

@@ -1,0 +1,1 @@
+SELECT (TIMESTAMP '1970-04-01 00:00:00' + INTERVAL ((((YEAR(`events`.at) - 1970) * 12 + MONTH(`events`.at) - 4) DIV 12 - (((YEAR(`events`.at) - 1970) * 12 + MONTH(`events`.at) - 4) MOD 12 < 0)) * 12) MONTH) `events__at__fiscal_year`, count(`events`.id) `events__count` FROM public.events AS `events` GROUP BY 1 ORDER BY 1 ASC

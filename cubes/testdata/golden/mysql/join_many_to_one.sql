@@ -1,0 +1,1 @@
+SELECT `customers`.tier `customers__tier`, `products`.category `products__category`, count(`orders`.id) `orders__count` FROM public.orders_raw AS `orders` LEFT JOIN public.customers_raw AS `customers` ON `orders`.customer_id = `customers`.id LEFT JOIN public.products_raw AS `products` ON `orders`.product_id = `products`.id GROUP BY 1, 2 ORDER BY 3 DESC
