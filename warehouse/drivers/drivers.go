@@ -5,5 +5,6 @@
 package drivers
 
 import (
+	_ "github.com/cubegate/cubegate/warehouse/bigquery"
 	_ "github.com/cubegate/cubegate/warehouse/mysql"
 )
