@@ -36,6 +36,22 @@ if ! { [ -x /usr/sbin/mariadbd ] && command -v mariadb >/dev/null 2>&1 && comman
   [ -z "$mariadb_no_start" ] || $SUDO rm -f /usr/sbin/policy-rc.d
   [ "$mariadb_rc" = 0 ] || exit "$mariadb_rc"
 fi
+# ClickHouse server and client (Debian's, 18.16): warehouse/clickhouse/chtest
+# starts throwaway servers on their own config, folders and ports, never the
+# system service, which the package's postinst would start through
+# /etc/init.d (failing the install if it cannot): forbidden the same way.
+if ! { [ -x /usr/sbin/clickhouse-server ] && command -v clickhouse-client >/dev/null 2>&1; }; then
+  clickhouse_no_start=
+  if [ ! -d /run/systemd/system ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    clickhouse_no_start=1
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+  fi
+  clickhouse_rc=0
+  apt_install clickhouse-server clickhouse-client || clickhouse_rc=$?
+  [ -z "$clickhouse_no_start" ] || $SUDO rm -f /usr/sbin/policy-rc.d
+  [ "$clickhouse_rc" = 0 ] || exit "$clickhouse_rc"
+fi
 [ -f /usr/share/java/postgresql.jar ] || apt_install libpostgresql-jdbc-java
 command -v java >/dev/null 2>&1 || apt_install default-jdk-headless
 /usr/bin/python3 -c 'import psycopg2' >/dev/null 2>&1 || apt_install python3-psycopg2
@@ -62,3 +78,4 @@ fi
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "deps: PostgreSQL server binaries are missing" >&2; exit 1; }
 id postgres >/dev/null 2>&1 || { echo "deps: no postgres OS user" >&2; exit 1; }
 [ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db >/dev/null 2>&1 || { echo "deps: MariaDB server binaries are missing" >&2; exit 1; }
+[ -x /usr/sbin/clickhouse-server ] && command -v clickhouse-client >/dev/null 2>&1 || { echo "deps: ClickHouse server binaries are missing" >&2; exit 1; }
