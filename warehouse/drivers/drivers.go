@@ -7,4 +7,7 @@ package drivers
 import (
 	_ "github.com/cubegate/cubegate/warehouse/bigquery"
 	_ "github.com/cubegate/cubegate/warehouse/mysql"
+	_ "github.com/cubegate/cubegate/warehouse/redshift"
+	_ "github.com/cubegate/cubegate/warehouse/snowflake"
+	_ "github.com/cubegate/cubegate/warehouse/trino"
 )
