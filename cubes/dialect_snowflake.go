@@ -111,6 +111,12 @@ func (Snowflake) LimitOffset(limit, offset string) string {
 	if limit == "" && offset == "0" {
 		return " LIMIT 9223372036854775807"
 	}
+	if limit != "" {
+		limit = limitParam(limit)
+	}
+	if offset != "" {
+		offset = limitParam(offset)
+	}
 	return pgDefaults{}.LimitOffset(limit, offset)
 }
 

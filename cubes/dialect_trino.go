@@ -1,6 +1,7 @@
 package cubes
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -154,10 +155,23 @@ func (Trino) LimitOffset(limit, offset string) string {
 	}
 	s := ""
 	if offset != "" {
-		s += " OFFSET " + offset
+		s += " OFFSET " + limitParam(offset)
 	}
 	if limit != "" {
-		s += " LIMIT " + limit
+		s += " LIMIT " + limitParam(limit)
+	}
+	return s
+}
+
+// limitCastParam is a placeholder cast to an integer type, as the push-down
+// writes a LIMIT's constant.
+var limitCastParam = regexp.MustCompile(`^CAST\(([$:]?[0-9]+) AS (?:INTEGER|BIGINT)\)$`)
+
+// limitParam unwraps CAST($n AS INTEGER): Trino's and Snowflake's LIMIT
+// and OFFSET take a number or a placeholder, not an expression.
+func limitParam(s string) string {
+	if m := limitCastParam.FindStringSubmatch(s); m != nil {
+		return m[1]
 	}
 	return s
 }
