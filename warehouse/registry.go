@@ -50,3 +50,9 @@ func opener(scheme string) Opener {
 	defer openersMu.Unlock()
 	return openers[strings.ToLower(scheme)]
 }
+
+// Registered tells whether dsn's scheme is a registered engine's.
+func Registered(dsn string) bool {
+	scheme, _, ok := strings.Cut(dsn, "://")
+	return ok && opener(scheme) != nil
+}

@@ -218,7 +218,7 @@ func TestStartupErrors(t *testing.T) {
 			want: []string{`log.level "loud"`, "want debug, info, warn or error", "set in c.yaml"}},
 		{name: "unknown log format", key: "log.format", val: "xml",
 			want: []string{`log.format "xml"`, "want console or json"}},
-		{name: "bad warehouse DSN scheme", key: "warehouse.dsn", val: "mysql://u:hunter2@db/x",
+		{name: "bad warehouse DSN scheme", key: "warehouse.dsn", val: "oracle://u:hunter2@db/x",
 			want: []string{"warehouse.dsn", "unknown scheme", "set in c.yaml"}},
 		{name: "bad state DSN scheme", key: "state.dsn", val: "redis://cache",
 			want: []string{`state.dsn "redis://cache"`, "want sqlite://PATH"}},

@@ -480,8 +480,9 @@ func checkWarehouseDSN(key, dsn string) error {
 			return settingErr(key, dsn, "the folder %s does not exist (DuckDB creates the file, not its folder)", filepath.Dir(path))
 		}
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+	case warehouse.Registered(dsn):
 	default:
-		return settingErr(key, warehouse.Redact(dsn), "unknown scheme (want duckdb:///path/file.duckdb, duckdb::memory: or postgres://…)")
+		return settingErr(key, warehouse.Redact(dsn), "unknown scheme (want %s)", strings.Join(warehouse.Schemes(), ", "))
 	}
 	return nil
 }
