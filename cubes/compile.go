@@ -55,6 +55,28 @@ type Column struct {
 	Hidden bool
 }
 
+// IsBoolean reports whether the column is a boolean dimension or
+// measure, whose values a warehouse without booleans (MySQL, ClickHouse)
+// returns as integers.
+func (c Column) IsBoolean() bool {
+	switch m := resolveMember(c.Member).(type) {
+	case *Dimension:
+		return m.Type == TypeBoolean
+	case *Measure:
+		return m.Type == TypeBoolean
+	}
+	return false
+}
+
+// Value is v as the column's type reads it: a boolean column's integer
+// is its truth.
+func (c Column) Value(v any) any {
+	if n, ok := v.(int64); ok && c.IsBoolean() {
+		return n != 0
+	}
+	return v
+}
+
 // IsMeasure reports whether the column is a measure.
 func (c Column) IsMeasure() bool {
 	_, ok := c.Member.(*Measure)
@@ -364,7 +386,7 @@ func (c *compiler) compile() (*Compiled, error) {
 // finish completes a query body (everything but its order, limit and
 // offset): the count for "total" is taken over the body, then the order,
 // limit and offset are added.
-func (c *compiler) finish(body, order string) *Compiled {
+func (c *compiler) finish(body string, order orderClause) *Compiled {
 	out := &Compiled{Columns: c.cols, RowFilters: c.applied}
 	if c.q.Total {
 		out.TotalSQL = "SELECT count(*) FROM (" + body + ") AS " + c.d.QuoteIdent("q")
@@ -377,7 +399,7 @@ func (c *compiler) finish(body, order string) *Compiled {
 	if c.q.Offset > 0 {
 		offset = c.arg(c.q.Offset)
 	}
-	sql := body + order + c.d.LimitOffset(limit, offset)
+	sql := body + order.sql(c) + c.d.LimitOffset(limit, offset)
 	out.SQL, out.Args = sql, c.args
 	return out
 }
@@ -415,7 +437,7 @@ func (c *compiler) addColumn(col Column) error {
 // orderBy renders the ORDER BY clause: the query's order, or Cube's
 // default when the query gives none (first time dimension ascending, else
 // first measure descending, else first dimension ascending).
-func (c *compiler) orderBy() (string, error) {
+func (c *compiler) orderBy() (orderClause, error) {
 	order := c.q.Order
 	if order == nil {
 		switch {
@@ -428,9 +450,9 @@ func (c *compiler) orderBy() (string, error) {
 		}
 	}
 	if len(order) == 0 {
-		return "", nil
+		return orderClause{}, nil
 	}
-	parts := make([]string, 0, len(order))
+	var keys orderClause
 	ordered := make(map[int]bool, len(order))
 	for _, it := range order {
 		pos := -1
@@ -446,18 +468,18 @@ func (c *compiler) orderBy() (string, error) {
 			if mem, err := c.model.Member(it.ID); err == nil {
 				if ms, ok := mem.(*Measure); ok {
 					if err := c.checkAllowed(ms, it.ID); err != nil {
-						return "", err
+						return orderClause{}, err
 					}
 					c.use(resolveMember(ms).OwnerCube())
 					if err := c.addColumn(Column{Name: it.ID, Member: ms, Hidden: true}); err != nil {
-						return "", err
+						return orderClause{}, err
 					}
 					pos = len(c.cols) - 1
 				}
 			}
 		}
 		if pos < 0 {
-			return "", pgerr.New(pgerrcode.InvalidColumnReference, "order by %s: the member is not in the query", it.ID).
+			return orderClause{}, pgerr.New(pgerrcode.InvalidColumnReference, "order by %s: the member is not in the query", it.ID).
 				WithHint("order by the measures and dimensions the query selects, or by any measure")
 		}
 		if ordered[pos] {
@@ -466,9 +488,37 @@ func (c *compiler) orderBy() (string, error) {
 			continue
 		}
 		ordered[pos] = true
-		parts = append(parts, c.d.OrderKey(pos+1, c.cols[pos].Alias, it.Desc))
+		keys.keys = append(keys.keys, orderKey{pos: pos, desc: it.Desc})
 	}
-	return " ORDER BY " + strings.Join(parts, ", "), nil
+	return keys, nil
+}
+
+// orderClause is a query's ORDER BY: columns of its select list.
+type orderClause struct {
+	keys []orderKey
+	// outer are the columns' expressions where the query combines parts
+	// (a fan-out, rolling windows): not the parts' own.
+	outer []string
+}
+
+type orderKey struct {
+	pos  int
+	desc bool
+}
+
+func (o orderClause) sql(c *compiler) string {
+	if len(o.keys) == 0 {
+		return ""
+	}
+	parts := make([]string, len(o.keys))
+	for i, k := range o.keys {
+		expr := c.exprs[k.pos]
+		if o.outer != nil {
+			expr = o.outer[k.pos]
+		}
+		parts[i] = c.d.OrderKey(k.pos+1, c.cols[k.pos].Alias, expr, k.desc)
+	}
+	return " ORDER BY " + strings.Join(parts, ", ")
 }
 
 func (c *compiler) firstGranular() int {
@@ -631,7 +681,7 @@ func (c *compiler) condition(expr string, typ MemberType, op string, vals []stri
 			if typ == TypeString {
 				// The column may be of any type the model calls a string
 				// (varchar, uuid, an enum): compared as text.
-				expr = castAs(c.d, expr, "TEXT")
+				expr = CastAs(c.d, expr, "TEXT")
 			}
 			// A long list is one array parameter: = ANY($n) plans in
 			// constant time on the warehouse (100,000 values: 86 ms
@@ -941,7 +991,7 @@ func (c *compiler) touch(f Filter) error {
 // compileFanOut finishes a query whose measures a join multiplies: the
 // de-duplicated parts (see fanOut) under an outer query that applies the
 // measure filters, the order, the limit and the offset.
-func (c *compiler) compileFanOut(plan *joinPlan, where []string, measureFilters []Filter, nGroup int, order string) (*Compiled, error) {
+func (c *compiler) compileFanOut(plan *joinPlan, where []string, measureFilters []Filter, nGroup int, order orderClause) (*Compiled, error) {
 	if c.q.Ungrouped {
 		return nil, pgerr.New(pgerrcode.FeatureNotSupported, "an ungrouped query cannot read cubes a join multiplies")
 	}
@@ -965,6 +1015,10 @@ func (c *compiler) compileFanOut(plan *joinPlan, where []string, measureFilters 
 	sql := "SELECT * FROM (" + inner + ") AS " + r
 	if len(having) > 0 {
 		sql += " WHERE " + strings.Join(having, " AND ")
+	}
+	order.outer = make([]string, len(c.cols))
+	for i, col := range c.cols {
+		order.outer[i] = r + "." + c.d.QuoteIdent(col.Alias)
 	}
 	return c.finish(sql, order), nil
 }

@@ -1,6 +1,7 @@
 package cubes
 
 import (
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -92,9 +93,9 @@ type Dialect interface {
 	// binds as one array parameter (= ANY($n)); false: value by value.
 	ListParams() bool
 	// OrderKey is an ORDER BY key for the select list's column at pos
-	// (1-based) called alias, NULLs sorted as PostgreSQL sorts them;
-	// GroupKey a GROUP BY key for it.
-	OrderKey(pos int, alias string, desc bool) string
+	// (1-based) called alias, computed by expr, NULLs sorted as
+	// PostgreSQL sorts them; GroupKey a GROUP BY key for it.
+	OrderKey(pos int, alias, expr string, desc bool) string
 	GroupKey(pos int, alias string) string
 	// Interval adds (op '+') or subtracts ('-') an interval to a
 	// timestamp expression; iv is PostgreSQL's interval text, "<n> <unit>"
@@ -104,6 +105,13 @@ type Dialect interface {
 	// from to to (inclusive) in steps of step (PostgreSQL interval
 	// text); from is truncated to the step's granularity g first.
 	Series(g, from, to, step string) string
+	// DateAdd adds n (an integer expression) units ("day", "month", …)
+	// to the timestamp expression x (Redshift's DATEADD, which BI tools
+	// send).
+	DateAdd(unit, n, x string) string
+	// Derived renders a derived table: the subquery sql named alias
+	// whose columns are named cols, in order.
+	Derived(sql, alias string, cols []string) string
 	// FullJoin tells whether the warehouse has FULL JOIN (without it,
 	// the rolling-window parts are joined to the union of their keys).
 	FullJoin() bool
@@ -219,7 +227,7 @@ func (pgDefaults) LimitOffset(limit, offset string) string {
 	return s
 }
 func (pgDefaults) ListParams() bool { return true }
-func (pgDefaults) OrderKey(pos int, _ string, desc bool) string {
+func (pgDefaults) OrderKey(pos int, _, _ string, desc bool) string {
 	if desc {
 		return strconv.Itoa(pos) + " DESC"
 	}
@@ -229,7 +237,32 @@ func (pgDefaults) GroupKey(pos int, _ string) string { return strconv.Itoa(pos) 
 func (pgDefaults) Interval(expr string, op byte, iv string) string {
 	return expr + " " + string(op) + " INTERVAL '" + iv + "'"
 }
-func (pgDefaults) FullJoin() bool                        { return true }
+func (pgDefaults) FullJoin() bool { return true }
+func (pgDefaults) DateAdd(unit, n, x string) string {
+	return "(" + x + " + " + n + " * INTERVAL '1 " + unit + "')"
+}
+
+// DerivedList names a derived table's columns in a column list after its
+// alias, as PostgreSQL does.
+func DerivedList(d Dialect, sql, alias string, cols []string) string {
+	q := make([]string, len(cols))
+	for i, c := range cols {
+		q[i] = d.QuoteIdent(c)
+	}
+	return "(" + sql + ") AS " + d.QuoteIdent(alias) + "(" + strings.Join(q, ", ") + ")"
+}
+
+// DerivedByUnion names a derived table's columns where the warehouse has
+// no column list after its alias: a first, empty SELECT of NULLs named
+// cols heads a UNION ALL with the subquery, whose columns take its names.
+func DerivedByUnion(d Dialect, sql, alias string, cols []string) string {
+	q := make([]string, len(cols))
+	for i, c := range cols {
+		q[i] = "NULL AS " + d.QuoteIdent(c)
+	}
+	return "(SELECT " + strings.Join(q, ", ") + " FROM (SELECT 1 AS " + d.QuoteIdent("x") + ") AS " + d.QuoteIdent("__none") +
+		" WHERE 1 = 0 UNION ALL (" + sql + ")) AS " + d.QuoteIdent(alias)
+}
 func (pgDefaults) Binary(op, l, r string) (string, bool) { return "", false }
 func (pgDefaults) AggregateFilter() bool                 { return true }
 func (pgDefaults) DistinctOn() bool                      { return true }
@@ -243,9 +276,9 @@ func SortNulls(expr, dir, nulls, def string) string {
 	return expr + dir + def
 }
 
-// castAs renders CAST(expr AS the warehouse's spelling of PostgreSQL's
+// CastAs renders CAST(expr AS the warehouse's spelling of PostgreSQL's
 // type name).
-func castAs(d Dialect, expr, name string) string {
+func CastAs(d Dialect, expr, name string) string {
 	typ, mods := d.CastType(name, nil)
 	if len(mods) > 0 {
 		typ += "(" + strings.Join(mods, ", ") + ")"
@@ -289,3 +322,15 @@ func pgSeries(d Dialect, g, from, to, step string) string {
 	return "SELECT d " + d.QuoteIdent("date_from") + " FROM generate_series(" + d.DateTrunc(g, "CAST("+from+" AS TIMESTAMP)") +
 		", CAST(" + to + " AS TIMESTAMP), INTERVAL '" + step + "') AS s(d)"
 }
+
+// bareParam is a LIMIT or OFFSET placeholder without the integer cast
+// the compiler and the push-down write around it, for engines whose
+// LIMIT takes a placeholder or a literal only.
+func bareParam(s string) string {
+	if m := castParam.FindStringSubmatch(s); m != nil {
+		return m[1]
+	}
+	return s
+}
+
+var castParam = regexp.MustCompile(`^CAST\(((?:[$:@]p?)?[0-9]+) AS [A-Z]+\)$`)

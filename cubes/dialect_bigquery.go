@@ -1,7 +1,6 @@
 package cubes
 
 import (
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -197,7 +196,7 @@ func (BigQuery) Sort(expr, dir, nulls string) string {
 	return SortNulls(expr, dir, nulls, " NULLS LAST")
 }
 
-func (BigQuery) OrderKey(pos int, _ string, desc bool) string {
+func (BigQuery) OrderKey(pos int, _, _ string, desc bool) string {
 	if desc {
 		return strconv.Itoa(pos) + " DESC NULLS FIRST"
 	}
@@ -222,18 +221,6 @@ func (BigQuery) LimitOffset(limit, offset string) string {
 	}
 	return s
 }
-
-// bareParam unwraps a bound integer, CAST(@p1 AS INTEGER): LIMIT and
-// OFFSET take a literal or a parameter (an INT64, as integers bind), not
-// an expression.
-func bareParam(s string) string {
-	if m := castParam.FindStringSubmatch(s); m != nil {
-		return m[1]
-	}
-	return s
-}
-
-var castParam = regexp.MustCompile(`^CAST\(([@:]p[0-9]+) AS (?:INTEGER|BIGINT)\)$`)
 
 // DateDiff: unit boundaries crossed, as DATETIME_DIFF counts them (in
 // UTC); weeks start on Monday.
@@ -479,3 +466,20 @@ func (d BigQuery) Function(c Call) (string, bool, error) {
 
 // Concat: CONCAT is NULL when a part is, as || is in PostgreSQL.
 func (BigQuery) Concat(parts ...string) string { return "CONCAT(" + strings.Join(parts, ", ") + ")" }
+
+// Derived: see Dialect.
+func (d BigQuery) Derived(sql, alias string, cols []string) string {
+	return DerivedByUnion(d, sql, alias, cols)
+}
+
+// DateAdd: TIMESTAMP_ADD up to days; months and years on the UTC
+// datetime (clamped to the month's end, as PostgreSQL's interval is).
+func (BigQuery) DateAdd(unit, n, x string) string {
+	switch unit {
+	case "week":
+		return "TIMESTAMP_ADD(" + x + ", INTERVAL (7 * " + n + ") DAY)"
+	case "month", "year":
+		return "TIMESTAMP(DATETIME_ADD(DATETIME(" + x + ", 'UTC'), INTERVAL " + n + " " + strings.ToUpper(unit) + "), 'UTC')"
+	}
+	return "TIMESTAMP_ADD(" + x + ", INTERVAL " + n + " " + strings.ToUpper(unit) + ")"
+}

@@ -155,7 +155,7 @@ func (Databricks) Sort(expr, dir, nulls string) string {
 	return SortNulls(expr, dir, nulls, " NULLS LAST")
 }
 
-func (Databricks) OrderKey(pos int, _ string, desc bool) string {
+func (Databricks) OrderKey(pos int, _, _ string, desc bool) string {
 	if desc {
 		return strconv.Itoa(pos) + " DESC NULLS FIRST"
 	}
@@ -389,4 +389,14 @@ func (d Databricks) Function(c Call) (string, bool, error) {
 		return "CASE WHEN " + x + " < 0 THEN ceil(" + x + ") ELSE floor(" + x + ") END", true, err
 	}
 	return "", false, nil
+}
+
+// Derived: see Dialect.
+func (d Databricks) Derived(sql, alias string, cols []string) string {
+	return DerivedList(d, sql, alias, cols)
+}
+
+// DateAdd: see Dialect.
+func (Databricks) DateAdd(unit, n, x string) string {
+	return "timestampadd(" + strings.ToUpper(unit) + ", " + n + ", " + x + ")"
 }

@@ -33,11 +33,9 @@ func init() { RegisterDialect(MySQL{}) }
 //     numeric and float operands) and as DIV (truncating toward zero, as
 //     PostgreSQL does) only when both sides are visibly integers: a
 //     COUNT(…), a cast to SIGNED, an integer constant.
-//   - ORDER BY of the compiler's columns: MariaDB refuses an expression
-//     over an aggregate's alias (error 1247), so OrderKey cannot place
-//     NULLs as PostgreSQL does; it writes the ordinal, NULLs first
-//     ascending and last descending (MySQL's order). The push-down's sort
-//     keys (Sort) do place NULLs as PostgreSQL does.
+//   - ORDER BY: MySQL has no NULLS FIRST/LAST and sorts NULLs first
+//     ascending; the compiler's keys and the push-down's put (x) IS NULL
+//     before each key, so NULLs sort as PostgreSQL sorts them.
 //   - string comparisons follow the columns' collations: with a _ci
 //     collation (MySQL's default) = and LIKE ignore case.
 type MySQL struct{}
@@ -499,6 +497,7 @@ func (MySQL) Concat(parts ...string) string { return "CONCAT(" + strings.Join(pa
 // LimitOffset: MySQL's OFFSET needs a LIMIT; a derived table with a
 // LIMIT is never merged into the query around it (the fence).
 func (MySQL) LimitOffset(limit, offset string) string {
+	limit, offset = bareParam(limit), bareParam(offset)
 	if offset != "" && limit == "" {
 		limit = "18446744073709551615"
 	}
@@ -512,12 +511,14 @@ func (MySQL) LimitOffset(limit, offset string) string {
 	return s
 }
 
-// OrderKey: see MySQL's comment (NULLs as MySQL sorts them).
-func (MySQL) OrderKey(pos int, _ string, desc bool) string {
+// OrderKey: NULLs last ascending and first descending, as PostgreSQL
+// sorts them, by the column's expression (MariaDB refuses an expression
+// over an aggregate's alias: error 1247).
+func (MySQL) OrderKey(pos int, _, expr string, desc bool) string {
 	if desc {
-		return strconv.Itoa(pos) + " DESC"
+		return "(" + expr + ") IS NULL DESC, " + strconv.Itoa(pos) + " DESC"
 	}
-	return strconv.Itoa(pos) + " ASC"
+	return "(" + expr + ") IS NULL, " + strconv.Itoa(pos) + " ASC"
 }
 func (MySQL) GroupKey(pos int, _ string) string { return strconv.Itoa(pos) }
 
@@ -565,3 +566,13 @@ func (d MySQL) Series(g, from, to, step string) string {
 
 func (MySQL) FullJoin() bool            { return false }
 func (MySQL) JudgesPostgresInput() bool { return false }
+
+// Derived: see Dialect.
+func (d MySQL) Derived(sql, alias string, cols []string) string {
+	return DerivedByUnion(d, sql, alias, cols)
+}
+
+// DateAdd: see Dialect.
+func (MySQL) DateAdd(unit, n, x string) string {
+	return "TIMESTAMPADD(" + strings.ToUpper(unit) + ", " + n + ", " + x + ")"
+}

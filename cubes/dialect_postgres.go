@@ -134,3 +134,8 @@ func mysqlToPGFormat(f string) string {
 }
 
 func (d Postgres) Series(g, from, to, step string) string { return pgSeries(d, g, from, to, step) }
+
+// Derived: see Dialect.
+func (d Postgres) Derived(sql, alias string, cols []string) string {
+	return DerivedList(d, sql, alias, cols)
+}

@@ -198,3 +198,8 @@ func (Redshift) Function(c Call) (string, bool, error) {
 	}
 	return "", false, nil
 }
+
+// Derived: see Dialect.
+func (d Redshift) Derived(sql, alias string, cols []string) string {
+	return DerivedList(d, sql, alias, cols)
+}

@@ -101,7 +101,7 @@ func (Snowflake) ArraySubquery(sub string) string {
 	return "(SELECT ARRAY_AGG(x) FROM (" + sub + ") AS t(x))"
 }
 func (Snowflake) Sort(expr, dir, nulls string) string { return sortExplicit(expr, dir, nulls) }
-func (Snowflake) OrderKey(pos int, _ string, desc bool) string {
+func (Snowflake) OrderKey(pos int, _, _ string, desc bool) string {
 	return orderKeyExplicit(pos, desc)
 }
 
@@ -112,10 +112,10 @@ func (Snowflake) LimitOffset(limit, offset string) string {
 		return " LIMIT 9223372036854775807"
 	}
 	if limit != "" {
-		limit = limitParam(limit)
+		limit = bareParam(limit)
 	}
 	if offset != "" {
-		offset = limitParam(offset)
+		offset = bareParam(offset)
 	}
 	return pgDefaults{}.LimitOffset(limit, offset)
 }
@@ -326,4 +326,14 @@ func snowflakeExtract(field, x string) string {
 		return "IFF(YEAR(" + x + ") > 0, CEIL(YEAR(" + x + ") / 1000), FLOOR((YEAR(" + x + ") - 1) / 1000))"
 	}
 	return strings.ToUpper(field) + "(" + x + ")" // YEAR, QUARTER, MONTH, DAY, HOUR, MINUTE
+}
+
+// Derived: see Dialect.
+func (d Snowflake) Derived(sql, alias string, cols []string) string {
+	return DerivedList(d, sql, alias, cols)
+}
+
+// DateAdd: see Dialect.
+func (Snowflake) DateAdd(unit, n, x string) string {
+	return "DATEADD(" + unit + ", " + n + ", " + x + ")"
 }

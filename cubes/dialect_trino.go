@@ -1,7 +1,6 @@
 package cubes
 
 import (
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -127,7 +126,7 @@ func (Trino) ArraySubquery(sub string) string {
 
 // Sort: Trino sorts NULLs last either way; PostgreSQL first descending.
 func (Trino) Sort(expr, dir, nulls string) string { return sortExplicit(expr, dir, nulls) }
-func (Trino) OrderKey(pos int, _ string, desc bool) string {
+func (Trino) OrderKey(pos int, _, _ string, desc bool) string {
 	return orderKeyExplicit(pos, desc)
 }
 
@@ -155,23 +154,10 @@ func (Trino) LimitOffset(limit, offset string) string {
 	}
 	s := ""
 	if offset != "" {
-		s += " OFFSET " + limitParam(offset)
+		s += " OFFSET " + bareParam(offset)
 	}
 	if limit != "" {
-		s += " LIMIT " + limitParam(limit)
-	}
-	return s
-}
-
-// limitCastParam is a placeholder cast to an integer type, as the push-down
-// writes a LIMIT's constant.
-var limitCastParam = regexp.MustCompile(`^CAST\(([$:]?[0-9]+) AS (?:INTEGER|BIGINT)\)$`)
-
-// limitParam unwraps CAST($n AS INTEGER): Trino's and Snowflake's LIMIT
-// and OFFSET take a number or a placeholder, not an expression.
-func limitParam(s string) string {
-	if m := limitCastParam.FindStringSubmatch(s); m != nil {
-		return m[1]
+		s += " LIMIT " + bareParam(limit)
 	}
 	return s
 }
@@ -455,4 +441,14 @@ outer:
 		i++
 	}
 	return b.String(), true
+}
+
+// Derived: see Dialect.
+func (d Trino) Derived(sql, alias string, cols []string) string {
+	return DerivedList(d, sql, alias, cols)
+}
+
+// DateAdd: see Dialect.
+func (Trino) DateAdd(unit, n, x string) string {
+	return "date_add('" + unit + "', " + n + ", " + x + ")"
 }

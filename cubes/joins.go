@@ -274,5 +274,5 @@ func (c *compiler) fanOut(p *joinPlan, where []string, nGroup int) (string, erro
 // nullSafeKey is a text key of v that joins NULL to NULL with a hashable
 // condition: 'N' for NULL, else 'V' and v's text.
 func nullSafeKey(d Dialect, v string) string {
-	return "CASE WHEN " + v + " IS NULL THEN 'N' ELSE " + d.Concat("'V'", castAs(d, v, "VARCHAR")) + " END"
+	return "CASE WHEN " + v + " IS NULL THEN 'N' ELSE " + d.Concat("'V'", CastAs(d, v, "VARCHAR")) + " END"
 }

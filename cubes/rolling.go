@@ -22,7 +22,7 @@ func intervalText(months int, seconds int64) string {
 // does: a series of periods over the date range at the granularity; each
 // rolling measure aggregates the rows of its window around the period;
 // the other measures aggregate each period's own rows.
-func (c *compiler) compileRolling(plan *joinPlan, where []string, measureFilters []Filter, nGroup int, order string) (*Compiled, error) {
+func (c *compiler) compileRolling(plan *joinPlan, where []string, measureFilters []Filter, nGroup int, order orderClause) (*Compiled, error) {
 	q := c.q
 	refuse := func(why string) (*Compiled, error) {
 		return nil, pgerr.New(pgerrcode.FeatureNotSupported, "rolling window measures: %s", why).
@@ -146,18 +146,24 @@ func (c *compiler) compileRolling(plan *joinPlan, where []string, measureFilters
 		}
 	}
 	if !c.d.FullJoin() && len(parts) > 1 {
-		return c.finish(c.joinOnKeys(parts, nGroup, keyNames), order), nil
+		sql, outer := c.joinOnKeys(parts, nGroup, keyNames)
+		order.outer = outer
+		return c.finish(sql, order), nil
 	}
 	var b strings.Builder
 	var sel []string
+	order.outer = nil
 	for j := 0; j < nGroup; j++ {
 		vals := make([]string, len(parts))
 		for k := range parts {
 			vals[k] = name(k) + "." + qi(c.cols[j].Alias)
 		}
-		sel = append(sel, "COALESCE("+strings.Join(vals, ", ")+") "+qi(c.cols[j].Alias))
+		e := "COALESCE(" + strings.Join(vals, ", ") + ")"
+		order.outer = append(order.outer, e)
+		sel = append(sel, e+" "+qi(c.cols[j].Alias))
 	}
 	for k := range parts {
+		order.outer = append(order.outer, name(k)+"."+qi("v"))
 		sel = append(sel, name(k)+"."+qi("v")+" "+qi(c.cols[nGroup+k].Alias))
 	}
 	b.WriteString("SELECT " + strings.Join(sel, ", ") + " FROM (" + parts[0] + ") AS " + name(0))
@@ -182,7 +188,7 @@ func (c *compiler) compileRolling(plan *joinPlan, where []string, measureFilters
 // joinOnKeys joins the rolling-window parts where the warehouse has no
 // FULL JOIN: the union of their groups (keys and dimensions), each part
 // left-joined to it on the null-safe keys.
-func (c *compiler) joinOnKeys(parts []string, nGroup int, keyNames []string) string {
+func (c *compiler) joinOnKeys(parts []string, nGroup int, keyNames []string) (string, []string) {
 	qi := c.d.QuoteIdent
 	name := func(k int) string { return qi(fmt.Sprintf("__w%d", k)) }
 	cols := append([]string{}, keyNames...)
@@ -194,12 +200,14 @@ func (c *compiler) joinOnKeys(parts []string, nGroup int, keyNames []string) str
 		union[k] = "SELECT " + strings.Join(cols, ", ") + " FROM (" + p + ") AS " + name(k)
 	}
 	keys := qi("__keys")
-	var sel []string
+	var sel, outer []string
 	for j := 0; j < nGroup; j++ {
-		sel = append(sel, keys+"."+qi(c.cols[j].Alias)+" "+qi(c.cols[j].Alias))
+		outer = append(outer, keys+"."+qi(c.cols[j].Alias))
+		sel = append(sel, outer[j]+" "+qi(c.cols[j].Alias))
 	}
 	for k := range parts {
-		sel = append(sel, name(k)+"."+qi("v")+" "+qi(c.cols[nGroup+k].Alias))
+		outer = append(outer, name(k)+"."+qi("v"))
+		sel = append(sel, outer[nGroup+k]+" "+qi(c.cols[nGroup+k].Alias))
 	}
 	var b strings.Builder
 	b.WriteString("SELECT " + strings.Join(sel, ", ") + " FROM (" + strings.Join(union, " UNION ") + ") AS " + keys)
@@ -210,5 +218,5 @@ func (c *compiler) joinOnKeys(parts []string, nGroup int, keyNames []string) str
 		}
 		b.WriteString(" LEFT JOIN (" + p + ") AS " + name(k) + " ON " + strings.Join(conds, " AND "))
 	}
-	return b.String()
+	return b.String(), outer
 }

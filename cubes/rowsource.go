@@ -152,7 +152,7 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 		cols = append(cols, "__user", "__cubeJoinField")
 		for _, v := range []string{"__user", "__cubeJoinField"} {
 			if read(cube.Name + "." + v) {
-				segs = append(segs, castAs(c.d, "NULL", "TEXT"))
+				segs = append(segs, CastAs(c.d, "NULL", "TEXT"))
 				segNames = append(segNames, cube.Name+"."+v)
 			}
 		}

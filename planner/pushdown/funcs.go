@@ -182,7 +182,7 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *scope) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return p.d.FunctionName("date_trunc") + "('" + unit + "', " + x + ")", nil
+		return p.fieldCall("date_trunc", unit, x, loc)
 	case "date_part", "extract":
 		if len(args) != 2 {
 			break
@@ -202,7 +202,7 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *scope) (string, error) {
 				return s, err
 			}
 		}
-		return p.d.FunctionName("date_part") + "('" + field + "', " + x + ")", nil
+		return p.fieldCall("date_part", field, x, loc)
 	case "now":
 		if len(args) == 0 {
 			return "CURRENT_TIMESTAMP", nil
@@ -268,7 +268,7 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *scope) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			return p.d.FunctionName("strpos") + "(" + nh[1] + ", " + nh[0] + ")", nil
+			return p.dialectCall(cubes.Call{Name: "strpos", NArgs: 2, In: &renderedArgs{p: p, vals: []string{nh[1], nh[0]}}}, []*pg_query.Node{args[1], args[0]})
 		}
 	case "isnull", "ifnull", "nvl":
 		if len(args) == 2 {
@@ -286,8 +286,11 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *scope) (string, error) {
 		}
 	case "position":
 		if len(args) == 2 {
-			s, err := p.exprList(args, sc)
-			return p.d.FunctionName("strpos") + "(" + s + ")", err
+			hn, err := p.exprs(sc, args...)
+			if err != nil {
+				return "", err
+			}
+			return p.dialectCall(cubes.Call{Name: "strpos", NArgs: 2, In: &renderedArgs{p: p, vals: hn}}, args)
 		}
 	case "dateadd", "date_add":
 		// Redshift's and Snowflake's DATEADD(unit, n, date), which BI tools
@@ -305,9 +308,9 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *scope) (string, error) {
 		}
 		n, x := nx[0], nx[1]
 		if unit == "quarter" {
-			return "(" + x + " + " + n + " * INTERVAL '3 month')", nil
+			return p.d.DateAdd("month", "(3 * "+n+")", x), nil
 		}
-		return "(" + x + " + " + n + " * INTERVAL '1 " + unit + "')", nil
+		return p.d.DateAdd(unit, n, x), nil
 	}
 	f, ok := functions[name]
 	if !ok {
@@ -332,6 +335,11 @@ func (p *pushdown) funcCall(fc *pg_query.FuncCall, sc *scope) (string, error) {
 	if s, ok, err := p.d.Function(c); ok {
 		if err != nil {
 			return "", argError(err, args)
+		}
+		if fc.GetAggDistinct() || len(fc.GetAggOrder()) > 0 || fc.GetAggFilter() != nil {
+			// The dialect writes the call its own way: what the call's
+			// DISTINCT, ORDER BY or FILTER says would be lost.
+			return "", p.lacks(name+"() with DISTINCT, ORDER BY or FILTER", loc)
 		}
 		return s + over, nil
 	}
@@ -611,7 +619,7 @@ func (a *callArgs) Arg(i int) (string, error) {
 		return "", err
 	}
 	if i == a.intArg {
-		s = "CAST(" + s + " AS INTEGER)"
+		s = cubes.CastAs(a.p.d, s, "INTEGER")
 	}
 	if i < len(a.cache) {
 		a.cache[i], a.have = s, a.have|1<<i
@@ -659,12 +667,39 @@ func (p *pushdown) dialectCall(c cubes.Call, args []*pg_query.Node) (string, err
 		}
 		return s, nil
 	}
+	name := p.d.FunctionName(c.Name)
+	if name == "" {
+		return "", p.lacks("function "+c.Name+"()", -1)
+	}
 	parts, err := c.Args()
 	if err != nil {
 		return "", err
 	}
-	return p.d.FunctionName(c.Name) + "(" + strings.Join(parts, ", ") + ")", nil
+	return name + "(" + strings.Join(parts, ", ") + ")", nil
 }
+
+// fieldCall writes date_trunc or date_part of a field (a constant) and
+// an expression, rendered already, as the dialect does.
+func (p *pushdown) fieldCall(name, field, x string, loc int32) (string, error) {
+	if s, ok, err := p.d.Function(cubes.Call{Name: name, NArgs: 2, In: &fieldArgs{p: p, field: field, x: x}}); ok {
+		return s, err
+	}
+	out := p.d.FunctionName(name)
+	if out == "" {
+		return "", p.lacks("function "+name+"()", loc)
+	}
+	return out + "('" + field + "', " + x + ")", nil
+}
+
+// renderedArgs are a call's arguments rendered already.
+type renderedArgs struct {
+	p    *pushdown
+	vals []string
+}
+
+func (a *renderedArgs) Arg(i int) (string, error)  { return a.vals[i], nil }
+func (a *renderedArgs) Const(i int) (string, bool) { return "", false }
+func (a *renderedArgs) Bind(v any) string          { return a.p.arg(v) }
 
 // argError places a dialect's refusal of an argument (*cubes.ArgError)
 // at the argument.

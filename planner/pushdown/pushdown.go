@@ -698,7 +698,7 @@ func (p *pushdown) fromItem(n *pg_query.Node, sc *scope) (string, error) {
 			name := p.alias()
 			p.sources = append(p.sources, Source{Alias: name, Cubes: cq.Cubes, Rollup: cq.Rollup, InStore: cq.InStore})
 			sc.rels = append(sc.rels, &relation{alias: alias, sql: name, cols: cols})
-			return "(" + cq.SQL + ") AS " + p.quote(name) + p.columnList(cols), nil
+			return p.d.Derived(cq.SQL, name, cols), nil
 		}
 		sql, cols, err := p.render(sub, nil)
 		if err != nil {
@@ -710,7 +710,7 @@ func (p *pushdown) fromItem(n *pg_query.Node, sc *scope) (string, error) {
 		name := p.alias()
 		hidden := p.hidden[sub]
 		sc.rels = append(sc.rels, &relation{alias: alias, sql: name, cols: cols, virtual: virtualSet(cols, p.virtual[sub]), hidden: hidden})
-		return "(" + sql + ") AS " + p.quote(name) + p.columnList(append(append([]string(nil), cols...), hidden...)), nil
+		return p.d.Derived(sql, name, append(append([]string(nil), cols...), hidden...)), nil
 	case n.GetJoinExpr() != nil:
 		j := n.GetJoinExpr()
 		if rvs, ok := p.cubeGroup(n); ok {
@@ -1072,12 +1072,12 @@ func (p *pushdown) constant(c *pg_query.A_Const) (string, error) {
 		}
 		return "FALSE", nil
 	case c.GetIval() != nil:
-		return "CAST(" + p.arg(int64(c.GetIval().GetIval())) + " AS INTEGER)", nil
+		return cubes.CastAs(p.d, p.arg(int64(c.GetIval().GetIval())), "INTEGER"), nil
 	case c.GetFval() != nil:
 		s := c.GetFval().GetFval()
 		if _, err := strconv.ParseInt(s, 10, 64); err == nil && !strings.ContainsAny(s, ".eE") {
 			v, _ := strconv.ParseInt(s, 10, 64)
-			return "CAST(" + p.arg(v) + " AS BIGINT)", nil
+			return cubes.CastAs(p.d, p.arg(v), "BIGINT"), nil
 		}
 		return p.d.Decimal(s, p.arg)
 	case c.GetSval() != nil:
@@ -1139,7 +1139,10 @@ func (p *pushdown) typeName(t *pg_query.TypeName) (string, error) {
 	default:
 		return "", unsupported(nil, "casting to %s is not supported over cubes", name)
 	}
-	out, mods = p.d.CastType(out, mods)
+	pgName := out
+	if out, mods = p.d.CastType(out, mods); out == "" {
+		return "", p.lacks("CAST to "+strings.ToLower(pgName), -1)
+	}
 	if len(mods) > 0 {
 		out += "(" + strings.Join(mods, ", ") + ")"
 	}
@@ -1292,11 +1295,18 @@ func (p *pushdown) expr(n *pg_query.Node, sc *scope) (string, error) {
 		return "COALESCE(" + s + ")", err
 	case n.GetMinMaxExpr() != nil:
 		mm := n.GetMinMaxExpr()
-		s, err := p.exprList(mm.GetArgs(), sc)
+		name := "least"
 		if mm.GetOp() == pg_query.MinMaxOp_IS_GREATEST {
-			return "GREATEST(" + s + ")", err
+			name = "greatest"
 		}
-		return "LEAST(" + s + ")", err
+		// GREATEST and LEAST skip NULLs in PostgreSQL; engines whose
+		// functions do not write them otherwise (Function).
+		c := p.call(name, mm.GetArgs(), sc)
+		if s, ok, err := p.d.Function(c); ok {
+			return s, argError(err, mm.GetArgs())
+		}
+		parts, err := c.Args()
+		return strings.ToUpper(name) + "(" + strings.Join(parts, ", ") + ")", err
 	case n.GetFuncCall() != nil:
 		return p.funcCall(n.GetFuncCall(), sc)
 	case n.GetSubLink() != nil:
@@ -1436,6 +1446,9 @@ func (p *pushdown) aexpr(e *pg_query.A_Expr, sc *scope) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		if s, ok := p.d.Binary(word, l, r); ok {
+			return s, nil
+		}
 		return "(" + l + " " + word + " " + r + ")", nil
 	case pg_query.A_Expr_Kind_AEXPR_IN:
 		items := e.GetRexpr().GetList().GetItems()
@@ -1473,10 +1486,14 @@ func (p *pushdown) aexpr(e *pg_query.A_Expr, sc *scope) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		op := "IS NOT DISTINCT FROM"
 		if e.GetKind() == pg_query.A_Expr_Kind_AEXPR_DISTINCT {
-			return "(" + l + " IS DISTINCT FROM " + r + ")", nil
+			op = "IS DISTINCT FROM"
 		}
-		return "(" + l + " IS NOT DISTINCT FROM " + r + ")", nil
+		if s, ok := p.d.Binary(op, l, r); ok {
+			return s, nil
+		}
+		return "(" + l + " " + op + " " + r + ")", nil
 	case pg_query.A_Expr_Kind_AEXPR_NULLIF:
 		r, err := side(e.GetRexpr())
 		if err != nil {
@@ -1540,11 +1557,11 @@ func (p *pushdown) sqlValueFunction(f *pg_query.SQLValueFunction) (string, error
 	case "current_date", "current_timestamp", "localtimestamp":
 		return strings.ToUpper(name), nil
 	case "current_user", "session_user", "user":
-		return "CAST(" + p.arg(p.s.User()) + " AS VARCHAR)", nil
+		return cubes.CastAs(p.d, p.arg(p.s.User()), "VARCHAR"), nil
 	case "current_catalog":
-		return "CAST(" + p.arg(p.s.Database()) + " AS VARCHAR)", nil
+		return cubes.CastAs(p.d, p.arg(p.s.Database()), "VARCHAR"), nil
 	case "current_schema":
-		return "CAST(" + p.arg("public") + " AS VARCHAR)", nil
+		return cubes.CastAs(p.d, p.arg("public"), "VARCHAR"), nil
 	}
 	return "", unsupported(nil, "%s is not supported over cubes", pgnames.SQLValueFunction(f.GetOp()))
 }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"syscall"
 	"time"
 
@@ -49,6 +50,9 @@ type Config struct {
 	// reset connection, driver.ErrBadConn).
 	Unreachable func(err error) bool
 
+	// Arg, when set, turns a bound argument into one the driver and the
+	// engine read as PostgreSQL means it.
+	Arg func(v any) any
 	// Positional: the driver takes ? placeholders only; the dialect's $n
 	// are rewritten (Positional).
 	Positional bool
@@ -124,6 +128,12 @@ func (w *Warehouse) Query(ctx context.Context, query string, args ...any) (wareh
 		var err error
 		if query, args, err = Positional(query, args); err != nil {
 			return nil, err
+		}
+	}
+	if w.c.Arg != nil {
+		args = slices.Clone(args)
+		for i, a := range args {
+			args[i] = w.c.Arg(a)
 		}
 	}
 	release, err := w.shares.Acquire(ctx, warehouse.OwnerFrom(ctx))

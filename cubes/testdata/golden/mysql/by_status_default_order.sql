@@ -1,1 +1,1 @@
-SELECT `orders`.status `orders__status`, count(`orders`.id) `orders__count`, sum(`orders`.amount) `orders__total_amount` FROM public.orders_raw AS `orders` GROUP BY 1 ORDER BY 2 DESC
+SELECT `orders`.status `orders__status`, count(`orders`.id) `orders__count`, sum(`orders`.amount) `orders__total_amount` FROM public.orders_raw AS `orders` GROUP BY 1 ORDER BY (count(`orders`.id)) IS NULL DESC, 2 DESC

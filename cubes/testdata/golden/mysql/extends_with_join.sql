@@ -1,1 +1,1 @@
-SELECT `accounts`.plan `accounts__plan`, count(`events`.id) `events__count`, sum(`events`.value) `events__value` FROM public.events AS `events` LEFT JOIN public.accounts AS `accounts` ON `events`.account_id = `accounts`.id GROUP BY 1 ORDER BY 2 DESC
+SELECT `accounts`.plan `accounts__plan`, count(`events`.id) `events__count`, sum(`events`.value) `events__value` FROM public.events AS `events` LEFT JOIN public.accounts AS `accounts` ON `events`.account_id = `accounts`.id GROUP BY 1 ORDER BY (count(`events`.id)) IS NULL DESC, 2 DESC

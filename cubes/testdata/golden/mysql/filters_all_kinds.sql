@@ -1,4 +1,4 @@
-SELECT count(`orders`.id) `orders__count` FROM public.orders_raw AS `orders` WHERE `orders`.status IN ($1, $2) AND (`orders`.channel <> $3 OR `orders`.channel IS NULL) AND `orders`.amount >= $4 AND `orders`.quantity < $5 AND `orders`.discount IS NOT NULL AND (LOWER(`orders`.status) LIKE LOWER(CONCAT('%', $6, '%')) ESCAPE '\') AND (NOT (LOWER(`orders`.channel) LIKE LOWER(CONCAT($7, '%')) ESCAPE '\') OR `orders`.channel IS NULL) AND (`orders`.is_gift = $8 OR `orders`.created_at < $9) ORDER BY 1 DESC
+SELECT count(`orders`.id) `orders__count` FROM public.orders_raw AS `orders` WHERE `orders`.status IN ($1, $2) AND (`orders`.channel <> $3 OR `orders`.channel IS NULL) AND `orders`.amount >= $4 AND `orders`.quantity < $5 AND `orders`.discount IS NOT NULL AND (LOWER(`orders`.status) LIKE LOWER(CONCAT('%', $6, '%')) ESCAPE '\') AND (NOT (LOWER(`orders`.channel) LIKE LOWER(CONCAT($7, '%')) ESCAPE '\') OR `orders`.channel IS NULL) AND (`orders`.is_gift = $8 OR `orders`.created_at < $9) ORDER BY (count(`orders`.id)) IS NULL DESC, 1 DESC
 -- $1 = 'completed'
 -- $2 = 'shipped'
 -- $3 = 'web'

@@ -1,1 +1,1 @@
-SELECT `orders`.channel `orders__channel`, count(`orders`.id) `orders__count` FROM public.orders_raw AS `orders` WHERE ((`orders`.status = 'completed')) GROUP BY 1 ORDER BY 2 DESC
+SELECT `orders`.channel `orders__channel`, count(`orders`.id) `orders__count` FROM public.orders_raw AS `orders` WHERE ((`orders`.status = 'completed')) GROUP BY 1 ORDER BY (count(`orders`.id)) IS NULL DESC, 2 DESC

@@ -1,1 +1,1 @@
-SELECT `orders`.status `orders__status`, count(`orders`.id) `orders__count` FROM public.orders_raw AS `orders` GROUP BY 1 ORDER BY 2 DESC, 1 ASC
+SELECT `orders`.status `orders__status`, count(`orders`.id) `orders__count` FROM public.orders_raw AS `orders` GROUP BY 1 ORDER BY (count(`orders`.id)) IS NULL DESC, 2 DESC, (`orders`.status) IS NULL, 1 ASC

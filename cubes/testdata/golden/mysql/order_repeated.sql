@@ -1,1 +1,1 @@
-SELECT `orders`.status `orders__status`, count(`orders`.id) `orders__count` FROM public.orders_raw AS `orders` GROUP BY 1 ORDER BY 1 ASC, 2 DESC
+SELECT `orders`.status `orders__status`, count(`orders`.id) `orders__count` FROM public.orders_raw AS `orders` GROUP BY 1 ORDER BY (`orders`.status) IS NULL, 1 ASC, (count(`orders`.id)) IS NULL DESC, 2 DESC

@@ -1,4 +1,4 @@
-SELECT CAST(CAST(CONVERT_TZ(`orders`.created_at, '+00:00', $1) AS DATE) AS DATETIME) `orders__created_at__day`, count(`orders`.id) `orders__count` FROM public.orders_raw AS `orders` WHERE (`orders`.created_at >= $2 AND `orders`.created_at <= $3) GROUP BY 1 ORDER BY 1 ASC
+SELECT CAST(CAST(CONVERT_TZ(`orders`.created_at, '+00:00', $1) AS DATE) AS DATETIME) `orders__created_at__day`, count(`orders`.id) `orders__count` FROM public.orders_raw AS `orders` WHERE (`orders`.created_at >= $2 AND `orders`.created_at <= $3) GROUP BY 1 ORDER BY (CAST(CAST(CONVERT_TZ(`orders`.created_at, '+00:00', $1) AS DATE) AS DATETIME)) IS NULL, 1 ASC
 -- $1 = 'America/New_York'
 -- $2 = '2023-03-10T05:00:00.000Z'
 -- $3 = '2023-03-15T03:59:59.999Z'
