@@ -579,7 +579,17 @@ type rowPlan struct {
 type planColumn struct {
 	index   int
 	measure bool
+	boolean bool // a boolean member: an integer from the warehouse is its truth
 	keys    []string
+}
+
+// value spells the column's value in v as Cube's REST API does.
+func (pc planColumn) value(vals []any) []byte {
+	v := vals[pc.index]
+	if n, ok := v.(int64); ok && pc.boolean {
+		v = n != 0
+	}
+	return cubeValue(v, pc.measure)
 }
 
 func newRowPlan(cq *cubeQuery) *rowPlan {
@@ -594,7 +604,7 @@ func newRowPlan(cq *cubeQuery) *rowPlan {
 		// integer 1), which Cube spells by its SQL type: integers as
 		// numbers, as for dimensions; grouped, counts and sums are bigint
 		// or numeric, spelled as strings.
-		pc := planColumn{index: i, measure: col.IsMeasure() && !cq.q.Ungrouped, keys: []string{col.Name}}
+		pc := planColumn{index: i, measure: col.IsMeasure() && !cq.q.Ungrouped, boolean: col.IsBoolean(), keys: []string{col.Name}}
 		p.cols = append(p.cols, pc)
 		if col.Granularity == "" {
 			continue
@@ -654,12 +664,12 @@ func (p *rowPlan) appendCompact(buf []byte, vals []any) []byte {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = append(buf, cubeValue(vals[pc.index], pc.measure)...)
+		buf = append(buf, pc.value(vals)...)
 	}
 	for _, pc := range p.cols {
 		for range pc.keys[1:] {
 			buf = append(buf, ',')
-			buf = append(buf, cubeValue(vals[pc.index], pc.measure)...)
+			buf = append(buf, pc.value(vals)...)
 		}
 	}
 	if len(p.tail) > 0 {
@@ -669,7 +679,7 @@ func (p *rowPlan) appendCompact(buf []byte, vals []any) []byte {
 	}
 	if p.blendCol >= 0 {
 		buf = append(buf, ',')
-		buf = append(buf, cubeValue(vals[p.cols[p.blendCol].index], p.cols[p.blendCol].measure)...)
+		buf = append(buf, p.cols[p.blendCol].value(vals)...)
 	}
 	return append(buf, ']')
 }
@@ -680,7 +690,7 @@ func (p *rowPlan) appendRow(buf []byte, vals []any) []byte {
 	first := true
 	var blend []byte
 	for i, pc := range p.cols {
-		v := cubeValue(vals[pc.index], pc.measure)
+		v := pc.value(vals)
 		for _, key := range pc.keys {
 			if !first {
 				buf = append(buf, ',')

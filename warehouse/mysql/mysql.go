@@ -149,7 +149,7 @@ func New(db *sql.DB, addr string, maxConns int, o warehouse.Options) *sqldb.Ware
 	return sqldb.New(sqldb.Config{
 		Engine: "mysql", Dialect: "mysql", Address: addr, DB: db, MaxConns: maxConns,
 		Type: columnType, Value: value, Error: mapError, Unreachable: unreachable,
-		Positional: true,
+		Positional: true, Arg: arg,
 		ConnID: func(ctx context.Context, c *sql.Conn) (string, error) {
 			var id int64
 			err := c.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id)
@@ -370,4 +370,23 @@ func unreachable(err error) bool {
 		}
 	}
 	return false
+}
+
+// arg reads PostgreSQL's infinite timestamps, which PgJDBC's setTimestamp
+// sends as the text of an unknown-typed parameter ('infinity',
+// '-infinity'), as MySQL's last and first DATETIME: MySQL has no infinite
+// timestamp, and would compare a DATETIME with the text as an invalid
+// date (no row).
+func arg(v any) any {
+	s, ok := v.(string)
+	if !ok || len(s) < 8 || len(s) > 9 {
+		return v
+	}
+	switch strings.ToLower(s) {
+	case "infinity", "+infinity":
+		return "9999-12-31 23:59:59.999999"
+	case "-infinity":
+		return "1000-01-01 00:00:00"
+	}
+	return v
 }

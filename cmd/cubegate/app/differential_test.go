@@ -77,6 +77,8 @@ func keys[V any](m map[string]V) []string {
 func TestDifferentialRandomQueries(t *testing.T) {
 	pg := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(e2eOrders)})
 	duck := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(e2eOrders)})
+	maria := apptest.Start(t, apptest.Options{MariaDB: apptest.Demo(e2eOrders)})
+	gws := []*apptest.Gateway{pg, duck, maria}
 	r := rand.New(rand.NewPCG(42, 7))
 	dimNames, measureNames, filterDims := keys(diffDims), keys(diffMeasures), keys(diffFilterValues)
 	const n = 150
@@ -130,7 +132,7 @@ func TestDifferentialRandomQueries(t *testing.T) {
 			from = " FROM public.orders_raw o LEFT JOIN public.customers_raw c ON o.customer_id = c.id LEFT JOIN public.products_raw p ON o.product_id = p.id"
 		case used["customers"] && used["products"]:
 			// No join connects them without orders: the compiler refuses.
-			for _, g := range []*apptest.Gateway{pg, duck} {
+			for _, g := range gws {
 				qq := q
 				d, _ := cubes.DialectByName(g.Warehouse().Dialect())
 				if _, err := g.Model.Compile(&qq, d); err == nil {
@@ -165,7 +167,7 @@ func TestDifferentialRandomQueries(t *testing.T) {
 				expected[key][mi] = row[len(dimExprs)]
 			}
 		}
-		for _, g := range []*apptest.Gateway{pg, duck} {
+		for _, g := range gws {
 			qq := q
 			d, _ := cubes.DialectByName(g.Warehouse().Dialect())
 			c, err := g.Model.Compile(&qq, d)
@@ -182,7 +184,7 @@ func TestDifferentialRandomQueries(t *testing.T) {
 				vals, _ := rows.Values()
 				cells := make([]string, len(vals))
 				for k, v := range vals {
-					cells[k] = cell(v)
+					cells[k] = cell(c.Columns[k].Value(v))
 				}
 				nd := len(dimExprs)
 				key := strings.Join(cells[:nd], "|")
@@ -206,5 +208,5 @@ func TestDifferentialRandomQueries(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d random queries agree with hand-written SQL on Postgres and DuckDB", n)
+	t.Logf("%d random queries agree with hand-written SQL on PostgreSQL, DuckDB and MariaDB", n)
 }

@@ -96,7 +96,7 @@ func runCompiled(g *apptest.Gateway, c *cubes.Compiled) ([]map[string]string, er
 		}
 		row := map[string]string{}
 		for i, col := range c.Columns {
-			v := oracleCell(vals[i])
+			v := oracleCell(col.Value(vals[i]))
 			row[col.Name] = v
 			if col.Granularity != "" {
 				row[cubes.FullName(col.Member)] = v
@@ -203,6 +203,18 @@ func TestCubeOracle(t *testing.T) {
 	const orders = 100000 // the goldens were recorded at fixture.sql's default sizes
 	duck := apptest.Start(t, apptest.Options{DuckDB: apptest.DemoSizes(app.DemoSizes{Orders: orders, Customers: 1000, Products: 50})})
 	pgGw := apptest.Start(t, apptest.Options{Postgres: apptest.DemoSizes(app.DemoSizes{Orders: orders, Customers: 1000, Products: 50})})
+	checkOracle(t, pgGw, duck)
+}
+
+// The shared Cube oracle on MariaDB: the oracle's fixture copied into it,
+// every query compiled for MySQL gives Cube's recorded answer.
+func TestCubeOracleMariaDB(t *testing.T) {
+	checkOracle(t, apptest.Start(t, apptest.Options{MariaDB: apptest.DemoSizes(app.DemoSizes{Orders: 100000, Customers: 1000, Products: 50})}))
+}
+
+// checkOracle runs every oracle query on each gateway and compares the
+// answers with Cube's.
+func checkOracle(t *testing.T, gateways ...*apptest.Gateway) {
 	cases := loadOracle(t)
 	failures := map[string][]string{}
 	for _, c := range cases {
@@ -227,7 +239,7 @@ func TestCubeOracle(t *testing.T) {
 		if c.Ordered != nil {
 			ordered = *c.Ordered
 		}
-		for _, g := range []*apptest.Gateway{pgGw, duck} {
+		for _, g := range gateways {
 			qq := q
 			got, total, err := runOracle(g, &qq)
 			switch {
@@ -259,5 +271,9 @@ func TestCubeOracle(t *testing.T) {
 			passed++
 		}
 	}
-	t.Logf("Cube oracle: %d of %d queries give Cube's answers on both Postgres and DuckDB; %d known gaps", passed, len(cases), len(oracleKnownGaps))
+	var names []string
+	for _, g := range gateways {
+		names = append(names, g.Warehouse().Dialect())
+	}
+	t.Logf("Cube oracle: %d of %d queries give Cube's answers on %s; %d known gaps", passed, len(cases), strings.Join(names, ", "), len(oracleKnownGaps))
 }

@@ -22,18 +22,22 @@ import (
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cmd/cubegate/app"
 	"github.com/cubegate/cubegate/warehouse"
+	"github.com/cubegate/cubegate/warehouse/mysql/mysqltest"
 	"github.com/cubegate/cubegate/warehouse/pgtest"
 )
 
 // Options say what gateway to start.
 type Options struct {
-	// The warehouse: exactly one of DuckDB, Postgres and DSN.
+	// The warehouse: exactly one of DuckDB, Postgres, MariaDB and DSN.
 
 	// DuckDB is an embedded DuckDB file in a temporary folder holding this.
 	DuckDB Fixture
 	// Postgres is a throwaway PostgreSQL (warehouse/pgtest) whose database
 	// holds this.
 	Postgres Fixture
+	// MariaDB is a throwaway MariaDB (warehouse/mysql/mysqltest) whose
+	// database public holds this (the demo data, copied from DuckDB).
+	MariaDB Fixture
 	// DSN is a warehouse to use as it is.
 	DSN string
 
@@ -83,6 +87,8 @@ type Setup struct {
 	Config app.Config
 	// Postgres is the throwaway PostgreSQL of Options.Postgres, else nil.
 	Postgres *pgtest.Cluster
+	// MariaDB is the throwaway MariaDB of Options.MariaDB, else nil.
+	MariaDB *mysqltest.Server
 }
 
 // Gateway is a gateway Start started, and what it was started with.
@@ -118,17 +124,26 @@ func Prepare(t testing.TB, o Options) Setup {
 	var s Setup
 	var f Fixture
 	cfg := app.Defaults()
+	set := 0
+	for _, b := range []bool{o.DuckDB.set(), o.Postgres.set(), o.MariaDB.set(), o.DSN != ""} {
+		if b {
+			set++
+		}
+	}
 	switch {
-	case o.DuckDB.set() && !o.Postgres.set() && o.DSN == "":
+	case set != 1:
+		t.Fatal("apptest: set exactly one of Options.DuckDB, Options.Postgres, Options.MariaDB and Options.DSN")
+	case o.DuckDB.set():
 		f = o.DuckDB
 		cfg.Warehouse.DSN = DuckDB(t, f)
-	case o.Postgres.set() && !o.DuckDB.set() && o.DSN == "":
+	case o.Postgres.set():
 		f = o.Postgres
 		s.Postgres, cfg.Warehouse.DSN = Postgres(t, f)
-	case o.DSN != "" && !o.DuckDB.set() && !o.Postgres.set():
-		cfg.Warehouse.DSN = o.DSN
+	case o.MariaDB.set():
+		f = o.MariaDB
+		s.MariaDB, cfg.Warehouse.DSN = MariaDB(t, f)
 	default:
-		t.Fatal("apptest: set exactly one of Options.DuckDB, Options.Postgres and Options.DSN")
+		cfg.Warehouse.DSN = o.DSN
 	}
 	dir := t.TempDir()
 	switch {
@@ -227,6 +242,36 @@ func Postgres(t testing.TB, f Fixture) (*pgtest.Cluster, string) {
 			"-v", fmt.Sprintf("products=%d", f.demo.Products), "-f", RepoPath(t, "testdata", "oracle", "fixture.sql"))
 		return pg, dsn
 	}
+}
+
+// demoTables are the demo data's tables.
+var demoTables = []string{"customers_raw", "products_raw", "orders_raw"}
+
+// copyDemo makes the demo data of f in a temporary DuckDB and hands it
+// to copy, table by table (schema public).
+func copyDemo(t testing.TB, f Fixture, copy func(src warehouse.Warehouse, table string)) {
+	t.Helper()
+	if !f.set() || f.corpus {
+		t.Fatal("apptest: only the demo data is copied to other engines")
+	}
+	ctx := context.Background()
+	w, err := warehouse.Open(ctx, DuckDB(t, f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for _, table := range demoTables {
+		copy(w, "public."+table)
+	}
+}
+
+// MariaDB starts a throwaway MariaDB whose database public holds f (the
+// demo data) and returns it and the DSN of that database.
+func MariaDB(t testing.TB, f Fixture) (*mysqltest.Server, string) {
+	t.Helper()
+	srv := mysqltest.Start(t)
+	copyDemo(t, f, func(src warehouse.Warehouse, table string) { srv.CopyTable(t, src, table, table) })
+	return srv, srv.DSN("public")
 }
 
 // StateWithTenants is a SQLite state store in a temporary folder that
