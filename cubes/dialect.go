@@ -64,6 +64,12 @@ type Dialect interface {
 	// nulls "", "FIRST" or "LAST"; without nulls, NULLs must sort as
 	// PostgreSQL sorts them (last ascending, first descending).
 	Sort(expr, dir, nulls string) string
+	// SortByValue tells whether sort keys naming the SELECT list's
+	// columns (a name, an ordinal) are written as the columns'
+	// expressions: where Sort builds expressions over the key (MySQL's
+	// (x) IS NULL) and the engine refuses an output name or ordinal in
+	// them.
+	SortByValue() bool
 	// Binary renders a binary operator the warehouse writes otherwise
 	// (ok false: "(l op r)" with Operator's spelling).
 	Binary(op, l, r string) (string, bool)
@@ -109,9 +115,10 @@ type Dialect interface {
 	// to the timestamp expression x (Redshift's DATEADD, which BI tools
 	// send).
 	DateAdd(unit, n, x string) string
-	// Derived renders a derived table: the subquery sql named alias
-	// whose columns are named cols, in order.
-	Derived(sql, alias string, cols []string) string
+	// Derived renders a derived table: the subquery sql (table: the name
+	// of a table or WITH query) named alias whose columns are named cols,
+	// in order.
+	Derived(sql string, table bool, alias string, cols []string) string
 	// FullJoin tells whether the warehouse has FULL JOIN (without it,
 	// the rolling-window parts are joined to the union of their keys).
 	FullJoin() bool
@@ -244,18 +251,24 @@ func (pgDefaults) DateAdd(unit, n, x string) string {
 
 // DerivedList names a derived table's columns in a column list after its
 // alias, as PostgreSQL does.
-func DerivedList(d Dialect, sql, alias string, cols []string) string {
+func DerivedList(d Dialect, sql string, table bool, alias string, cols []string) string {
 	q := make([]string, len(cols))
 	for i, c := range cols {
 		q[i] = d.QuoteIdent(c)
 	}
-	return "(" + sql + ") AS " + d.QuoteIdent(alias) + "(" + strings.Join(q, ", ") + ")"
+	if !table {
+		sql = "(" + sql + ")"
+	}
+	return sql + " AS " + d.QuoteIdent(alias) + "(" + strings.Join(q, ", ") + ")"
 }
 
 // DerivedByUnion names a derived table's columns where the warehouse has
 // no column list after its alias: a first, empty SELECT of NULLs named
 // cols heads a UNION ALL with the subquery, whose columns take its names.
-func DerivedByUnion(d Dialect, sql, alias string, cols []string) string {
+func DerivedByUnion(d Dialect, sql string, table bool, alias string, cols []string) string {
+	if table {
+		sql = "SELECT * FROM " + sql
+	}
 	q := make([]string, len(cols))
 	for i, c := range cols {
 		q[i] = "NULL AS " + d.QuoteIdent(c)
@@ -264,6 +277,7 @@ func DerivedByUnion(d Dialect, sql, alias string, cols []string) string {
 		" WHERE 1 = 0 UNION ALL (" + sql + ")) AS " + d.QuoteIdent(alias)
 }
 func (pgDefaults) Binary(op, l, r string) (string, bool) { return "", false }
+func (pgDefaults) SortByValue() bool                     { return false }
 func (pgDefaults) AggregateFilter() bool                 { return true }
 func (pgDefaults) DistinctOn() bool                      { return true }
 

@@ -468,8 +468,8 @@ func (d BigQuery) Function(c Call) (string, bool, error) {
 func (BigQuery) Concat(parts ...string) string { return "CONCAT(" + strings.Join(parts, ", ") + ")" }
 
 // Derived: see Dialect.
-func (d BigQuery) Derived(sql, alias string, cols []string) string {
-	return DerivedByUnion(d, sql, alias, cols)
+func (d BigQuery) Derived(sql string, table bool, alias string, cols []string) string {
+	return DerivedByUnion(d, sql, table, alias, cols)
 }
 
 // DateAdd: TIMESTAMP_ADD up to days; months and years on the UTC

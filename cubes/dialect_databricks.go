@@ -392,8 +392,8 @@ func (d Databricks) Function(c Call) (string, bool, error) {
 }
 
 // Derived: see Dialect.
-func (d Databricks) Derived(sql, alias string, cols []string) string {
-	return DerivedList(d, sql, alias, cols)
+func (d Databricks) Derived(sql string, table bool, alias string, cols []string) string {
+	return DerivedList(d, sql, table, alias, cols)
 }
 
 // DateAdd: see Dialect.

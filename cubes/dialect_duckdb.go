@@ -379,6 +379,6 @@ outer:
 func (d DuckDB) Series(g, from, to, step string) string { return pgSeries(d, g, from, to, step) }
 
 // Derived: see Dialect.
-func (d DuckDB) Derived(sql, alias string, cols []string) string {
-	return DerivedList(d, sql, alias, cols)
+func (d DuckDB) Derived(sql string, table bool, alias string, cols []string) string {
+	return DerivedList(d, sql, table, alias, cols)
 }

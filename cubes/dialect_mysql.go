@@ -133,6 +133,8 @@ func (MySQL) CastType(name string, mods []string) (string, []string) {
 		// MySQL's booleans are integers (TRUE is 1); text is read by
 		// CastText.
 		return "SIGNED", nil
+	case "INTERVAL":
+		return "", nil // MySQL has no interval values: refused (0A000)
 	}
 	return name, mods
 }
@@ -256,6 +258,16 @@ func (MySQL) Binary(op, l, r string) (string, bool) {
 		if isIntExpr(l) && isIntExpr(r) {
 			return "(" + l + " DIV " + r + ")", true
 		}
+	case "LIKE", "NOT LIKE":
+		// PostgreSQL's LIKE escapes with a backslash; the session's
+		// NO_BACKSLASH_ESCAPES makes '\' one character.
+		return "(" + l + " " + op + " " + r + " ESCAPE '\\')", true
+	case "ILIKE", "NOT ILIKE":
+		return "(LOWER(" + l + ") " + strings.TrimSuffix(op, "ILIKE") + "LIKE LOWER(" + r + ") ESCAPE '\\')", true
+	case "IS DISTINCT FROM":
+		return "(NOT (" + l + " <=> " + r + "))", true
+	case "IS NOT DISTINCT FROM":
+		return "(" + l + " <=> " + r + ")", true
 	}
 	return "", false
 }
@@ -568,11 +580,16 @@ func (MySQL) FullJoin() bool            { return false }
 func (MySQL) JudgesPostgresInput() bool { return false }
 
 // Derived: see Dialect.
-func (d MySQL) Derived(sql, alias string, cols []string) string {
-	return DerivedByUnion(d, sql, alias, cols)
+func (d MySQL) Derived(sql string, table bool, alias string, cols []string) string {
+	return DerivedByUnion(d, sql, table, alias, cols)
 }
 
 // DateAdd: see Dialect.
 func (MySQL) DateAdd(unit, n, x string) string {
 	return "TIMESTAMPADD(" + strings.ToUpper(unit) + ", " + n + ", " + x + ")"
 }
+
+// SortByValue: Sort writes (x) IS NULL before each key; MariaDB refuses
+// an output name of an aggregate in an expression (error 1247) and reads
+// an ordinal in one as a constant.
+func (MySQL) SortByValue() bool { return true }

@@ -136,6 +136,6 @@ func mysqlToPGFormat(f string) string {
 func (d Postgres) Series(g, from, to, step string) string { return pgSeries(d, g, from, to, step) }
 
 // Derived: see Dialect.
-func (d Postgres) Derived(sql, alias string, cols []string) string {
-	return DerivedList(d, sql, alias, cols)
+func (d Postgres) Derived(sql string, table bool, alias string, cols []string) string {
+	return DerivedList(d, sql, table, alias, cols)
 }

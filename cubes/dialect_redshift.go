@@ -200,6 +200,6 @@ func (Redshift) Function(c Call) (string, bool, error) {
 }
 
 // Derived: see Dialect.
-func (d Redshift) Derived(sql, alias string, cols []string) string {
-	return DerivedList(d, sql, alias, cols)
+func (d Redshift) Derived(sql string, table bool, alias string, cols []string) string {
+	return DerivedList(d, sql, table, alias, cols)
 }

@@ -329,8 +329,8 @@ func snowflakeExtract(field, x string) string {
 }
 
 // Derived: see Dialect.
-func (d Snowflake) Derived(sql, alias string, cols []string) string {
-	return DerivedList(d, sql, alias, cols)
+func (d Snowflake) Derived(sql string, table bool, alias string, cols []string) string {
+	return DerivedList(d, sql, table, alias, cols)
 }
 
 // DateAdd: see Dialect.

@@ -444,8 +444,8 @@ outer:
 }
 
 // Derived: see Dialect.
-func (d Trino) Derived(sql, alias string, cols []string) string {
-	return DerivedList(d, sql, alias, cols)
+func (d Trino) Derived(sql string, table bool, alias string, cols []string) string {
+	return DerivedList(d, sql, table, alias, cols)
 }
 
 // DateAdd: see Dialect.

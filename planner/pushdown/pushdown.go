@@ -167,8 +167,9 @@ func errUnreadable(r *relation, col string, loc int32) error {
 type scope struct {
 	parent *scope
 	rels   []*relation
-	// outputs are the SELECT list's names, which ORDER BY may use.
-	outputs []string
+	// outputs are the SELECT list's names, which ORDER BY may use;
+	// outputExprs their expressions.
+	outputs, outputExprs []string
 	// keys are the join keys passed along behind virtual outputs, by
 	// output position (see targets).
 	keys map[int][]string
@@ -663,7 +664,7 @@ func (p *pushdown) fromItem(n *pg_query.Node, sc *scope) (string, error) {
 				cols = renameCols(cols, cn)
 			}
 			sc.rels = append(sc.rels, &relation{alias: alias, sql: sql, cols: cols, virtual: virtualSet(cols, virt), hidden: r.hidden})
-			return p.quote(r.sql) + " AS " + p.quote(sql) + p.columnList(append(append([]string(nil), cols...), r.hidden...)), nil
+			return p.d.Derived(p.quote(r.sql), true, sql, append(append([]string(nil), cols...), r.hidden...)), nil
 		}
 		if _, ok := p.lookupCube(rv); ok {
 			return p.cubeSource([]*pg_query.RangeVar{rv}, sc)
@@ -698,7 +699,7 @@ func (p *pushdown) fromItem(n *pg_query.Node, sc *scope) (string, error) {
 			name := p.alias()
 			p.sources = append(p.sources, Source{Alias: name, Cubes: cq.Cubes, Rollup: cq.Rollup, InStore: cq.InStore})
 			sc.rels = append(sc.rels, &relation{alias: alias, sql: name, cols: cols})
-			return p.d.Derived(cq.SQL, name, cols), nil
+			return p.d.Derived(cq.SQL, false, name, cols), nil
 		}
 		sql, cols, err := p.render(sub, nil)
 		if err != nil {
@@ -710,7 +711,7 @@ func (p *pushdown) fromItem(n *pg_query.Node, sc *scope) (string, error) {
 		name := p.alias()
 		hidden := p.hidden[sub]
 		sc.rels = append(sc.rels, &relation{alias: alias, sql: name, cols: cols, virtual: virtualSet(cols, p.virtual[sub]), hidden: hidden})
-		return p.d.Derived(sql, name, append(append([]string(nil), cols...), hidden...)), nil
+		return p.d.Derived(sql, false, name, append(append([]string(nil), cols...), hidden...)), nil
 	case n.GetJoinExpr() != nil:
 		j := n.GetJoinExpr()
 		if rvs, ok := p.cubeGroup(n); ok {
@@ -764,7 +765,7 @@ func renameCols(cols []string, names []*pg_query.Node) []string {
 
 // targets renders the SELECT list, every column named.
 func (p *pushdown) targets(sel *pg_query.SelectStmt, sc *scope) (string, []string, error) {
-	var parts, names, hiddenParts, hiddenNames []string
+	var parts, names, exprs, hiddenParts, hiddenNames []string
 	var virt []*virtualCol
 	sc.keys = map[int][]string{}
 	// pass adds a virtual column's join keys after the statement's columns.
@@ -803,6 +804,7 @@ func (p *pushdown) targets(sel *pg_query.SelectStmt, sc *scope) (string, []strin
 					virt = append(virt, pass(r, c, c))
 					parts = append(parts, p.quote(r.sql)+"."+p.quote(r.prefix+c)+" AS "+p.quote(c))
 					names = append(names, c)
+					exprs = append(exprs, p.quote(r.sql)+"."+p.quote(r.prefix+c))
 				}
 			}
 			if !found {
@@ -837,7 +839,9 @@ func (p *pushdown) targets(sel *pg_query.SelectStmt, sc *scope) (string, []strin
 		virt = append(virt, vc)
 		parts = append(parts, s+" AS "+p.quote(name))
 		names = append(names, name)
+		exprs = append(exprs, s)
 	}
+	sc.outputExprs = exprs
 	if p.virtual == nil {
 		p.virtual, p.hidden = map[*pg_query.SelectStmt][]*virtualCol{}, map[*pg_query.SelectStmt][]string{}
 	}
@@ -955,23 +959,34 @@ func (m missingColumn) hint() {
 func (p *pushdown) orderKey(n *pg_query.Node, sc *scope, nOut int) (string, error) {
 	if cr := n.GetColumnRef(); cr != nil && len(cr.GetFields()) == 1 && cr.GetFields()[0].GetString_() != nil {
 		name := cr.GetFields()[0].GetString_().GetSval()
-		for _, o := range sc.outputs {
+		for i, o := range sc.outputs {
 			if o == name {
-				return p.quote(o), nil
+				return p.output(sc, i, p.quote(o)), nil
 			}
 		}
 		if len(sc.rels) == 0 {
-			for _, o := range sc.outputs {
+			for i, o := range sc.outputs {
 				if strings.EqualFold(o, name) {
-					return p.quote(o), nil
+					return p.output(sc, i, p.quote(o)), nil
 				}
 			}
 		}
 	}
 	if s, ok := p.ordinal(n, nOut); ok {
-		return s, nil
+		i, _ := strconv.Atoi(s)
+		return p.output(sc, i-1, s), nil
 	}
 	return p.expr(n, sc)
+}
+
+// output is an ORDER BY key naming the SELECT list's i-th column: its
+// name or ordinal, or its expression where the dialect sorts by values
+// (SortByValue).
+func (p *pushdown) output(sc *scope, i int, key string) string {
+	if p.d.SortByValue() && i >= 0 && i < len(sc.outputExprs) && len(sc.outputExprs) == len(sc.outputs) {
+		return sc.outputExprs[i]
+	}
+	return key
 }
 
 // groupKey renders a GROUP BY item: an input column, an output column's

@@ -244,15 +244,22 @@ func Postgres(t testing.TB, f Fixture) (*pgtest.Cluster, string) {
 	}
 }
 
-// demoTables are the demo data's tables.
-var demoTables = []string{"customers_raw", "products_raw", "orders_raw"}
+// fixtureSchema is the schema of f's tables: public for the demo data,
+// warehouse for the corpus kit's (a database of that name on engines
+// whose schemas are databases).
+func fixtureSchema(f Fixture) string {
+	if f.corpus {
+		return "warehouse"
+	}
+	return "public"
+}
 
-// copyDemo makes the demo data of f in a temporary DuckDB and hands it
-// to copy, table by table (schema public).
-func copyDemo(t testing.TB, f Fixture, copy func(src warehouse.Warehouse, table string)) {
+// copyFixture makes f in a temporary DuckDB and hands it to copy, table
+// by table ("schema.table").
+func copyFixture(t testing.TB, f Fixture, copy func(src warehouse.Warehouse, table string)) {
 	t.Helper()
-	if !f.set() || f.corpus {
-		t.Fatal("apptest: only the demo data is copied to other engines")
+	if !f.set() {
+		t.Fatal("apptest: an empty fixture")
 	}
 	ctx := context.Background()
 	w, err := warehouse.Open(ctx, DuckDB(t, f))
@@ -260,18 +267,38 @@ func copyDemo(t testing.TB, f Fixture, copy func(src warehouse.Warehouse, table 
 		t.Fatal(err)
 	}
 	defer w.Close()
-	for _, table := range demoTables {
-		copy(w, "public."+table)
+	rows, err := w.Query(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1", fixtureSchema(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		v, err := rows.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, v[0].(string))
+	}
+	if err := rows.Close(); err != nil || len(tables) == 0 {
+		t.Fatalf("apptest: the fixture's tables: %v (%d)", err, len(tables))
+	}
+	for _, table := range tables {
+		copy(w, fixtureSchema(f)+"."+table)
 	}
 }
 
-// MariaDB starts a throwaway MariaDB whose database public holds f (the
-// demo data) and returns it and the DSN of that database.
+// MariaDB starts a throwaway MariaDB holding f in the database its
+// model names (public, or warehouse for the corpus kit) and returns it
+// and the DSN of that database.
 func MariaDB(t testing.TB, f Fixture) (*mysqltest.Server, string) {
 	t.Helper()
 	srv := mysqltest.Start(t)
-	copyDemo(t, f, func(src warehouse.Warehouse, table string) { srv.CopyTable(t, src, table, table) })
-	return srv, srv.DSN("public")
+	db := fixtureSchema(f)
+	if db != mysqltest.Database {
+		srv.CreateDatabase(t, db)
+	}
+	copyFixture(t, f, func(src warehouse.Warehouse, table string) { srv.CopyTable(t, src, table, table) })
+	return srv, srv.DSN(db)
 }
 
 // StateWithTenants is a SQLite state store in a temporary folder that
