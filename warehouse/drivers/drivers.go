@@ -6,6 +6,7 @@ package drivers
 
 import (
 	_ "github.com/cubegate/cubegate/warehouse/bigquery"
+	_ "github.com/cubegate/cubegate/warehouse/clickhouse"
 	_ "github.com/cubegate/cubegate/warehouse/mysql"
 	_ "github.com/cubegate/cubegate/warehouse/redshift"
 	_ "github.com/cubegate/cubegate/warehouse/snowflake"
