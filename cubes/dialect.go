@@ -348,3 +348,66 @@ func bareParam(s string) string {
 }
 
 var castParam = regexp.MustCompile(`^CAST\(((?:[$:@]p?)?[0-9]+) AS [A-Z]+\)$`)
+
+// IntExpr tells whether s, as the push-down writes it, is visibly an
+// integer: an integer literal, a cast to the dialect's integer type, a
+// COUNT(…). Engines whose / divides integers as decimals or floats
+// write such a quotient as an integer division; others, whose operand
+// types the SQL text does not show, keep their /.
+func IntExpr(d Dialect, s string) bool {
+	s = strings.TrimSpace(s)
+	if _, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return true
+	}
+	if strings.HasPrefix(s, "COUNT(") && closes(s, 5) {
+		return true
+	}
+	if !strings.HasPrefix(s, "CAST(") || !closes(s, 4) {
+		return false
+	}
+	for _, t := range []string{"SMALLINT", "INTEGER", "BIGINT"} {
+		if name, _ := d.CastType(t, nil); name != "" && strings.HasSuffix(s, " AS "+name+")") {
+			return true
+		}
+	}
+	return false
+}
+
+// NullSkipping is GREATEST or LEAST (fn) of args as PostgreSQL's, which
+// skip NULLs, written for engines whose functions are NULL when an
+// argument is: each argument coalesced with the others.
+func NullSkipping(fn string, args []string) string {
+	if len(args) == 1 {
+		return args[0]
+	}
+	parts := make([]string, len(args))
+	for i := range args {
+		rest := append([]string{args[i]}, append(append([]string{}, args[:i]...), args[i+1:]...)...)
+		parts[i] = "COALESCE(" + strings.Join(rest, ", ") + ")"
+	}
+	return fn + "(" + strings.Join(parts, ", ") + ")"
+}
+
+// closes tells whether the parenthesis at open closes at the end of s
+// (quotes skipped).
+func closes(s string, open int) bool {
+	depth := 0
+	for i := open; i < len(s); i++ {
+		switch s[i] {
+		case '\'', '`', '"':
+			j := strings.IndexByte(s[i+1:], s[i])
+			if j < 0 {
+				return false
+			}
+			i += j + 1
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth == 0 {
+				return i == len(s)-1
+			}
+		}
+	}
+	return false
+}

@@ -347,7 +347,11 @@ func bqExtract(field, x string) (string, bool) {
 
 func (d BigQuery) Function(c Call) (string, bool, error) {
 	switch c.Name {
-	case "extract":
+	case "greatest", "least":
+		// PostgreSQL's skip NULLs; this engine's are NULL then.
+		args, err := c.Args()
+		return NullSkipping(strings.ToUpper(c.Name), args), true, err
+	case "extract", "date_part":
 		field, _ := c.Const(0)
 		x, err := c.Arg(1)
 		if err != nil {
@@ -366,7 +370,7 @@ func (d BigQuery) Function(c Call) (string, bool, error) {
 			return "", true, err
 		}
 		return "TIMESTAMP(DATETIME(" + bqTimestamp(args[1]) + ", 'UTC'), " + args[0] + ")", true, nil
-	case "to_timestamp", "to_date", "generate_series", "str_to_date", "array_upper", "array_lower", "to_char", "date_part":
+	case "to_timestamp", "to_date", "generate_series", "str_to_date", "array_upper", "array_lower", "to_char":
 		return "", true, bqLacks(c.Name)
 	case "ends_with":
 		args, err := c.Args()
@@ -482,4 +486,13 @@ func (BigQuery) DateAdd(unit, n, x string) string {
 		return "TIMESTAMP(DATETIME_ADD(DATETIME(" + x + ", 'UTC'), INTERVAL " + n + " " + strings.ToUpper(unit) + "), 'UTC')"
 	}
 	return "TIMESTAMP_ADD(" + x + ", INTERVAL " + n + " " + strings.ToUpper(unit) + ")"
+}
+
+// Binary: / of two visibly integer operands divides as PostgreSQL's
+// integer / does (BigQuery's / is FLOAT64 division).
+func (BigQuery) Binary(op, l, r string) (string, bool) {
+	if op == "/" && IntExpr(BigQuery{}, l) && IntExpr(BigQuery{}, r) {
+		return "DIV(" + l + ", " + r + ")", true
+	}
+	return "", false
 }

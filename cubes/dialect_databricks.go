@@ -279,7 +279,7 @@ func dbxLacks(name string) error {
 
 func (d Databricks) Function(c Call) (string, bool, error) {
 	switch c.Name {
-	case "extract":
+	case "extract", "date_part":
 		field, _ := c.Const(0)
 		x, err := c.Arg(1)
 		if err != nil {
@@ -399,4 +399,13 @@ func (d Databricks) Derived(sql string, table bool, alias string, cols []string)
 // DateAdd: see Dialect.
 func (Databricks) DateAdd(unit, n, x string) string {
 	return "timestampadd(" + strings.ToUpper(unit) + ", " + n + ", " + x + ")"
+}
+
+// Binary: / of two visibly integer operands divides as PostgreSQL's
+// integer / does (Spark's / is DOUBLE division).
+func (Databricks) Binary(op, l, r string) (string, bool) {
+	if op == "/" && IntExpr(Databricks{}, l) && IntExpr(Databricks{}, r) {
+		return "(" + l + " div " + r + ")", true
+	}
+	return "", false
 }

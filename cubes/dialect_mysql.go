@@ -212,42 +212,6 @@ func (MySQL) Sort(expr, dir, nulls string) string {
 	return "(" + expr + ") IS NULL, " + expr + dir
 }
 
-// isIntExpr tells an expression that is visibly an integer.
-func isIntExpr(s string) bool {
-	s = strings.TrimSpace(s)
-	if _, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return true
-	}
-	if strings.HasPrefix(s, "CAST(") && strings.HasSuffix(s, " AS SIGNED)") && closes(s, 4) {
-		return true
-	}
-	return strings.HasPrefix(s, "COUNT(") && closes(s, 5)
-}
-
-// closes tells whether the parenthesis at open closes at the end of s
-// (quotes skipped).
-func closes(s string, open int) bool {
-	depth := 0
-	for i := open; i < len(s); i++ {
-		switch s[i] {
-		case '\'', '`', '"':
-			j := strings.IndexByte(s[i+1:], s[i])
-			if j < 0 {
-				return false
-			}
-			i += j + 1
-		case '(':
-			depth++
-		case ')':
-			depth--
-			if depth == 0 {
-				return i == len(s)-1
-			}
-		}
-	}
-	return false
-}
-
 func (MySQL) Binary(op, l, r string) (string, bool) {
 	switch op {
 	case "||":
@@ -255,7 +219,7 @@ func (MySQL) Binary(op, l, r string) (string, bool) {
 	case "^":
 		return "POWER(" + l + ", " + r + ")", true
 	case "/":
-		if isIntExpr(l) && isIntExpr(r) {
+		if IntExpr(MySQL{}, l) && IntExpr(MySQL{}, r) {
 			return "(" + l + " DIV " + r + ")", true
 		}
 	case "LIKE", "NOT LIKE":
@@ -386,18 +350,7 @@ func (d MySQL) Function(c Call) (string, bool, error) {
 	case "greatest", "least":
 		// PostgreSQL's skip NULLs; MySQL's are NULL then.
 		args, err := c.Args()
-		if err != nil {
-			return "", true, err
-		}
-		parts := make([]string, len(args))
-		for i := range args {
-			rest := append([]string{args[i]}, append(append([]string{}, args[:i]...), args[i+1:]...)...)
-			parts[i] = "COALESCE(" + strings.Join(rest, ", ") + ")"
-		}
-		if len(args) == 1 {
-			return args[0], true, nil
-		}
-		return strings.ToUpper(c.Name) + "(" + strings.Join(parts, ", ") + ")", true, nil
+		return NullSkipping(strings.ToUpper(c.Name), args), true, err
 	case "substring", "substr":
 		// PostgreSQL counts from a start before 1 (substring('abc', 0, 2)
 		// is 'a'); MySQL's counts a start below 1 from the end.

@@ -155,7 +155,7 @@ func (Redshift) FunctionName(name string) string {
 
 func (Redshift) Function(c Call) (string, bool, error) {
 	switch c.Name {
-	case "extract":
+	case "extract", "date_part":
 		field, _ := c.Const(0)
 		x, err := c.Arg(1)
 		return "EXTRACT(" + field + " FROM " + x + ")", true, err

@@ -81,6 +81,10 @@ func (Snowflake) Binary(op, l, r string) (string, bool) {
 	if op == "^" {
 		return "POWER(" + l + ", " + r + ")", true
 	}
+	if op == "/" && IntExpr(Snowflake{}, l) && IntExpr(Snowflake{}, r) {
+		// Snowflake's / of integers is a decimal; PostgreSQL's truncates.
+		return "TRUNC(" + l + " / " + r + ")", true
+	}
 	return "", false
 }
 
@@ -173,7 +177,11 @@ func (Snowflake) FunctionName(name string) string {
 
 func (d Snowflake) Function(c Call) (string, bool, error) {
 	switch c.Name {
-	case "extract":
+	case "greatest", "least":
+		// PostgreSQL's skip NULLs; this engine's are NULL then.
+		args, err := c.Args()
+		return NullSkipping(strings.ToUpper(c.Name), args), true, err
+	case "extract", "date_part":
 		field, _ := c.Const(0)
 		x, err := c.Arg(1)
 		return snowflakeExtract(field, x), true, err

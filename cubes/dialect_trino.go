@@ -234,7 +234,11 @@ func (Trino) FunctionName(name string) string {
 
 func (d Trino) Function(c Call) (string, bool, error) {
 	switch c.Name {
-	case "extract":
+	case "greatest", "least":
+		// PostgreSQL's skip NULLs; this engine's are NULL then.
+		args, err := c.Args()
+		return NullSkipping(strings.ToUpper(c.Name), args), true, err
+	case "extract", "date_part":
 		field, _ := c.Const(0)
 		x, err := c.Arg(1)
 		return trinoExtract(field, x), true, err
