@@ -68,6 +68,7 @@ func TestClickHouse(t *testing.T) {
 	t.Run("Args", e.args)
 	t.Run("Cancel", e.cancel)
 	t.Run("Golden", e.golden)
+	t.Run("PlannerGoldens", e.plannerGoldens)
 	t.Run("Redact", e.redact)
 }
 

@@ -1,5 +1,483 @@
 package clickhouse_test
 
-import "testing"
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
 
-func (e *env) golden(t *testing.T) {}
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/warehouse"
+	"github.com/cubegate/cubegate/warehouse/clickhouse/chtest"
+)
+
+// The compiler's golden queries (cubes/compile_test.go goldenQueries and
+// featureQueries), run here on ClickHouse 18.16, on a current ClickHouse
+// (chdb) and on DuckDB.
+var goldenQueries = []struct{ name, query string }{
+	{"count_all", `{"measures":["orders.count"]}`},
+	{"by_status_default_order", `{"measures":["orders.count","orders.total_amount"],"dimensions":["orders.status"]}`},
+	{"order_object_form", `{"measures":["orders.count"],"dimensions":["orders.status"],"order":{"orders.count":"desc","orders.status":"asc"}}`},
+	{"no_order", `{"measures":["orders.count"],"dimensions":["orders.status"],"order":[]}`},
+	{"order_repeated", `{"measures":["orders.count"],"dimensions":["orders.status"],"order":[["orders.status","asc"],["orders.count","desc"],["orders.status","desc"],["orders.count","asc"]]}`},
+	{"case_dimension", `{"measures":["orders.count","orders.min_amount","orders.max_amount"],"dimensions":["orders.amount_tier"]}`},
+	{"filtered_and_calculated", `{"measures":["orders.completed_count","orders.completed_amount","orders.completed_ratio","orders.avg_order_value"],"dimensions":["orders.channel"]}`},
+	{"count_distinct", `{"measures":["orders.unique_customers"],"dimensions":["orders.channel"]}`},
+	{"time_month", `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"month"}]}`},
+	{"date_range", `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","dateRange":["2023-01-01","2023-03-31"]}]}`},
+	{"filters_all_kinds", `{"measures":["orders.count"],"filters":[
+		{"member":"orders.status","operator":"equals","values":["completed","shipped"]},
+		{"member":"orders.channel","operator":"notEquals","values":["web"]},
+		{"member":"orders.amount","operator":"gte","values":["100.5"]},
+		{"member":"orders.quantity","operator":"lt","values":["4"]},
+		{"member":"orders.discount","operator":"set"},
+		{"member":"orders.status","operator":"contains","values":["ship"]},
+		{"member":"orders.channel","operator":"notStartsWith","values":["mo"]},
+		{"or":[{"member":"orders.is_gift","operator":"equals","values":["true"]},{"member":"orders.created_at","operator":"beforeDate","values":["2023-01-01"]}]}]}`},
+	{"measure_filter_having", `{"measures":["orders.count"],"dimensions":["orders.channel"],"filters":[{"member":"orders.count","operator":"gt","values":["1000"]}]}`},
+	{"segments", `{"measures":["orders.count"],"segments":["orders.completed","orders.large_orders"]}`},
+	{"limit_offset", `{"measures":["orders.count"],"dimensions":["orders.status"],"limit":2,"offset":1}`},
+	{"join_many_to_one", `{"measures":["orders.count"],"dimensions":["customers.tier","products.category"]}`},
+	{"view", `{"measures":["sales.count","sales.total_amount"],"dimensions":["sales.customers_tier"]}`},
+	{"dimensions_only", `{"dimensions":["customers.country"]}`},
+	{"max_of_time", `{"measures":["orders.last_order_at"]}`},
+	{"ungrouped", `{"ungrouped":true,"measures":["orders.total_amount","orders.count","orders.completed_count","orders.avg_order_value"],"dimensions":["orders.id"],"filters":[{"member":"orders.count","operator":"gt","values":["0"]}],"order":{"orders.id":"asc"},"limit":3}`},
+	{"order_by_unselected_measure", `{"dimensions":["products.category"],"measures":["products.count"],"order":[["products.avg_price","desc"]]}`},
+	{"total", `{"measures":["orders.count"],"dimensions":["orders.status"],"limit":2,"offset":1,"total":true}`},
+	{"measure_filter_operator", `{"measures":["orders.count"],"dimensions":["orders.channel"],"filters":[{"member":"orders.completed_amount","operator":"measureFilter"}]}`},
+	{"fanout_dedup", `{"measures":["customers.count"],"dimensions":["orders.status"]}`},
+	{"fanout_mixed_with_filter", `{"measures":["orders.count","customers.count","customers.unique_cities"],"dimensions":["customers.tier"],"filters":[{"member":"customers.count","operator":"gt","values":["10"]},{"member":"orders.channel","operator":"equals","values":["web"]}],"order":{"customers.count":"desc"},"limit":3}`},
+	// more granularities, time zones, rolling windows on the demo data
+	{"time_week_by_status", `{"measures":["orders.count","orders.total_amount"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"week"}],"dimensions":["orders.status"]}`},
+	{"quarter_ny", `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"quarter"}],"timezone":"America/New_York"}`},
+	{"hour_tokyo", `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"hour","dateRange":["2023-03-01","2023-03-03"]}],"timezone":"Asia/Tokyo"}`},
+	{"year", `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"year"}]}`},
+	{"minute_second", `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"second","dateRange":["2023-03-01","2023-03-10"]}]}`},
+}
+
+var featureQueries = []struct{ name, query string }{
+	{"timezone", `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"day","dateRange":["2023-03-10","2023-03-14"]}],"timezone":"America/New_York"}`},
+	{"custom_granularity_offset", `{"measures":["events.count"],"timeDimensions":[{"dimension":"events.at","granularity":"fiscal_year"}]}`},
+	{"custom_granularity_origin", `{"measures":["events.value"],"timeDimensions":[{"dimension":"events.at","granularity":"two_weeks"}]}`},
+	{"extends_with_join", `{"measures":["events.count","events.value"],"dimensions":["accounts.plan"]}`},
+	{"sub_query", `{"measures":["accounts.count"],"dimensions":["accounts.lifetime_events"],"filters":[{"member":"accounts.lifetime_events","operator":"gt","values":["10"]}]}`},
+	{"rolling_window", `{"measures":["events.value","events.rolling_value","events.running_count"],"timeDimensions":[{"dimension":"events.at","granularity":"day","dateRange":["2024-01-01","2024-01-31"]}]}`},
+	{"rolling_window_week", `{"measures":["events.rolling_value","events.running_count"],"timeDimensions":[{"dimension":"events.at","granularity":"week","dateRange":["2023-11-01","2024-03-31"]}]}`},
+}
+
+// newer are the queries ClickHouse 18.16 cannot run, and why; each runs
+// (or is refused) on the current ClickHouse of chdb instead.
+var newer = map[string]string{}
+
+// chdbDir holds run.js and chdb (scripts/deps.sh: npm ci).
+var chdbDir = filepath.Join("..", "..", "testdata", "clients", "chdb")
+
+type compiled struct {
+	name, sql, total string
+	args, totalArgs  []any
+	want, wantTotal  [][]any
+	ordered          bool
+}
+
+// golden: every golden query compiled for ClickHouse answers on 18.16 as
+// the same query compiled for DuckDB answers on DuckDB, or is listed in
+// newer (with the reason 18.16 refuses it); every one answers alike on
+// the current ClickHouse of chdb, or is refused there with the reason
+// the list gives.
+func (e *env) golden(t *testing.T) {
+	oracle, err := cubes.LoadDir("../../testdata/oracle/model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	features, err := cubes.LoadDir("../../cubes/testdata/features")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chd, _ := cubes.DialectByName("clickhouse")
+	duck, _ := cubes.DialectByName("duckdb")
+	now := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
+	all := append(append([]struct{ name, query string }{}, goldenQueries...), featureQueries...)
+	var cs []compiled
+	ran, old := 0, map[string]string{}
+	for _, g := range all {
+		t.Run(g.name, func(t *testing.T) {
+			m := oracle
+			if strings.Contains(g.query, "events.") || strings.Contains(g.query, "accounts.") {
+				m = features
+			}
+			var q1, q2 cubes.Query
+			if err := json.Unmarshal([]byte(g.query), &q1); err != nil {
+				t.Fatal(err)
+			}
+			json.Unmarshal([]byte(g.query), &q2)
+			cm, err := m.CompileAt(&q1, chd, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cd, err := m.CompileAt(&q2, duck, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := compiled{name: g.name, sql: cm.SQL, args: cm.Args, total: cm.TotalSQL, totalArgs: cm.TotalArgs,
+				want: run(t, e.duck, cd.SQL, cd.Args), ordered: len(q1.Order) > 0 || q1.Order == nil}
+			if cd.TotalSQL != "" {
+				c.wantTotal = run(t, e.duck, cd.TotalSQL, cd.TotalArgs)
+			}
+			cs = append(cs, c)
+			got, err := tryRun(e.w, cm.SQL, cm.Args)
+			if err != nil {
+				old[g.name] = err.Error()
+				t.Logf("18.16 refuses it: %v", err)
+				return
+			}
+			compare(t, got, c.want, false)
+			if c.ordered {
+				compare(t, got, c.want, true)
+			}
+			if cm.TotalSQL != "" {
+				compare(t, run(t, e.w, cm.TotalSQL, cm.TotalArgs), c.wantTotal, false)
+			}
+			if !t.Failed() {
+				ran++
+			}
+			t.Logf("%d rows", len(got))
+		})
+	}
+	t.Logf("%d of %d queries ran on ClickHouse 18.16 and answered as on DuckDB", ran, len(all))
+	for name, err := range old {
+		if newer[name] == "" {
+			t.Errorf("%s: refused by 18.16 and not listed as needing a newer ClickHouse: %s", name, err)
+		} else {
+			t.Logf("needs a newer ClickHouse: %s (%s)", name, newer[name])
+		}
+	}
+
+	// The current ClickHouse of chdb, over the same data.
+	setup := e.chdbSetup(t)
+	var queries []string
+	for _, c := range cs {
+		queries = append(queries, inline(c.sql, c.args)+chSettings)
+		if c.total != "" {
+			queries = append(queries, inline(c.total, c.totalArgs)+chSettings)
+		}
+	}
+	version, results := chdb(t, setup, queries)
+	okNow := 0
+	i := 0
+	for _, c := range cs {
+		r := results[i]
+		i++
+		var rt *chdbResult
+		if c.total != "" {
+			rt = &results[i]
+			i++
+		}
+		t.Run("chdb/"+c.name, func(t *testing.T) {
+			if r.Error != "" {
+				if reason, ok := refusedNow[c.name]; ok && strings.Contains(r.Error, reason) {
+					t.Logf("refused by ClickHouse %s too (%s)", version, reason)
+					return
+				}
+				t.Fatalf("ClickHouse %s: %s\n%s", version, r.Error, inline(c.sql, c.args))
+			}
+			compareTSV(t, r.TSV, c.want, c.ordered)
+			if rt != nil {
+				compareTSV(t, rt.TSV, c.wantTotal, false)
+			}
+			if !t.Failed() {
+				okNow++
+			}
+		})
+	}
+	t.Logf("%d of %d queries ran on ClickHouse %s (chdb) and answered as on DuckDB", okNow, len(cs), version)
+}
+
+// refusedNow are the compiler's queries a current ClickHouse refuses
+// too: the text its error has.
+var refusedNow = map[string]string{}
+
+// chSettings are the driver's settings, for chdb.
+const chSettings = " SETTINGS join_use_nulls = 1, session_timezone = 'UTC'"
+
+// chdbSetup: the demo tables as they are on the 18.16 server (their
+// CREATE TABLE and their rows as VALUES), for chdb.
+func (e *env) chdbSetup(t *testing.T) []string {
+	setup := []string{"CREATE DATABASE IF NOT EXISTS public"}
+	for _, table := range []string{"orders_raw", "customers_raw", "products_raw", "accounts", "events"} {
+		create := e.ch.Client(t, chtest.Database, "--query", "SHOW CREATE TABLE public."+table, "--format", "TSVRaw")
+		values := e.ch.Client(t, chtest.Database, "--query", "SELECT * FROM public."+table, "--format", "Values")
+		setup = append(setup, strings.TrimSpace(create), "INSERT INTO public."+table+" VALUES "+strings.TrimSpace(values))
+	}
+	return setup
+}
+
+type chdbResult struct {
+	TSV   string `json:"tsv"`
+	Error string `json:"error"`
+}
+
+// chdb runs setup and then queries on chdb (testdata/clients/chdb); a
+// missing chdb fails the test (make deps installs it).
+func chdb(t *testing.T, setup, queries []string) (string, []chdbResult) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(chdbDir, "node_modules", "chdb")); err != nil {
+		t.Fatalf("no chdb in %s: run scripts/deps.sh (npm ci there)", chdbDir)
+	}
+	in, _ := json.Marshal(map[string]any{"setup": setup, "queries": queries})
+	cmd := exec.Command("node", "run.js")
+	cmd.Dir = chdbDir
+	cmd.Env = append(os.Environ(), "TZ=UTC")
+	cmd.Stdin = bytes.NewReader(in)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chdb: %v\n%s", err, stderr.String())
+	}
+	var res struct {
+		Version string       `json:"version"`
+		Results []chdbResult `json:"results"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("chdb: %v\n%s", err, out)
+	}
+	return res.Version, res.Results
+}
+
+var isoArg = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$`)
+
+// literal is a bound value as the driver binds it (after the
+// warehouse's Arg): the compiler's ISO timestamps as DateTime.
+func literal(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "NULL"
+	case string:
+		if isoArg.MatchString(x) {
+			tm, _ := time.Parse(time.RFC3339Nano, x)
+			return "toDateTime('" + tm.UTC().Format("2006-01-02 15:04:05") + "')"
+		}
+		return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(x) + "'"
+	case bool:
+		if x {
+			return "1"
+		}
+		return "0"
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	case time.Time:
+		return "toDateTime('" + x.UTC().Format("2006-01-02 15:04:05") + "')"
+	}
+	return fmt.Sprint(v)
+}
+
+var placeholder = regexp.MustCompile(`\$([0-9]+)`)
+
+// inline writes the arguments into the statement, as the driver does.
+func inline(sql string, args []any) string {
+	return placeholder.ReplaceAllStringFunc(sql, func(p string) string {
+		n, _ := strconv.Atoi(p[1:])
+		if n < 1 || n > len(args) {
+			return p
+		}
+		return literal(args[n-1])
+	})
+}
+
+func tryRun(w warehouse.Warehouse, q string, args []any) ([][]any, error) {
+	rows, err := w.Query(context.Background(), q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]any
+	for rows.Next() {
+		v, err := rows.Values()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, append([]any(nil), v...))
+	}
+	return out, rows.Err()
+}
+
+func run(t *testing.T, w warehouse.Warehouse, q string, args []any) [][]any {
+	t.Helper()
+	out, err := tryRun(w, q, args)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", w.Dialect(), err, inline(q, args))
+	}
+	return out
+}
+
+// key renders a value for comparison: numbers as floats to 9 significant
+// digits, times in UTC to the second (DateTime's), booleans as 0/1.
+func key(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "NULL"
+	case bool:
+		if x {
+			return "1"
+		}
+		return "0"
+	case int64:
+		return fmt.Sprintf("%.9g", float64(x))
+	case float64:
+		return fmt.Sprintf("%.9g", x)
+	case pgtype.Numeric:
+		f, _ := x.Float64Value()
+		return fmt.Sprintf("%.9g", f.Float64)
+	case time.Time:
+		return x.UTC().Format("2006-01-02 15:04:05")
+	}
+	return fmt.Sprint(v)
+}
+
+// tsvKey renders a TabSeparated field as key renders the value.
+func tsvKey(s string) string {
+	if s == `\N` {
+		return "NULL"
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		return fmt.Sprintf("%.9g", f)
+	}
+	if r, ok := new(big.Rat).SetString(s); ok {
+		f, _ := r.Float64()
+		return fmt.Sprintf("%.9g", f)
+	}
+	return strings.NewReplacer(`\t`, "\t", `\n`, "\n", `\\`, `\`).Replace(s)
+}
+
+func rowKeys(rows [][]any) []string {
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		parts := make([]string, len(r))
+		for j, v := range r {
+			parts[j] = key(v)
+		}
+		out[i] = strings.Join(parts, " | ")
+	}
+	return out
+}
+
+func compareKeys(t *testing.T, g, w []string, ordered bool) {
+	t.Helper()
+	if !ordered {
+		g, w = append([]string(nil), g...), append([]string(nil), w...)
+		sort.Strings(g)
+		sort.Strings(w)
+	}
+	if strings.Join(g, "\n") != strings.Join(w, "\n") {
+		t.Errorf("rows differ (ordered %v):\n got (%d):\n%s\nwant (%d):\n%s", ordered, len(g), strings.Join(g, "\n"), len(w), strings.Join(w, "\n"))
+	}
+}
+
+func compare(t *testing.T, got, want [][]any, ordered bool) {
+	t.Helper()
+	compareKeys(t, rowKeys(got), rowKeys(want), ordered)
+}
+
+// compareTSV compares chdb's rows with DuckDB's; ordered: the sort keys
+// order ties in any order, so only rows unique in their order are
+// compared in place (the sets always).
+func compareTSV(t *testing.T, tsv string, want [][]any, ordered bool) {
+	t.Helper()
+	var g []string
+	sc := bufio.NewScanner(strings.NewReader(tsv))
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), "\t")
+		for i := range f {
+			f[i] = tsvKey(f[i])
+		}
+		g = append(g, strings.Join(f, " | "))
+	}
+	compareKeys(t, g, rowKeys(want), false)
+}
+
+// plannerGoldens: every statement of
+// planner/testdata/golden/clickhouse/*.golden (the push-down's and the
+// compiler's, with their parameters written in) is accepted by a current
+// ClickHouse (EXPLAIN in chdb, over the demo tables); statements the
+// dialect refuses (0A000) have none.
+func (e *env) plannerGoldens(t *testing.T) {
+	files, _ := filepath.Glob("../../planner/testdata/golden/clickhouse/*.golden")
+	if len(files) == 0 {
+		t.Fatal("no planner/testdata/golden/clickhouse/*.golden")
+	}
+	type stmt struct{ where, sql string }
+	var stmts []stmt
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(b), "\n")
+		for i := 0; i < len(lines); i++ {
+			if lines[i] != "Warehouse SQL:" {
+				continue
+			}
+			sql := strings.TrimPrefix(lines[i+1], "  ")
+			params := map[int]string{}
+			j := i + 2
+			for ; j < len(lines) && strings.HasPrefix(lines[j], "  parameter $"); j++ {
+				var n int
+				rest := strings.TrimPrefix(lines[j], "  parameter $")
+				num, val, _ := strings.Cut(rest, " = ")
+				n, _ = strconv.Atoi(num)
+				params[n] = pgLiteral(val)
+			}
+			sql = placeholder.ReplaceAllStringFunc(sql, func(p string) string {
+				n, _ := strconv.Atoi(p[1:])
+				if v, ok := params[n]; ok {
+					return v
+				}
+				return p
+			})
+			stmts = append(stmts, stmt{fmt.Sprintf("%s:%d", filepath.Base(f), i+2), sql})
+		}
+	}
+	setup := e.chdbSetup(t)
+	var queries []string
+	for _, s := range stmts {
+		queries = append(queries, "EXPLAIN "+s.sql+chSettings)
+	}
+	version, results := chdb(t, setup, queries)
+	bad := 0
+	for i, r := range results {
+		if r.Error != "" {
+			bad++
+			t.Errorf("%s: ClickHouse %s refuses\n%s\n%s", stmts[i].where, version, stmts[i].sql, r.Error)
+		}
+	}
+	t.Logf("%d of %d statements of the planner's goldens accepted by ClickHouse %s", len(stmts)-bad, len(stmts), version)
+}
+
+// pgLiteral is a golden file's parameter (PostgreSQL's literal text) as
+// the driver would bind the value.
+func pgLiteral(v string) string {
+	if strings.HasPrefix(v, "'") && strings.HasSuffix(v, "'") && len(v) >= 2 {
+		return literal(strings.ReplaceAll(v[1:len(v)-1], "''", "'"))
+	}
+	switch v {
+	case "true":
+		return "1"
+	case "false":
+		return "0"
+	}
+	return v
+}

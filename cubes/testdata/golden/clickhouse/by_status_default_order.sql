@@ -1,0 +1,1 @@
+SELECT `orders`.status `orders__status`, count(`orders`.id) `orders__count`, sum(`orders`.amount) `orders__total_amount` FROM public.orders_raw AS `orders` GROUP BY `orders__status` ORDER BY `orders__count` DESC NULLS FIRST

@@ -1,0 +1,1 @@
+SELECT CASE WHEN `orders`.amount < 100 THEN 'small' WHEN `orders`.amount < 500 THEN 'medium' ELSE 'large' END `orders__amount_tier`, count(`orders`.id) `orders__count`, min(`orders`.amount) `orders__min_amount`, max(`orders`.amount) `orders__max_amount` FROM public.orders_raw AS `orders` GROUP BY `orders__amount_tier` ORDER BY `orders__count` DESC NULLS FIRST

@@ -1,0 +1,1 @@
+SELECT `orders`.channel `orders__channel`, count(DISTINCT `orders`.customer_id) `orders__unique_customers` FROM public.orders_raw AS `orders` GROUP BY `orders__channel` ORDER BY `orders__unique_customers` DESC NULLS FIRST

@@ -1,0 +1,1 @@
+SELECT addMonths(toDateTime('1970-04-01 00:00:00'), toInt64(floor(((toYear(`events`.at) - 1970) * 12 + toMonth(`events`.at) - 4) / 12)) * 12) `events__at__fiscal_year`, count(`events`.id) `events__count` FROM public.events AS `events` GROUP BY `events__at__fiscal_year` ORDER BY `events__at__fiscal_year` ASC NULLS LAST

@@ -1,0 +1,1 @@
+SELECT toDateTime(1704067200 + toInt64(floor((toInt64(toDateTime(`events`.at)) - 1704067200) / 1209600)) * 1209600) `events__at__two_weeks`, sum(`events`.value) `events__value` FROM public.events AS `events` GROUP BY `events__at__two_weeks` ORDER BY `events__at__two_weeks` ASC NULLS LAST

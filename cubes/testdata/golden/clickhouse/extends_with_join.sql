@@ -1,0 +1,1 @@
+SELECT `accounts`.plan `accounts__plan`, count(`events`.id) `events__count`, sum(`events`.value) `events__value` FROM public.events AS `events` LEFT JOIN public.accounts AS `accounts` ON `events`.account_id = `accounts`.id GROUP BY `accounts__plan` ORDER BY `events__count` DESC NULLS FIRST

@@ -1,0 +1,1 @@
+SELECT `orders`.channel `orders__channel`, count(`orders`.id) `orders__count` FROM public.orders_raw AS `orders` WHERE ((`orders`.status = 'completed')) GROUP BY `orders__channel` ORDER BY `orders__count` DESC NULLS FIRST

@@ -1,0 +1,1 @@
+SELECT `products`.category `products__category`, count(`products`.id) `products__count`, avg(`products`.price) `products__avg_price` FROM public.products_raw AS `products` GROUP BY `products__category` ORDER BY `products__avg_price` DESC NULLS FIRST

@@ -1,0 +1,2 @@
+SELECT (SELECT count(`events`.id) FROM public.events AS `events` WHERE `events`.account_id = `accounts`.id) `accounts__lifetime_events`, count(`accounts`.id) `accounts__count` FROM public.accounts AS `accounts` WHERE (SELECT count(`events`.id) FROM public.events AS `events` WHERE `events`.account_id = `accounts`.id) > $1 GROUP BY `accounts__lifetime_events` ORDER BY `accounts__count` DESC NULLS FIRST
+-- $1 = 10

@@ -1,0 +1,1 @@
+SELECT toDateTime(toStartOfMonth(`orders`.created_at)) `orders__created_at__month`, count(`orders`.id) `orders__count` FROM public.orders_raw AS `orders` GROUP BY `orders__created_at__month` ORDER BY `orders__created_at__month` ASC NULLS LAST

@@ -1,0 +1,1 @@
+SELECT `customers`.tier `sales__customers_tier`, count(`orders`.id) `sales__count`, sum(`orders`.amount) `sales__total_amount` FROM public.orders_raw AS `orders` LEFT JOIN public.customers_raw AS `customers` ON `orders`.customer_id = `customers`.id GROUP BY `sales__customers_tier` ORDER BY `sales__count` DESC NULLS FIRST
