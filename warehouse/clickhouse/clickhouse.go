@@ -20,7 +20,9 @@
 // is NULL, as in SQL, not the type's default value). The dialect reads
 // DateTime values as UTC: the server's time zone must be UTC (18.16 has
 // no per-session zone), or the server must take session_timezone (a
-// current ClickHouse), which Open then sets; otherwise Open fails.
+// current ClickHouse), which Open then sets; otherwise Open fails. Where
+// the server has union_default_mode, it is DISTINCT: a UNION without ALL
+// means what PostgreSQL's means (18.16 refuses such a UNION: 42601).
 //
 // Arguments are bound client-side by the driver (values quoted and
 // escaped by clickhouse-go, placeholders $n as the dialect writes them).
@@ -165,20 +167,29 @@ func Open(ctx context.Context, dsn string, o warehouse.Options) (warehouse.Wareh
 		return nil, redactConnect(err, opts.Auth.Password)
 	}
 	var tz string
-	if err := w.DB().QueryRowContext(ctx, "SELECT timezone()").Scan(&tz); err != nil {
+	var unionMode uint64
+	err = w.DB().QueryRowContext(ctx, "SELECT timezone(), (SELECT count() FROM system.settings WHERE name = 'union_default_mode')").Scan(&tz, &unionMode)
+	if err != nil {
 		w.Close()
 		return nil, &warehouse.ConnectError{Engine: "clickhouse", Address: addr, Err: errors.New(redact(err.Error(), opts.Auth.Password))}
 	}
+	if isUTC(tz) && unionMode == 0 {
+		return w, nil
+	}
+	// A current ClickHouse: a UNION without ALL is PostgreSQL's (DISTINCT),
+	// not an error; a session of its own zone.
+	w.Close()
+	if unionMode > 0 {
+		opts.Settings["union_default_mode"] = "DISTINCT"
+	}
 	if !isUTC(tz) {
-		// A current ClickHouse takes a session's own zone.
-		w.Close()
 		opts.Settings["session_timezone"] = "UTC"
-		w = New(openDB(opts), addr, maxConns, o)
-		if err := w.DB().QueryRowContext(ctx, "SELECT timezone()").Scan(&tz); err != nil || !isUTC(tz) {
-			w.Close()
-			return nil, &warehouse.ConnectError{Engine: "clickhouse", Address: addr,
-				Err: fmt.Errorf("the server's time zone is %s, not UTC, and it takes no session_timezone: set <timezone>UTC</timezone> in its config", tz)}
-		}
+	}
+	w = New(openDB(opts), addr, maxConns, o)
+	if err := w.DB().QueryRowContext(ctx, "SELECT timezone()").Scan(&tz); err != nil || !isUTC(tz) {
+		w.Close()
+		return nil, &warehouse.ConnectError{Engine: "clickhouse", Address: addr,
+			Err: fmt.Errorf("the server's time zone is %s, not UTC, and it takes no session_timezone: set <timezone>UTC</timezone> in its config", tz)}
 	}
 	return w, nil
 }

@@ -80,7 +80,20 @@ var featureQueries = []struct{ name, query string }{
 
 // newer are the queries ClickHouse 18.16 cannot run, and why; each runs
 // (or is refused) on the current ClickHouse of chdb instead.
-var newer = map[string]string{}
+var newer = map[string]string{
+	"filters_all_kinds":   "18.16 compares no Decimal with a Float64 (the bound 100.5): code 43",
+	"join_many_to_one":    "one JOIN per SELECT in 18.16 (several came in 19.x): code 48",
+	"sub_query":           "no correlated subqueries in 18.16: code 47 (and not in GROUP BY keys in current ClickHouse either)",
+	"rolling_window":      "only equalities in JOIN ON (the rolling window's range join): code 403, current ClickHouse too",
+	"rolling_window_week": "only equalities in JOIN ON (the rolling window's range join): code 403, current ClickHouse too",
+}
+
+// differs are the queries whose answers differ from PostgreSQL's
+// (DuckDB's) on ClickHouse, and why: SQL of the model the dialect does
+// not write.
+var differs = map[string]string{
+	"filtered_and_calculated": "the model's sum(amount) / NULLIF(count(id), 0): a Decimal(p, 2) quotient keeps scale 2 in ClickHouse (truncated: 494.07, PostgreSQL 494.075509…)",
+}
 
 // chdbDir holds run.js and chdb (scripts/deps.sh: npm ci).
 var chdbDir = filepath.Join("..", "..", "testdata", "clients", "chdb")
@@ -137,15 +150,22 @@ func (e *env) golden(t *testing.T) {
 				c.wantTotal = run(t, e.duck, cd.TotalSQL, cd.TotalArgs)
 			}
 			cs = append(cs, c)
-			got, err := tryRun(e.w, cm.SQL, cm.Args)
+			got, cols, err := tryRunCols(e.w, cm.SQL, cm.Args)
 			if err != nil {
 				old[g.name] = err.Error()
 				t.Logf("18.16 refuses it: %v", err)
 				return
 			}
+			if reason := differs[g.name]; reason != "" {
+				if strings.Join(sorted(rowKeys(got)), "\n") == strings.Join(sorted(rowKeys(c.want)), "\n") {
+					t.Errorf("listed as differing (%s), but answers alike", reason)
+				}
+				t.Logf("differs as known: %s", reason)
+				return
+			}
 			compare(t, got, c.want, false)
-			if c.ordered {
-				compare(t, got, c.want, true)
+			if keys := orderKeys(cm.SQL, cols); c.ordered && keys != nil {
+				compare(t, project(got, keys), project(c.want, keys), true) // their order (ties in any)
 			}
 			if cm.TotalSQL != "" {
 				compare(t, run(t, e.w, cm.TotalSQL, cm.TotalArgs), c.wantTotal, false)
@@ -193,6 +213,10 @@ func (e *env) golden(t *testing.T) {
 				}
 				t.Fatalf("ClickHouse %s: %s\n%s", version, r.Error, inline(c.sql, c.args))
 			}
+			if reason := differs[c.name]; reason != "" {
+				t.Logf("differs as known: %s", reason)
+				return
+			}
 			compareTSV(t, r.TSV, c.want, c.ordered)
 			if rt != nil {
 				compareTSV(t, rt.TSV, c.wantTotal, false)
@@ -207,10 +231,14 @@ func (e *env) golden(t *testing.T) {
 
 // refusedNow are the compiler's queries a current ClickHouse refuses
 // too: the text its error has.
-var refusedNow = map[string]string{}
+var refusedNow = map[string]string{
+	"sub_query":           "Correlated subqueries in aggregation keys are not supported",
+	"rolling_window":      "Cannot determine join keys in JOIN ON expression",
+	"rolling_window_week": "Cannot determine join keys in JOIN ON expression",
+}
 
 // chSettings are the driver's settings, for chdb.
-const chSettings = " SETTINGS join_use_nulls = 1, session_timezone = 'UTC'"
+const chSettings = " SETTINGS join_use_nulls = 1, session_timezone = 'UTC', union_default_mode = 'DISTINCT'"
 
 // chdbSetup: the demo tables as they are on the 18.16 server (their
 // CREATE TABLE and their rows as VALUES), for chdb.
@@ -298,20 +326,75 @@ func inline(sql string, args []any) string {
 }
 
 func tryRun(w warehouse.Warehouse, q string, args []any) ([][]any, error) {
+	out, _, err := tryRunCols(w, q, args)
+	return out, err
+}
+
+func tryRunCols(w warehouse.Warehouse, q string, args []any) ([][]any, []string, error) {
 	rows, err := w.Query(context.Background(), q, args...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	cols := rows.Columns()
 	defer rows.Close()
 	var out [][]any
 	for rows.Next() {
 		v, err := rows.Values()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, append([]any(nil), v...))
 	}
-	return out, rows.Err()
+	return out, cols, rows.Err()
+}
+
+func sorted(s []string) []string {
+	s = append([]string(nil), s...)
+	sort.Strings(s)
+	return s
+}
+
+var orderKey = regexp.MustCompile("^`([^`]+)` (ASC|DESC) NULLS (FIRST|LAST)$")
+
+// orderKeys are the columns (0-based) of the statement's last ORDER BY,
+// whose keys are the columns' aliases; nil when a key is not.
+func orderKeys(sql string, cols []string) []int {
+	i := strings.LastIndex(sql, " ORDER BY ")
+	if i < 0 {
+		return nil
+	}
+	rest := sql[i+len(" ORDER BY "):]
+	if j := strings.Index(rest, " LIMIT "); j >= 0 {
+		rest = rest[:j]
+	}
+	var out []int
+	for _, f := range strings.Split(rest, ", ") {
+		m := orderKey.FindStringSubmatch(strings.TrimSpace(f))
+		if m == nil {
+			return nil
+		}
+		k := -1
+		for c, name := range cols {
+			if name == m[1] {
+				k = c
+			}
+		}
+		if k < 0 {
+			return nil
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+func project(rows [][]any, cols []int) [][]any {
+	out := make([][]any, len(rows))
+	for i, r := range rows {
+		for _, c := range cols {
+			out[i] = append(out[i], r[c])
+		}
+	}
+	return out
 }
 
 func run(t *testing.T, w warehouse.Warehouse, q string, args []any) [][]any {
@@ -459,6 +542,11 @@ func (e *env) plannerGoldens(t *testing.T) {
 	version, results := chdb(t, setup, queries)
 	bad := 0
 	for i, r := range results {
+		if reason := plannerRefused(r.Error); reason != "" {
+			t.Logf("%s: refused as known: %s", stmts[i].where, reason)
+			bad++
+			continue
+		}
 		if r.Error != "" {
 			bad++
 			t.Errorf("%s: ClickHouse %s refuses\n%s\n%s", stmts[i].where, version, stmts[i].sql, r.Error)
@@ -480,4 +568,20 @@ func pgLiteral(v string) string {
 		return "0"
 	}
 	return v
+}
+
+// plannerRefusals are the push-down's statements a current ClickHouse
+// refuses, by its error's text, and why (shared code: see the report).
+var plannerRefusals = map[string]string{
+	"MULTIPLE_EXPRESSIONS_FOR_ALIAS": "two output columns of one name: ClickHouse's aliases are names in the whole query",
+	"failed at position":             "ORDER BY after a parenthesized UNION: ClickHouse sorts a SELECT, not a UNION",
+}
+
+func plannerRefused(err string) string {
+	for k, v := range plannerRefusals {
+		if err != "" && strings.Contains(err, k) {
+			return v
+		}
+	}
+	return ""
 }
