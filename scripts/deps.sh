@@ -74,6 +74,14 @@ if [ "$(cubejs_version node_modules/@cubejs-client/core/package.json)" != "$(cub
   echo "deps: installing @cubejs-client/core and ws-transport"
   (cd testdata/clients/cubejs && npm ci --no-audit --no-fund --silent)
 fi
+# chdb (an embedded current ClickHouse) as package-lock.json pins it:
+# warehouse/clickhouse's tests validate there the SQL ClickHouse 18.16
+# cannot run (again when the pin moves).
+if [ "$(node -p "require('./testdata/clients/chdb/node_modules/chdb/package.json').version" 2>/dev/null || true)" != \
+     "$(node -p "require('./testdata/clients/chdb/package-lock.json').packages['node_modules/chdb'].version")" ]; then
+  echo "deps: installing chdb"
+  (cd testdata/clients/chdb && npm ci --no-audit --no-fund --silent)
+fi
 
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "deps: PostgreSQL server binaries are missing" >&2; exit 1; }
 id postgres >/dev/null 2>&1 || { echo "deps: no postgres OS user" >&2; exit 1; }
