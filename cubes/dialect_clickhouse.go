@@ -290,7 +290,10 @@ var chNames = map[string]string{
 	"coalesce": "coalesce", "nullif": "nullIf", "round": "",
 	// Not with PostgreSQL's meaning or not in ClickHouse 18.16.
 	"string_agg": "", "array_agg": "", "percentile_cont": "", "percentile_disc": "", "mode": "",
-	"row_number": "", "rank": "", "dense_rank": "", "percent_rank": "", "cume_dist": "", "ntile": "",
+	// Window functions: row_number, rank and dense_rank as PostgreSQL's
+	// (a current ClickHouse; 18.16 has no windows); lag and lead are
+	// lagInFrame and leadInFrame there, within the frame only.
+	"percent_rank": "", "cume_dist": "", "ntile": "",
 	"lag": "", "lead": "", "first_value": "", "last_value": "", "nth_value": "",
 	"initcap": "", "split_part": "", "to_char": "", "age": "", "make_date": "", "sign": "",
 	"regexp_count": "", "regexp_like": "", "regexp_instr": "", "regexp_substr": "", "repeat": "",

@@ -21,8 +21,11 @@
 // DateTime values as UTC: the server's time zone must be UTC (18.16 has
 // no per-session zone), or the server must take session_timezone (a
 // current ClickHouse), which Open then sets; otherwise Open fails. Where
-// the server has union_default_mode, it is DISTINCT: a UNION without ALL
-// means what PostgreSQL's means (18.16 refuses such a UNION: 42601).
+// the server has them, union_default_mode, intersect_default_mode and
+// except_default_mode are DISTINCT (a UNION, INTERSECT or EXCEPT without
+// ALL means what PostgreSQL's means; 18.16 refuses a UNION without ALL:
+// 42601) and enable_positional_arguments is 1 (GROUP BY 1 is the first
+// column, as the push-down writes it; 18.16 reads a constant there).
 //
 // Arguments are bound client-side by the driver (values quoted and
 // escaped by clickhouse-go, placeholders $n as the dialect writes them).
@@ -167,20 +170,25 @@ func Open(ctx context.Context, dsn string, o warehouse.Options) (warehouse.Wareh
 		return nil, redactConnect(err, opts.Auth.Password)
 	}
 	var tz string
-	var unionMode uint64
-	err = w.DB().QueryRowContext(ctx, "SELECT timezone(), (SELECT count() FROM system.settings WHERE name = 'union_default_mode')").Scan(&tz, &unionMode)
+	var has []string
+	err = w.DB().QueryRowContext(ctx, "SELECT timezone(), (SELECT groupArray(name) FROM system.settings WHERE name IN ('union_default_mode', 'intersect_default_mode', 'except_default_mode', 'enable_positional_arguments'))").Scan(&tz, &has)
 	if err != nil {
 		w.Close()
 		return nil, &warehouse.ConnectError{Engine: "clickhouse", Address: addr, Err: errors.New(redact(err.Error(), opts.Auth.Password))}
 	}
-	if isUTC(tz) && unionMode == 0 {
+	if isUTC(tz) && len(has) == 0 {
 		return w, nil
 	}
-	// A current ClickHouse: a UNION without ALL is PostgreSQL's (DISTINCT),
-	// not an error; a session of its own zone.
+	// A current ClickHouse: UNION, INTERSECT and EXCEPT without ALL are
+	// PostgreSQL's (DISTINCT), ordinals in GROUP BY and ORDER BY are
+	// positions, and a session has a zone of its own.
 	w.Close()
-	if unionMode > 0 {
-		opts.Settings["union_default_mode"] = "DISTINCT"
+	for _, name := range has {
+		if name == "enable_positional_arguments" {
+			opts.Settings[name] = 1
+		} else {
+			opts.Settings[name] = "DISTINCT"
+		}
 	}
 	if !isUTC(tz) {
 		opts.Settings["session_timezone"] = "UTC"

@@ -238,7 +238,7 @@ var refusedNow = map[string]string{
 }
 
 // chSettings are the driver's settings, for chdb.
-const chSettings = " SETTINGS join_use_nulls = 1, session_timezone = 'UTC', union_default_mode = 'DISTINCT'"
+const chSettings = " SETTINGS join_use_nulls = 1, session_timezone = 'UTC', union_default_mode = 'DISTINCT', intersect_default_mode = 'DISTINCT', except_default_mode = 'DISTINCT', enable_positional_arguments = 1"
 
 // chdbSetup: the demo tables as they are on the 18.16 server (their
 // CREATE TABLE and their rows as VALUES), for chdb.
