@@ -163,14 +163,22 @@ func (ClickHouse) CastType(name string, mods []string) (string, []string) {
 func (ClickHouse) CastText(expr, typ string) string {
 	switch typ {
 	case "Nullable(UInt8)":
-		l := "lower(trim(BOTH ' ' FROM " + expr + "))"
-		return "multiIf(" + l + " IN ('t', 'true', 'y', 'yes', 'on', '1'), 1, " + l + " IN ('f', 'false', 'n', 'no', 'off', '0'), 0, CAST(throwIf(1) AS Nullable(UInt8)))"
+		// A word that is no boolean fails (throwIf), as PostgreSQL's
+		// boolin; every branch is evaluated, so the check is one.
+		l := "lower(" + chTrim("btrim", expr) + ")"
+		return "CAST(multiIf(throwIf(isNotNull(" + expr + ") AND NOT (" + l + " IN ('t', 'true', 'y', 'yes', 'on', '1', 'f', 'false', 'n', 'no', 'off', '0'))) != 0, NULL, isNull(" + expr + "), NULL, " + l + " IN ('t', 'true', 'y', 'yes', 'on', '1')) AS Nullable(UInt8))"
 	case "Nullable(DateTime)":
 		return "CAST(parseDateTimeBestEffort(" + expr + ") AS Nullable(DateTime))"
 	case "Nullable(Date)":
 		return "CAST(toDate(parseDateTimeBestEffort(" + expr + ")) AS Nullable(Date))"
 	}
 	return "CAST(" + expr + " AS " + typ + ")"
+}
+
+// chTrim trims spaces as btrim, ltrim or rtrim (name) do.
+func chTrim(name, x string) string {
+	re := map[string]string{"btrim": "^ +| +$", "ltrim": "^ +", "rtrim": " +$"}[name]
+	return "replaceRegexpAll(" + x + ", '" + re + "', '')"
 }
 
 func (ClickHouse) Decimal(s string, bind func(any) string) (string, error) {
@@ -406,7 +414,8 @@ func (d ClickHouse) Function(c Call) (string, bool, error) {
 			return lacks(1, c.Name+"(text, characters)")
 		}
 		x, err := c.Arg(0)
-		return map[string]string{"btrim": "trimBoth", "ltrim": "trimLeft", "rtrim": "trimRight"}[c.Name] + "(" + x + ")", true, err
+		// Spaces, as PostgreSQL's; by regex: 18.16 has no trim functions.
+		return chTrim(c.Name, x), true, err
 	case "log":
 		args, err := c.Args()
 		if err != nil {

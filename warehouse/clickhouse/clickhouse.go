@@ -61,6 +61,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
 
@@ -221,6 +222,17 @@ func redact(s, password string) string {
 func redactConnect(err error, password string) error {
 	var ce *warehouse.ConnectError
 	if errors.As(err, &ce) && ce.Err != nil {
+		var ex *clickhouse.Exception
+		if errors.As(ce.Err, &ex) {
+			// The server's refusal (a wrong password, no such database),
+			// as warehouse.Reason tells PostgreSQL's.
+			code, ok := chStates[ex.Code]
+			if !ok {
+				code = pgerrcode.InternalError
+			}
+			ce.Err = &pgconn.PgError{Code: code, Message: redact(ex.Message, password)}
+			return ce
+		}
 		ce.Err = errors.New(redact(ce.Err.Error(), password))
 		return ce
 	}

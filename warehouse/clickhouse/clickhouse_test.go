@@ -234,11 +234,10 @@ func (e *env) redact(t *testing.T) {
 		t.Errorf("unknown parameter: %v", err)
 	}
 	_, err = warehouse.Open(context.Background(), strings.Replace(e.ch.DSN("public"), e.ch.Password, "wrong", 1))
-	var we *warehouse.Error
-	if err == nil || strings.Contains(err.Error(), e.ch.Password) {
+	if err == nil || strings.Contains(err.Error(), e.ch.Password) || !strings.Contains(err.Error(), "28P01") {
 		t.Errorf("wrong password: %v", err)
 	}
-	t.Logf("wrong password: %v (%v)", err, errors.As(err, &we))
+	t.Logf("wrong password: %v", err)
 	// password_file=
 	pf := filepath.Join(t.TempDir(), "pw")
 	os.WriteFile(pf, []byte(e.ch.Password+"\n"), 0o600)
