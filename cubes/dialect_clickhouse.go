@@ -39,7 +39,9 @@ func init() { RegisterDialect(ClickHouse{}) }
 //   - DateTime has whole seconds (18.16 has no DateTime64): a
 //     millisecond interval moves a bound to the whole second that keeps
 //     x <= bound meaning what it means for whole-second x.
-//   - casts are to Nullable(T): ClickHouse's CAST of a NULL to T fails.
+//   - a cast keeps a NULL only where the server has cast_keep_nullable
+//     (the driver sets it); 18.16 refuses a cast of a NULL (see
+//     CastType).
 //   - an alias in a SELECT list is visible in its WHERE (ClickHouse
 //     resolves names to aliases first): the compiler's aliases
 //     (cube__member) never shadow a column.
@@ -108,8 +110,12 @@ func (ClickHouse) TruncSeconds(expr string, seconds int64, origin time.Time) str
 // ApproxCountDistinct: uniq (an adaptive sample, as HLL).
 func (ClickHouse) ApproxCountDistinct(expr string) string { return "uniq(" + expr + ")" }
 
-// CastType: every type is Nullable (a cast of NULL to a plain type
-// fails); the modifiers are written into the type.
+// CastType: the modifiers are written into the type. A cast keeps a
+// NULL: the driver sets cast_keep_nullable (a current ClickHouse); 18.16
+// has no such setting and refuses a cast of a NULL to a plain type
+// (code 349), which is still better than Nullable(T) constants there:
+// coalesce(sum(x), CAST(0 AS Nullable(Int32))) over no rows crashes the
+// 18.16 server (ColumnNullable::checkConsistency).
 func (ClickHouse) CastType(name string, mods []string) (string, []string) {
 	t := ""
 	switch name {
@@ -155,22 +161,22 @@ func (ClickHouse) CastType(name string, mods []string) (string, []string) {
 	default:
 		return "", nil // CHAR(n)'s padding, TIME, INTERVAL: none
 	}
-	return "Nullable(" + t + ")", nil
+	return t, nil
 }
 
 // CastText reads text as PostgreSQL's input functions: booleans' words,
 // timestamps in ISO forms (parseDateTimeBestEffort).
 func (ClickHouse) CastText(expr, typ string) string {
 	switch typ {
-	case "Nullable(UInt8)":
+	case "UInt8":
 		// A word that is no boolean fails (throwIf), as PostgreSQL's
 		// boolin; every branch is evaluated, so the check is one.
 		l := "lower(" + chTrim("btrim", expr) + ")"
-		return "CAST(multiIf(throwIf(isNotNull(" + expr + ") AND NOT (" + l + " IN ('t', 'true', 'y', 'yes', 'on', '1', 'f', 'false', 'n', 'no', 'off', '0'))) != 0, NULL, isNull(" + expr + "), NULL, " + l + " IN ('t', 'true', 'y', 'yes', 'on', '1')) AS Nullable(UInt8))"
-	case "Nullable(DateTime)":
-		return "CAST(parseDateTimeBestEffort(" + expr + ") AS Nullable(DateTime))"
-	case "Nullable(Date)":
-		return "CAST(toDate(parseDateTimeBestEffort(" + expr + ")) AS Nullable(Date))"
+		return "CAST(multiIf(throwIf(isNotNull(" + expr + ") AND NOT (" + l + " IN ('t', 'true', 'y', 'yes', 'on', '1', 'f', 'false', 'n', 'no', 'off', '0'))) != 0, NULL, isNull(" + expr + "), NULL, " + l + " IN ('t', 'true', 'y', 'yes', 'on', '1')) AS UInt8)"
+	case "DateTime":
+		return "parseDateTimeBestEffort(" + expr + ")"
+	case "Date":
+		return "toDate(parseDateTimeBestEffort(" + expr + "))"
 	}
 	return "CAST(" + expr + " AS " + typ + ")"
 }
@@ -237,7 +243,7 @@ func isChIntExpr(s string) bool {
 		return true
 	}
 	for _, t := range []string{"Int16", "Int32", "Int64"} {
-		if strings.HasPrefix(s, "CAST(") && strings.HasSuffix(s, " AS Nullable("+t+"))") && closes(s, 4) {
+		if strings.HasPrefix(s, "CAST(") && strings.HasSuffix(s, " AS "+t+")") && closes(s, 4) {
 			return true
 		}
 	}

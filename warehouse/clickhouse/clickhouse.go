@@ -25,7 +25,9 @@
 // except_default_mode are DISTINCT (a UNION, INTERSECT or EXCEPT without
 // ALL means what PostgreSQL's means; 18.16 refuses a UNION without ALL:
 // 42601) and enable_positional_arguments is 1 (GROUP BY 1 is the first
-// column, as the push-down writes it; 18.16 reads a constant there).
+// column, as the push-down writes it; 18.16 reads a constant there), and
+// cast_keep_nullable is 1 (a cast of a NULL is NULL, as PostgreSQL's;
+// 18.16 refuses it: 0A000).
 //
 // Arguments are bound client-side by the driver (values quoted and
 // escaped by clickhouse-go, placeholders $n as the dialect writes them).
@@ -172,7 +174,7 @@ func Open(ctx context.Context, dsn string, o warehouse.Options) (warehouse.Wareh
 	}
 	var tz string
 	var has []string
-	err = w.DB().QueryRowContext(ctx, "SELECT timezone(), (SELECT groupArray(name) FROM system.settings WHERE name IN ('union_default_mode', 'intersect_default_mode', 'except_default_mode', 'enable_positional_arguments'))").Scan(&tz, &has)
+	err = w.DB().QueryRowContext(ctx, "SELECT timezone(), (SELECT groupArray(name) FROM system.settings WHERE name IN ('union_default_mode', 'intersect_default_mode', 'except_default_mode', 'enable_positional_arguments', 'cast_keep_nullable'))").Scan(&tz, &has)
 	if err != nil {
 		w.Close()
 		return nil, &warehouse.ConnectError{Engine: "clickhouse", Address: addr, Err: errors.New(redact(err.Error(), opts.Auth.Password))}
@@ -185,7 +187,7 @@ func Open(ctx context.Context, dsn string, o warehouse.Options) (warehouse.Wareh
 	// positions, and a session has a zone of its own.
 	w.Close()
 	for _, name := range has {
-		if name == "enable_positional_arguments" {
+		if name == "enable_positional_arguments" || name == "cast_keep_nullable" {
 			opts.Settings[name] = 1
 		} else {
 			opts.Settings[name] = "DISTINCT"

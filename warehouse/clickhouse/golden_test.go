@@ -238,7 +238,7 @@ var refusedNow = map[string]string{
 }
 
 // chSettings are the driver's settings, for chdb.
-const chSettings = " SETTINGS join_use_nulls = 1, session_timezone = 'UTC', union_default_mode = 'DISTINCT', intersect_default_mode = 'DISTINCT', except_default_mode = 'DISTINCT', enable_positional_arguments = 1"
+const chSettings = " SETTINGS join_use_nulls = 1, session_timezone = 'UTC', union_default_mode = 'DISTINCT', intersect_default_mode = 'DISTINCT', except_default_mode = 'DISTINCT', enable_positional_arguments = 1, cast_keep_nullable = 1"
 
 // chdbSetup: the demo tables as they are on the 18.16 server (their
 // CREATE TABLE and their rows as VALUES), for chdb.
@@ -553,6 +553,28 @@ func (e *env) plannerGoldens(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d statements of the planner's goldens accepted by ClickHouse %s", len(stmts)-bad, len(stmts), version)
+	// And on 18.16, which runs what it has: the reasons it refuses the
+	// rest (logged; several JOINs, windows, GROUP BY ordinals…).
+	ran, why := 0, map[string]int{}
+	for _, s := range stmts {
+		if _, err := tryRun(e.w, s.sql, nil); err != nil {
+			msg := err.Error()
+			if i := strings.Index(msg, "(ClickHouse code"); i >= 0 {
+				msg = msg[i:]
+			}
+			why[msg]++
+			if why[msg] == 1 && strings.Contains(msg, "not available") {
+				t.Errorf("%s: 18.16 went away: %v\n%s", s.where, err, s.sql)
+				break
+			}
+			if strings.Contains(err.Error(), "code 46)") {
+				t.Logf("%s: 18.16 lacks a function: %v", s.where, err)
+			}
+			continue
+		}
+		ran++
+	}
+	t.Logf("%d of %d statements of the planner's goldens run on ClickHouse 18.16; refused: %v", ran, len(stmts), why)
 }
 
 // pgLiteral is a golden file's parameter (PostgreSQL's literal text) as
