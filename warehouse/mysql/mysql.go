@@ -17,8 +17,8 @@
 // div_precision_increment 30 and group_concat_max_len at its largest.
 // Placeholders are the server's own (no interpolation); the dialect's $n
 // are rewritten to ? (sqldb.Positional). A statement whose context ends
-// first is stopped on the server with KILL QUERY on its session's
-// CONNECTION_ID().
+// first is stopped on the server with KILL CONNECTION of its session's
+// CONNECTION_ID() (the session is discarded).
 //
 // Types: MySQL has no boolean type (BOOLEAN is TINYINT(1), and the
 // protocol does not tell TINYINT(1) from TINYINT(4)): TINYINT is int2 and
@@ -159,7 +159,12 @@ func New(db *sql.DB, addr string, maxConns int, o warehouse.Options) *sqldb.Ware
 			if _, err := strconv.ParseUint(id, 10, 64); err != nil {
 				return err
 			}
-			_, err := db.ExecContext(ctx, "KILL QUERY "+id)
+			// The whole session, not only its statement: the session is
+			// discarded after a stop anyway, and KILL QUERY of a session
+			// that has not begun the statement yet (its bytes still in
+			// flight when the context ended) stops nothing, while a
+			// killed connection runs nothing more.
+			_, err := db.ExecContext(ctx, "KILL CONNECTION "+id)
 			return err
 		},
 	}, o)

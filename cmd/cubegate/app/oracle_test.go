@@ -73,7 +73,19 @@ func runOracle(g *apptest.Gateway, q *cubes.Query) ([]map[string]string, *int64,
 			if err != nil {
 				return nil, nil, err
 			}
-			n := vals[0].(int64)
+			var n int64
+			switch v := vals[0].(type) {
+			case int64:
+				n = v
+			case pgtype.Numeric: // ClickHouse's count() is a UInt64
+				i, err := v.Int64Value()
+				if err != nil {
+					return nil, nil, err
+				}
+				n = i.Int64
+			default:
+				return nil, nil, fmt.Errorf("total: %T", v)
+			}
 			total = &n
 		}
 		rows.Close()
@@ -203,18 +215,36 @@ func TestCubeOracle(t *testing.T) {
 	const orders = 100000 // the goldens were recorded at fixture.sql's default sizes
 	duck := apptest.Start(t, apptest.Options{DuckDB: apptest.DemoSizes(app.DemoSizes{Orders: orders, Customers: 1000, Products: 50})})
 	pgGw := apptest.Start(t, apptest.Options{Postgres: apptest.DemoSizes(app.DemoSizes{Orders: orders, Customers: 1000, Products: 50})})
-	checkOracle(t, pgGw, duck)
+	checkOracle(t, oracleKnownGaps, pgGw, duck)
 }
 
-// The shared Cube oracle on MariaDB: the oracle's fixture copied into it,
-// every query compiled for MySQL gives Cube's recorded answer.
+// The shared Cube oracle on MariaDB and ClickHouse: the oracle's fixture
+// copied into each, every query compiled for its dialect gives Cube's
+// recorded answer.
 func TestCubeOracleMariaDB(t *testing.T) {
-	checkOracle(t, apptest.Start(t, apptest.Options{MariaDB: apptest.DemoSizes(app.DemoSizes{Orders: 100000, Customers: 1000, Products: 50})}))
+	checkOracle(t, oracleKnownGaps, apptest.Start(t, apptest.Options{MariaDB: apptest.DemoSizes(app.DemoSizes{Orders: 100000, Customers: 1000, Products: 50})}))
+}
+
+// clickHouse1816Gaps are the oracle queries Debian's ClickHouse 18.16
+// (the one installable here) cannot answer as Cube does; the dialect
+// writes them for a current ClickHouse, whose engine (chdb) accepts
+// their SQL (warehouse/clickhouse's golden test).
+var clickHouse1816Gaps = map[string]string{
+	"join_three_cubes":          "18.16 runs one JOIN per SELECT (several came in 19.x)",
+	"view_category_city_filter": "18.16 runs one JOIN per SELECT (several came in 19.x)",
+	"f_lte":                     "18.16 compares no Decimal with a Float64 filter value",
+	"measures_on_empty_set":     "18.16's sum/avg of no rows is 0, not NULL (aggregate_functions_null_for_empty came in 21.x)",
+	"calculated_measures_by_channel": "ClickHouse divides a Decimal by an integer at the dividend's scale: the model's " +
+		"{total_amount} / NULLIF({count}, 0) is 500.94, PostgreSQL's 500.9484931301373973 (an engine's arithmetic, as Cube's ClickHouse driver gives it)",
+}
+
+func TestCubeOracleClickHouse(t *testing.T) {
+	checkOracle(t, clickHouse1816Gaps, apptest.Start(t, apptest.Options{ClickHouse: apptest.DemoSizes(app.DemoSizes{Orders: 100000, Customers: 1000, Products: 50})}))
 }
 
 // checkOracle runs every oracle query on each gateway and compares the
 // answers with Cube's.
-func checkOracle(t *testing.T, gateways ...*apptest.Gateway) {
+func checkOracle(t *testing.T, knownGaps map[string]string, gateways ...*apptest.Gateway) {
 	cases := loadOracle(t)
 	failures := map[string][]string{}
 	for _, c := range cases {
@@ -261,12 +291,12 @@ func checkOracle(t *testing.T, gateways ...*apptest.Gateway) {
 	passed := 0
 	for _, c := range cases {
 		errs, failed := failures[c.Name]
-		gap, known := oracleKnownGaps[c.Name]
+		gap, known := knownGaps[c.Name]
 		switch {
 		case failed && !known:
 			t.Errorf("%s: %s", c.Name, strings.Join(errs, "; "))
 		case !failed && known:
-			t.Errorf("%s now passes: remove it from oracleKnownGaps (%s)", c.Name, gap)
+			t.Errorf("%s now passes: remove it from the known gaps (%s)", c.Name, gap)
 		case !failed:
 			passed++
 		}
@@ -275,5 +305,5 @@ func checkOracle(t *testing.T, gateways ...*apptest.Gateway) {
 	for _, g := range gateways {
 		names = append(names, g.Warehouse().Dialect())
 	}
-	t.Logf("Cube oracle: %d of %d queries give Cube's answers on %s; %d known gaps", passed, len(cases), strings.Join(names, ", "), len(oracleKnownGaps))
+	t.Logf("Cube oracle: %d of %d queries give Cube's answers on %s; %d known gaps", passed, len(cases), strings.Join(names, ", "), len(knownGaps))
 }

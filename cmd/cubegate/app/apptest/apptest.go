@@ -22,13 +22,15 @@ import (
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cmd/cubegate/app"
 	"github.com/cubegate/cubegate/warehouse"
+	"github.com/cubegate/cubegate/warehouse/clickhouse/chtest"
 	"github.com/cubegate/cubegate/warehouse/mysql/mysqltest"
 	"github.com/cubegate/cubegate/warehouse/pgtest"
 )
 
 // Options say what gateway to start.
 type Options struct {
-	// The warehouse: exactly one of DuckDB, Postgres, MariaDB and DSN.
+	// The warehouse: exactly one of DuckDB, Postgres, MariaDB, ClickHouse
+	// and DSN.
 
 	// DuckDB is an embedded DuckDB file in a temporary folder holding this.
 	DuckDB Fixture
@@ -38,6 +40,9 @@ type Options struct {
 	// MariaDB is a throwaway MariaDB (warehouse/mysql/mysqltest) whose
 	// database public holds this (the demo data, copied from DuckDB).
 	MariaDB Fixture
+	// ClickHouse is a throwaway ClickHouse (warehouse/clickhouse/chtest)
+	// holding this, copied from DuckDB likewise.
+	ClickHouse Fixture
 	// DSN is a warehouse to use as it is.
 	DSN string
 
@@ -89,6 +94,9 @@ type Setup struct {
 	Postgres *pgtest.Cluster
 	// MariaDB is the throwaway MariaDB of Options.MariaDB, else nil.
 	MariaDB *mysqltest.Server
+	// ClickHouse is the throwaway ClickHouse of Options.ClickHouse, else
+	// nil.
+	ClickHouse *chtest.Server
 }
 
 // Gateway is a gateway Start started, and what it was started with.
@@ -125,14 +133,14 @@ func Prepare(t testing.TB, o Options) Setup {
 	var f Fixture
 	cfg := app.Defaults()
 	set := 0
-	for _, b := range []bool{o.DuckDB.set(), o.Postgres.set(), o.MariaDB.set(), o.DSN != ""} {
+	for _, b := range []bool{o.DuckDB.set(), o.Postgres.set(), o.MariaDB.set(), o.ClickHouse.set(), o.DSN != ""} {
 		if b {
 			set++
 		}
 	}
 	switch {
 	case set != 1:
-		t.Fatal("apptest: set exactly one of Options.DuckDB, Options.Postgres, Options.MariaDB and Options.DSN")
+		t.Fatal("apptest: set exactly one of Options.DuckDB, Options.Postgres, Options.MariaDB, Options.ClickHouse and Options.DSN")
 	case o.DuckDB.set():
 		f = o.DuckDB
 		cfg.Warehouse.DSN = DuckDB(t, f)
@@ -142,6 +150,9 @@ func Prepare(t testing.TB, o Options) Setup {
 	case o.MariaDB.set():
 		f = o.MariaDB
 		s.MariaDB, cfg.Warehouse.DSN = MariaDB(t, f)
+	case o.ClickHouse.set():
+		f = o.ClickHouse
+		s.ClickHouse, cfg.Warehouse.DSN = ClickHouse(t, f)
 	default:
 		cfg.Warehouse.DSN = o.DSN
 	}
@@ -295,6 +306,20 @@ func MariaDB(t testing.TB, f Fixture) (*mysqltest.Server, string) {
 	srv := mysqltest.Start(t)
 	db := fixtureSchema(f)
 	if db != mysqltest.Database {
+		srv.CreateDatabase(t, db)
+	}
+	copyFixture(t, f, func(src warehouse.Warehouse, table string) { srv.CopyTable(t, src, table, table) })
+	return srv, srv.DSN(db)
+}
+
+// ClickHouse starts a throwaway ClickHouse holding f in the database its
+// model names (public, or warehouse for the corpus kit) and returns it
+// and the DSN of that database.
+func ClickHouse(t testing.TB, f Fixture) (*chtest.Server, string) {
+	t.Helper()
+	srv := chtest.Start(t)
+	db := fixtureSchema(f)
+	if db != chtest.Database {
 		srv.CreateDatabase(t, db)
 	}
 	copyFixture(t, f, func(src warehouse.Warehouse, table string) { srv.CopyTable(t, src, table, table) })
