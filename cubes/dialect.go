@@ -64,11 +64,12 @@ type Dialect interface {
 	// nulls "", "FIRST" or "LAST"; without nulls, NULLs must sort as
 	// PostgreSQL sorts them (last ascending, first descending).
 	Sort(expr, dir, nulls string) string
-	// SortByValue tells whether sort keys naming the SELECT list's
-	// columns (a name, an ordinal) are written as the columns'
-	// expressions: where Sort builds expressions over the key (MySQL's
-	// (x) IS NULL) and the engine refuses an output name or ordinal in
-	// them.
+	// SortByValue tells whether ORDER BY and GROUP BY keys naming the
+	// SELECT list's columns (a name, an ordinal) are written as the
+	// columns' expressions: where Sort builds expressions over the key
+	// (MySQL's (x) IS NULL) and the engine refuses an output name or
+	// ordinal in them, or reads an ordinal as a constant (ClickHouse
+	// before 22.7).
 	SortByValue() bool
 	// Binary renders a binary operator the warehouse writes otherwise
 	// (ok false: "(l op r)" with Operator's spelling).

@@ -979,9 +979,9 @@ func (p *pushdown) orderKey(n *pg_query.Node, sc *scope, nOut int) (string, erro
 	return p.expr(n, sc)
 }
 
-// output is an ORDER BY key naming the SELECT list's i-th column: its
-// name or ordinal, or its expression where the dialect sorts by values
-// (SortByValue).
+// output is an ORDER BY or GROUP BY key naming the SELECT list's i-th
+// column: its name or ordinal, or its expression where the dialect keys
+// by values (SortByValue).
 func (p *pushdown) output(sc *scope, i int, key string) string {
 	if p.d.SortByValue() && i >= 0 && i < len(sc.outputExprs) && len(sc.outputExprs) == len(sc.outputs) {
 		return sc.outputExprs[i]
@@ -1035,7 +1035,7 @@ func (p *pushdown) groupKey(n *pg_query.Node, sc *scope, nOut int) (string, erro
 	}
 	if s, ok := p.ordinal(n, nOut); ok {
 		i, _ := strconv.Atoi(s)
-		return withKeys(s, sc.keys[i-1]), nil
+		return withKeys(p.output(sc, i-1, s), sc.keys[i-1]), nil
 	}
 	s, err := p.expr(n, sc)
 	if err == nil {
