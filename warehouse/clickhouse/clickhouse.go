@@ -67,6 +67,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
 
+	"github.com/cubegate/cubegate/postgres"
 	"github.com/cubegate/cubegate/warehouse"
 	"github.com/cubegate/cubegate/warehouse/sqldb"
 )
@@ -172,15 +173,15 @@ func Open(ctx context.Context, dsn string, o warehouse.Options) (warehouse.Wareh
 		w.Close()
 		return nil, redactConnect(err, opts.Auth.Password)
 	}
-	var tz string
+	var tz, version string
 	var has []string
-	err = w.DB().QueryRowContext(ctx, "SELECT timezone(), (SELECT groupArray(name) FROM system.settings WHERE name IN ('union_default_mode', 'intersect_default_mode', 'except_default_mode', 'enable_positional_arguments', 'cast_keep_nullable'))").Scan(&tz, &has)
+	err = w.DB().QueryRowContext(ctx, "SELECT timezone(), version(), (SELECT groupArray(name) FROM system.settings WHERE name IN ('union_default_mode', 'intersect_default_mode', 'except_default_mode', 'enable_positional_arguments', 'cast_keep_nullable'))").Scan(&tz, &version, &has)
 	if err != nil {
 		w.Close()
 		return nil, &warehouse.ConnectError{Engine: "clickhouse", Address: addr, Err: errors.New(redact(err.Error(), opts.Auth.Password))}
 	}
 	if isUTC(tz) && len(has) == 0 {
-		return w, nil
+		return w.WithCheck(check(version)), nil
 	}
 	// A current ClickHouse: UNION, INTERSECT and EXCEPT without ALL are
 	// PostgreSQL's (DISTINCT), ordinals in GROUP BY and ORDER BY are
@@ -196,7 +197,7 @@ func Open(ctx context.Context, dsn string, o warehouse.Options) (warehouse.Wareh
 	if !isUTC(tz) {
 		opts.Settings["session_timezone"] = "UTC"
 	}
-	w = New(openDB(opts), addr, maxConns, o)
+	w = New(openDB(opts), addr, maxConns, o).WithCheck(check(version))
 	if err := w.DB().QueryRowContext(ctx, "SELECT timezone()").Scan(&tz); err != nil || !isUTC(tz) {
 		w.Close()
 		return nil, &warehouse.ConnectError{Engine: "clickhouse", Address: addr,
@@ -248,6 +249,35 @@ func New(db *sql.DB, addr string, maxConns int, o warehouse.Options) *sqldb.Ware
 		Engine: "clickhouse", Dialect: "clickhouse", Address: addr, DB: db, MaxConns: maxConns,
 		Type: columnType, Value: value, Error: mapError, Unreachable: unreachable, Arg: arg,
 	}, o)
+}
+
+// check is what a server of version refuses before it runs (nil:
+// nothing).
+func check(version string) func(string) error {
+	major, _, _ := strings.Cut(version, ".")
+	if n, err := strconv.Atoi(major); err == nil && n < 20 {
+		return refuseJoins(version)
+	}
+	return nil
+}
+
+// join is a JOIN keyword of the SQL cubegate writes (identifiers are
+// backquoted, values bound).
+var join = regexp.MustCompile(`(?i)\bJOIN\b`)
+
+// refuseJoins refuses joins on ClickHouse before 20.1: 18.x and 19.x read
+// a joined table's column named like one of the other table's
+// (customers.id beside orders.id) as the other table's, so a join
+// answers wrongly without an error (a fan-out's distinct customers were
+// orders); 18.x runs one JOIN per SELECT besides.
+func refuseJoins(version string) func(string) error {
+	return func(sql string) error {
+		if join.MatchString(sql) {
+			return &warehouse.Error{Code: pgerrcode.FeatureNotSupported, Message: "joins are not available on ClickHouse " + version +
+				": they need ClickHouse 20.1 or newer (before it, a joined table's column named like the other table's reads as the other's)"}
+		}
+		return nil
+	}
 }
 
 // PostgreSQL type OIDs.
@@ -531,6 +561,9 @@ func unreachable(err error) bool {
 	return errors.Is(err, clickhouse.ErrAcquireConnTimeout)
 }
 
+// offsetTime is timestamp text with a UTC offset.
+var offsetTime = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,9})?[+-]\d{2}(:?\d{2})?$`)
+
 // isoTime is the ISO text the compiler binds a timestamp as.
 var isoTime = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$`)
 
@@ -538,19 +571,40 @@ var isoTime = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9}
 // UTC; see the package comment) and PostgreSQL's infinite timestamps as
 // DateTime's last and first second.
 func arg(v any) any {
+	if t, ok := v.(time.Time); ok {
+		// DateTime holds 1970 to early 2106 in whole seconds, and a bound
+		// past its end wraps to 1970 (2106-02-07 06:28:15 is read back as
+		// 1970-01-01 06:28:15 on 18.16): a bound past 2105 (PostgreSQL's
+		// infinity, a date range's far end) is 2105's last second.
+		switch first, last := time.Unix(0, 0).UTC(), time.Date(2105, 12, 31, 23, 59, 59, 0, time.UTC); {
+		case t.Before(first):
+			return first
+		case t.After(last):
+			return last
+		}
+		return t.UTC().Truncate(time.Second)
+	}
 	s, ok := v.(string)
 	if !ok {
 		return v
 	}
 	if isoTime.MatchString(s) {
-		if t, err := time.Parse(time.RFC3339Nano, s); err == nil && t.Year() >= 1970 && t.Year() < 2106 {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil && t.Year() >= 1970 && t.Year() <= 2105 {
 			return t.UTC().Truncate(time.Second)
 		}
 		return v
 	}
+	if offsetTime.MatchString(s) {
+		// PostgreSQL's timestamptz text, as PgJDBC's setTimestamp sends
+		// an unknown-typed parameter ('2022-03-01 00:00:00+00'), which
+		// ClickHouse does not read as a DateTime: the instant it names.
+		if t, _, err := postgres.ParseTimestamp(s, time.UTC); err == nil {
+			return arg(t)
+		}
+	}
 	switch strings.ToLower(s) {
 	case "infinity", "+infinity":
-		return time.Date(2106, 2, 7, 6, 28, 15, 0, time.UTC)
+		return time.Date(2105, 12, 31, 23, 59, 59, 0, time.UTC)
 	case "-infinity":
 		return time.Unix(0, 0).UTC()
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/cubegate/cubegate/cubes"
@@ -151,6 +153,13 @@ func (e *env) golden(t *testing.T) {
 			}
 			cs = append(cs, c)
 			got, cols, err := tryRunCols(e.w, cm.SQL, cm.Args)
+			var refused *warehouse.Error
+			if errors.As(err, &refused) && refused.Code == pgerrcode.FeatureNotSupported {
+				// The gateway refuses joins before 20.1 (refuseJoins): a
+				// current ClickHouse runs them (chdb, below).
+				t.Logf("refused on 18.16 by the gateway: %v", err)
+				return
+			}
 			if err != nil {
 				old[g.name] = err.Error()
 				t.Logf("18.16 refuses it: %v", err)
@@ -563,7 +572,7 @@ func (e *env) plannerGoldens(t *testing.T) {
 				msg = msg[i:]
 			}
 			why[msg]++
-			if why[msg] == 1 && strings.Contains(msg, "not available") {
+			if warehouse.Unavailable(err) {
 				t.Errorf("%s: 18.16 went away: %v\n%s", s.where, err, s.sql)
 				break
 			}

@@ -15,10 +15,13 @@ import (
 	"database/sql/driver"
 	"errors"
 	"io"
+	"math/big"
 	"net"
 	"slices"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/cubegate/cubegate/warehouse"
 )
@@ -50,6 +53,9 @@ type Config struct {
 	// reset connection, driver.ErrBadConn).
 	Unreachable func(err error) bool
 
+	// Check, when set, refuses a statement the server cannot run as
+	// PostgreSQL means it (an old server's known faults), before it runs.
+	Check func(sql string) error
 	// Arg, when set, turns a bound argument into one the driver and the
 	// engine read as PostgreSQL means it.
 	Arg func(v any) any
@@ -87,6 +93,13 @@ func New(c Config, o warehouse.Options) *Warehouse {
 	c.DB.SetMaxIdleConns(c.MaxConns + 1)
 	c.DB.SetConnMaxIdleTime(5 * time.Minute)
 	return &Warehouse{c: c, shares: warehouse.NewShares(c.MaxConns, o.PrincipalConnections)}
+}
+
+// WithCheck sets Config.Check (an opener's, once it knows the server's
+// version) and returns w.
+func (w *Warehouse) WithCheck(f func(sql string) error) *Warehouse {
+	w.c.Check = f
+	return w
 }
 
 // Connect opens (or checks) a connection; a failure is a
@@ -130,6 +143,11 @@ func (w *Warehouse) Query(ctx context.Context, query string, args ...any) (wareh
 			return nil, err
 		}
 	}
+	if w.c.Check != nil {
+		if err := w.c.Check(query); err != nil {
+			return nil, err
+		}
+	}
 	if w.c.Arg != nil {
 		args = slices.Clone(args)
 		for i, a := range args {
@@ -170,8 +188,12 @@ func (w *Warehouse) Query(ctx context.Context, query string, args ...any) (wareh
 	}
 	r.cols = make([]string, len(cts))
 	r.types = make([]uint32, len(cts))
+	r.scales = make([]int32, len(cts))
 	for i, ct := range cts {
 		r.cols[i], r.types[i] = ct.Name(), w.c.Type(ct)
+		if _, scale, ok := ct.DecimalSize(); ok && r.types[i] == pgtype.NumericOID && scale > 0 && scale < 1000 {
+			r.scales[i] = int32(scale)
+		}
 	}
 	r.vals = make([]any, len(cts))
 	r.ptrs = make([]any, len(cts))
@@ -216,6 +238,7 @@ type rows struct {
 	rows     *sql.Rows
 	cols     []string
 	types    []uint32
+	scales   []int32 // a DECIMAL(p,s) column's s: its values are written with s decimals
 	vals     []any
 	ptrs     []any
 	out      []any
@@ -260,6 +283,9 @@ func (r *rows) Values() ([]any, error) {
 		if err != nil {
 			return nil, err
 		}
+		if n, ok := x.(pgtype.Numeric); ok && r.scales[i] > 0 {
+			x = rescale(n, r.scales[i])
+		}
 		r.out[i] = x
 	}
 	return r.out, nil
@@ -299,4 +325,15 @@ func (r *rows) done() {
 		r.release()
 		r.release = nil
 	}
+}
+
+// rescale writes n with scale decimals, as PostgreSQL writes a
+// numeric(p, scale) (a driver's decimal drops trailing zeros: 166461.90
+// came as 166461.9).
+func rescale(n pgtype.Numeric, scale int32) pgtype.Numeric {
+	if !n.Valid || n.NaN || n.InfinityModifier != pgtype.Finite || n.Int == nil || n.Exp <= -scale {
+		return n
+	}
+	m := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n.Exp+scale)), nil)
+	return pgtype.Numeric{Int: new(big.Int).Mul(n.Int, m), Exp: -scale, Valid: true}
 }
