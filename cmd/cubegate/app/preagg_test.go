@@ -94,6 +94,20 @@ func (c restClient) load(q string) (map[string]any, string) {
 	return ans, string(b)
 }
 
+// status posts /load and returns the HTTP status alone.
+func (c restClient) status(q string) int {
+	c.t.Helper()
+	req, _ := http.NewRequest("POST", c.base+"/cubejs-api/v1/load", bytes.NewReader([]byte(`{"query":`+q+`}`)))
+	req.Header.Set("Authorization", c.key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // waitBuilt waits until every pre-aggregation of the gateway is BUILT.
 func waitBuilt(t *testing.T, api *apiClient, admin string, n int) []map[string]any {
 	t.Helper()
