@@ -80,7 +80,11 @@ fi
 if [ "$(node -p "require('./testdata/clients/chdb/node_modules/chdb/package.json').version" 2>/dev/null || true)" != \
      "$(node -p "require('./testdata/clients/chdb/package-lock.json').packages['node_modules/chdb'].version")" ]; then
   echo "deps: installing chdb"
-  (cd testdata/clients/chdb && npm ci --no-audit --no-fund --silent)
+  # npm install, not npm ci: the lock holds the one platform library this
+  # registry serves (linux-x64), and npm ci refuses a lock without chdb's
+  # other optional platform libraries.
+  (cd testdata/clients/chdb && npm install --no-audit --no-fund --no-save --silent)
+  [ -f testdata/clients/chdb/node_modules/@chdb/lib-linux-x64-gnu/package.json ] || { echo "deps: chdb's library did not install" >&2; exit 1; }
 fi
 
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "deps: PostgreSQL server binaries are missing" >&2; exit 1; }
