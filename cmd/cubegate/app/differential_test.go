@@ -2,14 +2,18 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgerrcode"
+
 	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/warehouse"
 )
 
 // Oracle SQL for each member, over the raw tables joined plainly:
@@ -78,7 +82,10 @@ func TestDifferentialRandomQueries(t *testing.T) {
 	pg := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(e2eOrders)})
 	duck := apptest.Start(t, apptest.Options{DuckDB: apptest.Demo(e2eOrders)})
 	maria := apptest.Start(t, apptest.Options{MariaDB: apptest.Demo(e2eOrders)})
-	gws := []*apptest.Gateway{pg, duck, maria}
+	ch := apptest.Start(t, apptest.Options{ClickHouse: apptest.Demo(e2eOrders)})
+	gws := []*apptest.Gateway{pg, duck, maria, ch}
+	agreed := map[*apptest.Gateway]int{}
+	refused := 0 // by ClickHouse 18.16: joins (0A000)
 	r := rand.New(rand.NewPCG(42, 7))
 	dimNames, measureNames, filterDims := keys(diffDims), keys(diffMeasures), keys(diffFilterValues)
 	const n = 150
@@ -175,8 +182,19 @@ func TestDifferentialRandomQueries(t *testing.T) {
 				t.Fatalf("%s: %v", name, err)
 			}
 			rows, err := g.Warehouse().Query(context.Background(), c.SQL, c.Args...)
+			var we *warehouse.Error
+			if g == ch && errors.As(err, &we) && we.Code == pgerrcode.FeatureNotSupported {
+				refused++ // a join, which ClickHouse before 20.1 would answer wrongly
+				continue
+			}
 			if err != nil {
 				t.Fatalf("%s on %s: %v\n%s", name, g.Warehouse().Dialect(), err, c.SQL)
+			}
+			// ClickHouse's Decimal arithmetic keeps the dividend's scale
+			// (an average of amounts has 2 decimals): 1e-4 there.
+			same := sameValue
+			if g == ch {
+				same = func(a, b string) bool { return near(a, b, 1e-4) }
 			}
 			defer rows.Close() // an open result would hold its connection at shutdown
 			seen := 0
@@ -193,7 +211,7 @@ func TestDifferentialRandomQueries(t *testing.T) {
 					t.Fatalf("%s on %s: unexpected group %q\n%s", name, g.Warehouse().Dialect(), key, c.SQL)
 				}
 				for mi := range q.Measures {
-					if !sameValue(cells[nd+mi], want[mi]) && !(cells[nd+mi] == "NULL" && want[mi] == "") {
+					if !same(cells[nd+mi], want[mi]) && !(cells[nd+mi] == "NULL" && want[mi] == "") {
 						t.Fatalf("%s on %s: group %q %s = %s, want %s\n%s", name, g.Warehouse().Dialect(), key, q.Measures[mi], cells[nd+mi], want[mi], c.SQL)
 					}
 				}
@@ -206,7 +224,12 @@ func TestDifferentialRandomQueries(t *testing.T) {
 			if seen != len(expected) {
 				t.Fatalf("%s on %s: %d groups, want %d", name, g.Warehouse().Dialect(), seen, len(expected))
 			}
+			agreed[g]++
 		}
 	}
-	t.Logf("%d random queries agree with hand-written SQL on PostgreSQL, DuckDB and MariaDB", n)
+	t.Logf("of %d random queries, %d agree with hand-written SQL on PostgreSQL, %d on DuckDB, %d on MariaDB, %d on ClickHouse 18.16 (which refuses %d: joins)",
+		n, agreed[pg], agreed[duck], agreed[maria], agreed[ch], refused)
+	if agreed[ch] < 30 { // 40 today: the others join cubes
+		t.Errorf("only %d random queries ran on ClickHouse", agreed[ch])
+	}
 }

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -209,11 +209,13 @@ func nearData(a, b []any, tol float64) string {
 
 // near compares numbers to tol relative, anything else exactly.
 func near(a, b string, tol float64) bool {
-	fa, errA := strconv.ParseFloat(a, 64)
-	fb, errB := strconv.ParseFloat(b, 64)
-	if errA != nil || errB != nil {
+	ra, okA := new(big.Rat).SetString(a)
+	rb, okB := new(big.Rat).SetString(b)
+	if !okA || !okB {
 		return a == b
 	}
+	fa, _ := ra.Float64()
+	fb, _ := rb.Float64()
 	return math.Abs(fa-fb) <= tol*math.Max(1, math.Max(math.Abs(fa), math.Abs(fb)))
 }
 
