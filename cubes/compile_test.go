@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cubegate/cubegate/cubes/cubestest"
 	"github.com/cubegate/cubegate/pgwire/pgerr"
 )
 
@@ -22,54 +23,6 @@ func oracleModel(t testing.TB) *Model {
 	return m
 }
 
-// goldenQueries cover the compiler's features; each is compiled for every
-// dialect and compared with testdata/golden/<dialect>/<name>.sql.
-var goldenQueries = []struct{ name, query string }{
-	{"count_all", `{"measures":["orders.count"]}`},
-	{"by_status_default_order", `{"measures":["orders.count","orders.total_amount"],"dimensions":["orders.status"]}`},
-	{"order_object_form", `{"measures":["orders.count"],"dimensions":["orders.status"],"order":{"orders.count":"desc","orders.status":"asc"}}`},
-	{"no_order", `{"measures":["orders.count"],"dimensions":["orders.status"],"order":[]}`},
-	{"order_repeated", `{"measures":["orders.count"],"dimensions":["orders.status"],"order":[["orders.status","asc"],["orders.count","desc"],["orders.status","desc"],["orders.count","asc"]]}`},
-	{"case_dimension", `{"measures":["orders.count","orders.min_amount","orders.max_amount"],"dimensions":["orders.amount_tier"]}`},
-	{"filtered_and_calculated", `{"measures":["orders.completed_count","orders.completed_amount","orders.completed_ratio","orders.avg_order_value"],"dimensions":["orders.channel"]}`},
-	{"count_distinct", `{"measures":["orders.unique_customers"],"dimensions":["orders.channel"]}`},
-	{"time_month", `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"month"}]}`},
-	{"date_range", `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","dateRange":["2023-01-01","2023-03-31"]}]}`},
-	{"filters_all_kinds", `{"measures":["orders.count"],"filters":[
-		{"member":"orders.status","operator":"equals","values":["completed","shipped"]},
-		{"member":"orders.channel","operator":"notEquals","values":["web"]},
-		{"member":"orders.amount","operator":"gte","values":["100.5"]},
-		{"member":"orders.quantity","operator":"lt","values":["4"]},
-		{"member":"orders.discount","operator":"set"},
-		{"member":"orders.status","operator":"contains","values":["ship"]},
-		{"member":"orders.channel","operator":"notStartsWith","values":["mo"]},
-		{"or":[{"member":"orders.is_gift","operator":"equals","values":["true"]},{"member":"orders.created_at","operator":"beforeDate","values":["2023-01-01"]}]}]}`},
-	{"measure_filter_having", `{"measures":["orders.count"],"dimensions":["orders.channel"],"filters":[{"member":"orders.count","operator":"gt","values":["1000"]}]}`},
-	{"segments", `{"measures":["orders.count"],"segments":["orders.completed","orders.large_orders"]}`},
-	{"limit_offset", `{"measures":["orders.count"],"dimensions":["orders.status"],"limit":2,"offset":1}`},
-	{"join_many_to_one", `{"measures":["orders.count"],"dimensions":["customers.tier","products.category"]}`},
-	{"view", `{"measures":["sales.count","sales.total_amount"],"dimensions":["sales.customers_tier"]}`},
-	{"dimensions_only", `{"dimensions":["customers.country"]}`},
-	{"max_of_time", `{"measures":["orders.last_order_at"]}`},
-	{"ungrouped", `{"ungrouped":true,"measures":["orders.total_amount","orders.count","orders.completed_count","orders.avg_order_value"],"dimensions":["orders.id"],"filters":[{"member":"orders.count","operator":"gt","values":["0"]}],"order":{"orders.id":"asc"},"limit":3}`},
-	{"order_by_unselected_measure", `{"dimensions":["products.category"],"measures":["products.count"],"order":[["products.avg_price","desc"]]}`},
-	{"total", `{"measures":["orders.count"],"dimensions":["orders.status"],"limit":2,"offset":1,"total":true}`},
-	{"measure_filter_operator", `{"measures":["orders.count"],"dimensions":["orders.channel"],"filters":[{"member":"orders.completed_amount","operator":"measureFilter"}]}`},
-	{"fanout_dedup", `{"measures":["customers.count"],"dimensions":["orders.status"]}`},
-	{"fanout_mixed_with_filter", `{"measures":["orders.count","customers.count","customers.unique_cities"],"dimensions":["customers.tier"],"filters":[{"member":"customers.count","operator":"gt","values":["10"]},{"member":"orders.channel","operator":"equals","values":["web"]}],"order":{"customers.count":"desc"},"limit":3}`},
-}
-
-// featureQueries use testdata/features (extends, custom granularities,
-// sub_query, rolling windows) and the query time zone.
-var featureQueries = []struct{ name, query string }{
-	{"timezone", `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"day","dateRange":["2023-03-10","2023-03-14"]}],"timezone":"America/New_York"}`},
-	{"custom_granularity_offset", `{"measures":["events.count"],"timeDimensions":[{"dimension":"events.at","granularity":"fiscal_year"}]}`},
-	{"custom_granularity_origin", `{"measures":["events.value"],"timeDimensions":[{"dimension":"events.at","granularity":"two_weeks"}]}`},
-	{"extends_with_join", `{"measures":["events.count","events.value"],"dimensions":["accounts.plan"]}`},
-	{"sub_query", `{"measures":["accounts.count"],"dimensions":["accounts.lifetime_events"],"filters":[{"member":"accounts.lifetime_events","operator":"gt","values":["10"]}]}`},
-	{"rolling_window", `{"measures":["events.value","events.rolling_value","events.running_count"],"timeDimensions":[{"dimension":"events.at","granularity":"day","dateRange":["2024-01-01","2024-01-31"]}]}`},
-}
-
 func featuresModel(t testing.TB) *Model {
 	t.Helper()
 	m, err := LoadDir("testdata/features")
@@ -81,17 +34,16 @@ func featuresModel(t testing.TB) *Model {
 
 func TestCompileGolden(t *testing.T) {
 	oracle, features := oracleModel(t), featuresModel(t)
-	all := append([]struct{ name, query string }{}, goldenQueries...)
-	all = append(all, featureQueries...)
+	all := append(append([]cubestest.Query{}, cubestest.Golden...), cubestest.Features...)
 	for _, d := range Dialects() { // each dialect file's golden files: testdata/golden/<dialect>
 		for _, g := range all {
 			m := oracle
-			if strings.Contains(g.query, "events.") || strings.Contains(g.query, "accounts.") {
+			if cubestest.UsesFeatures(g) {
 				m = features
 			}
-			t.Run(d.Name()+"/"+g.name, func(t *testing.T) {
+			t.Run(d.Name()+"/"+g.Name, func(t *testing.T) {
 				var q Query
-				if err := json.Unmarshal([]byte(g.query), &q); err != nil {
+				if err := json.Unmarshal([]byte(g.JSON), &q); err != nil {
 					t.Fatal(err)
 				}
 				c, err := m.Compile(&q, d)
@@ -102,7 +54,7 @@ func TestCompileGolden(t *testing.T) {
 				if c.TotalSQL != "" {
 					got += "-- total: " + c.TotalSQL + "\n"
 				}
-				path := filepath.Join("testdata", "golden", d.Name(), g.name+".sql")
+				path := filepath.Join("testdata", "golden", d.Name(), g.Name+".sql")
 				if *rewrite {
 					os.MkdirAll(filepath.Dir(path), 0o755)
 					if err := os.WriteFile(path, []byte(got), 0o644); err != nil {

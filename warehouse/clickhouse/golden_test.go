@@ -22,63 +22,10 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/cubes/cubestest"
 	"github.com/cubegate/cubegate/warehouse"
 	"github.com/cubegate/cubegate/warehouse/clickhouse/chtest"
 )
-
-// The compiler's golden queries (cubes/compile_test.go goldenQueries and
-// featureQueries), run here on ClickHouse 18.16, on a current ClickHouse
-// (chdb) and on DuckDB.
-var goldenQueries = []struct{ name, query string }{
-	{"count_all", `{"measures":["orders.count"]}`},
-	{"by_status_default_order", `{"measures":["orders.count","orders.total_amount"],"dimensions":["orders.status"]}`},
-	{"order_object_form", `{"measures":["orders.count"],"dimensions":["orders.status"],"order":{"orders.count":"desc","orders.status":"asc"}}`},
-	{"no_order", `{"measures":["orders.count"],"dimensions":["orders.status"],"order":[]}`},
-	{"order_repeated", `{"measures":["orders.count"],"dimensions":["orders.status"],"order":[["orders.status","asc"],["orders.count","desc"],["orders.status","desc"],["orders.count","asc"]]}`},
-	{"case_dimension", `{"measures":["orders.count","orders.min_amount","orders.max_amount"],"dimensions":["orders.amount_tier"]}`},
-	{"filtered_and_calculated", `{"measures":["orders.completed_count","orders.completed_amount","orders.completed_ratio","orders.avg_order_value"],"dimensions":["orders.channel"]}`},
-	{"count_distinct", `{"measures":["orders.unique_customers"],"dimensions":["orders.channel"]}`},
-	{"time_month", `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"month"}]}`},
-	{"date_range", `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","dateRange":["2023-01-01","2023-03-31"]}]}`},
-	{"filters_all_kinds", `{"measures":["orders.count"],"filters":[
-		{"member":"orders.status","operator":"equals","values":["completed","shipped"]},
-		{"member":"orders.channel","operator":"notEquals","values":["web"]},
-		{"member":"orders.amount","operator":"gte","values":["100.5"]},
-		{"member":"orders.quantity","operator":"lt","values":["4"]},
-		{"member":"orders.discount","operator":"set"},
-		{"member":"orders.status","operator":"contains","values":["ship"]},
-		{"member":"orders.channel","operator":"notStartsWith","values":["mo"]},
-		{"or":[{"member":"orders.is_gift","operator":"equals","values":["true"]},{"member":"orders.created_at","operator":"beforeDate","values":["2023-01-01"]}]}]}`},
-	{"measure_filter_having", `{"measures":["orders.count"],"dimensions":["orders.channel"],"filters":[{"member":"orders.count","operator":"gt","values":["1000"]}]}`},
-	{"segments", `{"measures":["orders.count"],"segments":["orders.completed","orders.large_orders"]}`},
-	{"limit_offset", `{"measures":["orders.count"],"dimensions":["orders.status"],"limit":2,"offset":1}`},
-	{"join_many_to_one", `{"measures":["orders.count"],"dimensions":["customers.tier","products.category"]}`},
-	{"view", `{"measures":["sales.count","sales.total_amount"],"dimensions":["sales.customers_tier"]}`},
-	{"dimensions_only", `{"dimensions":["customers.country"]}`},
-	{"max_of_time", `{"measures":["orders.last_order_at"]}`},
-	{"ungrouped", `{"ungrouped":true,"measures":["orders.total_amount","orders.count","orders.completed_count","orders.avg_order_value"],"dimensions":["orders.id"],"filters":[{"member":"orders.count","operator":"gt","values":["0"]}],"order":{"orders.id":"asc"},"limit":3}`},
-	{"order_by_unselected_measure", `{"dimensions":["products.category"],"measures":["products.count"],"order":[["products.avg_price","desc"]]}`},
-	{"total", `{"measures":["orders.count"],"dimensions":["orders.status"],"limit":2,"offset":1,"total":true}`},
-	{"measure_filter_operator", `{"measures":["orders.count"],"dimensions":["orders.channel"],"filters":[{"member":"orders.completed_amount","operator":"measureFilter"}]}`},
-	{"fanout_dedup", `{"measures":["customers.count"],"dimensions":["orders.status"]}`},
-	{"fanout_mixed_with_filter", `{"measures":["orders.count","customers.count","customers.unique_cities"],"dimensions":["customers.tier"],"filters":[{"member":"customers.count","operator":"gt","values":["10"]},{"member":"orders.channel","operator":"equals","values":["web"]}],"order":{"customers.count":"desc"},"limit":3}`},
-	// more granularities, time zones, rolling windows on the demo data
-	{"time_week_by_status", `{"measures":["orders.count","orders.total_amount"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"week"}],"dimensions":["orders.status"]}`},
-	{"quarter_ny", `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"quarter"}],"timezone":"America/New_York"}`},
-	{"hour_tokyo", `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"hour","dateRange":["2023-03-01","2023-03-03"]}],"timezone":"Asia/Tokyo"}`},
-	{"year", `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"year"}]}`},
-	{"minute_second", `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"second","dateRange":["2023-03-01","2023-03-10"]}]}`},
-}
-
-var featureQueries = []struct{ name, query string }{
-	{"timezone", `{"measures":["orders.count"],"timeDimensions":[{"dimension":"orders.created_at","granularity":"day","dateRange":["2023-03-10","2023-03-14"]}],"timezone":"America/New_York"}`},
-	{"custom_granularity_offset", `{"measures":["events.count"],"timeDimensions":[{"dimension":"events.at","granularity":"fiscal_year"}]}`},
-	{"custom_granularity_origin", `{"measures":["events.value"],"timeDimensions":[{"dimension":"events.at","granularity":"two_weeks"}]}`},
-	{"extends_with_join", `{"measures":["events.count","events.value"],"dimensions":["accounts.plan"]}`},
-	{"sub_query", `{"measures":["accounts.count"],"dimensions":["accounts.lifetime_events"],"filters":[{"member":"accounts.lifetime_events","operator":"gt","values":["10"]}]}`},
-	{"rolling_window", `{"measures":["events.value","events.rolling_value","events.running_count"],"timeDimensions":[{"dimension":"events.at","granularity":"day","dateRange":["2024-01-01","2024-01-31"]}]}`},
-	{"rolling_window_week", `{"measures":["events.rolling_value","events.running_count"],"timeDimensions":[{"dimension":"events.at","granularity":"week","dateRange":["2023-11-01","2024-03-31"]}]}`},
-}
 
 // newer are the queries ClickHouse 18.16 cannot run, and why; each runs
 // (or is refused) on the current ClickHouse of chdb instead.
@@ -124,20 +71,20 @@ func (e *env) golden(t *testing.T) {
 	chd, _ := cubes.DialectByName("clickhouse")
 	duck, _ := cubes.DialectByName("duckdb")
 	now := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
-	all := append(append([]struct{ name, query string }{}, goldenQueries...), featureQueries...)
+	all := append(append(append([]cubestest.Query{}, cubestest.Golden...), cubestest.Times...), cubestest.Features...)
 	var cs []compiled
 	ran, old := 0, map[string]string{}
 	for _, g := range all {
-		t.Run(g.name, func(t *testing.T) {
+		t.Run(g.Name, func(t *testing.T) {
 			m := oracle
-			if strings.Contains(g.query, "events.") || strings.Contains(g.query, "accounts.") {
+			if cubestest.UsesFeatures(g) {
 				m = features
 			}
 			var q1, q2 cubes.Query
-			if err := json.Unmarshal([]byte(g.query), &q1); err != nil {
+			if err := json.Unmarshal([]byte(g.JSON), &q1); err != nil {
 				t.Fatal(err)
 			}
-			json.Unmarshal([]byte(g.query), &q2)
+			json.Unmarshal([]byte(g.JSON), &q2)
 			cm, err := m.CompileAt(&q1, chd, now)
 			if err != nil {
 				t.Fatal(err)
@@ -146,7 +93,7 @@ func (e *env) golden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := compiled{name: g.name, sql: cm.SQL, args: cm.Args, total: cm.TotalSQL, totalArgs: cm.TotalArgs,
+			c := compiled{name: g.Name, sql: cm.SQL, args: cm.Args, total: cm.TotalSQL, totalArgs: cm.TotalArgs,
 				want: run(t, e.duck, cd.SQL, cd.Args), ordered: len(q1.Order) > 0 || q1.Order == nil}
 			if cd.TotalSQL != "" {
 				c.wantTotal = run(t, e.duck, cd.TotalSQL, cd.TotalArgs)
@@ -161,11 +108,11 @@ func (e *env) golden(t *testing.T) {
 				return
 			}
 			if err != nil {
-				old[g.name] = err.Error()
+				old[g.Name] = err.Error()
 				t.Logf("18.16 refuses it: %v", err)
 				return
 			}
-			if reason := differs[g.name]; reason != "" {
+			if reason := differs[g.Name]; reason != "" {
 				if strings.Join(sorted(rowKeys(got)), "\n") == strings.Join(sorted(rowKeys(c.want)), "\n") {
 					t.Errorf("listed as differing (%s), but answers alike", reason)
 				}
