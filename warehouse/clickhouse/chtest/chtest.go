@@ -51,6 +51,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/cubegate/cubegate/warehouse"
+	"github.com/cubegate/cubegate/warehouse/internal/servertest"
 )
 
 const (
@@ -125,7 +126,7 @@ func Start(tb testing.TB) *Server {
 		tb.Fatal(err)
 	}
 	for attempt := 0; ; attempt++ {
-		s.Port, s.HTTPPort = freePort(tb), freePort(tb)
+		s.Port, s.HTTPPort = servertest.FreePort(tb), servertest.FreePort(tb)
 		if err := os.WriteFile(s.configPath(), []byte(s.configXML()), 0o600); err != nil {
 			tb.Fatal(err)
 		}
@@ -394,15 +395,6 @@ func (s *Server) kill() {
 	s.cmd = nil
 }
 
-func freePort(tb testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // quoteIdent quotes a ClickHouse identifier; a qualified name
 // (database.table) is quoted part by part.
 func quoteIdent(name string) string {
@@ -449,7 +441,7 @@ const copyBatch = 10000
 // without one; every other column is Nullable.
 func CopyTable(ctx context.Context, dst driver.Conn, src warehouse.Warehouse, srcTable, dstTable string) error {
 	fail := func(err error) error { return fmt.Errorf("chtest: copy %s to %s: %w", srcTable, dstTable, err) }
-	decimals := declaredDecimals(ctx, src, srcTable)
+	decimals := servertest.DeclaredDecimals(ctx, src, srcTable)
 	rows, err := src.Query(ctx, "SELECT * FROM "+srcTable)
 	if err != nil {
 		return fail(err)
@@ -681,49 +673,4 @@ func decimalValue(v any) (any, error) {
 		return decimal.NewFromString(x)
 	}
 	return nil, fmt.Errorf("a %T value where a numeric was expected", v)
-}
-
-// declaredDecimals reads the precision and scale of srcTable's numeric
-// columns from src's information_schema (DuckDB's and PostgreSQL's alike);
-// nothing when it cannot.
-func declaredDecimals(ctx context.Context, src warehouse.Warehouse, srcTable string) map[string][2]int {
-	schema, table := "current_schema()", srcTable
-	var args []any
-	if i := strings.LastIndexByte(srcTable, '.'); i >= 0 {
-		schema, table = "$2", srcTable[i+1:]
-		args = append(args, table, srcTable[:i])
-	} else {
-		args = append(args, table)
-	}
-	out := map[string][2]int{}
-	rows, err := src.Query(ctx, `SELECT column_name, numeric_precision, numeric_scale FROM information_schema.columns
-WHERE table_name = $1 AND table_schema = `+schema+` AND numeric_precision_radix = 10`, args...)
-	if err != nil {
-		return out
-	}
-	defer rows.Close()
-	for rows.Next() {
-		v, err := rows.Values()
-		if err != nil {
-			return out
-		}
-		name, _ := v[0].(string)
-		p, okP := toInt(v[1])
-		sc, okS := toInt(v[2])
-		if name != "" && okP && okS && p > 0 {
-			out[name] = [2]int{p, sc}
-		}
-	}
-	return out
-}
-
-func toInt(v any) (int, bool) {
-	switch x := v.(type) {
-	case int64:
-		return int(x), true
-	case string:
-		n, err := strconv.Atoi(x)
-		return n, err == nil
-	}
-	return 0, false
 }

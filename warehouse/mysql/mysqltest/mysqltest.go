@@ -47,6 +47,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/cubegate/cubegate/warehouse"
+	"github.com/cubegate/cubegate/warehouse/internal/servertest"
 )
 
 const (
@@ -143,7 +144,7 @@ func Start(tb testing.TB) *Server {
 		tb.Fatalf("mariadb-install-db: %v\n%s", err, out)
 	}
 	for attempt := 0; ; attempt++ {
-		s.Port = freePort(tb)
+		s.Port = servertest.FreePort(tb)
 		err := s.start()
 		if err == nil {
 			break
@@ -398,15 +399,6 @@ func (s *Server) kill() {
 	s.cmd = nil
 }
 
-func freePort(tb testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // quoteIdent quotes a MySQL identifier; a qualified name (db.table) is
 // quoted part by part.
 func quoteIdent(name string) string {
@@ -441,7 +433,7 @@ func (s *Server) CopyTable(tb testing.TB, src warehouse.Warehouse, srcTable, dst
 // multi-row INSERTs.
 func CopyTable(ctx context.Context, dst *sql.DB, src warehouse.Warehouse, srcTable, dstTable string) error {
 	fail := func(err error) error { return fmt.Errorf("mysqltest: copy %s to %s: %w", srcTable, dstTable, err) }
-	decimals := declaredDecimals(ctx, src, srcTable)
+	decimals := servertest.DeclaredDecimals(ctx, src, srcTable)
 	rows, err := src.Query(ctx, "SELECT * FROM "+srcTable)
 	if err != nil {
 		return fail(err)
@@ -534,51 +526,6 @@ func CopyTable(ctx context.Context, dst *sql.DB, src warehouse.Warehouse, srcTab
 		return fail(err)
 	}
 	return nil
-}
-
-// declaredDecimals reads the precision and scale of srcTable's numeric
-// columns from src's information_schema (DuckDB's and PostgreSQL's alike);
-// nothing when it cannot.
-func declaredDecimals(ctx context.Context, src warehouse.Warehouse, srcTable string) map[string][2]int {
-	schema, table := "current_schema()", srcTable
-	var args []any
-	if i := strings.LastIndexByte(srcTable, '.'); i >= 0 {
-		schema, table = "$2", srcTable[i+1:]
-		args = append(args, table, srcTable[:i])
-	} else {
-		args = append(args, table)
-	}
-	out := map[string][2]int{}
-	rows, err := src.Query(ctx, `SELECT column_name, numeric_precision, numeric_scale FROM information_schema.columns
-WHERE table_name = $1 AND table_schema = `+schema+` AND numeric_precision_radix = 10`, args...)
-	if err != nil {
-		return out
-	}
-	defer rows.Close()
-	for rows.Next() {
-		v, err := rows.Values()
-		if err != nil {
-			return out
-		}
-		name, _ := v[0].(string)
-		p, okP := toInt(v[1])
-		sc, okS := toInt(v[2])
-		if name != "" && okP && okS && p > 0 {
-			out[name] = [2]int{int(p), int(sc)}
-		}
-	}
-	return out
-}
-
-func toInt(v any) (int, bool) {
-	switch x := v.(type) {
-	case int64:
-		return int(x), true
-	case string:
-		n, err := strconv.Atoi(x)
-		return n, err == nil
-	}
-	return 0, false
 }
 
 // mysqlType is the MariaDB column type of a PostgreSQL type OID.
