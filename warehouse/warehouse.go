@@ -84,6 +84,10 @@ func OpenWith(ctx context.Context, dsn string, o Options) (Warehouse, error) {
 // for messages and logs: in the user part of a URL, in its password=
 // query parameter, or in a key=value connection string.
 func Redact(dsn string) string {
+	// The user part's password first, on the text: up to the last @
+	// before the query, whatever it holds (#, /, spaces: a URL parser
+	// would end the user part early and show the rest).
+	dsn = urlPassword.ReplaceAllString(dsn, "${1}***@")
 	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" && u.Opaque == "" {
 		if _, has := u.User.Password(); has {
 			u.User = url.UserPassword(u.User.Username(), "***")
@@ -95,8 +99,13 @@ func Redact(dsn string) string {
 		}
 		return strings.Replace(u.String(), "%2A%2A%2A", "***", -1)
 	}
+	// Not a URL (a key=value string): password=.
 	return keyValuePassword.ReplaceAllString(dsn, "${1}***")
 }
 
-// keyValuePassword is the password of a key=value connection string.
-var keyValuePassword = regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|\S+)`)
+// keyValuePassword is the password of a key=value connection string;
+// urlPassword the password of a URL's user part that did not parse.
+var (
+	keyValuePassword = regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|\S+)`)
+	urlPassword      = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@?\s]*:)[^?]*@`)
+)

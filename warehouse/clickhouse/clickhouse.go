@@ -52,6 +52,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"net"
 	"net/url"
@@ -175,7 +176,7 @@ func Open(ctx context.Context, dsn string, o warehouse.Options) (warehouse.Wareh
 	}
 	var tz, version string
 	var has []string
-	err = w.DB().QueryRowContext(ctx, "SELECT timezone(), version(), (SELECT groupArray(name) FROM system.settings WHERE name IN ('union_default_mode', 'intersect_default_mode', 'except_default_mode', 'enable_positional_arguments', 'cast_keep_nullable'))").Scan(&tz, &version, &has)
+	err = w.DB().QueryRowContext(ctx, "SELECT timezone(), version(), (SELECT groupArray(name) FROM system.settings WHERE name IN ('union_default_mode', 'intersect_default_mode', 'except_default_mode', 'enable_positional_arguments', 'cast_keep_nullable', 'aggregate_functions_null_for_empty', 'transform_null_in'))").Scan(&tz, &version, &has)
 	if err != nil {
 		w.Close()
 		return nil, &warehouse.ConnectError{Engine: "clickhouse", Address: addr, Err: errors.New(redact(err.Error(), opts.Auth.Password))}
@@ -185,12 +186,15 @@ func Open(ctx context.Context, dsn string, o warehouse.Options) (warehouse.Wareh
 	}
 	// A current ClickHouse: UNION, INTERSECT and EXCEPT without ALL are
 	// PostgreSQL's (DISTINCT), ordinals in GROUP BY and ORDER BY are
-	// positions, and a session has a zone of its own.
+	// positions, an aggregate of no rows is NULL and NULL IN/NOT IN is
+	// SQL's (a NULL in the list: not true), and a session has a zone of
+	// its own. (18.16 has none of these: its gaps are in the README.)
 	w.Close()
 	for _, name := range has {
-		if name == "enable_positional_arguments" || name == "cast_keep_nullable" {
+		switch name {
+		case "enable_positional_arguments", "cast_keep_nullable", "aggregate_functions_null_for_empty", "transform_null_in":
 			opts.Settings[name] = 1
-		} else {
+		default:
 			opts.Settings[name] = "DISTINCT"
 		}
 	}
@@ -320,9 +324,11 @@ func typeOID(name string) uint32 {
 		return oidInt2
 	case "UInt16", "Int32":
 		return oidInt4
-	case "UInt32", "Int64":
+	case "UInt32", "Int64", "UInt64":
+		// UInt64 too: count() is one, and PostgreSQL's count is a bigint;
+		// a value past int8 fails to encode (22003) rather than changing.
 		return oidInt8
-	case "UInt64", "Int128", "UInt128", "Int256", "UInt256", "Decimal", "Decimal32", "Decimal64", "Decimal128", "Decimal256":
+	case "Int128", "UInt128", "Int256", "UInt256", "Decimal", "Decimal32", "Decimal64", "Decimal128", "Decimal256":
 		return oidNumeric
 	case "Float32":
 		return oidFloat4
@@ -363,6 +369,9 @@ func value(v any, oid uint32) (any, error) {
 	case uint64:
 		if oid == oidNumeric {
 			return pgtype.Numeric{Int: new(big.Int).SetUint64(x), Valid: true}, nil
+		}
+		if x > math.MaxInt64 {
+			return nil, &warehouse.Error{Code: pgerrcode.NumericValueOutOfRange, Message: "bigint out of range: " + strconv.FormatUint(x, 10)}
 		}
 	case time.Time:
 		return x.UTC(), nil
@@ -562,7 +571,7 @@ func unreachable(err error) bool {
 }
 
 // offsetTime is timestamp text with a UTC offset.
-var offsetTime = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,9})?[+-]\d{2}(:?\d{2})?$`)
+var offsetTime = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([+-]\d{2}(:?\d{2})?)$`)
 
 // isoTime is the ISO text the compiler binds a timestamp as.
 var isoTime = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$`)
@@ -594,11 +603,13 @@ func arg(v any) any {
 		}
 		return v
 	}
-	if offsetTime.MatchString(s) {
-		// PostgreSQL's timestamptz text, as PgJDBC's setTimestamp sends
-		// an unknown-typed parameter ('2022-03-01 00:00:00+00'), which
-		// ClickHouse does not read as a DateTime: the instant it names.
-		if t, _, err := postgres.ParseTimestamp(s, time.UTC); err == nil {
+	if m := offsetTime.FindStringSubmatchIndex(s); m != nil {
+		// Timestamp text with an offset, as PgJDBC's setTimestamp sends
+		// an unknown-typed parameter ('2022-03-01 00:00:00+01'), which
+		// ClickHouse does not read as a DateTime. Compared with a
+		// timestamp column (a time dimension), PostgreSQL reads it as a
+		// timestamp: the offset is dropped, the wall clock kept.
+		if t, _, err := postgres.ParseTimestamp(s[:m[4]], time.UTC); err == nil {
 			return arg(t)
 		}
 	}

@@ -94,15 +94,15 @@ func one(t *testing.T, w warehouse.Warehouse, q string, args ...any) ([]any, []u
 func (e *env) values(t *testing.T) {
 	q := `SELECT CAST(42 AS Int32), CAST(7 AS Int64), toDecimal64('12.50', 2), CAST(1.5 AS Float64),
 		'x', CAST(1 AS UInt8), toDateTime('2023-02-01 10:20:30'), CAST(NULL AS Nullable(String)), toDate('2023-02-01'),
-		CAST(18446744073709551615 AS UInt64), CAST(1.25 AS Float32), pi(),
+		CAST(9223372036854775807 AS UInt64), CAST(1.25 AS Float32), pi(),
 		CAST(5 AS Nullable(Int64)), CAST(toDecimal64('1.5', 1) AS Nullable(Decimal(10, 1))), CAST(toDateTime('2023-02-01 10:20:30') AS Nullable(DateTime)),
 		CAST('a' AS Enum8('a' = 1, 'b' = 2)), toUUID('6ba7b810-9dad-11d1-80b4-00c04fd430c8'), CAST(-3 AS Int8), CAST(300 AS UInt16), CAST(70000 AS UInt32)`
 	want := []any{int64(42), int64(7), pgtype.Numeric{Int: big.NewInt(1250), Exp: -2, Valid: true}, 1.5,
 		"x", int64(1), time.Date(2023, 2, 1, 10, 20, 30, 0, time.UTC), nil, time.Date(2023, 2, 1, 0, 0, 0, 0, time.UTC),
-		pgtype.Numeric{Int: new(big.Int).SetUint64(math.MaxUint64), Valid: true}, 1.25, math.Pi,
+		int64(math.MaxInt64), 1.25, math.Pi,
 		int64(5), pgtype.Numeric{Int: big.NewInt(15), Exp: -1, Valid: true}, time.Date(2023, 2, 1, 10, 20, 30, 0, time.UTC),
 		"a", [16]byte{0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8}, int64(-3), int64(300), int64(70000)}
-	wantTypes := []uint32{23, 20, 1700, 701, 25, 21, 1114, 25, 1082, 1700, 700, 701, 20, 1700, 1114, 25, 2950, 21, 23, 20}
+	wantTypes := []uint32{23, 20, 1700, 701, 25, 21, 1114, 25, 1082, 20, 700, 701, 20, 1700, 1114, 25, 2950, 21, 23, 20}
 	for _, args := range [][]any{nil, {int64(1)}} {
 		qq := q
 		if args != nil {
@@ -122,6 +122,7 @@ func (e *env) values(t *testing.T) {
 
 func (e *env) errors(t *testing.T) {
 	for _, c := range []struct{ sql, code string }{
+		{"SELECT CAST(18446744073709551615 AS UInt64)", "22003"}, // a UInt64 is a bigint: past it, an error
 		{"SELECT * FROM public.nope", "42P01"},
 		{"SELECT nope FROM public.orders_raw", "42703"},
 		{"SELEC 1", "42601"},
@@ -132,8 +133,14 @@ func (e *env) errors(t *testing.T) {
 		rows, err := e.w.Query(context.Background(), c.sql)
 		if err == nil {
 			for rows.Next() {
+				if _, verr := rows.Values(); verr != nil {
+					err = verr
+					break
+				}
 			}
-			err = rows.Err()
+			if err == nil {
+				err = rows.Err()
+			}
 			rows.Close()
 		}
 		var we *warehouse.Error
