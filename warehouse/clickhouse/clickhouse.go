@@ -55,8 +55,6 @@ import (
 	"math"
 	"math/big"
 	"net"
-	"net/url"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -75,25 +73,21 @@ import (
 
 func init() { warehouse.Register(Open, "clickhouse", "clickhouses") }
 
-// PasswordEnv is the environment variable a password is read from when
-// the DSN has none.
-const PasswordEnv = "CUBEGATE_WAREHOUSE_PASSWORD"
-
 // Options parses a DSN into the driver's options and the pool's size.
 func Options(dsn string) (*clickhouse.Options, int, error) {
 	fail := func(format string, a ...any) (*clickhouse.Options, int, error) {
-		return nil, 0, fmt.Errorf("warehouse.dsn %s: %s", warehouse.Redact(dsn), fmt.Sprintf(format, a...))
+		return nil, 0, warehouse.DSNError(dsn, format, a...)
 	}
-	u, err := url.Parse(dsn)
-	if err != nil || u.Host == "" {
-		// url's own error repeats the DSN, password and all.
-		return fail("not a URL clickhouse://user:password@host:port/database")
+	d, err := warehouse.ParseURLDSN(dsn, "clickhouse://user:password@host:port/database", 10*time.Second)
+	if err != nil {
+		return nil, 0, err
 	}
+	u := d.URL
 	secure := u.Scheme == "clickhouses"
 	skipVerify := false
 	o := &clickhouse.Options{
 		Protocol:    clickhouse.Native,
-		DialTimeout: 10 * time.Second,
+		DialTimeout: d.Timeout,
 		ReadTimeout: 24 * time.Hour, // statements end by their context
 		Settings:    clickhouse.Settings{"join_use_nulls": 1},
 	}
@@ -101,14 +95,12 @@ func Options(dsn string) (*clickhouse.Options, int, error) {
 	if o.Auth.Username == "" {
 		o.Auth.Username = "default"
 	}
-	o.Auth.Password, _ = u.User.Password()
+	o.Auth.Password = d.Password
 	o.Auth.Database = strings.TrimPrefix(u.Path, "/")
 	if o.Auth.Database == "" {
 		o.Auth.Database = "default"
 	}
-	maxConns := 10
-	for k, vs := range u.Query() {
-		v := vs[len(vs)-1]
+	for k, v := range d.Params {
 		switch k {
 		case "secure", "skip_verify":
 			b, err := strconv.ParseBool(v)
@@ -120,32 +112,9 @@ func Options(dsn string) (*clickhouse.Options, int, error) {
 			} else {
 				skipVerify = b
 			}
-		case "password_file":
-			b, err := os.ReadFile(v)
-			if err != nil {
-				return fail("password_file: %v", err)
-			}
-			o.Auth.Password = strings.TrimSpace(string(b))
-		case "password":
-			o.Auth.Password = v
-		case "timeout":
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				return fail("timeout=%s: not a duration", v)
-			}
-			o.DialTimeout = d
-		case "max_conns":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return fail("max_conns=%s: not a positive integer", v)
-			}
-			maxConns = n
 		default:
 			return fail("unknown parameter %s", k)
 		}
-	}
-	if o.Auth.Password == "" {
-		o.Auth.Password = os.Getenv(PasswordEnv)
 	}
 	port := u.Port()
 	if port == "" {
@@ -158,7 +127,7 @@ func Options(dsn string) (*clickhouse.Options, int, error) {
 	if secure {
 		o.TLS = &tls.Config{ServerName: u.Hostname(), InsecureSkipVerify: skipVerify}
 	}
-	return o, maxConns, nil
+	return o, d.MaxConns, nil
 }
 
 // Open opens a ClickHouse warehouse and checks that it answers and reads

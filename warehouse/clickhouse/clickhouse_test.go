@@ -255,10 +255,10 @@ func (e *env) redact(t *testing.T) {
 	}
 	w.Close()
 	// $CUBEGATE_WAREHOUSE_PASSWORD
-	t.Setenv(clickhouse.PasswordEnv, e.ch.Password)
+	t.Setenv(warehouse.PasswordEnv, e.ch.Password)
 	w, err = warehouse.Open(context.Background(), strings.Replace(e.ch.DSN("public"), ":"+e.ch.Password+"@", "@", 1))
 	if err != nil {
-		t.Fatalf("%s: %v", clickhouse.PasswordEnv, err)
+		t.Fatalf("%s: %v", warehouse.PasswordEnv, err)
 	}
 	w.Close()
 }

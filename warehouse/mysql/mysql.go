@@ -33,8 +33,6 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -49,21 +47,17 @@ import (
 
 func init() { warehouse.Register(Open, "mysql", "mariadb") }
 
-// PasswordEnv is the environment variable a password is read from when
-// the DSN has none.
-const PasswordEnv = "CUBEGATE_WAREHOUSE_PASSWORD"
-
 // Config parses a DSN into the driver's configuration and the pool's
 // size.
 func Config(dsn string) (*mysql.Config, int, error) {
 	fail := func(format string, a ...any) (*mysql.Config, int, error) {
-		return nil, 0, fmt.Errorf("warehouse.dsn %s: %s", warehouse.Redact(dsn), fmt.Sprintf(format, a...))
+		return nil, 0, warehouse.DSNError(dsn, format, a...)
 	}
-	u, err := url.Parse(dsn)
-	if err != nil || u.Host == "" {
-		// url's own error repeats the DSN, password and all.
-		return fail("not a URL mysql://user:password@host:port/database")
+	d, err := warehouse.ParseURLDSN(dsn, "mysql://user:password@host:port/database", 10*time.Second)
+	if err != nil {
+		return nil, 0, err
 	}
+	u := d.URL
 	c := mysql.NewConfig()
 	c.Net = "tcp"
 	host, port := u.Hostname(), u.Port()
@@ -72,15 +66,13 @@ func Config(dsn string) (*mysql.Config, int, error) {
 	}
 	c.Addr = net.JoinHostPort(host, port)
 	c.User = u.User.Username()
-	c.Passwd, _ = u.User.Password()
+	c.Passwd = d.Password
 	c.DBName = strings.TrimPrefix(u.Path, "/")
 	c.ParseTime = true
 	c.Loc = time.UTC
 	c.InterpolateParams = false
-	c.Timeout = 10 * time.Second
-	maxConns := 10
-	for k, vs := range u.Query() {
-		v := vs[len(vs)-1]
+	c.Timeout = d.Timeout
+	for k, v := range d.Params {
 		switch k {
 		case "tls":
 			switch v {
@@ -89,32 +81,9 @@ func Config(dsn string) (*mysql.Config, int, error) {
 			default:
 				return fail("tls=%s: want true, false, skip-verify or preferred", v)
 			}
-		case "password_file":
-			b, err := os.ReadFile(v)
-			if err != nil {
-				return fail("password_file: %v", err)
-			}
-			c.Passwd = strings.TrimSpace(string(b))
-		case "password":
-			c.Passwd = v
-		case "timeout":
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				return fail("timeout=%s: not a duration", v)
-			}
-			c.Timeout = d
-		case "max_conns":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return fail("max_conns=%s: not a positive integer", v)
-			}
-			maxConns = n
 		default:
 			return fail("unknown parameter %s", k)
 		}
-	}
-	if c.Passwd == "" {
-		c.Passwd = os.Getenv(PasswordEnv)
 	}
 	c.Params = map[string]string{
 		"time_zone":               "'+00:00'",
@@ -122,7 +91,7 @@ func Config(dsn string) (*mysql.Config, int, error) {
 		"div_precision_increment": "30",
 		"group_concat_max_len":    "4294967295",
 	}
-	return c, maxConns, nil
+	return c, d.MaxConns, nil
 }
 
 // Open opens a MySQL or MariaDB warehouse and checks that it answers.
