@@ -34,47 +34,127 @@ func (es ValidationErrors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// LoadDir loads and validates every .yml / .yaml file below dir.
-func LoadDir(dir string) (*Model, error) {
-	var files []string
+// LoadOptions tune a model load.
+type LoadOptions struct {
+	// CompileContext is COMPILE_CONTEXT as JavaScript and Jinja models see
+	// it (nil: an empty object).
+	CompileContext map[string]any
+	// Warn receives what is worth saying but does not stop the load: a
+	// file in the model folder that is not a model file. nil: dropped.
+	Warn func(Pos, string)
+}
+
+// Model file kinds, by extension.
+var (
+	yamlExts = []string{".yml", ".yaml"}
+	jsExts   = []string{".js"}
+	// dataExts are read so that a model can require() them; they are
+	// not model files of their own.
+	dataExts = []string{".json"}
+)
+
+func hasExt(name string, exts []string) bool {
+	for _, e := range exts {
+		if strings.HasSuffix(strings.ToLower(name), e) {
+			return true
+		}
+	}
+	return false
+}
+
+// MaxModelFileBytes bounds one file of a model folder.
+const MaxModelFileBytes = 16 << 20
+
+// ReadDir reads every file below dir (hidden folders such as .git
+// excepted) keyed by its path relative to dir, slash-separated: the
+// model files, the files they may require(), and any other file, which
+// LoadFiles names in a warning rather than skipping it silently.
+func ReadDir(dir string) (map[string][]byte, error) {
+	files := map[string][]byte{}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && (strings.HasSuffix(path, ".yml") || strings.HasSuffix(path, ".yaml")) {
-			files = append(files, path)
+		if d.IsDir() {
+			if path != dir && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return nil
 		}
+		if !d.Type().IsRegular() && d.Type()&fs.ModeSymlink == 0 {
+			return nil
+		}
+		info, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		rel = filepath.ToSlash(rel)
+		if info.IsDir() {
+			return fmt.Errorf("%s: a link to a folder is not read", rel)
+		}
+		if info.Size() > MaxModelFileBytes {
+			return fmt.Errorf("%s: %d bytes, more than the %d a model file may have", rel, info.Size(), MaxModelFileBytes)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files[rel] = b
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("model dir: %w", err)
 	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("model dir %s: no .yml or .yaml files", dir)
-	}
-	sort.Strings(files)
-	srcs := make(map[string][]byte, len(files))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		rel, _ := filepath.Rel(dir, f)
-		srcs[rel] = b
-	}
-	return LoadFiles(srcs)
+	return files, nil
 }
 
+// LoadDir loads and validates the model files (.yml, .yaml, .js) below
+// dir.
+func LoadDir(dir string) (*Model, error) { return LoadDirWith(dir, LoadOptions{}) }
+
+// LoadDirWith is LoadDir with options.
+func LoadDirWith(dir string, o LoadOptions) (*Model, error) {
+	files, err := ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	m, err := LoadFilesWith(files, o)
+	if errors.Is(err, errNoModelFiles) {
+		return nil, fmt.Errorf("model dir %s: %w", dir, err)
+	}
+	return m, err
+}
+
+var errNoModelFiles = errors.New("no model files (.yml, .yaml or .js)")
+
 // LoadFiles loads a model from file contents keyed by file name.
-func LoadFiles(files map[string][]byte) (*Model, error) {
+func LoadFiles(files map[string][]byte) (*Model, error) { return LoadFilesWith(files, LoadOptions{}) }
+
+// LoadFilesWith is LoadFiles with options.
+func LoadFilesWith(files map[string][]byte, o LoadOptions) (*Model, error) {
 	names := make([]string, 0, len(files))
 	for n := range files {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	l := &loader{}
+	l := &loader{opts: o, files: files}
+	models := 0
 	for _, n := range names {
-		l.file(n, files[n])
+		switch {
+		case hasExt(n, yamlExts):
+			models++
+			l.file(n, files[n])
+		case hasExt(n, jsExts):
+			models++
+			l.jsFile(n, files[n])
+		case hasExt(n, dataExts):
+		default:
+			l.warn(Pos{File: n}, "not a model file (a model file ends in .yml, .yaml or .js): not read")
+		}
+	}
+	if models == 0 {
+		return nil, errNoModelFiles
 	}
 	if len(l.errs) == 0 {
 		l.resolve()
@@ -85,7 +165,21 @@ func LoadFiles(files map[string][]byte) (*Model, error) {
 	return newModel(l.cubes), nil
 }
 
+func (l *loader) warn(p Pos, msg string) {
+	if l.opts.Warn != nil {
+		l.opts.Warn(p, msg)
+	}
+}
+
+// jsFile loads a JavaScript model file.
+func (l *loader) jsFile(name string, src []byte) {
+	l.errs = append(l.errs, &ValidationError{Pos: Pos{name, 1},
+		Msg: "JavaScript models are not read yet: write the model in YAML"})
+}
+
 type loader struct {
+	opts  LoadOptions
+	files map[string][]byte // every file of the model folder, by name
 	file_ string
 	errs  ValidationErrors
 	cubes []*Cube

@@ -684,7 +684,9 @@ func modelCmd(stdout io.Writer) *cobra.Command {
 		Short: "Load and validate a model folder; errors name file:line",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := cubes.LoadDir(args[0])
+			m, err := cubes.LoadDirWith(args[0], cubes.LoadOptions{Warn: func(p cubes.Pos, msg string) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %s\n", p.File, msg)
+			}})
 			if err != nil {
 				return err
 			}

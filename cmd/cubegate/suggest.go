@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -237,26 +234,9 @@ func readModelFiles(dir string) (map[string][]byte, error) {
 	if dir == "" {
 		return nil, &app.SettingError{Key: "model.dir", Value: dir, Err: fmt.Errorf("no model folder: set model.dir or --model")}
 	}
-	files := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && (strings.HasSuffix(path, ".yml") || strings.HasSuffix(path, ".yaml")) {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(dir, path)
-			files[rel] = b
-		}
-		return nil
-	})
+	files, err := cubes.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", dir, err)
-	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("model %s: no .yml or .yaml files", dir)
 	}
 	return files, nil
 }

@@ -109,7 +109,7 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 		log.Info().Str("memory_limit", cfg.Limits.MemoryLimit.String()).Msg("process memory limit set")
 	}
 	version := modelVersion(cfg.Model.Dir)
-	if m, err := cubes.LoadDir(cfg.Model.Dir); err != nil {
+	if m, err := loadModel(log, cfg.Model.Dir); err != nil {
 		// ERROR: the listeners serve (57P03 / 503) until a reload — a
 		// fixed file, SIGHUP or /admin/v1/restart — brings a valid model.
 		g.ms.state, g.ms.err = "ERROR", err.Error()

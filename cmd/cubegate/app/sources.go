@@ -60,7 +60,7 @@ func (g *Gateway) startSources(ctx context.Context) error {
 		s := &source{spec: spec, log: g.log.With().Str("data_source", spec.Name).Logger(), opts: g.plannerOpts, whOpts: g.cfg.Limits.Warehouse(), state: "PENDING", stop: make(chan struct{})}
 		s.opts.Source, s.rollups, s.inval = spec.Name, g.rollups, g.inval
 		g.sources[spec.Name] = s
-		m, err := cubes.LoadDir(spec.ModelDir)
+		m, err := loadModel(s.log, spec.ModelDir)
 		if err != nil {
 			s.state, s.err = "ERROR", err.Error()
 			logModelErrors(s.log, err, "the data source's model is invalid; ERROR until it is fixed")
@@ -122,7 +122,7 @@ func (s *source) retry() {
 
 // reload re-reads the source's model; a refused one keeps the previous.
 func (s *source) reload() error {
-	m, err := cubes.LoadDir(s.spec.ModelDir)
+	m, err := loadModel(s.log, s.spec.ModelDir)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
