@@ -140,10 +140,25 @@ func OpenStore(ctx context.Context, dsn string) (*Store, error) {
 	if strings.Contains(path, "?") {
 		sep = "&"
 	}
+	if file != "" && !strings.Contains(path, "mode=") {
+		// The file exists (privateFile made it): mode=rw never creates
+		// it again. Were it deleted under a running gateway, a new
+		// pooled connection would otherwise open an empty database at
+		// the path and answer "no such table" (or write there).
+		path += sep + "mode=rw"
+		sep = "&"
+	}
 	db, err := sql.Open("sqlite", path+sep+"_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
 	if err != nil {
 		return nil, err
 	}
+	// Connections are kept, not closed when idle (database/sql keeps 2 by
+	// default): a connection stays on the file it opened, so a deleted
+	// state file still answers (DEGRADED, see Health) rather than
+	// failing each request that needs a fresh connection.
+	db.SetMaxIdleConns(sqliteIdleConns)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
 	s := &Store{db: db, file: file, Warnings: warnings}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
@@ -164,6 +179,11 @@ func OpenStore(ctx context.Context, dsn string) (*Store, error) {
 	}
 	return s, nil
 }
+
+// sqliteIdleConns is how many of the embedded state store's connections
+// are kept open between uses (more than it ever holds at once in
+// practice; the pool is not capped, so nothing waits for a connection).
+const sqliteIdleConns = 64
 
 // privateFile makes the state file readable by its owner only: created
 // 0600 when missing, tightened (with a warning) when others could read
