@@ -3,7 +3,8 @@
 # binaries (tests start throwaway clusters from them) and the real client
 # drivers the tests run: PgJDBC, psycopg2, psycopg 3, SQLAlchemy, psqlODBC (through
 # unixODBC and pyodbc), pgcli, node-postgres, the Cube JavaScript client
-# (@cubejs-client/core, for TestCubeJSClient). A dependency that
+# (@cubejs-client/core, for TestCubeJSClient), and Debian's chromium (the
+# web console's browser tests drive it headless). A dependency that
 # cannot be installed is a failure, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,6 +62,9 @@ command -v java >/dev/null 2>&1 || apt_install default-jdk-headless
 ls /usr/lib/*/odbc/psqlodbcw.so >/dev/null 2>&1 || apt_install odbc-postgresql unixodbc
 [ -x /usr/bin/pgcli ] || apt_install pgcli
 command -v node >/dev/null 2>&1 || apt_install nodejs npm
+# chromium: httpapi/console/consoletest drives it headless over the
+# DevTools protocol (chromedp, no chromedriver).
+command -v chromium >/dev/null 2>&1 || apt_install chromium
 if [ ! -d testdata/clients/node/node_modules/pg ]; then
   echo "deps: installing node-postgres"
   (cd testdata/clients/node && npm ci --no-audit --no-fund --silent)
@@ -91,3 +95,4 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "deps: PostgreSQL 
 id postgres >/dev/null 2>&1 || { echo "deps: no postgres OS user" >&2; exit 1; }
 [ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db >/dev/null 2>&1 || { echo "deps: MariaDB server binaries are missing" >&2; exit 1; }
 [ -x /usr/sbin/clickhouse-server ] && command -v clickhouse-client >/dev/null 2>&1 || { echo "deps: ClickHouse server binaries are missing" >&2; exit 1; }
+command -v chromium >/dev/null 2>&1 || { echo "deps: chromium is missing" >&2; exit 1; }
