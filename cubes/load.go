@@ -196,15 +196,21 @@ func (l *loader) errorf(n *yaml.Node, format string, args ...any) {
 
 func (l *loader) pos(n *yaml.Node) Pos { return Pos{File: l.file_, Line: n.Line} }
 
-var jinja = regexp.MustCompile(`\{%|\{\{`)
-
 func (l *loader) file(name string, src []byte) {
 	l.file_ = name
-	if loc := jinja.FindIndex(src); loc != nil {
-		line := 1 + strings.Count(string(src[:loc[0]]), "\n")
-		l.errs = append(l.errs, &ValidationError{Pos: Pos{name, line},
-			Msg: "Jinja templates are not supported: render the model to plain YAML first"})
+	src, rendered, ok := l.preprocess(name, src)
+	if !ok {
 		return
+	}
+	if rendered {
+		// Lines of a rendered file are the output's: say so.
+		defer func(n int) {
+			for _, e := range l.errs[n:] {
+				if e.Pos.File == name {
+					e.Msg += " (line " + strconv.Itoa(e.Pos.Line) + " of the Jinja-rendered output)"
+				}
+			}
+		}(len(l.errs))
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {

@@ -34,7 +34,7 @@ func TestValidationErrorsNameFileAndLine(t *testing.T) {
 		{"cycle", "cubes:\n  - name: a\n    sql_table: t\n    measures:\n      - name: x\n        type: number\n        sql: \"{y} + 1\"\n      - name: y\n        type: number\n        sql: \"{x} + 1\"\n", "reference cycle: a.x → a.y → a.x"},
 		{"join target", "cubes:\n  - name: a\n    sql_table: t\n    joins:\n      - name: b\n        sql: \"{CUBE}.b_id = {b}.id\"\n        relationship: many_to_one\n", "m.yml:5: join from \"a\" names cube \"b\", which does not exist"},
 		{"duplicate member", "cubes:\n  - name: a\n    sql_table: t\n    measures:\n      - name: x\n        type: count\n      - name: x\n        type: count\n", "m.yml:7: member a.x is defined twice (first at m.yml:5)"},
-		{"jinja", "cubes:\n  - name: a\n    sql_table: {{ table }}\n", "m.yml:3: Jinja templates are not supported"},
+		{"jinja syntax", "cubes:\n  - name: a\n    sql_table: {{ table }\n", "m.yml:3: Jinja syntax"},
 		{"bad yaml", "cubes:\n  - name: [\n", "m.yml:"},
 		{"view path", "cubes:\n  - name: a\n    sql_table: t\nviews:\n  - name: v\n    cubes:\n      - join_path: a.zz\n        includes: \"*\"\n", "m.yml:7: view \"v\": join_path names \"zz\""},
 	}

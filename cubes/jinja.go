@@ -1,0 +1,571 @@
+package cubes
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/nikolalohinski/gonja/v2/builtins"
+	controlStructures "github.com/nikolalohinski/gonja/v2/builtins/control_structures"
+	"github.com/nikolalohinski/gonja/v2/config"
+	"github.com/nikolalohinski/gonja/v2/exec"
+	"github.com/nikolalohinski/gonja/v2/loaders"
+	"github.com/nikolalohinski/gonja/v2/nodes"
+	"github.com/nikolalohinski/gonja/v2/parser"
+	"github.com/nikolalohinski/gonja/v2/tokens"
+)
+
+// Jinja in YAML model files, as Cube has it: a .yml file holding {% %},
+// {{ }} or {# #} is rendered by a Jinja engine (gonja, pure Go) and the
+// output is read as YAML. COMPILE_CONTEXT is the template's one Cube
+// global; Cube's Python helpers (model/globals.py, TemplateContext) are
+// refused with a message saying so, since cubegate runs no Python.
+//
+// Templates import and include other files of the model folder only (the
+// loader's in-memory files, never the OS), by their path from the model
+// folder's root as Jinja's FileSystemLoader names them, or relative to
+// the importing file.
+//
+// Rendering is bounded (gonja itself has no limits): a step budget (tags,
+// macro calls, range() items and output writes), a wall-clock deadline,
+// a depth limit on nested tags and macro calls (a runaway recursion would
+// otherwise overflow the Go stack and end the process), range() of at
+// most jinjaMaxRange items (Jinja's sandbox MAX_RANGE), and an output cap
+// (MaxRenderedBytes) checked on the output, on each macro's result and on
+// each {% set %}. What is not bounded: one expression's own allocation
+// ('x' * 10**9, a filter's width argument).
+
+// MaxRenderedBytes bounds what one Jinja model file renders to.
+const MaxRenderedBytes = 16 << 20
+
+// jinjaLimits bound one file's rendering; tests lower them.
+var jinjaLimits = struct {
+	steps, depth, macroDepth, rangeLen int
+	timeout                            time.Duration
+}{steps: 1_000_000, depth: 200, macroDepth: 64, rangeLen: 100_000, timeout: 3 * time.Second}
+
+const pythonHelpers = "Python model helpers (model/globals.py) are not supported: cubegate renders Jinja without Python; inline the helper as a Jinja macro"
+
+var jinjaDelims = regexp.MustCompile(`\{%|\{\{|\{#`)
+
+// MentionsCompileContext reports whether a model folder's files read
+// COMPILE_CONTEXT, that is whether the model differs by compile context
+// (and is compiled once per context) or is compiled once.
+func MentionsCompileContext(files map[string][]byte) bool {
+	for n, b := range files {
+		if hasExt(n, dataExts) {
+			continue
+		}
+		if bytes.Contains(b, []byte("COMPILE_CONTEXT")) {
+			return true
+		}
+	}
+	return false
+}
+
+// preprocess turns a YAML model file into the YAML to parse: its Jinja
+// rendered, then {COMPILE_CONTEXT.a.b} substituted. ok is false when an
+// error was recorded.
+func (l *loader) preprocess(name string, src []byte) (out []byte, rendered, ok bool) {
+	if jinjaDelims.Match(src) {
+		out, err := l.renderJinja(name, src)
+		if err != nil {
+			l.errs = append(l.errs, err)
+			return nil, true, false
+		}
+		src, rendered = out, true
+	}
+	return substituteCompileContext(src, l.opts.CompileContext), rendered, true
+}
+
+// compileContextRef is {COMPILE_CONTEXT.a.b} (or ${…}) in plain YAML:
+// resolved when the model is loaded, not when it is queried.
+var compileContextRef = regexp.MustCompile(`\$?\{COMPILE_CONTEXT((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\}`)
+
+// substituteCompileContext replaces {COMPILE_CONTEXT.a.b} with its
+// value; a path that is not set is empty, as Jinja's undefined prints.
+func substituteCompileContext(src []byte, cc map[string]any) []byte {
+	if !bytes.Contains(src, []byte("{COMPILE_CONTEXT")) {
+		return src
+	}
+	return compileContextRef.ReplaceAllFunc(src, func(m []byte) []byte {
+		sub := compileContextRef.FindSubmatch(m)
+		var v any = cc
+		for _, k := range strings.Split(strings.TrimPrefix(string(sub[1]), "."), ".") {
+			if k == "" {
+				continue
+			}
+			mm, ok := v.(map[string]any)
+			if !ok {
+				v = nil
+				break
+			}
+			v = mm[k]
+		}
+		return []byte(contextText(v))
+	})
+}
+
+func contextText(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case map[string]any, []any:
+		b, _ := json.Marshal(x)
+		return string(b)
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// renderJinja renders one template of the model folder.
+func (l *loader) renderJinja(name string, src []byte) ([]byte, *ValidationError) {
+	fail := func(line int, format string, args ...any) ([]byte, *ValidationError) {
+		if line < 1 {
+			line = 1
+		}
+		return nil, &ValidationError{Pos: Pos{name, line}, Msg: fmt.Sprintf(format, args...)}
+	}
+	ld := &jinjaLoader{files: l.files, dir: path.Dir(name)}
+	cfg := config.New()
+	// Keep a file's trailing newline: YAML does not care, and rendered
+	// line numbers then match a plain file's.
+	cfg.KeepTrailingNewline = true
+	t, err := exec.NewTemplate(name, cfg, ld, jinjaEnv())
+	if err != nil {
+		line := lastLine(err.Error(), syntaxLineRe)
+		if line == 0 {
+			line = lexErrorLine(string(src), cfg)
+		}
+		return fail(line, "Jinja syntax: %s", l.jinjaMessage(stripSource(err.Error())))
+	}
+	b := &jinjaBudget{deadline: time.Now().Add(jinjaLimits.timeout)}
+	cc := l.opts.CompileContext
+	if cc == nil {
+		cc = map[string]any{}
+	}
+	ctx := exec.NewContext(map[string]any{"COMPILE_CONTEXT": cc, budgetKey: b})
+	w := &capWriter{b: b}
+	if err := t.Execute(w, ctx); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "unable to execute template: ")
+		if b.failed != nil {
+			return fail(lastLine(msg, runtimeLineRe), "Jinja: %s", b.failed.msg)
+		}
+		return fail(lastLine(msg, runtimeLineRe), "Jinja: %s", l.jinjaMessage(msg))
+	}
+	return w.buf.Bytes(), nil
+}
+
+// jinjaMessage adds to an error of gonja's what a Cube user needs: a
+// call of a function or filter Jinja does not have is a Python helper.
+func (l *loader) jinjaMessage(msg string) string {
+	name := ""
+	if m := notCallableRe.FindStringSubmatch(msg); m != nil {
+		name = m[1]
+	} else if m := noFilterRe.FindStringSubmatch(msg); m != nil {
+		name = m[1]
+	} else {
+		return msg
+	}
+	where := ""
+	if py := l.pythonDefining(name); py != "" {
+		where = " (it is defined in " + py + ")"
+	}
+	return fmt.Sprintf("%s is not a Jinja function, filter or macro%s: %s [%s]", name, where, pythonHelpers, msg)
+}
+
+var (
+	notCallableRe = regexp.MustCompile(`(?:\): |^)([A-Za-z_][A-Za-z0-9_.]*) is not callable`)
+	noFilterRe    = regexp.MustCompile(`filter '([^']+)' not found`)
+	syntaxLineRe  = regexp.MustCompile(`\(Line: (\d+) Col`)
+	runtimeLineRe = regexp.MustCompile(`at line (\d+)`)
+)
+
+// pythonDefining names the .py file of the folder that defines name.
+func (l *loader) pythonDefining(name string) string {
+	re := regexp.MustCompile(`(?m)^\s*def\s+` + regexp.QuoteMeta(name[strings.LastIndex(name, ".")+1:]) + `\s*\(`)
+	var names []string
+	for n, b := range l.files {
+		if strings.HasSuffix(strings.ToLower(n), ".py") && re.Match(b) {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// lastLine is the innermost line an error names (gonja wraps an error at
+// each enclosing tag), or 0. Lines of an imported macro's file are not
+// the template's: what follows "in macro … of file" is skipped.
+func lastLine(msg string, re *regexp.Regexp) int {
+	if i := strings.Index(msg, importedMarker); i >= 0 {
+		msg = msg[:i]
+	}
+	ms := re.FindAllStringSubmatch(msg, -1)
+	for i := len(ms) - 1; i >= 0; i-- {
+		if n, _ := strconv.Atoi(ms[i][1]); n > 0 {
+			return n
+		}
+	}
+	return 0
+}
+
+// lexErrorLine is the line of the first token the lexer could not read
+// (gonja's parser reports those at line 0).
+func lexErrorLine(src string, cfg *config.Config) int {
+	s := tokens.Lex(src, cfg)
+	line := 0
+	for !s.End() {
+		tok := s.Next()
+		if tok == nil {
+			break
+		}
+		line = tok.Line
+		if tok.Type == tokens.Error {
+			return tok.Line
+		}
+	}
+	return line
+}
+
+// stripSource drops the template text gonja quotes in a parse error.
+func stripSource(msg string) string {
+	const p = "failed to parse template '"
+	if i := strings.Index(msg, p); i >= 0 {
+		if j := strings.LastIndex(msg, "': "); j > i {
+			return msg[:i] + msg[j+3:]
+		}
+	}
+	return msg
+}
+
+// jinjaLoader serves templates from the model folder's files.
+type jinjaLoader struct {
+	files map[string][]byte
+	dir   string // the importing file's folder
+}
+
+func (j *jinjaLoader) Resolve(name string) (string, error) {
+	for _, p := range []string{path.Clean(name), path.Join(j.dir, name)} {
+		if _, ok := j.files[p]; ok && !strings.HasPrefix(p, "../") {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%q is not a file of the model folder", name)
+}
+
+func (j *jinjaLoader) Read(name string) (io.Reader, error) {
+	p, err := j.Resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	if strings.HasSuffix(strings.ToLower(p), ".py") {
+		return nil, fmt.Errorf("%s is Python: %s", p, pythonHelpers)
+	}
+	return bytes.NewReader(j.files[p]), nil
+}
+
+func (j *jinjaLoader) Inherit(from string) (loaders.Loader, error) {
+	dir := j.dir
+	if from != "" {
+		p, err := j.Resolve(from)
+		if err != nil {
+			return nil, err
+		}
+		dir = path.Dir(p)
+	}
+	return &jinjaLoader{files: j.files, dir: dir}, nil
+}
+
+// The environment: gonja's built-ins, range() bounded, and every tag
+// counted against the render's budget.
+var jinjaEnv = sync.OnceValue(func() *exec.Environment {
+	globals := exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables)
+	globals.Set("range", boundedRange)
+	guarded := map[string]parser.ControlStructureParser{}
+	for _, name := range []string{"autoescape", "block", "extends", "filter", "for", "from", "if", "import", "include",
+		"macro", "raw", "set", "with", "do", "break", "continue", "trans", "call"} {
+		if p, ok := controlStructures.All.Get(name); ok {
+			guarded[name] = guard(p)
+		}
+	}
+	return &exec.Environment{
+		Context:           globals,
+		Filters:           builtins.Filters,
+		Tests:             builtins.Tests,
+		ControlStructures: exec.NewControlStructureSet(guarded),
+		Methods:           builtins.Methods,
+	}
+})
+
+const (
+	budgetKey      = "__cubegate_budget"
+	importedMarker = " of imported file "
+)
+
+// jinjaBudget is one render's allowance. A render runs on one goroutine.
+type jinjaBudget struct {
+	deadline          time.Time
+	steps             int
+	depth, macroDepth int
+	// failed is the first limit met: gonja flattens the errors it
+	// wraps, so the render's error is read from here.
+	failed *budgetError
+}
+
+func (b *jinjaBudget) fail(format string, args ...any) *budgetError {
+	if b.failed == nil {
+		b.failed = &budgetError{fmt.Sprintf(format, args...)}
+	}
+	return b.failed
+}
+
+type budgetError struct{ msg string }
+
+func (e *budgetError) Error() string { return e.msg }
+
+func (b *jinjaBudget) step(n int) error {
+	if b.failed != nil {
+		return b.failed
+	}
+	b.steps += n
+	if b.steps > jinjaLimits.steps {
+		return b.fail("rendering takes more than %d steps (tags, loop items, macro calls): a runaway loop or recursion is refused", jinjaLimits.steps)
+	}
+	if time.Now().After(b.deadline) {
+		return b.fail("rendering takes longer than %s: refused", jinjaLimits.timeout)
+	}
+	return nil
+}
+
+func budgetOf(ctx *exec.Context) *jinjaBudget {
+	v, _ := ctx.Get(budgetKey)
+	b, _ := v.(*jinjaBudget)
+	if b == nil { // not rendered by renderJinja: an allowance of its own
+		b = &jinjaBudget{deadline: time.Now().Add(jinjaLimits.timeout)}
+	}
+	return b
+}
+
+func boundedRange(e *exec.Evaluator, params *exec.VarArgs) ([]int, error) {
+	var start, stop, step = 0, 0, 1
+	ints := make([]int, len(params.Args))
+	for i, a := range params.Args {
+		if !a.IsInteger() {
+			return nil, exec.ErrInvalidCall(errors.New("range() takes integers"))
+		}
+		ints[i] = a.Integer()
+	}
+	switch len(ints) {
+	case 1:
+		stop = ints[0]
+	case 2:
+		start, stop = ints[0], ints[1]
+	case 3:
+		start, stop, step = ints[0], ints[1], ints[2]
+	default:
+		return nil, exec.ErrInvalidCall(errors.New("expected signature is [start, ]stop[, step]"))
+	}
+	if step == 0 {
+		return nil, exec.ErrInvalidCall(errors.New("step cannot be 0"))
+	}
+	n := 0
+	if step > 0 && stop > start {
+		n = (stop - start + step - 1) / step
+	} else if step < 0 && stop < start {
+		n = (start - stop - step - 1) / -step
+	}
+	if n > jinjaLimits.rangeLen {
+		return nil, budgetOf(e.Environment.Context).fail("range() of %d items: at most %d are allowed", n, jinjaLimits.rangeLen)
+	}
+	if err := budgetOf(e.Environment.Context).step(n); err != nil {
+		return nil, err
+	}
+	out := make([]int, n)
+	for i := range out {
+		out[i] = start + i*step
+	}
+	return out, nil
+}
+
+// capWriter is the render's output, capped.
+type capWriter struct {
+	buf bytes.Buffer
+	b   *jinjaBudget
+}
+
+func (w *capWriter) Write(p []byte) (int, error) {
+	if w.buf.Len()+len(p) > MaxRenderedBytes {
+		return 0, w.b.fail("the rendered model file is larger than %d MiB: refused", MaxRenderedBytes>>20)
+	}
+	if err := w.b.step(1); err != nil {
+		return 0, err
+	}
+	return w.buf.Write(p)
+}
+
+// guard wraps a tag's parser so that the tag counts against the budget,
+// nests no deeper than the limit, and hands out macros that do too.
+func guard(p parser.ControlStructureParser) parser.ControlStructureParser {
+	return func(pp *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
+		cs, err := p(pp, args)
+		if err != nil {
+			return nil, err
+		}
+		inner, ok := cs.(exec.ControlStructure)
+		if !ok {
+			return cs, nil
+		}
+		return &guarded{ControlStructure: inner}, nil
+	}
+}
+
+type guarded struct{ exec.ControlStructure }
+
+func (g *guarded) Execute(r *exec.Renderer, tag *nodes.ControlStructureBlock) error {
+	b := budgetOf(r.Environment.Context)
+	if err := b.step(1); err != nil {
+		return err
+	}
+	if b.depth >= jinjaLimits.depth {
+		return b.fail("tags nest more than %d deep (a recursive include or loop?): refused", jinjaLimits.depth)
+	}
+	b.depth++
+	err := g.ControlStructure.Execute(r, tag)
+	b.depth--
+	if err != nil {
+		return err
+	}
+	ctx := r.Environment.Context
+	switch cs := g.ControlStructure.(type) {
+	case *controlStructures.MacroControlStructure:
+		if m, ok := getMacro(ctx, cs.Name); ok {
+			ctx.Set(cs.Name, wrapMacro(b, cs.Name, "", m))
+		}
+	case *controlStructures.FromImportControlStructure:
+		file := ""
+		if s, ok := cs.FilenameExpression.(*nodes.String); ok {
+			file = s.Val
+		}
+		for alias, name := range cs.As {
+			if m, ok := getMacro(ctx, alias); ok {
+				ctx.Set(alias, wrapMacro(b, name, file, m))
+			}
+		}
+	case *controlStructures.ImportControlStructure:
+		as := unexportedString(cs, "as")
+		if v, ok := ctx.Get(as); ok {
+			if ms, ok := v.(map[string]exec.Macro); ok {
+				wrapped := make(map[string]exec.Macro, len(ms))
+				for n, m := range ms {
+					wrapped[n] = wrapMacro(b, n, as, m)
+				}
+				ctx.Set(as, wrapped)
+			}
+		}
+	case *controlStructures.SetControlStructure:
+		if target := setTarget(cs); target != nil {
+			if v := r.Eval(target); !v.IsError() && valueLen(v) > MaxRenderedBytes {
+				return b.fail("{%% set %s %%} holds more than %d MiB: refused", target, MaxRenderedBytes>>20)
+			}
+		}
+	}
+	return nil
+}
+
+func getMacro(ctx *exec.Context, name string) (exec.Macro, bool) {
+	v, ok := ctx.Get(name)
+	if !ok {
+		return nil, false
+	}
+	m, ok := v.(exec.Macro)
+	return m, ok
+}
+
+// wrapMacro counts a macro's calls, bounds their nesting and their
+// output.
+func wrapMacro(b *jinjaBudget, name, file string, m exec.Macro) exec.Macro {
+	return func(params *exec.VarArgs) *exec.Value {
+		if err := b.step(1); err != nil {
+			return exec.AsValue(err)
+		}
+		if b.macroDepth >= jinjaLimits.macroDepth {
+			return exec.AsValue(b.fail("macro %s: macro calls nest more than %d deep (a runaway recursion?): refused", name, jinjaLimits.macroDepth))
+		}
+		for _, a := range params.Args {
+			if valueLen(a) > MaxRenderedBytes {
+				return exec.AsValue(b.fail("macro %s: an argument of more than %d MiB: refused", name, MaxRenderedBytes>>20))
+			}
+		}
+		for _, a := range params.KwArgs {
+			if valueLen(a) > MaxRenderedBytes {
+				return exec.AsValue(b.fail("macro %s: an argument of more than %d MiB: refused", name, MaxRenderedBytes>>20))
+			}
+		}
+		b.macroDepth++
+		v := m(params)
+		b.macroDepth--
+		if v == nil {
+			return v
+		}
+		if v.IsError() {
+			if file != "" {
+				var be *budgetError
+				if err, ok := v.Interface().(error); ok && !errors.As(err, &be) {
+					return exec.AsValue(fmt.Errorf("in macro %s%s%s: %w", name, importedMarker, file, err))
+				}
+			}
+			return v
+		}
+		if valueLen(v) > MaxRenderedBytes {
+			return exec.AsValue(b.fail("macro %s renders more than %d MiB: refused", name, MaxRenderedBytes>>20))
+		}
+		return v
+	}
+}
+
+func valueLen(v any) int {
+	if x, ok := v.(*exec.Value); ok {
+		if x == nil || !x.IsString() {
+			return 0
+		}
+		return len(x.String())
+	}
+	if s, ok := v.(string); ok {
+		return len(s)
+	}
+	return 0
+}
+
+// unexportedString reads a string field gonja does not export.
+func unexportedString(x any, field string) string {
+	f := reflect.ValueOf(x).Elem().FieldByName(field)
+	if !f.IsValid() || f.Kind() != reflect.String {
+		return ""
+	}
+	return f.String()
+}
+
+// setTarget is the expression a {% set %} assigns to (x, ns.attr), a
+// field gonja does not export.
+func setTarget(cs *controlStructures.SetControlStructure) nodes.Expression {
+	f := reflect.ValueOf(cs).Elem().FieldByName("target")
+	if !f.IsValid() || f.Kind() != reflect.Interface || f.IsNil() {
+		return nil
+	}
+	e, _ := reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Interface().(nodes.Expression)
+	return e
+}
