@@ -225,6 +225,11 @@ and try:
 
   SELECT status, MEASURE(count) FROM orders GROUP BY 1 ORDER BY 1;
 
+A starter model of a warehouse's tables (this one's once the demo is stopped:
+one process at a time opens a DuckDB file):
+
+  cubegate model generate --dsn duckdb://%s --out ./my-model
+
 The REST API, with an admin API key (shown only now):
 
   export KEY=%s
@@ -236,7 +241,7 @@ The REST API, with an admin API key (shown only now):
   config:       %s   (cubegate keys|credentials … run in that folder use it)
 
 Press Ctrl-C to stop.
-`, time.Since(began).Round(time.Millisecond), rows, abs(dbPath), connStr, key.KeyValue, httpURL, httpURL, abs(modelDir), state, abs(configPath))
+`, time.Since(began).Round(time.Millisecond), rows, abs(dbPath), connStr, abs(dbPath), key.KeyValue, httpURL, httpURL, abs(modelDir), state, abs(configPath))
 			stop := reloadOnSIGHUP(g)
 			defer stop()
 			err = g.Wait(ctx)
@@ -694,6 +699,7 @@ func modelCmd(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	})
+	cmd.AddCommand(modelGenerateCmd(stdout))
 	return cmd
 }
 
