@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -256,6 +257,12 @@ func (a Actor) Inherit(in *KeyInput) {
 // of sc is in child, and child's allow-list is inside sc's (when sc has
 // one); else what child loosens.
 func (sc SecurityContext) Covers(child SecurityContext) error {
+	// Claims mean what the model makes of them (a claim absent from a
+	// filter reads every row): a restricted actor hands out its own
+	// claims, unchanged; only an unrestricted one may set others.
+	if !sc.IsZero() && !reflect.DeepEqual(sc.Claims, child.Claims) && (len(sc.Claims) > 0 || len(child.Claims) > 0) {
+		return fmt.Errorf("it changes the claims %s to %s (claims are kept as they are)", claimsText(sc.Claims), claimsText(child.Claims))
+	}
 	for _, f := range sc.RowFilters {
 		if !slices.ContainsFunc(child.RowFilters, f.equal) {
 			return fmt.Errorf("it drops the row filter %s", f)
@@ -286,7 +293,7 @@ func (f RowFilter) String() string {
 }
 
 func (sc SecurityContext) clone() SecurityContext {
-	out := SecurityContext{Allow: slices.Clone(sc.Allow)}
+	out := SecurityContext{Allow: slices.Clone(sc.Allow), Claims: cloneClaims(sc.Claims)}
 	for _, f := range sc.RowFilters {
 		out.RowFilters = append(out.RowFilters, RowFilter{Member: f.Member, Operator: f.Operator, Values: slices.Clone(f.Values)})
 	}

@@ -114,6 +114,11 @@ type Options struct {
 	// so that it can sit inside a statement with arguments of its own
 	// (a pushed-down statement's subquery). Args hold only its own.
 	FirstArg int
+	// Security are the principal's claims (auth.SecurityContext.Claims):
+	// what {SECURITY_CONTEXT.…} in the model's SQL reads, always as bound
+	// parameters. nil: no claims (a filter on a claim is 1 = 1, a
+	// requiredFilter refuses the query).
+	Security map[string]any
 }
 
 // CompileWith compiles q with options.
@@ -125,8 +130,12 @@ func (m *Model) CompileWith(q *Query, d Dialect, o Options) (*Compiled, error) {
 	if o.Policy != nil {
 		c.r.rowFilters = c.policyConditions
 	}
+	c.r.qc = &queryContext{security: o.Security, c: c}
 	c.args = make([]any, o.FirstArg)
 	out, err := c.compile()
+	if err == nil && c.r.qc.err != nil {
+		out, err = nil, c.r.qc.err
+	}
 	if err != nil || o.FirstArg == 0 {
 		return out, err
 	}
@@ -414,7 +423,7 @@ func (c *compiler) addColumn(col Column) error {
 	if err != nil {
 		return err
 	}
-	if d, ok := resolveMember(col.Member).(*Dimension); ok && d.Type == TypeTime && c.loc != nil {
+	if d, ok := resolveMember(col.Member).(*Dimension); ok && d.Type == TypeTime && c.loc != nil && !convertsTz(d) {
 		expr = c.d.ConvertTz(expr, c.arg(c.loc.String()))
 	}
 	if col.Granularity != "" {

@@ -546,6 +546,7 @@ func (l *loader) resolve() {
 	m := newModel(l.cubes)
 	for _, c := range l.cubes {
 		l.checkRefs(m, c)
+		l.checkContextVars(m, c)
 		l.checkHierarchies(c)
 	}
 	l.resolveDrillMembers(m)

@@ -31,6 +31,9 @@ func (m *Model) MatchRollup(q *Query, o Options) (*PreAggregation, []string) {
 	var reasons []string
 	for _, pa := range m.candidates(q) {
 		mt := m.checkRollup(q, pa, o)
+		if cube := m.queryContextCube(q, pa); cube != "" && mt.ok {
+			mt = no("cube %s's SQL reads the query-time context (SECURITY_CONTEXT, FILTER_PARAMS), which the rollup was built without", cube)
+		}
 		line := pa.FullName() + ": "
 		if mt.ok {
 			line += "yes"

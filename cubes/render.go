@@ -22,6 +22,10 @@ type renderer struct {
 	// tables are tables read in place of cubes' sql_table or sql, by cube
 	// name: an original_sql pre-aggregation's materialized rows.
 	tables map[string]string
+	// qc is what context variables read at query time (nil: neutral SQL,
+	// for the loader's checks and the model's analyses; see
+	// contextvars.go).
+	qc *queryContext
 }
 
 var refRe = regexp.MustCompile(`\$?\{([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\}`)
@@ -34,6 +38,14 @@ func (r *renderer) expand(c *Cube, sql string) (string, error) {
 		// A bare column name means a column of this cube, as in Cube's YAML.
 		return r.alias(c) + "." + sql, nil
 	}
+	if hasContextVars(sql) {
+		return r.template(c, sql, true)
+	}
+	return r.refs(c, sql)
+}
+
+// refs replaces the {member} references in sql, written in cube c.
+func (r *renderer) refs(c *Cube, sql string) (string, error) {
 	var firstErr error
 	out := refRe.ReplaceAllStringFunc(sql, func(ref string) string {
 		if firstErr != nil {
@@ -110,13 +122,15 @@ func (r *renderer) memberExpr(m Member) (string, error) {
 
 // table renders a cube's table with the cube's name as its alias.
 func (r *renderer) table(cube *Cube) string {
-	if t, ok := r.tables[cube.Name]; ok {
+	// A table built without the query-time context cannot stand for a
+	// cube whose rows depend on it.
+	if t, ok := r.tables[cube.Name]; ok && !readsQueryContext(cube) {
 		return t + " AS " + r.d.QuoteIdent(cube.Name)
 	}
 	if cube.SQLTable != "" {
-		return cube.SQLTable + " AS " + r.d.QuoteIdent(cube.Name)
+		return r.cubeText(cube, cube.SQLTable) + " AS " + r.d.QuoteIdent(cube.Name)
 	}
-	return "(" + cube.SQL + ") AS " + r.d.QuoteIdent(cube.Name)
+	return "(" + r.cubeText(cube, cube.SQL) + ") AS " + r.d.QuoteIdent(cube.Name)
 }
 
 // subQueryCube is the cube whose measure a sub_query dimension
@@ -124,7 +138,7 @@ func (r *renderer) table(cube *Cube) string {
 func (m *Model) subQueryCube(d *Dimension) (*Cube, error) {
 	var other *Cube
 	for _, ref := range refRe.FindAllStringSubmatch(d.SQL, -1) {
-		if ref[2] == "" || ref[1] == "CUBE" || ref[1] == d.Cube.Name {
+		if ref[2] == "" || ref[1] == "CUBE" || ref[1] == d.Cube.Name || hasContextVars(ref[1]) {
 			continue
 		}
 		c, ok := m.Cube(ref[1])

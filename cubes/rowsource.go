@@ -54,6 +54,8 @@ type RowSourceOptions struct {
 	Only map[string]bool
 	// Tables are read in place of cubes' tables (see Options.Tables).
 	Tables map[string]string
+	// Security are the principal's claims (see Options.Security).
+	Security map[string]any
 }
 
 // RowSource renders the rows of the named cubes (or views).
@@ -62,6 +64,7 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 	if o.Policy != nil {
 		c.r.rowFilters = c.policyConditions
 	}
+	c.r.qc = &queryContext{security: o.Security, c: c}
 	c.args = make([]any, o.FirstArg)
 	if tz := o.Timezone; tz != "" && !postgres.IsUTC(tz) {
 		loc, err := postgres.Location(tz)
@@ -214,6 +217,9 @@ func (m *Model) RowSource(names []string, d Dialect, o RowSourceOptions) (*RowSo
 		// show their values), so it may not merge the source into the
 		// statement or push the statement's conditions into it.
 		b.WriteString(c.d.LimitOffset("", "0"))
+	}
+	if c.r.qc.err != nil {
+		return nil, c.r.qc.err
 	}
 	src.SQL, src.Args, src.RowFilters = b.String(), c.args[o.FirstArg:], c.applied
 	return src, nil

@@ -173,6 +173,7 @@ func (ps pushdownSession) Param(pr *pg_query.ParamRef) (pushdown.Value, error) {
 
 func (ps pushdownSession) Policy(m *cubes.Model) (*cubes.Policy, error) { return ps.s.policy(m) }
 func (ps pushdownSession) VisibleCubes(m *cubes.Model) []string         { return ps.s.visibleCubes(m) }
+func (ps pushdownSession) Claims() map[string]any                       { return ps.s.principal().Security.Claims }
 func (ps pushdownSession) TimeZone() string                             { return ps.s.vars.m["timezone"] }
 
 // CubeQuery answers a subquery of a pushed-down statement that is one

@@ -63,6 +63,9 @@ func (s *Service) Plan(p Principal, source string, m *cubes.Model, d cubes.Diale
 		return nil, err
 	}
 	o.Policy = pol
+	if o.Security == nil {
+		o.Security = p.Security.Claims
+	}
 	if s.Rollups != nil {
 		o.Tables = s.Rollups.Tables(source, m)
 	}

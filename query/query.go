@@ -136,6 +136,9 @@ func (s *Service) Compile(p Principal, m *cubes.Model, d cubes.Dialect, q *cubes
 		return nil, err
 	}
 	o.Policy = pol
+	if o.Security == nil {
+		o.Security = p.Security.Claims
+	}
 	return m.CompileWith(q, d, o)
 }
 

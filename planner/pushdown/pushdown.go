@@ -611,6 +611,9 @@ func (p *pushdown) cubeSource(rvs []*pg_query.RangeVar, sc *scope) (string, erro
 	}
 	alias := p.alias()
 	opts := cubes.RowSourceOptions{FirstArg: len(p.args), Policy: pol, Tables: p.s.Tables(p.m)}
+	if cs, ok := p.s.(ClaimsSession); ok {
+		opts.Security = cs.Claims()
+	}
 	if p.prune != nil {
 		opts.Only = p.prune[alias]
 		if opts.Only == nil {

@@ -42,6 +42,12 @@ type Session interface {
 	Database() string
 }
 
+// ClaimsSession is a Session whose principal has security-context claims
+// (what the model's {SECURITY_CONTEXT.…} reads in cubes' SQL).
+type ClaimsSession interface {
+	Claims() map[string]any
+}
+
 // Value is a constant or a parameter's value in text form.
 type Value struct {
 	Text string
