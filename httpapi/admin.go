@@ -98,14 +98,23 @@ func requestID(r *http.Request) string {
 
 // fail writes an error with its stable code.
 func fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg := ErrorStatus(err)
+	if status == http.StatusTooManyRequests || code == "AUDIT_UNAVAILABLE" {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, map[string]any{"meta": map[string]any{"request_id": requestID(r)}, "error": map[string]any{"code": code, "message": msg}})
+}
+
+// ErrorStatus is the admin API's answer to err: its HTTP status, stable
+// code and message (the console shows the same).
+func ErrorStatus(err error) (status int, code, msg string) {
 	var ke *auth.KeyError
 	var esc *auth.EscalationError
-	status, code, msg := http.StatusInternalServerError, "INTERNAL", "internal error"
+	status, code, msg = http.StatusInternalServerError, "INTERNAL", "internal error"
 	switch {
 	case errors.Is(err, auth.ErrAuditUnavailable):
 		// audit.fail_closed: no change is made unaudited.
 		status, code, msg = http.StatusServiceUnavailable, "AUDIT_UNAVAILABLE", "the audit log cannot be written: changes are refused until it can"
-		w.Header().Set("Retry-After", "1")
 	case errors.As(err, &esc):
 		// Beyond the acting key's own rights (auth.Ceiling).
 		status, code, msg = http.StatusForbidden, esc.Code, esc.Message
@@ -120,10 +129,7 @@ func fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, errForbidden):
 		status, code, msg = http.StatusForbidden, "FORBIDDEN", err.Error()
 	}
-	if status == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", "1")
-	}
-	writeJSON(w, status, map[string]any{"meta": map[string]any{"request_id": requestID(r)}, "error": map[string]any{"code": code, "message": msg}})
+	return status, code, msg
 }
 
 var (
@@ -219,12 +225,12 @@ func (a *Admin) register(mux *http.ServeMux) {
 	}
 	if a.Status != nil {
 		mux.HandleFunc("GET /admin/v1/status", a.withKey("", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
-			envelope(w, r, http.StatusOK, a.Status(r.Context(), k.TenantID, slices.Contains(k.Scopes, "admin")))
+			envelope(w, r, http.StatusOK, a.StatusAs(r.Context(), auth.KeyActor(k)))
 		}))
 	}
 	if a.Restart != nil {
 		mux.HandleFunc("POST /admin/v1/restart", a.withKey("admin", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
-			if err := a.Restart(k.TenantID); err != nil {
+			if err := a.RestartAs(r.Context(), auth.KeyActor(k)); err != nil {
 				writeJSON(w, http.StatusBadRequest, map[string]any{"meta": map[string]any{"request_id": requestID(r)},
 					"error": map[string]any{"code": "MODEL_INVALID", "message": err.Error()}})
 				return
@@ -390,11 +396,7 @@ func (a *Admin) register(mux *http.ServeMux) {
 		envelope(w, r, http.StatusOK, out)
 	}))
 	mux.HandleFunc("GET /admin/v1/tenants", a.withKey("admin", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
-		if a.Tenants == nil || k.TenantID != auth.DefaultTenant {
-			fail(w, r, fmt.Errorf("%w: tenants are managed with the default tenant's admin keys", errForbidden))
-			return
-		}
-		ts, err := a.Tenants.Tenants(r.Context())
+		ts, err := a.TenantsAs(r.Context(), auth.KeyActor(k))
 		if err != nil {
 			fail(w, r, err)
 			return
@@ -402,10 +404,6 @@ func (a *Admin) register(mux *http.ServeMux) {
 		envelope(w, r, http.StatusOK, ts)
 	}))
 	mux.HandleFunc("POST /admin/v1/tenants", a.withKey("admin", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
-		if a.Tenants == nil || k.TenantID != auth.DefaultTenant {
-			fail(w, r, fmt.Errorf("%w: tenants are managed with the default tenant's admin keys", errForbidden))
-			return
-		}
 		var in struct {
 			ID   string `json:"id"`
 			Name string `json:"name"`
@@ -414,11 +412,8 @@ func (a *Admin) register(mux *http.ServeMux) {
 			fail(w, r, err)
 			return
 		}
-		t, err := a.Tenants.CreateTenant(r.Context(), in.ID, in.Name, "api_key:"+k.ID)
+		t, err := a.CreateTenantAs(r.Context(), auth.KeyActor(k), in.ID, in.Name)
 		if err != nil {
-			if !errors.Is(err, auth.ErrTenantExists) {
-				err = errors.Join(errBadRequest, err)
-			}
 			fail(w, r, err)
 			return
 		}
@@ -508,4 +503,69 @@ func (a *Admin) register(mux *http.ServeMux) {
 		}
 		fail(w, r, err)
 	}))
+}
+
+// The admin API's actions as functions of an actor (an API key, or the
+// console's signed-in user): the admin API's handlers and the console
+// call these, so both apply the same rules.
+
+// ActorName is how the audit log names an actor: "api_key:ID",
+// "console_user:NAME".
+func ActorName(actor auth.Actor) string { return actor.Kind + ":" + actor.ID }
+
+// Holds reports whether actor holds scope ("admin" holds every scope).
+func Holds(actor auth.Actor, scope string) bool {
+	return scope == "" || slices.Contains(actor.Scopes, scope) || slices.Contains(actor.Scopes, "admin")
+}
+
+// StatusAs is the status actor may read: its tenant's, in full with the
+// admin scope.
+func (a *Admin) StatusAs(ctx context.Context, actor auth.Actor) any {
+	return a.Status(ctx, actor.TenantID, slices.Contains(actor.Scopes, "admin"))
+}
+
+// RestartAs reloads actor's tenant's models (the admin scope), audited
+// with the actor; a refused model's error says why (file:line).
+func (a *Admin) RestartAs(ctx context.Context, actor auth.Actor) error {
+	if !Holds(actor, "admin") {
+		return fmt.Errorf("%w: restarting needs the admin scope", errForbidden)
+	}
+	if a.Restart == nil {
+		return fmt.Errorf("%w: this gateway cannot be restarted from here", errForbidden)
+	}
+	err := a.Restart(actor.TenantID)
+	e := auth.AuditEvent{Kind: "model", Action: "restart", Outcome: "ok", TenantID: actor.TenantID, Username: ActorName(actor)}
+	if actor.Kind == "api_key" {
+		e.APIKeyID = actor.ID
+	}
+	if err != nil {
+		e.Outcome, e.Error = "error", err.Error()
+	}
+	a.Audit.Log(e)
+	return err
+}
+
+// errTenantsAdmin refuses tenants to anybody but the default tenant's
+// admins.
+var errTenantsAdmin = fmt.Errorf("%w: tenants are managed with the default tenant's admin keys", errForbidden)
+
+// TenantsAs lists the tenants for actor: an admin of the default tenant.
+func (a *Admin) TenantsAs(ctx context.Context, actor auth.Actor) ([]auth.Tenant, error) {
+	if a.Tenants == nil || actor.TenantID != auth.DefaultTenant || !Holds(actor, "admin") {
+		return nil, errTenantsAdmin
+	}
+	return a.Tenants.Tenants(ctx)
+}
+
+// CreateTenantAs adds a tenant on actor's behalf (an admin of the default
+// tenant); the audit event names the actor.
+func (a *Admin) CreateTenantAs(ctx context.Context, actor auth.Actor, id, name string) (auth.Tenant, error) {
+	if a.Tenants == nil || actor.TenantID != auth.DefaultTenant || !Holds(actor, "admin") {
+		return auth.Tenant{}, errTenantsAdmin
+	}
+	t, err := a.Tenants.CreateTenant(ctx, id, name, ActorName(actor))
+	if err != nil && !errors.Is(err, auth.ErrTenantExists) && !errors.Is(err, auth.ErrAuditUnavailable) {
+		err = errors.Join(errBadRequest, err)
+	}
+	return t, err
 }

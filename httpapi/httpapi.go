@@ -34,6 +34,9 @@ type Config struct {
 	REST *REST
 	// Metrics serves /metrics and counts requests when set.
 	Metrics *Metrics
+	// Console serves the web console under /console when set
+	// (httpapi/console).
+	Console http.Handler
 	// Log gets one line per request, with its request id.
 	Log zerolog.Logger
 	// WriteTimeout bounds each write of an answer (0: none): a client that
@@ -88,6 +91,10 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
+	}
+	if cfg.Console != nil {
+		mux.Handle("/console", cfg.Console)
+		mux.Handle("/console/", cfg.Console)
 	}
 	// Every request gets an id (X-Request-Id, the admin API's meta, the
 	// log line), is counted and timed, and logged.

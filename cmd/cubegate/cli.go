@@ -77,6 +77,7 @@ func newRootState(ctx context.Context, stdout, stderr io.Writer) (*cobra.Command
 		withConfigFlags(credentialsCmd(load, stdout), true),
 		withConfigFlags(keysCmd(load, stdout), true),
 		withConfigFlags(tenantsCmd(load, stdout), true),
+		withConfigFlags(consoleCmd(load, stdout), true),
 		preaggCmd(load, stdout), cacheCmd(load, stdout),
 		modelCmd(stdout),
 		&cobra.Command{

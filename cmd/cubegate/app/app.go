@@ -195,9 +195,11 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 			return &SettingError{Key: "model.watch", Value: "true", Err: fmt.Errorf("watching %s: %w", cfg.Model.Dir, err)}
 		}
 	}
+	// Failed SQL logins and console sign-ins count together.
+	throttle := auth.NewLoginThrottle(cfg.Limits.FailedLoginWindow, cfg.Limits.FailedLoginsSlow, cfg.Limits.FailedLoginsBlock)
 	pgcfg := pgwire.Config{
 		Handler:                  sqlHandler{g},
-		Auth:                     authenticator{svc: g.Auth, audit: g.Audit, throttle: auth.NewLoginThrottle(cfg.Limits.FailedLoginWindow, cfg.Limits.FailedLoginsSlow, cfg.Limits.FailedLoginsBlock)},
+		Auth:                     authenticator{svc: g.Auth, audit: g.Audit, throttle: throttle},
 		Logger:                   log.With().Str("component", "pgwire").Logger(),
 		ServerVersion:            planner.ServerVersion,
 		MaxConnections:           cfg.SQL.MaxConnections,
@@ -239,14 +241,19 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 	if err != nil {
 		return &SettingError{Key: "http.listen", Value: cfg.HTTP.Listen, Err: listenProblem(err)}
 	}
+	admin := &httpapi.Admin{Keys: g.Keys, Credentials: g.Auth, Connection: g.connection, Audit: g.Audit, Cache: g.Queries.Cache, Invalidate: g.inval.Invalidate, PreAggregations: g.preAggregationsAdmin(),
+		Status: func(ctx context.Context, tenant string, full bool) any { return g.StatusFor(ctx, tenant, full) }, Restart: g.ReloadTenant, Ready: g.ready,
+		Tenants: g.store, DataSource: func(name string) (string, bool) {
+			s, ok := cfg.LookupSource(name)
+			return s.Tenant, ok
+		}}
+	consoleHandler, err := g.console(ctx, admin, throttle, pgcfg.TLS != nil)
+	if err != nil {
+		return &SettingError{Key: "console.enabled", Value: "true", Err: err}
+	}
 	g.http = &http.Server{
 		Handler: httpapi.NewHandler(httpapi.Config{Warehouse: warehousePinger{g}, Version: Version,
-			Admin: &httpapi.Admin{Keys: g.Keys, Credentials: g.Auth, Connection: g.connection, Audit: g.Audit, Cache: g.Queries.Cache, Invalidate: g.inval.Invalidate, PreAggregations: g.preAggregationsAdmin(),
-				Status: func(ctx context.Context, tenant string, full bool) any { return g.StatusFor(ctx, tenant, full) }, Restart: g.ReloadTenant, Ready: g.ready,
-				Tenants: g.store, DataSource: func(name string) (string, bool) {
-					s, ok := cfg.LookupSource(name)
-					return s.Tenant, ok
-				}},
+			Admin: admin, Console: consoleHandler,
 			REST: &httpapi.REST{Keys: g.Keys, Engine: engine{g: g}, Engines: g.engineFor, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit, MaxFilterValues: cfg.REST.MaxFilterValues,
 				Queries: g.Queries, Ready: g.ready, WS: httpapi.WSLimits{MaxConnections: cfg.REST.WebSocket.MaxConnections,
 					MaxMessageBytes: int64(cfg.REST.WebSocket.MaxMessageSize), MaxInFlight: cfg.REST.WebSocket.MaxInFlight, IdleTimeout: cfg.REST.WebSocket.IdleTimeout}},

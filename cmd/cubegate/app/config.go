@@ -42,6 +42,23 @@ type Config struct {
 	Limits      LimitsConfig     `mapstructure:"limits"`
 	Cache       CacheConfig      `mapstructure:"cache"`
 	PreAgg      PreAggConfig     `mapstructure:"preagg"`
+	Console     ConsoleConfig    `mapstructure:"console"`
+}
+
+// ConsoleConfig is the web console at /console on the HTTP listener.
+type ConsoleConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// PublicHost is the SQL listener's advertised host (or host:port) in
+	// the console's connection strings; "": the host the browser reached
+	// the console at, with the SQL listener's port.
+	PublicHost string `mapstructure:"public_host"`
+	// IdleTimeout ends a session unused this long; SessionLifetime ends
+	// it this long after sign-in.
+	IdleTimeout     time.Duration `mapstructure:"idle_timeout"`
+	SessionLifetime time.Duration `mapstructure:"session_lifetime"`
+	// TrustForwardedProto believes X-Forwarded-Proto: https from a proxy
+	// terminating TLS (Secure cookies, the https origin).
+	TrustForwardedProto bool `mapstructure:"trust_forwarded_proto"`
 }
 
 // LimitsConfig holds each tenant to a request rate and a number of
@@ -367,6 +384,7 @@ func (c Config) Validate() error {
 		"limits.failed_login_window": c.Limits.FailedLoginWindow,
 		"audit.retention":            c.Audit.Retention,
 		"http.read_timeout":          c.HTTP.ReadTimeout, "http.idle_timeout": c.HTTP.IdleTimeout, "http.write_timeout": c.HTTP.WriteTimeout,
+		"console.idle_timeout": c.Console.IdleTimeout, "console.session_lifetime": c.Console.SessionLifetime,
 	} {
 		if d < 0 {
 			return settingErr(key, d.String(), "a duration cannot be negative")
@@ -389,6 +407,9 @@ func (c Config) Validate() error {
 		if v < 0 {
 			return settingErr(key, strconv.FormatInt(v, 10), "cannot be negative")
 		}
+	}
+	if h := c.Console.PublicHost; h != "" && (strings.ContainsAny(h, "/?#@ ") || strings.Contains(h, "://")) {
+		return settingErr("console.public_host", h, "want a host name or address, optionally with :PORT (db.example.com, db.example.com:5432)")
 	}
 	if c.Limits.MemoryLimit < 0 {
 		return settingErr("limits.memory_limit", c.Limits.MemoryLimit.String(), "a size cannot be negative")
@@ -523,6 +544,7 @@ func Defaults() Config {
 		Limits: LimitsConfig{FailedLoginWindow: 5 * time.Minute, FailedLoginsSlow: 10, FailedLoginsBlock: 50,
 			StatementRows: int(evaluator.Rows), StatementMemory: ByteSize(evaluator.Bytes), ValueSize: ByteSize(evaluator.ValueBytes),
 			StatementTime: evaluator.Time, TempMemory: ByteSize(evaluator.TempBytes)},
+		Console: ConsoleConfig{Enabled: true, IdleTimeout: 30 * time.Minute, SessionLifetime: 12 * time.Hour},
 	}
 }
 
