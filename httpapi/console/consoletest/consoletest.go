@@ -77,7 +77,9 @@ type state struct {
 	done     map[string]string // download guid → final path
 	begun    map[string]string // download guid → suggested file name
 	taken    map[string]bool   // downloads Download returned
-	dlCond   *sync.Cond
+
+	acceptConfirms bool
+	dlCond         *sync.Cond
 }
 
 // cspProbe runs before any page script in every document: it reports each
@@ -222,9 +224,12 @@ func (b *Browser) listen(ev any) {
 	case *page.EventJavascriptDialogOpening:
 		s.mu.Lock()
 		s.dialogs = append(s.dialogs, string(ev.Type)+": "+ev.Message)
+		accept := s.acceptConfirms && ev.Type == page.DialogTypeConfirm
 		s.mu.Unlock()
-		s.add("a " + string(ev.Type) + " dialog opened: " + ev.Message)
-		go chromedp.Call(b.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+		if !accept {
+			s.add("a " + string(ev.Type) + " dialog opened: " + ev.Message)
+		}
+		go chromedp.Call(b.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: accept})
 	}
 }
 
@@ -800,6 +805,7 @@ func (b *Browser) save(name string, png []byte) string {
 	b.state.shots++
 	n := b.state.shots
 	b.state.mu.Unlock()
+	name = strings.Trim(unsafeName.ReplaceAllString(strings.ToLower(name), "-"), "-")
 	path := filepath.Join(b.artifacts, fmt.Sprintf("%02d-%s.png", n, name))
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		b.t.Fatal(err)
@@ -807,6 +813,8 @@ func (b *Browser) save(name string, png []byte) string {
 	b.t.Logf("consoletest: screenshot %s", path)
 	return path
 }
+
+var unsafeName = regexp.MustCompile(`[^a-z0-9_.-]+`)
 
 // shotOnFailure saves what the page showed when the test failed, if the
 // browser still answers.
@@ -872,4 +880,54 @@ func (b *Browser) Download(name string) (string, []byte) {
 		}
 		s.dlCond.Wait()
 	}
+}
+
+// SignInKey signs in at the console under base (the gateway's HTTP
+// address, "http://127.0.0.1:PORT") with an API key, through the sign-in
+// page as a person does, and waits for the page it lands on.
+func (b *Browser) SignInKey(base, key string) {
+	b.t.Helper()
+	b.Navigate(base + "/console/login")
+	b.Fill("API key", key)
+	b.Click("Sign in with the key")
+	b.waitSignedIn()
+}
+
+// SignInUser signs in as a console user.
+func (b *Browser) SignInUser(base, username, password string) {
+	b.t.Helper()
+	b.Navigate(base + "/console/login")
+	b.Fill("User name", username)
+	b.Fill("Password", password)
+	b.Click("Sign in")
+	b.waitSignedIn()
+}
+
+func (b *Browser) waitSignedIn() {
+	b.t.Helper()
+	b.poll("wait to be signed in", `() => !location.pathname.startsWith('/console/login') && !!document.getElementById('principal')`, nil)
+}
+
+// SignOut presses Sign out and waits for the sign-in page.
+func (b *Browser) SignOut() {
+	b.t.Helper()
+	b.Click("Sign out")
+	b.poll("wait for the sign-in page", `() => location.pathname.startsWith('/console/login')`, nil)
+}
+
+// HTML is the page's whole markup now (the DOM, serialized).
+func (b *Browser) HTML() string {
+	b.t.Helper()
+	var s string
+	b.eval("read the page's HTML", `() => document.documentElement.outerHTML`, &s)
+	return s
+}
+
+// AcceptConfirms makes confirm dialogs (a "Delete it?" before a
+// destructive action) answered yes and not a problem; an alert or a
+// prompt still is.
+func (b *Browser) AcceptConfirms(accept bool) {
+	b.state.mu.Lock()
+	defer b.state.mu.Unlock()
+	b.state.acceptConfirms = accept
 }
