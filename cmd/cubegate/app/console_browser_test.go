@@ -182,7 +182,7 @@ func (env *consoleEnv) signInConnectStatusTenants(t *testing.T) {
 
 	// A wrong password: refused, said so, still on the sign-in page. (The
 	// browser logs the 401 answer of the form's post.)
-	b.AllowError(`status of 401`)
+	b.AllowError(`status of 401 .*/console/login$`)
 	b.Fill("User name", env.user)
 	b.Fill("Password", "not the password at all")
 	b.Click("Sign in")
@@ -285,6 +285,29 @@ func (env *consoleEnv) signInConnectStatusTenants(t *testing.T) {
 		t.Errorf("signed in with the key, the header says %q", got)
 	}
 	b.Screenshot("signed-in-with-key")
+
+	// A key without the admin scope signs in, and is refused the admin
+	// pages (403, said on the page), as the admin API refuses it.
+	reader, err := env.g.Keys.Create(context.Background(), auth.DefaultTenant, "test", auth.KeyInput{Description: ptr("reader"), Scopes: &[]string{"meta"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SignOut()
+	b.SignInKey(env.base, reader.KeyValue)
+	b.AllowError(`status of 403 .*/console/tenants$`)
+	if status := b.NavigateStatus(env.base + "/console/tenants"); status != http.StatusForbidden {
+		t.Errorf("a meta-only key on /console/tenants: %d, want 403", status)
+	}
+	b.WaitText("403")
+	if b.Count("#tenant-create") != 0 {
+		t.Error("a meta-only key sees the tenant form")
+	}
+	b.Screenshot("tenants-forbidden")
+	b.Navigate(env.base + "/console/connect")
+	b.WaitText("Server heartbeat")
+	if b.Count("#restart") != 0 && b.Enabled("Restart") {
+		t.Error("a meta-only key may press Restart")
+	}
 }
 
 // A model file made invalid: the reload is refused, the Connect page and

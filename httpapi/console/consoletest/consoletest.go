@@ -931,3 +931,19 @@ func (b *Browser) AcceptConfirms(accept bool) {
 	defer b.state.mu.Unlock()
 	b.state.acceptConfirms = accept
 }
+
+// NavigateStatus loads url like Navigate and returns the HTTP status of
+// the document (after redirects).
+func (b *Browser) NavigateStatus(url string) int {
+	b.t.Helper()
+	ctx, cancel := b.stepContext()
+	defer cancel()
+	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(url))
+	if err != nil {
+		b.fail("navigate to "+url, err)
+	}
+	if resp == nil {
+		b.t.Fatalf("consoletest: navigate to %s: no response", url)
+	}
+	return int(resp.Status)
+}
