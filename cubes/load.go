@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cubegate/cubegate/cubes/jsmodel"
 	"gopkg.in/yaml.v3"
 )
 
@@ -171,16 +172,58 @@ func (l *loader) warn(p Pos, msg string) {
 	}
 }
 
-// jsFile loads a JavaScript model file.
-func (l *loader) jsFile(name string, src []byte) {
-	l.errs = append(l.errs, &ValidationError{Pos: Pos{name, 1},
-		Msg: "JavaScript models are not read yet: write the model in YAML"})
+// jsFile loads a JavaScript model file. The first call evaluates every
+// .js file of the folder together (they share one module cache and may
+// define cubes for one another, see package jsmodel); each call then
+// reads the cubes and views defined in its file through the YAML path.
+func (l *loader) jsFile(name string, _ []byte) {
+	if l.js == nil {
+		l.js = l.evalJS()
+	}
+	for _, root := range l.js[name] {
+		l.file_ = name
+		l.mapping(root, "model file", map[string]func(*yaml.Node){
+			"cubes": func(v *yaml.Node) { l.seq(v, "cubes", l.cube) },
+			"views": func(v *yaml.Node) { l.seq(v, "views", l.view) },
+		})
+	}
+}
+
+// evalJS evaluates the folder's JavaScript model files: their YAML
+// documents by file, and every JavaScript error as a ValidationError.
+func (l *loader) evalJS() map[string][]*yaml.Node {
+	var entry []string
+	for n := range l.files {
+		if hasExt(n, jsExts) {
+			entry = append(entry, n)
+		}
+	}
+	sort.Strings(entry)
+	opts := jsmodel.Options{CompileContext: l.opts.CompileContext}
+	if l.opts.Warn != nil {
+		opts.Warn = func(file string, line int, msg string) { l.opts.Warn(Pos{file, line}, msg) }
+	}
+	docs, err := jsmodel.Eval(l.files, entry, opts)
+	var jerrs jsmodel.Errors
+	if errors.As(err, &jerrs) {
+		for _, e := range jerrs {
+			l.errs = append(l.errs, &ValidationError{Pos: Pos{e.File, e.Line}, Msg: e.Msg})
+		}
+	} else if err != nil {
+		l.errs = append(l.errs, &ValidationError{Pos: Pos{File: entry[0]}, Msg: err.Error()})
+	}
+	out := map[string][]*yaml.Node{}
+	for _, d := range docs {
+		out[d.File] = append(out[d.File], d.Root)
+	}
+	return out
 }
 
 type loader struct {
 	opts  LoadOptions
 	files map[string][]byte // every file of the model folder, by name
 	file_ string
+	js    map[string][]*yaml.Node // the JavaScript model files' documents, once evaluated
 	errs  ValidationErrors
 	cubes []*Cube
 	views []*viewDef

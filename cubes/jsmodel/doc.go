@@ -1,0 +1,81 @@
+// Package jsmodel evaluates Cube's JavaScript data model files in an
+// embedded, sandboxed JavaScript engine (goja) and turns what they define
+// into YAML-shaped documents, the shape of Cube's YAML model files, so
+// that package cubes reads a .js model through the same loader,
+// validation and compiler as a .yml one.
+//
+// # What a model file sees
+//
+// Each .js file runs as a CommonJS module: module, exports, require,
+// __filename and __dirname, plus the model globals cube(name, def),
+// view(name, def), asyncModule(fn), CUBE and TABLE, SECURITY_CONTEXT
+// (also USER_CONTEXT), FILTER_PARAMS, FILTER_GROUP, SQL_UTILS and
+// COMPILE_CONTEXT (a frozen copy of the load's compile context).
+//
+// # References
+//
+// Cube lets a model name cubes and members as bare identifiers:
+// `${CUBE}.status`, `${customers}.id`, `${count}`, drillMembers: [id],
+// measures: [CUBE.count], joinPath: orders.customers. Cube rewrites the
+// source to make them function parameters; here the module's body runs
+// inside `with (scope) { … }` (sloppy mode, on the wrapper's first line
+// so that line numbers stay exact), where scope is a Proxy that answers
+// every identifier the module does not declare and that is not a global
+// with a reference object. A reference's text (what a template string
+// makes of it) is the YAML model's syntax, `{name}`; its properties are
+// nested references (`{orders.count}`). Where the model expects a member
+// name rather than SQL (drill_members, a pre-aggregation's members,
+// includes, join_path, extends …) a reference is written as the plain
+// name (`count`, `orders.customers`), CUBE. dropped before a member name.
+// The scope answers only names the module does not declare: the parser
+// lists the module's top-level var declarations (the only declarations
+// that live outside the with block), and let, const, class and function
+// declarations live inside it, so they are found before the scope.
+// Assigning to an undeclared name is an error (sloppy mode would
+// otherwise make it a global shared by every file).
+//
+// Context variables become the text the renderer reads:
+// SECURITY_CONTEXT.a.b.filter('col') → {SECURITY_CONTEXT.a.b.filter('col')},
+// FILTER_PARAMS.c.m.filter((from, to) => `…${from}…`) →
+// {FILTER_PARAMS.c.m.filter(lambda from, to: f'…{from}…')} and so on.
+//
+// # Definitions
+//
+// cube() and view() record the definition; it is turned into YAML once
+// every file has run (as Cube does, late: a sql function may use a
+// constant declared further down). Definition keys are written in
+// snake_case (sqlTable → sql_table), never member names; maps of members
+// (measures, dimensions, segments, joins, preAggregations, hierarchies,
+// granularities, indexes) become lists with name:; a function value is
+// called, its parameters bound by name (CUBE, TABLE, a cube or member
+// name); measure and pre-aggregation types in camelCase (countDistinct,
+// originalSql) and relationships (belongsTo, manyToOne) are snake_cased.
+// Each YAML node carries the line of its definition in the .js file: the
+// definition object literal of the cube() call is found in the parsed
+// source and followed key by key; where a value is not written out there
+// (a variable, a helper's result), the nearest enclosing line is used.
+//
+// # Sandbox and budgets
+//
+// No file, network or process access: require() reads only the files
+// handed to Eval (relative to the requiring file, never out of the
+// folder), a Node module name or an absolute path is refused, and fetch,
+// XMLHttpRequest, process, setTimeout and friends throw. Source maps are
+// never loaded (goja would read them from disk). One load has a time
+// budget (Options.Timeout, enforced with Runtime.Interrupt) and a heap
+// budget (Options.MaxHeapGrowth: a watchdog samples the heap and
+// interrupts when it grew by more than that, after a GC confirms it).
+// Built-ins that allocate in one step (String.prototype.repeat, padStart,
+// padEnd, the Array constructor, Array.from, fill, join, JSON.stringify)
+// check sizes first (Options.MaxAlloc), so that a single giant
+// allocation is refused before Go attempts it; ArrayBuffer and typed
+// arrays are not available. A built-in that loops natively cannot be
+// interrupted; should one outlive the budget by more than a grace
+// period, Eval returns an error and leaves it to finish on its own (it
+// may no longer call back). What remains possible within the budgets: a
+// regular expression that backtracks for long (goja's regexp2 has no
+// timeout), a native loop over a huge array-like ({length: 4e9}), a
+// string replace or concatenation that grows past the heap budget in
+// one native call. The heap is the process's: another goroutine's
+// allocations count too, hence a generous default.
+package jsmodel

@@ -1,0 +1,5 @@
+//go:build !race
+
+package jsmodel
+
+const raceEnabled = false
