@@ -282,6 +282,59 @@ cubes:
         - name: count
           type: count
 `},
+		{"hierarchies, segments, case, granularities, this is exports",
+			map[string]string{"m.js": `
+this.shared = 'yes';
+cube('geo', {
+  sqlTable: 't',
+  title: module.exports.shared,
+  dimensions: {
+    country: { sql: 'country', type: 'string' },
+    city: { sql: 'city', type: 'string' },
+    size: { type: 'string', case: { when: [{ sql: ` + "`${CUBE}.n < 10`" + `, label: 'small' }], else: { label: 'big' } } },
+    at: { sql: 'at', type: 'time', granularities: { fiscalYear: { interval: '1 year', offset: '3 months' } } },
+  },
+  segments: { european: { sql: ` + "`${CUBE}.continent = 'EU'`" + ` } },
+  hierarchies: { place: { title: 'Place', levels: [country, CUBE.city] } },
+});
+`},
+			`# m.js
+cubes:
+    - name: geo
+      sql_table: t
+      title: yes
+      dimensions:
+        - name: country
+          sql: country
+          type: string
+        - name: city
+          sql: city
+          type: string
+        - name: size
+          type: string
+          case:
+            when:
+                - sql: '{CUBE}.n < 10'
+                  label: small
+            else:
+                label: big
+        - name: at
+          sql: at
+          type: time
+          granularities:
+            - name: fiscalYear
+              interval: 1 year
+              offset: 3 months
+      segments:
+        - name: european
+          sql: '{CUBE}.continent = ''EU'''
+      hierarchies:
+        - name: place
+          title: Place
+          levels:
+            - country
+            - city
+`},
 		{"COMPILE_CONTEXT is frozen; var and function declarations are not references",
 			map[string]string{"m.js": `
 var table = COMPILE_CONTEXT.tenant ? 'tenant_' + COMPILE_CONTEXT.tenant.id : 'shared';
