@@ -87,9 +87,14 @@ type Heartbeat struct {
 }
 
 // heartbeatOf is the heartbeat of the session's picked data source.
+// Whether a restart runs is read before the status: a restart ending in
+// between is reported by the status read after it, never a stale one.
 func (c *Console) heartbeatOf(ctx context.Context, s *Session) Heartbeat {
+	c.mu.Lock()
+	restarting := c.restarting[s.Principal.TenantID]
+	c.mu.Unlock()
 	st := s.Status(ctx)
-	hb := Heartbeat{DataSource: s.Source, State: st.State, CheckedAt: c.cfg.Now().UTC()}
+	hb := Heartbeat{DataSource: s.Source, State: st.State, CheckedAt: c.cfg.Now().UTC(), Restarting: restarting}
 	for _, d := range st.DataSources {
 		if d.Name == s.Source {
 			hb.State, hb.Reason = d.State, d.Error
@@ -106,16 +111,12 @@ func (c *Console) heartbeatOf(ctx context.Context, s *Session) Heartbeat {
 		hb.State, hb.Reason = "STOPPED", "no data source of tenant "+s.Principal.TenantID+" is served here"
 	}
 	if hb.State == "RUNNING" && hb.Reason != "" {
+		// The status keeps the last refused reload (a restart's too)
+		// until a reload succeeds.
 		hb.Reason = "the last reload was refused; the previous model keeps serving: " + hb.Reason
 	}
-	c.mu.Lock()
-	hb.Restarting = c.restarting[s.Principal.TenantID]
-	last := c.lastRestart[s.Principal.TenantID]
-	c.mu.Unlock()
 	if hb.Restarting {
 		hb.State, hb.Reason = "PENDING", "restarting: the model is being reloaded (the previous one keeps serving meanwhile)"
-	} else if last != "" && hb.State == "RUNNING" && !strings.Contains(hb.Reason, last) {
-		hb.Reason = "the last restart was refused; the previous model keeps serving: " + last
 	}
 	hb.Restartable = hb.State == "RUNNING" && !hb.Restarting && s.Principal.Holds("admin") && c.cfg.Admin.Restart != nil
 	return hb
@@ -149,13 +150,14 @@ func (c *Console) startRestart(ctx context.Context, s *Session) error {
 	actor := s.Principal.Actor()
 	go func() {
 		err := c.cfg.Admin.RestartAs(context.Background(), actor)
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		delete(c.restarting, tenant)
-		c.lastRestart[tenant] = ""
 		if err != nil {
-			c.lastRestart[tenant] = err.Error()
+			// The status shows the refused reload (file:line); the log
+			// has it too.
+			c.cfg.Log.Warn().Err(err).Str("tenant", tenant).Msg("console: restart refused")
 		}
+		c.mu.Lock()
+		delete(c.restarting, tenant)
+		c.mu.Unlock()
 	}()
 	return nil
 }

@@ -106,9 +106,8 @@ type Console struct {
 	// assetVersion busts browser caches when the embedded assets change.
 	assetVersion string
 
-	mu          sync.Mutex
-	restarting  map[string]bool   // tenant → a restart from the console runs
-	lastRestart map[string]string // tenant → the last console restart's error ("" ok)
+	mu         sync.Mutex
+	restarting map[string]bool // tenant → a restart from the console runs
 }
 
 // Page is one console page: its Handler answers every method on Path
@@ -151,7 +150,7 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Sources == nil {
 		cfg.Sources = func() []Source { return nil }
 	}
-	c := &Console{cfg: cfg, mux: http.NewServeMux(), restarting: map[string]bool{}, lastRestart: map[string]string{}}
+	c := &Console{cfg: cfg, mux: http.NewServeMux(), restarting: map[string]bool{}}
 	sub, _ := fs.Sub(staticFS, "static")
 	c.assetVersion = hashFS(sub)
 	c.static = http.StripPrefix(Prefix+"/static/", http.FileServerFS(sub))
@@ -386,7 +385,7 @@ func (c *Console) signedIn(p *page) http.Handler {
 			if r.Method == http.MethodGet || r.Method == http.MethodHead {
 				q := url.Values{"next": {r.URL.RequestURI()}}
 				if why != "" {
-					setFlash(w, r, why)
+					c.setFlash(w, r, why)
 				}
 				http.Redirect(w, r, Prefix+"/login?"+q.Encode(), http.StatusSeeOther)
 				return
@@ -396,6 +395,7 @@ func (c *Console) signedIn(p *page) http.Handler {
 		}
 		s.page = p
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 			if err := c.sameOrigin(r); err != nil {
 				c.errorPage(w, r, s, http.StatusForbidden, "Refused: "+err.Error()+".")
 				return

@@ -228,3 +228,44 @@ func TestSessionExpiry(t *testing.T) {
 		t.Fatalf("an expired session is deleted: %v", err)
 	}
 }
+
+// Several data sources: the header's picker, the drawer's sections, the
+// picked one kept from page to page, the heartbeat per source; the
+// advertised host from console.public_host.
+func TestSourcesAndPublicHost(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		c.Sources = func() []Source {
+			return []Source{{Name: "db", Tenant: auth.DefaultTenant}, {Name: "sales", Tenant: auth.DefaultTenant}, {Name: "theirs", Tenant: "other"}}
+		}
+		c.PublicHost = "sql.example.com:5433"
+		c.SQLTLS = true
+	})
+	srv := httptest.NewServer(f.c)
+	defer srv.Close()
+	hc, _ := signIn(t, srv, f.admin.KeyValue, nil)
+	get := func(p string) string {
+		resp, err := hc.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	body := get("/console/status?source=sales")
+	for _, want := range []string{`<select id="source" name="source" data-autosubmit>`, `<option value="sales" selected>`, `href="/console/tenants?source=sales"`,
+		`id="connect-db"`, `id="connect-sales"`, "postgresql://USER@sql.example.com:5433/sales?sslmode=require", `data-url="/console/api/heartbeat?source=sales"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "theirs") {
+		t.Error("another tenant's data source is shown")
+	}
+	if hb := get("/console/api/heartbeat?source=sales"); !strings.Contains(hb, `"data_source":"sales"`) {
+		t.Errorf("heartbeat of sales: %s", hb)
+	}
+	if hb := get("/console/api/heartbeat?source=theirs"); !strings.Contains(hb, `"data_source":"db"`) {
+		t.Errorf("another tenant's data source picked: %s", hb)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -34,7 +35,10 @@ type View struct {
 // NavItem is one link of the header's nav.
 type NavItem struct {
 	Path, Title string
-	Current     bool
+	// Href is Path, with the picked data source when it is not the
+	// first (?source=…).
+	Href    string
+	Current bool
 }
 
 // SecretDialog shows what is shown once — a new password or key — in a
@@ -121,13 +125,18 @@ func (c *Console) view(w http.ResponseWriter, r *http.Request, s *Session, title
 		return v
 	}
 	v.Principal, v.CSRF, v.Source, v.Sources = &s.Principal, s.CSRF, s.Source, s.Sources
+	// The picked data source stays picked from page to page.
+	query := ""
+	if len(s.Sources) > 1 && s.Source != s.Sources[0].Name {
+		query = "?" + url.Values{"source": {s.Source}}.Encode()
+	}
 	for _, p := range c.pages {
 		if p.Nav {
-			v.Nav = append(v.Nav, NavItem{Path: p.Path, Title: p.Title, Current: r.URL.Path == p.Path || strings.HasPrefix(r.URL.Path, p.Path+"/")})
+			v.Nav = append(v.Nav, NavItem{Path: p.Path, Href: p.Path + query, Title: p.Title, Current: r.URL.Path == p.Path || strings.HasPrefix(r.URL.Path, p.Path+"/")})
 		}
 	}
 	v.Connect = c.connectView(r, s)
-	v.Flash = takeFlash(w, r)
+	v.Flash = c.takeFlash(w, r)
 	return v
 }
 

@@ -96,7 +96,9 @@ func randomToken() string {
 // loginView is the sign-in page's data.
 type loginView struct {
 	Token, Next, Error, Username string
-	UseKey                       bool
+	// Notice is a flash message (signed out, session expired).
+	Notice string
+	UseKey bool
 }
 
 // safeNext keeps a post-sign-in destination inside the console.
@@ -120,7 +122,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 			return
 		}
-		c.loginPage(w, r, http.StatusOK, loginView{Next: r.URL.Query().Get("next"), Error: takeFlash(w, r)})
+		c.loginPage(w, r, http.StatusOK, loginView{Next: r.URL.Query().Get("next"), Notice: c.takeFlash(w, r)})
 	case http.MethodPost:
 		c.signIn(w, r)
 	default:
@@ -156,9 +158,14 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	// The throttle counts per address and per target: the user name, or
 	// the key's displayable start.
+	// A malformed "key" may be a password pasted in the wrong field:
+	// none of it is kept.
 	target := "console:" + username
-	if key != "" {
-		target = "console-key:" + key[:min(len(key), 12)]
+	switch {
+	case key != "" && auth.WellFormedKey(key):
+		target = "console-key:" + key[:12] // its key_start, shown in lists anyway
+	case key != "":
+		target = "console-key:malformed"
 	}
 	ctx := r.Context()
 	addr := httpapi.RemoteAddr(r)
@@ -257,7 +264,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	c.audit(c.event(s.Principal, r, auth.AuditEvent{Kind: "console", Action: "logout"}))
 	c.setCookie(w, r, sessionCookie, "", -1)
-	setFlash(w, r, "You are signed out.")
+	c.setFlash(w, r, "You are signed out.")
 	http.Redirect(w, r, Prefix+"/login", http.StatusSeeOther)
 }
 
@@ -285,21 +292,20 @@ const flashCookie = "cubegate_console_flash"
 
 // setFlash leaves a short message for the next page shown (after a
 // redirect). It is plain text, rendered escaped; never a secret.
-func setFlash(w http.ResponseWriter, r *http.Request, msg string) {
+func (c *Console) setFlash(w http.ResponseWriter, r *http.Request, msg string) {
 	if len(msg) > 500 {
 		msg = msg[:500]
 	}
-	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(msg), Path: Prefix, MaxAge: 60, HttpOnly: true,
-		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	c.setCookie(w, r, flashCookie, url.QueryEscape(msg), 60)
 }
 
 // takeFlash reads and clears the flash message.
-func takeFlash(w http.ResponseWriter, r *http.Request) string {
+func (c *Console) takeFlash(w http.ResponseWriter, r *http.Request) string {
 	ck, err := r.Cookie(flashCookie)
 	if err != nil {
 		return ""
 	}
-	http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: Prefix, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	c.setCookie(w, r, flashCookie, "", -1)
 	msg, _ := url.QueryUnescape(ck.Value)
 	return msg
 }
@@ -308,7 +314,7 @@ func takeFlash(w http.ResponseWriter, r *http.Request) string {
 // with a flash message for the page it lands on (POST → redirect → GET).
 func (s *Session) Redirect(w http.ResponseWriter, path, flash string) {
 	if flash != "" {
-		setFlash(w, s.r, flash)
+		s.c.setFlash(w, s.r, flash)
 	}
 	http.Redirect(w, s.r, safeNext(path), http.StatusSeeOther)
 }
