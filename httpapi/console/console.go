@@ -274,13 +274,20 @@ func (c *Console) origin(r *http.Request) string {
 
 // sameOrigin checks a state-changing request came from the console's own
 // pages: Sec-Fetch-Site, when the browser sends it, is same-origin, and
-// Origin, when sent, is the console's.
+// Origin, when sent, names the host the request was sent to. Behind a
+// proxy terminating TLS the browser's https origin is accepted even
+// when the proxy is not trusted (console.trust_forwarded_proto); over
+// TLS an http origin is not. The CSRF token is checked besides.
 func (c *Console) sameOrigin(r *http.Request) error {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
 		return fmt.Errorf("a %s request (Sec-Fetch-Site) cannot change anything here", site)
 	}
-	if o := r.Header.Get("Origin"); o != "" && o != c.origin(r) {
-		return errors.New("the request comes from another origin")
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || !strings.EqualFold(u.Host, r.Host) || u.Path != "" ||
+			!(u.Scheme == "https" || u.Scheme == "http" && !c.https(r)) {
+			return errors.New("the request comes from another origin")
+		}
 	}
 	return nil
 }

@@ -122,6 +122,12 @@ func TestSecureCookie(t *testing.T) {
 	if ck := cookieNamed(resp, sessionCookie); ck == nil || ck.Secure {
 		t.Errorf("an untrusted X-Forwarded-Proto made the cookie Secure: %+v", ck)
 	}
+	// Behind an untrusted proxy terminating TLS the browser's https
+	// origin is still its own: signing in works, the cookie is not Secure.
+	_, resp = signIn(t, plain, f.admin.KeyValue, http.Header{"Origin": {"https://" + strings.TrimPrefix(plain.URL, "http://")}})
+	if ck := cookieNamed(resp, sessionCookie); ck == nil || ck.Secure {
+		t.Errorf("behind an untrusted proxy: %+v", ck)
+	}
 	g := newFixture(t, func(c *Config) { c.TrustForwardedProto = true })
 	proxied := httptest.NewServer(g.c)
 	defer proxied.Close()
@@ -267,5 +273,31 @@ func TestSourcesAndPublicHost(t *testing.T) {
 	}
 	if hb := get("/console/api/heartbeat?source=theirs"); !strings.Contains(hb, `"data_source":"db"`) {
 		t.Errorf("another tenant's data source picked: %s", hb)
+	}
+}
+
+func TestSameOrigin(t *testing.T) {
+	f := newFixture(t, nil)
+	for origin, ok := range map[string]bool{"": true, "http://gw:4000": true, "https://gw:4000": true, "HTTP://GW:4000": true,
+		"http://gw:4001": false, "http://evil.example": false, "null": false, "http://gw:4000/x": false, "ftp://gw:4000": false} {
+		r := httptest.NewRequest("POST", "http://gw:4000/console/tenants", nil)
+		if origin != "" {
+			r.Header.Set("Origin", origin)
+		}
+		if err := f.c.sameOrigin(r); (err == nil) != ok {
+			t.Errorf("Origin %q: %v", origin, err)
+		}
+	}
+	r := httptest.NewRequest("POST", "https://gw:4000/console/tenants", nil)
+	r.Header.Set("Origin", "http://gw:4000")
+	if f.c.sameOrigin(r) == nil {
+		t.Error("an http origin accepted over TLS")
+	}
+	for site, ok := range map[string]bool{"same-origin": true, "same-site": false, "cross-site": false, "none": false} {
+		r := httptest.NewRequest("POST", "http://gw:4000/console/tenants", nil)
+		r.Header.Set("Sec-Fetch-Site", site)
+		if err := f.c.sameOrigin(r); (err == nil) != ok {
+			t.Errorf("Sec-Fetch-Site %q: %v", site, err)
+		}
 	}
 }
