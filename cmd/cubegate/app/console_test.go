@@ -501,3 +501,22 @@ func TestConsoleIdleTimeout(t *testing.T) {
 		t.Errorf("the sign-in page does not say the session expired")
 	}
 }
+
+// console.enabled off: no /console at all; the REST API is unchanged.
+func TestConsoleDisabled(t *testing.T) {
+	g := apptest.Start(t, apptest.Options{DSN: "duckdb::memory:", Adjust: func(c *app.Config) { c.Console.Enabled = false }})
+	base := "http://" + g.HTTPAddr().String()
+	for _, p := range []string{"/console", "/console/login", "/console/static/console.js"} {
+		resp, err := http.Get(base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s with the console off: %d", p, resp.StatusCode)
+		}
+	}
+	if resp, err := http.Get(base + "/livez"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("livez: %v", err)
+	}
+}
