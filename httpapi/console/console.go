@@ -208,6 +208,10 @@ func (c *Console) Register(p Page) error {
 
 func (c *Console) routes() {
 	c.mux.HandleFunc("GET "+Prefix+"/static/", func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			c.errorPage(w, r, nil, http.StatusNotFound, "There is no console page at "+r.URL.Path+".")
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=86400")
 		c.static.ServeHTTP(w, r)
 	})

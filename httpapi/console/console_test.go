@@ -146,7 +146,7 @@ func TestHeadersAndEscaping(t *testing.T) {
 	srv := httptest.NewServer(f.c)
 	defer srv.Close()
 	hc, _ := signIn(t, srv, f.admin.KeyValue, nil)
-	for _, p := range []string{"/console/login", "/console/status", "/console/nope", "/console/static/console.css", "/console/api/heartbeat",
+	for _, p := range []string{"/console/login", "/console/status", "/console/nope", "/console/static/", "/console/static/console.css", "/console/api/heartbeat",
 		"/console/tenants", "/console/keys", "/console/status?fragment=1"} {
 		resp, err := hc.Get(srv.URL + p)
 		if err != nil {
@@ -163,7 +163,7 @@ func TestHeadersAndEscaping(t *testing.T) {
 			t.Errorf("%s: markup not escaped, or inline style/script:\n%s", p, body)
 		}
 		switch p {
-		case "/console/nope":
+		case "/console/nope", "/console/static/":
 			if resp.StatusCode != 404 || !strings.Contains(body, `id="error-message"`) {
 				t.Errorf("unknown page: %d", resp.StatusCode)
 			}
@@ -194,7 +194,8 @@ func TestHeadersAndEscaping(t *testing.T) {
 func TestSafeNext(t *testing.T) {
 	for in, want := range map[string]string{
 		"/console/keys?x=1": "/console/keys?x=1", "//evil.example/": "/console/status", "https://evil.example": "/console/status",
-		"/console/../admin": "/console/../admin", "/consolex": "/console/status", "/console/login": "/console/status", "/console/\\evil": "/console/status",
+		"/console/../admin": "/console/status", "/console/status/../../admin": "/console/status", "/console//evil": "/console/status",
+		"/console/tenants?source=a/../b": "/console/tenants?source=a/../b", "/consolex": "/console/status", "/console/login": "/console/status", "/console/\\evil": "/console/status",
 	} {
 		if got := safeNext(in); got != want {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)

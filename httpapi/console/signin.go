@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -101,13 +102,18 @@ type loginView struct {
 	UseKey bool
 }
 
-// safeNext keeps a post-sign-in destination inside the console.
+// safeNext keeps a post-sign-in destination inside the console (its
+// path cleaned: /console/../admin is not inside).
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, Prefix+"/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") ||
-		strings.HasPrefix(next, Prefix+"/login") {
+	p, query, _ := strings.Cut(next, "?")
+	if !strings.HasPrefix(next, Prefix+"/") || strings.ContainsAny(next, "\\\r\n") ||
+		path.Clean(p) != strings.TrimSuffix(p, "/") || strings.HasPrefix(p, Prefix+"/login") {
 		return Prefix + "/status"
 	}
-	return next
+	if query != "" {
+		return p + "?" + query
+	}
+	return p
 }
 
 // login serves the sign-in page (GET) and signs in (POST): with an API
