@@ -569,3 +569,69 @@ func setTarget(cs *controlStructures.SetControlStructure) nodes.Expression {
 	e, _ := reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Interface().(nodes.Expression)
 	return e
 }
+
+// renderedPositions maps the errors a rendered file's YAML made (at
+// lines of the output) back to the template's lines where a template
+// line alone can have printed that output line; the message keeps the
+// output's line either way.
+func (l *loader) renderedPositions(name string, tmpl, out []byte, from int) {
+	for _, e := range l.errs[from:] {
+		if e.Pos.File != name || e.Pos.Line < 1 {
+			continue
+		}
+		rl := e.Pos.Line
+		if tl := templateLine(tmpl, out, rl); tl > 0 {
+			e.Pos.Line = tl
+			e.Msg += fmt.Sprintf(" (line %d of the Jinja-rendered output)", rl)
+		} else {
+			e.Msg += fmt.Sprintf(" (line %d of the Jinja-rendered output; no one template line prints it)", rl)
+		}
+	}
+}
+
+var jinjaTagRe = regexp.MustCompile(`\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}`)
+
+// templateLine is the one line of tmpl whose text, its {{ }} read as
+// anything and its tags as nothing, is output line n of out; 0 when no
+// line or several are.
+func templateLine(tmpl, out []byte, n int) int {
+	lines := strings.Split(string(out), "\n")
+	if n > len(lines) {
+		return 0
+	}
+	target := strings.TrimRight(lines[n-1], " \t\r")
+	if strings.TrimSpace(target) == "" {
+		return 0
+	}
+	found := 0
+	for i, tl := range strings.Split(string(tmpl), "\n") {
+		var pat strings.Builder
+		pat.WriteString("^")
+		last, literal := 0, false
+		for _, loc := range jinjaTagRe.FindAllStringIndex(tl, -1) {
+			lit := tl[last:loc[0]]
+			literal = literal || strings.TrimSpace(lit) != ""
+			pat.WriteString(regexp.QuoteMeta(lit))
+			if strings.HasPrefix(tl[loc[0]:], "{{") {
+				pat.WriteString(".*?")
+				literal = true
+			}
+			last = loc[1]
+		}
+		rest := strings.TrimRight(tl[last:], " \t\r")
+		literal = literal || strings.TrimSpace(rest) != ""
+		if !literal {
+			continue
+		}
+		pat.WriteString(regexp.QuoteMeta(rest) + "$")
+		re, err := regexp.Compile(pat.String())
+		if err != nil || !re.MatchString(target) {
+			continue
+		}
+		if found != 0 {
+			return 0
+		}
+		found = i + 1
+	}
+	return found
+}

@@ -236,12 +236,16 @@ func TestJinjaErrorsNameFileAndLine(t *testing.T) {
 		{"undefined function", "cubes:\n  - name: a\n    sql_table: {{ load_table() }}\n", "m.yml:3: Jinja: load_table is not a Jinja function, filter or macro: Python model helpers"},
 		{"yaml in output", "{% set n = 'a' %}cubes:\n  - name: {{ n }}\n    sql_table: [\n", "m.yml:3: invalid YAML"},
 		{"model error in output", "{% set n = 'a' %}cubes:\n  - name: {{ n }}\n    colour: red\n    sql_table: t\n", "m.yml:3: unknown key \"colour\" in cube (known:"},
+		{"model error in trimmed output", "{%- set x = 1 %}\ncubes:\n{%- for n in ['a', 'b'] %}\n  - name: {{ n }}\n    sql_table: t\n    colour: red\n{%- endfor %}\n", "m.yml:6: unknown key \"colour\" in cube (known:"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := loadJinja(t, map[string]string{"m.yml": c.src}, nil)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %v\nwant %s", err, c.want)
+			}
+			if c.name == "model error in trimmed output" && !strings.Contains(err.Error(), "(line 5 of the Jinja-rendered output)") {
+				t.Fatalf("%v does not give the output's line", err)
 			}
 			if strings.Contains(c.name, "output") && !strings.Contains(err.Error(), "of the Jinja-rendered output") {
 				t.Fatalf("%v does not say the line is the rendered output's", err)

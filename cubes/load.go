@@ -241,19 +241,15 @@ func (l *loader) pos(n *yaml.Node) Pos { return Pos{File: l.file_, Line: n.Line}
 
 func (l *loader) file(name string, src []byte) {
 	l.file_ = name
+	tmpl := src
 	src, rendered, ok := l.preprocess(name, src)
 	if !ok {
 		return
 	}
 	if rendered {
-		// Lines of a rendered file are the output's: say so.
-		defer func(n int) {
-			for _, e := range l.errs[n:] {
-				if e.Pos.File == name {
-					e.Msg += " (line " + strconv.Itoa(e.Pos.Line) + " of the Jinja-rendered output)"
-				}
-			}
-		}(len(l.errs))
+		// Lines of a rendered file are the output's: say so, and name
+		// the template's where it can be told.
+		defer l.renderedPositions(name, tmpl, src, len(l.errs))
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {

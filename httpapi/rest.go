@@ -152,6 +152,19 @@ func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Reque
 			}
 		}
 		p := query.Principal{TenantID: k.TenantID, APIKeyID: k.ID, Address: RemoteAddr(r).String(), Security: k.Security, Scopes: k.Scopes}
+		if pe, ok := eng.(PrincipalEngine); ok {
+			e, err := pe.ForPrincipal(p)
+			if err != nil {
+				var ee *EngineError
+				if errors.As(err, &ee) {
+					writeJSON(w, ee.Status, map[string]any{"error": ee.Msg, "code": ee.Code})
+					return
+				}
+				restError(w, http.StatusInternalServerError, "%v", err)
+				return
+			}
+			eng = e
+		}
 		adm, err := a.Queries.Admit(p)
 		if err != nil {
 			var le *auth.LimitError
@@ -177,6 +190,13 @@ func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Reque
 		r = r.WithContext(context.WithValue(r.Context(), requestKey{}, &request{engine: eng, principal: p, admission: adm}))
 		h(w, r, k)
 	}
+}
+
+// PrincipalEngine is an Engine whose model depends on who asks (a model
+// compiled per COMPILE_CONTEXT): a request runs on ForPrincipal's engine.
+type PrincipalEngine interface {
+	Engine
+	ForPrincipal(p query.Principal) (Engine, error)
 }
 
 // EngineError is why a tenant has no engine to query.

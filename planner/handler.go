@@ -101,6 +101,15 @@ func (h *Handler) SetModel(m *cubes.Model) {
 // Model returns the model new statements are planned against.
 func (h *Handler) Model() *cubes.Model { return h.model.Load() }
 
+// WithModel is a handler over the same warehouse and options planning
+// against m: a model compiled per principal (COMPILE_CONTEXT) plans that
+// principal's sessions.
+func (h *Handler) WithModel(m *cubes.Model) *Handler {
+	c := &Handler{wh: h.wh, dialect: h.dialect, log: h.log, opts: h.opts}
+	c.model.Store(m)
+	return c
+}
+
 // NewSession implements pgwire.Handler.
 func (h *Handler) NewSession(ctx context.Context, info pgwire.SessionInfo) (pgwire.Session, error) {
 	// Any credential may open a maintenance database (tools connect to

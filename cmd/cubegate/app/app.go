@@ -57,6 +57,8 @@ type Gateway struct {
 	Model    *cubes.Model
 	Database string
 	handler  atomic.Pointer[planner.Handler]
+	// models are the models compiled per COMPILE_CONTEXT (modelload.go).
+	models modelContexts
 	// plannerOpts build the planner once the warehouse answers.
 	plannerOpts planner.Options
 	stopRetry   chan struct{}
@@ -109,7 +111,7 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 		log.Info().Str("memory_limit", cfg.Limits.MemoryLimit.String()).Msg("process memory limit set")
 	}
 	version := modelVersion(cfg.Model.Dir)
-	if m, err := loadModel(log, cfg.Model.Dir); err != nil {
+	if m, err := g.models.load(log, g.defaultSource()); err != nil {
 		// ERROR: the listeners serve (57P03 / 503) until a reload — a
 		// fixed file, SIGHUP or /admin/v1/restart — brings a valid model.
 		g.ms.state, g.ms.err = "ERROR", err.Error()
@@ -131,6 +133,7 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 		log.Warn().Msg(w)
 	}
 	g.Metrics = httpapi.NewMetrics()
+	g.models.metrics = g.Metrics
 	g.Metrics.Add(auditFailures, auditFailuresHelp, 0)
 	g.Audit = auth.NewAuditWith(g.store, auth.AuditOptions{Retention: cfg.Audit.Retention, FailClosed: cfg.Audit.FailClosed,
 		OnFailure: func(error) { g.Metrics.Add(auditFailures, auditFailuresHelp, 1) }, Log: auditLogger(log)})

@@ -144,7 +144,7 @@ func (g *Gateway) reloadChosen(chosen func(tenant string) bool) (names []string,
 // held.
 func (g *Gateway) reloadDefault() error {
 	version := modelVersion(g.cfg.Model.Dir)
-	m, err := loadModel(g.log, g.cfg.Model.Dir)
+	m, err := g.models.load(g.log, g.defaultSource())
 	g.ms.mu.Lock()
 	g.ms.reloads++
 	g.ms.mu.Unlock()

@@ -45,6 +45,8 @@ type source struct {
 	rollups *rollups
 	// inval invalidates the gateway's result cache (and the others').
 	inval *invalidator
+	// models are the gateway's models per COMPILE_CONTEXT.
+	models *modelContexts
 }
 
 // startSources brings up the configured data sources beside the default
@@ -58,9 +60,9 @@ func (g *Gateway) startSources(ctx context.Context) error {
 	g.sources = map[string]*source{}
 	for _, spec := range g.cfg.Sources()[1:] {
 		s := &source{spec: spec, log: g.log.With().Str("data_source", spec.Name).Logger(), opts: g.plannerOpts, whOpts: g.cfg.Limits.Warehouse(), state: "PENDING", stop: make(chan struct{})}
-		s.opts.Source, s.rollups, s.inval = spec.Name, g.rollups, g.inval
+		s.opts.Source, s.rollups, s.inval, s.models = spec.Name, g.rollups, g.inval, &g.models
 		g.sources[spec.Name] = s
-		m, err := loadModel(s.log, spec.ModelDir)
+		m, err := s.models.load(s.log, spec)
 		if err != nil {
 			s.state, s.err = "ERROR", err.Error()
 			logModelErrors(s.log, err, "the data source's model is invalid; ERROR until it is fixed")
@@ -122,7 +124,7 @@ func (s *source) retry() {
 
 // reload re-reads the source's model; a refused one keeps the previous.
 func (s *source) reload() error {
-	m, err := loadModel(s.log, s.spec.ModelDir)
+	m, err := s.models.load(s.log, s.spec)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
@@ -218,7 +220,7 @@ func (g *Gateway) sessionFor(ctx context.Context, info pgwire.SessionInfo) (pgwi
 		if err := g.outage(); err != nil {
 			return nil, pgerr.Fatal(pgerrcode.CannotConnectNow, "the warehouse is not available").WithDetail("data source %s is PENDING: %v", g.Database, err)
 		}
-		return h.NewSession(ctx, info)
+		return g.newSession(ctx, g.Database, h, info)
 	}
 	s, ok := g.sources[database]
 	if !ok {
@@ -233,7 +235,7 @@ func (g *Gateway) sessionFor(ctx context.Context, info pgwire.SessionInfo) (pgwi
 		}
 		return nil, pgerr.Fatal(pgerrcode.CannotConnectNow, "%s", msg).WithDetail("data source %s is %s: %s", st.Name, st.State, st.Error)
 	}
-	return h.NewSession(ctx, info)
+	return g.newSession(ctx, s.spec.Name, h, info)
 }
 
 // engineFor is the REST engine of a tenant's data source: the one named,
