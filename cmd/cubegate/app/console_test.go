@@ -18,6 +18,7 @@ import (
 	"github.com/cubegate/cubegate/cmd/cubegate/app"
 	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 	"github.com/cubegate/cubegate/httpapi/console"
+	"github.com/cubegate/cubegate/warehouse/pgtest"
 )
 
 // consoleClient is a browser of the console: a cookie jar, no redirects
@@ -518,5 +519,63 @@ func TestConsoleDisabled(t *testing.T) {
 	}
 	if resp, err := http.Get(base + "/livez"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("livez: %v", err)
+	}
+}
+
+// Console sessions live in the state store: on a shared PostgreSQL
+// store, a session signed in on one gateway works on another (its CSRF
+// token too) and on a gateway started after the first stopped; logout on
+// one ends it on all.
+func TestConsoleSharedSessions(t *testing.T) {
+	pg := pgtest.Start(t)
+	state := pg.CreateDatabase("state")
+	start := func() *apptest.Gateway {
+		return apptest.Start(t, apptest.Options{DSN: "duckdb::memory:", Adjust: func(c *app.Config) { c.State.DSN = state }})
+	}
+	a, b := start(), start()
+	ctx := context.Background()
+	store, err := auth.OpenStore(ctx, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	users, err := auth.NewConsoleUsers(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := users.CreateUser(ctx, "ops", auth.DefaultTenant, "a shared password", []string{"admin"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	ca := newConsoleClient(t, "http://"+a.HTTPAddr().String())
+	ca.mustSignIn(url.Values{"username": {"ops"}, "password": {"a shared password"}})
+	// The same cookie, presented to b.
+	onto := func(g *apptest.Gateway) *consoleClient {
+		c := newConsoleClient(t, "http://"+g.HTTPAddr().String())
+		from, _ := url.Parse(ca.base + "/console")
+		to, _ := url.Parse(c.base + "/console")
+		c.hc.Jar.SetCookies(to, ca.hc.Jar.Cookies(from))
+		return c
+	}
+	cb := onto(b)
+	if resp, body := cb.get("/console/tenants"); resp.StatusCode != 200 || !strings.Contains(body, "Signed in as <strong>ops</strong>") {
+		t.Fatalf("the session on the other gateway: %d", resp.StatusCode)
+	}
+	if cb.csrf != ca.csrf {
+		t.Error("the CSRF token differs between gateways")
+	}
+	if resp, _ := cb.post("/console/tenants", url.Values{"id": {"shared"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("a change on the other gateway: %d", resp.StatusCode)
+	}
+	// A gateway started after a stopped keeps the session.
+	a.Close()
+	cc := onto(start())
+	if resp, _ := cc.get("/console/status"); resp.StatusCode != 200 {
+		t.Fatalf("the session on a new gateway: %d", resp.StatusCode)
+	}
+	if resp, _ := cb.post("/console/logout", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if resp, _ := cc.get("/console/status"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the session after logout on another gateway: %d", resp.StatusCode)
 	}
 }
