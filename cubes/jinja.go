@@ -166,7 +166,41 @@ func (l *loader) renderJinja(name string, src []byte) ([]byte, *ValidationError)
 		}
 		return fail(lastLine(msg, runtimeLineRe), "Jinja: %s", l.jinjaMessage(msg))
 	}
+	if line, msg := l.pythonVariable(string(src)); line > 0 {
+		return fail(line, "Jinja: %s", msg)
+	}
 	return w.buf.Bytes(), nil
+}
+
+var (
+	pyVariableRe = regexp.MustCompile(`add_variable\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]`)
+	jinjaCodeRe  = regexp.MustCompile(`(?s)\{\{.*?\}\}|\{%.*?%\}`)
+)
+
+// pythonVariable finds a variable a .py helper of the folder registers
+// (TemplateContext.add_variable) that the template reads without
+// defining it: Jinja would print it empty, so it is refused.
+func (l *loader) pythonVariable(src string) (int, string) {
+	for n, b := range l.files {
+		if !strings.HasSuffix(strings.ToLower(n), ".py") {
+			continue
+		}
+		for _, m := range pyVariableRe.FindAllStringSubmatch(string(b), -1) {
+			name := m[1]
+			word := regexp.MustCompile(`(?:^|[^.\w])` + name + `\b`) // not an attribute (t.name)
+			defined := regexp.MustCompile(`\b(set|for|import|macro)\b[^%]*\b` + name + `\b`)
+			for _, loc := range jinjaCodeRe.FindAllStringIndex(src, -1) {
+				code := src[loc[0]:loc[1]]
+				if defined.MatchString(code) {
+					break
+				}
+				if word.MatchString(code) {
+					return 1 + strings.Count(src[:loc[0]], "\n"), fmt.Sprintf("%s is a variable of %s (TemplateContext.add_variable): %s", name, n, pythonHelpers)
+				}
+			}
+		}
+	}
+	return 0, ""
 }
 
 // jinjaMessage adds to an error of gonja's what a Cube user needs: a
@@ -571,67 +605,131 @@ func setTarget(cs *controlStructures.SetControlStructure) nodes.Expression {
 }
 
 // renderedPositions maps the errors a rendered file's YAML made (at
-// lines of the output) back to the template's lines where a template
+// lines of the output) back to the template's lines where one template
 // line alone can have printed that output line; the message keeps the
-// output's line either way.
-func (l *loader) renderedPositions(name string, tmpl, out []byte, from int) {
-	for _, e := range l.errs[from:] {
+// output's line either way. The positions of the file's cubes and their
+// members are mapped too, for the errors the model's resolution finds
+// later.
+func (l *loader) renderedPositions(name string, tmpl, out []byte, errsFrom, cubesFrom int) {
+	lm := newLineMapper(tmpl, out)
+	for _, e := range l.errs[errsFrom:] {
 		if e.Pos.File != name || e.Pos.Line < 1 {
 			continue
 		}
 		rl := e.Pos.Line
-		if tl := templateLine(tmpl, out, rl); tl > 0 {
+		if tl := lm.line(rl); tl > 0 {
 			e.Pos.Line = tl
 			e.Msg += fmt.Sprintf(" (line %d of the Jinja-rendered output)", rl)
 		} else {
 			e.Msg += fmt.Sprintf(" (line %d of the Jinja-rendered output; no one template line prints it)", rl)
 		}
 	}
+	seen := map[uintptr]bool{}
+	for _, c := range l.cubes[cubesFrom:] {
+		remapPos(reflect.ValueOf(c), name, lm.line, seen)
+	}
+}
+
+// remapPos maps every exported Pos of file below v.
+func remapPos(v reflect.Value, file string, f func(int) int, seen map[uintptr]bool) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() || seen[v.Pointer()] {
+			return
+		}
+		seen[v.Pointer()] = true
+		remapPos(v.Elem(), file, f, seen)
+	case reflect.Interface:
+		if !v.IsNil() {
+			remapPos(v.Elem(), file, f, seen)
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			remapPos(v.Index(i), file, f, seen)
+		}
+	case reflect.Struct:
+		if v.Type() == reflect.TypeFor[Pos]() {
+			if p := v.Interface().(Pos); v.CanSet() && p.File == file && p.Line > 0 {
+				if tl := f(p.Line); tl > 0 {
+					p.Line = tl
+					v.Set(reflect.ValueOf(p))
+				}
+			}
+			return
+		}
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				remapPos(v.Field(i), file, f, seen)
+			}
+		}
+	}
 }
 
 var jinjaTagRe = regexp.MustCompile(`\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}`)
 
-// templateLine is the one line of tmpl whose text, its {{ }} read as
-// anything and its tags as nothing, is output line n of out; 0 when no
-// line or several are.
-func templateLine(tmpl, out []byte, n int) int {
-	lines := strings.Split(string(out), "\n")
-	if n > len(lines) {
-		return 0
+// lineMapper finds the template line that printed an output line.
+type lineMapper struct {
+	out  []string
+	pats []*regexp.Regexp // by template line - 1; nil: prints no text
+	memo map[int]int
+}
+
+func newLineMapper(tmpl, out []byte) *lineMapper {
+	lm := &lineMapper{out: strings.Split(string(out), "\n"), memo: map[int]int{}}
+	for _, tl := range strings.Split(string(tmpl), "\n") {
+		lm.pats = append(lm.pats, linePattern(tl))
 	}
-	target := strings.TrimRight(lines[n-1], " \t\r")
-	if strings.TrimSpace(target) == "" {
-		return 0
+	return lm
+}
+
+// linePattern matches what a template line prints, its {{ }} read as
+// anything and its tags as nothing; nil for a line of tags alone.
+func linePattern(tl string) *regexp.Regexp {
+	var pat strings.Builder
+	pat.WriteString("^")
+	last, text := 0, false
+	for _, loc := range jinjaTagRe.FindAllStringIndex(tl, -1) {
+		lit := tl[last:loc[0]]
+		text = text || strings.TrimSpace(lit) != ""
+		pat.WriteString(regexp.QuoteMeta(lit))
+		if strings.HasPrefix(tl[loc[0]:], "{{") {
+			pat.WriteString(".*?")
+			text = true
+		}
+		last = loc[1]
+	}
+	rest := strings.TrimRight(tl[last:], " \t\r")
+	if !text && strings.TrimSpace(rest) == "" {
+		return nil
+	}
+	re, err := regexp.Compile(pat.String() + regexp.QuoteMeta(rest) + "$")
+	if err != nil {
+		return nil
+	}
+	return re
+}
+
+// line is the one template line that prints output line n, or 0.
+func (lm *lineMapper) line(n int) int {
+	if v, ok := lm.memo[n]; ok {
+		return v
 	}
 	found := 0
-	for i, tl := range strings.Split(string(tmpl), "\n") {
-		var pat strings.Builder
-		pat.WriteString("^")
-		last, literal := 0, false
-		for _, loc := range jinjaTagRe.FindAllStringIndex(tl, -1) {
-			lit := tl[last:loc[0]]
-			literal = literal || strings.TrimSpace(lit) != ""
-			pat.WriteString(regexp.QuoteMeta(lit))
-			if strings.HasPrefix(tl[loc[0]:], "{{") {
-				pat.WriteString(".*?")
-				literal = true
+	if n >= 1 && n <= len(lm.out) {
+		target := strings.TrimRight(lm.out[n-1], " \t\r")
+		if strings.TrimSpace(target) != "" {
+			for i, re := range lm.pats {
+				if re == nil || !re.MatchString(target) {
+					continue
+				}
+				if found != 0 {
+					found = 0
+					break
+				}
+				found = i + 1
 			}
-			last = loc[1]
 		}
-		rest := strings.TrimRight(tl[last:], " \t\r")
-		literal = literal || strings.TrimSpace(rest) != ""
-		if !literal {
-			continue
-		}
-		pat.WriteString(regexp.QuoteMeta(rest) + "$")
-		re, err := regexp.Compile(pat.String())
-		if err != nil || !re.MatchString(target) {
-			continue
-		}
-		if found != 0 {
-			return 0
-		}
-		found = i + 1
 	}
+	lm.memo[n] = found
 	return found
 }

@@ -2,8 +2,10 @@ package cubes
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -236,6 +238,7 @@ func TestJinjaErrorsNameFileAndLine(t *testing.T) {
 		{"undefined function", "cubes:\n  - name: a\n    sql_table: {{ load_table() }}\n", "m.yml:3: Jinja: load_table is not a Jinja function, filter or macro: Python model helpers"},
 		{"yaml in output", "{% set n = 'a' %}cubes:\n  - name: {{ n }}\n    sql_table: [\n", "m.yml:3: invalid YAML"},
 		{"model error in output", "{% set n = 'a' %}cubes:\n  - name: {{ n }}\n    colour: red\n    sql_table: t\n", "m.yml:3: unknown key \"colour\" in cube (known:"},
+		{"resolve error in a trimmed template", "{%- if true -%}\ncubes:\n  - name: a\n    sql_table: t\n    dimensions:\n      - name: x\n        type: string\n        sql: \"{nope}\"\n{%- endif %}\n", "m.yml:6: unknown reference {nope}"},
 		{"model error in trimmed output", "{%- set x = 1 %}\ncubes:\n{%- for n in ['a', 'b'] %}\n  - name: {{ n }}\n    sql_table: t\n    colour: red\n{%- endfor %}\n", "m.yml:6: unknown key \"colour\" in cube (known:"},
 	}
 	for _, c := range cases {
@@ -261,6 +264,13 @@ func TestJinjaPythonHelpersRefused(t *testing.T) {
 		"cubes/x.yml": "cubes:\n{%- for t in load_tables() %}\n  - name: {{ t }}\n    sql_table: {{ t }}\n{%- endfor %}\n",
 	}, nil)
 	if err == nil || !strings.Contains(err.Error(), "cubes/x.yml:2: ") || !strings.Contains(err.Error(), "(it is defined in globals.py)") || !strings.Contains(err.Error(), pythonHelpers) {
+		t.Fatalf("%v", err)
+	}
+	_, err = loadJinja(t, map[string]string{
+		"model/globals.py": "from cube import TemplateContext\ntemplate = TemplateContext()\ntemplate.add_variable('schema', 'prod')\n",
+		"model/x.yml":      "cubes:\n  - name: x\n    sql_table: {{ schema }}.x\n",
+	}, nil)
+	if err == nil || !strings.Contains(err.Error(), "model/x.yml:3: Jinja: schema is a variable of model/globals.py (TemplateContext.add_variable): "+pythonHelpers) {
 		t.Fatalf("%v", err)
 	}
 	_, err = loadJinja(t, map[string]string{
@@ -338,5 +348,31 @@ func TestCompileContext(t *testing.T) {
 	}
 	if !MentionsCompileContext(map[string][]byte{"a.yml": []byte(files["cubes/p.yml"])}) || MentionsCompileContext(map[string][]byte{"a.yml": []byte("cubes: []"), "x.json": []byte("COMPILE_CONTEXT")}) {
 		t.Fatal("MentionsCompileContext")
+	}
+}
+
+// Renders share one environment: concurrent loads (a gateway compiling
+// several contexts at once) do not interfere.
+func TestJinjaConcurrentLoads(t *testing.T) {
+	files := jinjaOracleFiles(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			m, err := LoadFilesWith(files, LoadOptions{CompileContext: map[string]any{"securityContext": map[string]any{"i": i}}})
+			if err == nil && len(m.Cubes) != 4 {
+				err = fmt.Errorf("%d cubes", len(m.Cubes))
+			}
+			errs <- err
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }

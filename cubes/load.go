@@ -249,7 +249,7 @@ func (l *loader) file(name string, src []byte) {
 	if rendered {
 		// Lines of a rendered file are the output's: say so, and name
 		// the template's where it can be told.
-		defer l.renderedPositions(name, tmpl, src, len(l.errs))
+		defer l.renderedPositions(name, tmpl, src, len(l.errs), len(l.cubes))
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
