@@ -389,7 +389,8 @@ func (env *consoleEnv) refusedReloadAndRestart(t *testing.T) {
 }
 
 // A credential created in the console: its password shown once, its
-// .pgpass downloaded and used by the real psql; gone after a reload.
+// .pgpass downloaded and used by the real psql; on the list, never with
+// its password again.
 func (env *consoleEnv) credentials(t *testing.T) {
 	b := env.browser(t)
 	b.SignInUser(env.base, env.user, env.password)
@@ -397,48 +398,77 @@ func (env *consoleEnv) credentials(t *testing.T) {
 	b.Screenshot("credentials")
 	b.Click("Create credential")
 	b.Fill("Label", "bi team")
+	b.Fill("Database (data source)", "demo")
 	b.Click("Create")
 	dialog := b.In("#secret-dialog")
+	b.WaitFor("the secret dialog", `() => document.getElementById('secret-dialog')?.open`, nil)
 	dialog.WaitText("shown once")
 	b.Screenshot("credential-created")
 	password := dialog.Value("Password")
-	if len(password) < 16 {
-		t.Fatalf("password %q", password)
+	username := dialog.Value("Username")
+	if len(password) < 16 || username == "" {
+		t.Fatalf("the dialog shows user %q, password %q", username, password)
 	}
 	if got := dialog.Copied("Copy Password"); got != password {
 		t.Errorf("copied password %q", got)
 	}
+	if got := dialog.Copied("Copy Connection string"); !strings.Contains(got, username) || !strings.Contains(got, ":"+env.sqlPort()+"/demo") {
+		t.Errorf("copied connection string %q", got)
+	}
 	name, pgpass := dialog.Download("Download .pgpass")
-	if !strings.HasSuffix(name, ".pgpass") && name != "pgpass" {
+	if name != username+".pgpass" {
 		t.Errorf("downloaded %q", name)
 	}
-	fields := strings.Split(strings.TrimSpace(string(pgpass)), ":")
-	if len(fields) != 5 || fields[1] != env.sqlPort() || fields[2] != "demo" || fields[4] != password {
+	fields := pgpassFields(string(pgpass))
+	if len(fields) != 5 || fields[0] != "127.0.0.1" || fields[1] != env.sqlPort() || fields[2] != "demo" || fields[3] != username || fields[4] != password {
 		t.Fatalf(".pgpass %q", pgpass)
 	}
 	// psql with the downloaded file: PGPASSFILE, no password anywhere else
 	// (-w: never prompt). psql ignores a group- or world-readable file.
-	file := filepath.Join(t.TempDir(), "pgpass")
+	file := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(file, pgpass, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rows := env.psqlRows(t, []string{"PGPASSFILE=" + file, "PGPASSWORD="}, "-w", "-h", fields[0], "-p", fields[1], "-U", fields[3], "-d", fields[2],
+	rows := env.psqlRows(t, []string{"PGPASSFILE=" + file, "PGPASSWORD=", "PGSSLMODE=disable"}, "-w", "-h", fields[0], "-p", fields[1], "-U", fields[3], "-d", fields[2],
 		"-c", "SELECT COUNT(*) FROM orders")
 	if len(rows) != 1 || rows[0] != "200" {
 		t.Errorf("psql through the .pgpass: %q, want 200", rows)
 	}
 	dialog.Click("I have saved it — close")
-	b.WaitText("bi team")
-	b.Reload()
-	if strings.Contains(b.Text(), password) || strings.Contains(b.HTML(), password) {
-		t.Error("the password is on the credentials page after a reload")
+	b.WaitFor("the dialog closed", `() => !document.getElementById('secret-dialog')?.open`, nil)
+	b.Navigate(env.base + "/console/credentials")
+	list := b.In("#credentials")
+	list.WaitText("bi team")
+	list.WaitText(username)
+	if strings.Contains(b.HTML(), password) {
+		t.Error("the password is on the credentials page after the dialog")
 	}
 	b.Screenshot("credentials-list")
 }
 
+// pgpassFields splits a .pgpass line at its unescaped colons.
+func pgpassFields(line string) []string {
+	var fields []string
+	var f strings.Builder
+	line = strings.TrimRight(line, "\n")
+	for i := 0; i < len(line); i++ {
+		switch c := line[i]; {
+		case c == '\\' && i+1 < len(line):
+			i++
+			f.WriteByte(line[i])
+		case c == ':':
+			fields = append(fields, f.String())
+			f.Reset()
+		default:
+			f.WriteByte(c)
+		}
+	}
+	return append(fields, f.String())
+}
+
 // An API key created in the console: the secret shown once, used on
-// REST's /load, absent from the page after a reload, revoked in the
-// console (401 at once). Its label is markup and renders as text.
+// REST's /load, absent from the keys page after the dialog, revoked in
+// the console (401 at once). Its label is markup and renders as text.
 func (env *consoleEnv) apiKeys(t *testing.T) {
 	b := env.browser(t)
 	b.SignInKey(env.base, env.adminKey)
@@ -450,7 +480,11 @@ func (env *consoleEnv) apiKeys(t *testing.T) {
 	b.Click("load")
 	b.Click("Create")
 	dialog := b.In("#secret-dialog")
+	b.WaitFor("the secret dialog", `() => document.getElementById('secret-dialog')?.open`, nil)
 	dialog.WaitText("shown once")
+	if n := b.Count("img:not([alt=''])"); n != 0 {
+		t.Errorf("the key's label made %d img elements", n)
+	}
 	b.Screenshot("key-created")
 	secret := dialog.Value("API key")
 	if !auth.WellFormedKey(secret) {
@@ -458,6 +492,9 @@ func (env *consoleEnv) apiKeys(t *testing.T) {
 	}
 	if got := dialog.Copied("Copy API key"); got != secret {
 		t.Errorf("copied key %q", got)
+	}
+	if got := dialog.Value("REST base URL"); got != env.base+"/cubejs-api/v1" {
+		t.Errorf("REST base URL %q", got)
 	}
 	load := func() (int, string) {
 		body := `{"query":{"measures":["orders.count"],"dimensions":["orders.status"],"order":{"orders.status":"asc"}}}`
@@ -476,20 +513,25 @@ func (env *consoleEnv) apiKeys(t *testing.T) {
 	var answer struct {
 		Data []map[string]any `json:"data"`
 	}
-	if err := json.Unmarshal([]byte(body), &answer); status != 200 || err != nil || len(answer.Data) == 0 {
+	if err := json.Unmarshal([]byte(body), &answer); status != 200 || err != nil || len(answer.Data) == 0 || answer.Data[0]["orders.count"] == nil {
 		t.Fatalf("REST /load with the console's key: %d %s", status, body)
 	}
 	dialog.Click("I have saved it — close")
-	keys := b.In("main")
+	b.WaitFor("the dialog closed", `() => !document.getElementById('secret-dialog')?.open`, nil)
+
+	// The keys page anew: the key listed by its label (as text), its
+	// start only, never its secret.
+	b.Navigate(env.base + "/console/keys")
+	keys := b.In("#keys")
 	keys.WaitText(label)
+	keys.WaitText(secret[:12])
+	if strings.Contains(b.HTML(), secret) {
+		t.Error("the key's secret is on the keys page after the dialog")
+	}
 	if n := b.Count("main img"); n != 0 {
 		t.Errorf("the key's label made %d img elements", n)
 	}
-	b.Reload()
-	keys.WaitText(label)
-	if strings.Contains(b.HTML(), secret) {
-		t.Error("the key's secret is on the keys page after a reload")
-	}
+	time.Sleep(200 * time.Millisecond) // an onerror would have fired by now
 	if d := b.Dialogs(); len(d) != 0 {
 		t.Errorf("dialogs opened: %q", d)
 	}
@@ -498,8 +540,10 @@ func (env *consoleEnv) apiKeys(t *testing.T) {
 	// Revoke: asked to confirm (the console's own dialog), then 401 at
 	// once.
 	b.ClickRole("button", "Revoke "+label)
+	b.WaitFor("the confirmation", `() => document.getElementById('confirm-dialog')?.open`, nil)
+	b.Screenshot("key-revoke-confirm")
 	b.In("#confirm-dialog").Click("Confirm")
-	b.WaitNoText(label)
+	b.WaitFor("the key gone from the list", `(root, label) => !(document.getElementById('keys')?.innerText || '').includes(label)`, label)
 	if status, body := load(); status != 401 {
 		t.Errorf("REST /load with the revoked key: %d %s", status, body)
 	}
@@ -507,27 +551,61 @@ func (env *consoleEnv) apiKeys(t *testing.T) {
 }
 
 // A playground query in the console against psql's answer to the same
-// SQL, then that query in the query history.
+// SQL, the model explorer listing the cube, then that query in the query
+// history with its warehouse SQL.
 func (env *consoleEnv) playgroundAndHistory(t *testing.T) {
 	const query = `SELECT status, MEASURE(count) FROM orders GROUP BY 1 ORDER BY 1`
 	want := env.psqlRows(t, nil, "-d", env.g.ConnString(t, "psql"), "-c", query)
+	if len(want) < 2 {
+		t.Fatalf("psql: %q", want)
+	}
 
 	b := env.browser(t)
 	b.SignInUser(env.base, env.user, env.password)
-	env.page(t, b, "/console/model", "Model explorer and playground")
+	env.page(t, b, "/console/model", "Model explorer")
+	b.In("main").WaitText("orders")
 	b.Screenshot("model")
-	b.WaitText("orders")
-	b.Fill("SQL", query)
-	b.Click("Run")
-	b.WaitFor("a result table", `() => !!document.querySelector('#result table tbody tr')`, nil)
+
+	env.page(t, b, "/console/playground", "Playground")
+	b.Fill("A SQL statement, as psql would send it", query)
+	b.Click("Run SQL")
+	b.WaitFor("a result table", `() => !!document.querySelector('#result-table tbody tr')`, nil)
 	var got []string
-	b.Eval(`() => [...document.querySelectorAll('#result table tbody tr')].map(r => [...r.cells].map(c => c.textContent.trim()).join('|'))`, &got)
+	b.Eval(`() => [...document.querySelectorAll('#result-table tbody tr')].map(r => [...r.cells].map(c => c.textContent.trim()).join('|'))`, &got)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("the playground's table:\n%s\npsql:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	if wsql := b.TextOf("#warehouse-sql"); !strings.Contains(wsql, "orders_raw") {
+		t.Errorf("the playground's warehouse SQL: %q", wsql)
+	}
 	b.Screenshot("playground")
 
+	// The history: the playground's statement, run as the console user on
+	// the SQL API.
 	env.page(t, b, "/console/queries", "Query history")
-	b.WaitText("MEASURE(count)")
+	b.Fill("Principal", "console_user:"+env.user)
+	b.Fill("Text", "MEASURE(count)")
+	b.Click("Filter")
+	history := b.In("#history")
+	history.WaitText("MEASURE(count) FROM orders")
+	row := `#history tbody tr[data-event]`
+	if got := b.TextOf(row + " td.principal"); got != "console_user:"+env.user {
+		t.Errorf("history principal %q", got)
+	}
+	if got := b.TextOf(row + " td:nth-child(3)"); got != "SQL" {
+		t.Errorf("history API %q", got)
+	}
+	if got := b.TextOf(row + " td.outcome"); got != "ok" {
+		t.Errorf("history outcome %q", got)
+	}
 	b.Screenshot("query-history")
+	b.Eval(`() => document.querySelector('#history tbody tr[data-event] a.event-link').click()`, nil)
+	b.WaitFor("the event's detail", `() => !!document.getElementById('event-statement')`, nil)
+	if got := b.TextOf("#event-statement"); !strings.Contains(got, "MEASURE(count) FROM orders") {
+		t.Errorf("the event's statement %q", got)
+	}
+	if got := b.TextOf("#event-rows"); got != fmt.Sprint(len(want)) {
+		t.Errorf("the event's rows %q, want %d", got, len(want))
+	}
+	b.Screenshot("query-detail")
 }
