@@ -222,6 +222,7 @@ cubegate is ready in %s (%d orders in %s). Connect with:
 
   psql "%s"
 
+(or open the web console at %s/console and sign in with the API key below)
 and try:
 
   SELECT status, MEASURE(count) FROM orders GROUP BY 1 ORDER BY 1;
@@ -242,7 +243,7 @@ The REST API, with an admin API key (shown only now):
   config:       %s   (cubegate keys|credentials … run in that folder use it)
 
 Press Ctrl-C to stop.
-`, time.Since(began).Round(time.Millisecond), rows, abs(dbPath), connStr, abs(dbPath), key.KeyValue, httpURL, httpURL, abs(modelDir), state, abs(configPath))
+`, time.Since(began).Round(time.Millisecond), rows, abs(dbPath), connStr, httpURL, abs(dbPath), key.KeyValue, httpURL, httpURL, abs(modelDir), state, abs(configPath))
 			stop := reloadOnSIGHUP(g)
 			defer stop()
 			err = g.Wait(ctx)
