@@ -153,9 +153,16 @@ func (l *loader) renderJinja(name string, src []byte) ([]byte, *ValidationError)
 		return fail(line, "Jinja syntax: %s", l.jinjaMessage(stripSource(err.Error())))
 	}
 	b := &jinjaBudget{deadline: time.Now().Add(jinjaLimits.timeout)}
+	// COMPILE_CONTEXT.securityContext is always an object, as in Cube,
+	// so that COMPILE_CONTEXT.securityContext.x is merely undefined when
+	// no context is given (model validate).
 	cc := l.opts.CompileContext
-	if cc == nil {
-		cc = map[string]any{}
+	if _, ok := cc["securityContext"]; !ok {
+		with := map[string]any{"securityContext": map[string]any{}}
+		for k, v := range cc {
+			with[k] = v
+		}
+		cc = with
 	}
 	ctx := exec.NewContext(map[string]any{"COMPILE_CONTEXT": cc, budgetKey: b})
 	w := &capWriter{b: b}
@@ -212,6 +219,9 @@ func (l *loader) jinjaMessage(msg string) string {
 	} else if m := noFilterRe.FindStringSubmatch(msg); m != nil {
 		name = m[1]
 	} else {
+		if strings.Contains(msg, "COMPILE_CONTEXT") && strings.Contains(msg, "on None") {
+			msg += " (an attribute of an undefined value: COMPILE_CONTEXT holds tenant, dataSource and securityContext)"
+		}
 		return msg
 	}
 	where := ""
