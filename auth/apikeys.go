@@ -418,10 +418,14 @@ func (ks *KeyService) RevokeAs(ctx context.Context, actor Actor, id string) (API
 	if err := Ceiling(actor, KeyGrant(k)); err != nil {
 		return k, err
 	}
-	return ks.Revoke(ctx, actor.TenantID, id)
+	return ks.revoke(ctx, actor.TenantID, id, actorName(&actor, ""))
 }
 
 func (ks *KeyService) Revoke(ctx context.Context, tenant, id string) (APIKey, error) {
+	return ks.revoke(ctx, tenant, id, "")
+}
+
+func (ks *KeyService) revoke(ctx context.Context, tenant, id, by string) (APIKey, error) {
 	k, err := ks.Get(ctx, tenant, id)
 	if err != nil {
 		return k, err
@@ -430,7 +434,7 @@ func (ks *KeyService) Revoke(ctx context.Context, tenant, id string) (APIKey, er
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		k.RevokedAt = &now
 		k.Enabled = false
-		if err := ks.store.change(ctx, AuditEvent{Kind: "api_key", Action: "revoke", TenantID: tenant, Object: k.ID},
+		if err := ks.store.change(ctx, AuditEvent{Kind: "api_key", Action: "revoke", TenantID: tenant, Object: k.ID, Username: by},
 			func(ctx context.Context) error { return ks.store.updateKey(ctx, k) }); err != nil {
 			if errors.Is(err, ErrAuditUnavailable) {
 				return k, err

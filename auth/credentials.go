@@ -145,6 +145,18 @@ type CreateCredentialInput struct {
 	ActAs bool
 	// Scopes: see Credential.Scopes.
 	Scopes []string
+	// by is the actor the audit event names ("": the credential itself,
+	// the operator's change).
+	by string
+}
+
+// actorName is how a change's audit event names actor (or, for the
+// operator's own changes).
+func actorName(actor *Actor, or string) string {
+	if actor == nil {
+		return or
+	}
+	return actor.Kind + ":" + actor.ID
 }
 
 // CreateCredential mints a credential with a generated username and
@@ -192,7 +204,7 @@ func (s *Service) CreateCredential(ctx context.Context, in CreateCredentialInput
 			Scopes:    scopes,
 			verifier:  v,
 		}
-		err = s.store.change(ctx, AuditEvent{Kind: "credential", Action: "create", TenantID: c.TenantID, Object: c.ID, Username: c.Username},
+		err = s.store.change(ctx, AuditEvent{Kind: "credential", Action: "create", TenantID: c.TenantID, Object: c.ID, Username: cmp.Or(in.by, c.Username)},
 			func(ctx context.Context) error { return s.store.insertCredential(ctx, c) })
 		if errors.Is(err, errDuplicate) && attempt < 3 {
 			continue // 36^10 names: a clash is next to impossible, but not an error
@@ -219,7 +231,8 @@ type CredentialRequest struct {
 // and within its ceiling (see Ceiling). The password is returned here and
 // nowhere else.
 func (s *Service) CreateCredentialAs(ctx context.Context, actor Actor, req CredentialRequest) (Credential, string, error) {
-	in := CreateCredentialInput{Label: req.Label, Database: req.Database, TenantID: actor.TenantID, Member: req.Member, Security: actor.Security.clone(), Scopes: req.Scopes}
+	in := CreateCredentialInput{Label: req.Label, Database: req.Database, TenantID: actor.TenantID, Member: req.Member, Security: actor.Security.clone(), Scopes: req.Scopes,
+		by: actorName(&actor, "")}
 	if req.Security != nil {
 		in.Security = *req.Security
 	}
@@ -271,7 +284,7 @@ func (s *Service) DeleteCredentialAs(ctx context.Context, actor Actor, id string
 	if err := Ceiling(actor, CredentialGrant(c)); err != nil {
 		return err
 	}
-	return s.DeleteCredential(ctx, c.ID)
+	return s.deleteCredential(ctx, c.ID, actorName(&actor, ""))
 }
 
 // RotatePasswordAs gives a credential of actor's tenant a new password on
@@ -285,7 +298,7 @@ func (s *Service) RotatePasswordAs(ctx context.Context, actor Actor, id string) 
 	if err := Ceiling(actor, CredentialGrant(c)); err != nil {
 		return c, "", err
 	}
-	return s.RotatePassword(ctx, c.ID)
+	return s.rotatePassword(ctx, c.ID, actorName(&actor, ""))
 }
 
 // ListCredentials returns every credential, oldest first.
@@ -399,7 +412,7 @@ func (s *Service) updateCredential(ctx context.Context, c Credential, in UpdateC
 			return c, err
 		}
 	}
-	if err := s.store.change(ctx, AuditEvent{Kind: "credential", Action: "update", TenantID: c.TenantID, Object: c.ID, Username: c.Username},
+	if err := s.store.change(ctx, AuditEvent{Kind: "credential", Action: "update", TenantID: c.TenantID, Object: c.ID, Username: actorName(actor, c.Username)},
 		func(ctx context.Context) error { return s.store.updateCredential(ctx, c) }); err != nil {
 		return c, err
 	}
@@ -409,6 +422,10 @@ func (s *Service) updateCredential(ctx context.Context, c Credential, in UpdateC
 // RotatePassword gives a credential a new password, returned here only;
 // the old one stops working at once.
 func (s *Service) RotatePassword(ctx context.Context, id string) (Credential, string, error) {
+	return s.rotatePassword(ctx, id, "")
+}
+
+func (s *Service) rotatePassword(ctx context.Context, id, by string) (Credential, string, error) {
 	c, err := s.store.credentialByID(ctx, id)
 	if err != nil {
 		return c, "", err
@@ -420,7 +437,7 @@ func (s *Service) RotatePassword(ctx context.Context, id string) (Credential, st
 	if c.verifier, err = NewVerifier(password); err != nil {
 		return c, "", err
 	}
-	if err := s.store.change(ctx, AuditEvent{Kind: "credential", Action: "rotate", TenantID: c.TenantID, Object: c.ID, Username: c.Username},
+	if err := s.store.change(ctx, AuditEvent{Kind: "credential", Action: "rotate", TenantID: c.TenantID, Object: c.ID, Username: cmp.Or(by, c.Username)},
 		func(ctx context.Context) error { return s.store.updateCredential(ctx, c) }); err != nil {
 		return c, "", err
 	}
@@ -429,11 +446,15 @@ func (s *Service) RotatePassword(ctx context.Context, id string) (Credential, st
 
 // DeleteCredential removes a credential: its next login fails.
 func (s *Service) DeleteCredential(ctx context.Context, id string) error {
+	return s.deleteCredential(ctx, id, "")
+}
+
+func (s *Service) deleteCredential(ctx context.Context, id, by string) error {
 	c, err := s.store.credentialByID(ctx, id)
 	if err != nil {
 		return err
 	}
-	return s.store.change(ctx, AuditEvent{Kind: "credential", Action: "delete", TenantID: c.TenantID, Object: c.ID, Username: c.Username},
+	return s.store.change(ctx, AuditEvent{Kind: "credential", Action: "delete", TenantID: c.TenantID, Object: c.ID, Username: cmp.Or(by, c.Username)},
 		func(ctx context.Context) error { return s.store.deleteCredential(ctx, c.ID) })
 }
 

@@ -12,8 +12,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/query"
 )
 
@@ -44,6 +46,9 @@ type Admin struct {
 	Ready func() error
 	// DataSource names the tenant owning a data source (false: none).
 	DataSource func(name string) (tenant string, ok bool)
+	// Model is a data source's loaded model (nil: none, or not loaded):
+	// credentials' security contexts are checked against it.
+	Model func(source string) *cubes.Model
 	// Tenants are the teams; the default tenant's admin keys manage them.
 	Tenants TenantStore
 	// Cache is the result cache (nil: none), invalidated with the admin
@@ -295,7 +300,7 @@ func (a *Admin) register(mux *http.ServeMux) {
 			fail(w, r, err)
 			return
 		}
-		created, err := a.Keys.CreateAs(r.Context(), auth.KeyActor(k), in)
+		created, err := a.CreateKeyAs(r.Context(), auth.KeyActor(k), in)
 		if err != nil {
 			fail(w, r, err)
 			return
@@ -316,7 +321,7 @@ func (a *Admin) register(mux *http.ServeMux) {
 			fail(w, r, err)
 			return
 		}
-		got, err := a.Keys.UpdateAs(r.Context(), auth.KeyActor(k), r.PathValue("id"), in)
+		got, err := a.UpdateKeyAs(r.Context(), auth.KeyActor(k), r.PathValue("id"), in)
 		if err != nil {
 			fail(w, r, err)
 			return
@@ -324,12 +329,36 @@ func (a *Admin) register(mux *http.ServeMux) {
 		envelope(w, r, http.StatusOK, got)
 	}))
 	mux.HandleFunc("DELETE /admin/v1/api_keys/{id}", a.withKey("keys:write", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
-		got, err := a.Keys.RevokeAs(r.Context(), auth.KeyActor(k), r.PathValue("id"))
+		got, err := a.RevokeKeyAs(r.Context(), auth.KeyActor(k), r.PathValue("id"))
 		if err != nil {
 			fail(w, r, err)
 			return
 		}
 		envelope(w, r, http.StatusOK, got)
+	}))
+	// A new key for an old one, which works on until old_expires_at
+	// (absent: it is revoked at once): {"api_key": the new key with its
+	// key_value, "previous": the old one}.
+	mux.HandleFunc("POST /admin/v1/api_keys/{id}/rotate", a.withKey("keys:write", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
+		var in struct {
+			OldExpiresAt *time.Time `json:"old_expires_at"`
+		}
+		if r.ContentLength != 0 {
+			if err := decode(r, &in); err != nil {
+				fail(w, r, err)
+				return
+			}
+		}
+		var until time.Time
+		if in.OldExpiresAt != nil {
+			until = *in.OldExpiresAt
+		}
+		created, old, err := a.RotateKeyAs(r.Context(), auth.KeyActor(k), r.PathValue("id"), until)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		envelope(w, r, http.StatusCreated, map[string]any{"api_key": created, "previous": old})
 	}))
 	if a.Credentials == nil {
 		return
@@ -431,18 +460,11 @@ func (a *Admin) register(mux *http.ServeMux) {
 			fail(w, r, err)
 			return
 		}
-		if a.DataSource != nil {
-			// A credential connects to one of its tenant's data sources.
-			if tenant, ok := a.DataSource(in.Database); !ok || tenant != k.TenantID {
-				fail(w, r, fmt.Errorf("%w: tenant %s has no data source %q", errBadRequest, k.TenantID, in.Database))
-				return
-			}
-		}
 		// Within the key's own rights; no security context: the key's.
-		c, pw, err := a.Credentials.CreateCredentialAs(r.Context(), auth.KeyActor(k),
+		c, pw, err := a.CreateCredentialAs(r.Context(), auth.KeyActor(k),
 			auth.CredentialRequest{Label: in.Label, Database: in.Database, Member: in.Member, Security: in.Security, Scopes: in.Scopes})
 		if err != nil {
-			fail(w, r, errors.Join(errBadRequest, err))
+			fail(w, r, err)
 			return
 		}
 		out := show(c)
@@ -453,7 +475,7 @@ func (a *Admin) register(mux *http.ServeMux) {
 		c, err := credential(r, k)
 		if err == nil {
 			var pw string
-			if c, pw, err = a.Credentials.RotatePasswordAs(r.Context(), auth.KeyActor(k), c.ID); err == nil {
+			if c, pw, err = a.RotateCredentialAs(r.Context(), auth.KeyActor(k), c.ID); err == nil {
 				out := show(c)
 				out["password"] = pw
 				envelope(w, r, http.StatusOK, out)
@@ -479,16 +501,10 @@ func (a *Admin) register(mux *http.ServeMux) {
 			fail(w, r, err)
 			return
 		}
-		if in.Database != nil && a.DataSource != nil {
-			if tenant, ok := a.DataSource(*in.Database); !ok || tenant != c.TenantID {
-				fail(w, r, fmt.Errorf("%w: tenant %s has no data source %q", errBadRequest, c.TenantID, *in.Database))
-				return
-			}
-		}
-		c, err = a.Credentials.UpdateCredentialAs(r.Context(), auth.KeyActor(k), c.ID,
+		c, err = a.UpdateCredentialAs(r.Context(), auth.KeyActor(k), c.ID,
 			auth.UpdateCredentialInput{Label: in.Label, Database: in.Database, Member: in.Member, Security: in.Security, Scopes: in.Scopes})
 		if err != nil {
-			fail(w, r, errors.Join(errBadRequest, err))
+			fail(w, r, err)
 			return
 		}
 		envelope(w, r, http.StatusOK, show(c))
@@ -496,7 +512,7 @@ func (a *Admin) register(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /admin/v1/credentials/{id}", a.withKey("credentials:write", func(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		c, err := credential(r, k)
 		if err == nil {
-			if err = a.Credentials.DeleteCredentialAs(r.Context(), auth.KeyActor(k), c.ID); err == nil {
+			if _, err = a.DeleteCredentialAs(r.Context(), auth.KeyActor(k), c.ID); err == nil {
 				envelope(w, r, http.StatusOK, map[string]any{"deleted": c.ID})
 				return
 			}

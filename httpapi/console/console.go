@@ -174,8 +174,8 @@ func New(cfg Config) (*Console, error) {
 func (c *Console) builtinPages() []Page {
 	return []Page{
 		c.connectPage(),
-		placeholder("/console/credentials", "Credentials", "credentials:read"),
-		placeholder("/console/keys", "API keys", "keys:read"),
+		c.credentialsPage(),
+		c.keysPage(),
 		c.statusPage(),
 		placeholder("/console/queries", "Query history", "audit:read"),
 		placeholder("/console/model", "Model", "meta"),

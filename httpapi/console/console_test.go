@@ -176,8 +176,8 @@ func TestHeadersAndEscaping(t *testing.T) {
 				t.Errorf("fragment:\n%s", body)
 			}
 		case "/console/keys":
-			if !strings.Contains(body, `id="coming-later"`) {
-				t.Errorf("placeholder:\n%s", body)
+			if !strings.Contains(body, `<h1>API keys</h1>`) {
+				t.Errorf("keys page:\n%s", body)
 			}
 		}
 	}

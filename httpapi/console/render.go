@@ -50,6 +50,18 @@ type SecretDialog struct {
 	Fields  []SecretField
 	// Downloads are files made in the browser from their text.
 	Downloads []Download
+	// Files are files the server makes once: each button posts its
+	// one-time Token to Action (FilesLabel names the group). CSRF is
+	// filled by ShowSecret.
+	Files      []SecretFile
+	FilesLabel string
+	CSRF       string
+}
+
+// SecretFile is a download of a SecretDialog served once by the page
+// that showed it.
+type SecretFile struct {
+	ID, Label, Action, Token string
 }
 
 // SecretField is one labelled value of a SecretDialog (Secret: the value
@@ -188,6 +200,7 @@ func (s *Session) RenderTitled(w http.ResponseWriter, status int, title string, 
 // it no more.
 func (s *Session) ShowSecret(w http.ResponseWriter, status int, data any, d SecretDialog) {
 	v := s.c.view(w, s.r, s, s.page.Title, data)
+	d.CSRF = s.CSRF
 	v.Secret = &d
 	s.c.write(w, s.page.tmpl, "layout", status, v)
 }

@@ -249,7 +249,7 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 		Tenants: g.store, DataSource: func(name string) (string, bool) {
 			s, ok := cfg.LookupSource(name)
 			return s.Tenant, ok
-		}}
+		}, Model: g.sourceModel}
 	consoleHandler, err := g.console(ctx, admin, throttle, pgcfg.TLS != nil)
 	if err != nil {
 		return &SettingError{Key: "console.enabled", Value: "true", Err: err}
@@ -791,6 +791,20 @@ func (g *Gateway) connection(c auth.Credential) map[string]any {
 	}
 	connStr := ConnectionString(c.Username, "PASSWORD", host, port, c.Database)
 	return map[string]any{"host": host, "port": port, "connection_string": connStr, "psql": `psql "` + connStr + `"`}
+}
+
+// sourceModel is a data source's loaded model (nil: none loaded), which
+// credentials' security contexts are checked against.
+func (g *Gateway) sourceModel(name string) *cubes.Model {
+	if name == g.Database {
+		return g.CurrentModel()
+	}
+	if s, ok := g.sources[name]; ok {
+		if h := s.handler.Load(); h != nil {
+			return h.Model()
+		}
+	}
+	return nil
 }
 
 // MintCredential creates a SQL credential for the gateway's data source and
