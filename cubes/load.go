@@ -49,9 +49,10 @@ type LoadOptions struct {
 var (
 	yamlExts = []string{".yml", ".yaml"}
 	jsExts   = []string{".js"}
-	// dataExts are read so that a model can require() them; they are
-	// not model files of their own.
-	dataExts = []string{".json"}
+	// dataExts are read so that a model can require() them (JSON) or a
+	// YAML file's Jinja can import or include them (macro files); they
+	// are not model files of their own.
+	dataExts = []string{".json", ".jinja", ".jinja2", ".j2"}
 )
 
 func hasExt(name string, exts []string) bool {

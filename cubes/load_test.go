@@ -101,3 +101,22 @@ cubes:
 		}
 	}
 }
+
+// Files a model reads but that are not model files of their own — a
+// Jinja macro file, JSON a JavaScript model requires — are not warned
+// about; any other file is named in a warning.
+func TestLoadWarnsOfOtherFilesOnly(t *testing.T) {
+	var warnings []string
+	_, err := LoadFilesWith(map[string][]byte{
+		"macros/m.jinja": []byte("{% macro tbl(x) %}{{ x }}{% endmacro %}"),
+		"data.json":      []byte(`{"tables": ["a"]}`),
+		"notes.txt":      []byte("hello"),
+		"cubes/a.yml":    []byte("{% import 'macros/m.jinja' as m %}cubes:\n  - name: a\n    sql_table: {{ m.tbl('a') }}\n    measures:\n      - name: count\n        type: count\n"),
+	}, LoadOptions{Warn: func(p Pos, msg string) { warnings = append(warnings, p.File+": "+msg) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 1 || !strings.HasPrefix(warnings[0], "notes.txt: not a model file") {
+		t.Errorf("warnings: %q", warnings)
+	}
+}
