@@ -144,12 +144,20 @@ func (c *Console) keysList(w http.ResponseWriter, r *http.Request, s *Session, o
 	for _, sc := range auth.Scopes {
 		v.Choices = append(v.Choices, scopeChoice{Name: sc, Checked: slices.Contains(v.Form.Scopes, sc)})
 	}
+	starts := map[string]string{}
+	for _, k := range keys {
+		starts["api_key:"+k.ID] = "key " + k.KeyStart + "…"
+	}
 	for _, k := range keys {
 		if k.RevokedAt != nil {
 			v.Revoked++
 			continue
 		}
-		v.Rows = append(v.Rows, c.keyRow(k))
+		row := c.keyRow(k)
+		if s, ok := starts[k.CreatedBy]; ok {
+			row.CreatedBy = s // the creating key as the list shows keys
+		}
+		v.Rows = append(v.Rows, row)
 	}
 	if token := r.URL.Query().Get("secret"); token != "" && r.URL.Query().Get("fragment") != "1" {
 		got, ok := once.take(s, token)
