@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -120,7 +121,7 @@ type requestKey struct{}
 // under its tenant's limits; Cube's clients expect {"error"}.
 func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Request, k auth.APIKey)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		k, err := a.Keys.Authenticate(r.Context(), PresentedKey(r), RemoteAddr(r), scope)
+		k, err := a.authenticate(r, scope)
 		if err != nil {
 			var ke *auth.KeyError
 			if errors.As(err, &ke) {
@@ -152,6 +153,9 @@ func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Reque
 			}
 		}
 		p := query.Principal{TenantID: k.TenantID, APIKeyID: k.ID, Address: RemoteAddr(r).String(), Security: k.Security, Scopes: k.Scopes}
+		if as, ok := r.Context().Value(asPrincipal{}).(query.Principal); ok {
+			p = as // ServeAs: the console's signed-in principal
+		}
 		if pe, ok := eng.(PrincipalEngine); ok {
 			e, err := pe.ForPrincipal(p)
 			if err != nil {
@@ -868,3 +872,77 @@ func (a *REST) dryRun(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 	ans.PivotQuery = req.pivotQuery()
 	writeJSON(w, http.StatusOK, ans)
 }
+
+// asPrincipal marks a request ServeAs serves as a principal.
+type asPrincipal struct{}
+
+// authenticate is the request's key — for a request ServeAs serves, its
+// principal as a key (nothing is presented; the principal holds scope).
+func (a *REST) authenticate(r *http.Request, scope string) (auth.APIKey, error) {
+	if p, ok := r.Context().Value(asPrincipal{}).(query.Principal); ok {
+		if scope != "" && !p.Holds(scope) {
+			return auth.APIKey{}, &auth.KeyError{Status: http.StatusForbidden, Code: "INSUFFICIENT_SCOPE", Message: "this needs the " + scope + " scope"}
+		}
+		return auth.APIKey{ID: p.APIKeyID, TenantID: p.Tenant(), Security: p.Security, Scopes: p.Scopes}, nil
+	}
+	return a.Keys.Authenticate(r.Context(), PresentedKey(r), RemoteAddr(r), scope)
+}
+
+// ServeAs serves a request of the Cube API — load, sql, dry-run or meta,
+// by r's path — as p rather than a key's holder (the web console's
+// playground, as its signed-in principal): the same scope check, engine
+// (the X-Cubegate-Data-Source header's), policy, limits, admission and
+// audit as a key's request.
+func (a *REST) ServeAs(w http.ResponseWriter, r *http.Request, p query.Principal) {
+	routes := map[string]struct {
+		scope string
+		h     func(http.ResponseWriter, *http.Request, auth.APIKey)
+	}{"/cubejs-api/v1/load": {"load", a.load}, "/cubejs-api/v1/sql": {"sql", a.sql}, "/cubejs-api/v1/dry-run": {"load", a.dryRun}, "/cubejs-api/v1/meta": {"meta", a.meta}}
+	rt, ok := routes[r.URL.Path]
+	if !ok {
+		restError(w, http.StatusNotFound, "no Cube API endpoint %s", r.URL.Path)
+		return
+	}
+	a.withKey(rt.scope, rt.h)(w, r.WithContext(context.WithValue(r.Context(), asPrincipal{}, p)))
+}
+
+// ModelAs is the model p's requests on dataSource ("" the tenant's
+// first) read, and p's policy on it — what /v1/meta shows p; an error
+// says why there is none (ErrorStatus gives its status).
+func (a *REST) ModelAs(ctx context.Context, p query.Principal, dataSource string) (m *cubes.Model, pol *cubes.Policy, err error) {
+	r, err := http.NewRequestWithContext(context.WithValue(ctx, asPrincipal{}, p), http.MethodGet, "/cubejs-api/v1/meta", nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.Header.Set("X-Cubegate-Data-Source", dataSource)
+	rec := &heldAnswer{header: http.Header{}}
+	a.withKey("meta", func(w http.ResponseWriter, r *http.Request, _ auth.APIKey) {
+		m = a.engine(r.Context()).Model()
+		if pol, err = a.policyOf(r.Context()); err != nil {
+			// As /v1/meta answers it.
+			err = &auth.KeyError{Status: http.StatusForbidden, Code: "ACCESS_DENIED", Message: errorMessage(err)}
+		}
+	})(rec, r)
+	if m == nil && err == nil {
+		// Refused before: the answer's status, code and message, as a
+		// *auth.KeyError (which ErrorStatus reads).
+		var e struct {
+			Error string `json:"error"`
+			Code  string `json:"code"`
+		}
+		_ = json.Unmarshal(rec.body.Bytes(), &e)
+		err = &auth.KeyError{Status: rec.status, Code: e.Code, Message: e.Error}
+	}
+	return m, pol, err
+}
+
+// heldAnswer keeps what ModelAs's handler writes (its refusal).
+type heldAnswer struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *heldAnswer) Header() http.Header         { return w.header }
+func (w *heldAnswer) Write(b []byte) (int, error) { return w.body.Write(b) }
+func (w *heldAnswer) WriteHeader(status int)      { w.status = status }

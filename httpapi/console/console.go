@@ -94,6 +94,9 @@ type Config struct {
 	Log                 zerolog.Logger
 	// Now is the clock (tests move it); nil: time.Now.
 	Now func() time.Time
+	// Explore runs the Model and Playground pages' queries (nil: those
+	// pages say they cannot).
+	Explore Explorer
 }
 
 // Console serves the console.
@@ -177,8 +180,9 @@ func (c *Console) builtinPages() []Page {
 		c.credentialsPage(),
 		c.keysPage(),
 		c.statusPage(),
-		placeholder("/console/queries", "Query history", "audit:read"),
-		placeholder("/console/model", "Model", "meta"),
+		c.historyPage(),
+		c.modelPage(),
+		c.playgroundPage(),
 		c.tenantsPage(),
 	}
 }

@@ -250,16 +250,17 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 			s, ok := cfg.LookupSource(name)
 			return s.Tenant, ok
 		}, Model: g.sourceModel}
-	consoleHandler, err := g.console(ctx, admin, throttle, pgcfg.TLS != nil)
+	rest := &httpapi.REST{Keys: g.Keys, Engine: engine{g: g}, Engines: g.engineFor, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit, MaxFilterValues: cfg.REST.MaxFilterValues,
+		Queries: g.Queries, Ready: g.ready, WS: httpapi.WSLimits{MaxConnections: cfg.REST.WebSocket.MaxConnections,
+			MaxMessageBytes: int64(cfg.REST.WebSocket.MaxMessageSize), MaxInFlight: cfg.REST.WebSocket.MaxInFlight, IdleTimeout: cfg.REST.WebSocket.IdleTimeout}}
+	consoleHandler, err := g.console(ctx, admin, rest, throttle, pgcfg.TLS != nil)
 	if err != nil {
 		return &SettingError{Key: "console.enabled", Value: "true", Err: err}
 	}
 	g.http = &http.Server{
 		Handler: httpapi.NewHandler(httpapi.Config{Warehouse: warehousePinger{g}, Version: Version,
 			Admin: admin, Console: consoleHandler,
-			REST: &httpapi.REST{Keys: g.Keys, Engine: engine{g: g}, Engines: g.engineFor, DefaultLimit: cfg.REST.DefaultLimit, MaxLimit: cfg.REST.MaxLimit, MaxFilterValues: cfg.REST.MaxFilterValues,
-				Queries: g.Queries, Ready: g.ready, WS: httpapi.WSLimits{MaxConnections: cfg.REST.WebSocket.MaxConnections,
-					MaxMessageBytes: int64(cfg.REST.WebSocket.MaxMessageSize), MaxInFlight: cfg.REST.WebSocket.MaxInFlight, IdleTimeout: cfg.REST.WebSocket.IdleTimeout}},
+			REST:         rest,
 			Metrics:      g.Metrics,
 			WriteTimeout: cfg.HTTP.WriteTimeout,
 			Log:          log.With().Str("component", "http").Logger(),

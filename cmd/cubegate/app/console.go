@@ -12,7 +12,7 @@ import (
 // console is the web console on the HTTP listener (nil when
 // console.enabled is off): it acts through admin, the admin API, and
 // counts failed sign-ins with the SQL listener's throttle.
-func (g *Gateway) console(ctx context.Context, admin *httpapi.Admin, throttle *auth.LoginThrottle, sqlTLS bool) (http.Handler, error) {
+func (g *Gateway) console(ctx context.Context, admin *httpapi.Admin, rest *httpapi.REST, throttle *auth.LoginThrottle, sqlTLS bool) (http.Handler, error) {
 	cfg := g.cfg
 	if !cfg.Console.Enabled {
 		return nil, nil
@@ -38,6 +38,7 @@ func (g *Gateway) console(ctx context.Context, admin *httpapi.Admin, throttle *a
 		IdleTimeout: cfg.Console.IdleTimeout, Lifetime: cfg.Console.SessionLifetime,
 		TrustForwardedProto: cfg.Console.TrustForwardedProto,
 		Version:             Version,
+		Explore:             consoleExplorer{g: g, rest: rest},
 		Log:                 g.log.With().Str("component", "console").Logger(),
 	})
 	if err != nil {
