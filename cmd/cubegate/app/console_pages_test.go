@@ -1,10 +1,12 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -15,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cubegate/cubegate/auth"
+	"github.com/cubegate/cubegate/cmd/cubegate/app"
 	"github.com/cubegate/cubegate/cmd/cubegate/app/apptest"
 )
 
@@ -63,7 +66,7 @@ func downloadToken(page, id string) string {
 // until then), revoked (401 at once); audit rows naming the console user;
 // no secret in any page but its one dialog.
 func TestConsolePages(t *testing.T) {
-	g := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(200)})
+	g := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(200), Adjust: func(c *app.Config) { c.APIKeys.Limit = 20 }})
 	ctx := context.Background()
 	base := "http://" + g.HTTPAddr().String()
 	store, err := auth.OpenStore(ctx, g.Config.State.DSN)
@@ -77,6 +80,10 @@ func TestConsolePages(t *testing.T) {
 	}
 	const password = "correct horse battery staple"
 	if _, err := users.CreateUser(ctx, "alice", auth.DefaultTenant, password, []string{"admin"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	adminKey, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{Description: ptr("admin"), Scopes: &[]string{"admin"}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	c := newConsoleClient(t, base)
@@ -127,6 +134,16 @@ func TestConsolePages(t *testing.T) {
 	var listPages []string
 
 	t.Run("credentials", func(t *testing.T) {
+		// The security context is checked against the data source's model,
+		// in the console and the admin API alike.
+		resp, body := c.post("/console/credentials", url.Values{"label": {"x"}, "database": {g.Database}, "security_context": {`{"allow": ["orders.nope"]}`}})
+		if resp.StatusCode != 400 || !regexp.MustCompile(`id="credential-security-error"[^>]*>[^<]*orders has no member &#34;nope&#34;`).MatchString(body) {
+			t.Errorf("an unknown member in the security context: %d\n%s", resp.StatusCode, body)
+		}
+		if status, _ := adminCall(t, base, adminKey.KeyValue, "POST", "/admin/v1/credentials",
+			map[string]any{"database": g.Database, "security_context": map[string]any{"allow": []string{"nope"}}}); status != 400 {
+			t.Errorf("the admin API with an unknown cube in the security context: %d", status)
+		}
 		page := secretPage(c.post("/console/credentials", url.Values{"label": {"bi team"}, "database": {g.Database}}))
 		m := pagePassword.FindStringSubmatch(page)
 		if m == nil {
@@ -310,6 +327,33 @@ func TestConsolePages(t *testing.T) {
 		}
 	})
 
+	// The admin API's rotate, which the console's is: the old key until
+	// old_expires_at, or revoked at once without it.
+	t.Run("admin API rotate", func(t *testing.T) {
+		status, created := adminCall(t, base, adminKey.KeyValue, "POST", "/admin/v1/api_keys", map[string]any{"description": "etl", "scope_names": []string{"load"}})
+		if status != 201 {
+			t.Fatalf("create: %d %v", status, created)
+		}
+		id := created["api_key_id"].(string)
+		until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+		status, rotated := adminCall(t, base, adminKey.KeyValue, "POST", "/admin/v1/api_keys/"+id+"/rotate", map[string]any{"old_expires_at": until})
+		nk, _ := rotated["api_key"].(map[string]any)
+		prev, _ := rotated["previous"].(map[string]any)
+		if status != 201 || nk == nil || prev == nil || !auth.WellFormedKey(nk["key_value"].(string)) || nk["description"] != "etl" || prev["expires_at"] != until.Format(time.RFC3339) {
+			t.Fatalf("rotate: %d %v", status, rotated)
+		}
+		if _, err := g.Keys.Authenticate(ctx, created["key_value"].(string), loopback, "load"); err != nil {
+			t.Errorf("the old key during the overlap: %v", err)
+		}
+		status, again := adminCall(t, base, adminKey.KeyValue, "POST", "/admin/v1/api_keys/"+nk["api_key_id"].(string)+"/rotate", nil)
+		if prev, _ := again["previous"].(map[string]any); status != 201 || prev == nil || prev["revoked_at"] == nil {
+			t.Errorf("rotate without an overlap: %d %v", status, again)
+		}
+		if _, err := g.Keys.Authenticate(ctx, nk["key_value"].(string), loopback, "load"); err == nil {
+			t.Error("a key rotated without an overlap still works")
+		}
+	})
+
 	t.Run("no secret outside its dialog", func(t *testing.T) {
 		_, creds := c.get("/console/credentials")
 		_, keys := c.get("/console/keys")
@@ -351,4 +395,30 @@ func TestConsolePages(t *testing.T) {
 			}
 		}
 	})
+}
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+// adminCall calls the admin API with key and returns the status and the
+// answer's data.
+func adminCall(t *testing.T, base, key, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, base+path, r)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Data map[string]any `json:"data"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out.Data
 }
