@@ -580,6 +580,19 @@ func (env *consoleEnv) playgroundAndHistory(t *testing.T) {
 	}
 	b.Screenshot("playground")
 
+	// The query builder (REST's /load underneath): the same question.
+	b.Fill("Measures", "orders.count")
+	b.Fill("Dimensions", "orders.status")
+	b.Fill("Order 1 by", "orders.status")
+	b.Click("Run query")
+	b.WaitFor("the builder's result", `() => document.getElementById('result')?.dataset.ran === 'builder' && !!document.querySelector('#result-table tbody tr')`, nil)
+	got = nil
+	b.Eval(`() => [...document.querySelectorAll('#result-table tbody tr')].map(r => [...r.cells].map(c => c.textContent.trim()).join('|'))`, &got)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the query builder's table:\n%s\npsql:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	b.Screenshot("playground-builder")
+
 	// The history: the playground's statement, run as the console user on
 	// the SQL API.
 	env.page(t, b, "/console/queries", "Query history")

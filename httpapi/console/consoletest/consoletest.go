@@ -624,10 +624,18 @@ func (b *Browser) poll(what, pred string, arg any) {
 	fn := fmt.Sprintf(`(scope, arg) => { const root = scope ? document.querySelector(scope) : document.body; return (%s)(root, arg); }`, pred)
 	ctx, cancel := b.stepContext()
 	defer cancel()
-	_, err := chromedp.Run(ctx, chromedp.PollFunction[bool](fn, chromedp.WithPollingArgs(b.scope, arg),
-		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Until(deadlineOf(ctx)))))
-	if err != nil {
-		b.fail(what+"; the page shows:\n"+b.textNoFail(), err)
+	for {
+		_, err := chromedp.Run(ctx, chromedp.PollFunction[bool](fn, chromedp.WithPollingArgs(b.scope, arg),
+			chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Until(deadlineOf(ctx)))))
+		if err == nil {
+			return
+		}
+		// A navigation destroys the document the poll ran in ("Cannot
+		// find context with specified id"): poll the next one.
+		if ctx.Err() != nil || errors.Is(err, chromedp.ErrPollingTimeout) {
+			b.fail(what+"; the page shows:\n"+b.textNoFail(), err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
