@@ -56,6 +56,15 @@ type consoleEnv struct {
 
 const consolePassword = "correct horse battery staple"
 
+// descriptionXSS is the customers cube's description.
+const descriptionXSS = `<img src=x onerror="alert('desc')"><script>alert('desc')</script> Who buys`
+
+// strconvQuote quotes s as a YAML (JSON) string.
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
 func newConsoleEnv(t *testing.T) *consoleEnv {
 	consoletest.Chromium(t) // fail at once, before PostgreSQL starts, without it
 	modelDir := filepath.Join(t.TempDir(), "model")
@@ -63,6 +72,19 @@ func newConsoleEnv(t *testing.T) *consoleEnv {
 		t.Fatal(err)
 	}
 	copyDir(t, apptest.RepoPath(t, "cmd", "cubegate", "app", "demomodel"), modelDir)
+	// A model description that is markup: the explorer must show it as text.
+	customers := filepath.Join(modelDir, "customers.yml")
+	y, err := os.ReadFile(customers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y = []byte(strings.Replace(string(y), "    title: Customers\n", "    title: Customers\n    description: "+strconvQuote(descriptionXSS)+"\n", 1))
+	if !strings.Contains(string(y), "onerror") {
+		t.Fatal("customers.yml: no title line to put the description after")
+	}
+	if err := os.WriteFile(customers, y, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	g := apptest.Start(t, apptest.Options{Postgres: apptest.Demo(200), ModelDir: modelDir})
 	ctx := context.Background()
 	admin, err := g.Keys.Create(ctx, auth.DefaultTenant, "test", auth.KeyInput{Description: ptr("console admin"), Scopes: &[]string{"admin"}})
@@ -258,7 +280,7 @@ func (env *consoleEnv) signInConnectStatusTenants(t *testing.T) {
 	tenants := b.In("#tenants")
 	tenants.WaitText("acme")
 	tenants.WaitText(payload)
-	if n := b.Count("main img"); n != 0 {
+	if n := b.Count(`main img[src="x"]`); n != 0 {
 		t.Errorf("the tenant's name made %d img elements", n)
 	}
 	time.Sleep(200 * time.Millisecond) // an onerror would have fired by now
@@ -480,7 +502,7 @@ func (env *consoleEnv) apiKeys(t *testing.T) {
 	dialog := b.In("#secret-dialog")
 	b.WaitFor("the secret dialog", `() => document.getElementById('secret-dialog')?.open`, nil)
 	dialog.WaitText("shown once")
-	if n := b.Count("img:not([alt=''])"); n != 0 {
+	if n := b.Count(`img[src="x"]`); n != 0 {
 		t.Errorf("the key's label made %d img elements", n)
 	}
 	b.Screenshot("key-created")
@@ -520,13 +542,14 @@ func (env *consoleEnv) apiKeys(t *testing.T) {
 	// The keys page anew: the key listed by its label (as text), its
 	// start only, never its secret.
 	b.Navigate(env.base + "/console/keys")
+	b.Reload()
 	keys := b.In("#keys")
 	keys.WaitText(label)
 	keys.WaitText(secret[:12])
 	if strings.Contains(b.HTML(), secret) {
 		t.Error("the key's secret is on the keys page after the dialog")
 	}
-	if n := b.Count("main img"); n != 0 {
+	if n := b.Count(`main img[src="x"]`); n != 0 {
 		t.Errorf("the key's label made %d img elements", n)
 	}
 	time.Sleep(200 * time.Millisecond) // an onerror would have fired by now
@@ -562,6 +585,14 @@ func (env *consoleEnv) playgroundAndHistory(t *testing.T) {
 	b.SignInUser(env.base, env.user, env.password)
 	env.page(t, b, "/console/model", "Model explorer")
 	b.In("main").WaitText("orders")
+	b.In("main").WaitText(descriptionXSS)
+	if n := b.Count(`main img[src="x"], main script:not([src])`); n != 0 {
+		t.Errorf("the customers cube's description made %d img or script elements", n)
+	}
+	time.Sleep(200 * time.Millisecond) // an onerror would have fired by now
+	if d := b.Dialogs(); len(d) != 0 {
+		t.Errorf("dialogs opened: %q", d)
+	}
 	b.Screenshot("model")
 
 	env.page(t, b, "/console/playground", "Playground")
