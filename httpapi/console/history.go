@@ -296,6 +296,9 @@ type historyDetail struct {
 	// none), DerivedNote how, DerivedError why it could not be.
 	Derived, DerivedNote, DerivedError string
 	Back                               string
+	// Playground opens the statement in the Playground ("": it holds
+	// placeholders for values the audit log left out).
+	Playground string
 }
 
 // historyPage serves /console/queries and /console/queries/{id}.
@@ -373,6 +376,13 @@ func (c *Console) historyDetail(w http.ResponseWriter, r *http.Request, s *Sessi
 	d := &historyDetail{Event: historyEvent(events[0]), Back: Prefix + "/queries"}
 	if ref := r.URL.Query().Get("back"); strings.HasPrefix(ref, "?") {
 		d.Back += ref
+	}
+	if d.Event.Statement != "" && !hasPlaceholder(d.Event.API, d.Event.Statement) {
+		param := "sql"
+		if d.Event.API == "REST" {
+			param = "query"
+		}
+		d.Playground = Prefix + "/playground?" + url.Values{param: {d.Event.Statement}}.Encode()
 	}
 	if d.Event.WarehouseSQL == "" && d.Event.Statement != "" {
 		d.Derived, d.DerivedNote, d.DerivedError = c.deriveSQL(r, s, d.Event)

@@ -212,9 +212,12 @@ func TestHistoryPage(t *testing.T) {
 			t.Errorf("the detail lacks %s", want)
 		}
 	}
+	if strings.Contains(body, `id="open-in-playground"`) {
+		t.Error("a statement with placeholders is offered to the Playground")
+	}
 	// A catalog query's warehouse SQL: none kept, none derivable here.
 	_, body = b.get("/console/queries/" + rows[0][1])
-	if !strings.Contains(body, long) || !strings.Contains(body, `id="event-derive-error"`) {
+	if !strings.Contains(body, long) || !strings.Contains(body, `id="event-derive-error"`) || !strings.Contains(body, `href="/console/playground?sql=SELECT&#43;a_rather_long_column_name`) {
 		t.Errorf("the catalog query's detail:\n%s", body)
 	}
 	if resp, _ := b.get(fmt.Sprintf("/console/queries/%d", other[0])); resp.StatusCode != http.StatusNotFound {

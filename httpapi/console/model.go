@@ -717,8 +717,10 @@ func (c *Console) playgroundPage() Page {
 		status := http.StatusOK
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
-			if q := r.URL.Query().Get("sql"); q != "" {
-				v.SQL = q // a statement to start from (not run)
+			// A statement or Cube query to start from (not run).
+			v.SQL = r.URL.Query().Get("sql")
+			if q := r.URL.Query().Get("query"); q != "" {
+				v.Form.JSON = q
 			}
 		case http.MethodPost:
 			if err := r.ParseForm(); err != nil {
@@ -728,7 +730,14 @@ func (c *Console) playgroundPage() Page {
 			if n, err := strconv.Atoi(r.PostForm.Get("page_size")); err == nil && slices.Contains(playgroundPageSizes, n) {
 				v.PageSize = n
 			}
+			// Each form carries the other's text (the SQL, the Cube JSON) so
+			// that running one keeps the other.
 			v.Form, v.SQL = readBuilder(r), r.PostForm.Get("sql")
+			if run := r.PostForm.Get("run"); run != "builder" && run != "json" {
+				keep := v.Form.JSON
+				v.Form = emptyBuilder()
+				v.Form.JSON = keep
+			}
 			switch r.PostForm.Get("run") {
 			case "builder", "json":
 				v.Ran = "builder"

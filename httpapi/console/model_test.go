@@ -409,6 +409,12 @@ func TestPlayground(t *testing.T) {
 		if !strings.Contains(body, "Showing the first 2 of 7 rows") || !strings.Contains(body, `id="result-more"`) || !strings.Contains(body, "5 more rows are not shown") {
 			t.Errorf("the SQL answer does not count its rows past the page:\n%s", body)
 		}
+		if !strings.Contains(body, `id="limit" name="limit" type="number" min="1" value="1000"`) {
+			t.Error("running the SQL box emptied the builder's limit")
+		}
+		if !strings.Contains(body, `<input type="hidden" name="sql" value="SELECT status, n FROM t">`) {
+			t.Error("the builder's form does not carry the SQL box's text")
+		}
 		if !strings.Contains(body, `<td class="num">99999999999999999999.99</td>`) || !strings.Contains(body, "Cube query\n  SELECT 1") || !strings.Contains(body, `(EXPLAIN)`) {
 			t.Error("the SQL answer's exact text or EXPLAIN is missing")
 		}

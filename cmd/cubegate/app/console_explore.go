@@ -102,7 +102,8 @@ func (x consoleExplorer) SQL(ctx context.Context, p query.Principal, source, tex
 	if ap, err := netip.ParseAddrPort(p.Address); err == nil {
 		info.RemoteAddr = net.TCPAddrFromAddrPort(ap)
 	} else if a, err := netip.ParseAddr(p.Address); err == nil {
-		info.RemoteAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(a, 0))
+		// The browser's address, without a port (the audit log's "127.0.0.1").
+		info.RemoteAddr = &net.IPAddr{IP: a.AsSlice(), Zone: a.Zone()}
 	}
 	sess, err := sqlHandler{x.g}.NewSession(ctx, info)
 	if err != nil {

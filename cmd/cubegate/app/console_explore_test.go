@@ -261,6 +261,28 @@ func TestConsoleExplore(t *testing.T) {
 		if !strings.Contains(page, "MEASURE(avg_amount)") || !strings.Contains(page, `<td class="principal">`+who+`</td>`) || !strings.Contains(page, `data-api="SQL" data-outcome="ok"`) {
 			t.Errorf("the SQL box's statement is not in the history:\n%s", page)
 		}
+		// A console user's statement names the user.
+		store, err := auth.OpenStore(ctx, g.Config.State.DSN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users, err := auth.NewConsoleUsers(ctx, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := users.CreateUser(ctx, "grace", auth.DefaultTenant, "a long enough password", []string{"admin"}, "test"); err != nil {
+			t.Fatal(err)
+		}
+		store.Close()
+		u := newConsoleClient(t, base)
+		u.mustSignIn(url.Values{"username": {"grace"}, "password": {"a long enough password"}})
+		if _, page := u.post("/console/playground", url.Values{"run": {"sql"}, "sql": {"SELECT MEASURE(count) FROM customers"}}); len(resultRows(t, page)) != 1 {
+			t.Errorf("the console user's statement:\n%s", page)
+		}
+		_, page = c.get("/console/queries?principal=console_user:grace")
+		if !strings.Contains(page, `<td class="principal">console_user:grace</td>`) || !strings.Contains(page, "MEASURE(count) FROM customers") {
+			t.Errorf("the console user's statement is not in the history:\n%s", page)
+		}
 		// A refused query is there too, with its error.
 		c.post("/console/playground", url.Values{"run": {"json"}, "query_json": {`{"measures":["orders.nope"]}`}})
 		_, page = c.get("/console/queries?outcome=error&api=rest")
