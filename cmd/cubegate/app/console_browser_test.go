@@ -163,19 +163,25 @@ func (env *consoleEnv) sqlPort() string {
 // separated by |) and returns its lines.
 func (env *consoleEnv) psqlRows(t *testing.T, extraEnv []string, args ...string) []string {
 	t.Helper()
-	cmd := exec.Command(env.psql, append([]string{"-X", "--no-psqlrc", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1"}, args...)...)
-	cmd.Env = append(os.Environ(), append([]string{"PGCONNECT_TIMEOUT=10", "PAGER="}, extraEnv...)...)
-	out, err := cmd.CombinedOutput()
+	out, err := env.psqlRun(extraEnv, args...)
 	if err != nil {
 		t.Fatalf("psql %q: %v\n%s", args, err, out)
 	}
 	var lines []string
-	for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
 		if l != "" {
 			lines = append(lines, l)
 		}
 	}
 	return lines
+}
+
+// psqlRun runs psql as psqlRows does and returns its output and error.
+func (env *consoleEnv) psqlRun(extraEnv []string, args ...string) (string, error) {
+	cmd := exec.Command(env.psql, append([]string{"-X", "--no-psqlrc", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1"}, args...)...)
+	cmd.Env = append(os.Environ(), append([]string{"PGCONNECT_TIMEOUT=10", "PAGER="}, extraEnv...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // Sign-in with a console user and with an admin key, the Connect drawer
@@ -464,6 +470,42 @@ func (env *consoleEnv) credentials(t *testing.T) {
 		t.Error("the password is on the credentials page after the dialog")
 	}
 	b.Screenshot("credentials-list")
+
+	// Rotate (confirmed in the console's dialog): a new password shown
+	// once; the downloaded .pgpass's one is refused at once.
+	psqlWith := func(pw string) (string, error) {
+		return env.psqlRun([]string{"PGPASSWORD=" + pw, "PGSSLMODE=disable"}, "-w", "-h", "127.0.0.1", "-p", env.sqlPort(), "-U", username, "-d", "demo",
+			"-c", "SELECT COUNT(*) FROM orders")
+	}
+	b.ClickRole("button", "Rotate bi team")
+	b.WaitFor("the confirmation", `() => document.getElementById('confirm-dialog')?.open`, nil)
+	b.In("#confirm-dialog").Click("Confirm")
+	b.WaitFor("the secret dialog", `() => document.getElementById('secret-dialog')?.open`, nil)
+	dialog.WaitText("New password for bi team")
+	rotated := dialog.Value("Password")
+	if rotated == "" || rotated == password {
+		t.Fatalf("the rotated password %q", rotated)
+	}
+	b.Screenshot("credential-rotated")
+	if out, err := psqlWith(password); err == nil || !strings.Contains(out, "password authentication failed") {
+		t.Errorf("psql with the password before the rotation: %v\n%s", err, out)
+	}
+	if out, err := psqlWith(rotated); err != nil || strings.TrimSpace(out) != "200" {
+		t.Errorf("psql with the rotated password: %v\n%s", err, out)
+	}
+	dialog.Click("I have saved it — close")
+	b.WaitFor("the dialog closed", `() => !document.getElementById('secret-dialog')?.open`, nil)
+
+	// Delete (confirmed): gone from the list, its login refused.
+	b.ClickRole("button", "Delete bi team")
+	b.WaitFor("the confirmation", `() => document.getElementById('confirm-dialog')?.open`, nil)
+	b.In("#confirm-dialog").Click("Confirm")
+	b.WaitFor("the credential gone from the list", `(root, user) => !(document.getElementById('credentials')?.innerText || '').includes(user)`, username)
+	b.WaitText("deleted")
+	if out, err := psqlWith(rotated); err == nil {
+		t.Errorf("psql with a deleted credential: %s", out)
+	}
+	b.Screenshot("credential-deleted")
 }
 
 // pgpassFields splits a .pgpass line at its unescaped colons.
