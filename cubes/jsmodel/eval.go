@@ -174,10 +174,9 @@ type def struct {
 }
 
 type asyncCall struct {
-	promise    *goja.Promise
-	file       string
-	line       int
-	reportedAt int
+	promise *goja.Promise
+	file    string
+	line    int
 }
 
 // budgetError is what interrupts the runtime when a budget is spent.

@@ -171,9 +171,7 @@ func New(cfg Config) (*Console, error) {
 	return c, nil
 }
 
-// builtinPages are the console's pages, the nav in this order. A page
-// not built yet is a placeholder saying so (never a silent 404); its
-// author replaces the placeholder line with the page.
+// builtinPages are the console's pages, the nav in this order.
 func (c *Console) builtinPages() []Page {
 	return []Page{
 		c.connectPage(),

@@ -185,7 +185,7 @@ func TestHistoryPage(t *testing.T) {
 	if strings.Contains(frag, "<html") || strings.Contains(frag, `id="history-filters"`) || !strings.Contains(frag, "Showing events 1–4 of 4") {
 		t.Errorf("the fragment:\n%s", frag)
 	}
-	resp, body = b.get("/console/queries?limit=3&api=sql")
+	_, body = b.get("/console/queries?limit=3&api=sql")
 	if !strings.Contains(body, "Showing events 1–3 of 5 matching") || !strings.Contains(body, `id="history-more"`) {
 		t.Errorf("paged: %s", body)
 	}

@@ -80,11 +80,7 @@ func parseLocal(s string) (time.Time, error) {
 
 // splitList reads an allow-list typed one per line or comma-separated.
 func splitList(s string) []string {
-	out := []string{}
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' || r == ' ' || r == '\t' }) {
-		out = append(out, f)
-	}
-	return out
+	return append([]string{}, strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' || r == ' ' || r == '\t' })...)
 }
 
 func (c *Console) keysPage() Page {

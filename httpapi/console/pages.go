@@ -94,10 +94,3 @@ func (c *Console) tenantsPage() Page {
 		s.Render(w, status, v)
 	}}
 }
-
-// placeholder is a nav page not built yet: it says so rather than 404.
-func placeholder(path, title, scope string) Page {
-	return Page{Path: path, Title: title, Nav: true, Scope: scope, Template: "placeholder", Handler: func(w http.ResponseWriter, r *http.Request, s *Session) {
-		s.Render(w, http.StatusOK, nil)
-	}}
-}
