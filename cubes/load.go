@@ -73,7 +73,14 @@ const MaxModelFileBytes = 16 << 20
 // LoadFiles names in a warning rather than skipping it silently.
 func ReadDir(dir string) (map[string][]byte, error) {
 	files := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	root, err := filepath.EvalSymlinks(dir)
+	if err == nil {
+		root, err = filepath.Abs(root)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("model dir: %w", err)
+	}
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -92,6 +99,21 @@ func ReadDir(dir string) (map[string][]byte, error) {
 		}
 		rel, _ := filepath.Rel(dir, path)
 		rel = filepath.ToSlash(rel)
+		if d.Type()&fs.ModeSymlink != 0 {
+			// A link is read only when it stays in the folder: a model sees
+			// no file outside it (require() of a linked key file would put
+			// its text in the model's metadata).
+			target, err := filepath.EvalSymlinks(path)
+			if err == nil {
+				target, err = filepath.Abs(target)
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", rel, err)
+			}
+			if in, err := filepath.Rel(root, target); err != nil || in == ".." || strings.HasPrefix(in, ".."+string(filepath.Separator)) {
+				return fmt.Errorf("%s: a link to a file outside the model folder is not read", rel)
+			}
+		}
 		if info.IsDir() {
 			return fmt.Errorf("%s: a link to a folder is not read", rel)
 		}

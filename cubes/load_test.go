@@ -1,6 +1,8 @@
 package cubes
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -118,5 +120,31 @@ func TestLoadWarnsOfOtherFilesOnly(t *testing.T) {
 	}
 	if len(warnings) != 1 || !strings.HasPrefix(warnings[0], "notes.txt: not a model file") {
 		t.Errorf("warnings: %q", warnings)
+	}
+}
+
+// A link in the model folder is read only when its target is inside the
+// folder.
+func TestReadDirLinks(t *testing.T) {
+	outside, dir := t.TempDir(), t.TempDir()
+	write := func(p, s string) {
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(outside, "secret.json"), `{"private_key": "k"}`)
+	write(filepath.Join(dir, "m.yml"), "cubes:\n  - name: a\n    sql_table: a\n    measures:\n      - name: count\n        type: count\n")
+	if err := os.Symlink(filepath.Join(dir, "m.yml"), filepath.Join(dir, "same.yml.txt")); err != nil {
+		t.Fatal(err)
+	}
+	files, err := ReadDir(dir)
+	if err != nil || len(files) != 2 {
+		t.Fatalf("a link inside the folder: %v %v", err, len(files))
+	}
+	if err := os.Symlink(filepath.Join(outside, "secret.json"), filepath.Join(dir, "sa.json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadDir(dir); err == nil || !strings.Contains(err.Error(), "sa.json: a link to a file outside the model folder is not read") {
+		t.Fatalf("a link outside the folder: %v", err)
 	}
 }
