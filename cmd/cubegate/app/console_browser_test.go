@@ -42,6 +42,7 @@ func TestConsoleBrowser(t *testing.T) {
 	t.Run("Credentials", env.credentials)
 	t.Run("APIKeys", env.apiKeys)
 	t.Run("PlaygroundAndHistory", env.playgroundAndHistory)
+	t.Run("PhoneWidth", env.phoneWidth)
 }
 
 type consoleEnv struct {
@@ -692,4 +693,22 @@ func (env *consoleEnv) playgroundAndHistory(t *testing.T) {
 		t.Errorf("the event's rows %q, want %d", got, len(want))
 	}
 	b.Screenshot("query-detail")
+}
+
+// Every page on a phone's 375-pixel viewport: nothing wider than the
+// screen (the page never scrolls sideways; wide tables scroll in their
+// own box).
+func (env *consoleEnv) phoneWidth(t *testing.T) {
+	b := env.browser(t)
+	b.SignInUser(env.base, env.user, env.password)
+	b.Viewport(375, 812, true)
+	for _, p := range []string{"status", "connect", "credentials", "keys", "queries", "model", "playground", "tenants"} {
+		env.page(t, b, "/console/"+p, p)
+		var w struct{ Scroll, Inner int }
+		b.Eval(`() => ({Scroll: document.documentElement.scrollWidth, Inner: window.innerWidth})`, &w)
+		if w.Scroll > w.Inner {
+			t.Errorf("/console/%s on a phone: %d pixels wide in a %d-pixel viewport", p, w.Scroll, w.Inner)
+		}
+		b.Screenshot("phone-" + p)
+	}
 }

@@ -955,3 +955,19 @@ func (b *Browser) NavigateStatus(url string) int {
 	}
 	return int(resp.Status)
 }
+
+// Viewport resizes the page's viewport (CSS pixels; mobile: a phone's
+// touch viewport), as a narrow window or a phone shows it; Viewport(0, 0,
+// false) goes back to the window's own size.
+func (b *Browser) Viewport(width, height int64, mobile bool) {
+	b.t.Helper()
+	if width == 0 {
+		b.do("reset the viewport", chromedp.ResetViewport())
+		return
+	}
+	var opts []chromedp.EmulateViewportOption
+	if mobile {
+		opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch)
+	}
+	b.do(fmt.Sprintf("a %dx%d viewport", width, height), chromedp.EmulateViewport(width, height, opts...))
+}
