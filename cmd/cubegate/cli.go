@@ -222,7 +222,8 @@ cubegate is ready in %s (%d orders in %s). Connect with:
 
   psql "%s"
 
-(or open the web console at %s/console and sign in with the API key below)
+  web console: %s/console   (sign in with the admin API key below)
+
 and try:
 
   SELECT status, MEASURE(count) FROM orders GROUP BY 1 ORDER BY 1;
@@ -237,7 +238,7 @@ The REST API, with an admin API key (shown only now):
   export KEY=%s
   curl -g -H "Authorization: $KEY" '%s/cubejs-api/v1/load?query={"measures":["orders.count"],"dimensions":["orders.status"]}'
 
-  console:      %s/admin/v1/status   (with the key; /metrics, /livez, /readyz without)
+  admin API:    %s/admin/v1/status   (with the key; /metrics, /livez, /readyz without)
   model folder: %s   (edit a file: the model reloads)
   state file:   %s
   config:       %s   (cubegate keys|credentials … run in that folder use it)
