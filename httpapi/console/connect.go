@@ -90,10 +90,17 @@ type Heartbeat struct {
 // Whether a restart runs is read before the status: a restart ending in
 // between is reported by the status read after it, never a stale one.
 func (c *Console) heartbeatOf(ctx context.Context, s *Session) Heartbeat {
+	tenant := s.Principal.TenantID
 	c.mu.Lock()
-	restarting := c.restarting[s.Principal.TenantID]
+	restarting, gen := c.restarting[tenant], c.restarts[tenant]
 	c.mu.Unlock()
 	st := s.Status(ctx)
+	// Reading the status can take a while (a warehouse ping): a restart
+	// that began or ended meanwhile makes what was read stale, so the
+	// beat says PENDING and the next one reads afresh.
+	c.mu.Lock()
+	restarting = restarting || c.restarting[tenant] || c.restarts[tenant] != gen
+	c.mu.Unlock()
 	hb := Heartbeat{DataSource: s.Source, State: st.State, CheckedAt: c.cfg.Now().UTC(), Restarting: restarting}
 	for _, d := range st.DataSources {
 		if d.Name == s.Source {
@@ -146,6 +153,7 @@ func (c *Console) startRestart(ctx context.Context, s *Session) error {
 		return errRestartBusy
 	}
 	c.restarting[tenant] = true
+	c.restarts[tenant]++
 	c.mu.Unlock()
 	actor := s.Principal.Actor()
 	go func() {
@@ -157,6 +165,7 @@ func (c *Console) startRestart(ctx context.Context, s *Session) error {
 		}
 		c.mu.Lock()
 		delete(c.restarting, tenant)
+		c.restarts[tenant]++
 		c.mu.Unlock()
 	}()
 	return nil

@@ -110,7 +110,8 @@ type Console struct {
 	assetVersion string
 
 	mu         sync.Mutex
-	restarting map[string]bool // tenant → a restart from the console runs
+	restarting map[string]bool   // tenant → a restart from the console runs
+	restarts   map[string]uint64 // tenant → restarts begun and ended (each counts twice)
 }
 
 // Page is one console page: its Handler answers every method on Path
@@ -153,7 +154,7 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Sources == nil {
 		cfg.Sources = func() []Source { return nil }
 	}
-	c := &Console{cfg: cfg, mux: http.NewServeMux(), restarting: map[string]bool{}}
+	c := &Console{cfg: cfg, mux: http.NewServeMux(), restarting: map[string]bool{}, restarts: map[string]uint64{}}
 	sub, _ := fs.Sub(staticFS, "static")
 	c.assetVersion = hashFS(sub)
 	c.static = http.StripPrefix(Prefix+"/static/", http.FileServerFS(sub))
