@@ -258,7 +258,13 @@ func (c *conv) value(s slot, v goja.Value, lit ast.Expression, line int) *yaml.N
 	case v == nil || goja.IsUndefined(v) || goja.IsNull(v):
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null", Line: line}
 	}
-	switch x := v.Export().(type) {
+	// Export only a primitive: an object's Export copies it, nested
+	// values and all (recursively, in Go).
+	var prim any
+	if _, isObj := v.(*goja.Object); !isObj {
+		prim = v.Export()
+	}
+	switch x := prim.(type) {
 	case bool:
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(x), Line: line}
 	case int64:

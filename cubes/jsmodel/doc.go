@@ -69,7 +69,26 @@
 // padEnd, the Array constructor, Array.from, fill, join, JSON.stringify)
 // check sizes first (Options.MaxAlloc), so that a single giant
 // allocation is refused before Go attempts it; ArrayBuffer and typed
-// arrays are not available. A built-in that loops natively cannot be
+// arrays are not available. Neither are eval and the Function,
+// AsyncFunction and GeneratorFunction constructors (a model has no use
+// for source compiled at run time).
+//
+// goja's parser, compiler, JSON.parse and regular expression parsers
+// recurse in Go without a limit, and a Go stack overflow kills the
+// process (no recover; the time budget does not help). So a model file,
+// and every file it requires, is scanned before it is parsed (depth.go:
+// a lexical scan that knows strings, comments, template literals and
+// regular expressions): more than 500 levels of brackets, braces,
+// parentheses and template literals, or an expression or statement
+// chain of more than 20000 tokens (!!!…x, a+a+…, a.b.b…, else if …),
+// are refused at their line. JSON.parse's text, a required .json file
+// and a regular expression's pattern (RegExp, String.prototype.match,
+// matchAll, search) must not nest deeper than 500 levels either, and the
+// built-ins that walk nested values natively are bounded the same way
+// (join and so toString, flat, JSON.stringify; toLocaleString runs in
+// JavaScript, under the call stack limit). A proxy or prototype chain
+// long enough to overflow would take tens of millions of objects: the
+// heap budget stops it first. A built-in that loops natively cannot be
 // interrupted; should one outlive the budget by more than a grace
 // period, Eval returns an error and leaves it to finish on its own (it
 // may no longer call back). What remains possible within the budgets: a

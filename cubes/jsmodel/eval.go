@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -32,6 +33,9 @@ type Error struct {
 	File string
 	Line int
 	Msg  string
+	// Budget: the evaluation's time or heap budget was spent (the heap
+	// counts other goroutines' allocations): another evaluation may pass.
+	Budget bool
 }
 
 func (e *Error) Error() string {
@@ -131,7 +135,7 @@ func Eval(files map[string][]byte, entry []string, opts Options) ([]Doc, error) 
 		// the interrupt; it is left to finish on its own, and may no
 		// longer call back.
 		e.abandoned.Store(true)
-		return nil, Errors{{File: e.current(), Msg: fmt.Sprintf("evaluation did not stop within %v of its %v budget: a built-in function is working on a huge value", grace, e.opts.Timeout)}}
+		return nil, Errors{{File: e.current(), Msg: fmt.Sprintf("evaluation did not stop within %v of its %v budget: a built-in function is working on a huge value", grace, e.opts.Timeout), Budget: true}}
 	}
 }
 
@@ -145,8 +149,11 @@ type evaluator struct {
 	errs    Errors
 	globals map[string]bool
 	refSym  *goja.Symbol
-	file    atomic.Value // the entry being evaluated (string)
-	budget  atomic.Value // the budget error that interrupted the runtime
+	// joinDepth is how many Array.prototype.join calls are running
+	// (nested arrays join natively, see join).
+	joinDepth int
+	file      atomic.Value // the entry being evaluated (string)
+	budget    atomic.Value // the budget error that interrupted the runtime
 	// abandoned is set when Eval gave up waiting: the runtime then
 	// calls no callback of the caller's.
 	abandoned atomic.Bool
@@ -239,6 +246,8 @@ func (e *evaluator) report(err error, file string) (stop bool) {
 		f, line := e.frameOf(ie.Stack(), file)
 		msg := fmt.Sprint(ie.Value())
 		e.fail(f, line, "%s", msg)
+		_, budget := ie.Value().(*budgetError)
+		e.errs[len(e.errs)-1].Budget = budget
 		return true
 	}
 	var so *goja.StackOverflowError
@@ -341,6 +350,11 @@ func (e *evaluator) require(name string) (goja.Value, error) {
 	e.mods[name] = m
 	src := e.files[name]
 	if strings.HasSuffix(strings.ToLower(name), ".json") {
+		if d, line := jsonDepth(string(src)); line > 0 {
+			m.failed = true
+			e.fail(name, line, "JSON nests %d levels deep, more than %d", d, maxNesting)
+			return nil, quietError{name + " has errors"}
+		}
 		var v any
 		if err := json.Unmarshal(src, &v); err != nil {
 			m.failed = true
@@ -355,6 +369,13 @@ func (e *evaluator) require(name string) (goja.Value, error) {
 		}
 		m.obj.Set("exports", val)
 		return val, nil
+	}
+	// goja's parser recurses in Go: a source nesting too deep would
+	// overflow the Go stack, which kills the process.
+	if ne := scanSource(string(src)); ne != nil {
+		m.failed = true
+		e.fail(name, ne.line, "%s", ne.msg)
+		return nil, quietError{name + " has errors"}
 	}
 	wrapped := wrapPrefix + string(src) + "\n}})"
 	prg, err := parser.ParseFile(nil, name, wrapped, 0, parser.WithDisableSourceMaps)
@@ -528,7 +549,7 @@ func (e *evaluator) asyncModule(c goja.FunctionCall) goja.Value {
 	if err != nil {
 		panic(err)
 	}
-	if o, ok := v.(*goja.Object); ok {
+	if o, ok := v.(*goja.Object); ok && o.ExportType() == reflect.TypeOf((*goja.Promise)(nil)) {
 		if p, ok := o.Export().(*goja.Promise); ok {
 			e.asyncs = append(e.asyncs, &asyncCall{promise: p, file: file, line: line})
 		}
@@ -560,13 +581,24 @@ func (e *evaluator) checkAsync() {
 					}
 				}
 			}
-			if ie, ok := r.Export().(*budgetError); ok {
+			if ie, ok := exportBudget(r); ok {
 				e.fail(file, line, "%s", ie.msg)
+				e.errs[len(e.errs)-1].Budget = true
 				continue
 			}
 			e.fail(file, line, "asyncModule(): %s", describe(r))
 		}
 	}
+}
+
+// exportBudget is the budget error a value wraps (an object's Export
+// would copy it, recursively in Go).
+func exportBudget(v goja.Value) (*budgetError, bool) {
+	if v == nil || v.ExportType() != reflect.TypeOf((*budgetError)(nil)) {
+		return nil, false
+	}
+	b, ok := v.Export().(*budgetError)
+	return b, ok
 }
 
 // docs turns every definition into YAML, grouped by the file of its

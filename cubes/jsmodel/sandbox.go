@@ -23,7 +23,12 @@ var noAlloc = []string{"ArrayBuffer", "SharedArrayBuffer", "DataView", "Int8Arra
 
 // prelude wraps the built-ins that allocate in one step with size checks
 // (limit: characters or elements), before Go would allocate.
-const prelude = `(function (limit, join) {
+// It also measures what goja would parse in Go (JSON.parse's text, a
+// regular expression's pattern) or walk natively (flat, toLocaleString,
+// JSON.stringify) before a nesting too deep overflows the Go stack (see
+// depth.go), and takes eval and the Function constructors away: a model
+// has no use for source text compiled at run time.
+const prelude = `(function (limit, join, check, maxNest) {
 	'use strict';
 	const tooBig = (what, n) => { throw new RangeError(what + ': ' + n + ' is more than a model may allocate at once (' + limit + ')'); };
 	const def = (o, name, f) => Object.defineProperty(o, name, { value: f, writable: true, configurable: true, enumerable: false });
@@ -62,18 +67,101 @@ const prelude = `(function (limit, join) {
 		construct(t, args, nt) { checkLength(args); return Reflect.construct(t, args, nt === globalThis.Array ? t : nt); },
 	});
 	def(A.prototype, 'constructor', globalThis.Array);
+	const tooDeep = (what) => { throw new RangeError(what + ': the value nests deeper than ' + maxNest + ' levels'); };
 	const stringify = JSON.stringify;
 	def(JSON, 'stringify', function stringify_(v, replacer, space) {
-		if (Array.isArray(replacer)) return stringify(v, replacer, space);
+		// A list of keys is applied here, so that every value passes
+		// through r (which measures the depth).
+		let keys = null;
+		if (Array.isArray(replacer)) {
+			keys = [];
+			for (const k of replacer) {
+				if (typeof k === 'string' || typeof k === 'number' || k instanceof String || k instanceof Number) {
+					const s = String(k);
+					if (!keys.includes(s)) keys.push(s);
+				}
+			}
+		}
 		let size = 0;
+		const depths = new WeakMap();
 		const r = function (k, val) {
 			if (typeof replacer === 'function') val = replacer.call(this, k, val);
 			size += String(k).length + (typeof val === 'string' ? val.length : 8);
 			if (size > limit) tooBig('JSON.stringify', 'its output');
+			if (val !== null && (typeof val === 'object' || typeof val === 'function')) {
+				const d = (depths.get(this) || 0) + 1;
+				if (d > maxNest) tooDeep('JSON.stringify');
+				if (keys && !Array.isArray(val) && typeof val === 'object') {
+					const o = {};
+					for (const key of keys) if (key in val) o[key] = val[key];
+					val = o;
+				}
+				depths.set(val, d);
+			}
 			return val;
 		};
 		return stringify(v, r, space);
 	});
+	const parse = JSON.parse;
+	def(JSON, 'parse', function parse_(text, reviver) {
+		const s = String(text);
+		check('json', s);
+		return parse(s, reviver);
+	});
+	const flat = Array.prototype.flat;
+	def(Array.prototype, 'flat', function flat_(d) {
+		if (d !== undefined && Number(d) > maxNest) {
+			const stack = [[this, 0]];
+			while (stack.length) {
+				const [a, level] = stack.pop();
+				if (level > maxNest) tooDeep('Array.prototype.flat');
+				const n = Number(a.length);
+				if (n > limit) tooBig('Array.prototype.flat', n);
+				for (let i = 0; i < n; i++) if (Array.isArray(a[i])) stack.push([a[i], level + 1]);
+			}
+		}
+		return flat.call(this, d);
+	});
+	// In JavaScript, so that nested arrays recurse through the call
+	// stack (and its limit) rather than natively.
+	def(Array.prototype, 'toLocaleString', function toLocaleString_() {
+		const o = Object(this), n = Number(o.length) || 0;
+		if (n > limit) tooBig('Array.prototype.toLocaleString', n);
+		const parts = [];
+		for (let i = 0; i < n; i++) {
+			const v = o[i];
+			parts.push(v == null ? '' : String(v.toLocaleString()));
+		}
+		return parts.join(',');
+	});
+	const R = RegExp;
+	const checkRe = (p) => { if (!(p instanceof R)) check('regexp', String(p)); };
+	globalThis.RegExp = new Proxy(R, {
+		apply(t, self, args) { checkRe(args[0]); return Reflect.apply(t, self, args); },
+		construct(t, args, nt) { checkRe(args[0]); return Reflect.construct(t, args, nt === globalThis.RegExp ? t : nt); },
+	});
+	def(R.prototype, 'constructor', globalThis.RegExp);
+	const compile = R.prototype.compile;
+	if (compile) def(R.prototype, 'compile', function compile_(p, f) { checkRe(p); return compile.call(this, p, f); });
+	for (const name of ['match', 'matchAll', 'search']) {
+		const f = String.prototype[name];
+		def(String.prototype, name, function (re) {
+			if (re === null || (typeof re !== 'object' && typeof re !== 'function')) checkRe(re);
+			return f.call(this, re);
+		});
+	}
+	// eval and the Function constructors compile source text at run
+	// time; models do not need them.
+	const denied = (what) => function () { throw new Error('models cannot use ' + what + ' (source text compiled while the model runs is not available to models)'); };
+	def(globalThis, 'eval', denied('eval'));
+	const F = Function;
+	globalThis.Function = denied('the Function constructor');
+	def(F.prototype, 'constructor', globalThis.Function);
+	for (const [what, src] of [['the AsyncFunction constructor', 'async function () {}'], ['the GeneratorFunction constructor', 'function* () {}'], ['the AsyncGeneratorFunction constructor', 'async function* () {}']]) {
+		let f;
+		try { f = (0, F)('return ' + src)(); } catch (e) { continue; } // not supported by this engine
+		def(Object.getPrototypeOf(f), 'constructor', denied(what));
+	}
 })`
 
 // setup defines the model globals and the sandbox.
@@ -161,7 +249,7 @@ func (e *evaluator) setup() error {
 		return err
 	}
 	fn, _ := goja.AssertFunction(wrap)
-	if _, err := fn(goja.Undefined(), vm.ToValue(e.opts.MaxAlloc), vm.ToValue(e.join)); err != nil {
+	if _, err := fn(goja.Undefined(), vm.ToValue(e.opts.MaxAlloc), vm.ToValue(e.join), vm.ToValue(e.checkDepth), vm.ToValue(maxNesting)); err != nil {
 		return err
 	}
 	e.globals = map[string]bool{}
@@ -171,8 +259,33 @@ func (e *evaluator) setup() error {
 	return nil
 }
 
-// join is Array.prototype.join with a size check as the string grows.
+// checkDepth is check(kind, text) of the prelude: JSON.parse's text
+// ("json") or a regular expression's pattern ("regexp") must not nest
+// deeper than maxNesting.
+func (e *evaluator) checkDepth(c goja.FunctionCall) goja.Value {
+	text := c.Argument(1).String()
+	switch c.Argument(0).String() {
+	case "json":
+		if d, line := jsonDepth(text); line > 0 {
+			e.throw("RangeError", "JSON.parse: the text nests %d levels deep (from its line %d), more than %d", d, line, maxNesting)
+		}
+	case "regexp":
+		if d := regexpDepth(text); d > maxNesting {
+			e.throw("SyntaxError", "Invalid regular expression: its groups nest %d levels deep, more than %d", d, maxNesting)
+		}
+	}
+	return goja.Undefined()
+}
+
+// join is Array.prototype.join with a size check as the string grows,
+// and a depth check: an array's elements are joined with their
+// toString, which is join again for a nested array — natively, in Go.
 func (e *evaluator) join(c goja.FunctionCall) goja.Value {
+	e.joinDepth++
+	defer func() { e.joinDepth-- }()
+	if e.joinDepth > maxNesting {
+		e.throw("RangeError", "Array.prototype.join: arrays nested deeper than %d levels", maxNesting)
+	}
 	o := c.This.ToObject(e.vm)
 	n := o.Get("length").ToInteger()
 	if n > int64(e.opts.MaxAlloc) {

@@ -59,34 +59,41 @@ var (
 	nodeType = reflect.TypeOf((*ast.Node)(nil)).Elem()
 )
 
-// walk visits every AST node below v (goja's ast has no walker).
-func walk(v reflect.Value, visit func(any) bool) {
-	switch v.Kind() {
-	case reflect.Interface:
-		if !v.IsNil() {
-			walk(v.Elem(), visit)
-		}
-	case reflect.Pointer:
-		if v.IsNil() {
-			return
-		}
-		if v.Type().Implements(nodeType) || v.Type().Elem().Kind() == reflect.Struct {
-			if v.Type().Implements(nodeType) && !visit(v.Interface()) {
-				return
+// walk visits every AST node below v in source order (goja's ast has no
+// walker), with an explicit stack: a deeply nested expression must not
+// recurse in Go (see depth.go).
+func walk(root reflect.Value, visit func(any) bool) {
+	stack := []reflect.Value{root}
+	for len(stack) > 0 {
+		v := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		switch v.Kind() {
+		case reflect.Interface:
+			if !v.IsNil() {
+				stack = append(stack, v.Elem())
 			}
-			walk(v.Elem(), visit)
-		}
-	case reflect.Struct:
-		for i := 0; i < v.NumField(); i++ {
-			f := v.Field(i)
-			if !f.CanInterface() || f.Type() == idxType {
+		case reflect.Pointer:
+			if v.IsNil() {
 				continue
 			}
-			walk(f, visit)
-		}
-	case reflect.Slice:
-		for i := 0; i < v.Len(); i++ {
-			walk(v.Index(i), visit)
+			if v.Type().Implements(nodeType) || v.Type().Elem().Kind() == reflect.Struct {
+				if v.Type().Implements(nodeType) && !visit(v.Interface()) {
+					continue
+				}
+				stack = append(stack, v.Elem())
+			}
+		case reflect.Struct:
+			for i := v.NumField() - 1; i >= 0; i-- { // pushed last first: visited in order
+				f := v.Field(i)
+				if !f.CanInterface() || f.Type() == idxType {
+					continue
+				}
+				stack = append(stack, f)
+			}
+		case reflect.Slice:
+			for i := v.Len() - 1; i >= 0; i-- {
+				stack = append(stack, v.Index(i))
+			}
 		}
 	}
 }
