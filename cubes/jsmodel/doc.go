@@ -55,6 +55,14 @@
 // source and followed key by key; where a value is not written out there
 // (a variable, a helper's result), the nearest enclosing line is used.
 //
+// asyncModule's promise must settle by the end of the load (promise
+// jobs run, no timer or network event ever happens), and a promise
+// still rejected with no handler by then — an error in a .then()
+// callback, in an async function nobody awaits, as in
+// tables.forEach(async (t) => …) — is an error at the place it
+// happened, as Node reports an unhandled rejection: the cubes it would
+// have defined do not silently go missing.
+//
 // # Sandbox and budgets
 //
 // No file, network or process access: require() reads only the files

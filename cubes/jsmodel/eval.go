@@ -146,6 +146,9 @@ type evaluator struct {
 	mods    map[string]*module
 	defs    []*def
 	asyncs  []*asyncCall
+	// rejected are the promises rejected with no handler (yet), in
+	// the order rejected, where they were rejected.
+	rejected []*rejection
 	errs    Errors
 	globals map[string]bool
 	refSym  *goja.Symbol
@@ -180,6 +183,14 @@ type def struct {
 	line, col  int
 }
 
+// rejection is a promise rejected while nothing handled it.
+type rejection struct {
+	promise *goja.Promise
+	file    string
+	line    int
+	handled bool
+}
+
 type asyncCall struct {
 	promise *goja.Promise
 	file    string
@@ -195,6 +206,7 @@ func (e *evaluator) run(entry []string) []Doc {
 	e.vm = goja.New()
 	e.vm.SetParserOptions(parser.WithDisableSourceMaps)
 	e.vm.SetMaxCallStackSize(2000)
+	e.vm.SetPromiseRejectionTracker(e.trackRejection)
 	if err := e.setup(); err != nil {
 		e.errs = append(e.errs, &Error{File: firstOr(entry), Msg: err.Error()})
 		return nil
@@ -213,6 +225,7 @@ func (e *evaluator) run(entry []string) []Doc {
 		}
 	}
 	e.checkAsync()
+	e.checkRejections()
 	// An interrupt that comes after the last JavaScript ran is never
 	// delivered and changes nothing; one that stops a sql function
 	// while the definitions are written is reported there.
@@ -559,6 +572,67 @@ func (e *evaluator) asyncModule(c goja.FunctionCall) goja.Value {
 
 var stackPosRe = regexp.MustCompile(`([^\s()]+):(\d+):\d+`)
 
+// trackRejection is goja's promise rejection tracker: a promise rejected
+// with no handler is remembered (with the place of the rejection), and
+// forgotten when a handler is attached later.
+func (e *evaluator) trackRejection(p *goja.Promise, op goja.PromiseRejectionOperation) {
+	switch op {
+	case goja.PromiseRejectionReject:
+		file, line, _ := e.caller()
+		e.rejected = append(e.rejected, &rejection{promise: p, file: file, line: line})
+	case goja.PromiseRejectionHandle:
+		for _, r := range e.rejected {
+			if r.promise == p {
+				r.handled = true
+			}
+		}
+	}
+}
+
+// checkRejections reports the promises still rejected with no handler
+// when the model has run: an error in a .then() callback or in an async
+// function nobody awaits (ts.forEach(async (t) => …)) would otherwise
+// vanish, and the cubes it would define with it. asyncModule's own
+// promise is reported by checkAsync.
+func (e *evaluator) checkRejections() {
+	own := map[*goja.Promise]bool{}
+	for _, a := range e.asyncs {
+		own[a.promise] = true
+	}
+	seen := map[string]bool{} // one report for the same failure at the same place
+	for _, r := range e.rejected {
+		if r.handled || own[r.promise] || r.promise.State() != goja.PromiseStateRejected {
+			continue
+		}
+		reason := r.promise.Result()
+		file, line := e.placeOf(reason, r.file, r.line)
+		msg := "a promise was rejected and nothing handled it (a .then() callback or an async function that nobody awaits failed): " + describe(reason)
+		if b, ok := exportBudget(reason); ok {
+			msg = b.msg
+		}
+		if k := fmt.Sprint(file, line, msg); !seen[k] {
+			seen[k] = true
+			e.fail(file, line, "%s", msg)
+		}
+	}
+}
+
+// placeOf is the place a thrown value names in its stack (the innermost
+// model-file frame), else file:line.
+func (e *evaluator) placeOf(v goja.Value, file string, line int) (string, int) {
+	if o, ok := v.(*goja.Object); ok {
+		if st := o.Get("stack"); st != nil {
+			for _, m := range stackPosRe.FindAllStringSubmatch(st.String(), -1) {
+				if _, ok := e.files[m[1]]; ok {
+					n, _ := strconv.Atoi(m[2])
+					return m[1], n
+				}
+			}
+		}
+	}
+	return file, line
+}
+
 // checkAsync reports asyncModule promises that failed or never settled.
 // goja runs promise jobs when the outermost call returns, so every job
 // has run by now.
@@ -569,18 +643,7 @@ func (e *evaluator) checkAsync() {
 			e.fail(a.file, a.line, "asyncModule(): the function never finished: it awaits a promise that never settles (timers, network and other events do not happen while a model loads)")
 		case goja.PromiseStateRejected:
 			r := a.promise.Result()
-			file, line := a.file, a.line
-			if o, ok := r.(*goja.Object); ok {
-				if st := o.Get("stack"); st != nil {
-					for _, m := range stackPosRe.FindAllStringSubmatch(st.String(), -1) {
-						if _, ok := e.files[m[1]]; ok {
-							file = m[1]
-							line, _ = strconv.Atoi(m[2])
-							break
-						}
-					}
-				}
-			}
+			file, line := e.placeOf(r, a.file, a.line)
 			if ie, ok := exportBudget(r); ok {
 				e.fail(file, line, "%s", ie.msg)
 				e.errs[len(e.errs)-1].Budget = true

@@ -531,3 +531,45 @@ func TestSnake(t *testing.T) {
 		}
 	}
 }
+
+// A promise rejected with nothing to handle it fails the load at the
+// place of the failure: the cubes its callback would define would
+// otherwise silently be missing.
+func TestUnhandledRejections(t *testing.T) {
+	cases := []struct {
+		name, src string
+		want      []string // "" : no error
+	}{
+		{"an error in a then callback", "cube(`a`, { sqlTable: `a` });\nconst tables = async () => ['b'];\ntables().then((ts) => ts.forEach((t) => {\n  cube(t, { sqlTable: t, x: `y`.z.w });\n}));\n",
+			[]string{"m.js:4: a promise was rejected and nothing handled it", "TypeError: Cannot read property 'w' of undefined"}},
+		{"forEach(async) inside asyncModule", "asyncModule(async () => {\n  ['b', 'c'].forEach(async (t) => {\n    await null;\n    cube(t, { sqlTable: t, sql: undefinedThing() });\n  });\n});\n",
+			[]string{"m.js:4: a promise was rejected and nothing handled it", "ReferenceError: undefinedThing is not defined"}},
+		{"a value rejected, not an Error", "\n\nPromise.reject('no tables');\n",
+			[]string{"m.js:3: a promise was rejected and nothing handled it", "threw no tables"}},
+		{"handled later", "const p = Promise.reject(new Error('x'));\np.catch(() => {});\ncube(`a`, { sqlTable: `a` });\n", nil},
+		{"handled by await in asyncModule", "asyncModule(async () => {\n  try { await Promise.reject(new Error('x')); } catch (e) {}\n  cube(`a`, { sqlTable: `a` });\n});\n", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := evalFiles(t, map[string]string{"m.js": c.src}, Options{})
+			if c.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			t.Log(err)
+			if n := len(err.(Errors)); n != 1 {
+				t.Errorf("%d errors, want 1", n)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
