@@ -28,6 +28,7 @@ package cubes
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgerrcode"
 
@@ -512,11 +513,18 @@ type queryContext struct {
 	// err is the first error rendering a cube's table (table() has no
 	// error of its own): the compilation fails with it.
 	err error
+	// read is the first token rendered that reads the security context
+	// or the query's filters, as written and where ("" none yet): the
+	// SQL's rows depend on who asks and how (contextCheck).
+	read string
 }
 
 // readsQueryContext reports whether the cube's SQL or its members' reads
-// the security context or the query's filters: its rows depend on who
-// asks and how, so no pre-aggregation built without them may answer.
+// the security context or the query's filters. It looks at the cube's own
+// text only (a join, or a member of another cube it references, is not
+// seen): the renderer's table() uses it for original_sql tables, which
+// stand for the cube's own sql; rollups are checked by rendering
+// (contextCheck).
 func readsQueryContext(c *Cube) bool {
 	reads := func(s string) bool {
 		return strings.Contains(s, "SECURITY_CONTEXT") || strings.Contains(s, "USER_CONTEXT") ||
@@ -550,21 +558,64 @@ func readsQueryContext(c *Cube) bool {
 	return false
 }
 
-// queryContextCube is the first cube the query or the pre-aggregation
-// reads whose SQL reads the query-time context ("" for none).
-func (m *Model) queryContextCube(q *Query, pa *PreAggregation) string {
-	cubes := m.touchedCubes(q)
-	cubes[pa.Cube] = true
-	for _, x := range pa.Measures {
-		cubes[resolveMember(x).OwnerCube()] = true
+// contextRead compiles q as the warehouse would be asked it, without
+// claims, and returns the first token reading the security context or
+// the query's filters that its SQL rendered ("" none) — wherever it is
+// written: a cube's sql, a member, a member of another cube a member
+// references, a join on the query's join path, a segment, a row filter
+// of o.Policy. The compilation's error, if any, is returned too (the
+// token found before it stands).
+func (m *Model) contextRead(q *Query, o Options) (string, error) {
+	if o.Now.IsZero() {
+		o.Now = time.Now()
 	}
-	for _, x := range pa.Dimensions {
-		cubes[resolveMember(x).OwnerCube()] = true
+	o = Options{Now: o.Now, Policy: o.Policy, UngroupedWithoutPrimaryKey: o.UngroupedWithoutPrimaryKey}
+	c := &compiler{r: renderer{model: m, d: Postgres{}}, d: Postgres{}, q: q, model: m, now: o.Now, opts: o}
+	if o.Policy != nil {
+		c.r.rowFilters = c.policyConditions
 	}
-	for _, c := range m.Cubes {
-		if cubes[c] && readsQueryContext(c) {
-			return c.Name
-		}
+	c.r.qc = &queryContext{c: c}
+	_, err := c.compile()
+	if err == nil {
+		err = c.r.qc.err
+	}
+	return c.r.qc.read, err
+}
+
+// RollupQueryContext is the first token reading the security context or
+// the query's filters that the SQL building rollup pa renders ("" none):
+// such a rollup holds every principal's rows, unfiltered, and is neither
+// built nor read. "" too when the rollup does not compile (its build
+// reports that).
+func (m *Model) RollupQueryContext(pa *PreAggregation) string {
+	if pa.Type != PreAggRollup {
+		return ""
+	}
+	tok, _ := m.rollupModel(pa).contextRead(m.RollupQuery(pa), Options{})
+	return tok
+}
+
+// contextCheck is why rollup pa cannot answer q because of the
+// query-time context ("" it can): the SQL of the rollup's definition, or
+// of q (with o's row filters), renders a token reading the security
+// context or the query's filters, so the rows depend on who asks and
+// how, and the rollup was built without either. Decided on the rendered
+// SQL, not the model's text, so that no path is missed (joins, members
+// referencing other cubes' members, segments, the time dimension).
+func (m *Model) contextCheck(q *Query, pa *PreAggregation, o Options) string {
+	tok, err := m.rollupModel(pa).contextRead(m.RollupQuery(pa), Options{Now: o.Now})
+	if tok != "" {
+		return fmt.Sprintf("the rollup's SQL reads the query-time context (%s), which the rollup was built without", tok)
+	}
+	if err != nil {
+		return "the rollup's SQL cannot be checked for the query-time context: " + errMessage(err)
+	}
+	tok, err = m.contextRead(q, o)
+	if tok != "" {
+		return fmt.Sprintf("the query's SQL reads the query-time context (%s), which the rollup was built without", tok)
+	}
+	if err != nil {
+		return "the query's SQL cannot be checked for the query-time context: " + errMessage(err)
 	}
 	return ""
 }
@@ -618,6 +669,9 @@ func (r *renderer) template(c *Cube, sql string, refs bool) (string, error) {
 // token renders one token. Without a query context (the loader's checks,
 // analyses of the model) it renders neutral SQL after checking its names.
 func (r *renderer) token(c *Cube, tok *ctxToken, member bool) (string, error) {
+	if r.qc != nil && r.qc.read == "" && tok.kind != ctxConvertTz {
+		r.qc.read = tok.text + " in cube " + c.Name
+	}
 	switch tok.kind {
 	case ctxSecurity:
 		return r.securityToken(c, tok, member)

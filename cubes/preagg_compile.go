@@ -110,16 +110,22 @@ func (m *Model) compileRollup(pa *PreAggregation, d Dialect, edit func(*Query)) 
 	if pa.Type != PreAggRollup {
 		return nil, fmt.Errorf("pre-aggregation %s is a %s, not a rollup", pa.FullName(), pa.Type)
 	}
+	q := m.RollupQuery(pa)
+	if edit != nil {
+		edit(q)
+	}
+	return m.rollupModel(pa).CompileWith(q, d, Options{})
+}
+
+// rollupModel is m with pa's segments as boolean dimensions, as
+// RollupQuery names them.
+func (m *Model) rollupModel(pa *PreAggregation) *Model {
 	bm := &Model{Cubes: m.Cubes, byName: m.byName, byFold: m.byFold, extra: map[string]Member{}}
 	for _, s := range pa.Segments {
 		o := resolveMember(s).(*Segment)
 		bm.extra[FullName(s)] = &Dimension{Cube: o.Cube, Name: o.Name, Type: TypeBoolean, SQL: "(" + o.SQL + ")", Pos: o.Pos}
 	}
-	q := m.RollupQuery(pa)
-	if edit != nil {
-		edit(q)
-	}
-	return bm.CompileWith(q, d, Options{})
+	return bm
 }
 
 // CompileRollupPartition is CompileRollup for one partition of a

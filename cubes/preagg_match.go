@@ -31,9 +31,6 @@ func (m *Model) MatchRollup(q *Query, o Options) (*PreAggregation, []string) {
 	var reasons []string
 	for _, pa := range m.candidates(q) {
 		mt := m.checkRollup(q, pa, o)
-		if cube := m.queryContextCube(q, pa); cube != "" && mt.ok {
-			mt = no("cube %s's SQL reads the query-time context (SECURITY_CONTEXT, FILTER_PARAMS), which the rollup was built without", cube)
-		}
 		line := pa.FullName() + ": "
 		if mt.ok {
 			line += "yes"
@@ -255,6 +252,9 @@ func (m *Model) checkRollup(q *Query, pa *PreAggregation, o Options) rollupMatch
 		return rollupMatch{why: k.why}
 	}
 	if why := m.checkJoins(q, pa, k.leaves); why != "" {
+		return rollupMatch{why: why}
+	}
+	if why := m.contextCheck(q, pa, o); why != "" {
 		return rollupMatch{why: why}
 	}
 	// Exact: one rollup row per result row, so measures that do not

@@ -460,6 +460,15 @@ func (r *rollups) maybeBuild(src rollupSource, d cubes.Dialect, pa *cubes.PreAgg
 		return
 	}
 	every := refreshEvery(pa)
+	if tok := src.model.RollupQueryContext(pa); tok != "" {
+		// Built without claims, it would hold every principal's rows;
+		// MatchRollup never reads it. Said once (the state's error).
+		st, _ := r.stateOf(id, src, pa, every)
+		if st.Error == "" {
+			r.fail(st, pa, fmt.Errorf("not built: its SQL reads the query-time context (%s), which a rollup is built without; queries read the cubes", tok))
+		}
+		return
+	}
 	if pa.Type == cubes.PreAggOriginalSQL && pa.External {
 		st, _ := r.stateOf(id, src, pa, every)
 		if st.Error == "" {
