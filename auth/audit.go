@@ -43,6 +43,13 @@ type AuditEvent struct {
 	Rows         int64     `json:"rows"`
 	DurationMS   float64   `json:"duration_ms"`
 	Error        string    `json:"error,omitempty"`
+	// Code is the error's SQLSTATE (query events; "" without an error).
+	Code string `json:"code,omitempty"`
+	// Served says what answered a query: "warehouse", "cache" (the
+	// result cache), "rollup:<cube>.<name>" (a pre-aggregation); "" for
+	// a query nothing answered (refused before it ran, or answered by
+	// cubegate itself: the catalog, constants) and for other events.
+	Served string `json:"served,omitempty"`
 	// Normalize, when set, fills Statement and Fingerprint in the writer
 	// goroutine (normalizing costs more than a request should wait for).
 	Normalize func() (statement, fingerprint string) `json:"-"`
@@ -440,7 +447,10 @@ BEGIN
 END $$;
 CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
 FOR EACH ROW EXECUTE FUNCTION cubegate_audit_append_only();`)
-		return err
+		if err != nil {
+			return err
+		}
+		return s.addAuditColumns(ctx)
 	}
 	_, err := s.db.ExecContext(ctx, `
 CREATE TABLE IF NOT EXISTS audit_log (
@@ -475,7 +485,21 @@ DROP TRIGGER IF EXISTS audit_log_no_delete;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 WHEN old.time >= (SELECT before FROM audit_prune WHERE id = 1)
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;`)
-	return err
+	if err != nil {
+		return err
+	}
+	return s.addAuditColumns(ctx)
+}
+
+// addAuditColumns adds the audit log's columns added after its first
+// release (an existing log upgrades in place; its rows read as "").
+func (s *Store) addAuditColumns(ctx context.Context) error {
+	for _, c := range []string{"code", "served"} {
+		if err := s.addColumn(ctx, "audit_log", c, "TEXT NOT NULL DEFAULT ''"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Store) insertAudit(ctx context.Context, events []AuditEvent) error {
@@ -498,18 +522,18 @@ func (s *Store) insertAuditIn(ctx context.Context, tx *sql.Tx, events []AuditEve
 		n := min(len(events), chunk)
 		var b strings.Builder
 		b.WriteString(`INSERT INTO audit_log(time, kind, action, outcome, tenant_id, credential_id, api_key_id,
-		username, address, object, fingerprint, statement, warehouse_sql, rows, duration_ms, error) VALUES `)
-		args := make([]any, 0, n*16)
+		username, address, object, fingerprint, statement, warehouse_sql, rows, duration_ms, error, code, served) VALUES `)
+		args := make([]any, 0, n*18)
 		for i, e := range events[:n] {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 			if e.Normalize != nil {
 				e.Statement, e.Fingerprint = e.Normalize()
 			}
 			args = append(args, e.Time.Format(time.RFC3339Nano), e.Kind, e.Action, e.Outcome, e.TenantID, e.CredentialID,
-				e.APIKeyID, e.Username, e.Address, e.Object, e.Fingerprint, e.Statement, e.WarehouseSQL, e.Rows, e.DurationMS, e.Error)
+				e.APIKeyID, e.Username, e.Address, e.Object, e.Fingerprint, e.Statement, e.WarehouseSQL, e.Rows, e.DurationMS, e.Error, e.Code, e.Served)
 		}
 		if _, err := tx.ExecContext(ctx, s.rebind(b.String()), args...); err != nil {
 			return err
@@ -521,7 +545,7 @@ func (s *Store) insertAuditIn(ctx context.Context, tx *sql.Tx, events []AuditEve
 
 func (s *Store) readAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
 	q := `SELECT id, time, kind, action, outcome, tenant_id, credential_id, api_key_id, username, address, object, fingerprint,
-		statement, warehouse_sql, rows, duration_ms, error FROM audit_log WHERE tenant_id = ?`
+		statement, warehouse_sql, rows, duration_ms, error, code, served FROM audit_log WHERE tenant_id = ?`
 	args := []any{f.Tenant}
 	if f.Kind != "" {
 		q += ` AND kind = ?`
@@ -550,7 +574,7 @@ func (s *Store) readAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, err
 		var e AuditEvent
 		var t string
 		if err := rows.Scan(&e.ID, &t, &e.Kind, &e.Action, &e.Outcome, &e.TenantID, &e.CredentialID, &e.APIKeyID, &e.Username,
-			&e.Address, &e.Object, &e.Fingerprint, &e.Statement, &e.WarehouseSQL, &e.Rows, &e.DurationMS, &e.Error); err != nil {
+			&e.Address, &e.Object, &e.Fingerprint, &e.Statement, &e.WarehouseSQL, &e.Rows, &e.DurationMS, &e.Error, &e.Code, &e.Served); err != nil {
 			return nil, err
 		}
 		e.Time, _ = time.Parse(time.RFC3339Nano, t)

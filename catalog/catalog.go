@@ -625,6 +625,7 @@ var AuditColumns = []Column{
 	{"tenant_id", tText, -1}, {"credential_id", tText, -1}, {"api_key_id", tText, -1}, {"username", tText, -1},
 	{"address", tText, -1}, {"object", tText, -1}, {"fingerprint", tText, -1}, {"statement", tText, -1},
 	{"warehouse_sql", tText, -1}, {"rows", tInt8, -1}, {"duration_ms", tFloat8, -1}, {"error", tText, -1},
+	{"code", tText, -1}, {"served", tText, -1},
 }
 
 // IsCatalogRelation reports whether an unqualified name is a relation of

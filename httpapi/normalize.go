@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgerrcode"
+
 	"github.com/cubegate/cubegate/cubes"
 	"github.com/cubegate/cubegate/postgres"
 	"github.com/cubegate/cubegate/query"
@@ -852,9 +854,9 @@ func checkQuery(m *cubes.Model, q *cubes.Query) error {
 	notFound := func(path string) error {
 		cube, name, _ := strings.Cut(path, ".")
 		if _, ok := m.Cube(cube); !ok {
-			return &userError{fmt.Sprintf("Cube '%s' not found for path '%s'", cube, path)}
+			return &sqlStateError{&userError{fmt.Sprintf("Cube '%s' not found for path '%s'", cube, path)}, pgerrcode.UndefinedTable}
 		}
-		return &userError{fmt.Sprintf("'%s' not found for path '%s'", name, path)}
+		return &sqlStateError{&userError{fmt.Sprintf("'%s' not found for path '%s'", name, path)}, pgerrcode.UndefinedColumn}
 	}
 	kind := func(names []string, ok func(cubes.Member) bool) error {
 		for _, name := range names {

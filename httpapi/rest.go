@@ -235,10 +235,34 @@ func (a *REST) register(mux *http.ServeMux) {
 }
 
 // refused records a load query refused before it ran (audit, metrics),
-// as the service records the queries it runs.
+// as the service records the queries it runs. The audit log's SQLSTATE
+// is the refusal's own (the compiler's, an unknown member's 42703); a
+// refusal that has none is 42501 when it is the key's security context
+// (403), else 22023 (a value of the query refused).
 func (a *REST) refused(ctx context.Context, q *cubes.Query, started time.Time, err error) {
+	var pe *pgerr.Error
+	var coded interface{ SQLState() string }
+	if !errors.As(err, &pe) && !errors.As(err, &coded) {
+		code := pgerrcode.InvalidParameterValue
+		var se *statusError
+		if errors.As(err, &se) && se.status == http.StatusForbidden {
+			code = pgerrcode.InsufficientPrivilege
+		}
+		err = &sqlStateError{err, code}
+	}
 	a.Queries.Record(a.req(ctx).principal, statement(q, nil, "cube"), started, 0, err)
 }
+
+// sqlStateError gives a REST refusal the SQLSTATE the audit log records
+// (what the SQL API answers for the same refusal); the answer is err's.
+type sqlStateError struct {
+	err  error
+	code string
+}
+
+func (e *sqlStateError) Error() string    { return e.err.Error() }
+func (e *sqlStateError) Unwrap() error    { return e.err }
+func (e *sqlStateError) SQLState() string { return e.code }
 
 // prepare applies the key's security context and the row limit, and
 // compiles q through the query service.
@@ -276,12 +300,13 @@ func (a *REST) prepare(ctx context.Context, q *cubes.Query) (*query.Plan, rowLim
 	if err != nil {
 		var pe *pgerr.Error
 		if errors.As(err, &pe) && pe.Code == pgerrcode.InsufficientPrivilege {
-			return nil, lim, &statusError{http.StatusForbidden, pe.Message}
+			return nil, lim, &sqlStateError{&statusError{http.StatusForbidden, pe.Message}, pe.Code}
 		}
+		// The compiler's SQLSTATE goes to the audit log (refused).
 		if q.Ungrouped && errors.Is(err, cubes.ErrUngroupedWithoutKey) {
-			return nil, lim, ungroupedError(m, q, err.Error())
+			return nil, lim, &sqlStateError{ungroupedError(m, q, err.Error()), pgerr.Code(err)}
 		}
-		return nil, lim, &statusError{http.StatusBadRequest, err.Error()}
+		return nil, lim, &sqlStateError{&statusError{http.StatusBadRequest, err.Error()}, pgerr.Code(err)}
 	}
 	// The row filters applied are part of the query as dry-run, the
 	// audit log and the answer's query show it.
@@ -318,13 +343,16 @@ func statement(q *cubes.Query, c *cubes.Compiled, kind string) query.Statement {
 // The result cache may answer it unless cp says otherwise (renewQuery,
 // Cache-Control).
 //
-// engine, when set, runs it instead of the warehouse (the rollup store of
-// a pre-aggregation the plan chose).
-func (a *REST) run(ctx context.Context, q *cubes.Query, c *cubes.Compiled, kind string, cp cachePolicy, engine query.Engine, tables *cubes.Compiled) (query.Result, error) {
+// rollup is the pre-aggregation the plan chose (nil: none); engine, when
+// set, runs it instead of the warehouse (the rollup store).
+func (a *REST) run(ctx context.Context, q *cubes.Query, c *cubes.Compiled, kind string, cp cachePolicy, rollup *cubes.PreAggregation, engine query.Engine, tables *cubes.Compiled) (query.Result, error) {
 	rq := a.req(ctx)
 	st := statement(q, c, kind)
 	if !cp.bypass {
 		st.Cache = query.NewCacheable(rq.engine.Source(), rq.engine, rq.engine.Model(), queryCubes(q), cp.renew)
+	}
+	if rollup != nil {
+		st.Rollup = rollup.FullName()
 	}
 	var wh query.Warehouse = rq.engine
 	if engine != nil {
@@ -485,7 +513,7 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 		bw.WriteString(`,"results":[`)
 		for i, cq := range qs {
 			cq.cache = cachePolicyOf(r, cq)
-			res, err := a.run(r.Context(), &cq.q, cq.c, "cube", cq.cache, cq.engine, cq.tables)
+			res, err := a.run(r.Context(), &cq.q, cq.c, "cube", cq.cache, cq.rollup, cq.engine, cq.tables)
 			if err == nil {
 				if i > 0 {
 					bw.WriteByte(',')
@@ -512,7 +540,7 @@ func (a *REST) load(w http.ResponseWriter, r *http.Request, k auth.APIKey) {
 	}
 	cq := qs[0]
 	cq.cache = cachePolicyOf(r, cq)
-	res, err := a.run(r.Context(), &cq.q, cq.c, "cube", cq.cache, cq.engine, cq.tables)
+	res, err := a.run(r.Context(), &cq.q, cq.c, "cube", cq.cache, cq.rollup, cq.engine, cq.tables)
 	if err != nil {
 		writeStatusError(w, err)
 		return
@@ -624,7 +652,7 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, cq *cubeQuery
 	}
 	var total any
 	if q.Total && c.TotalSQL != "" {
-		t, err := a.total(ctx, q, c, cq.cache, cq.engine, cq.tables)
+		t, err := a.total(ctx, q, c, cq.cache, cq.rollup, cq.engine, cq.tables)
 		if err != nil {
 			return end(err)
 		}
@@ -656,8 +684,8 @@ func (a *REST) streamResult(ctx context.Context, bw *bufio.Writer, cq *cubeQuery
 }
 
 // total counts the query's rows without its limit (Cube's total: true).
-func (a *REST) total(ctx context.Context, q *cubes.Query, c *cubes.Compiled, cp cachePolicy, engine query.Engine, tables *cubes.Compiled) (n int64, err error) {
-	res, err := a.run(ctx, q, c, "total", cp, engine, tables)
+func (a *REST) total(ctx context.Context, q *cubes.Query, c *cubes.Compiled, cp cachePolicy, rollup *cubes.PreAggregation, engine query.Engine, tables *cubes.Compiled) (n int64, err error) {
+	res, err := a.run(ctx, q, c, "total", cp, rollup, engine, tables)
 	if err != nil {
 		return 0, err
 	}

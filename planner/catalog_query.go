@@ -304,7 +304,8 @@ func (c catalogSession) AuditLog() ([][]any, error) {
 	rows := make([][]any, len(events))
 	for i, e := range events {
 		rows[i] = []any{e.ID, e.Time.Format("2006-01-02 15:04:05.000Z07"), e.Kind, e.Action, e.Outcome, e.TenantID, e.CredentialID,
-			e.APIKeyID, e.Username, e.Address, e.Object, e.Fingerprint, e.Statement, e.WarehouseSQL, e.Rows, e.DurationMS, e.Error}
+			e.APIKeyID, e.Username, e.Address, e.Object, e.Fingerprint, e.Statement, e.WarehouseSQL, e.Rows, e.DurationMS, e.Error,
+			e.Code, e.Served}
 	}
 	return rows, nil
 }

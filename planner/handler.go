@@ -352,11 +352,37 @@ func (s *Session) plan(ctx context.Context, n *pg_query.Node) (pgwire.Portal, er
 			}
 		}
 	}
+	started := time.Now()
 	p, err := s.route(ctx, n)
 	if err != nil {
+		s.refused(n, started, err)
 		return nil, err
 	}
 	return p.node.open(ctx, s)
+}
+
+// refused records a query refused while it was planned — a SELECT, a
+// cursor's or COPY's, the binder's or the compiler's refusal: an unknown
+// column (42703), a member the security context hides (42501) — as the
+// query service records those it runs: outcome error, the SQLSTATE, the
+// statement normalized. A statement that runs is recorded when its
+// result closes; a session command's refusal is not a query.
+func (s *Session) refused(n *pg_query.Node, started time.Time, err error) {
+	sel := n.GetSelectStmt()
+	switch {
+	case n.GetDeclareCursorStmt() != nil:
+		sel = n.GetDeclareCursorStmt().GetQuery().GetSelectStmt()
+	case n.GetCopyStmt() != nil:
+		sel = n.GetCopyStmt().GetQuery().GetSelectStmt()
+	}
+	if sel == nil {
+		return
+	}
+	kind, action := "cube", "sql"
+	if s.classify(sel) == readsCatalog {
+		kind, action = "catalog", "catalog"
+	}
+	s.h.opts.Queries.Record(s.principal(), s.statement(sel, kind, action, "", nil), started, 0, err)
 }
 
 // command runs a statement cubegate answers itself: a session command or

@@ -550,10 +550,14 @@ func (n *cubeNode) open(ctx context.Context, s *Session) (pgwire.Portal, error) 
 		return nil, err
 	}
 	var fb *query.Fallback
-	if n.rollup != nil && n.tables != nil {
-		fb = &query.Fallback{SQL: n.tables.SQL, Args: n.tables.Args, Warehouse: s.h.wh}
+	rollup := ""
+	if n.rollup != nil {
+		rollup = n.rollup.FullName()
+		if n.tables != nil {
+			fb = &query.Fallback{SQL: n.tables.SQL, Args: n.tables.Args, Warehouse: s.h.wh}
+		}
 	}
-	if err := s.admitted(&p.rowsPortal, n.sel, "cube", n.cubes, n.engine, fb); err != nil {
+	if err := s.admitted(&p.rowsPortal, n.sel, "cube", n.cubes, n.engine, fb, rollup); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -565,15 +569,16 @@ func (n *cubeNode) open(ctx context.Context, s *Session) (pgwire.Portal, error) 
 // warehouse query of the SQL API goes through here.
 //
 // engine, when set, runs it instead of the warehouse (the rollup store);
-// fb is its way back to the cubes' tables.
-func (s *Session) admitted(pt *rowsPortal, sel *pg_query.SelectStmt, kind string, cubeNames []string, engine query.Engine, fb *query.Fallback) error {
+// fb is its way back to the cubes' tables; rollup names the
+// pre-aggregations it reads, for the audit log ("": none).
+func (s *Session) admitted(pt *rowsPortal, sel *pg_query.SelectStmt, kind string, cubeNames []string, engine query.Engine, fb *query.Fallback, rollup string) error {
 	a, err := s.admit()
 	if err != nil {
 		return err
 	}
 	pt.admission = a
 	st := s.statement(sel, kind, "sql", pt.sql, pt.args)
-	st.Cache, st.Fallback = s.cacheable(sel, cubeNames), fb
+	st.Cache, st.Fallback, st.Rollup = s.cacheable(sel, cubeNames), fb, rollup
 	var wh query.Warehouse = s.h.wh
 	if engine != nil {
 		wh = engine

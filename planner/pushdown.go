@@ -37,10 +37,22 @@ func (n *pushdownNode) open(ctx context.Context, s *Session) (pgwire.Portal, err
 		return &staticPortal{tag: "SELECT", cols: cols}, nil
 	}
 	pt := &rowsPortal{sql: n.sql, args: n.args, cols: cols}
-	if err := s.admitted(pt, n.sel, "pushdown", n.cubeNames(), n.engine, n.fallback); err != nil {
+	if err := s.admitted(pt, n.sel, "pushdown", n.cubeNames(), n.engine, n.fallback, n.rollups()); err != nil {
 		return nil, err
 	}
 	return pt, nil
+}
+
+// rollups names the pre-aggregations the statement's subqueries read,
+// comma-separated ("": none).
+func (n *pushdownNode) rollups() string {
+	var names []string
+	for _, src := range n.sources {
+		if src.Rollup != "" && !slices.Contains(names, src.Rollup) {
+			names = append(names, src.Rollup)
+		}
+	}
+	return strings.Join(names, ",")
 }
 
 // cubeNames are the cubes the statement's row sources read.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/cubegate/cubegate/auth"
 	"github.com/cubegate/cubegate/cubes"
+	"github.com/cubegate/cubegate/pgwire/pgerr"
 	"github.com/cubegate/cubegate/warehouse"
 )
 
@@ -81,6 +82,9 @@ type Statement struct {
 	// Cache, when set, lets the service's result cache answer the
 	// statement (nil: always the warehouse).
 	Cache *Cacheable
+	// Rollup names the pre-aggregation ("cube.name") whose table the
+	// statement reads ("": the cubes' own tables), for the audit log.
+	Rollup string
 	// Fallback, when set, runs instead when the statement's table is
 	// gone (42P01): a plan that reads a pre-aggregation falls back to the
 	// cubes' own tables if the rollup was dropped or evicted between its
@@ -194,6 +198,21 @@ func (s *Service) Record(p Principal, st Statement, started time.Time, rows int6
 	s.record(p, st, started, 0, rows, err, false)
 }
 
+// served is what answered st, as the audit log says it: the result
+// cache, a rollup, the warehouse, or "" when no warehouse statement was
+// run (the catalog, a statement refused before it ran).
+func served(st Statement, cached bool) string {
+	switch {
+	case cached:
+		return "cache"
+	case st.SQL == "":
+		return ""
+	case st.Rollup != "":
+		return "rollup:" + st.Rollup
+	}
+	return "warehouse"
+}
+
 func (s *Service) record(p Principal, st Statement, started time.Time, wait time.Duration, rows int64, err error, cached bool) {
 	outcome := "ok"
 	if err != nil {
@@ -213,7 +232,10 @@ func (s *Service) record(p Principal, st Statement, started time.Time, wait time
 		e.Statement = st.Text
 	}
 	if err != nil {
-		e.Error = err.Error()
+		// The SQLSTATE the SQL API sends for it (pgerr.From: by the
+		// error's type, XX000 when it has none).
+		e.Error, e.Code = err.Error(), pgerr.Code(err)
 	}
+	e.Served = served(st, cached)
 	s.Audit.Log(e)
 }

@@ -59,7 +59,8 @@ func (r *result) Start(ctx context.Context) error {
 	ctx = warehouse.WithOwner(ctx, r.p.owner())
 	r.rows, r.err = r.wh.Query(ctx, r.st.SQL, r.st.Args...)
 	if fb := r.st.Fallback; fb != nil && undefinedTable(r.err) {
-		r.wh, r.st.SQL, r.st.Args, r.st.Fallback = fb.Warehouse, fb.SQL, fb.Args, nil
+		// The cubes' own tables answer: no rollup did.
+		r.wh, r.st.SQL, r.st.Args, r.st.Fallback, r.st.Rollup = fb.Warehouse, fb.SQL, fb.Args, nil, ""
 		r.rows, r.err = r.wh.Query(ctx, r.st.SQL, r.st.Args...)
 	}
 	return r.err
