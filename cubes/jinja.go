@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/nikolalohinski/gonja/v2/builtins"
@@ -43,8 +44,11 @@ import (
 // otherwise overflow the Go stack and end the process), range() of at
 // most jinjaMaxRange items (Jinja's sandbox MAX_RANGE), and an output cap
 // (MaxRenderedBytes) checked on the output, on each macro's result and on
-// each {% set %}. What is not bounded: one expression's own allocation
-// ('x' * 10**9, a filter's width argument).
+// each {% set %}. Before gonja parses a file, its nesting is bounded by a
+// lexical scan (jinja_scan.go: gonja's parser recurses per bracket and a
+// Go stack overflow ends the process), and one expression's own
+// allocation is bounded before the work is done: filters, string methods
+// and the * + ~ operators (jinja_guard.go).
 
 // MaxRenderedBytes bounds what one Jinja model file renders to.
 const MaxRenderedBytes = 16 << 20
@@ -52,8 +56,9 @@ const MaxRenderedBytes = 16 << 20
 // jinjaLimits bound one file's rendering; tests lower them.
 var jinjaLimits = struct {
 	steps, depth, macroDepth, rangeLen int
+	listLen                            int // a list's items
 	timeout                            time.Duration
-}{steps: 1_000_000, depth: 200, macroDepth: 64, rangeLen: 100_000, timeout: 3 * time.Second}
+}{steps: 1_000_000, depth: 200, macroDepth: 64, rangeLen: 100_000, listLen: 1_000_000, timeout: 3 * time.Second}
 
 const pythonHelpers = "Python model helpers (model/globals.py) are not supported: cubegate renders Jinja without Python; inline the helper as a Jinja macro"
 
@@ -86,7 +91,13 @@ func (l *loader) preprocess(name string, src []byte) (out []byte, rendered, ok b
 		}
 		src, rendered = out, true
 	}
-	return substituteCompileContext(src, l.opts.CompileContext), rendered, true
+	out, err := substituteCompileContext(src, l.opts.CompileContext)
+	if err != nil {
+		err.Pos.File = name
+		l.errs = append(l.errs, err)
+		return nil, rendered, false
+	}
+	return out, rendered, true
 }
 
 // compileContextRef is {COMPILE_CONTEXT.a.b} (or ${…}) in plain YAML:
@@ -95,11 +106,25 @@ var compileContextRef = regexp.MustCompile(`\$?\{COMPILE_CONTEXT((?:\.[A-Za-z_][
 
 // substituteCompileContext replaces {COMPILE_CONTEXT.a.b} with its
 // value; a path that is not set is empty, as Jinja's undefined prints.
-func substituteCompileContext(src []byte, cc map[string]any) []byte {
+//
+// The substitution is in the file's text, before it is read as YAML (the
+// loader parses what preprocess returns), so a value that YAML would read
+// as structure is refused rather than pasted: a newline, a quote, a
+// backslash or one of YAML's indicators (# : { } [ ] , & * ! | > % @ `)
+// would end the scalar it is in and make keys of the claim's text. Cube
+// substitutes into the parsed value; substituting into the yaml.Node tree
+// here would need the loader to hand over its parsed document.
+//
+// A Jinja-rendered file's {{ COMPILE_CONTEXT.x }} is not checked: Jinja
+// renders text, as Cube's does, and a value with a newline changes the
+// rendered YAML's structure there too. A template that prints claims
+// should quote them ({{ COMPILE_CONTEXT.x | tojson }}).
+func substituteCompileContext(src []byte, cc map[string]any) ([]byte, *ValidationError) {
 	if !bytes.Contains(src, []byte("{COMPILE_CONTEXT")) {
-		return src
+		return src, nil
 	}
-	return compileContextRef.ReplaceAllFunc(src, func(m []byte) []byte {
+	var bad *ValidationError
+	out := compileContextRef.ReplaceAllFunc(src, func(m []byte) []byte {
 		sub := compileContextRef.FindSubmatch(m)
 		var v any = cc
 		for _, k := range strings.Split(strings.TrimPrefix(string(sub[1]), "."), ".") {
@@ -113,8 +138,23 @@ func substituteCompileContext(src []byte, cc map[string]any) []byte {
 			}
 			v = mm[k]
 		}
-		return []byte(contextText(v))
+		text := contextText(v)
+		if i := strings.IndexFunc(text, yamlStructural); i >= 0 && bad == nil {
+			line := 1 + bytes.Count(src[:bytes.Index(src, m)], []byte("\n"))
+			bad = &ValidationError{Pos: Pos{Line: line}, Msg: fmt.Sprintf("%s is %q, which holds %q: a compile context value put into a YAML model file may not hold a newline, a quote or a YAML indicator (it would change the file's structure); refused", m, excerpt(text), text[i:i+utf8.RuneLen([]rune(text[i:])[0])])}
+		}
+		return []byte(text)
 	})
+	if bad != nil {
+		return nil, bad
+	}
+	return out, nil
+}
+
+// yamlStructural is a character that, pasted into a YAML scalar, can end
+// it or start structure.
+func yamlStructural(r rune) bool {
+	return r < ' ' || r == 0x7f || r == 0x85 || r == 0x2028 || r == 0x2029 || strings.ContainsRune("\"'\\#:{}[],&*!|>%@`", r)
 }
 
 func contextText(v any) string {
@@ -139,20 +179,27 @@ func (l *loader) renderJinja(name string, src []byte) ([]byte, *ValidationError)
 		}
 		return nil, &ValidationError{Pos: Pos{name, line}, Msg: fmt.Sprintf(format, args...)}
 	}
-	ld := &jinjaLoader{files: l.files, dir: path.Dir(name)}
+	if line, msg := scanJinjaNesting(string(src), jinjaLimits.depth); line > 0 {
+		return fail(line, "Jinja: %s", msg)
+	}
+	b := &jinjaBudget{deadline: time.Now().Add(jinjaLimits.timeout)}
+	ld := &jinjaLoader{files: l.files, dir: path.Dir(name), b: b, scanned: map[string]bool{name: true}}
 	cfg := config.New()
 	// Keep a file's trailing newline: YAML does not care, and rendered
 	// line numbers then match a plain file's.
 	cfg.KeepTrailingNewline = true
 	t, err := exec.NewTemplate(name, cfg, ld, jinjaEnv())
 	if err != nil {
+		if b.failed != nil {
+			return fail(lastLine(err.Error(), syntaxLineRe), "Jinja: %s", b.failed.msg)
+		}
 		line := lastLine(err.Error(), syntaxLineRe)
 		if line == 0 {
 			line = lexErrorLine(string(src), cfg)
 		}
 		return fail(line, "Jinja syntax: %s", l.jinjaMessage(stripSource(err.Error())))
 	}
-	b := &jinjaBudget{deadline: time.Now().Add(jinjaLimits.timeout)}
+	rewriteTemplate(t.Root())
 	// COMPILE_CONTEXT.securityContext is always an object, as in Cube,
 	// so that COMPILE_CONTEXT.securityContext.x is merely undefined when
 	// no context is given (model validate).
@@ -167,9 +214,11 @@ func (l *loader) renderJinja(name string, src []byte) ([]byte, *ValidationError)
 	ctx := exec.NewContext(map[string]any{"COMPILE_CONTEXT": cc, budgetKey: b})
 	w := &capWriter{b: b}
 	if err := t.Execute(w, ctx); err != nil {
-		msg := strings.TrimPrefix(err.Error(), "unable to execute template: ")
+		msg := cleanOpNoise(strings.TrimPrefix(err.Error(), "unable to execute template: "))
 		if b.failed != nil {
-			return fail(lastLine(msg, runtimeLineRe), "Jinja: %s", b.failed.msg)
+			_, ve := fail(lastLine(msg, runtimeLineRe), "Jinja: %s", b.failed.msg)
+			ve.budget = true // errors.Is ErrBudget
+			return nil, ve
 		}
 		return fail(lastLine(msg, runtimeLineRe), "Jinja: %s", l.jinjaMessage(msg))
 	}
@@ -296,10 +345,13 @@ func stripSource(msg string) string {
 	return msg
 }
 
-// jinjaLoader serves templates from the model folder's files.
+// jinjaLoader serves templates from the model folder's files, each
+// scanned for its nesting before gonja parses it.
 type jinjaLoader struct {
-	files map[string][]byte
-	dir   string // the importing file's folder
+	files   map[string][]byte
+	dir     string // the importing file's folder
+	b       *jinjaBudget
+	scanned map[string]bool // shared by a render's loaders
 }
 
 func (j *jinjaLoader) Resolve(name string) (string, error) {
@@ -319,6 +371,16 @@ func (j *jinjaLoader) Read(name string) (io.Reader, error) {
 	if strings.HasSuffix(strings.ToLower(p), ".py") {
 		return nil, fmt.Errorf("%s is Python: %s", p, pythonHelpers)
 	}
+	if j.scanned != nil && !j.scanned[p] {
+		if line, msg := scanJinjaNesting(string(j.files[p]), jinjaLimits.depth); line > 0 {
+			err := fmt.Errorf("%s:%d: %s", p, line, msg)
+			if j.b != nil {
+				return nil, j.b.fail("%s", err)
+			}
+			return nil, err
+		}
+		j.scanned[p] = true
+	}
 	return bytes.NewReader(j.files[p]), nil
 }
 
@@ -331,7 +393,7 @@ func (j *jinjaLoader) Inherit(from string) (loaders.Loader, error) {
 		}
 		dir = path.Dir(p)
 	}
-	return &jinjaLoader{files: j.files, dir: dir}, nil
+	return &jinjaLoader{files: j.files, dir: dir, b: j.b, scanned: j.scanned}, nil
 }
 
 // The environment: gonja's built-ins, range() bounded, and every tag
@@ -339,6 +401,7 @@ func (j *jinjaLoader) Inherit(from string) (loaders.Loader, error) {
 var jinjaEnv = sync.OnceValue(func() *exec.Environment {
 	globals := exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables)
 	globals.Set("range", boundedRange)
+	globals.Set("lipsum", boundedLipsum)
 	guarded := map[string]parser.ControlStructureParser{}
 	for _, name := range []string{"autoescape", "block", "extends", "filter", "for", "from", "if", "import", "include",
 		"macro", "raw", "set", "with", "do", "break", "continue", "trans", "call"} {
@@ -346,12 +409,14 @@ var jinjaEnv = sync.OnceValue(func() *exec.Environment {
 			guarded[name] = guard(p)
 		}
 	}
+	methods := builtins.Methods
+	methods.Str = boundedStrMethods()
 	return &exec.Environment{
 		Context:           globals,
-		Filters:           builtins.Filters,
+		Filters:           boundedFilters(),
 		Tests:             builtins.Tests,
 		ControlStructures: exec.NewControlStructureSet(guarded),
-		Methods:           builtins.Methods,
+		Methods:           methods,
 	}
 })
 
@@ -461,6 +526,34 @@ func (w *capWriter) Write(p []byte) (int, error) {
 	return w.buf.Write(p)
 }
 
+// bufCap caps a buffer gonja renders into (a strings.Builder or a
+// bytes.Buffer).
+type bufCap struct {
+	w   io.Writer
+	len func() int
+	b   *jinjaBudget
+}
+
+func (c *bufCap) Write(p []byte) (int, error) {
+	if c.len()+len(p) > MaxRenderedBytes {
+		return 0, c.b.fail("a macro, {%% set %%} block, {%% filter %%} or {%% call %%} renders more than %d MiB: refused", MaxRenderedBytes>>20)
+	}
+	if err := c.b.step(1); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
+func (c *bufCap) WriteString(s string) (int, error) {
+	if c.len()+len(s) > MaxRenderedBytes {
+		return 0, c.b.fail("a macro, {%% set %%} block, {%% filter %%} or {%% call %%} renders more than %d MiB: refused", MaxRenderedBytes>>20)
+	}
+	if err := c.b.step(1); err != nil {
+		return 0, err
+	}
+	return io.WriteString(c.w, s)
+}
+
 // guard wraps a tag's parser so that the tag counts against the budget,
 // nests no deeper than the limit, and hands out macros that do too.
 func guard(p parser.ControlStructureParser) parser.ControlStructureParser {
@@ -487,8 +580,16 @@ func (g *guarded) Execute(r *exec.Renderer, tag *nodes.ControlStructureBlock) er
 	if b.depth >= jinjaLimits.depth {
 		return b.fail("tags nest more than %d deep (a recursive include or loop?): refused", jinjaLimits.depth)
 	}
+	// A tag inside a macro, a {% set %} block, a {% filter %} or a
+	// {% call %} writes to gonja's buffer, not to the render's output:
+	// that buffer is capped too, while the tag runs.
+	if out, ok := r.Output.(interface{ Len() int }); ok {
+		saved := r.Output
+		r.Output = &bufCap{w: saved, len: out.Len, b: b}
+		defer func() { r.Output = saved }()
+	}
 	b.depth++
-	err := g.ControlStructure.Execute(r, tag)
+	err := g.execute(r, tag)
 	b.depth--
 	if err != nil {
 		return err
@@ -522,8 +623,10 @@ func (g *guarded) Execute(r *exec.Renderer, tag *nodes.ControlStructureBlock) er
 		}
 	case *controlStructures.SetControlStructure:
 		if target := setTarget(cs); target != nil {
-			if v := r.Eval(target); !v.IsError() && valueLen(v) > MaxRenderedBytes {
-				return b.fail("{%% set %s %%} holds more than %d MiB: refused", target, MaxRenderedBytes>>20)
+			if v := r.Eval(target); !v.IsError() {
+				if err := checkValue("{% set "+target.String()+" %}", v); err != nil {
+					return b.fail("%s", err)
+				}
 			}
 		}
 	}
@@ -550,13 +653,13 @@ func wrapMacro(b *jinjaBudget, name, file string, m exec.Macro) exec.Macro {
 			return exec.AsValue(b.fail("macro %s: macro calls nest more than %d deep (a runaway recursion?): refused", name, jinjaLimits.macroDepth))
 		}
 		for _, a := range params.Args {
-			if valueLen(a) > MaxRenderedBytes {
-				return exec.AsValue(b.fail("macro %s: an argument of more than %d MiB: refused", name, MaxRenderedBytes>>20))
+			if err := checkValue("an argument", a); err != nil {
+				return exec.AsValue(b.fail("macro %s: %s", name, err))
 			}
 		}
 		for _, a := range params.KwArgs {
-			if valueLen(a) > MaxRenderedBytes {
-				return exec.AsValue(b.fail("macro %s: an argument of more than %d MiB: refused", name, MaxRenderedBytes>>20))
+			if err := checkValue("an argument", a); err != nil {
+				return exec.AsValue(b.fail("macro %s: %s", name, err))
 			}
 		}
 		b.macroDepth++
@@ -574,24 +677,11 @@ func wrapMacro(b *jinjaBudget, name, file string, m exec.Macro) exec.Macro {
 			}
 			return v
 		}
-		if valueLen(v) > MaxRenderedBytes {
-			return exec.AsValue(b.fail("macro %s renders more than %d MiB: refused", name, MaxRenderedBytes>>20))
+		if err := checkValue("its result", v); err != nil {
+			return exec.AsValue(b.fail("macro %s: %s", name, err))
 		}
 		return v
 	}
-}
-
-func valueLen(v any) int {
-	if x, ok := v.(*exec.Value); ok {
-		if x == nil || !x.IsString() {
-			return 0
-		}
-		return len(x.String())
-	}
-	if s, ok := v.(string); ok {
-		return len(s)
-	}
-	return 0
 }
 
 // unexportedString reads a string field gonja does not export.

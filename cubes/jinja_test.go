@@ -1,9 +1,12 @@
 package cubes
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	osexec "os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -294,11 +297,14 @@ func TestJinjaBounded(t *testing.T) {
 		{"doubling macros", "{% macro d(s, n) %}{% if n == 0 %}{{ s }}{% else %}{{ d(s ~ s, n - 1) }}{% endif %}{% endmacro %}{{ d('x', 40) }}", "MiB: refused"},
 		{"doubling set", "{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}", "MiB: refused"},
 	}
+	// Generous: these test the other limits, not the deadline, on a
+	// machine that may be busy.
+	jinjaLimits.timeout = 8 * time.Second
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			start := time.Now()
 			_, err := loadJinja(t, map[string]string{"m.yml": c.src}, nil)
-			if took := time.Since(start); took > 10*time.Second {
+			if took := time.Since(start); took > 20*time.Second {
 				t.Errorf("took %s", took)
 			}
 			if err == nil || !strings.Contains(err.Error(), "m.yml:") || !strings.Contains(err.Error(), c.want) {
@@ -375,5 +381,196 @@ func TestJinjaConcurrentLoads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+const jinjaCaseEnv = "CUBEGATE_JINJA_DEEP_CASE"
+
+// jinjaDeepCases nest deeper than gonja's parser or evaluator can
+// recurse on a Go stack: each would end the process (a Go stack overflow
+// is fatal), so each is run in a process of its own.
+func jinjaDeepCases() map[string]struct {
+	files map[string]string
+	want  string
+} {
+	const yml = "cubes: []\n"
+	type c = struct {
+		files map[string]string
+		want  string
+	}
+	parens := "{{ " + strings.Repeat("(", 1_500_000) + "1" + strings.Repeat(")", 1_500_000) + " }}\n"
+	return map[string]c{
+		"parentheses":    {map[string]string{"m.yml": "# " + parens + yml}, "m.yml:1: Jinja: brackets nest more than 200 deep"},
+		"lists":          {map[string]string{"m.yml": yml + "{% set x = " + strings.Repeat("[", 1_000_000) + strings.Repeat("]", 1_000_000) + " %}"}, "m.yml:2: Jinja: brackets nest more than 200 deep"},
+		"dicts":          {map[string]string{"m.yml": yml + "{{ " + strings.Repeat("{'a': ", 500_000) + "1" + strings.Repeat("}", 500_000) + " }}"}, "m.yml:2: Jinja: brackets nest more than 200 deep"},
+		"operator chain": {map[string]string{"m.yml": yml + "# {{ 1" + strings.Repeat(" + 1", 500_000) + " }}\n"}, "m.yml:2: Jinja: an expression nests more than 1000 operators deep"},
+		"concat chain":   {map[string]string{"m.yml": yml + "# {{ 'a'" + strings.Repeat(" ~ 'a'", 500_000) + " }}\n"}, "m.yml:2: Jinja: an expression nests more than 1000"},
+		"not chain":      {map[string]string{"m.yml": yml + "# {{ " + strings.Repeat("not ", 500_000) + "true }}\n"}, "m.yml:2: Jinja: an expression nests more than 1000"},
+		"attributes":     {map[string]string{"m.yml": yml + "# {{ a" + strings.Repeat(".b", 1_000_000) + " }}\n"}, "m.yml:2: Jinja: an expression nests more than 1000"},
+		"filters":        {map[string]string{"m.yml": yml + "# {{ 1" + strings.Repeat("|abs", 500_000) + " }}\n"}, "m.yml:2: Jinja: an expression nests more than 1000"},
+		"conditionals":   {map[string]string{"m.yml": yml + "# {{ " + strings.Repeat("1 if x else ", 300_000) + "1 }}\n"}, "m.yml:2: Jinja: an expression nests more than 1000"},
+		"tags":           {map[string]string{"m.yml": yml + strings.Repeat("{% if true %}", 200_000) + strings.Repeat("{% endif %}", 200_000)}, "m.yml:2: Jinja: block tags ({% if %} …) nest more than 200 deep"},
+		"tags on lines":  {map[string]string{"m.yml": yml + strings.Repeat("{% for i in [1] %}\n", 200_000) + strings.Repeat("{% endfor %}", 200_000)}, "m.yml:202: Jinja: block tags ({% for %} …) nest more than 200 deep"},
+		"imported file":  {map[string]string{"m.yml": "{% import 'deep.jinja' as d %}" + yml, "deep.jinja": "\n" + parens}, "deep.jinja:2: brackets nest more than 200 deep"},
+		"included file":  {map[string]string{"m.yml": yml + "{% include 'deep.jinja' %}", "deep.jinja": "{{ 1" + strings.Repeat(" * 1", 500_000) + " }}"}, "deep.jinja:1: an expression nests more than 1000"},
+		"from import":    {map[string]string{"m.yml": "{% from 'deep.jinja' import f %}" + yml, "deep.jinja": strings.Repeat("{% macro f() %}", 100_000)}, "deep.jinja:1: block tags ({% macro %} …) nest more than 200 deep"},
+	}
+}
+
+func TestJinjaDeepNestingRefused(t *testing.T) {
+	cases := jinjaDeepCases()
+	if name := os.Getenv(jinjaCaseEnv); name != "" {
+		c, ok := cases[name]
+		if !ok {
+			fmt.Println("RESULT: no such case")
+			os.Exit(3)
+		}
+		_, err := loadJinja(t, c.files, nil)
+		fmt.Printf("RESULT: %v\n", err)
+		os.Exit(0)
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			cmd := osexec.CommandContext(ctx, os.Args[0], "-test.run=^TestJinjaDeepNestingRefused$")
+			cmd.Env = append(os.Environ(), jinjaCaseEnv+"="+name)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				if len(out) > 2000 {
+					out = out[:2000]
+				}
+				t.Fatalf("the render ended its process (%v):\n%s", err, out)
+			}
+			got := string(out)
+			if i := strings.Index(got, "RESULT: "); i >= 0 {
+				got = got[i:]
+			}
+			if !strings.Contains(got, c.want) || !strings.Contains(got, "refused") {
+				t.Fatalf("got %.500s\nwant %s", got, c.want)
+			}
+		})
+	}
+	// What nests shallowly, however long, is not refused.
+	long := "{% set xs = [" + strings.Repeat("-1, a.b, 'x' ~ 'y', ", 10_000) + "] %}cubes:\n  - name: a\n    sql_table: t{{ xs | length }}\n" +
+		strings.Repeat("# {{ (((1))) }} {% if true %}{% endif %}\n", 2_000)
+	m, err := loadJinja(t, map[string]string{"m.yml": long}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := m.Cube("a"); a.SQLTable != "t30000" {
+		t.Fatalf("%q", a.SQLTable)
+	}
+}
+
+// One expression's allocation is checked before it is made: each of
+// these is refused at once, allocating little.
+func TestJinjaAllocationBounded(t *testing.T) {
+	const big = "{% set s = 'x' * 10000000 %}"
+	cases := []struct{ name, src, want string }{
+		{"center filter", "# {{ 'x'|center(3000000000) }}\ncubes: []\n", "center(3000000000) would be 3000000000 bytes"},
+		{"indent filter", "# {{ 'a\nb'|indent(3000000000) }}\ncubes: []\n", "indent(3000000000) of 2 lines"},
+		{"indent of many lines", "{% set s = 'a\n' * 1000000 %}{{ s|indent(100) }}", "indent(100) of 1000001 lines"},
+		{"indent by a string", "{% set s = 'a\n' * 100000 %}{{ s|indent('x' * 1000) }}", "indent(1000)"},
+		{"string * int", "{% set s = 'x' * 3000000000 %}", "a string of 1 bytes * 3000000000"},
+		{"string * int in an expression", "{{ ('ab' * 5000000) * 2 }}", "a string of 10000000 bytes * 2"},
+		{"string * in an included file", "{% include 'i.jinja' %}", "* 3000000000"},
+		{"string * in an imported macro", "{% from 'i.jinja' import f %}{{ f() }}", "* 3000000000"},
+		{"concatenation ~", big + "{{ s ~ s }}", "concatenating would be"},
+		{"concatenation +", big + "{% set t = s + s %}", "concatenating would be"},
+		{"list + list doubling", "{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}", "list + list would have"},
+		{"a list holding itself twice, printed", "{% set ns = namespace(l=[1, 1]) %}{% for i in range(60) %}{% set ns.l = [ns.l, ns.l] %}{% endfor %}{{ ns.l }}", "more than 16 MiB: refused"},
+		{"replace filter", "{{ 'xxxxxxxxxxxxxxxxxxxx'|replace('', 'y' * 1000000) }}", "replace() would be"},
+		{"format filter", "{% set f = '%999999d' * 40 %}{{ f|format(1) }}", "format() would be"},
+		{"join filter", "{{ range(100000)|join('y' * 1000) }}", "join() would be"},
+		{"batch filter", "{{ [1]|batch(3000000000, 0) }}", "batch(3000000000)"},
+		{"slice filter", "{{ [1]|slice(3000000000) }}", "slice(3000000000)"},
+		{"list of a string", "{% set s = 'x' * 16000000 %}{{ s|list|length }}", "list() of a string would have 16000000 items"},
+		{"tojson indent", "{{ range(100000)|list|tojson(indent=100000) }}", "tojson() would be"},
+		{"str.center", "{{ 'x'.center(3000000000) }}", "center(3000000000) would be"},
+		{"str.ljust", "{{ 'x'.ljust(3000000000) }}", "ljust(3000000000) would be"},
+		{"str.zfill", "{{ 'x'.zfill(3000000000) }}", "zfill(3000000000) would be"},
+		{"str.format", "{% set f = '{:>999999}' * 40 %}{{ f.format(1) }}", "format() would be"},
+		{"str.replace", "{% set y = 'y' * 1000000 %}{{ 'xxxxxxxxxxxxxxxxxxxx'.replace('', y) }}", "replace() would be"},
+		{"str.split", "{% set s = 'x,' * 8000000 %}{{ s.split(',') | length }}", "split() would have 8000001 items"},
+		{"lipsum", "{{ lipsum(1000000000) }}", "lipsum(1000000000)"},
+		{"a macro's loop", "{% macro f() %}{% for i in range(100000) %}" + strings.Repeat("x", 10000) + "{% endfor %}{% endmacro %}{{ f() }}", "renders more than 16 MiB"},
+		{"a set block's loop", "{% set x %}{% for i in range(100000) %}" + strings.Repeat("x", 10000) + "{% endfor %}{% endset %}", "renders more than 16 MiB"},
+		{"a filter block's loop", "{% filter upper %}{% for i in range(100000) %}{{ 'x' * 10000 }}{% endfor %}{% endfilter %}", "renders more than 16 MiB"},
+	}
+	inc := "{% macro f() %}{{ 'x' * 3000000000 }}{% endmacro %}{{ 'x' * 3000000000 }}"
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			runtime.GC()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			done := make(chan error, 1)
+			go func() {
+				_, err := loadJinja(t, map[string]string{"m.yml": c.src, "i.jinja": inc}, nil)
+				done <- err
+			}()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(time.Minute): // a hang guard, not a timing
+				t.Fatal("not refused after a minute")
+			}
+			runtime.ReadMemStats(&after)
+			if err == nil || !strings.Contains(err.Error(), "m.yml:") || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "refused") {
+				t.Fatalf("got %v\nwant %q", err, c.want)
+			}
+			// All that was allocated, garbage included: a buffer filled
+			// to the 16 MiB cap by a loop allocates about five times that
+			// as it grows (its peak is about twice).
+			bound := uint64(128 << 20)
+			if strings.Contains(c.want, "renders more than") {
+				bound = 320 << 20
+			}
+			if grew := after.TotalAlloc - before.TotalAlloc; grew > bound {
+				t.Fatalf("allocated %d MiB before refusing", grew>>20)
+			}
+		})
+	}
+}
+
+// The operators gonja computes are computed alike once checked, in the
+// file and in the files it includes and imports.
+func TestJinjaOperators(t *testing.T) {
+	src := "{% from 'ops.jinja' import f %}cubes:\n  - name: a\n    sql_table: \"{{ 'ab' * 2 }}|{{ 2 * 3 }}|{{ 1.5 * 2 }}|{{ [1] + [2] }}|{{ 'a' + 'b' }}|{{ 1 + 2 }}|{{ 'a' ~ 1 }}|{{ 'x' * -1 }}|{{ 'x' * 0 }}|{{ f(3) }}|{% include 'inc.jinja' %}\"\n"
+	m, err := loadJinja(t, map[string]string{
+		"m.yml":     src,
+		"ops.jinja": "{% macro f(n) %}{{ '-' * n }}{{ n + 1 }}{% endmacro %}",
+		"inc.jinja": "{{ 'i' ~ 'j' * 2 }}",
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := m.Cube("a")
+	if want := "abab|6|3.0|[1, 2]|ab|3|a1|||---4|ijj"; a.SQLTable != want {
+		t.Fatalf("%q, want %q", a.SQLTable, want)
+	}
+	// An error inside an operand reads as it did.
+	_, err = loadJinja(t, map[string]string{"m.yml": "cubes:\n  - name: a\n    sql_table: {{ 'a' ~ load_table() }}\n"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "m.yml:3: Jinja: load_table is not a Jinja function, filter or macro") || strings.Contains(err.Error(), "__cubegate") {
+		t.Fatalf("%v", err)
+	}
+}
+
+// A compile context value put into a plain YAML file is refused where
+// YAML would read it as structure.
+func TestCompileContextValueRefused(t *testing.T) {
+	src := "cubes:\n  - name: orders\n    sql_table: \"{COMPILE_CONTEXT.securityContext.schema}.orders\"\n"
+	for _, v := range []string{"x\"\n    title: injected\n    sql_table: \"y", "a\nb", "a: b", "a # b", "it's", `a\b`} {
+		_, err := loadJinja(t, map[string]string{"m.yml": src}, map[string]any{"securityContext": map[string]any{"schema": v}})
+		if err == nil || !strings.Contains(err.Error(), "m.yml:3: {COMPILE_CONTEXT.securityContext.schema} is ") || !strings.Contains(err.Error(), "refused") {
+			t.Fatalf("%q: %v", v, err)
+		}
+	}
+	m, err := loadJinja(t, map[string]string{"m.yml": src}, map[string]any{"securityContext": map[string]any{"schema": "tenant_1-eu.v2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := m.Cube("orders"); c.SQLTable != "tenant_1-eu.v2.orders" {
+		t.Fatalf("%q", c.SQLTable)
 	}
 }
