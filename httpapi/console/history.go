@@ -38,15 +38,16 @@ const historyBatch = 1000
 const listStatementLen = 160
 
 // HistoryFilter is what the list shows: GET parameters principal, api
-// (sql, rest), outcome (ok, error), q (text in the statement, warehouse
-// SQL or error), from and to (UTC, 2006-01-02T15:04), limit (page size)
-// and before (an event id: the page of older events).
+// (sql, rest), outcome (ok, error), served (warehouse, cache, rollup: any
+// rollup), q (text in the statement, warehouse SQL, error or SQLSTATE),
+// from and to (UTC, 2006-01-02T15:04), limit (page size) and before (an
+// event id: the page of older events).
 type HistoryFilter struct {
-	Principal, API, Outcome, Text string
-	From, To                      time.Time
-	FromText, ToText              string
-	Limit                         int
-	Before                        int64
+	Principal, API, Outcome, Served, Text string
+	From, To                              time.Time
+	FromText, ToText                      string
+	Limit                                 int
+	Before                                int64
 	// Shown is how many events the pages before this one showed.
 	Shown int
 }
@@ -54,7 +55,7 @@ type HistoryFilter struct {
 // historyFilter reads the filter from a request; a value it cannot read
 // is an error naming the parameter.
 func historyFilter(q url.Values) (HistoryFilter, error) {
-	f := HistoryFilter{Principal: strings.TrimSpace(q.Get("principal")), API: q.Get("api"), Outcome: q.Get("outcome"),
+	f := HistoryFilter{Principal: strings.TrimSpace(q.Get("principal")), API: q.Get("api"), Outcome: q.Get("outcome"), Served: q.Get("served"),
 		Text: strings.TrimSpace(q.Get("q")), FromText: q.Get("from"), ToText: q.Get("to"), Limit: historyPageSize}
 	switch f.API {
 	case "", "sql", "rest":
@@ -65,6 +66,11 @@ func historyFilter(q url.Values) (HistoryFilter, error) {
 	case "", "ok", "error":
 	default:
 		return f, fmt.Errorf("outcome is ok or error, not %q", f.Outcome)
+	}
+	switch f.Served {
+	case "", "warehouse", "cache", "rollup":
+	default:
+		return f, fmt.Errorf("served is warehouse, cache or rollup, not %q", f.Served)
 	}
 	var err error
 	if f.From, err = historyTime(f.FromText); err != nil {
@@ -121,6 +127,7 @@ func (f HistoryFilter) Values() url.Values {
 	set("principal", f.Principal)
 	set("api", f.API)
 	set("outcome", f.Outcome)
+	set("served", f.Served)
 	set("q", f.Text)
 	set("from", f.FromText)
 	set("to", f.ToText)
@@ -132,7 +139,7 @@ func (f HistoryFilter) Values() url.Values {
 
 // Active reports whether anything is filtered.
 func (f HistoryFilter) Active() bool {
-	return f.Principal != "" || f.API != "" || f.Outcome != "" || f.Text != "" || !f.From.IsZero() || !f.To.IsZero()
+	return f.Principal != "" || f.API != "" || f.Outcome != "" || f.Served != "" || f.Text != "" || !f.From.IsZero() || !f.To.IsZero()
 }
 
 // Match reports whether e passes the filter.
@@ -141,6 +148,9 @@ func (f HistoryFilter) Match(e auth.AuditEvent) bool {
 		return false
 	}
 	if f.Outcome == "ok" && e.Outcome != "ok" || f.Outcome == "error" && e.Outcome == "ok" {
+		return false
+	}
+	if f.Served != "" && servedKind(e.Served) != f.Served {
 		return false
 	}
 	if !f.From.IsZero() && e.Time.Before(f.From) || !f.To.IsZero() && !e.Time.Before(f.To) {
@@ -154,7 +164,8 @@ func (f HistoryFilter) Match(e auth.AuditEvent) bool {
 	}
 	if f.Text != "" {
 		t := strings.ToLower(f.Text)
-		if !strings.Contains(strings.ToLower(e.Statement), t) && !strings.Contains(strings.ToLower(e.WarehouseSQL), t) && !strings.Contains(strings.ToLower(e.Error), t) {
+		if !strings.Contains(strings.ToLower(e.Statement), t) && !strings.Contains(strings.ToLower(e.WarehouseSQL), t) && !strings.Contains(strings.ToLower(e.Error), t) &&
+			!strings.EqualFold(e.Code, f.Text) {
 			return false
 		}
 	}
@@ -168,6 +179,29 @@ func apiOf(e auth.AuditEvent) string {
 		return "rest"
 	}
 	return "sql"
+}
+
+// servedKind is what answered a query as the served filter names it:
+// "warehouse", "cache", "rollup" (any), "" (nothing: refused, or
+// cubegate's own catalog).
+func servedKind(served string) string {
+	if strings.HasPrefix(served, "rollup:") {
+		return "rollup"
+	}
+	return served
+}
+
+// servedText says what answered a query, for people.
+func servedText(served string) string {
+	switch {
+	case served == "warehouse":
+		return "warehouse"
+	case served == "cache":
+		return "result cache"
+	case strings.HasPrefix(served, "rollup:"):
+		return "rollup " + strings.TrimPrefix(served, "rollup:")
+	}
+	return "—"
 }
 
 // principalOf names who ran a query: the SQL user or console user, else
@@ -206,6 +240,8 @@ type HistoryPage struct {
 type HistoryEvent struct {
 	auth.AuditEvent
 	Principal, API, Duration string
+	// ServedText says what answered it (servedText).
+	ServedText string
 	// Short is the statement cut for the list (Cut: it was), ShortError
 	// the error cut likewise.
 	Short, ShortError string
@@ -214,7 +250,8 @@ type HistoryEvent struct {
 
 func historyEvent(e auth.AuditEvent) HistoryEvent {
 	h := HistoryEvent{AuditEvent: e, Principal: principalOf(e), API: strings.ToUpper(apiOf(e)),
-		Duration: strconv.FormatFloat(e.DurationMS, 'f', -1, 64) + " ms", ShortError: shorten(e.Error, 200)}
+		Duration: strconv.FormatFloat(e.DurationMS, 'f', -1, 64) + " ms", ShortError: shorten(e.Error, 200),
+		ServedText: servedText(e.Served)}
 	h.Short = strings.Join(strings.Fields(e.Statement), " ")
 	if r := []rune(h.Short); len(r) > listStatementLen {
 		h.Short, h.Cut = string(r[:listStatementLen-1])+"…", true

@@ -15,21 +15,24 @@ import (
 )
 
 // logQueries writes n query events of tenant, alternating SQL and REST,
-// every third failed, a minute apart from start; and returns their ids
-// (oldest first).
+// every third failed (42703, refused: served by nothing), the others
+// served in turn by the warehouse, the cache, nothing (the catalog) and
+// a rollup, a minute apart from start; and returns their ids (oldest
+// first).
 func logQueries(t *testing.T, a *auth.Audit, tenant string, n int, start time.Time) []int64 {
 	t.Helper()
 	for i := range n {
 		e := auth.AuditEvent{Time: start.Add(time.Duration(i) * time.Minute), Kind: "query", Action: "sql", Outcome: "ok", TenantID: tenant,
 			Username: fmt.Sprintf("cg_user%d", i%2), Statement: fmt.Sprintf("SELECT %d FROM orders WHERE status = $1", i),
-			WarehouseSQL: fmt.Sprintf("SELECT %d FROM public.orders_raw WHERE status = $1", i), Rows: int64(i), DurationMS: 1.5}
+			WarehouseSQL: fmt.Sprintf("SELECT %d FROM public.orders_raw WHERE status = $1", i), Rows: int64(i), DurationMS: 1.5,
+			Served: []string{"warehouse", "cache", "", "rollup:orders.by_status"}[i%4]}
 		if i%2 == 1 {
 			e.Action, e.Username, e.APIKeyID = "rest", "", "key"+tenant
 			e.Statement = fmt.Sprintf(`{"measures":["orders.count"],"limit":%d}`, i)
 			e.WarehouseSQL = fmt.Sprintf(`SELECT count(*) FROM public.orders LIMIT %d`, i)
 		}
 		if i%3 == 2 {
-			e.Outcome, e.Error = "error", fmt.Sprintf("boom %d <script>", i)
+			e.Outcome, e.Error, e.Code, e.Served = "error", fmt.Sprintf("boom %d <script>", i), "42703", ""
 		}
 		a.Log(e)
 	}
@@ -87,7 +90,8 @@ func TestHistoryFilterAndPages(t *testing.T) {
 		t.Errorf("newest: %+v", e)
 	}
 
-	// Filters: api, outcome, principal, text, time range.
+	// Filters: api, outcome, served, principal, text (a SQLSTATE too),
+	// time range.
 	for _, tc := range []struct {
 		q     string
 		total int
@@ -97,6 +101,8 @@ func TestHistoryFilterAndPages(t *testing.T) {
 		{"q=boom", 10}, {"q=orders_raw", 15}, {"q=SELECT+6+FROM", 1},
 		{"from=2026-01-02T10:10&to=2026-01-02T10:19", 10}, {"from=2026-01-02T10:25", 5}, {"to=2026-01-02T10:04", 5},
 		{"api=sql&outcome=error&principal=cg_user0", 5},
+		{"served=warehouse", 6}, {"served=cache", 5}, {"served=rollup", 5}, {"served=cache&outcome=error", 0},
+		{"q=42703", 10}, {"q=4270", 0},
 	} {
 		p := read(tc.q, historyScanBudget)
 		if !p.Complete || p.Total != tc.total || len(p.Events) != tc.total {
@@ -131,7 +137,7 @@ func TestHistoryFilterAndPages(t *testing.T) {
 		t.Errorf("the search's next page: %d events", len(p.Events))
 	}
 
-	for _, bad := range []string{"api=ws", "outcome=maybe", "from=yesterday", "limit=0", "limit=100000", "before=x"} {
+	for _, bad := range []string{"api=ws", "outcome=maybe", "served=disk", "served=rollup:orders.by_status", "from=yesterday", "limit=0", "limit=100000", "before=x"} {
 		v, _ := url.ParseQuery(bad)
 		if _, err := historyFilter(v); err == nil {
 			t.Errorf("%s: no error", bad)
@@ -167,7 +173,9 @@ func TestHistoryPage(t *testing.T) {
 		t.Errorf("%d rows:\n%s", len(rows), body)
 	}
 	for _, want := range []string{`id="history-live"`, `data-live-url="/console/queries?fragment=1"`, `id="history-pause"`, `boom 2 &lt;script&gt;`,
-		`(cut: the detail shows all of it)`, `id="history-filters"`, `explore.js`} {
+		`(cut: the detail shows all of it)`, `id="history-filters"`, `explore.js`, `<th scope="col">Served</th>`,
+		`<td class="served nowrap">result cache</td>`, `<td class="served nowrap">rollup orders.by_status</td>`, `<td class="served nowrap">warehouse</td>`,
+		`<span class="error-text">error</span> <code class="sqlstate" title="SQLSTATE">42703</code>: boom 2 &lt;script&gt;`, `id="filter-served"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the history page lacks %s", want)
 		}
@@ -200,20 +208,30 @@ func TestHistoryPage(t *testing.T) {
 	if resp, body := b.get("/console/queries?outcome=maybe"); resp.StatusCode != 400 || !strings.Contains(body, `id="form-error"`) {
 		t.Errorf("a bad filter: %d", resp.StatusCode)
 	}
+	_, body = b.get("/console/queries?served=rollup")
+	if !strings.Contains(body, "Showing events 1–2 of 2 matching") || strings.Contains(body, `<td class="served nowrap">warehouse</td>`) ||
+		!strings.Contains(body, `<option value="rollup" selected>`) {
+		t.Errorf("served=rollup:\n%s", body)
+	}
 
 	// The detail: everything, and the warehouse SQL as kept.
 	resp, body = b.get(fmt.Sprintf("/console/queries/%d", ids[2]))
 	if resp.StatusCode != 200 {
-		t.Fatalf("detail: %d", resp.StatusCode)
+		t.Fatalf("detail: %d %s", resp.StatusCode, body)
 	}
 	for _, want := range []string{`<pre id="event-statement" class="wrap">SELECT 2 FROM orders WHERE status = $1</pre>`, `<pre id="event-warehouse-sql" class="wrap">SELECT 2 FROM public.orders_raw WHERE status = $1</pre>`,
-		`<dd id="event-principal">cg_user0</dd>`, `<pre id="event-error">boom 2 &lt;script&gt;</pre>`, `<dd id="event-api">SQL</dd>`, `data-outcome="error"`} {
+		`<dd id="event-principal">cg_user0</dd>`, `<pre id="event-error">boom 2 &lt;script&gt;</pre>`, `<dd id="event-api">SQL</dd>`, `data-outcome="error"`,
+		`error (SQLSTATE <code id="event-code">42703</code>)`, `<dd id="event-served" data-served="">—</dd>`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the detail lacks %s", want)
 		}
 	}
 	if strings.Contains(body, `id="open-in-playground"`) {
 		t.Error("a statement with placeholders is offered to the Playground")
+	}
+	_, body = b.get(fmt.Sprintf("/console/queries/%d", ids[3]))
+	if !strings.Contains(body, `<dd id="event-served" data-served="rollup:orders.by_status">rollup orders.by_status</dd>`) || strings.Contains(body, `id="event-code"`) {
+		t.Errorf("a query a rollup answered:\n%s", body)
 	}
 	// A catalog query's warehouse SQL: none kept, none derivable here.
 	_, body = b.get("/console/queries/" + rows[0][1])
