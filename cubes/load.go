@@ -20,12 +20,35 @@ import (
 type ValidationError struct {
 	Pos Pos
 	Msg string
+	// budget: the load's time or memory budget was spent (JavaScript's
+	// timeout or heap watchdog, Jinja's limits), which another load, or
+	// the same under less load, may not spend (errors.Is ErrBudget).
+	budget bool
 }
 
 func (e *ValidationError) Error() string { return e.Pos.String() + ": " + e.Msg }
 
+// Is makes a budget failure errors.Is ErrBudget.
+func (e *ValidationError) Is(target error) bool { return target == ErrBudget && e.budget }
+
+// ErrBudget is what a model load that failed because it spent its time
+// or memory budget (a JavaScript model's timeout or heap growth, which
+// counts every goroutine's allocations; a Jinja template's limits) is,
+// by errors.Is: unlike a validation error, it may not fail again.
+var ErrBudget = errors.New("the model load's time or memory budget was spent")
+
 // ValidationErrors is every problem found in a model, in file order.
 type ValidationErrors []*ValidationError
+
+// Is reports ErrBudget when one of the errors is a budget failure.
+func (es ValidationErrors) Is(target error) bool {
+	for _, e := range es {
+		if e.Is(target) {
+			return true
+		}
+	}
+	return false
+}
 
 func (es ValidationErrors) Error() string {
 	lines := make([]string, len(es))
@@ -230,7 +253,7 @@ func (l *loader) evalJS() map[string][]*yaml.Node {
 	var jerrs jsmodel.Errors
 	if errors.As(err, &jerrs) {
 		for _, e := range jerrs {
-			l.errs = append(l.errs, &ValidationError{Pos: Pos{e.File, e.Line}, Msg: e.Msg})
+			l.errs = append(l.errs, &ValidationError{Pos: Pos{e.File, e.Line}, Msg: e.Msg, budget: e.Budget})
 		}
 	} else if err != nil {
 		l.errs = append(l.errs, &ValidationError{Pos: Pos{File: entry[0]}, Msg: err.Error()})

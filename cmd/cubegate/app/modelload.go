@@ -55,6 +55,15 @@ func warnTo(log zerolog.Logger, dir string) func(cubes.Pos, string) {
 // when its principal comes back).
 const compileContextCacheSize = 64
 
+// contextRetryBackoff is how long a compile that failed for its budget
+// (cubes.ErrBudget: a JavaScript model's timeout or heap growth, which
+// counts every goroutine's allocations, or a Jinja template's limits)
+// stands before the context's next request compiles again: such a
+// failure may be the load's, not the model's, and a runaway model is
+// still not evaluated in a tight loop. Other failures (the model is
+// invalid for the context) stand until a reload.
+var contextRetryBackoff = 10 * time.Second
+
 // modelContexts holds, per data source, the model files of a model that
 // reads COMPILE_CONTEXT and its models compiled per context.
 type modelContexts struct {
@@ -87,6 +96,9 @@ type contextEntry struct {
 	ready chan struct{} // closed once model or err is set
 	model *cubes.Model
 	err   error
+	// retryAt, set (under contextModels.mu) when err is a budget
+	// failure, is when the next request compiles the context again.
+	retryAt time.Time
 	// h plans the sessions of this context, derived from the data
 	// source's handler hFor (rebuilt when that handler changes).
 	mu      sync.Mutex
@@ -165,11 +177,16 @@ func (cm *contextModels) model(tenant string, sec auth.SecurityContext) (e *cont
 	}
 	cm.mu.Lock()
 	if el, ok := cm.byKey[key]; ok {
-		cm.lru.MoveToFront(el)
-		cm.mu.Unlock()
 		e := el.Value.(*contextEntry)
-		<-e.ready
-		return e
+		if e.retryAt.IsZero() || time.Now().Before(e.retryAt) {
+			cm.lru.MoveToFront(el)
+			cm.mu.Unlock()
+			<-e.ready
+			return e
+		}
+		// A budget failure whose backoff is over: compiled again.
+		cm.lru.Remove(el)
+		delete(cm.byKey, key)
 	}
 	e = &contextEntry{key: key, ready: make(chan struct{})}
 	cm.byKey[key] = cm.lru.PushFront(e)
@@ -186,11 +203,20 @@ func (cm *contextModels) model(tenant string, sec auth.SecurityContext) (e *cont
 
 	start := time.Now()
 	e.model, e.err = cubes.LoadFilesWith(cm.files, cubes.LoadOptions{CompileContext: cc})
+	transient := errors.Is(e.err, cubes.ErrBudget)
+	if transient {
+		cm.mu.Lock()
+		e.retryAt = time.Now().Add(contextRetryBackoff)
+		cm.mu.Unlock()
+	}
 	close(e.ready)
 	cm.parent.compiles.Add(1)
 	if m := cm.parent.metrics; m != nil {
 		outcome := "ok"
-		if e.err != nil {
+		switch {
+		case transient:
+			outcome = "budget"
+		case e.err != nil:
 			outcome = "refused"
 		}
 		m.Add("cubegate_model_context_compiles_total", "Models compiled for a principal's COMPILE_CONTEXT, by outcome.", 1, "outcome", outcome)
@@ -200,6 +226,9 @@ func (cm *contextModels) model(tenant string, sec auth.SecurityContext) (e *cont
 	ev := cm.log.Info()
 	if e.err != nil {
 		ev = cm.log.Warn().Str("error", firstLine(e.err))
+	}
+	if transient {
+		ev = ev.Dur("retry_in", contextRetryBackoff)
 	}
 	ev.Str("data_source", cm.source).Str("tenant", fmt.Sprint(cc["tenant"])).Str("context", hex.EncodeToString(sum[:6])).
 		Dur("took", time.Since(start)).Int("cached", cached).Int("evicted", evictedTotal).
