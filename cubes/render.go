@@ -32,8 +32,20 @@ var refRe = regexp.MustCompile(`\$?\{([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Z
 
 func (r *renderer) alias(c *Cube) string { return r.d.QuoteIdent(c.Name) }
 
+// litBraces turns the escape of a literal brace back into the brace. A
+// JavaScript model's SQL holds '{status}' as text (only ${…}
+// interpolates there): package jsmodel hands it over as U+E07B status
+// U+E07D, which neither refRe nor the context-variable parser reads as
+// a reference. A YAML model never holds them ({x} is a reference there).
+var litBraces = strings.NewReplacer("\ue07b", "{", "\ue07d", "}")
+
 // expand replaces the references in sql, written in cube c.
 func (r *renderer) expand(c *Cube, sql string) (string, error) {
+	s, err := r.expandRefs(c, sql)
+	return litBraces.Replace(s), err
+}
+
+func (r *renderer) expandRefs(c *Cube, sql string) (string, error) {
 	if identRe.MatchString(sql) {
 		// A bare column name means a column of this cube, as in Cube's YAML.
 		return r.alias(c) + "." + sql, nil
@@ -128,9 +140,9 @@ func (r *renderer) table(cube *Cube) string {
 		return t + " AS " + r.d.QuoteIdent(cube.Name)
 	}
 	if cube.SQLTable != "" {
-		return r.cubeText(cube, cube.SQLTable) + " AS " + r.d.QuoteIdent(cube.Name)
+		return litBraces.Replace(r.cubeText(cube, cube.SQLTable)) + " AS " + r.d.QuoteIdent(cube.Name)
 	}
-	return "(" + r.cubeText(cube, cube.SQL) + ") AS " + r.d.QuoteIdent(cube.Name)
+	return "(" + litBraces.Replace(r.cubeText(cube, cube.SQL)) + ") AS " + r.d.QuoteIdent(cube.Name)
 }
 
 // subQueryCube is the cube whose measure a sub_query dimension

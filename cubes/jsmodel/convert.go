@@ -25,6 +25,7 @@ const (
 	kMember    kind = "member"    // a reference is a member name: CUBE. dropped
 	kMembers   kind = "members"   // a list of kMember (or objects of the list's item kind)
 	kTypeValue kind = "typevalue" // a string snake_cased: countDistinct → count_distinct
+	kSQL       kind = "sql"       // SQL (sql:, sql_table:): the model's own braces are text
 )
 
 // Kinds of definitions, and what their keys hold.
@@ -152,6 +153,8 @@ func (c *conv) object(k kind, o *goja.Object, lit ast.Expression, line int) *yam
 		s := schema[k][name]
 		if k == kData || name == "meta" {
 			s = slot{kind: kData}
+		} else if (name == "sql" || name == "sql_table") && s == (slot{}) {
+			s = slot{kind: kSQL}
 		}
 		var child *yaml.Node
 		if s.mapOf != "" {
@@ -316,7 +319,7 @@ func (c *conv) value(s slot, v goja.Value, lit ast.Expression, line int) *yaml.N
 	switch k {
 	case kMembers:
 		k = s.item
-	case kName, kMember, kTypeValue:
+	case kName, kMember, kTypeValue, kSQL:
 		k = kAny
 	}
 	return c.object(k, o, lit, line)
@@ -326,10 +329,12 @@ func (c *conv) value(s slot, v goja.Value, lit ast.Expression, line int) *yaml.N
 // CUBE., a type value is snake_cased.
 func (c *conv) text(k kind, s string) string {
 	switch k {
+	case kSQL:
+		return sqlText(s)
 	case kTypeValue:
-		return snake(s)
+		return snake(plainText(s))
 	case kMember, kMembers, kName:
-		t := strings.TrimSpace(s)
+		t := strings.TrimSpace(plainText(s))
 		if strings.HasPrefix(t, "{") && strings.HasSuffix(t, "}") && !strings.ContainsAny(t[1:len(t)-1], "{}") {
 			t = t[1 : len(t)-1]
 		}
@@ -338,7 +343,7 @@ func (c *conv) text(k kind, s string) string {
 		}
 		return t
 	}
-	return s
+	return plainText(s)
 }
 
 // list writes an array; a kMembers list holds member names (or objects

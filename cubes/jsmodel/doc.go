@@ -34,10 +34,23 @@
 // Assigning to an undeclared name is an error (sloppy mode would
 // otherwise make it a global shared by every file).
 //
+// Only ${…} interpolates, as in Cube: braces a model writes in its SQL
+// (sql:, sql_table:, '{status}', a JSON path '{a,b}') are text. So the
+// braces of a reference's or a context variable's text travel through
+// JavaScript strings as private-use markers, the converter turns them
+// into braces, and in SQL escapes the model's own braces as the
+// renderer's literal braces (U+E07B, U+E07D: cubes/render.go turns them
+// back into braces after rendering; a YAML model never holds them, and
+// its {x} stays a reference). Elsewhere (titles, descriptions, meta)
+// every brace is a brace.
+//
 // Context variables become the text the renderer reads:
 // SECURITY_CONTEXT.a.b.filter('col') → {SECURITY_CONTEXT.a.b.filter('col')},
 // FILTER_PARAMS.c.m.filter((from, to) => `…${from}…`) →
 // {FILTER_PARAMS.c.m.filter(lambda from, to: f'…{from}…')} and so on.
+// A filter callback's text is written into the SQL as it is (not
+// rendered): a reference or context variable in it is refused at its
+// line.
 //
 // # Definitions
 //

@@ -140,18 +140,18 @@ func Eval(files map[string][]byte, entry []string, opts Options) ([]Doc, error) 
 }
 
 type evaluator struct {
-	vm      *goja.Runtime
-	files   map[string][]byte
-	opts    Options
-	mods    map[string]*module
-	defs    []*def
-	asyncs  []*asyncCall
+	vm     *goja.Runtime
+	files  map[string][]byte
+	opts   Options
+	mods   map[string]*module
+	defs   []*def
+	asyncs []*asyncCall
 	// rejected are the promises rejected with no handler (yet), in
 	// the order rejected, where they were rejected.
 	rejected []*rejection
-	errs    Errors
-	globals map[string]bool
-	refSym  *goja.Symbol
+	errs     Errors
+	globals  map[string]bool
+	refSym   *goja.Symbol
 	// joinDepth is how many Array.prototype.join calls are running
 	// (nested arrays join natively, see join).
 	joinDepth int

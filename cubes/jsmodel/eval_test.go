@@ -573,3 +573,22 @@ func TestUnhandledRejections(t *testing.T) {
 		})
 	}
 }
+
+// A FILTER_PARAMS callback's text is written into the SQL as it is: a
+// reference in it would reach the database unrendered, so it is refused
+// where it is written.
+func TestFilterParamsCallbackReference(t *testing.T) {
+	src := "cube(`orders`, {\n  sql: `SELECT * FROM t WHERE ${FILTER_PARAMS.orders.status.filter((v) => `${CUBE}.status = ${v}`)}`,\n" +
+		"  dimensions: { status: { sql: `status`, type: `string` } },\n});\n"
+	_, err := evalFiles(t, map[string]string{"m.js": src}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "m.js:2: TypeError: FILTER_PARAMS.orders.status.filter(): the callback's SQL holds a reference or context variable ({CUBE}.status = value)") {
+		t.Fatalf("error %v", err)
+	}
+	// Literal braces in a callback stay text ({{ }} in the f-string).
+	src = "cube(`orders`, {\n  sql: `SELECT * FROM t WHERE ${FILTER_PARAMS.orders.status.filter((v) => `status = ${v} AND tags <> '{}'`)}`,\n" +
+		"  dimensions: { status: { sql: `status`, type: `string` } },\n});\n"
+	docs := mustEval(t, map[string]string{"m.js": src})
+	if y := yamlOf(t, docs); !strings.Contains(y, "lambda value: f''status = {value} AND tags <> \\''{{}}\\") {
+		t.Fatalf("yaml:\n%s", y)
+	}
+}

@@ -7,6 +7,40 @@ import (
 	"github.com/dop251/goja"
 )
 
+// The braces of the model's syntax (a reference's {path}, a context
+// variable's token) travel through JavaScript strings as private-use
+// markers, so that they are told from braces a model writes as text: in
+// Cube's JavaScript only ${…} interpolates, and sql: `${CUBE}.tags @>
+// '{status}'` holds the text '{status}'. The converter turns the
+// markers into braces, and in SQL escapes the model's own braces as the
+// renderer's literal braces (litOpen, litClose: see cubes/render.go).
+const (
+	synOpen  = "\ue010"
+	synClose = "\ue011"
+	litOpen  = "\ue07b"
+	litClose = "\ue07d"
+)
+
+var (
+	synReplacer   = strings.NewReplacer("{", synOpen, "}", synClose)
+	litReplacer   = strings.NewReplacer("{", litOpen, "}", litClose)
+	sqlReplacer   = strings.NewReplacer("{", litOpen, "}", litClose, synOpen, "{", synClose, "}")
+	plainReplacer = strings.NewReplacer(synOpen, "{", synClose, "}", litOpen, "{", litClose, "}")
+)
+
+// syntax marks the braces of text the model's syntax writes.
+func syntax(s string) string { return synReplacer.Replace(s) }
+
+// literal escapes the braces of text a model wrote.
+func literal(s string) string { return litReplacer.Replace(s) }
+
+// sqlText is a JavaScript string written in SQL: the model's braces
+// escaped, the syntax's braces restored.
+func sqlText(s string) string { return sqlReplacer.Replace(s) }
+
+// plainText is a JavaScript string anywhere else: every brace a brace.
+func plainText(s string) string { return plainReplacer.Replace(s) }
+
 // textFn is a function returning s: a reference's toString.
 func (e *evaluator) textFn(s string) goja.Value {
 	return e.vm.ToValue(func(goja.FunctionCall) goja.Value { return e.vm.ToValue(s) })
@@ -16,7 +50,7 @@ func (e *evaluator) textFn(s string) goja.Value {
 // "orders.count", "CUBE.count"): its text is "{path}", its properties
 // are references one level down.
 func (e *evaluator) ref(path string) goja.Value {
-	text := "{" + path + "}"
+	text := syntax("{" + path + "}")
 	// The target is a function so that calling an unknown name says so
 	// rather than "proxy target is not a function".
 	target := e.vm.ToValue(func(goja.FunctionCall) goja.Value { return nil }).(*goja.Object)
@@ -122,7 +156,7 @@ func (e *evaluator) contextRef(root string, path []string) goja.Value {
 		return e.vm.ToValue(func(c goja.FunctionCall) goja.Value {
 			switch {
 			case name == "unsafeValue":
-				return e.vm.ToValue("{" + full + ".unsafeValue()}")
+				return e.vm.ToValue(syntax("{" + full + ".unsafeValue()}"))
 			case len(c.Arguments) == 0:
 				e.throw("TypeError", "%s.%s() needs a column: %s('column') or a function", full, name, name)
 			}
@@ -137,12 +171,20 @@ func (e *evaluator) contextRef(root string, path []string) goja.Value {
 				if err != nil {
 					panic(err)
 				}
-				return e.vm.ToValue("{" + full + "." + name + "(lambda " + params + ": " + fString(res.String()) + ")}")
+				text := res.String()
+				if strings.Contains(text, synOpen) {
+					// The callback's text is written into the SQL as
+					// it is, not rendered: a reference there would
+					// reach the database as {CUBE}.
+					e.throw("TypeError", "%s.%s(): the callback's SQL holds a reference or context variable (%s); write the column as the database knows it (the callback's text is not rendered), or pass the column instead: %s('column')",
+						full, name, strings.NewReplacer(phFrom, "from", phTo, "to", phValue, "value").Replace(plainText(text)), name)
+				}
+				return e.vm.ToValue(syntax("{" + full + "." + name + "(lambda " + params + ": " + fString(text) + ")}"))
 			}
-			return e.vm.ToValue("{" + full + "." + name + "(" + pyQuote(arg.String()) + ")}")
+			return e.vm.ToValue(syntax("{"+full+"."+name+"(") + pyQuote(literal(arg.String())) + syntax(")}"))
 		})
 	}
-	text := "{" + full + "}"
+	text := syntax("{" + full + "}")
 	return e.vm.ToValue(e.vm.NewProxy(e.vm.NewObject(), &goja.ProxyTrapConfig{
 		Get: func(_ *goja.Object, p string, _ goja.Value) goja.Value {
 			switch p {
@@ -175,15 +217,15 @@ func (e *evaluator) filterGroup(c goja.FunctionCall) goja.Value {
 	parts := make([]string, 0, len(c.Arguments))
 	for _, a := range c.Arguments {
 		s := a.String()
-		if !strings.HasPrefix(s, "{FILTER_PARAMS.") || !strings.HasSuffix(s, "}") {
-			e.throw("TypeError", "FILTER_GROUP() takes FILTER_PARAMS.cube.member.filter(…) values, not %q", s)
+		if !strings.HasPrefix(s, synOpen+"FILTER_PARAMS.") || !strings.HasSuffix(s, synClose) {
+			e.throw("TypeError", "FILTER_GROUP() takes FILTER_PARAMS.cube.member.filter(…) values, not %q", plainText(s))
 		}
-		parts = append(parts, s[1:len(s)-1])
+		parts = append(parts, s[len(synOpen):len(s)-len(synClose)])
 	}
-	return e.vm.ToValue("{FILTER_GROUP(" + strings.Join(parts, ", ") + ")}")
+	return e.vm.ToValue(syntax("{FILTER_GROUP(") + strings.Join(parts, ", ") + syntax(")}"))
 }
 
 // convertTz is SQL_UTILS.convertTz(sql).
 func (e *evaluator) convertTz(c goja.FunctionCall) goja.Value {
-	return e.vm.ToValue("{SQL_UTILS.convertTz(" + pyQuote(c.Argument(0).String()) + ")}")
+	return e.vm.ToValue(syntax("{SQL_UTILS.convertTz(") + pyQuote(literal(c.Argument(0).String())) + syntax(")}"))
 }

@@ -234,7 +234,7 @@ func (e *evaluator) setup() error {
 			if e.opts.Warn != nil && !e.abandoned.Load() {
 				parts := make([]string, len(c.Arguments))
 				for i, a := range c.Arguments {
-					parts[i] = a.String()
+					parts[i] = plainText(a.String())
 				}
 				file, line, _ := e.caller()
 				e.opts.Warn(file, line, "console: "+strings.Join(parts, " "))
