@@ -42,6 +42,14 @@ const prelude = `(function (limit, join, check, maxNest) {
 		if (Number(n) > limit) tooBig('String.prototype.padStart', n);
 		return padStart.call(this, n, fill);
 	});
+	const concat = String.prototype.concat;
+	def(String.prototype, 'concat', function concat_(...parts) {
+		const ss = [String(this)];
+		let n = ss[0].length;
+		for (const p of parts) { const s = String(p); n += s.length; ss.push(s); }
+		if (n > limit) tooBig('String.prototype.concat', n);
+		return concat.apply(ss[0], ss.slice(1));
+	});
 	def(String.prototype, 'padEnd', function padEnd_(n, fill) {
 		if (Number(n) > limit) tooBig('String.prototype.padEnd', n);
 		return padEnd.call(this, n, fill);
@@ -351,7 +359,11 @@ func (e *evaluator) watchHeap() func() {
 				e.interrupt(fmt.Sprintf("evaluation grew the heap by more than %d MiB, the memory budget of a model load", e.opts.MaxHeapGrowth>>20))
 				return
 			} else {
-				next = now + e.opts.MaxHeapGrowth
+				// Under the limit once garbage is collected: look
+				// again soon after the limit is passed (not a whole
+				// budget later, which let live data reach twice
+				// the budget), but not every tick.
+				next = max(limit, now) + e.opts.MaxHeapGrowth/8
 			}
 		}
 	}()

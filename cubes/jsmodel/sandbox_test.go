@@ -28,6 +28,7 @@ func TestSandbox(t *testing.T) {
 		{"giant repeat", "\nconst s = 'x'.repeat(1e10);\n", []string{"m.js:2: RangeError: String.prototype.repeat: ", "more than a model may allocate at once (4194304)"}},
 		{"giant padStart", "\n'x'.padStart(2e9, 'y');\n", []string{"m.js:2: RangeError: String.prototype.padStart"}},
 		{"giant padEnd", "\n'x'.padEnd(2e9);\n", []string{"m.js:2: RangeError: String.prototype.padEnd"}},
+		{"giant concat", "\nlet s = 'x'.repeat(3e6);\ns.concat(s, s);\n", []string{"m.js:3: RangeError: String.prototype.concat: 9000000 is more than a model may allocate at once"}},
 		{"giant array", "\nnew Array(4e9 - 1);\n", []string{"m.js:2: RangeError: Array: "}},
 		{"giant array without new", "\nArray(3e9);\n", []string{"m.js:2: RangeError: Array: "}},
 		{"giant fill", "const a = [];\na.length = 4e9;\na.fill(0);\n", []string{"m.js:3: RangeError: Array.prototype.fill"}},
@@ -138,5 +139,16 @@ func TestBudgetOptions(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "m.js:2: evaluation grew the heap by more than 32 MiB, the memory budget of a model load") {
 			t.Fatalf("MaxHeapGrowth: %v", err)
 		}
+	}
+}
+
+// The size-checked concat is still concat.
+func TestConcatStillWorks(t *testing.T) {
+	docs, err := evalFiles(t, map[string]string{"m.js": "cube('a', { sqlTable: 'pub'.concat('lic.', 't', 1, ['x', 'y']) });\n"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y := yamlOf(t, docs); !strings.Contains(y, "sql_table: public.t1x,y") {
+		t.Fatalf("yaml:\n%s", y)
 	}
 }
