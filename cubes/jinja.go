@@ -39,7 +39,9 @@ import (
 // the importing file.
 //
 // Rendering is bounded (gonja itself has no limits): a step budget (tags,
-// macro calls, range() items and output writes), a wall-clock deadline,
+// macro calls, range() items, loop iterations and output writes), a
+// wall-clock deadline, lists of at most listLen items (a {% for %} over
+// more is refused before gonja makes a value of each),
 // a depth limit on nested tags and macro calls (a runaway recursion would
 // otherwise overflow the Go stack and end the process), range() of at
 // most jinjaMaxRange items (Jinja's sandbox MAX_RANGE), and an output cap
@@ -58,7 +60,7 @@ var jinjaLimits = struct {
 	steps, depth, macroDepth, rangeLen int
 	listLen                            int // a list's items
 	timeout                            time.Duration
-}{steps: 1_000_000, depth: 200, macroDepth: 64, rangeLen: 100_000, listLen: 1_000_000, timeout: 3 * time.Second}
+}{steps: 1_000_000, depth: 200, macroDepth: 64, rangeLen: 100_000, listLen: 100_000, timeout: 3 * time.Second}
 
 const pythonHelpers = "Python model helpers (model/globals.py) are not supported: cubegate renders Jinja without Python; inline the helper as a Jinja macro"
 

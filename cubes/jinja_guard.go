@@ -36,6 +36,7 @@ const (
 	opAdd    = "__cubegate_add"
 	opConcat = "__cubegate_concat"
 	opPrint  = "__cubegate_print"
+	opIter   = "__cubegate_iter"
 )
 
 // opNoise is what gonja's error messages say of our filters, errors
@@ -373,6 +374,12 @@ var filterChecks = map[string]func(in *exec.Value, p *exec.VarArgs) error{
 	"urlize":   func(in *exec.Value, p *exec.VarArgs) error { return checkValue("urlize()", in) },
 }
 
+// iterating filters go through a string character by character, a value
+// of gonja's each.
+var iterating = map[string]bool{"batch": true, "first": true, "last": true, "join": true, "list": true, "map": true,
+	"max": true, "min": true, "random": true, "reject": true, "rejectattr": true, "reverse": true, "select": true,
+	"selectattr": true, "slice": true, "sort": true, "sum": true, "unique": true, "groupby": true, "dictsort": true, "items": true}
+
 // strMethodChecks check a string method's call ('x'.center(9)).
 var strMethodChecks = map[string]func(self string, p *exec.VarArgs) error{
 	"center": widthCheck("center"),
@@ -461,6 +468,22 @@ func boundedFilters() *exec.FilterSet {
 		}
 		return in
 	}
+	out[opIter] = func(e *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
+		if in == nil || in.IsError() {
+			return in
+		}
+		n := 0
+		switch {
+		case in.IsString():
+			n = utf8.RuneCountInString(in.String())
+		case in.IsList(), in.IsDict():
+			n = in.Len()
+		}
+		if n > jinjaLimits.listLen {
+			return exec.AsValue(budgetOf(e.Environment.Context).fail("{%% for %%} over %d items (a string's characters, a list's or a dict's items), more than %d: refused", n, jinjaLimits.listLen))
+		}
+		return in
+	}
 	return exec.NewFilterSet(out)
 }
 
@@ -473,6 +496,11 @@ func boundFilter(name string, f exec.FilterFunction) exec.FilterFunction {
 		b := budgetOf(e.Environment.Context)
 		if err := b.step(1); err != nil {
 			return exec.AsValue(err)
+		}
+		if iterating[name] && in.IsString() {
+			if n := utf8.RuneCountInString(in.String()); n > jinjaLimits.listLen {
+				return exec.AsValue(b.fail("filter %s: it would go through a string of %d characters, one value each, more than %d: refused", name, n, jinjaLimits.listLen))
+			}
 		}
 		if check != nil {
 			if err := check(in, p); err != nil {
@@ -653,6 +681,16 @@ func (rw *rewriter) value(v reflect.Value, depth int) {
 		}
 		rw.seen[v.Pointer()] = true
 		rw.value(v.Elem(), depth+1)
+		if f, ok := v.Interface().(*controlStructures.ForControlStructure); ok && f.BodyWrapper != nil {
+			// Each iteration is a step: a loop whose body has no tag
+			// (over a long string, say) would otherwise run unchecked.
+			f.BodyWrapper.Nodes = append([]nodes.Node{&nodes.ControlStructureBlock{Location: f.BodyWrapper.Location, Name: "for", ControlStructure: &loopStep{f.BodyWrapper.Location}}}, f.BodyWrapper.Nodes...)
+			// gonja makes a value of each item before the first
+			// iteration: what is looped over is measured first.
+			if f.ObjectEvaluator != nil {
+				f.ObjectEvaluator = &nodes.FilteredExpression{Expression: f.ObjectEvaluator, Filters: []*nodes.FilterCall{{Token: f.BodyWrapper.Location, Name: opIter, Kwargs: map[string]nodes.Expression{}}}}
+			}
+		}
 	case reflect.Interface:
 		if v.IsNil() {
 			return
@@ -719,6 +757,15 @@ func (rw *rewriter) value(v reflect.Value, depth int) {
 			}
 		}
 	}
+}
+
+// loopStep, first in a {% for %} body, counts the iteration.
+type loopStep struct{ loc *tokens.Token }
+
+func (s *loopStep) Position() *tokens.Token { return s.loc }
+func (s *loopStep) String() string          { return "a loop's iteration" }
+func (s *loopStep) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) error {
+	return budgetOf(r.Environment.Context).step(1)
 }
 
 func opFilterName(be *nodes.BinaryExpression) string {
