@@ -607,12 +607,14 @@ func (e *evaluator) checkRejections() {
 		reason := r.promise.Result()
 		file, line := e.placeOf(reason, r.file, r.line)
 		msg := "a promise was rejected and nothing handled it (a .then() callback or an async function that nobody awaits failed): " + describe(reason)
-		if b, ok := exportBudget(reason); ok {
+		b, budget := exportBudget(reason)
+		if budget {
 			msg = b.msg
 		}
 		if k := fmt.Sprint(file, line, msg); !seen[k] {
 			seen[k] = true
 			e.fail(file, line, "%s", msg)
+			e.errs[len(e.errs)-1].Budget = budget
 		}
 	}
 }
