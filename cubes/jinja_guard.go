@@ -497,7 +497,14 @@ func boundFilter(name string, f exec.FilterFunction) exec.FilterFunction {
 		if err := b.step(1); err != nil {
 			return exec.AsValue(err)
 		}
-		if iterating[name] && in.IsString() {
+		// Many filters print what is not a string (in.String()): a list
+		// holding itself twice, 30 deep, is small but prints as 2^30.
+		if !in.IsString() && !in.IsNumber() && !in.IsBool() && !in.IsNil() {
+			if err := checkValue("its input", in); err != nil {
+				return exec.AsValue(b.fail("filter %s: %s", name, err))
+			}
+		}
+				if iterating[name] && in.IsString() {
 			if n := utf8.RuneCountInString(in.String()); n > jinjaLimits.listLen {
 				return exec.AsValue(b.fail("filter %s: it would go through a string of %d characters, one value each, more than %d: refused", name, n, jinjaLimits.listLen))
 			}

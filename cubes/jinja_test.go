@@ -498,6 +498,7 @@ func TestJinjaAllocationBounded(t *testing.T) {
 		{"a loop over a long string", "{% set s = 'x' * 16000000 %}{% for c in s %}{% endfor %}", "{% for %} over 16000000 items"},
 		{"reversing a long string", "{% set s = 'x' * 16000000 %}{{ s|reverse|length }}", "a string of 16000000 characters"},
 		{"joining a long string's characters", "{% set s = 'x' * 16000000 %}{{ s|join(',')|length }}", "a string of 16000000 characters"},
+		{"a filter printing a list", "{% set s = 'x' * 1000000 %}{% set a = [s, s, s, s, s, s, s, s, s, s] %}{{ [a, a, a, a, a, a, a, a, a, a]|replace('x', 'y')|length }}", "filter replace: its input would be"},
 		{"a macro's loop", "{% macro f() %}{% for i in range(100000) %}" + strings.Repeat("x", 10000) + "{% endfor %}{% endmacro %}{{ f() }}", "renders more than 16 MiB"},
 		{"a set block's loop", "{% set x %}{% for i in range(100000) %}" + strings.Repeat("x", 10000) + "{% endfor %}{% endset %}", "renders more than 16 MiB"},
 		{"a filter block's loop", "{% filter upper %}{% for i in range(100000) %}{{ 'x' * 10000 }}{% endfor %}{% endfilter %}", "renders more than 16 MiB"},
