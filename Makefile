@@ -21,7 +21,7 @@ demo: build
 test: deps lint test-go fuzz-short
 
 test-go:
-	$(GO) test -count=1 -timeout 20m $(PKGS)
+	$(GO) test -count=1 -timeout 40m $(PKGS)
 
 # Fuzz targets of the decoders of untrusted bytes: briefly in make test,
 # longer with make fuzz (FUZZTIME=5000000x for more). Budgets are counts
