@@ -504,7 +504,7 @@ func boundFilter(name string, f exec.FilterFunction) exec.FilterFunction {
 				return exec.AsValue(b.fail("filter %s: %s", name, err))
 			}
 		}
-				if iterating[name] && in.IsString() {
+		if iterating[name] && in.IsString() {
 			if n := utf8.RuneCountInString(in.String()); n > jinjaLimits.listLen {
 				return exec.AsValue(b.fail("filter %s: it would go through a string of %d characters, one value each, more than %d: refused", name, n, jinjaLimits.listLen))
 			}

@@ -1,6 +1,13 @@
 package cubes
 
-import "fmt"
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// rawEndRe is where gonja's lexer ends a {% raw %}.
+var rawEndRe = regexp.MustCompile(`\{%[-+]?\s*endraw`)
 
 // A template's nesting is bounded before gonja parses it: gonja's parser
 // and evaluator recurse once per bracket, unary operator, chained binary
@@ -53,7 +60,21 @@ func scanJinjaNesting(src string, maxTags int) (int, string) {
 			i += 2
 			continue
 		}
-		// The tag's first word, for block nesting.
+		// The tag's name, as gonja's lexer reads it to find {% raw %}:
+		// one whitespace control, spaces and tabs, an identifier.
+		raw := false
+		if kind == '%' {
+			j := i
+			if j < n && (src[j] == '-' || src[j] == '+') {
+				j++
+			}
+			for j < n && (src[j] == ' ' || src[j] == '\t') {
+				j++
+			}
+			raw = strings.HasPrefix(src[j:], "raw") && (j+3 >= n || !jinjaIdentByte(src[j+3]))
+		}
+		// The tag's first word, for block nesting (gonja's parser skips
+		// any whitespace).
 		j := i
 		for j < n && (src[j] == ' ' || src[j] == '\t' || src[j] == '\n' || src[j] == '\r' || src[j] == '-' || src[j] == '+') {
 			j++
@@ -73,23 +94,15 @@ func scanJinjaNesting(src string, maxTags int) (int, string) {
 			continue
 		}
 		switch {
-		case word == "raw":
-			// {% raw %}…{% endraw %}: text, not code.
-			for i < n {
-				if src[i] == '\n' {
-					line++
-				}
-				if src[i] == '{' && i+1 < n && src[i+1] == '%' {
-					j := i + 2
-					for j < n && (src[j] == ' ' || src[j] == '-' || src[j] == '+' || src[j] == '\t') {
-						j++
-					}
-					if len(src)-j >= 6 && src[j:j+6] == "endraw" {
-						break
-					}
-				}
-				i++
+		case raw:
+			// {% raw %}…{% endraw %}: text, not code, to where gonja's
+			// lexer ends it.
+			loc := rawEndRe.FindStringIndex(src[i:])
+			if loc == nil {
+				return 0, ""
 			}
+			line += strings.Count(src[i:i+loc[0]], "\n")
+			i += loc[0]
 		case jinjaBlockTags[word] && !(word == "set" && hasAssign):
 			tags++
 			if tags > maxTags {
@@ -119,11 +132,11 @@ func scanJinjaCode(src string, i int, kind byte, line int) (end, l int, msg stri
 		case c == '\n':
 			line++
 		case c == '\'' || c == '"':
+			// As gonja's lexer reads a string: it ends at the first
+			// quote not right after a backslash (so "a\\" goes on).
 			i++
-			for i < n && src[i] != c {
-				if src[i] == '\\' {
-					i++
-				} else if src[i] == '\n' {
+			for i < n && (src[i] != c || src[i-1] == '\\') {
+				if src[i] == '\n' {
 					line++
 				}
 				i++

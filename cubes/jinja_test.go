@@ -401,20 +401,23 @@ func jinjaDeepCases() map[string]struct {
 	}
 	parens := "{{ " + strings.Repeat("(", 1_500_000) + "1" + strings.Repeat(")", 1_500_000) + " }}\n"
 	return map[string]c{
-		"parentheses":    {map[string]string{"m.yml": "# " + parens + yml}, "m.yml:1: Jinja: brackets nest more than 200 deep"},
-		"lists":          {map[string]string{"m.yml": yml + "{% set x = " + strings.Repeat("[", 1_000_000) + strings.Repeat("]", 1_000_000) + " %}"}, "m.yml:2: Jinja: brackets nest more than 200 deep"},
-		"dicts":          {map[string]string{"m.yml": yml + "{{ " + strings.Repeat("{'a': ", 500_000) + "1" + strings.Repeat("}", 500_000) + " }}"}, "m.yml:2: Jinja: brackets nest more than 200 deep"},
-		"operator chain": {map[string]string{"m.yml": yml + "# {{ 1" + strings.Repeat(" + 1", 500_000) + " }}\n"}, "m.yml:2: Jinja: an expression nests more than 1000 operators deep"},
-		"concat chain":   {map[string]string{"m.yml": yml + "# {{ 'a'" + strings.Repeat(" ~ 'a'", 500_000) + " }}\n"}, "m.yml:2: Jinja: an expression nests more than 1000"},
-		"not chain":      {map[string]string{"m.yml": yml + "# {{ " + strings.Repeat("not ", 500_000) + "true }}\n"}, "m.yml:2: Jinja: an expression nests more than 1000"},
-		"attributes":     {map[string]string{"m.yml": yml + "# {{ a" + strings.Repeat(".b", 1_000_000) + " }}\n"}, "m.yml:2: Jinja: an expression nests more than 1000"},
-		"filters":        {map[string]string{"m.yml": yml + "# {{ 1" + strings.Repeat("|abs", 500_000) + " }}\n"}, "m.yml:2: Jinja: an expression nests more than 1000"},
-		"conditionals":   {map[string]string{"m.yml": yml + "# {{ " + strings.Repeat("1 if x else ", 300_000) + "1 }}\n"}, "m.yml:2: Jinja: an expression nests more than 1000"},
-		"tags":           {map[string]string{"m.yml": yml + strings.Repeat("{% if true %}", 200_000) + strings.Repeat("{% endif %}", 200_000)}, "m.yml:2: Jinja: block tags ({% if %} …) nest more than 200 deep"},
-		"tags on lines":  {map[string]string{"m.yml": yml + strings.Repeat("{% for i in [1] %}\n", 200_000) + strings.Repeat("{% endfor %}", 200_000)}, "m.yml:202: Jinja: block tags ({% for %} …) nest more than 200 deep"},
-		"imported file":  {map[string]string{"m.yml": "{% import 'deep.jinja' as d %}" + yml, "deep.jinja": "\n" + parens}, "deep.jinja:2: brackets nest more than 200 deep"},
-		"included file":  {map[string]string{"m.yml": yml + "{% include 'deep.jinja' %}", "deep.jinja": "{{ 1" + strings.Repeat(" * 1", 500_000) + " }}"}, "deep.jinja:1: an expression nests more than 1000"},
-		"from import":    {map[string]string{"m.yml": "{% from 'deep.jinja' import f %}" + yml, "deep.jinja": strings.Repeat("{% macro f() %}", 100_000)}, "deep.jinja:1: block tags ({% macro %} …) nest more than 200 deep"},
+		"parentheses":                           {map[string]string{"m.yml": "# " + parens + yml}, "m.yml:1: Jinja: brackets nest more than 200 deep"},
+		"lists":                                 {map[string]string{"m.yml": yml + "{% set x = " + strings.Repeat("[", 1_000_000) + strings.Repeat("]", 1_000_000) + " %}"}, "m.yml:2: Jinja: brackets nest more than 200 deep"},
+		"dicts":                                 {map[string]string{"m.yml": yml + "{{ " + strings.Repeat("{'a': ", 500_000) + "1" + strings.Repeat("}", 500_000) + " }}"}, "m.yml:2: Jinja: brackets nest more than 200 deep"},
+		"operator chain":                        {map[string]string{"m.yml": yml + "# {{ 1" + strings.Repeat(" + 1", 500_000) + " }}\n"}, "m.yml:2: Jinja: an expression nests more than 1000 operators deep"},
+		"concat chain":                          {map[string]string{"m.yml": yml + "# {{ 'a'" + strings.Repeat(" ~ 'a'", 500_000) + " }}\n"}, "m.yml:2: Jinja: an expression nests more than 1000"},
+		"not chain":                             {map[string]string{"m.yml": yml + "# {{ " + strings.Repeat("not ", 500_000) + "true }}\n"}, "m.yml:2: Jinja: an expression nests more than 1000"},
+		"attributes":                            {map[string]string{"m.yml": yml + "# {{ a" + strings.Repeat(".b", 1_000_000) + " }}\n"}, "m.yml:2: Jinja: an expression nests more than 1000"},
+		"filters":                               {map[string]string{"m.yml": yml + "# {{ 1" + strings.Repeat("|abs", 500_000) + " }}\n"}, "m.yml:2: Jinja: an expression nests more than 1000"},
+		"conditionals":                          {map[string]string{"m.yml": yml + "# {{ " + strings.Repeat("1 if x else ", 300_000) + "1 }}\n"}, "m.yml:2: Jinja: an expression nests more than 1000"},
+		"tags":                                  {map[string]string{"m.yml": yml + strings.Repeat("{% if true %}", 200_000) + strings.Repeat("{% endif %}", 200_000)}, "m.yml:2: Jinja: block tags ({% if %} …) nest more than 200 deep"},
+		"tags on lines":                         {map[string]string{"m.yml": yml + strings.Repeat("{% for i in [1] %}\n", 200_000) + strings.Repeat("{% endfor %}", 200_000)}, "m.yml:202: Jinja: block tags ({% for %} …) nest more than 200 deep"},
+		"after a string ending in a backslash":  {map[string]string{"m.yml": yml + "{{ \"\\\\\" ' \" " + strings.Repeat("(", 1_500_000) + " }}"}, "m.yml:2: Jinja: brackets nest more than 200 deep"},
+		"after a raw block ended on a new line": {map[string]string{"m.yml": yml + "{% raw %}{%\nendraw %}" + parens}, "m.yml:3: Jinja: brackets nest more than 200 deep"},
+		"in what is not a raw block":            {map[string]string{"m.yml": yml + "{%\nraw %}" + parens + "{% endraw %}"}, "m.yml:3: Jinja: brackets nest more than 200 deep"},
+		"imported file":                         {map[string]string{"m.yml": "{% import 'deep.jinja' as d %}" + yml, "deep.jinja": "\n" + parens}, "deep.jinja:2: brackets nest more than 200 deep"},
+		"included file":                         {map[string]string{"m.yml": yml + "{% include 'deep.jinja' %}", "deep.jinja": "{{ 1" + strings.Repeat(" * 1", 500_000) + " }}"}, "deep.jinja:1: an expression nests more than 1000"},
+		"from import":                           {map[string]string{"m.yml": "{% from 'deep.jinja' import f %}" + yml, "deep.jinja": strings.Repeat("{% macro f() %}", 100_000)}, "deep.jinja:1: block tags ({% macro %} …) nest more than 200 deep"},
 	}
 }
 
