@@ -285,13 +285,6 @@ func formatSize(f string, directive byte, p *exec.VarArgs) int {
 	return size
 }
 
-func listLen(v *exec.Value) int {
-	if v == nil || !v.IsList() {
-		return 0
-	}
-	return v.Len()
-}
-
 // filterChecks check a filter's call before gonja runs it.
 var filterChecks = map[string]func(in *exec.Value, p *exec.VarArgs) error{
 	"center": func(in *exec.Value, p *exec.VarArgs) error {
