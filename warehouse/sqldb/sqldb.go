@@ -170,12 +170,13 @@ func (w *Warehouse) Query(ctx context.Context, query string, args ...any) (wareh
 			return nil, w.fail(ctx, err)
 		}
 		r.killed = make(chan struct{})
-		r.stopKill = context.AfterFunc(ctx, func() {
+		r.kill = func() {
 			defer close(r.killed)
 			kctx, cancel := context.WithTimeout(context.Background(), killTimeout)
 			defer cancel()
 			w.c.Kill(kctx, w.c.DB, id) // best effort: the session may have ended
-		})
+		}
+		r.stopKill = context.AfterFunc(ctx, r.kill)
 	}
 	if r.rows, err = r.conn.QueryContext(ctx, query, args...); err != nil {
 		r.done()
@@ -245,6 +246,7 @@ type rows struct {
 	err      error
 	release  func()
 	stopKill func() bool
+	kill     func()        // the server-side stop (Kill), run once
 	killed   chan struct{} // closed when a started Kill has ended
 }
 
@@ -308,7 +310,17 @@ func (r *rows) done() {
 		r.rows = nil
 	}
 	if r.stopKill != nil {
-		if !r.stopKill() && r.conn != nil {
+		stopped := r.stopKill()
+		if stopped && r.ctx.Err() != nil {
+			// The context has ended but its AfterFunc had not started
+			// yet (a context is done before its AfterFuncs are started:
+			// the driver saw it first, closed the socket and the rows
+			// ended here): stopping the AfterFunc must not skip the
+			// stop, the statement still runs on the server.
+			r.kill()
+			stopped = false
+		}
+		if !stopped && r.conn != nil {
 			// The stop ran: the session must not serve another
 			// statement before it has ended, nor after (a late KILL
 			// would stop someone else's query) — it is discarded.
