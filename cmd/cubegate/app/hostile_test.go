@@ -29,6 +29,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -451,10 +452,42 @@ func startHostileGateway(t testing.TB) *hostileGateway {
 	}
 	g.connStr, g.apiKey = cred.ConnectionString+"?sslmode=disable", key.KeyValue
 	t.Cleanup(g.stop)
-	if err := g.start(); err != nil {
-		t.Fatal(err)
+	// hostilePort's ports were free when picked, not necessarily when
+	// the gateway listens: another package's test may have taken one
+	// meanwhile (the gateway exits with "the address is already in
+	// use"). Then again on new ports, a few times.
+	for attempt := 1; ; attempt++ {
+		err := g.start()
+		if err == nil {
+			break
+		}
+		if attempt == 4 || !strings.Contains(err.Error(), "already in use") {
+			t.Fatal(err)
+		}
+		t.Logf("start %d: a port was taken meanwhile; again on new ports: %v", attempt, err)
+		g.moveTo(hostilePort(t), hostilePort(t))
 	}
 	return g
+}
+
+// moveTo makes the next start listen on sqlAddr and httpAddr (before the
+// first start only: nothing else reads the addresses yet).
+func (g *hostileGateway) moveTo(sqlAddr, httpAddr string) {
+	u, err := url.Parse(g.connStr)
+	if err != nil || u.Host != g.sqlAddr {
+		g.t.Fatalf("the connection string %q does not name %s", g.connStr, g.sqlAddr)
+	}
+	u.Host = sqlAddr
+	g.connStr = u.String()
+	for i, kv := range g.env {
+		switch {
+		case strings.HasPrefix(kv, "CUBEGATE_SQL_LISTEN="):
+			g.env[i] = "CUBEGATE_SQL_LISTEN=" + sqlAddr
+		case strings.HasPrefix(kv, "CUBEGATE_HTTP_LISTEN="):
+			g.env[i] = "CUBEGATE_HTTP_LISTEN=" + httpAddr
+		}
+	}
+	g.sqlAddr, g.httpAddr = sqlAddr, httpAddr
 }
 
 func (g *hostileGateway) cli(into any, args ...string) {
@@ -505,7 +538,7 @@ func (g *hostileGateway) start() error {
 		close(p.exited)
 	}()
 	go g.sample(p)
-	go g.pollMetrics(p)
+	go g.pollMetrics(p, g.httpAddr)
 	g.mu.Lock()
 	g.proc = p
 	g.mu.Unlock()
@@ -574,7 +607,7 @@ func (g *hostileGateway) sample(p *gwProc) {
 }
 
 // pollMetrics reads the gateway's memory gauges once a second.
-func (g *hostileGateway) pollMetrics(p *gwProc) {
+func (g *hostileGateway) pollMetrics(p *gwProc, httpAddr string) {
 	client := &http.Client{Timeout: 500 * time.Millisecond}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -584,7 +617,7 @@ func (g *hostileGateway) pollMetrics(p *gwProc) {
 			return
 		case <-tick.C:
 		}
-		resp, err := client.Get("http://" + g.httpAddr + "/metrics")
+		resp, err := client.Get("http://" + httpAddr + "/metrics")
 		if err != nil {
 			continue
 		}
