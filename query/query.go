@@ -108,6 +108,9 @@ type Event struct {
 	Took, Wait time.Duration
 	// Cached: the result cache answered it, not the warehouse.
 	Cached bool
+	// Served is what answered, as the audit log says it (served): ""
+	// when no statement ran (a refusal while planning).
+	Served string
 }
 
 // Service runs queries for every API.
@@ -220,7 +223,7 @@ func (s *Service) record(p Principal, st Statement, started time.Time, wait time
 	}
 	took := time.Since(started)
 	if s.Observe != nil {
-		s.Observe(Event{API: st.API, Kind: st.Kind, Outcome: outcome, Rows: rows, Took: took, Wait: wait, Cached: cached})
+		s.Observe(Event{API: st.API, Kind: st.Kind, Outcome: outcome, Rows: rows, Took: took, Wait: wait, Cached: cached, Served: served(st, cached)})
 	}
 	if s.Audit == nil {
 		return

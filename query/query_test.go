@@ -128,7 +128,7 @@ func TestServiceRunsAndRecords(t *testing.T) {
 		ev[0].Action != "rest" || ev[0].WarehouseSQL != c.SQL || ev[0].Statement != `{"measures":["orders.count"]}` {
 		t.Fatalf("audited %+v", ev)
 	}
-	if len(f.events) != 1 || f.events[0] != (Event{API: "rest", Kind: "cube", Outcome: "ok", Rows: 1, Took: f.events[0].Took, Wait: f.events[0].Wait}) {
+	if len(f.events) != 1 || f.events[0] != (Event{API: "rest", Kind: "cube", Outcome: "ok", Rows: 1, Took: f.events[0].Took, Wait: f.events[0].Wait, Served: "warehouse"}) {
 		t.Fatalf("observed %+v", f.events)
 	}
 }

@@ -143,7 +143,7 @@ func (g *Gateway) start(ctx context.Context) (err error) {
 	}
 	// One query service for SQL and REST: admission, audit and metrics.
 	g.Queries = &query.Service{Limits: g.Limits, Audit: g.Audit, Observe: func(e query.Event) {
-		if e.Kind != "catalog" {
+		if e.Kind != "catalog" && e.Served != "" {
 			g.Metrics.Observe("cubegate_warehouse_duration_seconds", "Time spent waiting on the warehouse per query, by API.", e.Wait, "api", e.API)
 		}
 		g.Metrics.Add("cubegate_queries_total", "Queries by API, kind and outcome.", 1, "api", e.API, "kind", e.Kind, "outcome", e.Outcome)

@@ -195,7 +195,10 @@ func TestMetrics(t *testing.T) {
 		`cubegate_sql_sessions 1`,
 		`cubegate_queries_total{api="sql",kind="cube",outcome="ok"} 1`,
 		`cubegate_queries_total{api="sql",kind="catalog",outcome="ok"} 1`,
-		`cubegate_query_duration_seconds_bucket{api="sql",le="+Inf"} 2`,
+		// SELECT nope is refused while planning: counted (and timed) as
+		// a failed cube query, as a refused REST query is.
+		`cubegate_queries_total{api="sql",kind="cube",outcome="error"} 1`,
+		`cubegate_query_duration_seconds_bucket{api="sql",le="+Inf"} 3`,
 		`cubegate_rows_streamed_total{api="sql"} 6`,
 		`cubegate_model_reloads_total{outcome="ok"} 1`,
 		`# TYPE cubegate_query_duration_seconds histogram`,
