@@ -73,9 +73,6 @@ func TestDeepRefusedInSubprocess(t *testing.T) {
 		os.Stdout.WriteString("REFUSED: " + err.Error() + "\n")
 		return
 	}
-	if testing.Short() || raceEnabled {
-		t.Skip("builds values of millions of levels, a few seconds each")
-	}
 	for name, c := range deepCases {
 		t.Run(name, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestDeepRefusedInSubprocess$")

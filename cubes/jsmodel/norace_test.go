@@ -1,5 +1,0 @@
-//go:build !race
-
-package jsmodel
-
-const raceEnabled = false
