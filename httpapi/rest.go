@@ -117,6 +117,17 @@ func (a *REST) policyOf(ctx context.Context) (*cubes.Policy, error) {
 
 type requestKey struct{}
 
+// writeEngineError answers a request whose engine could not be had: an
+// EngineError's status and code, else 500.
+func writeEngineError(w http.ResponseWriter, err error) {
+	var ee *EngineError
+	if errors.As(err, &ee) {
+		writeJSON(w, ee.Status, map[string]any{"error": ee.Msg, "code": ee.Code})
+		return
+	}
+	restError(w, http.StatusInternalServerError, "%v", err)
+}
+
 // withKey authenticates a REST request, picks its engine and admits it
 // under its tenant's limits; Cube's clients expect {"error"}.
 func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Request, k auth.APIKey)) http.HandlerFunc {
@@ -135,12 +146,7 @@ func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Reque
 		if a.Engines != nil {
 			e, err := a.Engines(k.TenantID, r.Header.Get("X-Cubegate-Data-Source"))
 			if err != nil {
-				var ee *EngineError
-				if errors.As(err, &ee) {
-					writeJSON(w, ee.Status, map[string]any{"error": ee.Msg, "code": ee.Code})
-					return
-				}
-				restError(w, http.StatusInternalServerError, "%v", err)
+				writeEngineError(w, err)
 				return
 			}
 			eng = e
@@ -159,12 +165,7 @@ func (a *REST) withKey(scope string, h func(w http.ResponseWriter, r *http.Reque
 		if pe, ok := eng.(PrincipalEngine); ok {
 			e, err := pe.ForPrincipal(p)
 			if err != nil {
-				var ee *EngineError
-				if errors.As(err, &ee) {
-					writeJSON(w, ee.Status, map[string]any{"error": ee.Msg, "code": ee.Code})
-					return
-				}
-				restError(w, http.StatusInternalServerError, "%v", err)
+				writeEngineError(w, err)
 				return
 			}
 			eng = e
